@@ -1,0 +1,48 @@
+"""``mailer lists`` and ``mailer lists create``."""
+
+from __future__ import annotations
+
+import typer
+
+from mailer.cli import app
+from mailer.cli.context import AppContext
+from mailer.store.db import transaction
+from mailer.store.lists import create_list, list_counts
+
+lists_app = typer.Typer(help="Mailing lists.", invoke_without_command=True)
+app.add_typer(lists_app, name="lists")
+
+
+@lists_app.callback()
+def show_lists(ctx: typer.Context) -> None:
+    """Show every list with its subscriptions per status."""
+    if ctx.invoked_subcommand is not None:
+        return
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        rows = list_counts(s)
+    if not rows:
+        typer.echo("no lists yet; create one with: mailer lists create SLUG --name 'Name'")
+        return
+    typer.echo(f"{'list':<24} {'active':>8} {'unconfirmed':>12} {'unsubscribed':>13}  name")
+    for r in rows:
+        typer.echo(f"{r.slug:<24} {r.active:>8} {r.unconfirmed:>12} {r.unsubscribed:>13}  {r.name}")
+
+
+@lists_app.command("create")
+def create(
+    ctx: typer.Context,
+    slug: str = typer.Argument(..., help="Short name: a-z, 0-9 and '-'."),
+    name: str = typer.Option(..., "--name", help="Name shown to subscribers."),
+    description: str = typer.Option("", "--description"),
+    private: bool = typer.Option(False, "--private", help="Not offered on the public form."),
+    single_opt_in: bool = typer.Option(False, "--single-opt-in",
+                                       help="Form sign-ups are active at once (no confirmation)."),
+    language: str = typer.Option("sv", "--language", help="sv or en."),
+) -> None:
+    """Create a list."""
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        lst = create_list(s, slug, name, description=description, public=not private,
+                          double_opt_in=not single_opt_in, language=language)
+    typer.echo(f"created list {lst.slug!r} ({lst.name})")

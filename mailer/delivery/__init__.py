@@ -1,0 +1,1 @@
+"""Delivery: outbox, transports (SMTP pool, catcher, Maildir), retries, headers."""

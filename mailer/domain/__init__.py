@@ -1,0 +1,1 @@
+"""Pure domain: content types, validation, recipient and reminder rules. No I/O, no clock."""

@@ -1,0 +1,1 @@
+"""Rendering: templates to HTML and text once per mailing; cheap per-recipient fill."""

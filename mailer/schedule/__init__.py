@@ -1,0 +1,1 @@
+"""Scheduling: APScheduler 3 with a SQLAlchemy job store; jobs hold only ids."""

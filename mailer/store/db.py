@@ -1,0 +1,140 @@
+"""Engines and sessions: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL, same code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.errors import ConfigError, MailerError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # The sqlite3 module opens an implicit transaction on DML only; we want SQLAlchemy
+    # in charge (BEGIN issued by us), so disable pysqlite's own handling.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout
+    # instead of failing with "database is locked" when a read transaction upgrades.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for ``url`` with our connection settings."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"MAILER_DATABASE_URL: cannot parse {url!r}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            parent = Path(parsed.database).parent
+            if not parent.exists():
+                raise ConfigError(
+                    f"MAILER_DATABASE_URL: folder {parent} does not exist; create it or "
+                    "point the URL elsewhere"
+                )
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
+                "install it with: pip install 'mailer[postgres]'"
+            ) from None
+        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Migrate the database to ``revision`` (creating the schema on an empty database)."""
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise MailerError(f"cannot migrate the database at {engine.url!r}: {exc.orig}") from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision(s) the database is at, joined with '+' (one per migration branch)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return "+".join(sorted(heads)) or None
+
+
+def head_revision(engine: Engine) -> str | None:
+    """The newest revision(s) this mailer ships, joined with '+'."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(_alembic_config(engine)).get_heads()
+    return "+".join(sorted(heads)) or None
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to work on a database that is missing or not migrated, with the fix."""
+    db = engine.url.database
+    if engine.dialect.name == "sqlite" and db and db != ":memory:" and not Path(db).exists():
+        raise MailerError(f"no mailer database at {db}; run 'mailer init' first")
+    try:
+        have = current_revision(engine)
+    except OperationalError as exc:
+        raise MailerError(f"cannot open the database {engine.url!r}: {exc.orig}") from None
+    if have is None:
+        if not inspect(engine).get_table_names():
+            raise MailerError(
+                f"no mailer database at {engine.url!r}; run 'mailer init' first"
+            )
+        raise MailerError("the database has tables but no migration stamp; run 'mailer db upgrade'")
+    if have != head_revision(engine):
+        raise MailerError(
+            f"the database is at migration {have}, this mailer needs {head_revision(engine)}; "
+            "run 'mailer db upgrade'"
+        )

@@ -1,0 +1,29 @@
+"""All ORM models; importing this module registers every table on ``Base.metadata``.
+
+Style: ORM classes with typed ``Mapped`` columns; methods on models never touch a session.
+Queries and use cases live in the ``mailer.store.*`` modules beside this package.
+"""
+
+from mailer.store.models.base import Base, UTCDateTime, utcnow
+from mailer.store.models.subscribers import (
+    ConsentEvent,
+    MailingList,
+    Organisation,
+    OrgKind,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+
+__all__ = [
+    "Base",
+    "ConsentEvent",
+    "MailingList",
+    "OrgKind",
+    "Organisation",
+    "Subscriber",
+    "Subscription",
+    "SubscriptionStatus",
+    "UTCDateTime",
+    "utcnow",
+]

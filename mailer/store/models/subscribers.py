@@ -1,0 +1,130 @@
+"""Organisations, subscribers, lists, subscriptions and the consent log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.store.models.base import Base, JSONType, utcnow
+
+
+class OrgKind(enum.StrEnum):
+    municipality = "municipality"
+    region = "region"
+    other = "other"
+
+
+class SubscriptionStatus(enum.StrEnum):
+    unconfirmed = "unconfirmed"
+    active = "active"
+    unsubscribed = "unsubscribed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (no native ENUM type) so adding a value needs no DDL.
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class Organisation(Base):
+    """A municipality, region or other body; seats in invitations are counted per organisation."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Case-folded name: "Hylte kommun" and "HYLTE KOMMUN" are one organisation.
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"), default=OrgKind.other)
+    code: Mapped[str | None] = mapped_column(String(20), unique=True)  # e.g. SCB kommunkod
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscriber(Base):
+    """A person we may send mail to. ``email_key`` is the case-insensitive identity."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(5), default="sv")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MailingList(Base):
+    """A list people subscribe to; mailings target lists."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(default=True)
+    double_opt_in: Mapped[bool] = mapped_column(default=True)
+    language: Mapped[str] = mapped_column(String(5), default="sv")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """One subscriber on one list, with its status and when it changed."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "list_id"),
+        Index("ix_subscriptions_list_status", "list_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus, "subscription_status"), default=SubscriptionStatus.unconfirmed
+    )
+    source: Mapped[str] = mapped_column(String(100), default="")  # import:file.csv, form, api…
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    list: Mapped[MailingList] = relationship(lazy="joined")
+
+
+class ConsentEvent(Base):
+    """Append-only log of consent: who agreed to or withdrew from what, when, where, how.
+
+    Survives erasure of the subscriber (``subscriber_id`` set to NULL, e-mail kept only as
+    a salted hash) so we can still show that consent existed for mail already sent.
+    """
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(40))  # subscribe, confirm, unsubscribe, import…
+    source: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str | None] = mapped_column(String(45))
+    wording: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Web: subscriber pages, admin and JSON API (FastAPI + Jinja2)."""

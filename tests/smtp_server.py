@@ -1,0 +1,107 @@
+"""A real SMTP server on loopback (aiosmtpd) that records parsed messages and can fail."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    """One message as the server accepted it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    message: EmailMessage
+
+
+# A fault hook sees the envelope at DATA and returns an SMTP reply ("451 try later") to
+# refuse it, "drop" to close the connection mid-DATA, ("stall", seconds) to sleep, or None.
+Fault = Callable[[Envelope], "str | tuple[str, float] | None"]
+
+
+@dataclass
+class RecordingHandler:
+    received: list[Received] = field(default_factory=list)
+    fault: Fault | None = None
+    rcpt_fault: Callable[[str], str | None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if self.rcpt_fault is not None:
+            reply = self.rcpt_fault(address)
+            if reply:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.fault is not None:
+            action = self.fault(envelope)
+            if action == "drop":
+                assert session.transport is not None
+                session.transport.close()
+                return "421 closing"
+            if isinstance(action, tuple) and action[0] == "stall":
+                import asyncio
+
+                await asyncio.sleep(action[1])
+            elif isinstance(action, str):
+                return action
+        data = envelope.content if isinstance(envelope.content, bytes) else b""
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        with self.lock:
+            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
+                                          data, msg))  # type: ignore[arg-type]
+        return "250 2.0.0 OK queued"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SmtpServer:
+    """Start/stop an aiosmtpd server in a thread; ``url`` is for MAILER_SMTP_URL."""
+
+    def __init__(self, handler: RecordingHandler | None = None) -> None:
+        self.handler = handler or RecordingHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     data_size_limit=50 * 1024 * 1024, ready_timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def start(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """Wait until at least ``count`` messages have arrived (or fail after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} messages, got {len(self.received)}")
+            time.sleep(0.02)
+        return self.received
