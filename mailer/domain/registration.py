@@ -1,0 +1,63 @@
+"""Registration states and the seat rule per organisation (pure; the store enforces it)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class RegistrationStatus(enum.StrEnum):
+    registered = "registered"
+    waitlisted = "waitlisted"
+    cancelled = "cancelled"
+    transferred = "transferred"  # the seat went to a colleague (transferred_to)
+
+
+class RegistrationHow(enum.StrEnum):
+    form = "form"  # our registration page
+    import_ = "import"  # a CSV from an external registration system
+    coordinator = "coordinator"  # marked by hand (mailer registrations add / transfer)
+
+
+#: Statuses that hold a seat, and statuses that mean "has answered" (no reminder).
+HOLDS_SEAT = frozenset({RegistrationStatus.registered})
+ANSWERED = frozenset(RegistrationStatus)
+
+
+class SeatOutcome(enum.StrEnum):
+    registered = "registered"
+    waitlisted = "waitlisted"
+    full = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class SeatCheck:
+    """The outcome of asking for one more seat for an organisation."""
+
+    outcome: SeatOutcome
+    taken: int
+    limit: int
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.taken, 0)
+
+
+def check_seat(taken: int, limit: int, *, waitlist: bool) -> SeatCheck:
+    """One more registration for an organisation that already holds ``taken`` seats."""
+    if taken < limit:
+        return SeatCheck(SeatOutcome.registered, taken, limit)
+    return SeatCheck(SeatOutcome.waitlisted if waitlist else SeatOutcome.full, taken, limit)
+
+
+def seats_full_message(organisation: str, holders: list[str], limit: int,
+                       *, waitlist: bool = False) -> str:
+    """The refusal a coordinator reads: which organisation, who holds the seats, what to do."""
+    who = ", ".join(holders) if holders else "nobody listed"
+    noun = "seat" if limit == 1 else "seats"
+    text = (f"{organisation} already has {len(holders)} of {limit} {noun} "
+            f"(held by {who})")
+    if waitlist:
+        return text + "; the registration was put on the wait list"
+    return (text + "; cancel or transfer one of those registrations first "
+            "(mailer registrations cancel / transfer)")
