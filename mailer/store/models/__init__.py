@@ -5,6 +5,15 @@ Queries and use cases live in the ``mailer.store.*`` modules beside this package
 """
 
 from mailer.store.models.base import Base, UTCDateTime, utcnow
+from mailer.store.models.invitations import (
+    InvitationRow,
+    Invitee,
+    LedgerState,
+    ReconfirmAnswer,
+    Reconfirmation,
+    RegistrationRow,
+    ReminderLedger,
+)
 from mailer.store.models.subscribers import (
     ConsentEvent,
     MailingList,
@@ -18,6 +27,13 @@ from mailer.store.models.subscribers import (
 __all__ = [
     "Base",
     "ConsentEvent",
+    "InvitationRow",
+    "Invitee",
+    "LedgerState",
+    "ReconfirmAnswer",
+    "Reconfirmation",
+    "RegistrationRow",
+    "ReminderLedger",
     "MailingList",
     "OrgKind",
     "Organisation",

@@ -1,0 +1,142 @@
+"""Invitations in the database: sync from issue.yaml, find by slug, record who was invited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from mailer.domain.invitation import Invitation
+from mailer.errors import MailerError, NotFound
+from mailer.store.models import (
+    InvitationRow,
+    Invitee,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    row: InvitationRow
+    created: bool
+    changed: bool
+    old_deadline: datetime | None  # set when the deadline moved: reminders need rescheduling
+
+    @property
+    def deadline_moved(self) -> bool:
+        return self.old_deadline is not None
+
+
+def content_hash(invitation: Invitation) -> str:
+    return hashlib.sha256(
+        json.dumps(invitation.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+
+
+def sync_invitation(session: Session, slug: str, invitation: Invitation,
+                    now: datetime) -> SyncResult:
+    """Create or update the row of ``issues/<slug>`` from its validated content."""
+    row = session.scalar(select(InvitationRow).where(InvitationRow.slug == slug))
+    created = row is None
+    if row is None:
+        row = InvitationRow(slug=slug, created_at=now)
+        session.add(row)
+    old_deadline = None if created else row.deadline
+    digest = content_hash(invitation)
+    changed = created or row.content_hash != digest
+    row.title = invitation.title
+    row.language = invitation.language
+    row.timezone = invitation.timezone
+    row.deadline = invitation.deadline_utc
+    row.seats_min = invitation.seats.min
+    row.seats_max = invitation.seats.max
+    row.transferable = invitation.seats.transferable
+    row.waitlist = invitation.seats.waitlist
+    row.reminder_offsets = [o.key for o in invitation.reminder_offsets]
+    row.period_start = invitation.period.start if invitation.period else None
+    row.period_end = invitation.period.end if invitation.period else None
+    row.reconfirm = bool(invitation.period and invitation.period.reconfirm)
+    row.content_hash = digest
+    if changed:
+        row.synced_at = now
+    session.flush()
+    moved = old_deadline if old_deadline is not None and old_deadline != row.deadline else None
+    return SyncResult(row, created, changed, moved)
+
+
+def get_invitation(session: Session, slug: str, *, lock: bool = False) -> InvitationRow:
+    """The invitation row for ``slug``; with ``lock``, held until the transaction ends
+    (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    stmt = select(InvitationRow).where(InvitationRow.slug == slug)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        known = ", ".join(session.scalars(select(InvitationRow.slug).order_by(InvitationRow.slug)))
+        raise NotFound(
+            f"no invitation {slug!r} in the database; known: {known or 'none'}. The id is the "
+            "folder name under issues/ (e.g. 2023-natverk-tjanstepersoner); an invitation is "
+            "added when it is sent (mailer invite ID --list SLUG) or synced (mailer "
+            "invitations sync ID)"
+        )
+    return row
+
+
+def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: str,
+                    now: datetime, mailing_id: int | None = None) -> int:
+    """Record every active subscriber of ``list_slug`` as invited (set-based); returns how
+    many were new. Someone invited before keeps their first invitation."""
+    lst = session.scalar(select(MailingList).where(MailingList.slug == list_slug))
+    if lst is None:
+        raise NotFound(f"no list {list_slug!r}; see mailer lists")
+    already = select(Invitee.subscriber_id).where(Invitee.invitation_id == invitation.id)
+    chosen = (
+        select(literal(invitation.id), Subscription.subscriber_id, literal(lst.id),
+               literal(mailing_id), literal(now, type_=Invitee.__table__.c.invited_at.type))
+        .where(and_(Subscription.list_id == lst.id,
+                    Subscription.status == SubscriptionStatus.active,
+                    Subscription.subscriber_id.not_in(already)))
+    )
+    result = session.execute(
+        insert(Invitee).from_select(
+            ["invitation_id", "subscriber_id", "list_id", "mailing_id", "invited_at"], chosen)
+    )
+    if invitation.first_invited_at is None:
+        invitation.first_invited_at = now
+    session.flush()
+    return int(result.rowcount or 0)
+
+
+def add_invitee(session: Session, invitation: InvitationRow, subscriber: Subscriber, *,
+                now: datetime, mailing_id: int | None = None) -> bool:
+    """Invite one person explicitly (no list); False if they were invited already."""
+    exists = session.scalar(select(Invitee.id).where(
+        Invitee.invitation_id == invitation.id, Invitee.subscriber_id == subscriber.id))
+    if exists:
+        return False
+    session.add(Invitee(invitation_id=invitation.id, subscriber_id=subscriber.id,
+                        mailing_id=mailing_id, invited_at=now))
+    if invitation.first_invited_at is None:
+        invitation.first_invited_at = now
+    session.flush()
+    return True
+
+
+def invitee_count(session: Session, invitation: InvitationRow) -> int:
+    return int(session.scalar(select(func.count()).select_from(Invitee)
+                              .where(Invitee.invitation_id == invitation.id)) or 0)
+
+
+def require_sendable(invitation: InvitationRow, now: datetime, action: str) -> None:
+    """The store-side twin of ``refuse_if_closed`` for code that only has the row."""
+    if invitation.deadline <= now:
+        raise MailerError(
+            f"cannot {action}: the registration deadline of {invitation.slug} "
+            f"({invitation.deadline:%Y-%m-%d %H:%M} UTC) has passed")

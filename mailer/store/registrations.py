@@ -1,0 +1,272 @@
+"""Registrations: register, cancel, transfer a seat, and seats per organisation.
+
+Every change takes the invitation row lock first (``get_invitation(lock=True)`` in the
+caller's transaction), so two registrations from one organisation cannot both take the
+last seat: on PostgreSQL the second waits on FOR UPDATE, on SQLite on BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.domain.registration import (
+    RegistrationHow,
+    RegistrationStatus,
+    SeatOutcome,
+    check_seat,
+    seats_full_message,
+)
+from mailer.errors import MailerError, NotFound
+from mailer.store.models import (
+    InvitationRow,
+    Organisation,
+    OrgKind,
+    RegistrationRow,
+    Subscriber,
+)
+
+
+class SeatsFull(MailerError):
+    """The organisation's seats are taken and the invitation has no wait list."""
+
+
+def email_key(email: str) -> str:
+    return email.strip().casefold()
+
+
+def org_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
+
+
+def get_subscriber(session: Session, email: str) -> Subscriber:
+    sub = find_subscriber(session, email)
+    if sub is None:
+        raise NotFound(f"no subscriber {email!r}; add them with --name and --organisation, or "
+                       "import them first (mailer subscribers import)")
+    return sub
+
+
+def find_or_create_organisation(session: Session, name: str) -> Organisation:
+    name = " ".join(name.split())
+    if not name:
+        raise MailerError("an organisation name is empty")
+    org = session.scalar(select(Organisation).where(Organisation.name_key == org_key(name)))
+    if org is None:
+        low = name.casefold()
+        kind = (OrgKind.municipality if "kommun" in low or low.endswith(" stad")
+                else OrgKind.region if low.startswith("region") or "landsting" in low
+                else OrgKind.other)
+        org = Organisation(name=name, name_key=org_key(name), kind=kind)
+        session.add(org)
+        session.flush()
+    return org
+
+
+def ensure_subscriber(session: Session, email: str, *, name: str = "",
+                      organisation: str = "") -> Subscriber:
+    """The subscriber with this e-mail, created (on no list) when name and organisation are
+    given: a participant need not be on any list."""
+    sub = find_subscriber(session, email)
+    if sub is not None:
+        return sub
+    if not (name.strip() and organisation.strip()):
+        raise NotFound(f"no subscriber {email!r}; give --name and --organisation to add them")
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        normal = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise MailerError(f"{email!r} is not a valid e-mail address: {exc}") from None
+    org = find_or_create_organisation(session, organisation)
+    sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),
+                     organisation_id=org.id, attributes={})
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def _holders(session: Session, invitation_id: int, organisation_id: int) -> list[RegistrationRow]:
+    return list(session.scalars(
+        select(RegistrationRow)
+        .where(RegistrationRow.invitation_id == invitation_id,
+               RegistrationRow.organisation_id == organisation_id,
+               RegistrationRow.status == RegistrationStatus.registered)
+        .order_by(RegistrationRow.registered_at, RegistrationRow.id)))
+
+
+def _label(sub: Subscriber) -> str:
+    return f"{sub.name} <{sub.email}>" if sub.name else sub.email
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What happened to one registration request."""
+
+    registration: RegistrationRow
+    outcome: SeatOutcome | None  # None: already registered, nothing changed
+    message: str
+
+
+def register(session: Session, invitation: InvitationRow, subscriber: Subscriber, *,
+             how: RegistrationHow, now: datetime, source: str = "", note: str = "",
+             organisation: Organisation | None = None, late_ok: bool = False) -> Registered:
+    """Register ``subscriber`` (caller holds the invitation lock). Refuses with
+    ``SeatsFull`` when the organisation's seats are taken and there is no wait list."""
+    if now >= invitation.deadline and not late_ok:
+        raise MailerError(f"registration for {invitation.slug} closed at "
+                          f"{invitation.deadline:%Y-%m-%d %H:%M} UTC")
+    org = organisation or subscriber.organisation
+    if org is None:
+        raise MailerError(f"{subscriber.email} has no organisation, and seats are counted per "
+                          "organisation; give one with --organisation")
+    row = session.scalar(select(RegistrationRow).where(
+        RegistrationRow.invitation_id == invitation.id,
+        RegistrationRow.subscriber_id == subscriber.id))
+    if row is not None and row.status in (RegistrationStatus.registered,
+                                          RegistrationStatus.waitlisted):
+        return Registered(row, None, f"{subscriber.email} is already {row.status.value}")
+    holders = _holders(session, invitation.id, org.id)
+    seat = check_seat(len(holders), invitation.seats_max, waitlist=invitation.waitlist)
+    if seat.outcome is SeatOutcome.full:
+        raise SeatsFull(seats_full_message(org.name, [_label(h.subscriber) for h in holders],
+                                           invitation.seats_max))
+    status = (RegistrationStatus.registered if seat.outcome is SeatOutcome.registered
+              else RegistrationStatus.waitlisted)
+    if row is None:
+        row = RegistrationRow(invitation_id=invitation.id, subscriber_id=subscriber.id,
+                              extra={})
+        session.add(row)
+    row.organisation_id = org.id
+    row.status = status
+    row.how = how
+    row.source = source
+    row.note = note
+    row.transferred_to_id = None
+    row.registered_at = now
+    row.updated_at = now
+    session.flush()
+    if status is RegistrationStatus.waitlisted:
+        msg = seats_full_message(org.name, [_label(h.subscriber) for h in holders],
+                                 invitation.seats_max, waitlist=True)
+    else:
+        msg = (f"registered {subscriber.email} for {org.name} "
+               f"({len(holders) + 1} of {invitation.seats_max} seats)")
+    return Registered(row, seat.outcome, msg)
+
+
+def _active_row(session: Session, invitation: InvitationRow,
+                subscriber: Subscriber) -> RegistrationRow:
+    row = session.scalar(select(RegistrationRow).where(
+        RegistrationRow.invitation_id == invitation.id,
+        RegistrationRow.subscriber_id == subscriber.id))
+    if row is None or row.status not in (RegistrationStatus.registered,
+                                         RegistrationStatus.waitlisted):
+        state = f"is {row.status.value}" if row is not None else "has no registration"
+        raise MailerError(f"{subscriber.email} {state} for {invitation.slug}; nothing to change")
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    registration: RegistrationRow
+    promoted: RegistrationRow | None  # the first on the wait list, who got the seat
+
+
+def cancel(session: Session, invitation: InvitationRow, subscriber: Subscriber, *,
+           now: datetime, note: str = "") -> Cancelled:
+    """Cancel a registration; a freed seat goes to the organisation's first wait-listed."""
+    row = _active_row(session, invitation, subscriber)
+    held_seat = row.status is RegistrationStatus.registered
+    row.status = RegistrationStatus.cancelled
+    row.updated_at = now
+    if note:
+        row.note = note
+    promoted = None
+    if held_seat:
+        promoted = session.scalar(
+            select(RegistrationRow)
+            .where(RegistrationRow.invitation_id == invitation.id,
+                   RegistrationRow.organisation_id == row.organisation_id,
+                   RegistrationRow.status == RegistrationStatus.waitlisted)
+            .order_by(RegistrationRow.registered_at, RegistrationRow.id).limit(1))
+        if promoted is not None:
+            promoted.status = RegistrationStatus.registered
+            promoted.updated_at = now
+    session.flush()
+    return Cancelled(row, promoted)
+
+
+def transfer(session: Session, invitation: InvitationRow, giver: Subscriber,
+             taker: Subscriber, *, now: datetime, how: RegistrationHow = RegistrationHow.coordinator
+             ) -> RegistrationRow:
+    """Move a seat to a colleague in the same organisation; the seat count does not change."""
+    if not invitation.transferable:
+        raise MailerError(f"seats in {invitation.slug} cannot be transferred (the invitation "
+                          "does not allow it); cancel and register instead")
+    row = _active_row(session, invitation, giver)
+    if row.status is not RegistrationStatus.registered:
+        raise MailerError(f"{giver.email} is {row.status.value}, not holding a seat to transfer")
+    if taker.id == giver.id:
+        raise MailerError("a seat cannot be transferred to the same person")
+    org = row.organisation
+    if taker.organisation_id != org.id:
+        theirs = taker.organisation.name if taker.organisation else "no organisation"
+        raise MailerError(f"{taker.email} belongs to {theirs}, not {org.name}; a seat can only "
+                          "be transferred to a colleague in the same organisation")
+    other = session.scalar(select(RegistrationRow).where(
+        RegistrationRow.invitation_id == invitation.id,
+        RegistrationRow.subscriber_id == taker.id))
+    if other is not None and other.status in (RegistrationStatus.registered,
+                                              RegistrationStatus.waitlisted):
+        raise MailerError(f"{taker.email} is already {other.status.value}; transfer refused")
+    row.status = RegistrationStatus.transferred
+    row.transferred_to_id = taker.id
+    row.updated_at = now
+    if other is None:
+        other = RegistrationRow(invitation_id=invitation.id, subscriber_id=taker.id, extra={})
+        session.add(other)
+    other.organisation_id = org.id
+    other.status = RegistrationStatus.registered
+    other.how = how
+    other.source = f"transfer from {giver.email}"
+    other.transferred_to_id = None
+    other.registered_at = now
+    other.updated_at = now
+    session.flush()
+    return other
+
+
+@dataclass
+class OrgSeats:
+    """One organisation's seats in an invitation, for ``mailer registrations list``."""
+
+    organisation: str
+    limit: int
+    registered: list[RegistrationRow] = field(default_factory=list)
+    waitlisted: list[RegistrationRow] = field(default_factory=list)
+    other: list[RegistrationRow] = field(default_factory=list)  # cancelled, transferred
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - len(self.registered), 0)
+
+
+def seats_by_organisation(session: Session, invitation: InvitationRow) -> list[OrgSeats]:
+    rows = session.scalars(
+        select(RegistrationRow).where(RegistrationRow.invitation_id == invitation.id)
+        .order_by(RegistrationRow.registered_at, RegistrationRow.id)).all()
+    groups: dict[int, OrgSeats] = {}
+    for r in rows:
+        g = groups.setdefault(r.organisation_id, OrgSeats(r.organisation.name,
+                                                          invitation.seats_max))
+        {RegistrationStatus.registered: g.registered,
+         RegistrationStatus.waitlisted: g.waitlisted}.get(r.status, g.other).append(r)
+    return sorted(groups.values(), key=lambda g: g.organisation.casefold())

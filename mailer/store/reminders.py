@@ -1,0 +1,147 @@
+"""Reminder selection and the ledger: who gets the reminder for one offset, recorded once.
+
+``reminder_decisions`` reads the facts at ``now`` (registrations, consent, the ledger,
+seats) and the pure rules in ``mailer.domain.reminders`` decide. ``record_sent`` writes
+the ledger rows in the same transaction that plans the mailing, so a person is never
+reminded twice for one (invitation, offset): UNIQUE(invitation_id, subscriber_id,
+offset_key) is the last guard.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from mailer.domain.registration import RegistrationStatus
+from mailer.domain.reminders import Decision, InviteeState, Reason, classify
+from mailer.store.models import (
+    InvitationRow,
+    Invitee,
+    LedgerState,
+    Organisation,
+    RegistrationRow,
+    ReminderLedger,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+
+
+def taken_by_org(session: Session, invitation: InvitationRow) -> dict[int, int]:
+    rows = session.execute(
+        select(RegistrationRow.organisation_id, func.count())
+        .where(RegistrationRow.invitation_id == invitation.id,
+               RegistrationRow.status == RegistrationStatus.registered)
+        .group_by(RegistrationRow.organisation_id)).all()
+    return {org: n for org, n in rows}
+
+
+def invitee_states(session: Session, invitation: InvitationRow,
+                   offset_key: str) -> list[InviteeState]:
+    """Every invitee with what the rules need, in one query, ordered by e-mail."""
+    sub_on_list = aliased(Subscription)
+    any_sub = aliased(Subscription)
+    active_on_list = exists().where(
+        sub_on_list.subscriber_id == Invitee.subscriber_id,
+        sub_on_list.list_id == Invitee.list_id,
+        sub_on_list.status == SubscriptionStatus.active)
+    # Invited without a list: still "subscribed" unless every subscription they have ended.
+    active_anywhere = exists().where(any_sub.subscriber_id == Invitee.subscriber_id,
+                                     any_sub.status != SubscriptionStatus.unsubscribed)
+    no_subscriptions = ~exists().where(any_sub.subscriber_id == Invitee.subscriber_id)
+    sent = exists().where(ReminderLedger.invitation_id == invitation.id,
+                          ReminderLedger.subscriber_id == Invitee.subscriber_id,
+                          ReminderLedger.offset_key == offset_key,
+                          ReminderLedger.state == LedgerState.sent)
+    q = (
+        select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.organisation_id,
+               Organisation.name, Invitee.list_id, active_on_list,
+               active_anywhere | no_subscriptions, RegistrationRow.status, sent)
+        .select_from(Invitee)
+        .join(Subscriber, Subscriber.id == Invitee.subscriber_id)
+        .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
+        .outerjoin(RegistrationRow, and_(RegistrationRow.invitation_id == invitation.id,
+                                         RegistrationRow.subscriber_id == Subscriber.id))
+        .where(Invitee.invitation_id == invitation.id)
+        .order_by(Subscriber.email_key)
+    )
+    out = []
+    for (sid, email, name, org_id, org_name, list_id, on_list, anywhere, status,
+         reminded) in session.execute(q):
+        out.append(InviteeState(
+            subscriber_id=sid, email=email, name=name or "", organisation_id=org_id,
+            organisation=org_name or "",
+            subscribed=bool(on_list) if list_id is not None else bool(anywhere),
+            registration=RegistrationStatus(status) if status else None,
+            reminded=bool(reminded)))
+    return out
+
+
+def reminder_decisions(session: Session, invitation: InvitationRow,
+                       offset_key: str) -> list[Decision]:
+    """Who would get the reminder for ``offset_key`` now, and why each other person not."""
+    return classify(invitee_states(session, invitation, offset_key),
+                    seats_max=invitation.seats_max,
+                    taken_by_org=taken_by_org(session, invitation))
+
+
+def _upsert(session: Session, invitation: InvitationRow, subscriber_id: int, offset_key: str,
+            state: LedgerState, reason: str, now: datetime, mailing_id: int | None) -> None:
+    row = session.scalar(select(ReminderLedger).where(
+        ReminderLedger.invitation_id == invitation.id,
+        ReminderLedger.subscriber_id == subscriber_id,
+        ReminderLedger.offset_key == offset_key))
+    if row is None:
+        session.add(ReminderLedger(invitation_id=invitation.id, subscriber_id=subscriber_id,
+                                   offset_key=offset_key, state=state, reason=reason,
+                                   mailing_id=mailing_id, at=now))
+    elif row.state is not LedgerState.sent:  # a sent row is final
+        row.state, row.reason, row.mailing_id, row.at = state, reason, mailing_id, now
+
+
+def record_decisions(session: Session, invitation: InvitationRow, offset_key: str,
+                     decisions: Iterable[Decision], *, now: datetime,
+                     mailing_id: int | None) -> Counter[str]:
+    """Write the ledger for one run: sent for the reminded, skipped with the reason for the
+    rest (an existing sent row is never touched). Returns counts per reason."""
+    counts: Counter[str] = Counter()
+    for d in decisions:
+        counts[d.reason.name] += 1
+        if d.reason is Reason.already_reminded:
+            continue
+        if d.remind:
+            _upsert(session, invitation, d.invitee.subscriber_id, offset_key, LedgerState.sent,
+                    "", now, mailing_id)
+        else:
+            _upsert(session, invitation, d.invitee.subscriber_id, offset_key,
+                    LedgerState.skipped, d.reason.name, now, None)
+    session.flush()
+    return counts
+
+
+def record_missed(session: Session, invitation: InvitationRow, offset_key: str, *,
+                  now: datetime, why: str = "missed") -> int:
+    """Mark the reminder missed for everyone who would have got it; returns how many."""
+    n = 0
+    for d in reminder_decisions(session, invitation, offset_key):
+        if d.remind:
+            _upsert(session, invitation, d.invitee.subscriber_id, offset_key,
+                    LedgerState.missed, why, now, None)
+            n += 1
+    session.flush()
+    return n
+
+
+def ledger_summary(session: Session, invitation: InvitationRow) -> dict[str, Counter[str]]:
+    """Per offset: how many rows in each state (for ``mailer invitations show``)."""
+    out: dict[str, Counter[str]] = {}
+    for key, state, n in session.execute(
+            select(ReminderLedger.offset_key, ReminderLedger.state, func.count())
+            .where(ReminderLedger.invitation_id == invitation.id)
+            .group_by(ReminderLedger.offset_key, ReminderLedger.state)):
+        out.setdefault(key, Counter())[LedgerState(state).value] = n
+    return out

@@ -1,0 +1,73 @@
+"""Shared test data for the invitation tests: the 2023 network and a few municipalities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from sqlalchemy.orm import Session
+
+from mailer.domain.invitation import Invitation, parse_invitation
+from mailer.store.invitations import record_invitees, sync_invitation
+from mailer.store.lists import create_list
+from mailer.store.models import (
+    InvitationRow,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.store.registrations import find_or_create_organisation
+
+ROOT = Path(__file__).resolve().parent.parent
+SLUG = "2023-natverk-tjanstepersoner"
+ISSUE = ROOT / "issues" / SLUG / "issue.yaml"
+INVITED_AT = datetime(2023, 1, 20, 8, 0, tzinfo=UTC)
+
+# (e-mail, name, organisation): three from Hylte, two from Uppsala, one each elsewhere.
+PEOPLE = [
+    ("anna.andersson@hylte.se", "Anna Andersson", "Hylte kommun"),
+    ("bengt.berg@hylte.se", "Bengt Berg", "Hylte kommun"),
+    ("cecilia.claesson@hylte.se", "Cecilia Claesson", "Hylte kommun"),
+    ("david.dahl@uppsala.se", "David Dahl", "Uppsala kommun"),
+    ("eva.ek@uppsala.se", "Eva Ek", "Uppsala kommun"),
+    ("fredrik.falk@ornskoldsvik.se", "Fredrik Falk", "Örnsköldsviks kommun"),
+    ("gun.gustafsson@rvn.se", "Gun Gustafsson", "Region Västernorrland"),
+    ("hanna.holm@karlskoga.se", "Hanna Holm", "Karlskoga kommun"),
+]
+
+
+def invitation_data() -> dict[str, Any]:
+    data: dict[str, Any] = YAML(typ="safe").load(ISSUE.read_text(encoding="utf-8"))
+    return data
+
+
+def officials() -> Invitation:
+    return parse_invitation(invitation_data())
+
+
+def add_people(session: Session, people: list[tuple[str, str, str]], list_slug: str = "demo",
+               *, create: bool = True) -> dict[str, Subscriber]:
+    lst = create_list(session, list_slug, "Demo") if create else None
+    out = {}
+    for email, name, org in people:
+        o = find_or_create_organisation(session, org)
+        sub = Subscriber(email=email, email_key=email.casefold(), name=name,
+                         organisation_id=o.id, attributes={})
+        session.add(sub)
+        session.flush()
+        if lst is not None:
+            session.add(Subscription(subscriber_id=sub.id, list_id=lst.id,
+                                     status=SubscriptionStatus.active, source="test"))
+        out[email] = sub
+    session.flush()
+    return out
+
+
+def invited(session: Session, people: list[tuple[str, str, str]] = PEOPLE,
+            inv: Invitation | None = None) -> tuple[InvitationRow, dict[str, Subscriber]]:
+    subs = add_people(session, people)
+    row = sync_invitation(session, SLUG, inv or officials(), INVITED_AT).row
+    record_invitees(session, row, list_slug="demo", now=INVITED_AT, mailing_id=None)
+    return row, subs
