@@ -227,6 +227,14 @@ class Registration(_Model):
     url: Url | None = None
     email: EmailStr | None = None
     label: str = ""  # link text: "Anmälan till Professionsnätverk för tjänstepersoner 2023"
+    # The external system's id for this event (e.g. its PROJECTID): a registration CSV whose
+    # invitation column holds it (or the folder name) belongs to this invitation.
+    external_id: str = ""
+
+    @field_validator("external_id", mode="before")
+    @classmethod
+    def _external_id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
 
     @field_validator("deadline", mode="before")
     @classmethod

@@ -1,0 +1,138 @@
+"""``mailer registrations import``: an external system's CSV into registrations, with a report.
+
+Every good row is applied, every bad row is reported with its line and left out; a file
+that belongs to another invitation changes nothing at all. Rows are applied in
+registration-time order, so seats go to whoever registered first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from mailer.domain.registration import RegistrationHow, SeatOutcome
+from mailer.domain.registration_rows import RegistrationCsvRow, RowProblem, header_key, read_rows
+from mailer.errors import MailerError
+from mailer.store.models import InvitationRow
+from mailer.store.registrations import (
+    SeatsFull,
+    cancel,
+    ensure_subscriber,
+    find_or_create_organisation,
+    find_subscriber,
+    register,
+)
+
+
+@dataclass
+class Rejected:
+    line: int
+    email: str
+    reason: str
+    raw: tuple[str, ...] = ()
+
+
+@dataclass
+class ImportReport:
+    headers: list[str] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
+    waitlisted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # subscribers added (--create-unknown)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return len(self.registered) + len(self.waitlisted) + len(self.cancelled)
+
+    def lines(self) -> list[str]:
+        out = [f"registered {len(self.registered)}, wait-listed {len(self.waitlisted)}, "
+               f"cancelled {len(self.cancelled)}, unchanged {len(self.unchanged)}, "
+               f"rejected {len(self.rejected)}"
+               + (f" (new subscribers: {len(self.created)})" if self.created else "")]
+        out += [f"  line {r.line}: {r.email or '-'}: {r.reason}"
+                for r in sorted(self.rejected, key=lambda r: r.line)]
+        return out
+
+
+def import_registrations(session: Session, invitation: InvitationRow, data: bytes, *,
+                         accepted_ids: set[str], tz: ZoneInfo, now: datetime, source: str,
+                         create_unknown: bool = False) -> ImportReport:
+    """Apply a registration CSV to ``invitation`` (caller holds its lock and transaction)."""
+    headers, stream = read_rows(data, tz=tz)
+    report = ImportReport(headers=headers)
+    good: list[RegistrationCsvRow] = []
+    first_line: dict[str, int] = {}
+    wrong: list[RegistrationCsvRow] = []
+    ids = {header_key(x) for x in accepted_ids if x}
+    for item in stream:
+        if isinstance(item, RowProblem):
+            report.rejected.append(Rejected(item.line, "", item.message, item.raw))
+            continue
+        if item.invitation and header_key(item.invitation) not in ids:
+            wrong.append(item)
+            continue
+        key = item.email.casefold()
+        if key in first_line:
+            report.rejected.append(Rejected(item.line, item.email,
+                                            f"duplicate of line {first_line[key]}; left out",
+                                            item.raw))
+            continue
+        first_line[key] = item.line
+        good.append(item)
+    if wrong and not good:
+        found = sorted({w.invitation for w in wrong})
+        raise MailerError(
+            f"this file is for {', '.join(repr(f) for f in found)}, not for "
+            f"{invitation.slug!r} (accepted ids: {', '.join(sorted(accepted_ids))}); nothing "
+            "was imported. Check --invitation, or add the external id as "
+            "registration.external_id in issue.yaml")
+    report.rejected += [Rejected(w.line, w.email, f"belongs to invitation {w.invitation!r}, "
+                                 f"not {invitation.slug!r}; left out", w.raw) for w in wrong]
+    good.sort(key=lambda r: (r.registered_at or now, r.line))
+    for row in good:
+        _apply(session, invitation, row, report, now=now, source=source,
+               create_unknown=create_unknown)
+    return report
+
+
+def _apply(session: Session, invitation: InvitationRow, row: RegistrationCsvRow,
+           report: ImportReport, *, now: datetime, source: str, create_unknown: bool) -> None:
+    sub = find_subscriber(session, row.email)
+    if sub is None:
+        if not create_unknown:
+            report.rejected.append(Rejected(
+                row.line, row.email, "not a known subscriber; import them first (mailer "
+                "subscribers import) or rerun with --create-unknown", row.raw))
+            return
+        if not (row.name and row.organisation):
+            report.rejected.append(Rejected(row.line, row.email, "unknown, and the row lacks "
+                                            "the name or organisation to add them", row.raw))
+            return
+        sub = ensure_subscriber(session, row.email, name=row.name,
+                                organisation=row.organisation)
+        report.created.append(row.email)
+    try:
+        with session.begin_nested():  # a refused row leaves nothing behind
+            if row.cancelled:
+                cancel(session, invitation, sub, now=now, note=f"{source}:{row.line}")
+                report.cancelled.append(row.email)
+                return
+            org = (find_or_create_organisation(session, row.organisation)
+                   if row.organisation and sub.organisation is None else None)
+            result = register(session, invitation, sub, how=RegistrationHow.import_,
+                              now=row.registered_at or now, source=f"{source}:{row.line}",
+                              organisation=org, late_ok=True)
+    except (SeatsFull, MailerError) as exc:
+        report.rejected.append(Rejected(row.line, row.email, exc.message, row.raw))
+        return
+    if result.outcome is None:
+        report.unchanged.append(row.email)
+    elif result.outcome is SeatOutcome.waitlisted:
+        report.waitlisted.append(row.email)
+    else:
+        report.registered.append(row.email)
