@@ -120,7 +120,10 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def read_rows(data: bytes, *, tz: ZoneInfo) -> tuple[list[str], Iterator[RegistrationCsvRow | RowProblem]]:
+RowOrProblem = RegistrationCsvRow | RowProblem
+
+
+def read_rows(data: bytes, *, tz: ZoneInfo) -> tuple[list[str], Iterator[RowOrProblem]]:
     """The headers and, lazily, each data row as a typed row or a problem (with its line)."""
     text = decode(data)
     if not text.strip():
