@@ -39,6 +39,12 @@ class InvitationMailer(Protocol):
         """Plan the reminder mailing and return its id (queued in the outbox)."""
         ...
 
+    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                            row: InvitationRow, year: int, subscriber_ids: list[int],
+                            now: datetime) -> int:
+        """Plan the yearly "do you continue in <year>?" mailing; return its id."""
+        ...
+
 
 @dataclass
 class SlotReport:

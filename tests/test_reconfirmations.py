@@ -1,0 +1,83 @@
+"""Yearly re-confirmation: asked once per person and year, answers recorded, "no" frees a seat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mailer.domain.invitation import Invitation
+from mailer.domain.registration import RegistrationHow, RegistrationStatus
+from mailer.errors import MailerError, NotFound
+from mailer.schedule.reconfirm import reconfirmation_schedule, run_due_reconfirmations
+from mailer.store.db import transaction
+from mailer.store.invitations import get_invitation
+from mailer.store.models import InvitationRow, ReconfirmAnswer, RegistrationRow
+from mailer.store.reconfirmations import record_reconfirmation, year_status
+from mailer.store.registrations import get_subscriber, register
+from tests.invite_helpers import SLUG, invited, officials
+
+
+@dataclass
+class Recorder:
+    planned: list[tuple[int, list[int]]] = field(default_factory=list)
+
+    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                            row: InvitationRow, year: int, subscriber_ids: list[int],
+                            now: datetime) -> int:
+        self.planned.append((year, sorted(subscriber_ids)))
+        return 100 + len(self.planned)
+
+
+def test_schedule_of_the_2023_network() -> None:
+    sched = reconfirmation_schedule(officials())
+    assert [(y, at.isoformat()) for y, at, _ in sched] == [
+        (2024, "2023-11-15T09:00:00+01:00"), (2025, "2024-11-15T09:00:00+01:00"),
+        (2026, "2025-11-15T09:00:00+01:00")]
+
+
+def test_ask_answer_and_never_ask_twice(engine: Engine) -> None:
+    with transaction(engine) as s:
+        row, subs = invited(s)
+        for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se", "eva.ek@uppsala.se"):
+            register(s, row, subs[e], how=RegistrationHow.coordinator,
+                     now=datetime(2023, 2, 1, tzinfo=UTC))
+    rec = Recorder()
+    asked_on = datetime(2023, 11, 15, 9, 30, tzinfo=UTC)
+    with transaction(engine) as s:
+        early = run_due_reconfirmations(s, SLUG, officials(), now=datetime(2023, 11, 1,
+                                                                           tzinfo=UTC),
+                                        mailer=rec)
+        assert [r.state for r in early] == ["upcoming"] * 3 and rec.planned == []
+        reports = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
+        assert (reports[0].year, reports[0].state, len(reports[0].asked)) == (2024, "due", 3)
+        assert reports[0].mailing_id == 101
+    with transaction(engine) as s:
+        again = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
+        assert again[0].asked == [] and len(rec.planned) == 1
+        row = get_invitation(s, SLUG)
+        anna = get_subscriber(s, "anna.andersson@hylte.se")
+        record_reconfirmation(s, row, anna, 2024, "no", now=asked_on, comment="Slutar")
+        record_reconfirmation(s, row, get_subscriber(s, "eva.ek@uppsala.se"), 2024,
+                              ReconfirmAnswer.yes, now=asked_on)
+        status = {y.email: y.answer for y in year_status(s, row, 2024)}
+        assert status == {"anna.andersson@hylte.se": ReconfirmAnswer.no,
+                          "bengt.berg@hylte.se": None,
+                          "eva.ek@uppsala.se": ReconfirmAnswer.yes}
+        reg = s.scalar(select(RegistrationRow).where(RegistrationRow.subscriber_id == anna.id))
+        assert reg is not None and reg.status is RegistrationStatus.cancelled
+        # she changes her mind while the seat is still free
+        record_reconfirmation(s, row, anna, 2024, "yes", now=asked_on)
+        assert reg.status is RegistrationStatus.registered
+        with pytest.raises(NotFound, match="not a participant"):
+            record_reconfirmation(s, row, get_subscriber(s, "hanna.holm@karlskoga.se"), 2024,
+                                  "yes", now=asked_on)
+        with pytest.raises(MailerError, match="years are 2024–2026"):
+            record_reconfirmation(s, row, anna, 2023, "yes", now=asked_on)
+    with transaction(engine) as s:  # after the answer-by date the question is not sent
+        late = run_due_reconfirmations(s, SLUG, officials(),
+                                       now=datetime(2023, 12, 20, tzinfo=UTC), mailer=rec)
+        assert late[0].state == "closed"
