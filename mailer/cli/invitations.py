@@ -1,0 +1,382 @@
+"""``mailer invitations``, ``mailer registrations``, ``mailer remind`` and ``mailer reconfirm``.
+
+Thin: parse, call the store/schedule services, print. ID is always the invitation's folder
+name under ``issues/``. Commands that depend on the time take ``--now DATETIME`` (naive
+means the configured zone), so a dry run can be made for any moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mailer.cli import app
+from mailer.cli.context import AppContext
+from mailer.domain.invitation import Invitation, seats_text
+from mailer.domain.registration import RegistrationHow
+from mailer.domain.reminders import SlotState, invitation_slots, slot_states
+from mailer.errors import MailerError
+from mailer.invitation_files import invitation_path, load_invitation, read_invitation
+from mailer.store.invitations import get_invitation, invitee_count, sync_invitation
+from mailer.store.models import InvitationRow, ReconfirmAnswer
+from mailer.store.reminders import ledger_summary
+
+invitations_app = typer.Typer(help="Invitations: check, sync, show, calendar file.",
+                              no_args_is_help=True)
+registrations_app = typer.Typer(help="Registrations: import, list, add, cancel, transfer.",
+                                no_args_is_help=True)
+reconfirm_app = typer.Typer(help="Yearly re-confirmation of multi-year networks.",
+                            no_args_is_help=True)
+app.add_typer(invitations_app, name="invitations")
+app.add_typer(registrations_app, name="registrations")
+app.add_typer(reconfirm_app, name="reconfirm")
+
+NOW_HELP = ("Pretend it is this time (e.g. '2023-02-08 09:00', in the configured zone, or "
+            "ISO 8601 with an offset). Default: now.")
+
+
+def parse_now(value: str | None, tz_name: str) -> datetime:
+    """``--now`` as an aware UTC datetime; a naive value is in the configured zone."""
+    if not value:
+        return datetime.now(UTC)
+    from zoneinfo import ZoneInfo
+
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise MailerError(f"--now: {value!r} is not a date and time; write e.g. "
+                          "'2023-02-08 09:00' or 2023-02-08T09:00+01:00") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(tz_name))
+    return dt.astimezone(UTC)
+
+
+@contextmanager
+def session_for(engine: Engine, *, dry_run: bool = False) -> Iterator[Session]:
+    """One transaction; rolled back at the end of a dry run so nothing changes."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+
+
+def _load(c: AppContext, slug: str, now: datetime | None = None) -> Invitation:
+    s = c.settings
+    return load_invitation(s.workspace, slug, timezone=s.timezone, now=now)
+
+
+def _open(c: AppContext, session: Session, slug: str,
+          now: datetime) -> tuple[Invitation, InvitationRow]:
+    """The invitation from issue.yaml and its row (synced, locked for this transaction)."""
+    inv = _load(c, slug)
+    sync_invitation(session, slug, inv, now)
+    return inv, get_invitation(session, slug, lock=True)
+
+
+def _local(dt: datetime, inv: Invitation) -> str:
+    return dt.astimezone(inv.tz).strftime("%Y-%m-%d %H:%M")
+
+
+# --- invitations ----------------------------------------------------------------------
+@invitations_app.command("check")
+def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+          now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Validate issues/ID/issue.yaml: every problem with file:line; warnings too."""
+    c: AppContext = ctx.obj
+    s = c.settings
+    path = invitation_path(s.workspace, slug)
+    inv, problems = read_invitation(path, timezone=s.timezone, now=parse_now(now, s.timezone))
+    for p in problems:
+        typer.echo(str(p), err=True)
+    if inv is None or any(p.severity == "error" for p in problems):
+        raise typer.Exit(1)
+    typer.echo(f"{path}: ok ({len(inv.meetings)} meetings, deadline {_local(inv.deadline, inv)}"
+               f" {inv.timezone}, reminders {', '.join(o.key for o in inv.reminder_offsets)})")
+
+
+@invitations_app.command("sync")
+def sync(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+         now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Bring the database in line with issue.yaml (deadline, seats, reminders)."""
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    inv = _load(c, slug)
+    with session_for(c.engine) as session:
+        result = sync_invitation(session, slug, inv, at)
+    what = "created" if result.created else "updated" if result.changed else "unchanged"
+    typer.echo(f"{slug}: {what}")
+    if result.deadline_moved:
+        typer.echo(f"the deadline moved to {_local(inv.deadline, inv)}; a running worker "
+                   "reschedules the reminders on its next sweep")
+
+
+@invitations_app.command("show")
+def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+         now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Deadline, reminders and their state, invitees, seats, ledger."""
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    grace = timedelta(seconds=c.settings.misfire_grace_seconds)
+    with session_for(c.engine, dry_run=True) as session:
+        inv, row = _open(c, session, slug, at)
+        typer.echo(f"{inv.title}\n  deadline: {_local(inv.deadline, inv)} ({inv.timezone})"
+                   f"{'  (passed)' if inv.deadline_utc <= at else ''}")
+        typer.echo(f"  seats: {seats_text(inv.seats, 'en')}"
+                   f"{', transferable' if inv.seats.transferable else ''}"
+                   f"{', wait list' if inv.seats.waitlist else ''}")
+        typer.echo(f"  invitees: {invitee_count(session, row)}"
+                   + (f" (first invited {_local(row.first_invited_at, inv)})"
+                      if row.first_invited_at else " (not invited yet)"))
+        ledger = ledger_summary(session, row)
+        for slot, state in slot_states(invitation_slots(inv), deadline=inv.deadline_utc,
+                                       now=at, grace=grace, invited_at=row.first_invited_at):
+            counts = ", ".join(f"{k} {n}" for k, n in sorted(ledger.get(slot.key, {}).items()))
+            typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)} {state.value}"
+                       + (f" ({counts})" if counts else ""))
+
+
+@invitations_app.command("ics")
+def ics(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+        out: Path = typer.Option(Path("inbjudan.ics"), "--out", "-o")) -> None:
+    """Write the meetings as an iCalendar file (what the confirmation carries)."""
+    from mailer.render.ics import meetings_ics
+
+    c: AppContext = ctx.obj
+    inv = _load(c, slug)
+    out.write_bytes(meetings_ics(inv, slug, domain=c.settings.sender.domain,
+                                 now=datetime.now(UTC)))
+    typer.echo(f"wrote {out} ({len(inv.meetings)} meetings)")
+
+
+# --- registrations --------------------------------------------------------------------
+@registrations_app.command("list")
+def list_registrations(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID")) -> None:
+    """Registrations grouped by organisation, with the seats left."""
+    from mailer.store.registrations import seats_by_organisation
+
+    c: AppContext = ctx.obj
+    with session_for(c.engine, dry_run=True) as session:
+        inv, row = _open(c, session, slug, datetime.now(UTC))
+        groups = seats_by_organisation(session, row)
+        if not groups:
+            typer.echo(f"no registrations for {slug} yet")
+            return
+        total = 0
+        for g in groups:
+            total += len(g.registered)
+            typer.echo(f"{g.organisation}: {len(g.registered)} of {g.limit} seats, "
+                       f"{g.remaining} left")
+            for label, rows in (("registered", g.registered), ("wait list", g.waitlisted),
+                                ("", g.other)):
+                for r in rows:
+                    state = label or r.status.value
+                    if r.transferred_to_id:
+                        state += " (seat passed on)"
+                    typer.echo(f"  {r.subscriber.name or '-':<28} {r.subscriber.email:<36} "
+                               f"{state:<22} {r.how.value:<11} {_local(r.registered_at, inv)}")
+        orgs = sum(1 for g in groups if g.registered)
+        typer.echo(f"{total} registered from {orgs} organisation{'' if orgs == 1 else 's'}")
+
+
+@registrations_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., exists=False),
+    slug: str = typer.Option(..., "--invitation", metavar="ID", help="Folder under issues/."),
+    create_unknown: bool = typer.Option(False, "--create-unknown",
+                                        help="Add people we do not know (needs name and "
+                                             "organisation columns)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report only; change nothing."),
+    now: str | None = typer.Option(None, "--now", help=NOW_HELP),
+) -> None:
+    """Import registrations from an external system's CSV (sv/en headers) with a report."""
+    from mailer.store.registration_import import import_registrations
+
+    c: AppContext = ctx.obj
+    if not file.is_file():
+        raise MailerError(f"{file}: no such file")
+    at = parse_now(now, c.settings.timezone)
+    with session_for(c.engine, dry_run=dry_run) as session:
+        inv, row = _open(c, session, slug, at)
+        report = import_registrations(
+            session, row, file.read_bytes(),
+            accepted_ids={slug, inv.registration.external_id}, tz=inv.tz, now=at,
+            source=file.name, create_unknown=create_unknown)
+    for line in report.lines():
+        typer.echo(line)
+    if report.rejected:
+        rejected = file.with_name(file.stem + ".rejected.csv")
+        _write_rejected(rejected, report)
+        typer.echo(f"rejected rows written to {rejected}")
+    if dry_run:
+        typer.echo("dry run: nothing was changed")
+
+
+def _write_rejected(path: Path, report: object) -> None:
+    import csv
+
+    rows = getattr(report, "rejected", [])
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(["rad/line", "fel/reason", *getattr(report, "headers", [])])
+        for r in sorted(rows, key=lambda r: r.line):
+            w.writerow([r.line, r.reason, *r.raw])
+
+
+@registrations_app.command("add")
+def add(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+        email: str = typer.Argument(...),
+        name: str = typer.Option("", "--name", help="To add someone we do not know yet."),
+        organisation: str = typer.Option("", "--organisation"),
+        late: bool = typer.Option(False, "--late", help="Accept after the deadline."),
+        now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Register a person (a coordinator marking a registration by hand)."""
+    from mailer.store.registrations import ensure_subscriber, register
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    with session_for(c.engine) as session:
+        _, row = _open(c, session, slug, at)
+        sub = ensure_subscriber(session, email, name=name, organisation=organisation)
+        if at >= row.deadline and not late:
+            raise MailerError(f"the deadline of {slug} has passed; add --late to register "
+                              f"{email} anyway")
+        result = register(session, row, sub, how=RegistrationHow.coordinator, now=at,
+                          late_ok=late)
+    typer.echo(result.message)
+
+
+@registrations_app.command("cancel")
+def cancel_cmd(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+               email: str = typer.Argument(...),
+               now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Cancel a registration; the seat goes to the organisation's first on the wait list."""
+    from mailer.store.registrations import cancel, get_subscriber
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    with session_for(c.engine) as session:
+        _, row = _open(c, session, slug, at)
+        done = cancel(session, row, get_subscriber(session, email), now=at)
+        promoted = done.promoted.subscriber.email if done.promoted else None
+    typer.echo(f"cancelled {email}" + (f"; {promoted} moved up from the wait list"
+                                       if promoted else ""))
+
+
+@registrations_app.command("transfer")
+def transfer_cmd(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+                 from_email: str = typer.Argument(..., metavar="FROM"),
+                 to_email: str = typer.Argument(..., metavar="TO"),
+                 name: str = typer.Option("", "--name", help="Name of TO if we do not know "
+                                                             "them yet."),
+                 now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Give a seat to a colleague in the same organisation."""
+    from mailer.store.registrations import ensure_subscriber, get_subscriber, transfer
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    with session_for(c.engine) as session:
+        _, row = _open(c, session, slug, at)
+        giver = get_subscriber(session, from_email)
+        org = giver.organisation.name if giver.organisation else ""
+        taker = ensure_subscriber(session, to_email, name=name, organisation=org)
+        transfer(session, row, giver, taker, now=at)
+    typer.echo(f"the seat of {from_email} now belongs to {to_email} ({org})")
+
+
+# --- reminders ------------------------------------------------------------------------
+@app.command("remind")
+def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+           dry_run: bool = typer.Option(False, "--dry-run",
+                                        help="List who would get a reminder and why others "
+                                             "would not; change nothing."),
+           offset: str | None = typer.Option(None, "--offset",
+                                             help="Which reminder (7d, 1d); default: the "
+                                                  "current one."),
+           now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Send the current reminder now to invitees who have not registered."""
+    from mailer.schedule.reminders import remind_now
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    inv = _load(c, slug)
+    mailer = None if dry_run else invitation_mailer(c)
+    with session_for(c.engine, dry_run=dry_run) as session:
+        report = remind_now(session, slug, inv, now=at, mailer=mailer, offset=offset,
+                            dry_run=dry_run)
+    for d in report.decisions:
+        typer.echo(d.line())
+    counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))
+    head = (f"reminder {report.key} (due {_local(report.slot.at, inv)})"
+            + (" sent early" if report.state is SlotState.upcoming and not dry_run else ""))
+    if dry_run:
+        closed = " - the deadline has passed, nothing would be sent" \
+            if inv.deadline_utc <= at else ""
+        typer.echo(f"dry run, {head}: {len(report.recipients)} would be reminded ({counts})"
+                   f"{closed}", err=True)
+    else:
+        typer.echo(f"{head}: {len(report.recipients)} reminded"
+                   + (f" in mailing {report.mailing_id}" if report.mailing_id else "")
+                   + f" ({counts})", err=True)
+
+
+def invitation_mailer(c: AppContext):  # type: ignore[no-untyped-def]
+    """The delivery seam for invitation mail (reminders, confirmations, re-confirmations)."""
+    try:
+        from mailer.delivery.invitations import DeliveryInvitationMailer
+    except ModuleNotFoundError as exc:
+        if exc.name != "mailer.delivery.invitations":
+            raise
+        raise MailerError("sending needs the delivery module, which this installation "
+                          "lacks; use --dry-run to see who would be reminded") from None
+    return DeliveryInvitationMailer(c.settings)
+
+
+# --- yearly re-confirmation ------------------------------------------------------------
+@reconfirm_app.command("status")
+def reconfirm_status(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+                     year: int = typer.Argument(...)) -> None:
+    """Who was asked to confirm YEAR and what they answered."""
+    from mailer.store.reconfirmations import year_status
+
+    c: AppContext = ctx.obj
+    with session_for(c.engine, dry_run=True) as session:
+        _, row = _open(c, session, slug, datetime.now(UTC))
+        rows = year_status(session, row, year)
+    if not rows:
+        typer.echo(f"nobody has been asked about {year} yet")
+    for r in rows:
+        answer = r.answer.value if r.answer else "no answer yet"
+        typer.echo(f"{r.organisation:<30} {r.email:<36} {answer}")
+
+
+@reconfirm_app.command("answer")
+def reconfirm_answer(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
+                     email: str = typer.Argument(...), year: int = typer.Argument(...),
+                     answer: ReconfirmAnswer = typer.Argument(..., help="yes or no"),
+                     comment: str = typer.Option("", "--comment"),
+                     now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Record a participant's answer given by phone or e-mail."""
+    from mailer.store.reconfirmations import record_reconfirmation
+    from mailer.store.registrations import get_subscriber
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    with session_for(c.engine) as session:
+        _, row = _open(c, session, slug, at)
+        record_reconfirmation(session, row, get_subscriber(session, email), year, answer,
+                              now=at, via="coordinator", comment=comment)
+    typer.echo(f"{email}: {answer.value} for {year}")
