@@ -42,6 +42,7 @@ def _email(value: str) -> str:
     return value.strip()
 
 
+_PLACEHOLDER_HOST = re.compile(r"^https?://(www\.)?example\.(org|com|net)(/|$)")
 _TIME_RE = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
 
@@ -296,6 +297,9 @@ def check_item(path: DocPath, item: ItemBase, *, today: dt.date | None = None) -
         if link is not None and is_insecure(link.url):
             out.append(Finding((*path, name), f"{link.url!r} uses http://; use "
                                "https:// if the site has it", "warning"))
+        if link is not None and _PLACEHOLDER_HOST.search(link.url):
+            out.append(Finding((*path, name), f"{link.url!r} is a placeholder address; "
+                               "replace it with the real one", "warning"))
     if item.image is not None and not item.image.is_local:
         try:
             normalise_url(item.image.src)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailer.domain.content import ItemBase, Issue, Section
+from mailer.domain.content import Issue, ItemBase, Section
 from mailer.errors import MailerError
 from mailer.render import i18n
 from mailer.render.engine import RenderOptions, render_mailing
@@ -68,3 +68,12 @@ def render_issue(issue: Issue, options: RenderOptions | None = None) -> Rendered
     opts = options or RenderOptions()
     return render_mailing("newsletter", issue_context(issue, opts), subject=issue.subject,
                           language=issue.language, preheader=issue.preheader, options=opts)
+
+
+def _register() -> None:
+    from mailer.render.documents import register_renderer
+
+    register_renderer("newsletter", render_issue)
+
+
+_register()
