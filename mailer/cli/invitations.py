@@ -22,7 +22,7 @@ from mailer.domain.invitation import Invitation, seats_text
 from mailer.domain.registration import RegistrationHow
 from mailer.domain.reminders import SlotState, invitation_slots, slot_states
 from mailer.errors import MailerError
-from mailer.invitation_files import invitation_path, load_invitation, read_invitation
+from mailer.invitation_files import invitation_path, load_invitation
 from mailer.store.invitations import get_invitation, invitee_count, sync_invitation
 from mailer.store.models import InvitationRow, ReconfirmAnswer
 from mailer.store.reminders import ledger_summary
@@ -73,9 +73,9 @@ def session_for(engine: Engine, *, dry_run: bool = False) -> Iterator[Session]:
             session.commit()
 
 
-def _load(c: AppContext, slug: str, now: datetime | None = None) -> Invitation:
+def _load(c: AppContext, slug: str) -> Invitation:
     s = c.settings
-    return load_invitation(s.workspace, slug, timezone=s.timezone, now=now)
+    return load_invitation(s.workspace, slug, timezone=s.timezone)
 
 
 def _open(c: AppContext, session: Session, slug: str,
@@ -94,17 +94,23 @@ def _local(dt: datetime, inv: Invitation) -> str:
 @invitations_app.command("check")
 def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
           now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
-    """Validate issues/ID/issue.yaml: every problem with file:line; warnings too."""
+    """Validate issues/ID/issue.yaml (as 'mailer issue check' does) and show its timing."""
+    from mailer.authoring import load_document
+
     c: AppContext = ctx.obj
     s = c.settings
+    at = parse_now(now, s.timezone)
     path = invitation_path(s.workspace, slug)
-    inv, problems = read_invitation(path, timezone=s.timezone, now=parse_now(now, s.timezone))
-    for p in problems:
+    loaded = load_document(path, today=at.astimezone(s.tz).date())
+    for p in loaded.problems:
         typer.echo(str(p), err=True)
-    if inv is None or any(p.severity == "error" for p in problems):
+    if not loaded.ok:
         raise typer.Exit(1)
+    inv = load_invitation(s.workspace, slug, timezone=s.timezone)
     typer.echo(f"{path}: ok ({len(inv.meetings)} meetings, deadline {_local(inv.deadline, inv)}"
-               f" {inv.timezone}, reminders {', '.join(o.key for o in inv.reminder_offsets)})")
+               f" {inv.timezone})")
+    for slot in invitation_slots(inv):
+        typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)}")
 
 
 @invitations_app.command("sync")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from mailer.domain.findings import Finding
+from mailer.domain.urls import normalise_url
 from mailer.errors import MailerError
 
 DEFAULT_TIMEZONE = "Europe/Stockholm"
@@ -36,16 +37,12 @@ DEFAULT_REMINDERS = ("7d", "1d")
 
 
 def clean_url(value: str) -> str:
-    """An absolute http(s) URL with stray spaces percent-encoded (the 2023 seed has one).
-
-    Only characters that may not appear in a URL are encoded; ``%XX`` escapes, ``&``,
-    ``=`` and ``?`` are kept, so the link still means what its author meant.
-    """
-    v = value.strip()
-    parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{v!r} is not an absolute http(s) link; write it as https://…")
-    return quote(v, safe=":/?#[]@!$&'()*+,;=%~")
+    """An absolute http(s) URL, messy characters percent-encoded (the 2023 seed's link has
+    a space in its query string): the compose helper's ``normalise_url``, http(s) only."""
+    url = normalise_url(str(value))
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not a web address; write it as https://…")
+    return url
 
 
 Url = Annotated[str, BeforeValidator(lambda v: clean_url(str(v)) if v is not None else v)]
@@ -160,6 +157,8 @@ class Cost(_Model):
             return {"free": True}
         if isinstance(data, int | float | Decimal) and not isinstance(data, bool):
             return {"amount": data}
+        if isinstance(data, str) and re.fullmatch(r"\s*\d+([.,]\d+)?\s*", data):
+            return {"amount": data.strip().replace(",", ".")}
         return data
 
     @model_validator(mode="after")
@@ -199,12 +198,13 @@ class Seats(_Model):
         if isinstance(data, dict) and "per_organisation" in data:
             data = dict(data)
             value = _seats_shorthand(data.pop("per_organisation"))
-            if isinstance(value, dict):
-                data.update(value)
-            else:
-                data["max"] = value
-            return data
-        return _seats_shorthand(data)
+            data.update(value if isinstance(value, dict) else {"max": value})
+        else:
+            data = _seats_shorthand(data)
+        if isinstance(data, dict) and str(data.get("max", "1")).strip() in ("0", "-1"):
+            raise ValueError("seats per organisation must be at least 1; write e.g. "
+                             "per_organisation: 2 or per_organisation: 1-2")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Seats:
@@ -365,15 +365,6 @@ class Period(_Model):
         return date(year - 1, month, day)
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A problem found by the cross-field rules; ``path`` points into the YAML."""
-
-    path: tuple[str | int, ...]
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-
 class Invitation(_Model):
     """An invitation mailing: the letter, the facts, and the rules for seats and reminders."""
 
@@ -468,7 +459,7 @@ class Invitation(_Model):
             i = self.meetings.index(first)
             out.append(Finding(("registration", "deadline"),
                                f"the deadline {self.deadline:%Y-%m-%d %H:%M} is not before the "
-                               f"first meeting on {first.date:%Y-%m-%d} (meetings[{i}]); move "
+                               f"first meeting on {first.date:%Y-%m-%d} (meetings[{i + 1}]); move "
                                "the deadline earlier or fix the meeting date"))
         if len(set(self.reminders)) != len(self.reminders):
             out.append(Finding(("reminders",), "the same offset is listed twice; remove one"))
