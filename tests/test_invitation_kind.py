@@ -39,7 +39,8 @@ def _lines(folder: Path, today: dt.date | None = None) -> list[str]:
 
 def test_one_message_per_error_class(tmp_path: Path) -> None:
     folder = _broken(tmp_path, ("per_organisation: 1-2", "per_organisation: 0"),
-                     ("    date: 2023-10-11\n", ""), ("deadline: 2023-02-15", "deadline: 2023-03-11"))
+                     ("    date: 2023-10-11\n", ""),
+                     ("deadline: 2023-02-15", "deadline: 2023-03-11"))
     got = _lines(folder)
     assert got == [
         "104: meetings[3].date: is required; add date: YYYY-MM-DD, e.g. 2023-06-16",
