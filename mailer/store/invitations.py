@@ -140,3 +140,45 @@ def require_sendable(invitation: InvitationRow, now: datetime, action: str) -> N
         raise MailerError(
             f"cannot {action}: the registration deadline of {invitation.slug} "
             f"({invitation.deadline:%Y-%m-%d %H:%M} UTC) has passed")
+
+
+# --- GDPR: what invitations hold on a person (mailer subscribers show) -----------------------
+def _personal_data(session: Session, subscriber: Subscriber) -> list[dict[str, object]]:
+    from mailer.store.models import Reconfirmation, RegistrationRow, ReminderLedger
+
+    out: list[dict[str, object]] = []
+    for inv in session.scalars(select(InvitationRow).order_by(InvitationRow.slug)):
+        invited = session.scalar(select(Invitee).where(
+            Invitee.invitation_id == inv.id, Invitee.subscriber_id == subscriber.id))
+        reg = session.scalar(select(RegistrationRow).where(
+            RegistrationRow.invitation_id == inv.id,
+            RegistrationRow.subscriber_id == subscriber.id))
+        reminders = session.scalars(select(ReminderLedger).where(
+            ReminderLedger.invitation_id == inv.id, ReminderLedger.subscriber_id == subscriber.id))
+        answers = session.scalars(select(Reconfirmation).where(
+            Reconfirmation.invitation_id == inv.id, Reconfirmation.subscriber_id == subscriber.id))
+        entry: dict[str, object] = {
+            "invitation": inv.slug,
+            "invited_at": invited.invited_at.isoformat() if invited else None,
+            "registration": None if reg is None else {
+                "status": reg.status.value, "how": reg.how.value, "source": reg.source,
+                "organisation": reg.organisation.name, "at": reg.registered_at.isoformat()},
+            "reminders": [{"offset": r.offset_key, "state": r.state.value,
+                           "at": r.at.isoformat()} for r in reminders],
+            "reconfirmations": [{"year": a.year, "answer": a.answer.value if a.answer else None}
+                                for a in answers],
+        }
+        if invited or reg or entry["reminders"] or entry["reconfirmations"]:
+            out.append(entry)
+    return out
+
+
+def _register_gdpr() -> None:
+    try:
+        from mailer.store.subscribers import personal_data_section
+    except ImportError:  # the subscriber store is older than its hooks
+        return
+    personal_data_section("invitations")(_personal_data)
+
+
+_register_gdpr()

@@ -20,6 +20,7 @@ from mailer.domain.registration import (
     check_seat,
     seats_full_message,
 )
+from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.errors import MailerError, NotFound
 from mailer.store.models import (
     InvitationRow,
@@ -28,18 +29,11 @@ from mailer.store.models import (
     RegistrationRow,
     Subscriber,
 )
+from mailer.store.subscriptions import email_key, normalise_email
 
 
 class SeatsFull(MailerError):
     """The organisation's seats are taken and the invitation has no wait list."""
-
-
-def email_key(email: str) -> str:
-    return email.strip().casefold()
-
-
-def org_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
@@ -58,13 +52,10 @@ def find_or_create_organisation(session: Session, name: str) -> Organisation:
     name = " ".join(name.split())
     if not name:
         raise MailerError("an organisation name is empty")
-    org = session.scalar(select(Organisation).where(Organisation.name_key == org_key(name)))
+    key = organisation_key(name)
+    org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
-        low = name.casefold()
-        kind = (OrgKind.municipality if "kommun" in low or low.endswith(" stad")
-                else OrgKind.region if low.startswith("region") or "landsting" in low
-                else OrgKind.other)
-        org = Organisation(name=name, name_key=org_key(name), kind=kind)
+        org = Organisation(name=name, name_key=key, kind=OrgKind(guess_org_kind(name)))
         session.add(org)
         session.flush()
     return org
@@ -79,12 +70,7 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
         return sub
     if not (name.strip() and organisation.strip()):
         raise NotFound(f"no subscriber {email!r}; give --name and --organisation to add them")
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        normal = validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise MailerError(f"{email!r} is not a valid e-mail address: {exc}") from None
+    normal = normalise_email(email)
     org = find_or_create_organisation(session, organisation)
     sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),
                      organisation_id=org.id, attributes={})
