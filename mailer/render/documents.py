@@ -15,7 +15,8 @@ from mailer.render.types import RenderedMailing
 Renderer = Callable[[Any, RenderOptions], RenderedMailing]
 _RENDERERS: dict[str, Renderer] = {}
 # Kinds whose renderer lives in a module that registers it on import.
-_BUILTIN = {"newsletter": "mailer.render.newsletter"}
+_BUILTIN = {"newsletter": "mailer.render.newsletter",
+            "invitation": "mailer.render.invitation"}
 
 
 def register_renderer(kind: str, renderer: Renderer) -> None:
