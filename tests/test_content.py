@@ -33,22 +33,22 @@ def test_flagship_is_valid_and_complete() -> None:
     assert loaded.problems == []  # not even a warning before the event
     issue: Issue = loaded.document
     assert (issue.number, issue.year, issue.language) == (6, 2023, "sv")
-    types = [item.type for _, item in issue.items()]  # type: ignore[attr-defined]
+    types = [item.type for _, item in issue.all_items()]  # type: ignore[attr-defined]
     assert types.count("report") == 2
     assert types.count("factsheet") == 5
     assert types.count("example") == 3
     assert types.count("network") == 1
     assert types.count("event") == 1
     assert types.count("offer") == 3
-    podcasts = [i for _, i in issue.items() if isinstance(i, PodcastEpisode)]
+    podcasts = [i for _, i in issue.all_items() if isinstance(i, PodcastEpisode)]
     assert [p.number for p in podcasts] == [103, 104]
     assert all(len(p.participants) == 2 and p.host for p in podcasts)
-    event = next(i for _, i in issue.items() if isinstance(i, Event))
+    event = next(i for _, i in issue.all_items() if isinstance(i, Event))
     assert (event.date, event.registration_deadline) == (dt.date(2023, 6, 16), dt.date(2023, 6, 9))
     assert (event.start, event.end) == (dt.time(10), dt.time(12))
     assert event.online == "Zoom" and event.is_free
     assert issue.editor and issue.editor.phone == "08-452 74 35"
-    offers = [i for _, i in issue.items() if i.type == "offer"]  # type: ignore[attr-defined]
+    offers = [i for _, i in issue.all_items() if i.type == "offer"]  # type: ignore[attr-defined]
     assert offers[0].contact.email == "anna-Lena.pogulis@skr.se"  # type: ignore[attr-defined]
 
 
@@ -78,12 +78,14 @@ BROKEN = {
                                  "registration_deadline: 2023-06-19",
                                  "registration_deadline: 2023-06-19",
                                  "is after the event (2023-06-16)"),
-    "broken Markdown link": ("forskningsöversikt om hur medborgardialoger kan inkludera marginaliserade\n",
+    "broken Markdown link": ("forskningsöversikt om hur medborgardialoger kan inkludera "
+                             "marginaliserade\n",
                              "forskningsöversikt [om hur](https://skr.se/x medborgardialoger kan "
                              "inkludera marginaliserade\n",
                              "forskningsöversikt [om hur]", "broken Markdown link"),
     "image without alt text": ("        title: Delaktighetstrappan\n",
-                               "        title: Delaktighetstrappan\n        image: {src: bild.png}\n",
+                               "        title: Delaktighetstrappan\n"
+                               "        image: {src: bild.png}\n",
                                "image: {src: bild.png}", "alt: is required"),
     "relative link": ("url: https://www.uppsala.se/skogstorpsparken",
                       "url: skogstorpsparken.html", "url: skogstorpsparken.html",

@@ -91,7 +91,7 @@ def test_swedish_survives(rendered: RenderedMailing) -> None:
 
 def test_text_has_every_item_title_and_link(issue: Issue, rendered: RenderedMailing) -> None:
     flat = re.sub(r"\s+", " ", rendered.text)
-    for _, item in issue.items():
+    for _, item in issue.all_items():
         assert item.title in flat, item.title
         for link in item.links:
             assert link.url in rendered.text.split(), link.url
