@@ -386,3 +386,39 @@ def reconfirm_answer(ctx: typer.Context, slug: str = typer.Argument(..., metavar
         record_reconfirmation(session, row, get_subscriber(session, email), year, answer,
                               now=at, via="coordinator", comment=comment)
     typer.echo(f"{email}: {answer.value} for {year}")
+
+
+@invitations_app.command("run-due")
+def run_due(ctx: typer.Context,
+            dry_run: bool = typer.Option(False, "--dry-run", help="Report only."),
+            now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+    """Send every reminder and re-confirmation that is due now, mark missed ones (for cron;
+    the worker does the same on every pass)."""
+    from mailer.schedule.invitations import sweep
+
+    c: AppContext = ctx.obj
+    at = parse_now(now, c.settings.timezone)
+    mailer = None if dry_run else _optional_mailer(c)
+    report = sweep(c.engine, c.settings, now=at, mailer=mailer, dry_run=dry_run)
+    for slug, reps in report.reminders.items():
+        for r in reps:
+            if r.state is SlotState.due:
+                typer.echo(f"{slug} reminder {r.key}: {len(r.recipients)} "
+                           f"{'would be ' if dry_run else ''}reminded")
+            elif r.missed:
+                typer.echo(f"{slug} reminder {r.key}: {r.state.value}, {r.missed} marked missed")
+    for slug, years in report.reconfirmations.items():
+        for y in years:
+            if y.state == "due" and (y.asked or dry_run):
+                typer.echo(f"{slug} re-confirmation {y.year}: {len(y.asked)} asked")
+    for slug, why in report.problems.items():
+        typer.echo(f"{slug}: skipped: {why}", err=True)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def _optional_mailer(c: AppContext):  # type: ignore[no-untyped-def]
+    try:
+        return invitation_mailer(c)
+    except MailerError:
+        return None
