@@ -137,6 +137,8 @@ def reconfirmation_job(slug: str, year: int) -> None:
 def _delivery_mailer(settings: Settings) -> InvitationMailer | None:
     try:
         from mailer.delivery.invitations import DeliveryInvitationMailer
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("mailer."):
+            raise
         return None
     return DeliveryInvitationMailer(settings)

@@ -1,0 +1,145 @@
+"""Invitation mail through the outbox: the invitation itself, reminders, confirmations and
+the yearly re-confirmation, each rendered once and planned as one mailing.
+
+This is the only module that knows both the invitation store and delivery's
+``plan_mailing``; it runs inside the caller's transaction, so the ledger rows and the
+outbox rows commit together (or not at all).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.delivery.mailings import plan_mailing
+from mailer.domain.invitation import Invitation, RegistrationMode, refuse_if_closed
+from mailer.links import Links
+from mailer.render.documents import options_for
+from mailer.render.engine import RenderOptions
+from mailer.render.invitation import (
+    render_confirmation,
+    render_invitation,
+    render_reconfirmation,
+    render_reminder,
+)
+from mailer.render.types import RenderedMailing
+from mailer.store.invitations import record_invitees
+from mailer.store.lists import get_list
+from mailer.store.models import (
+    InvitationRow,
+    Invitee,
+    MailingKind,
+    RegistrationRow,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.store.outbox import PlannedRecipient
+from mailer.tokens import Tokens
+
+
+class DeliveryInvitationMailer:
+    """``InvitationMailer`` on top of delivery's outbox (see mailer.schedule.reminders)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.links = Links(settings.base_url, Tokens(settings.signing_key()))
+
+    def options(self, slug: str) -> RenderOptions:
+        return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug)
+
+    def _recipients(self, session: Session, row: InvitationRow, slug: str,
+                    subscriber_ids: list[int], *, personal_link: bool) -> list[PlannedRecipient]:
+        """Explicit recipients; the list they were invited through is kept on the row so
+        delivery re-checks consent at send time (unsubscribed meanwhile → skipped)."""
+        rows = session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name, Invitee.list_id)
+            .outerjoin(Invitee, (Invitee.subscriber_id == Subscriber.id)
+                       & (Invitee.invitation_id == row.id))
+            .where(Subscriber.id.in_(subscriber_ids))
+            .order_by(Subscriber.id)).all()
+        return [PlannedRecipient(
+            email=email, name=name or "", subscriber_id=sid, list_id=list_id,
+            fields={"register_url": self.links.register(slug, sid, row.id)}
+            if personal_link else None) for sid, email, name, list_id in rows]
+
+    def _plan(self, session: Session, rendered: RenderedMailing, kind: MailingKind, *,
+              name: str, source: str, recipients: list[PlannedRecipient],
+              now: datetime) -> int:
+        mailing, _ = plan_mailing(session, rendered, kind=kind, now=now, name=name,
+                                  source=source, recipients=recipients)
+        return int(mailing.id)
+
+    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
+                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
+                      now: datetime) -> int:
+        rendered = render_reminder(invitation, offset_key, self.options(slug))
+        form = invitation.registration.mode is RegistrationMode.form
+        return self._plan(session, rendered, MailingKind.reminder,
+                          name=f"{slug}: påminnelse {offset_key}",
+                          source=f"invitation:{slug}:remind:{offset_key}",
+                          recipients=self._recipients(session, row, slug, subscriber_ids,
+                                                      personal_link=form),
+                          now=now)
+
+    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                            row: InvitationRow, year: int, subscriber_ids: list[int],
+                            now: datetime) -> int:
+        rendered = render_reconfirmation(invitation, year, self.options(slug))
+        return self._plan(session, rendered, MailingKind.confirmation,
+                          name=f"{slug}: bekräftelse {year}",
+                          source=f"invitation:{slug}:reconfirm:{year}",
+                          recipients=self._recipients(session, row, slug, subscriber_ids,
+                                                      personal_link=True),
+                          now=now)
+
+
+def send_invitation(session: Session, settings: Settings, slug: str, invitation: Invitation,
+                    row: InvitationRow, *, list_slug: str, now: datetime) -> tuple[int, int]:
+    """Invite every active subscriber of ``list_slug`` not invited yet: one mailing, one
+    outbox row each. Returns (mailing id, people invited)."""
+    refuse_if_closed(invitation, now, "send the invitation")
+    mailer = DeliveryInvitationMailer(settings)
+    lst_id = get_list(session, list_slug).id
+    already = set(session.scalars(select(Invitee.subscriber_id)
+                                  .where(Invitee.invitation_id == row.id)))
+    targets = [sid for sid in session.scalars(
+        select(Subscription.subscriber_id).where(Subscription.list_id == lst_id,
+                                                 Subscription.status == SubscriptionStatus.active)
+    ) if sid not in already]
+    if not targets:
+        return 0, 0
+    rendered = render_invitation(invitation, mailer.options(slug))
+    form = invitation.registration.mode is RegistrationMode.form
+    recipients = [PlannedRecipient(email=r.email, name=r.name, subscriber_id=r.subscriber_id,
+                                   list_id=lst_id, fields=r.fields)
+                  for r in mailer._recipients(session, row, slug, targets, personal_link=form)]
+    mailing_id = mailer._plan(session, rendered, MailingKind.invitation,
+                              name=f"{slug}: inbjudan", source=f"invitation:{slug}",
+                              recipients=recipients, now=now)
+    invited = record_invitees(session, row, list_slug=list_slug, now=now, mailing_id=mailing_id)
+    return mailing_id, invited
+
+
+def send_confirmation(session: Session, settings: Settings, slug: str, row: InvitationRow,
+                      subscriber: Subscriber, registration: RegistrationRow,
+                      now: datetime) -> int:
+    """The registration confirmation (with the meetings as .ics) to one person."""
+    from mailer.domain.registration import RegistrationStatus
+    from mailer.invitation_files import load_invitation
+
+    invitation = load_invitation(settings.workspace, slug, timezone=settings.timezone)
+    mailer = DeliveryInvitationMailer(settings)
+    rendered = render_confirmation(
+        invitation, slug, domain=settings.sender.domain, now=now,
+        waitlisted=registration.status is RegistrationStatus.waitlisted,
+        options=mailer.options(slug))
+    recipients = [PlannedRecipient(email=subscriber.email, name=subscriber.name,
+                                   subscriber_id=subscriber.id)]
+    return mailer._plan(session, rendered, MailingKind.confirmation,
+                        name=f"{slug}: bekräftelse {subscriber.email}",
+                        source=f"invitation:{slug}:confirm", recipients=recipients, now=now)
