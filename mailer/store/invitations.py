@@ -104,14 +104,16 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
                     Subscription.status == SubscriptionStatus.active,
                     Subscription.subscriber_id.not_in(already)))
     )
-    result = session.execute(
+    before = invitee_count(session, invitation)
+    session.execute(
         insert(Invitee).from_select(
             ["invitation_id", "subscriber_id", "list_id", "mailing_id", "invited_at"], chosen)
     )
     if invitation.first_invited_at is None:
         invitation.first_invited_at = now
     session.flush()
-    return int(result.rowcount or 0)
+    # Counted, not rowcount: drivers disagree on rowcount for INSERT … SELECT.
+    return invitee_count(session, invitation) - before
 
 
 def add_invitee(session: Session, invitation: InvitationRow, subscriber: Subscriber, *,
