@@ -127,7 +127,8 @@ def _expected(engine: Engine, registered: list[str]) -> set[str]:
     """Invitees who have not registered, are still subscribed, and whose organisation has a
     seat left (Hylte is full: its others are not reminded)."""
     with transaction(engine) as s:
-        rows = s.execute(select(Subscriber.email_key, Subscription.status, Subscriber.organisation_id)
+        rows = s.execute(select(Subscriber.email_key, Subscription.status,
+                                Subscriber.organisation_id)
                          .join(Invitee, Invitee.subscriber_id == Subscriber.id)
                          .join(Subscription, Subscription.subscriber_id == Subscriber.id)).all()
         hylte = get_subscriber(s, THIRD_FROM_HYLTE).organisation_id
