@@ -368,6 +368,10 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     inv = _load(c, slug)
+    if not dry_run:
+        from mailer.domain.invitation import refuse_if_closed
+
+        refuse_if_closed(inv, at, "send reminders")
     mailer = None if dry_run else invitation_mailer(c)
     with session_for(c.engine, dry_run=dry_run) as session:
         report = remind_now(session, slug, inv, now=at, mailer=mailer, offset=offset,

@@ -1,0 +1,80 @@
+"""The invitation commands as a coordinator runs them (SQLite workspace, real processes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.invite_helpers import ROOT, SLUG
+
+
+def run(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env["MAILER_SECRET_KEY"] = "test-secret-key-not-for-production-0123456789"
+    return subprocess.run([sys.executable, "-m", "mailer", "--workspace", str(ws), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    shutil.copytree(ROOT / "issues" / SLUG, ws / "issues" / SLUG)
+    assert run(ws, "init").returncode == 0
+    assert run(ws, "lists", "create", "demo", "--name", "Demo", "--single-opt-in").returncode == 0
+    r = run(ws, "subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
+    assert r.returncode == 0, r.stderr
+    return ws
+
+
+def test_coordinator_session(ws: Path, tmp_path: Path) -> None:
+    r = run(ws, "invite", SLUG, "--list", "demo", "--dry-run", "--now", "2023-01-20 09:00")
+    assert r.returncode == 0 and "demo: " in r.stdout and "would be invited" in r.stdout
+    # registrations from the external system's CSV
+    csv = tmp_path / "delegia.csv"
+    csv.write_text("E-post;Namn;Kommun;Projekt\n"
+                   "asa.lindqvist@hylte.example;Åsa Lindqvist;Hylte kommun;19425\n"
+                   "goran.sjoberg@hylte.example;Göran Sjöberg;Hylte kommun;19425\n"
+                   "marta.nystrom@hylte.example;Märta Nyström;Hylte kommun;19425\n"
+                   "okand@example.org;Okänd;Lunds kommun;19425\n"
+                   "asa.lindqvist@hylte.example;Åsa Lindqvist;Hylte kommun;19425\n",
+                   encoding="cp1252")
+    r = run(ws, "registrations", "import", str(csv), "--invitation", SLUG,
+            "--now", "2023-02-05 10:00")
+    assert r.returncode == 0, r.stderr
+    assert "registered 2, wait-listed 0, cancelled 0, unchanged 0, rejected 3" in r.stdout
+    assert "line 4: marta.nystrom@hylte.example: Hylte kommun already has 2 of 2" in r.stdout
+    assert "line 5: okand@example.org: not a known subscriber" in r.stdout
+    assert "line 6: asa.lindqvist@hylte.example: duplicate of line 2" in r.stdout
+    assert (tmp_path / "delegia.rejected.csv").is_file()
+    r = run(ws, "registrations", "add", SLUG, "maria.holm@uppsala.example",
+            "--now", "2023-02-06 10:00")
+    assert r.returncode == 0 and "1 of 2 seats" in r.stdout
+    r = run(ws, "registrations", "transfer", SLUG, "goran.sjoberg@hylte.example",
+            "marta.nystrom@hylte.example", "--now", "2023-02-07 10:00")
+    assert r.returncode == 0, r.stderr
+    r = run(ws, "registrations", "list", SLUG)
+    assert "Hylte kommun: 2 of 2 seats, 0 left" in r.stdout
+    assert "Uppsala kommun: 1 of 2 seats, 1 left" in r.stdout
+    assert "seat passed on" in r.stdout
+    # a wrong invitation id is a clear error, not a traceback
+    r = run(ws, "registrations", "list", "2023-natverk")
+    assert r.returncode == 3 and "known folders: 2023-natverk-tjanstepersoner" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_remind_dry_run_lists_one_person_per_line(ws: Path) -> None:
+    from_db = run(ws, "invitations", "sync", SLUG, "--now", "2023-01-20 09:00")
+    assert from_db.returncode == 0
+    # nobody invited yet: nobody to remind
+    r = run(ws, "remind", SLUG, "--dry-run", "--now", "2023-02-09 09:00")
+    assert r.returncode == 0 and "0 would be reminded" in r.stderr
+    # after the deadline a real reminder is refused, with the way out
+    r = run(ws, "remind", SLUG, "--now", "2023-03-01 09:00")
+    assert r.returncode == 2 and "deadline 2023-02-15 23:59" in r.stderr
+    assert "--dry-run --now" in r.stderr
