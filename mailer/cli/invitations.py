@@ -150,7 +150,8 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         for slot, state in slot_states(invitation_slots(inv), deadline=inv.deadline_utc,
                                        now=at, grace=grace, invited_at=row.first_invited_at):
             counts = ", ".join(f"{k} {n}" for k, n in sorted(ledger.get(slot.key, {}).items()))
-            typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)} {state.value}"
+            what = state.value if row.first_invited_at else "(after the invitation is sent)"
+            typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)} {what}"
                        + (f" ({counts})" if counts else ""))
 
 
@@ -384,6 +385,8 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     if dry_run:
         closed = " - the deadline has passed, nothing would be sent" \
             if inv.deadline_utc <= at else ""
+        if not report.decisions:
+            closed += (f" - nobody is invited yet (mailer invite {slug} --list SLUG)")
         typer.echo(f"dry run, {head}: {len(report.recipients)} would be reminded ({counts})"
                    f"{closed}", err=True)
     else:

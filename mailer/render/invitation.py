@@ -32,8 +32,8 @@ def cost_text(cost: Cost, language: str) -> str:
     tr = i18n.Translator(language)
     if cost.free:
         return tr.gettext("Free of charge")
-    amount = cost.amount or 0
-    money = i18n.format_kronor(int(amount) if amount == int(amount) else amount, language)
+    # Whole kronor, as organisers write them (900 kr, 8 000 kr).
+    money = i18n.format_kronor(int(cost.amount or 0), language)
     if language == "sv":
         parts = [money]
         if cost.period is CostPeriod.year:

@@ -111,8 +111,9 @@ def year_status(session: Session, invitation: InvitationRow, year: int) -> list[
         Reconfirmation.invitation_id == invitation.id, Reconfirmation.year == year)).all()
     subs = {s.id: s for s in session.scalars(select(Subscriber).where(
         Subscriber.id.in_([r.subscriber_id for r in rows])))}
-    out = [YearStatus(subs[r.subscriber_id].email, subs[r.subscriber_id].name,
-                      subs[r.subscriber_id].organisation.name
-                      if subs[r.subscriber_id].organisation else "",
-                      r.asked_at, r.answer) for r in rows]
+    out = []
+    for r in rows:
+        sub = subs[r.subscriber_id]
+        org = sub.organisation.name if sub.organisation is not None else ""
+        out.append(YearStatus(sub.email, sub.name, org, r.asked_at, r.answer))
     return sorted(out, key=lambda y: (y.organisation.casefold(), y.email))
