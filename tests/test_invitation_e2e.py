@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -191,3 +192,34 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     sweep(engine, settings, now=SEVEN_DAYS_BEFORE + timedelta(minutes=10), mailer=mailer)
     deliver_due(engine, settings)
     assert len(smtp_server.received) == len(expected)
+
+
+def test_confirmation_carries_the_ics_through_smtp(
+        settings: Settings, engine: Engine, tmp_path: Path,
+        smtp_server) -> None:  # type: ignore[no-untyped-def]
+    deliver_due = pytest.importorskip("mailer.delivery.worker",
+                                      reason="delivery is not installed").deliver_due
+    from mailer.delivery.invitations import send_confirmation
+
+    _workspace(settings)
+    _demo(engine, settings, tmp_path)
+    inv = load_invitation(settings.workspace, SLUG, timezone=settings.timezone)
+    with transaction(engine) as s:
+        row = sync_invitation(s, SLUG, inv, INVITED_AT).row
+        sub = get_subscriber(s, "maria.holm@uppsala.example")
+        result = register(s, row, sub, how=RegistrationHow.form, now=INVITED_AT)
+        send_confirmation(s, settings, SLUG, row, sub, result.registration, INVITED_AT)
+    deliver_due(engine, settings)
+    (got,) = smtp_server.wait_for(1)
+    msg = got.message
+    assert msg.get_content_type() == "multipart/mixed"
+    assert str(msg["Subject"]).startswith("Bekräftelse på din anmälan")
+    assert msg["Auto-Submitted"] == "auto-generated"
+    parts = {p.get_content_type(): p for p in msg.walk()}
+    assert {"text/plain", "text/html", "text/calendar"} <= set(parts)
+    ics = parts["text/calendar"]
+    assert ics.get_filename() == "inbjudan.ics"
+    cal = Calendar.from_ical(ics.get_payload(decode=True))
+    starts = sorted(e.decoded("dtstart").isoformat() for e in cal.walk("VEVENT"))
+    assert "2023-03-10T10:00:00+01:00" in starts
+    assert "Hej Maria!" in parts["text/plain"].get_content()
