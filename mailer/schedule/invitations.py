@@ -108,16 +108,46 @@ def sweep(engine: Engine, settings: Settings, *, now: datetime,
     return report
 
 
+def worker_pass(engine: Engine, settings: Settings, *, now: datetime | None = None,
+                scheduler: Any = None) -> SweepReport:
+    """What the worker does for invitations on start and then every minute (and what
+    ``mailer worker --drain [--now …]`` does before draining): the sweep at ``now`` with
+    delivery's outbox, keeping the scheduler's invitation jobs in line with issue.yaml."""
+    report = sweep(engine, settings, now=now or datetime.now(UTC),
+                   mailer=_delivery_mailer(settings), scheduler=scheduler)
+    for slug, reps in report.reminders.items():
+        for r in reps:
+            if r.recipients:
+                log.info("invitation %s: reminder %s to %d people (mailing %s)", slug, r.key,
+                         len(r.recipients), r.mailing_id)
+            elif r.missed:
+                log.warning("invitation %s: reminder %s %s for %d people", slug, r.key,
+                            r.state.value, r.missed)
+    return report
+
+
 def _job(slug: str) -> None:
-    """What a fired job does: the sweep for one invitation, with the real clock."""
+    """What a fired job does: the sweep for one invitation, with the real clock. Inside a
+    running worker it uses the worker's engine and wakes its delivery loop."""
+    try:
+        from mailer.schedule import runner
+
+        ctx = getattr(runner, "_context", None)
+    except ImportError:
+        ctx = None
+    if ctx is not None:
+        sweep(ctx.engine, ctx.settings, now=datetime.now(UTC),
+              mailer=_delivery_mailer(ctx.settings), slugs=[slug])
+        ctx.wake.set()
+        return
     from mailer.config import load_settings
     from mailer.store.db import make_engine
 
     settings = load_settings()
     engine = make_engine(settings.db_url)
     try:
-        mailer = _delivery_mailer(settings)
-        sweep(engine, settings, now=datetime.now(UTC), mailer=mailer, slugs=[slug])
+        sweep(engine, settings, now=datetime.now(UTC), mailer=_delivery_mailer(settings),
+              slugs=[slug])
     finally:
         engine.dispose()
 
