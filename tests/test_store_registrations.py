@@ -142,3 +142,20 @@ def test_sync_detects_a_moved_deadline(engine: Engine) -> None:
     with pytest.raises(NotFound, match="known: 2023-natverk-tjanstepersoner"), \
             transaction(engine) as s:
         get_invitation(s, "2023-natverk")
+
+
+def test_gdpr_access_and_erasure(engine: Engine) -> None:
+    import mailer.store.invitations  # noqa: F401  (registers the GDPR section)
+    from mailer.store.subscribers import erase_subscriber, personal_data
+
+    with transaction(engine) as s:
+        row, subs = invited(s)
+        eva = subs["eva.ek@uppsala.se"]
+        register(s, row, eva, how=HOW, now=NOW)
+        (entry,) = personal_data(s, eva)["invitations"]
+        assert entry["invitation"] == SLUG and entry["registration"]["status"] == "registered"
+        assert entry["registration"]["organisation"] == "Uppsala kommun"
+    with transaction(engine) as s:
+        erase_subscriber(s, ensure_subscriber(s, "eva.ek@uppsala.se"))
+    with transaction(engine) as s:
+        assert s.scalars(select(RegistrationRow)).all() == []

@@ -298,12 +298,16 @@ def add(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         name: str = typer.Option("", "--name", help="To add someone we do not know yet."),
         organisation: str = typer.Option("", "--organisation"),
         late: bool = typer.Option(False, "--late", help="Accept after the deadline."),
+        confirm: bool = typer.Option(False, "--send-confirmation",
+                                     help="E-mail the confirmation with the meetings (.ics)."),
         now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Register a person (a coordinator marking a registration by hand)."""
     from mailer.store.registrations import ensure_subscriber, register
 
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
+    if confirm:
+        invitation_mailer(c)  # fails clearly, before anything changes, without delivery
     with session_for(c.engine) as session:
         _, row = _open(c, session, slug, at)
         sub = ensure_subscriber(session, email, name=name, organisation=organisation)
@@ -312,7 +316,14 @@ def add(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                               f"{email} anyway")
         result = register(session, row, sub, how=RegistrationHow.coordinator, now=at,
                           late_ok=late)
-    typer.echo(result.message)
+        mailing = None
+        if confirm and result.outcome is not None:
+            from mailer.delivery.invitations import send_confirmation
+
+            mailing = send_confirmation(session, c.settings, slug, row, sub,
+                                        result.registration, at)
+    typer.echo(result.message + (f"; confirmation queued in mailing {mailing}"
+                                 if mailing else ""))
 
 
 @registrations_app.command("cancel")
