@@ -177,6 +177,10 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
                                      now=INVITED_AT)
     deliver_due(engine, settings)
     assert len(smtp_server.wait_for(invited)) == invited
+    first = smtp_server.received[0].message
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<https://nyhetsbrev.example.org/u/" in first["List-Unsubscribe"]
+    assert str(first["Subject"]).startswith("Inbjudan till professionsnätverk")
     smtp_server.received.clear()
     registered = _register_ten(engine)
     _unsubscribe(engine, UNSUBSCRIBES)

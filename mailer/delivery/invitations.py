@@ -33,6 +33,7 @@ from mailer.store.models import (
     InvitationRow,
     Invitee,
     MailingKind,
+    MailingList,
     RegistrationRow,
     Subscriber,
     Subscription,
@@ -72,6 +73,18 @@ class DeliveryInvitationMailer:
               now: datetime) -> int:
         mailing, _ = plan_mailing(session, rendered, kind=kind, now=now, name=name,
                                   source=source, recipients=recipients)
+        list_ids = sorted({r.list_id for r in recipients if r.list_id is not None})
+        if list_ids:
+            # The recipients are explicit (each with a personal link), but they got this
+            # because of a list: mark the mailing as list mail so every copy carries
+            # List-Id and RFC 8058 List-Unsubscribe for the list on its outbox row. The
+            # mailing is sending already, so nothing re-plans these lists.
+            first = session.get(MailingList, list_ids[0])
+            mailing.list_ids = list_ids
+            if first is not None:
+                mailing.headers = {**(mailing.headers or {}), "list_slug": first.slug,
+                                   "list_name": first.name}
+            session.flush()
         return int(mailing.id)
 
     def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
