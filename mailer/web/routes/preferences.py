@@ -27,7 +27,7 @@ from mailer.store.subscriptions import (
 from mailer.tokens import Purpose
 from mailer.web.i18n import LANGUAGES, Translate, translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import SubscriberInfo, consent_wording, db, read_token
+from mailer.web.routes.common import SubscriberInfo, db, read_token
 
 try:  # written by the import branch; see the note in the module docstring of gdpr_available
     from mailer.store.subscribers import erase_subscriber, personal_data
@@ -36,6 +36,11 @@ except ImportError:  # pragma: no cover - until the branches are merged
 
 router = APIRouter()
 ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
+
+
+def preferences_wording(_: Translate) -> str:
+    return _("I want to receive the newsletters I tick by e-mail. I can unsubscribe at any "
+             "time, here or with the link in every e-mail.")
 
 
 def gdpr_available() -> bool:
@@ -77,7 +82,7 @@ def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int 
                                   if c.status == SubscriptionStatus.active}}
     return render(request, "preferences.html", lang=lang, status=status, prefs=prefs,
                   token=token, values=values, errors=errors or {}, saved=saved,
-                  gdpr=gdpr_available())
+                  gdpr=gdpr_available(), wording=preferences_wording(translator(lang)))
 
 
 @router.get("/p/{token}")
@@ -124,7 +129,9 @@ async def preferences_save(request: Request, token: str) -> Response:
     values, errors = _validate(form, prefs, _)
     if errors:
         return _page(request, token, prefs, lang, status=422, values=values, errors=errors)
-    wordings = {c.list_id: consent_wording(_, c.name) for c in prefs.choices}
+    # The consent is the ticked box's label plus the text shown under the boxes, verbatim.
+    shown = preferences_wording(_)
+    wordings = {c.list_id: f"[x] {c.name}\n{shown}" for c in prefs.choices}
 
     def work(session: Session) -> None:
         subscriber = session.get(Subscriber, sid)
