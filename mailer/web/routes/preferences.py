@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.store.models import Subscriber, SubscriptionStatus
+from mailer.store.subscribers import erase_subscriber, personal_data
 from mailer.store.subscriptions import (
     MAX_NAME,
     ListChoice,
@@ -24,7 +25,6 @@ from mailer.store.subscriptions import (
     set_preferences,
     unsubscribe,
 )
-from mailer.store.subscribers import erase_subscriber, personal_data
 from mailer.tokens import Purpose
 from mailer.web.i18n import LANGUAGES, Translate, translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
