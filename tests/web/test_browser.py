@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 from mailer.config import Settings, load_settings
 from mailer.store.db import make_engine
 from mailer.web.app import create_app
+from mailer.web.registration import StaticDesk
 from tests.conftest import TEST_SECRET
 from tests.smtp_server import SmtpServer, free_port
 from tests.web.conftest import add_subscriber, subscription_status
@@ -83,7 +85,15 @@ def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
                     description="Nyheter, rapporter, poddavsnitt och kommunexempel om "
                                 "medborgardialog och delaktighet.")
         create_list(s, "seminarier", "Seminarier och utbildningar", double_opt_in=False)
-    app = create_app(settings, engine=engine)
+    from tests.web.test_register import network_2023, person
+
+    desk = StaticDesk(invitations={7: network_2023()},
+                      people={1: person(1, "Anna Berg", "Hylte kommun"),
+                              2: person(2, "Bo Ek", "Hylte kommun"),
+                              3: person(3, "Cia Lund", "Hylte kommun")},
+                      ics=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    app = create_app(settings, engine=engine, desk=desk)
+    app.state.web.now = lambda: datetime(2023, 2, 1, 9, 0, tzinfo=UTC)
     with LiveServer(app, port):
         yield base, settings, engine
     engine.dispose()
@@ -197,7 +207,8 @@ def test_layout_and_contrast_at_375px(browser: object,
     paths = {"start": "/", "form": "/subscribe/medborgardialog",
              "embed": "/subscribe/medborgardialog/embed", "archive": "/archive/medborgardialog",
              "unsubscribe": links.unsubscribe(sid, 1), "preferences": links.preferences(sid),
-             "error": "/u/broken-token"}
+             "error": "/u/broken-token",
+             "register": links.register("2023-natverk-tjanstepersoner", 1, 7)}
     ctx = browser.new_context(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
     page = ctx.new_page()
     for name, path in paths.items():
@@ -215,3 +226,28 @@ def test_layout_and_contrast_at_375px(browser: object,
     assert page.locator(".error-summary").is_visible()
     shot(page, "form-error-375")
     ctx.close()
+
+
+def test_register_for_the_2023_network_and_seats_full(
+        browser: object, live: tuple[str, Settings, Engine], smtp_server: SmtpServer) -> None:
+    base, settings, _engine = live
+    from mailer.links import Links
+    from mailer.tokens import Tokens
+
+    links = Links(base, Tokens(settings.signing_key()))
+    page = no_js_page(browser, 375)
+    for sid, name in ((1, "Anna Berg"), (2, "Bo Ek")):
+        page.goto(links.register("2023-natverk-tjanstepersoner", sid, 7))  # type: ignore[attr-defined]
+        assert page.get_by_label("Namn").input_value() == name  # type: ignore[attr-defined]
+        if sid == 1:
+            shot(page, "register-375")
+        page.get_by_role("button", name="Anmäl dig").click()  # type: ignore[attr-defined]
+        assert "Du är anmäld" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
+    shot(page, "registered-375")
+    assert len(smtp_server.wait_for(2)) == 2
+    page.goto(links.register("2023-natverk-tjanstepersoner", 3, 7))  # type: ignore[attr-defined]
+    alert = page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    assert "Din organisations platser är tagna" in alert
+    assert "Hylte kommun har redan 2 av 2 platser" in alert
+    assert page.get_by_role("button", name="Anmäl dig").count() == 0  # type: ignore[attr-defined]
+    shot(page, "register-seats-full-375")
