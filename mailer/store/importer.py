@@ -139,6 +139,17 @@ def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: Impo
     lst = get_list(session, list_slug)
     conn = session.connection()
     upsert = BatchUpsert(conn, lst, now, source=report.path.name)
+    try:
+        _read(rows, columns, report, rejects, upsert, batch_size, progress, workers)
+        upsert.finish()
+    finally:
+        upsert.restore()
+    report.counts = upsert.counts
+
+
+def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
+          rejects: _RejectedFile, upsert: BatchUpsert, batch_size: int,
+          progress: Progress | None, workers: int) -> None:
     with RowParser(columns, workers) as parser:
         for batch, parsed in parser.parse(_batched(rows, batch_size)):
             problems: list[tuple[int, list[str], str]] = []
@@ -167,8 +178,6 @@ def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: Impo
                     report.first_rejected.append(Rejected(line, reason))
             if progress is not None:
                 progress(batch[-1][1], report.format.lines)
-    report.counts = upsert.counts
-    upsert.seen.drop()
 
 
 def _batched(rows: Iterable[Row], n: int) -> Iterator[list[Row]]:

@@ -14,8 +14,10 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from mailer.domain.subscriber_rows import ColumnMap, Parsed, RawRow, SubscriberRow, parse_batch
+from mailer.errors import MailerError
 
 PARALLEL_MIN_LINES = 50_000
 
@@ -77,8 +79,13 @@ class RowParser:
             if not pending:
                 return
             batch, future = pending.popleft()
-            yield batch, [SubscriberRow(*p) if isinstance(p, tuple) else p
-                          for p in future.result()]
+            try:
+                parsed = future.result()
+            except BrokenProcessPool:
+                raise MailerError(
+                    "a worker process that checks rows stopped unexpectedly (out of memory?); "
+                    "nothing was imported. Try again with --workers 0") from None
+            yield batch, [SubscriberRow(*p) if isinstance(p, tuple) else p for p in parsed]
 
     def close(self) -> None:
         if self.pool is not None:
