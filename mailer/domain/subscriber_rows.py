@@ -277,7 +277,7 @@ def parse_batch(columns: ColumnMap, rows: Sequence[RawRow]) -> list[Parsed]:
     """Parse ``rows`` in order: a SubscriberRow, a reason (rejected) or None (an empty row)."""
     out: list[Parsed] = []
     for start, end, values in rows:
-        if not any(values) or not any(v.strip() for v in values):
+        if not any(map(str.strip, values)):
             out.append(None)
             continue
         try:
