@@ -150,6 +150,8 @@ def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: Impo
 def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
           rejects: _RejectedFile, upsert: BatchUpsert, batch_size: int,
           progress: Progress | None, workers: int) -> None:
+    if progress is not None:
+        progress(1, report.format.lines)
     with RowParser(columns, workers) as parser:
         for batch, parsed in parser.parse(_batched(rows, batch_size)):
             problems: list[tuple[int, list[str], str]] = []

@@ -230,7 +230,6 @@ class BatchUpsert:
         if not rows:
             return {}
         first = rows[0].line
-        hashes = {r.key: email_hash(r.key) for r in rows}
         problems = self.seen.add(rows, first)
         if problems:
             rows = [r for r in rows if r.line not in problems]
@@ -249,7 +248,8 @@ class BatchUpsert:
         for row in rows:
             person = existing.get(row.line)
             if person is None:
-                erased = self.erased_hashes.get(hashes[row.key]) if self.erased_hashes else None
+                erased = (self.erased_hashes.get(email_hash(row.key))
+                          if self.erased_hashes else None)
                 if erased is not None:
                     problems[row.line] = (
                         f"this person's data was erased at their request on {erased}; "
@@ -289,7 +289,7 @@ class BatchUpsert:
         self._update_people(changes)
         self._subscribe([(i,) for i in subscribe])
         self._activate([(i,) for i in activate])
-        self._log_consent([(i, hashes[k]) for i, k in consent])
+        self._log_consent([(i, email_hash(k)) for i, k in consent])
         self.counts.organisations_created = self.orgs.created
         return problems
 
