@@ -23,8 +23,10 @@ from mailer.store.models import utcnow
 from mailer.tokens import Tokens
 from mailer.web.archive import ArchiveSource, MailingsArchive
 from mailer.web.csrf import Csrf, CsrfError
+from mailer.web.invitation_desk import StoreDesk
 from mailer.web.pages import PageError, error_page, make_environment
 from mailer.web.ratelimit import SlidingWindowLimiter
+from mailer.web.registration import RegistrationDesk
 from mailer.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
@@ -44,6 +46,7 @@ class Web:
     links: Links
     csrf: Csrf
     archive: ArchiveSource
+    desk: RegistrationDesk
     per_ip: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_IP))
     per_address: SlidingWindowLimiter = field(
@@ -54,8 +57,10 @@ class Web:
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
-               archive: ArchiveSource | None = None) -> FastAPI:
-    """The FastAPI app for ``settings``; pass ``engine``/``archive`` to share or replace them."""
+               archive: ArchiveSource | None = None,
+               desk: RegistrationDesk | None = None) -> FastAPI:
+    """The FastAPI app for ``settings``; pass ``engine``, ``archive`` or ``desk`` to share or
+    replace them (the default desk registers through the invitations store)."""
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import confirm, preferences, register, subscribe, unsubscribe
 
@@ -64,7 +69,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     tokens = Tokens(key)
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
-              archive=archive or MailingsArchive(engine))
+              archive=archive or MailingsArchive(engine),
+              desk=desk or StoreDesk(engine, settings))
     web.env = make_environment(settings)
 
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)

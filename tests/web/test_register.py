@@ -1,110 +1,150 @@
-"""The built-in registration page: GET changes nothing, POST registers, seats per organisation."""
+"""Registration pages for an invitation (the 2023 network), on an in-memory desk.
+
+Integration note: after the invitations store is merged, the same tests should run on
+its adapter (``create_app(..., desk=...)``) with the invitation from issues/.
+"""
 
 from __future__ import annotations
 
-import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
 
-from mailer.config import Settings
-from mailer.domain.registration import RegistrationHow, RegistrationStatus
-from mailer.store.db import transaction
-from mailer.store.models import RegistrationRow
-from mailer.store.reconfirmations import ask_for_year
-from mailer.store.registrations import register
 from mailer.tokens import Purpose
-from tests.invite_helpers import ISSUE, SLUG, invited
+from mailer.web.registration import (
+    CostFact,
+    InvitationFacts,
+    MeetingFact,
+    Registrant,
+    StaticDesk,
+)
+from tests.smtp_server import SmtpServer
 from tests.web.conftest import csrf
 
-NOW = datetime(2023, 2, 1, 10, tzinfo=UTC)
+SLUG = "2023-natverk-tjanstepersoner"
+ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n"
 
 
-def _setup(settings: Settings, engine: Engine, app: FastAPI) -> tuple[int, dict[str, int]]:
-    folder = settings.workspace / "issues" / SLUG
-    folder.mkdir(parents=True)
-    shutil.copy(ISSUE, folder / "issue.yaml")
-    app.state.web.now = lambda: NOW
-    with transaction(engine) as s:
-        row, subs = invited(s)
-        return row.id, {e: sub.id for e, sub in subs.items()}
+def network_2023() -> InvitationFacts:
+    return InvitationFacts(
+        invitation_id=7, slug=SLUG,
+        title="Professionsnätverk för tjänstepersoner 2023",
+        deadline=datetime(2023, 2, 15, 22, 59, tzinfo=UTC), seats_max=2, transferable=True,
+        meetings=(MeetingFact(date(2023, 2, 10), time(9), time(10), online=True,
+                              title="Webbsändning"),
+                  MeetingFact(date(2023, 3, 10), time(10), time(15), online=True,
+                              platform="Zoom", title="Första träffen"),
+                  MeetingFact(date(2023, 10, 11), place="Stockholm", title="Höstens heldag")),
+        cost=CostFact(amount=Decimal(900)))
 
 
-def _url(app: FastAPI, subscriber_id: int, invitation_id: int) -> str:
-    token = app.state.web.tokens.make(Purpose.register, subscriber_id, invitation_id)
-    return f"/register/{SLUG}/{token}"
+def person(sid: int, name: str, org: str, lang: str = "sv") -> Registrant:
+    return Registrant(sid, f"p{sid}@example.org", name, org, lang, 0, False)
 
 
-def _statuses(engine: Engine) -> dict[int, RegistrationStatus]:
-    with transaction(engine) as s:
-        return {r.subscriber_id: r.status for r in s.scalars(select(RegistrationRow))}
+@pytest.fixture
+def desk() -> StaticDesk:
+    return StaticDesk(invitations={7: network_2023()},
+                      people={1: person(1, "Anna Berg", "Hylte kommun"),
+                              2: person(2, "Bo Ek", "Hylte kommun"),
+                              3: person(3, "Cia Lund", "Hylte kommun", "en"),
+                              4: person(4, "", "")}, ics=ICS)
 
 
-def test_register_through_the_page(settings: Settings, engine: Engine, app: FastAPI,
-                                   client: TestClient) -> None:
-    inv_id, ids = _setup(settings, engine, app)
-    url = _url(app, ids["anna.andersson@hylte.se"], inv_id)
-    page = client.get(url)
-    assert page.status_code == 200 and "Hylte kommun" in page.text
-    assert "0 av 2 tagna" in page.text and "900 kr/år/person" in page.text
-    assert _statuses(engine) == {}  # a GET (or a mail scanner) registers nobody
-    done = client.post(url, data={"csrf_token": csrf(page.text), "action": "register"})
-    assert done.status_code == 200 and "Tack! Du är anmäld." in done.text
-    assert _statuses(engine) == {ids["anna.andersson@hylte.se"]: RegistrationStatus.registered}
-    with transaction(engine) as s:
-        (row,) = s.scalars(select(RegistrationRow))
-        assert row.how is RegistrationHow.form
-    # posting again changes nothing
-    again = client.post(url, data={"csrf_token": csrf(page.text), "action": "register"})
-    assert "är anmäld för Hylte kommun" in again.text and len(_statuses(engine)) == 1
+@pytest.fixture
+def app(settings, engine, archive, desk: StaticDesk) -> FastAPI:  # type: ignore[no-untyped-def]
+    from mailer.web.app import create_app
+
+    app = create_app(settings, engine=engine, archive=archive, desk=desk)
+    app.state.web.now = lambda: datetime(2023, 2, 1, 9, 0, tzinfo=UTC)
+    return app
 
 
-def test_full_organisation_and_bad_links(settings: Settings, engine: Engine, app: FastAPI,
-                                         client: TestClient) -> None:
-    inv_id, ids = _setup(settings, engine, app)
-    with transaction(engine) as s:
-        from mailer.store.invitations import get_invitation
-        from mailer.store.registrations import get_subscriber
-
-        row = get_invitation(s, SLUG)
-        for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se"):
-            register(s, row, get_subscriber(s, e), how=RegistrationHow.coordinator, now=NOW)
-    url = _url(app, ids["cecilia.claesson@hylte.se"], inv_id)
-    page = client.get(url)
-    assert "Alla platser för Hylte kommun är tagna" in page.text
-    assert 'value="register"' not in page.text
-    post = client.post(url, data={"csrf_token": csrf(client.get(_url(
-        app, ids["eva.ek@uppsala.se"], inv_id)).text), "action": "register"})
-    assert post.status_code == 200 and len(_statuses(engine)) == 2
-    assert client.get(url[:-3] + "xyz").status_code == 400  # tampered
-    other = app.state.web.tokens.make(Purpose.register, ids["eva.ek@uppsala.se"], inv_id)
-    assert client.get(f"/register/2019-natverk-fortroendevalda/{other}").status_code == 404
+def link(app: FastAPI, sid: int, invitation_id: int = 7, slug: str = SLUG) -> str:
+    return app.state.web.links.register(slug, sid, invitation_id)
 
 
-def test_closed_after_the_deadline(settings: Settings, engine: Engine, app: FastAPI,
-                                   client: TestClient) -> None:
-    inv_id, ids = _setup(settings, engine, app)
+def test_register_and_seats_full(client: TestClient, app: FastAPI,
+                                 smtp_server: SmtpServer) -> None:
+    page = client.get(link(app, 1))
+    assert page.status_code == 200
+    for fact in ("900 kr per person och år", "15 februari 2023 23:59", "2 av 2 kvar",
+                 "10 mars 2023", "10.00–15.00", "Zoom", "Stockholm",
+                 'value="Anna Berg"', 'value="Hylte kommun"'):
+        assert fact in page.text, fact
+    r = client.post(link(app, 1), data={"csrf_token": csrf(page.text), "name": "Anna Berg",
+                                        "organisation": "Hylte kommun"})
+    assert r.status_code == 200 and "Du är anmäld." in r.text
+    (received,) = smtp_server.wait_for(1)
+    msg = received.message
+    assert msg["Subject"] == "Du är anmäld: Professionsnätverk för tjänstepersoner 2023"
+    (ics,) = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert ics.get_filename() == "inbjudan.ics" and ics.get_param("method") == "PUBLISH"
+    assert ics.get_payload(decode=True) == ICS
+    # Registering again is harmless.
+    assert "Du är redan anmäld." in client.get(link(app, 1)).text
+
+    page = client.get(link(app, 2))
+    assert "1 av 2 kvar" in page.text
+    assert client.post(link(app, 2), data={"csrf_token": csrf(page.text), "name": "Bo Ek",
+                                           "organisation": "Hylte kommun"}).status_code == 200
+    # The third from the same municipality is refused, clearly, with no form.
+    full = client.get(link(app, 3))
+    assert full.status_code == 409
+    assert "Your organisation&#39;s seats are taken" in full.text
+    assert "Hylte kommun already has 2 of 2 seats" in full.text
+    assert 'name="name"' not in full.text
+
+
+def test_seats_taken_between_page_and_post(client: TestClient, app: FastAPI,
+                                           desk: StaticDesk) -> None:
+    page = client.get(link(app, 3))
+    desk.seats[(7, "hylte kommun")] = [1, 2]  # two colleagues were quicker
+    r = client.post(link(app, 3), data={"csrf_token": csrf(page.text), "name": "Cia Lund",
+                                        "organisation": "Hylte kommun"})
+    assert r.status_code == 409 and "already has 2 of 2 seats" in r.text
+
+
+def test_closed_after_the_deadline(client: TestClient, app: FastAPI) -> None:
+    page = client.get(link(app, 1))
     app.state.web.now = lambda: datetime(2023, 2, 16, tzinfo=UTC)
-    page = client.get(_url(app, ids["eva.ek@uppsala.se"], inv_id))
-    assert "Anmälan stängde 15 februari 2023" in page.text
+    r = client.get(link(app, 1))
+    assert r.status_code == 410 and "Anmälan har stängt" in r.text
+    assert "15 februari 2023" in r.text
+    r = client.post(link(app, 1), data={"csrf_token": csrf(page.text), "name": "Anna",
+                                        "organisation": "Hylte kommun"})
+    assert r.status_code == 410
 
 
-def test_yearly_reconfirmation_answer(settings: Settings, engine: Engine, app: FastAPI,
-                                      client: TestClient) -> None:
-    inv_id, ids = _setup(settings, engine, app)
-    with transaction(engine) as s:
-        from mailer.store.invitations import get_invitation
-        from mailer.store.registrations import get_subscriber
+def test_validation(client: TestClient, app: FastAPI) -> None:
+    page = client.get(link(app, 4))
+    r = client.post(link(app, 4), data={"csrf_token": csrf(page.text), "name": " ",
+                                        "organisation": ""})
+    assert r.status_code == 422
+    assert "Ange ditt namn." in r.text and "Ange din organisation" in r.text
 
-        row = get_invitation(s, SLUG)
-        register(s, row, get_subscriber(s, "eva.ek@uppsala.se"),
-                 how=RegistrationHow.coordinator, now=NOW)
-        ask_for_year(s, row, 2024, now=datetime(2023, 11, 15, tzinfo=UTC))
-    app.state.web.now = lambda: datetime(2023, 11, 20, tzinfo=UTC)
-    url = _url(app, ids["eva.ek@uppsala.se"], inv_id)
-    page = client.get(url)
-    assert "Deltar du även 2024?" in page.text
-    done = client.post(url, data={"csrf_token": csrf(page.text), "action": "yes"})
-    assert "Tack för ditt svar." in done.text and "Ditt svar: ja" in done.text
+
+def test_bad_links(client: TestClient, app: FastAPI, desk: StaticDesk) -> None:
+    assert client.get(link(app, 1) + "x").status_code == 400
+    assert client.get(link(app, 1, slug="2019-natverk-fortroendevalda")).status_code == 400
+    assert client.get(link(app, 1, invitation_id=8)).status_code == 404
+    assert client.get(link(app, 99)).status_code == 404
+    token = app.state.web.tokens.make(Purpose.unsubscribe, 1, 7)
+    assert client.get(f"/register/{SLUG}/{token}").status_code == 400
+
+
+def test_register_pages_accessibility_basics(client: TestClient, app: FastAPI,
+                                             desk: StaticDesk) -> None:
+    from tests.web.test_a11y import check
+
+    page = client.get(link(app, 1))
+    check(page.text, "register form")
+    r = client.post(link(app, 1), data={"csrf_token": csrf(page.text), "name": "",
+                                        "organisation": ""})
+    check(r.text, "register with errors")
+    desk.seats[(7, "hylte kommun")] = [1, 2]
+    check(client.get(link(app, 3)).text, "seats full")
+    assert "<script" not in r.text

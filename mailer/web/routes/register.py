@@ -1,39 +1,30 @@
 """Built-in registration for invitations: ``/register/{invitation}/{token}``.
 
-The signed link (purpose ``register``: subscriber id + invitation id) is the
-authentication. GET shows the invitation's key facts and the person's state (seats left
-for their organisation, registered, closed) and changes nothing: mail scanners open
-every link. The buttons POST with a CSRF token: register, or answer the yearly
-re-confirmation. A registration made here is confirmed by e-mail with the meetings as
-an .ics file when delivery is installed.
+The signed link (per subscriber and invitation) opens a page with the invitation's key
+facts (meetings, cost, deadline, seats left for the person's organisation) and a form
+pre-filled from what we hold. After the deadline, or when the organisation's seats are
+taken (and there is no wait list), it refuses with a clear message and no form. A
+registration answers with a confirmation page and a confirmation mail with the meetings
+as an .ics attachment. The invitation data come through ``mailer.web.registration``.
 """
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.domain.invitation import Invitation
-from mailer.errors import MailerError
-from mailer.store.registration_page import (
-    PageState,
-    answer_from_form,
-    find,
-    page,
-    register_from_form,
-)
-from mailer.store.registrations import SeatsFull
+from mailer.store.subscriptions import MAX_NAME
 from mailer.tokens import Purpose
-from mailer.web.i18n import N_
+from mailer.web.i18n import N_, translator
+from mailer.web.mail import RegistrationMail, build_registration_message, send_mail
 from mailer.web.pages import PageError, render, request_language, web_of
-from mailer.web.routes.common import db, read_token
+from mailer.web.registration import InvitationFacts, Outcome, Registrant
+from mailer.web.routes.common import read_token
 
 router = APIRouter()
-log = logging.getLogger(__name__)
+STATUS = {Outcome.seats_full: 409, Outcome.closed: 410}
 
 
 def _not_open() -> PageError:
@@ -42,98 +33,79 @@ def _not_open() -> PageError:
                         "link or e-mail address given in the invitation."), "/")
 
 
-async def _invitation(request: Request, slug: str) -> Invitation:
-    from mailer.invitation_files import load_invitation
-
-    settings = web_of(request).settings
-    try:
-        return await run_in_threadpool(load_invitation, settings.workspace, slug,
-                                       timezone=settings.timezone)
-    except MailerError:
-        raise _not_open() from None
-
-
-def _facts(request: Request, inv: Invitation, lang: str) -> dict[str, str]:
-    from mailer.render import i18n
-    from mailer.render.invitation import cost_text, meeting_view
-
-    first = inv.first_meeting
-    view = meeting_view(first, lang) if first else None
-    return {
-        "title": inv.title,
-        "organiser": inv.organiser.name,
-        "deadline": i18n.format_day(inv.deadline.date(), lang),
-        "cost": cost_text(inv.cost, lang),
-        "first": f"{view.day}{', ' + view.time if view.time else ''} – {view.where}"
-                 if view else "",
-    }
-
-
-async def _show(request: Request, slug: str, token: str, *, done: str = "",
-                status: int = 200) -> Response:
-    web = web_of(request)
+async def _load(request: Request, slug: str, token: str) -> tuple[int, InvitationFacts,
+                                                                  Registrant]:
     data = read_token(request, Purpose.register, token)
-    inv = await _invitation(request, slug)
-
-    def load(session):  # type: ignore[no-untyped-def]
-        found = find(session, slug, data.scope_id, data.subscriber_id)
-        if found is None:
-            raise PageError.gone()
-        return page(session, *found, web.now()), found[1].language
-
-    view, language = await db(request, load)
-    lang = request_language(request, language)
-    return render(request, "register.html", lang=lang, status=status, view=view,
-                  facts=_facts(request, inv, lang), done=done, token=token, slug=slug)
+    desk = web_of(request).desk
+    facts = await run_in_threadpool(desk.facts, data.scope_id)
+    if facts is None:
+        raise _not_open()
+    if facts.slug != slug:  # a genuine link, but for another invitation
+        raise PageError.bad_link()
+    person = await run_in_threadpool(desk.registrant, data.scope_id, data.subscriber_id)
+    if person is None:
+        raise PageError.gone()
+    return data.subscriber_id, facts, person
 
 
-@router.get("/register/{invitation}/{token}")
-async def register_page(request: Request, invitation: str, token: str) -> Response:
-    return await _show(request, invitation, token)
+def _page(request: Request, facts: InvitationFacts, person: Registrant, lang: str, *,
+          state: str, status: int = 200, values: dict[str, str] | None = None,
+          errors: dict[str, str] | None = None) -> Response:
+    return render(request, "register.html", lang=lang, status=status, facts=facts,
+                  person=person, state=state, errors=errors or {},
+                  values=values or {"name": person.name, "organisation": person.organisation},
+                  seats_left=max(0, facts.seats_max - person.seats_taken),
+                  tz=web_of(request).settings.tz)
 
 
-@router.post("/register/{invitation}/{token}")
-async def register_submit(request: Request, invitation: str, token: str) -> Response:
+@router.get("/register/{slug}/{token}")
+async def register_page(request: Request, slug: str, token: str) -> Response:
+    web = web_of(request)
+    _sid, facts, person = await _load(request, slug, token)
+    lang = request_language(request, person.language)
+    if person.registered:
+        return _page(request, facts, person, lang, state="already")
+    if web.now() >= facts.deadline:
+        return _page(request, facts, person, lang, state="closed", status=410)
+    if person.seats_taken >= facts.seats_max and not facts.waitlist:
+        return _page(request, facts, person, lang, state="seats_full", status=409)
+    return _page(request, facts, person, lang, state="form")
+
+
+@router.post("/register/{slug}/{token}")
+async def register_submit(request: Request, slug: str, token: str,
+                          background: BackgroundTasks) -> Response:
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
-    data = read_token(request, Purpose.register, token)
-    await _invitation(request, invitation)
-    action = str(form.get("action", "register"))
-
-    def act(session):  # type: ignore[no-untyped-def]
-        found = find(session, invitation, data.scope_id, data.subscriber_id)
-        if found is None:
-            raise PageError.gone()
-        inv_row, sub = found
-        now = web.now()
-        if action in ("yes", "no"):
-            current = page(session, inv_row, sub, now)
-            if current.reconfirm_year is None:
-                raise PageError.from_status(404)
-            answer_from_form(session, inv_row, sub, current.reconfirm_year, action, now)
-            return "answered"
-        if page(session, inv_row, sub, now).state is not PageState.open and \
-                page(session, inv_row, sub, now).state is not PageState.waitlist:
-            return ""
-        result = register_from_form(session, inv_row, sub, now)
-        if isinstance(result, SeatsFull):
-            return "full"
-        _confirm(web, session, invitation, inv_row, sub, result, now)
-        return "registered"
-
-    done = await db(request, act)
-    return await _show(request, invitation, token, done=done)
-
-
-def _confirm(web, session, slug, inv_row, sub, result, now) -> None:  # type: ignore[no-untyped-def]
-    """Queue the confirmation (with the .ics) in the same transaction, if delivery exists."""
-    try:
-        from mailer.delivery.invitations import send_confirmation
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("mailer."):
-            raise
-        log.info("registration %s for %s: no delivery installed, no confirmation sent",
-                 sub.email, slug)
-        return
-    send_confirmation(session, web.settings, slug, inv_row, sub, result.registration, now)
+    sid, facts, person = await _load(request, slug, token)
+    lang = request_language(request, person.language)
+    _ = translator(lang)
+    values = {k: " ".join(str(form.get(k) or "").split()) for k in ("name", "organisation")}
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = _("Enter your name.")
+    elif len(values["name"]) > MAX_NAME:
+        errors["name"] = _("The name can be at most %(n)s characters long.", n=MAX_NAME)
+    if not values["organisation"]:
+        errors["organisation"] = _("Enter your organisation (seats are counted per "
+                                   "organisation).")
+    elif len(values["organisation"]) > MAX_NAME:
+        errors["organisation"] = _("The organisation can be at most %(n)s characters long.",
+                                   n=MAX_NAME)
+    if errors:
+        return _page(request, facts, person, lang, state="form", status=422, values=values,
+                     errors=errors)
+    result = await run_in_threadpool(lambda: web.desk.register(
+        facts.invitation_id, sid, name=values["name"], organisation=values["organisation"],
+        now=web.now()))
+    person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid) or person
+    if result.outcome in (Outcome.registered, Outcome.waitlisted):
+        mail = RegistrationMail(to=person.email, language=lang, title=facts.title,
+                                waitlisted=result.outcome == Outcome.waitlisted,
+                                ics=result.ics)
+        background.add_task(send_mail, web.settings,
+                            build_registration_message(web.settings, mail))
+    state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
+    return _page(request, facts, person, lang, state=state,
+                 status=STATUS.get(result.outcome, 200), values=values)

@@ -1,0 +1,92 @@
+"""The registration pages on the real store (StoreDesk): the 2023 network from issues/."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from icalendar import Calendar
+from sqlalchemy import Engine, select
+
+from mailer.config import Settings
+from mailer.domain.registration import RegistrationHow, RegistrationStatus
+from mailer.store.db import transaction
+from mailer.store.models import RegistrationRow
+from mailer.tokens import Purpose
+from mailer.web.invitation_desk import StoreDesk
+from mailer.web.registration import Outcome
+from tests.invite_helpers import ISSUE, SLUG, invited
+from tests.smtp_server import SmtpServer
+from tests.web.conftest import csrf
+
+NOW = datetime(2023, 2, 1, 10, tzinfo=UTC)
+
+
+def _setup(settings: Settings, engine: Engine, app: FastAPI) -> tuple[int, dict[str, int]]:
+    folder = settings.workspace / "issues" / SLUG
+    folder.mkdir(parents=True)
+    shutil.copy(ISSUE, folder / "issue.yaml")
+    app.state.web.now = lambda: NOW
+    with transaction(engine) as s:
+        row, subs = invited(s)
+        return row.id, {e: sub.id for e, sub in subs.items()}
+
+
+def _url(app: FastAPI, subscriber_id: int, invitation_id: int) -> str:
+    token = app.state.web.tokens.make(Purpose.register, subscriber_id, invitation_id)
+    return f"/register/{SLUG}/{token}"
+
+
+def _statuses(engine: Engine) -> dict[int, tuple[RegistrationStatus, RegistrationHow]]:
+    with transaction(engine) as s:
+        return {r.subscriber_id: (r.status, r.how) for r in s.scalars(select(RegistrationRow))}
+
+
+def test_the_default_desk_is_the_store(app: FastAPI) -> None:
+    assert isinstance(app.state.web.desk, StoreDesk)
+
+
+def test_register_through_the_page(settings: Settings, engine: Engine, app: FastAPI,
+                                   client: TestClient, smtp_server: SmtpServer) -> None:
+    inv_id, ids = _setup(settings, engine, app)
+    url = _url(app, ids["anna.andersson@hylte.se"], inv_id)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Professionsnätverk för tjänstepersoner" in page.text and "Zoom" in page.text
+    assert _statuses(engine) == {}  # a GET (or a mail scanner) registers nobody
+    done = client.post(url, data={"csrf_token": csrf(page.text), "name": "Anna Andersson",
+                                  "organisation": "Hylte kommun"})
+    assert done.status_code == 200
+    assert _statuses(engine) == {ids["anna.andersson@hylte.se"]: (
+        RegistrationStatus.registered, RegistrationHow.form)}
+    (mail,) = smtp_server.wait_for(1)
+    ics = next(p for p in mail.message.walk() if p.get_content_type() == "text/calendar")
+    cal = Calendar.from_ical(ics.get_payload(decode=True))
+    assert len(list(cal.walk("VEVENT"))) == 3
+
+
+def test_seats_full_on_the_store(settings: Settings, engine: Engine, app: FastAPI,
+                                 client: TestClient) -> None:
+    inv_id, ids = _setup(settings, engine, app)
+    desk: StoreDesk = app.state.web.desk
+    for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se"):
+        assert desk.register(inv_id, ids[e], name="x", organisation="Hylte kommun",
+                             now=NOW).outcome is Outcome.registered
+    again = desk.register(inv_id, ids["anna.andersson@hylte.se"], name="x",
+                          organisation="Hylte kommun", now=NOW)
+    assert again.outcome is Outcome.already
+    full = desk.register(inv_id, ids["cecilia.claesson@hylte.se"], name="x",
+                         organisation="Hylte kommun", now=NOW)
+    assert full.outcome is Outcome.seats_full
+    assert full.holders == ("Anna Andersson", "Bengt Berg")
+    page = client.get(_url(app, ids["cecilia.claesson@hylte.se"], inv_id))
+    assert page.status_code == 409
+    late = desk.register(inv_id, ids["eva.ek@uppsala.se"], name="x",
+                         organisation="Uppsala kommun", now=datetime(2023, 2, 16, tzinfo=UTC))
+    assert late.outcome is Outcome.closed
+    person = desk.registrant(inv_id, ids["bengt.berg@hylte.se"])
+    assert person is not None and person.registered and person.seats_taken == 2
+    assert desk.facts(inv_id).seats_max == 2  # type: ignore[union-attr]
+    assert desk.facts(999) is None
