@@ -28,6 +28,12 @@ class Links:
         token = self.tokens.make(Purpose.register, subscriber_id, invitation_id)
         return f"{self.base}/register/{quote(invitation_slug)}/{token}"
 
+    def reconfirm(self, invitation_slug: str, year: int, subscriber_id: int,
+                  invitation_id: int) -> str:
+        """The yearly "do you continue?" page of a multi-year network."""
+        token = self.tokens.make(Purpose.register, subscriber_id, invitation_id)
+        return f"{self.base}/reconfirm/{quote(invitation_slug)}/{int(year)}/{token}"
+
     def view(self, mailing_id: int) -> str:
         """View in browser: the archived issue, without personal data."""
         return f"{self.base}/archive/view/{mailing_id}"

@@ -103,12 +103,16 @@ class DeliveryInvitationMailer:
                             row: InvitationRow, year: int, subscriber_ids: list[int],
                             now: datetime) -> int:
         rendered = render_reconfirmation(invitation, year, self.options(slug))
+        # The template's answer button is %%register_url%%; here it opens the yes/no page.
+        recipients = [
+            PlannedRecipient(email=r.email, name=r.name, subscriber_id=r.subscriber_id,
+                             list_id=r.list_id, fields={"register_url": self.links.reconfirm(
+                                 slug, year, r.subscriber_id or 0, row.id)})
+            for r in self._recipients(session, row, slug, subscriber_ids, personal_link=False)]
         return self._plan(session, rendered, MailingKind.confirmation,
                           name=f"{slug}: bekräftelse {year}",
                           source=f"invitation:{slug}:reconfirm:{year}",
-                          recipients=self._recipients(session, row, slug, subscriber_ids,
-                                                      personal_link=True),
-                          now=now)
+                          recipients=recipients, now=now)
 
 
 def send_invitation(session: Session, settings: Settings, slug: str, invitation: Invitation,

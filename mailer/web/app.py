@@ -62,7 +62,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     """The FastAPI app for ``settings``; pass ``engine``, ``archive`` or ``desk`` to share or
     replace them (the default desk registers through the invitations store)."""
     from mailer.web.routes import archive as archive_routes
-    from mailer.web.routes import confirm, preferences, register, subscribe, unsubscribe
+    from mailer.web.routes import (
+        confirm,
+        preferences,
+        reconfirm,
+        register,
+        subscribe,
+        unsubscribe,
+    )
 
     key = settings.signing_key()
     engine = engine or make_engine(settings.db_url)
@@ -75,7 +82,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
-    for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register):
+    for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
+                   reconfirm):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -90,3 +90,34 @@ def test_seats_full_on_the_store(settings: Settings, engine: Engine, app: FastAP
     assert person is not None and person.registered and person.seats_taken == 2
     assert desk.facts(inv_id).seats_max == 2  # type: ignore[union-attr]
     assert desk.facts(999) is None
+
+
+def test_yearly_reconfirmation_page(settings: Settings, engine: Engine, app: FastAPI,
+                                    client: TestClient) -> None:
+    from mailer.store.invitations import get_invitation
+    from mailer.store.models import ReconfirmAnswer, Reconfirmation
+    from mailer.store.reconfirmations import ask_for_year
+    from mailer.store.registrations import get_subscriber, register
+
+    inv_id, ids = _setup(settings, engine, app)
+    with transaction(engine) as s:
+        row = get_invitation(s, SLUG)
+        register(s, row, get_subscriber(s, "eva.ek@uppsala.se"),
+                 how=RegistrationHow.coordinator, now=NOW)
+        ask_for_year(s, row, 2024, now=datetime(2023, 11, 15, tzinfo=UTC))
+    app.state.web.now = lambda: datetime(2023, 11, 20, tzinfo=UTC)
+    url = app.state.web.links.reconfirm(SLUG, 2024, ids["eva.ek@uppsala.se"], inv_id)
+    path = url.removeprefix("https://nyhetsbrev.example.org")
+    page = client.get(path)
+    assert page.status_code == 200 and "Fortsätter du i nätverket 2024?" in page.text
+    assert "Svara senast 15 december 2023." in page.text
+    done = client.post(path, data={"csrf_token": csrf(page.text), "answer": "no"})
+    assert "Din plats är nu ledig" in done.text
+    with transaction(engine) as s:
+        rec = s.scalar(select(Reconfirmation))
+        assert rec is not None and rec.answer is ReconfirmAnswer.no and rec.answered_via == "web"
+        reg = s.scalar(select(RegistrationRow))
+        assert reg is not None and reg.status is RegistrationStatus.cancelled
+    # someone who was never asked gets a clear page, not an error
+    other = app.state.web.links.reconfirm(SLUG, 2024, ids["hanna.holm@karlskoga.se"], inv_id)
+    assert client.get(other.removeprefix("https://nyhetsbrev.example.org")).status_code == 404
