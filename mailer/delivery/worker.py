@@ -30,9 +30,10 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.delivery.mailings import start_due
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
-from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.ratelimit import RateLimiter
+from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.links import Links
 from mailer.store import outbox
@@ -280,6 +281,8 @@ class Worker:
                 await self._flush()
                 self.report.finished += await self._run_db(
                     lambda s: outbox.finish_mailings(s, utcnow()))
+                if drain and await self._start_due():
+                    continue
                 nd = await self._run_db(outbox.next_due)
                 wait = poll if nd is None else max(0.0, (nd - utcnow()).total_seconds())
                 if drain:
@@ -302,6 +305,14 @@ class Worker:
             await self._flush()
             self.report.seconds += time.perf_counter() - t0
         return self.report
+
+    async def _start_due(self) -> bool:
+        """Start scheduled mailings that are due (drain mode has no scheduler)."""
+        grace = self.settings.misfire_grace_seconds
+        due = await self._run_db(lambda s: start_due(s, utcnow(), grace))
+        self.report.started += due.started
+        self.report.missed += due.missed
+        return bool(due.started)
 
     async def drain(self, max_wait: float = 60.0) -> DeliveryReport:
         """Deliver everything due now, then return (for the demo, cron and tests)."""
