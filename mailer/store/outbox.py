@@ -62,8 +62,9 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
             "attempts", "next_attempt_at", "last_reply", "message_id", "created_at",
             "updated_at"]
     stmt = _insert(session).from_select(cols, source).on_conflict_do_nothing(
-        index_elements=["mailing_id", "email_key"])
-    return session.execute(stmt).rowcount or 0
+        index_elements=["mailing_id", "email_key"]).returning(OutboxRow.id)
+    # Count what RETURNING gives back: rowcount is unreliable for INSERT … SELECT.
+    return len(session.execute(stmt).all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,11 @@ def plan_explicit(session: Session, mailing_id: int, recipients: Iterable[Planne
     ]
     if not rows:
         return 0
-    stmt = _insert(session).on_conflict_do_nothing(index_elements=["mailing_id", "email_key"])
+    stmt = (_insert(session).on_conflict_do_nothing(index_elements=["mailing_id", "email_key"])
+            .returning(OutboxRow.id))
     added = 0
     for i in range(0, len(rows), 1000):
-        added += session.execute(stmt, rows[i:i + 1000]).rowcount or 0
+        added += len(session.execute(stmt, rows[i:i + 1000]).all())
     return added
 
 
