@@ -9,8 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from email.message import EmailMessage
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -54,8 +54,9 @@ class RecordingHandler:
         if self.fault is not None:
             action = self.fault(envelope)
             if action == "drop":
-                assert session.transport is not None
-                session.transport.close()
+                # Close the socket after the whole message arrived, before any reply.
+                assert server.transport is not None
+                server.transport.close()
                 return "421 closing"
             if isinstance(action, tuple) and action[0] == "stall":
                 import asyncio

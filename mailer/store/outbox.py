@@ -227,6 +227,29 @@ def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
     ).rowcount or 0
 
 
+def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, str],
+                        now: datetime) -> int:
+    """Apply a dead worker's journaled final outcomes to its rows still in ``sending``."""
+    done = 0
+    final = {"sent": OutboxStatus.sent, "failed": OutboxStatus.failed,
+             "unknown": OutboxStatus.unknown}
+    by_status: dict[OutboxStatus, list[int]] = {}
+    for oid, status in outcomes.items():
+        if status in final:
+            by_status.setdefault(final[status], []).append(oid)
+    for status, ids in by_status.items():
+        for i in range(0, len(ids), 500):
+            done += session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids[i:i + 500]), OutboxRow.claimed_by == worker_id,
+                       OutboxRow.status == OutboxStatus.sending)
+                .values(status=status, claimed_by=None, updated_at=now,
+                        sent_at=now if status is OutboxStatus.sent else None,
+                        last_reply="recorded from the journal of a worker that stopped")
+                .execution_options(synchronize_session=False)).rowcount or 0
+    return done
+
+
 def claim_holders(session: Session) -> list[str]:
     """Workers that hold rows in ``sending``."""
     return list(session.scalars(
