@@ -1,0 +1,1 @@
+"""One module per document kind; each calls ``register_kind`` when imported."""

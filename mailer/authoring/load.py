@@ -1,0 +1,256 @@
+"""Load an ``issue.yaml`` of any kind and report every problem at once with file:line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from mailer.authoring.registry import DEFAULT_KIND, CheckContext, kinds
+from mailer.authoring.source import Source, read_source
+from mailer.domain.findings import DocPath, Finding
+from mailer.errors import MailerError, NotFound, Problem
+
+DOCUMENT_NAME = "issue.yaml"
+
+# Hints added to "required" messages for fields editors often forget.
+FIELD_HINTS = {
+    "title": "add title: with the heading readers see",
+    "alt": "describe the picture for readers who cannot see it, e.g. alt: Fem personer "
+           "samtalar runt ett bord",
+    "link": "add link: https://… (or link: {url: https://…, text: Läs mer})",
+    "date": "add date: YYYY-MM-DD, e.g. 2023-06-16",
+    "type": "add type: (one of {types})",
+    "subject": "add subject: with the e-mail's subject line",
+    "number": "add number: (the issue's number within the year)",
+    "year": "add year: e.g. 2023",
+    "name": "add name: with the newsletter's (or the person's) name",
+    "sections": "add sections: with at least one section holding items:",
+    "items": "add items: with at least one item",
+}
+
+
+@dataclass
+class Loaded:
+    """The outcome of loading: the document (when valid) and every problem found."""
+
+    path: Path
+    kind: str
+    document: Any | None
+    problems: list[Problem] = field(default_factory=list)
+    includes: list[Path] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return self.document is not None and not self.errors
+
+
+def document_path(path: Path | str) -> Path:
+    """``issues/x`` or ``issues/x/issue.yaml`` → the YAML file (NotFound when missing)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / DOCUMENT_NAME
+    if not p.is_file():
+        raise NotFound(f"{p} does not exist; give an issue folder containing {DOCUMENT_NAME} "
+                       "(create one with: mailer issue new)")
+    return p
+
+
+def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
+    """Load and check ``path``; never raises for bad content (see ``Loaded.problems``)."""
+    file = document_path(path)
+    display = str(file)
+    src = read_source(file, display)
+    loaded = Loaded(file, DEFAULT_KIND, None, list(src.problems), list(src.includes))
+    if src.data is None and src.problems:
+        return loaded
+    if not isinstance(src.data, dict):
+        loaded.problems.append(Problem("expected a mapping of fields (name: value) at the top "
+                                       "of the file", display, 1))
+        return loaded
+    registry = kinds()
+    kind_name = src.data.get("kind") or DEFAULT_KIND
+    loaded.kind = str(kind_name)
+    kind = registry.get(loaded.kind)
+    if kind is None:
+        loaded.problems.append(Problem(
+            f"unknown kind {kind_name!r}; known kinds: {', '.join(sorted(registry))}",
+            display, src.pos(("kind",)).line, "kind"))
+        return loaded
+    ctx = CheckContext(folder=file.parent, today=today)
+    document: Any = None
+    try:
+        document = kind.model.model_validate(src.data)
+    except ValidationError as exc:
+        loaded.problems.extend(_translate(exc, kind.model, src))
+        if kind.partial_checker is not None:
+            loaded.problems.extend(finding_problem(f, src)
+                                   for f in kind.partial_checker(src.data, ctx))
+    else:
+        if kind.checker is not None:
+            loaded.problems.extend(finding_problem(f, src) for f in kind.checker(document, ctx))
+    loaded.problems.sort(key=lambda p: (p.severity != "error", p.file or "", p.line or 0))
+    if document is not None and not loaded.errors:
+        loaded.document = document
+    return loaded
+
+
+def load_valid(path: Path | str, *, kind: str | None = None, today: date | None = None) -> Any:
+    """The valid document at ``path``, or MailerError listing every problem."""
+    loaded = load_document(path, today=today)
+    if not loaded.ok:
+        raise MailerError(f"{loaded.path} has {len(loaded.errors)} problem(s); fix them and "
+                          "run: mailer issue check", loaded.errors)
+    if kind is not None and loaded.kind != kind:
+        raise MailerError(f"{loaded.path} is a {loaded.kind}, not a {kind}")
+    return loaded.document
+
+
+# --- turning findings and pydantic errors into Problems --------------------------------------
+def field_name(path: DocPath) -> str:
+    """``("sections", 2, "items", 0, "title")`` → ``sections[3].items[1].title`` (from 1)."""
+    out = ""
+    for part in path:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def finding_problem(f: Finding, src: Source) -> Problem:
+    pos = src.pos(f.path)
+    line = pos.text_line + f.text_line - 1 if f.text_line is not None else pos.line
+    return Problem(f.message, pos.file, line, field_name(f.path) or None, f.severity)
+
+
+def _strip(tp: Any) -> Any:
+    """Unwrap Annotated[...] and Optional[...] down to the type that matters."""
+    while True:
+        origin = get_origin(tp)
+        if origin is typing.Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _tag_of(model: Any) -> str | None:
+    f = getattr(model, "model_fields", {}).get("type")
+    if f is not None and get_origin(f.annotation) is Literal:
+        return str(get_args(f.annotation)[0])
+    return None
+
+
+def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[DocPath, Any]:
+    """Follow a pydantic error location: the data path (without union tags) and the type
+    found there (a model class where the location ends on a mapping)."""
+    tp: Any = root
+    path: list[str | int] = []
+    for part in loc:
+        tp = _strip(tp)
+        if isinstance(part, int):
+            path.append(part)
+            args = get_args(tp)
+            tp = args[0] if args else None
+            continue
+        if get_origin(tp) in (typing.Union, types.UnionType):
+            members = {_tag_of(_strip(a)): _strip(a) for a in get_args(tp)}
+            if part in members:  # a discriminator step: not in the data
+                tp = members[part]
+                continue
+        path.append(part)
+        fields = getattr(tp, "model_fields", None)
+        tp = fields[part].annotation if fields and part in fields else None
+    return tuple(path), _strip(tp)
+
+
+def _union_tags(tp: Any) -> list[str]:
+    return sorted(t for a in get_args(tp) if (t := _tag_of(_strip(a))))
+
+
+def _translate(exc: ValidationError, model: type[BaseModel], src: Source) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        path, _ = _walk(model, loc)
+        if kind == "extra_forbidden":
+            _, parent = _walk(model, loc[:-1])
+            known = sorted(getattr(parent, "model_fields", {}))
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            tip = f"did you mean {close[0]!r}? " if close else ""
+            msg = f"unknown field; {tip}known fields here: {', '.join(known)}"
+        elif kind == "missing":
+            name = str(path[-1]) if path else "?"
+            _, parent = _walk(model, loc[:-1])
+            hint = FIELD_HINTS.get(name, f"add {name}:")
+            if "{types}" in hint:
+                hint = hint.format(types=", ".join(_types_at(parent, name)))
+            msg = f"is required; {hint}"
+        elif kind == "union_tag_invalid":
+            tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            close = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1)
+            tip = f"did you mean {close[0]!r}? " if close else ""
+            msg = (f"unknown item type {ctx.get('tag')!r}; {tip}"
+                   f"known types: {', '.join(sorted(tags))}")
+            path = (*path, "type")
+        elif kind == "union_tag_not_found":
+            _, union = _walk(model, loc)
+            msg = f"type: is missing; add type: (one of {', '.join(_union_tags(union))})"
+        elif kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
+            msg = (f"{err.get('input')!r} is not a date; write YYYY-MM-DD, "
+                   "e.g. 2023-06-16")
+        elif kind in ("time_parsing", "time_type"):
+            msg = f"{err.get('input')!r} is not a time of day; write HH:MM, e.g. 10:00"
+        elif kind in ("int_parsing", "int_type", "int_from_float"):
+            msg = f"{err.get('input')!r} is not a whole number"
+        elif kind in ("bool_parsing", "bool_type"):
+            msg = f"{err.get('input')!r} is not true or false"
+        elif kind == "string_too_short":
+            msg = "must not be empty"
+        elif kind == "too_short":
+            msg = f"needs at least {ctx.get('min_length', 1)} entry"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            msg = "expected a mapping of fields (name: value) here"
+        elif kind == "list_type":
+            msg = "expected a list here (lines starting with '- ')"
+        elif kind == "string_type":
+            msg = "expected text here"
+        elif kind == "literal_error":
+            msg = f"{err.get('input')!r} is not allowed; use one of {ctx.get('expected')}"
+        elif kind == "string_pattern_mismatch":
+            msg = (f"{err.get('input')!r} is not a valid short name; use a-z, 0-9 "
+                   "and '-', e.g. medborgardialog")
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        if path and path[-1] == "url" and path not in src.positions:
+            path = path[:-1]  # link: https://… written as a plain string
+        pos = src.pos(path)
+        problems.append(Problem(msg, pos.file, pos.line, field_name(path) or None))
+    return problems
+
+
+def _types_at(parent: Any, name: str) -> list[str]:
+    fields = getattr(parent, "model_fields", {})
+    return _union_tags(_strip(fields[name].annotation)) if name in fields else []

@@ -1,0 +1,148 @@
+"""``mailer issue new|check|render|preview``: compose a newsletter issue and see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import webbrowser
+from pathlib import Path
+
+import typer
+
+from mailer.authoring import document_path, load_document
+from mailer.authoring.scaffold import new_issue
+from mailer.cli import app
+from mailer.cli.context import AppContext
+from mailer.errors import MailerError
+
+issue_app = typer.Typer(help="Compose newsletter issues: scaffold, check, render, preview.",
+                        no_args_is_help=True)
+app.add_typer(issue_app, name="issue")
+
+
+def _parse_day(value: str | None) -> dt.date:
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MailerError(f"--today {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+@issue_app.command("new")
+def new(
+    ctx: typer.Context,
+    year: int | None = typer.Option(None, "--year", help="Year of the issue (default: now)."),
+    title: str | None = typer.Option(None, "--title", help="Subject and intro heading."),
+) -> None:
+    """Create the folder for the next issue number under the workspace's issues/."""
+    c: AppContext = ctx.obj
+    workspace = Path(c.workspace or Path.cwd())
+    folder = new_issue(workspace / "issues", today=dt.date.today(), year=year, title=title)
+    typer.echo(f"created {folder / 'issue.yaml'}")
+    typer.echo(f"edit it, then: mailer issue check {folder}  and  mailer issue preview {folder}")
+
+
+@issue_app.command("check")
+def check(
+    path: Path = typer.Argument(..., help="Issue folder (or its issue.yaml)."),
+    today: str | None = typer.Option(None, "--today", help="Date for has-passed warnings "
+                                     "(YYYY-MM-DD; default: today)."),
+) -> None:
+    """Validate an issue; print every problem as file:line: field: message."""
+    loaded = load_document(path, today=_parse_day(today))
+    for problem in loaded.problems:
+        typer.echo(str(problem), err=problem.severity == "error")
+    errors, warnings = len(loaded.errors), len(loaded.warnings)
+    if errors or loaded.document is None:
+        typer.echo(f"{loaded.path}: {errors} error(s), {warnings} warning(s)", err=True)
+        raise typer.Exit(1)
+    doc = loaded.document
+    items = sum(len(s.items) for s in getattr(doc, "sections", []))
+    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {len(doc.sections)} sections, "
+            f"{items} items" if loaded.kind == "newsletter" else loaded.kind)
+    typer.echo(f"ok: {loaded.path} ({what}); {warnings} warning(s)")
+
+
+@issue_app.command("render")
+def render(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Issue folder (or its issue.yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the files to."),
+) -> None:
+    """Write index.html, index.txt and sample.eml (for a sample recipient) to --out."""
+    from mailer.render.documents import options_for, render_document
+    from mailer.render.sample import personalise, sample_message, sample_values
+
+    c: AppContext = ctx.obj
+    settings = c.settings
+    loaded = load_document(path)
+    if not loaded.ok:
+        raise MailerError(f"{loaded.path} has problems; fix them first "
+                          f"(mailer issue check {path})", loaded.errors)
+    rendered = render_document(loaded.document, loaded.kind, options_for(settings, loaded.folder))
+    values = sample_values(settings.base_url, settings.secret_key)
+    html, text = personalise(rendered, values)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.html").write_text(html, encoding="utf-8")
+    (out / "index.txt").write_text(text, encoding="utf-8")
+    (out / "sample.eml").write_bytes(bytes(sample_message(rendered, settings.sender, values)))
+    media = [f for f in loaded.folder.iterdir()
+             if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp")]
+    if media:
+        target = out / "media" / loaded.folder.name
+        target.mkdir(parents=True, exist_ok=True)
+        for f in media:
+            shutil.copy2(f, target / f.name)
+    size = len(html.encode("utf-8"))
+    typer.echo(f"wrote {out / 'index.html'} ({size / 1024:.1f} KB), {out / 'index.txt'}, "
+               f"{out / 'sample.eml'}")
+    if size > 102 * 1024:
+        typer.echo("warning: the HTML is over 102 KB; Gmail will clip it", err=True)
+    for p in loaded.warnings:
+        typer.echo(str(p), err=True)
+
+
+@issue_app.command("preview")
+def preview(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Issue folder (or its issue.yaml)."),
+    port: int = typer.Option(8025, "--port", help="Port on 127.0.0.1."),
+    open_browser: bool = typer.Option(False, "--open", help="Open a browser at the page."),
+) -> None:
+    """Serve a live preview (desktop and mobile side by side) on 127.0.0.1."""
+    from mailer.render.documents import options_for, render_document
+    from mailer.render.engine import template_dirs
+    from mailer.render.preview import PreviewState, Snapshot, make_server, problems_page
+    from mailer.render.sample import personalise, sample_values
+
+    c: AppContext = ctx.obj
+    settings = c.settings
+    file = document_path(path)
+    base = f"http://127.0.0.1:{port}"
+
+    def build() -> Snapshot:
+        loaded = load_document(file)
+        if not loaded.ok:
+            lines = [str(p) for p in loaded.problems]
+            return Snapshot("", problems_page(f"{len(loaded.errors)} problem(s)", lines),
+                            "\n".join(lines), False)
+        options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media")
+        rendered = render_document(loaded.document, loaded.kind, options)
+        html, text = personalise(rendered, sample_values(base, settings.secret_key))
+        return Snapshot("", html, text, True)
+
+    watched = [file.parent, *template_dirs(settings.workspace)]
+    state = PreviewState(build, watched, file.parent, title=str(file.parent))
+    try:
+        server = make_server(state, port)
+    except OSError as exc:
+        raise MailerError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; "
+                          "try another --port") from None
+    typer.echo(f"preview of {file.parent} at {base}/  (Ctrl-C stops)")
+    if open_browser:
+        webbrowser.open(f"{base}/")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

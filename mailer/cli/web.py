@@ -1,0 +1,33 @@
+"""``mailer serve``: the subscriber-facing web pages (uvicorn)."""
+
+from __future__ import annotations
+
+import typer
+
+from mailer.cli import app
+from mailer.cli.context import AppContext
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1", "--forwarded-allow-ips",
+        help="Proxies whose X-Forwarded-For/-Proto are trusted (for the client IP in the "
+             "consent log and rate limits, and https detection)."),
+) -> None:
+    """Serve the pages every e-mail links to: subscribe, confirm, unsubscribe, preferences,
+    archive. Links in mail are built from MAILER_BASE_URL; put a TLS proxy in front."""
+    import uvicorn
+
+    from mailer.web.app import create_app
+
+    c: AppContext = ctx.obj
+    settings = c.settings
+    web_app = create_app(settings, engine=c.engine)
+    typer.echo(f"serving on http://{host}:{port} (public address: {settings.base_url})")
+    uvicorn.run(web_app, host=host, port=port, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips, log_level="info",
+                server_header=False)

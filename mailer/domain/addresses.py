@@ -1,0 +1,90 @@
+"""E-mail addresses: syntax check and normal form (no DNS), the case-insensitive key, the hash.
+
+``normalise_address`` is the one place that decides whether a string is an address we
+accept and what its stored form is; the importer, the web forms and the GDPR commands
+all go through it so "Anna@Example.org" is the same person everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+# email-validator spends about two thirds of each call on the domain part (UTS-46/IDNA
+# checks), which repeats across an import: a million people share a few hundred
+# municipality domains. ``validate_email_domain_name`` is a pure function of its
+# arguments and ``validate_email`` only reads the dict it returns, so memoising it
+# changes no result (tests/test_import.py compares against the unpatched function).
+# Invalid domains raise and are not cached, so they are checked afresh every time.
+DOMAIN_CACHE_SIZE = 16_384
+
+
+def _memoise_domain_validation() -> None:
+    module = sys.modules.get("email_validator.validate_email")
+    original = getattr(module, "validate_email_domain_name", None)
+    if module is None or original is None or hasattr(original, "cache_info"):
+        return  # another layout of the library: stay correct, just slower
+    cached = functools.lru_cache(maxsize=DOMAIN_CACHE_SIZE)(original)
+    cached.__wrapped_original__ = original  # type: ignore[attr-defined]
+    module.validate_email_domain_name = cached  # type: ignore[attr-defined]
+
+
+_memoise_domain_validation()
+
+
+class AddressError(ValueError):
+    """The text is not an e-mail address we can send to; ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An accepted address: its normal form (kept for sending) and its identity key."""
+
+    email: str
+    key: str
+
+
+def normalise_address(raw: str) -> Address:
+    """Check the syntax of ``raw`` (no DNS look-up) and return its normal form and key.
+
+    The normal form is email-validator's: Unicode NFC, the domain lower-cased (and
+    IDNA-checked), the local part kept as written. The key is the normal form
+    lower-cased: we treat the local part as case-insensitive, as every real mailbox
+    provider does, so ``Anna.Svensson@…`` and ``anna.svensson@…`` are one subscriber.
+    """
+    text = raw.strip()
+    if not text:
+        raise AddressError("no e-mail address")
+    try:
+        valid = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AddressError(str(exc)) from None
+    return Address(valid.normalized, valid.normalized.lower())
+
+
+def email_key(raw: str) -> str:
+    """The identity key for ``raw``; for text that is not a valid address, its lower case.
+
+    Used to look people up (``mailer subscribers show ANNA@EXAMPLE.ORG``), where a
+    mistyped address should simply find nobody rather than fail.
+    """
+    try:
+        return normalise_address(raw).key
+    except AddressError:
+        return raw.strip().lower()
+
+
+# Consent records outlive an erased subscriber; they keep this hash instead of the
+# address. The salt is fixed (not the secret key) so the hash stays comparable after a
+# key rotation: it lets us answer "did this address consent, and when?" for an address
+# someone shows us, without storing the address.
+HASH_SALT = b"mailer:"
+
+
+def email_hash(key: str) -> str:
+    """Hex SHA-256 of an identity key (see :func:`email_key`), as kept in the consent log."""
+    return hashlib.sha256(HASH_SALT + key.encode("utf-8")).hexdigest()

@@ -1,0 +1,258 @@
+"""Subscriber CSV rows: recognise the header (Swedish or English), validate and normalise a row.
+
+Pure: takes lists of strings, returns values or raises ``RowError`` with the reason a
+person can act on. The streaming reader (``mailer.store.csv_input``) and the database
+upsert (``mailer.store.importer``) live in the store layer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mailer.domain.addresses import AddressError, normalise_address
+
+MAX_NAME = 200  # column sizes in mailer.store.models.subscribers
+MAX_ROLE = 200
+MAX_ORGANISATION = 200
+MAX_CODE = 20
+MAX_ATTRIBUTE = 2000  # a free column longer than this is junk, not a fact about a person
+
+
+def header_key(header: str) -> str:
+    """Fold a header for matching: 'E-post', 'e_post ', 'EPOST' -> 'epost'; 'Språk' -> 'sprak'."""
+    decomposed = unicodedata.normalize("NFKD", header.replace("\ufeff", ""))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[^0-9a-z]", "", plain.casefold())
+
+
+# Accepted header names per field, already folded with header_key. Order does not matter:
+# when two columns map to the same field, the first column in the file wins and the
+# others are kept as free attributes (the report shows the mapping).
+ALIASES: dict[str, frozenset[str]] = {
+    "email": frozenset({"email", "epost", "mail", "emailaddress", "emailadress", "epostadress",
+                        "mailadress", "mailaddress", "eposta", "emejl", "mejl"}),
+    "name": frozenset({"name", "namn", "fullname", "fulltnamn", "fullstandigtnamn",
+                       "displayname", "visningsnamn"}),
+    "first_name": frozenset({"fornamn", "firstname", "givenname", "tilltalsnamn"}),
+    "last_name": frozenset({"efternamn", "lastname", "surname", "familyname"}),
+    "organisation": frozenset({"organisation", "organization", "org", "organisationsnamn",
+                               "kommun", "region", "kommunregion", "kommunellerregion",
+                               "municipality", "myndighet"}),
+    "role": frozenset({"role", "roll", "titel", "title", "befattning", "yrkesroll", "uppdrag",
+                       "position", "jobtitle"}),
+    "language": frozenset({"language", "sprak", "lang"}),
+    "code": frozenset({"kommunkod", "code", "regionkod", "lanskod", "organisationskod",
+                       "orgcode", "kod"}),
+}
+# Columns that `mailer subscribers export` writes about the subscription, not the person;
+# importing an export again must not turn them into attributes.
+EXPORT_METADATA = frozenset({"status", "source", "subscribedat", "confirmedat",
+                             "unsubscribedat"})
+
+LANGUAGES = {
+    "sv": "sv", "svenska": "sv", "swedish": "sv", "se": "sv", "sve": "sv", "swe": "sv",
+    "svse": "sv",
+    "en": "en", "engelska": "en", "english": "en", "eng": "en", "engb": "en", "enus": "en",
+}
+
+
+class HeaderError(ValueError):
+    """The header line cannot be used (no e-mail column); ``str()`` says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """Which column (0-based) holds which field; other columns become free attributes."""
+
+    headers: tuple[str, ...]
+    email: int
+    name: int | None = None
+    first_name: int | None = None
+    last_name: int | None = None
+    organisation: int | None = None
+    role: int | None = None
+    language: int | None = None
+    code: int | None = None
+    attributes: tuple[tuple[int, str], ...] = ()  # (column, attribute name)
+    ignored: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the report: 'E-post → email, Namn → name; attributes: Telefon'."""
+        parts = [f"{self.headers[i]} → {f}" for f, i in self._fields() if i is not None]
+        text = ", ".join(parts)
+        if self.attributes:
+            text += "; kept as attributes: " + ", ".join(n for _, n in self.attributes)
+        if self.ignored:
+            text += "; ignored: " + ", ".join(self.headers[i] for i in self.ignored)
+        return text
+
+    def _fields(self) -> list[tuple[str, int | None]]:
+        return [("email", self.email), ("name", self.name), ("first name", self.first_name),
+                ("last name", self.last_name), ("organisation", self.organisation),
+                ("code", self.code), ("role", self.role), ("language", self.language)]
+
+
+def accepted_headers() -> str:
+    """The header names we recognise, for error messages."""
+    shown = {
+        "email": "email, e-post, epost, mail, e-postadress",
+        "name": "name, namn (or förnamn + efternamn / first name + last name)",
+        "organisation": "organisation, organization, kommun, region",
+        "role": "role, roll, titel, title, befattning",
+        "language": "language, språk (sv or en)",
+        "code": "kommunkod, code",
+    }
+    return "; ".join(f"{k}: {v}" for k, v in shown.items())
+
+
+def map_columns(headers: Sequence[str]) -> ColumnMap:
+    """Recognise the columns of a header line; raise HeaderError without an e-mail column."""
+    found: dict[str, int] = {}
+    attributes: list[tuple[int, str]] = []
+    ignored: list[int] = []
+    used_names: set[str] = set()
+    for i, header in enumerate(headers):
+        key = header_key(header)
+        target = next((f for f, names in ALIASES.items() if key in names), None)
+        if target is not None and target not in found:
+            found[target] = i
+        elif key in EXPORT_METADATA:
+            ignored.append(i)
+        elif key or header.strip():
+            name = header.strip() or f"column {i + 1}"
+            while name in used_names:  # two columns called "Telefon": keep both
+                name += "_"
+            used_names.add(name)
+            attributes.append((i, name))
+        else:
+            attributes.append((i, f"column {i + 1}"))
+    if "email" not in found:
+        shown = ", ".join(repr(h) for h in headers[:20])
+        if len(headers) > 20:
+            shown += f", … ({len(headers)} columns in all)"
+        raise HeaderError(
+            f"the header line has no e-mail column. Columns found: {shown or 'none'}. "
+            f"Accepted names (any case, with or without '-'): {accepted_headers()}. "
+            "Rename the e-mail column, or add a header line if the file has none."
+        )
+    return ColumnMap(headers=tuple(headers), attributes=tuple(attributes),
+                     ignored=tuple(ignored), **found)
+
+
+class RowError(ValueError):
+    """A data row we cannot import; ``str()`` is the reason shown in the report."""
+
+
+@dataclass(slots=True)
+class SubscriberRow:
+    """A valid row. ``None`` means "not given": an upsert keeps what the database has."""
+
+    line: int
+    email: str
+    key: str
+    name: str | None = None
+    organisation: str | None = None
+    code: str | None = None
+    role: str | None = None
+    language: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _text(values: Sequence[str], index: int | None, what: str, limit: int) -> str | None:
+    if index is None or index >= len(values):
+        return None
+    value = _clean(values[index])
+    if len(value) > limit:
+        raise RowError(f"{what} is {len(value)} characters long (at most {limit})")
+    return value or None
+
+
+def normalise_code(code: str) -> str:
+    """Official codes: Excel drops leading zeros ('114' for kommunkod 0114, '3' for län 03)."""
+    code = code.strip()
+    if code.isdigit() and len(code) in (1, 3):
+        return code.zfill(len(code) + 1)
+    return code
+
+
+def parse_language(value: str) -> str:
+    """'sv', 'Svenska', 'English', 'en-GB' -> 'sv' or 'en'; anything else raises RowError."""
+    lang = LANGUAGES.get(header_key(value))
+    if lang is None:
+        raise RowError(f"language {value!r} is not supported: use sv (svenska) or en (English)")
+    return lang
+
+
+def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> SubscriberRow:
+    """Validate one data row and return it normalised; raise RowError with the reason."""
+    width = len(columns.headers)
+    if len(values) > width and any(v.strip() for v in values[width:]):
+        raise RowError(
+            f"{len(values)} values but the header has {width} columns: is there a "
+            "delimiter inside a value that is not quoted?"
+        )
+    raw_email = values[columns.email] if columns.email < len(values) else ""
+    try:
+        address = normalise_address(raw_email)
+    except AddressError as exc:
+        if not raw_email.strip():
+            raise RowError("no e-mail address") from None
+        raise RowError(f"invalid e-mail address {raw_email.strip()!r}: {exc}") from None
+
+    name = _text(values, columns.name, "name", MAX_NAME)
+    if name is None and (columns.first_name is not None or columns.last_name is not None):
+        first = _text(values, columns.first_name, "first name", MAX_NAME) or ""
+        last = _text(values, columns.last_name, "last name", MAX_NAME) or ""
+        name = _clean(f"{first} {last}") or None
+        if name and len(name) > MAX_NAME:
+            raise RowError(f"name is {len(name)} characters long (at most {MAX_NAME})")
+    code = _text(values, columns.code, "code", MAX_CODE)
+    language = _text(values, columns.language, "language", 20)
+    attributes: dict[str, str] = {}
+    for index, attr in columns.attributes:
+        if index < len(values):
+            value = values[index].strip()
+            if len(value) > MAX_ATTRIBUTE:
+                raise RowError(f"column {attr!r} is {len(value)} characters long "
+                               f"(at most {MAX_ATTRIBUTE})")
+            if value:
+                attributes[attr] = value
+    return SubscriberRow(
+        line=line,
+        email=address.email,
+        key=address.key,
+        name=name,
+        organisation=_text(values, columns.organisation, "organisation", MAX_ORGANISATION),
+        code=normalise_code(code) if code else None,
+        role=_text(values, columns.role, "role", MAX_ROLE),
+        language=parse_language(language) if language else None,
+        attributes=attributes,
+    )
+
+
+def organisation_key(name: str) -> str:
+    """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun')."""
+    return _clean(name).casefold()
+
+
+def guess_org_kind(name: str, code: str | None = None) -> str:
+    """'municipality', 'region' or 'other', from the Swedish name or the official code.
+
+    Kommunkoder have four digits and länskoder (regions) two; names follow
+    "Hylte kommun", "Stockholms stad", "Region Uppsala", "Västra Götalandsregionen".
+    """
+    key = organisation_key(name)
+    if key.startswith("region ") or key.endswith(("regionen", " region")) or "landsting" in key:
+        return "region"
+    if key.endswith((" kommun", " stad")) or key.startswith("kommunen "):
+        return "municipality"
+    if code and code.isdigit():
+        return {4: "municipality", 2: "region"}.get(len(code), "other")
+    return "other"

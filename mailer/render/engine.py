@@ -1,0 +1,181 @@
+"""Templates to HTML and text, once per mailing: Jinja2 → MJML → mjml-python → HTML.
+
+Templates are looked up first in the workspace's ``templates/`` (a file there overrides
+the default of the same name), then in the defaults shipped inside the package. A mailing
+template is a pair ``<name>.mjml.j2`` + ``<name>.txt.j2``; both usually extend
+``layout.mjml.j2`` / ``layout.txt.j2``.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nh3
+from markupsafe import Markup
+from mjml import mjml2html
+
+from mailer.domain.markdown import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    markdown_to_text,
+    render_markdown,
+)
+from mailer.errors import MailerError
+from mailer.render import i18n
+from mailer.render.personalise import placeholder
+from mailer.render.types import RenderedMailing
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: The default templates: ``mailer/_templates`` in an installed package (a copy or a
+#: link to the repository's top-level ``templates/``), else the repository's folder.
+DEFAULT_TEMPLATES = next(
+    (p for p in (PACKAGE_DIR / "_templates", PACKAGE_DIR.parent / "templates") if p.is_dir()),
+    PACKAGE_DIR / "_templates",
+)
+
+# Inline styles for HTML made from Markdown: many mail clients ignore <style> blocks.
+THEME = {
+    "text": "#1d2327",
+    "muted": "#4a5560",
+    "link": "#0b4f8a",
+    "brand": "#1f3a5f",
+    "band": "#e8eef4",
+    "page": "#f1f3f5",
+    "card": "#ffffff",
+    "rule": "#d5dce3",
+}
+_MARKDOWN_STYLES = {
+    "a": {"style": f"color:{THEME['link']};text-decoration:underline;"},
+    "p": {"style": "margin:0 0 12px 0;"},
+    "ul": {"style": "margin:0 0 12px 0;padding-left:22px;"},
+    "ol": {"style": "margin:0 0 12px 0;padding-left:22px;"},
+    "li": {"style": "margin:0 0 4px 0;"},
+    "img": {"style": "max-width:100%;height:auto;"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """How to render: where templates may be overridden and where images are served."""
+
+    workspace: Path | None = None
+    asset_base_url: str | None = None  # absolute URL under which local images are served
+    remote_fonts: bool = False
+
+
+def template_dirs(workspace: Path | None) -> tuple[Path, ...]:
+    dirs = []
+    if workspace is not None and (workspace / "templates").is_dir():
+        dirs.append((workspace / "templates").resolve())
+    dirs.append(DEFAULT_TEMPLATES)
+    return tuple(dirs)
+
+
+def _wrap(text: str, width: int = 76) -> str:
+    """Wrap plain text paragraphs for the text part, never breaking a URL."""
+    out = []
+    for line in str(text).split("\n"):
+        indent = re.match(r"\s*(?:[•\-*]|\d+\.)?\s*", line)
+        lead = indent.group(0) if indent else ""
+        out.append(textwrap.fill(line, width, subsequent_indent=" " * len(lead),
+                                 break_long_words=False, break_on_hyphens=False) or "")
+    return "\n".join(out)
+
+
+def _styled(html: str, asset_base: str | None = None) -> str:
+    """Add inline styles to Markdown HTML and point local images at ``asset_base``."""
+
+    def attribute(element: str, name: str, value: str) -> str | None:
+        if element == "img" and name == "src" and "://" not in value:
+            if not asset_base:
+                raise MailerError(f"image {value!r} is a local file; rendering needs an "
+                                  "asset base URL to serve it from (MAILER_BASE_URL)")
+            return f"{asset_base.rstrip('/')}/{value.lstrip('/')}"
+        return value
+
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     set_tag_attribute_values=_MARKDOWN_STYLES, link_rel=None,
+                     attribute_filter=attribute)
+
+
+@lru_cache(maxsize=16)
+def environment(dirs: tuple[Path, ...], language: str) -> jinja2.Environment:
+    """A Jinja2 environment for one language over the given template folders."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2", "html.j2"),
+                                            default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
+    )
+    tr = i18n.Translator(language)
+    env.install_gettext_callables(tr.gettext, tr.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        lang=language,
+        theme=THEME,
+        placeholder=lambda field: Markup(placeholder(field)),
+    )
+    env.filters.update(
+        day=lambda d: i18n.format_day(d, language),
+        day_month=lambda d: i18n.format_day_month(d, language),
+        clock=lambda t: i18n.format_clock(t, language),
+        timerange=lambda a, b=None: i18n.format_time_range(a, b, language),
+        kronor=lambda n: i18n.format_kronor(n, language),
+        markdown=lambda text, assets=None: Markup(_styled(render_markdown(text or "").html,
+                                                          assets)),
+        markdown_text=lambda text: markdown_to_text(text or ""),
+        wrap=_wrap,
+    )
+    return env
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def render_mailing(template: str, context: Mapping[str, Any], *, subject: str,
+                   language: str, preheader: str = "",
+                   options: RenderOptions | None = None) -> RenderedMailing:
+    """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` once for a whole mailing.
+
+    The result keeps ``%%field%%`` placeholders for the per-recipient fill. ``context``
+    is passed to both templates, together with ``subject``, ``preheader`` and ``lang``.
+    """
+    opts = options or RenderOptions()
+    env = environment(template_dirs(opts.workspace), language)
+    ctx = {**context, "subject": subject, "preheader": preheader,
+           "remote_fonts": opts.remote_fonts}
+    try:
+        mjml_source = env.get_template(f"{template}.mjml.j2").render(ctx)
+        text = env.get_template(f"{template}.txt.j2").render(ctx)
+    except jinja2.TemplateNotFound as exc:
+        raise MailerError(f"template {exc.name!r} not found in "
+                          f"{', '.join(map(str, template_dirs(opts.workspace)))}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise MailerError(f"{exc.filename}:{exc.lineno}: template syntax: {exc.message}") from None
+    html = compile_mjml(mjml_source, remote_fonts=opts.remote_fonts, name=template)
+    return RenderedMailing(subject=subject, html=html, text=_tidy_text(text),
+                           language=language, preheader=preheader)
+
+
+def compile_mjml(source: str, *, remote_fonts: bool = False, name: str = "template") -> str:
+    """MJML to HTML; without ``remote_fonts`` no font is fetched from a remote server."""
+    try:
+        # fonts={} stops MJML adding <link>s to Google Fonts (privacy, and no remote
+        # requests when a reader opens the mail); the font stack falls back to Arial.
+        html = mjml2html(source, fonts=None if remote_fonts else {})
+    except Exception as exc:  # mjml-python raises plain exceptions for invalid MJML
+        raise MailerError(f"MJML in {name!r} does not compile: {exc}") from None
+    # MJML leaves indentation runs inside text; they cost bytes (Gmail clips at 102 KB).
+    return re.sub(r"\n\s+", "\n", html)

@@ -1,0 +1,79 @@
+"""Render a newsletter Issue once per mailing into a RenderedMailing (HTML + text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailer.domain.content import Issue, ItemBase, Section
+from mailer.errors import MailerError
+from mailer.render import i18n
+from mailer.render.engine import RenderOptions, render_mailing
+from mailer.render.types import RenderedMailing
+
+#: Item types shown compactly; consecutive ones share one card (five fact sheets in a row).
+COMPACT_TYPES = frozenset({"factsheet"})
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Items that share one card: one item, or a run of compact ones."""
+
+    items: list[ItemBase] = field(default_factory=list)
+    compact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    title: str
+    intro: str
+    blocks: list[Block]
+
+
+def blocks(section: Section) -> list[Block]:
+    out: list[Block] = []
+    for item in section.items:
+        kind = getattr(item, "type", "")
+        if kind in COMPACT_TYPES and out and out[-1].compact and not item.summary:
+            out[-1].items.append(item)
+        else:
+            out.append(Block([item], compact=kind in COMPACT_TYPES and not item.summary))
+    return out
+
+
+def issue_heading(issue: Issue) -> str:
+    """``Nyhetsbrev nr 6 år 2023`` / ``Newsletter no. 6, 2023``."""
+    tr = i18n.Translator(issue.language)
+    return tr.gettext("Newsletter no. %(number)s, %(year)s") % {
+        "number": issue.number, "year": issue.year}
+
+
+def issue_context(issue: Issue, options: RenderOptions) -> dict[str, Any]:
+    needs_assets = any(item.image and item.image.is_local for _, item in issue.all_items())
+    if needs_assets and not options.asset_base_url:
+        raise MailerError("this issue has local images; rendering needs the URL they are "
+                          "served from (set MAILER_BASE_URL)")
+    return {
+        "issue": issue,
+        "heading": issue_heading(issue),
+        "sections": [SectionView(s.title, s.intro, blocks(s)) for s in issue.sections],
+        "assets": (options.asset_base_url or "").rstrip("/"),
+        "newsletter_name": issue.name,
+        "sender_organisation": issue.organisation,
+    }
+
+
+def render_issue(issue: Issue, options: RenderOptions | None = None) -> RenderedMailing:
+    """The whole issue, rendered once; per-recipient values stay ``%%field%%``."""
+    opts = options or RenderOptions()
+    return render_mailing("newsletter", issue_context(issue, opts), subject=issue.subject,
+                          language=issue.language, preheader=issue.preheader, options=opts)
+
+
+def _register() -> None:
+    from mailer.render.documents import register_renderer
+
+    register_renderer("newsletter", render_issue)
+
+
+_register()

@@ -1,0 +1,283 @@
+"""Import subscribers from a CSV file into a list: streamed, set-based upserts, one transaction.
+
+The file is read in batches of ``BATCH`` rows; each batch costs a handful of statements
+(look up who exists, insert the new, update the changed, subscribe, log consent), never
+one ORM object per row, so memory stays flat for a million rows. The whole import is one
+transaction: a fatal error at row 900 000 leaves the database as it was.
+
+Rules (also in ``mailer subscribers import --help``):
+- A later row with the same address (case ignored) is rejected as "duplicate of line N".
+- An empty cell means "not given": it never blanks what the database already holds.
+- Someone who unsubscribed from the list stays unsubscribed and untouched; someone erased
+  at their request (``mailer subscribers erase``) is not added back.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from mailer.domain.subscriber_rows import (
+    ColumnMap,
+    HeaderError,
+    RowError,
+    SubscriberRow,
+    map_columns,
+    parse_row,
+)
+from mailer.errors import MailerError
+from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
+from mailer.store.lists import get_list
+from mailer.store.models import utcnow
+from mailer.store.upsert import BatchUpsert, Counts
+
+BATCH = 5000
+SHOWN_REJECTED = 20
+
+Progress = Callable[[int, int], None]  # called with (lines read so far, lines in the file)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did, for the CLI to print and tests to check."""
+
+    path: Path
+    list_slug: str
+    format: CsvFormat
+    columns: str
+    counts: Counts = field(default_factory=Counts)
+    rows: int = 0  # data rows read (blank lines not counted)
+    empty_rows: int = 0  # rows with a delimiter but no value, as Excel leaves them
+    rejected: int = 0
+    first_rejected: list[Rejected] = field(default_factory=list)
+    rejected_path: Path | None = None
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def rejected_path_for(path: Path) -> Path:
+    """``members.csv`` -> ``members.rejected.csv`` beside it."""
+    return path.with_name(f"{path.stem}.rejected.csv")
+
+
+class _DryRun(Exception):
+    pass
+
+
+def import_subscribers(
+    engine: Any,
+    path: Path,
+    list_slug: str,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    rejected_path: Path | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    batch_size: int = BATCH,
+) -> ImportReport:
+    """Import ``path`` into the list ``list_slug``; raise MailerError (changing nothing)
+    when the file as a whole cannot be used."""
+    started = time.perf_counter()
+    path = Path(path)
+    fmt = sniff(path, encoding=encoding, delimiter=delimiter)
+    with open_rows(path, fmt) as (header, rows):
+        if not header:
+            raise MailerError(f"{path}: the file has only blank lines; expected a header "
+                              "line with an e-mail column and one line per person")
+        try:
+            columns = map_columns(header)
+        except HeaderError as exc:
+            raise MailerError(f"{path}: line 1: {exc}") from None
+        report = ImportReport(path=path, list_slug=list_slug, format=fmt,
+                              columns=columns.describe(), dry_run=dry_run)
+        out = rejected_path or rejected_path_for(path)
+        with _RejectedFile(out, header, fmt) as rejects:
+            try:
+                with Session(engine) as session, session.begin():
+                    _run(session, rows, columns, report, rejects, list_slug,
+                         now or utcnow(), batch_size, progress)
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+            except (IntegrityError, OperationalError) as exc:
+                raise MailerError(f"{path}: the database refused the import, so nothing was "
+                                  f"imported: {exc.orig}") from None
+            report.rejected_path = rejects.finish()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
+         rejects: _RejectedFile, list_slug: str, now: datetime, batch_size: int,
+         progress: Progress | None) -> None:
+    lst = get_list(session, list_slug)
+    conn = session.connection()
+    seen = _SeenAddresses(conn)
+    upsert = BatchUpsert(conn, lst, now, source=report.path.name)
+    for batch in _batched(rows, batch_size):
+        problems: list[tuple[int, list[str], str]] = []
+        valid: list[SubscriberRow] = []
+        raw: dict[int, list[str]] = {}
+        first_line: dict[str, int] = {}
+        for start, end, values in batch:
+            report.rows += 1
+            if not any(v.strip() for v in values):
+                report.empty_rows += 1
+                continue
+            try:
+                row = parse_row(values, columns, start)
+            except RowError as exc:
+                reason = str(exc)
+                if end > start:
+                    reason += (f" (this row spans lines {start}-{end}: is a quote (\") "
+                               "never closed?)")
+                problems.append((start, values, reason))
+                continue
+            if (earlier := first_line.get(row.key)) is not None:
+                problems.append((start, values, _duplicate(earlier)))
+                continue
+            first_line[row.key] = start
+            valid.append(row)
+            raw[start] = values
+        duplicates = seen.add(valid)
+        if duplicates:
+            for line, earlier in duplicates.items():
+                problems.append((line, raw[line], _duplicate(earlier)))
+            valid = [r for r in valid if r.line not in duplicates]
+        for line, reason in upsert.apply(valid).items():
+            problems.append((line, raw[line], reason))
+        problems.sort(key=lambda p: p[0])
+        for line, values, reason in problems:
+            rejects.write(line, values, reason)
+            report.rejected += 1
+            if len(report.first_rejected) < SHOWN_REJECTED:
+                report.first_rejected.append(Rejected(line, reason))
+        if progress is not None:
+            progress(batch[-1][1], report.format.lines)
+    report.counts = upsert.counts
+    seen.drop()
+
+
+def _duplicate(line: int) -> str:
+    return f"duplicate of line {line} (the same address; upper/lower case does not matter)"
+
+
+def _batched(rows: Iterable[Row], n: int) -> Iterator[list[Row]]:
+    it = iter(rows)
+    while batch := list(islice(it, n)):
+        yield batch
+
+
+class _SeenAddresses:
+    """Addresses already read in this import, with their line, in a temporary table.
+
+    A Python set of a million addresses would cost ~150 MB; the temporary table keeps
+    memory flat and lives only inside the import's transaction.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        kwargs = {"postgresql_on_commit": "DROP"} if conn.dialect.name == "postgresql" else {}
+        self.table = Table("mailer_import_seen", MetaData(),
+                           Column("key", String(320), primary_key=True),
+                           Column("line", Integer, nullable=False),
+                           prefixes=["TEMPORARY"], **kwargs)
+        conn.execute(text("DROP TABLE IF EXISTS mailer_import_seen"))
+        self.table.create(conn)
+
+    def add(self, rows: list[SubscriberRow]) -> dict[int, int]:
+        """Record ``rows``; return {line: earlier line} for those read before."""
+        if not rows:
+            return {}
+        t = self.table
+        earlier = dict(self.conn.execute(
+            select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in rows]))).all())
+        if earlier:
+            dups = {r.line: earlier[r.key] for r in rows if r.key in earlier}
+            rows = [r for r in rows if r.key not in earlier]
+        else:
+            dups = {}
+        if rows:
+            self.conn.execute(t.insert(), [{"key": r.key, "line": r.line} for r in rows])
+        return dups
+
+    def drop(self) -> None:
+        self.table.drop(self.conn)
+
+
+class _RejectedFile:
+    """Rejected rows as CSV beside the input: its columns, then ``line`` and ``reason``.
+
+    Written to a temporary name and renamed at the end, so a failed import leaves no
+    half-written file and a clean import removes a stale one from an earlier run.
+    """
+
+    def __init__(self, path: Path, header: list[str], fmt: CsvFormat) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.header = header
+        self.fmt = fmt
+        self.count = 0
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> _RejectedFile:
+        # Same encoding and delimiter as the input, so it opens in Excel like the input.
+        encoding = "utf-8" if self.fmt.encoding == "latin-1" else self.fmt.encoding
+        try:
+            self._file = self.tmp.open("w", encoding=encoding, errors="replace", newline="")
+        except OSError as exc:
+            raise MailerError(f"cannot write the rejected rows to {self.tmp}: "
+                              f"{exc.strerror or exc}; choose another place with "
+                              "--rejected PATH") from None
+        self._writer = csv.writer(self._file, delimiter=self.fmt.delimiter)
+        self._writer.writerow([*self.header, "line", "reason"])
+        return self
+
+    def write(self, line: int, values: list[str], reason: str) -> None:
+        width = len(self.header)
+        cells = values[:width] + [""] * (width - len(values))
+        self._writer.writerow([*cells, line, reason, *values[width:]])
+        self.count += 1
+
+    def finish(self) -> Path | None:
+        """Put the file in place (or remove it when nothing was rejected)."""
+        assert self._file is not None
+        self._file.close()
+        if not self.count:
+            self.tmp.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+            return None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self.tmp.unlink(missing_ok=True)

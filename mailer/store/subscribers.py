@@ -1,0 +1,213 @@
+"""Subscribers: find one, everything we hold on them (GDPR access), erase them, export a list.
+
+Later areas that store data about a person (outbox, registrations, …) add it to the
+access report with ``@personal_data_section("name")`` and clean up on erasure with
+``@on_erase``; both run in the caller's session.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from mailer.domain.addresses import email_hash, email_key
+from mailer.errors import MailerError
+from mailer.store.lists import get_list
+from mailer.store.models import (
+    ConsentEvent,
+    MailingList,
+    Organisation,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+
+Section = Callable[[Session, Subscriber], Any]
+PERSONAL_DATA_SECTIONS: dict[str, Section] = {}
+ERASERS: list[Callable[[Session, Subscriber], None]] = []
+
+
+def personal_data_section(name: str) -> Callable[[Section], Section]:
+    """Register ``fn(session, subscriber) -> JSON-able`` as a section of the access report."""
+    def register(fn: Section) -> Section:
+        PERSONAL_DATA_SECTIONS[name] = fn
+        return fn
+    return register
+
+
+def on_erase(fn: Callable[[Session, Subscriber], None]) -> Callable[[Session, Subscriber], None]:
+    """Register ``fn(session, subscriber)`` to run before a subscriber is erased."""
+    ERASERS.append(fn)
+    return fn
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    """The subscriber with this address, compared case-insensitively; None if unknown."""
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything we hold on ``subscriber``, JSON-able, for a GDPR request for access."""
+    org = subscriber.organisation
+    subs = session.execute(
+        select(Subscription, MailingList.slug, MailingList.name)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.subscriber_id == subscriber.id)
+        .order_by(MailingList.slug)).all()
+    events = session.execute(
+        select(ConsentEvent, MailingList.slug)
+        .outerjoin(MailingList, MailingList.id == ConsentEvent.list_id)
+        .where(or_(ConsentEvent.subscriber_id == subscriber.id,
+                   ConsentEvent.email_hash == email_hash(subscriber.email_key)))
+        .order_by(ConsentEvent.at, ConsentEvent.id)).all()
+    data: dict[str, Any] = {
+        "subscriber": {
+            "id": subscriber.id,
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "role": subscriber.role,
+            "language": subscriber.language,
+            "attributes": dict(subscriber.attributes or {}),
+            "created_at": _iso(subscriber.created_at),
+            "updated_at": _iso(subscriber.updated_at),
+        },
+        "organisation": None if org is None else {
+            "name": org.name, "kind": str(org.kind), "code": org.code,
+        },
+        "subscriptions": [
+            {"list": slug, "list_name": name, "status": str(s.status), "source": s.source,
+             "created_at": _iso(s.created_at), "confirmed_at": _iso(s.confirmed_at),
+             "unsubscribed_at": _iso(s.unsubscribed_at), "updated_at": _iso(s.updated_at)}
+            for s, slug, name in subs
+        ],
+        "consent_events": [
+            {"action": e.action, "list": slug, "source": e.source, "ip": e.ip,
+             "wording": e.wording, "at": _iso(e.at)}
+            for e, slug in events
+        ],
+    }
+    for name, section in PERSONAL_DATA_SECTIONS.items():
+        data[name] = section(session, subscriber)
+    return data
+
+
+def personal_data_text(data: dict[str, Any], tz: tzinfo | None = None) -> str:
+    """``personal_data`` as text a person can read."""
+    def when(value: str | None) -> str:
+        if not value:
+            return "-"
+        moment = datetime.fromisoformat(value)
+        return (moment.astimezone(tz) if tz else moment).strftime("%Y-%m-%d %H:%M %Z")
+
+    p = data["subscriber"]
+    out = [f"{p['name'] or '(no name)'} <{p['email']}>",
+           f"  role:          {p['role'] or '-'}",
+           f"  language:      {p['language']}"]
+    org = data.get("organisation")
+    out.append(f"  organisation:  {org['name']} ({org['kind']}"
+               f"{', code ' + org['code'] if org['code'] else ''})" if org else
+               "  organisation:  -")
+    for key, value in sorted(p["attributes"].items()):
+        out.append(f"  {key}: {value}")
+    out.append(f"  in our records since {when(p['created_at'])}, "
+               f"last changed {when(p['updated_at'])}")
+    out.append("subscriptions:" if data["subscriptions"] else "subscriptions: none")
+    for s in data["subscriptions"]:
+        line = f"  {s['list']} ({s['list_name']}): {s['status']} since {when(s['updated_at'])}"
+        line += f", source {s['source'] or '-'}, added {when(s['created_at'])}"
+        if s["confirmed_at"]:
+            line += f", confirmed {when(s['confirmed_at'])}"
+        if s["unsubscribed_at"]:
+            line += f", unsubscribed {when(s['unsubscribed_at'])}"
+        out.append(line)
+    out.append("consent log:" if data["consent_events"] else "consent log: empty")
+    for e in data["consent_events"]:
+        extra = "".join(f", {k} {e[k]}" for k in ("source", "ip") if e[k])
+        out.append(f"  {when(e['at'])}  {e['action']}"
+                   f"{' list ' + e['list'] if e['list'] else ''}{extra}")
+    core = {"subscriber", "organisation", "subscriptions", "consent_events"}
+    out.extend(f"{name}: {value}" for name, value in data.items() if name not in core)
+    return "\n".join(out)
+
+
+def erase_subscriber(session: Session, subscriber: Subscriber, *, source: str = "admin") -> None:
+    """Erase ``subscriber`` and their subscriptions (GDPR right to erasure).
+
+    The consent log keeps its rows, with ``subscriber_id`` and ``ip`` cleared and only the
+    address hash left, and gains an ``erase`` row: proof of consent for mail already sent
+    and of the erasure, without the address. The importer refuses to add back an address
+    whose hash has an ``erase`` row.
+    """
+    for eraser in ERASERS:
+        eraser(session, subscriber)
+    key_hash = email_hash(subscriber.email_key)
+    session.execute(update(ConsentEvent)
+                    .where(ConsentEvent.subscriber_id == subscriber.id)
+                    .values(subscriber_id=None, ip=None))
+    session.add(ConsentEvent(subscriber_id=None, list_id=None, email_hash=key_hash,
+                             action="erase", source=source, at=utcnow()))
+    session.delete(subscriber)
+    session.flush()
+
+
+EXPORT_FIELDS = ["email", "name", "organisation", "code", "role", "language"]
+EXPORT_META = ["status", "source", "subscribed_at", "confirmed_at", "unsubscribed_at"]
+STATUSES = ("active", "unconfirmed", "unsubscribed", "all")
+
+
+def export_subscribers(session: Session, list_slug: str, out: TextIO, *,
+                       status: str = "active", excel: bool = False,
+                       tz: tzinfo | None = None) -> int:
+    """Write the list's subscribers with ``status`` as CSV to ``out``; return how many.
+
+    Columns: email, name, organisation, code, role, language, one per attribute, then the
+    subscription's status, source and times (which ``import`` ignores), so an export can be
+    imported again. Streamed: two passes over the rows, the first only for attribute names.
+    """
+    if status not in STATUSES:
+        raise MailerError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    lst = get_list(session, list_slug)
+    where = [Subscription.list_id == lst.id]
+    if status != "all":
+        where.append(Subscription.status == SubscriptionStatus(status))
+    conn = session.connection().execution_options(stream_results=True, yield_per=2000)
+    attr_names: set[str] = set()
+    for (attrs,) in conn.execute(select(Subscriber.attributes).join(
+            Subscription, Subscription.subscriber_id == Subscriber.id).where(*where)):
+        attr_names.update(attrs or {})
+    attrs_sorted = sorted(attr_names - set(EXPORT_FIELDS) - set(EXPORT_META))
+    writer = csv.writer(out, delimiter=";" if excel else ",",
+                        lineterminator="\r\n" if excel else "\n")
+    writer.writerow([*EXPORT_FIELDS, *attrs_sorted, *EXPORT_META])
+
+    def when(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
+
+    query = (select(Subscriber.email, Subscriber.name, Organisation.name, Organisation.code,
+                    Subscriber.role, Subscriber.language, Subscriber.attributes,
+                    Subscription.status, Subscription.source, Subscription.created_at,
+                    Subscription.confirmed_at, Subscription.unsubscribed_at)
+             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+             .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
+             .where(*where).order_by(Subscriber.email_key))
+    n = 0
+    for (email, name, org, code, role, language, attrs, st, source, created, confirmed,
+         unsubscribed) in conn.execute(query):
+        attrs = attrs or {}
+        writer.writerow([email, name, org or "", code or "", role, language,
+                         *(attrs.get(a, "") for a in attrs_sorted),
+                         str(st), source, when(created), when(confirmed), when(unsubscribed)])
+        n += 1
+    return n

@@ -1,0 +1,270 @@
+"""Subscriptions as the subscriber changes them: subscribe, confirm, unsubscribe, preferences.
+
+Every change of consent writes one ``ConsentEvent`` row (time, IP, list, source and the
+exact wording the person was shown), in the same transaction as the change itself, so the
+log and the state can never disagree. Callers pass ``now``; nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.errors import MailerError
+from mailer.store.models import (
+    ConsentEvent,
+    MailingList,
+    Organisation,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+
+MAX_EMAIL = 320
+MAX_NAME = 200
+LANGUAGES = ("sv", "en")
+# Constant salt: the hash must stay the same across key rotations so an erased person's
+# consent history can still be found from their address (see ConsentEvent).
+EMAIL_HASH_SALT = b"mailer.consent.v1:"
+
+
+class InvalidEmail(MailerError):
+    """An e-mail address that cannot be used (syntax, length)."""
+
+
+class SubscribeOutcome(enum.StrEnum):
+    """What ``subscribe`` did; decides which (harmless) e-mail the person gets."""
+
+    pending = "pending"  # double opt-in: unconfirmed, a confirmation link must be sent
+    activated = "activated"  # single opt-in: active now, a welcome mail is sent
+    already_active = "already_active"  # nothing changed; an "already subscribed" note
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    subscriber_id: int
+    list_id: int
+    outcome: SubscribeOutcome
+
+
+def normalise_email(raw: str) -> str:
+    """The address as we store it (domain lower-cased, IDN normalised), or InvalidEmail."""
+    value = raw.strip()
+    if not value:
+        raise InvalidEmail("the e-mail address is empty")
+    if len(value) > MAX_EMAIL or "\r" in value or "\n" in value:
+        raise InvalidEmail("the e-mail address is too long or spans several lines")
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"{value!r} is not a valid e-mail address: {exc}") from None
+
+
+def email_key(email: str) -> str:
+    """The case-insensitive identity of an address (``Subscriber.email_key``)."""
+    return email.strip().casefold()
+
+
+def email_hash(email: str) -> str:
+    """Salted SHA-256 of the address key, kept in the consent log (survives erasure)."""
+    return hashlib.sha256(EMAIL_HASH_SALT + email_key(email).encode("utf-8")).hexdigest()
+
+
+def find_by_email(session: Session, email: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
+
+
+def _log(session: Session, subscriber: Subscriber, list_id: int | None, action: str, *,
+         now: datetime, ip: str | None, source: str, wording: str = "") -> None:
+    session.add(ConsentEvent(subscriber_id=subscriber.id, list_id=list_id,
+                             email_hash=email_hash(subscriber.email), action=action,
+                             source=source[:200], ip=(ip or None) and ip[:45],
+                             wording=wording, at=now))
+
+
+def get_subscription(session: Session, subscriber_id: int, list_id: int) -> Subscription | None:
+    return session.scalar(select(Subscription).where(
+        Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id))
+
+
+def subscribe(session: Session, email: str, mailing_list: MailingList, *, now: datetime,
+              ip: str | None, wording: str, language: str = "sv", name: str = "",
+              source: str = "form") -> SubscribeResult:
+    """Sign ``email`` up for a list from a form (or the API).
+
+    New addresses become a subscriber. On a double opt-in list the subscription is (or
+    stays) ``unconfirmed`` until the link in the confirmation mail is followed; on a single
+    opt-in list it is ``active`` at once. An active subscription is left alone, and the
+    name of an existing subscriber is never overwritten from a public form (anyone can type
+    anyone's address there).
+    """
+    address = normalise_email(email)
+    subscriber = find_by_email(session, address)
+    if subscriber is None:
+        subscriber = Subscriber(email=address, email_key=email_key(address),
+                                name=name.strip()[:MAX_NAME],
+                                language=language if language in LANGUAGES else "sv",
+                                created_at=now, updated_at=now)
+        session.add(subscriber)
+        session.flush()
+    sub = get_subscription(session, subscriber.id, mailing_list.id)
+    if sub is not None and sub.status == SubscriptionStatus.active:
+        return SubscribeResult(subscriber.id, mailing_list.id, SubscribeOutcome.already_active)
+    if sub is None:
+        sub = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
+                           source=source, created_at=now)
+        session.add(sub)
+    _log(session, subscriber, mailing_list.id, "subscribe", now=now, ip=ip, source=source,
+         wording=wording)
+    if mailing_list.double_opt_in:
+        sub.status = SubscriptionStatus.unconfirmed
+        outcome = SubscribeOutcome.pending
+    else:
+        _activate(sub, now)
+        outcome = SubscribeOutcome.activated
+    sub.updated_at = now
+    session.flush()
+    return SubscribeResult(subscriber.id, mailing_list.id, outcome)
+
+
+def _activate(sub: Subscription, now: datetime) -> None:
+    sub.status = SubscriptionStatus.active
+    sub.confirmed_at = now
+    sub.unsubscribed_at = None
+    sub.updated_at = now
+
+
+def confirm(session: Session, subscriber_id: int, list_id: int, *, now: datetime,
+            ip: str | None, wording: str) -> Subscription | None:
+    """Activate a subscription from its confirmation link; None if there is nothing to confirm.
+
+    Confirming twice is harmless (no second log row). A subscription the person ended
+    after asking for it is not revived by an old confirmation link.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    sub = get_subscription(session, subscriber_id, list_id)
+    if subscriber is None or sub is None or sub.status == SubscriptionStatus.unsubscribed:
+        return None
+    if sub.status == SubscriptionStatus.unconfirmed:
+        _activate(sub, now)
+        _log(session, subscriber, list_id, "confirm", now=now, ip=ip, source="confirm-link",
+             wording=wording)
+        session.flush()
+    return sub
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, list_ids: Iterable[int] | None, *,
+                now: datetime, ip: str | None, source: str) -> list[Subscription]:
+    """End subscriptions (``list_ids=None``: every list); returns those that changed."""
+    query = select(Subscription).where(Subscription.subscriber_id == subscriber.id,
+                                       Subscription.status != SubscriptionStatus.unsubscribed)
+    if list_ids is not None:
+        query = query.where(Subscription.list_id.in_(list(list_ids)))
+    changed = list(session.scalars(query.order_by(Subscription.list_id)))
+    for sub in changed:
+        sub.status = SubscriptionStatus.unsubscribed
+        sub.unsubscribed_at = now
+        sub.updated_at = now
+        _log(session, subscriber, sub.list_id, "unsubscribe", now=now, ip=ip, source=source)
+    session.flush()
+    return changed
+
+
+def resubscribe(session: Session, subscriber: Subscriber, list_id: int, *, now: datetime,
+                ip: str | None, source: str, wording: str) -> Subscription:
+    """Make a subscription active again from a signed link (the undo after unsubscribing).
+
+    The signed link proves the person controls the mailbox, so no confirmation mail.
+    """
+    sub = get_subscription(session, subscriber.id, list_id)
+    if sub is None:
+        sub = Subscription(subscriber_id=subscriber.id, list_id=list_id, source=source,
+                           created_at=now)
+        session.add(sub)
+    if sub.status != SubscriptionStatus.active:
+        _activate(sub, now)
+        _log(session, subscriber, list_id, "subscribe", now=now, ip=ip, source=source,
+             wording=wording)
+    session.flush()
+    return sub
+
+
+@dataclass(frozen=True, slots=True)
+class ListChoice:
+    """One list on the preferences page: may be chosen, and whether it is chosen now."""
+
+    list_id: int
+    slug: str
+    name: str
+    description: str
+    status: SubscriptionStatus | None
+
+
+def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
+    """Public lists plus any private list the person is on (never other private lists)."""
+    subs = {s.list_id: s.status for s in session.scalars(
+        select(Subscription).where(Subscription.subscriber_id == subscriber.id))}
+    lists = session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id))
+    return [ListChoice(lst.id, lst.slug, lst.name, lst.description,
+                       SubscriptionStatus(subs[lst.id]) if lst.id in subs else None)
+            for lst in lists if lst.public or lst.id in subs]
+
+
+def find_or_create_organisation(session: Session, name: str, *, now: datetime) -> Organisation:
+    """The organisation called ``name`` (case-insensitively), created if new."""
+    clean = " ".join(name.split())[:MAX_NAME]
+    org = session.scalar(select(Organisation).where(Organisation.name_key == clean.casefold()))
+    if org is None:
+        org = Organisation(name=clean, name_key=clean.casefold(), created_at=now)
+        session.add(org)
+        session.flush()
+    return org
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What the preferences form sets; ``list_ids`` are the lists to be on, all others off."""
+
+    list_ids: frozenset[int]
+    language: str
+    name: str
+    organisation: str
+
+
+def set_preferences(session: Session, subscriber: Subscriber, prefs: Preferences, *,
+                    now: datetime, ip: str | None, wordings: dict[int, str]) -> None:
+    """Apply the preferences form: lists on and off, language, name and organisation.
+
+    ``wordings`` holds, per list id, the text shown beside that list's checkbox; it goes
+    into the consent log for lists switched on. Lists the person may not choose (private
+    lists they are not on) raise MailerError: the form never offers them.
+    """
+    if prefs.language not in LANGUAGES:
+        raise MailerError(f"language must be one of {', '.join(LANGUAGES)}")
+    allowed = {c.list_id: c for c in list_choices(session, subscriber)}
+    unknown = prefs.list_ids - allowed.keys()
+    if unknown:
+        raise MailerError("a chosen list does not exist or is not open for subscription")
+    for list_id, choice in allowed.items():
+        on = choice.status == SubscriptionStatus.active
+        if list_id in prefs.list_ids and not on:
+            resubscribe(session, subscriber, list_id, now=now, ip=ip, source="preferences",
+                        wording=wordings.get(list_id, ""))
+        elif list_id not in prefs.list_ids and choice.status not in (
+                None, SubscriptionStatus.unsubscribed):
+            unsubscribe(session, subscriber, [list_id], now=now, ip=ip, source="preferences")
+    subscriber.language = prefs.language
+    subscriber.name = " ".join(prefs.name.split())[:MAX_NAME]
+    org_name = " ".join(prefs.organisation.split())
+    subscriber.organisation_id = (
+        find_or_create_organisation(session, org_name, now=now).id if org_name else None)
+    subscriber.updated_at = now
+    session.flush()
+    session.expire(subscriber, ["organisation"])

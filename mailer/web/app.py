@@ -1,0 +1,94 @@
+"""The subscriber-facing web application: ``create_app(settings)`` builds it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from mailer.config import Settings
+from mailer.links import Links
+from mailer.store.db import make_engine
+from mailer.store.models import utcnow
+from mailer.tokens import Tokens
+from mailer.web.archive import ArchiveSource, MailingsArchive
+from mailer.web.csrf import Csrf, CsrfError
+from mailer.web.pages import PageError, error_page, make_environment
+from mailer.web.ratelimit import SlidingWindowLimiter
+from mailer.web.security import SecurityHeaders
+
+STATIC = Path(__file__).parent / "static"
+
+# Subscribe form limits (see ratelimit.py for the one-process caveat).
+PER_IP = (20, 600.0)  # 20 sign-ups per IP address in 10 minutes (an office behind one NAT)
+PER_ADDRESS = (3, 3600.0)  # 3 mails to one address per hour: nobody can mail-bomb with us
+
+
+@dataclass
+class Web:
+    """Everything a request handler needs, built once per application."""
+
+    settings: Settings
+    engine: Engine
+    tokens: Tokens
+    links: Links
+    csrf: Csrf
+    archive: ArchiveSource
+    per_ip: SlidingWindowLimiter = field(
+        default_factory=lambda: SlidingWindowLimiter(*PER_IP))
+    per_address: SlidingWindowLimiter = field(
+        default_factory=lambda: SlidingWindowLimiter(*PER_ADDRESS))
+    now: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    env: object = None
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None,
+               archive: ArchiveSource | None = None) -> FastAPI:
+    """The FastAPI app for ``settings``; pass ``engine``/``archive`` to share or replace them."""
+    from mailer.web.routes import archive as archive_routes
+    from mailer.web.routes import confirm, preferences, register, subscribe, unsubscribe
+
+    key = settings.signing_key()
+    engine = engine or make_engine(settings.db_url)
+    tokens = Tokens(key)
+    web = Web(settings=settings, engine=engine, tokens=tokens,
+              links=Links(settings.base_url, tokens), csrf=Csrf(key),
+              archive=archive or MailingsArchive(engine))
+    web.env = make_environment(settings)
+
+    app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = web
+    for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return error_page(request, exc)
+
+    @app.exception_handler(CsrfError)
+    async def _csrf_error(request: Request, exc: CsrfError) -> Response:
+        return error_page(request, PageError.csrf(expired=exc.expired))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_page(request, PageError.from_status(exc.status_code))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # Only path parameters are typed (e.g. a mailing id); anything else is not a page.
+        return error_page(request, PageError.from_status(404))
+
+    app.add_middleware(SecurityHeaders)
+    return app

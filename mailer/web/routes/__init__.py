@@ -1,0 +1,1 @@
+"""Route modules of the subscriber-facing pages, one per job."""

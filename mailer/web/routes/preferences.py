@@ -1,0 +1,226 @@
+"""The preferences page behind every e-mail's link: lists, language, name, organisation,
+unsubscribe from everything, download my data (JSON) and erase me (with a confirmation step).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mailer.store.models import Subscriber, SubscriptionStatus
+from mailer.store.subscriptions import (
+    MAX_NAME,
+    ListChoice,
+    Preferences,
+    list_choices,
+    set_preferences,
+    unsubscribe,
+)
+from mailer.tokens import Purpose
+from mailer.web.i18n import LANGUAGES, Translate, translator
+from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
+from mailer.web.routes.common import SubscriberInfo, consent_wording, db, read_token
+
+try:  # written by the import branch; see the note in the module docstring of gdpr_available
+    from mailer.store.subscribers import erase_subscriber, personal_data
+except ImportError:  # pragma: no cover - until the branches are merged
+    erase_subscriber = personal_data = None  # type: ignore[assignment]
+
+router = APIRouter()
+ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
+
+
+def gdpr_available() -> bool:
+    """Download/erase need ``mailer.store.subscribers`` (import branch) to be merged."""
+    return personal_data is not None and erase_subscriber is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Prefs:
+    subscriber: SubscriberInfo
+    choices: list[ListChoice]
+
+    @property
+    def any_active(self) -> bool:
+        return any(c.status not in (None, SubscriptionStatus.unsubscribed)
+                   for c in self.choices)
+
+
+def _load(session: Session, subscriber_id: int) -> Prefs:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise PageError.gone()
+    return Prefs(SubscriberInfo.of(subscriber), list_choices(session, subscriber))
+
+
+async def _open(request: Request, token: str) -> tuple[int, Prefs, str]:
+    data = read_token(request, Purpose.preferences, token)
+    prefs = await db(request, _load, data.subscriber_id)
+    return data.subscriber_id, prefs, request_language(request, prefs.subscriber.language)
+
+
+def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int = 200,
+          values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+          saved: str = "") -> Response:
+    s = prefs.subscriber
+    values = values or {"name": s.name, "organisation": s.organisation,
+                        "language": s.language,
+                        "lists": {c.list_id for c in prefs.choices
+                                  if c.status == SubscriptionStatus.active}}
+    return render(request, "preferences.html", lang=lang, status=status, prefs=prefs,
+                  token=token, values=values, errors=errors or {}, saved=saved,
+                  gdpr=gdpr_available())
+
+
+@router.get("/p/{token}")
+async def preferences_page(request: Request, token: str) -> Response:
+    _sid, prefs, lang = await _open(request, token)
+    saved = request.query_params.get("saved", "")
+    return _page(request, token, prefs, lang, saved=saved if saved in ("1", "all") else "")
+
+
+def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[dict[str, Any], dict[str, str]]:
+    def text(name: str) -> str:
+        v = form.get(name)
+        return " ".join(v.split()) if isinstance(v, str) else ""
+
+    allowed = {c.list_id for c in prefs.choices}
+    chosen: set[int] = set()
+    errors: dict[str, str] = {}
+    for raw in form.getlist("lists"):
+        try:
+            chosen.add(int(str(raw)))
+        except ValueError:
+            errors["lists"] = _("Choose among the newsletters shown.")
+    values = {"name": text("name"), "organisation": text("organisation"),
+              "language": text("language"), "lists": chosen}
+    if chosen - allowed:
+        errors["lists"] = _("Choose among the newsletters shown.")
+    if len(values["name"]) > MAX_NAME:
+        errors["name"] = _("The name can be at most %(n)s characters long.", n=MAX_NAME)
+    if len(values["organisation"]) > MAX_NAME:
+        errors["organisation"] = _("The organisation can be at most %(n)s characters long.",
+                                   n=MAX_NAME)
+    if values["language"] not in LANGUAGES:
+        errors["language"] = _("Choose Swedish or English.")
+    return values, errors
+
+
+@router.post("/p/{token}")
+async def preferences_save(request: Request, token: str) -> Response:
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    sid, prefs, lang = await _open(request, token)
+    _ = translator(lang)
+    values, errors = _validate(form, prefs, _)
+    if errors:
+        return _page(request, token, prefs, lang, status=422, values=values, errors=errors)
+    wordings = {c.list_id: consent_wording(_, c.name) for c in prefs.choices}
+
+    def work(session: Session) -> None:
+        subscriber = session.get(Subscriber, sid)
+        if subscriber is None:
+            raise PageError.gone()
+        set_preferences(session, subscriber, Preferences(
+            frozenset(values["lists"]), values["language"], values["name"],
+            values["organisation"]), now=web.now(), ip=client_ip(request), wordings=wordings)
+
+    await db(request, work)
+    # Post/redirect/get, shown in the language just chosen.
+    return _redirect(f"/p/{token}", values["language"], "1")
+
+
+def _redirect(path: str, lang: str, saved: str) -> Response:
+    from starlette.responses import RedirectResponse
+
+    return RedirectResponse(f"{with_lang(path, lang)}&saved={saved}", status_code=303)
+
+
+@router.post("/p/{token}/unsubscribe-all")
+async def preferences_unsubscribe_all(request: Request, token: str) -> Response:
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    sid, _prefs, lang = await _open(request, token)
+
+    def work(session: Session) -> None:
+        subscriber = session.get(Subscriber, sid)
+        if subscriber is None:
+            raise PageError.gone()
+        unsubscribe(session, subscriber, None, now=web.now(), ip=client_ip(request),
+                    source="preferences")
+
+    await db(request, work)
+    return _redirect(f"/p/{token}", lang, "all")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@router.post("/p/{token}/data")
+async def preferences_download(request: Request, token: str) -> Response:
+    """Everything we hold on this person, as a JSON file (GDPR article 15 and 20)."""
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    if not gdpr_available():
+        raise PageError.from_status(404)
+    sid, _prefs, _lang = await _open(request, token)
+
+    def work(session: Session) -> dict[str, Any]:
+        subscriber = session.get(Subscriber, sid)
+        if subscriber is None:
+            raise PageError.gone()
+        return personal_data(session, subscriber)  # type: ignore[misc]
+
+    data = await db(request, work)
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+    return Response(body, media_type="application/json; charset=utf-8", headers={
+        "content-disposition": 'attachment; filename="my-data.json"',
+        "cache-control": "no-store"})
+
+
+@router.get("/p/{token}/erase")
+async def preferences_erase_page(request: Request, token: str) -> Response:
+    if not gdpr_available():
+        raise PageError.from_status(404)
+    _sid, prefs, lang = await _open(request, token)
+    return render(request, "erase.html", lang=lang, prefs=prefs, token=token, errors={},
+                  word=ERASE_WORD[lang])
+
+
+@router.post("/p/{token}/erase")
+async def preferences_erase(request: Request, token: str) -> Response:
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    if not gdpr_available():
+        raise PageError.from_status(404)
+    sid, prefs, lang = await _open(request, token)
+    _ = translator(lang)
+    typed = form.get("confirm")
+    if not isinstance(typed, str) or typed.strip().upper() not in ERASE_WORD.values():
+        errors = {"confirm": _("Type %(word)s to confirm that everything should be erased.",
+                               word=ERASE_WORD[lang])}
+        return render(request, "erase.html", lang=lang, prefs=prefs, token=token,
+                      errors=errors, word=ERASE_WORD[lang], status=422)
+
+    def work(session: Session) -> None:
+        subscriber = session.get(Subscriber, sid)
+        if subscriber is not None:
+            erase_subscriber(session, subscriber)  # type: ignore[misc]
+
+    await db(request, work)
+    return render(request, "erased.html", lang=lang)

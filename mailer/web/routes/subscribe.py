@@ -1,0 +1,132 @@
+"""The start page, the subscribe form per public list, and the embeddable snippet.
+
+Nothing on these pages tells whether an address is already on a list: every valid
+sign-up gets the same "check your inbox" page through the same code path (one database
+transaction, then exactly one mail sent after the response), whatever the address's
+state. What the mail says differs, and only the owner of the mailbox reads it:
+new or not yet confirmed -> a confirmation link (double opt-in) or a welcome (single
+opt-in); already active -> a short "you already subscribe" note with the preferences link.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from mailer.store.models import MailingList
+from mailer.store.subscriptions import (
+    MAX_NAME,
+    InvalidEmail,
+    SubscribeOutcome,
+    email_hash,
+    normalise_email,
+    subscribe,
+)
+from mailer.web.csrf import FIELD
+from mailer.web.i18n import Translate, translator
+from mailer.web.mail import SubscriptionMail, build_message, send_mail
+from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
+from mailer.web.routes.common import consent_wording, db, public_list, public_lists
+
+router = APIRouter()
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    lists = await db(request, public_lists)
+    return render(request, "index.html", lang=request_language(request), lists=lists,
+                  cache="public, max-age=60")
+
+
+def _validate(form: FormData, _: Translate) -> tuple[dict[str, str], dict[str, str]]:
+    raw_email = form.get("email")
+    raw_name = form.get("name")
+    values = {"email": raw_email.strip()[:400] if isinstance(raw_email, str) else "",
+              "name": " ".join(raw_name.split()) if isinstance(raw_name, str) else ""}
+    errors: dict[str, str] = {}
+    if not values["email"]:
+        errors["email"] = _("Enter your e-mail address.")
+    else:
+        try:
+            values["email"] = normalise_email(values["email"])
+        except InvalidEmail:
+            errors["email"] = _("Enter an e-mail address in the form name@example.org.")
+    if len(values["name"]) > MAX_NAME:
+        errors["name"] = _("The name can be at most %(n)s characters long.", n=MAX_NAME)
+    elif any(ch in values["name"] for ch in "<>\"@"):
+        errors["name"] = _("Write your name without the characters < > \" and @.")
+    return values, errors
+
+
+@router.get("/subscribe/{slug}")
+async def subscribe_form(request: Request, slug: str) -> Response:
+    lst = await db(request, public_list, slug)
+    lang = request_language(request, lst.language)
+    return render(request, "subscribe.html", lang=lang, lst=lst, values={}, errors={},
+                  wording=consent_wording(translator(lang), lst.name), embedded=False)
+
+
+@router.post("/subscribe/{slug}")
+async def subscribe_submit(request: Request, slug: str, background: BackgroundTasks) -> Response:
+    web = web_of(request)
+    form = await request.form()
+    lst = await db(request, public_list, slug)
+    lang = request_language(request, lst.language)
+    _ = translator(lang)
+    wording = consent_wording(_, lst.name)
+    if FIELD not in form:
+        # Posted from the embeddable snippet on another site: it cannot carry our CSRF
+        # token, so nothing happens yet; the person confirms on our own page (which shows
+        # the consent wording we log, whatever the other site's form said).
+        values, _errors = _validate(form, _)
+        return render(request, "subscribe.html", lang=lang, lst=lst, values=values,
+                      errors={}, wording=wording, embedded=True)
+    web.csrf.check(request, form)
+    values, errors = _validate(form, _)
+    if errors:
+        return render(request, "subscribe.html", lang=lang, lst=lst, values=values,
+                      errors=errors, wording=wording, embedded=False, status=422)
+    if not web.per_ip.hit(client_ip(request), web.monotonic()):
+        raise PageError.too_many()
+
+    def work(session):  # type: ignore[no-untyped-def]
+        mailing_list = session.get(MailingList, lst.id)
+        return subscribe(session, values["email"], mailing_list, now=web.now(),
+                         ip=client_ip(request), wording=wording, language=lang,
+                         name=values["name"], source="form")
+
+    result = await db(request, work)
+    # Per-address limit: silently no mail past it (the page stays the same, so it tells
+    # nothing; the person already has the earlier mails).
+    if web.per_address.hit(email_hash(values["email"]), web.monotonic()):
+        links = web.links
+        link = (links.confirm(result.subscriber_id, lst.id)
+                if result.outcome == SubscribeOutcome.pending
+                else links.preferences(result.subscriber_id))
+        mail = SubscriptionMail(to=values["email"], language=lang, list_name=lst.name,
+                                outcome=result.outcome, link=link,
+                                unsubscribe_url=links.unsubscribe(result.subscriber_id, lst.id))
+        background.add_task(send_mail, web.settings, build_message(web.settings, mail))
+    return RedirectResponse(with_lang(f"/subscribe/{lst.slug}/thanks", lang), status_code=303)
+
+
+@router.get("/subscribe/{slug}/thanks")
+async def subscribe_thanks(request: Request, slug: str) -> Response:
+    lst = await db(request, public_list, slug)
+    return render(request, "subscribe_thanks.html", lang=request_language(request, lst.language),
+                  lst=lst)
+
+
+@router.get("/subscribe/{slug}/embed")
+async def subscribe_embed(request: Request, slug: str) -> Response:
+    """How to put a sign-up form for this list on another site (a plain HTML form)."""
+    web = web_of(request)
+    lst = await db(request, public_list, slug)
+    lang = request_language(request, lst.language)
+    snippet = web.env.get_template("snippet.html").render(  # type: ignore[attr-defined]
+        _=translator(lang), lang=lang, lst=lst,
+        action=f"{web.settings.base_url}/subscribe/{lst.slug}?lang={lang}")
+    return render(request, "embed.html", lang=lang, lst=lst, snippet=snippet.strip(),
+                  cache="public, max-age=300")

@@ -1,0 +1,127 @@
+"""Unsubscribe links: RFC 8058 one-click POST, and the page behind the footer link.
+
+The signed token (per subscriber and list; list 0 = every list) is the authentication.
+- GET shows a page with a button and changes nothing (link scanners open every URL).
+- POST with the body ``List-Unsubscribe=One-Click`` (RFC 8058 section 3.2) is what a mail
+  provider sends when the reader presses its "unsubscribe" button: no cookie, no CSRF
+  token, by design. It unsubscribes at once and answers 200.
+- The page's own button POSTs with a CSRF token, and is checked like every other form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mailer.store.models import Subscriber, SubscriptionStatus
+from mailer.store.subscriptions import get_subscription, resubscribe, unsubscribe
+from mailer.tokens import Purpose, TokenData
+from mailer.web.csrf import FIELD
+from mailer.web.i18n import translator
+from mailer.web.pages import PageError, client_ip, render, request_language, web_of
+from mailer.web.routes.common import (
+    ListInfo,
+    SubscriberInfo,
+    consent_wording,
+    db,
+    list_by_id,
+    read_token,
+)
+
+router = APIRouter()
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    subscriber: SubscriberInfo
+    lst: ListInfo | None  # None: the link covers every list
+    subscribed: bool
+
+
+def _target(session: Session, data: TokenData) -> Target:
+    subscriber = session.get(Subscriber, data.subscriber_id)
+    if subscriber is None:
+        raise PageError.gone()
+    if data.scope_id == 0:
+        subscribed = any(s.status != SubscriptionStatus.unsubscribed
+                         for s in subscriber.subscriptions)
+        return Target(SubscriberInfo.of(subscriber), None, subscribed)
+    lst = list_by_id(session, data.scope_id)
+    if lst is None:
+        raise PageError.gone()
+    sub = get_subscription(session, subscriber.id, lst.id)
+    subscribed = sub is not None and sub.status != SubscriptionStatus.unsubscribed
+    return Target(SubscriberInfo.of(subscriber), lst, subscribed)
+
+
+def _unsubscribe(session: Session, data: TokenData, ip: str, source: str, now) -> int:  # type: ignore[no-untyped-def]
+    subscriber = session.get(Subscriber, data.subscriber_id)
+    if subscriber is None:
+        return 0
+    lists = None if data.scope_id == 0 else [data.scope_id]
+    return len(unsubscribe(session, subscriber, lists, now=now, ip=ip, source=source))
+
+
+def _page(request: Request, token: str, target: Target, template: str, *,
+          status: int = 200) -> Response:
+    web = web_of(request)
+    lang = request_language(request, target.subscriber.language)
+    return render(request, template, lang=lang, status=status, target=target, token=token,
+                  preferences=web.links.preferences(target.subscriber.id))
+
+
+@router.get("/u/{token}")
+async def unsubscribe_page(request: Request, token: str) -> Response:
+    data = read_token(request, Purpose.unsubscribe, token)
+    target = await db(request, _target, data)
+    return _page(request, token, target, "unsubscribe.html")
+
+
+@router.post("/u/{token}")
+async def unsubscribe_post(request: Request, token: str) -> Response:
+    web = web_of(request)
+    data = read_token(request, Purpose.unsubscribe, token)
+    form = await request.form()
+    one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1] and FIELD not in form
+    if not one_click:
+        web.csrf.check(request, form)
+    source = "one-click" if one_click else "unsubscribe-page"
+    await db(request, _unsubscribe, data, client_ip(request), source, web.now())
+    if one_click:
+        # RFC 8058: the provider only needs a 2xx; a short page helps anyone who looks.
+        try:
+            target = await db(request, _target, data)
+        except PageError:
+            return Response("unsubscribed\n", media_type="text/plain")
+        return _page(request, token, target, "unsubscribed.html")
+    target = await db(request, _target, data)
+    return _page(request, token, target, "unsubscribed.html")
+
+
+@router.post("/u/{token}/undo")
+async def unsubscribe_undo(request: Request, token: str) -> Response:
+    """Subscribe again right after unsubscribing by mistake (one list links only)."""
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    data = read_token(request, Purpose.unsubscribe, token)
+    target = await db(request, _target, data)
+    if target.lst is None:
+        raise PageError.from_status(404)
+    lang = request_language(request, target.subscriber.language)
+    wording = consent_wording(translator(lang), target.lst.name)
+
+    def work(session: Session) -> None:
+        subscriber = session.get(Subscriber, data.subscriber_id)
+        assert subscriber is not None and target.lst is not None
+        resubscribe(session, subscriber, target.lst.id, now=web.now(), ip=client_ip(request),
+                    source="unsubscribe-undo", wording=wording)
+
+    await db(request, work)
+    target = await db(request, _target, data)
+    return _page(request, token, target, "unsubscribe.html")
