@@ -36,7 +36,9 @@ def _local(dt: datetime | None, ctx: AppContext) -> str:
 def send(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="Issue or invitation folder (or its issue.yaml)."),
-    lists: list[str] = typer.Option(..., "--list", "-l", help="Target list slug (repeatable)."),
+    lists: list[str] = typer.Option([], "--list", "-l",
+                                    help="Target list slug (repeatable; default: the "
+                                         "issue's own 'lists')."),
     at: str = typer.Option("", "--at", help='Send at this local time, e.g. "2023-06-15 08:00".'),
 ) -> None:
     """Render PATH once and plan a mailing to the lists, now or at a time."""
@@ -45,6 +47,9 @@ def send(
     c: AppContext = ctx.obj
     when = _parse_at(at, c) if at else None
     src = render_path(path, c.settings)
+    lists = list(lists) or src.lists
+    if not lists:
+        raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
     with transaction(c.engine) as s:
         m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
                                 list_slugs=lists, at=when, now=datetime.now(UTC))

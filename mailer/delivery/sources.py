@@ -21,6 +21,7 @@ class Source:
     kind: MailingKind
     name: str
     path: str
+    lists: list[str]  # the document's own target lists (used when --list is not given)
 
 
 def render_path(path: Path, settings: Settings) -> Source:
@@ -29,10 +30,16 @@ def render_path(path: Path, settings: Settings) -> Source:
     if not path.exists():
         raise MailerError(f"{path}: no such file or folder (give an issue folder or its "
                           "issue.yaml)")
-    try:
-        from mailer.render import render_issue  # type: ignore[attr-defined]
-    except ImportError:
-        raise MailerError("rendering issues is not available in this build yet "
-                          "(the compose renderer is missing)") from None
-    rendered, kind, name = render_issue(path, settings)  # pragma: no cover - until merged
-    return Source(rendered, MailingKind(kind), name, str(path))
+    from mailer.authoring import load_document
+    from mailer.render.documents import options_for, render_document
+
+    loaded = load_document(path)
+    if not loaded.ok:
+        raise MailerError(f"{loaded.path} has problems; fix them first "
+                          f"(mailer issue check {path})", loaded.errors)
+    rendered = render_document(loaded.document, loaded.kind,
+                               options_for(settings, loaded.folder))
+    doc = loaded.document
+    name = f"{loaded.folder.name}: {rendered.subject}"
+    lists = [str(x) for x in getattr(doc, "lists", []) or []]
+    return Source(rendered, MailingKind(loaded.kind), name, str(loaded.folder), lists)
