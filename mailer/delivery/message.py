@@ -24,7 +24,7 @@ from mailer.config import Sender
 from mailer.delivery import qp
 from mailer.errors import MailerError
 from mailer.links import Links
-from mailer.render.personalise import FillTemplate
+from mailer.render.personalise import PLACEHOLDER_RE
 from mailer.store.models import Mailing, MailingKind
 from mailer.tokens import Purpose
 
@@ -32,7 +32,7 @@ _UNSUB = Purpose.unsubscribe
 
 #: Kinds that are automatic replies or reminders (RFC 3834 Auto-Submitted).
 AUTO_SUBMITTED = frozenset({MailingKind.reminder, MailingKind.confirmation})
-_ATEXT_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HeaderInjection(MailerError):
@@ -41,7 +41,7 @@ class HeaderInjection(MailerError):
 
 def clean_header_value(value: str, what: str) -> str:
     """Refuse CR, LF and other control characters in anything that goes into a header."""
-    if any(ord(c) < 32 and c != "\t" for c in value) or "\x7f" in value:
+    if _CONTROL.search(value):
         raise HeaderInjection(
             f"{what} contains a line break or control character ({value[:60]!r}); "
             "fix the value at its source"
@@ -123,11 +123,7 @@ class MessageTemplate:
     list_message: bool
     unsubscribe_mailto: str
     static_top: bytes
-    static_tail: bytes
-    text: FillTemplate[bytes]
-    html: FillTemplate[bytes]
-    html_sep: bytes
-    end: bytes
+    body: _Body
     mid_salt: str
     browser_url: str
     used: frozenset[str] = field(default_factory=frozenset)
@@ -173,19 +169,21 @@ class MessageTemplate:
             "\r\n"
         ).encode("ascii")
         end = f"\r\n--{boundary}--\r\n".encode("ascii")
-        text_t: FillTemplate[bytes] = FillTemplate(mailing.text, literal=qp.encode,
-                                                   value=qp.splice)
-        html_t: FillTemplate[bytes] = FillTemplate(mailing.html, literal=qp.encode,
-                                                   value=_html_value)
+        body = _Body()
+        body.add_literal(tail)
+        body.add_source(mailing.text, html=False)
+        body.add_literal(html_sep)
+        body.add_source(mailing.html, html=True)
+        body.add_literal(end)
+        browser_url = links.view(mailing.id)
+        body.prefill("browser_url", browser_url)  # the same for everyone: encode once
         return cls(
             mailing_id=mailing.id, kind=mailing.kind, links=links, sender=sender,
             domain=domain, list_message=bool(mailing.list_ids),
             unsubscribe_mailto=h.get("unsubscribe_mailto") or sender.address,
-            static_top=b"\r\n".join(top) + b"\r\n", static_tail=tail,
-            text=text_t, html=html_t, html_sep=html_sep, end=end,
+            static_top=b"\r\n".join(top) + b"\r\n", body=body,
             mid_salt=h.get("mid_salt") or secrets.token_hex(4),
-            browser_url=links.view(mailing.id),
-            used=text_t.fields | html_t.fields,
+            browser_url=browser_url, used=frozenset(body.fields),
         )
 
     def message_id(self, outbox_id: int) -> str:
@@ -227,24 +225,72 @@ class MessageTemplate:
             if r.fields:
                 values.update(r.fields)
         to = (encode_display_name(name) + " <" + email + ">") if name else email
-        data = b"".join((
+        head = b"".join((
             self.static_top,
             b"To: ", to.encode("utf-8"), b"\r\n",
             b"Date: ", _date_header(), b"\r\n",
             b"Message-ID: <", mid.encode("ascii"), b">\r\n",
             unsub_header,
             b"X-Mailer-Outbox: ", str(r.outbox_id).encode("ascii"), b"\r\n",
-            self.static_tail,
-            self.text.fill(values),
-            self.html_sep,
-            self.html.fill(values),
-            self.end,
         ))
+        data = self.body.fill(head, values)
         return Built(data, mid)
 
 
 def _html_value(value: str) -> bytes:
     return qp.splice(html.escape(value))
+
+
+class _Body:
+    """The MIME body as encoded literal pieces with slots for per-recipient values.
+
+    Like ``personalise.FillTemplate`` (same placeholders), but for the whole message at
+    once: one list copy and one join per recipient, each distinct value encoded once
+    even where it appears in both parts, constant fields encoded once per mailing.
+    """
+
+    __slots__ = ("parts", "slots", "fields")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = [b""]  # index 0: the per-recipient header block
+        self.slots: list[tuple[int, str, bool]] = []
+        self.fields: set[str] = set()
+
+    def add_literal(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def add_source(self, source: str, *, html: bool) -> None:
+        pieces = PLACEHOLDER_RE.split(source)
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                self.slots.append((len(self.parts), piece, html))
+                self.parts.append(b"")
+                self.fields.add(piece)
+            elif piece:
+                self.parts.append(qp.encode(piece))
+
+    def prefill(self, field: str, value: str) -> None:
+        keep = []
+        for index, f, is_html in self.slots:
+            if f == field:
+                self.parts[index] = _html_value(value) if is_html else qp.splice(value)
+            else:
+                keep.append((index, f, is_html))
+        self.slots = keep
+        self.fields.discard(field)
+
+    def fill(self, head: bytes, values: dict[str, str]) -> bytes:
+        parts = self.parts.copy()
+        parts[0] = head
+        done: dict[tuple[str, bool], bytes] = {}
+        for index, f, is_html in self.slots:
+            key = (f, is_html)
+            enc = done.get(key)
+            if enc is None:
+                v = values.get(f, "")
+                enc = done[key] = _html_value(v) if is_html else qp.splice(v)
+            parts[index] = enc
+        return b"".join(parts)
 
 
 def _ascii(value: str) -> bytes:
