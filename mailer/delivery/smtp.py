@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.transport import Outcome, Result, classify
 
 IDLE_NOOP_SECONDS = 5.0
+# local@domain with no space, angle bracket, control or non-ASCII character.
+_PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+@[A-Za-z0-9.-]+")
 
 
 @dataclass(eq=False)
@@ -68,6 +71,8 @@ class SmtpPool:
             local_hostname=self.local_hostname,
         )
         await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()
         if u.username:
             await smtp.login(u.username, u.password or "")
         self.connects += 1
@@ -131,8 +136,21 @@ class SmtpPool:
         smtp = conn.smtp
         t = self.timeout
         try:
-            await smtp.mail(sender, timeout=t)
-            await smtp.rcpt(rcpt, timeout=t)
+            if _PLAIN_ADDRESS.fullmatch(sender) and _PLAIN_ADDRESS.fullmatch(rcpt):
+                # Plain ASCII addresses go out as they are: aiosmtplib's address parsing
+                # (email._parseaddr) costs ~40 µs per command for nothing here.
+                r = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">",
+                                               timeout=t)
+                if r.code != 250:
+                    return await self._refused(smtp, r.code, r.message)
+                r = await smtp.execute_command(b"RCPT", b"TO:<" + rcpt.encode() + b">",
+                                               timeout=t)
+                if r.code not in (250, 251):
+                    return await self._refused(smtp, r.code, r.message)
+            else:
+                utf8 = ["SMTPUTF8"] if not (sender + rcpt).isascii() else []
+                await smtp.mail(sender, options=utf8, encoding="utf-8", timeout=t)
+                await smtp.rcpt(rcpt, encoding="utf-8", timeout=t)
             if not self.prepared or not data.endswith(b"\r\n"):
                 reply = await smtp.data(data, timeout=t)
                 return classify(reply.code, reply.message), True
