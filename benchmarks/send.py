@@ -55,6 +55,21 @@ def ensure_postfix_tools() -> None:
     subprocess.run(["postfix", "stop"], check=False, capture_output=True)
 
 
+RESULTS: dict[str, float] = {}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def free_port() -> int:
     import socket
 
@@ -148,6 +163,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
                MAILER_SMTP_URL=f"smtp://127.0.0.1:{port}", MAILER_SECRET_KEY=SECRET,
                MAILER_SMTP_CONNECTIONS=str(connections), MAILER_SMTP_RECYCLE_AFTER="100000",
                PYTHONPATH=str(ROOT))
+    cpu0 = _children_cpu()
     t1 = time.perf_counter()
     procs = [subprocess.Popen(pinned([sys.executable, "-m", "mailer", "worker", "--drain"],
                                      cpu), cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -155,6 +171,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
              for _ in range(processes)]
     outs = [p.communicate()[0] for p in procs]
     t_send = time.perf_counter() - t1
+    RESULTS["mailer_cpu"] = _children_cpu() - cpu0
     for p, out in zip(procs, outs, strict=True):
         if p.returncode != 0:
             raise SystemExit(f"worker failed:\n{out}")
@@ -188,8 +205,10 @@ def run_smtp_source(n: int, port: int, size: int, sessions: int, cpu: str | None
     cmd = pinned([SOURCE, "-d", "-s", str(sessions), "-l", str(size), "-m", str(n),
                   "-f", "nyhetsbrev@example.org", "-t", "person@example.test",
                   f"127.0.0.1:{port}"], cpu)
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    RESULTS["source_cpu"] = _children_cpu() - c0
     return time.perf_counter() - t0
 
 
@@ -208,8 +227,10 @@ def run_aiosmtplib(n: int, port: int, data: bytes, connections: int) -> float:
         per = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
         await asyncio.gather(*(one(c) for c in per))
 
+    c0 = _self_cpu()
     t0 = time.perf_counter()
     asyncio.run(main())
+    RESULTS["aiosmtplib_cpu"] = _self_cpu() - c0
     return time.perf_counter() - t0
 
 
@@ -276,6 +297,11 @@ def main() -> None:
         naive = args.naive / t_naive
         print(f"naive      : {naive:8.0f} msg/s  (EmailMessage per recipient + smtplib, "
               f"{args.naive} messages)")
+        per = {k: v / n * 1e6 for k, v in RESULTS.items()}
+        print(f"CPU per message (sender side, load-independent): mailer "
+              f"{per.get('mailer_cpu', 0):.0f} µs (whole pipeline incl. start-up and DB), "
+              f"aiosmtplib {per.get('aiosmtplib_cpu', 0):.0f} µs, smtp-source "
+              f"{per.get('source_cpu', 0):.0f} µs")
         print(f"ratios     : {ours / src:.0%} of smtp-source (target 20 %, goal 50 %), "
               f"{ours / aio:.0%} of aiosmtplib (target 80 %), {ours / naive:.1f}x naive "
               f"(target 3x)")
