@@ -32,6 +32,10 @@ class Journal:
     def write(self, outbox_id: int, status: str) -> None:
         os.write(self.fd, f"{outbox_id} {status}\n".encode("ascii"))
 
+    def reset(self) -> None:
+        """Forget everything: call only when every journaled outcome is committed."""
+        os.ftruncate(self.fd, 0)
+
     def close(self, *, remove: bool) -> None:
         os.close(self.fd)
         if remove:

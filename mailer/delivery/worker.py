@@ -283,13 +283,16 @@ class Worker:
         senders = [asyncio.create_task(self._sender(queue, wake))
                    for _ in range(self.concurrency)]
         flusher = asyncio.create_task(self._flusher(wake, flush_stop))
-        beat = time.monotonic()
+        beat, beats = time.monotonic(), 0
         low = max(self.concurrency * 2, self.batch_size // 2)
         try:
             while not stop.is_set():
                 if time.monotonic() - beat > HEARTBEAT_SECONDS:
                     beat = time.monotonic()
                     await self._run_db(self._heartbeat)
+                    beats += 1
+                    if beats % 6 == 0:  # another worker may have died meanwhile
+                        self.report.requeued_at_start += await self._run_db(self._recover)
                 if queue.qsize() >= low:
                     await asyncio.sleep(0.002)
                     continue
@@ -309,6 +312,8 @@ class Worker:
                     await asyncio.sleep(0.005)
                     continue
                 await self._flush()
+                if self._journal is not None:  # all committed: keep the journal short
+                    self._journal.reset()
                 self.report.finished += await self._run_db(
                     lambda s: outbox.finish_mailings(s, utcnow()))
                 if drain and await self._start_due():
