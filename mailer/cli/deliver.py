@@ -150,9 +150,15 @@ def worker(
             finally:
                 await w.close()
         else:
-            typer.echo(f"worker {w.id}: scheduler and delivery to "
-                       f"{settings.smtp.redacted()}; Ctrl-C stops")
-            report = await run_worker(engine, settings, stop=stop, worker=w)
+            def started() -> None:
+                typer.echo(f"worker {w.id}: scheduler and delivery to "
+                           f"{settings.smtp.redacted()}; Ctrl-C stops")
+            try:
+                report = await run_worker(engine, settings, stop=stop, worker=w,
+                                          on_started=started)
+            except MailerError:
+                await w.close()
+                raise
         typer.echo(
             f"sent {report.sent}, failed {report.failed}, unknown {report.unknown}, "
             f"retries {report.retried} in {report.seconds:.1f} s ({report.rate:.0f}/s)")

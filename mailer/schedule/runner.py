@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -84,13 +85,16 @@ def sync_jobs(scheduler: AsyncIOScheduler, engine: Engine, known: dict[int, date
 
 async def run_worker(engine: Engine, settings: Settings, transport: Transport | None = None,
                      *, stop: asyncio.Event | None = None,
-                     worker: Worker | None = None) -> DeliveryReport:
+                     worker: Worker | None = None,
+                     on_started: Callable[[], None] | None = None) -> DeliveryReport:
     """Run scheduler and delivery until ``stop`` is set. Refuses if another holds the lock."""
     global _context
     stop = stop or asyncio.Event()
     worker = worker or Worker(engine, settings, transport, role="scheduler")
     lock = SchedulerLock(engine, worker.id)
     await asyncio.to_thread(lock.acquire)
+    if on_started is not None:
+        on_started()
     wake = asyncio.Event()
     _context = _Context(engine, settings, wake)
     scheduler = AsyncIOScheduler(
