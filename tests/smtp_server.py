@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -17,12 +18,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 @dataclass
 class Received:
-    """One message as the server accepted it."""
+    """One message as the server accepted it (parsed on first use: parsing is slow)."""
 
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
-    message: EmailMessage
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
 
 
 # A fault hook sees the envelope at DATA and returns an SMTP reply ("451 try later") to
@@ -50,8 +54,9 @@ class RecordingHandler:
         if self.fault is not None:
             action = self.fault(envelope)
             if action == "drop":
-                assert session.transport is not None
-                session.transport.close()
+                # Close the socket after the whole message arrived, before any reply.
+                assert server.transport is not None
+                server.transport.close()
                 return "421 closing"
             if isinstance(action, tuple) and action[0] == "stall":
                 import asyncio
@@ -60,10 +65,9 @@ class RecordingHandler:
             elif isinstance(action, str):
                 return action
         data = envelope.content if isinstance(envelope.content, bytes) else b""
-        msg = email.message_from_bytes(data, policy=email.policy.default)
         with self.lock:
             self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
-                                          data, msg))  # type: ignore[arg-type]
+                                          data))
         return "250 2.0.0 OK queued"
 
 

@@ -5,6 +5,16 @@ Queries and use cases live in the ``mailer.store.*`` modules beside this package
 """
 
 from mailer.store.models.base import Base, UTCDateTime, utcnow
+from mailer.store.models.delivery import (
+    FINAL,
+    Lock,
+    Mailing,
+    MailingKind,
+    MailingStatus,
+    OutboxRow,
+    OutboxStatus,
+    Worker,
+)
 from mailer.store.models.invitations import (
     InvitationRow,
     Invitee,
@@ -25,7 +35,15 @@ from mailer.store.models.subscribers import (
 )
 
 __all__ = [
+    "FINAL",
     "Base",
+    "Lock",
+    "Mailing",
+    "MailingKind",
+    "MailingStatus",
+    "OutboxRow",
+    "OutboxStatus",
+    "Worker",
     "ConsentEvent",
     "InvitationRow",
     "Invitee",

@@ -1,0 +1,314 @@
+"""Send benchmark: our whole pipeline against three references, on one Postfix smtp-sink.
+
+    python benchmarks/send.py [-n 20000] [--connections 4] [--processes 1] [--no-pin]
+
+Measured in one run, on the same sink on loopback:
+  1. mailer: plan (INSERT … SELECT) + claim + personalise + send + record, N copies
+     of the flagship issue (rendered once by the compose renderer) to N subscribers;
+  2. smtp-source: Postfix's C client, same count and size (the machine's limit);
+  3. aiosmtplib: pre-built bytes of the same size over the same number of connections
+     (the library's ceiling: its sendmail with line-ending and dot-stuffing passes);
+  4. naive: an ``EmailMessage`` built per recipient, sent with smtplib (the floor).
+Prints the four rates and our ratio to each. The sink and the senders are pinned to
+different CPUs with taskset (``--no-pin`` leaves it to the OS) and the CPUs are shown.
+Installs Debian's postfix package if the tools are missing (no daemon is started) and
+kills the sink on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SINK = "/usr/sbin/smtp-sink"
+SOURCE = "/usr/sbin/smtp-source"
+SECRET = "benchmark-secret-key-0123456789abcdef"
+FLAGSHIP = ROOT / "issues" / "2023-06-nyhetsbrev-6"
+
+
+def ensure_postfix_tools() -> None:
+    if Path(SINK).exists() and Path(SOURCE).exists():
+        return
+    if os.geteuid() != 0:
+        sys.exit("smtp-sink/smtp-source missing: install Debian's postfix package "
+                 "(apt-get install postfix), then run again")
+    # Never let the package start a Postfix daemon.
+    Path("/usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
+    os.chmod("/usr/sbin/policy-rc.d", 0o755)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "postfix"], check=True, env=env)
+    subprocess.run(["postfix", "stop"], check=False, capture_output=True)
+
+
+RESULTS: dict[str, float] = {}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cmd: list[str], cpu: str | None) -> list[str]:
+    return ["taskset", "-c", cpu, *cmd] if cpu is not None else cmd
+
+
+class Sink:
+    """smtp-sink on 127.0.0.1, killed for sure on exit."""
+
+    def __init__(self, cpu: str | None) -> None:
+        self.port = free_port()
+        user = "postfix" if _user_exists("postfix") else "nobody"
+        self.proc = subprocess.Popen(
+            pinned([SINK, "-u", user, f"127.0.0.1:{self.port}", "1024"], cpu),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=2) as s:
+                    s.noop()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("smtp-sink did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def flagship():  # type: ignore[no-untyped-def]
+    """The rendered flagship issue (or the synthetic stand-in if it cannot be rendered)."""
+    from mailer.config import load_settings
+    from mailer.errors import MailerError
+
+    try:
+        from mailer.delivery.sources import render_path
+
+        src = render_path(FLAGSHIP, load_settings(ROOT, secret_key=SECRET))
+        return src.rendered, "flagship issue nr 6 2023"
+    except (MailerError, ImportError) as exc:
+        from tests.delivery_support import synthetic_rendered
+
+        return synthetic_rendered(), f"synthetic stand-in ({exc})"
+
+
+# --- 1. our pipeline ------------------------------------------------------------------
+def run_pipeline(n: int, port: int, connections: int, processes: int,
+                 cpu: str | None) -> tuple[float, float, int, dict[str, int]]:
+    from sqlalchemy import func, select
+
+    from mailer.delivery.mailings import plan_mailing
+    from mailer.store.db import make_engine, transaction, upgrade
+    from mailer.store.models import OutboxRow
+    from tests.delivery_support import add_subscribers
+
+    ws = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    url = f"sqlite:///{ws / 'mailer.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    add_subscribers(engine, n)
+    rendered, _ = flagship()
+    t0 = time.perf_counter()
+    with transaction(engine) as s:
+        plan_mailing(s, rendered, kind="newsletter", now=datetime.now(UTC),
+                     list_slugs=["medborgardialog"])
+    t_plan = time.perf_counter() - t0
+    env = dict(os.environ, MAILER_WORKSPACE=str(ws), MAILER_DATABASE_URL=url,
+               MAILER_SMTP_URL=f"smtp://127.0.0.1:{port}", MAILER_SECRET_KEY=SECRET,
+               MAILER_SMTP_CONNECTIONS=str(connections), MAILER_SMTP_RECYCLE_AFTER="100000",
+               PYTHONPATH=str(ROOT))
+    cpu0 = _children_cpu()
+    t1 = time.perf_counter()
+    procs = [subprocess.Popen(pinned([sys.executable, "-m", "mailer", "worker", "--drain"],
+                                     cpu), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for _ in range(processes)]
+    outs = [p.communicate()[0] for p in procs]
+    t_send = time.perf_counter() - t1
+    RESULTS["mailer_cpu"] = _children_cpu() - cpu0
+    for p, out in zip(procs, outs, strict=True):
+        if p.returncode != 0:
+            raise SystemExit(f"worker failed:\n{out}")
+    with transaction(engine) as s:
+        states = dict(s.execute(select(OutboxRow.status, func.count())
+                                .group_by(OutboxRow.status)).all())
+    size = len(sample_bytes(rendered))
+    engine.dispose()
+    shutil.rmtree(ws, ignore_errors=True)
+    return t_plan, t_send, size, {str(k): v for k, v in states.items()}
+
+
+def sample_bytes(rendered) -> bytes:  # type: ignore[no-untyped-def]
+    from mailer.config import load_settings
+    from mailer.delivery.message import MessageTemplate, Recipient
+    from mailer.links import Links
+    from mailer.store.models import Mailing, MailingKind
+    from mailer.tokens import Tokens
+
+    settings = load_settings(ROOT, secret_key=SECRET)
+    m = Mailing(id=1, kind=MailingKind.newsletter, subject=rendered.subject, html=rendered.html,
+                text=rendered.text, language="sv", list_ids=[1],
+                headers={"list_slug": "medborgardialog", "list_name": "Medborgardialog"})
+    t = MessageTemplate.for_mailing(m, sender=settings.sender,
+                                    links=Links(settings.base_url, Tokens(SECRET)))
+    return t.build(Recipient(1, "person1@example.test", "Åsa Öberg", 1, 1)).data
+
+
+# --- 2. smtp-source -------------------------------------------------------------------
+def run_smtp_source(n: int, port: int, size: int, sessions: int, cpu: str | None) -> float:
+    cmd = pinned([SOURCE, "-d", "-s", str(sessions), "-l", str(size), "-m", str(n),
+                  "-f", "nyhetsbrev@example.org", "-t", "person@example.test",
+                  f"127.0.0.1:{port}"], cpu)
+    c0 = _children_cpu()
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    RESULTS["source_cpu"] = _children_cpu() - c0
+    return time.perf_counter() - t0
+
+
+# --- 3. aiosmtplib ceiling ------------------------------------------------------------
+def run_aiosmtplib(n: int, port: int, data: bytes, connections: int) -> float:
+    import aiosmtplib
+
+    async def one(count: int) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await smtp.connect()
+        for i in range(count):
+            await smtp.sendmail("nyhetsbrev@example.org", [f"p{i}@example.test"], data)
+        await smtp.quit()
+
+    async def main() -> None:
+        per = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+        await asyncio.gather(*(one(c) for c in per))
+
+    c0 = _self_cpu()
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    RESULTS["aiosmtplib_cpu"] = _self_cpu() - c0
+    return time.perf_counter() - t0
+
+
+# --- 4. naive loop --------------------------------------------------------------------
+def run_naive(n: int, port: int, rendered) -> float:  # type: ignore[no-untyped-def]
+    from mailer.render.personalise import html_template, text_template
+
+    html_t, text_t = html_template(rendered.html), text_template(rendered.text)
+    t0 = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for i in range(n):
+            values = {"email": f"p{i}@example.test",
+                      "unsubscribe_url": f"https://nyhetsbrev.example.org/u/{i}.1.x",
+                      "preferences_url": f"https://nyhetsbrev.example.org/p/{i}.0.x",
+                      "browser_url": "https://nyhetsbrev.example.org/archive/view/1"}
+            msg = EmailMessage()
+            msg["From"] = "Nyhetsbrev <nyhetsbrev@example.org>"
+            msg["To"] = f"Åsa Öberg <p{i}@example.test>"
+            msg["Subject"] = rendered.subject
+            msg["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+            msg.set_content(text_t.fill(values))
+            msg.add_alternative(html_t.fill(values), subtype="html")
+            smtp.send_message(msg)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=20_000, help="messages (default 20000)")
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--processes", type=int, default=1, help="worker processes for mailer")
+    ap.add_argument("--naive", type=int, default=2000,
+                    help="messages for the naive loop (it is slow; the rate is comparable)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin sink and senders")
+    args = ap.parse_args()
+    ensure_postfix_tools()
+    ncpu = os.cpu_count() or 1
+    sink_cpu = None if args.no_pin or ncpu < 2 else str(ncpu - 1)
+    send_cpu = None if args.no_pin or ncpu < 2 else ",".join(str(c) for c in range(ncpu - 1))
+    if send_cpu is not None:
+        os.sched_setaffinity(0, {int(c) for c in send_cpu.split(",")})
+    sink = Sink(sink_cpu)
+    signal.signal(signal.SIGTERM, lambda *_: (sink.stop(), sys.exit(1)))
+    try:
+        rendered, what = flagship()
+        data = sample_bytes(rendered)
+        print(f"content: {what}; one message {len(data) / 1024:.1f} KB "
+              f"(HTML {len(rendered.html.encode()) / 1024:.1f} KB rendered)")
+        print(f"CPUs: sink on {sink_cpu or 'any'}, senders on {send_cpu or 'any'} "
+              f"({ncpu} online); load average {os.getloadavg()[0]:.2f} at start")
+        n, c = args.n, args.connections
+        t_plan, t_send, size, states = run_pipeline(n, sink.port, c, args.processes, send_cpu)
+        ours = n / (t_plan + t_send)
+        print(f"mailer     : {ours:8.0f} msg/s  ({n} in {t_plan + t_send:.2f} s: plan "
+              f"{t_plan:.2f} s, send+record {t_send:.2f} s, {c} connections x "
+              f"{args.processes} process(es)); outbox {states}")
+        t_src = run_smtp_source(n, sink.port, size, c, send_cpu)
+        src = n / t_src
+        print(f"smtp-source: {src:8.0f} msg/s  ({n} x {size} bytes, {c} sessions)")
+        t_aio = run_aiosmtplib(n, sink.port, data, c)
+        aio = n / t_aio
+        print(f"aiosmtplib : {aio:8.0f} msg/s  (pre-built bytes, {c} connections)")
+        t_naive = run_naive(args.naive, sink.port, rendered)
+        naive = args.naive / t_naive
+        print(f"naive      : {naive:8.0f} msg/s  (EmailMessage per recipient + smtplib, "
+              f"{args.naive} messages)")
+        per = {k: v / n * 1e6 for k, v in RESULTS.items()}
+        print(f"CPU per message (sender side, load-independent): mailer "
+              f"{per.get('mailer_cpu', 0):.0f} µs (whole pipeline incl. start-up and DB), "
+              f"aiosmtplib {per.get('aiosmtplib_cpu', 0):.0f} µs, smtp-source "
+              f"{per.get('source_cpu', 0):.0f} µs")
+        print(f"ratios     : {ours / src:.0%} of smtp-source (target 20 %, goal 50 %), "
+              f"{ours / aio:.0%} of aiosmtplib (target 80 %), {ours / naive:.1f}x naive "
+              f"(target 3x)")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end (a shared machine is noisy)")
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Turn a folder (newsletter issue or invitation) into a RenderedMailing for sending.
+
+The one call from delivery into the compose renderer; everything else in delivery
+sees only ``RenderedMailing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.config import Settings
+from mailer.errors import MailerError
+from mailer.render.types import RenderedMailing
+from mailer.store.models import MailingKind
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    rendered: RenderedMailing
+    kind: MailingKind
+    name: str
+    path: str
+    lists: list[str]  # the document's own target lists (used when --list is not given)
+
+
+def render_path(path: Path, settings: Settings) -> Source:
+    """Load and render the issue or invitation at ``path`` once (no personalisation)."""
+    path = Path(path)
+    if not path.exists():
+        raise MailerError(f"{path}: no such file or folder (give an issue folder or its "
+                          "issue.yaml)")
+    from mailer.authoring import load_document
+    from mailer.render.documents import options_for, render_document
+
+    loaded = load_document(path)
+    if not loaded.ok:
+        raise MailerError(f"{loaded.path} has problems; fix them first "
+                          f"(mailer issue check {path})", loaded.errors)
+    rendered = render_document(loaded.document, loaded.kind,
+                               options_for(settings, loaded.folder))
+    doc = loaded.document
+    name = f"{loaded.folder.name}: {rendered.subject}"
+    lists = [str(x) for x in getattr(doc, "lists", []) or []]
+    return Source(rendered, MailingKind(loaded.kind), name, str(loaded.folder), lists)

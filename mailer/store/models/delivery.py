@@ -1,0 +1,146 @@
+"""Mailings, the outbox (one row per mailing and recipient), workers and locks."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailer.store.models.base import Base, JSONType, utcnow
+
+
+class MailingKind(enum.StrEnum):
+    newsletter = "newsletter"
+    invitation = "invitation"
+    reminder = "reminder"
+    confirmation = "confirmation"
+    test = "test"
+
+
+class MailingStatus(enum.StrEnum):
+    draft = "draft"  # planned rows may exist; nothing is sent until scheduled/sending
+    scheduled = "scheduled"  # waits for scheduled_at
+    sending = "sending"  # the worker delivers its due outbox rows
+    paused = "paused"  # rows stay queued; resume continues
+    cancelled = "cancelled"  # queued rows were skipped; nothing more is sent
+    done = "done"  # every row is in a final state
+    missed = "missed"  # its time passed beyond the misfire grace while no worker ran
+
+
+class OutboxStatus(enum.StrEnum):
+    queued = "queued"
+    sending = "sending"  # claimed by a worker; the only ambiguous state after a crash
+    sent = "sent"
+    retry = "retry"  # temporary failure; next_attempt_at says when
+    failed = "failed"  # permanent failure (5xx) or attempts exhausted
+    skipped = "skipped"  # consent withdrawn, mailing cancelled, recipient erased
+    unknown = "unknown"  # timeout after DATA: may or may not have arrived; never re-sent
+
+
+#: Outbox states that will not change any more.
+FINAL = (OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.skipped, OutboxStatus.unknown)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class Mailing(Base):
+    """One send of rendered content to lists or explicit recipients; parts stored once."""
+
+    __tablename__ = "mailings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[MailingKind] = mapped_column(_enum(MailingKind, "mailing_kind"))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[str] = mapped_column(String(1000), default="")  # issue folder, invitation…
+    status: Mapped[MailingStatus] = mapped_column(
+        _enum(MailingStatus, "mailing_status"), default=MailingStatus.draft, index=True
+    )
+    list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    subject: Mapped[str] = mapped_column(String(998))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5), default="sv")
+    preheader: Mapped[str] = mapped_column(String(500), default="")
+    # Header facts decided at planning: List-Id, sender, extra options (see delivery.message).
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")  # why missed/cancelled, by whom
+
+
+class OutboxRow(Base):
+    """One message to one recipient of one mailing: the ledger row before the send."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("mailing_id", "email_key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_mailing_status", "mailing_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    # Erasing a subscriber removes their outbox rows too (the rows hold their address).
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(Integer)  # the list named in List-Unsubscribe
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    fields: Mapped[dict[str, str] | None] = mapped_column(JSONType)  # per-recipient extras
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.queued
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_reply: Mapped[str] = mapped_column(String(1000), default="")
+    message_id: Mapped[str] = mapped_column(String(250), default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A running worker process and its heartbeat (to tell dead claims from live ones)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    role: Mapped[str] = mapped_column(String(40), default="worker")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lock(Base):
+    """A named lease (e.g. "scheduler"): one holder until it expires or its process dies."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -1,0 +1,299 @@
+"""Outbox SQL where the volume is: plan (INSERT … SELECT), claim, record, recover.
+
+Every function takes a Session inside the caller's transaction and is set-based; none
+creates an ORM object per recipient. The same statements run on SQLite and PostgreSQL;
+on PostgreSQL the claim adds ``FOR UPDATE SKIP LOCKED`` so several workers can share
+the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailer.store.models import (
+    Mailing,
+    MailingStatus,
+    Organisation,
+    OutboxRow,
+    OutboxStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    UTCDateTime,
+)
+
+PENDING = (OutboxStatus.queued, OutboxStatus.retry)
+OPEN = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending)
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(OutboxRow)
+
+
+def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
+               now: datetime) -> int:
+    """Queue every active subscriber of ``list_ids`` once; returns rows added.
+
+    Idempotent: planning again adds only people who became active since.
+    """
+    if not list_ids:
+        return 0
+    ts = literal(now, UTCDateTime())
+    source = (
+        select(
+            literal(mailing_id), Subscriber.id, func.min(Subscription.list_id),
+            Subscriber.email, Subscriber.email_key, Subscriber.name,
+            literal(OutboxStatus.queued.value), literal(0), ts, literal(""), literal(""),
+            ts, ts,
+        )
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(Subscription.list_id.in_(list_ids),
+               Subscription.status == SubscriptionStatus.active)
+        .group_by(Subscriber.id, Subscriber.email, Subscriber.email_key, Subscriber.name)
+    )
+    cols = ["mailing_id", "subscriber_id", "list_id", "email", "email_key", "name", "status",
+            "attempts", "next_attempt_at", "last_reply", "message_id", "created_at",
+            "updated_at"]
+    stmt = _insert(session).from_select(cols, source).on_conflict_do_nothing(
+        index_elements=["mailing_id", "email_key"]).returning(OutboxRow.id)
+    # Count what RETURNING gives back: rowcount is unreliable for INSERT … SELECT.
+    return len(session.execute(stmt).all())
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRecipient:
+    """An explicit recipient (invitations, reminders, tests), validated by the caller."""
+
+    email: str
+    name: str = ""
+    subscriber_id: int | None = None
+    list_id: int | None = None
+    fields: dict[str, str] | None = None
+
+
+def plan_explicit(session: Session, mailing_id: int, recipients: Iterable[PlannedRecipient],
+                  now: datetime) -> int:
+    """Queue explicit recipients, once each (by case-folded address); returns rows added."""
+    rows = [
+        {"mailing_id": mailing_id, "subscriber_id": r.subscriber_id, "list_id": r.list_id,
+         "email": r.email, "email_key": r.email.strip().lower(), "name": r.name,
+         "fields": r.fields, "status": OutboxStatus.queued, "attempts": 0,
+         "next_attempt_at": now, "last_reply": "", "message_id": "", "created_at": now,
+         "updated_at": now}
+        for r in recipients
+    ]
+    if not rows:
+        return 0
+    stmt = (_insert(session).on_conflict_do_nothing(index_elements=["mailing_id", "email_key"])
+            .returning(OutboxRow.id))
+    added = 0
+    for i in range(0, len(rows), 1000):
+        added += len(session.execute(stmt, rows[i:i + 1000]).all())
+    return added
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row claimed for sending, with what the message needs."""
+
+    id: int
+    mailing_id: int
+    subscriber_id: int | None
+    list_id: int | None
+    email: str
+    name: str
+    organisation: str
+    fields: dict[str, str] | None
+    attempts: int
+
+
+def claim_batch(session: Session, worker_id: str, limit: int, now: datetime) -> list[Claimed]:
+    """Mark up to ``limit`` due rows of sending mailings as ours; skip withdrawn consent.
+
+    One short transaction (the caller's). Consent is re-checked here, at send time:
+    a list recipient must still have an active subscription on the row's list, else
+    the row becomes ``skipped``.
+    """
+    pick = (
+        select(OutboxRow.id)
+        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(OutboxRow.status.in_(PENDING), OutboxRow.next_attempt_at <= now,
+               Mailing.status == MailingStatus.sending)
+        .order_by(OutboxRow.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(of=OutboxRow, skip_locked=True)
+    ids = [r[0] for r in session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(pick.scalar_subquery()))
+        .values(status=OutboxStatus.sending, claimed_by=worker_id, claimed_at=now,
+                attempts=OutboxRow.attempts + 1, updated_at=now)
+        .returning(OutboxRow.id)
+        .execution_options(synchronize_session=False)
+    )]
+    if not ids:
+        return []
+    # The row's list is the one its List-Unsubscribe link names: unsubscribing from it
+    # after planning stops this message, even if the person is on another target list.
+    consent = exists().where(
+        Subscription.subscriber_id == OutboxRow.subscriber_id,
+        Subscription.list_id == OutboxRow.list_id,
+        Subscription.status == SubscriptionStatus.active,
+    )
+    rows = session.execute(
+        select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.subscriber_id, OutboxRow.list_id,
+               OutboxRow.email, func.coalesce(Subscriber.name, OutboxRow.name),
+               func.coalesce(Organisation.name, ""), OutboxRow.fields, OutboxRow.attempts,
+               # list mail needs consent; explicit rows (no list) need none beyond planning
+               or_(OutboxRow.list_id.is_(None), consent))
+        .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
+        .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
+        .where(OutboxRow.id.in_(ids))
+        .order_by(OutboxRow.id)
+    ).all()
+    out, withdrawn = [], []
+    for r in rows:
+        if r[9]:
+            out.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or "", r[6], r[7], r[8]))
+        else:
+            withdrawn.append(r[0])
+    if withdrawn:
+        session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_(withdrawn))
+            .values(status=OutboxStatus.skipped, claimed_by=None, updated_at=now,
+                    last_reply="not sent: unsubscribed after the mailing was planned")
+            .execution_options(synchronize_session=False))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The outcome of one claimed row, to write back."""
+
+    id: int
+    status: OutboxStatus
+    reply: str
+    message_id: str
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+
+_RECORD = (
+    update(OutboxRow.__table__)  # type: ignore[arg-type]
+    .where(and_(OutboxRow.__table__.c.id == bindparam("b_id"),
+                OutboxRow.__table__.c.claimed_by == bindparam("b_worker")))
+    .values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
+            message_id=bindparam("b_mid"), next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent"), updated_at=bindparam("b_now"), claimed_by=None)
+)
+
+
+def record_outcomes(session: Session, worker_id: str, records: Sequence[Record],
+                    now: datetime) -> None:
+    """Write many outcomes in one statement batch (the caller commits once)."""
+    if not records:
+        return
+    session.connection().execute(_RECORD, [
+        {"b_id": r.id, "b_worker": worker_id, "b_status": r.status.value, "b_reply": r.reply,
+         "b_mid": r.message_id, "b_next": r.next_attempt_at, "b_sent": r.sent_at,
+         "b_now": now}
+        for r in records
+    ])
+
+
+def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
+                   reason: str) -> int:
+    """Put rows claimed by dead workers back in the queue; returns how many.
+
+    These are the messages that were in flight when a worker died: some may have been
+    accepted by the server (the at-least-once window between its 250 and our commit).
+    """
+    if not worker_ids:
+        return 0
+    return session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.status == OutboxStatus.sending, OutboxRow.claimed_by.in_(worker_ids))
+        .values(status=OutboxStatus.retry, claimed_by=None, next_attempt_at=now,
+                updated_at=now, last_reply=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount or 0
+
+
+def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, str],
+                        now: datetime) -> int:
+    """Apply a dead worker's journaled final outcomes to its rows still in ``sending``."""
+    done = 0
+    final = {"sent": OutboxStatus.sent, "failed": OutboxStatus.failed,
+             "unknown": OutboxStatus.unknown}
+    by_status: dict[OutboxStatus, list[int]] = {}
+    for oid, status in outcomes.items():
+        if status in final:
+            by_status.setdefault(final[status], []).append(oid)
+    for status, ids in by_status.items():
+        for i in range(0, len(ids), 500):
+            done += session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids[i:i + 500]), OutboxRow.claimed_by == worker_id,
+                       OutboxRow.status == OutboxStatus.sending)
+                .values(status=status, claimed_by=None, updated_at=now,
+                        sent_at=now if status is OutboxStatus.sent else None,
+                        last_reply="recorded from the journal of a worker that stopped")
+                .execution_options(synchronize_session=False)).rowcount or 0
+    return done
+
+
+def claim_holders(session: Session) -> list[str]:
+    """Workers that hold rows in ``sending``."""
+    return list(session.scalars(
+        select(OutboxRow.claimed_by).where(OutboxRow.status == OutboxStatus.sending,
+                                           OutboxRow.claimed_by.is_not(None)).distinct()))
+
+
+def finish_mailings(session: Session, now: datetime) -> list[int]:
+    """Mark sending mailings with no open row as done; returns their ids."""
+    open_rows = exists().where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status.in_(OPEN))
+    ids = list(session.scalars(
+        select(Mailing.id).where(Mailing.status == MailingStatus.sending, ~open_rows)))
+    if ids:
+        session.execute(update(Mailing).where(Mailing.id.in_(ids))
+                        .values(status=MailingStatus.done, finished_at=now, updated_at=now)
+                        .execution_options(synchronize_session=False))
+    return ids
+
+
+def skip_pending(session: Session, mailing_id: int, now: datetime, reason: str) -> int:
+    """Skip the rows of a mailing that were not sent yet (cancel, missed)."""
+    return session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.mailing_id == mailing_id, OutboxRow.status.in_(PENDING))
+        .values(status=OutboxStatus.skipped, last_reply=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount or 0
+
+
+def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+    """Rows per status for each mailing."""
+    q = select(OutboxRow.mailing_id, OutboxRow.status, func.count()).group_by(
+        OutboxRow.mailing_id, OutboxRow.status)
+    if mailing_ids is not None:
+        q = q.where(OutboxRow.mailing_id.in_(mailing_ids))
+    out: dict[int, dict[str, int]] = {}
+    for mid, status, n in session.execute(q):
+        out.setdefault(mid, {})[str(OutboxStatus(status))] = n
+    return out
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next pending row of a sending mailing becomes due."""
+    return session.scalar(
+        select(func.min(OutboxRow.next_attempt_at))
+        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending))

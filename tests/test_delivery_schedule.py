@@ -1,0 +1,111 @@
+"""Scheduling: a running worker sends on time; past-due mailings are sent or missed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, update
+
+from mailer.config import Settings
+from mailer.delivery.mailings import PlannedRecipient, plan_mailing, progress
+from mailer.delivery.worker import deliver_due
+from mailer.schedule.lock import SchedulerBusy, SchedulerLock
+from mailer.schedule.runner import run_worker
+from mailer.store.db import transaction
+from mailer.store.models import Mailing
+from tests.delivery_support import add_subscribers, synthetic_rendered
+from tests.smtp_server import SmtpServer
+
+
+def _plan(engine: Engine, at: datetime, n: int = 5) -> int:
+    people = [PlannedRecipient(f"p{i}@example.se", f"P {i}") for i in range(n)]
+    with transaction(engine) as s:
+        m, _ = plan_mailing(s, synthetic_rendered(4000), kind="newsletter",
+                            now=datetime.now(UTC), recipients=people, at=at)
+        return m.id
+
+
+def _status(engine: Engine, mid: int) -> tuple[str, str]:
+    with transaction(engine) as s:
+        p = progress(s, [mid])[0]
+        return p.status, p.note
+
+
+def test_mailing_scheduled_two_seconds_ahead_is_sent_by_running_worker(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    add_subscribers(engine, 10)
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(engine, settings, stop=stop))
+        await asyncio.sleep(0.5)  # the worker is up before the mailing exists
+        at = datetime.now(UTC) + timedelta(seconds=2)
+        with transaction(engine) as s:
+            m, _ = plan_mailing(s, synthetic_rendered(4000), kind="newsletter",
+                                now=datetime.now(UTC), list_slugs=["medborgardialog"], at=at)
+        # a subscriber who joins before the time is included at start (re-planned)
+        assert smtp_server.received == []
+        deadline = time.monotonic() + 15
+        while len(smtp_server.received) < 10:
+            assert time.monotonic() < deadline, "scheduled mailing not sent"
+            assert not task.done(), task
+            await asyncio.sleep(0.05)
+        first = datetime.now(UTC)
+        stop.set()
+        await task
+        assert _status(engine, m.id)[0] in ("done", "sending")
+        return (first - at).total_seconds()
+
+    late = asyncio.run(scenario())
+    assert -0.05 < late < 5, late  # not before its time, and promptly after
+
+
+@pytest.mark.parametrize("late_seconds,expect", [(30, "done"), (7200, "missed")])
+def test_past_due_mailing_sent_within_grace_else_missed(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer,
+        late_seconds: int, expect: str) -> None:
+    mid = _plan(engine, datetime.now(UTC) + timedelta(hours=1))
+    with transaction(engine) as s:  # as if no worker ran while its time came and went
+        s.execute(update(Mailing).where(Mailing.id == mid).values(
+            scheduled_at=datetime.now(UTC) - timedelta(seconds=late_seconds)))
+    report = deliver_due(engine, settings.model_copy(update={"misfire_grace_seconds": 3600}))
+    status, note = _status(engine, mid)
+    assert status == expect
+    if expect == "missed":
+        assert report.missed == [mid] and report.sent == 0
+        assert "missed" in note and "grace 3600 s" in note
+        assert smtp_server.received == []
+    else:
+        assert report.started == [mid] and report.sent == 5
+
+
+def test_second_scheduler_refuses(engine: Engine) -> None:
+    a, b = SchedulerLock(engine, "worker-a"), SchedulerLock(engine, "worker-b")
+    a.acquire()
+    try:
+        with pytest.raises(SchedulerBusy, match="another worker runs the scheduler"):
+            b.acquire()
+    finally:
+        a.release()
+    b.acquire()  # free again once released
+    b.release()
+
+
+def test_pause_resume_cancel(engine: Engine, settings: Settings,
+                             smtp_server: SmtpServer) -> None:
+    from mailer.delivery.mailings import cancel, pause, resume
+
+    mid = _plan(engine, datetime.now(UTC) + timedelta(hours=1))
+    now = datetime.now(UTC)
+    with transaction(engine) as s:
+        assert pause(s, mid, now).status == "paused"
+    with transaction(engine) as s:
+        assert resume(s, mid, now).status == "scheduled"  # its time has not come
+    with transaction(engine) as s:
+        m, skipped = cancel(s, mid, now)
+    assert m.status == "cancelled" and skipped == 5
+    assert deliver_due(engine, settings).sent == 0
+    assert smtp_server.received == []
