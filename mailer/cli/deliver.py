@@ -47,6 +47,12 @@ def send(
     c: AppContext = ctx.obj
     when = _parse_at(at, c) if at else None
     src = render_path(path, c.settings)
+    if str(src.kind) == "invitation":
+        # Invitations must record who was invited (reminders go to them); that is
+        # 'mailer invite', which also refuses after the registration deadline.
+        folder = path.parent if path.suffix == ".yaml" else path
+        raise MailerError(f"{path} is an invitation; send it with: mailer invite "
+                          f"{folder.name} --list SLUG")
     lists = list(lists) or src.lists
     if not lists:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
@@ -126,6 +132,10 @@ def worker(
     max_wait: float = typer.Option(60.0, "--max-wait",
                                    help="With --drain: wait for retries due within this many "
                                         "seconds; later ones are left for the next run."),
+    now: str | None = typer.Option(None, "--now",
+                                   help="With --drain: decide invitation reminders and "
+                                        "re-confirmations as if it were this time (e.g. "
+                                        "'2023-02-08 09:00'); for dry runs and tests."),
 ) -> None:
     """Run the scheduler and delivery loop (or, with --drain, deliver once and exit)."""
     from mailer.delivery.worker import Worker
@@ -145,11 +155,23 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         w = Worker(engine, settings, role="drain" if drain else "scheduler")
         if drain:
+            from mailer.cli.invitations import parse_now
+            from mailer.schedule.invitations import worker_pass
+
+            at = parse_now(now, settings.timezone)
+            invites = await asyncio.to_thread(worker_pass, engine, settings, now=at)
+            if invites.reminded:
+                typer.echo(f"invitations: {invites.reminded} reminders planned")
+            for slug, why in invites.problems.items():
+                typer.echo(f"invitation {slug} skipped: {why}", err=True)
             try:
                 report = await w.deliver(drain=True, stop=stop, max_wait=max_wait)
             finally:
                 await w.close()
         else:
+            if now:
+                raise MailerError("--now works with --drain only")
+
             def started() -> None:
                 typer.echo(f"worker {w.id}: scheduler and delivery to "
                            f"{settings.smtp.redacted()}; Ctrl-C stops")

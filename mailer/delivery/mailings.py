@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ def plan_mailing(
         headers["list_name"] = lists[0].name
     if unsubscribe_mailto:
         headers["unsubscribe_mailto"] = unsubscribe_mailto
+    if rendered.attachments:
+        headers["attachments"] = [  # type: ignore[assignment]
+            {"filename": a.filename, "content_type": a.content_type,
+             "data": base64.b64encode(a.data).decode("ascii")} for a in rendered.attachments]
     mailing = Mailing(
         kind=kind, name=name or rendered.subject, source=source,
         status=MailingStatus.scheduled if at else MailingStatus.sending,

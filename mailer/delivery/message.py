@@ -153,11 +153,22 @@ class MessageTemplate:
             top.append(b"Content-Language: " + _ascii(
                 clean_header_value(mailing.language, "the language")))
         boundary = "=_mailer_" + secrets.token_hex(10)  # "=_" never occurs in QP output
-        tail = (
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        files = h.get("attachments") or []
+        mixed = "=_mailer_m" + secrets.token_hex(10) if files else ""
+        # With attachments (the .ics of a registration confirmation) the alternative part
+        # sits inside multipart/mixed; the files are base64 and the same for everyone.
+        outer = (
+            f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n'
             "\r\n"
             "This is a multi-part message in MIME format.\r\n"
-            f"--{boundary}\r\n"
+            f"--{mixed}\r\n"
+        ) if files else ""
+        tail = (
+            outer
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+            "\r\n"
+            + ("" if files else "This is a multi-part message in MIME format.\r\n")
+            + f"--{boundary}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             "Content-Transfer-Encoding: quoted-printable\r\n"
             "\r\n"
@@ -169,6 +180,15 @@ class MessageTemplate:
             "\r\n"
         ).encode("ascii")
         end = f"\r\n--{boundary}--\r\n".encode("ascii")
+        for f in files:
+            name = clean_header_value(f["filename"], "an attachment name")
+            ctype = clean_header_value(f["content_type"], "an attachment type")
+            data = base64.encodebytes(base64.b64decode(f["data"])).replace(b"\n", b"\r\n")
+            end += (f"--{mixed}\r\nContent-Type: {ctype}; name=\"{name}\"\r\n"
+                    f'Content-Disposition: attachment; filename="{name}"\r\n'
+                    "Content-Transfer-Encoding: base64\r\n\r\n").encode("ascii") + data
+        if files:
+            end += f"--{mixed}--\r\n".encode("ascii")
         body = _Body()
         body.add_literal(tail)
         body.add_source(mailing.text, html=False)

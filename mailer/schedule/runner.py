@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +24,14 @@ from mailer.config import Settings
 from mailer.delivery.mailings import DueReport, start_due
 from mailer.delivery.transport import Transport
 from mailer.delivery.worker import DeliveryReport, Worker
+from mailer.schedule.invitations import worker_pass
 from mailer.schedule.lock import SchedulerLock
 from mailer.store.db import transaction
 from mailer.store.models import Mailing, MailingStatus
 
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 1.0
+INVITATIONS_SECONDS = 60.0
 
 
 @dataclass
@@ -108,10 +111,20 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
         with transaction(engine) as s:
             _log_due(start_due(s, datetime.now(UTC), settings.misfire_grace_seconds))
         scheduler.start()
+        invitations_at = 0.0  # monotonic time of the last invitation pass
         known: dict[int, datetime] = {}
         delivery = asyncio.create_task(worker.deliver(drain=False, stop=stop, poll=0.5))
         while not stop.is_set() and not delivery.done():
             await asyncio.to_thread(sync_jobs, scheduler, engine, known)
+            if time.monotonic() - invitations_at >= INVITATIONS_SECONDS:
+                # Reminders and re-confirmations due now; keeps their jobs in step with
+                # issue.yaml (a moved deadline moves them). Harmless when run twice.
+                invitations_at = time.monotonic()
+                try:
+                    await asyncio.to_thread(worker_pass, engine, settings, scheduler=scheduler)
+                except Exception:  # one broken invitation must not stop delivery
+                    log.exception("invitation pass failed")
+                wake.set()
             await asyncio.to_thread(lock.renew)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SYNC_SECONDS)
