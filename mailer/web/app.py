@@ -56,6 +56,7 @@ class Web:
 def create_app(settings: Settings, *, engine: Engine | None = None,
                archive: ArchiveSource | None = None) -> FastAPI:
     """The FastAPI app for ``settings``; pass ``engine``/``archive`` to share or replace them."""
+    from mailer.web.admin import install_admin
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import confirm, preferences, register, subscribe, unsubscribe
 
@@ -90,5 +91,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         # Only path parameters are typed (e.g. a mailing id); anything else is not a page.
         return error_page(request, PageError.from_status(404))
 
+    install_admin(app)
     app.add_middleware(SecurityHeaders)
     return app
