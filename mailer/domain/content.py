@@ -253,7 +253,7 @@ class Issue(Strict):
     organisation: Line = ""  # who sends it, for the footer
     lists: list[Slug] = []
 
-    def items(self) -> Iterator[tuple[DocPath, ItemBase]]:
+    def all_items(self) -> Iterator[tuple[DocPath, ItemBase]]:
         """Every item with its path in the document, in reading order."""
         for s, section in enumerate(self.sections):
             for i, item in enumerate(section.items):
@@ -266,7 +266,7 @@ def markdown_fields(issue: Issue) -> Iterator[tuple[DocPath, str]]:
     yield ("intro",), issue.intro
     for s, section in enumerate(issue.sections):
         yield ("sections", s, "intro"), section.intro
-    for path, item in issue.items():
+    for path, item in issue.all_items():
         yield (*path, "summary"), item.summary
 
 
@@ -284,7 +284,7 @@ def check_issue(issue: Issue, *, today: dt.date | None = None) -> list[Finding]:
     if not issue.preheader:
         out.append(Finding(("preheader",), "no preheader: inboxes will show the first words of "
                            "the e-mail instead; add preheader: with one enticing line", "warning"))
-    for path, item in issue.items():
+    for path, item in issue.all_items():
         out.extend(check_item(path, item, today=today))
     return out
 

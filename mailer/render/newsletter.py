@@ -49,7 +49,7 @@ def issue_heading(issue: Issue) -> str:
 
 
 def issue_context(issue: Issue, options: RenderOptions) -> dict[str, Any]:
-    needs_assets = any(item.image and item.image.is_local for _, item in issue.items())
+    needs_assets = any(item.image and item.image.is_local for _, item in issue.all_items())
     if needs_assets and not options.asset_base_url:
         raise MailerError("this issue has local images; rendering needs the URL they are "
                           "served from (set MAILER_BASE_URL)")

@@ -26,7 +26,7 @@ _ITEM: TypeAdapter[Any] = TypeAdapter(Item)
 def check_newsletter(issue: Issue, ctx: CheckContext) -> Iterator[Finding]:
     """Every rule for a valid issue, plus the files it refers to."""
     yield from check_issue(issue, today=ctx.today)
-    for path, item in issue.items():
+    for path, item in issue.all_items():
         yield from _item_files(path, item, ctx)
     for path, text in markdown_fields(issue):
         yield from _markdown_files(path, text, ctx)

@@ -1,0 +1,131 @@
+"""``mailer issue new|check|render|preview`` run as a user runs them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mailer.authoring.examples import flagship_path
+from tests.conftest import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(MAILER_SECRET_KEY=TEST_SECRET, PYTHONPATH=str(ROOT),
+               MAILER_BASE_URL="https://nyhetsbrev.example.org")
+    return subprocess.run([sys.executable, "-m", "mailer", "--workspace", str(workspace), *args],
+                          cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def ws(workspace: Path) -> Path:
+    shutil.copytree(flagship_path(), workspace / "issues" / flagship_path().name)
+    return workspace
+
+
+def test_check_flagship_passes(ws: Path) -> None:
+    r = run(ws, "issue", "check", "issues/2023-06-nyhetsbrev-6", "--today", "2023-06-01")
+    assert r.returncode == 0, r.stderr
+    assert "ok: issues/2023-06-nyhetsbrev-6/issue.yaml (newsletter nr 6 2023" in r.stdout
+
+
+def test_check_broken_issue_fails_without_traceback(ws: Path) -> None:
+    yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
+    yaml_path.write_text(yaml_path.read_text(encoding="utf-8").replace(
+        "type: podcast", "type: podcats", 1), encoding="utf-8")
+    r = run(ws, "issue", "check", "issues/2023-06-nyhetsbrev-6")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "issues/2023-06-nyhetsbrev-6/issue.yaml:" in r.stderr
+    assert "unknown item type 'podcats'" in r.stderr
+
+
+def test_check_missing_folder(ws: Path) -> None:
+    r = run(ws, "issue", "check", "issues/nope")
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert "does not exist" in r.stderr
+
+
+def test_new_scaffolds_next_number(ws: Path) -> None:
+    r = run(ws, "issue", "new", "--year", "2023", "--title", "Sommarnumret")
+    assert r.returncode == 0, r.stderr
+    folder = ws / "issues" / "2023-01-nyhetsbrev-7"
+    text = (folder / "issue.yaml").read_text(encoding="utf-8")
+    assert "number: 7" in text and "Sommarnumret" in text and "Anders Nordh" in text
+    r = run(ws, "issue", "check", str(folder))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "placeholder address" in r.stdout  # the example link is flagged, not an error
+    r = run(ws, "issue", "new", "--year", "2025")
+    assert r.returncode == 0 and (ws / "issues" / "2025-01-nyhetsbrev-1").is_dir()
+
+
+def test_render_writes_html_text_and_eml(ws: Path) -> None:
+    out = ws / "out"
+    r = run(ws, "issue", "render", "issues/2023-06-nyhetsbrev-6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    html = (out / "index.html").read_text(encoding="utf-8")
+    text = (out / "index.txt").read_text(encoding="utf-8")
+    assert "%%" not in html and "%%" not in text
+    assert "https://nyhetsbrev.example.org/u/" in html
+    msg = email.message_from_bytes((out / "sample.eml").read_bytes(), policy=email.policy.default)
+    assert msg["Subject"].startswith("Nyhetsbrev nr 6 år 2023")
+    raw_subject = (out / "sample.eml").read_bytes().split(b"\nSubject:")[1].split(b"\n")[0]
+    assert raw_subject.isascii()  # encoded as RFC 2047, not raw UTF-8
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert "Örnsköldsvik" in msg.get_body(("plain",)).get_content()
+    assert "Örnsköldsvik" in msg.get_body(("html",)).get_content()
+    assert "Exempel Exempelsson" in msg["To"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_preview_rerenders_on_change(ws: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(PYTHONPATH=str(ROOT), MAILER_SECRET_KEY=TEST_SECRET)
+    proc = subprocess.Popen([sys.executable, "-m", "mailer", "--workspace", str(ws), "issue",
+                             "preview", "issues/2023-06-nyhetsbrev-6", "--port", str(port)],
+                            cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                page = httpx.get(base + "/", timeout=5)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("preview server did not start: " + proc.stderr.read1().decode())
+        assert 'width="640"' in page.text and 'width="375"' in page.text
+        v1 = httpx.get(base + "/version").text
+        assert "Delaktighetstrappan" in httpx.get(base + "/email.html").text
+        yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
+        yaml_path.write_text(yaml_path.read_text(encoding="utf-8").replace(
+            "title: Delaktighetstrappan", "title: Delaktighetstrappan (ny upplaga)"),
+            encoding="utf-8")
+        os.utime(yaml_path, ns=(time.time_ns(), time.time_ns() + 10**9))
+        assert httpx.get(base + "/version").text != v1
+        assert "Delaktighetstrappan (ny upplaga)" in httpx.get(base + "/email.html").text
+        yaml_path.write_text("name: [broken\n", encoding="utf-8")
+        assert "YAML syntax" in httpx.get(base + "/email.html").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
