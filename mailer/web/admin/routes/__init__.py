@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mailer.web.admin.routes import dashboard, login, users
+from mailer.web.admin.routes import dashboard, lists, login, users
 
-ROUTERS = [login.router, dashboard.router, users.router]
+ROUTERS = [login.router, dashboard.router, lists.router, users.router]
