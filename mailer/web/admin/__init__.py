@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from mailer.errors import MailerError, NotFound
 from mailer.web.admin.auth import Forbidden, LoginRequired
+from mailer.web.admin.issues import PreviewCache
 from mailer.web.admin.pages import make_admin_environment, render
 from mailer.web.pages import PageError, error_page
 from mailer.web.ratelimit import SlidingWindowLimiter
@@ -34,6 +35,7 @@ class AdminState:
         default_factory=lambda: SlidingWindowLimiter(*LOGIN_PER_IP))
     login_per_account: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*LOGIN_PER_ACCOUNT))
+    previews: PreviewCache = field(default_factory=PreviewCache)
 
 
 def install_admin(app: FastAPI) -> None:

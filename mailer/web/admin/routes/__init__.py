@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from mailer.web.admin.routes import dashboard, lists, login, users
+from mailer.web.admin.routes import dashboard, issues, lists, login, preview, users
 
-ROUTERS = [login.router, dashboard.router, lists.router, users.router]
+ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
+           users.router]

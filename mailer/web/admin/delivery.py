@@ -1,0 +1,149 @@
+"""The admin's doorway to delivery: mailings, their progress and the worker's health.
+
+Everything here calls the delivery layer's own services (``mailer.delivery.mailings``);
+the pages never change a mailing's state themselves. Until that layer is installed in
+this build, ``available()`` is False and the pages say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+
+from mailer.config import Settings
+from mailer.errors import MailerError
+from mailer.render.sample import sample_message, sample_values
+from mailer.render.types import RenderedMailing
+from mailer.web.mail import send_mail
+
+MAX_TEST_ADDRESSES = 20
+
+
+def available() -> bool:
+    """True when the delivery layer (mailings, outbox, worker) is part of this build."""
+    return importlib.util.find_spec("mailer.delivery.mailings") is not None
+
+
+def require_delivery() -> Any:
+    if not available():
+        raise MailerError("delivery (mailings and the outbox) is not installed in this "
+                          "build yet; use the command line when it is")
+    import mailer.delivery.mailings as mailings
+
+    return mailings
+
+
+def parse_addresses(raw: str) -> list[str]:
+    """Up to 20 addresses separated by commas, semicolons, spaces or lines."""
+    from mailer.domain.addresses import AddressError, normalise_address
+
+    out: list[str] = []
+    bad: list[str] = []
+    for part in raw.replace(";", ",").replace("\n", ",").replace(" ", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            address = normalise_address(part).email
+        except AddressError:
+            bad.append(part.strip())
+            continue
+        if address not in out:
+            out.append(address)
+    if bad:
+        raise MailerError(f"not e-mail addresses: {', '.join(bad[:5])}")
+    if not out:
+        raise MailerError("give at least one address to send the test to")
+    if len(out) > MAX_TEST_ADDRESSES:
+        raise MailerError(f"a test goes to at most {MAX_TEST_ADDRESSES} addresses")
+    return out
+
+
+async def send_test(settings: Settings, rendered: RenderedMailing,
+                    addresses: Sequence[str]) -> list[tuple[str, bool]]:
+    """Send the sample recipient's copy to each address; (address, sent) per address.
+
+    Integration seam, like ``mailer.web.mail``: a handful of test messages go straight to
+    the SMTP server so the editor sees them in seconds, whether or not a worker runs.
+    Their links are signed with the preview key: they show the shape, change nothing.
+    """
+    results = []
+    for address in addresses:
+        values = {**sample_values(settings.base_url), "email": address, "name": "",
+                  "first_name": ""}
+        message = sample_message(rendered, settings.sender, values)
+        del message["To"]
+        message["To"] = formataddr(("", address))
+        results.append((address, await send_mail(settings, message)))
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    mailing_id: int
+    queued: int
+    scheduled_at: datetime | None
+
+
+def plan_issue(session: Any, rendered: RenderedMailing, *, source: str, name: str,
+               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
+    """Plan the newsletter for its lists, now or at ``at`` (the delivery layer's rules)."""
+    mailings = require_delivery()
+    mailing, queued = mailings.plan_mailing(session, rendered, kind="newsletter", now=now,
+                                            name=name, source=source,
+                                            list_slugs=list(list_slugs), at=at)
+    return Planned(mailing.id, queued, at)
+
+
+def progress(session: Any, mailing_ids: Sequence[int] | None = None) -> list[Any]:
+    if not available():
+        return []
+    mailings = require_delivery()
+    return list(mailings.progress(session, mailing_ids))
+
+
+def control(session: Any, mailing_id: int, action: str, now: datetime) -> Any:
+    """pause, resume or cancel a mailing through the delivery layer."""
+    mailings = require_delivery()
+    if action == "pause":
+        return mailings.pause(session, mailing_id, now)
+    if action == "resume":
+        return mailings.resume(session, mailing_id, now)
+    if action == "cancel":
+        return mailings.cancel(session, mailing_id, now)[0]
+    raise MailerError(f"unknown action {action!r}")
+
+
+def mailing_kind(session: Any, mailing_id: int) -> str:
+    mailings = require_delivery()
+    return str(mailings.get_mailing(session, mailing_id).kind)
+
+
+def mailings_for_source(session: Any, source: str) -> list[Any]:
+    """Progress of the mailings made from one issue folder (``issues/<name>``), newest first."""
+    if not available():
+        return []
+    from sqlalchemy import select
+
+    from mailer.store.models import Mailing
+
+    ids = list(session.scalars(select(Mailing.id).where(Mailing.source == source)))
+    return progress(session, ids) if ids else []
+
+
+def mailings_by_source(session: Any) -> dict[str, list[tuple[int, str]]]:
+    """For the issues list: (mailing id, status) per source, newest first."""
+    if not available():
+        return {}
+    from sqlalchemy import select
+
+    from mailer.store.models import Mailing
+
+    out: dict[str, list[tuple[int, str]]] = {}
+    for mid, source, status in session.execute(
+            select(Mailing.id, Mailing.source, Mailing.status).order_by(Mailing.id.desc())):
+        out.setdefault(source or "", []).append((mid, str(status)))
+    return out

@@ -1,0 +1,61 @@
+// Progressive enhancement of the issue editor (everything works without it):
+// - the previews reload when the issue's files change (saved here or in a text editor);
+// - a change in the form is saved at once, and the list of problems is refreshed.
+(function () {
+  "use strict";
+  var box = document.querySelector(".previews[data-name]");
+  if (!box) { return; }
+  var name = box.getAttribute("data-name");
+  var version = box.getAttribute("data-version");
+  var status = document.getElementById("live-status");
+  var frames = ["preview-desktop", "preview-mobile"].map(function (id) {
+    return document.getElementById(id);
+  });
+
+  function say(text) { if (status) { status.textContent = text; } }
+  function clock() { return new Date().toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"}); }
+
+  function poll() {
+    fetch("/admin/issues/" + encodeURIComponent(name) + "/version", {cache: "no-store", credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (v) {
+        if (v && v !== version) {
+          version = v;
+          frames.forEach(function (f) { if (f) { f.src = "/admin/issues/" + encodeURIComponent(name) + "/preview.html?v=" + v; } });
+        }
+      })
+      .catch(function () { say("…"); })
+      .then(function () { window.setTimeout(poll, 2000); });
+  }
+  window.setTimeout(poll, 2000);
+
+  var form = document.getElementById("editor");
+  var problems = document.getElementById("problems");
+  if (!form) { return; }
+  var timer = null;
+  function save() {
+    var data = new FormData(form);
+    data.set("action", "save");
+    say("…");
+    fetch(form.action, {method: "POST", body: data, credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (result) {
+        say(form.getAttribute("data-saved") || "✓ " + clock());
+        if (!problems) { return; }
+        var list = problems.querySelector("ul.problems");
+        if (!list) { return; }
+        list.textContent = "";
+        result.problems.forEach(function (p) {
+          var li = document.createElement("li"); li.className = p.severity;
+          var a = document.createElement("a"); a.href = "#" + p.anchor; a.textContent = p.text;
+          li.appendChild(a); list.appendChild(li);
+        });
+      })
+      .catch(function () { say("!"); });
+  }
+  form.addEventListener("change", function (event) {
+    if (event.target && event.target.name && event.target.name.indexOf("add-type-") === 0) { return; }
+    window.clearTimeout(timer);
+    timer = window.setTimeout(save, 400);
+  });
+}());
