@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                archive: ArchiveSource | None = None) -> FastAPI:
     """The FastAPI app for ``settings``; pass ``engine``/``archive`` to share or replace them."""
     from mailer.web.admin import install_admin
+    from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import confirm, preferences, register, subscribe, unsubscribe
 
@@ -92,5 +93,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         return error_page(request, PageError.from_status(404))
 
     install_admin(app)
+    install_api(app)
     app.add_middleware(SecurityHeaders)
     return app

@@ -31,6 +31,7 @@ from mailer.store.subscribers import (
 )
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.pages import redirect, render
+from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -189,7 +190,7 @@ def _person(s, subscriber_id: int):  # type: ignore[no-untyped-def]
 
 
 @router.get("/admin/subscribers/{subscriber_id}")
-async def subscriber(request: Request, subscriber_id: int, me: Principal = VIEW) -> Response:
+async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
     data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
     extra = {k: v for k, v in data.items()
              if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
@@ -199,7 +200,7 @@ async def subscriber(request: Request, subscriber_id: int, me: Principal = VIEW)
 
 
 @router.get("/admin/subscribers/{subscriber_id}/data.json")
-async def subscriber_json(request: Request, subscriber_id: int,
+async def subscriber_json(request: Request, subscriber_id: Id,
                           me: Principal = MANAGE) -> Response:
     """Everything we hold on the person, for a GDPR request for access (article 15)."""
     data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
@@ -211,7 +212,7 @@ async def subscriber_json(request: Request, subscriber_id: int,
 
 
 @router.post("/admin/subscribers/{subscriber_id}/erase")
-async def erase(request: Request, subscriber_id: int, me: Principal = MANAGE) -> Response:
+async def erase(request: Request, subscriber_id: Id, me: Principal = MANAGE) -> Response:
     form = await checked_form(request)
     if form.get("confirm") != "erase":
         return redirect(f"/admin/subscribers/{subscriber_id}", confirm_erase="1")

@@ -30,6 +30,7 @@ from mailer.web.admin.auth import (
     set_session_cookie,
 )
 from mailer.web.admin.pages import redirect, render
+from mailer.web.api.deps import Id
 from mailer.web.pages import client_ip, web_of
 from mailer.web.routes.common import db
 
@@ -75,10 +76,11 @@ async def login(request: Request) -> Response:
 
 @router.post("/admin/logout")
 async def logout(request: Request) -> Response:
-    await checked_form(request)
     token = request.cookies.get(cookie_name(request))
-    if token:
-        await db(request, end_session, token)
+    if not token:
+        return redirect("/admin/login")
+    await checked_form(request)
+    await db(request, end_session, token)
     response = redirect("/admin/login", "logged-out")
     clear_session_cookie(request, response)
     return response
@@ -134,7 +136,7 @@ async def new_token(request: Request, me: Principal = Depends(require(Action.vie
 
 
 @router.post("/admin/account/tokens/{token_id}/revoke")
-async def revoke_own(request: Request, token_id: int,
+async def revoke_own(request: Request, token_id: Id,
                      me: Principal = Depends(require(Action.view))) -> Response:
     await checked_form(request)
     await db(request, revoke_token, token_id, now=web_of(request).now(), user_id=me.user_id)

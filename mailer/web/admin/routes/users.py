@@ -22,6 +22,7 @@ from mailer.store.accounts import (
 )
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.pages import redirect, render
+from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -67,7 +68,7 @@ async def add_user(request: Request, me: Principal = ADMIN) -> Response:
 
 
 @router.post("/admin/users/{user_id}")
-async def change_user(request: Request, user_id: int, me: Principal = ADMIN) -> Response:
+async def change_user(request: Request, user_id: Id, me: Principal = ADMIN) -> Response:
     form = await checked_form(request)
     role = str(form.get("role") or "") or None
     active = {"1": True, "0": False}.get(str(form.get("active") or ""))
@@ -83,7 +84,7 @@ async def change_user(request: Request, user_id: int, me: Principal = ADMIN) -> 
 
 
 @router.post("/admin/users/{user_id}/password")
-async def reset_password(request: Request, user_id: int, me: Principal = ADMIN) -> Response:
+async def reset_password(request: Request, user_id: Id, me: Principal = ADMIN) -> Response:
     await checked_form(request)
     initial = secrets.token_urlsafe(12)
 
@@ -97,7 +98,7 @@ async def reset_password(request: Request, user_id: int, me: Principal = ADMIN) 
 
 
 @router.post("/admin/users/{user_id}/tokens/{token_id}/revoke")
-async def revoke(request: Request, user_id: int, token_id: int, me: Principal = ADMIN) -> Response:
+async def revoke(request: Request, user_id: Id, token_id: Id, me: Principal = ADMIN) -> Response:
     await checked_form(request)
     await db(request, revoke_token, token_id, now=web_of(request).now(), user_id=user_id)
     return redirect("/admin/users", "revoked")

@@ -1,0 +1,38 @@
+"""The JSON API under ``/api``: token auth, pagination, one error shape, OpenAPI.
+
+A FastAPI application of its own, mounted on the web app, so it has its own error
+handlers (JSON, never the HTML error pages) and its own description at
+``/api/openapi.json``. Routes for a part that is not installed in this build (delivery,
+invitations) are left out, so the description lists only what works.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+API_PREFIX = "/api"
+
+
+def create_api(web: object) -> FastAPI:
+    from mailer.web.admin import delivery
+    from mailer.web.api import issues, lists
+    from mailer.web.api.errors import install_error_handlers
+
+    api = FastAPI(
+        title="mailer API", version="1",
+        description=("Lists, subscribers, issues, mailings, invitations and reminders. "
+                     "Authenticate with 'Authorization: Bearer <token>' (create a token with "
+                     "'mailer users token EMAIL' or on your account page in /admin). Errors "
+                     "are always {\"error\": {\"code\", \"message\", \"field\"}}."),
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    api.state.web = web
+    install_error_handlers(api)
+    api.include_router(lists.router)
+    api.include_router(issues.router)
+    if delivery.available():
+        api.include_router(issues.mailings_router)
+    return api
+
+
+def install_api(app: FastAPI) -> None:
+    app.mount(API_PREFIX, create_api(app.state.web))
