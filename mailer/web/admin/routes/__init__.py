@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from mailer.web.admin.routes import dashboard, issues, lists, login, preview, users
+from mailer.web.admin.routes import (
+    dashboard,
+    invitations,
+    issues,
+    lists,
+    login,
+    preview,
+    users,
+)
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
-           users.router]
+           invitations.router, users.router]
