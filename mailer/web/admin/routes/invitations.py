@@ -68,7 +68,8 @@ async def _detail_page(request: Request, slug: str, *, status: int = 200,
     issue_folder(web.settings, slug)  # a plain folder name, or 404
     found = await db(request, service.detail, web.settings, slug, web.now())
     context: dict[str, object] = {"report": None, "import_report": None, "errors": {},
-                                  "values": {}, **extra}
+                                  "values": {}, "added": None, "import_dry_run": False,
+                                  **extra}
     return render(request, "invitation.html", status=status, d=found, slug=slug, **context)
 
 
