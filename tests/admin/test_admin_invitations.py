@@ -114,3 +114,33 @@ def test_registration_import_report(client: TestClient, team: dict[str, int],
                     files={"file": ("export.csv", csv.encode("utf-8"), "text/csv")})
     assert r.status_code in (200, 422), r.text
     assert 'id="registration-report"' in r.text
+
+
+def test_invitations_api(client: TestClient, team: dict[str, int], network: dict[str, int],
+                         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailer.web.admin import invitations as service
+    from tests.admin.conftest import token_for
+
+    auth = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    listed = client.get("/api/invitations", headers=auth).json()
+    assert [i["slug"] for i in listed] == [SLUG] and listed[0]["registered"] == 2
+    detail = client.get(f"/api/invitations/{SLUG}", headers=auth).json()
+    hylte = next(o for o in detail["organisations"] if o["organisation"] == "Hylte kommun")
+    assert hylte["registered"] == 2 and hylte["remaining"] == detail[
+        "seats_per_organisation"] - 2
+    regs = client.get(f"/api/invitations/{SLUG}/registrations", headers=auth).json()
+    assert regs["total"] == 2
+    preview = client.get(f"/api/invitations/{SLUG}/reminders/preview", headers=auth).json()
+    assert preview["dry_run"] and preview["recipients"] >= 1
+    mailer = RecordingMailer()
+    monkeypatch.setattr(service, "invitation_mailer", lambda settings: mailer)
+    r = client.post(f"/api/invitations/{SLUG}/reminders", headers=auth, json={"expected": 999})
+    assert r.status_code == 409 and r.json()["error"]["field"] == "expected"
+    r = client.post(f"/api/invitations/{SLUG}/reminders", headers=auth,
+                    json={"expected": preview["recipients"]})
+    assert r.status_code == 200 and r.json()["recipients"] == preview["recipients"]
+    r = client.post(f"/api/invitations/{SLUG}/registrations", headers=auth,
+                    json={"email": "cecilia.claesson@hylte.se"})
+    assert r.status_code == 400 and "Hylte kommun" in r.json()["error"]["message"]
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    assert client.get(f"/api/invitations/{SLUG}", headers=editor).status_code == 200

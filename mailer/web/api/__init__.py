@@ -15,7 +15,7 @@ API_PREFIX = "/api"
 
 def create_api(web: object) -> FastAPI:
     from mailer.web.admin import delivery
-    from mailer.web.api import issues, lists
+    from mailer.web.api import invitations, issues, lists
     from mailer.web.api.errors import install_error_handlers
 
     api = FastAPI(
@@ -31,6 +31,8 @@ def create_api(web: object) -> FastAPI:
     api.include_router(issues.router)
     if delivery.available():
         api.include_router(issues.mailings_router)
+    if invitations.available():
+        api.include_router(invitations.router)
     return api
 
 
