@@ -147,3 +147,133 @@ def mailings_by_source(session: Any) -> dict[str, list[tuple[int, str]]]:
             select(Mailing.id, Mailing.source, Mailing.status).order_by(Mailing.id.desc())):
         out.setdefault(source or "", []).append((mid, str(status)))
     return out
+
+
+# --- what the dashboard shows --------------------------------------------------------------
+def timeline(session: Any, mailing_id: int, *, buckets: int = 24) -> list[Any]:
+    """Messages per state over the mailing's life: cumulative sent, failed and skipped, and
+    what was still queued, at ``buckets`` moments from its start to its last change."""
+    if not available():
+        return []
+    from sqlalchemy import func, select
+
+    from mailer.store.models import Mailing, OutboxRow
+    from mailer.web.admin.chart import Point
+
+    mailing = session.get(Mailing, mailing_id)
+    if mailing is None:
+        return []
+    rows = session.execute(
+        select(OutboxRow.status, func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at))
+        .where(OutboxRow.mailing_id == mailing_id)).all()
+    if not rows:
+        return []
+    start = mailing.started_at or mailing.scheduled_at or mailing.created_at
+    finals = sorted((when, _group(str(status))) for status, when in rows
+                    if _group(str(status)) != "queued" and when is not None)
+    end = max([start, *(w for w, _ in finals)])
+    total = len(rows)
+    span = (end - start) / max(buckets - 1, 1)
+    points, i = [], 0
+    running = {"sent": 0, "failed": 0, "skipped": 0}
+    for b in range(buckets):
+        at = start + span * b
+        while i < len(finals) and finals[i][0] <= at:
+            running[finals[i][1]] += 1
+            i += 1
+        points.append(Point(at, {**running, "queued": total - sum(running.values())}))
+    return points
+
+
+def _group(status: str) -> str:
+    return {"sent": "sent", "failed": "failed", "unknown": "failed",
+            "skipped": "skipped"}.get(status, "queued")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    mailing_id: int
+    mailing: str
+    email: str
+    status: str
+    attempts: int
+    reply: str
+    at: datetime
+
+
+def recent_failures(session: Any, *, limit: int = 10,
+                    mailing_id: int | None = None) -> list[Failure]:
+    """The latest messages that failed (or are waiting to retry), with the SMTP reply."""
+    if not available():
+        return []
+    from sqlalchemy import select
+
+    from mailer.store.models import Mailing, OutboxRow
+
+    query = (select(OutboxRow, Mailing.name).join(Mailing, Mailing.id == OutboxRow.mailing_id)
+             .where(OutboxRow.status.in_(["failed", "unknown", "retry"]))
+             .order_by(OutboxRow.updated_at.desc(), OutboxRow.id.desc()).limit(limit))
+    if mailing_id is not None:
+        query = query.where(OutboxRow.mailing_id == mailing_id)
+    return [Failure(row.mailing_id, name, row.email, str(row.status), row.attempts,
+                    row.last_reply, row.updated_at) for row, name in session.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    id: str
+    host: str
+    pid: int
+    role: str
+    heartbeat_at: datetime
+    alive: bool
+
+
+@dataclass
+class Health:
+    workers: list[WorkerState]
+    scheduler: str  # who holds the scheduler lease, or ""
+    scheduler_until: datetime | None
+    jobs: list[tuple[str, datetime | None]]
+    next_due: datetime | None
+
+
+STALE_AFTER = 120  # seconds without a heartbeat before a worker counts as gone
+
+
+def health(session: Any, now: datetime) -> Health | None:
+    """Workers and their last heartbeat, the scheduler's holder and its next jobs."""
+    if not available():
+        return None
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from sqlalchemy import inspect, select, text
+
+    from mailer.store import models
+
+    workers: list[WorkerState] = []
+    if hasattr(models, "Worker"):
+        workers = [WorkerState(w.id, w.host, w.pid, w.role, w.heartbeat_at,
+                               (now - w.heartbeat_at).total_seconds() < STALE_AFTER)
+                   for w in session.scalars(select(models.Worker).order_by(
+                       models.Worker.heartbeat_at.desc()).limit(20))]
+    holder, until = "", None
+    if hasattr(models, "Lock"):
+        lock = session.get(models.Lock, "scheduler")
+        if lock is not None and lock.expires_at > now:
+            holder, until = f"{lock.holder} ({lock.host}, pid {lock.pid})", lock.expires_at
+    jobs: list[tuple[str, datetime | None]] = []
+    if "apscheduler_jobs" in inspect(session.connection()).get_table_names():
+        for job_id, when in session.execute(text(
+                "SELECT id, next_run_time FROM apscheduler_jobs "
+                "ORDER BY next_run_time LIMIT 10")):
+            jobs.append((job_id, dt.fromtimestamp(when, UTC) if when is not None else None))
+    next_due = None
+    try:
+        from mailer.store.outbox import next_due as outbox_next_due
+
+        next_due = outbox_next_due(session)
+    except ImportError:
+        pass
+    return Health(workers, holder, until, jobs, next_due)

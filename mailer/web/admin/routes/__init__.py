@@ -8,9 +8,10 @@ from mailer.web.admin.routes import (
     issues,
     lists,
     login,
+    mailings,
     preview,
     users,
 )
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
-           invitations.router, users.router]
+           mailings.router, invitations.router, users.router]
