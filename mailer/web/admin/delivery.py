@@ -122,6 +122,15 @@ def mailing_kind(session: Any, mailing_id: int) -> str:
     return str(mailings.get_mailing(session, mailing_id).kind)
 
 
+def _folder_name(source: str) -> str:
+    """The issue folder a mailing came from: the CLI stores the path it was given
+    (``issues/x``, ``/abs/issues/x/issue.yaml``), the admin ``issues/x``."""
+    from pathlib import PurePath
+
+    path = PurePath(source or "")
+    return path.parent.name if path.name == "issue.yaml" else path.name
+
+
 def mailings_for_source(session: Any, source: str) -> list[Any]:
     """Progress of the mailings made from one issue folder (``issues/<name>``), newest first."""
     if not available():
@@ -130,7 +139,9 @@ def mailings_for_source(session: Any, source: str) -> list[Any]:
 
     from mailer.store.models import Mailing
 
-    ids = list(session.scalars(select(Mailing.id).where(Mailing.source == source)))
+    name = _folder_name(source)
+    ids = [mid for mid, src in session.execute(select(Mailing.id, Mailing.source))
+           if _folder_name(src) == name]
     return progress(session, ids) if ids else []
 
 
@@ -145,7 +156,7 @@ def mailings_by_source(session: Any) -> dict[str, list[tuple[int, str]]]:
     out: dict[str, list[tuple[int, str]]] = {}
     for mid, source, status in session.execute(
             select(Mailing.id, Mailing.source, Mailing.status).order_by(Mailing.id.desc())):
-        out.setdefault(source or "", []).append((mid, str(status)))
+        out.setdefault(f"issues/{_folder_name(source)}", []).append((mid, str(status)))
     return out
 
 
