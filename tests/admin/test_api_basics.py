@@ -104,3 +104,9 @@ def test_role_limits_on_the_api(client: TestClient, team: dict[str, int],
     for role in ("admin", "editor", "coordinator"):
         assert client.get("/api/lists", headers=_auth(token_for(engine, role))).status_code \
             == 200
+
+
+def test_paths_the_mount_cannot_match_still_answer_json(client: TestClient) -> None:
+    r = client.get("/api/lists%0Ax")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert client.get("/no-such-page").headers["content-type"].startswith("text/html")

@@ -37,4 +37,23 @@ def create_api(web: object) -> FastAPI:
 
 
 def install_api(app: FastAPI) -> None:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from mailer.web.api.errors import CODES, error_response
+
     app.mount(API_PREFIX, create_api(app.state.web))
+    # A path under /api that the mount cannot match (e.g. one with an encoded line break)
+    # falls through to the web app: answer it in the API's shape, not as an HTML page.
+    pages_handler = app.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX:
+            status = getattr(exc, "status_code", 404)
+            return error_response(status, CODES.get(status, "error"), "no such API route")
+        assert pages_handler is not None
+        return await pages_handler(request, exc)  # type: ignore[no-any-return, misc]
+
+    if pages_handler is not None:
+        app.add_exception_handler(StarletteHTTPException, http_error)
