@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from mailer.config import Settings
 from mailer.render.i18n import Translator
 from mailer.web.i18n import LANGUAGES, N_, Translate, choose_language
+from mailer.web.i18n import translator as web_translator
 from mailer.web.pages import TEMPLATES, make_environment, web_of
 
 ADMIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -49,10 +50,13 @@ DONE = {
 
 
 def translator(lang: str) -> Translate:
-    tr = Translator(lang if lang in LANGUAGES else "sv")
+    """The shared catalogue (``mailer/locale/<lang>/*.po``), then the public pages' own."""
+    lang = lang if lang in LANGUAGES else "sv"
+    tr = Translator(lang)
+    pages = web_translator(lang)
 
     def _(message: str, **values: object) -> str:
-        text = tr.gettext(message)
+        text = tr.gettext(message) if message in tr else pages(message)
         return text % values if values else text
 
     return _
