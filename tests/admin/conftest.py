@@ -61,8 +61,10 @@ def csrf(html: str) -> str:
     return m.group(1)
 
 
-def login(client: TestClient, email: str, password: str = PASSWORD) -> None:
-    page = client.get("/admin/login")
+def login(client: TestClient, email: str, password: str = PASSWORD, *,
+          lang: str | None = None) -> None:
+    """Log in through the form; ``lang`` chooses the pages' language (kept in a cookie)."""
+    page = client.get("/admin/login" + (f"?lang={lang}" if lang else ""))
     r = client.post("/admin/login", data={"email": email, "password": password,
                                           "csrf_token": csrf(page.text), "next": "/admin"})
     assert r.status_code == 303, r.text

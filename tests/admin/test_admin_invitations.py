@@ -61,7 +61,7 @@ def network(settings: Settings, engine: Engine, app: FastAPI) -> dict[str, int]:
 
 def test_invitation_pages(client: TestClient, team: dict[str, int], network: dict[str, int],
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    login(client, EMAILS["coordinator"])
+    login(client, EMAILS["coordinator"], lang="en")
     page = client.get("/admin/invitations")
     assert page.status_code == 200, page.text
     assert SLUG in page.text and "6 days" in page.text  # deadline 2023-02-15
@@ -93,7 +93,7 @@ def test_invitation_pages(client: TestClient, team: dict[str, int], network: dic
 
 def test_editor_may_look_but_coordinator_work_needs_the_right(
         client: TestClient, team: dict[str, int], network: dict[str, int]) -> None:
-    login(client, EMAILS["coordinator"])
+    login(client, EMAILS["coordinator"], lang="en")
     r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/registrations",
                   {"email": "eva.ek@uppsala.se"})
     assert r.status_code == 200 and "eva.ek@uppsala.se" in r.text
@@ -104,7 +104,7 @@ def test_editor_may_look_but_coordinator_work_needs_the_right(
 
 def test_registration_import_report(client: TestClient, team: dict[str, int],
                                     network: dict[str, int]) -> None:
-    login(client, EMAILS["coordinator"])
+    login(client, EMAILS["coordinator"], lang="en")
     page = client.get(f"/admin/invitations/{SLUG}")
     csv = ("PROJECTID;E-post;Namn;Organisation\n"
            "19425;fredrik.falk@ornskoldsvik.se;Fredrik Falk;Örnsköldsviks kommun\n"

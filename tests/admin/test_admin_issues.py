@@ -66,7 +66,7 @@ def test_issue_list_shows_checks(client: TestClient, team: dict[str, int], flags
     assert 'href="#subject"' in editor.text
     # Coordinators may look but not edit or send.
     assert 'id="editor"' not in editor.text
-    assert "may not send newsletter issues" in editor.text
+    assert "får inte skicka nyhetsbrev" in editor.text
     r = client.post("/admin/issues/2023-09-nyhetsbrev-7",
                     data={"csrf_token": csrf(editor.text), "action": "save"})
     assert r.status_code == 403

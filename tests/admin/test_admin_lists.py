@@ -75,7 +75,7 @@ def test_gdpr_export_and_erase_with_confirmation(
     r = post_form(client, f"/admin/subscribers/{bo_id}", f"/admin/subscribers/{bo_id}/erase", {})
     assert r.status_code == 303 and "confirm_erase=1" in r.headers["location"]
     page = client.get(r.headers["location"])
-    assert "cannot be undone" in page.text
+    assert "Det går inte att ångra" in page.text
     r = client.post(f"/admin/subscribers/{bo_id}/erase",
                     data={"csrf_token": csrf(page.text), "confirm": "erase"})
     assert r.status_code == 303

@@ -51,7 +51,7 @@ def test_send_now_then_progress_chart_and_failures(
     smtp_server.handler.rcpt_fault = (
         lambda addr: "550 5.1.1 <bo@uppsala.se>: Recipient address rejected"
         if addr == "bo@uppsala.se" else None)
-    login(client, EMAILS["editor"])
+    login(client, EMAILS["editor"], lang="en")
     page = client.get(f"/admin/issues/{FLAGSHIP}")
     r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
                     data={"csrf_token": csrf(page.text), "lists": "medborgardialog"})
@@ -72,7 +72,7 @@ def test_send_now_then_progress_chart_and_failures(
 
 def test_schedule_pause_resume_cancel_and_role_limits(
         client: TestClient, team: dict[str, int], ready: None, settings: Settings) -> None:
-    login(client, EMAILS["editor"])
+    login(client, EMAILS["editor"], lang="en")
     later = (utcnow() + timedelta(days=2)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
     url = _schedule(client, later)
     assert "scheduled" in client.get(url).text
@@ -82,7 +82,7 @@ def test_schedule_pause_resume_cancel_and_role_limits(
         assert r.status_code == 303, r.text
         assert f'id="mailing-status">{state}' in client.get(url).text
     client.cookies.clear()
-    login(client, EMAILS["coordinator"])
+    login(client, EMAILS["coordinator"], lang="en")
     r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
                   {"lists": "medborgardialog", "confirm": "1"})
     assert r.status_code == 403  # coordinators do not send newsletter issues
