@@ -161,3 +161,21 @@ def test_names_cannot_leave_the_issues_folder(client: TestClient, team: dict[str
                  f"/admin/issues/{FLAGSHIP}/media/..%2Fissue.yaml",
                  f"/admin/issues/{FLAGSHIP}/media/issue.yaml"):
         assert client.get(path).status_code == 404, path
+
+
+def test_a_stale_form_never_overwrites_newer_files(client: TestClient, team: dict[str, int],
+                                                    flagship: Path) -> None:
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    version = page.text.split('name="version" value="')[1].split('"')[0]
+    yaml = flagship / "issue.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace(
+        "Delaktighetstrappan\n", "Delaktighetstrappan (ny)\n"), encoding="utf-8")
+    r = client.post(f"/admin/issues/{FLAGSHIP}", data={
+        "csrf_token": csrf(page.text), "version": version, "s0-i0-title": "Gammal rubrik"})
+    assert r.status_code == 409 and "sparades inte" in r.text
+    assert "Delaktighetstrappan (ny)" in yaml.read_text(encoding="utf-8")
+    r = client.post(f"/admin/issues/{FLAGSHIP}", headers={"accept": "application/json"},
+                    data={"csrf_token": csrf(page.text), "version": version,
+                          "s0-i0-title": "Gammal rubrik"})
+    assert r.status_code == 409 and r.json()["conflict"] is True

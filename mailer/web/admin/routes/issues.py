@@ -88,18 +88,25 @@ def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
 
+async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
+                       status: int = 200, conflict: bool = False) -> Response:
+    web = web_of(request)
+    lists = await db(request, list_counts)
+    mailings = await db(request, delivery.mailings_for_source, f"issues/{name}")
+    version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
+                                      issue_folder(web.settings, name))
+    return render(request, "issue.html", status=status, **ctx, lists=lists,
+                  mailings=mailings, item_types=sorted(ITEM_TYPES),
+                  delivery=delivery.available(), version=version, conflict=conflict,
+                  tz=web.settings.timezone)
+
+
 @router.get("/admin/issues/{name}")
 async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
     web = web_of(request)
     ctx = await run_in_threadpool(_editor_context, web.settings, name,
                                   local_today(web.settings, web.now()))
-    lists = await db(request, list_counts)
-    mailings = await db(request, delivery.mailings_for_source, f"issues/{name}")
-    return render(request, "issue.html", **ctx, lists=lists, mailings=mailings,
-                  item_types=sorted(ITEM_TYPES), delivery=delivery.available(),
-                  version=request.app.state.admin.previews.version(
-                      web.settings, issue_folder(web.settings, name)),
-                  tz=web.settings.timezone)
+    return await _editor_page(request, name, ctx)
 
 
 def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
@@ -139,13 +146,26 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
     web = web_of(request)
     form = await checked_form(request)
     values = _form_strings(form)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    previews = request.app.state.admin.previews
+    folder = issue_folder(web.settings, name)
+    # Optimistic locking: the form says which version of the files it was made from;
+    # if they changed since (another editor, a text editor), nothing is overwritten.
+    sent = values.get("version", "")
+    if sent and sent != await run_in_threadpool(previews.version, web.settings, folder):
+        if wants_json:
+            return JSONResponse({"saved": False, "conflict": True}, status_code=409)
+        ctx = await run_in_threadpool(_editor_context, web.settings, name,
+                                      local_today(web.settings, web.now()))
+        return await _editor_page(request, name, ctx, status=409, conflict=True)
     where = await run_in_threadpool(_apply, web.settings, name, values,
                                     values.get("action", "save"))
-    if "application/json" in request.headers.get("accept", ""):
+    if wants_json:
         # The editor's script saves on change and refreshes the problems and previews.
-        loaded = await run_in_threadpool(load_document, issue_folder(web.settings, name),
+        loaded = await run_in_threadpool(load_document, folder,
                                          today=local_today(web.settings, web.now()))
         return JSONResponse({"saved": True, "errors": len(loaded.errors),
+                             "version": previews.version(web.settings, folder),
                              "problems": [{"text": str(p), "severity": p.severity,
                                            "anchor": anchor(p)} for p in loaded.problems]})
     response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")

@@ -15,13 +15,17 @@
   function say(text) { if (status) { status.textContent = text; } }
   function clock() { return new Date().toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"}); }
 
+  function reload() {
+    frames.forEach(function (f) { if (f) { f.src = "/admin/issues/" + encodeURIComponent(name) + "/preview.html?v=" + version; } });
+  }
+
   function poll() {
     fetch("/admin/issues/" + encodeURIComponent(name) + "/version", {cache: "no-store", credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (v) {
         if (v && v !== version) {
           version = v;
-          frames.forEach(function (f) { if (f) { f.src = "/admin/issues/" + encodeURIComponent(name) + "/preview.html?v=" + v; } });
+          reload();
         }
       })
       .catch(function () { say("…"); })
@@ -38,8 +42,14 @@
     data.set("action", "save");
     say("…");
     fetch(form.action, {method: "POST", body: data, credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (r) {
+        if (r.status === 409) { window.location.reload(); throw new Error("conflict"); }
+        if (!r.ok) { throw new Error(r.status); }
+        return r.json();
+      })
       .then(function (result) {
+        var field = document.getElementById("version");
+        if (field && result.version) { field.value = result.version; version = result.version; reload(); }
         say(form.getAttribute("data-saved") || "✓ " + clock());
         if (!problems) { return; }
         var list = problems.querySelector("ul.problems");
@@ -53,6 +63,8 @@
       })
       .catch(function () { say("!"); });
   }
+  // A button press submits the whole form itself: no autosave may race it.
+  form.addEventListener("submit", function () { window.clearTimeout(timer); });
   form.addEventListener("change", function (event) {
     if (event.target && event.target.name && event.target.name.indexOf("add-type-") === 0) { return; }
     window.clearTimeout(timer);
