@@ -37,11 +37,12 @@
   var problems = document.getElementById("problems");
   if (!form) { return; }
   var timer = null;
+  var inflight = null;
   function save() {
     var data = new FormData(form);
     data.set("action", "save");
     say("…");
-    fetch(form.action, {method: "POST", body: data, credentials: "same-origin", headers: {"Accept": "application/json"}})
+    inflight = fetch(form.getAttribute("action"), {method: "POST", body: data, credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) {
         if (r.status === 409) { window.location.reload(); throw new Error("conflict"); }
         if (!r.ok) { throw new Error(r.status); }
@@ -61,10 +62,19 @@
           li.appendChild(a); list.appendChild(li);
         });
       })
-      .catch(function () { say("!"); });
+      .catch(function () { say("!"); })
+      .then(function () { inflight = null; });
   }
   // A button press submits the whole form itself: no autosave may race it.
-  form.addEventListener("submit", function () { window.clearTimeout(timer); });
+  // If an autosave is on its way, the button waits for it (and its new version stamp).
+  form.addEventListener("submit", function (event) {
+    window.clearTimeout(timer);
+    if (inflight) {
+      event.preventDefault();
+      var button = event.submitter;
+      inflight.then(function () { form.requestSubmit(button); });
+    }
+  });
   form.addEventListener("change", function (event) {
     if (event.target && event.target.name && event.target.name.indexOf("add-type-") === 0) { return; }
     window.clearTimeout(timer);
