@@ -273,7 +273,10 @@ def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
     if delivery.available():
         from mailer.delivery.worker import deliver_due
 
-        deliver_due(live.engine, live.settings)
+        # Playwright's sync API holds an event loop in this thread: deliver from another.
+        worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
+        worker.start()
+        worker.join(60)
         got = smtp_server.wait_for(would)
         assert len(got) == would
     page.click("text=Vem skulle få en påminnelse nu?")
