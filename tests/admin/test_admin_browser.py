@@ -133,7 +133,6 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     page = context.new_page()
     _login(page, live, "editor")
     assert page.locator("h1").inner_text() == "Översikt"
-    _shot(page, "admin-dashboard.png")
 
     page.goto(f"{live.base}/admin/issues")
     page.fill("#title", "Nyhetsbrev om dialog och delaktighet")
@@ -193,6 +192,24 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     page.goto(f"{live.base}/admin/issues/{name}")
     assert "schemalagt" in page.locator("text=Utskick av det här numret").locator(
         "xpath=following::table[1]").inner_text()
+    # And the flagship now, delivered by a worker: the dashboard charts its progress.
+    page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    assert page.locator("#list-medborgardialog").is_checked()  # the issue's own lists
+    page.wait_for_load_state("load")
+    page.locator("#confirm").focus()
+    page.keyboard.press("Space")
+    assert page.locator("#confirm").is_checked()
+    page.click("button:has-text('Schemalägg')")
+    from mailer.delivery.worker import deliver_due
+
+    # Playwright's sync API holds an event loop in this thread: deliver from another.
+    worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
+    worker.start()
+    worker.join(60)
+    smtp_server.wait_for(5)
+    page.goto(f"{live.base}/admin")
+    assert page.locator(".chart svg polyline").count() >= 2
+    _shot(page, "admin-dashboard.png")
     context.close()
 
 
@@ -279,6 +296,7 @@ def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
         worker.join(60)
         got = smtp_server.wait_for(would)
         assert len(got) == would
+        page.goto(f"{live.base}/admin/invitations/{SLUG}")
     page.click("text=Vem skulle få en påminnelse nu?")
     assert "redan påmind" in page.locator("#decisions").inner_text()
     context.close()

@@ -29,10 +29,13 @@ class Point:
 
 
 def _nice_max(n: int) -> int:
-    if n <= 5:
-        return 5
-    step = 10 ** (len(str(n)) - 1)
-    return ((n + step - 1) // step) * step
+    """The smallest 4·{1, 2, 3, 5}·10^k at or above ``n``: four grid lines at whole numbers."""
+    scale = 1
+    while True:
+        for m in (1, 2, 3, 5):
+            if 4 * m * scale >= n:
+                return 4 * m * scale
+        scale *= 10
 
 
 def line_chart(points: list[Point], *, tz: tzinfo, title: str,
@@ -59,7 +62,7 @@ def line_chart(points: list[Point], *, tz: tzinfo, title: str,
            f'<rect x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="#fff" '
            'stroke="#6b6b6b"/>']
     for i in range(5):
-        v = top * i // 4
+        v = top * i // 4  # exact: top is a multiple of 4
         out.append(f'<line x1="{LEFT}" x2="{LEFT + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                    'stroke="#d5dce3"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '

@@ -188,7 +188,7 @@ def timeline(session: Any, mailing_id: int, *, buckets: int = 24) -> list[Any]:
     points, i = [], 0
     running = {"sent": 0, "failed": 0, "skipped": 0}
     for b in range(buckets):
-        at = start + span * b
+        at = end if b == buckets - 1 else start + span * b
         while i < len(finals) and finals[i][0] <= at:
             running[finals[i][1]] += 1
             i += 1
