@@ -46,7 +46,7 @@ def line_chart(points: list[Point], *, tz: tzinfo, title: str,
     if len(points) < 2 or not names:
         return ""
     t0, t1 = points[0].at.timestamp(), points[-1].at.timestamp()
-    span = max(t1 - t0, 1.0)
+    span = max(t1 - t0, 1e-6)
     top = _nice_max(max(max(p.values.get(n, 0) for n in names) for p in points))
     w, h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
