@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from mailer.domain.addresses import email_hash
 from mailer.errors import MailerError
 from mailer.store.db import transaction
 from mailer.store.lists import create_list
@@ -16,7 +17,6 @@ from mailer.store.subscriptions import (
     Preferences,
     SubscribeOutcome,
     confirm,
-    email_hash,
     get_subscription,
     normalise_email,
     set_preferences,

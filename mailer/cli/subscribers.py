@@ -44,6 +44,10 @@ def import_(
         "(default: FILE.rejected.csv beside the input)."),
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Check everything and report, but save nothing."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, max=32,
+        help="Processes that check rows in parallel (default: up to 4 for files over "
+        "50,000 lines; 0 = none)."),
 ) -> None:
     """Import subscribers from CSV into a list (as active subscribers).
 
@@ -68,7 +72,7 @@ def import_(
     with _progress(file) as progress:
         report = import_subscribers(engine, file, list_slug, encoding=encoding,
                                     delimiter=delimiter, rejected_path=rejected,
-                                    dry_run=dry_run, progress=progress)
+                                    dry_run=dry_run, progress=progress, workers=workers)
     typer.echo(format_report(report))
     if report.rejected:
         raise typer.Exit(1)

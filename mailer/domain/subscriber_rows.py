@@ -78,6 +78,7 @@ class ColumnMap:
     code: int | None = None
     attributes: tuple[tuple[int, str], ...] = ()  # (column, attribute name)
     ignored: tuple[int, ...] = ()
+    text_fields: tuple[tuple[str, int, str, int], ...] = ()  # (field, column, label, limit)
 
     def describe(self) -> str:
         """One line for the report: 'E-post → email, Namn → name; attributes: Telefon'."""
@@ -138,8 +139,9 @@ def map_columns(headers: Sequence[str]) -> ColumnMap:
             f"Accepted names (any case, with or without '-'): {accepted_headers()}. "
             "Rename the e-mail column, or add a header line if the file has none."
         )
+    texts = tuple((f, found[f], label, limit) for f, label, limit in TEXT_FIELDS if f in found)
     return ColumnMap(headers=tuple(headers), attributes=tuple(attributes),
-                     ignored=tuple(ignored), **found)
+                     ignored=tuple(ignored), text_fields=texts, **found)
 
 
 class RowError(ValueError):
@@ -162,16 +164,7 @@ class SubscriberRow:
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _text(values: Sequence[str], index: int | None, what: str, limit: int) -> str | None:
-    if index is None or index >= len(values):
-        return None
-    value = _clean(values[index])
-    if len(value) > limit:
-        raise RowError(f"{what} is {len(value)} characters long (at most {limit})")
-    return value or None
+    return " ".join(text.split())  # also turns Excel's non-breaking spaces into spaces
 
 
 def normalise_code(code: str) -> str:
@@ -182,23 +175,42 @@ def normalise_code(code: str) -> str:
     return code
 
 
+_LANGUAGE_CACHE: dict[str, str] = {}
+
+
 def parse_language(value: str) -> str:
     """'sv', 'Svenska', 'English', 'en-GB' -> 'sv' or 'en'; anything else raises RowError."""
-    lang = LANGUAGES.get(header_key(value))
+    lang = _LANGUAGE_CACHE.get(value)
     if lang is None:
-        raise RowError(f"language {value!r} is not supported: use sv (svenska) or en (English)")
+        lang = LANGUAGES.get(header_key(value))
+        if lang is None:
+            raise RowError(f"language {value!r} is not supported: use sv (svenska) or en "
+                           "(English)")
+        if len(_LANGUAGE_CACHE) < 1000:
+            _LANGUAGE_CACHE[value] = lang
     return lang
 
 
+# (field, label in messages, longest value accepted)
+TEXT_FIELDS = (("name", "name", MAX_NAME), ("first_name", "first name", MAX_NAME),
+               ("last_name", "last name", MAX_NAME),
+               ("organisation", "organisation", MAX_ORGANISATION), ("code", "code", MAX_CODE),
+               ("role", "role", MAX_ROLE), ("language", "language", 20))
+
+
 def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> SubscriberRow:
-    """Validate one data row and return it normalised; raise RowError with the reason."""
+    """Validate one data row and return it normalised; raise RowError with the reason.
+
+    Values are trimmed and runs of spaces collapsed; an empty cell gives ``None``.
+    """
     width = len(columns.headers)
-    if len(values) > width and any(v.strip() for v in values[width:]):
+    n = len(values)
+    if n > width and any(v.strip() for v in values[width:]):
         raise RowError(
-            f"{len(values)} values but the header has {width} columns: is there a "
+            f"{n} values but the header has {width} columns: is there a "
             "delimiter inside a value that is not quoted?"
         )
-    raw_email = values[columns.email] if columns.email < len(values) else ""
+    raw_email = values[columns.email] if columns.email < n else ""
     try:
         address = normalise_address(raw_email)
     except AddressError as exc:
@@ -206,35 +218,34 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
             raise RowError("no e-mail address") from None
         raise RowError(f"invalid e-mail address {raw_email.strip()!r}: {exc}") from None
 
-    name = _text(values, columns.name, "name", MAX_NAME)
-    if name is None and (columns.first_name is not None or columns.last_name is not None):
-        first = _text(values, columns.first_name, "first name", MAX_NAME) or ""
-        last = _text(values, columns.last_name, "last name", MAX_NAME) or ""
-        name = _clean(f"{first} {last}") or None
-        if name and len(name) > MAX_NAME:
+    got: dict[str, str] = {}
+    for fieldname, index, label, limit in columns.text_fields:
+        if index < n and (raw := values[index]):
+            if "\n" in raw or "\r" in raw:
+                raise RowError(f"{label} contains a line break")
+            value = " ".join(raw.split())
+            if len(value) > limit:
+                raise RowError(f"{label} is {len(value)} characters long (at most {limit})")
+            if value:
+                got[fieldname] = value
+    name = got.get("name")
+    if name is None and ("first_name" in got or "last_name" in got):
+        name = f"{got.get('first_name', '')} {got.get('last_name', '')}".strip()
+        if len(name) > MAX_NAME:
             raise RowError(f"name is {len(name)} characters long (at most {MAX_NAME})")
-    code = _text(values, columns.code, "code", MAX_CODE)
-    language = _text(values, columns.language, "language", 20)
     attributes: dict[str, str] = {}
     for index, attr in columns.attributes:
-        if index < len(values):
-            value = values[index].strip()
+        if index < n and (value := values[index].strip()):
             if len(value) > MAX_ATTRIBUTE:
                 raise RowError(f"column {attr!r} is {len(value)} characters long "
                                f"(at most {MAX_ATTRIBUTE})")
-            if value:
-                attributes[attr] = value
+            attributes[attr] = value
+    code = got.get("code")
+    language = got.get("language")
     return SubscriberRow(
-        line=line,
-        email=address.email,
-        key=address.key,
-        name=name,
-        organisation=_text(values, columns.organisation, "organisation", MAX_ORGANISATION),
-        code=normalise_code(code) if code else None,
-        role=_text(values, columns.role, "role", MAX_ROLE),
-        language=parse_language(language) if language else None,
-        attributes=attributes,
-    )
+        line, address.email, address.key, name, got.get("organisation"),
+        normalise_code(code) if code else None, got.get("role"),
+        parse_language(language) if language else None, attributes)
 
 
 def organisation_key(name: str) -> str:
@@ -256,3 +267,25 @@ def guess_org_kind(name: str, code: str | None = None) -> str:
     if code and code.isdigit():
         return {4: "municipality", 2: "region"}.get(len(code), "other")
     return "other"
+
+
+RawRow = tuple[int, int, list[str]]  # (first line, last line, values) as read from the file
+Parsed = SubscriberRow | str | None  # a valid row, the reason it was rejected, or empty
+
+
+def parse_batch(columns: ColumnMap, rows: Sequence[RawRow]) -> list[Parsed]:
+    """Parse ``rows`` in order: a SubscriberRow, a reason (rejected) or None (an empty row)."""
+    out: list[Parsed] = []
+    for start, end, values in rows:
+        if not any(map(str.strip, values)):
+            out.append(None)
+            continue
+        try:
+            out.append(parse_row(values, columns, start))
+        except RowError as exc:
+            reason = str(exc)
+            if end > start:
+                reason += (f" (this row spans lines {start}-{end}: is a quote (\") never "
+                           "closed?)")
+            out.append(reason)
+    return out

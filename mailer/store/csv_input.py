@@ -157,11 +157,10 @@ def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = No
                          "as UTF-8 or Windows-1252")
                 raise _fail(path, f"cannot read the text {tried}: invalid {failed_at}. "
                             "Pass --encoding if you know it. " + SAVE_AS)
-            text_head = head.decode(chosen, errors="replace") if chosen != "utf-16" else (
-                head.decode("utf-16", errors="replace"))
+            text_head = head.decode(chosen, errors="replace")
     except OSError as exc:
         raise _fail(path, f"cannot read the file: {exc.strerror or exc}") from None
-    if not text_head.lstrip("\ufeff").strip():
+    if size <= len(head) and not text_head.lstrip("\ufeff").strip():
         raise _fail(path, "the file is empty; expected a header line with an e-mail column "
                     "(e.g. 'email;name;organisation') and one line per person")
     return CsvFormat(chosen, delimiter or guess_delimiter(text_head), size, lines)
@@ -171,7 +170,7 @@ def guess_delimiter(text: str) -> str:
     """The delimiter of the header line: the most frequent of ; , tab | outside quotes."""
     counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
-    for c in text.lstrip("\ufeff"):
+    for c in text.lstrip("\ufeff").lstrip("\r\n"):
         if c == '"':
             quoted = not quoted
         elif not quoted and c in ("\n", "\r"):

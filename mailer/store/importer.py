@@ -24,23 +24,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from mailer.domain.subscriber_rows import (
-    ColumnMap,
-    HeaderError,
-    RowError,
-    SubscriberRow,
-    map_columns,
-    parse_row,
-)
+from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
 from mailer.store.lists import get_list
 from mailer.store.models import utcnow
-from mailer.store.upsert import BatchUpsert, Counts
+from mailer.store.parallel import RowParser, default_workers
+from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
 BATCH = 5000
 SHOWN_REJECTED = 20
@@ -100,9 +93,14 @@ def import_subscribers(
     progress: Progress | None = None,
     now: datetime | None = None,
     batch_size: int = BATCH,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import ``path`` into the list ``list_slug``; raise MailerError (changing nothing)
-    when the file as a whole cannot be used."""
+    when the file as a whole cannot be used.
+
+    ``workers``: processes that parse and validate rows (default: several for large
+    files on a multi-core machine, none for small ones; 0 parses in this process).
+    """
     started = time.perf_counter()
     path = Path(path)
     fmt = sniff(path, encoding=encoding, delimiter=delimiter)
@@ -121,7 +119,8 @@ def import_subscribers(
             try:
                 with Session(engine) as session, session.begin():
                     _run(session, rows, columns, report, rejects, list_slug,
-                         now or utcnow(), batch_size, progress)
+                         now or utcnow(), batch_size, progress,
+                         default_workers(fmt.lines) if workers is None else workers)
                     if dry_run:
                         raise _DryRun
             except _DryRun:
@@ -136,100 +135,57 @@ def import_subscribers(
 
 def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
          rejects: _RejectedFile, list_slug: str, now: datetime, batch_size: int,
-         progress: Progress | None) -> None:
+         progress: Progress | None, workers: int) -> None:
     lst = get_list(session, list_slug)
     conn = session.connection()
-    seen = _SeenAddresses(conn)
     upsert = BatchUpsert(conn, lst, now, source=report.path.name)
-    for batch in _batched(rows, batch_size):
-        problems: list[tuple[int, list[str], str]] = []
-        valid: list[SubscriberRow] = []
-        raw: dict[int, list[str]] = {}
-        first_line: dict[str, int] = {}
-        for start, end, values in batch:
-            report.rows += 1
-            if not any(v.strip() for v in values):
-                report.empty_rows += 1
-                continue
-            try:
-                row = parse_row(values, columns, start)
-            except RowError as exc:
-                reason = str(exc)
-                if end > start:
-                    reason += (f" (this row spans lines {start}-{end}: is a quote (\") "
-                               "never closed?)")
-                problems.append((start, values, reason))
-                continue
-            if (earlier := first_line.get(row.key)) is not None:
-                problems.append((start, values, _duplicate(earlier)))
-                continue
-            first_line[row.key] = start
-            valid.append(row)
-            raw[start] = values
-        duplicates = seen.add(valid)
-        if duplicates:
-            for line, earlier in duplicates.items():
-                problems.append((line, raw[line], _duplicate(earlier)))
-            valid = [r for r in valid if r.line not in duplicates]
-        for line, reason in upsert.apply(valid).items():
-            problems.append((line, raw[line], reason))
-        problems.sort(key=lambda p: p[0])
-        for line, values, reason in problems:
-            rejects.write(line, values, reason)
-            report.rejected += 1
-            if len(report.first_rejected) < SHOWN_REJECTED:
-                report.first_rejected.append(Rejected(line, reason))
-        if progress is not None:
-            progress(batch[-1][1], report.format.lines)
+    try:
+        _read(rows, columns, report, rejects, upsert, batch_size, progress, workers)
+        upsert.finish()
+    finally:
+        upsert.restore()
     report.counts = upsert.counts
-    seen.drop()
 
 
-def _duplicate(line: int) -> str:
-    return f"duplicate of line {line} (the same address; upper/lower case does not matter)"
+def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
+          rejects: _RejectedFile, upsert: BatchUpsert, batch_size: int,
+          progress: Progress | None, workers: int) -> None:
+    if progress is not None:
+        progress(1, report.format.lines)
+    with RowParser(columns, workers) as parser:
+        for batch, parsed in parser.parse(_batched(rows, batch_size)):
+            problems: list[tuple[int, list[str], str]] = []
+            valid: list[SubscriberRow] = []
+            raw: dict[int, list[str]] = {}
+            first_line: dict[str, int] = {}
+            for (start, _, values), row in zip(batch, parsed, strict=True):
+                if row is None:
+                    report.empty_rows += 1
+                elif isinstance(row, str):
+                    problems.append((start, values, row))
+                elif (earlier := first_line.get(row.key)) is not None:
+                    problems.append((start, values, duplicate_reason(earlier)))
+                else:
+                    first_line[row.key] = start
+                    valid.append(row)
+                    raw[start] = values
+            report.rows += len(batch)
+            for line, reason in upsert.apply(valid).items():
+                problems.append((line, raw[line], reason))
+            problems.sort(key=lambda p: p[0])
+            for line, values, reason in problems:
+                rejects.write(line, values, reason)
+                report.rejected += 1
+                if len(report.first_rejected) < SHOWN_REJECTED:
+                    report.first_rejected.append(Rejected(line, reason))
+            if progress is not None:
+                progress(batch[-1][1], report.format.lines)
 
 
 def _batched(rows: Iterable[Row], n: int) -> Iterator[list[Row]]:
     it = iter(rows)
     while batch := list(islice(it, n)):
         yield batch
-
-
-class _SeenAddresses:
-    """Addresses already read in this import, with their line, in a temporary table.
-
-    A Python set of a million addresses would cost ~150 MB; the temporary table keeps
-    memory flat and lives only inside the import's transaction.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        kwargs = {"postgresql_on_commit": "DROP"} if conn.dialect.name == "postgresql" else {}
-        self.table = Table("mailer_import_seen", MetaData(),
-                           Column("key", String(320), primary_key=True),
-                           Column("line", Integer, nullable=False),
-                           prefixes=["TEMPORARY"], **kwargs)
-        conn.execute(text("DROP TABLE IF EXISTS mailer_import_seen"))
-        self.table.create(conn)
-
-    def add(self, rows: list[SubscriberRow]) -> dict[int, int]:
-        """Record ``rows``; return {line: earlier line} for those read before."""
-        if not rows:
-            return {}
-        t = self.table
-        earlier = dict(self.conn.execute(
-            select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in rows]))).all())
-        if earlier:
-            dups = {r.line: earlier[r.key] for r in rows if r.key in earlier}
-            rows = [r for r in rows if r.key not in earlier]
-        else:
-            dups = {}
-        if rows:
-            self.conn.execute(t.insert(), [{"key": r.key, "line": r.line} for r in rows])
-        return dups
-
-    def drop(self) -> None:
-        self.table.drop(self.conn)
 
 
 class _RejectedFile:

@@ -8,20 +8,21 @@ log and the state can never disagree. Callers pass ``now``; nothing here reads t
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.errors import MailerError
 from mailer.store.models import (
     ConsentEvent,
     MailingList,
     Organisation,
+    OrgKind,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -30,9 +31,6 @@ from mailer.store.models import (
 MAX_EMAIL = 320
 MAX_NAME = 200
 LANGUAGES = ("sv", "en")
-# Constant salt: the hash must stay the same across key rotations so an erased person's
-# consent history can still be found from their address (see ConsentEvent).
-EMAIL_HASH_SALT = b"mailer.consent.v1:"
 
 
 class InvalidEmail(MailerError):
@@ -55,26 +53,14 @@ class SubscribeResult:
 
 
 def normalise_email(raw: str) -> str:
-    """The address as we store it (domain lower-cased, IDN normalised), or InvalidEmail."""
+    """The address as we store it (see ``mailer.domain.addresses``), or InvalidEmail."""
     value = raw.strip()
-    if not value:
-        raise InvalidEmail("the e-mail address is empty")
     if len(value) > MAX_EMAIL or "\r" in value or "\n" in value:
         raise InvalidEmail("the e-mail address is too long or spans several lines")
     try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        return normalise_address(value).email
+    except AddressError as exc:
         raise InvalidEmail(f"{value!r} is not a valid e-mail address: {exc}") from None
-
-
-def email_key(email: str) -> str:
-    """The case-insensitive identity of an address (``Subscriber.email_key``)."""
-    return email.strip().casefold()
-
-
-def email_hash(email: str) -> str:
-    """Salted SHA-256 of the address key, kept in the consent log (survives erasure)."""
-    return hashlib.sha256(EMAIL_HASH_SALT + email_key(email).encode("utf-8")).hexdigest()
 
 
 def find_by_email(session: Session, email: str) -> Subscriber | None:
@@ -84,7 +70,7 @@ def find_by_email(session: Session, email: str) -> Subscriber | None:
 def _log(session: Session, subscriber: Subscriber, list_id: int | None, action: str, *,
          now: datetime, ip: str | None, source: str, wording: str = "") -> None:
     session.add(ConsentEvent(subscriber_id=subscriber.id, list_id=list_id,
-                             email_hash=email_hash(subscriber.email), action=action,
+                             email_hash=email_hash(subscriber.email_key), action=action,
                              source=source[:200], ip=(ip or None) and ip[:45],
                              wording=wording, at=now))
 
@@ -220,9 +206,11 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
 def find_or_create_organisation(session: Session, name: str, *, now: datetime) -> Organisation:
     """The organisation called ``name`` (case-insensitively), created if new."""
     clean = " ".join(name.split())[:MAX_NAME]
-    org = session.scalar(select(Organisation).where(Organisation.name_key == clean.casefold()))
+    key = organisation_key(clean)
+    org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
-        org = Organisation(name=clean, name_key=clean.casefold(), created_at=now)
+        org = Organisation(name=clean, name_key=key, kind=OrgKind(guess_org_kind(clean)),
+                           created_at=now)
         session.add(org)
         session.flush()
     return org

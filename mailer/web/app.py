@@ -25,6 +25,7 @@ from mailer.web.archive import ArchiveSource, MailingsArchive
 from mailer.web.csrf import Csrf, CsrfError
 from mailer.web.pages import PageError, error_page, make_environment
 from mailer.web.ratelimit import SlidingWindowLimiter
+from mailer.web.registration import RegistrationDesk, StaticDesk
 from mailer.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
@@ -44,6 +45,7 @@ class Web:
     links: Links
     csrf: Csrf
     archive: ArchiveSource
+    desk: RegistrationDesk
     per_ip: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_IP))
     per_address: SlidingWindowLimiter = field(
@@ -54,8 +56,10 @@ class Web:
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
-               archive: ArchiveSource | None = None) -> FastAPI:
-    """The FastAPI app for ``settings``; pass ``engine``/``archive`` to share or replace them."""
+               archive: ArchiveSource | None = None,
+               desk: RegistrationDesk | None = None) -> FastAPI:
+    """The FastAPI app for ``settings``; pass ``engine``, ``archive`` or ``desk`` to share or
+    replace them (without a desk, no invitation is open for registration here)."""
     from mailer.web.admin import install_admin
     from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
@@ -66,7 +70,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     tokens = Tokens(key)
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
-              archive=archive or MailingsArchive(engine))
+              archive=archive or MailingsArchive(engine), desk=desk or StaticDesk())
     web.env = make_environment(settings)
 
     app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)

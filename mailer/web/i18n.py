@@ -1,25 +1,20 @@
-"""Languages of the web pages: choosing one per request, and the sv/en message catalogue.
+"""Languages of the web pages: choosing one per request, and translating with the catalogue.
 
-Message ids are English; ``locale/sv.po`` holds the Swedish text. The catalogue is read
-with Babel and compiled in memory at start (no compiled .mo files in git, nothing
-generated at run time beyond that). A message missing in Swedish falls back to English,
-and a test checks that every id used in the templates and code has a Swedish text.
+Message ids are English; the Swedish texts are in ``mailer/locale/sv/web.po``, read by the
+shared catalogue of ``mailer.render.i18n`` (one convention for mail and pages: every
+``.po`` file of a language is merged). A test checks that every id used in the web
+templates and code has a Swedish text.
 """
 
 from __future__ import annotations
 
-import gettext
 from collections.abc import Callable, Iterable
-from functools import cache
-from io import BytesIO
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from mailer.render.i18n import Translator
 
 LANGUAGES = ("sv", "en")
 DEFAULT = "sv"
-LOCALE_DIR = Path(__file__).parent / "locale"
 
 Translate = Callable[..., str]
 
@@ -29,30 +24,19 @@ def N_(message: str) -> str:
     return message
 
 
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    """The compiled catalogue for ``lang`` (English is the message ids themselves)."""
-    po = LOCALE_DIR / f"{lang}.po"
-    if lang == "en" or not po.is_file():
-        return gettext.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=lang)
-    buf = BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
+def translations(lang: str) -> Translator:
+    return Translator(lang if lang in LANGUAGES else DEFAULT)
 
 
 def translator(lang: str) -> Translate:
     """``_("Hello %(name)s", name=x)``: translate, then fill named values."""
-    tr = translations(lang if lang in LANGUAGES else DEFAULT)
+    tr = translations(lang)
 
     def _(message: str, **values: object) -> str:
         text = tr.gettext(message)
         return text % values if values else text
 
     return _
-
 
 def parse_accept_language(header: str | None) -> list[str]:
     """Primary language tags from Accept-Language, best first (RFC 9110 section 12.5.4)."""

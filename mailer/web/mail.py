@@ -97,3 +97,41 @@ async def send_mail(settings: Settings, message: EmailMessage) -> bool:
                     message["Subject"], smtp.redacted(), exc)
         return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationMail:
+    """The confirmation of a registration, with the meetings as an .ics attachment."""
+
+    to: str
+    language: str
+    title: str
+    waitlisted: bool = False
+    ics: bytes | None = None
+
+
+ICS_FILENAME = "inbjudan.ics"
+
+
+def build_registration_message(settings: Settings, mail: RegistrationMail) -> EmailMessage:
+    _ = translator(mail.language)
+    ctx = {"_": _, "lang": mail.language, "title": mail.title, "waitlisted": mail.waitlisted,
+           "sender": settings.sender.name or settings.sender.address, "list_name": mail.title}
+    msg = EmailMessage()
+    msg["From"] = settings.sender.formatted()
+    msg["To"] = mail.to
+    if settings.reply_to:
+        msg["Reply-To"] = settings.reply_to
+    msg["Subject"] = (_("On the waiting list: %(title)s", title=mail.title) if mail.waitlisted
+                      else _("You are registered: %(title)s", title=mail.title))
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{settings.sender.domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = mail.language
+    msg.set_content(_env.get_template("registered.txt.j2").render(ctx))
+    msg.add_alternative(_env.get_template("registered.html.j2").render(ctx), subtype="html")
+    if mail.ics and not mail.waitlisted:
+        # RFC 5545/6047: METHOD:PUBLISH, so calendars add the meetings without an RSVP.
+        msg.add_attachment(mail.ics, maintype="text", subtype="calendar",
+                           filename=ICS_FILENAME, params={"method": "PUBLISH"})
+    return msg

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Settings
+from mailer.render.i18n import format_day, format_kronor, format_time_range
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
 if TYPE_CHECKING:
@@ -29,7 +30,23 @@ def make_environment(settings: Settings) -> Environment:
     env.filters["date"] = lambda d, lang: format_date(d.astimezone(tz), "long", locale=lang)
     env.filters["datetime"] = lambda d, lang: format_datetime(
         d.astimezone(tz), "d MMMM y HH:mm", locale=lang)
+    env.filters["day"] = lambda d, lang: format_day(d, lang)
+    env.filters["hours"] = lambda m, lang: format_time_range(m.start, m.end, lang)
+    env.filters["cost"] = cost_text
     return env
+
+
+def cost_text(cost: Any, lang: str) -> str:
+    """"900 kr per person och år" / "SEK 900 per person and year" / "Kostnadsfritt"."""
+    _ = translator(lang)
+    if cost.free or cost.amount is None:
+        return _("Free of charge")
+    amount = format_kronor(int(cost.amount), lang)
+    per = {("person", "year"): _("per person and year"),
+           ("organisation", "year"): _("per organisation and year"),
+           ("person", "once"): _("per person"),
+           ("organisation", "once"): _("per organisation")}.get((cost.per, cost.period), "")
+    return f"{amount} {per}".strip()
 
 
 def web_of(request: Request) -> Web:

@@ -57,7 +57,7 @@ def csrf(html: str) -> str:
 def subscription_status(engine: Engine, email: str, list_id: int) -> str | None:
     with transaction(engine) as s:
         sub = s.scalar(select(Subscription).join(Subscriber).where(
-            Subscriber.email_key == email.casefold(), Subscription.list_id == list_id))
+            Subscriber.email_key == email.lower(), Subscription.list_id == list_id))
         return None if sub is None else str(sub.status)
 
 
@@ -72,7 +72,7 @@ def add_subscriber(engine: Engine, email: str, subs: dict[int, str], *, language
     from mailer.store.models import SubscriptionStatus, utcnow
 
     with transaction(engine) as s:
-        sub = Subscriber(email=email, email_key=email.casefold(), name=name, language=language)
+        sub = Subscriber(email=email, email_key=email.lower(), name=name, language=language)
         s.add(sub)
         s.flush()
         for list_id, status in subs.items():

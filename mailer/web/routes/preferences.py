@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.store.models import Subscriber, SubscriptionStatus
+from mailer.store.subscribers import erase_subscriber, personal_data
 from mailer.store.subscriptions import (
     MAX_NAME,
     ListChoice,
@@ -27,20 +28,15 @@ from mailer.store.subscriptions import (
 from mailer.tokens import Purpose
 from mailer.web.i18n import LANGUAGES, Translate, translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import SubscriberInfo, consent_wording, db, read_token
-
-try:  # written by the import branch; see the note in the module docstring of gdpr_available
-    from mailer.store.subscribers import erase_subscriber, personal_data
-except ImportError:  # pragma: no cover - until the branches are merged
-    erase_subscriber = personal_data = None  # type: ignore[assignment]
+from mailer.web.routes.common import SubscriberInfo, db, read_token
 
 router = APIRouter()
 ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
 
 
-def gdpr_available() -> bool:
-    """Download/erase need ``mailer.store.subscribers`` (import branch) to be merged."""
-    return personal_data is not None and erase_subscriber is not None
+def preferences_wording(_: Translate) -> str:
+    return _("I want to receive the newsletters I tick by e-mail. I can unsubscribe at any "
+             "time, here or with the link in every e-mail.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +73,7 @@ def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int 
                                   if c.status == SubscriptionStatus.active}}
     return render(request, "preferences.html", lang=lang, status=status, prefs=prefs,
                   token=token, values=values, errors=errors or {}, saved=saved,
-                  gdpr=gdpr_available())
+                  wording=preferences_wording(translator(lang)))
 
 
 @router.get("/p/{token}")
@@ -124,7 +120,9 @@ async def preferences_save(request: Request, token: str) -> Response:
     values, errors = _validate(form, prefs, _)
     if errors:
         return _page(request, token, prefs, lang, status=422, values=values, errors=errors)
-    wordings = {c.list_id: consent_wording(_, c.name) for c in prefs.choices}
+    # The consent is the ticked box's label plus the text shown under the boxes, verbatim.
+    shown = preferences_wording(_)
+    wordings = {c.list_id: f"[x] {c.name}\n{shown}" for c in prefs.choices}
 
     def work(session: Session) -> None:
         subscriber = session.get(Subscriber, sid)
@@ -175,15 +173,13 @@ async def preferences_download(request: Request, token: str) -> Response:
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
-    if not gdpr_available():
-        raise PageError.from_status(404)
     sid, _prefs, _lang = await _open(request, token)
 
     def work(session: Session) -> dict[str, Any]:
         subscriber = session.get(Subscriber, sid)
         if subscriber is None:
             raise PageError.gone()
-        return personal_data(session, subscriber)  # type: ignore[misc]
+        return personal_data(session, subscriber)
 
     data = await db(request, work)
     body = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
@@ -194,8 +190,6 @@ async def preferences_download(request: Request, token: str) -> Response:
 
 @router.get("/p/{token}/erase")
 async def preferences_erase_page(request: Request, token: str) -> Response:
-    if not gdpr_available():
-        raise PageError.from_status(404)
     _sid, prefs, lang = await _open(request, token)
     return render(request, "erase.html", lang=lang, prefs=prefs, token=token, errors={},
                   word=ERASE_WORD[lang])
@@ -206,8 +200,6 @@ async def preferences_erase(request: Request, token: str) -> Response:
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
-    if not gdpr_available():
-        raise PageError.from_status(404)
     sid, prefs, lang = await _open(request, token)
     _ = translator(lang)
     typed = form.get("confirm")
@@ -220,7 +212,7 @@ async def preferences_erase(request: Request, token: str) -> Response:
     def work(session: Session) -> None:
         subscriber = session.get(Subscriber, sid)
         if subscriber is not None:
-            erase_subscriber(session, subscriber)  # type: ignore[misc]
+            erase_subscriber(session, subscriber, source="preferences-page")
 
     await db(request, work)
     return render(request, "erased.html", lang=lang)

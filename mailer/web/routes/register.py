@@ -1,27 +1,111 @@
 """Built-in registration for invitations: ``/register/{invitation}/{token}``.
 
-Integration point: the form belongs to the invitations model (invite branch). Until that
-is merged this route checks the signed link (tampered -> 400) and answers that the
-registration is not open (404), so links in mail never break with a server error.
+The signed link (per subscriber and invitation) opens a page with the invitation's key
+facts (meetings, cost, deadline, seats left for the person's organisation) and a form
+pre-filled from what we hold. After the deadline, or when the organisation's seats are
+taken (and there is no wait list), it refuses with a clear message and no form. A
+registration answers with a confirmation page and a confirmation mail with the meetings
+as an .ics attachment. The invitation data come through ``mailer.web.registration``.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.store.subscriptions import MAX_NAME
 from mailer.tokens import Purpose
-from mailer.web.i18n import N_
-from mailer.web.pages import PageError
+from mailer.web.i18n import N_, translator
+from mailer.web.mail import RegistrationMail, build_registration_message, send_mail
+from mailer.web.pages import PageError, render, request_language, web_of
+from mailer.web.registration import InvitationFacts, Outcome, Registrant
 from mailer.web.routes.common import read_token
 
 router = APIRouter()
+STATUS = {Outcome.seats_full: 409, Outcome.closed: 410}
 
 
-@router.get("/register/{invitation}/{token}")
-async def register_page(request: Request, invitation: str, token: str) -> Response:
-    read_token(request, Purpose.register, token)
-    raise PageError(404, N_("Registration is not open"),
-                    N_("This invitation has no registration form here. Use the registration "
-                       "link or e-mail address given in the invitation."), "/")
+def _not_open() -> PageError:
+    return PageError(404, N_("Registration is not open"),
+                     N_("This invitation has no registration form here. Use the registration "
+                        "link or e-mail address given in the invitation."), "/")
+
+
+async def _load(request: Request, slug: str, token: str) -> tuple[int, InvitationFacts,
+                                                                  Registrant]:
+    data = read_token(request, Purpose.register, token)
+    desk = web_of(request).desk
+    facts = await run_in_threadpool(desk.facts, data.scope_id)
+    if facts is None:
+        raise _not_open()
+    if facts.slug != slug:  # a genuine link, but for another invitation
+        raise PageError.bad_link()
+    person = await run_in_threadpool(desk.registrant, data.scope_id, data.subscriber_id)
+    if person is None:
+        raise PageError.gone()
+    return data.subscriber_id, facts, person
+
+
+def _page(request: Request, facts: InvitationFacts, person: Registrant, lang: str, *,
+          state: str, status: int = 200, values: dict[str, str] | None = None,
+          errors: dict[str, str] | None = None) -> Response:
+    return render(request, "register.html", lang=lang, status=status, facts=facts,
+                  person=person, state=state, errors=errors or {},
+                  values=values or {"name": person.name, "organisation": person.organisation},
+                  seats_left=max(0, facts.seats_max - person.seats_taken),
+                  tz=web_of(request).settings.tz)
+
+
+@router.get("/register/{slug}/{token}")
+async def register_page(request: Request, slug: str, token: str) -> Response:
+    web = web_of(request)
+    _sid, facts, person = await _load(request, slug, token)
+    lang = request_language(request, person.language)
+    if person.registered:
+        return _page(request, facts, person, lang, state="already")
+    if web.now() >= facts.deadline:
+        return _page(request, facts, person, lang, state="closed", status=410)
+    if person.seats_taken >= facts.seats_max and not facts.waitlist:
+        return _page(request, facts, person, lang, state="seats_full", status=409)
+    return _page(request, facts, person, lang, state="form")
+
+
+@router.post("/register/{slug}/{token}")
+async def register_submit(request: Request, slug: str, token: str,
+                          background: BackgroundTasks) -> Response:
+    web = web_of(request)
+    form = await request.form()
+    web.csrf.check(request, form)
+    sid, facts, person = await _load(request, slug, token)
+    lang = request_language(request, person.language)
+    _ = translator(lang)
+    values = {k: " ".join(str(form.get(k) or "").split()) for k in ("name", "organisation")}
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = _("Enter your name.")
+    elif len(values["name"]) > MAX_NAME:
+        errors["name"] = _("The name can be at most %(n)s characters long.", n=MAX_NAME)
+    if not values["organisation"]:
+        errors["organisation"] = _("Enter your organisation (seats are counted per "
+                                   "organisation).")
+    elif len(values["organisation"]) > MAX_NAME:
+        errors["organisation"] = _("The organisation can be at most %(n)s characters long.",
+                                   n=MAX_NAME)
+    if errors:
+        return _page(request, facts, person, lang, state="form", status=422, values=values,
+                     errors=errors)
+    result = await run_in_threadpool(lambda: web.desk.register(
+        facts.invitation_id, sid, name=values["name"], organisation=values["organisation"],
+        now=web.now()))
+    person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid) or person
+    if result.outcome in (Outcome.registered, Outcome.waitlisted):
+        mail = RegistrationMail(to=person.email, language=lang, title=facts.title,
+                                waitlisted=result.outcome == Outcome.waitlisted,
+                                ics=result.ics)
+        background.add_task(send_mail, web.settings,
+                            build_registration_message(web.settings, mail))
+    state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
+    return _page(request, facts, person, lang, state=state,
+                 status=STATUS.get(result.outcome, 200), values=values)

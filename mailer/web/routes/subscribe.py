@@ -15,12 +15,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from mailer.domain.addresses import email_hash, email_key
 from mailer.store.models import MailingList
 from mailer.store.subscriptions import (
     MAX_NAME,
     InvalidEmail,
     SubscribeOutcome,
-    email_hash,
     normalise_email,
     subscribe,
 )
@@ -100,7 +100,7 @@ async def subscribe_submit(request: Request, slug: str, background: BackgroundTa
     result = await db(request, work)
     # Per-address limit: silently no mail past it (the page stays the same, so it tells
     # nothing; the person already has the earlier mails).
-    if web.per_address.hit(email_hash(values["email"]), web.monotonic()):
+    if web.per_address.hit(email_hash(email_key(values["email"])), web.monotonic()):
         links = web.links
         link = (links.confirm(result.subscriber_id, lst.id)
                 if result.outcome == SubscribeOutcome.pending

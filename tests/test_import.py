@@ -1,0 +1,481 @@
+"""Subscriber import on SQLite and PostgreSQL: counts, encodings, bad input, nothing half-done."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.subscriber_rows import (
+    HeaderError,
+    RowError,
+    guess_org_kind,
+    map_columns,
+    parse_row,
+)
+from mailer.errors import MailerError
+from mailer.store.db import transaction
+from mailer.store.importer import ImportReport, import_subscribers, rejected_path_for
+from mailer.store.lists import create_list
+from mailer.store.models import (
+    ConsentEvent,
+    Organisation,
+    OrgKind,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.store.subscribers import erase_subscriber, export_subscribers, find_subscriber
+
+DEMO = Path(__file__).resolve().parent.parent / "subscribers" / "demo.csv"
+
+
+@pytest.fixture
+def lists(engine: Engine) -> Engine:
+    with transaction(engine) as s:
+        create_list(s, "nyhetsbrev", "Nyhetsbrev om medborgardialog")
+        create_list(s, "natverk", "Nätverket", language="en")
+    return engine
+
+
+def run(engine: Engine, path: Path, slug: str = "nyhetsbrev", **kw: object) -> ImportReport:
+    return import_subscribers(engine, path, slug, **kw)  # type: ignore[arg-type]
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def count(engine: Engine, model: type) -> int:
+    with transaction(engine) as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def snapshot(engine: Engine) -> tuple[int, int, int, int]:
+    return (count(engine, Subscriber), count(engine, Subscription),
+            count(engine, ConsentEvent), count(engine, Organisation))
+
+
+# --- the demo file --------------------------------------------------------------------
+
+def test_demo_twice_second_time_all_unchanged(lists: Engine) -> None:
+    first = run(lists, DEMO)
+    c = first.counts
+    assert first.rows == 52 and first.rejected == 0
+    assert (c.imported, c.new_people, c.updated, c.unchanged) == (52, 52, 0, 0)
+    assert first.format.encoding == "utf-8" and first.format.delimiter == ";"
+    assert count(lists, ConsentEvent) == 52
+    second = run(lists, DEMO)
+    c = second.counts
+    assert (c.imported, c.updated, c.unchanged, second.rejected) == (0, 0, 52, 0)
+    assert count(lists, ConsentEvent) == 52  # no new consent for people already on the list
+    assert not rejected_path_for(DEMO).exists()
+    with transaction(lists) as s:
+        asa = find_subscriber(s, "ASA.LINDQVIST@hylte.example")
+        assert asa is not None and asa.name == "Åsa Lindqvist"
+        assert asa.organisation is not None and asa.organisation.code == "1315"
+        assert asa.organisation.kind == OrgKind.municipality
+        assert asa.attributes == {"Telefon": "070-174 06 05"}
+        hylte = s.scalar(select(func.count()).select_from(Subscriber).join(Organisation)
+                         .where(Organisation.name_key == "hylte kommun"))
+        assert hylte is not None and hylte >= 3
+        region = s.scalar(select(Organisation).where(Organisation.name == "Region Uppsala"))
+        assert region is not None and region.kind == OrgKind.region and region.code == "03"
+        english = s.scalars(select(Subscriber.email).where(Subscriber.language == "en")).all()
+        assert len(english) >= 2
+        maria = find_subscriber(s, "maria.holm@uppsala.example")
+        assert maria is not None and maria.email == "Maria.Holm@uppsala.example"
+
+
+def test_demo_into_a_second_list_subscribes_existing_people(lists: Engine) -> None:
+    run(lists, DEMO)
+    report = run(lists, DEMO, "natverk")
+    assert (report.counts.imported, report.counts.new_people) == (52, 0)
+    assert count(lists, Subscriber) == 52 and count(lists, Subscription) == 104
+
+
+# --- encodings and delimiters -------------------------------------------------------
+
+SWEDISH = ("E-post;Namn;Kommun;Roll\r\n"
+           "asa@hylte.example;Åsa Öberg;Hylte kommun;utvecklingsledare\r\n"
+           "goran@uppsala.example;Göran Ärlig;Uppsala kommun;kommunfullmäktiges ordförande\r\n")
+
+
+@pytest.mark.parametrize(("encoding", "label"), [("utf-8-sig", "UTF-8 with BOM"),
+                                                 ("cp1252", "Windows-1252"),
+                                                 ("utf-8", "UTF-8"),
+                                                 ("utf-16", "UTF-16")])
+def test_excel_files(lists: Engine, tmp_path: Path, encoding: str, label: str) -> None:
+    path = write(tmp_path / "excel.csv", SWEDISH, encoding)
+    report = run(lists, path)
+    assert report.format.label == f"{label}, ';'-delimited"
+    assert report.counts.imported == 2
+    with transaction(lists) as s:
+        names = set(s.scalars(select(Subscriber.name)))
+        orgs = set(s.scalars(select(Organisation.name)))
+    assert names == {"Åsa Öberg", "Göran Ärlig"}
+    assert orgs == {"Hylte kommun", "Uppsala kommun"}
+
+
+def test_cp1252_rejected_file_keeps_the_encoding(lists: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path / "gammal.csv", SWEDISH + "inte-en-adress;Örjan Å;Tierps kommun;x\r\n",
+                 "cp1252")
+    report = run(lists, path)
+    assert report.rejected == 1 and report.rejected_path == tmp_path / "gammal.rejected.csv"
+    text = report.rejected_path.read_bytes().decode("cp1252")
+    assert "Örjan Å" in text and ";4;" in text
+
+
+def test_utf8_wins_when_the_whole_file_is_utf8(lists: Engine, tmp_path: Path) -> None:
+    # An 'ö' far down a file must decide the same way as one on line 2.
+    lines = ["email,name"] + [f"p{i}@example.org,Person {i}" for i in range(3000)]
+    lines.append("last@example.org,Björn Östlund")
+    path = write(tmp_path / "long.csv", "\n".join(lines) + "\n")
+    report = run(lists, path)
+    assert report.format.encoding == "utf-8" and report.format.delimiter == ","
+    with transaction(lists) as s:
+        assert find_subscriber(s, "last@example.org").name == "Björn Östlund"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "delimiter"), [
+    ("email\tname\na@example.org\tAnna\n", "\t"),
+    ('email,name,organisation\na@example.org,"Svensson, Anna","Hylte kommun"\n', ","),
+    ('"namn; med semikolon",e-post\n"A; B",a@example.org\n', ","),
+    ("email|name\na@example.org|Anna\n", "|"),
+])
+def test_delimiters(lists: Engine, tmp_path: Path, text: str, delimiter: str) -> None:
+    report = run(lists, write(tmp_path / "d.csv", text))
+    assert report.format.delimiter == delimiter
+    assert report.counts.imported == 1 and report.rejected == 0
+
+
+# --- rejected rows --------------------------------------------------------------------
+
+def test_invalid_addresses_and_case_duplicates(lists: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path / "members.csv", (
+        "email;name;organisation;extra\n"
+        "anna@example.org;Anna;Hylte kommun;x\n"          # 2
+        "ANNA@Example.ORG;Anna igen;Hylte kommun;y\n"     # 3 duplicate of 2
+        "bertil@;Bertil;;\n"                              # 4 invalid
+        ";Ingen adress;;\n"                               # 5 no address
+        "cecilia@example..org;Cecilia;;\n"                # 6 invalid
+        "Cecilia Svensson <cecilia@example.org>;C;;\n"    # 7 display name not allowed
+        "david@example.org;David;Hylte kommun;;spill\n"   # 8 too many values
+        "eva@example.org;Eva;Hylte kommun;z\n"            # 9 fine
+        ";;;\n"                                           # 10 empty row: skipped
+        "fredrik@example.org;Fredrik;;;\n"                # 11 empty extra value: fine
+    ))
+    report = run(lists, path)
+    assert report.counts.imported == 3 and report.rejected == 6 and report.empty_rows == 1
+    assert report.rows == 10
+    reasons = {r.line: r.reason for r in report.first_rejected}
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8]
+    assert reasons[3].startswith("duplicate of line 2")
+    assert reasons[4].startswith("invalid e-mail address 'bertil@'")
+    assert reasons[5] == "no e-mail address"
+    assert "display name" in reasons[7]
+    assert "5 values but the header has 4 columns" in reasons[8]
+    rows = list(csv.reader(rejected_path_for(path).open(encoding="utf-8"), delimiter=";"))
+    assert rows[0] == ["email", "name", "organisation", "extra", "line", "reason"]
+    assert rows[1][:5] == ["ANNA@Example.ORG", "Anna igen", "Hylte kommun", "y", "3"]
+    assert rows[6][4:] == ["8", reasons[8], "spill"]
+    with transaction(lists) as s:
+        anna = find_subscriber(s, "anna@example.org")
+        assert anna is not None and anna.name == "Anna"  # the first one wins
+    # A clean run afterwards removes the stale rejected file.
+    clean = write(tmp_path / "members.csv", "email\nanna@example.org\n")
+    assert run(lists, clean).rejected == 0
+    assert not rejected_path_for(path).exists()
+
+
+def test_duplicates_across_batches(lists: Engine, tmp_path: Path) -> None:
+    rows = [f"p{i}@example.org" for i in range(7)] + ["P3@EXAMPLE.ORG", "p0@example.org"]
+    path = write(tmp_path / "dups.csv", "email\n" + "\n".join(rows) + "\n")
+    report = run(lists, path, batch_size=2)
+    assert report.counts.imported == 7
+    assert [(r.line, r.reason.split(" (")[0]) for r in report.first_rejected] == [
+        (9, "duplicate of line 5"), (10, "duplicate of line 2")]
+
+
+def test_unclosed_quote_spanning_lines_is_rejected_with_a_hint(lists: Engine,
+                                                                tmp_path: Path) -> None:
+    path = write(tmp_path / "q.csv", 'email;name\na@example.org;"Anna\nb@example.org;Bertil\n'
+                 'c@example.org;Cecilia"\nd@example.org;David\n')
+    report = run(lists, path)
+    assert report.counts.imported == 1
+    (rej,) = report.first_rejected
+    assert rej.line == 2 and "line break" in rej.reason and "spans lines 2-4" in rej.reason
+
+
+# --- fatal errors change nothing ------------------------------------------------------
+
+def fatal(lists: Engine, path: Path, match: str, **kw: object) -> None:
+    before = snapshot(lists)
+    with pytest.raises(MailerError, match=match):
+        run(lists, path, **kw)
+    assert snapshot(lists) == before
+    assert not rejected_path_for(path).exists()
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_missing_email_column(lists: Engine, tmp_path: Path) -> None:
+    run(lists, DEMO)
+    path = write(tmp_path / "x.csv", "Namn;Kommun;Telefon\nAnna;Hylte kommun;1\n")
+    fatal(lists, path, r"no e-mail column\. Columns found: 'Namn', 'Kommun', 'Telefon'\. "
+                       r"Accepted names .*e-post")
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    (b"", "the file is empty"),
+    (b"\xef\xbb\xbf", "the file is empty"),
+    (b"\r\n\r\n  \r\n", "the file is empty"),
+    (b"\n\n", "the file is empty"),
+    (b"PK\x03\x04rest-of-a-zip", "Excel workbook"),
+    (b"email\nanna@example.org\x00\x01\x02\n", "NUL bytes"),
+    (b"email\n" + b"\x81\x8d\x8f\x90\x9d\n", "cannot read the text"),
+])
+def test_unusable_files(lists: Engine, tmp_path: Path, content: bytes, match: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    fatal(lists, path, match)
+
+
+def test_missing_file_and_folder(lists: Engine, tmp_path: Path) -> None:
+    with pytest.raises(MailerError, match="no such file"):
+        run(lists, tmp_path / "nope.csv")
+    with pytest.raises(MailerError, match="is a folder"):
+        run(lists, tmp_path)
+
+
+def test_ten_megabyte_line(lists: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("w") as f:
+        f.write("email;name\n")
+        f.writelines(f"p{i}@example.org;P {i}\n" for i in range(20))
+        f.write("x" * 10_000_000 + "\n")
+        f.write("last@example.org;Last\n")
+    fatal(lists, path, r"line 22 is longer than 1024 KiB")
+    only = tmp_path / "one-line.csv"
+    only.write_text("email;" + "y" * 10_000_000)
+    fatal(lists, only, r"line 1 is longer than 1024 KiB")
+
+
+def test_fatal_error_half_way_rolls_back(lists: Engine, tmp_path: Path) -> None:
+    # Short lines (so the first pass finds nothing), then a quote that is never closed:
+    # the csv module gives up after 128 KiB, long after the first batches were written.
+    path = tmp_path / "half.csv"
+    with path.open("w") as f:
+        f.write("email;name\n")
+        f.writelines(f"p{i}@example.org;P {i}\n" for i in range(50))
+        f.write('q@example.org;"Quote\n')
+        f.writelines("more text without a closing quote\n" for _ in range(5000))
+    fatal(lists, path, r"line 52: field larger than field limit .* never closed", batch_size=10)
+
+
+def test_unknown_list_changes_nothing(lists: Engine) -> None:
+    before = snapshot(lists)
+    with pytest.raises(MailerError, match="no list 'okand'; known lists: natverk, nyhetsbrev"):
+        run(lists, DEMO, "okand")
+    assert snapshot(lists) == before
+
+
+def test_dry_run_saves_nothing(lists: Engine, tmp_path: Path) -> None:
+    report = run(lists, DEMO, dry_run=True)
+    assert report.counts.imported == 52 and report.dry_run
+    assert snapshot(lists) == (0, 0, 0, 0)
+
+
+# --- upsert rules ----------------------------------------------------------------------
+
+def test_unsubscribed_is_never_reactivated(lists: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", "email;name;roll\nanna@example.org;Anna;samordnare\n")
+    run(lists, path)
+    with transaction(lists) as s:
+        s.execute(update(Subscription).values(status=SubscriptionStatus.unsubscribed))
+    again = write(tmp_path / "b.csv", "email;name;roll\nANNA@example.org;Anna Ny;chef\n")
+    report = run(lists, again)
+    c = report.counts
+    assert (c.imported, c.updated, c.unchanged, c.kept_unsubscribed) == (0, 0, 0, 1)
+    with transaction(lists) as s:
+        anna = find_subscriber(s, "anna@example.org")
+        assert anna is not None and (anna.name, anna.role) == ("Anna", "samordnare")
+        assert anna.subscriptions[0].status == SubscriptionStatus.unsubscribed
+    assert count(lists, ConsentEvent) == 1
+
+
+def test_updates_keep_what_empty_cells_do_not_give(lists: Engine, tmp_path: Path) -> None:
+    run(lists, write(tmp_path / "a.csv", "email;name;organisation;role;språk;telefon\n"
+                     "anna@example.org;Anna;Hylte kommun;samordnare;en;123\n"
+                     "bo@example.org;Bo;Hylte kommun;;;\n"))
+    report = run(lists, write(tmp_path / "b.csv", "email;name;organisation;role;språk;rum\n"
+                              "anna@example.org;;;chef;;A1\n"
+                              "bo@example.org;Bo;;;;\n"))
+    assert (report.counts.updated, report.counts.unchanged) == (1, 1)
+    with transaction(lists) as s:
+        anna = find_subscriber(s, "anna@example.org")
+        assert anna is not None
+        assert (anna.name, anna.role, anna.language) == ("Anna", "chef", "en")
+        assert anna.organisation is not None and anna.organisation.name == "Hylte kommun"
+        assert anna.attributes == {"telefon": "123", "rum": "A1"}
+
+
+def test_unconfirmed_becomes_active_with_consent(lists: Engine, tmp_path: Path) -> None:
+    with transaction(lists) as s:
+        person = Subscriber(email="anna@example.org", email_key="anna@example.org")
+        s.add(person)
+        s.flush()
+        from mailer.store.lists import get_list
+
+        s.add(Subscription(subscriber_id=person.id, list_id=get_list(s, "nyhetsbrev").id,
+                           status=SubscriptionStatus.unconfirmed, source="form"))
+    report = run(lists, write(tmp_path / "a.csv", "email\nAnna@example.org\n"))
+    assert (report.counts.imported, report.counts.new_people) == (1, 0)
+    with transaction(lists) as s:
+        sub = s.scalar(select(Subscription))
+        assert sub is not None and sub.status == SubscriptionStatus.active
+        assert sub.confirmed_at is not None
+        event = s.scalar(select(ConsentEvent))
+        assert event is not None and (event.action, event.source) == ("import", "a.csv")
+        assert event.email_hash == email_hash("anna@example.org")
+
+
+def test_organisation_codes(lists: Engine, tmp_path: Path) -> None:
+    report = run(lists, write(tmp_path / "o.csv", (
+        "email,organisation,kommunkod\n"
+        "a@example.org,Hylte kommun,1315\n"
+        "b@example.org,HYLTE  KOMMUN,\n"            # same organisation, case and spaces
+        "c@example.org,Upplands Väsby kommun,114\n"  # Excel ate the leading zero
+        "d@example.org,Hylte kommun,1316\n"          # contradicts 1315: rejected
+        "e@example.org,Halmstads kommun,1315\n"      # 1315 is Hylte's: rejected
+        "f@example.org,,0114\n"                      # by code alone
+        "g@example.org,Västra Götalandsregionen,\n"
+        "h@example.org,Sveriges Kommuner och Regioner,\n"
+    )))
+    assert report.counts.imported == 6
+    reasons = {r.line: r.reason for r in report.first_rejected}
+    assert "has code 1315, but the row says 1316" in reasons[5]
+    assert "code 1315 belongs to 'Hylte kommun'" in reasons[6]
+    with transaction(lists) as s:
+        orgs = {o.name: (o.kind, o.code) for o in s.scalars(select(Organisation))}
+        f = find_subscriber(s, "f@example.org")
+        assert f is not None and f.organisation is not None
+        assert f.organisation.name == "Upplands Väsby kommun"
+    assert orgs == {"Hylte kommun": (OrgKind.municipality, "1315"),
+                    "Upplands Väsby kommun": (OrgKind.municipality, "0114"),
+                    "Västra Götalandsregionen": (OrgKind.region, None),
+                    "Sveriges Kommuner och Regioner": (OrgKind.other, None)}
+
+
+def test_erased_people_are_not_added_back(lists: Engine, tmp_path: Path) -> None:
+    run(lists, DEMO)
+    with transaction(lists) as s:
+        person = find_subscriber(s, "maria.holm@uppsala.example")
+        assert person is not None
+        erase_subscriber(s, person)
+    with transaction(lists) as s:
+        assert find_subscriber(s, "maria.holm@uppsala.example") is None
+        events = s.scalars(select(ConsentEvent).where(
+            ConsentEvent.email_hash == email_hash("maria.holm@uppsala.example"))).all()
+        assert sorted(e.action for e in events) == ["erase", "import"]
+        assert all(e.subscriber_id is None and e.ip is None for e in events)
+    report = run(lists, DEMO)
+    assert report.rejected == 1 and "erased at their request" in report.first_rejected[0].reason
+    assert report.counts.unchanged == 51
+
+
+def test_export_imports_again(lists: Engine, tmp_path: Path) -> None:
+    run(lists, DEMO)
+    out = tmp_path / "export.csv"
+    with transaction(lists) as s, out.open("w", encoding="utf-8", newline="") as f:
+        assert export_subscribers(s, "nyhetsbrev", f) == 52
+    report = run(lists, out, "natverk")
+    assert report.counts.imported == 52 and report.rejected == 0
+    assert "ignored: status, source" in report.columns
+    with transaction(lists) as s:
+        asa = find_subscriber(s, "asa.lindqvist@hylte.example")
+        assert asa is not None and asa.attributes == {"Telefon": "070-174 06 05"}
+
+
+def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -> None:
+    text = DEMO.read_text(encoding="utf-8") + "fel@;X;Y;;;;;\nASA.lindqvist@hylte.example;;;;;;;\n"
+    path = write(tmp_path / "p.csv", text)
+    serial = run(lists, path, dry_run=True, workers=0)
+    parallel = run(lists, path, dry_run=True, workers=2, batch_size=7)
+    assert parallel.counts == serial.counts
+    assert parallel.first_rejected == serial.first_rejected
+    assert len(serial.first_rejected) == 2
+
+
+# --- pure parts -------------------------------------------------------------------------
+
+def test_header_names() -> None:
+    cols = map_columns(["Förnamn", "EFTERNAMN", "E-postadress", "Kommun", "Region", "Titel",
+                        "Språk", "Kommunkod", "Telefon", "", "status"])
+    assert cols.email == 2 and cols.first_name == 0 and cols.last_name == 1
+    assert cols.organisation == 3 and cols.role == 5 and cols.language == 6 and cols.code == 7
+    assert [n for _, n in cols.attributes] == ["Region", "Telefon", "column 10"]
+    assert cols.ignored == (10,)
+    row = parse_row(["Åsa ", " Öberg", " Asa.Oberg@Hylte.Example ", "Hylte  kommun", "",
+                     "utvecklingsledare", "Svenska", "1315", "070", "", "active"], cols, 7)
+    assert (row.email, row.key, row.name) == ("Asa.Oberg@hylte.example",
+                                              "asa.oberg@hylte.example", "Åsa Öberg")
+    assert (row.organisation, row.language, row.code) == ("Hylte kommun", "sv", "1315")
+    assert row.attributes == {"Telefon": "070"}
+    with pytest.raises(RowError, match="language 'tyska' is not supported"):
+        parse_row(["A", "B", "a@example.org", "", "", "", "tyska"], cols, 2)
+    with pytest.raises(HeaderError, match="Columns found: 'namn'"):
+        map_columns(["namn"])
+    for header in ("email", "E-mail", "e_post", "EPOST", "Mail", "E-postadress"):
+        assert map_columns([header]).email == 0
+
+
+def test_org_kind() -> None:
+    assert guess_org_kind("Hylte kommun") == "municipality"
+    assert guess_org_kind("Göteborgs Stad") == "municipality"
+    assert guess_org_kind("Region Västernorrland") == "region"
+    assert guess_org_kind("Västra Götalandsregionen") == "region"
+    assert guess_org_kind("Nätverket", "2284") == "municipality"
+    assert guess_org_kind("Länsstyrelsen") == "other"
+
+
+def test_addresses() -> None:
+    assert normalise_address(" Anna.Svensson@EXAMPLE.org ").email == "Anna.Svensson@example.org"
+    assert email_key("ANNA@Example.org") == "anna@example.org"
+    assert email_key("not an address") == "not an address"
+    with pytest.raises(AddressError):
+        normalise_address("anna@localhost")
+    assert len(email_hash("anna@example.org")) == 64
+
+
+def test_domain_cache_changes_no_result() -> None:
+    module = sys.modules["email_validator.validate_email"]
+    cached = module.validate_email_domain_name
+    original = cached.__wrapped_original__
+    samples = ["a@example.org", "b@EXAMPLE.ORG", "c@ex-ample.org", "d@-bad.org", "e@bad-.org",
+               "f@xn--bcher-kva.example", "g@bücher.example", "h@exa mple.org", "i@.org",
+               "j@org", "k@example.test", "l@example..org", "m@" + "a" * 64 + ".org",
+               "n@localhost", "o@Ｅxample.org", "p@example.org.", "q@[127.0.0.1]"]
+    from email_validator import EmailNotValidError, validate_email
+
+    def outcome() -> list[str]:
+        out = []
+        for address in samples + samples:  # twice: the second round hits the cache
+            try:
+                out.append(validate_email(address, check_deliverability=False).normalized)
+            except EmailNotValidError as exc:
+                out.append(f"error: {exc}")
+        return out
+
+    with_cache = outcome()
+    module.validate_email_domain_name = original
+    try:
+        assert outcome() == with_cache
+    finally:
+        module.validate_email_domain_name = cached
+    assert isinstance(cached, functools._lru_cache_wrapper)
