@@ -55,6 +55,7 @@ class Catcher:
     def __init__(self, path: Path, *, host: str = "127.0.0.1", smtp_port: int = 2525,
                  web_port: int = 8025) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.box = mailbox.Maildir(self.path, create=True)
         self.handler = _Handler(self.box)

@@ -61,6 +61,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                desk: RegistrationDesk | None = None) -> FastAPI:
     """The FastAPI app for ``settings``; pass ``engine``, ``archive`` or ``desk`` to share or
     replace them (the default desk registers through the invitations store)."""
+    from mailer.web.admin import install_admin
+    from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import (
         confirm,
@@ -104,5 +106,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         # Only path parameters are typed (e.g. a mailing id); anything else is not a page.
         return error_page(request, PageError.from_status(404))
 
+    install_admin(app)
+    install_api(app)
     app.add_middleware(SecurityHeaders)
     return app

@@ -4,6 +4,7 @@ Style: ORM classes with typed ``Mapped`` columns; methods on models never touch 
 Queries and use cases live in the ``mailer.store.*`` modules beside this package.
 """
 
+from mailer.store.models.accounts import ApiToken, User, UserSession  # noqa: F401
 from mailer.store.models.base import Base, UTCDateTime, utcnow
 from mailer.store.models.delivery import (
     FINAL,

@@ -1,0 +1,136 @@
+"""The workspace's issue folders as the admin pages see them: list, open, check, render.
+
+Loading and checking is the authoring loader's (``load_document``), rendering the
+renderer's (``render_document``); this module finds folders safely from a URL name and
+keeps the last rendering per folder so both preview frames cost one MJML compile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
+from mailer.config import Settings
+from mailer.errors import MailerError, NotFound
+from mailer.render.documents import options_for, render_document
+from mailer.render.preview import fingerprint, problems_page
+from mailer.render.sample import personalise, sample_values
+from mailer.render.types import RenderedMailing
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+
+
+def issues_dir(settings: Settings) -> Path:
+    return settings.workspace / "issues"
+
+
+def issue_folder(settings: Settings, name: str) -> Path:
+    """The folder ``issues/<name>``, refusing anything that is not a plain folder name."""
+    folder = issues_dir(settings) / name
+    if not NAME_RE.match(name) or not (folder / DOCUMENT_NAME).is_file():
+        raise NotFound(f"no issue folder {name!r} in {issues_dir(settings)}")
+    return folder
+
+
+def local_today(settings: Settings, now: dt.datetime) -> dt.date:
+    return now.astimezone(settings.tz).date()
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """One row of the issues list."""
+
+    name: str
+    kind: str
+    title: str
+    number: int | None
+    year: int | None
+    errors: int
+    warnings: int
+    lists: tuple[str, ...]
+    date: dt.date | None
+
+
+def summarise(loaded: Loaded, raw_title: str = "") -> IssueSummary:
+    doc: Any = loaded.document
+    return IssueSummary(
+        name=loaded.folder.name, kind=loaded.kind,
+        title=(getattr(doc, "subject", None) or getattr(doc, "title", None) or raw_title
+               or loaded.folder.name),
+        number=getattr(doc, "number", None), year=getattr(doc, "year", None),
+        errors=len(loaded.errors), warnings=len(loaded.warnings),
+        lists=tuple(getattr(doc, "lists", ()) or ()), date=getattr(doc, "date", None))
+
+
+def list_issues(settings: Settings, today: dt.date) -> list[IssueSummary]:
+    """Every issue folder in the workspace, newest name first, checked."""
+    root = issues_dir(settings)
+    if not root.is_dir():
+        return []
+    return [summarise(load_document(folder, today=today))
+            for folder in sorted(root.iterdir(), reverse=True)
+            if folder.is_dir() and (folder / DOCUMENT_NAME).is_file()
+            and NAME_RE.match(folder.name)]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    ok: bool
+    html: str
+    text: str
+    rendered: RenderedMailing | None
+
+
+class PreviewCache:
+    """The last rendering per folder, keyed by the folder's and templates' fingerprint."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[Path, tuple[str, Preview]] = {}
+
+    def version(self, settings: Settings, folder: Path) -> str:
+        from mailer.render.engine import template_dirs
+
+        return fingerprint([folder, *template_dirs(settings.workspace)])
+
+    def get(self, settings: Settings, folder: Path, asset_base: str) -> Preview:
+        version = self.version(settings, folder)
+        with self._lock:
+            hit = self._cache.get(folder)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        preview = render_preview(settings, folder, asset_base)
+        with self._lock:
+            self._cache[folder] = (version, preview)
+        return preview
+
+
+def render_preview(settings: Settings, folder: Path, asset_base: str) -> Preview:
+    """The issue as a sample recipient sees it, or a page listing its problems.
+
+    Links are signed with the preview-only key (``sample_values`` without a secret), so
+    a preview never carries a working unsubscribe link for a real subscriber id.
+    """
+    loaded = load_document(folder)
+    if not loaded.ok:
+        lines = [str(p) for p in loaded.errors]
+        return Preview(False, problems_page(f"{len(lines)} problem(s)", lines),
+                       "\n".join(lines), None)
+    try:
+        rendered = render_document(loaded.document, loaded.kind,
+                                   options_for(settings, folder, asset_base_url=asset_base))
+    except MailerError as exc:
+        return Preview(False, problems_page("Cannot render", str(exc).splitlines()),
+                       str(exc), None)
+    html, text = personalise(rendered, sample_values(settings.base_url))
+    return Preview(True, html, text, rendered)
+
+
+def for_test(rendered: RenderedMailing) -> RenderedMailing:
+    """A test copy is marked in the subject, so nobody mistakes it for the real send."""
+    return replace(rendered, subject=f"[TEST] {rendered.subject}")

@@ -1,0 +1,146 @@
+"""Coordinators: invitations with their deadline, seats per organisation, registrations
+(add, CSV import), the reminder dry run and "send reminder now" after a confirmation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mailer.domain.roles import Action
+from mailer.errors import MailerError
+from mailer.store.accounts import Principal
+from mailer.web.admin import invitations as service
+from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.issues import issue_folder, list_issues, local_today
+from mailer.web.admin.pages import redirect, render
+from mailer.web.pages import web_of
+from mailer.web.routes.common import db
+
+router = APIRouter(dependencies=[Depends(require(Action.view))])
+VIEW = Depends(require(Action.view))
+MANAGE = Depends(require(Action.manage_invitations))
+MAX_CSV = 20 * 1024 * 1024
+T = TypeVar("T")
+
+
+async def rolled_back(request: Request, fn: Callable[..., T], *args: object,
+                      **kwargs: object) -> T:
+    """Run ``fn(session, …)`` and undo everything it did (a dry run)."""
+    engine = web_of(request).engine
+
+    def work() -> T:
+        with Session(engine, expire_on_commit=False) as session:
+            session.begin()
+            try:
+                return fn(session, *args, **kwargs)
+            finally:
+                session.rollback()
+
+    return await run_in_threadpool(work)
+
+
+def _slugs(request: Request) -> list[str]:
+    web = web_of(request)
+    return [i.name for i in list_issues(web.settings, local_today(web.settings, web.now()))
+            if i.kind == "invitation"]
+
+
+@router.get("/admin/invitations")
+async def invitations_page(request: Request, me: Principal = VIEW) -> Response:
+    web = web_of(request)
+    if not service.available():
+        return render(request, "invitations.html", available=False, items=[])
+    slugs = await run_in_threadpool(_slugs, request)
+    items = await db(request, service.overview, web.settings, slugs, web.now())
+    return render(request, "invitations.html", available=True, items=items)
+
+
+async def _detail_page(request: Request, slug: str, *, status: int = 200,
+                       **extra: object) -> Response:
+    web = web_of(request)
+    issue_folder(web.settings, slug)  # a plain folder name, or 404
+    found = await db(request, service.detail, web.settings, slug, web.now())
+    context: dict[str, object] = {"report": None, "import_report": None, "errors": {},
+                                  "values": {}, "added": None, "import_dry_run": False,
+                                  **extra}
+    return render(request, "invitation.html", status=status, d=found, slug=slug, **context)
+
+
+@router.get("/admin/invitations/{slug}")
+async def invitation_page(request: Request, slug: str, me: Principal = VIEW) -> Response:
+    return await _detail_page(request, slug)
+
+
+@router.post("/admin/invitations/{slug}/registrations")
+async def add_registration(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    web = web_of(request)
+    form = await checked_form(request)
+    values = {k: str(form.get(k) or "").strip() for k in ("email", "name", "organisation")}
+    try:
+        message = await db(request, service.add_registration, web.settings, slug,
+                           email=values["email"], name=values["name"],
+                           organisation=values["organisation"], late=form.get("late") == "1",
+                           now=web.now())
+    except MailerError as exc:
+        return await _detail_page(request, slug, status=422, values=values,
+                                  errors={"email": exc.message})
+    return await _detail_page(request, slug, added=message)
+
+
+@router.post("/admin/invitations/{slug}/registrations/import")
+async def import_registrations(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    web = web_of(request)
+    async with request.form() as form:
+        web.csrf.check(request, form)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise MailerError("choose the CSV file exported from the registration system")
+        data = await upload.read(MAX_CSV + 1)
+        name = upload.filename
+        dry_run = form.get("dry_run") == "1"
+        create_unknown = form.get("create_unknown") == "1"
+    if len(data) > MAX_CSV:
+        raise MailerError("the file is larger than 20 MB; is it the right export?")
+    run = rolled_back if dry_run else db
+    report = await run(request, service.import_registrations, web.settings, slug, data,
+                       filename=name, create_unknown=create_unknown, now=web.now())
+    return await _detail_page(request, slug, status=422 if report.rejected else 200,
+                              import_report=report, import_dry_run=dry_run)
+
+
+@router.get("/admin/invitations/{slug}/remind")
+async def remind_dry_run(request: Request, slug: str, me: Principal = VIEW) -> Response:
+    """Who would get the current reminder now, and why everyone else would not."""
+    web = web_of(request)
+    issue_folder(web.settings, slug)
+    report = await rolled_back(request, service.reminder_run, web.settings, slug, web.now(),
+                               dry_run=True)
+    found = await db(request, service.detail, web.settings, slug, web.now())
+    return render(request, "remind.html", slug=slug, d=found, report=report, changed=False)
+
+
+@router.post("/admin/invitations/{slug}/remind")
+async def remind_send(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    web = web_of(request)
+    form = await checked_form(request)
+    expected = str(form.get("expected") or "")
+    if form.get("confirm") != "1":
+        return redirect(f"/admin/invitations/{slug}/remind")
+    # The list may have changed since the dry run (someone registered): show it again.
+    preview = await rolled_back(request, service.reminder_run, web.settings, slug, web.now(),
+                                dry_run=True)
+    if str(len(preview.recipients)) != expected:
+        found = await db(request, service.detail, web.settings, slug, web.now())
+        return render(request, "remind.html", status=409, slug=slug, d=found, report=preview,
+                      changed=True)
+    mailer = service.invitation_mailer(web.settings)
+    await db(request, service.reminder_run, web.settings, slug, web.now(), dry_run=False,
+             mailer=mailer)
+    return redirect(f"/admin/invitations/{slug}", "reminded")

@@ -1,0 +1,173 @@
+"""Issues: the list, a new issue, and the editor (fields, typed items, add/move/remove)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from mailer.authoring import load_document
+from mailer.authoring.edit import IssueFile
+from mailer.authoring.scaffold import new_issue
+from mailer.domain.content import ITEM_TYPES
+from mailer.domain.roles import Action
+from mailer.errors import MailerError, Problem
+from mailer.store.accounts import Principal
+from mailer.store.lists import list_counts
+from mailer.web.admin import delivery
+from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
+from mailer.web.admin.pages import redirect, render
+from mailer.web.pages import web_of
+from mailer.web.routes.common import db
+
+router = APIRouter(dependencies=[Depends(require(Action.view))])
+VIEW = Depends(require(Action.view))
+EDIT = Depends(require(Action.edit_issues))
+
+_ITEM_FIELD = re.compile(r"^sections\[(\d+)\]\.items\[(\d+)\](?:\.(\w+))?")
+_SECTION_FIELD = re.compile(r"^sections\[(\d+)\](?:\.(\w+))?")
+
+
+def anchor(problem: Problem) -> str:
+    """The id of the form field a problem is about (``s2-i0-title``), for the summary links."""
+    field = problem.field or ""
+    if m := _ITEM_FIELD.match(field):
+        s, i, name = int(m.group(1)) - 1, int(m.group(2)) - 1, m.group(3)
+        return f"s{s}-i{i}-{name}" if name else f"s{s}-i{i}"
+    if m := _SECTION_FIELD.match(field):
+        s, name = int(m.group(1)) - 1, m.group(2)
+        return f"s{s}-{name}" if name and name != "items" else f"s{s}"
+    return field.split(".")[0].split("[")[0] or "problems"
+
+
+def item_of(problem: Problem) -> tuple[int, int] | None:
+    m = _ITEM_FIELD.match(problem.field or "")
+    return (int(m.group(1)) - 1, int(m.group(2)) - 1) if m else None
+
+
+@router.get("/admin/issues")
+async def issues_page(request: Request, me: Principal = VIEW) -> Response:
+    web = web_of(request)
+    issues = await run_in_threadpool(list_issues, web.settings,
+                                     local_today(web.settings, web.now()))
+    by_source = await db(request, delivery.mailings_by_source)
+    return render(request, "issues.html", issues=issues, by_source=by_source,
+                  delivery=delivery.available(), workspace=issues_dir(web.settings))
+
+
+@router.post("/admin/issues/new")
+async def create_issue(request: Request, me: Principal = EDIT) -> Response:
+    web = web_of(request)
+    form = await checked_form(request)
+    title = " ".join(str(form.get("title") or "").split())[:200] or None
+    folder = await run_in_threadpool(new_issue, issues_dir(web.settings),
+                                     today=local_today(web.settings, web.now()), title=title)
+    return redirect(f"/admin/issues/{folder.name}", "created")
+
+
+def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
+    folder = issue_folder(settings, name)
+    loaded = load_document(folder, today=today)
+    view, open_error = None, None
+    if loaded.kind == "newsletter":
+        try:
+            view = IssueFile(folder).view()
+        except MailerError as exc:
+            open_error = exc.message
+    per_item: dict[tuple[int, int], list[Problem]] = {}
+    for p in loaded.problems:
+        if (key := item_of(p)) is not None:
+            per_item.setdefault(key, []).append(p)
+    return {"name": name, "loaded": loaded, "summary": summarise(loaded), "view": view,
+            "open_error": open_error, "per_item": per_item,
+            "problems": [(p, anchor(p)) for p in loaded.problems]}
+
+
+async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
+                       status: int = 200, conflict: bool = False) -> Response:
+    web = web_of(request)
+    lists = await db(request, list_counts)
+    mailings = await db(request, delivery.mailings_for_source, f"issues/{name}")
+    version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
+                                      issue_folder(web.settings, name))
+    return render(request, "issue.html", status=status, **ctx, lists=lists,
+                  mailings=mailings, item_types=sorted(ITEM_TYPES),
+                  delivery=delivery.available(), version=version, conflict=conflict,
+                  tz=web.settings.timezone)
+
+
+@router.get("/admin/issues/{name}")
+async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
+    web = web_of(request)
+    ctx = await run_in_threadpool(_editor_context, web.settings, name,
+                                  local_today(web.settings, web.now()))
+    return await _editor_page(request, name, ctx)
+
+
+def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _apply(settings, name: str, values: dict[str, str], action: str) -> str:  # type: ignore[no-untyped-def]
+    """Apply the form and one action to the YAML; returns the anchor to go back to."""
+    doc = IssueFile(issue_folder(settings, name))
+    doc.apply(values)
+    verb, _, rest = action.partition(":")
+    args = [int(x) for x in rest.split(":") if x.isdigit()]
+    where = "items"
+    if verb in ("up", "down") and len(args) == 2:
+        s, i = doc.move(args[0], args[1], -1 if verb == "up" else 1)
+        where = f"s{s}-i{i}"
+    elif verb == "remove" and len(args) == 2:
+        doc.remove(*args)
+        where = f"s{args[0]}"
+    elif verb == "add" and len(args) == 1:
+        i = doc.add(args[0], values.get(f"add-type-{args[0]}", ""))
+        where = f"s{args[0]}-i{i}"
+    elif verb == "add-section":
+        where = f"s{doc.add_section(values.get('new-section', ''))}"
+    elif verb == "remove-section" and len(args) == 1:
+        doc.remove_section(args[0])
+    elif verb in ("section-up", "section-down") and len(args) == 1:
+        doc.move_section(args[0], -1 if verb == "section-up" else 1)
+    elif verb != "save":
+        raise MailerError(f"unknown editor action {action!r}")
+    doc.save()
+    return where
+
+
+@router.post("/admin/issues/{name}")
+async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
+    web = web_of(request)
+    form = await checked_form(request)
+    values = _form_strings(form)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    previews = request.app.state.admin.previews
+    folder = issue_folder(web.settings, name)
+    # Optimistic locking: the form says which version of the files it was made from;
+    # if they changed since (another editor, a text editor), nothing is overwritten.
+    sent = values.get("version", "")
+    if sent and sent != await run_in_threadpool(previews.version, web.settings, folder):
+        if wants_json:
+            return JSONResponse({"saved": False, "conflict": True}, status_code=409)
+        ctx = await run_in_threadpool(_editor_context, web.settings, name,
+                                      local_today(web.settings, web.now()))
+        return await _editor_page(request, name, ctx, status=409, conflict=True)
+    where = await run_in_threadpool(_apply, web.settings, name, values,
+                                    values.get("action", "save"))
+    if wants_json:
+        # The editor's script saves on change and refreshes the problems and previews.
+        loaded = await run_in_threadpool(load_document, folder,
+                                         today=local_today(web.settings, web.now()))
+        return JSONResponse({"saved": True, "errors": len(loaded.errors),
+                             "version": previews.version(web.settings, folder),
+                             "problems": [{"text": str(p), "severity": p.severity,
+                                           "anchor": anchor(p)} for p in loaded.problems]})
+    response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")
+    response.headers["location"] += f"#{where}"
+    return response

@@ -1,0 +1,221 @@
+"""Lists and subscribers: counts, search, CSV import (the CLI's report), export, GDPR."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from mailer.domain.roles import Action
+from mailer.errors import MailerError, NotFound
+from mailer.store.accounts import Principal
+from mailer.store.importer import import_subscribers
+from mailer.store.lists import create_list, get_list, list_counts
+from mailer.store.models import Subscriber
+from mailer.store.search import search_subscribers
+from mailer.store.subscribers import (
+    STATUSES,
+    erase_subscriber,
+    export_subscribers,
+    personal_data,
+)
+from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.pages import redirect, render
+from mailer.web.api.deps import Id
+from mailer.web.pages import web_of
+from mailer.web.routes.common import db
+
+router = APIRouter(dependencies=[Depends(require(Action.view))])
+VIEW = Depends(require(Action.view))
+MANAGE = Depends(require(Action.manage_subscribers))
+PER_PAGE = 50
+UPLOADS = ".admin-uploads"  # in the workspace; removed a day after the import
+KEEP_UPLOADS = 24 * 3600
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
+
+
+@router.get("/admin/lists")
+async def lists_page(request: Request, me: Principal = VIEW) -> Response:
+    lists = await db(request, list_counts)
+    return render(request, "lists.html", lists=lists, values={}, errors={})
+
+
+@router.post("/admin/lists")
+async def add_list(request: Request, me: Principal = MANAGE) -> Response:
+    form = await checked_form(request)
+    values = {k: str(form.get(k) or "").strip() for k in ("slug", "name", "description",
+                                                          "language")}
+    public = form.get("public") == "1"
+    double = form.get("double_opt_in") == "1"
+    try:
+        await db(request, lambda s: create_list(
+            s, values["slug"], values["name"], description=values["description"],
+            public=public, double_opt_in=double,
+            language=values["language"] if values["language"] in ("sv", "en") else "sv"))
+    except MailerError as exc:
+        lists = await db(request, list_counts)
+        return render(request, "lists.html", status=422, lists=lists, values=values,
+                      errors={"slug": exc.message})
+    return redirect(f"/admin/lists/{values['slug']}", "created")
+
+
+@router.get("/admin/lists/{slug}")
+async def list_page(request: Request, slug: str, me: Principal = VIEW) -> Response:
+    status = request.query_params.get("status", "active")
+    status = status if status in STATUSES else "active"
+    q = request.query_params.get("q", "")[:200]
+    page = _page_number(request)
+
+    def work(s):  # type: ignore[no-untyped-def]
+        lst = get_list(s, slug)
+        counts = next(c for c in list_counts(s) if c.slug == slug)
+        hits = search_subscribers(s, q, list_slug=slug,
+                                  status=None if status == "all" else status,
+                                  offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+        return lst, counts, hits
+
+    lst, counts, hits = await db(request, work)
+    return render(request, "list.html", lst=lst, counts=counts, hits=hits, q=q,
+                  filter_status=status,
+                  statuses=STATUSES, page=page, per_page=PER_PAGE, report=None)
+
+
+@router.get("/admin/lists/{slug}/export.csv")
+async def export(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    status = request.query_params.get("status", "active")
+    excel = request.query_params.get("excel") == "1"
+    tz = web_of(request).settings.tz
+    out = io.StringIO()
+    if excel:
+        out.write("\ufeff")  # Swedish Excel reads UTF-8 only with a BOM
+    n = await db(request, export_subscribers, slug, out, status=status, excel=excel, tz=tz)
+    name = f"{slug}-{status}.csv"
+    return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"',
+                             "x-rows": str(n), "cache-control": "no-store"})
+
+
+def _uploads(request: Request) -> Path:
+    root = web_of(request).settings.workspace / UPLOADS
+    root.mkdir(mode=0o700, exist_ok=True)
+    cutoff = time.time() - KEEP_UPLOADS
+    for old in root.iterdir():  # personal data: keep uploads no longer than needed
+        if old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
+    return root
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name or "upload.csv").name).strip(".-")
+    return (stem or "upload")[:80]
+
+
+@router.post("/admin/lists/{slug}/import")
+async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    from mailer.cli.subscribers import format_report  # the CLI's own report, word for word
+
+    web = web_of(request)
+    async with request.form() as form:
+        web.csrf.check(request, form)
+        upload = form.get("file")
+        dry_run = form.get("dry_run") == "1"
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise MailerError("choose a CSV file to import")
+        token = secrets.token_hex(8)
+        folder = _uploads(request) / token
+        folder.mkdir(mode=0o700)
+        path = folder / _safe_name(upload.filename)
+        with path.open("wb") as fh:
+            await run_in_threadpool(shutil.copyfileobj, upload.file, fh, 1024 * 1024)
+    engine = web.engine
+    report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
+                                     now=web.now())
+    text = format_report(report).replace(str(path.parent) + "/", "")
+
+    def work(s):  # type: ignore[no-untyped-def]
+        lst = get_list(s, slug)
+        counts = next(c for c in list_counts(s) if c.slug == slug)
+        hits = search_subscribers(s, "", list_slug=slug, status="active", limit=PER_PAGE)
+        return lst, counts, hits
+
+    lst, counts, hits = await db(request, work)
+    status = 200 if not report.rejected else 422
+    return render(request, "list.html", status=status, lst=lst, counts=counts, hits=hits,
+                  q="", filter_status="active", statuses=STATUSES, page=1, per_page=PER_PAGE,
+                  report=report, report_text=text, upload=token, filename=path.name,
+                  rejected=report.rejected_path.name if report.rejected_path else None)
+
+
+@router.get("/admin/lists/{slug}/import/{token}/{name}")
+async def rejected_rows(request: Request, slug: str, token: str, name: str,
+                        me: Principal = MANAGE) -> Response:
+    """The rejected rows of an import just made (kept for a day)."""
+    if not re.fullmatch(r"[0-9a-f]{16}", token) or not name.endswith(".rejected.csv"):
+        raise NotFound("no such file")
+    path = web_of(request).settings.workspace / UPLOADS / token / _safe_name(name)
+    if not path.is_file():
+        raise NotFound("the file of rejected rows is gone (kept one day); import again")
+    return FileResponse(path, media_type="text/csv", filename=path.name,
+                        headers={"cache-control": "no-store"})
+
+
+@router.get("/admin/subscribers")
+async def subscribers(request: Request, me: Principal = VIEW) -> Response:
+    q = request.query_params.get("q", "")[:200]
+    page = _page_number(request)
+    hits = await db(request, search_subscribers, q, offset=(page - 1) * PER_PAGE,
+                    limit=PER_PAGE)
+    return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
+
+
+def _person(s, subscriber_id: int):  # type: ignore[no-untyped-def]
+    person = s.get(Subscriber, subscriber_id)
+    if person is None:
+        raise NotFound("no such subscriber (erased, or the link is wrong)")
+    return person
+
+
+@router.get("/admin/subscribers/{subscriber_id}")
+async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
+    data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
+    extra = {k: v for k, v in data.items()
+             if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
+    return render(request, "subscriber.html", data=data, person=data["subscriber"],
+                  request_confirm=request.query_params.get("confirm_erase") == "1",
+                  extra=json.dumps(extra, ensure_ascii=False, indent=2) if extra else "")
+
+
+@router.get("/admin/subscribers/{subscriber_id}/data.json")
+async def subscriber_json(request: Request, subscriber_id: Id,
+                          me: Principal = MANAGE) -> Response:
+    """Everything we hold on the person, for a GDPR request for access (article 15)."""
+    data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
+    return Response(json.dumps(data, ensure_ascii=False, indent=2),
+                    media_type="application/json",
+                    headers={"content-disposition":
+                             f'attachment; filename="subscriber-{subscriber_id}.json"',
+                             "cache-control": "no-store"})
+
+
+@router.post("/admin/subscribers/{subscriber_id}/erase")
+async def erase(request: Request, subscriber_id: Id, me: Principal = MANAGE) -> Response:
+    form = await checked_form(request)
+    if form.get("confirm") != "erase":
+        return redirect(f"/admin/subscribers/{subscriber_id}", confirm_erase="1")
+    await db(request, lambda s: erase_subscriber(s, _person(s, subscriber_id),
+                                                 source=f"admin:{me.email}"))
+    return redirect("/admin/subscribers", "erased")

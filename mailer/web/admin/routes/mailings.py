@@ -1,0 +1,73 @@
+"""Mailings: progress of each, its chart over time, failures with SMTP replies, and
+pause / resume / cancel (the delivery layer's own services)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mailer.domain.roles import Action
+from mailer.errors import NotFound
+from mailer.store.accounts import Principal
+from mailer.web.admin import delivery
+from mailer.web.admin.auth import Forbidden, checked_form, require
+from mailer.web.admin.chart import line_chart
+from mailer.web.admin.pages import redirect, render, translator
+from mailer.web.api.deps import Id
+from mailer.web.pages import web_of
+from mailer.web.routes.common import db
+
+router = APIRouter(dependencies=[Depends(require(Action.view))])
+VIEW = Depends(require(Action.view))
+ACTIONS = ("pause", "resume", "cancel")
+
+
+def chart_for(request: Request, points: list, title: str) -> str:  # type: ignore[type-arg]
+    from mailer.web.admin.pages import admin_language
+
+    _ = translator(admin_language(request))
+    return line_chart(points, tz=web_of(request).settings.tz, title=title,
+                      labels={k: _(k) for k in ("sent", "queued", "failed", "skipped")})
+
+
+@router.get("/admin/mailings")
+async def mailings_page(request: Request, me: Principal = VIEW) -> Response:
+    mailings = await db(request, delivery.progress)
+    return render(request, "mailings.html", mailings=mailings, delivery=delivery.available())
+
+
+def _detail(s, mailing_id: int):  # type: ignore[no-untyped-def]
+    found = delivery.progress(s, [mailing_id])
+    if not found:
+        raise NotFound(f"no mailing {mailing_id}")
+    return (found[0], delivery.timeline(s, mailing_id),
+            delivery.recent_failures(s, limit=50, mailing_id=mailing_id))
+
+
+@router.get("/admin/mailings/{mailing_id}")
+async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
+    delivery.require_delivery()
+    mailing, points, failures = await db(request, _detail, mailing_id)
+    chart = chart_for(request, points, mailing.name)
+    return render(request, "mailing.html", m=mailing, chart=chart, failures=failures,
+                  can_control=me.can(_needed(mailing.kind)))
+
+
+def _needed(kind: str) -> Action:
+    return (Action.manage_invitations if kind in ("invitation", "reminder")
+            else Action.send_issues)
+
+
+@router.post("/admin/mailings/{mailing_id}/{action}")
+async def control(request: Request, mailing_id: Id, action: str,
+                  me: Principal = VIEW) -> Response:
+    await checked_form(request)
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action!r}; use pause, resume or cancel")
+    kind = await db(request, delivery.mailing_kind, mailing_id)
+    if not me.can(_needed(kind)):
+        raise Forbidden(_needed(kind))
+    await db(request, delivery.control, mailing_id, action, web_of(request).now())
+    return redirect(f"/admin/mailings/{mailing_id}", {"pause": "paused", "resume": "resumed",
+                                                      "cancel": "cancelled"}[action])

@@ -1,0 +1,59 @@
+"""The JSON API under ``/api``: token auth, pagination, one error shape, OpenAPI.
+
+A FastAPI application of its own, mounted on the web app, so it has its own error
+handlers (JSON, never the HTML error pages) and its own description at
+``/api/openapi.json``. Routes for a part that is not installed in this build (delivery,
+invitations) are left out, so the description lists only what works.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+API_PREFIX = "/api"
+
+
+def create_api(web: object) -> FastAPI:
+    from mailer.web.admin import delivery
+    from mailer.web.api import invitations, issues, lists
+    from mailer.web.api.errors import install_error_handlers
+
+    api = FastAPI(
+        title="mailer API", version="1",
+        description=("Lists, subscribers, issues, mailings, invitations and reminders. "
+                     "Authenticate with 'Authorization: Bearer <token>' (create a token with "
+                     "'mailer users token EMAIL' or on your account page in /admin). Errors "
+                     "are always {\"error\": {\"code\", \"message\", \"field\"}}."),
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    api.state.web = web
+    install_error_handlers(api)
+    api.include_router(lists.router)
+    api.include_router(issues.router)
+    if delivery.available():
+        api.include_router(issues.mailings_router)
+    if invitations.available():
+        api.include_router(invitations.router)
+    return api
+
+
+def install_api(app: FastAPI) -> None:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from mailer.web.api.errors import CODES, error_response
+
+    app.mount(API_PREFIX, create_api(app.state.web))
+    # A path under /api that the mount cannot match (e.g. one with an encoded line break)
+    # falls through to the web app: answer it in the API's shape, not as an HTML page.
+    pages_handler = app.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX:
+            status = getattr(exc, "status_code", 404)
+            return error_response(status, CODES.get(status, "error"), "no such API route")
+        assert pages_handler is not None
+        return await pages_handler(request, exc)  # type: ignore[no-any-return, misc]
+
+    if pages_handler is not None:
+        app.add_exception_handler(StarletteHTTPException, http_error)

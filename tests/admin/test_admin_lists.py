@@ -1,0 +1,97 @@
+"""Admin lists and subscribers: counts, search, CSV import with the CLI's report, export,
+GDPR access and erasure."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from mailer.store.db import transaction
+from mailer.store.lists import create_list
+from mailer.store.models import ConsentEvent, Subscriber
+from tests.admin.conftest import EMAILS, csrf, login, post_form
+
+CSV = ("e-post;namn;kommun\n"
+       "anna.svensson@hylte.se;Anna Svensson;Hylte kommun\n"
+       "bo@uppsala.se;Bo Ek;Uppsala kommun\n"
+       "inte-en-adress;Fel Person;Hylte kommun\n"
+       "ANNA.svensson@hylte.se;Anna igen;Hylte kommun\n")
+
+
+def _list(engine: Engine) -> None:
+    with transaction(engine) as s:
+        create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+
+
+def _import(client: TestClient, dry_run: bool = False):  # type: ignore[no-untyped-def]
+    page = client.get("/admin/lists/medborgardialog")
+    data = {"csrf_token": csrf(page.text)}
+    if dry_run:
+        data["dry_run"] = "1"
+    return client.post("/admin/lists/medborgardialog/import", data=data,
+                       files={"file": ("medlemmar.csv", CSV.encode("utf-8"), "text/csv")})
+
+
+def test_import_shows_the_cli_report_and_the_rejected_rows(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    r = _import(client, dry_run=True)
+    assert "DRY RUN (nothing saved)" in r.text
+    with transaction(engine) as s:
+        assert s.scalars(select(Subscriber)).all() == []
+    r = _import(client)
+    assert r.status_code == 422  # some rows rejected, the rest imported
+    assert "imported medlemmar.csv into list &#39;medborgardialog&#39;" in r.text
+    assert "imported:          2 (2 new to the database)" in r.text
+    assert "line 4: " in r.text and "duplicate of line 2" in r.text
+    assert "/tmp" not in r.text
+    link = r.text.split('href="/admin/lists/medborgardialog/import/')[1].split('"')[0]
+    rejected = client.get(f"/admin/lists/medborgardialog/import/{link}")
+    assert rejected.status_code == 200 and "inte-en-adress" in rejected.text
+    # Counts, search, export.
+    page = client.get("/admin/lists/medborgardialog")
+    assert "anna.svensson@hylte.se" in page.text and "bo@uppsala.se" in page.text
+    found = client.get("/admin/subscribers", params={"q": "uppsala"})
+    assert "bo@uppsala.se" in found.text and "anna.svensson" not in found.text
+    csv = client.get("/admin/lists/medborgardialog/export.csv", params={"excel": "1"})
+    assert csv.text.startswith("\ufeffemail;name;organisation")
+    assert "Bo Ek;Uppsala kommun" in csv.text
+
+
+def test_gdpr_export_and_erase_with_confirmation(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    _list(engine)
+    login(client, EMAILS["editor"])
+    _import(client)
+    with transaction(engine) as s:
+        bo = s.scalar(select(Subscriber).where(Subscriber.email_key == "bo@uppsala.se"))
+        assert bo is not None
+        bo_id = bo.id
+    data = client.get(f"/admin/subscribers/{bo_id}/data.json")
+    assert json.loads(data.text)["subscriber"]["name"] == "Bo Ek"
+    r = post_form(client, f"/admin/subscribers/{bo_id}", f"/admin/subscribers/{bo_id}/erase", {})
+    assert r.status_code == 303 and "confirm_erase=1" in r.headers["location"]
+    page = client.get(r.headers["location"])
+    assert "Det går inte att ångra" in page.text
+    r = client.post(f"/admin/subscribers/{bo_id}/erase",
+                    data={"csrf_token": csrf(page.text), "confirm": "erase"})
+    assert r.status_code == 303
+    with transaction(engine) as s:
+        assert s.get(Subscriber, bo_id) is None
+        assert s.scalar(select(ConsentEvent).where(ConsentEvent.action == "erase")).source \
+            == f"admin:{EMAILS['editor']}"
+    assert client.get(f"/admin/subscribers/{bo_id}").status_code == 404
+
+
+def test_create_list(client: TestClient, team: dict[str, int]) -> None:
+    login(client, EMAILS["admin"])
+    r = post_form(client, "/admin/lists", "/admin/lists",
+                  {"slug": "Bad Slug", "name": "x"})
+    assert r.status_code == 422 and "not valid" in r.text
+    r = post_form(client, "/admin/lists", "/admin/lists",
+                  {"slug": "seminarier", "name": "Seminarier", "public": "1"})
+    assert r.headers["location"].startswith("/admin/lists/seminarier")
+    assert "Seminarier" in client.get("/admin/lists").text

@@ -1,0 +1,110 @@
+"""Sending from the admin on the delivery layer: schedule an issue, progress and chart on
+the dashboard, failures with the SMTP reply, pause/resume/cancel, role limits, the API.
+
+Runs when delivery is installed (the deliver branch); skipped before that."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.config import Settings
+from mailer.store.db import transaction
+from mailer.store.lists import create_list
+from mailer.store.models import Subscriber, Subscription, utcnow
+from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
+from tests.smtp_server import SmtpServer
+
+pytest.importorskip("mailer.delivery.mailings")
+from mailer.delivery.worker import deliver_due  # noqa: E402
+
+PEOPLE = ["anna@hylte.se", "bo@uppsala.se", "cia@karlskoga.se"]
+
+
+@pytest.fixture
+def ready(settings: Settings, engine: Engine) -> None:
+    shutil.copytree(flagship_path(), settings.workspace / "issues" / FLAGSHIP)
+    with transaction(engine) as s:
+        lst = create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+        for email in PEOPLE:
+            sub = Subscriber(email=email, email_key=email)
+            s.add(sub)
+            s.flush()
+            s.add(Subscription(subscriber_id=sub.id, list_id=lst.id, status="active"))
+
+
+def _schedule(client: TestClient, at: str = "") -> str:
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"lists": "medborgardialog", "at": at, "confirm": "1"})
+    assert r.status_code == 303, r.text
+    return r.headers["location"].split("?")[0]
+
+
+def test_send_now_then_progress_chart_and_failures(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_fault = (
+        lambda addr: "550 5.1.1 <bo@uppsala.se>: Recipient address rejected"
+        if addr == "bo@uppsala.se" else None)
+    login(client, EMAILS["editor"], lang="en")
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
+                    data={"csrf_token": csrf(page.text), "lists": "medborgardialog"})
+    assert r.status_code == 400 and "tick the box" in r.text  # the confirmation step
+    url = _schedule(client)
+    assert url.startswith("/admin/mailings/")
+    deliver_due(engine, settings)
+    got = smtp_server.wait_for(2)
+    assert sorted(x.rcpt_tos[0] for x in got) == ["anna@hylte.se", "cia@karlskoga.se"]
+    page = client.get(url)
+    assert page.status_code == 200 and "<svg" in page.text
+    assert "Recipient address rejected" in page.text
+    dash = client.get("/admin")
+    assert "<svg" in dash.text and 'id="failures"' in dash.text and 'id="health"' in dash.text
+    issues = client.get("/admin/issues")
+    assert f'href="{url}"' in issues.text
+
+
+def test_schedule_pause_resume_cancel_and_role_limits(
+        client: TestClient, team: dict[str, int], ready: None, settings: Settings) -> None:
+    login(client, EMAILS["editor"], lang="en")
+    later = (utcnow() + timedelta(days=2)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+    url = _schedule(client, later)
+    assert "scheduled" in client.get(url).text
+    for action, state in (("pause", "paused"), ("resume", "scheduled"),
+                          ("cancel", "cancelled")):
+        r = post_form(client, url, f"{url}/{action}", {})
+        assert r.status_code == 303, r.text
+        assert f'id="mailing-status">{state}' in client.get(url).text
+    client.cookies.clear()
+    login(client, EMAILS["coordinator"], lang="en")
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"lists": "medborgardialog", "confirm": "1"})
+    assert r.status_code == 403  # coordinators do not send newsletter issues
+    r = post_form(client, url, f"{url}/pause", {})
+    assert r.status_code == 403
+
+
+def test_mailings_api(client: TestClient, team: dict[str, int], ready: None,
+                      engine: Engine) -> None:
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    at = (utcnow() + timedelta(days=1)).isoformat()
+    body = {"issue": FLAGSHIP, "at": at}
+    assert client.post("/api/mailings", json=body, headers=coordinator).status_code == 403
+    r = client.post("/api/mailings", json=body, headers=editor)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["status"] == "scheduled" and made["total"] == 3
+    r = client.post(f"/api/mailings/{made['id']}/pause", headers=editor)
+    assert r.json()["status"] == "paused"
+    listed = client.get("/api/mailings", headers=editor).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == made["id"]
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP, "at": "2020-01-01T08:00:00"},
+                    headers=editor)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "at"
