@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import quopri
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -155,3 +155,21 @@ def test_values_spliced_into_quoted_printable_decode_exactly(value: str) -> None
     assert all(len(line) <= 76 for line in lines)
     assert not any(line.startswith(b".") for line in lines)
     assert quopri.decodestring(raw).decode("utf-8").replace("\r\n", "\n") == a + value + b
+
+
+def test_expired_mailing_sends_nothing_and_finishes(engine: Engine, settings: Settings,
+                                                    smtp_server: SmtpServer) -> None:
+    """A reminder planned before its deadline but not sent by then is skipped, not late."""
+    add_subscribers(engine, 5)
+    with transaction(engine) as s:
+        mailing, planned = plan_mailing(
+            s, synthetic_rendered(2_000), kind="reminder", now=now(),
+            list_slugs=["medborgardialog"], expires_at=now() - timedelta(seconds=1))
+    assert planned == 5
+    report = deliver_due(engine, settings)
+    assert report.sent == 0 and smtp_server.received == []
+    with transaction(engine) as s:
+        rows = s.scalars(select(OutboxRow).where(OutboxRow.mailing_id == mailing.id)).all()
+        assert {r.status for r in rows} == {"skipped"}
+        assert all("expired" in r.last_reply for r in rows)
+        assert s.get(Mailing, mailing.id).status == "done"

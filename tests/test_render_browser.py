@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mailer.authoring import load_valid
@@ -11,42 +9,31 @@ from mailer.authoring.examples import flagship_path
 from mailer.render.engine import RenderOptions
 from mailer.render.newsletter import render_issue
 from mailer.render.sample import personalise, sample_values
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+from tests.browser_support import SCREENSHOTS, launch_chromium
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
 def test_flagship_fits_mobile_and_desktop() -> None:
-    from playwright.sync_api import sync_playwright
-
     rendered = render_issue(load_valid(flagship_path()),
                             RenderOptions(asset_base_url="https://nyhetsbrev.example.org/media"))
     html, _ = personalise(rendered, sample_values("https://nyhetsbrev.example.org"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots in {SCREENSHOTS}")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for width in (375, 640):
-                page = browser.new_page(viewport={"width": width, "height": 900})
-                # Block every request: the mail must render without fetching anything.
-                page.route("**/*", lambda route: route.abort())
-                page.set_content(html, wait_until="load")
-                scroll = page.evaluate("document.documentElement.scrollWidth")
-                shot = SCREENSHOTS / f"newsletter-nr6-2023-{width}px.png"
-                page.screenshot(path=str(shot), full_page=True)
-                assert scroll <= width, f"horizontal overflow at {width}px: {scroll}px"
-                assert page.evaluate("document.documentElement.lang") == "sv"
-                # Every card's text stays inside the viewport too.
-                widest = page.evaluate(
-                    "Math.max(...[...document.querySelectorAll('body *')]"
-                    ".map(e => e.getBoundingClientRect().right))")
-                assert widest <= width + 0.5, f"an element ends at {widest}px at {width}px"
-                assert shot.stat().st_size > 10_000
-                page.close()
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        for width in (375, 640):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            # Block every request: the mail must render without fetching anything.
+            page.route("**/*", lambda route: route.abort())
+            page.set_content(html, wait_until="load")
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            shot = SCREENSHOTS / f"newsletter-nr6-2023-{width}px.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert scroll <= width, f"horizontal overflow at {width}px: {scroll}px"
+            assert page.evaluate("document.documentElement.lang") == "sv"
+            # Every card's text stays inside the viewport too.
+            widest = page.evaluate(
+                "Math.max(...[...document.querySelectorAll('body *')]"
+                ".map(e => e.getBoundingClientRect().right))")
+            assert widest <= width + 0.5, f"an element ends at {widest}px at {width}px"
+            assert shot.stat().st_size > 10_000
+            page.close()

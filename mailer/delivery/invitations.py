@@ -70,9 +70,9 @@ class DeliveryInvitationMailer:
 
     def _plan(self, session: Session, rendered: RenderedMailing, kind: MailingKind, *,
               name: str, source: str, recipients: list[PlannedRecipient],
-              now: datetime) -> int:
+              now: datetime, expires_at: datetime | None = None) -> int:
         mailing, _ = plan_mailing(session, rendered, kind=kind, now=now, name=name,
-                                  source=source, recipients=recipients)
+                                  source=source, recipients=recipients, expires_at=expires_at)
         list_ids = sorted({r.list_id for r in recipients if r.list_id is not None})
         if list_ids:
             # The recipients are explicit (each with a personal link), but they got this
@@ -97,7 +97,8 @@ class DeliveryInvitationMailer:
                           source=f"invitation:{slug}:remind:{offset_key}",
                           recipients=self._recipients(session, row, slug, subscriber_ids,
                                                       personal_link=form),
-                          now=now)
+                          # worthless after the deadline, even if SMTP was down until then
+                          now=now, expires_at=row.deadline)
 
     def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
                             row: InvitationRow, year: int, subscriber_ids: list[int],
@@ -137,7 +138,7 @@ def send_invitation(session: Session, settings: Settings, slug: str, invitation:
                   for r in mailer._recipients(session, row, slug, targets, personal_link=form)]
     mailing_id = mailer._plan(session, rendered, MailingKind.invitation,
                               name=f"{slug}: inbjudan", source=f"invitation:{slug}",
-                              recipients=recipients, now=now)
+                              recipients=recipients, now=now, expires_at=row.deadline)
     invited = record_invitees(session, row, list_slug=list_slug, now=now, mailing_id=mailing_id)
     return mailing_id, invited
 

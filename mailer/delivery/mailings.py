@@ -34,6 +34,7 @@ def plan_mailing(
     list_slugs: Sequence[str] = (),
     recipients: Iterable[PlannedRecipient] | None = None,
     at: datetime | None = None,
+    expires_at: datetime | None = None,
     unsubscribe_mailto: str = "",
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
@@ -42,6 +43,7 @@ def plan_mailing(
     ``recipients`` names people explicitly (reminders, tests). Without ``at`` the
     mailing is sending at once; with ``at`` (aware, future) it is scheduled and
     re-planned when it starts, so people who subscribe meanwhile get it too.
+    With ``expires_at``, copies not sent by then are skipped (reminders: the deadline).
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -73,6 +75,7 @@ def plan_mailing(
         list_ids=[lst.id for lst in lists], subject=rendered.subject, html=rendered.html,
         text=rendered.text, language=rendered.language, preheader=rendered.preheader,
         headers=headers, scheduled_at=at, started_at=None if at else now,
+        expires_at=expires_at,
     )
     session.add(mailing)
     session.flush()

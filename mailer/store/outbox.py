@@ -121,6 +121,7 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime) -> 
     a list recipient must still have an active subscription on the row's list, else
     the row becomes ``skipped``.
     """
+    expire_overdue(session, now)
     pick = (
         select(OutboxRow.id)
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
@@ -248,6 +249,20 @@ def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, st
                         last_reply="recorded from the journal of a worker that stopped")
                 .execution_options(synchronize_session=False)).rowcount or 0
     return done
+
+
+def expire_overdue(session: Session, now: datetime) -> int:
+    """Skip the open rows of mailings whose ``expires_at`` has passed; returns how many."""
+    expired = select(Mailing.id).where(Mailing.expires_at.is_not(None),
+                                       Mailing.expires_at <= now)
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.status.in_(PENDING), OutboxRow.mailing_id.in_(expired))
+        .values(status=OutboxStatus.skipped, updated_at=now,
+                last_reply="not sent: the mailing expired (e.g. the registration deadline "
+                           "passed) before this copy could be delivered")
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def claim_holders(session: Session) -> list[str]:

@@ -80,6 +80,9 @@ class Mailing(Base):
     scheduled_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # After this moment no copy goes out (a reminder is worthless after its deadline, even
+    # when the SMTP server was down until then): open rows become ``skipped``.
+    expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")  # why missed/cancelled, by whom
