@@ -59,7 +59,7 @@ def test_invite_register_remind_once(tmp_path: Path, smtp_server: SmtpServer) ->
     run("subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
     invited = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 09:00")
     n_invited = int(invited.stdout.split("demo: ", 1)[1].split()[0])
-    run("worker", "--drain")
+    run("worker", "--drain", "--now", "2023-01-20 09:01")
     assert len(smtp_server.wait_for(n_invited)) == n_invited
     smtp_server.received.clear()
 

@@ -153,7 +153,13 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        w = Worker(engine, settings, role="drain" if drain else "scheduler")
+        clock = None
+        if drain and now:
+            from mailer.cli.invitations import parse_now
+
+            shift = parse_now(now, settings.timezone) - datetime.now(UTC)
+            clock = lambda: datetime.now(UTC) + shift  # noqa: E731
+        w = Worker(engine, settings, role="drain" if drain else "scheduler", clock=clock)
         if drain:
             from mailer.cli.invitations import parse_now
             from mailer.schedule.invitations import worker_pass

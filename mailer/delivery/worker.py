@@ -101,8 +101,13 @@ class Worker:
     def __init__(self, engine: Engine, settings: Settings, transport: Transport | None = None,
                  *, concurrency: int | None = None, batch_size: int | None = None,
                  retry: RetryPolicy | None = None, role: str = "worker",
-                 on_progress: Callable[[DeliveryReport], None] | None = None) -> None:
+                 on_progress: Callable[[DeliveryReport], None] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
+        # What "now" is for due times, retries and expiry: real time, or a shifted clock
+        # for `worker --drain --now` (dry runs and tests on the seeds' past deadlines).
+        # Heartbeats and crash recovery always use real time.
+        self.clock = clock or utcnow
         self.settings = settings
         self.transport: Transport = transport or transport_for(settings)
         self.concurrency = concurrency or settings.smtp_connections
@@ -187,7 +192,7 @@ class Worker:
         s.execute(delete(WorkerRow).where(WorkerRow.id == self.id))
 
     def _claim(self, s: Session) -> list[outbox.Claimed]:
-        return outbox.claim_batch(s, self.id, self.batch_size, utcnow())
+        return outbox.claim_batch(s, self.id, self.batch_size, self.clock())
 
     def _load(self, ids: set[int]) -> Callable[[Session], list[Mailing]]:
         def load(s: Session) -> list[Mailing]:
@@ -196,7 +201,7 @@ class Worker:
 
     # --- recording ------------------------------------------------------------------
     def _outcome_record(self, c: outbox.Claimed, out: Outcome, mid: str) -> outbox.Record:
-        now = utcnow()
+        now = self.clock()
         r = self.report
         if out.result is Result.sent:
             r.sent += 1
@@ -223,7 +228,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._flushing = loop.create_future()
         try:
-            await self._run_db(lambda s: outbox.record_outcomes(s, self.id, batch, utcnow()),
+            await self._run_db(lambda s: outbox.record_outcomes(s, self.id, batch, self.clock()),
                                recording=True)
         finally:
             fut, self._flushing = self._flushing, None
@@ -315,11 +320,11 @@ class Worker:
                 if self._journal is not None:  # all committed: keep the journal short
                     self._journal.reset()
                 self.report.finished += await self._run_db(
-                    lambda s: outbox.finish_mailings(s, utcnow()))
+                    lambda s: outbox.finish_mailings(s, self.clock()))
                 if drain and await self._start_due():
                     continue
                 nd = await self._run_db(outbox.next_due)
-                wait = poll if nd is None else max(0.0, (nd - utcnow()).total_seconds())
+                wait = poll if nd is None else max(0.0, (nd - self.clock()).total_seconds())
                 if drain:
                     if nd is None:
                         break
@@ -344,7 +349,7 @@ class Worker:
     async def _start_due(self) -> bool:
         """Start scheduled mailings that are due (drain mode has no scheduler)."""
         grace = self.settings.misfire_grace_seconds
-        due = await self._run_db(lambda s: start_due(s, utcnow(), grace))
+        due = await self._run_db(lambda s: start_due(s, self.clock(), grace))
         self.report.started += due.started
         self.report.missed += due.missed
         return bool(due.started)
