@@ -1,8 +1,7 @@
 """Where the public archive gets its sent issues: a small seam in front of the mailings.
 
 Pages ask an ``ArchiveSource`` for the issues sent to a list and for one issue; they never
-query tables themselves. ``MailingsArchive`` reads what the delivery layer records; until
-that layer's ``mailings`` table exists in this installation it answers "nothing sent yet".
+query tables themselves. ``MailingsArchive`` reads what the delivery layer records.
 Archived HTML still carries ``%%field%%`` placeholders (the once-rendered mailing);
 ``public_html`` fills them with nothing personal.
 """
@@ -12,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from mailer.render.personalise import html_template, text_template
 from mailer.render.types import RenderedMailing
+from mailer.store.models import Mailing, MailingKind, MailingList, MailingStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +61,45 @@ class StaticArchive:
         return next((i for i in self._issues if i.mailing_id == mailing_id), None)
 
 
-class MailingsArchive(StaticArchive):
-    """Sent newsletter issues from the delivery layer's mailings.
+class MailingsArchive:
+    """Sent newsletter issues from the delivery layer's ``mailings`` table.
 
-    Integration point: the deliver branch adds the ``mailings`` table. Until it is merged
-    this source is empty (the archive pages say "nothing sent yet"); after the merge,
-    ``issues``/``issue`` select mailings of kind "issue" with status sent, per list,
-    newest first, and build ``RenderedMailing`` from the stored rendered parts.
+    A newsletter mailing is in the archive once it has started sending (status sending or
+    done); the public copy is built from the rendered parts stored on the mailing.
     """
 
+    ARCHIVED = (MailingStatus.sending, MailingStatus.done)
+
     def __init__(self, engine: Engine) -> None:
-        super().__init__(())
         self.engine = engine
+
+    def _query(self, session: Session, *where: Any) -> list[ArchivedIssue]:
+        mailings = session.scalars(
+            select(Mailing).where(Mailing.kind == MailingKind.newsletter,
+                                  Mailing.status.in_(self.ARCHIVED),
+                                  Mailing.started_at.is_not(None), *where)
+            .order_by(Mailing.started_at.desc(), Mailing.id.desc())).all()
+        ids = {i for m in mailings for i in (m.list_ids or [])}
+        slugs: dict[int, str] = {}
+        if ids:
+            for lst in session.scalars(select(MailingList).where(MailingList.id.in_(ids))):
+                slugs[lst.id] = lst.slug
+        return [ArchivedIssue(
+            mailing_id=m.id,
+            list_slugs=tuple(slugs[i] for i in (m.list_ids or []) if i in slugs),
+            sent_at=m.started_at or m.created_at,
+            rendered=RenderedMailing(subject=m.subject, html=m.html, text=m.text,
+                                     language=m.language, preheader=m.preheader),
+        ) for m in mailings]
+
+    def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
+        with Session(self.engine) as session:
+            return [i for i in self._query(session) if list_slug in i.list_slugs]
+
+    def issue(self, mailing_id: int) -> ArchivedIssue | None:
+        with Session(self.engine) as session:
+            found = self._query(session, Mailing.id == mailing_id)
+        return found[0] if found else None
 
 
 def public_values(browser_url: str, archive_url: str) -> dict[str, str]:

@@ -1,0 +1,45 @@
+"""The archive and view-in-browser pages show mailings really sent, without personal data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mailer.config import Settings
+from mailer.delivery.mailings import plan_mailing
+from mailer.delivery.worker import deliver_due
+from mailer.render.types import RenderedMailing
+from mailer.store.db import transaction
+from mailer.web.app import create_app
+from tests.delivery_support import add_subscribers
+from tests.smtp_server import SmtpServer
+
+RENDERED = RenderedMailing(
+    subject="Nyhetsbrev nr 6 år 2023", language="sv", preheader="Delaktighetstrappan",
+    html="<html lang='sv'><body><p>Hej %%name%%, <a href='%%unsubscribe_url%%'>avregistrera"
+         "</a> <a href='%%browser_url%%'>webbläsare</a></p><p>Medborgardialog</p></body></html>",
+    text="Hej %%name%%\n%%unsubscribe_url%%\n")
+
+
+def test_sent_issue_is_in_the_archive_and_view_page(engine: Engine, settings: Settings,
+                                                    smtp_server: SmtpServer) -> None:
+    add_subscribers(engine, 3)
+    with transaction(engine) as s:
+        mailing, _ = plan_mailing(s, RENDERED, kind="newsletter", now=datetime.now(UTC),
+                                  list_slugs=["medborgardialog"])
+    assert deliver_due(engine, settings).sent == 3
+    sent = smtp_server.wait_for(3)[0].message
+    view_url = next(part for part in sent.get_body(("html",)).get_content().split("'")
+                    if "/archive/view/" in part)
+    client = TestClient(create_app(settings, engine=engine))
+    page = client.get(view_url.replace(settings.base_url, ""))
+    assert page.status_code == 200
+    assert "Medborgardialog" in page.text
+    assert "person0@" not in page.text and "/u/" not in page.text  # nothing personal
+    listing = client.get("/archive/medborgardialog")
+    assert listing.status_code == 200 and "Nyhetsbrev nr 6 år 2023" in listing.text
+    feed = client.get("/archive/medborgardialog/feed.xml")
+    assert feed.status_code == 200 and f"/archive/view/{mailing.id}" in feed.text
+    assert client.get("/archive/view/999999").status_code == 404
