@@ -260,7 +260,10 @@ def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
         from mailer.delivery.worker import deliver_due
 
         # Playwright's sync API holds an event loop in this thread: deliver from another.
-        worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
+        # Deliver at the page's clock too: reminders expire at the (2023) deadline.
+        shift = live.app.state.web.now() - datetime.now(UTC)
+        worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings),
+                                  kwargs={"clock": lambda: datetime.now(UTC) + shift})
         worker.start()
         worker.join(60)
         got = smtp_server.wait_for(would)
