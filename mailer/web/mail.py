@@ -1,13 +1,14 @@
 """The few mails the web pages send themselves: confirm a subscription, welcome, "already".
 
-Integration seam: these go straight to ``settings.smtp`` with aiosmtplib for now. When the
-delivery layer's outbox is merged, ``send_mail`` is the one function to switch to a
-``confirmation`` mailing in the outbox (retries, rate limit, logging in one place);
-``build_*`` stays as it is.
+They go straight to ``settings.smtp`` with aiosmtplib, so a confirmation link arrives in
+seconds even where no worker runs. When that first try fails, the message is queued as a
+``confirmation`` mailing in the outbox instead, so the worker's retries deliver it: a
+person who asked for a link never loses it to a passing SMTP fault.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Engine
 
 from mailer.config import Settings
+from mailer.render.types import Attachment, RenderedMailing
 from mailer.store.models import utcnow
 from mailer.store.subscriptions import SubscribeOutcome
 from mailer.web.i18n import translator
@@ -79,11 +82,12 @@ def build_message(settings: Settings, mail: SubscriptionMail) -> EmailMessage:
     return msg
 
 
-async def send_mail(settings: Settings, message: EmailMessage) -> bool:
-    """Send one message to the configured SMTP server; False (and a log line) on failure.
+async def send_mail(settings: Settings, message: EmailMessage,
+                    engine: Engine | None = None) -> bool:
+    """Send one message to the configured SMTP server now; True when it was accepted.
 
-    The page has already told the person to look in their inbox; a failure here is for
-    the operator's log (and, after integration, the outbox's retries).
+    On failure it is logged and, given ``engine``, queued in the outbox for the worker's
+    retries (see ``queue_for_retry``).
     """
     smtp = settings.smtp
     start_tls = {"auto": None, "required": True, "off": False}[smtp.starttls]
@@ -95,8 +99,34 @@ async def send_mail(settings: Settings, message: EmailMessage) -> bool:
     except (aiosmtplib.SMTPException, OSError) as exc:
         log.warning("could not send %s to the SMTP server %s: %s",
                     message["Subject"], smtp.redacted(), exc)
+        if engine is not None:
+            await asyncio.to_thread(queue_for_retry, engine, message)
         return False
     return True
+
+
+def queue_for_retry(engine: Engine, message: EmailMessage) -> int:
+    """Queue ``message`` as a one-recipient ``confirmation`` mailing; returns its id."""
+    from mailer.delivery.mailings import PlannedRecipient, plan_mailing
+    from mailer.store.db import transaction
+
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    files = tuple(
+        Attachment(part.get_filename() or "attachment", part.get_content_type(),
+                   part.get_payload(decode=True) or b"")
+        for part in message.iter_attachments())
+    rendered = RenderedMailing(
+        subject=str(message["Subject"]), language=str(message["Content-Language"] or "sv"),
+        text=text.get_content() if text is not None else "",
+        html=html.get_content() if html is not None else "", attachments=files)
+    with transaction(engine) as session:
+        mailing, _ = plan_mailing(session, rendered, kind="confirmation", now=utcnow(),
+                                  name=f"retry: {message['Subject']}",
+                                  recipients=[PlannedRecipient(email=str(message["To"]))])
+    log.info("queued %s for %s in the outbox (mailing %s)", message["Subject"],
+             message["To"], mailing.id)
+    return int(mailing.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ async def register_submit(request: Request, slug: str, token: str,
                                 waitlisted=result.outcome == Outcome.waitlisted,
                                 ics=result.ics)
         background.add_task(send_mail, web.settings,
-                            build_registration_message(web.settings, mail))
+                            build_registration_message(web.settings, mail), web.engine)
     state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
     return _page(request, facts, person, lang, state=state,
                  status=STATUS.get(result.outcome, 200), values=values)

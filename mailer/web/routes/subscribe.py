@@ -108,7 +108,8 @@ async def subscribe_submit(request: Request, slug: str, background: BackgroundTa
         mail = SubscriptionMail(to=values["email"], language=lang, list_name=lst.name,
                                 outcome=result.outcome, link=link,
                                 unsubscribe_url=links.unsubscribe(result.subscriber_id, lst.id))
-        background.add_task(send_mail, web.settings, build_message(web.settings, mail))
+        background.add_task(send_mail, web.settings, build_message(web.settings, mail),
+                            web.engine)
     return RedirectResponse(with_lang(f"/subscribe/{lst.slug}/thanks", lang), status_code=303)
 
 
