@@ -214,3 +214,12 @@ sections:
     imgs = [a for t, a in _tags(html) if t == "img"]
     assert {a["src"] for a in imgs} == {"https://nyhetsbrev.example.org/media/x/trappa.png"}
     assert {a["alt"] for a in imgs} == {"En trappa i fem steg", "Delaktighetstrappan i fem steg"}
+
+
+def test_greeting_never_leaves_a_gap_without_a_name() -> None:
+    from mailer.render.i18n import greeting
+
+    assert greeting("Anna", "sv") == "Hej Anna!"
+    assert greeting("", "sv") == "Hej!"
+    assert greeting("Anna", "en") == "Hello Anna,"
+    assert greeting("", "en") == "Hello,"

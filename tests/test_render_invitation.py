@@ -46,7 +46,7 @@ def test_the_invitation_in_swedish() -> None:
 def test_the_reminder_subject_and_body() -> None:
     r = render_reminder(officials(), "7d")
     assert r.subject == "Påminnelse: sista anmälningsdag 15 februari"
-    assert "Hej %%first_name%%!" in r.text
+    assert "%%greeting%%" in r.text
     assert "Sista anmälningsdag är 15 februari 2023" in r.text
     assert "inte har anmält dig" in r.text
 

@@ -24,6 +24,7 @@ from mailer.config import Sender
 from mailer.delivery import qp
 from mailer.errors import MailerError
 from mailer.links import Links
+from mailer.render.i18n import greeting
 from mailer.render.personalise import PLACEHOLDER_RE
 from mailer.store.models import Mailing, MailingKind
 from mailer.tokens import Purpose
@@ -127,6 +128,7 @@ class MessageTemplate:
     mid_salt: str
     browser_url: str
     used: frozenset[str] = field(default_factory=frozenset)
+    language: str = "sv"
 
     @classmethod
     def for_mailing(cls, mailing: Mailing, *, sender: Sender, links: Links,
@@ -204,6 +206,7 @@ class MessageTemplate:
             static_top=b"\r\n".join(top) + b"\r\n", body=body,
             mid_salt=h.get("mid_salt") or secrets.token_hex(4),
             browser_url=browser_url, used=frozenset(body.fields),
+            language=mailing.language or "sv",
         )
 
     def message_id(self, outbox_id: int) -> str:
@@ -230,8 +233,10 @@ class MessageTemplate:
         if used:
             if "name" in used:
                 values["name"] = name
-            if "first_name" in used:
-                values["first_name"] = name.split(" ", 1)[0] if name else ""
+            if "first_name" in used or "greeting" in used:
+                first = name.split(" ", 1)[0] if name else ""
+                values["first_name"] = first
+                values["greeting"] = greeting(first, self.language)
             if "email" in used:
                 values["email"] = email
             if "organisation" in used:

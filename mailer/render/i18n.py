@@ -58,6 +58,15 @@ class Translator:
         return message in self._messages
 
 
+def greeting(first_name: str, language: str) -> str:
+    """"Hej Anna!" / "Hello Anna," — and "Hej!" / "Hello," for someone without a name."""
+    messages = catalogue(language if language in LANGUAGES else "sv")
+    if first_name:
+        pattern = messages.get("Hello %(name)s,") or "Hello %(name)s,"
+        return pattern % {"name": first_name}
+    return messages.get("Hello,") or "Hello,"
+
+
 def format_day(day: dt.date, language: str) -> str:
     """``16 juni 2023`` / ``16 June 2023``."""
     return format_date(day, _DATE_PATTERN[language], locale=language)

@@ -20,6 +20,7 @@ T = TypeVar("T", str, bytes)
 FIELDS = (
     "name",
     "first_name",
+    "greeting",  # "Hej Anna!", or "Hej!" where we have no name (never "Hej !")
     "email",
     "organisation",
     "unsubscribe_url",

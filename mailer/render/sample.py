@@ -18,6 +18,7 @@ PREVIEW_KEY = "preview-only-links-are-not-valid-0000"
 SAMPLE_RECIPIENT = {
     "name": "Exempel Exempelsson",
     "first_name": "Exempel",
+    "greeting": "Hej Exempel!",
     "email": "exempel.exempelsson@example.org",
     "organisation": "Exempelby kommun",
 }

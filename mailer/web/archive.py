@@ -104,7 +104,7 @@ class MailingsArchive:
 
 def public_values(browser_url: str, archive_url: str) -> dict[str, str]:
     """Placeholder values for the public copy: nothing about any recipient."""
-    return {"name": "", "first_name": "", "email": "", "organisation": "",
+    return {"name": "", "first_name": "", "greeting": "", "email": "", "organisation": "",
             "unsubscribe_url": archive_url, "preferences_url": archive_url,
             "browser_url": browser_url, "register_url": archive_url}
 
