@@ -208,8 +208,8 @@ def worker(
 @app.command("catcher")
 def catcher(
     ctx: typer.Context,
-    smtp_port: int = typer.Option(2525, "--smtp-port"),
-    web_port: int = typer.Option(8025, "--web-port"),
+    smtp_port: int = typer.Option(2525, "--smtp-port", min=1, max=65535),
+    web_port: int = typer.Option(8025, "--web-port", min=1, max=65535),
 ) -> None:
     """Catch all mail on 127.0.0.1 into a Maildir in the workspace, with a web page."""
     import time

@@ -107,7 +107,7 @@ def render(
 def preview(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="Issue folder (or its issue.yaml)."),
-    port: int = typer.Option(8025, "--port", help="Port on 127.0.0.1."),
+    port: int = typer.Option(8025, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
     open_browser: bool = typer.Option(False, "--open", help="Open a browser at the page."),
 ) -> None:
     """Serve a live preview (desktop and mobile side by side) on 127.0.0.1."""
