@@ -137,3 +137,23 @@ def test_show_export_erase(cli: Cli, tmp_path: Path) -> None:
     code, out, _ = cli("subscribers", "import", str(DEMO), "--list", "medborgardialog")
     assert code == 1 and "unchanged:        50" in out and "rejected:          2" in out
     assert "erased at their request" in out
+
+
+def test_erased_subscriber_id_is_never_reused(engine) -> None:  # type: ignore[no-untyped-def]
+    """Old signed links of an erased person carry their id; a newcomer must not get it."""
+    from mailer.store.db import transaction
+    from mailer.store.models import Subscriber
+    from mailer.store.subscribers import erase_subscriber
+
+    with transaction(engine) as s:
+        first = Subscriber(email="a@example.org", email_key="a@example.org")
+        s.add(first)
+        s.flush()
+        old_id = first.id
+    with transaction(engine) as s:
+        erase_subscriber(s, s.get(Subscriber, old_id))
+    with transaction(engine) as s:
+        newcomer = Subscriber(email="b@example.org", email_key="b@example.org")
+        s.add(newcomer)
+        s.flush()
+        assert newcomer.id != old_id

@@ -159,5 +159,5 @@ def send_confirmation(session: Session, settings: Settings, slug: str, row: Invi
     recipients = [PlannedRecipient(email=subscriber.email, name=subscriber.name,
                                    subscriber_id=subscriber.id)]
     return mailer._plan(session, rendered, MailingKind.confirmation,
-                        name=f"{slug}: bekräftelse {subscriber.email}",
+                        name=f"{slug}: bekräftelse till prenumerant {subscriber.id}",
                         source=f"invitation:{slug}:confirm", recipients=recipients, now=now)

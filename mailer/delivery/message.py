@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from mailer.config import Sender
 from mailer.delivery import qp
@@ -141,7 +141,10 @@ class MessageTemplate:
                                if sender.name else sender.address),
         ]
         if reply_to:
-            top.append(b"Reply-To: " + _ascii(clean_header_value(reply_to, "MAILER_REPLY_TO")))
+            # Encoded like From: "Redaktör <red@example.org>" must not break the mailing.
+            rt_name, rt_addr = parseaddr(clean_header_value(reply_to, "MAILER_REPLY_TO"))
+            top.append(b"Reply-To: " + _ascii(
+                formataddr((encode_display_name(rt_name), rt_addr)) if rt_name else rt_addr))
         top.append(b"Subject: " + _ascii(encode_subject(mailing.subject)))
         top.append(b"MIME-Version: 1.0")
         if h.get("list_slug"):

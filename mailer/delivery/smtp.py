@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import aiosmtplib
 from aiosmtplib import (
     SMTPException,
+    SMTPNotSupported,
     SMTPResponseException,
     SMTPServerDisconnected,
     SMTPTimeoutError,
@@ -171,6 +172,10 @@ class SmtpPool:
             if out.result is not Result.sent:
                 return out, await self._rset(smtp, reply.code)
             return out, True
+        except SMTPNotSupported as exc:
+            # e.g. a non-ASCII address and a server without SMTPUTF8 (RFC 6531): retrying
+            # cannot help. Drop the connection rather than guess its state.
+            return Outcome(Result.permanent, f"not supported by the server: {exc}"), False
         except SMTPResponseException as exc:
             return await self._refused(smtp, exc.code, exc.message)
         except SMTPTimeoutError as exc:

@@ -108,6 +108,7 @@ class Worker:
         # for `worker --drain --now` (dry runs and tests on the seeds' past deadlines).
         # Heartbeats and crash recovery always use real time.
         self.clock = clock or utcnow
+        self._crashed = False
         self.settings = settings
         self.transport: Transport = transport or transport_for(settings)
         self.concurrency = concurrency or settings.smtp_connections
@@ -164,7 +165,7 @@ class Worker:
             self.report.settled_from_journal += outbox.settle_from_journal(
                 s, h, read_journal(self.journal_dir, h), now)
         reason = "re-queued: in flight when its worker stopped (may arrive twice)"
-        n = outbox.requeue_claims(s, dead, now, reason)
+        n = outbox.requeue_claims(s, dead, now, reason, self.retry.max_attempts)
         for h in dead:
             remove_journal(self.journal_dir, h)
         if dead:
@@ -273,6 +274,16 @@ class Worker:
         With ``drain``, rows waiting for a retry due within ``max_wait`` seconds are
         waited for; later ones are left for the next run and counted in the report.
         """
+        try:
+            return await self._deliver(drain=drain, stop=stop, max_wait=max_wait, poll=poll)
+        except BaseException:
+            # Outcomes may be in the journal but not committed: keep the journal and the
+            # worker row, so the next worker settles them instead of sending them again.
+            self._crashed = True
+            raise
+
+    async def _deliver(self, *, drain: bool, stop: asyncio.Event | None,
+                       max_wait: float, poll: float) -> DeliveryReport:
         stop = stop or asyncio.Event()
         t0 = time.perf_counter()
         if not self._registered:
@@ -361,6 +372,11 @@ class Worker:
     async def close(self) -> None:
         """Close the transport and sign off (the worker row goes; claims were recorded)."""
         await self.transport.close()
+        if self._crashed:  # leave journal and worker row for the next worker's recovery
+            self._db.shutdown(wait=True)
+            if self._db_rec is not self._db:
+                self._db_rec.shutdown(wait=True)
+            return
         if self._journal is not None:  # every outcome is committed: the journal is done
             self._journal.close(remove=True)
             self._journal = None

@@ -211,7 +211,7 @@ def record_outcomes(session: Session, worker_id: str, records: Sequence[Record],
 
 
 def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
-                   reason: str) -> int:
+                   reason: str, max_attempts: int | None = None) -> int:
     """Put rows claimed by dead workers back in the queue; returns how many.
 
     These are the messages that were in flight when a worker died: some may have been
@@ -219,9 +219,19 @@ def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
     """
     if not worker_ids:
         return 0
+    claimed = (OutboxRow.status == OutboxStatus.sending, OutboxRow.claimed_by.in_(worker_ids))
+    # A row whose every attempt ended in a crashed worker (a message that crashes us) is
+    # given up after max_attempts instead of taking every future worker down with it.
+    if max_attempts is not None:
+        session.execute(
+            update(OutboxRow).where(*claimed, OutboxRow.attempts >= max_attempts)
+            .values(status=OutboxStatus.failed, claimed_by=None, updated_at=now,
+                    last_reply=f"gave up after {max_attempts} attempts; the last ones ended "
+                               f"with the worker stopping ({reason})")
+            .execution_options(synchronize_session=False))
     return session.execute(
         update(OutboxRow)
-        .where(OutboxRow.status == OutboxStatus.sending, OutboxRow.claimed_by.in_(worker_ids))
+        .where(*claimed)
         .values(status=OutboxStatus.retry, claimed_by=None, next_attempt_at=now,
                 updated_at=now, last_reply=reason)
         .execution_options(synchronize_session=False)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash, email_key
@@ -20,8 +20,10 @@ from mailer.errors import MailerError
 from mailer.store.lists import get_list
 from mailer.store.models import (
     ConsentEvent,
+    Mailing,
     MailingList,
     Organisation,
+    OutboxRow,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -96,6 +98,18 @@ def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
             for e, slug in events
         ],
     }
+    deliveries = session.execute(
+        select(OutboxRow, Mailing.name, Mailing.kind)
+        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(or_(OutboxRow.subscriber_id == subscriber.id,
+                   OutboxRow.email_key == subscriber.email_key))
+        .order_by(OutboxRow.id)).all()
+    data["deliveries"] = [
+        {"mailing": name, "kind": str(kind), "address": row.email, "status": str(row.status),
+         "attempts": row.attempts, "last_reply": row.last_reply,
+         "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at)}
+        for row, name, kind in deliveries
+    ]
     for name, section in PERSONAL_DATA_SECTIONS.items():
         data[name] = section(session, subscriber)
     return data
@@ -135,7 +149,10 @@ def personal_data_text(data: dict[str, Any], tz: tzinfo | None = None) -> str:
         extra = "".join(f", {k} {e[k]}" for k in ("source", "ip") if e[k])
         out.append(f"  {when(e['at'])}  {e['action']}"
                    f"{' list ' + e['list'] if e['list'] else ''}{extra}")
-    core = {"subscriber", "organisation", "subscriptions", "consent_events"}
+    out.append("mail sent to them:" if data["deliveries"] else "mail sent to them: none")
+    out.extend(f"  {when(d['sent_at'] or d['created_at'])}  {d['status']}  {d['mailing']}"
+               for d in data["deliveries"])
+    core = {"subscriber", "organisation", "subscriptions", "consent_events", "deliveries"}
     out.extend(f"{name}: {value}" for name, value in data.items() if name not in core)
     return "\n".join(out)
 
@@ -150,6 +167,10 @@ def erase_subscriber(session: Session, subscriber: Subscriber, *, source: str = 
     """
     for eraser in ERASERS:
         eraser(session, subscriber)
+    # Outbox rows hold the address; rows tied to the subscriber go by cascade, these are
+    # the ones planned by address alone (web confirmations queued for retry, tests).
+    session.execute(delete(OutboxRow).where(OutboxRow.email_key == subscriber.email_key)
+                    .execution_options(synchronize_session=False))
     key_hash = email_hash(subscriber.email_key)
     session.execute(update(ConsentEvent)
                     .where(ConsentEvent.subscriber_id == subscriber.id)

@@ -35,3 +35,24 @@ def test_refused_confirmation_is_retried_by_the_worker(engine: Engine, settings:
     assert "https://nyhetsbrev.example.org/confirm/abc" in got.message.get_body(
         ("plain",)).get_content()
     assert got.message["Auto-Submitted"] == "auto-generated"
+
+
+def test_access_report_lists_mail_and_erase_removes_address_only_rows(
+        engine: Engine, settings: Settings) -> None:
+    from mailer.store.models import Subscriber
+    from mailer.store.subscribers import erase_subscriber, find_subscriber, personal_data
+    from mailer.web.mail import queue_for_retry
+
+    with transaction(engine) as s:
+        s.add(Subscriber(email="asa@hylte.example", email_key="asa@hylte.example"))
+    mail = SubscriptionMail(to="asa@hylte.example", language="sv", list_name="Nyhetsbrev",
+                            outcome=SubscribeOutcome.pending, link="https://x.example/c/1")
+    queue_for_retry(engine, build_message(settings, mail))
+    with transaction(engine) as s:
+        person = find_subscriber(s, "ASA@hylte.example")
+        assert person is not None
+        (delivery,) = personal_data(s, person)["deliveries"]
+        assert delivery["status"] == "queued" and delivery["address"] == "asa@hylte.example"
+        erase_subscriber(s, person)
+    with transaction(engine) as s:
+        assert s.scalars(select(OutboxRow)).all() == []

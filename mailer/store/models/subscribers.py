@@ -48,6 +48,9 @@ class Subscriber(Base):
     """A person we may send mail to. ``email_key`` is the case-insensitive identity."""
 
     __tablename__ = "subscribers"
+    # SQLite would otherwise reuse the highest deleted id: an erased person's old signed
+    # links (unsubscribe, preferences) must never open a newcomer's page.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))

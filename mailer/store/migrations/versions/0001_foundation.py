@@ -52,7 +52,9 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_subscribers_organisation_id_organisations'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscribers')),
-    sa.UniqueConstraint('email_key', name=op.f('uq_subscribers_email_key'))
+    sa.UniqueConstraint('email_key', name=op.f('uq_subscribers_email_key')),
+    # never reuse an erased person's id: their old signed links must not reach anyone
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscribers_organisation_id'), ['organisation_id'], unique=False)
