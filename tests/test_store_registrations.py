@@ -125,9 +125,18 @@ def test_deadline_and_missing_organisation(engine: Engine) -> None:
 
 
 def test_sync_detects_a_moved_deadline(engine: Engine) -> None:
+    from mailer.delivery.mailings import PlannedRecipient, plan_mailing
+    from mailer.render.types import RenderedMailing
+    from mailer.store.models import Mailing
+
     with transaction(engine) as s:
         first = sync_invitation(s, SLUG, officials(), NOW)
         assert first.created and not first.deadline_moved
+        # a reminder still waiting to be delivered expires at the deadline...
+        plan_mailing(s, RenderedMailing("Påminnelse", "<p>x</p>", "x"), kind="reminder",
+                     now=NOW, source=f"invitation:{SLUG}:remind:7d",
+                     recipients=[PlannedRecipient("a@example.org")],
+                     expires_at=first.row.deadline)
         same = sync_invitation(s, SLUG, officials(), NOW)
         assert not same.changed and not same.deadline_moved
         data = invitation_data()
@@ -139,6 +148,8 @@ def test_sync_detects_a_moved_deadline(engine: Engine) -> None:
                                                                         tzinfo=UTC)
         assert s.scalar(select(InvitationRow.deadline)) == datetime(2023, 2, 20, 22, 59,
                                                                     tzinfo=UTC)
+        # ...and at the new deadline once it moves
+        assert s.scalar(select(Mailing.expires_at)) == datetime(2023, 2, 20, 22, 59, tzinfo=UTC)
     with pytest.raises(NotFound, match="known: 2023-natverk-tjanstepersoner"), \
             transaction(engine) as s:
         get_invitation(s, "2023-natverk")

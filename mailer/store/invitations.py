@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, literal, select
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.invitation import Invitation
@@ -15,6 +15,8 @@ from mailer.errors import MailerError, NotFound
 from mailer.store.models import (
     InvitationRow,
     Invitee,
+    Mailing,
+    MailingKind,
     MailingList,
     Subscriber,
     Subscription,
@@ -68,6 +70,17 @@ def sync_invitation(session: Session, slug: str, invitation: Invitation,
         row.synced_at = now
     session.flush()
     moved = old_deadline if old_deadline is not None and old_deadline != row.deadline else None
+    if moved is not None:
+        # Invitation and reminder copies still waiting (e.g. SMTP was down) now expire at
+        # the new deadline, later or earlier, not the one they were planned with.
+        session.execute(
+            update(Mailing)
+            .where(or_(Mailing.source == f"invitation:{slug}",
+                       Mailing.source.startswith(f"invitation:{slug}:")),
+                   Mailing.kind.in_((MailingKind.invitation, MailingKind.reminder)),
+                   Mailing.expires_at.is_not(None))
+            .values(expires_at=row.deadline)
+            .execution_options(synchronize_session=False))
     return SyncResult(row, created, changed, moved)
 
 
