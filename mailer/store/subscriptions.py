@@ -146,6 +146,17 @@ def confirm(session: Session, subscriber_id: int, list_id: int, *, now: datetime
     return sub
 
 
+def unsubscribe_by_token(session: Session, subscriber_id: int, list_id: int, *,
+                         now: datetime, ip: str | None, source: str) -> int:
+    """What a signed unsubscribe token asks for (list 0: every list); returns how many
+    subscriptions ended (0 for an erased subscriber or one already unsubscribed)."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return 0
+    lists = None if list_id == 0 else [list_id]
+    return len(unsubscribe(session, subscriber, lists, now=now, ip=ip, source=source))
+
+
 def unsubscribe(session: Session, subscriber: Subscriber, list_ids: Iterable[int] | None, *,
                 now: datetime, ip: str | None, source: str) -> list[Subscription]:
     """End subscriptions (``list_ids=None``: every list); returns those that changed."""

@@ -18,7 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.store.models import Subscriber, SubscriptionStatus
-from mailer.store.subscriptions import get_subscription, resubscribe, unsubscribe
+from mailer.store.subscriptions import (
+    get_subscription,
+    resubscribe,
+    unsubscribe_by_token,
+)
 from mailer.tokens import Purpose, TokenData
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import translator
@@ -60,11 +64,8 @@ def _target(session: Session, data: TokenData) -> Target:
 
 
 def _unsubscribe(session: Session, data: TokenData, ip: str, source: str, now) -> int:  # type: ignore[no-untyped-def]
-    subscriber = session.get(Subscriber, data.subscriber_id)
-    if subscriber is None:
-        return 0
-    lists = None if data.scope_id == 0 else [data.scope_id]
-    return len(unsubscribe(session, subscriber, lists, now=now, ip=ip, source=source))
+    return unsubscribe_by_token(session, data.subscriber_id, data.scope_id, now=now, ip=ip,
+                                source=source)
 
 
 def _page(request: Request, token: str, target: Target, template: str, *,

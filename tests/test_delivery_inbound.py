@@ -1,0 +1,54 @@
+"""The mailto: form of List-Unsubscribe works: a request mail ends the subscription."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import unquote
+
+from sqlalchemy import Engine, select
+
+from mailer.config import Settings
+from mailer.delivery.inbound import process_requests
+from mailer.delivery.mailings import plan_mailing
+from mailer.delivery.worker import deliver_due
+from mailer.store.db import transaction
+from mailer.store.models import Subscription, SubscriptionStatus
+from mailer.tokens import Tokens
+from tests.delivery_support import add_subscribers, synthetic_rendered
+from tests.smtp_server import SmtpServer
+
+
+def test_mailto_unsubscribe_request_is_applied_once(engine: Engine, settings: Settings,
+                                                    smtp_server: SmtpServer,
+                                                    tmp_path: Path) -> None:
+    add_subscribers(engine, 2)
+    with transaction(engine) as s:
+        plan_mailing(s, synthetic_rendered(2_000), kind="newsletter", now=datetime.now(UTC),
+                     list_slugs=["medborgardialog"])
+    deliver_due(engine, settings)
+    sent = smtp_server.wait_for(2)[0].message
+    mailto = re.search(r"<mailto:([^>]+)>", str(sent["List-Unsubscribe"])).group(1)
+    address, _, query = mailto.partition("?")
+    request = EmailMessage()  # what a mail client sends for the mailto: link
+    request["From"] = sent["To"]
+    request["To"] = address
+    request["Subject"] = unquote(query.removeprefix("subject="))
+    request.set_content("")
+    box = mailbox.Maildir(tmp_path / "inbox", create=True)
+    box.add(request)
+    noise = EmailMessage()
+    noise["Subject"] = "Tack för nyhetsbrevet!"
+    box.add(noise)
+
+    tokens = Tokens(settings.signing_key())
+    report = process_requests(engine, tokens, tmp_path / "inbox", now=datetime.now(UTC))
+    assert (report.read, report.unsubscribed, len(report.ignored)) == (2, 1, 1)
+    with transaction(engine) as s:
+        statuses = sorted(str(x) for x in s.scalars(select(Subscription.status)))
+    assert statuses == [SubscriptionStatus.active, SubscriptionStatus.unsubscribed]
+    again = process_requests(engine, tokens, tmp_path / "inbox", now=datetime.now(UTC))
+    assert (again.unsubscribed, again.already) == (0, 1)
