@@ -13,19 +13,16 @@ import typer
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.delivery import mailings as svc
+from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.store.db import transaction
 
 
 def _parse_at(value: str, ctx: AppContext) -> datetime:
-    tz = ctx.settings.tz
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
-        except ValueError:
-            continue
-    raise MailerError(f"--at {value!r}: expected a local time like \"2023-06-15 08:00\" "
-                      f"(in {ctx.settings.timezone})")
+    try:
+        return parse_local(value, ctx.settings.tz)
+    except LocalTimeError as exc:
+        raise MailerError(f"--at: {exc} (times are in {ctx.settings.timezone})") from None
 
 
 def _local(dt: datetime | None, ctx: AppContext) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.invitation import Invitation, seats_text
+from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.domain.registration import RegistrationHow
 from mailer.domain.reminders import SlotState, invitation_slots, slot_states
 from mailer.errors import MailerError
@@ -48,13 +49,9 @@ def parse_now(value: str | None, tz_name: str) -> datetime:
     from zoneinfo import ZoneInfo
 
     try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise MailerError(f"--now: {value!r} is not a date and time; write e.g. "
-                          "'2023-02-08 09:00' or 2023-02-08T09:00+01:00") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(tz_name))
-    return dt.astimezone(UTC)
+        return parse_local(value, ZoneInfo(tz_name))
+    except LocalTimeError as exc:
+        raise MailerError(f"--now: {exc}") from None
 
 
 @contextmanager
