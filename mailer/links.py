@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from mailer.tokens import Purpose, Tokens
+from mailer.tokens import Purpose, Tokens, reconfirm_scope
 
 
 class Links:
@@ -31,7 +31,8 @@ class Links:
     def reconfirm(self, invitation_slug: str, year: int, subscriber_id: int,
                   invitation_id: int) -> str:
         """The yearly "do you continue?" page of a multi-year network."""
-        token = self.tokens.make(Purpose.register, subscriber_id, invitation_id)
+        token = self.tokens.make(Purpose.reconfirm, subscriber_id,
+                                 reconfirm_scope(invitation_id, int(year)))
         return f"{self.base}/reconfirm/{quote(invitation_slug)}/{int(year)}/{token}"
 
     def view(self, mailing_id: int) -> str:

@@ -21,9 +21,22 @@ class Purpose(StrEnum):
     confirm = "confirm"  # scope: list id; expires (double opt-in)
     register = "register"  # scope: invitation id; valid until the deadline (checked by caller)
     archive = "archive"  # scope: mailing id; view in browser without personal data
+    reconfirm = "reconfirm"  # scope: reconfirm_scope(invitation id, year)
 
 
 EXPIRING = {Purpose.confirm}
+
+
+def reconfirm_scope(invitation_id: int, year: int) -> int:
+    """One integer for (invitation, year), so a yearly answer link is signed for its year."""
+    if not 1900 <= year <= 9999:
+        raise ValueError(f"year {year} out of range")
+    return invitation_id * 10_000 + year
+
+
+def split_reconfirm_scope(scope: int) -> tuple[int, int]:
+    """(invitation id, year) from ``reconfirm_scope``."""
+    return divmod(scope, 10_000)
 
 
 class BadToken(Exception):

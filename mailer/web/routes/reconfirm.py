@@ -21,7 +21,7 @@ from starlette.responses import Response
 from mailer.errors import MailerError
 from mailer.store.models import InvitationRow, ReconfirmAnswer, Reconfirmation, Subscriber
 from mailer.store.reconfirmations import record_reconfirmation
-from mailer.tokens import Purpose
+from mailer.tokens import Purpose, split_reconfirm_scope
 from mailer.web.i18n import N_
 from mailer.web.pages import PageError, render, request_language, web_of
 from mailer.web.routes.common import db, read_token
@@ -71,10 +71,21 @@ def _question(session: Session, request: Request, slug: str, year: int, invitati
                     sub.language, sub.email)
 
 
+def _invitation_for(request: Request, token: str, year: int) -> int:
+    """The invitation a yearly answer link was signed for; the year in the path must be
+    the signed one (a link for 2024 never answers for 2025)."""
+    invitation_id, signed_year = split_reconfirm_scope(
+        read_token(request, Purpose.reconfirm, token).scope_id)
+    if signed_year != year:
+        raise PageError.from_status(404)
+    return invitation_id
+
+
 @router.get("/reconfirm/{slug}/{year}/{token}")
 async def reconfirm_page(request: Request, slug: str, year: int, token: str) -> Response:
-    data = read_token(request, Purpose.register, token)
-    q = await db(request, _question, request, slug, year, data.scope_id, data.subscriber_id)
+    invitation_id = _invitation_for(request, token, year)
+    data = read_token(request, Purpose.reconfirm, token)
+    q = await db(request, _question, request, slug, year, invitation_id, data.subscriber_id)
     lang = request_language(request, q.language)
     return render(request, "reconfirm.html", lang=lang, q=q, saved=False)
 
@@ -84,14 +95,15 @@ async def reconfirm_submit(request: Request, slug: str, year: int, token: str) -
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
-    data = read_token(request, Purpose.register, token)
+    invitation_id = _invitation_for(request, token, year)
+    data = read_token(request, Purpose.reconfirm, token)
     answer = str(form.get("answer") or "")
     if answer not in ("yes", "no"):
         raise PageError.from_status(404)
 
     def save(session: Session) -> Question:
-        q = _question(session, request, slug, year, data.scope_id, data.subscriber_id)
-        inv = session.get(InvitationRow, data.scope_id)
+        q = _question(session, request, slug, year, invitation_id, data.subscriber_id)
+        inv = session.get(InvitationRow, invitation_id)
         sub = session.get(Subscriber, data.subscriber_id)
         assert inv is not None and sub is not None
         record_reconfirmation(session, inv, sub, year, ReconfirmAnswer(answer), now=web.now(),
