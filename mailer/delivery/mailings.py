@@ -123,8 +123,10 @@ def resume(session: Session, ref: str | int, now: datetime) -> Mailing:
     m = get_mailing(session, ref)
     if m.status is not MailingStatus.paused:
         raise MailerError(f"mailing {m.id} is {m.status}, not paused")
-    # A paused scheduled mailing whose time has not come goes back to waiting.
-    if m.scheduled_at is not None and m.started_at is None and m.scheduled_at > now:
+    # A scheduled mailing that never started goes back to waiting, even when its time has
+    # passed: starting it is start_due's job, which re-plans people who subscribed meanwhile
+    # and applies the misfire grace like for any late mailing.
+    if m.scheduled_at is not None and m.started_at is None:
         m.status = MailingStatus.scheduled
     else:
         m.status = MailingStatus.sending

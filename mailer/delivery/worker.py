@@ -113,6 +113,10 @@ class Worker:
         self.transport: Transport = transport or transport_for(settings)
         self.concurrency = concurrency or settings.smtp_connections
         self.batch_size = batch_size or max(32, 8 * self.concurrency)
+        if settings.rate_per_second and not batch_size:
+            # Claimed rows wait in memory and a pause, cancel or unsubscribe does not reach
+            # them: under a rate limit, claim about two seconds' worth, not a minute's.
+            self.batch_size = max(1, min(self.batch_size, int(settings.rate_per_second * 2)))
         self.retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self.role = role
         self.on_progress = on_progress
