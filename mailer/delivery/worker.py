@@ -37,6 +37,7 @@ from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.links import Links
+from mailer.schedule.lock import process_alive
 from mailer.store import outbox
 from mailer.store.models import Mailing, OutboxStatus
 from mailer.store.models import Worker as WorkerRow
@@ -180,14 +181,7 @@ class Worker:
         row = s.get(WorkerRow, worker_id)
         if row is None or now - row.heartbeat_at > timedelta(seconds=STALE_SECONDS):
             return False
-        if row.host == self.host:  # same machine: the process table is the truth
-            try:
-                os.kill(row.pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-        return True
+        return process_alive(row.host, row.pid, self.host)
 
     def _heartbeat(self, s: Session) -> None:
         s.execute(update(WorkerRow).where(WorkerRow.id == self.id)

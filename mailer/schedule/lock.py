@@ -18,6 +18,20 @@ PG_LOCK_KEY = 0x6D61696C73636864 & 0x7FFFFFFFFFFFFFFF
 NAME = "scheduler"
 
 
+def process_alive(host: str, pid: int, this_host: str) -> bool:
+    """Whether a holder (lease, worker row) may still run: on this machine the process
+    table is the truth; on another machine we cannot tell, so it counts as alive."""
+    if host != this_host:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
 class SchedulerBusy(MailerError):
     """Another worker runs the scheduler on this database."""
 
@@ -65,14 +79,8 @@ class SchedulerLock:
     def _held(self, row: Lock, now: datetime) -> bool:
         if row.expires_at <= now:
             return False
-        if row.host == self.host:  # same machine: a dead pid frees the lease at once
-            try:
-                os.kill(row.pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-        return True
+        # same machine: a dead pid frees the lease at once
+        return process_alive(row.host, row.pid, self.host)
 
     def renew(self) -> None:
         if self._pg is not None:
