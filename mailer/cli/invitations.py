@@ -308,9 +308,6 @@ def add(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     with session_for(c.engine) as session:
         _, row = _open(c, session, slug, at)
         sub = ensure_subscriber(session, email, name=name, organisation=organisation)
-        if at >= row.deadline and not late:
-            raise MailerError(f"the deadline of {slug} has passed; add --late to register "
-                              f"{email} anyway")
         result = register(session, row, sub, how=RegistrationHow.coordinator, now=at,
                           late_ok=late)
         mailing = None

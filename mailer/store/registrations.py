@@ -108,7 +108,9 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     ``SeatsFull`` when the organisation's seats are taken and there is no wait list."""
     if now >= invitation.deadline and not late_ok:
         raise MailerError(f"registration for {invitation.slug} closed at "
-                          f"{invitation.deadline:%Y-%m-%d %H:%M} UTC")
+                          f"{invitation.deadline:%Y-%m-%d %H:%M} UTC; a coordinator can still "
+                          "register someone on purpose ('mailer registrations add --late', or "
+                          "'after the deadline' in the admin)")
     org = organisation or subscriber.organisation
     if org is None:
         raise MailerError(f"{subscriber.email} has no organisation, and seats are counted per "

@@ -185,9 +185,6 @@ def add_registration(session: Any, settings: Settings, slug: str, *, email: str,
 
     _inv, row = _open(session, settings, slug, now)
     subscriber = ensure_subscriber(session, email, name=name, organisation=organisation)
-    if now >= row.deadline and not late:
-        raise MailerError(f"the deadline of {slug} has passed; tick 'after the deadline' to "
-                          f"register {email} anyway")
     result = register(session, row, subscriber, how=RegistrationHow.coordinator, now=now,
                       late_ok=late)
     return str(result.message)
