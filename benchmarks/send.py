@@ -143,7 +143,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
                  cpu: str | None) -> tuple[float, float, int, dict[str, int]]:
     from sqlalchemy import func, select
 
-    from mailer.delivery.mailings import plan_mailing
+    from mailer.services.mailings import plan_mailing
     from mailer.store.db import make_engine, transaction, upgrade
     from mailer.store.models import OutboxRow
     from tests.delivery_support import add_subscribers

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from mailer.delivery.mailings import plan_mailing
+from mailer.services.mailings import plan_mailing
 from mailer.render.types import RenderedMailing
 from mailer.store.db import transaction
 from mailer.store.models import OutboxRow

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import Envelope
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
-from mailer.delivery.mailings import PlannedRecipient, plan_mailing
+from mailer.services.mailings import PlannedRecipient, plan_mailing
 from mailer.delivery.worker import RetryPolicy, deliver_due
 from mailer.store.db import transaction
 from mailer.store.models import OutboxRow

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from mailer.config import Settings
 from mailer.delivery.inbound import process_requests
-from mailer.delivery.mailings import plan_mailing
+from mailer.services.mailings import plan_mailing
 from mailer.delivery.worker import deliver_due
 from mailer.store.db import transaction
 from mailer.store.models import Subscription, SubscriptionStatus

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from mailer.config import Settings
-from mailer.delivery.mailings import PlannedRecipient, plan_mailing, progress
+from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.delivery.worker import deliver_due
 from mailer.schedule.lock import SchedulerBusy, SchedulerLock
 from mailer.schedule.runner import run_worker
@@ -96,7 +96,7 @@ def test_second_scheduler_refuses(engine: Engine) -> None:
 
 def test_pause_resume_cancel(engine: Engine, settings: Settings,
                              smtp_server: SmtpServer) -> None:
-    from mailer.delivery.mailings import cancel, pause, resume
+    from mailer.services.mailings import cancel, pause, resume
 
     mid = _plan(engine, datetime.now(UTC) + timedelta(hours=1))
     now = datetime.now(UTC)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from mailer.config import Settings
-from mailer.delivery.mailings import PlannedRecipient, plan_mailing, progress
+from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.worker import deliver_due
 from mailer.errors import MailerError

@@ -125,7 +125,7 @@ def test_deadline_and_missing_organisation(engine: Engine) -> None:
 
 
 def test_sync_detects_a_moved_deadline(engine: Engine) -> None:
-    from mailer.delivery.mailings import PlannedRecipient, plan_mailing
+    from mailer.services.mailings import PlannedRecipient, plan_mailing
     from mailer.render.types import RenderedMailing
     from mailer.store.models import Mailing
 

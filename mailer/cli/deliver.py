@@ -12,7 +12,7 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.delivery import mailings as svc
+from mailer.services import mailings as svc
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.store.db import transaction

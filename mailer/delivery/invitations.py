@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.delivery.mailings import plan_mailing
+from mailer.services.mailings import plan_mailing
 from mailer.domain.invitation import Invitation, RegistrationMode, refuse_if_closed
 from mailer.links import Links
 from mailer.render.documents import options_for

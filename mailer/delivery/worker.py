@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.delivery.journal import Journal, read_journal, remove_journal
-from mailer.delivery.mailings import start_due
+from mailer.services.mailings import start_due
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool

@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
-from mailer.delivery.mailings import DueReport, start_due
+from mailer.services.mailings import DueReport, start_due
 from mailer.delivery.transport import Transport
 from mailer.delivery.worker import DeliveryReport, Worker
 from mailer.schedule.invitations import worker_pass

@@ -107,7 +107,7 @@ async def send_mail(settings: Settings, message: EmailMessage,
 
 def queue_for_retry(engine: Engine, message: EmailMessage) -> int:
     """Queue ``message`` as a one-recipient ``confirmation`` mailing; returns its id."""
-    from mailer.delivery.mailings import PlannedRecipient, plan_mailing
+    from mailer.services.mailings import PlannedRecipient, plan_mailing
     from mailer.store.db import transaction
 
     text = message.get_body(("plain",))

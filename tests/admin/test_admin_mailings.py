@@ -20,7 +20,7 @@ from mailer.store.models import Subscriber, Subscription, utcnow
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.smtp_server import SmtpServer
 
-pytest.importorskip("mailer.delivery.mailings")
+pytest.importorskip("mailer.services.mailings")
 from mailer.delivery.worker import deliver_due  # noqa: E402
 
 PEOPLE = ["anna@hylte.se", "bo@uppsala.se", "cia@karlskoga.se"]

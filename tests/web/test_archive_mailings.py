@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.delivery.mailings import plan_mailing
+from mailer.services.mailings import plan_mailing
 from mailer.delivery.worker import deliver_due
 from mailer.render.types import RenderedMailing
 from mailer.store.db import transaction

@@ -1,6 +1,6 @@
 """The admin's doorway to delivery: mailings, their progress and the worker's health.
 
-Everything here calls the delivery layer's own services (``mailer.delivery.mailings``);
+Everything here calls the delivery layer's own services (``mailer.services.mailings``);
 the pages never change a mailing's state themselves. Until that layer is installed in
 this build, ``available()`` is False and the pages say so instead of failing.
 """
@@ -25,14 +25,14 @@ MAX_TEST_ADDRESSES = 20
 
 def available() -> bool:
     """True when the delivery layer (mailings, outbox, worker) is part of this build."""
-    return importlib.util.find_spec("mailer.delivery.mailings") is not None
+    return importlib.util.find_spec("mailer.services.mailings") is not None
 
 
 def require_delivery() -> Any:
     if not available():
         raise MailerError("delivery (mailings and the outbox) is not installed in this "
                           "build yet; use the command line when it is")
-    import mailer.delivery.mailings as mailings
+    import mailer.services.mailings as mailings
 
     return mailings
 
