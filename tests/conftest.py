@@ -4,7 +4,8 @@ Every test that takes ``engine`` (or ``settings``) runs once per database backen
 PostgreSQL run uses a database created for this test run on the server at
 MAILER_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test); where no
 server answers, those runs are skipped with that reason. MAILER_TEST_DATABASES=sqlite
-(or =postgresql) narrows the matrix.
+(or =postgresql) narrows the matrix; the PostgreSQL runs carry the ``postgres`` marker,
+so ``-m "not postgres"`` deselects them too.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=BACKENDS)
+def _backend_param(name: str) -> object:
+    return pytest.param(name, marks=pytest.mark.postgres) if name == "postgresql" else name
+
+
+@pytest.fixture(params=[_backend_param(b) for b in BACKENDS])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """The URL of an empty, migrated database of each backend."""
     if request.param == "sqlite":

@@ -26,7 +26,7 @@ def init(ctx: typer.Context) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("heads")) -> None:
+def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     c: AppContext = ctx.obj
     engine = c.raw_engine()

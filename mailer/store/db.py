@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import ConfigError, MailerError
 
+if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     # The sqlite3 module opens an implicit transaction on DML only; we want SQLAlchemy
     # in charge (BEGIN issued by us), so disable pysqlite's own handling.
     dbapi_conn.isolation_level = None
@@ -29,7 +34,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout
     # instead of failing with "database is locked" when a read transaction upgrades.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -82,7 +87,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+def _alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -91,7 +96,7 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (creating the schema on an empty database)."""
     from alembic import command
 
@@ -102,20 +107,23 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision(s) the database is at, joined with '+' (one per migration branch)."""
+    """The revision the database is at (None before the first migration)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
-    return "+".join(sorted(heads)) or None
+    if len(heads) > 1:  # stamped by a development build from before the history was linear
+        raise MailerError(f"the database is stamped with several migrations ({', '.join(heads)})"
+                          "; it comes from a development build: make a new one with "
+                          "'mailer init'")
+    return heads[0] if heads else None
 
 
 def head_revision(engine: Engine) -> str | None:
-    """The newest revision(s) this mailer ships, joined with '+'."""
+    """The newest revision this mailer ships (the history is one line: one head)."""
     from alembic.script import ScriptDirectory
 
-    heads = ScriptDirectory.from_config(_alembic_config(engine)).get_heads()
-    return "+".join(sorted(heads)) or None
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
 
 def require_current(engine: Engine) -> None:

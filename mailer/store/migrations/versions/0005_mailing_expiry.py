@@ -1,14 +1,14 @@
 """mailings.expires_at: copies not sent by then are skipped (reminders after a deadline)
 
-Revision ID: 0007
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-23 11:05:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
