@@ -133,8 +133,8 @@ def main() -> int:
         (ws / "mailer.db").unlink(missing_ok=True)
         url = args.database_url or f"sqlite:///{ws / 'mailer.db'}"
 
+        from mailer.services.lists import create_list
         from mailer.store.db import make_engine, transaction, upgrade
-        from mailer.store.lists import create_list
 
         engine = make_engine(url)
         upgrade(engine)

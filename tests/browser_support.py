@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium tries to reach the internet at start.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
-SCREENSHOTS = Path(__file__).parents[1] / "test-artifacts" / "screenshots"
+#: Browser tests write their screenshots only when this names a folder, e.g.
+#: ``MAILER_TEST_SCREENSHOTS=docs/screenshots pytest -m browser`` refreshes the README's;
+#: otherwise a test run leaves the checkout as it found it.
+SCREENSHOTS_ENV = "MAILER_TEST_SCREENSHOTS"
+# Read once, before any test changes the working directory or the environment.
+SCREENSHOTS = Path(os.environ[SCREENSHOTS_ENV]).resolve() if os.environ.get(SCREENSHOTS_ENV) \
+    else None
 
 
 @contextmanager
@@ -30,6 +37,15 @@ def launch_chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def screenshot(page: Any, name: str, **options: Any) -> bytes:
+    """Take a screenshot (PNG bytes); write it to $MAILER_TEST_SCREENSHOTS/``name`` if set."""
+    data: bytes = page.screenshot(**options)
+    if SCREENSHOTS is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / name).write_bytes(data)
+    return data
 
 
 class LiveServer:

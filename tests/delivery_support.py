@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from mailer.render.types import RenderedMailing
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import Organisation, Subscriber, Subscription, SubscriptionStatus
 
 SEED = Path("/work/shared/seeds/newsletter-nr6-2023.txt")

@@ -10,8 +10,8 @@ from ruamel.yaml import YAML
 from sqlalchemy.orm import Session
 
 from mailer.domain.invitation import Invitation, parse_invitation
+from mailer.services.lists import create_list
 from mailer.store.invitations import record_invitees, sync_invitation
-from mailer.store.lists import create_list
 from mailer.store.models import (
     InvitationRow,
     Subscriber,

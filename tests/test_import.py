@@ -19,9 +19,9 @@ from mailer.domain.subscriber_rows import (
     parse_row,
 )
 from mailer.errors import MailerError
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.importer import ImportReport, import_subscribers, rejected_path_for
-from mailer.store.lists import create_list
 from mailer.store.models import (
     ConsentEvent,
     Organisation,

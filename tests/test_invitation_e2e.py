@@ -26,10 +26,10 @@ from mailer.domain.invitation import Invitation
 from mailer.domain.registration import RegistrationHow
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import sweep
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.importer import import_subscribers
 from mailer.store.invitations import get_invitation, record_invitees, sync_invitation
-from mailer.store.lists import create_list
 from mailer.store.models import (
     InvitationRow,
     Invitee,

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from mailer.errors import MailerError, NotFound
 from mailer.store.db import transaction
-from mailer.store.lists import create_list, get_list, list_counts
+from mailer.services.lists import counts_of, create_list, get_list, list_counts
 
 
 def test_create_and_count(engine: Engine) -> None:
@@ -17,6 +17,7 @@ def test_create_and_count(engine: Engine) -> None:
         (row,) = list_counts(s)
         assert (row.slug, row.total) == ("medborgardialog", 0)
         assert get_list(s, "medborgardialog").name.startswith("Nyhetsbrev")
+        assert counts_of(s, "medborgardialog") == row
 
 
 def test_errors(engine: Engine) -> None:
@@ -28,3 +29,5 @@ def test_errors(engine: Engine) -> None:
         create_list(s, "Ä b", "A")
     with pytest.raises(NotFound, match="known lists: a"), transaction(engine) as s:
         get_list(s, "nope")
+    with pytest.raises(NotFound, match="known lists: a"), transaction(engine) as s:
+        counts_of(s, "nope")

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 
 from mailer.domain.addresses import email_hash
 from mailer.errors import MailerError
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import ConsentEvent, Organisation, Subscriber, SubscriptionStatus
 from mailer.store.subscriptions import (
     InvalidEmail,

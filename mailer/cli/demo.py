@@ -50,10 +50,10 @@ def demo(
     from mailer.authoring.examples import copy_example
     from mailer.cli.subscribers import format_report
     from mailer.delivery.catcher import Catcher
-    from mailer.services.mailings import plan_mailing
     from mailer.delivery.sources import render_path
+    from mailer.services.lists import create_list, list_counts
+    from mailer.services.mailings import plan_mailing
     from mailer.store.importer import import_subscribers
-    from mailer.store.lists import create_list, list_counts
     from mailer.store.models import MailingList
 
     c: AppContext = ctx.obj

@@ -6,8 +6,8 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.services.lists import create_list, list_counts
 from mailer.store.db import transaction
-from mailer.store.lists import create_list, list_counts
 
 lists_app = typer.Typer(help="Mailing lists.", invoke_without_command=True)
 app.add_typer(lists_app, name="lists")

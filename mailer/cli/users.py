@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import typer
 
@@ -11,7 +11,7 @@ from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.roles import Role, role_of
 from mailer.errors import MailerError
-from mailer.store.accounts import (
+from mailer.services.accounts import (
     MIN_PASSWORD,
     create_api_token,
     create_user,
@@ -146,16 +146,15 @@ def tokens(ctx: typer.Context, email: str | None = typer.Argument(None)) -> None
     c: AppContext = ctx.obj
     tz = c.settings.tz
     with transaction(c.engine) as s:
-        user_id = get_user(s, email).id if email else None
-        rows = list_tokens(s, user_id)
+        rows = list_tokens(s, get_user(s, email).id if email else None)
 
-        def when(d):  # type: ignore[no-untyped-def]
-            return d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "-"
+    def when(d: datetime | None) -> str:
+        return d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else "-"
 
-        for t in rows:
-            state = "revoked" if t.revoked_at else "active"
-            typer.echo(f"{t.id:>5}  {t.prefix}…  {state:<8} created {when(t.created_at)}  "
-                       f"last used {when(t.last_used_at)}  {t.name}")
+    for t in rows:
+        state = "revoked" if t.revoked_at else "active"
+        typer.echo(f"{t.id:>5}  {t.prefix}…  {state:<8} created {when(t.created_at)}  "
+                   f"last used {when(t.last_used_at)}  {t.name}")
     if not rows:
         typer.echo("no API tokens")
 

@@ -1,87 +1,22 @@
-"""Accounts: users and roles, password checks, login sessions and API tokens.
+"""Accounts in the database: users, login sessions and API tokens (queries only).
 
-Passwords are hashed with argon2id (argon2-cffi, RFC 9106 "low memory" parameters) and
-re-hashed on login when the parameters change. Session cookies and API tokens are random
-strings of 256 bits; the database keeps only their SHA-256 (a fast hash is right here:
-the input is random, not a guessable password), so a leaked backup lets nobody in.
-Callers pass ``now``; nothing here reads the clock.
+The rules (password policy, hashing, expiry, the last admin) live in
+``mailer.services.accounts``; sessions and tokens are looked up here by the SHA-256 of
+their secret, which is all the database keeps.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from mailer.domain.addresses import AddressError, email_key, normalise_address
-from mailer.domain.roles import Action, Role, allowed, role_of
-from mailer.errors import MailerError, NotFound
+from mailer.domain.addresses import email_key
+from mailer.domain.roles import Role
+from mailer.errors import NotFound
 from mailer.store.models import ApiToken, User, UserSession
-
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024  # argon2 takes any length; a cap stops a megabyte "password" DoS
-SESSION_LIFETIME = timedelta(hours=12)  # log in once per working day
-SESSION_IDLE = timedelta(hours=2)  # a browser left alone is logged out
-SEEN_EVERY = timedelta(minutes=1)  # write last_seen_at at most this often
-TOKEN_PREFIX = "mlr_"
-
-#: The hasher; tests may swap in cheaper parameters (verification reads them from the hash).
-HASHER = PasswordHasher()
-# A hash to verify against when the e-mail is unknown, so a login takes as long for an
-# unknown address as for a known one (no timing oracle for who has an account).
-_DUMMY_HASH: str | None = None
-
-
-class AccountError(MailerError):
-    """A request about accounts that cannot be done as asked (with the reason)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is making a request, as the web and API layers see it."""
-
-    user_id: int
-    email: str
-    name: str
-    role: Role
-    via_token: bool = False
-
-    def can(self, action: Action) -> bool:
-        return allowed(self.role, action)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.email
-
-    @classmethod
-    def of(cls, user: User, *, via_token: bool = False) -> Principal:
-        return cls(user.id, user.email, user.name, Role(user.role), via_token)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def check_password_rules(password: str) -> None:
-    """NIST SP 800-63B: length matters, composition rules do not; refuse the obvious."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD} characters long; "
-                           "a few unrelated words make a good one")
-    if len(password) > MAX_PASSWORD:
-        raise AccountError(f"the password may be at most {MAX_PASSWORD} characters long")
-    if len(set(password)) < 4:
-        raise AccountError("the password repeats too few characters; choose another")
-
-
-def hash_password(password: str) -> str:
-    check_password_rules(password)
-    return HASHER.hash(password)
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -96,8 +31,12 @@ def get_user(session: Session, email: str) -> User:
     return user
 
 
+def find_user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
 def get_user_by_id(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = find_user_by_id(session, user_id)
     if user is None:
         raise NotFound(f"no user with id {user_id}")
     return user
@@ -107,191 +46,75 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email_key)))
 
 
-def create_user(session: Session, email: str, *, role: Role | str, now: datetime,
-                name: str = "", password: str | None = None) -> User:
-    """Add a user; without a password they cannot log in until one is set."""
-    try:
-        address = normalise_address(email)
-    except AddressError as exc:
-        raise AccountError(f"{email!r} is not a valid e-mail address: {exc}") from None
-    try:
-        the_role = role if isinstance(role, Role) else role_of(role)
-    except ValueError as exc:
-        raise AccountError(str(exc)) from None
-    if find_user(session, address.email) is not None:
-        raise AccountError(f"a user {address.email!r} exists already")
-    clean_name = " ".join(name.split())
-    if len(clean_name) > 200:
-        raise AccountError("the name may be at most 200 characters long")
-    user = User(email=address.email, email_key=address.key, name=clean_name, role=the_role,
-                password_hash=hash_password(password) if password else "", active=True,
-                created_at=now, updated_at=now)
+def add_user(session: Session, *, email: str, email_key: str, name: str, role: Role,
+             password_hash: str, now: datetime) -> User:
+    user = User(email=email, email_key=email_key, name=name, role=role,
+                password_hash=password_hash, active=True, created_at=now, updated_at=now)
     session.add(user)
     session.flush()
     return user
 
 
-def _active_admins(session: Session) -> int:
+def count_active_admins(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User).where(
         User.role == Role.admin, User.active.is_(True))) or 0
 
 
-def update_user(session: Session, user: User, *, now: datetime, role: Role | str | None = None,
-                active: bool | None = None, name: str | None = None,
-                actor: Principal | None = None) -> User:
-    """Change a user's role, active flag or name, keeping at least one active admin."""
-    new_role = None if role is None else (role if isinstance(role, Role) else role_of(role))
-    losing_admin = user.role == Role.admin and user.active and (
-        (new_role is not None and new_role != Role.admin) or active is False)
-    if losing_admin and _active_admins(session) <= 1:
-        raise AccountError("this is the last active admin; make someone else admin first")
-    if actor is not None and actor.user_id == user.id and active is False:
-        raise AccountError("you cannot deactivate your own account")
-    if new_role is not None:
-        user.role = new_role
-    if name is not None:
-        user.name = " ".join(name.split())[:200]
-    if active is not None:
-        user.active = active
-        if not active:
-            end_all_sessions(session, user.id)
-    user.updated_at = now
-    session.flush()
-    return user
-
-
-def set_password(session: Session, user: User, password: str, *, now: datetime,
-                 keep_session: str | None = None) -> None:
-    """Set a new password and end the user's other sessions (a stolen one stops working)."""
-    user.password_hash = hash_password(password)
-    user.updated_at = now
-    query = delete(UserSession).where(UserSession.user_id == user.id)
-    if keep_session is not None:
-        query = query.where(UserSession.token_hash != _digest(keep_session))
-    session.execute(query)
-    session.flush()
-
-
-def authenticate(session: Session, email: str, password: str, *, now: datetime) -> User | None:
-    """The active user with this e-mail and password, or None (same time either way)."""
-    global _DUMMY_HASH
-    user = find_user(session, email) if len(email) <= 320 else None
-    if len(password) > MAX_PASSWORD:
-        return None
-    stored = user.password_hash if user is not None and user.password_hash else None
-    if stored is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
-        stored = _DUMMY_HASH
-    try:
-        HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.password_hash or not user.active:
-        return None
-    if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
-    user.last_login_at = now
-    session.flush()
-    return user
-
-
 # --- sessions --------------------------------------------------------------------------------
-def start_session(session: Session, user: User, *, now: datetime, ip: str = "",
-                  user_agent: str = "") -> str:
-    """A new login session for ``user``; returns the token for the cookie (shown once)."""
-    token = secrets.token_urlsafe(32)
-    session.execute(delete(UserSession).where(UserSession.user_id == user.id,
+def add_session(session: Session, *, token_hash: str, user_id: int, now: datetime,
+                expires_at: datetime, ip: str, user_agent: str) -> None:
+    """Store a new login session, dropping the user's expired ones."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id,
                                               UserSession.expires_at <= now))
-    session.add(UserSession(token_hash=_digest(token), user_id=user.id, created_at=now,
-                            last_seen_at=now, expires_at=now + SESSION_LIFETIME,
-                            ip=ip[:45], user_agent=user_agent[:200]))
+    session.add(UserSession(token_hash=token_hash, user_id=user_id, created_at=now,
+                            last_seen_at=now, expires_at=expires_at, ip=ip, user_agent=user_agent))
     session.flush()
-    return token
 
 
-def session_principal(session: Session, token: str, *, now: datetime) -> Principal | None:
-    """Who holds this session cookie, or None when it is unknown, expired or idle too long."""
-    if not token or len(token) > 100:
-        return None
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
-    if row is None:
-        return None
-    if row.expires_at <= now or row.last_seen_at + SESSION_IDLE <= now:
-        session.delete(row)
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    if now - row.last_seen_at >= SEEN_EVERY:
-        row.last_seen_at = now
-    return Principal.of(user)
+def find_session(session: Session, token_hash: str) -> UserSession | None:
+    return session.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
 
 
-def end_session(session: Session, token: str) -> None:
-    session.execute(delete(UserSession).where(UserSession.token_hash == _digest(token)))
+def delete_session(session: Session, token_hash: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_hash == token_hash))
 
 
-def end_all_sessions(session: Session, user_id: int) -> int:
-    result = session.execute(delete(UserSession).where(UserSession.user_id == user_id))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def delete_sessions(session: Session, user_id: int, *, keep_hash: str | None = None) -> int:
+    """End every session of a user (but the one with ``keep_hash``); returns how many."""
+    query = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep_hash is not None:
+        query = query.where(UserSession.token_hash != keep_hash)
+    result = session.execute(query)
+    assert isinstance(result, CursorResult)  # a DELETE's result has a rowcount
+    return int(result.rowcount or 0)
 
 
 # --- API tokens ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class NewToken:
-    """A token just made: ``secret`` is shown once and never stored."""
-
-    id: int
-    name: str
-    prefix: str
-    secret: str
-
-
-def create_api_token(session: Session, user: User, *, now: datetime, name: str = "",
-                     expires_at: datetime | None = None) -> NewToken:
-    if not user.active:
-        raise AccountError(f"{user.email} is deactivated; activate the user first")
-    clean = " ".join(name.split())[:100]
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=_digest(secret), prefix=secret[: len(TOKEN_PREFIX) + 6],
-                   user_id=user.id, name=clean, created_at=now, expires_at=expires_at)
+def add_api_token(session: Session, *, token_hash: str, prefix: str, user_id: int, name: str,
+                  now: datetime, expires_at: datetime | None) -> ApiToken:
+    row = ApiToken(token_hash=token_hash, prefix=prefix, user_id=user_id, name=name,
+                   created_at=now, expires_at=expires_at)
     session.add(row)
     session.flush()
-    return NewToken(row.id, clean, row.prefix, secret)
+    return row
 
 
-def token_principal(session: Session, secret: str, *, now: datetime) -> Principal | None:
-    """Who a bearer token belongs to, or None when unknown, revoked, expired or inactive."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
-        return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= SEEN_EVERY:
-        row.last_used_at = now
-    return Principal.of(user, via_token=True)
+def find_api_token(session: Session, token_hash: str) -> ApiToken | None:
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+
+def get_api_token(session: Session, token_id: int) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
 
 
 def list_tokens(session: Session, user_id: int | None = None) -> list[ApiToken]:
+    """API tokens, newest first (one user's when ``user_id`` is given)."""
     query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, token_id: int, *, now: datetime,
-                 user_id: int | None = None) -> ApiToken:
-    """Revoke a token (only one of ``user_id``'s when given)."""
-    row = session.get(ApiToken, token_id)
-    if row is None or (user_id is not None and row.user_id != user_id):
-        raise NotFound(f"no API token with id {token_id}")
-    if row.revoked_at is None:
-        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=now))
-        session.refresh(row)
-    return row
+def mark_token_revoked(session: Session, token: ApiToken, *, now: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=now))
+    session.refresh(token)

@@ -1,17 +1,15 @@
-"""Lists: create, find, and count subscriptions per status."""
+"""Lists in the database: add, find, and count subscriptions per status (queries only;
+the rules for a new list are in ``mailer.services.lists``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.errors import MailerError, NotFound
+from mailer.errors import NotFound
 from mailer.store.models import MailingList, Subscription, SubscriptionStatus
-
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,20 +25,13 @@ class ListCounts:
         return self.active + self.unconfirmed + self.unsubscribed
 
 
-def create_list(session: Session, slug: str, name: str, *, description: str = "",
-                public: bool = True, double_opt_in: bool = True,
-                language: str = "sv") -> MailingList:
-    """Create a list; the slug is its stable name in URLs and commands."""
-    if not SLUG_RE.match(slug):
-        raise MailerError(
-            f"list slug {slug!r} is not valid: use lower-case letters a-z, digits and '-', "
-            "starting with a letter or digit, at most 63 characters (e.g. 'medborgardialog')"
-        )
-    if not name.strip():
-        raise MailerError("--name must not be empty")
-    if session.scalar(select(MailingList).where(MailingList.slug == slug)):
-        raise MailerError(f"a list named {slug!r} exists already")
-    lst = MailingList(slug=slug, name=name.strip(), description=description, public=public,
+def find_list(session: Session, slug: str) -> MailingList | None:
+    return session.scalar(select(MailingList).where(MailingList.slug == slug))
+
+
+def add_list(session: Session, *, slug: str, name: str, description: str, public: bool,
+             double_opt_in: bool, language: str) -> MailingList:
+    lst = MailingList(slug=slug, name=name, description=description, public=public,
                       double_opt_in=double_opt_in, language=language)
     session.add(lst)
     session.flush()
@@ -48,24 +39,27 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
 
 
 def get_list(session: Session, slug: str) -> MailingList:
-    lst = session.scalar(select(MailingList).where(MailingList.slug == slug))
+    lst = find_list(session, slug)
     if lst is None:
         known = ", ".join(session.scalars(select(MailingList.slug).order_by(MailingList.slug)))
         raise NotFound(f"no list {slug!r}; known lists: {known or 'none (mailer lists create)'}")
     return lst
 
 
-def list_counts(session: Session) -> list[ListCounts]:
-    """Every list with its number of subscriptions per status."""
-    rows = session.execute(
-        select(Subscription.list_id, Subscription.status, func.count())
-        .group_by(Subscription.list_id, Subscription.status)
-    ).all()
+def list_counts(session: Session, slug: str | None = None) -> list[ListCounts]:
+    """Every list (or only the one ``slug``) with its number of subscriptions per status."""
+    counted = (select(Subscription.list_id, Subscription.status, func.count())
+               .group_by(Subscription.list_id, Subscription.status))
+    lists = select(MailingList).order_by(MailingList.slug)
+    if slug is not None:
+        counted = counted.join(MailingList, MailingList.id == Subscription.list_id).where(
+            MailingList.slug == slug)
+        lists = lists.where(MailingList.slug == slug)
     counts: dict[int, dict[SubscriptionStatus, int]] = {}
-    for list_id, status, n in rows:
+    for list_id, status, n in session.execute(counted).all():
         counts.setdefault(list_id, {})[SubscriptionStatus(status)] = n
     out = []
-    for lst in session.scalars(select(MailingList).order_by(MailingList.slug)):
+    for lst in session.scalars(lists):
         c = counts.get(lst.id, {})
         out.append(ListCounts(lst.slug, lst.name, c.get(SubscriptionStatus.active, 0),
                               c.get(SubscriptionStatus.unconfirmed, 0),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.store import accounts
+from mailer.services import accounts
 from mailer.store.db import transaction
 from mailer.store.models import utcnow
 from mailer.web.app import create_app

@@ -5,7 +5,8 @@ test (it arrives at the loopback SMTP server) and schedules it; a coordinator op
 2023 network invitation, sees the seats per organisation, makes a reminder dry run and
 sends the reminder; an editor is refused the user admin. The flows run with JavaScript
 off (everything must work without it); one check runs the editor's autosave with it on.
-The screenshots of the main pages go to docs/screenshots/ for the README.
+Screenshots of the main pages are written only when asked, for the README:
+``MAILER_TEST_SCREENSHOTS=docs/screenshots pytest tests/admin/test_admin_browser.py``.
 """
 
 from __future__ import annotations
@@ -19,24 +20,27 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings, load_settings
-from mailer.store import accounts
+from mailer.delivery.worker import DeliveryReport, deliver_due
+from mailer.domain.registration import RegistrationHow
+from mailer.services import accounts
+from mailer.services.lists import create_list
 from mailer.store.db import make_engine, transaction
-from mailer.store.lists import create_list
-from mailer.store.models import Subscriber, Subscription, utcnow
+from mailer.store.models import OutboxRow, Subscriber, Subscription, utcnow
+from mailer.store.registrations import register
 from mailer.web.app import create_app
 from tests.admin.conftest import EMAILS, PASSWORD
-from tests.browser_support import LiveServer, launch_chromium
+from tests.browser_support import LiveServer, launch_chromium, screenshot
 from tests.conftest import TEST_SECRET
+from tests.invite_helpers import ISSUE, SLUG, invited
 from tests.smtp_server import SmtpServer, free_port
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1180, "height": 820}
 
 
@@ -91,14 +95,41 @@ def _login(page: Any, live: Live, role: str) -> None:
 
 
 def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name))
+    screenshot(page, name)
+
+
+def _submit(page: Any, button: str, *, shows: str) -> None:
+    """Click a form's button and wait until the answer page shows ``shows``.
+
+    With JavaScript off a click starts a form POST; Playwright may return from the click
+    before the server has answered. Waiting for the answer's text means the request has
+    finished (and its transaction committed) before the test goes on.
+    """
+    page.click(button)
+    page.get_by_text(shows, exact=False).first.wait_for(timeout=30_000)
+
+
+def _queued(engine: Engine, mailing_id: int) -> int:
+    """The number of outbox rows of a mailing (a planned mailing has one per recipient)."""
+    with transaction(engine) as s:
+        return s.scalar(select(func.count()).select_from(OutboxRow)
+                        .where(OutboxRow.mailing_id == mailing_id)) or 0
+
+
+def _deliver(live: Live, **kwargs: Any) -> DeliveryReport:
+    """Drain the outbox once, in another thread: Playwright's sync API holds this thread's
+    event loop."""
+    reports: list[DeliveryReport] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(deliver_due(live.engine, live.settings, **kwargs)))
+    worker.start()
+    worker.join(60)
+    assert reports, "the delivery did not finish within 60 s"
+    return reports[0]
 
 
 def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
                                                       smtp_server: SmtpServer) -> None:
-    from mailer.web.admin import delivery
-
     context = browser.new_context(locale="sv-SE", java_script_enabled=False, viewport=VIEWPORT)
     page = context.new_page()
     _login(page, live, "editor")
@@ -141,22 +172,17 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     _shot(page, "admin-issue-editor.png")
     # Test-send to two addresses: they arrive at the loopback SMTP server.
     page.fill("#addresses", "granskare@example.org, anders.nordh@skr.se")
-    page.click("text=Skicka test")
-    assert "Testet har skickats." in page.content()
+    _submit(page, "text=Skicka test", shows="Testet har skickats.")
     got = smtp_server.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in got) == ["anders.nordh@skr.se", "granskare@example.org"]
     assert str(got[0].message["Subject"]) == "[TEST] Nyhetsbrev om dialog och delaktighet"
     # Schedule it for the list, two days ahead.
-    if not delivery.available():
-        assert page.locator("button:has-text('Schemalägg')").is_disabled()
-        return
     at = (datetime.now(UTC) + timedelta(days=2)).astimezone(live.settings.tz)
     page.check("#list-medborgardialog")
     page.fill("#at", at.strftime("%Y-%m-%dT%H:%M"))
     page.check("#confirm")
-    page.click("button:has-text('Schemalägg')")
+    _submit(page, "button:has-text('Schemalägg')", shows="Utskicket är schemalagt.")
     assert "/admin/mailings/" in page.url
-    assert "Utskicket är schemalagt." in page.content()
     assert page.locator("#mailing-status").inner_text() == "schemalagt"
     _shot(page, "admin-mailing.png")
     page.goto(f"{live.base}/admin/issues/{name}")
@@ -169,14 +195,11 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     page.locator("#confirm").focus()
     page.keyboard.press("Space")
     assert page.locator("#confirm").is_checked()
-    page.click("button:has-text('Schemalägg')")
-    from mailer.delivery.worker import deliver_due
-
-    # Playwright's sync API holds an event loop in this thread: deliver from another.
-    worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings))
-    worker.start()
-    worker.join(60)
-    smtp_server.wait_for(5)
+    _submit(page, "button:has-text('Schemalägg')", shows="Utskicket är schemalagt.")
+    flagship = int(page.url.split("/admin/mailings/")[1].split("?")[0].split("#")[0])
+    assert _queued(live.engine, flagship) == 3  # planned, one row per subscriber
+    assert _deliver(live).sent == 3
+    assert len(smtp_server.wait_for(5)) == 5
     page.goto(f"{live.base}/admin")
     assert page.locator(".chart svg polyline").count() >= 2
     _shot(page, "admin-dashboard.png")
@@ -221,11 +244,6 @@ def test_editor_is_refused_user_admin(browser: Any, live: Live) -> None:
 
 def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
                                               smtp_server: SmtpServer) -> None:
-    pytest.importorskip("mailer.store.registrations")
-    from mailer.domain.registration import RegistrationHow
-    from mailer.store.registrations import register
-    from tests.invite_helpers import ISSUE, SLUG, invited
-
     folder = live.settings.workspace / "issues" / SLUG
     shutil.copytree(Path(ISSUE).parent, folder)
     with transaction(live.engine) as s:
@@ -252,23 +270,14 @@ def test_coordinator_reminds_the_2023_network(browser: Any, live: Live,
     would = int(page.locator("input[name=expected]").get_attribute("value"))
     assert would >= 1
     page.check("#confirm")
-    page.click("button:has-text('Skicka påminnelsen nu')")
-    assert "Påminnelserna ligger i kö för att skickas." in page.content()
-    from mailer.web.admin import delivery
-
-    if delivery.available():
-        from mailer.delivery.worker import deliver_due
-
-        # Playwright's sync API holds an event loop in this thread: deliver from another.
-        # Deliver at the page's clock too: reminders expire at the (2023) deadline.
-        shift = live.app.state.web.now() - datetime.now(UTC)
-        worker = threading.Thread(target=deliver_due, args=(live.engine, live.settings),
-                                  kwargs={"clock": lambda: datetime.now(UTC) + shift})
-        worker.start()
-        worker.join(60)
-        got = smtp_server.wait_for(would)
-        assert len(got) == would
-        page.goto(f"{live.base}/admin/invitations/{SLUG}")
+    _submit(page, "button:has-text('Skicka påminnelsen nu')",
+            shows="Påminnelserna ligger i kö för att skickas.")
+    # Deliver at the page's clock too: reminders expire at the (2023) deadline.
+    shift = live.app.state.web.now() - datetime.now(UTC)
+    assert _deliver(live, clock=lambda: datetime.now(UTC) + shift).sent == would
+    got = smtp_server.wait_for(would)
+    assert len(got) == would
+    page.goto(f"{live.base}/admin/invitations/{SLUG}")
     page.click("text=Vem skulle få en påminnelse nu?")
     assert "redan påmind" in page.locator("#decisions").inner_text()
     context.close()

@@ -8,8 +8,8 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import ConsentEvent, Subscriber
 from tests.admin.conftest import EMAILS, csrf, login, post_form
 

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import Subscriber, Subscription, utcnow
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.smtp_server import SmtpServer

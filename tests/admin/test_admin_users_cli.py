@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mailer.cli import _register, app
 from mailer.domain.roles import PERMISSIONS, Action, Role, allowed
 from mailer.errors import MailerError
-from mailer.store import accounts
+from mailer.services import accounts
 from mailer.store.db import transaction
 from mailer.store.models import utcnow
 from tests.conftest import TEST_SECRET

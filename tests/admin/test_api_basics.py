@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import Subscriber, Subscription
 from tests.admin.conftest import token_for
 from tests.smtp_server import SmtpServer

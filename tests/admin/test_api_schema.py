@@ -14,8 +14,8 @@ from schemathesis.checks import (
 )
 from sqlalchemy import Engine
 
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import Subscriber, Subscription
 from tests.admin.conftest import token_for
 

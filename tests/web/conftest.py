@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import ConsentEvent, Subscriber, Subscription
 from mailer.web.app import create_app
 from mailer.web.archive import StaticArchive

@@ -1,6 +1,6 @@
 """Browser tests in Debian's headless Chromium (Playwright), with JavaScript turned off
 for the flows: the pages must work without it. uvicorn serves the app in a thread on a free
-port; mail goes to the loopback SMTP server. Screenshots: test-artifacts/screenshots/."""
+port; mail goes to the loopback SMTP server. Screenshots: see tests/browser_support.screenshot."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from mailer.config import Settings, load_settings
 from mailer.store.db import make_engine
 from mailer.web.app import create_app
 from mailer.web.registration import StaticDesk
-from tests.browser_support import LiveServer, launch_chromium
+from tests.browser_support import LiveServer, launch_chromium, screenshot
 from tests.conftest import TEST_SECRET
 from tests.smtp_server import SmtpServer, free_port
 from tests.web.conftest import add_subscriber, subscription_status
@@ -26,7 +26,6 @@ from tests.web.test_a11y import contrast
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-SHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +45,8 @@ def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
                              secret_key=TEST_SECRET, base_url=base,
                              **{"MAILER_FROM": "SKR Demokratisektionen <nyhetsbrev@example.org>"})
     engine = make_engine(settings.db_url)
+    from mailer.services.lists import create_list
     from mailer.store.db import transaction
-    from mailer.store.lists import create_list
 
     with transaction(engine) as s:
         create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog",
@@ -69,8 +68,7 @@ def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
 
 
 def shot(page: object, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    screenshot(page, f"{name}.png", full_page=True)
 
 
 def no_js_page(browser: object, width: int = 1024) -> object:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
-from mailer.store.accounts import Principal, session_principal
+from mailer.services.accounts import Principal, session_principal
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -53,7 +53,8 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 async def current_principal(request: Request) -> Principal | None:
     """The logged-in user of this request (looked up once per request)."""
     if hasattr(request.state, "principal"):
-        return request.state.principal  # type: ignore[no-any-return]
+        known: Principal | None = request.state.principal
+        return known
     token = request.cookies.get(cookie_name(request), "")
     principal = None
     if token:

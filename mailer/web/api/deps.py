@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailer.domain.roles import Action
-from mailer.store.accounts import Principal, token_principal
+from mailer.services.accounts import Principal, token_principal
 from mailer.store.db import transaction
 from mailer.web.api.errors import ApiError
 

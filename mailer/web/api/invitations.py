@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailer.domain.roles import Action
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
 from mailer.web.admin import invitations as service
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.api.deps import Paging, get_session, paging, require

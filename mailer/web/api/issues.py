@@ -11,7 +11,7 @@ from mailer.authoring import load_document
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
 from mailer.web.admin import delivery
 from mailer.web.admin.issues import issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require

@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
-from mailer.store.accounts import Principal
-from mailer.store.lists import get_list, list_counts
+from mailer.services.accounts import Principal
+from mailer.services.lists import ListCounts, counts_of, get_list, list_counts
 from mailer.store.models import Subscriber
 from mailer.store.search import search_subscribers
 from mailer.store.subscribers import erase_subscriber, personal_data
@@ -42,19 +42,20 @@ STATUS = Query(None, pattern="^(active|unconfirmed|unsubscribed)$",
                description="Only subscriptions with this status (with list).")
 
 
+def _list_out(c: ListCounts) -> ListOut:
+    return ListOut(slug=c.slug, name=c.name, active=c.active, unconfirmed=c.unconfirmed,
+                   unsubscribed=c.unsubscribed)
+
+
 @router.get("/lists", response_model=list[ListOut], tags=["lists"])
 def lists(me: Principal = VIEW, session: Session = SESSION) -> list[ListOut]:
     """Every list with its number of subscriptions per status."""
-    return [ListOut(slug=c.slug, name=c.name, active=c.active, unconfirmed=c.unconfirmed,
-                    unsubscribed=c.unsubscribed) for c in list_counts(session)]
+    return [_list_out(c) for c in list_counts(session)]
 
 
 @router.get("/lists/{slug}", response_model=ListOut, tags=["lists"])
 def one_list(slug: str, me: Principal = VIEW, session: Session = SESSION) -> ListOut:
-    get_list(session, slug)
-    c = next(c for c in list_counts(session) if c.slug == slug)
-    return ListOut(slug=c.slug, name=c.name, active=c.active, unconfirmed=c.unconfirmed,
-                   unsubscribed=c.unsubscribed)
+    return _list_out(counts_of(session, slug))
 
 
 def _page(session: Session, q: str, list_slug: str | None, status: str | None,

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
-from mailer.store.accounts import Principal
-from mailer.store.lists import list_counts
+from mailer.services.accounts import Principal
+from mailer.services.lists import list_counts
 from mailer.web.admin import delivery
 from mailer.web.admin.auth import require
 from mailer.web.admin.pages import render

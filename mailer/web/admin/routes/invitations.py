@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
 from mailer.web.admin import invitations as service
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, list_issues, local_today

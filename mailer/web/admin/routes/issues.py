@@ -16,8 +16,8 @@ from mailer.authoring.scaffold import new_issue
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
-from mailer.store.accounts import Principal
-from mailer.store.lists import list_counts
+from mailer.services.accounts import Principal
+from mailer.services.lists import list_counts
 from mailer.web.admin import delivery
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise

@@ -18,9 +18,9 @@ from starlette.responses import FileResponse, Response
 
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
+from mailer.services.lists import LANGUAGES, create_list, get_list, list_counts, list_page
 from mailer.store.importer import import_subscribers
-from mailer.store.lists import create_list, get_list, list_counts
 from mailer.store.models import Subscriber
 from mailer.store.search import search_subscribers
 from mailer.store.subscribers import (
@@ -62,10 +62,9 @@ async def add_list(request: Request, me: Principal = MANAGE) -> Response:
     public = form.get("public") == "1"
     double = form.get("double_opt_in") == "1"
     try:
-        await db(request, lambda s: create_list(
-            s, values["slug"], values["name"], description=values["description"],
-            public=public, double_opt_in=double,
-            language=values["language"] if values["language"] in ("sv", "en") else "sv"))
+        await db(request, create_list, values["slug"], values["name"],
+                 description=values["description"], public=public, double_opt_in=double,
+                 language=values["language"] if values["language"] in LANGUAGES else "sv")
     except MailerError as exc:
         lists = await db(request, list_counts)
         return render(request, "lists.html", status=422, lists=lists, values=values,
@@ -74,24 +73,16 @@ async def add_list(request: Request, me: Principal = MANAGE) -> Response:
 
 
 @router.get("/admin/lists/{slug}")
-async def list_page(request: Request, slug: str, me: Principal = VIEW) -> Response:
+async def one_list(request: Request, slug: str, me: Principal = VIEW) -> Response:
     status = request.query_params.get("status", "active")
     status = status if status in STATUSES else "active"
     q = request.query_params.get("q", "")[:200]
     page = _page_number(request)
-
-    def work(s):  # type: ignore[no-untyped-def]
-        lst = get_list(s, slug)
-        counts = next(c for c in list_counts(s) if c.slug == slug)
-        hits = search_subscribers(s, q, list_slug=slug,
-                                  status=None if status == "all" else status,
-                                  offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
-        return lst, counts, hits
-
-    lst, counts, hits = await db(request, work)
-    return render(request, "list.html", lst=lst, counts=counts, hits=hits, q=q,
-                  filter_status=status,
-                  statuses=STATUSES, page=page, per_page=PER_PAGE, report=None)
+    found = await db(request, list_page, slug, q=q, status=None if status == "all" else status,
+                     offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+    return render(request, "list.html", lst=found.list, counts=found.counts, hits=found.hits,
+                  q=q, filter_status=status, statuses=STATUSES, page=page, per_page=PER_PAGE,
+                  report=None)
 
 
 @router.get("/admin/lists/{slug}/export.csv")

@@ -7,19 +7,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mailer.domain.roles import Action
-from mailer.errors import MailerError
-from mailer.store.accounts import (
+from mailer.services.accounts import (
     Principal,
-    authenticate,
+    change_own_password,
     create_api_token,
     end_session,
     get_user_by_id,
     list_tokens,
+    log_in,
+    login_allowed,
     revoke_token,
-    set_password,
-    start_session,
 )
-from mailer.store.subscriptions import email_hash
 from mailer.web.admin.auth import (
     checked_form,
     clear_session_cookie,
@@ -53,22 +51,19 @@ async def login(request: Request) -> Response:
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))
-    now_m = web.monotonic()
-    if not (state.login_per_ip.hit(client_ip(request), now_m)
-            and state.login_per_account.hit(email_hash(email or "-"), now_m)):
+    if not login_allowed(state.login_per_ip, state.login_per_account, ip=client_ip(request),
+                         email=email, now=web.monotonic()):
         return render(request, "login.html", status=429, email=email, next=target,
                       error="too-many")
     if not email or not password:
         return render(request, "login.html", status=422, email=email, next=target,
                       error="missing")
-    user = await db(request, authenticate, email, password, now=web.now())
-    if user is None:
+    token = await db(request, log_in, email, password, now=web.now(), ip=client_ip(request),
+                     user_agent=request.headers.get("user-agent", ""))
+    if token is None:
         # One message for unknown address, wrong password and deactivated account.
         return render(request, "login.html", status=401, email=email, next=target,
                       error="wrong")
-    token = await db(request, lambda s: start_session(
-        s, get_user_by_id(s, user.id), now=web.now(), ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")))
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, token)
     return response
@@ -100,23 +95,10 @@ async def change_password(request: Request,
     current = str(form.get("current") or "")
     new = str(form.get("new") or "")
     repeat = str(form.get("repeat") or "")
-    errors: dict[str, str] = {}
     tokens = await db(request, list_tokens, me.user_id)
-    if await db(request, authenticate, me.email, current, now=web.now()) is None:
-        errors["current"] = "wrong"
-    elif new != repeat:
-        errors["repeat"] = "mismatch"
-    if not errors:
-        token = request.cookies.get(cookie_name(request))
-
-        def work(s):  # type: ignore[no-untyped-def]
-            set_password(s, get_user_by_id(s, me.user_id), new, now=web.now(),
-                         keep_session=token)
-
-        try:
-            await db(request, work)
-        except MailerError as exc:
-            errors["new"] = exc.message
+    errors = await db(request, change_own_password, me, current=current, new=new,
+                      repeat=repeat, now=web.now(),
+                      keep_session=request.cookies.get(cookie_name(request)))
     if errors:
         return render(request, "account.html", status=422, tokens=tokens, new_token=None,
                       errors=errors)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
 from mailer.web.admin import delivery
 from mailer.web.admin.auth import Forbidden, checked_form, require
 from mailer.web.admin.chart import line_chart

@@ -14,7 +14,7 @@ from mailer.authoring import load_document
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
-from mailer.store.accounts import Principal
+from mailer.services.accounts import Principal
 from mailer.web.admin import delivery
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import for_test, issue_folder

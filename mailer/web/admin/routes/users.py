@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action, Role
 from mailer.errors import MailerError
-from mailer.store.accounts import (
+from mailer.services import accounts
+from mailer.services.accounts import (
     Principal,
     create_user,
     get_user_by_id,
-    list_tokens,
-    list_users,
+    initial_password,
     revoke_token,
-    set_password,
+    team,
     update_user,
 )
 from mailer.web.admin.auth import checked_form, require
@@ -30,20 +28,11 @@ router = APIRouter(dependencies=[Depends(require(Action.manage_users))])
 ADMIN = Depends(require(Action.manage_users))
 
 
-def _page_data(s):  # type: ignore[no-untyped-def]
-    users = list_users(s)
-    tokens = list_tokens(s)
-    by_user: dict[int, list] = {}  # type: ignore[type-arg]
-    for t in tokens:
-        by_user.setdefault(t.user_id, []).append(t)
-    return users, by_user
-
-
 async def _page(request: Request, *, status: int = 200, **extra: object) -> Response:
-    users, tokens = await db(request, _page_data)
+    people = await db(request, team)
     context = {"values": {}, "errors": {}, "new_password": None, **extra}
-    return render(request, "users.html", status=status, users=users, tokens=tokens,
-                  roles=list(Role), **context)
+    return render(request, "users.html", status=status, users=people.users,
+                  tokens=people.tokens, roles=list(Role), **context)
 
 
 @router.get("/admin/users")
@@ -57,7 +46,7 @@ async def add_user(request: Request, me: Principal = ADMIN) -> Response:
     values = {k: str(form.get(k) or "").strip() for k in ("email", "name", "role")}
     # The admin does not choose the password: a random one is shown once to hand over,
     # and the person changes it on their account page.
-    initial = secrets.token_urlsafe(12)
+    initial = initial_password()
     try:
         await db(request, lambda s: create_user(s, values["email"], role=values["role"],
                                                 name=values["name"], password=initial,
@@ -86,15 +75,8 @@ async def change_user(request: Request, user_id: Id, me: Principal = ADMIN) -> R
 @router.post("/admin/users/{user_id}/password")
 async def reset_password(request: Request, user_id: Id, me: Principal = ADMIN) -> Response:
     await checked_form(request)
-    initial = secrets.token_urlsafe(12)
-
-    def work(s):  # type: ignore[no-untyped-def]
-        user = get_user_by_id(s, user_id)
-        set_password(s, user, initial, now=web_of(request).now())
-        return user.email
-
-    email = await db(request, work)
-    return await _page(request, new_password=(email, initial))
+    new_password = await db(request, accounts.reset_password, user_id, now=web_of(request).now())
+    return await _page(request, new_password=new_password)
 
 
 @router.post("/admin/users/{user_id}/tokens/{token_id}/revoke")
