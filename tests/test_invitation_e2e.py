@@ -12,17 +12,14 @@ outbox to a real SMTP server on loopback and runs when delivery is installed.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.domain.invitation import Invitation
 from mailer.domain.registration import RegistrationHow
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import sweep
@@ -31,7 +28,6 @@ from mailer.store.db import transaction
 from mailer.store.importer import import_subscribers
 from mailer.store.invitations import get_invitation, record_invitees, sync_invitation
 from mailer.store.models import (
-    InvitationRow,
     Invitee,
     LedgerState,
     ReminderLedger,
@@ -40,6 +36,7 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.registrations import SeatsFull, get_subscriber, register
+from tests.delivery_support import RecordingMailer
 from tests.invite_helpers import ROOT, SLUG
 
 DEMO = ROOT / "subscribers" / "demo.csv"
@@ -56,20 +53,6 @@ REGISTER = [
 ]
 THIRD_FROM_HYLTE = "marta.nystrom@hylte.example"
 UNSUBSCRIBES = "jonas.ekdahl@hylte.example"
-
-
-@dataclass
-class Recording:
-    planned: list[tuple[str, list[int]]] = field(default_factory=list)
-
-    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
-                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
-                      now: datetime) -> int:
-        self.planned.append((offset_key, sorted(subscriber_ids)))
-        return len(self.planned)
-
-    def plan_reconfirmation(self, session: Session, **_: object) -> int:
-        raise AssertionError("no re-confirmation is due in February")
 
 
 def _workspace(settings: Settings) -> None:
@@ -149,7 +132,7 @@ def test_up_to_the_ledger(settings: Settings, engine: Engine, tmp_path: Path) ->
     _unsubscribe(engine, UNSUBSCRIBES)
     expected = _expected(engine, registered)
     assert invited - len(registered) - 3 == len(expected)  # minus 2 more Hylte, 1 unsubscribed
-    rec = Recording()
+    rec = RecordingMailer()
     report = sweep(engine, settings, now=SEVEN_DAYS_BEFORE, mailer=rec)
     assert report.problems == {}
     ((key, ids),) = rec.planned
@@ -160,6 +143,7 @@ def test_up_to_the_ledger(settings: Settings, engine: Engine, tmp_path: Path) ->
     assert key == "7d" and got == expected and sent is not None
     again = sweep(engine, settings, now=SEVEN_DAYS_BEFORE + timedelta(minutes=10), mailer=rec)
     assert len(rec.planned) == 1 and again.reminded == 0
+    assert rec.reconfirmations == []  # none is due in February
 
 
 def _clock_at(moment: datetime):  # type: ignore[no-untyped-def]
@@ -202,7 +186,6 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     sweep(engine, settings, now=SEVEN_DAYS_BEFORE + timedelta(minutes=10), mailer=mailer)
     deliver_due(engine, settings, clock=_clock_at(SEVEN_DAYS_BEFORE + timedelta(minutes=10)))
     assert len(smtp_server.received) == len(expected)
-
 
 
 def test_confirmation_carries_the_ics_through_smtp(

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
-from mailer.domain.invitation import Invitation
 from mailer.domain.registration import RegistrationHow, RegistrationStatus
 from mailer.errors import MailerError, NotFound
 from mailer.schedule.reconfirm import reconfirmation_schedule, run_due_reconfirmations
 from mailer.store.db import transaction
 from mailer.store.invitations import get_invitation
-from mailer.store.models import InvitationRow, ReconfirmAnswer, RegistrationRow
+from mailer.store.models import ReconfirmAnswer, RegistrationRow
 from mailer.store.reconfirmations import record_reconfirmation, year_status
 from mailer.store.registrations import get_subscriber, register
+from tests.delivery_support import RecordingMailer
 from tests.invite_helpers import SLUG, invited, officials
-
-
-@dataclass
-class Recorder:
-    planned: list[tuple[int, list[int]]] = field(default_factory=list)
-
-    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
-                            row: InvitationRow, year: int, subscriber_ids: list[int],
-                            now: datetime) -> int:
-        self.planned.append((year, sorted(subscriber_ids)))
-        return 100 + len(self.planned)
 
 
 def test_schedule_of_the_2023_network() -> None:
@@ -45,19 +32,19 @@ def test_ask_answer_and_never_ask_twice(engine: Engine) -> None:
         for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se", "eva.ek@uppsala.se"):
             register(s, row, subs[e], how=RegistrationHow.coordinator,
                      now=datetime(2023, 2, 1, tzinfo=UTC))
-    rec = Recorder()
+    rec = RecordingMailer()
     asked_on = datetime(2023, 11, 15, 9, 30, tzinfo=UTC)
     with transaction(engine) as s:
         early = run_due_reconfirmations(s, SLUG, officials(), now=datetime(2023, 11, 1,
                                                                            tzinfo=UTC),
                                         mailer=rec)
-        assert [r.state for r in early] == ["upcoming"] * 3 and rec.planned == []
+        assert [r.state for r in early] == ["upcoming"] * 3 and rec.reconfirmations == []
         reports = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
         assert (reports[0].year, reports[0].state, len(reports[0].asked)) == (2024, "due", 3)
         assert reports[0].mailing_id == 101
     with transaction(engine) as s:
         again = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
-        assert again[0].asked == [] and len(rec.planned) == 1
+        assert again[0].asked == [] and len(rec.reconfirmations) == 1
         row = get_invitation(s, SLUG)
         anna = get_subscriber(s, "anna.andersson@hylte.se")
         record_reconfirmation(s, row, anna, 2024, "no", now=asked_on, comment="Slutar")

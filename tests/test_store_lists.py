@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import Engine
 
 from mailer.errors import MailerError, NotFound
-from mailer.store.db import transaction
 from mailer.services.lists import counts_of, create_list, get_list, list_counts
+from mailer.store.db import transaction
 
 
 def test_create_and_count(engine: Engine) -> None:
