@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
-import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from mailer.config import SmtpUrl
+from mailer.delivery import ratelimit
 from mailer.delivery.maildir import MaildirTransport
 from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
@@ -34,15 +37,24 @@ def test_pool_reuses_and_recycles_connections(smtp_server: SmtpServer) -> None:
     assert all(b"\r\n.dot line\r\n" in r.data for r in got)
 
 
-def test_rate_limit_per_second() -> None:
+def test_rate_limit_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a clock of our own (sleeping moves it on, by at least a millisecond as a real
+    # sleep would), so a busy machine cannot change the result.
+    clock = [1000.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += max(seconds, 0.001)
+
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(ratelimit, "asyncio", SimpleNamespace(Lock=asyncio.Lock, sleep=sleep))
+
     async def run() -> float:
         rl = RateLimiter(per_second=10)
-        t0 = time.monotonic()
         for _ in range(15):  # 10 from the burst, 5 more at 10/s
             await rl.acquire()
-        return time.monotonic() - t0
+        return clock[0] - 1000.0
 
-    assert 0.4 < asyncio.run(run()) < 1.5
+    assert asyncio.run(run()) == pytest.approx(0.5, abs=0.01)
 
 
 def test_reply_classes() -> None:
