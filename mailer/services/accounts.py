@@ -19,13 +19,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.roles import Action, Role, allowed, role_of
 from mailer.errors import MailerError, NotFound
 from mailer.store import accounts as store
 from mailer.store.accounts import get_user, get_user_by_id, list_tokens, list_users
 from mailer.store.models import ApiToken, User
-from mailer.store.subscriptions import email_hash
 
 __all__ = [
     "MIN_PASSWORD", "AccountError", "LoginLimiter", "NewToken", "Principal", "Team",
@@ -237,8 +236,9 @@ class LoginLimiter(Protocol):
 def login_allowed(per_ip: LoginLimiter, per_account: LoginLimiter, *, ip: str, email: str,
                   now: float) -> bool:
     """Count a login attempt against its IP address and its account (by a hash of the
-    address, unknown or not); False when either limit is used up. ``now`` is monotonic."""
-    return per_ip.hit(ip, now) and per_account.hit(email_hash(email or "-"), now)
+    address's identity key, as the login looks it up: "Anna@X" and "anna@x" are one
+    account); False when either limit is used up. ``now`` is monotonic."""
+    return per_ip.hit(ip, now) and per_account.hit(email_hash(email_key(email or "-")), now)
 
 
 def log_in(session: Session, email: str, password: str, *, now: datetime, ip: str = "",
