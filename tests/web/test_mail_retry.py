@@ -102,9 +102,9 @@ def test_form_sign_up_with_smtp_down_is_queued_and_delivered_later(
     assert subscription_status(engine, "åsa.öberg@hylte.se", list_id) == "active"
 
 
+@pytest.mark.usefixtures("team")
 def test_api_sign_up_with_smtp_down_is_queued_and_delivered_later(
-        engine: Engine, down_settings: Settings, down: SmtpServer,
-        team: dict[str, int]) -> None:
+        engine: Engine, down_settings: Settings, down: SmtpServer) -> None:
     list_id = _new_list(engine)
     token = token_for(engine, "coordinator")
     with TestClient(create_app(down_settings, engine=engine), base_url=BASE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from fastapi import APIRouter
 from starlette.datastructures import FormData
@@ -25,6 +25,13 @@ router = APIRouter()
 ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
 
 
+class FormValues(TypedDict):
+    name: str
+    organisation: str
+    language: str
+    lists: set[int]
+
+
 def preferences_wording(_: Translate) -> str:
     return _("I want to receive the newsletters I tick by e-mail. I can unsubscribe at any "
              "time, here or with the link in every e-mail.")
@@ -37,7 +44,7 @@ async def _open(request: Request, token: str) -> tuple[int, Prefs, str]:
 
 
 def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int = 200,
-          values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+          values: FormValues | None = None, errors: dict[str, str] | None = None,
           saved: str = "") -> Response:
     s = prefs.subscriber
     values = values or {"name": s.name, "organisation": s.organisation,
@@ -56,7 +63,7 @@ async def preferences_page(request: Request, token: str) -> Response:
     return _page(request, token, prefs, lang, saved=saved if saved in ("1", "all") else "")
 
 
-def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[dict[str, Any], dict[str, str]]:
+def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[FormValues, dict[str, str]]:
     def text(name: str) -> str:
         v = form.get(name)
         return " ".join(v.split()) if isinstance(v, str) else ""
@@ -69,7 +76,7 @@ def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[dict[str, Any
             chosen.add(int(str(raw)))
         except ValueError:
             errors["lists"] = _("Choose among the newsletters shown.")
-    values = {"name": text("name"), "organisation": text("organisation"),
+    values: FormValues = {"name": text("name"), "organisation": text("organisation"),
               "language": text("language"), "lists": chosen}
     if chosen - allowed:
         errors["lists"] = _("Choose among the newsletters shown.")

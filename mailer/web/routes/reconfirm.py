@@ -10,7 +10,6 @@ answer-by date.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -45,7 +44,7 @@ def _invitation_for(request: Request, token: str, year: int) -> int:
 
 
 async def _ask(request: Request, fn: Callable[..., Question], slug: str, year: int,
-               token: str, **more: Any) -> Question:
+               token: str, **more: object) -> Question:
     """Run a re-confirmation service for the link's person and invitation."""
     invitation_id = _invitation_for(request, token, year)
     data = read_token(request, Purpose.reconfirm, token)
