@@ -37,11 +37,6 @@ _TEMPLATE = {
     SubscribeOutcome.activated: "welcome",
     SubscribeOutcome.already_active: "already",
 }
-_SUBJECT = {
-    "confirm": "Confirm your subscription to %(list)s",
-    "welcome": "Welcome to %(list)s",
-    "already": "You already subscribe to %(list)s",
-}
 
 
 def gettext(language: str) -> Callable[..., str]:
@@ -73,8 +68,13 @@ def render_subscription_notice(notice: SubscriptionNotice, *, sender: str) -> Re
     ctx = {"_": _, "lang": notice.language, "list_name": notice.list_name,
            "link": notice.link, "days": CONFIRM_DAYS,
            "unsubscribe_url": notice.unsubscribe_url, "sender": sender}
+    subject = {
+        "confirm": _("Confirm your subscription to %(list)s", list=notice.list_name),
+        "welcome": _("Welcome to %(list)s", list=notice.list_name),
+        "already": _("You already subscribe to %(list)s", list=notice.list_name),
+    }[kind]
     return RenderedMailing(
-        subject=_(_SUBJECT[kind], list=notice.list_name),
+        subject=subject,
         text=mail_env.get_template(f"{kind}.txt.j2").render(ctx),
         html=mail_env.get_template(f"{kind}.html.j2").render(ctx),
         language=notice.language if notice.language in LANGUAGES else "sv")
