@@ -6,22 +6,17 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.errors import NotFound
+from mailer.services import subscriptions
 from mailer.store.db import transaction
 from mailer.store.importer import ImportReport, Progress, import_subscribers
-from mailer.store.subscribers import (
-    erase_subscriber,
-    export_subscribers,
-    find_subscriber,
-    personal_data,
-    personal_data_text,
-)
 
 subscribers_app = typer.Typer(help="Subscribers: import, export, GDPR show and erase.",
                               no_args_is_help=True)
@@ -145,7 +140,7 @@ def export(
         if excel:
             sys.stdout.write("\ufeff")
         with transaction(engine) as s:
-            n = export_subscribers(s, list_slug, sys.stdout, status=status, excel=excel,
+            n = subscriptions.export_list(s, list_slug, sys.stdout, status=status, excel=excel,
                                    tz=c.settings.tz)
         typer.echo(f"exported {n:,} subscribers", err=True)
         return
@@ -153,7 +148,7 @@ def export(
     try:
         with tmp.open("w", encoding="utf-8-sig" if excel else "utf-8", newline="") as f, \
                 transaction(engine) as s:
-            n = export_subscribers(s, list_slug, f, status=status, excel=excel,
+            n = subscriptions.export_list(s, list_slug, f, status=status, excel=excel,
                                    tz=c.settings.tz)
         tmp.replace(out)
     finally:
@@ -170,10 +165,7 @@ def show(
     """Everything we hold on one person (for a GDPR request for access)."""
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
-        person = find_subscriber(s, email)
-        if person is None:
-            raise NotFound(f"no subscriber with the address {email!r}")
-        data = personal_data(s, person)
+        data = subscriptions.access_report_by_email(s, email)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -194,13 +186,51 @@ def erase(
     """
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
-        person = find_subscriber(s, email)
-        if person is None:
-            raise NotFound(f"no subscriber with the address {email!r}")
-        who = f"{person.name} <{person.email}>" if person.name else person.email
-        n = len(person.subscriptions)
+        who, n = subscriptions.erase_preview(s, email)
         if not yes:
             typer.confirm(f"Erase {who} and their {n} subscription(s)? This cannot be undone",
                           abort=True)
-        erase_subscriber(s, person)
+        subscriptions.erase_by_email(s, email)
     typer.echo(f"erased {who} ({n} subscription(s)); the consent log keeps only a hash")
+
+
+def personal_data_text(data: dict[str, Any], tz: tzinfo | None = None) -> str:
+    """``personal_data`` as text a person can read."""
+    def when(value: str | None) -> str:
+        if not value:
+            return "-"
+        moment = datetime.fromisoformat(value)
+        return (moment.astimezone(tz) if tz else moment).strftime("%Y-%m-%d %H:%M %Z")
+
+    p = data["subscriber"]
+    out = [f"{p['name'] or '(no name)'} <{p['email']}>",
+           f"  role:          {p['role'] or '-'}",
+           f"  language:      {p['language']}"]
+    org = data.get("organisation")
+    out.append(f"  organisation:  {org['name']} ({org['kind']}"
+               f"{', code ' + org['code'] if org['code'] else ''})" if org else
+               "  organisation:  -")
+    for key, value in sorted(p["attributes"].items()):
+        out.append(f"  {key}: {value}")
+    out.append(f"  in our records since {when(p['created_at'])}, "
+               f"last changed {when(p['updated_at'])}")
+    out.append("subscriptions:" if data["subscriptions"] else "subscriptions: none")
+    for s in data["subscriptions"]:
+        line = f"  {s['list']} ({s['list_name']}): {s['status']} since {when(s['updated_at'])}"
+        line += f", source {s['source'] or '-'}, added {when(s['created_at'])}"
+        if s["confirmed_at"]:
+            line += f", confirmed {when(s['confirmed_at'])}"
+        if s["unsubscribed_at"]:
+            line += f", unsubscribed {when(s['unsubscribed_at'])}"
+        out.append(line)
+    out.append("consent log:" if data["consent_events"] else "consent log: empty")
+    for e in data["consent_events"]:
+        extra = "".join(f", {k} {e[k]}" for k in ("source", "ip") if e[k])
+        out.append(f"  {when(e['at'])}  {e['action']}"
+                   f"{' list ' + e['list'] if e['list'] else ''}{extra}")
+    out.append("mail sent to them:" if data["deliveries"] else "mail sent to them: none")
+    out.extend(f"  {when(d['sent_at'] or d['created_at'])}  {d['status']}  {d['mailing']}"
+               for d in data["deliveries"])
+    core = {"subscriber", "organisation", "subscriptions", "consent_events", "deliveries"}
+    out.extend(f"{name}: {value}" for name, value in data.items() if name not in core)
+    return "\n".join(out)

@@ -37,19 +37,22 @@ class InboundReport:
     ignored: list[str] = field(default_factory=list)  # why a message was not a request
 
 
+def _parse(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)  # what the default policy builds
+    return msg
+
+
 def _messages(path: Path) -> Iterator[tuple[str, EmailMessage]]:
     if (path / "cur").is_dir() or (path / "new").is_dir():
-        box = mailbox.Maildir(path, factory=None, create=False)
-        for key, msg in box.items():
-            yield key, email.message_from_bytes(bytes(msg), policy=email.policy.default)  # type: ignore[misc]
+        for key, kept in mailbox.Maildir(path, factory=None, create=False).items():
+            yield key, _parse(bytes(kept))
     elif path.is_dir():
         for file in sorted(path.glob("*.eml")):
-            yield file.name, email.message_from_bytes(file.read_bytes(),
-                                                      policy=email.policy.default)  # type: ignore[misc]
+            yield file.name, _parse(file.read_bytes())
     elif path.is_file():
-        for i, msg in enumerate(mailbox.mbox(path, create=False)):
-            yield f"message {i + 1}", email.message_from_bytes(
-                bytes(msg), policy=email.policy.default)  # type: ignore[misc]
+        for i, stored in enumerate(mailbox.mbox(path, create=False)):
+            yield f"message {i + 1}", _parse(bytes(stored))
     else:
         raise MailerError(f"{path}: no such Maildir, mbox file or folder of .eml files")
 

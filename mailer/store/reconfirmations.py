@@ -49,6 +49,14 @@ def ask_for_year(session: Session, invitation: InvitationRow, year: int, *,
     return new
 
 
+def get_reconfirmation(session: Session, invitation_id: int, subscriber_id: int,
+                       year: int) -> Reconfirmation | None:
+    """The question for ``year`` to this participant, if it was asked."""
+    return session.scalar(select(Reconfirmation).where(
+        Reconfirmation.invitation_id == invitation_id,
+        Reconfirmation.subscriber_id == subscriber_id, Reconfirmation.year == year))
+
+
 def set_mailing(session: Session, invitation: InvitationRow, year: int,
                 subscriber_ids: list[int], mailing_id: int) -> None:
     for rec in session.scalars(select(Reconfirmation).where(
@@ -68,9 +76,7 @@ def record_reconfirmation(session: Session, invitation: InvitationRow, subscribe
     """
     _check_year(invitation, year)
     answer = ReconfirmAnswer(answer)
-    rec = session.scalar(select(Reconfirmation).where(
-        Reconfirmation.invitation_id == invitation.id,
-        Reconfirmation.subscriber_id == subscriber.id, Reconfirmation.year == year))
+    rec = get_reconfirmation(session, invitation.id, subscriber.id, year)
     reg = session.scalar(select(RegistrationRow).where(
         RegistrationRow.invitation_id == invitation.id,
         RegistrationRow.subscriber_id == subscriber.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVarTuple
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from mailer.store.models import (
 )
 
 MAX_QUERY = 200
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +45,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: Select, q: str, list_id: int | None,  # type: ignore[type-arg]
-              status: SubscriptionStatus | None) -> Select:  # type: ignore[type-arg]
+def _filtered(query: Select[*Ts], q: str, list_id: int | None,
+              status: SubscriptionStatus | None) -> Select[*Ts]:
     text = " ".join(q.split())[:MAX_QUERY].casefold()
     if text:
         pattern = f"%{_escape_like(text)}%"

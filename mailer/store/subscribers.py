@@ -115,48 +115,6 @@ def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     return data
 
 
-def personal_data_text(data: dict[str, Any], tz: tzinfo | None = None) -> str:
-    """``personal_data`` as text a person can read."""
-    def when(value: str | None) -> str:
-        if not value:
-            return "-"
-        moment = datetime.fromisoformat(value)
-        return (moment.astimezone(tz) if tz else moment).strftime("%Y-%m-%d %H:%M %Z")
-
-    p = data["subscriber"]
-    out = [f"{p['name'] or '(no name)'} <{p['email']}>",
-           f"  role:          {p['role'] or '-'}",
-           f"  language:      {p['language']}"]
-    org = data.get("organisation")
-    out.append(f"  organisation:  {org['name']} ({org['kind']}"
-               f"{', code ' + org['code'] if org['code'] else ''})" if org else
-               "  organisation:  -")
-    for key, value in sorted(p["attributes"].items()):
-        out.append(f"  {key}: {value}")
-    out.append(f"  in our records since {when(p['created_at'])}, "
-               f"last changed {when(p['updated_at'])}")
-    out.append("subscriptions:" if data["subscriptions"] else "subscriptions: none")
-    for s in data["subscriptions"]:
-        line = f"  {s['list']} ({s['list_name']}): {s['status']} since {when(s['updated_at'])}"
-        line += f", source {s['source'] or '-'}, added {when(s['created_at'])}"
-        if s["confirmed_at"]:
-            line += f", confirmed {when(s['confirmed_at'])}"
-        if s["unsubscribed_at"]:
-            line += f", unsubscribed {when(s['unsubscribed_at'])}"
-        out.append(line)
-    out.append("consent log:" if data["consent_events"] else "consent log: empty")
-    for e in data["consent_events"]:
-        extra = "".join(f", {k} {e[k]}" for k in ("source", "ip") if e[k])
-        out.append(f"  {when(e['at'])}  {e['action']}"
-                   f"{' list ' + e['list'] if e['list'] else ''}{extra}")
-    out.append("mail sent to them:" if data["deliveries"] else "mail sent to them: none")
-    out.extend(f"  {when(d['sent_at'] or d['created_at'])}  {d['status']}  {d['mailing']}"
-               for d in data["deliveries"])
-    core = {"subscriber", "organisation", "subscriptions", "consent_events", "deliveries"}
-    out.extend(f"{name}: {value}" for name, value in data.items() if name not in core)
-    return "\n".join(out)
-
-
 def erase_subscriber(session: Session, subscriber: Subscriber, *, source: str = "admin") -> None:
     """Erase ``subscriber`` and their subscriptions (GDPR right to erasure).
 

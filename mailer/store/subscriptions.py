@@ -267,3 +267,19 @@ def set_preferences(session: Session, subscriber: Subscriber, prefs: Preferences
     subscriber.updated_at = now
     session.flush()
     session.expire(subscriber, ["organisation"])
+
+
+def public_list(session: Session, slug: str) -> MailingList | None:
+    """The public list called ``slug`` (None for a private or unknown one)."""
+    return session.scalar(select(MailingList).where(MailingList.slug == slug[:64],
+                                                    MailingList.public.is_(True)))
+
+
+def public_lists(session: Session) -> list[MailingList]:
+    """Every public list, by name."""
+    return list(session.scalars(
+        select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name)))
+
+
+def public_list_slugs(session: Session) -> set[str]:
+    return set(session.scalars(select(MailingList.slug).where(MailingList.public.is_(True))))

@@ -62,8 +62,8 @@ def choose_language(explicit: str | None, subscriber: str | None, accept: str | 
                     default: str = DEFAULT) -> str:
     """``?lang=`` wins, then the subscriber's own language, then the browser's, then ours."""
     for candidate in (explicit, subscriber):
-        if candidate in LANGUAGES:
-            return candidate  # type: ignore[return-value]
+        if candidate is not None and candidate in LANGUAGES:
+            return candidate
     for tag in parse_accept_language(accept):
         if tag in LANGUAGES:
             return tag

@@ -1,132 +1,49 @@
-"""The few mails the web pages send themselves: confirm a subscription, welcome, "already".
+"""Transitional: the registration confirmation of the web form, and ``send_mail``.
 
-They go straight to ``settings.smtp`` with aiosmtplib, so a confirmation link arrives in
-seconds even where no worker runs. When that first try fails, the message is queued as a
-``confirmation`` mailing in the outbox instead, so the worker's retries deliver it: a
-person who asked for a link never loses it to a passing SMTP fault.
+The subscription mails (confirm, welcome, "already") are no longer sent from here: they are
+rendered and planned as ``confirmation`` mailings by ``mailer.services.subscriptions``
+(templates in ``templates/mail/``, see ``mailer.services.notifications``), and the worker
+delivers them. What is left serves the registration form (``routes/register.py``) and the
+admin test send (``admin/delivery.py``) until they move to the outbox too; ``send_mail``
+goes through ``mailer.delivery.smtp.SmtpPool``, the one place that speaks SMTP.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 
-import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.render.types import Attachment, RenderedMailing
+from mailer.delivery.smtp import SmtpPool
+from mailer.delivery.transport import Result
+from mailer.services.notifications import gettext, mail_env
 from mailer.store.models import utcnow
-from mailer.store.subscriptions import SubscribeOutcome
-from mailer.web.i18n import translator
 
 log = logging.getLogger(__name__)
-TEMPLATES = Path(__file__).parent / "templates" / "mail"
-CONFIRM_DAYS = 7
-
-_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                   autoescape=select_autoescape(enabled_extensions=("html.j2",)),
-                   keep_trailing_newline=True)
-
-_KIND = {
-    SubscribeOutcome.pending: "confirm",
-    SubscribeOutcome.activated: "welcome",
-    SubscribeOutcome.already_active: "already",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionMail:
-    """What the mail says: to whom, in which language, about which list, with which link."""
-
-    to: str
-    language: str
-    list_name: str
-    outcome: SubscribeOutcome
-    link: str  # confirm link, or the preferences link for "welcome"/"already"
-    unsubscribe_url: str = ""
-
-
-def build_message(settings: Settings, mail: SubscriptionMail) -> EmailMessage:
-    """A multipart/alternative message (text first, then HTML) in the subscriber's language."""
-    kind = _KIND[mail.outcome]
-    _ = translator(mail.language)
-    ctx = {"_": _, "lang": mail.language, "list_name": mail.list_name, "link": mail.link,
-           "days": CONFIRM_DAYS, "unsubscribe_url": mail.unsubscribe_url,
-           "sender": settings.sender.name or settings.sender.address}
-    subject = {
-        "confirm": _("Confirm your subscription to %(list)s", list=mail.list_name),
-        "welcome": _("Welcome to %(list)s", list=mail.list_name),
-        "already": _("You already subscribe to %(list)s", list=mail.list_name),
-    }[kind]
-    msg = EmailMessage()
-    sender = settings.sender
-    msg["From"] = sender.formatted()
-    msg["To"] = mail.to
-    if settings.reply_to:
-        msg["Reply-To"] = settings.reply_to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.domain}>"
-    # RFC 3834: an automatic reply to a person's action; vacation responders stay quiet.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = mail.language
-    msg.set_content(_env.get_template(f"{kind}.txt.j2").render(ctx))
-    msg.add_alternative(_env.get_template(f"{kind}.html.j2").render(ctx), subtype="html")
-    return msg
 
 
 async def send_mail(settings: Settings, message: EmailMessage,
                     engine: Engine | None = None) -> bool:
-    """Send one message to the configured SMTP server now; True when it was accepted.
+    """Send one message now through a one-connection ``SmtpPool``; True when accepted.
 
-    On failure it is logged and, given ``engine``, queued in the outbox for the worker's
-    retries (see ``queue_for_retry``).
+    Transitional (``engine`` is unused): callers move to planned mailings.
     """
-    smtp = settings.smtp
-    start_tls = {"auto": None, "required": True, "off": False}[smtp.starttls]
+    pool = SmtpPool(settings.smtp, size=1, timeout=settings.smtp_timeout)
     try:
-        await aiosmtplib.send(
-            message, hostname=smtp.host, port=smtp.port, username=smtp.username,
-            password=smtp.password, use_tls=smtp.use_tls, start_tls=start_tls,
-            validate_certs=smtp.validate_certs, timeout=settings.smtp_timeout)
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        log.warning("could not send %s to the SMTP server %s: %s",
-                    message["Subject"], smtp.redacted(), exc)
-        if engine is not None:
-            await asyncio.to_thread(queue_for_retry, engine, message)
-        return False
-    return True
-
-
-def queue_for_retry(engine: Engine, message: EmailMessage) -> int:
-    """Queue ``message`` as a one-recipient ``confirmation`` mailing; returns its id."""
-    from mailer.services.mailings import PlannedRecipient, plan_mailing
-    from mailer.store.db import transaction
-
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    files = tuple(
-        Attachment(part.get_filename() or "attachment", part.get_content_type(),
-                   part.get_payload(decode=True) or b"")
-        for part in message.iter_attachments())
-    rendered = RenderedMailing(
-        subject=str(message["Subject"]), language=str(message["Content-Language"] or "sv"),
-        text=text.get_content() if text is not None else "",
-        html=html.get_content() if html is not None else "", attachments=files)
-    with transaction(engine) as session:
-        mailing, _ = plan_mailing(session, rendered, kind="confirmation", now=utcnow(),
-                                  name=f"retry: {message['Subject']}",
-                                  recipients=[PlannedRecipient(email=str(message["To"]))])
-    log.info("queued %s for %s in the outbox (mailing %s)", message["Subject"],
-             message["To"], mailing.id)
-    return int(mailing.id)
+        out = await pool.send(settings.sender.address, str(message["To"]),
+                              message.as_bytes(policy=policy.SMTP))
+    finally:
+        await pool.close()
+    if out.result is not Result.sent:
+        log.warning("could not send %s to the SMTP server %s: %s", message["Subject"],
+                    settings.smtp.redacted(), out.reply)
+    return out.result is Result.sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +61,7 @@ ICS_FILENAME = "inbjudan.ics"
 
 
 def build_registration_message(settings: Settings, mail: RegistrationMail) -> EmailMessage:
-    _ = translator(mail.language)
+    _ = gettext(mail.language)
     ctx = {"_": _, "lang": mail.language, "title": mail.title, "waitlisted": mail.waitlisted,
            "sender": settings.sender.name or settings.sender.address, "list_name": mail.title}
     msg = EmailMessage()
@@ -158,8 +75,8 @@ def build_registration_message(settings: Settings, mail: RegistrationMail) -> Em
     msg["Message-ID"] = f"<{uuid.uuid4().hex}@{settings.sender.domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["Content-Language"] = mail.language
-    msg.set_content(_env.get_template("registered.txt.j2").render(ctx))
-    msg.add_alternative(_env.get_template("registered.html.j2").render(ctx), subtype="html")
+    msg.set_content(mail_env.get_template("registered.txt.j2").render(ctx))
+    msg.add_alternative(mail_env.get_template("registered.html.j2").render(ctx), subtype="html")
     if mail.ics and not mail.waitlisted:
         # RFC 5545/6047: METHOD:PUBLISH, so calendars add the meetings without an RSVP.
         msg.add_attachment(mail.ics, maintype="text", subtype="calendar",

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Settings
+from mailer.domain.invitation import Cost
 from mailer.render.i18n import format_day, format_kronor, format_time_range
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
@@ -36,7 +37,7 @@ def make_environment(settings: Settings) -> Environment:
     return env
 
 
-def cost_text(cost: Any, lang: str) -> str:
+def cost_text(cost: Cost, lang: str) -> str:
     """"900 kr per person och år" / "SEK 900 per person and year" / "Kostnadsfritt"."""
     _ = translator(lang)
     if cost.free or cost.amount is None:
@@ -50,7 +51,8 @@ def cost_text(cost: Any, lang: str) -> str:
 
 
 def web_of(request: Request) -> Web:
-    return request.app.state.web  # type: ignore[no-any-return]
+    web: Web = request.app.state.web
+    return web
 
 
 def client_ip(request: Request) -> str:

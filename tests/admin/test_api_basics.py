@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription
@@ -47,7 +49,7 @@ def test_tokens_are_required_and_errors_have_one_shape(
 
 def test_subscribe_with_double_opt_in_then_search_get_and_erase(
         client: TestClient, team: dict[str, int], engine: Engine,
-        smtp_server: SmtpServer) -> None:
+        smtp_server: SmtpServer, settings: Settings) -> None:
     with transaction(engine) as s:
         create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
     token = _auth(token_for(engine, "coordinator"))
@@ -57,6 +59,7 @@ def test_subscribe_with_double_opt_in_then_search_get_and_erase(
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["outcome"] == "pending"
+    assert deliver_due(engine, settings).sent == 1  # queued with the sign-up; a worker sends it
     mail = smtp_server.wait_for(1)[0]
     assert mail.rcpt_tos == ["Anna.Svensson@hylte.se"]
     assert "/confirm/" in mail.message.get_body(("plain",)).get_content()

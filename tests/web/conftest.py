@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import ConsentEvent, Subscriber, Subscription
 from mailer.web.app import create_app
 from mailer.web.archive import StaticArchive
+from tests.smtp_server import Received, SmtpServer
 
 BASE = "https://nyhetsbrev.example.org"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -79,3 +81,12 @@ def add_subscriber(engine: Engine, email: str, subs: dict[int, str], *, language
             s.add(Subscription(subscriber_id=sub.id, list_id=list_id,
                                status=SubscriptionStatus(status), created_at=utcnow()))
         return sub.id
+
+
+def deliver(engine: Engine, settings: Settings, smtp_server: SmtpServer,
+            count: int) -> list[Received]:
+    """Run the worker once (as ``mailer worker`` would) and wait for ``count`` messages:
+    the web plans its mails in the outbox and answers at once; the worker sends them."""
+    report = deliver_due(engine, settings)
+    assert report.sent == count, report
+    return smtp_server.wait_for(count)

@@ -17,6 +17,7 @@ def test_every_message_has_a_swedish_text() -> None:
     # The admin pages keep their texts in admin.po (tests/admin/test_admin_i18n.py).
     sources = [p for p in WEB.rglob("*") if p.suffix in (".py", ".html", ".j2", ".xml")
                and "admin" not in p.relative_to(WEB).parts]
+    sources.append(WEB.parent / "services" / "notifications.py")  # the web's mails
     ids = message_ids(sources)
     assert len(ids) > 80
     from babel.messages.pofile import read_po

@@ -9,29 +9,24 @@ private lists answers 404 (it would need a token; see the notes in the web docs)
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.store.models import MailingList
+from mailer.services.subscriptions import public_list_slugs
 from mailer.web.archive import ArchivedIssue, public_html
 from mailer.web.pages import PageError, render, request_language, web_of
-from mailer.web.routes.common import db, public_list
+from mailer.web.routes.common import db, open_list
 
 router = APIRouter()
 ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
              "font-src https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-def _public_slugs(session) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(session.scalars(select(MailingList.slug).where(MailingList.public.is_(True))))
-
-
 @router.get("/archive/view/{mailing_id:int}")
 async def archive_view(request: Request, mailing_id: int) -> Response:
     web = web_of(request)
     issue = web.archive.issue(mailing_id)
-    public = await db(request, _public_slugs)
+    public = await db(request, public_list_slugs)
     if issue is None or not public.intersection(issue.list_slugs):
         raise PageError.from_status(404)
     slug = next(s for s in issue.list_slugs if s in public)
@@ -44,7 +39,7 @@ async def archive_view(request: Request, mailing_id: int) -> Response:
 @router.get("/archive/{slug}")
 async def archive_list(request: Request, slug: str) -> Response:
     web = web_of(request)
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     issues = web.archive.issues(lst.slug)
     return render(request, "archive.html", lang=request_language(request, lst.language),
                   lst=lst, issues=issues, cache="public, max-age=300",
@@ -55,7 +50,7 @@ async def archive_list(request: Request, slug: str) -> Response:
 async def archive_feed(request: Request, slug: str) -> Response:
     """Atom (RFC 4287) feed of the list's issues, newest first, the last 50."""
     web = web_of(request)
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     issues: list[ArchivedIssue] = list(web.archive.issues(lst.slug))[:50]
     base = web.settings.base_url
     xml = web.env.get_template("feed.xml").render(  # type: ignore[attr-defined]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from mailer.errors import NotFound
+from mailer.services import subscriptions
+from mailer.services.notifications import CONFIRM_DAYS
+from mailer.services.subscriptions import ListInfo
 from mailer.store.db import transaction
-from mailer.store.models import MailingList, Subscriber
 from mailer.tokens import BadToken, ExpiredToken, Purpose, TokenData
 from mailer.web.i18n import Translate
-from mailer.web.mail import CONFIRM_DAYS
 from mailer.web.pages import PageError, web_of
 
 T = TypeVar("T")
@@ -33,6 +32,15 @@ async def db(request: Request, fn: Callable[..., T], *args: object, **kwargs: ob
     return await run_in_threadpool(work)
 
 
+async def found(request: Request, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Like ``db``, for what a link points at: a person or list no longer there (NotFound)
+    is the friendly 410 page."""
+    try:
+        return await db(request, fn, *args, **kwargs)
+    except NotFound:
+        raise PageError.gone() from None
+
+
 def read_token(request: Request, purpose: Purpose, token: str) -> TokenData:
     """The signed token's data, or a friendly 400 (tampered) / 410 (expired) page."""
     if len(token) > MAX_TOKEN:
@@ -46,58 +54,12 @@ def read_token(request: Request, purpose: Purpose, token: str) -> TokenData:
         raise PageError.bad_link() from None
 
 
-@dataclass(frozen=True, slots=True)
-class ListInfo:
-    id: int
-    slug: str
-    name: str
-    description: str
-    public: bool
-    double_opt_in: bool
-    language: str
-
-    @classmethod
-    def of(cls, lst: MailingList) -> ListInfo:
-        return cls(lst.id, lst.slug, lst.name, lst.description, lst.public,
-                   lst.double_opt_in, lst.language)
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberInfo:
-    id: int
-    email: str
-    name: str
-    organisation: str
-    language: str
-
-    @classmethod
-    def of(cls, s: Subscriber) -> SubscriberInfo:
-        return cls(s.id, s.email, s.name, s.organisation.name if s.organisation else "",
-                   s.language)
-
-    @property
-    def masked_email(self) -> str:
-        """``an…@hylte.se``: enough to recognise your own address, not to harvest it."""
-        local, _, domain = self.email.partition("@")
-        return f"{local[:2]}…@{domain}"
-
-
-def public_list(session: Session, slug: str) -> ListInfo:
-    lst = session.scalar(select(MailingList).where(MailingList.slug == slug[:64],
-                                                   MailingList.public.is_(True)))
+async def open_list(request: Request, slug: str) -> ListInfo:
+    """The public list ``slug``, or the 404 page."""
+    lst = await db(request, subscriptions.public_list, slug)
     if lst is None:
         raise PageError.from_status(404)
-    return ListInfo.of(lst)
-
-
-def public_lists(session: Session) -> list[ListInfo]:
-    return [ListInfo.of(x) for x in session.scalars(
-        select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name))]
-
-
-def list_by_id(session: Session, list_id: int) -> ListInfo | None:
-    lst = session.get(MailingList, list_id)
-    return ListInfo.of(lst) if lst else None
+    return lst
 
 
 def consent_wording(_: Translate, list_name: str) -> str:

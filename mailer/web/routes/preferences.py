@@ -5,33 +5,31 @@ unsubscribe from everything, download my data (JSON) and erase me (with a confir
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from mailer.store.models import Subscriber, SubscriptionStatus
-from mailer.store.subscribers import erase_subscriber, personal_data
-from mailer.store.subscriptions import (
-    MAX_NAME,
-    ListChoice,
-    Preferences,
-    list_choices,
-    set_preferences,
-    unsubscribe,
-)
+from mailer.services import subscriptions
+from mailer.services.subscriptions import MAX_NAME, Preferences, Prefs
+from mailer.store.models import SubscriptionStatus
 from mailer.tokens import Purpose
 from mailer.web.i18n import LANGUAGES, Translate, translator
-from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import SubscriberInfo, db, read_token
+from mailer.web.pages import client_ip, render, request_language, web_of, with_lang
+from mailer.web.routes.common import db, found, read_token
 
 router = APIRouter()
 ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
+
+
+class FormValues(TypedDict):
+    name: str
+    organisation: str
+    language: str
+    lists: set[int]
 
 
 def preferences_wording(_: Translate) -> str:
@@ -39,32 +37,14 @@ def preferences_wording(_: Translate) -> str:
              "time, here or with the link in every e-mail.")
 
 
-@dataclass(frozen=True, slots=True)
-class Prefs:
-    subscriber: SubscriberInfo
-    choices: list[ListChoice]
-
-    @property
-    def any_active(self) -> bool:
-        return any(c.status not in (None, SubscriptionStatus.unsubscribed)
-                   for c in self.choices)
-
-
-def _load(session: Session, subscriber_id: int) -> Prefs:
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise PageError.gone()
-    return Prefs(SubscriberInfo.of(subscriber), list_choices(session, subscriber))
-
-
 async def _open(request: Request, token: str) -> tuple[int, Prefs, str]:
     data = read_token(request, Purpose.preferences, token)
-    prefs = await db(request, _load, data.subscriber_id)
+    prefs = await found(request, subscriptions.preferences, data.subscriber_id)
     return data.subscriber_id, prefs, request_language(request, prefs.subscriber.language)
 
 
 def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int = 200,
-          values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+          values: FormValues | None = None, errors: dict[str, str] | None = None,
           saved: str = "") -> Response:
     s = prefs.subscriber
     values = values or {"name": s.name, "organisation": s.organisation,
@@ -83,7 +63,7 @@ async def preferences_page(request: Request, token: str) -> Response:
     return _page(request, token, prefs, lang, saved=saved if saved in ("1", "all") else "")
 
 
-def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[dict[str, Any], dict[str, str]]:
+def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[FormValues, dict[str, str]]:
     def text(name: str) -> str:
         v = form.get(name)
         return " ".join(v.split()) if isinstance(v, str) else ""
@@ -96,7 +76,7 @@ def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[dict[str, Any
             chosen.add(int(str(raw)))
         except ValueError:
             errors["lists"] = _("Choose among the newsletters shown.")
-    values = {"name": text("name"), "organisation": text("organisation"),
+    values: FormValues = {"name": text("name"), "organisation": text("organisation"),
               "language": text("language"), "lists": chosen}
     if chosen - allowed:
         errors["lists"] = _("Choose among the newsletters shown.")
@@ -124,22 +104,15 @@ async def preferences_save(request: Request, token: str) -> Response:
     shown = preferences_wording(_)
     wordings = {c.list_id: f"[x] {c.name}\n{shown}" for c in prefs.choices}
 
-    def work(session: Session) -> None:
-        subscriber = session.get(Subscriber, sid)
-        if subscriber is None:
-            raise PageError.gone()
-        set_preferences(session, subscriber, Preferences(
-            frozenset(values["lists"]), values["language"], values["name"],
-            values["organisation"]), now=web.now(), ip=client_ip(request), wordings=wordings)
-
-    await db(request, work)
+    chosen = Preferences(frozenset(values["lists"]), values["language"], values["name"],
+                         values["organisation"])
+    await found(request, subscriptions.save_preferences, sid, chosen, now=web.now(),
+                ip=client_ip(request), wordings=wordings)
     # Post/redirect/get, shown in the language just chosen.
     return _redirect(f"/p/{token}", values["language"], "1")
 
 
 def _redirect(path: str, lang: str, saved: str) -> Response:
-    from starlette.responses import RedirectResponse
-
     return RedirectResponse(f"{with_lang(path, lang)}&saved={saved}", status_code=303)
 
 
@@ -150,14 +123,8 @@ async def preferences_unsubscribe_all(request: Request, token: str) -> Response:
     web.csrf.check(request, form)
     sid, _prefs, lang = await _open(request, token)
 
-    def work(session: Session) -> None:
-        subscriber = session.get(Subscriber, sid)
-        if subscriber is None:
-            raise PageError.gone()
-        unsubscribe(session, subscriber, None, now=web.now(), ip=client_ip(request),
-                    source="preferences")
-
-    await db(request, work)
+    await found(request, subscriptions.unsubscribe_everywhere, sid, now=web.now(),
+                ip=client_ip(request), source="preferences")
     return _redirect(f"/p/{token}", lang, "all")
 
 
@@ -175,13 +142,7 @@ async def preferences_download(request: Request, token: str) -> Response:
     web.csrf.check(request, form)
     sid, _prefs, _lang = await _open(request, token)
 
-    def work(session: Session) -> dict[str, Any]:
-        subscriber = session.get(Subscriber, sid)
-        if subscriber is None:
-            raise PageError.gone()
-        return personal_data(session, subscriber)
-
-    data = await db(request, work)
+    data = await found(request, subscriptions.access_report, sid)
     body = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
     return Response(body, media_type="application/json; charset=utf-8", headers={
         "content-disposition": 'attachment; filename="my-data.json"',
@@ -209,10 +170,5 @@ async def preferences_erase(request: Request, token: str) -> Response:
         return render(request, "erase.html", lang=lang, prefs=prefs, token=token,
                       errors=errors, word=ERASE_WORD[lang], status=422)
 
-    def work(session: Session) -> None:
-        subscriber = session.get(Subscriber, sid)
-        if subscriber is not None:
-            erase_subscriber(session, subscriber, source="preferences-page")
-
-    await db(request, work)
+    await db(request, subscriptions.erase, sid, source="preferences-page")
     return render(request, "erased.html", lang=lang)

@@ -2,25 +2,23 @@
 
 The link in the re-confirmation mail (purpose ``register``: subscriber + invitation)
 opens a page with two buttons; GET changes nothing, the POST (with CSRF) records the
-answer through ``mailer.store.reconfirmations.record_reconfirmation``. "No" frees the
+answer through ``mailer.services.subscriptions.answer_reconfirmation``. "No" frees the
 seat (a wait-listed colleague moves up); the answer can be changed until the
 answer-by date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable
 
 from fastapi import APIRouter
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.errors import MailerError
-from mailer.store.models import InvitationRow, ReconfirmAnswer, Reconfirmation, Subscriber
-from mailer.store.reconfirmations import record_reconfirmation
+from mailer.errors import NotFound
+from mailer.services import subscriptions
+from mailer.services.subscriptions import NotAsked, Question, WrongLink
+from mailer.store.models import ReconfirmAnswer
 from mailer.tokens import Purpose, split_reconfirm_scope
 from mailer.web.i18n import N_
 from mailer.web.pages import PageError, render, request_language, web_of
@@ -29,46 +27,10 @@ from mailer.web.routes.common import db, read_token
 router = APIRouter()
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    title: str
-    year: int
-    answer: str | None
-    answer_by: date | None
-    language: str
-    email: str
-
-
 def _not_asked() -> PageError:
     return PageError(404, N_("There is no question for you here"),
                      N_("This link asks participants of a network whether they continue next "
                         "year, and we have not asked you that. Contact the organiser."), "/")
-
-
-def _question(session: Session, request: Request, slug: str, year: int, invitation_id: int,
-              subscriber_id: int) -> Question:
-    inv = session.get(InvitationRow, invitation_id)
-    sub = session.get(Subscriber, subscriber_id)
-    if inv is None or sub is None:
-        raise PageError.gone()
-    if inv.slug != slug:
-        raise PageError.bad_link()
-    rec = session.scalar(select(Reconfirmation).where(
-        Reconfirmation.invitation_id == inv.id, Reconfirmation.subscriber_id == sub.id,
-        Reconfirmation.year == year))
-    if rec is None:
-        raise _not_asked()
-    answer_by = None
-    settings = web_of(request).settings
-    try:
-        from mailer.invitation_files import load_invitation
-
-        doc = load_invitation(settings.workspace, slug, timezone=settings.timezone)
-        answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
-    except MailerError:
-        pass
-    return Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
-                    sub.language, sub.email)
 
 
 def _invitation_for(request: Request, token: str, year: int) -> int:
@@ -81,11 +43,27 @@ def _invitation_for(request: Request, token: str, year: int) -> int:
     return invitation_id
 
 
-@router.get("/reconfirm/{slug}/{year}/{token}")
-async def reconfirm_page(request: Request, slug: str, year: int, token: str) -> Response:
+async def _ask(request: Request, fn: Callable[..., Question], slug: str, year: int,
+               token: str, **more: object) -> Question:
+    """Run a re-confirmation service for the link's person and invitation."""
     invitation_id = _invitation_for(request, token, year)
     data = read_token(request, Purpose.reconfirm, token)
-    q = await db(request, _question, request, slug, year, invitation_id, data.subscriber_id)
+    settings = web_of(request).settings
+    try:
+        return await db(request, fn, workspace=settings.workspace,
+                        timezone=settings.timezone, slug=slug, year=year,
+                        invitation_id=invitation_id, subscriber_id=data.subscriber_id, **more)
+    except NotAsked:
+        raise _not_asked() from None
+    except NotFound:
+        raise PageError.gone() from None
+    except WrongLink:
+        raise PageError.bad_link() from None
+
+
+@router.get("/reconfirm/{slug}/{year}/{token}")
+async def reconfirm_page(request: Request, slug: str, year: int, token: str) -> Response:
+    q = await _ask(request, subscriptions.reconfirm_question, slug, year, token)
     lang = request_language(request, q.language)
     return render(request, "reconfirm.html", lang=lang, q=q, saved=False)
 
@@ -95,21 +73,11 @@ async def reconfirm_submit(request: Request, slug: str, year: int, token: str) -
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
-    invitation_id = _invitation_for(request, token, year)
-    data = read_token(request, Purpose.reconfirm, token)
+    _invitation_for(request, token, year)
     answer = str(form.get("answer") or "")
     if answer not in ("yes", "no"):
         raise PageError.from_status(404)
-
-    def save(session: Session) -> Question:
-        q = _question(session, request, slug, year, invitation_id, data.subscriber_id)
-        inv = session.get(InvitationRow, invitation_id)
-        sub = session.get(Subscriber, data.subscriber_id)
-        assert inv is not None and sub is not None
-        record_reconfirmation(session, inv, sub, year, ReconfirmAnswer(answer), now=web.now(),
-                              via="web")
-        return Question(q.title, q.year, answer, q.answer_by, q.language, q.email)
-
-    q = await db(request, save)
+    q = await _ask(request, subscriptions.answer_reconfirmation, slug, year, token,
+                   answer=ReconfirmAnswer(answer), now=web.now())
     lang = request_language(request, q.language)
     return render(request, "reconfirm.html", lang=lang, q=q, saved=True)

@@ -2,40 +2,34 @@
 
 Nothing on these pages tells whether an address is already on a list: every valid
 sign-up gets the same "check your inbox" page through the same code path (one database
-transaction, then exactly one mail sent after the response), whatever the address's
-state. What the mail says differs, and only the owner of the mailbox reads it:
-new or not yet confirmed -> a confirmation link (double opt-in) or a welcome (single
-opt-in); already active -> a short "you already subscribe" note with the preferences link.
+transaction that records the sign-up and plans exactly one mail; the worker sends it),
+whatever the address's state. What the mail says differs, and only the owner of the
+mailbox reads it: new or not yet confirmed -> a confirmation link (double opt-in) or a
+welcome (single opt-in); already active -> a short "you already subscribe" note with the
+preferences link.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mailer.domain.addresses import email_hash, email_key
-from mailer.store.models import MailingList
-from mailer.store.subscriptions import (
-    MAX_NAME,
-    InvalidEmail,
-    SubscribeOutcome,
-    normalise_email,
-    subscribe,
-)
+from mailer.services import subscriptions
+from mailer.services.subscriptions import MAX_NAME, InvalidEmail, normalise_email
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import Translate, translator
-from mailer.web.mail import SubscriptionMail, build_message, send_mail
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import consent_wording, db, public_list, public_lists
+from mailer.web.routes.common import consent_wording, db, open_list
 
 router = APIRouter()
 
 
 @router.get("/")
 async def index(request: Request) -> Response:
-    lists = await db(request, public_lists)
+    lists = await db(request, subscriptions.public_lists)
     return render(request, "index.html", lang=request_language(request), lists=lists,
                   cache="public, max-age=60")
 
@@ -62,17 +56,17 @@ def _validate(form: FormData, _: Translate) -> tuple[dict[str, str], dict[str, s
 
 @router.get("/subscribe/{slug}")
 async def subscribe_form(request: Request, slug: str) -> Response:
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     lang = request_language(request, lst.language)
     return render(request, "subscribe.html", lang=lang, lst=lst, values={}, errors={},
                   wording=consent_wording(translator(lang), lst.name), embedded=False)
 
 
 @router.post("/subscribe/{slug}")
-async def subscribe_submit(request: Request, slug: str, background: BackgroundTasks) -> Response:
+async def subscribe_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     form = await request.form()
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     lang = request_language(request, lst.language)
     _ = translator(lang)
     wording = consent_wording(_, lst.name)
@@ -91,31 +85,19 @@ async def subscribe_submit(request: Request, slug: str, background: BackgroundTa
     if not web.per_ip.hit(client_ip(request), web.monotonic()):
         raise PageError.too_many()
 
-    def work(session):  # type: ignore[no-untyped-def]
-        mailing_list = session.get(MailingList, lst.id)
-        return subscribe(session, values["email"], mailing_list, now=web.now(),
-                         ip=client_ip(request), wording=wording, language=lang,
-                         name=values["name"], source="form")
-
-    result = await db(request, work)
-    # Per-address limit: silently no mail past it (the page stays the same, so it tells
-    # nothing; the person already has the earlier mails).
-    if web.per_address.hit(email_hash(email_key(values["email"])), web.monotonic()):
-        links = web.links
-        link = (links.confirm(result.subscriber_id, lst.id)
-                if result.outcome == SubscribeOutcome.pending
-                else links.preferences(result.subscriber_id))
-        mail = SubscriptionMail(to=values["email"], language=lang, list_name=lst.name,
-                                outcome=result.outcome, link=link,
-                                unsubscribe_url=links.unsubscribe(result.subscriber_id, lst.id))
-        background.add_task(send_mail, web.settings, build_message(web.settings, mail),
-                            web.engine)
+    # Per-address limit: past it the sign-up is recorded but no mail is planned (the page
+    # stays the same, so it tells nothing; the person already has the earlier mails).
+    notify = web.per_address.hit(email_hash(email_key(values["email"])), web.monotonic())
+    await db(request, subscriptions.subscribe, web.links, list_slug=lst.slug,
+             email=values["email"], now=web.now(), ip=client_ip(request), wording=wording,
+             language=lang, name=values["name"], source="form", notify=notify,
+             sender=web.settings.sender)
     return RedirectResponse(with_lang(f"/subscribe/{lst.slug}/thanks", lang), status_code=303)
 
 
 @router.get("/subscribe/{slug}/thanks")
 async def subscribe_thanks(request: Request, slug: str) -> Response:
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     return render(request, "subscribe_thanks.html", lang=request_language(request, lst.language),
                   lst=lst)
 
@@ -124,7 +106,7 @@ async def subscribe_thanks(request: Request, slug: str) -> Response:
 async def subscribe_embed(request: Request, slug: str) -> Response:
     """How to put a sign-up form for this list on another site (a plain HTML form)."""
     web = web_of(request)
-    lst = await db(request, public_list, slug)
+    lst = await open_list(request, slug)
     lang = request_language(request, lst.language)
     snippet = web.env.get_template("snippet.html").render(  # type: ignore[attr-defined]
         _=translator(lang), lang=lang, lst=lst,

@@ -10,62 +10,20 @@ The signed token (per subscriber and list; list 0 = every list) is the authentic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.store.models import Subscriber, SubscriptionStatus
-from mailer.store.subscriptions import (
-    get_subscription,
-    resubscribe,
-    unsubscribe_by_token,
-)
-from mailer.tokens import Purpose, TokenData
+from mailer.services import subscriptions
+from mailer.services.subscriptions import Target
+from mailer.tokens import Purpose
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of
-from mailer.web.routes.common import (
-    ListInfo,
-    SubscriberInfo,
-    consent_wording,
-    db,
-    list_by_id,
-    read_token,
-)
+from mailer.web.routes.common import consent_wording, db, found, read_token
 
 router = APIRouter()
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    subscriber: SubscriberInfo
-    lst: ListInfo | None  # None: the link covers every list
-    subscribed: bool
-
-
-def _target(session: Session, data: TokenData) -> Target:
-    subscriber = session.get(Subscriber, data.subscriber_id)
-    if subscriber is None:
-        raise PageError.gone()
-    if data.scope_id == 0:
-        subscribed = any(s.status != SubscriptionStatus.unsubscribed
-                         for s in subscriber.subscriptions)
-        return Target(SubscriberInfo.of(subscriber), None, subscribed)
-    lst = list_by_id(session, data.scope_id)
-    if lst is None:
-        raise PageError.gone()
-    sub = get_subscription(session, subscriber.id, lst.id)
-    subscribed = sub is not None and sub.status != SubscriptionStatus.unsubscribed
-    return Target(SubscriberInfo.of(subscriber), lst, subscribed)
-
-
-def _unsubscribe(session: Session, data: TokenData, ip: str, source: str, now) -> int:  # type: ignore[no-untyped-def]
-    return unsubscribe_by_token(session, data.subscriber_id, data.scope_id, now=now, ip=ip,
-                                source=source)
 
 
 def _page(request: Request, token: str, target: Target, template: str, *,
@@ -79,7 +37,8 @@ def _page(request: Request, token: str, target: Target, template: str, *,
 @router.get("/u/{token}")
 async def unsubscribe_page(request: Request, token: str) -> Response:
     data = read_token(request, Purpose.unsubscribe, token)
-    target = await db(request, _target, data)
+    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                         data.scope_id)
     return _page(request, token, target, "unsubscribe.html")
 
 
@@ -92,15 +51,18 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     if not one_click:
         web.csrf.check(request, form)
     source = "one-click" if one_click else "unsubscribe-page"
-    await db(request, _unsubscribe, data, client_ip(request), source, web.now())
+    await db(request, subscriptions.unsubscribe_by_token, data.subscriber_id, data.scope_id,
+             now=web.now(), ip=client_ip(request), source=source)
     if one_click:
         # RFC 8058: the provider only needs a 2xx; a short page helps anyone who looks.
         try:
-            target = await db(request, _target, data)
+            target = await found(request, subscriptions.unsubscribe_target,
+                                 data.subscriber_id, data.scope_id)
         except PageError:
             return Response("unsubscribed\n", media_type="text/plain")
         return _page(request, token, target, "unsubscribed.html")
-    target = await db(request, _target, data)
+    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                         data.scope_id)
     return _page(request, token, target, "unsubscribed.html")
 
 
@@ -111,18 +73,15 @@ async def unsubscribe_undo(request: Request, token: str) -> Response:
     form = await request.form()
     web.csrf.check(request, form)
     data = read_token(request, Purpose.unsubscribe, token)
-    target = await db(request, _target, data)
+    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                         data.scope_id)
     if target.lst is None:
         raise PageError.from_status(404)
     lang = request_language(request, target.subscriber.language)
     wording = consent_wording(translator(lang), target.lst.name)
-
-    def work(session: Session) -> None:
-        subscriber = session.get(Subscriber, data.subscriber_id)
-        assert subscriber is not None and target.lst is not None
-        resubscribe(session, subscriber, target.lst.id, now=web.now(), ip=client_ip(request),
-                    source="unsubscribe-undo", wording=wording)
-
-    await db(request, work)
-    target = await db(request, _target, data)
+    await found(request, subscriptions.undo_unsubscribe, data.subscriber_id, target.lst.id,
+                now=web.now(), ip=client_ip(request), source="unsubscribe-undo",
+                wording=wording)
+    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                         data.scope_id)
     return _page(request, token, target, "unsubscribe.html")

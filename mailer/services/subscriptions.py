@@ -1,0 +1,372 @@
+"""Subscription use cases: subscribe (with its confirmation mail), confirm, preferences,
+unsubscribe (web form, RFC 8058 one-click, mailto token), yearly re-confirmation answers,
+and the GDPR access report and erasure.
+
+Each function is one transaction's work on the caller's ``Session``; the edges (web
+routes, API, CLI) open it, parse their input before and present the result after.
+The mail a sign-up causes is planned here, in the same transaction as the sign-up, as a
+``confirmation`` mailing (see ``mailer.services.notifications``): nothing is sent from a
+web request, and a crash or an SMTP outage after the commit loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.orm import Session
+
+from mailer.config import Sender
+from mailer.errors import MailerError, NotFound
+from mailer.invitation_files import load_invitation
+from mailer.links import Links
+from mailer.services.notifications import (
+    SubscriptionNotice,
+    plan_notice,
+    render_subscription_notice,
+)
+from mailer.store import search
+from mailer.store import subscribers as people
+from mailer.store import subscriptions as subs
+from mailer.store.lists import get_list
+from mailer.store.models import (
+    InvitationRow,
+    MailingList,
+    ReconfirmAnswer,
+    Subscriber,
+    SubscriptionStatus,
+)
+from mailer.store.reconfirmations import get_reconfirmation, record_reconfirmation
+from mailer.store.subscriptions import (
+    MAX_NAME,
+    InvalidEmail,
+    ListChoice,
+    Preferences,
+    SubscribeOutcome,
+    SubscribeResult,
+    normalise_email,
+)
+
+__all__ = [
+    "MAX_NAME", "InvalidEmail", "ListChoice", "Preferences", "SubscribeOutcome",
+    "SubscribeResult", "normalise_email", "ListInfo", "SubscriberInfo", "Pending", "Prefs",
+    "Target", "Question", "WrongLink", "NotAsked", "list_info", "public_list", "public_lists",
+    "public_list_slugs", "subscribe", "pending_confirmation", "confirm", "preferences",
+    "save_preferences", "unsubscribe_everywhere", "unsubscribe_target",
+    "unsubscribe_by_token", "undo_unsubscribe", "reconfirm_question",
+    "answer_reconfirmation", "access_report", "erase", "find_person", "erase_preview",
+    "erase_by_email", "export_list", "search_subscribers",
+]
+
+
+# -- what the edges show -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    id: int
+    slug: str
+    name: str
+    description: str
+    public: bool
+    double_opt_in: bool
+    language: str
+
+    @classmethod
+    def of(cls, lst: MailingList) -> ListInfo:
+        return cls(lst.id, lst.slug, lst.name, lst.description, lst.public,
+                   lst.double_opt_in, lst.language)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberInfo:
+    id: int
+    email: str
+    name: str
+    organisation: str
+    language: str
+
+    @classmethod
+    def of(cls, s: Subscriber) -> SubscriberInfo:
+        return cls(s.id, s.email, s.name, s.organisation.name if s.organisation else "",
+                   s.language)
+
+    @property
+    def masked_email(self) -> str:
+        """``an…@hylte.se``: enough to recognise your own address, not to harvest it."""
+        local, _, domain = self.email.partition("@")
+        return f"{local[:2]}…@{domain}"
+
+
+def _subscriber(session: Session, subscriber_id: int) -> Subscriber:
+    person = session.get(Subscriber, subscriber_id)
+    if person is None:
+        raise NotFound(f"no subscriber with id {subscriber_id}")
+    return person
+
+
+def _list(session: Session, list_id: int) -> MailingList:
+    lst = session.get(MailingList, list_id)
+    if lst is None:
+        raise NotFound(f"no list with id {list_id}")
+    return lst
+
+
+# -- lists open for sign-up ---------------------------------------------------------------
+
+def list_info(session: Session, slug: str) -> ListInfo:
+    """Any list by slug (NotFound names the known ones)."""
+    return ListInfo.of(get_list(session, slug))
+
+
+def public_list(session: Session, slug: str) -> ListInfo | None:
+    lst = subs.public_list(session, slug)
+    return ListInfo.of(lst) if lst else None
+
+
+def public_lists(session: Session) -> list[ListInfo]:
+    return [ListInfo.of(x) for x in subs.public_lists(session)]
+
+
+def public_list_slugs(session: Session) -> set[str]:
+    return subs.public_list_slugs(session)
+
+
+# -- subscribe and confirm ----------------------------------------------------------------
+
+def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now: datetime,
+              ip: str | None, wording: str, language: str, name: str = "",
+              source: str = "form", notify: bool = True,
+              sender: Sender | None = None) -> SubscribeResult:
+    """Sign ``email`` up for a list and, with ``notify``, plan the mail it gets.
+
+    The mail depends on the outcome: a confirmation link (double opt-in), a welcome
+    (single opt-in) or an "already subscribed" note; the page that answers is the same
+    for all three. ``notify=False`` (a per-address rate limit was hit) records the sign-up
+    without a mail. ``sender`` signs the mail (its name, else its address).
+    """
+    lst = get_list(session, list_slug)
+    address = normalise_email(email)
+    result = subs.subscribe(session, address, lst, now=now, ip=ip, wording=wording,
+                            language=language, name=name, source=source)
+    if notify:
+        sid = result.subscriber_id
+        link = (links.confirm(sid, lst.id) if result.outcome == SubscribeOutcome.pending
+                else links.preferences(sid))
+        notice = SubscriptionNotice(language=language, list_name=lst.name,
+                                    outcome=result.outcome, link=link,
+                                    unsubscribe_url=links.unsubscribe(sid, lst.id))
+        plan_notice(session, render_subscription_notice(notice, sender=signature(sender)),
+                    name=f"{result.outcome.value}: {lst.slug}", email=address,
+                    subscriber_id=sid, now=now)
+    return result
+
+
+def signature(sender: Sender | None) -> str:
+    return (sender.name or sender.address) if sender else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    lst: ListInfo
+    status: SubscriptionStatus
+    language: str
+
+
+def pending_confirmation(session: Session, subscriber_id: int, list_id: int) -> Pending:
+    """What a confirmation link points at; NotFound when it no longer exists."""
+    person = _subscriber(session, subscriber_id)
+    lst = _list(session, list_id)
+    sub = subs.get_subscription(session, subscriber_id, list_id)
+    if sub is None:
+        raise NotFound("no such subscription")
+    return Pending(ListInfo.of(lst), SubscriptionStatus(sub.status), person.language)
+
+
+def confirm(session: Session, subscriber_id: int, list_id: int, *, now: datetime,
+            ip: str | None, wording: str) -> bool:
+    """Activate a subscription from its link; False when there is nothing to confirm
+    (gone, or unsubscribed in between: an old link does not revive it)."""
+    return subs.confirm(session, subscriber_id, list_id, now=now, ip=ip,
+                        wording=wording) is not None
+
+
+# -- preferences --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Prefs:
+    subscriber: SubscriberInfo
+    choices: list[ListChoice]
+
+    @property
+    def any_active(self) -> bool:
+        return any(c.status not in (None, SubscriptionStatus.unsubscribed)
+                   for c in self.choices)
+
+
+def preferences(session: Session, subscriber_id: int) -> Prefs:
+    person = _subscriber(session, subscriber_id)
+    return Prefs(SubscriberInfo.of(person), subs.list_choices(session, person))
+
+
+def save_preferences(session: Session, subscriber_id: int, prefs: Preferences, *,
+                     now: datetime, ip: str | None, wordings: dict[int, str]) -> None:
+    subs.set_preferences(session, _subscriber(session, subscriber_id), prefs, now=now, ip=ip,
+                         wordings=wordings)
+
+
+def unsubscribe_everywhere(session: Session, subscriber_id: int, *, now: datetime,
+                           ip: str | None, source: str) -> int:
+    """End every subscription of the person; returns how many ended."""
+    return len(subs.unsubscribe(session, _subscriber(session, subscriber_id), None, now=now,
+                                ip=ip, source=source))
+
+
+# -- unsubscribe links (web page, one-click POST, mailto) -----------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    subscriber: SubscriberInfo
+    lst: ListInfo | None  # None: the link covers every list
+    subscribed: bool
+
+
+def unsubscribe_target(session: Session, subscriber_id: int, scope_id: int) -> Target:
+    """Who and what an unsubscribe token covers (list 0: every list)."""
+    person = _subscriber(session, subscriber_id)
+    if scope_id == 0:
+        subscribed = any(s.status != SubscriptionStatus.unsubscribed
+                         for s in person.subscriptions)
+        return Target(SubscriberInfo.of(person), None, subscribed)
+    lst = _list(session, scope_id)
+    sub = subs.get_subscription(session, person.id, lst.id)
+    subscribed = sub is not None and sub.status != SubscriptionStatus.unsubscribed
+    return Target(SubscriberInfo.of(person), ListInfo.of(lst), subscribed)
+
+
+def unsubscribe_by_token(session: Session, subscriber_id: int, scope_id: int, *,
+                         now: datetime, ip: str | None, source: str) -> int:
+    """What a signed unsubscribe token asks for; how many subscriptions ended."""
+    return subs.unsubscribe_by_token(session, subscriber_id, scope_id, now=now, ip=ip,
+                                     source=source)
+
+
+def undo_unsubscribe(session: Session, subscriber_id: int, list_id: int, *, now: datetime,
+                     ip: str | None, source: str, wording: str) -> None:
+    """Subscribe again right after unsubscribing by mistake (the signed link is proof)."""
+    subs.resubscribe(session, _subscriber(session, subscriber_id), list_id, now=now, ip=ip,
+                     source=source, wording=wording)
+
+
+# -- yearly re-confirmation of a network ----------------------------------------------------
+
+class WrongLink(MailerError):
+    """The link's parts do not belong together (another invitation's slug)."""
+
+
+class NotAsked(NotFound):
+    """The person was not asked the re-confirmation question for that year."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    title: str
+    year: int
+    answer: str | None
+    answer_by: date | None
+    language: str
+    email: str
+
+
+def _question(session: Session, workspace: Path, timezone: str, slug: str, year: int,
+              invitation_id: int, subscriber_id: int
+              ) -> tuple[Question, InvitationRow, Subscriber]:
+    inv = session.get(InvitationRow, invitation_id)
+    if inv is None:
+        raise NotFound(f"no invitation with id {invitation_id}")
+    person = _subscriber(session, subscriber_id)
+    if inv.slug != slug:
+        raise WrongLink("the link's invitation does not match its path")
+    rec = get_reconfirmation(session, inv.id, person.id, year)
+    if rec is None:
+        raise NotAsked(f"{slug}: no question for {year}")
+    answer_by = None
+    try:
+        doc = load_invitation(workspace, slug, timezone=timezone)
+        answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
+    except MailerError:
+        pass
+    q = Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
+                 person.language, person.email)
+    return q, inv, person
+
+
+def reconfirm_question(session: Session, *, workspace: Path, timezone: str, slug: str,
+                       year: int, invitation_id: int, subscriber_id: int) -> Question:
+    """The "do you continue next year?" question behind a signed link."""
+    return _question(session, workspace, timezone, slug, year, invitation_id,
+                     subscriber_id)[0]
+
+
+def answer_reconfirmation(session: Session, *, workspace: Path, timezone: str, slug: str,
+                          year: int, invitation_id: int, subscriber_id: int,
+                          answer: ReconfirmAnswer, now: datetime) -> Question:
+    """Record the answer ("no" frees the seat); returns the question as answered."""
+    q, inv, person = _question(session, workspace, timezone, slug, year, invitation_id,
+                               subscriber_id)
+    record_reconfirmation(session, inv, person, year, answer, now=now, via="web")
+    return Question(q.title, q.year, answer.value, q.answer_by, q.language, q.email)
+
+
+# -- GDPR: access report, erasure, export --------------------------------------------------
+
+def access_report(session: Session, subscriber_id: int) -> dict[str, Any]:
+    """Everything held on the person (GDPR articles 15 and 20), JSON-able."""
+    return people.personal_data(session, _subscriber(session, subscriber_id))
+
+
+def erase(session: Session, subscriber_id: int, *, source: str) -> bool:
+    """Erase the person (GDPR article 17); False when there was no one to erase."""
+    person = session.get(Subscriber, subscriber_id)
+    if person is None:
+        return False
+    people.erase_subscriber(session, person, source=source)
+    return True
+
+
+def find_person(session: Session, email: str) -> Subscriber:
+    person = people.find_subscriber(session, email)
+    if person is None:
+        raise NotFound(f"no subscriber with the address {email!r}")
+    return person
+
+
+def access_report_by_email(session: Session, email: str) -> dict[str, Any]:
+    return people.personal_data(session, find_person(session, email))
+
+
+def erase_preview(session: Session, email: str) -> tuple[str, int]:
+    """Who would be erased (``Name <address>``) and their number of subscriptions."""
+    person = find_person(session, email)
+    who = f"{person.name} <{person.email}>" if person.name else person.email
+    return who, len(person.subscriptions)
+
+
+def erase_by_email(session: Session, email: str, *, source: str = "admin") -> None:
+    people.erase_subscriber(session, find_person(session, email), source=source)
+
+
+def export_list(session: Session, list_slug: str, out: TextIO, *, status: str = "active",
+                excel: bool = False, tz: tzinfo | None = None) -> int:
+    """Write the list's subscribers as CSV (columns ``import`` reads back); how many."""
+    return people.export_subscribers(session, list_slug, out, status=status, excel=excel,
+                                     tz=tz)
+
+
+def search_subscribers(session: Session, q: str = "", *, list_slug: str | None = None,
+                       status: str | None = None, offset: int = 0,
+                       limit: int = 50) -> search.Page:
+    """Subscribers matching ``q`` (address, name, organisation), ordered by address."""
+    return search.search_subscribers(session, q, list_slug=list_slug, status=status,
+                                     offset=offset, limit=limit)
