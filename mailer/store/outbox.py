@@ -8,16 +8,28 @@ the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.store.models import (
     Mailing,
+    MailingKind,
     MailingStatus,
     Organisation,
     OutboxRow,
@@ -30,6 +42,12 @@ from mailer.store.models import (
 
 PENDING = (OutboxStatus.queued, OutboxStatus.retry)
 OPEN = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending)
+
+
+def relax_commit(session: Session) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL is flushed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -114,19 +132,24 @@ class Claimed:
     attempts: int
 
 
-def claim_batch(session: Session, worker_id: str, limit: int, now: datetime) -> list[Claimed]:
+def _of_kinds(kinds: Collection[MailingKind] | None) -> list[ColumnElement[bool]]:
+    return [] if kinds is None else [Mailing.kind.in_([MailingKind(k) for k in kinds])]
+
+
+def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
+                kinds: Collection[MailingKind] | None = None) -> list[Claimed]:
     """Mark up to ``limit`` due rows of sending mailings as ours; skip withdrawn consent.
 
     One short transaction (the caller's). Consent is re-checked here, at send time:
     a list recipient must still have an active subscription on the row's list, else
-    the row becomes ``skipped``.
+    the row becomes ``skipped``. With ``kinds``, only rows of mailings of those kinds.
     """
     expire_overdue(session, now)
     pick = (
         select(OutboxRow.id)
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
         .where(OutboxRow.status.in_(PENDING), OutboxRow.next_attempt_at <= now,
-               Mailing.status == MailingStatus.sending)
+               Mailing.status == MailingStatus.sending, *_of_kinds(kinds))
         .order_by(OutboxRow.id)
         .limit(limit)
     )
@@ -316,9 +339,28 @@ def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[i
     return out
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the next pending row of a sending mailing becomes due."""
+def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> datetime | None:
+    """When the next pending row of a sending mailing (of ``kinds``) becomes due."""
     return session.scalar(
         select(func.min(OutboxRow.next_attempt_at))
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending))
+        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending,
+               *_of_kinds(kinds)))
+
+
+def count_retries(session: Session) -> int:
+    """Rows waiting for a later retry."""
+    return session.scalar(select(func.count()).select_from(OutboxRow)
+                          .where(OutboxRow.status == OutboxStatus.retry)) or 0
+
+
+def failures(session: Session, *, limit: int,
+             mailing_id: int | None = None) -> list[tuple[OutboxRow, str]]:
+    """The latest rows that failed (or wait to retry), with their mailing's name."""
+    q = (select(OutboxRow, Mailing.name).join(Mailing, Mailing.id == OutboxRow.mailing_id)
+         .where(OutboxRow.status.in_([OutboxStatus.failed, OutboxStatus.unknown,
+                                      OutboxStatus.retry]))
+         .order_by(OutboxRow.updated_at.desc(), OutboxRow.id.desc()).limit(limit))
+    if mailing_id is not None:
+        q = q.where(OutboxRow.mailing_id == mailing_id)
+    return [(row, name) for row, name in session.execute(q)]

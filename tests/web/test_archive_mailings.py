@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.services.mailings import plan_mailing
 from mailer.delivery.worker import deliver_due
 from mailer.render.types import RenderedMailing
+from mailer.services.mailings import plan_mailing
 from mailer.store.db import transaction
 from mailer.web.app import create_app
 from tests.delivery_support import add_subscribers

@@ -9,11 +9,10 @@ private lists answers 404 (it would need a token; see the notes in the web docs)
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.store.models import MailingList
+from mailer.services.archive import public_slugs
 from mailer.web.archive import ArchivedIssue, public_html
 from mailer.web.pages import PageError, render, request_language, web_of
 from mailer.web.routes.common import db, public_list
@@ -23,15 +22,11 @@ ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data
              "font-src https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-def _public_slugs(session) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(session.scalars(select(MailingList.slug).where(MailingList.public.is_(True))))
-
-
 @router.get("/archive/view/{mailing_id:int}")
 async def archive_view(request: Request, mailing_id: int) -> Response:
     web = web_of(request)
     issue = web.archive.issue(mailing_id)
-    public = await db(request, _public_slugs)
+    public = await db(request, public_slugs)
     if issue is None or not public.intersection(issue.list_slugs):
         raise PageError.from_status(404)
     slug = next(s for s in issue.list_slugs if s in public)

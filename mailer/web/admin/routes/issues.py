@@ -16,9 +16,8 @@ from mailer.authoring.scaffold import new_issue
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
+from mailer.services import mailings
 from mailer.store.accounts import Principal
-from mailer.store.lists import list_counts
-from mailer.web.admin import delivery
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
 from mailer.web.admin.pages import redirect, render
@@ -55,9 +54,9 @@ async def issues_page(request: Request, me: Principal = VIEW) -> Response:
     web = web_of(request)
     issues = await run_in_threadpool(list_issues, web.settings,
                                      local_today(web.settings, web.now()))
-    by_source = await db(request, delivery.mailings_by_source)
+    by_source = await db(request, mailings.mailings_by_source)
     return render(request, "issues.html", issues=issues, by_source=by_source,
-                  delivery=delivery.available(), workspace=issues_dir(web.settings))
+                  workspace=issues_dir(web.settings))
 
 
 @router.post("/admin/issues/new")
@@ -91,13 +90,12 @@ def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
 async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
                        status: int = 200, conflict: bool = False) -> Response:
     web = web_of(request)
-    lists = await db(request, list_counts)
-    mailings = await db(request, delivery.mailings_for_source, f"issues/{name}")
+    lists = await db(request, mailings.target_lists)
+    made = await db(request, mailings.mailings_for_source, f"issues/{name}")
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
-                  mailings=mailings, item_types=sorted(ITEM_TYPES),
-                  delivery=delivery.available(), version=version, conflict=conflict,
+                  mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
                   tz=web.settings.timezone)
 
 
