@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -22,17 +22,19 @@ from tests.delivery_support import synthetic_rendered
 from tests.smtp_server import SmtpServer
 
 
-def _queue(engine: Engine, kind: MailingKind, email: str) -> int:
+def _queue(engine: Engine, kind: MailingKind, email: str,
+           expires_at: datetime | None = None) -> int:
     with transaction(engine) as s:
         m, n = plan_mailing(s, synthetic_rendered(2000), kind=kind, now=datetime.now(UTC),
-                            recipients=[PlannedRecipient(email)])
+                            recipients=[PlannedRecipient(email)], expires_at=expires_at)
         assert n == 1
         return m.id
 
 
-def _status(engine: Engine, mailing_id: int) -> str:
+def _state(engine: Engine, mailing_id: int) -> tuple[str, dict[str, int]]:
     with transaction(engine) as s:
-        return progress(s, [mailing_id])[0].status
+        p = progress(s, [mailing_id])[0]
+        return p.status, p.counts
 
 
 async def _arrives(smtp_server: SmtpServer, count: int, within: float) -> float:
@@ -47,6 +49,9 @@ async def _arrives(smtp_server: SmtpServer, count: int, within: float) -> float:
 def test_serve_loop_sends_a_confirmation_within_seconds_and_nothing_else(
         engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
     news = _queue(engine, MailingKind.newsletter, "reader@example.org")
+    # Expired (its deadline passed): skipping it is a real worker's job, not the web's.
+    late = _queue(engine, MailingKind.reminder, "late@example.org",
+                  expires_at=datetime.now(UTC) - timedelta(hours=1))
 
     async def scenario() -> float:
         stop = asyncio.Event()
@@ -62,8 +67,9 @@ def test_serve_loop_sends_a_confirmation_within_seconds_and_nothing_else(
     took = asyncio.run(scenario())
     assert took < 3.0
     assert [r.rcpt_tos for r in smtp_server.received] == [["new.subscriber@example.org"]]
-    # the newsletter waits for a real worker
-    assert _status(engine, news) == "sending"
+    # the others wait for a real worker, untouched
+    assert _state(engine, news) == ("sending", {"queued": 1})
+    assert _state(engine, late) == ("sending", {"queued": 1})
     with transaction(engine) as s:
         assert workers.latest(s) == []  # the loop signed off
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -323,7 +323,7 @@ class Worker:
                 if self._journal is not None:  # all committed: keep the journal short
                     self._journal.reset()
                 self.report.finished += await self._run_db(
-                    lambda s: outbox.finish_mailings(s, self.clock()))
+                    lambda s: outbox.finish_mailings(s, self.clock(), self.kinds))
                 if drain and self.kinds is None and await self._start_due():
                     continue
                 nd = await self._run_db(self._next_due)
@@ -382,14 +382,17 @@ class Worker:
     async def __aenter__(self) -> Worker:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
-def deliver_due(engine: Engine, settings: Settings, transport: Transport | None = None,
-                **kwargs: Any) -> DeliveryReport:
+def deliver_due(engine: Engine, settings: Settings, transport: Transport | None = None, *,
+                concurrency: int | None = None, retry: RetryPolicy | None = None,
+                on_progress: Callable[[DeliveryReport], None] | None = None,
+                clock: Callable[[], datetime] | None = None) -> DeliveryReport:
     """Synchronous helper: drain the outbox once in a fresh event loop."""
     async def run() -> DeliveryReport:
-        async with Worker(engine, settings, transport, **kwargs) as w:
+        async with Worker(engine, settings, transport, concurrency=concurrency, retry=retry,
+                          on_progress=on_progress, clock=clock) as w:
             return await w.drain()
     return asyncio.run(run())

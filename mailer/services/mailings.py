@@ -18,6 +18,7 @@ from mailer.domain.addresses import AddressError, normalise_address
 from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
+from mailer.schedule.lock import NAME as SCHEDULER_LOCK
 from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
@@ -28,8 +29,9 @@ from mailer.store.outbox import PlannedRecipient
 __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause", "resume",
            "cancel", "control", "start_due", "progress", "get_mailing", "mailing_kind",
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
-           "dashboard",
-           "mailings_for_source", "mailings_by_source", "test_addresses", "target_lists"]
+           "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
+           "target_lists"]
+
 
 def plan_mailing(
     session: Session,
@@ -372,7 +374,7 @@ def health(session: Session, now: datetime) -> Health:
                           (now - w.heartbeat_at).total_seconds() < STALE_AFTER)
               for w in workers.latest(session, 20)]
     holder, until = "", None
-    lock = scheduler.lease(session, "scheduler")
+    lock = scheduler.lease(session, SCHEDULER_LOCK)
     if lock is not None and lock.expires_at > now:
         holder, until = f"{lock.holder} ({lock.host}, pid {lock.pid})", lock.expires_at
     return Health(states, holder, until, scheduler.next_jobs(session, 10),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from jinja2 import Environment
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -49,13 +50,13 @@ class Web:
     csrf: Csrf
     archive: ArchiveSource
     desk: RegistrationDesk
+    env: Environment
     per_ip: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_IP))
     per_address: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_ADDRESS))
     now: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
-    env: object = None
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
@@ -85,8 +86,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
               archive=archive or MailingsArchive(engine),
-              desk=desk or StoreDesk(engine, settings))
-    web.env = make_environment(settings)
+              desk=desk or StoreDesk(engine, settings), env=make_environment(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.authoring import load_document
+from mailer.domain.content import Issue
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings as svc
 from mailer.services.mailings import MailingProgress
 from mailer.store.accounts import Principal
-from mailer.web.admin.issues import issue_folder, list_issues, local_today, summarise
+from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
@@ -33,7 +34,7 @@ SEND = Depends(require(Action.send_issues))
 SESSION = Depends(get_session)
 
 
-def _issue(s) -> IssueOut:  # type: ignore[no-untyped-def]
+def _issue(s: IssueSummary) -> IssueOut:
     return IssueOut(name=s.name, kind=s.kind, title=s.title, number=s.number, year=s.year,
                     errors=s.errors, warnings=s.warnings, lists=list(s.lists))
 
@@ -92,7 +93,7 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     loaded = load_document(folder)
     if not loaded.ok:
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
-    if loaded.kind != "newsletter":
+    if not isinstance(loaded.document, Issue):
         raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
                        field="issue")
     lists = body.lists if body.lists is not None else list(loaded.document.lists)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from mailer.authoring import load_document
 from mailer.authoring.edit import IssueFile
 from mailer.authoring.scaffold import new_issue
+from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
@@ -69,7 +71,7 @@ async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     return redirect(f"/admin/issues/{folder.name}", "created")
 
 
-def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
+def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
     folder = issue_folder(settings, name)
     loaded = load_document(folder, today=today)
     view, open_error = None, None
@@ -111,7 +113,7 @@ def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _apply(settings, name: str, values: dict[str, str], action: str) -> str:  # type: ignore[no-untyped-def]
+def _apply(settings: Settings, name: str, values: dict[str, str], action: str) -> str:
     """Apply the form and one action to the YAML; returns the anchor to go back to."""
     doc = IssueFile(issue_folder(settings, name))
     doc.apply(values)

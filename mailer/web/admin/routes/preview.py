@@ -17,7 +17,7 @@ from mailer.render.documents import options_for, render_document
 from mailer.services import mailings
 from mailer.store.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import for_test, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
 from mailer.web.admin.pages import redirect
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
@@ -34,11 +34,11 @@ PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: ht
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 
-def _preview(request: Request, name: str):  # type: ignore[no-untyped-def]
+def _preview(request: Request, name: str) -> Preview:
     web = web_of(request)
     folder = issue_folder(web.settings, name)
-    return request.app.state.admin.previews.get(web.settings, folder,
-                                                f"/admin/issues/{name}/media")
+    previews: PreviewCache = request.app.state.admin.previews
+    return previews.get(web.settings, folder, f"/admin/issues/{name}/media")
 
 
 @router.get("/admin/issues/{name}/preview.html")
