@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -18,8 +21,11 @@ from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.store import workers
 from mailer.store.db import transaction
 from mailer.store.models import MailingKind
+from tests.conftest import TEST_SECRET
 from tests.delivery_support import synthetic_rendered
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import SmtpServer, free_port
+
+ROOT = Path(__file__).parents[1]
 
 
 def _queue(engine: Engine, kind: MailingKind, email: str,
@@ -117,3 +123,24 @@ def test_running_worker_sends_a_new_confirmation_within_seconds(
 
     assert asyncio.run(scenario()) < 3.0
     assert smtp_server.received[0].rcpt_tos == ["new.subscriber@example.org"]
+
+
+def test_mailer_serve_delivers_a_queued_confirmation(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    env = {**os.environ, "MAILER_WORKSPACE": str(settings.workspace),
+           "MAILER_DATABASE_URL": settings.db_url, "MAILER_SMTP_URL": smtp_server.url,
+           "MAILER_SECRET_KEY": TEST_SECRET}
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mailer", "serve", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _queue(engine, MailingKind.confirmation, "new.subscriber@example.org")
+        got = smtp_server.wait_for(1, timeout=30)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    assert got[0].rcpt_tos == ["new.subscriber@example.org"], output
+    assert proc.returncode is not None
+    with transaction(engine) as s:
+        assert workers.latest(s) == [], output  # its loop signed off on the way out
