@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from mailer.services.mailings import plan_mailing
 from mailer.render.types import RenderedMailing
+from mailer.services.mailings import plan_mailing
 from mailer.store.db import transaction
 from mailer.store.models import OutboxRow
 from tests.conftest import TEST_SECRET

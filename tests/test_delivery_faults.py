@@ -10,8 +10,8 @@ from aiosmtpd.smtp import Envelope
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
-from mailer.services.mailings import PlannedRecipient, plan_mailing
 from mailer.delivery.worker import RetryPolicy, deliver_due
+from mailer.services.mailings import PlannedRecipient, plan_mailing
 from mailer.store.db import transaction
 from mailer.store.models import OutboxRow
 from tests.delivery_support import synthetic_rendered

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, select
 
 from mailer.config import Settings
 from mailer.delivery.inbound import process_requests
-from mailer.services.mailings import plan_mailing
 from mailer.delivery.worker import deliver_due
+from mailer.services.mailings import plan_mailing
 from mailer.store.db import transaction
 from mailer.store.models import Subscription, SubscriptionStatus
 from mailer.tokens import Tokens

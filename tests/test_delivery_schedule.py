@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, update
 
 from mailer.config import Settings
-from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.delivery.worker import deliver_due
 from mailer.schedule.lock import SchedulerBusy, SchedulerLock
 from mailer.schedule.runner import run_worker
+from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.store.db import transaction
 from mailer.store.models import Mailing
 from tests.delivery_support import add_subscribers, synthetic_rendered

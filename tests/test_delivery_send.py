@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from mailer.config import Settings
-from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.worker import deliver_due
 from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.render.types import RenderedMailing
+from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
 from mailer.store.db import transaction
 from mailer.store.models import Mailing, OutboxRow, Subscription, SubscriptionStatus
 from mailer.tokens import Purpose, Tokens

@@ -12,9 +12,9 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.services import mailings as svc
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
+from mailer.services import mailings as svc
 from mailer.store.db import transaction
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import select
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
@@ -51,10 +50,8 @@ def demo(
     from mailer.cli.subscribers import format_report
     from mailer.delivery.catcher import Catcher
     from mailer.delivery.sources import render_path
-    from mailer.services.lists import create_list, list_counts
+    from mailer.services.demo import fill_list, list_summary
     from mailer.services.mailings import plan_mailing
-    from mailer.store.importer import import_subscribers
-    from mailer.store.models import MailingList
 
     c: AppContext = ctx.obj
     started = time.perf_counter()
@@ -66,10 +63,7 @@ def demo(
     upgrade(engine)
     typer.echo(f"1/5 workspace {workspace} (database {settings.db_url})")
 
-    with transaction(engine) as s:
-        if s.scalar(select(MailingList).where(MailingList.slug == DEMO_LIST)) is None:
-            create_list(s, DEMO_LIST, DEMO_LIST_NAME, language="sv")
-    report = import_subscribers(engine, demo_csv(), DEMO_LIST)
+    report = fill_list(engine, demo_csv(), DEMO_LIST, DEMO_LIST_NAME)
     typer.echo("2/5 " + format_report(report))
 
     issue = copy_example(workspace)
@@ -89,10 +83,9 @@ def demo(
         typer.echo(f"5/5 mailing {mailing.id}: sent {result.sent}, failed {result.failed}, "
                    f"unknown {result.unknown}, skipped {result.skipped} of {planned} in "
                    f"{result.seconds:.2f} s ({result.rate:.0f} messages/s)")
-        with transaction(engine) as s:
-            for row in list_counts(s):
-                typer.echo(f"    list {row.slug}: {row.active} active, {row.unconfirmed} "
-                           f"unconfirmed, {row.unsubscribed} unsubscribed")
+        for row in list_summary(engine):
+            typer.echo(f"    list {row.slug}: {row.active} active, {row.unconfirmed} "
+                       f"unconfirmed, {row.unsubscribed} unsubscribed")
         typer.echo(f"done in {time.perf_counter() - started:.1f} s. Read the mail:\n"
                    f"    Maildir  {workspace / 'catcher' / 'Maildir'}\n"
                    f"    web      {catcher.web_url}  (later: mailer -w {workspace} catcher)\n"

@@ -19,14 +19,16 @@ def serve(
              "consent log and rate limits, and https detection)."),
 ) -> None:
     """Serve the pages every e-mail links to: subscribe, confirm, unsubscribe, preferences,
-    archive. Links in mail are built from MAILER_BASE_URL; put a TLS proxy in front."""
+    archive, and the admin. Links in mail are built from MAILER_BASE_URL; put a TLS proxy
+    in front. While no 'mailer worker' runs, confirmations and test sends are delivered
+    from here within seconds; everything else waits for a worker."""
     import uvicorn
 
     from mailer.web.app import create_app
 
     c: AppContext = ctx.obj
     settings = c.settings
-    web_app = create_app(settings, engine=c.engine)
+    web_app = create_app(settings, engine=c.engine, deliver=True)
     typer.echo(f"serving on http://{host}:{port} (public address: {settings.base_url})")
     uvicorn.run(web_app, host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips=forwarded_allow_ips, log_level="info",

@@ -14,9 +14,9 @@ import mailbox
 import socket
 import threading
 from email.message import EmailMessage
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 from aiosmtpd.controller import Controller
@@ -97,7 +97,7 @@ class Catcher:
     def __enter__(self) -> Catcher:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- web --------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class Catcher:
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet: no access log on the terminal
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002  # quiet: no access log on the terminal
                 return
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -138,7 +138,9 @@ class Catcher:
 
     def _load(self, key: str) -> EmailMessage:
         with self.box.get_file(key) as f:  # KeyError for unknown keys
-            return email.message_from_binary_file(f, policy=email.policy.default)  # type: ignore[return-value]
+            parsed = BytesParser(policy=email.policy.default).parsebytes(f.read())
+        assert isinstance(parsed, EmailMessage)  # the default policy makes EmailMessages
+        return parsed
 
     def index_page(self) -> str:
         rows = []

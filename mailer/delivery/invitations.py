@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.services.mailings import plan_mailing
 from mailer.domain.invitation import Invitation, RegistrationMode, refuse_if_closed
 from mailer.links import Links
 from mailer.render.documents import options_for
@@ -27,6 +26,7 @@ from mailer.render.invitation import (
     render_reminder,
 )
 from mailer.render.types import RenderedMailing
+from mailer.services.mailings import plan_mailing
 from mailer.store.invitations import record_invitees
 from mailer.store.lists import get_list
 from mailer.store.models import (

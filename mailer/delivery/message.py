@@ -100,16 +100,16 @@ class Built:
     message_id: str
 
 
-_date_cache: list[object] = [0, b""]
+_date_cache: tuple[int, bytes] = (0, b"")
 
 
 def _date_header() -> bytes:
     # Formatting a date costs ~10 µs; one per second is plenty.
+    global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = format_datetime(datetime.fromtimestamp(now, UTC)).encode("ascii")
-    return _date_cache[1]  # type: ignore[return-value]
+        _date_cache = (now, format_datetime(datetime.fromtimestamp(now, UTC)).encode("ascii"))
+    return _date_cache[1]
 
 
 @dataclass

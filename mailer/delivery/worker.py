@@ -20,33 +20,29 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.delivery.journal import Journal, read_journal, remove_journal
-from mailer.services.mailings import start_due
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.links import Links
-from mailer.schedule.lock import process_alive
-from mailer.store import outbox
-from mailer.store.models import Mailing, OutboxStatus
-from mailer.store.models import Worker as WorkerRow
+from mailer.store import mailings, outbox, workers
+from mailer.store.models import Mailing, MailingKind, OutboxStatus
 from mailer.tokens import Tokens
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
-STALE_SECONDS = 60.0  # a worker on another host is dead after this long without a beat
 
 
 def utcnow() -> datetime:
@@ -103,8 +99,12 @@ class Worker:
                  *, concurrency: int | None = None, batch_size: int | None = None,
                  retry: RetryPolicy | None = None, role: str = "worker",
                  on_progress: Callable[[DeliveryReport], None] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 kinds: Collection[MailingKind] | None = None) -> None:
         self.engine = engine
+        # Only rows of mailings of these kinds (``mailer serve``'s loop for confirmations
+        # and tests); such a worker never starts scheduled mailings.
+        self.kinds = frozenset(MailingKind(k) for k in kinds) if kinds is not None else None
         # What "now" is for due times, retries and expiry: real time, or a shifted clock
         # for `worker --drain --now` (dry runs and tests on the seeds' past deadlines).
         # Heartbeats and crash recovery always use real time.
@@ -144,28 +144,27 @@ class Worker:
     async def _run_db(self, fn: Callable[[Session], T], *, recording: bool = False) -> T:
         def job() -> T:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
-                if recording and self._pg:
+                if recording:
                     # The commit need not wait for the WAL flush: a crash of *this* process
                     # loses nothing the server has, and the at-least-once window shrinks to
                     # a round trip. (A crash of the PostgreSQL server itself could lose
                     # the last outcomes: those messages would be sent again.)
-                    s.execute(text("SET LOCAL synchronous_commit = off"))
+                    outbox.relax_commit(s)
                 return fn(s)
         # Outcomes have their own thread so a claim never delays the commit of a 250.
         pool = self._db_rec if recording else self._db
         return await asyncio.get_running_loop().run_in_executor(pool, job)
 
     def _register(self, s: Session) -> int:
-        now = utcnow()
-        s.add(WorkerRow(id=self.id, host=self.host, pid=os.getpid(), role=self.role,
-                        started_at=now, heartbeat_at=now))
-        s.flush()
+        workers.register(s, self.id, host=self.host, pid=os.getpid(), role=self.role,
+                         now=utcnow())
         return self._recover(s)
 
     def _recover(self, s: Session) -> int:
         now = utcnow()
         holders = outbox.claim_holders(s)
-        dead = [h for h in holders if h != self.id and not self._alive(s, h, now)]
+        dead = [h for h in holders
+                if h != self.id and not workers.is_alive(workers.get(s, h), now, self.host)]
         for h in dead:
             self.report.settled_from_journal += outbox.settle_from_journal(
                 s, h, read_journal(self.journal_dir, h), now)
@@ -173,29 +172,24 @@ class Worker:
         n = outbox.requeue_claims(s, dead, now, reason, self.retry.max_attempts)
         for h in dead:
             remove_journal(self.journal_dir, h)
-        if dead:
-            s.execute(delete(WorkerRow).where(WorkerRow.id.in_(dead)))
+        workers.remove(s, dead)
         return n
 
-    def _alive(self, s: Session, worker_id: str, now: datetime) -> bool:
-        row = s.get(WorkerRow, worker_id)
-        if row is None or now - row.heartbeat_at > timedelta(seconds=STALE_SECONDS):
-            return False
-        return process_alive(row.host, row.pid, self.host)
-
     def _heartbeat(self, s: Session) -> None:
-        s.execute(update(WorkerRow).where(WorkerRow.id == self.id)
-                  .values(heartbeat_at=utcnow()))
+        workers.heartbeat(s, self.id, utcnow())
 
     def _unregister(self, s: Session) -> None:
-        s.execute(delete(WorkerRow).where(WorkerRow.id == self.id))
+        workers.remove(s, [self.id])
 
     def _claim(self, s: Session) -> list[outbox.Claimed]:
-        return outbox.claim_batch(s, self.id, self.batch_size, self.clock())
+        return outbox.claim_batch(s, self.id, self.batch_size, self.clock(), self.kinds)
+
+    def _next_due(self, s: Session) -> datetime | None:
+        return outbox.next_due(s, self.kinds)
 
     def _load(self, ids: set[int]) -> Callable[[Session], list[Mailing]]:
         def load(s: Session) -> list[Mailing]:
-            return list(s.scalars(select(Mailing).where(Mailing.id.in_(ids))))
+            return mailings.newest_first(s, list(ids))
         return load
 
     # --- recording ------------------------------------------------------------------
@@ -329,16 +323,16 @@ class Worker:
                 if self._journal is not None:  # all committed: keep the journal short
                     self._journal.reset()
                 self.report.finished += await self._run_db(
-                    lambda s: outbox.finish_mailings(s, self.clock()))
-                if drain and await self._start_due():
+                    lambda s: outbox.finish_mailings(s, self.clock(), self.kinds))
+                if drain and self.kinds is None and await self._start_due():
                     continue
-                nd = await self._run_db(outbox.next_due)
+                nd = await self._run_db(self._next_due)
                 wait = poll if nd is None else max(0.0, (nd - self.clock()).total_seconds())
                 if drain:
                     if nd is None:
                         break
                     if wait > max_wait:
-                        self.report.waiting_retries = await self._run_db(_count_retries)
+                        self.report.waiting_retries = await self._run_db(outbox.count_retries)
                         break
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=min(wait, poll) + 0.01)
@@ -358,7 +352,7 @@ class Worker:
     async def _start_due(self) -> bool:
         """Start scheduled mailings that are due (drain mode has no scheduler)."""
         grace = self.settings.misfire_grace_seconds
-        due = await self._run_db(lambda s: start_due(s, self.clock(), grace))
+        due = await self._run_db(lambda s: mailings.start_due(s, self.clock(), grace))
         self.report.started += due.started
         self.report.missed += due.missed
         return bool(due.started)
@@ -388,23 +382,17 @@ class Worker:
     async def __aenter__(self) -> Worker:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
-def _count_retries(s: Session) -> int:
-    from sqlalchemy import func
-
-    from mailer.store.models import OutboxRow
-
-    return s.scalar(select(func.count()).select_from(OutboxRow)
-                    .where(OutboxRow.status == OutboxStatus.retry)) or 0
-
-
-def deliver_due(engine: Engine, settings: Settings, transport: Transport | None = None,
-                **kwargs: Any) -> DeliveryReport:
+def deliver_due(engine: Engine, settings: Settings, transport: Transport | None = None, *,
+                concurrency: int | None = None, retry: RetryPolicy | None = None,
+                on_progress: Callable[[DeliveryReport], None] | None = None,
+                clock: Callable[[], datetime] | None = None) -> DeliveryReport:
     """Synchronous helper: drain the outbox once in a fresh event loop."""
     async def run() -> DeliveryReport:
-        async with Worker(engine, settings, transport, **kwargs) as w:
+        async with Worker(engine, settings, transport, concurrency=concurrency, retry=retry,
+                          on_progress=on_progress, clock=clock) as w:
             return await w.drain()
     return asyncio.run(run())

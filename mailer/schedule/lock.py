@@ -6,30 +6,18 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from mailer.errors import MailerError
+from mailer.store import scheduler as store
 from mailer.store.models import Lock
+from mailer.store.workers import process_alive
 
 LEASE_SECONDS = 30.0
 # pg_try_advisory_lock takes a bigint; this one spells "mailschd" (fixed, documented).
 PG_LOCK_KEY = 0x6D61696C73636864 & 0x7FFFFFFFFFFFFFFF
 NAME = "scheduler"
-
-
-def process_alive(host: str, pid: int, this_host: str) -> bool:
-    """Whether a holder (lease, worker row) may still run: on this machine the process
-    table is the truth; on another machine we cannot tell, so it counts as alive."""
-    if host != this_host:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
 
 
 class SchedulerBusy(MailerError):
@@ -48,9 +36,7 @@ class SchedulerLock:
     def acquire(self) -> None:
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar()
-            conn.commit()
-            if not got:
+            if not store.try_advisory_lock(conn, PG_LOCK_KEY):
                 conn.close()
                 raise SchedulerBusy(
                     "another worker runs the scheduler on this database (it holds PostgreSQL "
@@ -60,7 +46,7 @@ class SchedulerLock:
             return
         now = datetime.now(UTC)
         with Session(self.engine) as s, s.begin():
-            row = s.get(Lock, NAME)
+            row = store.lease(s, NAME)
             if row is not None and row.holder != self.holder and self._held(row, now):
                 raise SchedulerBusy(
                     f"another worker runs the scheduler on this database: pid {row.pid} on "
@@ -69,9 +55,8 @@ class SchedulerLock:
                     f"{row.expires_at:%H:%M:%S} UTC. ('mailer worker --drain' needs no "
                     "scheduler and may run beside it.)")
             if row is None:
-                row = Lock(name=NAME, holder=self.holder, host=self.host, pid=os.getpid(),
-                           acquired_at=now, expires_at=now)
-                s.add(row)
+                row = store.new_lease(s, Lock(name=NAME, holder=self.holder, host=self.host,
+                                              pid=os.getpid(), acquired_at=now, expires_at=now))
             row.holder, row.host, row.pid, row.acquired_at = (self.holder, self.host,
                                                               os.getpid(), now)
             row.expires_at = now + timedelta(seconds=LEASE_SECONDS)
@@ -87,19 +72,16 @@ class SchedulerLock:
             return
         now = datetime.now(UTC)
         with Session(self.engine) as s, s.begin():
-            row = s.get(Lock, NAME)
+            row = store.lease(s, NAME)
             if row is None or row.holder != self.holder:
                 raise SchedulerBusy("lost the scheduler lease to another worker; stopping")
             row.expires_at = now + timedelta(seconds=LEASE_SECONDS)
 
     def release(self) -> None:
         if self._pg is not None:
-            self._pg.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
-            self._pg.commit()
+            store.advisory_unlock(self._pg, PG_LOCK_KEY)
             self._pg.close()
             self._pg = None
             return
         with Session(self.engine) as s, s.begin():
-            row = s.scalar(select(Lock).where(Lock.name == NAME, Lock.holder == self.holder))
-            if row is not None:
-                s.delete(row)
+            store.drop_lease(s, NAME, self.holder)

@@ -18,16 +18,15 @@ from datetime import UTC, datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.services.mailings import DueReport, start_due
 from mailer.delivery.transport import Transport
 from mailer.delivery.worker import DeliveryReport, Worker
 from mailer.schedule.invitations import worker_pass
 from mailer.schedule.lock import SchedulerLock
 from mailer.store.db import transaction
-from mailer.store.models import Mailing, MailingStatus
+from mailer.store.mailings import DueReport, scheduled_times, start_due
 
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 1.0
@@ -72,9 +71,7 @@ def job_id(mailing_id: int) -> str:
 def sync_jobs(scheduler: AsyncIOScheduler, engine: Engine, known: dict[int, datetime]) -> None:
     """Add or move the start job of every scheduled mailing; drop jobs of others."""
     with transaction(engine) as s:
-        rows = s.execute(select(Mailing.id, Mailing.scheduled_at)
-                         .where(Mailing.status == MailingStatus.scheduled)).all()
-    current = {mid: at for mid, at in rows if at is not None}
+        current = scheduled_times(s)
     for mid, at in current.items():
         if known.get(mid) != at:
             scheduler.add_job(start_mailing, "date", run_date=at, args=[mid], id=job_id(mid),

@@ -1,26 +1,36 @@
-"""Mailing use cases: plan (now or at a time), pause, resume, cancel, start due, progress."""
+"""Mailing use cases: plan (now, at a time, a test), pause, resume, cancel, start due,
+progress, timeline, failures, and the health of workers and scheduler."""
 
 from __future__ import annotations
 
 import base64
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePath
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.delivery.message import clean_header_value
+from mailer.domain.addresses import AddressError, normalise_address
 from mailer.errors import MailerError, NotFound
+from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
-from mailer.store import outbox
-from mailer.store.lists import get_list
+from mailer.schedule.lock import NAME as SCHEDULER_LOCK
+from mailer.store import mailings as store
+from mailer.store import outbox, scheduler, workers
+from mailer.store.lists import ListCounts, get_list, list_counts
+from mailer.store.mailings import DueReport, start_due
 from mailer.store.models import Mailing, MailingKind, MailingStatus, OutboxStatus
 from mailer.store.outbox import PlannedRecipient
 
-__all__ = ["PlannedRecipient", "plan_mailing", "pause", "resume", "cancel", "start_due",
-           "progress", "get_mailing", "MailingProgress", "DueReport"]
+__all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause", "resume",
+           "cancel", "control", "start_due", "progress", "get_mailing", "mailing_kind",
+           "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
+           "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
+           "target_lists"]
 
 
 def plan_mailing(
@@ -59,14 +69,14 @@ def plan_mailing(
     lists = [get_list(session, slug) for slug in list_slugs]
     if not lists and recipients is None:
         raise MailerError("a mailing needs at least one list (--list SLUG) or recipients")
-    headers: dict[str, str] = {"mid_salt": secrets.token_hex(4)}
+    headers: dict[str, Any] = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
         headers["list_name"] = lists[0].name
     if unsubscribe_mailto:
         headers["unsubscribe_mailto"] = unsubscribe_mailto
     if rendered.attachments:
-        headers["attachments"] = [  # type: ignore[assignment]
+        headers["attachments"] = [
             {"filename": a.filename, "content_type": a.content_type,
              "data": base64.b64encode(a.data).decode("ascii")} for a in rendered.attachments]
     mailing = Mailing(
@@ -77,8 +87,7 @@ def plan_mailing(
         headers=headers, scheduled_at=at, started_at=None if at else now,
         expires_at=expires_at,
     )
-    session.add(mailing)
-    session.flush()
+    store.add(session, mailing)
     planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
@@ -98,14 +107,17 @@ def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
 
 def get_mailing(session: Session, ref: str | int) -> Mailing:
     """A mailing by id (``12``) or exact name."""
-    m = None
     if isinstance(ref, int) or str(ref).isdigit():
-        m = session.get(Mailing, int(ref))
+        m = store.get(session, int(ref))
     else:
-        m = session.scalar(select(Mailing).where(Mailing.name == ref).order_by(Mailing.id.desc()))
+        m = store.latest_named(session, str(ref))
     if m is None:
         raise NotFound(f"no mailing {ref!r}; see 'mailer mailings' for the list")
     return m
+
+
+def mailing_kind(session: Session, ref: str | int) -> MailingKind:
+    return get_mailing(session, ref).kind
 
 
 def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
@@ -149,47 +161,6 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     return m, skipped
 
 
-@dataclass
-class DueReport:
-    started: list[int] = field(default_factory=list)
-    missed: list[int] = field(default_factory=list)
-
-
-def start_due(session: Session, now: datetime, grace_seconds: int,
-              only: int | None = None) -> DueReport:
-    """Start scheduled mailings whose time has come; mark those past the grace missed.
-
-    Harmless to run twice: a mailing leaves ``scheduled`` the first time.
-    """
-    report = DueReport()
-    q = select(Mailing).where(Mailing.status == MailingStatus.scheduled,
-                              Mailing.scheduled_at <= now)
-    if only is not None:
-        q = q.where(Mailing.id == only)
-    for m in session.scalars(q.with_for_update() if _pg(session) else q):
-        assert m.scheduled_at is not None
-        late = now - m.scheduled_at
-        if late > timedelta(seconds=grace_seconds):
-            m.status = MailingStatus.missed
-            m.finished_at = now
-            n = outbox.skip_pending(session, m.id, now, "not sent: the mailing was missed")
-            m.note = (f"missed: due {m.scheduled_at:%Y-%m-%d %H:%M} UTC, no worker ran until "
-                      f"{late.total_seconds():.0f} s later (grace {grace_seconds} s); "
-                      f"{n} messages not sent. Plan it again to send it.")
-            report.missed.append(m.id)
-        else:
-            outbox.plan_lists(session, m.id, m.list_ids, now)  # subscribed meanwhile
-            m.status = MailingStatus.sending
-            m.started_at = now
-            report.started.append(m.id)
-        m.updated_at = now
-    return report
-
-
-def _pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 @dataclass(frozen=True, slots=True)
 class MailingProgress:
     id: int
@@ -213,15 +184,217 @@ class MailingProgress:
 
 def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list[MailingProgress]:
     """Every mailing (newest first) with its outbox rows per status."""
-    q = select(Mailing).order_by(Mailing.id.desc())
-    if mailing_ids is not None:
-        q = q.where(Mailing.id.in_(mailing_ids))
-    mailings = list(session.scalars(q))
+    mailings = store.newest_first(session, mailing_ids)
     counts = outbox.counts(session, [m.id for m in mailings])
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note)
             for m in mailings]
 
 
-PENDING_STATES = {OutboxStatus.queued.value, OutboxStatus.retry.value,
-                  OutboxStatus.sending.value}
+
+# --- planning from the admin and the API ---------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Planned:
+    mailing_id: int
+    queued: int
+    scheduled_at: datetime | None
+
+
+def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
+               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
+    """Plan a newsletter issue for its lists, now or at ``at``."""
+    mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
+                                   name=name, source=source, list_slugs=list(list_slugs), at=at)
+    return Planned(mailing.id, queued, at)
+
+
+MAX_TEST_ADDRESSES = 20
+
+
+def test_addresses(raw: str) -> list[str]:
+    """Up to 20 addresses separated by commas, semicolons, spaces or lines."""
+    out: list[str] = []
+    bad: list[str] = []
+    for part in raw.replace(";", ",").replace("\n", ",").replace(" ", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            address = normalise_address(part).email
+        except AddressError:
+            bad.append(part.strip())
+            continue
+        if address not in out:
+            out.append(address)
+    if bad:
+        raise MailerError(f"not e-mail addresses: {', '.join(bad[:5])}")
+    if not out:
+        raise MailerError("give at least one address to send the test to")
+    if len(out) > MAX_TEST_ADDRESSES:
+        raise MailerError(f"a test goes to at most {MAX_TEST_ADDRESSES} addresses")
+    return out
+
+
+def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[str], *,
+              base_url: str, source: str, now: datetime) -> Planned:
+    """A test send: a mailing of kind ``test`` to ``addresses``, sent like any other.
+
+    Each copy is the sample recipient's (``render.sample``), addressed to the tester; its
+    links are signed with the preview key: they show the shape and change nothing.
+    """
+    sample = {**sample_values(base_url), "name": "", "first_name": ""}
+    recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
+    mailing, queued = plan_mailing(
+        session, rendered, kind=MailingKind.test, now=now, source=source,
+        name=f"to {', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients)
+    return Planned(mailing.id, queued, None)
+
+
+def control(session: Session, mailing_id: int, action: str, now: datetime) -> Mailing:
+    """``pause``, ``resume`` or ``cancel`` a mailing."""
+    if action == "pause":
+        return pause(session, mailing_id, now)
+    if action == "resume":
+        return resume(session, mailing_id, now)
+    if action == "cancel":
+        return cancel(session, mailing_id, now)[0]
+    raise MailerError(f"unknown action {action!r}")
+
+
+# --- mailings per issue folder ---------------------------------------------------------------
+def _folder_name(source: str) -> str:
+    """The issue folder a mailing came from: the CLI stores the path it was given
+    (``issues/x``, ``/abs/issues/x/issue.yaml``), the admin ``issues/x``."""
+    path = PurePath(source or "")
+    return path.parent.name if path.name == "issue.yaml" else path.name
+
+
+def mailings_for_source(session: Session, source: str) -> list[MailingProgress]:
+    """Progress of the mailings (tests too) made from one issue folder, newest first."""
+    name = _folder_name(source)
+    ids = [mid for mid, src, _, _ in store.sources(session) if _folder_name(src) == name]
+    return progress(session, ids) if ids else []
+
+
+def mailings_by_source(session: Session) -> dict[str, list[tuple[int, str]]]:
+    """For the issues list: (mailing id, status) per source, newest first; tests left out."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for mid, source, kind, status in store.sources(session):
+        if kind is not MailingKind.test:
+            out.setdefault(f"issues/{_folder_name(source)}", []).append((mid, str(status)))
+    return out
+
+
+def target_lists(session: Session) -> list[ListCounts]:
+    """The lists a mailing can go to, with their subscribers per status."""
+    return list_counts(session)
+
+
+# --- what the dashboard shows ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    at: datetime
+    values: dict[str, int]
+
+
+def _group(status: OutboxStatus) -> str:
+    return {OutboxStatus.sent: "sent", OutboxStatus.failed: "failed",
+            OutboxStatus.unknown: "failed", OutboxStatus.skipped: "skipped"}.get(status, "queued")
+
+
+def timeline(session: Session, mailing_id: int, *, buckets: int = 24) -> list[TimelinePoint]:
+    """Messages per state over the mailing's life: cumulative sent, failed and skipped, and
+    what was still queued, at ``buckets`` moments from its start to its last change."""
+    mailing = store.get(session, mailing_id)
+    if mailing is None:
+        return []
+    rows = store.outcome_times(session, mailing_id)
+    if not rows:
+        return []
+    start = mailing.started_at or mailing.scheduled_at or mailing.created_at
+    finals = sorted((when, _group(status)) for status, when in rows
+                    if _group(status) != "queued" and when is not None)
+    end = max([start, *(w for w, _ in finals)])
+    total = len(rows)
+    span = (end - start) / max(buckets - 1, 1)
+    points, i = [], 0
+    running = {"sent": 0, "failed": 0, "skipped": 0}
+    for b in range(buckets):
+        at = end if b == buckets - 1 else start + span * b
+        while i < len(finals) and finals[i][0] <= at:
+            running[finals[i][1]] += 1
+            i += 1
+        points.append(TimelinePoint(at, {**running, "queued": total - sum(running.values())}))
+    return points
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    mailing_id: int
+    mailing: str
+    email: str
+    status: str
+    attempts: int
+    reply: str
+    at: datetime
+
+
+def recent_failures(session: Session, *, limit: int = 10,
+                    mailing_id: int | None = None) -> list[Failure]:
+    """The latest messages that failed (or are waiting to retry), with the SMTP reply."""
+    return [Failure(row.mailing_id, name, row.email, str(row.status), row.attempts,
+                    row.last_reply, row.updated_at)
+            for row, name in outbox.failures(session, limit=limit, mailing_id=mailing_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    id: str
+    host: str
+    pid: int
+    role: str
+    heartbeat_at: datetime
+    alive: bool
+
+
+@dataclass
+class Health:
+    workers: list[WorkerState]
+    scheduler: str  # who holds the scheduler lease, or ""
+    scheduler_until: datetime | None
+    jobs: list[tuple[str, datetime | None]]
+    next_due: datetime | None
+
+
+STALE_AFTER = 120  # seconds without a heartbeat before a worker counts as gone
+
+
+def health(session: Session, now: datetime) -> Health:
+    """Workers and their last heartbeat, the scheduler's holder and its next jobs."""
+    states = [WorkerState(w.id, w.host, w.pid, w.role, w.heartbeat_at,
+                          (now - w.heartbeat_at).total_seconds() < STALE_AFTER)
+              for w in workers.latest(session, 20)]
+    holder, until = "", None
+    lock = scheduler.lease(session, SCHEDULER_LOCK)
+    if lock is not None and lock.expires_at > now:
+        holder, until = f"{lock.holder} ({lock.host}, pid {lock.pid})", lock.expires_at
+    return Health(states, holder, until, scheduler.next_jobs(session, 10),
+                  outbox.next_due(session))
+
+
+@dataclass
+class Dashboard:
+    lists: list[ListCounts]
+    mailings: list[MailingProgress]
+    shown: MailingProgress | None  # the newest mailing that has started: its chart
+    points: list[TimelinePoint]
+    failures: list[Failure]
+    health: Health
+
+
+def dashboard(session: Session, now: datetime, *, recent: int = 5) -> Dashboard:
+    """Lists, recent mailings, the newest one's chart, failures and worker health."""
+    mailings = progress(session)[:recent]
+    shown = next((m for m in mailings if m.total and m.started_at), None)
+    return Dashboard(list_counts(session), mailings, shown,
+                     timeline(session, shown.id) if shown else [],
+                     recent_failures(session, limit=10), health(session, now))

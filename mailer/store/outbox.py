@@ -8,16 +8,32 @@ the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.store.models import (
     Mailing,
+    MailingKind,
     MailingStatus,
     Organisation,
     OutboxRow,
@@ -32,9 +48,22 @@ PENDING = (OutboxStatus.queued, OutboxStatus.retry)
 OPEN = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending)
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(OutboxRow)
+def relax_commit(session: Session) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL is flushed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(OutboxRow)
+    return sqlite.insert(OutboxRow)
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE; the number of rows it changed."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount or 0)
 
 
 def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
@@ -114,19 +143,24 @@ class Claimed:
     attempts: int
 
 
-def claim_batch(session: Session, worker_id: str, limit: int, now: datetime) -> list[Claimed]:
+def _of_kinds(kinds: Collection[MailingKind] | None) -> list[ColumnElement[bool]]:
+    return [] if kinds is None else [Mailing.kind.in_([MailingKind(k) for k in kinds])]
+
+
+def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
+                kinds: Collection[MailingKind] | None = None) -> list[Claimed]:
     """Mark up to ``limit`` due rows of sending mailings as ours; skip withdrawn consent.
 
     One short transaction (the caller's). Consent is re-checked here, at send time:
     a list recipient must still have an active subscription on the row's list, else
-    the row becomes ``skipped``.
+    the row becomes ``skipped``. With ``kinds``, only rows of mailings of those kinds.
     """
-    expire_overdue(session, now)
+    expire_overdue(session, now, kinds)
     pick = (
         select(OutboxRow.id)
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
         .where(OutboxRow.status.in_(PENDING), OutboxRow.next_attempt_at <= now,
-               Mailing.status == MailingStatus.sending)
+               Mailing.status == MailingStatus.sending, *_of_kinds(kinds))
         .order_by(OutboxRow.id)
         .limit(limit)
     )
@@ -187,10 +221,11 @@ class Record:
     sent_at: datetime | None
 
 
+_TABLE = cast(Table, OutboxRow.__table__)
 _RECORD = (
-    update(OutboxRow.__table__)  # type: ignore[arg-type]
-    .where(and_(OutboxRow.__table__.c.id == bindparam("b_id"),
-                OutboxRow.__table__.c.claimed_by == bindparam("b_worker")))
+    update(_TABLE)
+    .where(and_(_TABLE.c.id == bindparam("b_id"),
+                _TABLE.c.claimed_by == bindparam("b_worker")))
     .values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
             message_id=bindparam("b_mid"), next_attempt_at=bindparam("b_next"),
             sent_at=bindparam("b_sent"), updated_at=bindparam("b_now"), claimed_by=None)
@@ -229,13 +264,12 @@ def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
                     last_reply=f"gave up after {max_attempts} attempts; the last ones ended "
                                f"with the worker stopping ({reason})")
             .execution_options(synchronize_session=False))
-    return session.execute(
+    return _changed(session, (
         update(OutboxRow)
         .where(*claimed)
         .values(status=OutboxStatus.retry, claimed_by=None, next_attempt_at=now,
                 updated_at=now, last_reply=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+        .execution_options(synchronize_session=False)))
 
 
 def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, str],
@@ -250,29 +284,30 @@ def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, st
             by_status.setdefault(final[status], []).append(oid)
     for status, ids in by_status.items():
         for i in range(0, len(ids), 500):
-            done += session.execute(
+            done += _changed(session, (
                 update(OutboxRow)
                 .where(OutboxRow.id.in_(ids[i:i + 500]), OutboxRow.claimed_by == worker_id,
                        OutboxRow.status == OutboxStatus.sending)
                 .values(status=status, claimed_by=None, updated_at=now,
                         sent_at=now if status is OutboxStatus.sent else None,
                         last_reply="recorded from the journal of a worker that stopped")
-                .execution_options(synchronize_session=False)).rowcount or 0
+                .execution_options(synchronize_session=False)))
     return done
 
 
-def expire_overdue(session: Session, now: datetime) -> int:
-    """Skip the open rows of mailings whose ``expires_at`` has passed; returns how many."""
+def expire_overdue(session: Session, now: datetime,
+                   kinds: Collection[MailingKind] | None = None) -> int:
+    """Skip the open rows of mailings (of ``kinds``) whose ``expires_at`` has passed;
+    returns how many."""
     expired = select(Mailing.id).where(Mailing.expires_at.is_not(None),
-                                       Mailing.expires_at <= now)
-    result = session.execute(
+                                       Mailing.expires_at <= now, *_of_kinds(kinds))
+    return _changed(session, (
         update(OutboxRow)
         .where(OutboxRow.status.in_(PENDING), OutboxRow.mailing_id.in_(expired))
         .values(status=OutboxStatus.skipped, updated_at=now,
                 last_reply="not sent: the mailing expired (e.g. the registration deadline "
                            "passed) before this copy could be delivered")
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .execution_options(synchronize_session=False)))
 
 
 def claim_holders(session: Session) -> list[str]:
@@ -282,11 +317,13 @@ def claim_holders(session: Session) -> list[str]:
                                            OutboxRow.claimed_by.is_not(None)).distinct()))
 
 
-def finish_mailings(session: Session, now: datetime) -> list[int]:
-    """Mark sending mailings with no open row as done; returns their ids."""
+def finish_mailings(session: Session, now: datetime,
+                    kinds: Collection[MailingKind] | None = None) -> list[int]:
+    """Mark sending mailings (of ``kinds``) with no open row as done; returns their ids."""
     open_rows = exists().where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status.in_(OPEN))
     ids = list(session.scalars(
-        select(Mailing.id).where(Mailing.status == MailingStatus.sending, ~open_rows)))
+        select(Mailing.id).where(Mailing.status == MailingStatus.sending, ~open_rows,
+                                 *_of_kinds(kinds))))
     if ids:
         session.execute(update(Mailing).where(Mailing.id.in_(ids))
                         .values(status=MailingStatus.done, finished_at=now, updated_at=now)
@@ -296,12 +333,11 @@ def finish_mailings(session: Session, now: datetime) -> list[int]:
 
 def skip_pending(session: Session, mailing_id: int, now: datetime, reason: str) -> int:
     """Skip the rows of a mailing that were not sent yet (cancel, missed)."""
-    return session.execute(
+    return _changed(session, (
         update(OutboxRow)
         .where(OutboxRow.mailing_id == mailing_id, OutboxRow.status.in_(PENDING))
         .values(status=OutboxStatus.skipped, last_reply=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+        .execution_options(synchronize_session=False)))
 
 
 def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
@@ -316,9 +352,28 @@ def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[i
     return out
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the next pending row of a sending mailing becomes due."""
+def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> datetime | None:
+    """When the next pending row of a sending mailing (of ``kinds``) becomes due."""
     return session.scalar(
         select(func.min(OutboxRow.next_attempt_at))
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending))
+        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending,
+               *_of_kinds(kinds)))
+
+
+def count_retries(session: Session) -> int:
+    """Rows waiting for a later retry."""
+    return session.scalar(select(func.count()).select_from(OutboxRow)
+                          .where(OutboxRow.status == OutboxStatus.retry)) or 0
+
+
+def failures(session: Session, *, limit: int,
+             mailing_id: int | None = None) -> list[tuple[OutboxRow, str]]:
+    """The latest rows that failed (or wait to retry), with their mailing's name."""
+    q = (select(OutboxRow, Mailing.name).join(Mailing, Mailing.id == OutboxRow.mailing_id)
+         .where(OutboxRow.status.in_([OutboxStatus.failed, OutboxStatus.unknown,
+                                      OutboxStatus.retry]))
+         .order_by(OutboxRow.updated_at.desc(), OutboxRow.id.desc()).limit(limit))
+    if mailing_id is not None:
+        q = q.where(OutboxRow.mailing_id == mailing_id)
+    return [(row, name) for row, name in session.execute(q)]

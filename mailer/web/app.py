@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from jinja2 import Environment
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -47,20 +50,24 @@ class Web:
     csrf: Csrf
     archive: ArchiveSource
     desk: RegistrationDesk
+    env: Environment
     per_ip: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_IP))
     per_address: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_ADDRESS))
     now: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
-    env: object = None
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
                archive: ArchiveSource | None = None,
-               desk: RegistrationDesk | None = None) -> FastAPI:
+               desk: RegistrationDesk | None = None, deliver: bool = False) -> FastAPI:
     """The FastAPI app for ``settings``; pass ``engine``, ``archive`` or ``desk`` to share or
-    replace them (the default desk registers through the invitations store)."""
+    replace them (the default desk registers through the invitations store).
+
+    With ``deliver`` (``mailer serve``), the app delivers confirmations and test sends
+    itself while it runs and no ``mailer worker`` does (``mailer.delivery.inprocess``).
+    """
     from mailer.web.admin import install_admin
     from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
@@ -79,10 +86,25 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
               archive=archive or MailingsArchive(engine),
-              desk=desk or StoreDesk(engine, settings))
-    web.env = make_environment(settings)
+              desk=desk or StoreDesk(engine, settings), env=make_environment(settings))
 
-    app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not deliver:
+            yield
+            return
+        from mailer.delivery.inprocess import deliver_in_process
+
+        stop = asyncio.Event()
+        loop = asyncio.create_task(deliver_in_process(web.engine, settings, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await loop
+
+    app = FastAPI(title="mailer", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
                    reconfirm):

@@ -9,34 +9,16 @@ Archived HTML still carries ``%%field%%`` placeholders (the once-rendered mailin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.render.personalise import html_template, text_template
-from mailer.render.types import RenderedMailing
-from mailer.store.models import Mailing, MailingKind, MailingList, MailingStatus
+from mailer.services.archive import ArchivedIssue, archived
 
-
-@dataclass(frozen=True, slots=True)
-class ArchivedIssue:
-    """One sent mailing as the public may see it."""
-
-    mailing_id: int
-    list_slugs: tuple[str, ...]
-    sent_at: datetime
-    rendered: RenderedMailing
-
-    @property
-    def subject(self) -> str:
-        return self.rendered.subject
-
-    @property
-    def summary(self) -> str:
-        return self.rendered.preheader
+__all__ = ["ArchiveSource", "ArchivedIssue", "MailingsArchive", "StaticArchive",
+           "public_html", "public_text", "public_values"]
 
 
 class ArchiveSource(Protocol):
@@ -62,43 +44,22 @@ class StaticArchive:
 
 
 class MailingsArchive:
-    """Sent newsletter issues from the delivery layer's ``mailings`` table.
+    """Sent newsletter issues from the ``mailings`` table (``services.archive``).
 
     A newsletter mailing is in the archive once it has started sending (status sending or
     done); the public copy is built from the rendered parts stored on the mailing.
     """
 
-    ARCHIVED = (MailingStatus.sending, MailingStatus.done)
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _query(self, session: Session, *where: Any) -> list[ArchivedIssue]:
-        mailings = session.scalars(
-            select(Mailing).where(Mailing.kind == MailingKind.newsletter,
-                                  Mailing.status.in_(self.ARCHIVED),
-                                  Mailing.started_at.is_not(None), *where)
-            .order_by(Mailing.started_at.desc(), Mailing.id.desc())).all()
-        ids = {i for m in mailings for i in (m.list_ids or [])}
-        slugs: dict[int, str] = {}
-        if ids:
-            for lst in session.scalars(select(MailingList).where(MailingList.id.in_(ids))):
-                slugs[lst.id] = lst.slug
-        return [ArchivedIssue(
-            mailing_id=m.id,
-            list_slugs=tuple(slugs[i] for i in (m.list_ids or []) if i in slugs),
-            sent_at=m.started_at or m.created_at,
-            rendered=RenderedMailing(subject=m.subject, html=m.html, text=m.text,
-                                     language=m.language, preheader=m.preheader),
-        ) for m in mailings]
-
     def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
         with Session(self.engine) as session:
-            return [i for i in self._query(session) if list_slug in i.list_slugs]
+            return [i for i in archived(session) if list_slug in i.list_slugs]
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         with Session(self.engine) as session:
-            found = self._query(session, Mailing.id == mailing_id)
+            found = archived(session, mailing_id)
         return found[0] if found else None
 
 

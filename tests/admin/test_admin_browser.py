@@ -79,7 +79,7 @@ def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
             accounts.create_user(s, email, role=role, name={"admin": "Ada Admin",
                                  "editor": "Anders Nordh", "coordinator": "Cora Samordnare"}[role],
                                  password=PASSWORD, now=utcnow())
-    app = create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine, deliver=True)  # as `mailer serve` runs it
     with LiveServer(app, port):
         yield Live(base, settings, engine, app)
     engine.dispose()

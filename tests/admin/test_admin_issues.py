@@ -1,5 +1,6 @@
 """Admin issues: list with checks, the editor (typed items, add/move/remove saved to the
-YAML), previews at two widths, test-send to the loopback SMTP server."""
+YAML), previews at two widths, test sends (a mailing of kind test) to the loopback SMTP
+server."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
+from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from mailer.authoring import load_document
 from mailer.authoring.edit import IssueFile
 from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.cli import _register
+from mailer.cli import app as cli
 from mailer.config import Settings
-from tests.admin.conftest import EMAILS, csrf, login, post_form
+from mailer.delivery.worker import deliver_due
+from mailer.web.app import create_app
+from mailer.web.archive import StaticArchive
+from tests.admin.conftest import BASE, EMAILS, csrf, login, post_form
+from tests.conftest import TEST_SECRET
 from tests.smtp_server import SmtpServer
 
 
@@ -138,20 +147,57 @@ def test_autosave_answers_with_the_problems(client: TestClient, team: dict[str, 
     assert problems["s0-i0-title"] == "error" and problems["s0-i1-link"] == "warning"
 
 
-def test_test_send_arrives(client: TestClient, team: dict[str, int], flagship: Path,
-                           smtp_server: SmtpServer) -> None:
+def test_test_send_is_a_test_mailing_the_worker_delivers(
+        client: TestClient, team: dict[str, int], flagship: Path, settings: Settings,
+        engine: Engine, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     login(client, EMAILS["editor"])
     r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
                   {"addresses": "anna@example.org, bo@example.org"})
     assert r.status_code == 303, r.text
+    assert "test-sent" in r.headers["location"]
+    # Queued in the outbox like any mailing: it shows in `mailer mailings` with its kind.
+    assert smtp_server.received == []
+    for key, value in (("MAILER_DATABASE_URL", settings.db_url),
+                       ("MAILER_SMTP_URL", smtp_server.url),
+                       ("MAILER_SECRET_KEY", TEST_SECRET)):
+        monkeypatch.setenv(key, value)
+    _register()
+    listed = CliRunner().invoke(cli, ["--workspace", str(settings.workspace), "mailings"])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if " test " in line)
+    assert row.split()[1:3] == ["test", "sending"], row
+    assert "anna@example.org, bo@example.org" in row and "queued 2" in listed.output
+    # The issue page lists it among the issue's mailings.
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    assert "[TEST] Nyhetsbrev nr 6" in page.text and "anna@example.org" in page.text
+    report = deliver_due(engine, settings)
+    assert report.sent == 2
     got = smtp_server.wait_for(2)
     assert sorted(x.rcpt_tos[0] for x in got) == ["anna@example.org", "bo@example.org"]
     msg = got[0].message
     assert str(msg["Subject"]).startswith("[TEST] Nyhetsbrev nr 6 år 2023")
     assert msg.get_body(("html",)) is not None and msg.get_body(("plain",)) is not None
+    assert msg["List-Unsubscribe"] is None  # a test names no list and unsubscribes nobody
+    listed = CliRunner().invoke(cli, ["--workspace", str(settings.workspace), "mailings"])
+    row = next(line for line in listed.output.splitlines() if " test " in line)
+    assert row.split()[1:3] == ["test", "done"], row
     r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
                   {"addresses": "not an address"})
     assert r.status_code == 400 and "not e-mail addresses" in r.text
+
+
+def test_under_mailer_serve_a_test_arrives_without_a_worker(
+        settings: Settings, engine: Engine, team: dict[str, int], flagship: Path,
+        smtp_server: SmtpServer) -> None:
+    app = create_app(settings, engine=engine, archive=StaticArchive(), deliver=True)
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        login(client, EMAILS["editor"])
+        r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
+                      {"addresses": "anna@example.org"})
+        assert r.status_code == 303, r.text
+        got = smtp_server.wait_for(1)
+    assert got[0].rcpt_tos == ["anna@example.org"]
+    assert str(got[0].message["Subject"]).startswith("[TEST] ")
 
 
 def test_names_cannot_leave_the_issues_folder(client: TestClient, team: dict[str, int],

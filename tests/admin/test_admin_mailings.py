@@ -1,7 +1,5 @@
 """Sending from the admin on the delivery layer: schedule an issue, progress and chart on
-the dashboard, failures with the SMTP reply, pause/resume/cancel, role limits, the API.
-
-Runs when delivery is installed (the deliver branch); skipped before that."""
+the dashboard, failures with the SMTP reply, pause/resume/cancel, role limits, the API."""
 
 from __future__ import annotations
 
@@ -14,14 +12,12 @@ from sqlalchemy import Engine
 
 from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription, utcnow
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.smtp_server import SmtpServer
-
-pytest.importorskip("mailer.services.mailings")
-from mailer.delivery.worker import deliver_due  # noqa: E402
 
 PEOPLE = ["anna@hylte.se", "bo@uppsala.se", "cia@karlskoga.se"]
 

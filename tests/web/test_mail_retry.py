@@ -20,8 +20,8 @@ from sqlalchemy import Engine, select, update
 from mailer.cli import main
 from mailer.config import Settings, load_settings
 from mailer.delivery.worker import RetryPolicy, deliver_due
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.lists import create_list
 from mailer.store.models import Mailing, OutboxRow, OutboxStatus, Subscriber, utcnow
 from mailer.web.app import create_app
 from tests.admin.conftest import cheap_hashing, team, token_for  # noqa: F401 (fixtures)

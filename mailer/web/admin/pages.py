@@ -8,7 +8,6 @@ Swedish texts in ``mailer/locale/sv/admin.po`` (read by the shared catalogue).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
@@ -93,7 +92,7 @@ def redirect(path: str, done: str | None = None, **query: object) -> RedirectRes
     return RedirectResponse(admin_url(path, done=done, **query), status_code=303)
 
 
-def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+def render(request: Request, template: str, *, status: int = 200, **context: object) -> Response:
     """Render an admin page in the user's language; never cached, never framed."""
     web = web_of(request)
     state = request.app.state.admin

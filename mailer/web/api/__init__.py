@@ -2,8 +2,8 @@
 
 A FastAPI application of its own, mounted on the web app, so it has its own error
 handlers (JSON, never the HTML error pages) and its own description at
-``/api/openapi.json``. Routes for a part that is not installed in this build (delivery,
-invitations) are left out, so the description lists only what works.
+``/api/openapi.json``. Routes for a part that is not installed in this build
+(invitations) are left out, so the description lists only what works.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ API_PREFIX = "/api"
 
 
 def create_api(web: object) -> FastAPI:
-    from mailer.web.admin import delivery
     from mailer.web.api import invitations, issues, lists
     from mailer.web.api.errors import install_error_handlers
 
@@ -29,8 +28,7 @@ def create_api(web: object) -> FastAPI:
     install_error_handlers(api)
     api.include_router(lists.router)
     api.include_router(issues.router)
-    if delivery.available():
-        api.include_router(issues.mailings_router)
+    api.include_router(issues.mailings_router)
     if invitations.available():
         api.include_router(invitations.router)
     return api

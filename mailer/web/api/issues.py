@@ -8,12 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.authoring import load_document
+from mailer.domain.content import Issue
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
+from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
-from mailer.web.admin import delivery
-from mailer.web.admin.issues import issue_folder, list_issues, local_today, summarise
+from mailer.services.mailings import MailingProgress
+from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
@@ -32,7 +34,7 @@ SEND = Depends(require(Action.send_issues))
 SESSION = Depends(get_session)
 
 
-def _issue(s) -> IssueOut:  # type: ignore[no-untyped-def]
+def _issue(s: IssueSummary) -> IssueOut:
     return IssueOut(name=s.name, kind=s.kind, title=s.title, number=s.number, year=s.year,
                     errors=s.errors, warnings=s.warnings, lists=list(s.lists))
 
@@ -56,7 +58,7 @@ def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
                    severity=p.severity) for p in loaded.problems])
 
 
-def _mailing(m) -> MailingOut:  # type: ignore[no-untyped-def]
+def _mailing(m: MailingProgress) -> MailingOut:
     return MailingOut(id=m.id, kind=m.kind, name=m.name, status=m.status,
                       scheduled_at=m.scheduled_at, started_at=m.started_at,
                       finished_at=m.finished_at, counts=dict(m.counts), total=m.total,
@@ -67,7 +69,7 @@ def _mailing(m) -> MailingOut:  # type: ignore[no-untyped-def]
 def mailings(pages: Paging = Depends(paging), me: Principal = VIEW,
              session: Session = SESSION) -> Page[MailingOut]:
     """Mailings, newest first, with their messages per status."""
-    everything = delivery.progress(session)
+    everything = svc.progress(session)
     chosen = everything[pages.offset:pages.offset + pages.per_page]
     return Page[MailingOut](items=[_mailing(m) for m in chosen], page=pages.page,
                             per_page=pages.per_page, total=len(everything))
@@ -75,7 +77,7 @@ def mailings(pages: Paging = Depends(paging), me: Principal = VIEW,
 
 @mailings_router.get("/mailings/{mailing_id}", response_model=MailingOut, tags=["mailings"])
 def mailing(mailing_id: Id, me: Principal = VIEW, session: Session = SESSION) -> MailingOut:
-    found = delivery.progress(session, [mailing_id])
+    found = svc.progress(session, [mailing_id])
     if not found:
         raise ApiError(404, f"no mailing {mailing_id}")
     return _mailing(found[0])
@@ -91,7 +93,7 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     loaded = load_document(folder)
     if not loaded.ok:
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
-    if loaded.kind != "newsletter":
+    if not isinstance(loaded.document, Issue):
         raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
                        field="issue")
     lists = body.lists if body.lists is not None else list(loaded.document.lists)
@@ -101,9 +103,9 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
     rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
-    planned = delivery.plan_issue(session, rendered, source=f"issues/{body.issue}",
+    planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
                                   name=body.issue, list_slugs=lists, at=body.at, now=web.now())
-    return _mailing(delivery.progress(session, [planned.mailing_id])[0])
+    return _mailing(svc.progress(session, [planned.mailing_id])[0])
 
 
 @mailings_router.post("/mailings/{mailing_id}/{action}", response_model=MailingOut,
@@ -114,13 +116,13 @@ def control(mailing_id: Id, action: str, request: Request, me: Principal = VIEW,
     issues; invitations and reminders the right to manage invitations."""
     if action not in ("pause", "resume", "cancel"):
         raise ApiError(404, "the action is pause, resume or cancel", field="action")
-    found = delivery.progress(session, [mailing_id])
+    found = svc.progress(session, [mailing_id])
     if not found:
         raise ApiError(404, f"no mailing {mailing_id}")
     needed = (Action.manage_invitations if found[0].kind in ("invitation", "reminder")
               else Action.send_issues)
     if not me.can(needed):
         raise ApiError(403, f"the role {me.role} may not {action} this mailing")
-    delivery.control(session, mailing_id, action, request.app.state.web.now())
+    svc.control(session, mailing_id, action, request.app.state.web.now())
     session.flush()
-    return _mailing(delivery.progress(session, [mailing_id])[0])
+    return _mailing(svc.progress(session, [mailing_id])[0])

@@ -53,7 +53,7 @@ async def archive_feed(request: Request, slug: str) -> Response:
     lst = await open_list(request, slug)
     issues: list[ArchivedIssue] = list(web.archive.issues(lst.slug))[:50]
     base = web.settings.base_url
-    xml = web.env.get_template("feed.xml").render(  # type: ignore[attr-defined]
+    xml = web.env.get_template("feed.xml").render(
         lst=lst, issues=issues, base=base, links=web.links,
         updated=(issues[0].sent_at if issues else None))
     return Response(xml, media_type="application/atom+xml; charset=utf-8",

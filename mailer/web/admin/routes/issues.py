@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 
@@ -13,12 +14,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from mailer.authoring import load_document
 from mailer.authoring.edit import IssueFile
 from mailer.authoring.scaffold import new_issue
+from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
+from mailer.services import mailings
 from mailer.services.accounts import Principal
-from mailer.services.lists import list_counts
-from mailer.web.admin import delivery
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
 from mailer.web.admin.pages import redirect, render
@@ -55,9 +56,9 @@ async def issues_page(request: Request, me: Principal = VIEW) -> Response:
     web = web_of(request)
     issues = await run_in_threadpool(list_issues, web.settings,
                                      local_today(web.settings, web.now()))
-    by_source = await db(request, delivery.mailings_by_source)
+    by_source = await db(request, mailings.mailings_by_source)
     return render(request, "issues.html", issues=issues, by_source=by_source,
-                  delivery=delivery.available(), workspace=issues_dir(web.settings))
+                  workspace=issues_dir(web.settings))
 
 
 @router.post("/admin/issues/new")
@@ -70,7 +71,7 @@ async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     return redirect(f"/admin/issues/{folder.name}", "created")
 
 
-def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
+def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
     folder = issue_folder(settings, name)
     loaded = load_document(folder, today=today)
     view, open_error = None, None
@@ -91,13 +92,12 @@ def _editor_context(settings, name: str, today):  # type: ignore[no-untyped-def]
 async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
                        status: int = 200, conflict: bool = False) -> Response:
     web = web_of(request)
-    lists = await db(request, list_counts)
-    mailings = await db(request, delivery.mailings_for_source, f"issues/{name}")
+    lists = await db(request, mailings.target_lists)
+    made = await db(request, mailings.mailings_for_source, f"issues/{name}")
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
-                  mailings=mailings, item_types=sorted(ITEM_TYPES),
-                  delivery=delivery.available(), version=version, conflict=conflict,
+                  mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
                   tz=web.settings.timezone)
 
 
@@ -113,7 +113,7 @@ def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _apply(settings, name: str, values: dict[str, str], action: str) -> str:  # type: ignore[no-untyped-def]
+def _apply(settings: Settings, name: str, values: dict[str, str], action: str) -> str:
     """Apply the form and one action to the YAML; returns the anchor to go back to."""
     doc = IssueFile(issue_folder(settings, name))
     doc.apply(values)

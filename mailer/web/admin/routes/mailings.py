@@ -1,18 +1,20 @@
 """Mailings: progress of each, its chart over time, failures with SMTP replies, and
-pause / resume / cancel (the delivery layer's own services)."""
+pause / resume / cancel (``mailer.services.mailings``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
+from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
-from mailer.web.admin import delivery
+from mailer.services.mailings import Failure, MailingProgress, TimelinePoint
 from mailer.web.admin.auth import Forbidden, checked_form, require
-from mailer.web.admin.chart import line_chart
+from mailer.web.admin.chart import Point, line_chart
 from mailer.web.admin.pages import redirect, render, translator
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
@@ -23,31 +25,32 @@ VIEW = Depends(require(Action.view))
 ACTIONS = ("pause", "resume", "cancel")
 
 
-def chart_for(request: Request, points: list, title: str) -> str:  # type: ignore[type-arg]
+def chart_for(request: Request, points: list[TimelinePoint], title: str) -> str:
     from mailer.web.admin.pages import admin_language
 
     _ = translator(admin_language(request))
-    return line_chart(points, tz=web_of(request).settings.tz, title=title,
+    return line_chart([Point(p.at, p.values) for p in points],
+                      tz=web_of(request).settings.tz, title=title,
                       labels={k: _(k) for k in ("sent", "queued", "failed", "skipped")})
 
 
 @router.get("/admin/mailings")
 async def mailings_page(request: Request, me: Principal = VIEW) -> Response:
-    mailings = await db(request, delivery.progress)
-    return render(request, "mailings.html", mailings=mailings, delivery=delivery.available())
+    mailings = await db(request, svc.progress)
+    return render(request, "mailings.html", mailings=mailings)
 
 
-def _detail(s, mailing_id: int):  # type: ignore[no-untyped-def]
-    found = delivery.progress(s, [mailing_id])
+def _detail(s: Session, mailing_id: int
+            ) -> tuple[MailingProgress, list[TimelinePoint], list[Failure]]:
+    found = svc.progress(s, [mailing_id])
     if not found:
         raise NotFound(f"no mailing {mailing_id}")
-    return (found[0], delivery.timeline(s, mailing_id),
-            delivery.recent_failures(s, limit=50, mailing_id=mailing_id))
+    return (found[0], svc.timeline(s, mailing_id),
+            svc.recent_failures(s, limit=50, mailing_id=mailing_id))
 
 
 @router.get("/admin/mailings/{mailing_id}")
 async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
-    delivery.require_delivery()
     mailing, points, failures = await db(request, _detail, mailing_id)
     chart = chart_for(request, points, mailing.name)
     return render(request, "mailing.html", m=mailing, chart=chart, failures=failures,
@@ -65,9 +68,9 @@ async def control(request: Request, mailing_id: Id, action: str,
     await checked_form(request)
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; use pause, resume or cancel")
-    kind = await db(request, delivery.mailing_kind, mailing_id)
+    kind = await db(request, svc.mailing_kind, mailing_id)
     if not me.can(_needed(kind)):
         raise Forbidden(_needed(kind))
-    await db(request, delivery.control, mailing_id, action, web_of(request).now())
+    await db(request, svc.control, mailing_id, action, web_of(request).now())
     return redirect(f"/admin/mailings/{mailing_id}", {"pause": "paused", "resume": "resumed",
                                                       "cancel": "cancelled"}[action])

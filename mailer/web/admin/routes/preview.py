@@ -14,10 +14,10 @@ from mailer.authoring import load_document
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
+from mailer.services import mailings
 from mailer.services.accounts import Principal
-from mailer.web.admin import delivery
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import for_test, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
 from mailer.web.admin.pages import redirect
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
@@ -34,11 +34,11 @@ PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: ht
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 
-def _preview(request: Request, name: str):  # type: ignore[no-untyped-def]
+def _preview(request: Request, name: str) -> Preview:
     web = web_of(request)
     folder = issue_folder(web.settings, name)
-    return request.app.state.admin.previews.get(web.settings, folder,
-                                                f"/admin/issues/{name}/media")
+    previews: PreviewCache = request.app.state.admin.previews
+    return previews.get(web.settings, folder, f"/admin/issues/{name}/media")
 
 
 @router.get("/admin/issues/{name}/preview.html")
@@ -81,7 +81,7 @@ async def media(request: Request, name: str, file: str, me: Principal = VIEW) ->
 async def test_send(request: Request, name: str, me: Principal = SEND) -> Response:
     web = web_of(request)
     form = await checked_form(request)
-    addresses = delivery.parse_addresses(str(form.get("addresses") or ""))
+    addresses = mailings.test_addresses(str(form.get("addresses") or ""))
     preview = await run_in_threadpool(_preview, request, name)
     if preview.rendered is None:
         raise MailerError("the issue has problems; fix them before sending a test")
@@ -90,11 +90,11 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     loaded = await run_in_threadpool(load_document, folder)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
-    results = await delivery.send_test(web.settings, for_test(rendered), addresses)
-    failed = [a for a, ok in results if not ok]
-    if failed:
-        raise MailerError(f"the SMTP server {web.settings.smtp.redacted()} did not take the "
-                          f"test for: {', '.join(failed)}; check MAILER_SMTP_URL and try again")
+    # A mailing of kind test: queued like any other and sent within seconds by the
+    # worker (or by this server's own loop when no worker runs); it shows among the
+    # issue's mailings with its recipients and progress.
+    await db(request, mailings.plan_test, for_test(rendered), addresses,
+             base_url=web.settings.base_url, source=f"issues/{name}", now=web.now())
     return redirect(f"/admin/issues/{name}", "test-sent")
 
 
@@ -126,7 +126,7 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
-    planned = await db(request, delivery.plan_issue, rendered, source=f"issues/{name}",
+    planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
                        name=name, list_slugs=lists, at=at, now=web.now())
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 

@@ -1,0 +1,132 @@
+"""Mailing rows: create, find, start when due, and the reads behind progress and archive.
+
+Set-based outbox work (plan, claim, record) is in ``store.outbox``; this module holds the
+queries on the ``mailings`` table itself. Every function works inside the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailer.store import outbox
+from mailer.store.models import (
+    Mailing,
+    MailingKind,
+    MailingList,
+    MailingStatus,
+    OutboxRow,
+    OutboxStatus,
+)
+
+
+def add(session: Session, mailing: Mailing) -> Mailing:
+    """Store a new mailing and give it its id."""
+    session.add(mailing)
+    session.flush()
+    return mailing
+
+
+def get(session: Session, mailing_id: int) -> Mailing | None:
+    return session.get(Mailing, mailing_id)
+
+
+def latest_named(session: Session, name: str) -> Mailing | None:
+    """The newest mailing with exactly this name."""
+    return session.scalar(select(Mailing).where(Mailing.name == name)
+                          .order_by(Mailing.id.desc()).limit(1))
+
+
+def newest_first(session: Session, mailing_ids: Sequence[int] | None = None) -> list[Mailing]:
+    """Every mailing (or those of ``mailing_ids``), newest first."""
+    q = select(Mailing).order_by(Mailing.id.desc())
+    if mailing_ids is not None:
+        q = q.where(Mailing.id.in_(mailing_ids))
+    return list(session.scalars(q))
+
+
+def sources(session: Session) -> list[tuple[int, str, MailingKind, MailingStatus]]:
+    """(id, source, kind, status) of every mailing, newest first."""
+    return [(mid, src, MailingKind(kind), MailingStatus(status))
+            for mid, src, kind, status in session.execute(
+                select(Mailing.id, Mailing.source, Mailing.kind, Mailing.status)
+                .order_by(Mailing.id.desc()))]
+
+
+def scheduled_times(session: Session) -> dict[int, datetime]:
+    """When each scheduled mailing is due to start."""
+    return {mid: at for mid, at in session.execute(
+        select(Mailing.id, Mailing.scheduled_at)
+        .where(Mailing.status == MailingStatus.scheduled)) if at is not None}
+
+
+@dataclass
+class DueReport:
+    started: list[int] = field(default_factory=list)
+    missed: list[int] = field(default_factory=list)
+
+
+def start_due(session: Session, now: datetime, grace_seconds: int,
+              only: int | None = None) -> DueReport:
+    """Start scheduled mailings whose time has come; mark those past the grace missed.
+
+    Harmless to run twice: a mailing leaves ``scheduled`` the first time.
+    """
+    report = DueReport()
+    q = select(Mailing).where(Mailing.status == MailingStatus.scheduled,
+                              Mailing.scheduled_at <= now)
+    if only is not None:
+        q = q.where(Mailing.id == only)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    for m in session.scalars(q):
+        assert m.scheduled_at is not None
+        late = now - m.scheduled_at
+        if late > timedelta(seconds=grace_seconds):
+            m.status = MailingStatus.missed
+            m.finished_at = now
+            n = outbox.skip_pending(session, m.id, now, "not sent: the mailing was missed")
+            m.note = (f"missed: due {m.scheduled_at:%Y-%m-%d %H:%M} UTC, no worker ran until "
+                      f"{late.total_seconds():.0f} s later (grace {grace_seconds} s); "
+                      f"{n} messages not sent. Plan it again to send it.")
+            report.missed.append(m.id)
+        else:
+            outbox.plan_lists(session, m.id, m.list_ids, now)  # subscribed meanwhile
+            m.status = MailingStatus.sending
+            m.started_at = now
+            report.started.append(m.id)
+        m.updated_at = now
+    return report
+
+
+def outcome_times(session: Session, mailing_id: int) -> list[tuple[OutboxStatus, datetime]]:
+    """Each outbox row's status and when it got it (sent_at, else its last change)."""
+    return [(OutboxStatus(status), when) for status, when in session.execute(
+        select(OutboxRow.status, func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at))
+        .where(OutboxRow.mailing_id == mailing_id))]
+
+
+def archived_newsletters(session: Session, mailing_id: int | None = None) -> list[Mailing]:
+    """Newsletters that started sending (sending or done), newest first."""
+    q = (select(Mailing)
+         .where(Mailing.kind == MailingKind.newsletter,
+                Mailing.status.in_((MailingStatus.sending, MailingStatus.done)),
+                Mailing.started_at.is_not(None))
+         .order_by(Mailing.started_at.desc(), Mailing.id.desc()))
+    if mailing_id is not None:
+        q = q.where(Mailing.id == mailing_id)
+    return list(session.scalars(q))
+
+
+def list_slugs(session: Session, list_ids: set[int]) -> dict[int, str]:
+    """The slug of each list id (for the lists a mailing went to)."""
+    if not list_ids:
+        return {}
+    return {lid: slug for lid, slug in session.execute(
+        select(MailingList.id, MailingList.slug).where(MailingList.id.in_(list_ids)))}
+
