@@ -48,11 +48,10 @@ def demo(
     """Create a workspace, import 50 fictitious subscribers, render newsletter nr 6 2023,
     start the built-in mail catcher and send the issue to everyone on the demo list."""
     from mailer.authoring.examples import copy_example
-    from mailer.cli.subscribers import format_report
     from mailer.delivery.catcher import Catcher
     from mailer.services.mailings import plan_mailing
     from mailer.delivery.sources import render_path
-    from mailer.store.importer import import_subscribers
+    from mailer.services.imports import import_subscribers, report_lines
     from mailer.store.lists import create_list, list_counts
     from mailer.store.models import MailingList
 
@@ -70,7 +69,7 @@ def demo(
         if s.scalar(select(MailingList).where(MailingList.slug == DEMO_LIST)) is None:
             create_list(s, DEMO_LIST, DEMO_LIST_NAME, language="sv")
     report = import_subscribers(engine, demo_csv(), DEMO_LIST)
-    typer.echo("2/5 " + format_report(report))
+    typer.echo("2/5 " + "\n".join(report_lines(report)))
 
     issue = copy_example(workspace)
     source = render_path(issue, settings)

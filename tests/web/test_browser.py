@@ -59,8 +59,7 @@ def live(tmp_path: Path, sqlite_template: Path, workspace: Path,
     desk = StaticDesk(invitations={7: network_2023()},
                       people={1: person(1, "Anna Berg", "Hylte kommun"),
                               2: person(2, "Bo Ek", "Hylte kommun"),
-                              3: person(3, "Cia Lund", "Hylte kommun")},
-                      ics=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+                              3: person(3, "Cia Lund", "Hylte kommun")})
     app = create_app(settings, engine=engine, desk=desk)
     app.state.web.now = lambda: datetime(2023, 2, 1, 9, 0, tzinfo=UTC)
     with LiveServer(app, port):

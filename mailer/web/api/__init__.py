@@ -31,8 +31,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(issues.router)
     if delivery.available():
         api.include_router(issues.mailings_router)
-    if invitations.available():
-        api.include_router(invitations.router)
+    api.include_router(invitations.router)
     return api
 
 
