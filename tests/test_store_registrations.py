@@ -125,8 +125,8 @@ def test_deadline_and_missing_organisation(engine: Engine) -> None:
 
 
 def test_sync_detects_a_moved_deadline(engine: Engine) -> None:
-    from mailer.services.mailings import PlannedRecipient, plan_mailing
     from mailer.render.types import RenderedMailing
+    from mailer.services.mailings import PlannedRecipient, plan_mailing
     from mailer.store.models import Mailing
 
     with transaction(engine) as s:

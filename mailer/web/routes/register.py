@@ -98,7 +98,8 @@ async def register_submit(request: Request, slug: str, token: str) -> Response:
     result = await run_in_threadpool(lambda: web.desk.register(
         facts.invitation_id, sid, name=values["name"], organisation=values["organisation"],
         now=web.now()))
-    person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid) or person
+    now_person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid)
+    person = now_person or person
     state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
     return _page(request, facts, person, lang, state=state,
                  status=STATUS.get(result.outcome, 200), values=values)
