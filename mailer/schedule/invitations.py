@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
 from mailer.config import Settings
@@ -38,7 +38,7 @@ def _owned(job_id: str, slug: str) -> bool:
     return job_id.startswith((f"remind:{slug}:", f"reconfirm:{slug}:"))
 
 
-def sync_schedule(scheduler: Any, slug: str, invitation: Invitation, *, now: datetime,
+def sync_schedule(scheduler: BaseScheduler, slug: str, invitation: Invitation, *, now: datetime,
                   grace_seconds: int) -> dict[str, datetime]:
     """Make the scheduler's jobs for ``slug`` match the invitation; returns id → run time.
 
@@ -46,7 +46,7 @@ def sync_schedule(scheduler: Any, slug: str, invitation: Invitation, *, now: dat
     whose offset left issue.yaml is removed; a moved deadline moves every job
     (``replace_existing``).
     """
-    wanted: dict[str, tuple[datetime, str, list[Any]]] = {}
+    wanted: dict[str, tuple[datetime, str, list[str | int]]] = {}
     if now < invitation.deadline_utc:
         for slot in invitation_slots(invitation):
             if slot.at > now:
@@ -77,7 +77,7 @@ class SweepReport:
 
 
 def sweep(engine: Engine, settings: Settings, *, now: datetime,
-          mailer: InvitationMailer | None, scheduler: Any = None,
+          mailer: InvitationMailer | None, scheduler: BaseScheduler | None = None,
           slugs: list[str] | None = None, dry_run: bool = False) -> SweepReport:
     """Do what is due for every invitation at ``now`` (each in its own transaction)."""
     from mailer.invitation_files import load_invitation
@@ -110,7 +110,7 @@ def sweep(engine: Engine, settings: Settings, *, now: datetime,
 
 
 def worker_pass(engine: Engine, settings: Settings, *, now: datetime | None = None,
-                scheduler: Any = None) -> SweepReport:
+                scheduler: BaseScheduler | None = None) -> SweepReport:
     """What the worker does for invitations on start and then every minute (and what
     ``mailer worker --drain [--now …]`` does before draining): the sweep at ``now`` with
     delivery's outbox, keeping the scheduler's invitation jobs in line with issue.yaml."""

@@ -12,6 +12,7 @@ and keep only their own row rules (``mailer.domain.subscriber_rows``,
 
 from __future__ import annotations
 
+import _csv
 import codecs
 import csv
 import io
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from mailer.errors import MailerError
 
@@ -231,7 +232,7 @@ def _header_and_rows(path: Path, lines: Iterable[str],
     return header, rows
 
 
-def _guarded(path: Path, reader: Any) -> Iterator[Row]:
+def _guarded(path: Path, reader: _csv.Reader) -> Iterator[Row]:
     # The csv module refuses a field over csv.field_size_limit() (128 KiB); that almost
     # always means a quote (") that is never closed, which swallows the rest of the file.
     while True:
