@@ -12,18 +12,15 @@ outbox to a real SMTP server on loopback.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
-from mailer.domain.invitation import Invitation
 from mailer.domain.registration import RegistrationHow
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import sweep
@@ -34,7 +31,6 @@ from mailer.store.importer import import_subscribers
 from mailer.store.invitations import get_invitation, record_invitees, sync_invitation
 from mailer.store.lists import create_list
 from mailer.store.models import (
-    InvitationRow,
     Invitee,
     LedgerState,
     ReminderLedger,
@@ -43,7 +39,7 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.registrations import SeatsFull, get_subscriber, register
-from tests.invite_helpers import ROOT, SLUG
+from tests.invite_helpers import ROOT, SLUG, RecordingMailer
 
 DEMO = ROOT / "subscribers" / "demo.csv"
 INVITED_AT = datetime(2023, 1, 20, 8, 0, tzinfo=UTC)
@@ -61,18 +57,6 @@ THIRD_FROM_HYLTE = "marta.nystrom@hylte.example"
 UNSUBSCRIBES = "jonas.ekdahl@hylte.example"
 
 
-@dataclass
-class Recording:
-    planned: list[tuple[str, list[int]]] = field(default_factory=list)
-
-    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
-                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
-                      now: datetime) -> int:
-        self.planned.append((offset_key, sorted(subscriber_ids)))
-        return len(self.planned)
-
-    def plan_reconfirmation(self, session: Session, **_: object) -> int:
-        raise AssertionError("no re-confirmation is due in February")
 
 
 def _workspace(settings: Settings) -> None:
@@ -152,7 +136,7 @@ def test_up_to_the_ledger(settings: Settings, engine: Engine, tmp_path: Path) ->
     _unsubscribe(engine, UNSUBSCRIBES)
     expected = _expected(engine, registered)
     assert invited - len(registered) - 3 == len(expected)  # minus 2 more Hylte, 1 unsubscribed
-    rec = Recording()
+    rec = RecordingMailer()
     report = sweep(engine, settings, now=SEVEN_DAYS_BEFORE, mailer=rec)
     assert report.problems == {}
     ((key, ids),) = rec.planned

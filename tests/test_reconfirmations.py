@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
-from mailer.domain.invitation import Invitation
 from mailer.domain.registration import RegistrationHow, RegistrationStatus
 from mailer.errors import MailerError, NotFound
 from mailer.schedule.reconfirm import reconfirmation_schedule, run_due_reconfirmations
 from mailer.store.db import transaction
 from mailer.store.invitations import get_invitation
-from mailer.store.models import InvitationRow, ReconfirmAnswer, RegistrationRow
+from mailer.store.models import ReconfirmAnswer, RegistrationRow
 from mailer.store.reconfirmations import record_reconfirmation, year_status
 from mailer.store.registrations import get_subscriber, register
-from tests.invite_helpers import SLUG, invited, officials
-
-
-@dataclass
-class Recorder:
-    planned: list[tuple[int, list[int]]] = field(default_factory=list)
-
-    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
-                            row: InvitationRow, year: int, subscriber_ids: list[int],
-                            now: datetime) -> int:
-        self.planned.append((year, sorted(subscriber_ids)))
-        return 100 + len(self.planned)
+from tests.invite_helpers import SLUG, RecordingMailer, invited, officials
 
 
 def test_schedule_of_the_2023_network() -> None:
@@ -45,7 +31,7 @@ def test_ask_answer_and_never_ask_twice(engine: Engine) -> None:
         for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se", "eva.ek@uppsala.se"):
             register(s, row, subs[e], how=RegistrationHow.coordinator,
                      now=datetime(2023, 2, 1, tzinfo=UTC))
-    rec = Recorder()
+    rec = RecordingMailer()
     asked_on = datetime(2023, 11, 15, 9, 30, tzinfo=UTC)
     with transaction(engine) as s:
         early = run_due_reconfirmations(s, SLUG, officials(), now=datetime(2023, 11, 1,

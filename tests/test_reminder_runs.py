@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
 
-from mailer.domain.invitation import Invitation, parse_invitation
+from mailer.domain.invitation import parse_invitation
 from mailer.domain.registration import RegistrationHow
 from mailer.domain.reminders import Reason, SlotState
 from mailer.errors import MailerError
@@ -23,23 +21,12 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.registrations import register
-from tests.invite_helpers import SLUG, invitation_data, invited, officials
+from tests.invite_helpers import SLUG, RecordingMailer, invitation_data, invited, officials
 
 GRACE = timedelta(hours=1)
 SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 23, 0, tzinfo=UTC)  # 2023-02-09 00:00 in Stockholm
 
 
-@dataclass
-class RecordingMailer:
-    """Stands in for delivery here; the end-to-end test uses the real outbox and SMTP."""
-
-    planned: list[tuple[str, list[int]]] = field(default_factory=list)
-
-    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
-                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
-                      now: datetime) -> int:
-        self.planned.append((offset_key, sorted(subscriber_ids)))
-        return len(self.planned)
 
 
 def _setup(engine: Engine) -> dict[str, int]:

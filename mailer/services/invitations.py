@@ -111,11 +111,10 @@ def invite(session: Session, settings: Settings, slug: str, *, list_slug: str | 
     """Invite every active subscriber of the list(s) not invited yet: one mailing per list.
     A dry run only counts (the caller rolls back); a real one is refused after the
     deadline."""
-    inv = load(settings, slug)
+    inv, row = open_invitation(session, settings, slug, now)
     slugs = _target_lists(inv, slug, list_slug)
     if not dry_run:
         refuse_if_closed(inv, now, "send the invitation")
-    inv, row = open_invitation(session, settings, slug, now)
     if dry_run:
         return [Invited(ls, not_invited_count(session, row, get_list(session, ls).id))
                 for ls in slugs]

@@ -1,12 +1,9 @@
 """Coordinator pages: the 2023 network invitation with its deadline countdown, seats per
-organisation, registration add/import, the reminder dry run and send-with-confirmation.
-
-Runs when the invitations layer is installed (the invite branch); skipped before that."""
+organisation, registration add/import, the reminder dry run and send-with-confirmation."""
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,30 +11,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.registration import RegistrationHow
 from mailer.store.db import transaction
+from mailer.store.registrations import register
 from tests.admin.conftest import EMAILS, csrf, login, post_form
-
-pytest.importorskip("mailer.store.registrations")
-from mailer.domain.registration import RegistrationHow  # noqa: E402
-from mailer.store.registrations import register  # noqa: E402
-from tests.invite_helpers import ISSUE, SLUG, invited  # noqa: E402
+from tests.invite_helpers import ISSUE, SLUG, RecordingMailer, invited
 
 NOW = datetime(2023, 2, 9, 9, 0, tzinfo=UTC)  # after the 7-day reminder, before the deadline
 
 
-@dataclass
-class RecordingMailer:
-    """Stands in for delivery's invitation mailer when delivery is not installed."""
-
-    planned: list[tuple[str, list[int]]] = field(default_factory=list)
-
-    def plan_reminder(self, session: Session, *, slug: str, offset_key: str,
-                      subscriber_ids: list[int], **_: object) -> int:
-        self.planned.append((offset_key, sorted(subscriber_ids)))
-        return 0
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.store.subscriptions import MAX_NAME
+from mailer.domain.subscriber_rows import MAX_NAME
 from mailer.tokens import Purpose
 from mailer.web.i18n import N_, translator
 from mailer.web.pages import PageError, render, request_language, web_of
