@@ -15,8 +15,7 @@ from mailer.store.invitations import get_invitation
 from mailer.store.registrations import get_subscriber, register
 from mailer.tokens import Purpose
 from mailer.web.app import create_app
-from tests.invite_helpers import SLUG, invited, officials
-from tests.test_reconfirmations import Recorder
+from tests.invite_helpers import SLUG, RecordingMailer, invited, officials
 
 
 def test_link_works_for_its_year_only(engine: Engine, settings: Settings) -> None:
@@ -26,7 +25,7 @@ def test_link_works_for_its_year_only(engine: Engine, settings: Settings) -> Non
                  now=datetime(2023, 2, 1, tzinfo=UTC))
     with transaction(engine) as s:
         run_due_reconfirmations(s, SLUG, officials(), now=datetime(2023, 11, 15, 9, 30, tzinfo=UTC),
-                                mailer=Recorder())
+                                mailer=RecordingMailer())
         row = get_invitation(s, SLUG)
         sid, inv_id = get_subscriber(s, "eva.ek@uppsala.se").id, row.id
     app = create_app(settings, engine=engine)
