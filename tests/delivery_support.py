@@ -3,12 +3,10 @@ mailing, and the one recording stand-in for delivery's invitation mailer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.orm import Session
 
 from mailer.render.types import RenderedMailing
 from mailer.services.lists import create_list
@@ -18,26 +16,6 @@ from mailer.store.models import Organisation, Subscriber, Subscription, Subscrip
 SEED = Path("/work/shared/seeds/newsletter-nr6-2023.txt")
 SWEDISH = ("Medborgardialog i Hylte, Uppsala och Örnsköldsvik: så når vi unga och äldre. "
            "Sista anmälningsdag är den 16 juni 2023, kl. 10:00 – 15:00. Kostnad: 900 kr.")
-
-
-@dataclass
-class RecordingMailer:
-    """Stands in for delivery's invitation mailer where a test checks only who would get
-    which mailing (the end-to-end tests use the real outbox and SMTP): records each plan
-    and answers with a made-up mailing id."""
-
-    planned: list[tuple[str, list[int]]] = field(default_factory=list)  # (offset key, ids)
-    reconfirmations: list[tuple[int, list[int]]] = field(default_factory=list)  # (year, ids)
-
-    def plan_reminder(self, session: Session, *, offset_key: str, subscriber_ids: list[int],
-                      **_: object) -> int:
-        self.planned.append((offset_key, sorted(subscriber_ids)))
-        return len(self.planned)
-
-    def plan_reconfirmation(self, session: Session, *, year: int, subscriber_ids: list[int],
-                            **_: object) -> int:
-        self.reconfirmations.append((year, sorted(subscriber_ids)))
-        return 100 + len(self.reconfirmations)
 
 
 def synthetic_rendered(size: int = 52_000) -> RenderedMailing:

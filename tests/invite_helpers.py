@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,25 @@ def invited(session: Session, people: list[tuple[str, str, str]] = PEOPLE,
     row = sync_invitation(session, SLUG, inv or officials(), INVITED_AT).row
     record_invitees(session, row, list_slug="demo", now=INVITED_AT, mailing_id=None)
     return row, subs
+
+
+@dataclass
+class RecordingMailer:
+    """The one stand-in for ``InvitationMail`` where a test needs no outbox: it records
+    what would be planned, as (offset key or year, sorted subscriber ids), and returns a
+    mailing id (reminders 1, 2, …; re-confirmations 101, 102, …). The real mail goes
+    through the outbox in test_invitation_e2e.py and web/test_register_store.py."""
+
+    planned: list[tuple[str | int, list[int]]] = field(default_factory=list)
+
+    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
+                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
+                      now: datetime) -> int:
+        self.planned.append((offset_key, sorted(subscriber_ids)))
+        return len(self.planned)
+
+    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                            row: InvitationRow, year: int, subscriber_ids: list[int],
+                            now: datetime) -> int:
+        self.planned.append((year, sorted(subscriber_ids)))
+        return 100 + len(self.planned)

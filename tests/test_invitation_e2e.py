@@ -6,7 +6,7 @@ unsubscribes; at 7 days before the deadline exactly the non-registered, still-su
 invitees get one reminder each, and a second run sends nothing new.
 
 ``test_up_to_the_ledger`` needs no delivery; ``test_through_smtp`` sends through the
-outbox to a real SMTP server on loopback and runs when delivery is installed.
+outbox to a real SMTP server on loopback.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from icalendar import Calendar
 from sqlalchemy import Engine, select, update
 
 from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
 from mailer.domain.registration import RegistrationHow
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import sweep
+from mailer.services.invitation_mail import InvitationMail
+from mailer.services.invitations import confirm_registration
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.importer import import_subscribers
@@ -36,8 +39,7 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.registrations import SeatsFull, get_subscriber, register
-from tests.delivery_support import RecordingMailer
-from tests.invite_helpers import ROOT, SLUG
+from tests.invite_helpers import ROOT, SLUG, RecordingMailer
 
 DEMO = ROOT / "subscribers" / "demo.csv"
 INVITED_AT = datetime(2023, 1, 20, 8, 0, tzinfo=UTC)
@@ -53,6 +55,8 @@ REGISTER = [
 ]
 THIRD_FROM_HYLTE = "marta.nystrom@hylte.example"
 UNSUBSCRIBES = "jonas.ekdahl@hylte.example"
+
+
 
 
 def _workspace(settings: Settings) -> None:
@@ -143,7 +147,6 @@ def test_up_to_the_ledger(settings: Settings, engine: Engine, tmp_path: Path) ->
     assert key == "7d" and got == expected and sent is not None
     again = sweep(engine, settings, now=SEVEN_DAYS_BEFORE + timedelta(minutes=10), mailer=rec)
     assert len(rec.planned) == 1 and again.reminded == 0
-    assert rec.reconfirmations == []  # none is due in February
 
 
 def _clock_at(moment: datetime):  # type: ignore[no-untyped-def]
@@ -155,17 +158,14 @@ def _clock_at(moment: datetime):  # type: ignore[no-untyped-def]
 
 def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
                       smtp_server) -> None:  # type: ignore[no-untyped-def]
-    deliver_due = pytest.importorskip("mailer.delivery.worker",
-                                      reason="delivery is not installed").deliver_due
-    from mailer.delivery.invitations import DeliveryInvitationMailer, send_invitation
-
     _workspace(settings)
     _demo(engine, settings, tmp_path)
     inv = load_invitation(settings.workspace, SLUG, timezone=settings.timezone)
+    mailer = InvitationMail(settings)
     with transaction(engine) as s:
         row = sync_invitation(s, SLUG, inv, INVITED_AT).row
-        _, invited = send_invitation(s, settings, SLUG, inv, row, list_slug="demo",
-                                     now=INVITED_AT)
+        _, invited = mailer.plan_invitation(s, slug=SLUG, invitation=inv, row=row,
+                                            list_slug="demo", now=INVITED_AT)
     deliver_due(engine, settings, clock=_clock_at(INVITED_AT))
     assert len(smtp_server.wait_for(invited)) == invited
     first = smtp_server.received[0].message
@@ -176,7 +176,6 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     registered = _register_ten(engine)
     _unsubscribe(engine, UNSUBSCRIBES)
     expected = _expected(engine, registered)
-    mailer = DeliveryInvitationMailer(settings)
     sweep(engine, settings, now=SEVEN_DAYS_BEFORE, mailer=mailer)
     deliver_due(engine, settings, clock=_clock_at(SEVEN_DAYS_BEFORE))
     got = smtp_server.wait_for(len(expected))
@@ -188,13 +187,10 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     assert len(smtp_server.received) == len(expected)
 
 
+
 def test_confirmation_carries_the_ics_through_smtp(
         settings: Settings, engine: Engine, tmp_path: Path,
         smtp_server) -> None:  # type: ignore[no-untyped-def]
-    deliver_due = pytest.importorskip("mailer.delivery.worker",
-                                      reason="delivery is not installed").deliver_due
-    from mailer.delivery.invitations import send_confirmation
-
     _workspace(settings)
     _demo(engine, settings, tmp_path)
     inv = load_invitation(settings.workspace, SLUG, timezone=settings.timezone)
@@ -202,7 +198,7 @@ def test_confirmation_carries_the_ics_through_smtp(
         row = sync_invitation(s, SLUG, inv, INVITED_AT).row
         sub = get_subscriber(s, "maria.holm@uppsala.example")
         result = register(s, row, sub, how=RegistrationHow.form, now=INVITED_AT)
-        send_confirmation(s, settings, SLUG, row, sub, result.registration, INVITED_AT)
+        confirm_registration(s, settings, SLUG, inv, sub, result.registration, INVITED_AT)
     deliver_due(engine, settings)
     (got,) = smtp_server.wait_for(1)
     msg = got.message

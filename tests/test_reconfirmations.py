@@ -15,8 +15,7 @@ from mailer.store.invitations import get_invitation
 from mailer.store.models import ReconfirmAnswer, RegistrationRow
 from mailer.store.reconfirmations import record_reconfirmation, year_status
 from mailer.store.registrations import get_subscriber, register
-from tests.delivery_support import RecordingMailer
-from tests.invite_helpers import SLUG, invited, officials
+from tests.invite_helpers import SLUG, RecordingMailer, invited, officials
 
 
 def test_schedule_of_the_2023_network() -> None:
@@ -38,13 +37,13 @@ def test_ask_answer_and_never_ask_twice(engine: Engine) -> None:
         early = run_due_reconfirmations(s, SLUG, officials(), now=datetime(2023, 11, 1,
                                                                            tzinfo=UTC),
                                         mailer=rec)
-        assert [r.state for r in early] == ["upcoming"] * 3 and rec.reconfirmations == []
+        assert [r.state for r in early] == ["upcoming"] * 3 and rec.planned == []
         reports = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
         assert (reports[0].year, reports[0].state, len(reports[0].asked)) == (2024, "due", 3)
         assert reports[0].mailing_id == 101
     with transaction(engine) as s:
         again = run_due_reconfirmations(s, SLUG, officials(), now=asked_on, mailer=rec)
-        assert again[0].asked == [] and len(rec.reconfirmations) == 1
+        assert again[0].asked == [] and len(rec.planned) == 1
         row = get_invitation(s, SLUG)
         anna = get_subscriber(s, "anna.andersson@hylte.se")
         record_reconfirmation(s, row, anna, 2024, "no", now=asked_on, comment="Slutar")

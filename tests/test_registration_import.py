@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from mailer.domain.registration import RegistrationStatus
-from mailer.domain.registration_rows import map_columns, read_rows
+from mailer.domain.registration_rows import map_columns
 from mailer.errors import MailerError
 from mailer.store.db import transaction
 from mailer.store.models import RegistrationRow
-from mailer.store.registration_import import import_registrations
+from mailer.store.registration_import import import_registrations, read_rows
 from tests.invite_helpers import SLUG, invited
 
 TZ = ZoneInfo("Europe/Stockholm")

@@ -21,11 +21,12 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.registrations import register
-from tests.delivery_support import RecordingMailer
-from tests.invite_helpers import SLUG, invitation_data, invited, officials
+from tests.invite_helpers import SLUG, RecordingMailer, invitation_data, invited, officials
 
 GRACE = timedelta(hours=1)
 SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 23, 0, tzinfo=UTC)  # 2023-02-09 00:00 in Stockholm
+
+
 
 
 def _setup(engine: Engine) -> dict[str, int]:

@@ -47,10 +47,10 @@ def demo(
     """Create a workspace, import 50 fictitious subscribers, render newsletter nr 6 2023,
     start the built-in mail catcher and send the issue to everyone on the demo list."""
     from mailer.authoring.examples import copy_example
-    from mailer.cli.subscribers import format_report
     from mailer.delivery.catcher import Catcher
     from mailer.delivery.sources import render_path
     from mailer.services.demo import fill_list, list_summary
+    from mailer.services.imports import report_lines
     from mailer.services.mailings import plan_mailing
 
     c: AppContext = ctx.obj
@@ -64,7 +64,7 @@ def demo(
     typer.echo(f"1/5 workspace {workspace} (database {settings.db_url})")
 
     report = fill_list(engine, demo_csv(), DEMO_LIST, DEMO_LIST_NAME)
-    typer.echo("2/5 " + format_report(report))
+    typer.echo("2/5 " + "\n".join(report_lines(report)))
 
     issue = copy_example(workspace)
     source = render_path(issue, settings)

@@ -1,15 +1,16 @@
 """``mailer invitations``, ``mailer registrations``, ``mailer remind`` and ``mailer reconfirm``.
 
-Thin: parse, call the store/schedule services, print. ID is always the invitation's folder
-name under ``issues/``. Commands that depend on the time take ``--now DATETIME`` (naive
-means the configured zone), so a dry run can be made for any moment.
+Thin: parse, call ``mailer.services.invitations`` (and ``imports``), print. ID is always
+the invitation's folder name under ``issues/``. Commands that depend on the time take
+``--now DATETIME`` (naive means the configured zone), so a dry run can be made for any
+moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -20,13 +21,12 @@ from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.invitation import Invitation, seats_text
 from mailer.domain.localtime import LocalTimeError, parse_local
-from mailer.domain.registration import RegistrationHow
-from mailer.domain.reminders import SlotState, invitation_slots, slot_states
+from mailer.domain.reminders import SlotState, invitation_slots
 from mailer.errors import MailerError
-from mailer.invitation_files import invitation_path, load_invitation
-from mailer.store.invitations import get_invitation, invitee_count, sync_invitation
-from mailer.store.models import InvitationRow, ReconfirmAnswer
-from mailer.store.reminders import ledger_summary
+from mailer.invitation_files import invitation_path
+from mailer.services import imports
+from mailer.services import invitations as service
+from mailer.store.models import ReconfirmAnswer
 
 invitations_app = typer.Typer(help="Invitations: check, sync, show, calendar file.",
                               no_args_is_help=True)
@@ -71,16 +71,7 @@ def session_for(engine: Engine, *, dry_run: bool = False) -> Iterator[Session]:
 
 
 def _load(c: AppContext, slug: str) -> Invitation:
-    s = c.settings
-    return load_invitation(s.workspace, slug, timezone=s.timezone)
-
-
-def _open(c: AppContext, session: Session, slug: str,
-          now: datetime) -> tuple[Invitation, InvitationRow]:
-    """The invitation from issue.yaml and its row (synced, locked for this transaction)."""
-    inv = _load(c, slug)
-    sync_invitation(session, slug, inv, now)
-    return inv, get_invitation(session, slug, lock=True)
+    return service.load(c.settings, slug)
 
 
 def _local(dt: datetime, inv: Invitation) -> str:
@@ -103,7 +94,7 @@ def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         typer.echo(str(p), err=True)
     if not loaded.ok:
         raise typer.Exit(1)
-    inv = load_invitation(s.workspace, slug, timezone=s.timezone)
+    inv = service.load(s, slug)
     typer.echo(f"{path}: ok ({len(inv.meetings)} meetings, deadline {_local(inv.deadline, inv)}"
                f" {inv.timezone})")
     for slot in invitation_slots(inv):
@@ -116,9 +107,8 @@ def sync(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     """Bring the database in line with issue.yaml (deadline, seats, reminders)."""
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
-    inv = _load(c, slug)
     with session_for(c.engine) as session:
-        result = sync_invitation(session, slug, inv, at)
+        inv, result = service.sync(session, c.settings, slug, at)
     what = "created" if result.created else "updated" if result.changed else "unchanged"
     typer.echo(f"{slug}: {what}")
     if result.deadline_moved:
@@ -132,22 +122,20 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     """Deadline, reminders and their state, invitees, seats, ledger."""
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
-    grace = timedelta(seconds=c.settings.misfire_grace_seconds)
     with session_for(c.engine, dry_run=True) as session:
-        inv, row = _open(c, session, slug, at)
+        d = service.detail(session, c.settings, slug, at)
+        inv, row = d.invitation, d.row
         typer.echo(f"{inv.title}\n  deadline: {_local(inv.deadline, inv)} ({inv.timezone})"
                    f"{'  (passed)' if inv.deadline_utc <= at else ''}")
         typer.echo(f"  seats: {seats_text(inv.seats, 'en')}"
                    f"{', transferable' if inv.seats.transferable else ''}"
                    f"{', wait list' if inv.seats.waitlist else ''}")
-        typer.echo(f"  invitees: {invitee_count(session, row)}"
+        typer.echo(f"  invitees: {d.invitees}"
                    + (f" (first invited {_local(row.first_invited_at, inv)})"
                       if row.first_invited_at else " (not invited yet)"))
-        ledger = ledger_summary(session, row)
-        for slot, state in slot_states(invitation_slots(inv), deadline=inv.deadline_utc,
-                                       now=at, grace=grace, invited_at=row.first_invited_at):
-            counts = ", ".join(f"{k} {n}" for k, n in sorted(ledger.get(slot.key, {}).items()))
-            what = state.value if row.first_invited_at else "(after the invitation is sent)"
+        for slot in d.slots:
+            counts = ", ".join(f"{k} {n}" for k, n in sorted(slot.ledger.items()))
+            what = slot.state if row.first_invited_at else "(after the invitation is sent)"
             typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)} {what}"
                        + (f" ({counts})" if counts else ""))
 
@@ -173,57 +161,29 @@ def invite(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
            dry_run: bool = typer.Option(False, "--dry-run", help="Count only; send nothing."),
            now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Send the invitation to every active subscriber of a list not invited yet."""
-    from mailer.domain.invitation import refuse_if_closed
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
-    inv = _load(c, slug)
-    slugs = [list_slug] if list_slug else inv.lists
-    if not slugs:
-        raise MailerError(f"give --list SLUG (issues/{slug}/issue.yaml names no lists:)")
-    if dry_run:
-        from sqlalchemy import func, select
-
-        from mailer.store.lists import get_list
-        from mailer.store.models import Invitee, Subscription, SubscriptionStatus
-
-        with session_for(c.engine, dry_run=True) as session:
-            _, row = _open(c, session, slug, at)
-            for ls in slugs:
-                lst = get_list(session, ls)
-                n = session.scalar(select(func.count()).select_from(Subscription).where(
-                    Subscription.list_id == lst.id,
-                    Subscription.status == SubscriptionStatus.active,
-                    Subscription.subscriber_id.not_in(select(Invitee.subscriber_id).where(
-                        Invitee.invitation_id == row.id))))
-                typer.echo(f"{ls}: {n} would be invited")
-        if inv.deadline_utc <= at:
-            typer.echo("the deadline has passed: a real send would be refused", err=True)
-        return
-    refuse_if_closed(inv, at, "send the invitation")
-    mailer = invitation_mailer(c)  # fails clearly without delivery
-    from mailer.delivery.invitations import send_invitation
-
-    del mailer
-    with session_for(c.engine) as session:
-        _, row = _open(c, session, slug, at)
-        for ls in slugs:
-            mailing_id, n = send_invitation(session, c.settings, slug, inv, row, list_slug=ls,
-                                            now=at)
-            typer.echo(f"{ls}: {n} invited" + (f" in mailing {mailing_id}" if n else
-                                                " (everyone was invited already)"))
+    with session_for(c.engine, dry_run=dry_run) as session:
+        done = service.invite(session, c.settings, slug, list_slug=list_slug, now=at,
+                              dry_run=dry_run)
+    for d in done:
+        if dry_run:
+            typer.echo(f"{d.list_slug}: {d.people} would be invited")
+        else:
+            typer.echo(f"{d.list_slug}: {d.people} invited"
+                       + (f" in mailing {d.mailing_id}" if d.people else
+                          " (everyone was invited already)"))
+    if dry_run and _load(c, slug).deadline_utc <= at:
+        typer.echo("the deadline has passed: a real send would be refused", err=True)
 
 
 # --- registrations --------------------------------------------------------------------
 @registrations_app.command("list")
 def list_registrations(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID")) -> None:
     """Registrations grouped by organisation, with the seats left."""
-    from mailer.store.registrations import seats_by_organisation
-
     c: AppContext = ctx.obj
     with session_for(c.engine, dry_run=True) as session:
-        inv, row = _open(c, session, slug, datetime.now(UTC))
-        groups = seats_by_organisation(session, row)
+        inv, groups = service.seats(session, c.settings, slug, datetime.now(UTC))
         if not groups:
             typer.echo(f"no registrations for {slug} yet")
             return
@@ -256,37 +216,22 @@ def import_cmd(
     now: str | None = typer.Option(None, "--now", help=NOW_HELP),
 ) -> None:
     """Import registrations from an external system's CSV (sv/en headers) with a report."""
-    from mailer.store.registration_import import import_registrations
-
     c: AppContext = ctx.obj
     if not file.is_file():
         raise MailerError(f"{file}: no such file")
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine, dry_run=dry_run) as session:
-        inv, row = _open(c, session, slug, at)
-        report = import_registrations(
-            session, row, file.read_bytes(),
-            accepted_ids={slug, inv.registration.external_id}, tz=inv.tz, now=at,
-            source=file.name, create_unknown=create_unknown)
+        report = imports.import_registrations(session, c.settings, slug, file.read_bytes(),
+                                              filename=file.name,
+                                              create_unknown=create_unknown, now=at)
     for line in report.lines():
         typer.echo(line)
     if report.rejected:
         rejected = file.with_name(file.stem + ".rejected.csv")
-        _write_rejected(rejected, report)
+        imports.write_rejected_registrations(rejected, report)
         typer.echo(f"rejected rows written to {rejected}")
     if dry_run:
         typer.echo("dry run: nothing was changed")
-
-
-def _write_rejected(path: Path, report: object) -> None:
-    import csv
-
-    rows = getattr(report, "rejected", [])
-    with path.open("w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh, delimiter=";")
-        w.writerow(["rad/line", "fel/reason", *getattr(report, "headers", [])])
-        for r in sorted(rows, key=lambda r: r.line):
-            w.writerow([r.line, r.reason, *r.raw])
 
 
 @registrations_app.command("add")
@@ -299,25 +244,13 @@ def add(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                                      help="E-mail the confirmation with the meetings (.ics)."),
         now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Register a person (a coordinator marking a registration by hand)."""
-    from mailer.store.registrations import ensure_subscriber, register
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
-    if confirm:
-        invitation_mailer(c)  # fails clearly, before anything changes, without delivery
     with session_for(c.engine) as session:
-        _, row = _open(c, session, slug, at)
-        sub = ensure_subscriber(session, email, name=name, organisation=organisation)
-        result = register(session, row, sub, how=RegistrationHow.coordinator, now=at,
-                          late_ok=late)
-        mailing = None
-        if confirm and result.outcome is not None:
-            from mailer.delivery.invitations import send_confirmation
-
-            mailing = send_confirmation(session, c.settings, slug, row, sub,
-                                        result.registration, at)
-    typer.echo(result.message + (f"; confirmation queued in mailing {mailing}"
-                                 if mailing else ""))
+        result = service.add_registration(session, c.settings, slug, email=email, name=name,
+                                          organisation=organisation, late=late, now=at,
+                                          send_confirmation=confirm)
+    typer.echo(result.message)
 
 
 @registrations_app.command("cancel")
@@ -325,13 +258,10 @@ def cancel_cmd(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID")
                email: str = typer.Argument(...),
                now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Cancel a registration; the seat goes to the organisation's first on the wait list."""
-    from mailer.store.registrations import cancel, get_subscriber
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine) as session:
-        _, row = _open(c, session, slug, at)
-        done = cancel(session, row, get_subscriber(session, email), now=at)
+        done = service.cancel_registration(session, c.settings, slug, email, at)
         promoted = done.promoted.subscriber.email if done.promoted else None
     typer.echo(f"cancelled {email}" + (f"; {promoted} moved up from the wait list"
                                        if promoted else ""))
@@ -345,16 +275,11 @@ def transfer_cmd(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID
                                                              "them yet."),
                  now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Give a seat to a colleague in the same organisation."""
-    from mailer.store.registrations import ensure_subscriber, get_subscriber, transfer
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine) as session:
-        _, row = _open(c, session, slug, at)
-        giver = get_subscriber(session, from_email)
-        org = giver.organisation.name if giver.organisation else ""
-        taker = ensure_subscriber(session, to_email, name=name, organisation=org)
-        transfer(session, row, giver, taker, now=at)
+        org = service.transfer_seat(session, c.settings, slug, from_email=from_email,
+                                    to_email=to_email, name=name, now=at)
     typer.echo(f"the seat of {from_email} now belongs to {to_email} ({org})")
 
 
@@ -369,19 +294,11 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                                                   "current one."),
            now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Send the current reminder now to invitees who have not registered."""
-    from mailer.schedule.reminders import remind_now
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     inv = _load(c, slug)
-    if not dry_run:
-        from mailer.domain.invitation import refuse_if_closed
-
-        refuse_if_closed(inv, at, "send reminders")
-    mailer = None if dry_run else invitation_mailer(c)
     with session_for(c.engine, dry_run=dry_run) as session:
-        report = remind_now(session, slug, inv, now=at, mailer=mailer, offset=offset,
-                            dry_run=dry_run)
+        report = service.remind(session, c.settings, slug, at, dry_run=dry_run, offset=offset)
     for d in report.decisions:
         typer.echo(d.line())
     counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))
@@ -400,29 +317,15 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                    + f" ({counts})", err=True)
 
 
-def invitation_mailer(c: AppContext):  # type: ignore[no-untyped-def]
-    """The delivery seam for invitation mail (reminders, confirmations, re-confirmations)."""
-    try:
-        from mailer.delivery.invitations import DeliveryInvitationMailer
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("mailer."):
-            raise
-        raise MailerError("sending needs the delivery module, which this installation "
-                          "lacks; use --dry-run to see who would be reminded") from None
-    return DeliveryInvitationMailer(c.settings)
-
-
 # --- yearly re-confirmation ------------------------------------------------------------
 @reconfirm_app.command("status")
 def reconfirm_status(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                      year: int = typer.Argument(...)) -> None:
     """Who was asked to confirm YEAR and what they answered."""
-    from mailer.store.reconfirmations import year_status
-
     c: AppContext = ctx.obj
     with session_for(c.engine, dry_run=True) as session:
-        _, row = _open(c, session, slug, datetime.now(UTC))
-        rows = year_status(session, row, year)
+        rows = service.reconfirmation_status(session, c.settings, slug, year,
+                                             datetime.now(UTC))
     if not rows:
         typer.echo(f"nobody has been asked about {year} yet")
     for r in rows:
@@ -437,15 +340,11 @@ def reconfirm_answer(ctx: typer.Context, slug: str = typer.Argument(..., metavar
                      comment: str = typer.Option("", "--comment"),
                      now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Record a participant's answer given by phone or e-mail."""
-    from mailer.store.reconfirmations import record_reconfirmation
-    from mailer.store.registrations import get_subscriber
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine) as session:
-        _, row = _open(c, session, slug, at)
-        record_reconfirmation(session, row, get_subscriber(session, email), year, answer,
-                              now=at, via="coordinator", comment=comment)
+        service.answer_reconfirmation(session, c.settings, slug, email=email, year=year,
+                                      answer=answer, now=at, comment=comment)
     typer.echo(f"{email}: {answer.value} for {year}")
 
 
@@ -455,12 +354,9 @@ def run_due(ctx: typer.Context,
             now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Send every reminder and re-confirmation that is due now, mark missed ones (for cron;
     the worker does the same on every pass)."""
-    from mailer.schedule.invitations import sweep
-
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
-    mailer = None if dry_run else _optional_mailer(c)
-    report = sweep(c.engine, c.settings, now=at, mailer=mailer, dry_run=dry_run)
+    report = service.run_due(c.engine, c.settings, now=at, dry_run=dry_run)
     for slug, reps in report.reminders.items():
         for r in reps:
             if r.state is SlotState.due:
@@ -477,9 +373,3 @@ def run_due(ctx: typer.Context,
     if report.problems:
         raise typer.Exit(1)
 
-
-def _optional_mailer(c: AppContext):  # type: ignore[no-untyped-def]
-    try:
-        return invitation_mailer(c)
-    except MailerError:
-        return None

@@ -15,8 +15,8 @@ import typer
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.services import subscriptions
+from mailer.services.imports import Progress, import_subscribers, report_lines
 from mailer.store.db import transaction
-from mailer.store.importer import ImportReport, Progress, import_subscribers
 
 subscribers_app = typer.Typer(help="Subscribers: import, export, GDPR show and erase.",
                               no_args_is_help=True)
@@ -68,7 +68,7 @@ def import_(
         report = import_subscribers(engine, file, list_slug, encoding=encoding,
                                     delimiter=delimiter, rejected_path=rejected,
                                     dry_run=dry_run, progress=progress, workers=workers)
-    typer.echo(format_report(report))
+    typer.echo("\n".join(report_lines(report)))
     if report.rejected:
         raise typer.Exit(1)
 
@@ -91,36 +91,6 @@ def _progress(file: Path) -> Iterator[Progress | None]:
             bar.update(task, completed=lines, total=total)
 
         yield advance
-
-
-def format_report(r: ImportReport) -> str:
-    """The report as text: counts, the first rejected rows, where the rest are."""
-    c = r.counts
-    head = (f"{'DRY RUN (nothing saved): ' if r.dry_run else ''}imported {r.path} into list "
-            f"{r.list_slug!r} ({r.format.label}; {r.rows:,} rows in {r.seconds:.1f} s)")
-    lines = [head, f"columns: {r.columns}"]
-    new = f" ({c.new_people:,} new to the database)" if c.imported else ""
-    lines += [
-        f"  imported:  {c.imported:>9,}{new}",
-        f"  updated:   {c.updated:>9,}",
-        f"  unchanged: {c.unchanged:>9,}",
-    ]
-    if c.kept_unsubscribed:
-        lines.append(f"  unchanged (unsubscribed): {c.kept_unsubscribed:,} - they left this "
-                     "list earlier; an import never subscribes them again")
-    lines.append(f"  rejected:  {r.rejected:>9,}")
-    if r.empty_rows:
-        lines.append(f"  empty rows skipped: {r.empty_rows:,}")
-    if c.organisations_created:
-        lines.append(f"  new organisations: {c.organisations_created:,}")
-    if r.rejected:
-        lines.append("rejected rows:")
-        lines += [f"  {x}" for x in r.first_rejected]
-        more = r.rejected - len(r.first_rejected)
-        if more:
-            lines.append(f"  … and {more:,} more")
-        lines.append(f"all rejected rows, with line and reason: {r.rejected_path}")
-    return "\n".join(lines)
 
 
 @subscribers_app.command("export")

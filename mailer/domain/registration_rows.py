@@ -1,26 +1,24 @@
-"""Rows of an external registration system's CSV: decoding, headers (sv/en), one row each.
+"""Rows of an external registration system's CSV: headers (sv/en) and the rules per row.
 
-Pure: takes bytes, returns typed rows or row errors with line numbers. Small on purpose;
-the subscriber import has a fuller reader (``mailer.domain.subscriber_rows``) that this
-can share once both are on main.
+Pure: takes a header line and rows of values (with their line numbers), returns typed
+rows or row problems. Reading the file (encoding, delimiter, quoting, line numbers) is
+``mailer.store.csv_input``, shared with the subscriber import; header names are folded
+with the subscriber import's ``header_key``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailer.domain.subscriber_rows import header_key
 from mailer.errors import MailerError
 
-# Header spellings, compared after case-folding and dropping spaces, '-', '_' and '.'.
+# Header spellings, folded with header_key (case, accents and separators dropped).
 HEADERS: dict[str, tuple[str, ...]] = {
     "email": ("email", "epost", "mail", "emailadress", "epostadress", "mejl", "mejladress"),
     "name": ("name", "namn", "fullname", "fulltnamn", "deltagare", "participant"),
@@ -36,27 +34,6 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 CANCELLED = {"cancelled", "canceled", "avbokad", "avanmald", "avbokat", "struken", "cancel"}
 REGISTERED = {"", "registered", "anmald", "bekraftad", "confirmed", "ok", "aktiv", "active"}
-
-
-def header_key(text: str) -> str:
-    # "E-post" -> "epost", "Anmäld" -> "anmald": strip accents, case and separators.
-    decomposed = unicodedata.normalize("NFKD", text.strip().lstrip("\ufeff"))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"[\s\-_.:/]", "", plain.casefold())
-
-
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252 as Swedish Excel writes it."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def sniff_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in (";", ",", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,38 +100,8 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
 RowOrProblem = RegistrationCsvRow | RowProblem
 
 
-def read_rows(data: bytes, *, tz: ZoneInfo) -> tuple[list[str], Iterator[RowOrProblem]]:
-    """The headers and, lazily, each data row as a typed row or a problem (with its line)."""
-    text = decode(data)
-    if not text.strip():
-        raise MailerError("the file is empty; expected a header line with at least e-post/email")
-    first = text.splitlines()[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first))
-    try:
-        headers = next(reader)
-    except csv.Error as exc:
-        raise MailerError(f"line 1: cannot read the header line: {exc}") from None
-    columns = map_columns(headers)
-
-    def rows() -> Iterator[RegistrationCsvRow | RowProblem]:
-        while True:
-            line = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield RowProblem(line, f"cannot read this line: {exc}", [])
-                continue
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            yield _row(values, columns, line, tz)
-
-    return headers, rows()
-
-
-def _row(values: list[str], c: Columns, line: int, tz: ZoneInfo) -> RegistrationCsvRow | RowProblem:
+def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> RowOrProblem:
+    """One data row by the registration rules: e-mail, name, time, status."""
     email = c.get(values, "email")
     if not email:
         return RowProblem(line, "the e-mail is empty", values)

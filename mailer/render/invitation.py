@@ -83,8 +83,11 @@ def register_href(inv: Invitation) -> str:
     return placeholder("register_url")
 
 
-def context(inv: Invitation, options: RenderOptions) -> dict[str, Any]:
-    lang = inv.language
+def context(inv: Invitation, options: RenderOptions,
+            language: str | None = None) -> dict[str, Any]:
+    """What every invitation template reads, with dates and cost in ``language`` (default:
+    the invitation's)."""
+    lang = language or inv.language
     deadline_day: date = inv.deadline.date()
     return {
         "inv": inv,
@@ -134,16 +137,18 @@ def render_reminder(inv: Invitation, offset_key: str,
 
 
 def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetime,
-                        waitlisted: bool = False,
-                        options: RenderOptions | None = None) -> RenderedMailing:
-    """The registration confirmation, with the meetings as ``inbjudan.ics``."""
+                        waitlisted: bool = False, options: RenderOptions | None = None,
+                        language: str | None = None) -> RenderedMailing:
+    """The registration confirmation in ``language`` (default: the invitation's), with
+    the meetings as ``inbjudan.ics`` unless the person is on the wait list."""
     opts = options or RenderOptions()
-    tr = i18n.Translator(inv.language)
+    lang = language or inv.language
+    tr = i18n.Translator(lang)
     subject = (tr.gettext("Waiting list: %(title)s") if waitlisted
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
-    ctx = {**context(inv, opts), "waitlisted": waitlisted, "ics_name": FILENAME}
+    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
-                              language=inv.language, options=opts)
+                              language=lang, options=opts)
     if not inv.meetings or waitlisted:
         return rendered
     ics = Attachment(FILENAME, CONTENT_TYPE,

@@ -60,8 +60,8 @@ class FillTemplate(Generic[T]):
                 self._parts.append(literal(""))
             elif piece:
                 self._parts.append(literal(piece))
-        self._value = value
-        self._empty = literal("")
+        self._value: Callable[[str], T] = value
+        self._empty: T = literal("")
         self.fields = frozenset(f for _, f in self._slots)
 
     def fill(self, values: Mapping[str, str]) -> T:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, select
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import Engine
 
 from mailer.config import Settings
 from mailer.domain.invitation import Invitation
@@ -24,8 +24,9 @@ from mailer.errors import MailerError
 from mailer.schedule.reconfirm import YearReport, reconfirmation_schedule, run_due_reconfirmations
 from mailer.schedule.reconfirm import job_id as reconfirm_job_id
 from mailer.schedule.reminders import InvitationMailer, SlotReport, run_due_reminders
+from mailer.services.invitation_mail import InvitationMail
 from mailer.store.db import transaction
-from mailer.store.models import InvitationRow
+from mailer.store.invitations import invitation_slugs
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _owned(job_id: str, slug: str) -> bool:
     return job_id.startswith((f"remind:{slug}:", f"reconfirm:{slug}:"))
 
 
-def sync_schedule(scheduler: Any, slug: str, invitation: Invitation, *, now: datetime,
+def sync_schedule(scheduler: BaseScheduler, slug: str, invitation: Invitation, *, now: datetime,
                   grace_seconds: int) -> dict[str, datetime]:
     """Make the scheduler's jobs for ``slug`` match the invitation; returns id → run time.
 
@@ -45,7 +46,7 @@ def sync_schedule(scheduler: Any, slug: str, invitation: Invitation, *, now: dat
     whose offset left issue.yaml is removed; a moved deadline moves every job
     (``replace_existing``).
     """
-    wanted: dict[str, tuple[datetime, str, list[Any]]] = {}
+    wanted: dict[str, tuple[datetime, str, list[str | int]]] = {}
     if now < invitation.deadline_utc:
         for slot in invitation_slots(invitation):
             if slot.at > now:
@@ -76,7 +77,7 @@ class SweepReport:
 
 
 def sweep(engine: Engine, settings: Settings, *, now: datetime,
-          mailer: InvitationMailer | None, scheduler: Any = None,
+          mailer: InvitationMailer | None, scheduler: BaseScheduler | None = None,
           slugs: list[str] | None = None, dry_run: bool = False) -> SweepReport:
     """Do what is due for every invitation at ``now`` (each in its own transaction)."""
     from mailer.invitation_files import load_invitation
@@ -85,7 +86,7 @@ def sweep(engine: Engine, settings: Settings, *, now: datetime,
     grace = timedelta(seconds=settings.misfire_grace_seconds)
     if slugs is None:
         with transaction(engine) as s:
-            slugs = list(s.scalars(select(InvitationRow.slug).order_by(InvitationRow.slug)))
+            slugs = invitation_slugs(s)
     for slug in slugs:
         try:
             inv = load_invitation(settings.workspace, slug, timezone=settings.timezone)
@@ -109,7 +110,7 @@ def sweep(engine: Engine, settings: Settings, *, now: datetime,
 
 
 def worker_pass(engine: Engine, settings: Settings, *, now: datetime | None = None,
-                scheduler: Any = None) -> SweepReport:
+                scheduler: BaseScheduler | None = None) -> SweepReport:
     """What the worker does for invitations on start and then every minute (and what
     ``mailer worker --drain [--now …]`` does before draining): the sweep at ``now`` with
     delivery's outbox, keeping the scheduler's invitation jobs in line with issue.yaml."""
@@ -129,12 +130,9 @@ def worker_pass(engine: Engine, settings: Settings, *, now: datetime | None = No
 def _job(slug: str) -> None:
     """What a fired job does: the sweep for one invitation, with the real clock. Inside a
     running worker it uses the worker's engine and wakes its delivery loop."""
-    try:
-        from mailer.schedule import runner
+    from mailer.schedule import runner
 
-        ctx = getattr(runner, "_context", None)
-    except ImportError:
-        ctx = None
+    ctx = runner._context
     if ctx is not None:
         sweep(ctx.engine, ctx.settings, now=datetime.now(UTC),
               mailer=_delivery_mailer(ctx.settings), slugs=[slug])
@@ -164,11 +162,5 @@ def reconfirmation_job(slug: str, year: int) -> None:
     _job(slug)
 
 
-def _delivery_mailer(settings: Settings) -> InvitationMailer | None:
-    try:
-        from mailer.delivery.invitations import DeliveryInvitationMailer
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("mailer."):
-            raise
-        return None
-    return DeliveryInvitationMailer(settings)
+def _delivery_mailer(settings: Settings) -> InvitationMailer:
+    return InvitationMail(settings)

@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from mailer.errors import NotFound
-from mailer.store.db import transaction
-from mailer.store.importer import ImportReport, import_subscribers
+from mailer.services.imports import ImportReport, import_subscribers
 from mailer.services.lists import ListCounts, create_list, get_list, list_counts
+from mailer.store.db import transaction
 
 
 def fill_list(engine: Engine, csv: Path, slug: str, name: str) -> ImportReport:

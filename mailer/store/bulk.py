@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Executemany:
@@ -29,6 +30,7 @@ class Executemany:
         constants = dict(constants or {})
         compiled = stmt.compile(dialect=dialect, column_keys=[*columns, *constants],
                                 for_executemany=True)
+        assert isinstance(compiled, SQLCompiler)  # a Core INSERT/UPDATE compiles to one
         self.sql = compiled.string
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         names: list[str] = list(compiled.positiontup or []) if dialect.positional else list(

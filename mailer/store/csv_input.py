@@ -4,16 +4,23 @@
 whole file, refuse binary files and absurd lines, and count lines for the progress bar;
 ``open_rows`` then streams ``(line number, values)`` with the csv module. Everything that
 can be wrong with the file as a whole is found here, before the database is touched.
+``sniff_bytes`` and ``rows_of`` do the same for a file already in memory (an upload, the
+registration import). The subscriber and the registration imports both read through here
+and keep only their own row rules (``mailer.domain.subscriber_rows``,
+``mailer.domain.registration_rows``).
 """
 
 from __future__ import annotations
 
+import _csv
 import codecs
 import csv
-from collections.abc import Iterator
+import io
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from mailer.errors import MailerError
 
@@ -67,7 +74,7 @@ def _refuse_binary(path: Path, head: bytes) -> None:
         raise _fail(path, "this is a PDF file, not CSV")
 
 
-def _scan(path: Path, f, encoding: str | None) -> tuple[str | None, int, str]:  # type: ignore[no-untyped-def]
+def _scan(path: Path, f: IO[bytes], encoding: str | None) -> tuple[str | None, int, str]:
     """One pass over the bytes: check lines and NULs, count lines, try ``encoding`` strictly.
 
     Returns (encoding if the whole file decodes with it else None, line count, where it
@@ -133,33 +140,44 @@ def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = No
         raise _fail(path, "no such file")
     if path.is_dir():
         raise _fail(path, "is a folder, not a CSV file")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            return _sniff_stream(path, f, size, encoding, delimiter)
+    except OSError as exc:
+        raise _fail(path, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def sniff_bytes(data: bytes, name: str, *, encoding: str | None = None,
+                delimiter: str | None = None) -> CsvFormat:
+    """``sniff`` for a file already in memory; ``name`` is shown in the errors."""
+    return _sniff_stream(Path(name), io.BytesIO(data), len(data), encoding, delimiter)
+
+
+def _sniff_stream(path: Path, f: IO[bytes], size: int, encoding: str | None,
+                  delimiter: str | None) -> CsvFormat:
     if encoding is not None:
         codec = ENCODINGS.get(encoding.lower())
         if codec is None:
             raise _fail(path, f"unknown encoding {encoding!r}; use one of "
                         + ", ".join(sorted(ENCODINGS)))
         encoding = codec
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(4096)
-            _refuse_binary(path, head)
-            bom = _detect_bom(head)
-            chosen = encoding or bom or "utf-8"
-            f.seek(0)
-            ok, lines, failed_at = _scan(path, f, chosen)
-            if ok is None and encoding is None and bom is None:
-                f.seek(0)
-                ok, lines, _ = _scan(path, f, "cp1252")
-                chosen = "cp1252"
-            if ok is None:
-                tried = (f"as {LABELS.get(chosen, chosen)}" if encoding or bom else
-                         "as UTF-8 or Windows-1252")
-                raise _fail(path, f"cannot read the text {tried}: invalid {failed_at}. "
-                            "Pass --encoding if you know it. " + SAVE_AS)
-            text_head = head.decode(chosen, errors="replace")
-    except OSError as exc:
-        raise _fail(path, f"cannot read the file: {exc.strerror or exc}") from None
+    head = f.read(4096)
+    _refuse_binary(path, head)
+    bom = _detect_bom(head)
+    chosen = encoding or bom or "utf-8"
+    f.seek(0)
+    ok, lines, failed_at = _scan(path, f, chosen)
+    if ok is None and encoding is None and bom is None:
+        f.seek(0)
+        ok, lines, _ = _scan(path, f, "cp1252")
+        chosen = "cp1252"
+    if ok is None:
+        tried = (f"as {LABELS.get(chosen, chosen)}" if encoding or bom else
+                 "as UTF-8 or Windows-1252")
+        raise _fail(path, f"cannot read the text {tried}: invalid {failed_at}. "
+                    "Pass --encoding if you know it. " + SAVE_AS)
+    text_head = head.decode(chosen, errors="replace")
     if size <= len(head) and not text_head.lstrip("\ufeff").strip():
         raise _fail(path, "the file is empty; expected a header line with an e-mail column "
                     "(e.g. 'email;name;organisation') and one line per person")
@@ -193,17 +211,28 @@ def open_rows(path: Path, fmt: CsvFormat) -> Iterator[tuple[list[str], Iterator[
     except OSError as exc:
         raise _fail(path, f"cannot read the file: {exc.strerror or exc}") from None
     with f:
-        reader = csv.reader(f, delimiter=fmt.delimiter)
-        rows = _guarded(path, reader)
-        first = next(rows, None)
-        header = [h.replace("\ufeff", "").strip() for h in first[2]] if first else []
-        yield header, rows
+        yield _header_and_rows(path, f, fmt)
+
+
+def rows_of(data: bytes, name: str, fmt: CsvFormat) -> tuple[list[str], Iterator[Row]]:
+    """``open_rows`` for a file already in memory (decoded as ``sniff_bytes`` chose)."""
+    text = io.StringIO(data.decode(fmt.encoding), newline="")
+    return _header_and_rows(Path(name), text, fmt)
 
 
 Row = tuple[int, int, list[str]]
 
 
-def _guarded(path: Path, reader) -> Iterator[Row]:  # type: ignore[no-untyped-def]
+def _header_and_rows(path: Path, lines: Iterable[str],
+                     fmt: CsvFormat) -> tuple[list[str], Iterator[Row]]:
+    reader = csv.reader(lines, delimiter=fmt.delimiter)
+    rows = _guarded(path, reader)
+    first = next(rows, None)
+    header = [h.replace("\ufeff", "").strip() for h in first[2]] if first else []
+    return header, rows
+
+
+def _guarded(path: Path, reader: _csv.Reader) -> Iterator[Row]:
     # The csv module refuses a field over csv.field_size_limit() (128 KiB); that almost
     # always means a quote (") that is never closed, which swallows the rest of the file.
     while True:

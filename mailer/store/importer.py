@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -82,7 +83,7 @@ class _DryRun(Exception):
 
 
 def import_subscribers(
-    engine: Any,
+    engine: Engine,
     path: Path,
     list_slug: str,
     *,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.invitation import Invitation
@@ -92,7 +93,7 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
     if row is None:
-        known = ", ".join(session.scalars(select(InvitationRow.slug).order_by(InvitationRow.slug)))
+        known = ", ".join(invitation_slugs(session))
         raise NotFound(
             f"no invitation {slug!r} in the database; known: {known or 'none'}. The id is the "
             "folder name under issues/ (e.g. 2023-natverk-tjanstepersoner); an invitation is "
@@ -102,6 +103,56 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
     return row
 
 
+def _not_invited_yet(invitation_id: int, list_id: int) -> ColumnElement[bool]:
+    """The one "not invited yet" rule: an active subscriber of the list without an
+    invitee row for this invitation."""
+    already = select(Invitee.subscriber_id).where(Invitee.invitation_id == invitation_id)
+    return and_(Subscription.list_id == list_id,
+                Subscription.status == SubscriptionStatus.active,
+                Subscription.subscriber_id.not_in(already))
+
+
+def not_invited_ids(session: Session, invitation: InvitationRow, list_id: int) -> list[int]:
+    """Active subscribers of the list not invited yet, by subscriber id."""
+    return list(session.scalars(select(Subscription.subscriber_id)
+                                .where(_not_invited_yet(invitation.id, list_id))
+                                .order_by(Subscription.subscriber_id)))
+
+
+def not_invited_count(session: Session, invitation: InvitationRow, list_id: int) -> int:
+    """How many active subscribers of the list are not invited yet (a dry run's count)."""
+    return int(session.scalar(select(func.count()).select_from(Subscription)
+                              .where(_not_invited_yet(invitation.id, list_id))) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class InviteeAddress:
+    """Where invitation mail to one person goes, and the list they were invited through."""
+
+    subscriber_id: int
+    email: str
+    name: str
+    list_id: int | None
+
+
+def invitee_addresses(session: Session, invitation: InvitationRow,
+                      subscriber_ids: Sequence[int]) -> list[InviteeAddress]:
+    """The subscribers ``subscriber_ids`` with the list each was invited through (None when
+    not invited, or invited without a list), ordered by id."""
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.email, Subscriber.name, Invitee.list_id)
+        .outerjoin(Invitee, (Invitee.subscriber_id == Subscriber.id)
+                   & (Invitee.invitation_id == invitation.id))
+        .where(Subscriber.id.in_(subscriber_ids))
+        .order_by(Subscriber.id)).all()
+    return [InviteeAddress(sid, email, name or "", list_id) for sid, email, name, list_id in rows]
+
+
+def invitation_slugs(session: Session) -> list[str]:
+    """Every invitation in the database, by slug."""
+    return list(session.scalars(select(InvitationRow.slug).order_by(InvitationRow.slug)))
+
+
 def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: str,
                     now: datetime, mailing_id: int | None = None) -> int:
     """Record every active subscriber of ``list_slug`` as invited (set-based); returns how
@@ -109,13 +160,10 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
     lst = session.scalar(select(MailingList).where(MailingList.slug == list_slug))
     if lst is None:
         raise NotFound(f"no list {list_slug!r}; see mailer lists")
-    already = select(Invitee.subscriber_id).where(Invitee.invitation_id == invitation.id)
     chosen = (
         select(literal(invitation.id), Subscription.subscriber_id, literal(lst.id),
                literal(mailing_id), literal(now, type_=Invitee.__table__.c.invited_at.type))
-        .where(and_(Subscription.list_id == lst.id,
-                    Subscription.status == SubscriptionStatus.active,
-                    Subscription.subscriber_id.not_in(already)))
+        .where(_not_invited_yet(invitation.id, lst.id))
     )
     before = invitee_count(session, invitation)
     session.execute(
@@ -189,10 +237,8 @@ def _personal_data(session: Session, subscriber: Subscriber) -> list[dict[str, o
 
 
 def _register_gdpr() -> None:
-    try:
-        from mailer.store.subscribers import personal_data_section
-    except ImportError:  # the subscriber store is older than its hooks
-        return
+    from mailer.store.subscribers import personal_data_section
+
     personal_data_section("invitations")(_personal_data)
 
 

@@ -29,7 +29,13 @@ def _init_worker(columns: ColumnMap) -> None:
     _columns = columns
 
 
-def _parse_in_worker(rows: list[RawRow]) -> list[tuple | str | None]:  # type: ignore[type-arg]
+# A SubscriberRow's fields as a plain tuple (pickles cheaply), a row error, or a blank row.
+RowFields = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None,
+                  dict[str, str]]
+WorkerRow = RowFields | str | None
+
+
+def _parse_in_worker(rows: list[RawRow]) -> list[WorkerRow]:
     assert _columns is not None
     return [(p.line, p.email, p.key, p.name, p.organisation, p.code, p.role, p.language,
              p.attributes) if isinstance(p, SubscriberRow) else p
@@ -66,16 +72,16 @@ class RowParser:
             for batch in batches:
                 yield batch, parse_batch(self.columns, batch)
             return
-        pending: deque[tuple[list[RawRow], Future[list[tuple | str | None]]]] = deque()  # type: ignore[type-arg]
+        pending: deque[tuple[list[RawRow], Future[list[WorkerRow]]]] = deque()
         it = iter(batches)
         exhausted = False
         while True:
             while not exhausted and len(pending) < 2 * self.workers:
-                batch = next(it, None)
-                if batch is None:
+                nxt: list[RawRow] | None = next(it, None)
+                if nxt is None:
                     exhausted = True
                 else:
-                    pending.append((batch, self.pool.submit(_parse_in_worker, batch)))
+                    pending.append((nxt, self.pool.submit(_parse_in_worker, nxt)))
             if not pending:
                 return
             batch, future = pending.popleft()

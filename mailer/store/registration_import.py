@@ -7,6 +7,7 @@ registration-time order, so seats go to whoever registered first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,8 +15,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from mailer.domain.registration import RegistrationHow, SeatOutcome
-from mailer.domain.registration_rows import RegistrationCsvRow, RowProblem, header_key, read_rows
+from mailer.domain.registration_rows import (
+    RegistrationCsvRow,
+    RowOrProblem,
+    RowProblem,
+    map_columns,
+    parse_row,
+)
+from mailer.domain.subscriber_rows import header_key
 from mailer.errors import MailerError
+from mailer.store.csv_input import rows_of, sniff_bytes
 from mailer.store.models import InvitationRow
 from mailer.store.registrations import (
     SeatsFull,
@@ -59,11 +68,30 @@ class ImportReport:
         return out
 
 
+def read_rows(data: bytes, *, tz: ZoneInfo,
+              name: str = "the file") -> tuple[list[str], Iterator[RowOrProblem]]:
+    """The headers and, lazily, each data row as a typed row or a problem (with its line),
+    read by the shared CSV reader (encoding, delimiter, quoting, line numbers)."""
+    fmt = sniff_bytes(data, name)
+    headers, rows = rows_of(data, name, fmt)
+    if not headers:
+        raise MailerError(f"{name}: the file is empty; expected a header line with at least "
+                          "e-post/email")
+    columns = map_columns(headers)
+
+    def typed() -> Iterator[RowOrProblem]:
+        for _first, last, values in rows:
+            if any(v.strip() for v in values):
+                yield parse_row(values, columns, last, tz)
+
+    return headers, typed()
+
+
 def import_registrations(session: Session, invitation: InvitationRow, data: bytes, *,
                          accepted_ids: set[str], tz: ZoneInfo, now: datetime, source: str,
                          create_unknown: bool = False) -> ImportReport:
     """Apply a registration CSV to ``invitation`` (caller holds its lock and transaction)."""
-    headers, stream = read_rows(data, tz=tz)
+    headers, stream = read_rows(data, tz=tz, name=source)
     report = ImportReport(headers=headers)
     good: list[RegistrationCsvRow] = []
     first_line: dict[str, int] = {}

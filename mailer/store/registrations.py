@@ -79,13 +79,22 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
     return sub
 
 
-def _holders(session: Session, invitation_id: int, organisation_id: int) -> list[RegistrationRow]:
+def holders(session: Session, invitation_id: int, organisation_id: int) -> list[RegistrationRow]:
+    """The registrations holding the organisation's seats, first come first."""
     return list(session.scalars(
         select(RegistrationRow)
         .where(RegistrationRow.invitation_id == invitation_id,
                RegistrationRow.organisation_id == organisation_id,
                RegistrationRow.status == RegistrationStatus.registered)
         .order_by(RegistrationRow.registered_at, RegistrationRow.id)))
+
+
+def registration_of(session: Session, invitation_id: int,
+                    subscriber_id: int) -> RegistrationRow | None:
+    """The person's registration row for the invitation, in any status."""
+    return session.scalar(select(RegistrationRow).where(
+        RegistrationRow.invitation_id == invitation_id,
+        RegistrationRow.subscriber_id == subscriber_id))
 
 
 def _label(sub: Subscriber) -> str:
@@ -115,16 +124,14 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     if org is None:
         raise MailerError(f"{subscriber.email} has no organisation, and seats are counted per "
                           "organisation; give one with --organisation")
-    row = session.scalar(select(RegistrationRow).where(
-        RegistrationRow.invitation_id == invitation.id,
-        RegistrationRow.subscriber_id == subscriber.id))
+    row = registration_of(session, invitation.id, subscriber.id)
     if row is not None and row.status in (RegistrationStatus.registered,
                                           RegistrationStatus.waitlisted):
         return Registered(row, None, f"{subscriber.email} is already {row.status.value}")
-    holders = _holders(session, invitation.id, org.id)
-    seat = check_seat(len(holders), invitation.seats_max, waitlist=invitation.waitlist)
+    taken = holders(session, invitation.id, org.id)
+    seat = check_seat(len(taken), invitation.seats_max, waitlist=invitation.waitlist)
     if seat.outcome is SeatOutcome.full:
-        raise SeatsFull(seats_full_message(org.name, [_label(h.subscriber) for h in holders],
+        raise SeatsFull(seats_full_message(org.name, [_label(h.subscriber) for h in taken],
                                            invitation.seats_max))
     status = (RegistrationStatus.registered if seat.outcome is SeatOutcome.registered
               else RegistrationStatus.waitlisted)
@@ -142,19 +149,17 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     row.updated_at = now
     session.flush()
     if status is RegistrationStatus.waitlisted:
-        msg = seats_full_message(org.name, [_label(h.subscriber) for h in holders],
+        msg = seats_full_message(org.name, [_label(h.subscriber) for h in taken],
                                  invitation.seats_max, waitlist=True)
     else:
         msg = (f"registered {subscriber.email} for {org.name} "
-               f"({len(holders) + 1} of {invitation.seats_max} seats)")
+               f"({len(taken) + 1} of {invitation.seats_max} seats)")
     return Registered(row, seat.outcome, msg)
 
 
 def _active_row(session: Session, invitation: InvitationRow,
                 subscriber: Subscriber) -> RegistrationRow:
-    row = session.scalar(select(RegistrationRow).where(
-        RegistrationRow.invitation_id == invitation.id,
-        RegistrationRow.subscriber_id == subscriber.id))
+    row = registration_of(session, invitation.id, subscriber.id)
     if row is None or row.status not in (RegistrationStatus.registered,
                                          RegistrationStatus.waitlisted):
         state = f"is {row.status.value}" if row is not None else "has no registration"
@@ -209,9 +214,7 @@ def transfer(session: Session, invitation: InvitationRow, giver: Subscriber,
         theirs = taker.organisation.name if taker.organisation else "no organisation"
         raise MailerError(f"{taker.email} belongs to {theirs}, not {org.name}; a seat can only "
                           "be transferred to a colleague in the same organisation")
-    other = session.scalar(select(RegistrationRow).where(
-        RegistrationRow.invitation_id == invitation.id,
-        RegistrationRow.subscriber_id == taker.id))
+    other = registration_of(session, invitation.id, taker.id)
     if other is not None and other.status in (RegistrationStatus.registered,
                                               RegistrationStatus.waitlisted):
         raise MailerError(f"{taker.email} is already {other.status.value}; transfer refused")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Column,
@@ -29,6 +29,10 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.domain.addresses import email_hash
@@ -44,10 +48,10 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 
-ORGS: Table = Organisation.__table__  # type: ignore[assignment]
-PEOPLE: Table = Subscriber.__table__  # type: ignore[assignment]
-SUBS: Table = Subscription.__table__  # type: ignore[assignment]
-CONSENT: Table = ConsentEvent.__table__  # type: ignore[assignment]
+ORGS = cast(Table, Organisation.__table__)
+PEOPLE = cast(Table, Subscriber.__table__)
+SUBS = cast(Table, Subscription.__table__)
+CONSENT = cast(Table, ConsentEvent.__table__)
 ORG_CACHE_LIMIT = 50_000
 SQLITE_CACHE_KIB = 65_536
 
@@ -64,13 +68,16 @@ class Counts:
     organisations_created: int = 0
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> PgInsert | SqliteInsert:
     """``INSERT`` with ``on_conflict_do_nothing`` for the connection's dialect."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def _written(org: _Org) -> int:
+    assert org.id is not None, "organisations are written before their ids are read"
+    return org.id
 
 
 class _Org:
@@ -138,7 +145,7 @@ class Organisations:
                 self.by_code[org.code] = org
             chosen[row.line] = org
         self._write(new, recode)
-        return {line: org.id for line, org in chosen.items()}, problems  # type: ignore[misc]
+        return {line: _written(org) for line, org in chosen.items()}, problems
 
     def _load(self, rows: Sequence[SubscriberRow]) -> None:
         keys = {organisation_key(r.organisation) for r in rows if r.organisation}
@@ -187,7 +194,7 @@ class BatchUpsert:
             # A million rows touch far more index pages than the default 2 MB page cache
             # holds; spilling them to the WAL mid-transaction and reading them back
             # doubled the time. 64 MB, for this connection, until the import ends.
-            self._cache_size = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            self._cache_size = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         self.seen = SeenRows(conn)
         self.counts = Counts()
@@ -301,7 +308,7 @@ class BatchUpsert:
         """Give the pooled connection its page cache size back (success or failure)."""
         if self.conn.dialect.name == "sqlite":
             with suppress(SQLAlchemyError):  # never hide the error that got us here
-                self.conn.exec_driver_sql(f"PRAGMA cache_size={int(self._cache_size)}")
+                self.conn.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
 
     def _erased_hashes(self) -> dict[str, str]:
         """{address hash: day} of people erased at their request (few: loaded once)."""
@@ -343,11 +350,11 @@ class SeenRows:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        kwargs = {"postgresql_on_commit": "DROP"} if conn.dialect.name == "postgresql" else {}
+        on_commit = "DROP" if conn.dialect.name == "postgresql" else None
         self.t = Table("mailer_import_rows", MetaData(),
                        Column("line", Integer, primary_key=True, autoincrement=False),
                        Column("key", String(320), nullable=False, unique=True),
-                       prefixes=["TEMPORARY"], **kwargs)
+                       prefixes=["TEMPORARY"], postgresql_on_commit=on_commit)
         conn.execute(text("DROP TABLE IF EXISTS mailer_import_rows"))
         self.t.create(conn)
         self._insert = Executemany(
@@ -363,8 +370,8 @@ class SeenRows:
             return {}
         ours = set(self.conn.execute(select(t.c.line).where(t.c.line >= first)).scalars())
         dups = [r for r in rows if r.line not in ours]
-        earlier = dict(self.conn.execute(
-            select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups]))).all())
+        earlier: dict[str, int] = {key: line for key, line in self.conn.execute(
+            select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups])))}
         return {r.line: duplicate_reason(earlier[r.key]) for r in dups}
 
     def people(self, first: int, list_id: int) -> dict[int, Any]:

@@ -2,87 +2,28 @@
 
 The pages show an invitation's key facts and register the person behind a signed link
 through a ``RegistrationDesk``; they never touch the invitation tables themselves.
-``StaticDesk`` keeps invitations in memory (tests, previews). Integration: an adapter
-over the invitations store (``get_invitation(lock=True)``, ``register``, ``SeatsFull``,
-the invitation folder's meetings and cost, ``render/ics.py``) implements the same three
-methods; ``create_app(..., desk=...)`` takes it.
+``StoreDesk`` (``mailer.web.invitation_desk``) calls ``mailer.services.invitations``, which
+also queues the confirmation mail; ``StaticDesk`` keeps invitations in memory (tests,
+previews) and sends nothing. ``create_app(..., desk=...)`` takes either.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import datetime
 from typing import Protocol
 
+from mailer.services.invitations import (
+    CostFact,
+    InvitationFacts,
+    MeetingFact,
+    Outcome,
+    Registrant,
+    RegistrationResult,
+)
 
-@dataclass(frozen=True, slots=True)
-class MeetingFact:
-    day: date
-    start: time | None = None
-    end: time | None = None
-    place: str = ""
-    online: bool = False
-    platform: str = ""
-    title: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CostFact:
-    free: bool = False
-    amount: Decimal | None = None
-    per: str = "person"  # person | organisation
-    period: str = "year"  # year | once
-
-
-@dataclass(frozen=True, slots=True)
-class InvitationFacts:
-    """The key facts shown above the form."""
-
-    invitation_id: int
-    slug: str
-    title: str
-    deadline: datetime  # aware, UTC
-    seats_max: int
-    meetings: tuple[MeetingFact, ...] = ()
-    cost: CostFact = field(default_factory=CostFact)
-    transferable: bool = False
-    waitlist: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Registrant:
-    """The person behind the link, as the form is pre-filled."""
-
-    subscriber_id: int
-    email: str
-    name: str
-    organisation: str
-    language: str
-    seats_taken: int  # registered seats of their organisation for this invitation
-    registered: bool  # already holds a seat (or a wait-list place)
-
-    @property
-    def masked_email(self) -> str:
-        local, _, domain = self.email.partition("@")
-        return f"{local[:2]}…@{domain}"
-
-
-class Outcome(enum.StrEnum):
-    registered = "registered"
-    waitlisted = "waitlisted"
-    already = "already"
-    seats_full = "seats_full"
-    closed = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationResult:
-    outcome: Outcome
-    seats_taken: int = 0
-    holders: tuple[str, ...] = ()  # who holds the organisation's seats (for "full")
-    ics: bytes | None = None  # calendar attachment for the confirmation mail
+__all__ = ["CostFact", "InvitationFacts", "MeetingFact", "Outcome", "Registrant",
+           "RegistrationResult", "RegistrationDesk", "StaticDesk"]
 
 
 class RegistrationDesk(Protocol):
@@ -101,7 +42,6 @@ class StaticDesk:
     invitations: dict[int, InvitationFacts] = field(default_factory=dict)
     people: dict[int, Registrant] = field(default_factory=dict)
     seats: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (inv, org) -> ids
-    ics: bytes | None = None
 
     def facts(self, invitation_id: int) -> InvitationFacts | None:
         return self.invitations.get(invitation_id)
@@ -130,4 +70,4 @@ class StaticDesk:
         taken.append(subscriber_id)
         self.people[subscriber_id] = replace(self.people[subscriber_id], name=name,
                                              organisation=organisation)
-        return RegistrationResult(Outcome.registered, len(taken), ics=self.ics)
+        return RegistrationResult(Outcome.registered, len(taken))

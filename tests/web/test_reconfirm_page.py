@@ -15,8 +15,7 @@ from mailer.store.invitations import get_invitation
 from mailer.store.registrations import get_subscriber, register
 from mailer.tokens import Purpose
 from mailer.web.app import create_app
-from tests.delivery_support import RecordingMailer
-from tests.invite_helpers import SLUG, invited, officials
+from tests.invite_helpers import SLUG, RecordingMailer, invited, officials
 
 
 def test_link_works_for_its_year_only(engine: Engine, settings: Settings) -> None:

@@ -1,4 +1,8 @@
-"""The registration pages on the real store (StoreDesk): the 2023 network from issues/."""
+"""The registration pages on the real store (StoreDesk): the 2023 network from issues/.
+
+A registration through the form queues its confirmation as a ``confirmation`` mailing in
+the same transaction; the worker delivers it (with the meetings as .ics) over SMTP.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from icalendar import Calendar
 from sqlalchemy import Engine, select
 
 from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
 from mailer.domain.registration import RegistrationHow, RegistrationStatus
 from mailer.store.db import transaction
-from mailer.store.models import RegistrationRow
+from mailer.store.models import Mailing, MailingKind, OutboxRow, RegistrationRow, Subscriber
 from mailer.tokens import Purpose
 from mailer.web.invitation_desk import StoreDesk
 from mailer.web.registration import Outcome
@@ -61,10 +66,43 @@ def test_register_through_the_page(settings: Settings, engine: Engine, app: Fast
     assert done.status_code == 200
     assert _statuses(engine) == {ids["anna.andersson@hylte.se"]: (
         RegistrationStatus.registered, RegistrationHow.form)}
+    # The page answered at once; the confirmation waits in the outbox for the worker.
+    assert smtp_server.received == []
+    with transaction(engine) as s:
+        (mailing,) = s.scalars(select(Mailing)).all()
+        assert mailing.kind is MailingKind.confirmation
+        (row,) = s.scalars(select(OutboxRow)).all()
+        assert row.email == "anna.andersson@hylte.se" and row.mailing_id == mailing.id
+    assert deliver_due(engine, settings).sent == 1
     (mail,) = smtp_server.wait_for(1)
-    ics = next(p for p in mail.message.walk() if p.get_content_type() == "text/calendar")
+    assert mail.rcpt_tos == ["anna.andersson@hylte.se"]
+    msg = mail.message
+    assert str(msg["Subject"]).startswith("Bekräftelse på din anmälan")
+    (ics,) = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert ics.get_filename() == "inbjudan.ics"
     cal = Calendar.from_ical(ics.get_payload(decode=True))
     assert len(list(cal.walk("VEVENT"))) == 3
+
+
+def test_confirmation_in_the_registrants_language(settings: Settings, engine: Engine,
+                                                  app: FastAPI, client: TestClient,
+                                                  smtp_server: SmtpServer) -> None:
+    inv_id, ids = _setup(settings, engine, app)
+    sid = ids["eva.ek@uppsala.se"]
+    with transaction(engine) as s:
+        sub = s.get(Subscriber, sid)
+        assert sub is not None
+        sub.language = "en"
+    url = _url(app, sid, inv_id)
+    page = client.get(url)
+    done = client.post(url, data={"csrf_token": csrf(page.text), "name": "Eva Ek",
+                                  "organisation": "Uppsala kommun"})
+    assert done.status_code == 200
+    assert deliver_due(engine, settings).sent == 1
+    (mail,) = smtp_server.wait_for(1)
+    assert str(mail.message["Subject"]).startswith(
+        "Registration confirmed: Professionsnätverk för tjänstepersoner")
+    assert any(p.get_content_type() == "text/calendar" for p in mail.message.walk())
 
 
 def test_seats_full_on_the_store(settings: Settings, engine: Engine, app: FastAPI,

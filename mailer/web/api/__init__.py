@@ -29,8 +29,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(lists.router)
     api.include_router(issues.router)
     api.include_router(issues.mailings_router)
-    if invitations.available():
-        api.include_router(invitations.router)
+    api.include_router(invitations.router)
     return api
 
 

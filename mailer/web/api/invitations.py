@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailer.domain.roles import Action
+from mailer.services import invitations as service
 from mailer.services.accounts import Principal
-from mailer.web.admin import invitations as service
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.api.deps import Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
@@ -21,7 +21,6 @@ router = APIRouter(responses=ERROR_RESPONSES, tags=["invitations"])
 VIEW = Depends(require(Action.view))
 MANAGE = Depends(require(Action.manage_invitations))
 SESSION = Depends(get_session)
-available = service.available
 
 
 class InvitationOut(BaseModel):
@@ -167,10 +166,10 @@ def register(slug: str, body: RegistrationIn, request: Request, me: Principal = 
     web = request.app.state.web
     return Message(message=service.add_registration(
         session, web.settings, _slug(request, slug), email=body.email, name=body.name,
-        organisation=body.organisation, late=body.late, now=web.now()))
+        organisation=body.organisation, late=body.late, now=web.now()).message)
 
 
-def _reminder(report, dry_run: bool) -> ReminderOut:  # type: ignore[no-untyped-def]
+def _reminder(report: service.SlotReport, dry_run: bool) -> ReminderOut:
     return ReminderOut(
         key=report.key, due=report.slot.at, dry_run=dry_run, recipients=len(report.recipients),
         mailing_id=report.mailing_id,
@@ -180,11 +179,11 @@ def _reminder(report, dry_run: bool) -> ReminderOut:  # type: ignore[no-untyped-
                    for d in report.decisions])
 
 
-def _dry_run(session: Session, request: Request, slug: str):  # type: ignore[no-untyped-def]
+def _dry_run(session: Session, request: Request, slug: str) -> service.SlotReport:
     web = request.app.state.web
     savepoint = session.begin_nested()
     try:
-        return service.reminder_run(session, web.settings, slug, web.now(), dry_run=True)
+        return service.remind(session, web.settings, slug, web.now(), dry_run=True)
     finally:
         savepoint.rollback()
 
@@ -207,6 +206,5 @@ def reminder_send(slug: str, body: ReminderIn, request: Request, me: Principal =
         if len(preview.recipients) != body.expected:
             raise ApiError(409, f"{len(preview.recipients)} would be reminded now, not "
                            f"{body.expected}; check the dry run again", field="expected")
-    report = service.reminder_run(session, web.settings, slug, web.now(), dry_run=False,
-                                  mailer=service.invitation_mailer(web.settings))
+    report = service.remind(session, web.settings, slug, web.now(), dry_run=False)
     return _reminder(report, False)

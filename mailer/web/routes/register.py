@@ -4,21 +4,21 @@ The signed link (per subscriber and invitation) opens a page with the invitation
 facts (meetings, cost, deadline, seats left for the person's organisation) and a form
 pre-filled from what we hold. After the deadline, or when the organisation's seats are
 taken (and there is no wait list), it refuses with a clear message and no form. A
-registration answers with a confirmation page and a confirmation mail with the meetings
-as an .ics attachment. The invitation data come through ``mailer.web.registration``.
+registration answers with a confirmation page; the desk queues the confirmation mail
+(with the meetings as an .ics attachment) as a mailing in the outbox, in the same
+transaction. The invitation data come through ``mailer.web.registration``.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.store.subscriptions import MAX_NAME
+from mailer.domain.subscriber_rows import MAX_NAME
 from mailer.tokens import Purpose
 from mailer.web.i18n import N_, translator
-from mailer.web.mail import RegistrationMail, build_registration_message, send_mail
 from mailer.web.pages import PageError, render, request_language, web_of
 from mailer.web.registration import InvitationFacts, Outcome, Registrant
 from mailer.web.routes.common import read_token
@@ -73,8 +73,7 @@ async def register_page(request: Request, slug: str, token: str) -> Response:
 
 
 @router.post("/register/{slug}/{token}")
-async def register_submit(request: Request, slug: str, token: str,
-                          background: BackgroundTasks) -> Response:
+async def register_submit(request: Request, slug: str, token: str) -> Response:
     web = web_of(request)
     form = await request.form()
     web.csrf.check(request, form)
@@ -99,13 +98,8 @@ async def register_submit(request: Request, slug: str, token: str,
     result = await run_in_threadpool(lambda: web.desk.register(
         facts.invitation_id, sid, name=values["name"], organisation=values["organisation"],
         now=web.now()))
-    person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid) or person
-    if result.outcome in (Outcome.registered, Outcome.waitlisted):
-        mail = RegistrationMail(to=person.email, language=lang, title=facts.title,
-                                waitlisted=result.outcome == Outcome.waitlisted,
-                                ics=result.ics)
-        background.add_task(send_mail, web.settings,
-                            build_registration_message(web.settings, mail), web.engine)
+    now_person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid)
+    person = now_person or person
     state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
     return _page(request, facts, person, lang, state=state,
                  status=STATUS.get(result.outcome, 200), values=values)

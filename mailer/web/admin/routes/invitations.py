@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
+from mailer.services import imports
+from mailer.services import invitations as service
 from mailer.services.accounts import Principal
-from mailer.web.admin import invitations as service
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.admin.pages import redirect, render
@@ -55,8 +56,6 @@ def _slugs(request: Request) -> list[str]:
 @router.get("/admin/invitations")
 async def invitations_page(request: Request, me: Principal = VIEW) -> Response:
     web = web_of(request)
-    if not service.available():
-        return render(request, "invitations.html", available=False, items=[])
     slugs = await run_in_threadpool(_slugs, request)
     items = await db(request, service.overview, web.settings, slugs, web.now())
     return render(request, "invitations.html", available=True, items=items)
@@ -84,14 +83,14 @@ async def add_registration(request: Request, slug: str, me: Principal = MANAGE) 
     form = await checked_form(request)
     values = {k: str(form.get(k) or "").strip() for k in ("email", "name", "organisation")}
     try:
-        message = await db(request, service.add_registration, web.settings, slug,
-                           email=values["email"], name=values["name"],
-                           organisation=values["organisation"], late=form.get("late") == "1",
-                           now=web.now())
+        added = await db(request, service.add_registration, web.settings, slug,
+                         email=values["email"], name=values["name"],
+                         organisation=values["organisation"], late=form.get("late") == "1",
+                         now=web.now())
     except MailerError as exc:
         return await _detail_page(request, slug, status=422, values=values,
                                   errors={"email": exc.message})
-    return await _detail_page(request, slug, added=message)
+    return await _detail_page(request, slug, added=added.message)
 
 
 @router.post("/admin/invitations/{slug}/registrations/import")
@@ -109,7 +108,7 @@ async def import_registrations(request: Request, slug: str, me: Principal = MANA
     if len(data) > MAX_CSV:
         raise MailerError("the file is larger than 20 MB; is it the right export?")
     run = rolled_back if dry_run else db
-    report = await run(request, service.import_registrations, web.settings, slug, data,
+    report = await run(request, imports.import_registrations, web.settings, slug, data,
                        filename=name, create_unknown=create_unknown, now=web.now())
     return await _detail_page(request, slug, status=422 if report.rejected else 200,
                               import_report=report, import_dry_run=dry_run)
@@ -120,7 +119,7 @@ async def remind_dry_run(request: Request, slug: str, me: Principal = VIEW) -> R
     """Who would get the current reminder now, and why everyone else would not."""
     web = web_of(request)
     issue_folder(web.settings, slug)
-    report = await rolled_back(request, service.reminder_run, web.settings, slug, web.now(),
+    report = await rolled_back(request, service.remind, web.settings, slug, web.now(),
                                dry_run=True)
     found = await db(request, service.detail, web.settings, slug, web.now())
     return render(request, "remind.html", slug=slug, d=found, report=report, changed=False)
@@ -134,13 +133,11 @@ async def remind_send(request: Request, slug: str, me: Principal = MANAGE) -> Re
     if form.get("confirm") != "1":
         return redirect(f"/admin/invitations/{slug}/remind")
     # The list may have changed since the dry run (someone registered): show it again.
-    preview = await rolled_back(request, service.reminder_run, web.settings, slug, web.now(),
+    preview = await rolled_back(request, service.remind, web.settings, slug, web.now(),
                                 dry_run=True)
     if str(len(preview.recipients)) != expected:
         found = await db(request, service.detail, web.settings, slug, web.now())
         return render(request, "remind.html", status=409, slug=slug, d=found, report=preview,
                       changed=True)
-    mailer = service.invitation_mailer(web.settings)
-    await db(request, service.reminder_run, web.settings, slug, web.now(), dry_run=False,
-             mailer=mailer)
+    await db(request, service.remind, web.settings, slug, web.now(), dry_run=False)
     return redirect(f"/admin/invitations/{slug}", "reminded")

@@ -19,8 +19,8 @@ from starlette.responses import FileResponse, Response
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.services.accounts import Principal
+from mailer.services.imports import import_subscribers, report_lines
 from mailer.services.lists import LANGUAGES, create_list, get_list, list_counts, list_page
-from mailer.store.importer import import_subscribers
 from mailer.store.models import Subscriber
 from mailer.store.search import search_subscribers
 from mailer.store.subscribers import (
@@ -117,8 +117,6 @@ def _safe_name(name: str) -> str:
 
 @router.post("/admin/lists/{slug}/import")
 async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Response:
-    from mailer.cli.subscribers import format_report  # the CLI's own report, word for word
-
     web = web_of(request)
     async with request.form() as form:
         web.csrf.check(request, form)
@@ -135,7 +133,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
     engine = web.engine
     report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
                                      now=web.now())
-    text = format_report(report).replace(str(path.parent) + "/", "")
+    text = "\n".join(report_lines(report, base=path.parent))  # the CLI's words
 
     def work(s):  # type: ignore[no-untyped-def]
         lst = get_list(s, slug)

@@ -1,0 +1,147 @@
+"""Invitation mail through the outbox: the invitation itself, reminders, registration
+confirmations and the yearly re-confirmation, each rendered once and planned as one mailing.
+
+The only place that knows both the invitation store and ``plan_mailing``; it runs inside
+the caller's transaction, so the ledger or registration rows and the outbox rows commit
+together (or not at all). ``InvitationMail`` is what ``mailer.schedule.reminders`` calls
+through its ``InvitationMailer`` seam; this module imports nothing from ``schedule/``, so
+the scheduler can use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.domain.invitation import Invitation, RegistrationMode
+from mailer.domain.registration import RegistrationStatus
+from mailer.links import Links
+from mailer.render.documents import options_for
+from mailer.render.engine import RenderOptions
+from mailer.render.invitation import (
+    render_confirmation,
+    render_invitation,
+    render_reconfirmation,
+    render_reminder,
+)
+from mailer.render.types import RenderedMailing
+from mailer.services.mailings import plan_mailing
+from mailer.store.invitations import invitee_addresses, not_invited_ids, record_invitees
+from mailer.store.lists import get_list
+from mailer.store.models import (
+    InvitationRow,
+    MailingKind,
+    MailingList,
+    RegistrationRow,
+    Subscriber,
+)
+from mailer.store.outbox import PlannedRecipient
+from mailer.tokens import Tokens
+
+
+class InvitationMail:
+    """Plans invitation mail as mailings in the outbox (``InvitationMailer``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.links = Links(settings.base_url, Tokens(settings.signing_key()))
+
+    def options(self, slug: str) -> RenderOptions:
+        return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug)
+
+    def recipients(self, session: Session, row: InvitationRow, slug: str,
+                   subscriber_ids: list[int], *, personal_link: bool) -> list[PlannedRecipient]:
+        """Explicit recipients; the list they were invited through is kept on the row so
+        delivery re-checks consent at send time (unsubscribed meanwhile → skipped)."""
+        return [PlannedRecipient(
+            email=a.email, name=a.name, subscriber_id=a.subscriber_id, list_id=a.list_id,
+            fields={"register_url": self.links.register(slug, a.subscriber_id, row.id)}
+            if personal_link else None)
+            for a in invitee_addresses(session, row, subscriber_ids)]
+
+    def plan(self, session: Session, rendered: RenderedMailing, kind: MailingKind, *,
+             name: str, source: str, recipients: list[PlannedRecipient],
+             now: datetime, expires_at: datetime | None = None) -> int:
+        """Plan one mailing to ``recipients``; returns its id."""
+        mailing, _ = plan_mailing(session, rendered, kind=kind, now=now, name=name,
+                                  source=source, recipients=recipients, expires_at=expires_at)
+        list_ids = sorted({r.list_id for r in recipients if r.list_id is not None})
+        if list_ids:
+            # The recipients are explicit (each with a personal link), but they got this
+            # because of a list: mark the mailing as list mail so every copy carries
+            # List-Id and RFC 8058 List-Unsubscribe for the list on its outbox row. The
+            # mailing is sending already, so nothing re-plans these lists.
+            first = session.get(MailingList, list_ids[0])
+            mailing.list_ids = list_ids
+            if first is not None:
+                mailing.headers = {**(mailing.headers or {}), "list_slug": first.slug,
+                                   "list_name": first.name}
+            session.flush()
+        return int(mailing.id)
+
+    def plan_invitation(self, session: Session, *, slug: str, invitation: Invitation,
+                        row: InvitationRow, list_slug: str, now: datetime) -> tuple[int, int]:
+        """Invite every active subscriber of ``list_slug`` not invited yet: one mailing, one
+        outbox row each, and the invitee rows. Returns (mailing id, people invited)."""
+        list_id = get_list(session, list_slug).id
+        targets = not_invited_ids(session, row, list_id)
+        if not targets:
+            return 0, 0
+        rendered = render_invitation(invitation, self.options(slug))
+        form = invitation.registration.mode is RegistrationMode.form
+        recipients = [PlannedRecipient(email=r.email, name=r.name,
+                                       subscriber_id=r.subscriber_id, list_id=list_id,
+                                       fields=r.fields)
+                      for r in self.recipients(session, row, slug, targets, personal_link=form)]
+        mailing_id = self.plan(session, rendered, MailingKind.invitation,
+                               name=f"{slug}: inbjudan", source=f"invitation:{slug}",
+                               recipients=recipients, now=now, expires_at=row.deadline)
+        invited = record_invitees(session, row, list_slug=list_slug, now=now,
+                                  mailing_id=mailing_id)
+        return mailing_id, invited
+
+    def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
+                      row: InvitationRow, offset_key: str, subscriber_ids: list[int],
+                      now: datetime) -> int:
+        rendered = render_reminder(invitation, offset_key, self.options(slug))
+        form = invitation.registration.mode is RegistrationMode.form
+        return self.plan(session, rendered, MailingKind.reminder,
+                         name=f"{slug}: påminnelse {offset_key}",
+                         source=f"invitation:{slug}:remind:{offset_key}",
+                         recipients=self.recipients(session, row, slug, subscriber_ids,
+                                                    personal_link=form),
+                         # worthless after the deadline, even if SMTP was down until then
+                         now=now, expires_at=row.deadline)
+
+    def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                            row: InvitationRow, year: int, subscriber_ids: list[int],
+                            now: datetime) -> int:
+        rendered = render_reconfirmation(invitation, year, self.options(slug))
+        # The template's answer button is %%register_url%%; here it opens the yes/no page.
+        recipients = [
+            PlannedRecipient(email=r.email, name=r.name, subscriber_id=r.subscriber_id,
+                             list_id=r.list_id, fields={"register_url": self.links.reconfirm(
+                                 slug, year, r.subscriber_id or 0, row.id)})
+            for r in self.recipients(session, row, slug, subscriber_ids, personal_link=False)]
+        return self.plan(session, rendered, MailingKind.confirmation,
+                         name=f"{slug}: bekräftelse {year}",
+                         source=f"invitation:{slug}:reconfirm:{year}",
+                         recipients=recipients, now=now)
+
+    def plan_confirmation(self, session: Session, *, slug: str, invitation: Invitation,
+                          subscriber: Subscriber, registration: RegistrationRow,
+                          now: datetime) -> int:
+        """The registration confirmation to one person, in their language, with the
+        meetings as .ics (not for the wait list). Returns the mailing id."""
+        rendered = render_confirmation(
+            invitation, slug, domain=self.settings.sender.domain, now=now,
+            waitlisted=registration.status is RegistrationStatus.waitlisted,
+            options=self.options(slug), language=subscriber.language or None)
+        recipients = [PlannedRecipient(email=subscriber.email, name=subscriber.name or "",
+                                       subscriber_id=subscriber.id)]
+        return self.plan(session, rendered, MailingKind.confirmation,
+                         name=f"{slug}: bekräftelse till prenumerant {subscriber.id}",
+                         source=f"invitation:{slug}:confirm", recipients=recipients, now=now)
