@@ -32,14 +32,17 @@ def _root(
 
 def _register() -> None:
     # Each area registers its own commands; imported here to keep startup in one place.
-    from mailer.cli import db, lists, subscribers  # noqa: F401
-
-    for name in ("issue", "deliver", "invitations", "web", "demo", "users"):
-        try:
-            __import__(f"mailer.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mailer.cli.{name}":
-                raise
+    from mailer.cli import (  # noqa: F401
+        db,
+        deliver,
+        demo,
+        invitations,
+        issue,
+        lists,
+        subscribers,
+        users,
+        web,
+    )
 
 
 def main() -> None:

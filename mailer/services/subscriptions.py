@@ -39,6 +39,7 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.store.reconfirmations import get_reconfirmation, record_reconfirmation
+from mailer.store.subscribers import STATUSES
 from mailer.store.subscriptions import (
     MAX_NAME,
     InvalidEmail,
@@ -50,7 +51,7 @@ from mailer.store.subscriptions import (
 )
 
 __all__ = [
-    "MAX_NAME", "InvalidEmail", "ListChoice", "Preferences", "SubscribeOutcome",
+    "STATUSES", "MAX_NAME", "InvalidEmail", "ListChoice", "Preferences", "SubscribeOutcome",
     "SubscribeResult", "normalise_email", "ListInfo", "SubscriberInfo", "Pending", "Prefs",
     "Target", "Question", "WrongLink", "NotAsked", "list_info", "public_list", "public_lists",
     "public_list_slugs", "subscribe", "pending_confirmation", "confirm", "preferences",
@@ -102,7 +103,7 @@ class SubscriberInfo:
 def _subscriber(session: Session, subscriber_id: int) -> Subscriber:
     person = session.get(Subscriber, subscriber_id)
     if person is None:
-        raise NotFound(f"no subscriber with id {subscriber_id}")
+        raise NotFound("no such subscriber (erased, or the link is wrong)")
     return person
 
 

@@ -18,17 +18,11 @@ from starlette.responses import FileResponse, Response
 
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
+from mailer.services import subscriptions
 from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers, report_lines
-from mailer.services.lists import LANGUAGES, create_list, get_list, list_counts, list_page
-from mailer.store.models import Subscriber
-from mailer.store.search import search_subscribers
-from mailer.store.subscribers import (
-    STATUSES,
-    erase_subscriber,
-    export_subscribers,
-    personal_data,
-)
+from mailer.services.lists import LANGUAGES, create_list, list_counts, list_page
+from mailer.services.subscriptions import STATUSES
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
@@ -93,7 +87,7 @@ async def export(request: Request, slug: str, me: Principal = MANAGE) -> Respons
     out = io.StringIO()
     if excel:
         out.write("\ufeff")  # Swedish Excel reads UTF-8 only with a BOM
-    n = await db(request, export_subscribers, slug, out, status=status, excel=excel, tz=tz)
+    n = await db(request, subscriptions.export_list, slug, out, status=status, excel=excel, tz=tz)
     name = f"{slug}-{status}.csv"
     return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"',
@@ -135,15 +129,10 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
                                      now=web.now())
     text = "\n".join(report_lines(report, base=path.parent))  # the CLI's words
 
-    def work(s):  # type: ignore[no-untyped-def]
-        lst = get_list(s, slug)
-        counts = next(c for c in list_counts(s) if c.slug == slug)
-        hits = search_subscribers(s, "", list_slug=slug, status="active", limit=PER_PAGE)
-        return lst, counts, hits
-
-    lst, counts, hits = await db(request, work)
+    found = await db(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
-    return render(request, "list.html", status=status, lst=lst, counts=counts, hits=hits,
+    return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
+                  hits=found.hits,
                   q="", filter_status="active", statuses=STATUSES, page=1, per_page=PER_PAGE,
                   report=report, report_text=text, upload=token, filename=path.name,
                   rejected=report.rejected_path.name if report.rejected_path else None)
@@ -166,21 +155,14 @@ async def rejected_rows(request: Request, slug: str, token: str, name: str,
 async def subscribers(request: Request, me: Principal = VIEW) -> Response:
     q = request.query_params.get("q", "")[:200]
     page = _page_number(request)
-    hits = await db(request, search_subscribers, q, offset=(page - 1) * PER_PAGE,
+    hits = await db(request, subscriptions.search_subscribers, q, offset=(page - 1) * PER_PAGE,
                     limit=PER_PAGE)
     return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
 
 
-def _person(s, subscriber_id: int):  # type: ignore[no-untyped-def]
-    person = s.get(Subscriber, subscriber_id)
-    if person is None:
-        raise NotFound("no such subscriber (erased, or the link is wrong)")
-    return person
-
-
 @router.get("/admin/subscribers/{subscriber_id}")
 async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
-    data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
+    data = await db(request, subscriptions.access_report, subscriber_id)
     extra = {k: v for k, v in data.items()
              if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
     return render(request, "subscriber.html", data=data, person=data["subscriber"],
@@ -192,7 +174,7 @@ async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) 
 async def subscriber_json(request: Request, subscriber_id: Id,
                           me: Principal = MANAGE) -> Response:
     """Everything we hold on the person, for a GDPR request for access (article 15)."""
-    data = await db(request, lambda s: personal_data(s, _person(s, subscriber_id)))
+    data = await db(request, subscriptions.access_report, subscriber_id)
     return Response(json.dumps(data, ensure_ascii=False, indent=2),
                     media_type="application/json",
                     headers={"content-disposition":
@@ -205,6 +187,6 @@ async def erase(request: Request, subscriber_id: Id, me: Principal = MANAGE) -> 
     form = await checked_form(request)
     if form.get("confirm") != "erase":
         return redirect(f"/admin/subscribers/{subscriber_id}", confirm_erase="1")
-    await db(request, lambda s: erase_subscriber(s, _person(s, subscriber_id),
-                                                 source=f"admin:{me.email}"))
+    if not await db(request, subscriptions.erase, subscriber_id, source=f"admin:{me.email}"):
+        raise NotFound("no such subscriber (erased, or the link is wrong)")
     return redirect("/admin/subscribers", "erased")
