@@ -1,0 +1,109 @@
+"""Sweden's 290 municipalities and 21 regions, with SCB's codes, and matching typed names.
+
+Seat limits are per organisation, so "Hylte kommun (IT)" must be Hylte, not a new
+organisation with seats of its own. ``match`` turns what people type ("Hylte kommun",
+"Hyltes kommun", "hylte", "1315", "Stockholms stad", "Region Skåne", "Skåne läns
+landsting", "VGR", "Ostersund") into the official organisation, or None for anything else
+("other organisation"), which stays free text. The data is ``mailer/data/organisations_se.csv``
+(code, kind, name, county code, county).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+_PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_NOISE = re.compile(r"\b(kommun|kommuns|kommunen|stad|stads|staden|municipality|city|of|"
+                    r"landsting|landstinget|läns|lans|län|lan|county|council|i)\b")
+_ALIASES = {"vgr": "14", "västra götaland": "14", "vastra gotaland": "14",
+            "västra götalandsregionen": "14", "sll": "01"}
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    code: str  # "1315" (municipality) or "13" (region)
+    kind: str  # "municipality" | "region"
+    name: str  # "Hylte", "Region Halland"
+    county_code: str
+    county: str  # "Hallands län"
+
+    @property
+    def display(self) -> str:
+        """How the organisation calls itself in a list: "Hylte kommun", "Region Halland"."""
+        if self.kind == "region":
+            return self.name
+        return "Region Gotland" if self.code == "0980" else f"{self.name} kommun"
+
+
+@cache
+def organisations() -> tuple[Organisation, ...]:
+    """Every region, then every municipality, in code order."""
+    text = resources.files("mailer").joinpath("data/organisations_se.csv").read_text("utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return tuple(Organisation(code=r["code"], kind=r["kind"], name=r["name"],
+                              county_code=r["county_code"], county=r["county"]) for r in rows)
+
+
+def by_code(code: str) -> Organisation | None:
+    return _index()[0].get(code.strip())
+
+
+def _fold(text: str) -> str:
+    """Lower case without diacritics: 'Östersund' and 'Ostersund' meet."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _key(text: str) -> str:
+    s = _PARENS.sub(" ", text.casefold())
+    s = re.sub(r"[^\w\s-]", " ", s)
+    s = re.sub(r"^region\s+|\s+regionen?$", " ", s.strip())
+    s = _NOISE.sub(" ", s)
+    return " ".join(s.replace("-", " ").split())
+
+
+@cache
+def _index() -> tuple[dict[str, Organisation], dict[str, Organisation], dict[str, Organisation]]:
+    codes: dict[str, Organisation] = {}
+    municipalities: dict[str, Organisation] = {}
+    regions: dict[str, Organisation] = {}
+    for org in organisations():
+        codes[org.code] = org
+        if org.kind == "municipality":
+            municipalities[_fold(_key(org.name))] = org
+        else:
+            regions[_fold(_key(org.name))] = org
+            regions[_fold(_key(org.county))] = org
+    for alias, code in _ALIASES.items():
+        regions[_fold(alias)] = codes[code]
+    return codes, municipalities, regions
+
+
+def match(text: str) -> Organisation | None:
+    """The municipality or region ``text`` names, or None (another organisation)."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    codes, municipalities, regions = _index()
+    digits = re.sub(r"\D", "", raw)
+    if digits and len(digits) in (2, 4) and re.fullmatch(r"[\d\s-]*(kommunkod|kod)?[\d\s-]*",
+                                                         raw.casefold()):
+        return codes.get(digits)
+    lowered = _PARENS.sub(" ", raw.casefold())
+    is_region = bool(re.search(r"\bregion|landsting|\blän\b|\blans\b", lowered))
+    key = _fold(_key(raw))
+    if not key:
+        return None
+    candidates = [key] + ([key[:-1]] if key.endswith("s") else [])
+    first = regions if is_region else municipalities
+    second = municipalities if is_region else regions
+    for table in (first, second):
+        for k in candidates:
+            if k in table:
+                return table[k]
+    return None

@@ -1,0 +1,116 @@
+"""DKIM signatures that dkimpy's verifier accepts, List-Unsubscribe-Post covered."""
+
+from __future__ import annotations
+
+import os
+import stat
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import dkim
+import pytest
+
+from mailer.delivery.dkim import (
+    DkimKey,
+    DkimSigner,
+    dns_record,
+    generate_key,
+    load_key,
+    txt_value,
+    write_key,
+)
+from mailer.errors import ConfigError
+
+
+def message(body_lines: int = 200) -> bytes:
+    m = EmailMessage()
+    m["From"] = "Nyhetsbrev Demokrati <nyhetsbrev@news.example.org>"
+    m["To"] = "anna@kommun.example"
+    m["Subject"] = "Nyhetsbrev nr 6 år 2023 – medborgardialog"
+    m["Message-ID"] = "<abc@news.example.org>"
+    m["List-Id"] = "Medborgardialog <medborgardialog.news.example.org>"
+    m["List-Unsubscribe"] = "<https://news.example.org/u/abc>, <mailto:n@news.example.org>"
+    m["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    m.set_content("Hej Anna!\n" + "Rad med text åäö.\n" * body_lines)
+    m.add_alternative("<p>Hej Anna!</p>\n" * body_lines, subtype="html")
+    return m.as_bytes(policy=policy.SMTP)
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, object]:
+    return {"rsa": generate_key("rsa"), "ed25519": generate_key("ed25519")}
+
+
+def resolver(records: dict[str, object]):
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        key = records.get(name.decode("ascii").rstrip("."))
+        return txt_value(key) if key is not None else None  # type: ignore[arg-type]
+    return dnsfunc
+
+
+def test_rsa_signature_verifies_and_covers_one_click_headers(keys):
+    signer = DkimSigner([DkimKey("news.example.org", "nl2026", keys["rsa"])])
+    signed = signer.sign(message())
+    d = dkim.DKIM(signed)
+    assert d.verify(dnsfunc=resolver({"nl2026._domainkey.news.example.org": keys["rsa"]}))
+    h = d.signature_fields[b"h"].split(b":")
+    for name in (b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
+                 b"content-type", b"list-id", b"list-unsubscribe", b"list-unsubscribe-post"):
+        assert name in h
+    # Over-signed: a From or List-Unsubscribe added in transit breaks the signature.
+    assert h.count(b"from") == 2 and h.count(b"list-unsubscribe-post") == 2
+    forged = b"From: evil@example.com\r\n" + signed
+    assert not dkim.DKIM(forged).verify(
+        dnsfunc=resolver({"nl2026._domainkey.news.example.org": keys["rsa"]}))
+
+
+def test_changed_body_or_header_fails_verification(keys):
+    records = resolver({"s._domainkey.news.example.org": keys["rsa"]})
+    signed = DkimSigner([DkimKey("news.example.org", "s", keys["rsa"])]).sign(message())
+    assert not dkim.verify(signed.replace(b"Hej Anna!", b"Hej Bertil", 1), dnsfunc=records)
+    assert not dkim.verify(signed.replace(b"One-Click", b"One-Clack"), dnsfunc=records)
+
+
+def test_dual_signing_rsa_and_ed25519_both_verify(keys):
+    pytest.importorskip("nacl", reason="dkimpy verifies Ed25519 with PyNaCl")
+    signer = DkimSigner([DkimKey("news.example.org", "r", keys["rsa"]),
+                         DkimKey("news.example.org", "e", keys["ed25519"])])
+    signed = signer.sign(message())
+    records = resolver({"r._domainkey.news.example.org": keys["rsa"],
+                        "e._domainkey.news.example.org": keys["ed25519"]})
+    d = dkim.DKIM(signed)
+    assert d.verify(idx=0, dnsfunc=records)
+    assert d.verify(idx=1, dnsfunc=records)
+
+
+def test_relays_refolding_headers_keep_the_signature_valid(keys):
+    records = resolver({"s._domainkey.news.example.org": keys["rsa"]})
+    signed = DkimSigner([DkimKey("news.example.org", "s", keys["rsa"])]).sign(message())
+    refolded = signed.replace(b"Subject: Nyhetsbrev", b"Subject:   Nyhetsbrev")
+    assert dkim.verify(refolded, dnsfunc=records)
+
+
+def test_dns_record_is_one_zone_file_line_in_quoted_chunks(keys):
+    line = dns_record("news.example.org", "nl2026", keys["rsa"])
+    assert line.startswith('nl2026._domainkey.news.example.org. IN TXT "v=DKIM1; k=rsa; p=')
+    chunks = line.split(" IN TXT ", 1)[1].split('" "')
+    assert len(chunks) >= 2 and all(len(c.strip('"')) <= 255 for c in chunks)
+    assert "\n" not in line
+
+
+def test_key_file_is_private_and_round_trips(tmp_path: Path, keys):
+    path = tmp_path / "dkim" / "nl2026.pem"
+    write_key(keys["rsa"], path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    key = load_key(path, domain="News.Example.org.", selector="nl2026")
+    assert key.domain == "news.example.org" and key.algorithm == b"rsa-sha256"
+
+
+def test_bad_key_files_say_what_to_do(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read .*mailer dkim keygen"):
+        load_key(tmp_path / "missing.pem", domain="d.example", selector="s")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    with pytest.raises(ConfigError, match="not an unencrypted PEM private key"):
+        load_key(bad, domain="d.example", selector="s")
