@@ -87,7 +87,7 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
         "sender_name": web.settings.sender.name or web.settings.sender.address,
         **context,
     }
-    html = web.env.get_template(template).render(ctx)  # type: ignore[attr-defined]
+    html = web.env.get_template(template).render(ctx)
     response = HTMLResponse(html, status_code=status)
     response.headers["cache-control"] = cache
     response.headers["content-language"] = lang
