@@ -30,7 +30,7 @@ from mailer.store.models import (
     utcnow,
 )
 
-Section = Callable[[Session, Subscriber], Any]
+Section = Callable[[Session, Subscriber], object]  # returns something JSON-able
 PERSONAL_DATA_SECTIONS: dict[str, Section] = {}
 ERASERS: list[Callable[[Session, Subscriber], None]] = []
 
@@ -58,6 +58,7 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
+# Any: an open-ended JSON document (other parts add sections), read by key by its users.
 def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     """Everything we hold on ``subscriber``, JSON-able, for a GDPR request for access."""
     org = subscriber.organisation
