@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,9 @@ SECRET_FILE = ".mailer-secret"
 LANGUAGES = ("sv", "en")
 
 
+StartTLS = Literal["auto", "required", "off"]
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpUrl:
     """Where and how to reach the SMTP relay, parsed from MAILER_SMTP_URL."""
@@ -37,7 +40,7 @@ class SmtpUrl:
     username: str | None = None
     password: str | None = None
     use_tls: bool = False  # implicit TLS (smtps://)
-    starttls: Literal["auto", "required", "off"] = "auto"
+    starttls: StartTLS = "auto"
     validate_certs: bool = True
 
     @classmethod
@@ -74,7 +77,7 @@ class SmtpUrl:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             use_tls=implicit,
-            starttls=starttls,  # type: ignore[arg-type]
+            starttls=cast(StartTLS, starttls),  # checked just above
             validate_certs=verify,
         )
 
@@ -257,6 +260,7 @@ def _workspace_toml() -> Path | None:
     return path if path.is_file() else None
 
 
+# ``overrides`` are Settings fields of many types, checked by pydantic: hence Any.
 def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Settings:
     """Load settings for a workspace, turning validation errors into one clear ConfigError."""
     global _workspace_for_toml

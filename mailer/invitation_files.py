@@ -42,7 +42,8 @@ def load_invitation(workspace: Path, slug: str, *, timezone: str) -> Invitation:
                           f"{path.parent}':", loaded.errors)
     if loaded.kind != "invitation":
         raise MailerError(f"{path} is a {loaded.kind}, not an invitation (kind: invitation)")
-    inv: Invitation = loaded.document
+    inv = loaded.document
+    assert isinstance(inv, Invitation)  # the invitation kind's model
     if timezone != DEFAULT_TIMEZONE:
         src = read_source(path, str(path))
         if isinstance(src.data, dict) and "timezone" not in src.data:

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypedDict, get_args, get_origin
 
 from pydantic import BaseModel
 from ruamel.yaml import YAML
@@ -55,8 +55,29 @@ ISSUE_FIELDS = (
 )
 SECTION_FIELDS = (FieldSpec("title", "text"), FieldSpec("intro", "markdown"))
 
+FormField = tuple[FieldSpec, dict[str, str]]
 
-def _strip(tp: Any) -> tuple[Any, bool]:
+
+class ItemView(TypedDict):
+    index: int
+    type: str
+    fields: list[FormField]
+
+
+class SectionView(TypedDict):
+    index: int
+    fields: list[FormField]
+    items: list[ItemView]
+
+
+class IssueView(TypedDict):
+    """What the form shows (``IssueFile.view``), every value as strings."""
+
+    fields: list[FormField]
+    sections: list[SectionView]
+
+
+def _strip(tp: object) -> tuple[object, bool]:
     """The type that matters under Annotated/Optional, and whether it is a list of it."""
     is_list = False
     while True:
@@ -73,7 +94,7 @@ def _strip(tp: Any) -> tuple[Any, bool]:
             return tp, is_list
 
 
-def _kind(name: str, annotation: Any) -> str:
+def _kind(name: str, annotation: object) -> str:
     tp, is_list = _strip(annotation)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if tp is Person:
@@ -102,7 +123,7 @@ def item_fields(item_type: str) -> list[FieldSpec]:
 
 
 # --- values between YAML and the form ---------------------------------------------------------
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -116,7 +137,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _person_line(value: Any) -> str:
+def _person_line(value: object) -> str:
     if not isinstance(value, Mapping):
         return _text(value)
     return "; ".join(_text(value.get(k)) for k in ("name", "role", "organisation")).rstrip("; ")
@@ -137,10 +158,11 @@ def _clean(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _scalar(kind: str, raw: str) -> Any:
+def _scalar(kind: str, raw: str) -> str | int | dt.date:
     text = _clean(raw)
     if kind == "markdown" and "\n" in text:
-        return LiteralScalarString(text + "\n")
+        block: str = LiteralScalarString(text + "\n")  # a str written as a | block
+        return block
     if kind == "date" and text:
         try:
             return dt.date.fromisoformat(text)
@@ -193,15 +215,17 @@ class IssueFile:
     # --- reading ------------------------------------------------------------------------
     @property
     def sections(self) -> CommentedSeq:
-        return self.data["sections"]  # type: ignore[no-any-return]
+        sections: CommentedSeq = self.data["sections"]  # made a CommentedSeq on opening
+        return sections
 
     def _items(self, s: int) -> CommentedSeq:
         section = self.sections[s]
         if not isinstance(section.get("items"), CommentedSeq):
             section["items"] = CommentedSeq()
-        return section["items"]  # type: ignore[no-any-return]
+        items: CommentedSeq = section["items"]
+        return items
 
-    def _include(self, value: Any) -> Path | None:
+    def _include(self, value: object) -> Path | None:
         if isinstance(value, Mapping) and set(value) == {INCLUDE_KEY} and \
                 str(value[INCLUDE_KEY]).endswith(".md"):
             target = (self.folder / str(value[INCLUDE_KEY])).resolve()
@@ -209,6 +233,7 @@ class IssueFile:
                 return target
         return None
 
+    # Any: YAML values of any shape, read loosely (a wrong shape is the loader's to report).
     def _value(self, container: Mapping[str, Any], spec: FieldSpec) -> dict[str, str]:
         """The form values of one field: ``{"": text}`` or ``{"url": …, "text": …}``."""
         value = container.get(spec.name)
@@ -234,11 +259,11 @@ class IssueFile:
             return {"": ", ".join(_text(x) for x in value or [])}
         return {"": _text(value)}
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> IssueView:
         """Everything the form shows, as strings."""
-        sections = []
+        sections: list[SectionView] = []
         for s, section in enumerate(self.sections):
-            items = []
+            items: list[ItemView] = []
             for i, item in enumerate(self._items(s)):
                 kind = str(item.get("type", "")) if isinstance(item, Mapping) else ""
                 fields = item_fields(kind)

@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -42,7 +42,7 @@ class Loaded:
 
     path: Path
     kind: str
-    document: Any | None
+    document: BaseModel | None
     problems: list[Problem] = field(default_factory=list)
     includes: list[Path] = field(default_factory=list)
 
@@ -96,7 +96,7 @@ def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
             display, src.pos(("kind",)).line, "kind"))
         return loaded
     ctx = CheckContext(folder=file.parent, today=today)
-    document: Any = None
+    document: BaseModel | None = None
     try:
         document = kind.model.model_validate(src.data)
     except ValidationError as exc:
@@ -113,7 +113,8 @@ def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
     return loaded
 
 
-def load_valid(path: Path | str, *, kind: str | None = None, today: date | None = None) -> Any:
+def load_valid(path: Path | str, *, kind: str | None = None,
+               today: date | None = None) -> BaseModel:
     """The valid document at ``path``, or MailerError listing every problem."""
     loaded = load_document(path, today=today)
     if not loaded.ok:
@@ -121,6 +122,7 @@ def load_valid(path: Path | str, *, kind: str | None = None, today: date | None 
                           "run: mailer issue check", loaded.errors)
     if kind is not None and loaded.kind != kind:
         raise MailerError(f"{loaded.path} is a {loaded.kind}, not a {kind}")
+    assert loaded.document is not None  # loaded.ok
     return loaded.document
 
 
@@ -139,7 +141,7 @@ def finding_problem(f: Finding, src: Source) -> Problem:
     return Problem(f.message, pos.file, line, field_name(f.path) or None, f.severity)
 
 
-def _strip(tp: Any) -> Any:
+def _strip(tp: object) -> object:
     """Unwrap Annotated[...] and Optional[...] down to the type that matters."""
     while True:
         origin = get_origin(tp)
@@ -154,17 +156,17 @@ def _strip(tp: Any) -> Any:
             return tp
 
 
-def _tag_of(model: Any) -> str | None:
+def _tag_of(model: object) -> str | None:
     f = getattr(model, "model_fields", {}).get("type")
     if f is not None and get_origin(f.annotation) is Literal:
         return str(get_args(f.annotation)[0])
     return None
 
 
-def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[DocPath, Any]:
+def _walk(root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[DocPath, object]:
     """Follow a pydantic error location: the data path (without union tags) and the type
     found there (a model class where the location ends on a mapping)."""
-    tp: Any = root
+    tp: object = root
     path: list[str | int] = []
     for part in loc:
         tp = _strip(tp)
@@ -184,7 +186,7 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[DocPath, Any]:
     return tuple(path), _strip(tp)
 
 
-def _union_tags(tp: Any) -> list[str]:
+def _union_tags(tp: object) -> list[str]:
     return sorted(t for a in get_args(tp) if (t := _tag_of(_strip(a))))
 
 
@@ -251,6 +253,6 @@ def _translate(exc: ValidationError, model: type[BaseModel], src: Source) -> lis
     return problems
 
 
-def _types_at(parent: Any, name: str) -> list[str]:
+def _types_at(parent: object, name: str) -> list[str]:
     fields = getattr(parent, "model_fields", {})
     return _union_tags(_strip(fields[name].annotation)) if name in fields else []

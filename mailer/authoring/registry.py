@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,8 +28,10 @@ class CheckContext:
         return self.folder.resolve() in target.parents and target.is_file()
 
 
+# Any: each kind's checker takes its own model (Issue, Invitation, …); Callable parameters
+# are contravariant, so no common type would accept them all.
 Checker = Callable[[Any, CheckContext], Iterable[Finding]]
-PartialChecker = Callable[[dict[str, Any], CheckContext], Iterable[Finding]]
+PartialChecker = Callable[[Mapping[str, object], CheckContext], Iterable[Finding]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -17,10 +18,10 @@ class Previous:
     folder: Path
     number: int
     year: int
-    data: dict
+    data: dict[str, Any]  # the raw YAML of an earlier issue, read loosely with .get()
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except Exception:  # an unreadable issue is skipped here; `issue check` reports it

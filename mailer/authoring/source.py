@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from mailer.domain.findings import DocPath
@@ -32,7 +32,7 @@ class Source:
     """Plain data (dicts, lists, strings, None) and the position of every path in it."""
 
     file: str
-    data: Any
+    data: object  # mostly JSON-like; a YAML tag (!x) can leave a ruamel object
     positions: dict[DocPath, Pos] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     includes: list[Path] = field(default_factory=list)
@@ -46,7 +46,7 @@ class Source:
         return Pos(self.file, 1, 1)
 
 
-def _as_string(constructor: Any, node: Any) -> str:
+def _as_string(constructor: object, node: ScalarNode) -> str:
     return str(node.value)
 
 
@@ -89,18 +89,18 @@ def read_source(path: Path, display: str) -> Source:
     return src
 
 
-def _text_start(value: Any, value_line: int) -> int:
+def _text_start(value: object, value_line: int) -> int:
     # A | or > block starts its text on the line after the indicator.
     if isinstance(value, LiteralScalarString | FoldedScalarString):
         return value_line + 1
     return value_line
 
 
-def _plain(node: Any, path: DocPath, src: Source, folder: Path, file: str) -> Any:
+def _plain(node: object, path: DocPath, src: Source, folder: Path, file: str) -> object:
     if isinstance(node, CommentedMap):
         if set(node) == {INCLUDE_KEY} and str(node[INCLUDE_KEY]).endswith(".md"):
             return _include(str(node[INCLUDE_KEY]), path, src, folder, file)
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for key, value in node.items():
             key_line, _ = node.lc.key(key)
             value_line, _ = node.lc.value(key)
@@ -109,7 +109,7 @@ def _plain(node: Any, path: DocPath, src: Source, folder: Path, file: str) -> An
             out[str(key)] = _plain(value, child, src, folder, file)
         return out
     if isinstance(node, CommentedSeq):
-        items: list[Any] = []
+        items: list[object] = []
         for i, value in enumerate(node):
             line, _ = node.lc.item(i)
             child = (*path, i)
@@ -121,7 +121,7 @@ def _plain(node: Any, path: DocPath, src: Source, folder: Path, file: str) -> An
     return node
 
 
-def _include(name: str, path: DocPath, src: Source, folder: Path, file: str) -> Any:
+def _include(name: str, path: DocPath, src: Source, folder: Path, file: str) -> str:
     target = (folder / name).resolve()
     here = src.positions.get(path, Pos(file, 1, 1))
     if folder.resolve() not in target.parents:

@@ -13,6 +13,7 @@ from mailer.authoring import document_path, load_document
 from mailer.authoring.scaffold import new_issue
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.content import Issue
 from mailer.errors import MailerError
 
 issue_app = typer.Typer(help="Compose newsletter issues: scaffold, check, render, preview.",
@@ -60,7 +61,7 @@ def check(
     doc = loaded.document
     items = sum(len(s.items) for s in getattr(doc, "sections", []))
     what = (f"{loaded.kind} nr {doc.number} {doc.year}, {len(doc.sections)} sections, "
-            f"{items} items" if loaded.kind == "newsletter" else loaded.kind)
+            f"{items} items" if isinstance(doc, Issue) else loaded.kind)
     typer.echo(f"ok: {loaded.path} ({what}); {warnings} warning(s)")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -164,7 +164,8 @@ def erase(
     typer.echo(f"erased {who} ({n} subscription(s)); the consent log keeps only a hash")
 
 
-def personal_data_text(data: dict[str, Any], tz: tzinfo | None = None) -> str:
+# Any: reads the access report (JSON) by key, trusting the shape personal_data gives it.
+def personal_data_text(data: Mapping[str, Any], tz: tzinfo | None = None) -> str:
     """``personal_data`` as text a person can read."""
     def when(value: str | None) -> str:
         if not value:

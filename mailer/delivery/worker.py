@@ -58,7 +58,7 @@ class RetryPolicy:
     cap_seconds: float = 6 * 3600.0
 
     def delay(self, attempts: int) -> float:
-        d = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        d = min(self.cap_seconds, self.base_seconds * 2.0 ** max(attempts - 1, 0))
         return d * random.uniform(0.5, 1.0)  # jitter: retries of a batch spread out
 
 

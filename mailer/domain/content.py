@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -46,7 +46,7 @@ _PLACEHOLDER_HOST = re.compile(r"^https?://(www\.)?example\.(org|com|net)(/|$)")
 _TIME_RE = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
 
-def _time(value: Any) -> Any:
+def _time(value: object) -> object:
     # Swedish writes 10.00, English 10:00; both mean the same time of day.
     if isinstance(value, str):
         m = _TIME_RE.match(value)
@@ -85,7 +85,7 @@ class Link(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _from_string(cls, data: Any) -> Any:
+    def _from_string(cls, data: object) -> object:
         return {"url": data} if isinstance(data, str) else data
 
 

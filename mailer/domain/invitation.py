@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -152,7 +152,7 @@ class Cost(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthand(cls, data: Any) -> Any:
+    def _shorthand(cls, data: object) -> object:
         if isinstance(data, str) and data.strip().lower() in ("free", "kostnadsfritt", "gratis"):
             return {"free": True}
         if isinstance(data, int | float | Decimal) and not isinstance(data, bool):
@@ -170,7 +170,7 @@ class Cost(_Model):
         return self
 
 
-def _seats_shorthand(data: Any) -> Any:
+def _seats_shorthand(data: object) -> object:
     # "1-2", "1–2" or a bare number for per_organisation
     if isinstance(data, str):
         m = re.fullmatch(r"\s*(\d+)\s*[-–]\s*(\d+)\s*", data)
@@ -194,7 +194,7 @@ class Seats(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthand(cls, data: Any) -> Any:
+    def _shorthand(cls, data: object) -> object:
         if isinstance(data, dict) and "per_organisation" in data:
             data = dict(data)
             value = _seats_shorthand(data.pop("per_organisation"))
@@ -233,12 +233,12 @@ class Registration(_Model):
 
     @field_validator("external_id", mode="before")
     @classmethod
-    def _external_id(cls, v: Any) -> Any:
+    def _external_id(cls, v: object) -> object:
         return str(v) if isinstance(v, int) else v
 
     @field_validator("deadline", mode="before")
     @classmethod
-    def _deadline(cls, v: Any, info: ValidationInfo) -> Any:
+    def _deadline(cls, v: object, info: ValidationInfo) -> object:
         # A bare date means "by the end of that day" in the invitation's zone.
         if isinstance(v, date) and not isinstance(v, datetime):
             v = datetime.combine(v, time(23, 59))
@@ -283,7 +283,7 @@ class ReminderOffset:
     minutes: int
 
     @classmethod
-    def parse(cls, value: Any) -> ReminderOffset:
+    def parse(cls, value: object) -> ReminderOffset:
         if isinstance(value, ReminderOffset):
             return value
         if isinstance(value, timedelta):
@@ -396,7 +396,7 @@ class Invitation(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _zone_from_context(cls, data: Any, info: ValidationInfo) -> Any:
+    def _zone_from_context(cls, data: object, info: ValidationInfo) -> object:
         if isinstance(data, dict) and "timezone" not in data and info.context:
             tz = info.context.get("timezone")
             if tz:
@@ -414,7 +414,7 @@ class Invitation(_Model):
 
     @field_validator("reminders", mode="before")
     @classmethod
-    def _reminders(cls, v: Any) -> Any:
+    def _reminders(cls, v: object) -> object:
         if v is None:
             return []
         if not isinstance(v, list):
@@ -496,7 +496,7 @@ def refuse_if_closed(invitation: Invitation, now: datetime, action: str) -> None
         )
 
 
-def parse_invitation(data: Any, *, timezone: str = DEFAULT_TIMEZONE) -> Invitation:
+def parse_invitation(data: object, *, timezone: str = DEFAULT_TIMEZONE) -> Invitation:
     """Validate a mapping (from issue.yaml) into an Invitation; naive times use ``timezone``."""
     return Invitation.model_validate(data, context={"timezone": timezone})
 

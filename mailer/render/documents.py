@@ -12,6 +12,8 @@ from mailer.errors import MailerError
 from mailer.render.engine import RenderOptions
 from mailer.render.types import RenderedMailing
 
+# Any: each kind registers a renderer of its own document type (Issue, Invitation, …);
+# Callable parameters are contravariant, so no common type would accept them all.
 Renderer = Callable[[Any, RenderOptions], RenderedMailing]
 _RENDERERS: dict[str, Renderer] = {}
 # Kinds whose renderer lives in a module that registers it on import.
@@ -43,5 +45,5 @@ def options_for(settings: Settings, folder: Path, *,
     )
 
 
-def render_document(document: Any, kind: str, options: RenderOptions) -> RenderedMailing:
+def render_document(document: object, kind: str, options: RenderOptions) -> RenderedMailing:
     return renderer_for(kind)(document, options)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import nh3
@@ -119,6 +118,7 @@ def environment(dirs: tuple[Path, ...], language: str) -> jinja2.Environment:
         extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
     )
     tr = i18n.Translator(language)
+    # jinja2.ext.i18n adds this method at runtime; the Environment type does not know it.
     env.install_gettext_callables(tr.gettext, tr.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         lang=language,
@@ -144,7 +144,7 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def render_mailing(template: str, context: Mapping[str, Any], *, subject: str,
+def render_mailing(template: str, context: Mapping[str, object], *, subject: str,
                    language: str, preheader: str = "",
                    options: RenderOptions | None = None) -> RenderedMailing:
     """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` once for a whole mailing.

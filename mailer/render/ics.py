@@ -84,4 +84,5 @@ def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
 
 def meetings_ics(invitation: Invitation, slug: str, *, domain: str, now: datetime) -> bytes:
     """The .ics bytes (CRLF line endings, folded lines, as RFC 5545 asks)."""
-    return meetings_calendar(invitation, slug, domain=domain, now=now).to_ical()
+    ical: bytes = meetings_calendar(invitation, slug, domain=domain, now=now).to_ical()
+    return ical

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from mailer.domain.invitation import (
     Cost,
@@ -84,7 +83,7 @@ def register_href(inv: Invitation) -> str:
 
 
 def context(inv: Invitation, options: RenderOptions,
-            language: str | None = None) -> dict[str, Any]:
+            language: str | None = None) -> dict[str, object]:
     """What every invitation template reads, with dates and cost in ``language`` (default:
     the invitation's)."""
     lang = language or inv.language

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from mailer.domain.content import Issue, ItemBase, Section
 from mailer.errors import MailerError
@@ -48,7 +47,7 @@ def issue_heading(issue: Issue) -> str:
         "number": issue.number, "year": issue.year}
 
 
-def issue_context(issue: Issue, options: RenderOptions) -> dict[str, Any]:
+def issue_context(issue: Issue, options: RenderOptions) -> dict[str, object]:
     needs_assets = any(item.image and item.image.is_local for _, item in issue.all_items())
     if needs_assets and not options.asset_base_url:
         raise MailerError("this issue has local images; rendering needs the URL they are "

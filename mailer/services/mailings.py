@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, start_due
 from mailer.store.models import Mailing, MailingKind, MailingStatus, OutboxStatus
+from mailer.store.models.delivery import MailingHeaders
 from mailer.store.outbox import PlannedRecipient
 
 __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause", "resume",
@@ -69,7 +69,7 @@ def plan_mailing(
     lists = [get_list(session, slug) for slug in list_slugs]
     if not lists and recipients is None:
         raise MailerError("a mailing needs at least one list (--list SLUG) or recipients")
-    headers: dict[str, Any] = {"mid_salt": secrets.token_hex(4)}
+    headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
         headers["list_name"] = lists[0].name

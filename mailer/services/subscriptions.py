@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ from mailer.store.subscriptions import (
     SubscribeResult,
     normalise_email,
 )
+from mailer.typing import JSON
 
 __all__ = [
     "STATUSES", "MAX_NAME", "InvalidEmail", "ListChoice", "Preferences", "SubscribeOutcome",
@@ -322,7 +323,7 @@ def answer_reconfirmation(session: Session, *, workspace: Path, timezone: str, s
 
 # -- GDPR: access report, erasure, export --------------------------------------------------
 
-def access_report(session: Session, subscriber_id: int) -> dict[str, Any]:
+def access_report(session: Session, subscriber_id: int) -> JSON:
     """Everything held on the person (GDPR articles 15 and 20), JSON-able."""
     return people.personal_data(session, _subscriber(session, subscriber_id))
 
@@ -343,7 +344,7 @@ def find_person(session: Session, email: str) -> Subscriber:
     return person
 
 
-def access_report_by_email(session: Session, email: str) -> dict[str, Any]:
+def access_report_by_email(session: Session, email: str) -> JSON:
     return people.personal_data(session, find_person(session, email))
 
 

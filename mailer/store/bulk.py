@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.sql import ClauseElement
@@ -23,7 +22,7 @@ class Executemany:
     """One Core INSERT/UPDATE run as ``cursor.executemany`` with driver-ready values."""
 
     def __init__(self, conn: Connection, stmt: ClauseElement, columns: Sequence[str], *,
-                 constants: Mapping[str, Any] | None = None,
+                 constants: Mapping[str, object] | None = None,
                  convert: Iterable[str] = ()) -> None:
         dialect = conn.dialect
         self.conn = conn
@@ -36,10 +35,10 @@ class Executemany:
         names: list[str] = list(compiled.positiontup or []) if dialect.positional else list(
             binds)
 
-        def processor(name: str) -> Callable[[Any], Any] | None:
+        def processor(name: str) -> Callable[[object], object] | None:
             return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
 
-        fixed: dict[str, Any] = {}
+        fixed: dict[str, object] = {}
         for name in names:
             if name in columns:
                 continue
@@ -63,7 +62,7 @@ class Executemany:
                  **{n: width + i for i, n in enumerate(fixed)}}
         self.pick = itemgetter(*[slots[n] for n in names]) if names else None
 
-    def __call__(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def __call__(self, rows: Sequence[tuple[object, ...]]) -> None:
         """Execute for ``rows``: tuples of values in the order of ``columns``."""
         if not rows:
             return
@@ -78,10 +77,11 @@ class Executemany:
                 converted.append(values)
             rows = [tuple(v) for v in converted]
         if len(self.names) == 1:
-            params: list[Any] = [(pick(row + tail),) for row in rows]
+            picked: list[tuple[object, ...]] = [(pick(row + tail),) for row in rows]
         else:
-            params = [pick(row + tail) for row in rows]
+            picked = [pick(row + tail) for row in rows]
+        params: list[tuple[object, ...]] | list[dict[str, object]] = picked
         if not self.positional:
             names = self.names
-            params = [dict(zip(names, p, strict=True)) for p in params]
+            params = [dict(zip(names, p, strict=True)) for p in picked]
         self.conn.exec_driver_sql(self.sql, params)

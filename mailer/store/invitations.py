@@ -23,6 +23,7 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.typing import JSON, JSONValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +207,10 @@ def require_sendable(invitation: InvitationRow, now: datetime, action: str) -> N
 
 
 # --- GDPR: what invitations hold on a person (mailer subscribers show) -----------------------
-def _personal_data(session: Session, subscriber: Subscriber) -> list[dict[str, object]]:
+def _personal_data(session: Session, subscriber: Subscriber) -> list[JSONValue]:
     from mailer.store.models import Reconfirmation, RegistrationRow, ReminderLedger
 
-    out: list[dict[str, object]] = []
+    out: list[JSONValue] = []
     for inv in session.scalars(select(InvitationRow).order_by(InvitationRow.slug)):
         invited = session.scalar(select(Invitee).where(
             Invitee.invitation_id == inv.id, Invitee.subscriber_id == subscriber.id))
@@ -220,7 +221,7 @@ def _personal_data(session: Session, subscriber: Subscriber) -> list[dict[str, o
             ReminderLedger.invitation_id == inv.id, ReminderLedger.subscriber_id == subscriber.id))
         answers = session.scalars(select(Reconfirmation).where(
             Reconfirmation.invitation_id == inv.id, Reconfirmation.subscriber_id == subscriber.id))
-        entry: dict[str, object] = {
+        entry: JSON = {
             "invitation": inv.slug,
             "invited_at": invited.invited_at.isoformat() if invited else None,
             "registration": None if reg is None else {

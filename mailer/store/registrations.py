@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.domain.addresses import email_key
 from mailer.domain.registration import (
     RegistrationHow,
     RegistrationStatus,
@@ -29,7 +30,7 @@ from mailer.store.models import (
     RegistrationRow,
     Subscriber,
 )
-from mailer.store.subscriptions import email_key, normalise_email
+from mailer.store.subscriptions import normalise_email
 
 
 class SeatsFull(MailerError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, TextIO
+from typing import TextIO
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -29,8 +29,9 @@ from mailer.store.models import (
     SubscriptionStatus,
     utcnow,
 )
+from mailer.typing import JSON, JSONValue
 
-Section = Callable[[Session, Subscriber], Any]
+Section = Callable[[Session, Subscriber], JSONValue]
 PERSONAL_DATA_SECTIONS: dict[str, Section] = {}
 ERASERS: list[Callable[[Session, Subscriber], None]] = []
 
@@ -58,7 +59,7 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+def personal_data(session: Session, subscriber: Subscriber) -> JSON:
     """Everything we hold on ``subscriber``, JSON-able, for a GDPR request for access."""
     org = subscriber.organisation
     subs = session.execute(
@@ -72,7 +73,7 @@ def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
         .where(or_(ConsentEvent.subscriber_id == subscriber.id,
                    ConsentEvent.email_hash == email_hash(subscriber.email_key)))
         .order_by(ConsentEvent.at, ConsentEvent.id)).all()
-    data: dict[str, Any] = {
+    data: JSON = {
         "subscriber": {
             "id": subscriber.id,
             "email": subscriber.email,

@@ -246,7 +246,7 @@ class BatchUpsert:
             rows = [r for r in rows if r.line not in org_problems]
         existing = self.seen.people(first, self.list_id)
 
-        changes: list[tuple[Any, ...]] = []
+        changes: list[tuple[object, ...]] = []
         subscribe: list[int] = []  # existing people to add to the list
         activate: list[int] = []  # existing people whose subscription was unconfirmed
         consent: list[tuple[int, str]] = []  # (subscriber id, email key)
@@ -317,8 +317,9 @@ class BatchUpsert:
             .where(CONSENT.c.action == "erase").group_by(CONSENT.c.email_hash))
         return {h: when.date().isoformat() for h, when in rows}
 
+    # ``person``: a row of ``SeenRows.people`` (Any: its Row type differs in SQLAlchemy 2.0/2.1)
     def _change(self, row: SubscriberRow, person: Any,
-                org_id: int | None) -> tuple[Any, ...] | None:
+                org_id: int | None) -> tuple[object, ...] | None:
         """The new values for an existing person, or None when the row changes nothing."""
         name = person.name if row.name is None else row.name
         role = person.role if row.role is None else row.role
@@ -374,7 +375,7 @@ class SeenRows:
             select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups])))}
         return {r.line: duplicate_reason(earlier[r.key]) for r in dups}
 
-    def people(self, first: int, list_id: int) -> dict[int, Any]:
+    def people(self, first: int, list_id: int) -> dict[int, Any]:  # Any: see _change
         """{line: the person already in the database, with their status on the list}."""
         t = self.t
         query = (select(t.c.line, PEOPLE.c.id, PEOPLE.c.email, PEOPLE.c.name,

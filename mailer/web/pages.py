@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from babel.dates import format_date, format_datetime
@@ -72,7 +72,7 @@ def with_lang(path: str, lang: str) -> str:
 
 
 def render(request: Request, template: str, *, lang: str, status: int = 200,
-           cache: str = "no-store", **context: Any) -> HTMLResponse:
+           cache: str = "no-store", **context: object) -> HTMLResponse:
     """Render a page in ``lang``; sets the CSRF cookie if the page holds a form."""
     web = web_of(request)
     other = next(x for x in LANGUAGES if x != lang)
@@ -87,7 +87,7 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
         "sender_name": web.settings.sender.name or web.settings.sender.address,
         **context,
     }
-    html = web.env.get_template(template).render(ctx)  # type: ignore[attr-defined]
+    html = web.env.get_template(template).render(ctx)
     response = HTMLResponse(html, status_code=status)
     response.headers["cache-control"] = cache
     response.headers["content-language"] = lang

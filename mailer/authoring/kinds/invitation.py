@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, time
-from typing import Any
 
 from mailer.authoring.registry import CheckContext, register_kind
 from mailer.domain.content import check_markdown
@@ -37,11 +36,12 @@ def check_invitation(inv: Invitation, ctx: CheckContext) -> Iterator[Finding]:
                       "letter instead; add preheader: with one line", "warning")
 
 
-def check_partial(data: dict[str, Any], ctx: CheckContext) -> Iterator[Finding]:
+def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Finding]:
     """When the shape is wrong, still check the Markdown that is there."""
     for name in MARKDOWN_FIELDS:
-        if isinstance(data.get(name), str):
-            yield from check_markdown((name,), data[name])
+        text = data.get(name)
+        if isinstance(text, str):
+            yield from check_markdown((name,), text)
 
 
 register_kind("invitation", Invitation, check_invitation, partial_checker=check_partial,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -20,7 +19,7 @@ from mailer.domain.content import (
 from mailer.domain.findings import DocPath, Finding
 from mailer.domain.markdown import render_markdown
 
-_ITEM: TypeAdapter[Any] = TypeAdapter(Item)
+_ITEM: TypeAdapter[Item] = TypeAdapter(Item)
 
 
 def check_newsletter(issue: Issue, ctx: CheckContext) -> Iterator[Finding]:
@@ -32,12 +31,13 @@ def check_newsletter(issue: Issue, ctx: CheckContext) -> Iterator[Finding]:
         yield from _markdown_files(path, text, ctx)
 
 
-def check_partial(data: dict[str, Any], ctx: CheckContext) -> Iterator[Finding]:
+def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Finding]:
     """When the issue's shape is wrong, still check every part that is right, so the
     editor sees every problem in one run (a bad date does not hide a broken link)."""
-    if isinstance(data.get("intro"), str):
-        yield from check_markdown(("intro",), data["intro"])
-        yield from _markdown_files(("intro",), data["intro"], ctx)
+    intro = data.get("intro")
+    if isinstance(intro, str):
+        yield from check_markdown(("intro",), intro)
+        yield from _markdown_files(("intro",), intro, ctx)
     sections = data.get("sections")
     for s, section in enumerate(sections if isinstance(sections, list) else []):
         if not isinstance(section, dict):

@@ -4,7 +4,7 @@ Style: ORM classes with typed ``Mapped`` columns; methods on models never touch 
 Queries and use cases live in the ``mailer.store.*`` modules beside this package.
 """
 
-from mailer.store.models.accounts import ApiToken, User, UserSession  # noqa: F401
+from mailer.store.models.accounts import ApiToken, User, UserSession
 from mailer.store.models.base import Base, UTCDateTime, utcnow
 from mailer.store.models.delivery import (
     FINAL,
@@ -37,6 +37,7 @@ from mailer.store.models.subscribers import (
 
 __all__ = [
     "FINAL",
+    "ApiToken",
     "Base",
     "Lock",
     "Mailing",
@@ -60,5 +61,7 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "UTCDateTime",
+    "User",
+    "UserSession",
     "utcnow",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import (
     Enum,
@@ -18,6 +18,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.store.models.base import Base, JSONType, utcnow
+
+
+class AttachmentHeader(TypedDict):
+    """One file attached to every copy of a mailing (``data`` is base64)."""
+
+    filename: str
+    content_type: str
+    data: str
+
+
+class MailingHeaders(TypedDict, total=False):
+    """``Mailing.headers``: the header facts decided at planning (see delivery.message)."""
+
+    mid_salt: str
+    list_slug: str
+    list_name: str
+    unsubscribe_mailto: str
+    attachments: list[AttachmentHeader]
 
 
 class MailingKind(enum.StrEnum):
@@ -76,7 +94,7 @@ class Mailing(Base):
     language: Mapped[str] = mapped_column(String(5), default="sv")
     preheader: Mapped[str] = mapped_column(String(500), default="")
     # Header facts decided at planning: List-Id, sender, extra options (see delivery.message).
-    headers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    headers: Mapped[MailingHeaders] = mapped_column(JSONType, default=dict)
     scheduled_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     Enum,
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mailer.domain.registration import RegistrationHow, RegistrationStatus
 from mailer.store.models.base import Base, JSONType, utcnow
 from mailer.store.models.subscribers import Organisation, Subscriber
+from mailer.typing import JSON
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -105,7 +105,7 @@ class RegistrationRow(Base):
         ForeignKey("subscribers.id", ondelete="SET NULL"))
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    extra: Mapped[JSON] = mapped_column(JSONType, default=dict)
 
     subscriber: Mapped[Subscriber] = relationship(foreign_keys=[subscriber_id], lazy="joined")
     organisation: Mapped[Organisation] = relationship(lazy="joined")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.store.models.base import Base, JSONType, utcnow
+from mailer.typing import JSON
 
 
 class OrgKind(enum.StrEnum):
@@ -61,7 +61,7 @@ class Subscriber(Base):
     )
     role: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(5), default="sv")
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    attributes: Mapped[JSON] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

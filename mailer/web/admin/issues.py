@@ -12,7 +12,6 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
 from mailer.config import Settings
@@ -57,7 +56,7 @@ class IssueSummary:
 
 
 def summarise(loaded: Loaded, raw_title: str = "") -> IssueSummary:
-    doc: Any = loaded.document
+    doc = loaded.document
     return IssueSummary(
         name=loaded.folder.name, kind=loaded.kind,
         title=(getattr(doc, "subject", None) or getattr(doc, "title", None) or raw_title

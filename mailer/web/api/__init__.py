@@ -50,7 +50,8 @@ def install_api(app: FastAPI) -> None:
             status = getattr(exc, "status_code", 404)
             return error_response(status, CODES.get(status, "error"), "no such API route")
         assert pages_handler is not None
-        return await pages_handler(request, exc)  # type: ignore[no-any-return, misc]
+        answer = pages_handler(request, exc)  # Starlette allows a plain or an async handler
+        return answer if isinstance(answer, Response) else await answer
 
     if pages_handler is not None:
         app.add_exception_handler(StarletteHTTPException, http_error)

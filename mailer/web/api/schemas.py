@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,10 +57,10 @@ class PersonalData(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    subscriber: dict[str, Any]
-    organisation: dict[str, Any] | None
-    subscriptions: list[dict[str, Any]]
-    consent_events: list[dict[str, Any]]
+    subscriber: dict[str, object]
+    organisation: dict[str, object] | None
+    subscriptions: list[dict[str, object]]
+    consent_events: list[dict[str, object]]
 
 
 class IssueOut(BaseModel):

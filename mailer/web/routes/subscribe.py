@@ -108,7 +108,7 @@ async def subscribe_embed(request: Request, slug: str) -> Response:
     web = web_of(request)
     lst = await open_list(request, slug)
     lang = request_language(request, lst.language)
-    snippet = web.env.get_template("snippet.html").render(  # type: ignore[attr-defined]
+    snippet = web.env.get_template("snippet.html").render(
         _=translator(lang), lang=lang, lst=lst,
         action=f"{web.settings.base_url}/subscribe/{lst.slug}?lang={lang}")
     return render(request, "embed.html", lang=lang, lst=lst, snippet=snippet.strip(),
