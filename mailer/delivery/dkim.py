@@ -18,7 +18,7 @@ import base64
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +142,7 @@ class DkimSigner:
     """Signs whole messages with one or more keys (RSA plus Ed25519 = dual signing)."""
 
     def __init__(self, keys: Sequence[DkimKey], *, headers: Sequence[str] = SIGNED_HEADERS,
-                 clock: object = time) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         if not keys:
             raise ConfigError("DKIM signing needs at least one key")
         self.keys = tuple(keys)
@@ -167,7 +167,7 @@ class DkimSigner:
         include: list[bytes] = []
         for h in self.headers:
             include.extend([h] * (present.count(h) + 1))
-        now = str(int(self._clock.time())).encode("ascii")  # type: ignore[attr-defined]
+        now = str(int(self._clock())).encode("ascii")
         out = b""
         for key in self.keys:
             out += self._one(key, canon, tuple(include), bodyhash, now)
@@ -187,7 +187,7 @@ class DkimSigner:
             # A placeholder long enough that b= folds onto its own line (as dkimpy does).
             (b"b", b"0" * 60),
         ]
-        value = fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_HEADER))
+        value: bytes = fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_HEADER))
         value = value[: value.rindex(b"b=") + 2]  # b= empty while hashing
         hasher = hashlib.sha256()
         hash_headers(hasher, _CANON, canon, include, (_HEADER, b" " + value), {})
@@ -197,4 +197,5 @@ class DkimSigner:
         else:
             signature = key.key.sign(digest, padding.PKCS1v15(), Prehashed(SHA256()))
         b = base64.b64encode(signature)
-        return _HEADER + b": " + fold(value + b, namelen=len(_HEADER)) + b"\r\n"
+        folded: bytes = fold(value + b, namelen=len(_HEADER))
+        return _HEADER + b": " + folded + b"\r\n"
