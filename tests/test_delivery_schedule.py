@@ -48,7 +48,7 @@ def test_mailing_scheduled_two_seconds_ahead_is_sent_by_running_worker(
                                 now=datetime.now(UTC), list_slugs=["medborgardialog"], at=at)
         # a subscriber who joins before the time is included at start (re-planned)
         assert smtp_server.received == []
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # a bound for a loaded machine
         while len(smtp_server.received) < 10:
             assert time.monotonic() < deadline, "scheduled mailing not sent"
             assert not task.done(), task
