@@ -103,7 +103,7 @@ class SmtpServer:
     def stop(self) -> None:
         self.controller.stop()
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Received]:
         """Wait until at least ``count`` messages have arrived (or fail after ``timeout``)."""
         deadline = time.monotonic() + timeout
         while len(self.received) < count:
