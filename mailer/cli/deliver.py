@@ -229,22 +229,3 @@ def catcher(
         pass
     finally:
         cat.stop()
-
-
-@app.command("unsubscribes")
-def unsubscribes(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="Maildir, mbox file, or folder of .eml files where "
-                                          "mail to the sender address is delivered."),
-) -> None:
-    """Apply unsubscribe requests sent by e-mail (List-Unsubscribe's mailto: form)."""
-    from mailer.delivery.inbound import process_requests
-    from mailer.tokens import Tokens
-
-    c: AppContext = ctx.obj
-    report = process_requests(c.engine, Tokens(c.settings.signing_key()), path,
-                              now=datetime.now(UTC))
-    typer.echo(f"read {report.read} message(s): {report.unsubscribed} subscription(s) ended, "
-               f"{report.already} already unsubscribed, {len(report.ignored)} not a request")
-    for why in report.ignored[:20]:
-        typer.echo(f"  {why}")

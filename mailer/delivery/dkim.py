@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from dkim import fold, hash_headers, rfc822_parse
 from dkim.canonicalization import CanonicalizationPolicy
 
+from mailer.config import Settings
 from mailer.errors import ConfigError
 
 # Signed (and over-signed) header fields, lower case as RFC 6376 compares them.
@@ -198,3 +199,14 @@ class DkimSigner:
             signature = key.key.sign(digest, padding.PKCS1v15(), Prehashed(SHA256()))
         b = base64.b64encode(signature)
         return _HEADER + b": " + fold(value + b, namelen=len(_HEADER)) + b"\r\n"
+
+
+def signer_for(settings: Settings) -> DkimSigner | None:
+    """The signer the settings describe (RSA, plus Ed25519 when configured), or None."""
+    keys = []
+    for ed in (False, True):
+        path = settings.dkim_key_path(ed25519=ed)
+        if path is not None:
+            selector = settings.dkim_ed25519_selector if ed else settings.dkim_selector
+            keys.append(load_key(path, domain=settings.dkim_domain_or_from, selector=selector))
+    return DkimSigner(keys) if keys else None
