@@ -155,9 +155,13 @@ def test_bounces_and_complaint_suppress_exactly_those_and_next_mailing_leaves_th
 
     code, out, _ = cli("mailings")
     assert code == 0
-    assert re.search(rf"(?m)^\s+{first.id}\b.*", out)
-    assert "bounced 4 (2 hard at RCPT" not in out  # wording checked in the health test
-    _ = list_id
+    # Sender health of the first mailing: 10 attempted, 2 refused at RCPT, 2 DSNs later.
+    health = out.split(f"\n{first.id:>4} ", 1)[1]
+    assert "health: delivered 6, bounced 4 (40.0%: 4 hard, 0 soft), complaints 1 (10.00%)" \
+        in health
+    assert "WARNING: bounce rate above 2 %" in health
+    assert "WARNING: complaint rate above 0.1 %" in health
+    assert list_id
 
 
 def test_suppressed_after_planning_is_skipped_at_claim(engine: Engine, settings,
@@ -179,3 +183,27 @@ def test_suppressed_after_planning_is_skipped_at_claim(engine: Engine, settings,
             OutboxRow.status == OutboxStatus.skipped)).all()
     assert [e for e, _ in skipped] == ["person1@hylte.se"]
     assert "suppression list" in skipped[0][1]
+
+
+def test_worker_drain_reads_mailer_inbox_before_sending(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    box = mailbox.Maildir(maildir, create=True)
+    for key, value in {"MAILER_DATABASE_URL": db_url, "MAILER_SMTP_URL": smtp_server.url,
+                       "MAILER_SECRET_KEY": TEST_SECRET, "MAILER_INBOX": str(maildir),
+                       "MAILER_BASE_URL": "https://nyhetsbrev.example.org"}.items():
+        monkeypatch.setenv(key, value)
+    add_subscribers(engine, 3)
+    with transaction(engine) as s:
+        plan_mailing(s, synthetic_rendered(4_000), kind="newsletter", now=datetime.now(UTC),
+                     list_slugs=["medborgardialog"])
+    # A complaint about person2 (no VERP here: found by the address it names).
+    box.add(report_for("arf_complaint.eml", "person2@example.test", 0, Verp(BOUNCES, "x"), 9))
+    box.close()
+    code, out, _ = Cli(workspace, capsys, monkeypatch)("worker", "--drain")
+    assert code == 0, out
+    assert "1 new message(s)" in out and "1 complaints" in out
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == [
+        "person0@example.test", "person1@example.test"]

@@ -86,6 +86,22 @@ def mailings(ctx: typer.Context) -> None:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
         if p.note:
             typer.echo(f"      note: {p.note}")
+        h = p.health
+        if h is not None and (h.attempted or h.bounced or h.complained):
+            typer.echo(f"      health: delivered {h.delivered}, bounced {h.bounced} "
+                       f"({h.bounce_rate:.1%}: {h.bounced_hard} hard, {h.bounced_soft} soft), "
+                       f"complaints {h.complained} ({h.complaint_rate:.2%}), "
+                       f"unsubscribed {h.unsubscribed}")
+            for w in h.warnings:
+                typer.echo(f"      WARNING: {_HEALTH_WARNINGS[w]}")
+
+
+_HEALTH_WARNINGS = {
+    "bounce_rate": "bounce rate above 2 % - clean the list before the next mailing",
+    "complaint_rate": "complaint rate above 0.1 % (Gmail refuses bulk mail above 0.3 %)",
+    "policy": "receivers refused mail for policy reasons (5.7.x: authentication or "
+              "reputation); sending was slowed down - see 'mailer doctor'",
+}
 
 
 def _change(ctx: typer.Context, ref: str, verb: str) -> None:
@@ -157,7 +173,21 @@ def worker(
             shift = parse_now(now, settings.timezone) - datetime.now(UTC)
             clock = lambda: datetime.now(UTC) + shift  # noqa: E731
         w = Worker(engine, settings, role="drain" if drain else "scheduler", clock=clock)
+        inbox = None
+        if settings.inbox:
+            from mailer.services.deliverability import inbox_label, process_inbox
+
+            def inbox() -> object:
+                r = process_inbox(engine, settings, settings.inbox, now=datetime.now(UTC))
+                if r.processed:
+                    typer.echo(f"inbox {inbox_label(settings)}: {r.processed} new message(s): "
+                               f"{r.hard} hard and {r.soft} soft bounces, {r.complaints} "
+                               f"complaints, {r.policy} policy refusals; {r.suppressed} "
+                               "suppressed")
+                return r
         if drain:
+            if inbox is not None:  # apply bounces and complaints before sending
+                await asyncio.to_thread(inbox)
             from mailer.cli.invitations import parse_now
             from mailer.schedule.invitations import worker_pass
 
@@ -180,7 +210,7 @@ def worker(
                            f"{settings.smtp.redacted()}; Ctrl-C stops")
             try:
                 report = await run_worker(engine, settings, stop=stop, worker=w,
-                                          on_started=started)
+                                          on_started=started, inbox=inbox)
             except MailerError:
                 await w.close()
                 raise
@@ -196,6 +226,9 @@ def worker(
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
+        if report.bounced or report.policy_refusals:
+            typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
+                       f"policy refusals (5.7.x): {report.policy_refusals}")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
 
