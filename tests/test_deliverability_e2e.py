@@ -207,3 +207,38 @@ def test_worker_drain_reads_mailer_inbox_before_sending(
     assert "1 new message(s)" in out and "1 complaints" in out
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == [
         "person0@example.test", "person1@example.test"]
+
+
+def test_suppressions_cli_and_erasure_keeps_only_the_hash(
+        engine: Engine, db_url: str, workspace: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from mailer.services.deliverability import is_suppressed
+    from mailer.services.subscriptions import erase_by_email
+
+    monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    add_subscribers(engine, 2, domain="hylte.se")
+    cli = Cli(workspace, capsys, monkeypatch)
+    assert cli("suppressions", "add", "Person0@hylte.se", "--note", "left")[0] == 0
+    assert cli("suppressions", "add", "person1@hylte.se")[0] == 0
+    code, out, _ = cli("suppressions", "add", "person1@hylte.se")
+    assert code == 0 and "suppressed already" in out
+    code, out, err = cli("suppressions", "add", "nope")
+    assert code != 0 and "not an e-mail address" in err
+    code, out, _ = cli("suppressions", "--json")
+    assert sorted((x["email"], x["reason"]) for x in json.loads(out)) == [
+        ("Person0@hylte.se", "manual"), ("person1@hylte.se", "manual")]
+    assert cli("suppressions", "remove", "person1@hylte.se")[0] == 0
+    code, _, err = cli("suppressions", "remove", "person1@hylte.se")
+    assert code != 0 and "not on the suppression list" in err
+
+    with transaction(engine) as s:
+        erase_by_email(s, "person0@hylte.se")
+    with transaction(engine) as s:
+        row = s.scalar(select(Suppression))
+        assert row is not None and row.email is None and row.email_key is None
+        assert is_suppressed(s, "PERSON0@hylte.se") is not None  # still, by its hash
+    code, out, _ = cli("suppressions", "--json")
+    assert [(x["email"], x["reason"]) for x in json.loads(out)] == [("", "manual")]
