@@ -15,6 +15,7 @@ from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import mailings as svc
+from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
 
 
@@ -56,12 +57,16 @@ def send(
     with transaction(c.engine) as s:
         m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
                                 list_slugs=lists, at=when, now=datetime.now(UTC))
+        suppressed = left_out(s, list(m.list_ids))
     if when:
         typer.echo(f"mailing {m.id} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{n} recipients now; a running 'mailer worker' sends it")
     else:
         typer.echo(f"mailing {m.id} queued for {n} recipients; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
+    if suppressed:
+        typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
+                   "the suppression list (see 'mailer suppressions')")
 
 
 @app.command("mailings")

@@ -258,6 +258,11 @@ def remove_suppression(session: Session, email: str) -> None:
         raise NotFound(f"{email} is not on the suppression list")
 
 
+def left_out(session: Session, list_ids: list[int]) -> int:
+    """Active subscribers of these lists that planning leaves out (suppressed)."""
+    return store.suppressed_in_lists(session, list_ids)
+
+
 def is_suppressed(session: Session, email: str) -> SuppressionInfo | None:
     found = store.get(session, email)
     return SuppressionInfo.of(found) if found is not None else None
