@@ -242,3 +242,32 @@ def test_suppressions_cli_and_erasure_keeps_only_the_hash(
         assert is_suppressed(s, "PERSON0@hylte.se") is not None  # still, by its hash
     code, out, _ = cli("suppressions", "--json")
     assert [(x["email"], x["reason"]) for x in json.loads(out)] == [("", "manual")]
+
+
+def test_keygen_ed25519_adds_a_second_signature(
+        engine: Engine, db_url: str, workspace: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailer.delivery.dkim import signer_for
+
+    monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    cli = Cli(workspace, capsys, monkeypatch)
+    assert cli("dkim", "keygen", "--selector", "rsa1", "--domain", "news.example.org")[0] == 0
+    code, out, _ = cli("dkim", "keygen", "--selector", "ed1", "--algorithm", "ed25519")
+    assert code == 0 and 'ed1._domainkey.news.example.org. IN TXT "v=DKIM1; k=ed25519; p=' \
+        in out
+    code, _, err = cli("dkim", "keygen", "--selector", "ed1", "--algorithm", "ed25519")
+    assert code != 0 and "--force" in err  # never overwrites a key silently
+    code, _, err = cli("dkim", "keygen", "--selector", "bad selector!")
+    assert code != 0 and "MAILER_DKIM_SELECTOR" in err
+    settings = load_settings(workspace)
+    signer = signer_for(settings)
+    assert signer is not None
+    assert [k.algorithm for k in signer.keys] == [b"rsa-sha256", b"ed25519-sha256"]
+    msg = (b"From: a@example.org\r\nTo: b@hylte.se\r\nSubject: x\r\n\r\nHej\r\n")
+    signed = signer.sign(msg)
+    records = {f"{k.selector}._domainkey.{k.domain}.".encode(): txt_value(k.key)
+               for k in signer.keys}
+    assert signed.count(b"DKIM-Signature:") == 2
+    for i in range(2):  # dkimpy verifies each signature
+        assert dkim.DKIM(signed).verify(idx=i, dnsfunc=lambda n, timeout=5: records.get(n))
