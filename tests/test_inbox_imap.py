@@ -26,7 +26,7 @@ SAMPLES = Path(__file__).parent / "feedback_samples"
 PYMAP = shutil.which("pymap", path=str(Path(sys.executable).parent))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def imap_port() -> Iterator[int]:
     if PYMAP is None:
         pytest.skip("pymap is not installed (pip install -e '.[test]')")
