@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from mailer.errors import ConfigError
 ENV_PREFIX = "MAILER_"
 SECRET_FILE = ".mailer-secret"
 LANGUAGES = ("sv", "en")
+_SELECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 StartTLS = Literal["auto", "required", "off"]
@@ -140,6 +143,18 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=0)
     remote_fonts: bool = False
     demo: bool = False
+    # --- deliverability (DKIM, bounces, complaints, suppression) ---
+    dkim_selector: str = ""  # empty: mailer does not sign (the relay may)
+    dkim_key_file: str = ""  # default: dkim/<selector>.pem in the workspace
+    dkim_domain: str = ""  # default: the From domain
+    dkim_ed25519_selector: str = ""  # a second, Ed25519 signature (dual signing)
+    dkim_ed25519_key_file: str = ""
+    bounce_address: str = ""  # VERP envelope sender base, e.g. bounces@news.example.org
+    inbox: str = ""  # Maildir, mbox, .eml folder or imaps://user:pass@host/INBOX
+    inbox_interval_minutes: int = Field(default=5, ge=1, le=1440)
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+    soft_bounce_days: int = Field(default=30, ge=1, le=365)
+    policy_backoff_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @classmethod
     def settings_customise_sources(
@@ -213,6 +228,43 @@ class Settings(BaseSettings):
                              "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return v
 
+    @field_validator("dkim_selector", "dkim_ed25519_selector")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        if v and not _SELECTOR.fullmatch(v):
+            raise ValueError("a DKIM selector is letters, digits, '-', '_' and '.', e.g. "
+                             "nl2026 (create one with 'mailer dkim keygen --selector nl2026')")
+        return v
+
+    @field_validator("dkim_domain")
+    @classmethod
+    def _dkim_domain(cls, v: str) -> str:
+        v = v.strip().lower().rstrip(".")
+        if v and not _DOMAIN.fullmatch(v):
+            raise ValueError("must be a domain name such as news.example.org")
+        return v
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce(cls, v: str) -> str:
+        if not v:
+            return v
+        sender = _parse_sender(v)
+        if sender.name or "+" in sender.address.split("@")[0]:
+            raise ValueError("must be a plain address without a '+' tag or a name, e.g. "
+                             "bounces@news.example.org (mailer adds +<row>-<check> per message)")
+        return sender.address
+
+    @field_validator("inbox")
+    @classmethod
+    def _inbox(cls, v: str) -> str:
+        if "://" in v:
+            parts = urlsplit(v)
+            if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+                raise ValueError("must be a Maildir, mbox or folder path, or "
+                                 "imaps://user:password@host/INBOX")
+        return v
+
     # --- derived values -------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
@@ -232,6 +284,20 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.workspace / 'mailer.db').resolve()}"
+
+    @property
+    def dkim_domain_or_from(self) -> str:
+        """The d= domain: MAILER_DKIM_DOMAIN, else the From address's domain."""
+        return self.dkim_domain or self.sender.domain.lower()
+
+    def dkim_key_path(self, ed25519: bool = False) -> Path | None:
+        """The private key file of the (RSA or Ed25519) selector; None when not signing."""
+        selector = self.dkim_ed25519_selector if ed25519 else self.dkim_selector
+        if not selector:
+            return None
+        name = self.dkim_ed25519_key_file if ed25519 else self.dkim_key_file
+        path = Path(name) if name else Path("dkim") / f"{selector}.pem"
+        return path if path.is_absolute() else self.workspace / path
 
     def signing_key(self) -> str:
         """The key that signs links; demo workspaces get a random one kept beside the DB."""
@@ -289,3 +355,24 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     finally:
         _workspace_for_toml = None
+
+
+def set_workspace_toml(workspace: Path, values: dict[str, str]) -> Path:
+    """Set string ``values`` in the workspace's ``mailer.toml`` (other lines kept)."""
+    import json
+
+    path = workspace / "mailer.toml"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    todo = dict(values)
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if "=" in line and key in todo and not line.lstrip().startswith("#"):
+            out.append(f"{key} = {json.dumps(todo.pop(key))}")
+        else:
+            out.append(line)
+    out += [f"{k} = {json.dumps(v)}" for k, v in todo.items()]
+    text = "\n".join(out) + "\n"
+    tomllib.loads(text)  # never leave a file the next start cannot read
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -114,3 +114,26 @@ def test_bad_key_files_say_what_to_do(tmp_path: Path):
     bad.write_text("not a key")
     with pytest.raises(ConfigError, match="not an unencrypted PEM private key"):
         load_key(bad, domain="d.example", selector="s")
+
+
+def test_folded_repeated_and_spaced_headers_canonicalize_as_verifiers_do(keys):
+    """Our relaxed canonicalization (no dkimpy on the signing path) matches dkimpy's."""
+    raw = (b"From: Nyhetsbrev <nyhetsbrev@news.example.org>\r\n"
+           b"To: anna@kommun.example\r\n"
+           b"Cc: a@kommun.example\r\n"
+           b"Subject:   Nyhetsbrev \t nr 6\r\n\t  med  en   vikt rad  \r\n"
+           b"Cc:  b@kommun.example ,\r\n c@kommun.example\r\n"
+           b"X-Not-Signed: x\r\n"
+           b"Message-ID: <m1@news.example.org>\r\n"
+           b"\r\n"
+           b"Hej!\r\n\r\n\r\n")
+    signer = DkimSigner([DkimKey("news.example.org", "s", keys["rsa"])])
+    signed = signer.sign(raw)
+    d = dkim.DKIM(signed)
+    assert d.verify(dnsfunc=resolver({"s._domainkey.news.example.org": keys["rsa"]}))
+    h = d.signature_fields[b"h"].split(b":")
+    assert h.count(b"cc") == 3 and b"x-not-signed" not in h
+    # Swapping the two Cc values in transit breaks it (order is signed bottom-up).
+    swapped = signed.replace(b"Cc: a@kommun.example", b"Cc: z@kommun.example")
+    assert not dkim.DKIM(swapped).verify(
+        dnsfunc=resolver({"s._domainkey.news.example.org": keys["rsa"]}))

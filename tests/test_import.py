@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -479,3 +480,26 @@ def test_domain_cache_changes_no_result() -> None:
     finally:
         module.validate_email_domain_name = cached
     assert isinstance(cached, functools._lru_cache_wrapper)
+
+
+def test_suppressed_addresses_are_never_reactivated_and_are_reported(lists: Engine) -> None:
+    """A bounced or complaining address stays out, whether new, unconfirmed or erased."""
+    from mailer.services.deliverability import add_suppression
+    from mailer.store.models import Subscription, SubscriptionStatus
+
+    run(lists, DEMO)
+    with transaction(lists) as s:
+        person = find_subscriber(s, "maria.holm@uppsala.example")
+        assert person is not None
+        for sub in person.subscriptions:
+            sub.status = SubscriptionStatus.unconfirmed
+        assert add_suppression(s, "Maria.Holm@uppsala.example", now=datetime.now(UTC),
+                               reason="hard_bounce")
+    report = run(lists, DEMO)
+    assert report.rejected == 1
+    assert "suppression list (hard_bounce)" in report.first_rejected[0].reason
+    with transaction(lists) as s:
+        statuses = {str(x) for x in s.scalars(select(Subscription.status).join(Subscriber)
+                                             .where(Subscriber.email_key ==
+                                                    "maria.holm@uppsala.example"))}
+    assert statuses == {"unconfirmed"}

@@ -35,6 +35,7 @@ def _register() -> None:
     from mailer.cli import (  # noqa: F401
         db,
         deliver,
+        deliverability,
         demo,
         invitations,
         issue,

@@ -15,6 +15,7 @@ from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import mailings as svc
+from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
 
 
@@ -56,12 +57,16 @@ def send(
     with transaction(c.engine) as s:
         m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
                                 list_slugs=lists, at=when, now=datetime.now(UTC))
+        suppressed = left_out(s, list(m.list_ids))
     if when:
         typer.echo(f"mailing {m.id} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{n} recipients now; a running 'mailer worker' sends it")
     else:
         typer.echo(f"mailing {m.id} queued for {n} recipients; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
+    if suppressed:
+        typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
+                   "the suppression list (see 'mailer suppressions')")
 
 
 @app.command("mailings")
@@ -86,6 +91,22 @@ def mailings(ctx: typer.Context) -> None:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
         if p.note:
             typer.echo(f"      note: {p.note}")
+        h = p.health
+        if h is not None and (h.attempted or h.bounced or h.complained):
+            typer.echo(f"      health: delivered {h.delivered}, bounced {h.bounced} "
+                       f"({h.bounce_rate:.1%}: {h.bounced_hard} hard, {h.bounced_soft} soft), "
+                       f"complaints {h.complained} ({h.complaint_rate:.2%}), "
+                       f"unsubscribed {h.unsubscribed}")
+            for w in h.warnings:
+                typer.echo(f"      WARNING: {_HEALTH_WARNINGS[w]}")
+
+
+_HEALTH_WARNINGS = {
+    "bounce_rate": "bounce rate above 2 % - clean the list before the next mailing",
+    "complaint_rate": "complaint rate above 0.1 % (Gmail refuses bulk mail above 0.3 %)",
+    "policy": "receivers refused mail for policy reasons (5.7.x: authentication or "
+              "reputation); sending was slowed down - see 'mailer doctor'",
+}
 
 
 def _change(ctx: typer.Context, ref: str, verb: str) -> None:
@@ -157,7 +178,21 @@ def worker(
             shift = parse_now(now, settings.timezone) - datetime.now(UTC)
             clock = lambda: datetime.now(UTC) + shift  # noqa: E731
         w = Worker(engine, settings, role="drain" if drain else "scheduler", clock=clock)
+        inbox = None
+        if settings.inbox:
+            from mailer.services.deliverability import inbox_label, process_inbox
+
+            def inbox() -> object:
+                r = process_inbox(engine, settings, settings.inbox, now=datetime.now(UTC))
+                if r.processed:
+                    typer.echo(f"inbox {inbox_label(settings)}: {r.processed} new message(s): "
+                               f"{r.hard} hard and {r.soft} soft bounces, {r.complaints} "
+                               f"complaints, {r.policy} policy refusals; {r.suppressed} "
+                               "suppressed")
+                return r
         if drain:
+            if inbox is not None:  # apply bounces and complaints before sending
+                await asyncio.to_thread(inbox)
             from mailer.cli.invitations import parse_now
             from mailer.schedule.invitations import worker_pass
 
@@ -180,7 +215,7 @@ def worker(
                            f"{settings.smtp.redacted()}; Ctrl-C stops")
             try:
                 report = await run_worker(engine, settings, stop=stop, worker=w,
-                                          on_started=started)
+                                          on_started=started, inbox=inbox)
             except MailerError:
                 await w.close()
                 raise
@@ -196,6 +231,9 @@ def worker(
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
+        if report.bounced or report.policy_refusals:
+            typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
+                       f"policy refusals (5.7.x): {report.policy_refusals}")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
 
@@ -229,22 +267,3 @@ def catcher(
         pass
     finally:
         cat.stop()
-
-
-@app.command("unsubscribes")
-def unsubscribes(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="Maildir, mbox file, or folder of .eml files where "
-                                          "mail to the sender address is delivered."),
-) -> None:
-    """Apply unsubscribe requests sent by e-mail (List-Unsubscribe's mailto: form)."""
-    from mailer.delivery.inbound import process_requests
-    from mailer.tokens import Tokens
-
-    c: AppContext = ctx.obj
-    report = process_requests(c.engine, Tokens(c.settings.signing_key()), path,
-                              now=datetime.now(UTC))
-    typer.echo(f"read {report.read} message(s): {report.unsubscribed} subscription(s) ended, "
-               f"{report.already} already unsubscribed, {len(report.ignored)} not a request")
-    for why in report.ignored[:20]:
-        typer.echo(f"  {why}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.hashes import SHA256
-from dkim import fold, hash_headers, rfc822_parse
+from dkim import fold
 from dkim.canonicalization import CanonicalizationPolicy
 
+from mailer.config import Settings
 from mailer.errors import ConfigError
 
 # Signed (and over-signed) header fields, lower case as RFC 6376 compares them.
@@ -44,6 +46,7 @@ SIGNED_HEADERS: tuple[str, ...] = (
 # nothing where dkimpy's relaxed body regexes cost milliseconds on a newsletter.
 _CANON = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
 _HEADER = b"DKIM-Signature"
+_WSP = re.compile(rb"[ \t]+")
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -147,6 +150,7 @@ class DkimSigner:
             raise ConfigError("DKIM signing needs at least one key")
         self.keys = tuple(keys)
         self.headers = tuple(h.lower().encode("ascii") for h in headers)
+        self._wanted = frozenset(self.headers)
         self._clock = clock
 
     def signature_headers(self, message: bytes) -> bytes:
@@ -157,20 +161,51 @@ class DkimSigner:
             head, body = (message, b"") if end < 0 else (message[:end], message[end + 2:])
         else:
             head, body = message[:end], message[end + 4:]
-        headers, _ = rfc822_parse(head + b"\r\n\r\n")
+        headers = self._signed_fields(head)
         body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if b"\n" in body \
             and b"\r\n" not in body else body
         bodyhash = base64.b64encode(hashlib.sha256(_CANON.canonicalize_body(body)).digest())
-        canon = _CANON.canonicalize_headers(headers)
-        present = [name.lower() for name, _ in headers]
-        # Over-sign: each name once per occurrence plus once more (absent ones once).
+        # Relaxed header canonicalization (RFC 6376 3.4.2), selected bottom-up per name as
+        # dkimpy's select_headers does; over-signed: each name once per occurrence plus
+        # once more (absent ones once), so none can be added in transit.
+        by_name: dict[bytes, list[bytes]] = {}
+        for name, value in headers:
+            by_name.setdefault(name, []).append(
+                name + b":" + _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip() + b"\r\n")
         include: list[bytes] = []
+        lines: list[bytes] = []
         for h in self.headers:
-            include.extend([h] * (present.count(h) + 1))
+            found = by_name.get(h, [])
+            include.extend([h] * (len(found) + 1))
+            lines.extend(reversed(found))
+        signed = b"".join(lines)
         now = str(int(self._clock())).encode("ascii")
         out = b""
         for key in self.keys:
-            out += self._one(key, canon, tuple(include), bodyhash, now)
+            out += self._one(key, signed, b":".join(include), bodyhash, now)
+        return out
+
+    def _signed_fields(self, head: bytes) -> list[tuple[bytes, bytes]]:
+        """(lower-case name, raw value) of the header fields we sign, in order; folded
+        lines joined with their CRLF (as dkimpy's rfc822_parse keeps them)."""
+        out: list[tuple[bytes, bytes]] = []
+        keep = False
+        for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+            if line[:1] in (b" ", b"\t"):
+                if keep and out:
+                    name, value = out[-1]
+                    out[-1] = (name, value + b"\r\n" + line)
+                continue
+            name, colon, value = line.partition(b":")
+            if not colon:
+                if line.startswith(b"From "):
+                    keep = False
+                    continue
+                raise ConfigError(f"not a header line: {line[:60]!r}")
+            lname = name.lower()
+            keep = lname in self._wanted
+            if keep:
+                out.append((lname, value))
         return out
 
     def sign(self, message: bytes) -> bytes:
@@ -178,19 +213,20 @@ class DkimSigner:
         return self.signature_headers(message) + message
 
     @staticmethod
-    def _one(key: DkimKey, canon: list[tuple[bytes, bytes]], include: tuple[bytes, ...],
-             bodyhash: bytes, now: bytes) -> bytes:
+    def _one(key: DkimKey, signed: bytes, include: bytes, bodyhash: bytes, now: bytes) -> bytes:
         fields = [
             (b"v", b"1"), (b"a", key.algorithm), (b"c", b"relaxed/simple"),
             (b"d", key.domain.encode("ascii")), (b"s", key.selector.encode("ascii")),
-            (b"t", now), (b"h", b":".join(include)), (b"bh", bodyhash),
+            (b"t", now), (b"h", include), (b"bh", bodyhash),
             # A placeholder long enough that b= folds onto its own line (as dkimpy does).
             (b"b", b"0" * 60),
         ]
         value: bytes = fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_HEADER))
         value = value[: value.rindex(b"b=") + 2]  # b= empty while hashing
-        hasher = hashlib.sha256()
-        hash_headers(hasher, _CANON, canon, include, (_HEADER, b" " + value), {})
+        # The signature header itself: relaxed, without its final CRLF (RFC 6376 3.7).
+        own = b"dkim-signature:" + _WSP.sub(b" ", (b" " + value).replace(b"\r\n", b"")).strip()
+        hasher = hashlib.sha256(signed)
+        hasher.update(own)
         digest = hasher.digest()
         if isinstance(key.key, ed25519.Ed25519PrivateKey):
             signature = key.key.sign(digest)  # RFC 8463: Ed25519 over the SHA-256 hash
@@ -199,3 +235,14 @@ class DkimSigner:
         b = base64.b64encode(signature)
         folded: bytes = fold(value + b, namelen=len(_HEADER))
         return _HEADER + b": " + folded + b"\r\n"
+
+
+def signer_for(settings: Settings) -> DkimSigner | None:
+    """The signer the settings describe (RSA, plus Ed25519 when configured), or None."""
+    keys = []
+    for ed in (False, True):
+        path = settings.dkim_key_path(ed25519=ed)
+        if path is not None:
+            selector = settings.dkim_ed25519_selector if ed else settings.dkim_selector
+            keys.append(load_key(path, domain=settings.dkim_domain_or_from, selector=selector))
+    return DkimSigner(keys) if keys else None

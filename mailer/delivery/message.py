@@ -22,6 +22,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 from mailer.config import Sender
 from mailer.delivery import qp
+from mailer.delivery.dkim import DkimSigner
 from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.render.i18n import greeting
@@ -81,6 +82,13 @@ def list_id(list_slug: str, list_name: str, domain: str) -> str:
     return f"{name} <{list_slug}.{domain}>" if name else f"<{list_slug}.{domain}>"
 
 
+def feedback_id(mailing_id: int, list_slug: str, kind: str, domain: str) -> str:
+    """Gmail's ``Feedback-ID`` value: four colon-separated identifiers, sender last."""
+    def part(v: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]", "-", v)[:40] or "-"
+    return f"{mailing_id}:{part(list_slug)}:{part(kind)}:{part(domain)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """What one outbox row needs to become a message."""
@@ -129,10 +137,11 @@ class MessageTemplate:
     browser_url: str
     used: frozenset[str] = field(default_factory=frozenset)
     language: str = "sv"
+    signer: DkimSigner | None = None  # DKIM-signs each finished copy (after personalising)
 
     @classmethod
     def for_mailing(cls, mailing: Mailing, *, sender: Sender, links: Links,
-                    reply_to: str = "") -> MessageTemplate:
+                    reply_to: str = "", signer: DkimSigner | None = None) -> MessageTemplate:
         """Build the byte template of ``mailing`` (once per mailing and worker)."""
         h = mailing.headers or {}
         domain = sender.domain
@@ -152,6 +161,12 @@ class MessageTemplate:
                 clean_header_value(h["list_slug"], "the list slug"),
                 clean_header_value(h.get("list_name", ""), "the list name"), domain)))
             top.append(b"List-Archive: <" + _ascii(links.archive(h["list_slug"])) + b">")
+        if mailing.list_ids:
+            # Gmail's Feedback Loop: complaint rates per mailing, list and kind in Postmaster
+            # Tools (CampaignID:CustomerID:MailTypeID:SenderId).
+            top.append(b"Feedback-ID: " + _ascii(feedback_id(
+                mailing.id, clean_header_value(h.get("list_slug") or "list", "the list slug"),
+                mailing.kind.value, domain)))
         if mailing.kind in AUTO_SUBMITTED:
             top.append(b"Auto-Submitted: auto-generated")
         if mailing.language:
@@ -209,7 +224,7 @@ class MessageTemplate:
             static_top=b"\r\n".join(top) + b"\r\n", body=body,
             mid_salt=h.get("mid_salt") or secrets.token_hex(4),
             browser_url=browser_url, used=frozenset(body.fields),
-            language=mailing.language or "sv",
+            language=mailing.language or "sv", signer=signer,
         )
 
     def message_id(self, outbox_id: int) -> str:
@@ -262,6 +277,8 @@ class MessageTemplate:
             b"X-Mailer-Outbox: ", str(r.outbox_id).encode("ascii"), b"\r\n",
         ))
         data = self.body.fill(head, values)
+        if self.signer is not None:
+            data = self.signer.sign(data)
         return Built(data, mid)
 
 

@@ -30,13 +30,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.delivery.dkim import signer_for
 from mailer.delivery.journal import Journal, read_journal, remove_journal
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
+from mailer.delivery.verp import Verp
+from mailer.domain.feedback import BounceClass, BouncePolicy, classify_status, status_of
 from mailer.links import Links
-from mailer.store import mailings, outbox, workers
+from mailer.store import mailings, outbox, suppressions, workers
 from mailer.store.models import Mailing, MailingKind, OutboxStatus
 from mailer.tokens import Tokens
 
@@ -77,6 +80,9 @@ class DeliveryReport:
     missed: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     waiting_retries: int = 0  # rows left waiting for a later retry (drain exits anyway)
+    bounced: int = 0  # refusals recorded as bounces (hard/soft) during the conversation
+    suppressed: int = 0  # addresses suppressed because of them
+    policy_refusals: int = 0  # 5.7.x: the receiver refused *us*; sending was slowed down
     seconds: float = 0.0
 
     @property
@@ -124,6 +130,14 @@ class Worker:
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
         self.envelope_from = settings.sender.address
+        # VERP: each copy's envelope sender names its outbox row (bounces find their row).
+        self.verp = (Verp(settings.bounce_address, settings.signing_key())
+                     if settings.bounce_address else None)
+        self.signer = signer_for(settings)  # DKIM, when a selector is configured
+        self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)
+        self._bounces: list[suppressions.BounceFact] = []
+        self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
+        self._policy_streak = 0
         self.links = Links(settings.base_url, Tokens(settings.signing_key()))
         self.report = DeliveryReport()
         self.journal_dir = settings.workspace / ".mailer-journal"
@@ -193,10 +207,51 @@ class Worker:
         return load
 
     # --- recording ------------------------------------------------------------------
+    def _note_refusal(self, c: outbox.Claimed, out: Outcome, final: bool) -> None:
+        """A 4xx/5xx reply from the receiving side is a bounce: 5.x.x at once, 4.x.x once
+        retries are given up. 5.7.x is a policy refusal: never the reader's fault."""
+        if out.code is None or not 400 <= out.code < 600:
+            return  # our own refusal (bad header) or no server reply: not a bounce
+        text = out.reply
+        klass = classify_status(text, text)
+        if klass is BounceClass.policy:
+            self.throttle_for_policy_refusal(out.reply)
+        elif out.result is Result.permanent or final:
+            self._policy_streak = 0
+        else:
+            return
+        if out.result is Result.permanent or final:
+            self._bounces.append(suppressions.BounceFact(
+                email=c.email, status=status_of(text, text), bounce_class=klass,
+                diagnostic=out.reply[:500], outbox_id=c.id, mailing_id=c.mailing_id,
+                source="smtp"))
+
+    def throttle_for_policy_refusal(self, reply: str) -> None:
+        """Hook for 5.7.x refusals (reputation, authentication): slow this worker down.
+
+        Every sender waits ``MAILER_POLICY_BACKOFF_SECONDS`` (doubling while refusals go on,
+        at most 15 minutes) before its next message. The SMTP pool and its rate limiter
+        are the transport's; a transport with a ``throttle(reply)`` method is told too.
+        """
+        self.report.policy_refusals += 1
+        base = self.settings.policy_backoff_seconds
+        throttle = getattr(self.transport, "throttle", None)
+        if callable(throttle):
+            throttle(reply)
+        if base <= 0:
+            return
+        delay = min(900.0, base * 2 ** min(self._policy_streak, 10))
+        self._policy_streak += 1
+        self._hold_until = max(self._hold_until, time.monotonic() + delay)
+        log.warning("policy refusal (%s): sending paused for %.0f s", reply[:200], delay)
+
     def _outcome_record(self, c: outbox.Claimed, out: Outcome, mid: str) -> outbox.Record:
         now = self.clock()
         r = self.report
+        if out.result is not Result.sent and out.result is not Result.unknown:
+            self._note_refusal(c, out, final=c.attempts >= self.retry.max_attempts)
         if out.result is Result.sent:
+            self._policy_streak = 0
             r.sent += 1
             return outbox.Record(c.id, OutboxStatus.sent, out.reply, mid, now, now)
         if out.result is Result.unknown:
@@ -218,11 +273,20 @@ class Worker:
         if not self._records:
             return
         batch, self._records = self._records, []
+        bounces, self._bounces = self._bounces, []
         loop = asyncio.get_running_loop()
         self._flushing = loop.create_future()
+
+        def record(s: Session) -> None:
+            now = self.clock()
+            outbox.record_outcomes(s, self.id, batch, now)
+            for fact in bounces:
+                if fact.bounce_class is not BounceClass.policy:
+                    self.report.bounced += 1
+                if suppressions.record_bounce(s, fact, self.bounce_policy, now):
+                    self.report.suppressed += 1
         try:
-            await self._run_db(lambda s: outbox.record_outcomes(s, self.id, batch, self.clock()),
-                               recording=True)
+            await self._run_db(record, recording=True)
         finally:
             fut, self._flushing = self._flushing, None
             fut.set_result(None)
@@ -247,8 +311,13 @@ class Worker:
             except HeaderInjection as exc:
                 out = Outcome(Result.permanent, f"not sent: {exc}")
             else:
+                hold = self._hold_until - time.monotonic()
+                if hold > 0:  # a 5.7.x refusal asked us to slow down
+                    await asyncio.sleep(hold)
+                sender = self.verp.address(c.id) if self.verp is not None \
+                    else self.envelope_from
                 try:
-                    out = await self.transport.send(self.envelope_from, c.email, built.data)
+                    out = await self.transport.send(sender, c.email, built.data)
                 except Exception as exc:  # a transport bug must not leave the row claimed
                     log.exception("transport failed for outbox row %s", c.id)
                     out = Outcome(Result.temporary, f"internal error: {exc!r}"[:500])
@@ -311,7 +380,7 @@ class Worker:
                         for m in await self._run_db(self._load(missing)):
                             self._templates[m.id] = MessageTemplate.for_mailing(
                                 m, sender=self.settings.sender, links=self.links,
-                                reply_to=self.settings.reply_to)
+                                reply_to=self.settings.reply_to, signer=self.signer)
                     self._inflight += len(claimed)
                     for c in claimed:
                         queue.put_nowait(c)

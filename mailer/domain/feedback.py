@@ -85,6 +85,30 @@ class Feedback:
     detail: str = ""  # a short human reason (feedback type, subject…)
 
 
+@dataclass(frozen=True, slots=True)
+class BouncePolicy:
+    """When a bounce suppresses its address (listmonk-like defaults).
+
+    Hard bounces suppress at once; soft ones after ``soft_limit`` within ``soft_days``;
+    policy refusals (5.7.x) never: they are about the sender, not the reader.
+    """
+
+    soft_limit: int = 3
+    soft_days: int = 30
+
+    def decide(self, bounce_class: BounceClass, soft_in_window: int) -> str | None:
+        """The suppression reason this bounce calls for, or None.
+
+        ``soft_in_window`` counts the soft bounces of the address within the window,
+        this one included.
+        """
+        if bounce_class is BounceClass.hard:
+            return "hard_bounce"
+        if bounce_class is BounceClass.soft and soft_in_window >= self.soft_limit:
+            return "soft_bounces"
+        return None
+
+
 def classify_status(status: str, text: str = "") -> BounceClass:
     """Hard, soft or policy for an enhanced status code (RFC 3463) and its text.
 
@@ -105,7 +129,8 @@ def classify_status(status: str, text: str = "") -> BounceClass:
     klass, subject, detail = m.group(1), int(m.group(2)), int(m.group(3))
     if klass == "4" or klass == "2":
         return BounceClass.soft
-    if subject == 7:
+    if subject == 7 or (subject == 1 and detail in (7, 8)):
+        # 5.1.7/5.1.8: our sender address was refused, which says nothing of the reader
         return BounceClass.policy
     if subject == 1 or (subject == 2 and detail == 1) or (subject == 4 and detail in (1, 4)):
         return BounceClass.hard
@@ -286,7 +311,14 @@ def _unsubscribe_token(msg: Message) -> str:
 
 
 def _heuristic(msg: Message) -> Feedback:
-    temporary, permanent = all_failures(msg)
+    if not str(msg.get("From", "")).strip():
+        # flufl.bounce's detectors assume a From header (and raise without one); every
+        # bounce has one, so a message without it is not a bounce.
+        return Feedback(FeedbackKind.other, detail=str(msg.get("Subject", "")))
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # a detector tripping over an odd message: not a bounce we can read
+        return Feedback(FeedbackKind.other, detail=str(msg.get("Subject", "")))
     if not temporary and not permanent:
         return Feedback(FeedbackKind.other, detail=str(msg.get("Subject", "")))
     body = "\n".join(_text(p) for p in msg.walk() if p.get_content_maintype() == "text")

@@ -86,8 +86,13 @@ def sync_jobs(scheduler: AsyncIOScheduler, engine: Engine, known: dict[int, date
 async def run_worker(engine: Engine, settings: Settings, transport: Transport | None = None,
                      *, stop: asyncio.Event | None = None,
                      worker: Worker | None = None,
-                     on_started: Callable[[], None] | None = None) -> DeliveryReport:
-    """Run scheduler and delivery until ``stop`` is set. Refuses if another holds the lock."""
+                     on_started: Callable[[], None] | None = None,
+                     inbox: Callable[[], object] | None = None) -> DeliveryReport:
+    """Run scheduler and delivery until ``stop`` is set. Refuses if another holds the lock.
+
+    ``inbox`` (the bounce/complaint mailbox pass, given by the caller when MAILER_INBOX
+    is set) runs every ``MAILER_INBOX_INTERVAL_MINUTES`` in a thread.
+    """
     global _context
     stop = stop or asyncio.Event()
     worker = worker or Worker(engine, settings, transport, role="scheduler")
@@ -109,6 +114,8 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
             _log_due(start_due(s, datetime.now(UTC), settings.misfire_grace_seconds))
         scheduler.start()
         invitations_at = 0.0  # monotonic time of the last invitation pass
+        inbox_at = 0.0
+        inbox_task: asyncio.Task[object] | None = None
         known: dict[int, datetime] = {}
         delivery = asyncio.create_task(worker.deliver(drain=False, stop=stop, poll=0.5))
         while not stop.is_set() and not delivery.done():
@@ -122,10 +129,21 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
                 except Exception:  # one broken invitation must not stop delivery
                     log.exception("invitation pass failed")
                 wake.set()
+            if inbox is not None and (inbox_task is None or inbox_task.done()) and \
+                    time.monotonic() - inbox_at >= settings.inbox_interval_minutes * 60:
+                # Bounces and complaints: in the background (an IMAP server may be slow);
+                # suppressions apply to rows claimed after it commits.
+                if inbox_task is not None and inbox_task.exception() is not None:
+                    log.error("inbox pass failed: %s", inbox_task.exception())
+                inbox_at = time.monotonic()
+                inbox_task = asyncio.create_task(asyncio.to_thread(inbox))
             await asyncio.to_thread(lock.renew)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SYNC_SECONDS)
         stop.set()
+        if inbox_task is not None:
+            with contextlib.suppress(Exception):
+                await inbox_task
         return await delivery
     finally:
         if scheduler.running:

@@ -18,6 +18,7 @@ from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
 from mailer.schedule.lock import NAME as SCHEDULER_LOCK
+from mailer.services.deliverability import SenderHealth, sender_health
 from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
@@ -172,6 +173,7 @@ class MailingProgress:
     finished_at: datetime | None
     counts: dict[str, int]
     note: str
+    health: SenderHealth | None = None  # what receivers said: bounces, complaints…
 
     @property
     def total(self) -> int:
@@ -186,8 +188,10 @@ def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list
     """Every mailing (newest first) with its outbox rows per status."""
     mailings = store.newest_first(session, mailing_ids)
     counts = outbox.counts(session, [m.id for m in mailings])
+    health = sender_health(session, {m.id: counts.get(m.id, {}) for m in mailings})
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
-                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note)
+                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
+                            health.get(m.id))
             for m in mailings]
 
 

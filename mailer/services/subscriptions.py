@@ -30,6 +30,7 @@ from mailer.services.notifications import (
 from mailer.store import search
 from mailer.store import subscribers as people
 from mailer.store import subscriptions as subs
+from mailer.store import suppressions as _suppressions  # noqa: F401  (registers its eraser)
 from mailer.store.lists import get_list
 from mailer.store.models import (
     InvitationRow,

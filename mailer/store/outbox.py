@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailer.domain.addresses import email_hash
 from mailer.store.models import (
     Mailing,
     MailingKind,
@@ -41,8 +42,10 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
     UTCDateTime,
 )
+from mailer.store.suppressions import hash_of, suppressed_hashes
 
 PENDING = (OutboxStatus.queued, OutboxStatus.retry)
 OPEN = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending)
@@ -84,7 +87,9 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
         )
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .where(Subscription.list_id.in_(list_ids),
-               Subscription.status == SubscriptionStatus.active)
+               Subscription.status == SubscriptionStatus.active,
+               # suppressed addresses (bounced, complained) are left out at planning
+               ~exists().where(Suppression.email_key == Subscriber.email_key))
         .group_by(Subscriber.id, Subscriber.email, Subscriber.email_key, Subscriber.name)
     )
     cols = ["mailing_id", "subscriber_id", "list_id", "email", "email_key", "name", "status",
@@ -109,7 +114,14 @@ class PlannedRecipient:
 
 def plan_explicit(session: Session, mailing_id: int, recipients: Iterable[PlannedRecipient],
                   now: datetime) -> int:
-    """Queue explicit recipients, once each (by case-folded address); returns rows added."""
+    """Queue explicit recipients, once each (by case-folded address); returns rows added.
+
+    Suppressed addresses are left out.
+    """
+    recipients = list(recipients)
+    blocked = suppressed_hashes(session, [hash_of(r.email) for r in recipients])
+    if blocked:
+        recipients = [r for r in recipients if hash_of(r.email) not in blocked]
     rows = [
         {"mailing_id": mailing_id, "subscriber_id": r.subscriber_id, "list_id": r.list_id,
          "email": r.email, "email_key": r.email.strip().lower(), "name": r.name,
@@ -188,18 +200,32 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
                OutboxRow.email, func.coalesce(Subscriber.name, OutboxRow.name),
                func.coalesce(Organisation.name, ""), OutboxRow.fields, OutboxRow.attempts,
                # list mail needs consent; explicit rows (no list) need none beyond planning
-               or_(OutboxRow.list_id.is_(None), consent))
+               or_(OutboxRow.list_id.is_(None), consent), OutboxRow.email_key)
         .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
         .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
         .where(OutboxRow.id.in_(ids))
         .order_by(OutboxRow.id)
     ).all()
     out, withdrawn = [], []
-    for r in rows:
-        if r[9]:
+    # Checked again at send time: a bounce or complaint may have arrived since planning,
+    # and an erased entry matches by hash only.
+    hashes = [email_hash(r[10]) for r in rows]
+    blocked = suppressed_hashes(session, hashes)
+    suppressed: list[int] = []
+    for r, h in zip(rows, hashes, strict=True):
+        if h in blocked:
+            suppressed.append(r[0])
+        elif r[9]:
             out.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or "", r[6], r[7], r[8]))
         else:
             withdrawn.append(r[0])
+    if suppressed:
+        session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_(suppressed))
+            .values(status=OutboxStatus.skipped, claimed_by=None, updated_at=now,
+                    last_reply="not sent: the address is on the suppression list "
+                               "(bounced, complained or added by hand)")
+            .execution_options(synchronize_session=False))
     if withdrawn:
         session.execute(
             update(OutboxRow).where(OutboxRow.id.in_(withdrawn))

@@ -46,6 +46,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
 )
 
 ORGS = cast(Table, Organisation.__table__)
@@ -199,6 +200,7 @@ class BatchUpsert:
         self.seen = SeenRows(conn)
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
+        self.suppressed = self._suppressed()
         stamp = {"created_at": now, "updated_at": now}
         self._insert_people = Executemany(
             conn, dialect_insert(conn, PEOPLE).on_conflict_do_nothing(index_elements=["email_key"]),
@@ -254,6 +256,13 @@ class BatchUpsert:
         c = self.counts
         for row in rows:
             person = existing.get(row.line)
+            blocked = self.suppressed.get(email_hash(row.key)) if self.suppressed else None
+            if blocked is not None:
+                # Never (re-)activated by an import: a bounce or complaint put it there.
+                problems[row.line] = (
+                    f"the address is on the suppression list ({blocked}); not subscribed. "
+                    "Remove it first if it works again: mailer suppressions remove EMAIL")
+                continue
             if person is None:
                 erased = (self.erased_hashes.get(email_hash(row.key))
                           if self.erased_hashes else None)
@@ -309,6 +318,12 @@ class BatchUpsert:
         if self.conn.dialect.name == "sqlite":
             with suppress(SQLAlchemyError):  # never hide the error that got us here
                 self.conn.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
+
+    def _suppressed(self) -> dict[str, str]:
+        """{address hash: reason} of the suppression list (loaded once per import)."""
+        table = cast(Table, Suppression.__table__)
+        return {h: str(r) for h, r in self.conn.execute(
+            select(table.c.email_hash, table.c.reason))}
 
     def _erased_hashes(self) -> dict[str, str]:
         """{address hash: day} of people erased at their request (few: loaded once)."""

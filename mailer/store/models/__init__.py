@@ -16,6 +16,13 @@ from mailer.store.models.delivery import (
     OutboxStatus,
     Worker,
 )
+from mailer.store.models.feedback import (
+    FeedbackEvent,
+    FeedbackEventKind,
+    InboundMessage,
+    Suppression,
+    SuppressionReason,
+)
 from mailer.store.models.invitations import (
     InvitationRow,
     Invitee,
@@ -47,6 +54,11 @@ __all__ = [
     "OutboxStatus",
     "Worker",
     "ConsentEvent",
+    "FeedbackEvent",
+    "FeedbackEventKind",
+    "InboundMessage",
+    "Suppression",
+    "SuppressionReason",
     "InvitationRow",
     "Invitee",
     "LedgerState",

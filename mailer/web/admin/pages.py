@@ -45,6 +45,9 @@ DONE = {
     "reminded": N_("The reminders have been queued for sending."),
     "registered": N_("The registration has been saved."),
     "logged-out": N_("You have logged out."),
+    "suppressed": N_("Address suppressed"),
+    "already-suppressed": N_("The address was suppressed already"),
+    "unsuppressed": N_("Address removed from the suppression list"),
 }
 
 

@@ -25,6 +25,7 @@ from mailer.web.api.schemas import (
     MailingOut,
     Page,
     ProblemOut,
+    SenderHealthOut,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -62,7 +63,8 @@ def _mailing(m: MailingProgress) -> MailingOut:
     return MailingOut(id=m.id, kind=m.kind, name=m.name, status=m.status,
                       scheduled_at=m.scheduled_at, started_at=m.started_at,
                       finished_at=m.finished_at, counts=dict(m.counts), total=m.total,
-                      note=m.note)
+                      note=m.note, health=SenderHealthOut.model_validate(m.health.as_dict())
+                      if m.health is not None else None)
 
 
 @mailings_router.get("/mailings", response_model=Page[MailingOut], tags=["mailings"])

@@ -96,6 +96,35 @@ class MailingIn(BaseModel):
                                 "leave out to send now.")
 
 
+class SenderHealthOut(BaseModel):
+    """What receivers said about a mailing; rates are of the messages attempted."""
+
+    delivered: int
+    bounced_hard: int
+    bounced_soft: int
+    policy_refusals: int
+    complained: int
+    unsubscribed: int
+    bounce_rate: float
+    complaint_rate: float
+    unsubscribe_rate: float
+    warnings: list[str]  # bounce_rate (> 2 %), complaint_rate (> 0.1 %), policy (5.7.x)
+
+
+class SuppressionOut(BaseModel):
+    email: str  # "" once the person was erased: only a hash of the address is kept
+    reason: str
+    detail: str
+    source: str
+    created_at: datetime
+
+
+class SuppressionIn(BaseModel):
+    email: str
+    reason: str = "manual"
+    note: str = ""
+
+
 class MailingOut(BaseModel):
     id: int
     kind: str
@@ -107,3 +136,4 @@ class MailingOut(BaseModel):
     counts: dict[str, int]
     total: int
     note: str
+    health: SenderHealthOut | None = None

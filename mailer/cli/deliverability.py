@@ -1,0 +1,168 @@
+"""``mailer inbox|unsubscribes|suppressions|dkim keygen|doctor``: deliverability verbs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import typer
+
+from mailer.cli import app
+from mailer.cli.context import AppContext
+from mailer.errors import MailerError
+from mailer.services import deliverability as svc
+from mailer.store.db import transaction
+
+
+def _inbox(ctx: typer.Context, source: str) -> None:
+    c: AppContext = ctx.obj
+    where = source or c.settings.inbox
+    if not where:
+        raise MailerError("give the mailbox (mailer inbox PATH-OR-imaps://…) or set "
+                          "MAILER_INBOX")
+    r = svc.process_inbox(c.engine, c.settings, where, now=datetime.now(UTC))
+    typer.echo(f"read {r.read} message(s), {r.already} processed before; "
+               f"bounces: {r.hard} hard, {r.soft} soft, {r.policy} policy (5.7.x); "
+               f"complaints {r.complaints}; unsubscribe requests {r.requests}; "
+               f"auto-replies {r.auto_replies}; delay notices {r.warnings}; other {r.other}")
+    typer.echo(f"suppressed {r.suppressed} address(es); {r.unsubscribed} subscription(s) "
+               "ended")
+    if r.policy:
+        typer.echo("WARNING: receivers refused our mail for policy reasons (5.7.x: "
+                   "authentication or reputation); check 'mailer doctor'", err=True)
+    for why in r.problems[:20]:
+        typer.echo(f"  {why}")
+
+
+@app.command("inbox")
+def inbox(
+    ctx: typer.Context,
+    source: str = typer.Argument("", help="Maildir, mbox file, folder of .eml files, or "
+                                          "imaps://user:password@host/INBOX (default: "
+                                          "MAILER_INBOX)."),
+) -> None:
+    """Read bounces, complaints and mailed unsubscribe requests; apply them once."""
+    _inbox(ctx, source)
+
+
+@app.command("unsubscribes")
+def unsubscribes(
+    ctx: typer.Context,
+    source: str = typer.Argument("", help="Same as 'mailer inbox SOURCE'."),
+) -> None:
+    """Alias of 'mailer inbox' (mailed unsubscribe requests are part of the inbox)."""
+    _inbox(ctx, source)
+
+
+sup_app = typer.Typer(help="The suppression list: addresses no mailing goes to.",
+                      invoke_without_command=True)
+app.add_typer(sup_app, name="suppressions")
+
+
+@sup_app.callback()
+def show(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    q: str = typer.Option("", "--search", "-s", help="Address part or reason."),
+    limit: int = typer.Option(500, "--limit", min=1),
+) -> None:
+    """List suppressed addresses, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        rows = svc.suppressions(s, q=q, limit=limit)
+        counts = svc.suppression_counts(s)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        typer.echo("no suppressed addresses")
+        return
+    for r in rows:
+        when = r.created_at.astimezone(c.settings.tz).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"{r.email or '(erased: hash only)':<40} {r.reason:<13} {when}  "
+                   f"{r.detail[:60]}")
+    typer.echo(", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@sup_app.command("add")
+def add(
+    ctx: typer.Context,
+    email: str = typer.Argument(...),
+    reason: str = typer.Option("manual", "--reason",
+                               help="manual, hard_bounce, soft_bounces, complaint or erased."),
+    note: str = typer.Option("", "--note", help="Why (shown in the list)."),
+) -> None:
+    """Suppress an address: no mailing goes to it."""
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        added = svc.add_suppression(s, email, now=datetime.now(UTC), reason=reason,
+                                    detail=note, source="cli")
+    typer.echo(f"{email} suppressed" if added else f"{email} was suppressed already")
+
+
+@sup_app.command("remove")
+def remove(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
+    """Allow mail to an address again."""
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        svc.remove_suppression(s, email)
+    typer.echo(f"{email} removed from the suppression list; the next mailing includes it")
+
+
+dkim_app = typer.Typer(help="DKIM signing keys.", no_args_is_help=True)
+app.add_typer(dkim_app, name="dkim")
+
+
+@dkim_app.command("keygen")
+def keygen(
+    ctx: typer.Context,
+    selector: str = typer.Option(..., "--selector", help="e.g. nl2026"),
+    domain: str = typer.Option("", "--domain", help="d= domain (default: the From domain)."),
+    algorithm: str = typer.Option("rsa", "--algorithm", help="rsa (2048 bits) or ed25519 "
+                                                               "(signs besides RSA)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing key file."),
+) -> None:
+    """Make a signing key in the workspace, record it in mailer.toml, print the DNS record."""
+    from mailer.config import load_settings, set_workspace_toml
+    from mailer.delivery.dkim import dns_record, generate_key, write_key
+
+    c: AppContext = ctx.obj
+    settings = c.settings
+    if algorithm not in ("rsa", "ed25519"):
+        raise MailerError(f"--algorithm {algorithm!r}: choose rsa or ed25519")
+    ed = algorithm == "ed25519"
+    prefix = "dkim_ed25519_" if ed else "dkim_"
+    values = {f"{prefix}selector": selector,
+              f"{prefix}key_file": f"dkim/{selector}.pem"}
+    if domain:
+        values["dkim_domain"] = domain
+    # Validate before writing anything (selector and domain syntax).
+    checked = load_settings(settings.workspace, **{k: v for k, v in values.items()})
+    path = checked.workspace / values[f"{prefix}key_file"]
+    if path.exists() and not force:
+        raise MailerError(f"{path} exists; give --force to replace it (the old DNS record "
+                          "then no longer matches)")
+    key = generate_key(algorithm)
+    write_key(key, path)
+    toml = set_workspace_toml(settings.workspace, values)
+    typer.echo(f"wrote {path} (mode 0600) and set {', '.join(values)} in {toml}")
+    typer.echo("publish this DNS record, then send:")
+    typer.echo(dns_record(checked.dkim_domain_or_from, selector, key))
+
+
+@app.command("doctor")
+def doctor(ctx: typer.Context) -> None:
+    """Check the sender configuration; print the SPF, DKIM and DMARC records to publish."""
+    c: AppContext = ctx.obj
+    d = svc.doctor(c.settings)
+    for check in d.checks:
+        typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.what}")
+        if not check.ok and check.fix:
+            typer.echo(f"     fix: {check.fix}")
+    typer.echo("\nDNS records to publish (zone-file lines):")
+    for rec in d.records:
+        typer.echo(rec)
+    if not d.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,64 @@
+"""The suppression list and sender health in the admin and the API."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
+from tests.admin.conftest import EMAILS, login, post_form, token_for
+from tests.admin.test_admin_mailings import FLAGSHIP, _schedule, ready  # noqa: F401
+from tests.smtp_server import SmtpServer
+
+
+def test_admin_page_adds_lists_and_removes(client: TestClient, team: dict[str, int]) -> None:
+    login(client, EMAILS["editor"])
+    r = post_form(client, "/admin/suppressions", "/admin/suppressions",
+                  {"email": "Anna@Hylte.se", "note": "bad mailbox"})
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    assert "Adressen är spärrad" in page.text and "anna@hylte.se" in page.text.lower()
+    assert "för hand" in page.text and "Spärrlista" in page.text
+    bad = post_form(client, "/admin/suppressions", "/admin/suppressions",
+                    {"email": "inte en adress"})
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+    r = post_form(client, "/admin/suppressions", "/admin/suppressions/remove",
+                  {"email": "anna@hylte.se"})
+    assert r.status_code == 303
+    assert "Inga spärrade adresser." in client.get("/admin/suppressions").text
+
+
+def test_api_suppressions_and_mailing_health(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_fault = (
+        lambda addr: "550 5.1.1 <bo@uppsala.se>: Recipient address rejected"
+        if addr == "bo@uppsala.se" else None)
+    login(client, EMAILS["editor"])
+    url = _schedule(client)
+    deliver_due(engine, settings)
+    mailing_id = int(url.rsplit("/", 1)[1])
+
+    auth = {"Authorization": f"Bearer {token_for(engine, 'editor')}"}
+    listed = client.get("/api/suppressions", headers=auth).json()
+    assert [(x["email"], x["reason"]) for x in listed["items"]] == [
+        ("bo@uppsala.se", "hard_bounce")]
+    health = client.get(f"/api/mailings/{mailing_id}", headers=auth).json()["health"]
+    assert (health["delivered"], health["bounced_hard"], health["complained"]) == (2, 1, 0)
+    assert health["bounce_rate"] == round(1 / 3, 4) and "bounce_rate" in health["warnings"]
+
+    page = client.get(url)
+    assert 'id="sender-health"' in page.text and "Avsändarhälsa" in page.text
+    dash = client.get("/admin")
+    assert f'id="health-warning-{mailing_id}"' in dash.text
+    assert "Studsandelen 33.3 % är över 2 %" in dash.text
+
+    r = client.post("/api/suppressions", headers=auth, json={"email": "cia@karlskoga.se"})
+    assert r.status_code == 201 and r.json()["reason"] == "manual"
+    assert client.post("/api/suppressions", headers=auth,
+                       json={"email": "cia@karlskoga.se"}).status_code == 200
+    bad = client.post("/api/suppressions", headers=auth, json={"email": "x", "reason": "z"})
+    assert bad.status_code in (400, 422) and "error" in bad.json()
+    assert client.delete("/api/suppressions/cia@karlskoga.se", headers=auth).status_code == 204
+    assert client.delete("/api/suppressions/cia@karlskoga.se", headers=auth).status_code == 404
