@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=0)
     remote_fonts: bool = False
     demo: bool = False
+    # --- webhooks ---
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)  # seconds per POST
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)  # POSTs in flight per worker
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)  # first retry after ~this
+    webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)  # longest wait
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)  # failing this long: off
 
     @classmethod
     def settings_customise_sources(
@@ -152,6 +158,15 @@ class Settings(BaseSettings):
         if toml is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
+
+    @field_validator("webhook_retry_cap_seconds")
+    @classmethod
+    def _webhook_cap(cls, v: float, info: ValidationInfo) -> float:
+        base = info.data.get("webhook_retry_base_seconds")
+        if base is not None and v < base:
+            raise ValueError(f"must be at least MAILER_WEBHOOK_RETRY_BASE_SECONDS ({base:g}); "
+                             "raise it or lower the base")
+        return v
 
     @field_validator("smtp_url")
     @classmethod

@@ -42,6 +42,7 @@ def _register() -> None:
         subscribers,
         users,
         web,
+        webhooks,
     )
 
 

@@ -34,6 +34,13 @@ from mailer.store.models.subscribers import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.store.models.webhooks import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "FINAL",
@@ -60,5 +67,10 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "UTCDateTime",
+    "DeliveryStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "utcnow",
 ]
