@@ -11,7 +11,8 @@ from mailer.web.admin.routes import (
     mailings,
     preview,
     users,
+    webhooks,
 )
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
-           mailings.router, invitations.router, users.router]
+           mailings.router, invitations.router, users.router, webhooks.router]
