@@ -13,6 +13,8 @@ from standardwebhooks.webhooks import Webhook
 
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
+from mailer.domain.invitation import parse_invitation
+from mailer.domain.registration import RegistrationHow
 from mailer.errors import MailerError
 from mailer.services import webhooks
 from mailer.services.mailings import plan_mailing
@@ -21,8 +23,10 @@ from mailer.store import webhooks as store
 from mailer.store.db import transaction
 from mailer.store.lists import find_list
 from mailer.store.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from mailer.store.registrations import cancel, register
 from mailer.store.subscriptions import subscribe
 from tests.delivery_support import add_subscribers, synthetic_rendered
+from tests.invite_helpers import INVITED_AT, invitation_data, invited
 from tests.smtp_server import SmtpServer
 from tests.test_subscribers_cli import Cli
 from tests.webhook_receiver import Receiver
@@ -231,3 +235,30 @@ def test_cli_add_list_deliver_log_disable_enable(
     assert "webhooks: delivered 1" in cli("worker", "--drain")[1]
     code, _, err = cli("webhooks", "log", "9")
     assert code == 3 and "no webhook endpoint with id 9" in err
+
+
+def test_registration_created_and_cancelled_with_the_promoted_person(
+        engine: Engine, fast: Settings, receiver: Receiver) -> None:
+    _, secret = add(engine, receiver.url, "registration.created,registration.cancelled")
+    data = invitation_data()
+    data["seats"] = {**data["seats"], "per_organisation": 1, "waitlist": True}
+    with transaction(engine) as s:
+        row, people = invited(s, inv=parse_invitation(data))
+        anna, bengt = people["anna.andersson@hylte.se"], people["bengt.berg@hylte.se"]
+        at = INVITED_AT + timedelta(days=1)
+        register(s, row, anna, how=RegistrationHow.form, now=at)
+        register(s, row, bengt, how=RegistrationHow.coordinator, now=at)  # wait-listed
+        cancel(s, row, anna, now=at)
+    deliver_due(engine, fast)
+    verify(secret, receiver.received)
+    events = [(r.type, r.json["data"]["subscriber"]["email"],
+               r.json["data"]["registration"]["status"]) for r in receiver.received]
+    anna_events = [e for e in events if e[1] == "anna.andersson@hylte.se"]
+    assert anna_events == [("registration.created", "anna.andersson@hylte.se", "registered"),
+                           ("registration.cancelled", "anna.andersson@hylte.se", "cancelled")]
+    assert ("registration.created", "bengt.berg@hylte.se", "waitlisted") in events
+    cancelled = next(r.json["data"] for r in receiver.received
+                     if r.type == "registration.cancelled")
+    assert cancelled["promoted"]["subscriber"]["email"] == "bengt.berg@hylte.se"
+    assert cancelled["invitation"]["slug"] == row.slug
+    assert cancelled["registration"]["organisation"] == "Hylte kommun"
