@@ -15,7 +15,7 @@ ADMIN = Path(__file__).parents[2] / "mailer" / "web" / "admin"
 DYNAMIC = ["admin", "editor", "coordinator", "newsletter", "invitation", "event", "report",
            "scheduled", "sending", "paused", "cancelled", "done", "missed", "sent", "queued",
            "failed", "skipped", "would be reminded", "already reminded", "registered",
-           "Title", "Summary", "Link", "Registration deadline", "Url", "Text"]
+           "Title", "Summary", "Link", "Registration deadline", "Url", "Text", "Minutes"]
 
 
 def test_every_admin_text_has_a_swedish_translation() -> None:

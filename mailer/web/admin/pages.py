@@ -45,6 +45,8 @@ DONE = {
     "reminded": N_("The reminders have been queued for sending."),
     "registered": N_("The registration has been saved."),
     "logged-out": N_("You have logged out."),
+    "podcast-added": N_("The episode has been added from the feed; check it below."),
+    "podcast-present": N_("That episode is in the issue already."),
 }
 
 
