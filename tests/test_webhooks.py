@@ -262,3 +262,25 @@ def test_registration_created_and_cancelled_with_the_promoted_person(
     assert cancelled["promoted"]["subscriber"]["email"] == "bengt.berg@hylte.se"
     assert cancelled["invitation"]["slug"] == row.slug
     assert cancelled["registration"]["organisation"] == "Hylte kommun"
+
+
+async def test_a_running_worker_delivers_events_as_they_come(
+        engine: Engine, settings: Settings, receiver: Receiver) -> None:
+    import asyncio
+
+    from mailer.delivery.worker import Worker
+
+    add(engine, receiver.url, "bounce")
+    stop = asyncio.Event()
+    async with Worker(engine, settings) as w:
+        task = asyncio.create_task(w.deliver(drain=False, stop=stop, poll=0.05))
+        for n in range(2):
+            with transaction(engine) as s:
+                webhooks.emit(s, "bounce", {"subscriber": {"id": 5}, "n": n})
+            for _ in range(400):  # poll for the state, at most 20 s
+                if len(receiver.received) > n:
+                    break
+                await asyncio.sleep(0.05)
+        stop.set()
+        await task
+    assert [r.json["data"]["n"] for r in receiver.received] == [0, 1]
