@@ -22,7 +22,13 @@ from mailer.services.subscriptions import confirm, unsubscribe_by_token
 from mailer.store import webhooks as store
 from mailer.store.db import transaction
 from mailer.store.lists import find_list
-from mailer.store.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from mailer.store.models import (
+    DeliveryStatus,
+    Subscriber,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from mailer.store.registrations import cancel, register
 from mailer.store.subscriptions import subscribe
 from tests.delivery_support import add_subscribers, synthetic_rendered
@@ -284,3 +290,24 @@ async def test_a_running_worker_delivers_events_as_they_come(
         stop.set()
         await task
     assert [r.json["data"]["n"] for r in receiver.received] == [0, 1]
+
+
+def test_erasing_a_person_removes_the_events_about_them(engine: Engine) -> None:
+    from mailer.services.subscriptions import access_report, erase
+
+    add_subscribers(engine, 2)
+    with transaction(engine) as s:
+        webhooks.add_endpoint(s, "http://127.0.0.1:9/x", "all")
+        anna, other = s.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        payload = webhooks.subscriber_payload(anna)
+        first = webhooks.emit(s, "bounce", {"subscriber": payload})
+        webhooks.emit(s, "complaint", {"subscriber": webhooks.subscriber_payload(other)})
+        anna_id = anna.id
+    with transaction(engine) as s:
+        report = access_report(s, anna_id)
+        assert [e["event_id"] for e in report["webhook_events"]] == [first]
+        assert erase(s, anna_id, source="test")
+    with transaction(engine) as s:
+        left = s.scalars(select(WebhookEvent.type)).all()
+        assert left == ["complaint"]
+        assert len(s.scalars(select(WebhookDelivery)).all()) == 1

@@ -154,8 +154,12 @@ class WebhookSender:
     async def drain(self, max_wait: float) -> WebhookReport:
         """Deliver until nothing is due within ``max_wait`` seconds."""
         while True:
-            await self.run_due()
-            wait = await self.next_wait()
+            try:
+                await self.run_due()
+                wait = await self.next_wait()
+            except Exception:  # the mail is done; a webhook fault must not fail the run
+                log.exception("webhook delivery stopped; the next worker run retries")
+                break
             if wait is None:
                 break
             if wait > max_wait:

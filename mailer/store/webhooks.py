@@ -25,6 +25,7 @@ from mailer.store.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from mailer.store.subscribers import on_erase, personal_data_section
 
 # -- endpoints ---------------------------------------------------------------------------
 
@@ -224,6 +225,10 @@ def record(session: Session, attempts: Sequence[Attempt], now: datetime,
     """Write the attempts to the log and the deliveries; returns the endpoints disabled now
     because every attempt to them failed for ``disable_after``."""
     disabled: list[WebhookEndpoint] = []
+    # An endpoint removed while its POST was in flight took its deliveries along.
+    alive = set(session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.id.in_([a.delivery_id for a in attempts]))))
+    attempts = [a for a in attempts if a.delivery_id in alive]
     for a in attempts:
         session.add(WebhookAttempt(delivery_id=a.delivery_id, endpoint_id=a.endpoint_id, at=now,
                                    status=a.status, error=a.error[:1000],
@@ -299,3 +304,33 @@ def log(session: Session, endpoint_id: int, limit: int = 100) -> list[LogLine]:
         .join(d, d.id == a.delivery_id).join(e, e.id == d.event_id)
         .where(a.endpoint_id == endpoint_id).order_by(a.id.desc()).limit(limit))
     return [LogLine(*r) for r in rows]
+
+
+def _events_about(session: Session, subscriber_id: int) -> list[int]:
+    return list(session.scalars(select(WebhookDelivery.event_id).distinct().where(
+        WebhookDelivery.ordering_key == f"subscriber:{subscriber_id}")))
+
+
+@personal_data_section("webhook_events")
+def _report(session: Session, subscriber: Subscriber) -> list[dict[str, Any]]:
+    """Events about the person sent (or waiting to be sent) to other systems."""
+    ids = _events_about(session, subscriber.id)
+    rows = list(session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                                .order_by(WebhookEvent.id))) if ids else []
+    return [{"event_id": e.event_id, "type": e.type, "created_at": e.created_at.isoformat()}
+            for e in rows]
+
+
+@on_erase
+def _erase(session: Session, subscriber: Subscriber) -> None:
+    """Events about the person hold their address: they go, with deliveries and log."""
+    ids = _events_about(session, subscriber.id)
+    if not ids:
+        return
+    dids = select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(ids))
+    session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(dids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                    .execution_options(synchronize_session=False))
