@@ -151,3 +151,16 @@ def test_cli(issue: Path, feeds: FeedServer, capsys: pytest.CaptureFixture[str],
     assert "shortened to a summary" in out
     code, out, err = cli("podcast", "add", str(issue), feeds.url("/broken.xml"))
     assert code == 2 and "error: http://127.0.0.1" in err and "not well-formed" in err
+
+
+@pytest.mark.parametrize(("notes", "markdown"), [
+    ("Rad ett\nRad två\n\nNytt stycke *inte fet* & _inte kursiv_",
+     "Rad ett\\\nRad två\n\nNytt stycke \\*inte fet\\* & \\_inte kursiv\\_"),
+    ("<p>00:00 Intro<br>05:10 Samtal</p><ul><li>ett</li><li>två</li></ul>"
+     "<p style='x'><img src='https://t.example/p.gif'>Slut</p>",
+     "00:00 Intro\\\n05:10 Samtal\n\n- ett\n- två\n\nSlut"),
+])
+def test_show_notes_become_safe_markdown(notes: str, markdown: str) -> None:
+    from mailer.authoring.podcast import show_notes_markdown
+
+    assert show_notes_markdown(notes) == (markdown, False)

@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from html import escape, unescape
 from typing import Any
 from xml.sax import SAXParseException
 
@@ -113,9 +114,13 @@ def _title(entry: Any, number: int | None) -> str:
 
 def show_notes_markdown(html: str) -> tuple[str, bool]:
     """Cleaned Markdown of the show notes, shortened to a summary; and whether it was."""
+    if not re.search(r"</?[a-zA-Z][^>]*>", html):  # plain text: keep its paragraphs
+        html = "".join(f"<p>{escape(p.strip()).replace(chr(10), '<br>')}</p>"
+                       for p in re.split(r"\n\s*\n", unescape(html)) if p.strip())
     clean = nh3.clean(html, tags=_TAGS, attributes={"a": {"href"}},
                       url_schemes={"https", "http", "mailto"}, link_rel=None)
-    md = markdownify(clean, heading_style="ATX", bullets="-", escape_underscores=False)
+    md = markdownify(clean, heading_style="ATX", bullets="-",
+                     newline_style="BACKSLASH")
     md = re.sub(r"[ \t]+\n", "\n", md)
     paragraphs = [p.strip() for p in re.split(r"\n{2,}", md) if p.strip()]
     kept: list[str] = []
