@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
     soft_bounce_days: int = Field(default=30, ge=1, le=365)
     policy_backoff_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # --- webhooks ---
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)  # seconds per POST
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)  # POSTs in flight per worker
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)  # first retry after ~this
+    webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)  # longest wait
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)  # failing this long: off
 
     @classmethod
     def settings_customise_sources(
@@ -170,6 +176,15 @@ class Settings(BaseSettings):
         if toml is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
+
+    @field_validator("webhook_retry_cap_seconds")
+    @classmethod
+    def _webhook_cap(cls, v: float, info: ValidationInfo) -> float:
+        base = info.data.get("webhook_retry_base_seconds")
+        if base is not None and v < base:
+            raise ValueError(f"must be at least MAILER_WEBHOOK_RETRY_BASE_SECONDS ({base:g}); "
+                             "raise it or lower the base")
+        return v
 
     @field_validator("smtp_url")
     @classmethod

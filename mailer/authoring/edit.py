@@ -400,6 +400,47 @@ class IssueFile:
         items.append(item)
         return len(items) - 1
 
+    def item_links(self) -> set[str]:
+        """The main link of every item (to tell an episode that is in the issue already)."""
+        out = set()
+        for s in range(len(self.sections)):
+            for item in self._items(s):
+                link = item.get("link") if isinstance(item, Mapping) else None
+                url = link.get("url") if isinstance(link, Mapping) else link
+                if url:
+                    out.add(str(url).strip())
+        return out
+
+    def section_index(self, ref: str) -> int:
+        """A section by its number (1 = first) or its title (case ignored)."""
+        if ref.strip().isdigit():
+            n = int(ref)
+            if 1 <= n <= len(self.sections):
+                return n - 1
+        for s, section in enumerate(self.sections):
+            if isinstance(section, Mapping) and \
+                    str(section.get("title", "")).strip().casefold() == ref.strip().casefold():
+                return s
+        titles = ", ".join(repr(str(x.get("title", ""))) for x in self.sections
+                           if isinstance(x, Mapping))
+        raise MailerError(f"no section {ref!r} in {self.path}; give its number (1–"
+                          f"{len(self.sections)}) or title ({titles or 'none yet'})")
+
+    def last_section_with(self, item_type: str) -> int | None:
+        for s in reversed(range(len(self.sections))):
+            if any(isinstance(i, Mapping) and i.get("type") == item_type
+                   for i in self._items(s)):
+                return s
+        return None
+
+    def append_items(self, s: int, items: list[CommentedMap]) -> list[int]:
+        """Append ready-made items to section ``s``; returns their indexes."""
+        self._check(s)
+        target = self._items(s)
+        start = len(target)
+        target.extend(items)
+        return list(range(start, len(target)))
+
     def add_section(self, title: str = "") -> int:
         section = CommentedMap()
         section["title"] = title

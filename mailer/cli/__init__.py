@@ -40,9 +40,11 @@ def _register() -> None:
         invitations,
         issue,
         lists,
+        podcast,
         subscribers,
         users,
         web,
+        webhooks,
     )
 
 

@@ -236,6 +236,14 @@ def worker(
                        f"policy refusals (5.7.x): {report.policy_refusals}")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
+        hooks = report.webhooks
+        if hooks is not None and (hooks.delivered or hooks.failed_attempts or hooks.waiting):
+            typer.echo(f"webhooks: delivered {hooks.delivered}, failed attempts "
+                       f"{hooks.failed_attempts}, waiting for a retry {hooks.waiting}")
+        for eid in (hooks.disabled or []) if hooks is not None else []:
+            typer.echo(f"warning: webhook endpoint {eid} DISABLED: every attempt failed for "
+                       f"{settings.webhook_disable_after_days:g} days; see 'mailer webhooks "
+                       f"log {eid}', then 'mailer webhooks enable {eid}'")
 
     asyncio.run(run())
 

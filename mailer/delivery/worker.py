@@ -37,6 +37,7 @@ from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.delivery.verp import Verp
+from mailer.delivery.webhooks import WebhookReport, WebhookSender
 from mailer.domain.feedback import BounceClass, BouncePolicy, classify_status, status_of
 from mailer.links import Links
 from mailer.store import mailings, outbox, suppressions, workers
@@ -84,6 +85,7 @@ class DeliveryReport:
     suppressed: int = 0  # addresses suppressed because of them
     policy_refusals: int = 0  # 5.7.x: the receiver refused *us*; sending was slowed down
     seconds: float = 0.0
+    webhooks: WebhookReport | None = None  # what the webhook deliveries did (full workers)
 
     @property
     def rate(self) -> float:
@@ -153,6 +155,12 @@ class Worker:
         self._flushing: asyncio.Future[None] | None = None
         self._inflight = 0
         self._registered = False
+        # Webhook deliveries ride along in full workers (not in `mailer serve`'s small
+        # loop for confirmations, which runs only while no worker does).
+        self.webhooks = (WebhookSender(settings, self._run_db) if self.kinds is None
+                         else None)
+        if self.webhooks is not None:
+            self.report.webhooks = self.webhooks.report
 
     # --- database thread ------------------------------------------------------------
     async def _run_db(self, fn: Callable[[Session], T], *, recording: bool = False) -> T:
@@ -362,6 +370,9 @@ class Worker:
         flusher = asyncio.create_task(self._flusher(wake, flush_stop))
         beat, beats = time.monotonic(), 0
         low = max(self.concurrency * 2, self.batch_size // 2)
+        hooks_stop = asyncio.Event()
+        hooks = (asyncio.create_task(self.webhooks.serve(hooks_stop, poll))
+                 if self.webhooks is not None and not drain else None)
         try:
             while not stop.is_set():
                 if time.monotonic() - beat > HEARTBEAT_SECONDS:
@@ -415,7 +426,12 @@ class Worker:
             wake.set()
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
+            if hooks is not None:
+                hooks_stop.set()
+                await asyncio.gather(hooks, return_exceptions=True)
             self.report.seconds += time.perf_counter() - t0
+        if drain and self.webhooks is not None:  # after the mail, so mailing.finished goes too
+            await self.webhooks.drain(max_wait)  # (not in `seconds`: that is the mail's rate)
         return self.report
 
     async def _start_due(self) -> bool:
@@ -433,6 +449,8 @@ class Worker:
     async def close(self) -> None:
         """Close the transport and sign off (the worker row goes; claims were recorded)."""
         await self.transport.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         if self._crashed:  # leave journal and worker row for the next worker's recovery
             self._db.shutdown(wait=True)
             if self._db_rec is not self._db:

@@ -151,6 +151,8 @@ class PodcastEpisode(ItemBase):
     type: Literal["podcast"]
     number: Annotated[int, Field(ge=1)] | None = None
     series: Line = ""
+    date: dt.date | None = None  # when the episode was published
+    minutes: Annotated[int, Field(ge=1, le=6000)] | None = None  # its length
     participants: list[Person] = []
     host: Person | None = None
     link: Link

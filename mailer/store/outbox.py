@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash
+from mailer.store import webhooks
 from mailer.store.models import (
     Mailing,
     MailingKind,
@@ -354,6 +355,7 @@ def finish_mailings(session: Session, now: datetime,
         session.execute(update(Mailing).where(Mailing.id.in_(ids))
                         .values(status=MailingStatus.done, finished_at=now, updated_at=now)
                         .execution_options(synchronize_session=False))
+        webhooks.mailings_finished(session, ids, counts(session, ids), now)
     return ids
 
 

@@ -23,6 +23,7 @@ from mailer.domain.registration import (
 )
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.errors import MailerError, NotFound
+from mailer.store import webhooks
 from mailer.store.models import (
     InvitationRow,
     Organisation,
@@ -155,6 +156,8 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     else:
         msg = (f"registered {subscriber.email} for {org.name} "
                f"({len(taken) + 1} of {invitation.seats_max} seats)")
+    webhooks.registration_changed(session, "registration.created", row, invitation, subscriber,
+                                  now=now)
     return Registered(row, seat.outcome, msg)
 
 
@@ -195,6 +198,8 @@ def cancel(session: Session, invitation: InvitationRow, subscriber: Subscriber, 
             promoted.status = RegistrationStatus.registered
             promoted.updated_at = now
     session.flush()
+    webhooks.registration_changed(session, "registration.cancelled", row, invitation,
+                                  subscriber, now=now, promoted=promoted)
     return Cancelled(row, promoted)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.errors import MailerError
+from mailer.store import webhooks
 from mailer.store.models import (
     ConsentEvent,
     MailingList,
@@ -143,6 +144,8 @@ def confirm(session: Session, subscriber_id: int, list_id: int, *, now: datetime
         _log(session, subscriber, list_id, "confirm", now=now, ip=ip, source="confirm-link",
              wording=wording)
         session.flush()
+        webhooks.subscription_changed(session, "subscriber.confirmed", subscriber, [list_id],
+                                      source="confirm-link", now=now)
     return sub
 
 
@@ -171,6 +174,8 @@ def unsubscribe(session: Session, subscriber: Subscriber, list_ids: Iterable[int
         sub.updated_at = now
         _log(session, subscriber, sub.list_id, "unsubscribe", now=now, ip=ip, source=source)
     session.flush()
+    webhooks.subscription_changed(session, "subscriber.unsubscribed", subscriber,
+                                  [sub.list_id for sub in changed], source=source, now=now)
     return changed
 
 

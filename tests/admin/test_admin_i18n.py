@@ -16,7 +16,7 @@ DYNAMIC = ["admin", "editor", "coordinator", "newsletter", "invitation", "event"
            "scheduled", "sending", "paused", "cancelled", "done", "missed", "sent", "queued",
            "failed", "skipped", "would be reminded", "already reminded", "registered",
            "Title", "Summary", "Link", "Registration deadline", "Url", "Text",
-           "manual", "hard_bounce", "soft_bounces", "complaint", "erased"]
+           "manual", "hard_bounce", "soft_bounces", "complaint", "erased", "Minutes"]
 
 
 def test_every_admin_text_has_a_swedish_translation() -> None:

@@ -41,6 +41,13 @@ from mailer.store.models.subscribers import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.store.models.webhooks import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "FINAL",
@@ -75,5 +82,10 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserSession",
+    "DeliveryStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "utcnow",
 ]

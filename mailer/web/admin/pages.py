@@ -48,6 +48,8 @@ DONE = {
     "suppressed": N_("Address suppressed"),
     "already-suppressed": N_("The address was suppressed already"),
     "unsuppressed": N_("Address removed from the suppression list"),
+    "podcast-added": N_("The episode has been added from the feed; check it below."),
+    "podcast-present": N_("That episode is in the issue already."),
 }
 
 

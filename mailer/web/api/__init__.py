@@ -14,12 +14,12 @@ API_PREFIX = "/api"
 
 
 def create_api(web: object) -> FastAPI:
-    from mailer.web.api import invitations, issues, lists, suppressions
+    from mailer.web.api import invitations, issues, lists, suppressions, webhooks
     from mailer.web.api.errors import install_error_handlers
 
     api = FastAPI(
         title="mailer API", version="1",
-        description=("Lists, subscribers, issues, mailings, invitations and reminders. "
+        description=("Lists, subscribers, issues, mailings, invitations, reminders and webhooks. "
                      "Authenticate with 'Authorization: Bearer <token>' (create a token with "
                      "'mailer users token EMAIL' or on your account page in /admin). Errors "
                      "are always {\"error\": {\"code\", \"message\", \"field\"}}."),
@@ -31,6 +31,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(issues.mailings_router)
     api.include_router(invitations.router)
     api.include_router(suppressions.router)
+    api.include_router(webhooks.router)
     return api
 
 

@@ -137,3 +137,41 @@ class MailingOut(BaseModel):
     total: int
     note: str
     health: SenderHealthOut | None = None
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2000, examples=["https://crm.example.org/hooks"])
+    events: list[str] = Field(min_length=1, max_length=20,
+                              examples=[["subscriber.confirmed", "subscriber.unsubscribed"]])
+    secret: str = Field("", max_length=200,
+                        description="whsec_… signing secret; empty: one is made and returned.")
+    description: str = Field("", max_length=300)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    failing_since: datetime | None
+    disabled_reason: str
+    delivered: int
+    waiting: int
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown only in this answer: give it to the receiver.")
+
+
+class WebhookAttemptOut(BaseModel):
+    at: datetime
+    event_id: str
+    type: str
+    attempt: int
+    status: int | None
+    ok: bool
+    error: str
+    milliseconds: int

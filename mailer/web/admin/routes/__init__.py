@@ -12,7 +12,9 @@ from mailer.web.admin.routes import (
     preview,
     suppressions,
     users,
+    webhooks,
 )
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
-           mailings.router, invitations.router, suppressions.router, users.router]
+           mailings.router, invitations.router, suppressions.router, users.router,
+           webhooks.router]

@@ -18,7 +18,7 @@ from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
-from mailer.services import mailings
+from mailer.services import mailings, podcast
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
@@ -85,7 +85,8 @@ def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, 
         if (key := item_of(p)) is not None:
             per_item.setdefault(key, []).append(p)
     return {"name": name, "loaded": loaded, "summary": summarise(loaded), "view": view,
-            "open_error": open_error, "per_item": per_item,
+            "open_error": open_error, "per_item": per_item, "podcast_error": None,
+            "podcast_values": {},
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
 
@@ -170,4 +171,31 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
                                            "anchor": anchor(p)} for p in loaded.problems]})
     response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")
     response.headers["location"] += f"#{where}"
+    return response
+
+
+@router.post("/admin/issues/{name}/podcast")
+async def fetch_podcast(request: Request, name: str, me: Principal = EDIT) -> Response:
+    """"Hämta avsnitt från flödet": the episode (default: the newest) as a podcast item."""
+    web = web_of(request)
+    form = _form_strings(await checked_form(request))
+    values = {k: form.get(k, "").strip() for k in ("feed_url", "episode")}
+    today = local_today(web.settings, web.now())
+    try:
+        if values["episode"] and not values["episode"].isdigit():
+            raise MailerError("the episode number must be a whole number, e.g. 105")
+        added = await run_in_threadpool(
+            lambda: podcast.add_from_feed(issue_folder(web.settings, name), values["feed_url"],
+                                          episode=int(values["episode"]) if values["episode"]
+                                          else None, today=today))
+    except MailerError as exc:
+        ctx = await run_in_threadpool(_editor_context, web.settings, name, today)
+        ctx.update(podcast_error=exc.message, podcast_values=values)
+        return await _editor_page(request, name, ctx, status=422)
+    if not added.added:
+        response: RedirectResponse = redirect(f"/admin/issues/{name}", "podcast-present")
+        response.headers["location"] += "#podcast"
+        return response
+    response = redirect(f"/admin/issues/{name}", "podcast-added")
+    response.headers["location"] += f"#s{added.section}-i{added.added[0][0]}"
     return response

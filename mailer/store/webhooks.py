@@ -1,0 +1,337 @@
+"""Queries for outgoing webhooks: endpoints, the event rows, claiming due deliveries in
+order per key, recording each attempt and disabling endpoints that keep failing."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from mailer.store.models import (
+    DeliveryStatus,
+    InvitationRow,
+    Mailing,
+    MailingKind,
+    MailingList,
+    RegistrationRow,
+    Subscriber,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from mailer.store.subscribers import on_erase, personal_data_section
+from mailer.typing import JSONValue
+
+# -- endpoints ---------------------------------------------------------------------------
+
+def add_endpoint(session: Session, url: str, secret: str, events: Sequence[str], *,
+                 description: str, now: datetime) -> WebhookEndpoint:
+    ep = WebhookEndpoint(url=url, secret=secret, events=list(events), description=description,
+                         enabled=True, created_at=now)
+    session.add(ep)
+    session.flush()
+    return ep
+
+
+def endpoints(session: Session) -> list[WebhookEndpoint]:
+    return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint | None:
+    return session.get(WebhookEndpoint, endpoint_id)
+
+
+def remove_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
+    session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+    session.delete(endpoint)
+    session.flush()
+
+
+def subscribed(session: Session, event_type: str) -> list[WebhookEndpoint]:
+    """Endpoints that want ``event_type`` (a disabled endpoint still collects its events:
+    they go out in order once it is enabled again)."""
+    return [ep for ep in endpoints(session) if event_type in ep.events]
+
+
+def status_counts(session: Session) -> dict[int, dict[str, int]]:
+    """Deliveries per status for each endpoint."""
+    out: dict[int, dict[str, int]] = {}
+    q = (select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count())
+         .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.status))
+    for eid, status, n in session.execute(q):
+        out.setdefault(eid, {})[str(DeliveryStatus(status))] = n
+    return out
+
+
+# -- events ------------------------------------------------------------------------------
+
+def add_event(session: Session, event_id: str, event_type: str, payload: dict[str, Any], *,
+              ordering_key: str, endpoint_ids: Sequence[int], now: datetime) -> WebhookEvent:
+    """The event row and one pending delivery per endpoint, in the caller's transaction."""
+    ev = WebhookEvent(event_id=event_id, type=event_type, payload=payload, created_at=now)
+    session.add(ev)
+    session.flush()
+    session.add_all([WebhookDelivery(endpoint_id=eid, event_id=ev.id, ordering_key=ordering_key,
+                                     status=DeliveryStatus.pending, next_attempt_at=now,
+                                     created_at=now) for eid in endpoint_ids])
+    session.flush()
+    return ev
+
+
+def emit(session: Session, event_type: str, payload: dict[str, Any], *, now: datetime,
+         ordering_key: str = "") -> str | None:
+    """Record ``event_type`` for every endpoint that wants it (in the caller's transaction,
+    so the event exists exactly when what it reports was committed); returns its stable id,
+    or None when no endpoint wants it."""
+    targets = [ep.id for ep in subscribed(session, event_type)]
+    if not targets:
+        return None
+    event_id = "msg_" + secrets.token_urlsafe(18)
+    add_event(session, event_id, event_type, payload, ordering_key=ordering_key,
+              endpoint_ids=targets, now=now)
+    return event_id
+
+
+def subscriber_data(s: Subscriber) -> dict[str, Any]:
+    return {"id": s.id, "email": s.email, "name": s.name, "language": s.language,
+            "organisation": s.organisation.name if s.organisation else ""}
+
+
+def _list_data(session: Session, list_id: int) -> dict[str, Any]:
+    lst = session.get(MailingList, list_id)
+    return {"id": list_id, "slug": lst.slug if lst else "", "name": lst.name if lst else ""}
+
+
+def subscription_changed(session: Session, event_type: str, subscriber: Subscriber,
+                         list_ids: Sequence[int], *, source: str, now: datetime) -> None:
+    """``subscriber.confirmed`` / ``subscriber.unsubscribed``, in order per person."""
+    if not list_ids or not subscribed(session, event_type):
+        return
+    emit(session, event_type,
+         {"subscriber": subscriber_data(subscriber),
+          "lists": [_list_data(session, i) for i in list_ids], "source": source,
+          "at": now.isoformat()},
+         now=now, ordering_key=f"subscriber:{subscriber.id}")
+
+
+def registration_changed(session: Session, event_type: str, row: RegistrationRow,
+                         invitation: InvitationRow, subscriber: Subscriber, *, now: datetime,
+                         promoted: RegistrationRow | None = None) -> None:
+    """``registration.created`` / ``registration.cancelled``, in order per person."""
+    if not subscribed(session, event_type):
+        return
+    payload: dict[str, Any] = {
+        "subscriber": subscriber_data(subscriber),
+        "invitation": {"id": invitation.id, "slug": invitation.slug, "title": invitation.title},
+        "registration": {"id": row.id, "status": str(row.status), "how": str(row.how),
+                         "organisation": row.organisation.name if row.organisation else ""},
+        "at": now.isoformat()}
+    if event_type == "registration.cancelled":
+        payload["promoted"] = (None if promoted is None
+                               else {"registration_id": promoted.id,
+                                     "subscriber": subscriber_data(promoted.subscriber)})
+    emit(session, event_type, payload, now=now, ordering_key=f"subscriber:{subscriber.id}")
+
+
+#: Mailings whose end is news for other systems (not sign-up confirmations or test sends).
+FINISHED_KINDS = (MailingKind.newsletter, MailingKind.invitation, MailingKind.reminder)
+
+
+def mailings_finished(session: Session, mailing_ids: Sequence[int],
+                      counts: dict[int, dict[str, int]], now: datetime) -> None:
+    """``mailing.finished`` for each mailing the worker just marked done."""
+    for m in session.scalars(select(Mailing).where(Mailing.id.in_(mailing_ids))
+                             .order_by(Mailing.id)):
+        if m.kind not in FINISHED_KINDS:
+            continue
+        emit(session, "mailing.finished",
+             {"mailing": {"id": m.id, "kind": str(m.kind), "name": m.name, "subject": m.subject,
+                          "source": m.source, "list_ids": list(m.list_ids or []),
+                          "started_at": m.started_at.isoformat() if m.started_at else None,
+                          "finished_at": now.isoformat()},
+              "counts": counts.get(m.id, {})},
+             now=now, ordering_key=f"mailing:{m.id}")
+
+
+# -- delivery ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery a worker holds for one attempt (its lease ends at ``next_attempt_at``)."""
+
+    id: int
+    endpoint_id: int
+    url: str
+    secret: str
+    event_id: str
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int  # including this one
+
+
+def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """Due deliveries of enabled endpoints that are first in line for their key; each one's
+    next attempt moves ``lease`` ahead, so a worker that dies mid-POST leaves it due again
+    (delivered at least once)."""
+    d, earlier = WebhookDelivery, aliased(WebhookDelivery)
+    waits = exists().where(earlier.endpoint_id == d.endpoint_id,
+                           earlier.ordering_key == d.ordering_key,
+                           earlier.status == DeliveryStatus.pending, earlier.id < d.id)
+    pick = (select(d.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == d.endpoint_id)
+            .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
+                   WebhookEndpoint.enabled.is_(True), (d.ordering_key == "") | ~waits)
+            .order_by(d.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(of=d, skip_locked=True)
+    ids = list(session.scalars(pick))
+    if not ids:
+        return []
+    session.execute(update(d).where(d.id.in_(ids))
+                    .values(next_attempt_at=now + lease, attempts=d.attempts + 1)
+                    .execution_options(synchronize_session=False))
+    rows = session.execute(
+        select(d.id, d.endpoint_id, WebhookEndpoint.url, WebhookEndpoint.secret,
+               WebhookEvent.event_id, WebhookEvent.type, WebhookEvent.payload,
+               WebhookEvent.created_at, d.attempts)
+        .join(WebhookEndpoint, WebhookEndpoint.id == d.endpoint_id)
+        .join(WebhookEvent, WebhookEvent.id == d.event_id)
+        .where(d.id.in_(ids)).order_by(d.id))
+    return [Claimed(*r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one POST got: ``status`` None when no HTTP answer came."""
+
+    delivery_id: int
+    endpoint_id: int
+    ok: bool
+    status: int | None
+    error: str
+    milliseconds: int
+    retry_at: datetime  # when to try again if not ok
+
+
+def record(session: Session, attempts: Sequence[Attempt], now: datetime,
+           disable_after: timedelta) -> list[WebhookEndpoint]:
+    """Write the attempts to the log and the deliveries; returns the endpoints disabled now
+    because every attempt to them failed for ``disable_after``."""
+    disabled: list[WebhookEndpoint] = []
+    # An endpoint removed while its POST was in flight took its deliveries along.
+    alive = set(session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.id.in_([a.delivery_id for a in attempts]))))
+    attempts = [a for a in attempts if a.delivery_id in alive]
+    for a in attempts:
+        session.add(WebhookAttempt(delivery_id=a.delivery_id, endpoint_id=a.endpoint_id, at=now,
+                                   status=a.status, error=a.error[:1000],
+                                   milliseconds=a.milliseconds))
+        values: dict[str, Any] = {"last_status": a.status, "last_error": a.error[:1000]}
+        if a.ok:
+            values.update(status=DeliveryStatus.delivered, delivered_at=now)
+        else:
+            values.update(next_attempt_at=a.retry_at)
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == a.delivery_id)
+                        .values(**values).execution_options(synchronize_session=False))
+    for eid in sorted({a.endpoint_id for a in attempts}):
+        ep = session.get(WebhookEndpoint, eid)
+        if ep is None:
+            continue
+        mine = [a for a in attempts if a.endpoint_id == eid]
+        if mine[-1].ok:
+            ep.failing_since = None
+        elif all(not a.ok for a in mine):
+            ep.failing_since = ep.failing_since or now
+            if ep.enabled and now - ep.failing_since >= disable_after:
+                ep.enabled = False
+                ep.disabled_at = now
+                days = (now - ep.failing_since).total_seconds() / 86400
+                ep.disabled_reason = (
+                    f"every attempt failed for {days:.1f} days (last: {mine[-1].error}); "
+                    f"its events wait: 'mailer webhooks enable {ep.id}' sends them in order")
+                disabled.append(ep)
+    session.flush()
+    return disabled
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next pending delivery to an enabled endpoint is due."""
+    return session.scalar(
+        select(func.min(WebhookDelivery.next_attempt_at))
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.status == DeliveryStatus.pending,
+               WebhookEndpoint.enabled.is_(True)))
+
+
+def count_pending(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(WebhookDelivery)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.status == DeliveryStatus.pending,
+               WebhookEndpoint.enabled.is_(True))) or 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    at: datetime
+    event_id: str
+    type: str
+    attempt: int
+    status: int | None
+    error: str
+    milliseconds: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def log(session: Session, endpoint_id: int, limit: int = 100) -> list[LogLine]:
+    """The endpoint's attempts, newest first."""
+    a, d, e = WebhookAttempt, WebhookDelivery, WebhookEvent
+    earlier = aliased(WebhookAttempt)
+    nth = (select(func.count()).where(earlier.delivery_id == a.delivery_id, earlier.id <= a.id)
+           .scalar_subquery())
+    rows = session.execute(
+        select(a.at, e.event_id, e.type, nth, a.status, a.error, a.milliseconds)
+        .join(d, d.id == a.delivery_id).join(e, e.id == d.event_id)
+        .where(a.endpoint_id == endpoint_id).order_by(a.id.desc()).limit(limit))
+    return [LogLine(*r) for r in rows]
+
+
+def _events_about(session: Session, subscriber_id: int) -> list[int]:
+    return list(session.scalars(select(WebhookDelivery.event_id).distinct().where(
+        WebhookDelivery.ordering_key == f"subscriber:{subscriber_id}")))
+
+
+@personal_data_section("webhook_events")
+def _report(session: Session, subscriber: Subscriber) -> JSONValue:
+    """Events about the person sent (or waiting to be sent) to other systems."""
+    ids = _events_about(session, subscriber.id)
+    rows = list(session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                                .order_by(WebhookEvent.id))) if ids else []
+    return [{"event_id": e.event_id, "type": e.type, "created_at": e.created_at.isoformat()}
+            for e in rows]
+
+
+@on_erase
+def _erase(session: Session, subscriber: Subscriber) -> None:
+    """Events about the person hold their address: they go, with deliveries and log."""
+    ids = _events_about(session, subscriber.id)
+    if not ids:
+        return
+    dids = select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(ids))
+    session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(dids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                    .execution_options(synchronize_session=False))

@@ -1,0 +1,97 @@
+"""Webhook endpoints in the admin and the API: add, the secret shown once, the log,
+switch off and on, remove; only admins see them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from standardwebhooks.webhooks import Webhook
+
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
+from mailer.services import webhooks
+from mailer.store.db import transaction
+from tests.admin.conftest import EMAILS, csrf, login, token_for
+from tests.webhook_receiver import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def test_admin_adds_an_endpoint_sees_its_log_and_switches_it(
+        client: TestClient, team: dict[str, int], engine: Engine, settings: Settings,
+        receiver: Receiver) -> None:
+    login(client, EMAILS["admin"])
+    page = client.get("/admin/webhooks")
+    assert page.status_code == 200 and "Inga mottagare ännu." in page.text
+    bad = client.post("/admin/webhooks", data={"csrf_token": csrf(page.text),
+                                               "url": receiver.url})
+    assert bad.status_code == 422 and "unknown event type" in bad.text
+    r = client.post("/admin/webhooks", data={
+        "csrf_token": csrf(page.text), "url": receiver.url, "description": "CRM",
+        "events": ["bounce", "subscriber.confirmed"]})
+    assert r.status_code == 200
+    m = re.search(r"<code>(whsec_[A-Za-z0-9+/=]+)</code>", r.text)
+    assert m, "the secret is shown once"
+    secret = m.group(1)
+    assert "Levererade" in r.text and "CRM" in r.text
+    with transaction(engine) as s:
+        (ep,) = webhooks.endpoints(s)
+        webhooks.emit(s, "bounce", {"subscriber": {"id": 1}, "kind": "hard"})
+    deliver_due(engine, settings)
+    (got,) = receiver.received
+    Webhook(secret).verify(got.body, got.headers)
+    page = client.get(f"/admin/webhooks/{ep.id}")
+    assert "<code>bounce</code>" in page.text and got.headers["webhook-id"] in page.text
+    assert secret not in page.text  # never shown again
+    r = client.post(f"/admin/webhooks/{ep.id}", data={"csrf_token": csrf(page.text),
+                                                      "action": "disable"})
+    assert r.status_code == 303
+    page = client.get(f"/admin/webhooks/{ep.id}")
+    assert "Avstängd" in page.text and "Slå på" in page.text
+    r = client.post(f"/admin/webhooks/{ep.id}", data={"csrf_token": csrf(page.text),
+                                                      "action": "remove"})
+    assert r.status_code == 303
+    assert "Inga mottagare ännu." in client.get("/admin/webhooks").text
+
+
+def test_only_admins_see_webhooks(client: TestClient, team: dict[str, int]) -> None:
+    login(client, EMAILS["editor"])
+    assert client.get("/admin/webhooks").status_code == 403
+    assert "/admin/webhooks" not in client.get("/admin").text
+
+
+def test_api_create_log_enable_delete(client: TestClient, team: dict[str, int],
+                                      engine: Engine, settings: Settings,
+                                      receiver: Receiver) -> None:
+    auth = {"authorization": f"Bearer {token_for(engine, 'admin')}"}
+    r = client.post("/api/webhooks", headers=auth, json={
+        "url": receiver.url, "events": ["mailing.finished", "nope"]})
+    assert r.status_code == 400 and "unknown event type(s) nope" in r.json()["error"]["message"]
+    r = client.post("/api/webhooks", headers=auth, json={
+        "url": receiver.url, "events": ["bounce"]})
+    assert r.status_code == 201
+    created = r.json()
+    assert created["secret"].startswith("whsec_") and created["enabled"] is True
+    with transaction(engine) as s:
+        webhooks.emit(s, "bounce", {"subscriber": {"id": 2}})
+    deliver_due(engine, settings)
+    Webhook(created["secret"]).verify(receiver.received[0].body, receiver.received[0].headers)
+    (line,) = client.get(f"/api/webhooks/{created['id']}/log", headers=auth).json()
+    assert (line["type"], line["status"], line["ok"], line["attempt"]) == ("bounce", 200, True, 1)
+    listed = client.get("/api/webhooks", headers=auth).json()
+    assert [(w["id"], w["delivered"], w["waiting"]) for w in listed] == [(created["id"], 1, 0)]
+    assert "secret" not in listed[0]
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    assert client.get("/api/webhooks", headers=editor).status_code == 403
+    assert client.post(f"/api/webhooks/{created['id']}/enable", headers=auth).status_code == 200
+    assert client.delete(f"/api/webhooks/{created['id']}", headers=auth).status_code == 204
+    assert client.get(f"/api/webhooks/{created['id']}", headers=auth).status_code == 404
