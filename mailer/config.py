@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=0)
     remote_fonts: bool = False
     demo: bool = False
+    # --- send windows ---
+    # When newsletters, invitations and reminders may land ("Mon-Fri 08:00-17:00" in
+    # ``timezone``, Swedish public holidays closed); "" = any time. A mailing may set its own.
+    send_window: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -192,6 +196,20 @@ class Settings(BaseSettings):
                 "unknown time zone; use an IANA name such as Europe/Stockholm"
             ) from None
         return v
+
+    @field_validator("send_window")
+    @classmethod
+    def _send_window(cls, v: str) -> str:
+        from mailer.domain.sendwindow import SendWindow, WindowError
+
+        v = v.strip()
+        if v and v.lower() != "off":
+            try:
+                SendWindow.parse(v)
+            except WindowError as exc:
+                raise ValueError(f"{exc}; or leave MAILER_SEND_WINDOW empty to send at "
+                                 "any time") from None
+        return "" if v.lower() == "off" else v
 
     @field_validator("database_url")
     @classmethod

@@ -39,6 +39,7 @@ def _register() -> None:
         invitations,
         issue,
         lists,
+        segments,
         subscribers,
         users,
         web,

@@ -35,6 +35,7 @@ from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.ratelimit import RateLimiter
 from mailer.delivery.smtp import SmtpPool
 from mailer.delivery.transport import Outcome, Result, Transport
+from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
 from mailer.store import mailings, outbox, workers
 from mailer.store.models import Mailing, MailingKind, OutboxStatus
@@ -43,6 +44,9 @@ from mailer.tokens import Tokens
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
+#: Kinds the workspace's send_window applies to (confirmations and tests go at once).
+WINDOWED_KINDS = frozenset({MailingKind.newsletter, MailingKind.invitation,
+                            MailingKind.reminder})
 
 
 def utcnow() -> datetime:
@@ -139,6 +143,7 @@ class Worker:
         self._flushing: asyncio.Future[None] | None = None
         self._inflight = 0
         self._registered = False
+        self._windows: dict[str, SendWindow] = {}
 
     # --- database thread ------------------------------------------------------------
     async def _run_db(self, fn: Callable[[Session], T], *, recording: bool = False) -> T:
@@ -182,7 +187,30 @@ class Worker:
         workers.remove(s, [self.id])
 
     def _claim(self, s: Session) -> list[outbox.Claimed]:
+        self._apply_windows(s)
         return outbox.claim_batch(s, self.id, self.batch_size, self.clock(), self.kinds)
+
+    def _apply_windows(self, s: Session) -> int:
+        """Move the due copies of mailings whose send window is closed now to its next
+        opening (one UPDATE per such mailing); a mailing with a deadline (reminders,
+        invitations) is never moved past it. Returns rows moved."""
+        now = self.clock()
+        moved = 0
+        for m in outbox.due_mailings(s, now, self.kinds):
+            text = m.send_window or (self.settings.send_window
+                                     if m.kind in WINDOWED_KINDS else "")
+            if not text or text == "off":
+                continue
+            until = self._window(text).due(now, not_after=m.expires_at)
+            if until > now:
+                moved += outbox.defer(s, m.id, until, now)
+        return moved
+
+    def _window(self, text: str) -> SendWindow:
+        window = self._windows.get(text)
+        if window is None:
+            window = self._windows[text] = SendWindow.parse(text, self.settings.timezone)
+        return window
 
     def _next_due(self, s: Session) -> datetime | None:
         return outbox.next_due(s, self.kinds)

@@ -25,6 +25,7 @@ from mailer.store.models.invitations import (
     RegistrationRow,
     ReminderLedger,
 )
+from mailer.store.models.segments import Segment
 from mailer.store.models.subscribers import (
     ConsentEvent,
     MailingList,
@@ -53,6 +54,7 @@ __all__ = [
     "Reconfirmation",
     "RegistrationRow",
     "ReminderLedger",
+    "Segment",
     "MailingList",
     "OrgKind",
     "Organisation",
