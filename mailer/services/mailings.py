@@ -199,6 +199,9 @@ class MailingProgress:
     finished_at: datetime | None
     counts: dict[str, int]
     note: str
+    audience: tuple[str, ...] = ()  # the conditions narrowing its lists
+    segment: str = ""
+    send_window: str = ""
 
     @property
     def total(self) -> int:
@@ -214,7 +217,8 @@ def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list
     mailings = store.newest_first(session, mailing_ids)
     counts = outbox.counts(session, [m.id for m in mailings])
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
-                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note)
+                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
+                            tuple(m.audience or ()), m.segment or "", m.send_window or "")
             for m in mailings]
 
 
@@ -228,10 +232,18 @@ class Planned:
 
 
 def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
-               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
-    """Plan a newsletter issue for its lists, now or at ``at``."""
+               list_slugs: Sequence[str], at: datetime | None, now: datetime,
+               where: Sequence[str] = (), segment: str = "",
+               send_window: str = "") -> Planned:
+    """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
+    ``segment``), now or at ``at``."""
+    from mailer.services.segments import audience
+
+    target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
-                                   name=name, source=source, list_slugs=list(list_slugs), at=at)
+                                   name=name, source=source, list_slugs=target.list_slugs,
+                                   at=at, audience=target.conditions, segment=target.segment,
+                                   send_window=send_window)
     return Planned(mailing.id, queued, at)
 
 

@@ -14,7 +14,7 @@ API_PREFIX = "/api"
 
 
 def create_api(web: object) -> FastAPI:
-    from mailer.web.api import invitations, issues, lists
+    from mailer.web.api import invitations, issues, lists, segments
     from mailer.web.api.errors import install_error_handlers
 
     api = FastAPI(
@@ -30,6 +30,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(issues.router)
     api.include_router(issues.mailings_router)
     api.include_router(invitations.router)
+    api.include_router(segments.router)
     return api
 
 

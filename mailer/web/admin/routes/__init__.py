@@ -10,8 +10,9 @@ from mailer.web.admin.routes import (
     login,
     mailings,
     preview,
+    segments,
     users,
 )
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
-           mailings.router, invitations.router, users.router]
+           mailings.router, invitations.router, users.router, segments.router]
