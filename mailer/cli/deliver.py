@@ -201,11 +201,18 @@ def worker(
                 raise MailerError("--now works with --drain only")
 
             def started() -> None:
-                typer.echo(f"worker {w.id}: scheduler and delivery to "
-                           f"{settings.smtp.redacted()}; Ctrl-C stops")
+                typer.echo(f"worker {w.id}: delivery to {settings.smtp.redacted()}; "
+                           "Ctrl-C stops")
+
+            def role(now_role: str) -> None:
+                if now_role == "scheduler":
+                    typer.echo(f"worker {w.id}: runs the scheduler")
+                else:
+                    typer.echo(f"worker {w.id}: standby, another worker runs the scheduler; "
+                               "this one delivers and takes over if that one stops")
             try:
                 report = await run_worker(engine, settings, stop=stop, worker=w,
-                                          on_started=started)
+                                          on_started=started, on_role=role)
             except MailerError:
                 await w.close()
                 raise
