@@ -264,3 +264,50 @@ def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
     assert isinstance(r.exception, MailerError) and "unknown field 'lan'" in str(r.exception)
     r = run(app, [*cli_ws, "send", str(FLAGSHIP), "--segment", "nope"])
     assert isinstance(r.exception, NotFound) and "no segment 'nope'" in str(r.exception)
+
+
+# --- invitations: registered yes/no ---------------------------------------------------------
+def test_invite_where_registered_and_organisation(engine: Engine) -> None:
+    from mailer.domain.registration import RegistrationStatus
+    from mailer.store.invitations import not_invited_ids, record_invitees, sync_invitation
+    from mailer.store.models import RegistrationRow
+    from tests.invite_helpers import INVITED_AT, SLUG, officials
+    from tests.invite_helpers import PEOPLE as NETWORK
+    from tests.invite_helpers import add_people as add_network
+
+    with transaction(engine) as s:
+        subs = add_network(s, NETWORK)
+        row = sync_invitation(s, SLUG, officials(), INVITED_AT).row
+        lst_id = s.scalar(select(Subscription.list_id).limit(1))
+        assert lst_id is not None
+        for email, status in (("anna.andersson@hylte.se", RegistrationStatus.registered),
+                              ("david.dahl@uppsala.se", RegistrationStatus.waitlisted),
+                              ("eva.ek@uppsala.se", RegistrationStatus.cancelled)):
+            sub = subs[email]
+            assert sub.organisation_id is not None
+            s.add(RegistrationRow(invitation_id=row.id, subscriber_id=sub.id,
+                                  organisation_id=sub.organisation_id, status=status))
+        s.flush()
+
+        def emails(where: list[str]) -> list[str]:
+            ids = not_invited_ids(s, row, lst_id, segments.conditions(where))
+            return sorted(e for e, sub in subs.items() if sub.id in ids)
+
+        assert emails(["registered=yes"]) == ["anna.andersson@hylte.se",
+                                              "david.dahl@uppsala.se"]
+        assert emails(["registered=nej"]) == sorted(
+            set(subs) - {"anna.andersson@hylte.se", "david.dahl@uppsala.se"})
+        assert emails(["registered=no", "org.name~hylte"]) == [
+            "bengt.berg@hylte.se", "cecilia.claesson@hylte.se"]
+        assert emails(["registered!=yes", "org.name~UPPSALA"]) == ["eva.ek@uppsala.se"]
+        # Recording the invitees follows the same conditions: nobody else counts as invited.
+        n = record_invitees(s, row, list_slug="demo", now=INVITED_AT,
+                            conditions=segments.conditions(["registered=no",
+                                                            "org.name~hylte"]))
+        assert n == 2 and emails(["org.name~hylte"]) == ["anna.andersson@hylte.se"]
+        with pytest.raises(MailerError, match="'registered' works only when sending an "
+                                              "invitation"):
+            segments.preview(s, segments.audience(s, list_slugs=["demo"],
+                                                  where=["registered=no"]))
+    with pytest.raises(ConditionError, match="registered=yes or registered=no"):
+        parse("registered~y")

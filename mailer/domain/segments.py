@@ -15,11 +15,14 @@ from dataclasses import dataclass
 
 from mailer.domain import organisations
 
-#: Fields a condition may name (``attr.<name>`` besides).
+#: Fields a condition may name (``attr.<name>`` besides, and ``registered`` with invitations:
+#: whether the person has registered for the invitation, yes or no).
 FIELDS = ("org.kind", "org.code", "org.county", "org.name", "role", "language")
 OPERATORS = ("!=", "~", "=")  # in the order they are looked for: "!=" before "="
 ORG_KINDS = {"municipality": "municipality", "kommun": "municipality", "region": "region",
              "other": "other", "annan": "other", "övrig": "other"}
+YES_NO = {"yes": "yes", "ja": "yes", "true": "yes", "1": "yes",
+          "no": "no", "nej": "no", "false": "no", "0": "no"}
 _ATTR = re.compile(r"^attr\.([A-Za-z0-9_\-]{1,64})$")
 MAX_CONDITIONS = 20
 
@@ -60,7 +63,7 @@ def parse(text: str) -> Condition:
             f"e.g. org.kind=region; fields: {', '.join(FIELDS)}, attr.NAME")
     pos, op = min(positions, key=lambda p: (p[0], -len(p[1])))
     field, value = raw[:pos].strip().lower(), raw[pos + len(op):].strip()
-    if field not in FIELDS and not _ATTR.match(field):
+    if field not in FIELDS and field != "registered" and not _ATTR.match(field):
         raise ConditionError(f"condition {raw!r}: unknown field {field!r}; use one of "
                              f"{', '.join(FIELDS)} or attr.NAME (letters, digits, _ and -)")
     if field == "org.kind":
@@ -69,6 +72,12 @@ def parse(text: str) -> Condition:
             raise ConditionError(f"condition {raw!r}: org.kind is municipality, region or "
                                  "other (kommun, region, annan)")
         value = kind or value
+    if field == "registered":
+        answer = YES_NO.get(fold(value))
+        if answer is None or op == "~":
+            raise ConditionError(f"condition {raw!r}: write registered=yes or registered=no "
+                                 "(ja/nej); it works with invitations (mailer invite)")
+        value = answer
     if field == "language" and op != "~" and fold(value) not in ("sv", "en"):
         raise ConditionError(f"condition {raw!r}: language is sv or en")
     if field == "org.county":

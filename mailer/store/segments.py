@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, select
+from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
+from mailer.domain.registration import RegistrationStatus
 from mailer.domain.segments import Condition, county_codes
-from mailer.errors import NotFound
+from mailer.errors import MailerError, NotFound
 from mailer.store.models import (
     MailingList,
     Organisation,
+    RegistrationRow,
     Segment,
     Subscriber,
     Subscription,
@@ -59,8 +61,20 @@ def _column(session: Session, c: Condition) -> ColumnElement[Any]:
     return Subscriber.attributes[name].as_string()
 
 
-def clause(session: Session, c: Condition) -> ColumnElement[bool]:
-    """One condition as SQL over Subscriber (and Organisation, outer-joined)."""
+def clause(session: Session, c: Condition,
+           invitation_id: int | None = None) -> ColumnElement[bool]:
+    """One condition as SQL over Subscriber (and Organisation, outer-joined);
+    ``registered`` needs the invitation it is about."""
+    if c.field == "registered":
+        if invitation_id is None:
+            raise MailerError(f"condition {c.text!r}: 'registered' works only when sending "
+                              "an invitation (mailer invite ID --where registered=no)")
+        answered = exists().where(
+            RegistrationRow.invitation_id == invitation_id,
+            RegistrationRow.subscriber_id == Subscriber.id,
+            RegistrationRow.status.in_([RegistrationStatus.registered,
+                                        RegistrationStatus.waitlisted]))
+        return answered if (c.value == "yes") == (c.op == "=") else ~answered
     if c.field == "org.county":
         county = func.substr(func.coalesce(Organisation.code, ""), 1, 2)
         codes = sorted(county_codes(c))
@@ -72,15 +86,21 @@ def clause(session: Session, c: Condition) -> ColumnElement[bool]:
     return col != value if c.op == "!=" else col == value
 
 
-def narrow(session: Session, query: Select[*Ts],
-           conditions: Sequence[Condition]) -> Select[*Ts]:
+def narrow(session: Session, query: Select[*Ts], conditions: Sequence[Condition],
+           invitation_id: int | None = None) -> Select[*Ts]:
     """``query`` (which selects from Subscriber) with the conditions ANDed in; joins the
     organisation when a condition needs it."""
     if not conditions:
         return query
     if any(c.field.startswith("org.") for c in conditions):
         query = query.outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
-    return query.where(*(clause(session, c) for c in conditions))
+    return query.where(*(clause(session, c, invitation_id) for c in conditions))
+
+
+def subscriber_ids(session: Session, conditions: Sequence[Condition],
+                   invitation_id: int | None = None) -> Select[tuple[int]]:
+    """The ids of subscribers meeting every condition (a subquery for IN)."""
+    return narrow(session, select(Subscriber.id), conditions, invitation_id)
 
 
 @dataclass(frozen=True, slots=True)
