@@ -255,6 +255,9 @@ def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
     r = run(app, [*cli_ws, "send", str(FLAGSHIP), "--segment", "regioner"])
     assert r.exit_code == 0, r.output
     assert "queued for 2 recipients" in r.output
+    r = run(app, [*cli_ws, "mailings"])
+    assert "to segment 'regioner': where org.kind=region" in r.output
+    assert "where org.county=Halland and language!=en" in r.output
     r = run(app, [*cli_ws, "worker", "--drain"])
     assert r.exit_code == 0, r.output
     assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [

@@ -109,6 +109,11 @@ def mailings(ctx: typer.Context) -> None:
         detail = {k: v for k, v in p.counts.items() if k not in ("sent", "failed")}
         if detail:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
+        if p.segment or p.audience:
+            typer.echo("      to " + (f"segment {p.segment!r}: " if p.segment else "")
+                       + "where " + " and ".join(p.audience))
+        if p.send_window:
+            typer.echo(f"      send window: {p.send_window}")
         if p.note:
             typer.echo(f"      note: {p.note}")
 

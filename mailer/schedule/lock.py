@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,15 @@ class SchedulerLock:
 
     def renew(self) -> None:
         if self._pg is not None:
+            try:  # the advisory lock lives exactly as long as this connection
+                self._pg.exec_driver_sql("SELECT 1")
+                self._pg.commit()
+            except Exception:
+                conn, self._pg = self._pg, None
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise SchedulerBusy("lost the connection that held the scheduler lock; "
+                                    "another worker may run the scheduler now") from None
             self._record()
             return
         now = datetime.now(UTC)

@@ -68,6 +68,9 @@ def test_segment_page_live_count_save_and_send(
         assert m is not None
         assert (m.segment, m.audience, m.send_window) == (
             "Regioner", ["org.kind=region", "language=sv"], "off")
+    shown = client.get(r.headers["location"].split("?")[0]).text
+    assert "Segment: Regioner" in shown and "<code>language=sv</code>" in shown
+    assert "Sändningsfönster: när som helst" in shown
     deliver_due(engine, settings)
     assert [x.rcpt_tos for x in smtp_server.wait_for(1)] == [["cia@skane.se"]]
     r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
