@@ -59,7 +59,7 @@ def test_weekend_copies_wait_for_monday_morning(
     mid = plan(engine, SATURDAY_NOON)
     s = windowed(settings)
     report = deliver_due(engine, s, clock=lambda: SATURDAY_NOON.astimezone(UTC))
-    assert report.sent == 0 and smtp_server.received == []
+    assert report.sent == 0 and smtp_server.received == [] and report.deferred == 30
     assert due_times(engine, mid) == {MONDAY_0800.astimezone(UTC)}  # one set-based move
     # Sunday evening: still closed
     report = deliver_due(engine, s, clock=lambda: datetime(2026, 12, 6, 22, tzinfo=SE))
@@ -154,6 +154,11 @@ def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
     assert r.exit_code == 0, r.output
     with transaction(engine) as s:
         assert s.scalar(select(Mailing.send_window)) == "Mon-Fri 08:00-17:00"
+    r = CliRunner().invoke(app, [*ws, "worker", "--drain", "--now", "2026-12-05 12:00"])
+    assert r.exit_code == 0, r.output
+    assert "sent 0," in r.output
+    assert "3 messages wait for the next opening of their send window" in r.output
+    assert smtp_server.received == []
     r = CliRunner().invoke(app, [*ws, "send", str(FLAGSHIP), "--list", "medborgardialog",
                                  "--window", "Mon-Fri 8-5"])
     assert isinstance(r.exception, MailerError)

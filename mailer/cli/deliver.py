@@ -233,6 +233,9 @@ def worker(
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
+        if report.deferred:
+            typer.echo(f"{report.deferred} messages wait for the next opening of their send "
+                       "window ('mailer mailings' shows it; a running worker sends them then)")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
 

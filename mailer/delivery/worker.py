@@ -81,6 +81,7 @@ class DeliveryReport:
     missed: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     waiting_retries: int = 0  # rows left waiting for a later retry (drain exits anyway)
+    deferred: int = 0  # rows moved to the next opening of their mailing's send window
     seconds: float = 0.0
 
     @property
@@ -204,6 +205,7 @@ class Worker:
             until = self._window(text).due(now, not_after=m.expires_at)
             if until > now:
                 moved += outbox.defer(s, m.id, until, now)
+        self.report.deferred += moved
         return moved
 
     def _window(self, text: str) -> SendWindow:
