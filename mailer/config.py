@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=30.0, gt=0)  # first retry after ~this
     webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)  # longest wait
     webhook_disable_after_days: float = Field(default=5.0, gt=0)  # failing this long: off
+    # --- send windows ---
+    # When newsletters, invitations and reminders may land ("Mon-Fri 08:00-17:00" in
+    # ``timezone``, Swedish public holidays closed); "" = any time. A mailing may set its own.
+    send_window: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -225,6 +229,20 @@ class Settings(BaseSettings):
                 "unknown time zone; use an IANA name such as Europe/Stockholm"
             ) from None
         return v
+
+    @field_validator("send_window")
+    @classmethod
+    def _send_window(cls, v: str) -> str:
+        from mailer.domain.sendwindow import SendWindow, WindowError
+
+        v = v.strip()
+        if v and v.lower() != "off":
+            try:
+                SendWindow.parse(v)
+            except WindowError as exc:
+                raise ValueError(f"{exc}; or leave MAILER_SEND_WINDOW empty to send at "
+                                 "any time") from None
+        return "" if v.lower() == "off" else v
 
     @field_validator("database_url")
     @classmethod

@@ -41,6 +41,7 @@ def _register() -> None:
         issue,
         lists,
         podcast,
+        segments,
         subscribers,
         users,
         web,

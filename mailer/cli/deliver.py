@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import mailings as svc
+from mailer.services import segments
 from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
 
@@ -30,6 +32,12 @@ def _local(dt: datetime | None, ctx: AppContext) -> str:
     return dt.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _audience(session: Session, lists: list[str], where: list[str],
+              segment: str) -> segments.Audience:
+    """``--list``/``--where``/``--segment`` as the mailing's target (lists and conditions)."""
+    return segments.audience(session, list_slugs=lists, where=where, segment=segment)
+
+
 @app.command("send")
 def send(
     ctx: typer.Context,
@@ -38,6 +46,18 @@ def send(
                                     help="Target list slug (repeatable; default: the "
                                          "issue's own 'lists')."),
     at: str = typer.Option("", "--at", help='Send at this local time, e.g. "2023-06-15 08:00".'),
+    where: list[str] = typer.Option([], "--where",
+                                    help="Only subscribers meeting FIELD=VALUE, FIELD!=VALUE "
+                                         "or FIELD~TEXT (contains); repeatable, all must "
+                                         "hold. Fields: org.kind, org.code, org.county, "
+                                         "org.name, role, language, attr.NAME."),
+    segment: str = typer.Option("", "--segment",
+                                help="A saved segment (mailer segments): its list and "
+                                     "conditions."),
+    window: str = typer.Option("", "--window",
+                               help='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
+                                    "(Swedish holidays excluded), or 'off'; default: "
+                                    "send_window in mailer.toml."),
 ) -> None:
     """Render PATH once and plan a mailing to the lists, now or at a time."""
     from mailer.delivery.sources import render_path
@@ -51,13 +71,18 @@ def send(
         folder = path.parent if path.suffix == ".yaml" else path
         raise MailerError(f"{path} is an invitation; send it with: mailer invite "
                           f"{folder.name} --list SLUG")
-    lists = list(lists) or src.lists
-    if not lists:
+    lists = list(lists) or ([] if segment else src.lists)
+    if not lists and not segment:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
     with transaction(c.engine) as s:
+        target = _audience(s, lists, where, segment)
         m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
-                                list_slugs=lists, at=when, now=datetime.now(UTC))
+                                list_slugs=target.list_slugs, at=when, now=datetime.now(UTC),
+                                audience=target.conditions, segment=target.segment,
+                                send_window=window)
         suppressed = left_out(s, list(m.list_ids))
+    if target.conditions:
+        typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
         typer.echo(f"mailing {m.id} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{n} recipients now; a running 'mailer worker' sends it")
@@ -89,6 +114,11 @@ def mailings(ctx: typer.Context) -> None:
         detail = {k: v for k, v in p.counts.items() if k not in ("sent", "failed")}
         if detail:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
+        if p.segment or p.audience:
+            typer.echo("      to " + (f"segment {p.segment!r}: " if p.segment else "")
+                       + "where " + " and ".join(p.audience))
+        if p.send_window:
+            typer.echo(f"      send window: {p.send_window}")
         if p.note:
             typer.echo(f"      note: {p.note}")
         h = p.health
@@ -211,11 +241,18 @@ def worker(
                 raise MailerError("--now works with --drain only")
 
             def started() -> None:
-                typer.echo(f"worker {w.id}: scheduler and delivery to "
-                           f"{settings.smtp.redacted()}; Ctrl-C stops")
+                typer.echo(f"worker {w.id}: delivery to {settings.smtp.redacted()}; "
+                           "Ctrl-C stops")
+
+            def role(now_role: str) -> None:
+                if now_role == "scheduler":
+                    typer.echo(f"worker {w.id}: runs the scheduler")
+                else:
+                    typer.echo(f"worker {w.id}: standby, another worker runs the scheduler; "
+                               "this one delivers and takes over if that one stops")
             try:
                 report = await run_worker(engine, settings, stop=stop, worker=w,
-                                          on_started=started, inbox=inbox)
+                                          on_started=started, inbox=inbox, on_role=role)
             except MailerError:
                 await w.close()
                 raise
@@ -234,6 +271,9 @@ def worker(
         if report.bounced or report.policy_refusals:
             typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
                        f"policy refusals (5.7.x): {report.policy_refusals}")
+        if report.deferred:
+            typer.echo(f"{report.deferred} messages wait for the next opening of their send "
+                       "window ('mailer mailings' shows it; a running worker sends them then)")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
         hooks = report.webhooks

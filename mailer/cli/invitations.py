@@ -159,13 +159,19 @@ def invite(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
                                                 help="List to invite (default: lists: in "
                                                      "issue.yaml)."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Count only; send nothing."),
-           now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
+           now: str | None = typer.Option(None, "--now", help=NOW_HELP),
+           where: list[str] = typer.Option([], "--where",
+                                           help="Only subscribers meeting FIELD=VALUE, "
+                                                "FIELD!=VALUE or FIELD~TEXT (repeatable, all "
+                                                "must hold); fields as for 'mailer send', and "
+                                                "registered=yes/no for this invitation.")
+           ) -> None:
     """Send the invitation to every active subscriber of a list not invited yet."""
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine, dry_run=dry_run) as session:
         done = service.invite(session, c.settings, slug, list_slug=list_slug, now=at,
-                              dry_run=dry_run)
+                              dry_run=dry_run, where=where)
     for d in done:
         if dry_run:
             typer.echo(f"{d.list_slug}: {d.people} would be invited")

@@ -39,6 +39,7 @@ from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.delivery.verp import Verp
 from mailer.delivery.webhooks import WebhookReport, WebhookSender
 from mailer.domain.feedback import BounceClass, BouncePolicy, classify_status, status_of
+from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
 from mailer.store import mailings, outbox, suppressions, workers
 from mailer.store.models import Mailing, MailingKind, OutboxStatus
@@ -47,6 +48,9 @@ from mailer.tokens import Tokens
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
+#: Kinds the workspace's send_window applies to (confirmations and tests go at once).
+WINDOWED_KINDS = frozenset({MailingKind.newsletter, MailingKind.invitation,
+                            MailingKind.reminder})
 
 
 def utcnow() -> datetime:
@@ -84,6 +88,7 @@ class DeliveryReport:
     bounced: int = 0  # refusals recorded as bounces (hard/soft) during the conversation
     suppressed: int = 0  # addresses suppressed because of them
     policy_refusals: int = 0  # 5.7.x: the receiver refused *us*; sending was slowed down
+    deferred: int = 0  # rows moved to the next opening of their mailing's send window
     seconds: float = 0.0
     webhooks: WebhookReport | None = None  # what the webhook deliveries did (full workers)
 
@@ -161,6 +166,7 @@ class Worker:
                          else None)
         if self.webhooks is not None:
             self.report.webhooks = self.webhooks.report
+        self._windows: dict[str, SendWindow] = {}
 
     # --- database thread ------------------------------------------------------------
     async def _run_db(self, fn: Callable[[Session], T], *, recording: bool = False) -> T:
@@ -204,7 +210,31 @@ class Worker:
         workers.remove(s, [self.id])
 
     def _claim(self, s: Session) -> list[outbox.Claimed]:
+        self._apply_windows(s)
         return outbox.claim_batch(s, self.id, self.batch_size, self.clock(), self.kinds)
+
+    def _apply_windows(self, s: Session) -> int:
+        """Move the due copies of mailings whose send window is closed now to its next
+        opening (one UPDATE per such mailing); a mailing with a deadline (reminders,
+        invitations) is never moved past it. Returns rows moved."""
+        now = self.clock()
+        moved = 0
+        for m in outbox.due_mailings(s, now, self.kinds):
+            text = m.send_window or (self.settings.send_window
+                                     if m.kind in WINDOWED_KINDS else "")
+            if not text or text == "off":
+                continue
+            until = self._window(text).due(now, not_after=m.expires_at)
+            if until > now:
+                moved += outbox.defer(s, m.id, until, now)
+        self.report.deferred += moved
+        return moved
+
+    def _window(self, text: str) -> SendWindow:
+        window = self._windows.get(text)
+        if window is None:
+            window = self._windows[text] = SendWindow.parse(text, self.settings.timezone)
+        return window
 
     def _next_due(self, s: Session) -> datetime | None:
         return outbox.next_due(s, self.kinds)
@@ -379,7 +409,9 @@ class Worker:
                     beat = time.monotonic()
                     await self._run_db(self._heartbeat)
                     beats += 1
-                    if beats % 6 == 0:  # another worker may have died meanwhile
+                    # Another worker may have died meanwhile: its claims go back to the
+                    # queue within a heartbeat (one cheap query on the 'sending' rows).
+                    if beats:
                         self.report.requeued_at_start += await self._run_db(self._recover)
                 if queue.qsize() >= low:
                     await asyncio.sleep(0.002)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,12 @@ from mailer.store import scheduler as store
 from mailer.store.models import Lock
 from mailer.store.workers import process_alive
 
-LEASE_SECONDS = 30.0
+# A standby worker takes over within LEASE_SECONDS + STANDBY_SECONDS (under 10 s) when
+# the holder is on another machine and stops renewing; on the same machine, or with
+# PostgreSQL's advisory lock, as soon as the holder's process is gone.
+LEASE_SECONDS = 7.0
+RENEW_SECONDS = 1.5
+STANDBY_SECONDS = 2.0
 # pg_try_advisory_lock takes a bigint; this one spells "mailschd" (fixed, documented).
 PG_LOCK_KEY = 0x6D61696C73636864 & 0x7FFFFFFFFFFFFFFF
 NAME = "scheduler"
@@ -43,6 +49,7 @@ class SchedulerLock:
                     "advisory lock 'mailer scheduler'); stop it first, or run "
                     "'mailer worker --drain' here, which needs no scheduler")
             self._pg = conn  # the lock lives as long as this session: a crash frees it
+            self._record()  # who holds it, for the health panel (the lock itself is PG's)
             return
         now = datetime.now(UTC)
         with Session(self.engine) as s, s.begin():
@@ -61,6 +68,25 @@ class SchedulerLock:
                                                               os.getpid(), now)
             row.expires_at = now + timedelta(seconds=LEASE_SECONDS)
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False (no error) while another worker holds it."""
+        try:
+            self.acquire()
+        except SchedulerBusy:
+            return False
+        return True
+
+    def _record(self) -> None:
+        now = datetime.now(UTC)
+        with Session(self.engine) as s, s.begin():
+            row = store.lease(s, NAME)
+            if row is None:
+                row = store.new_lease(s, Lock(name=NAME, holder=self.holder, host=self.host,
+                                              pid=os.getpid(), acquired_at=now, expires_at=now))
+            row.holder, row.host, row.pid, row.acquired_at = (self.holder, self.host,
+                                                              os.getpid(), now)
+            row.expires_at = now + timedelta(seconds=LEASE_SECONDS)
+
     def _held(self, row: Lock, now: datetime) -> bool:
         if row.expires_at <= now:
             return False
@@ -69,6 +95,16 @@ class SchedulerLock:
 
     def renew(self) -> None:
         if self._pg is not None:
+            try:  # the advisory lock lives exactly as long as this connection
+                self._pg.exec_driver_sql("SELECT 1")
+                self._pg.commit()
+            except Exception:
+                conn, self._pg = self._pg, None
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise SchedulerBusy("lost the connection that held the scheduler lock; "
+                                    "another worker may run the scheduler now") from None
+            self._record()
             return
         now = datetime.now(UTC)
         with Session(self.engine) as s, s.begin():
@@ -79,9 +115,13 @@ class SchedulerLock:
 
     def release(self) -> None:
         if self._pg is not None:
-            store.advisory_unlock(self._pg, PG_LOCK_KEY)
-            self._pg.close()
-            self._pg = None
+            try:
+                store.advisory_unlock(self._pg, PG_LOCK_KEY)
+                self._pg.close()
+            finally:
+                self._pg = None
+            with Session(self.engine) as s, s.begin():
+                store.drop_lease(s, NAME, self.holder)
             return
         with Session(self.engine) as s, s.begin():
             store.drop_lease(s, NAME, self.holder)

@@ -24,7 +24,8 @@ from mailer.config import Settings
 from mailer.delivery.transport import Transport
 from mailer.delivery.worker import DeliveryReport, Worker
 from mailer.schedule.invitations import worker_pass
-from mailer.schedule.lock import SchedulerLock
+from mailer.schedule.lock import RENEW_SECONDS, STANDBY_SECONDS, SchedulerBusy, SchedulerLock
+from mailer.store import workers
 from mailer.store.db import transaction
 from mailer.store.mailings import DueReport, scheduled_times, start_due
 
@@ -87,19 +88,73 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
                      *, stop: asyncio.Event | None = None,
                      worker: Worker | None = None,
                      on_started: Callable[[], None] | None = None,
-                     inbox: Callable[[], object] | None = None) -> DeliveryReport:
-    """Run scheduler and delivery until ``stop`` is set. Refuses if another holds the lock.
+                     inbox: Callable[[], object] | None = None,
+                     on_role: Callable[[str], None] | None = None) -> DeliveryReport:
+    """Deliver until ``stop`` is set, and run the scheduler while holding its lock.
 
+    Every worker delivers outbox rows at once. One of them holds the scheduler lock and
+    starts scheduled mailings, reminders and re-confirmations; the others wait in
+    standby, trying the lock every ``STANDBY_SECONDS``, and one takes over when the
+    holder dies (PostgreSQL frees its advisory lock with its connection; an SQLite lease
+    ends when the holder's process is gone or it stops renewing for ``LEASE_SECONDS``).
+    A leader that loses its lease goes back to standby. ``on_started`` is called once
+    delivery runs, ``on_role`` with "scheduler" or "standby" each time that changes.
     ``inbox`` (the bounce/complaint mailbox pass, given by the caller when MAILER_INBOX
-    is set) runs every ``MAILER_INBOX_INTERVAL_MINUTES`` in a thread.
+    is set) runs on the scheduler's holder every ``MAILER_INBOX_INTERVAL_MINUTES``, in a
+    thread.
     """
-    global _context
     stop = stop or asyncio.Event()
     worker = worker or Worker(engine, settings, transport, role="scheduler")
     lock = SchedulerLock(engine, worker.id)
-    await asyncio.to_thread(lock.acquire)
+    worker.role = STANDBY
+    delivery = asyncio.create_task(worker.deliver(drain=False, stop=stop, poll=0.5))
     if on_started is not None:
         on_started()
+    said_standby = False
+    try:
+        while not stop.is_set() and not delivery.done():
+            if await asyncio.to_thread(lock.try_acquire):
+                said_standby = False
+                await asyncio.to_thread(_set_role, engine, worker, LEADER)
+                log.info("worker %s runs the scheduler", worker.id)
+                if on_role is not None:
+                    on_role(LEADER)
+                await _lead(engine, settings, lock, stop, delivery, inbox)
+                if not stop.is_set() and not delivery.done():
+                    await asyncio.to_thread(_set_role, engine, worker, STANDBY)
+                continue
+            if not said_standby:
+                log.info("worker %s in standby: another worker runs the scheduler; "
+                         "delivering meanwhile", worker.id)
+                said_standby = True
+                if on_role is not None:
+                    on_role(STANDBY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STANDBY_SECONDS)
+        stop.set()
+        return await delivery
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await delivery
+        await worker.close()
+
+
+LEADER, STANDBY = "scheduler", "standby"
+
+
+def _set_role(engine: Engine, worker: Worker, role: str) -> None:
+    worker.role = role
+    with transaction(engine) as s:
+        workers.set_role(s, worker.id, role)
+
+
+async def _lead(engine: Engine, settings: Settings, lock: SchedulerLock, stop: asyncio.Event,
+                delivery: asyncio.Task[DeliveryReport],
+                inbox: Callable[[], object] | None = None) -> None:
+    """Run the scheduler while this worker holds the lock; return when ``stop`` is set,
+    delivery ended, or the lease was lost. Always releases the lock."""
+    global _context
     wake = asyncio.Event()
     _context = _Context(engine, settings, wake)
     scheduler = AsyncIOScheduler(
@@ -108,17 +163,18 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
                       "coalesce": True, "max_instances": 1},
         timezone=settings.tz,
     )
+    lost = asyncio.Event()
+    renewer = asyncio.create_task(_renew(lock, stop, lost))
+    inbox_task: asyncio.Task[object] | None = None
     try:
-        # First: mailings whose time passed while no worker ran (sent or missed).
+        # First: mailings whose time passed while no scheduler ran (sent or missed).
         with transaction(engine) as s:
             _log_due(start_due(s, datetime.now(UTC), settings.misfire_grace_seconds))
         scheduler.start()
         invitations_at = 0.0  # monotonic time of the last invitation pass
         inbox_at = 0.0
-        inbox_task: asyncio.Task[object] | None = None
         known: dict[int, datetime] = {}
-        delivery = asyncio.create_task(worker.deliver(drain=False, stop=stop, poll=0.5))
-        while not stop.is_set() and not delivery.done():
+        while not stop.is_set() and not lost.is_set() and not delivery.done():
             await asyncio.to_thread(sync_jobs, scheduler, engine, known)
             if time.monotonic() - invitations_at >= INVITATIONS_SECONDS:
                 # Reminders and re-confirmations due now; keeps their jobs in step with
@@ -137,17 +193,32 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
                     log.error("inbox pass failed: %s", inbox_task.exception())
                 inbox_at = time.monotonic()
                 inbox_task = asyncio.create_task(asyncio.to_thread(inbox))
-            await asyncio.to_thread(lock.renew)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SYNC_SECONDS)
-        stop.set()
+    finally:
         if inbox_task is not None:
             with contextlib.suppress(Exception):
                 await inbox_task
-        return await delivery
-    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await renewer
         if scheduler.running:
             scheduler.shutdown(wait=False)
         _context = None
-        await worker.close()
-        await asyncio.to_thread(lock.release)
+        if not lost.is_set():
+            await asyncio.to_thread(lock.release)
+
+
+async def _renew(lock: SchedulerLock, stop: asyncio.Event, lost: asyncio.Event) -> None:
+    """Keep the lease alive on its own beat, whatever the scheduler loop is doing."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RENEW_SECONDS)
+        try:
+            await asyncio.to_thread(lock.renew)
+        except SchedulerBusy as exc:
+            log.warning("%s; back to standby", exc)
+            lost.set()
+            return
+        except Exception:  # the database is away for a moment: try again
+            log.exception("could not renew the scheduler lease")

@@ -10,6 +10,7 @@ the scheduler can use it without an import cycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.domain.invitation import Invitation, RegistrationMode
 from mailer.domain.registration import RegistrationStatus
+from mailer.domain.segments import Condition
 from mailer.links import Links
 from mailer.render.documents import options_for
 from mailer.render.engine import RenderOptions
@@ -83,11 +85,13 @@ class InvitationMail:
         return int(mailing.id)
 
     def plan_invitation(self, session: Session, *, slug: str, invitation: Invitation,
-                        row: InvitationRow, list_slug: str, now: datetime) -> tuple[int, int]:
-        """Invite every active subscriber of ``list_slug`` not invited yet: one mailing, one
-        outbox row each, and the invitee rows. Returns (mailing id, people invited)."""
+                        row: InvitationRow, list_slug: str, now: datetime,
+                        conditions: Sequence[Condition] = ()) -> tuple[int, int]:
+        """Invite every active subscriber of ``list_slug`` not invited yet (who meets every
+        one of ``conditions``): one mailing, one outbox row each, and the invitee rows.
+        Returns (mailing id, people invited)."""
         list_id = get_list(session, list_slug).id
-        targets = not_invited_ids(session, row, list_id)
+        targets = not_invited_ids(session, row, list_id, conditions)
         if not targets:
             return 0, 0
         rendered = render_invitation(invitation, self.options(slug))
@@ -100,7 +104,7 @@ class InvitationMail:
                                name=f"{slug}: inbjudan", source=f"invitation:{slug}",
                                recipients=recipients, now=now, expires_at=row.deadline)
         invited = record_invitees(session, row, list_slug=list_slug, now=now,
-                                  mailing_id=mailing_id)
+                                  mailing_id=mailing_id, conditions=conditions)
         return mailing_id, invited
 
     def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,

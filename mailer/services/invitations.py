@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -107,22 +108,26 @@ def _target_lists(inv: Invitation, slug: str, list_slug: str | None) -> list[str
 
 
 def invite(session: Session, settings: Settings, slug: str, *, list_slug: str | None,
-           now: datetime, dry_run: bool = False) -> list[Invited]:
-    """Invite every active subscriber of the list(s) not invited yet: one mailing per list.
-    A dry run only counts (the caller rolls back); a real one is refused after the
+           now: datetime, dry_run: bool = False, where: Sequence[str] = ()) -> list[Invited]:
+    """Invite every active subscriber of the list(s) not invited yet (who meets every
+    ``where`` condition, e.g. ``org.kind=region`` or ``registered=no``): one mailing per
+    list. A dry run only counts (the caller rolls back); a real one is refused after the
     deadline."""
+    from mailer.services.segments import conditions as parse_conditions
+
+    conds = parse_conditions(where)
     inv, row = open_invitation(session, settings, slug, now)
     slugs = _target_lists(inv, slug, list_slug)
     if not dry_run:
         refuse_if_closed(inv, now, "send the invitation")
     if dry_run:
-        return [Invited(ls, not_invited_count(session, row, get_list(session, ls).id))
+        return [Invited(ls, not_invited_count(session, row, get_list(session, ls).id, conds))
                 for ls in slugs]
     mailer = invitation_mailer(settings)
     out = []
     for ls in slugs:
         mailing_id, n = mailer.plan_invitation(session, slug=slug, invitation=inv, row=row,
-                                               list_slug=ls, now=now)
+                                               list_slug=ls, now=now, conditions=conds)
         out.append(Invited(ls, n, mailing_id))
     return out
 

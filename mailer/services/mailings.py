@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.segments import Condition
+from mailer.domain.segments import texts as segment_texts
+from mailer.domain.sendwindow import SendWindow, WindowError
 from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
@@ -47,6 +50,9 @@ def plan_mailing(
     at: datetime | None = None,
     expires_at: datetime | None = None,
     unsubscribe_mailto: str = "",
+    audience: Sequence[Condition] = (),
+    segment: str = "",
+    send_window: str = "",
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -55,6 +61,10 @@ def plan_mailing(
     mailing is sending at once; with ``at`` (aware, future) it is scheduled and
     re-planned when it starts, so people who subscribe meanwhile get it too.
     With ``expires_at``, copies not sent by then are skipped (reminders: the deadline).
+    ``audience`` narrows the lists to the subscribers meeting every condition (in SQL,
+    now and again when a scheduled mailing starts); ``segment`` names the saved segment
+    they came from. ``send_window`` ("Mon-Fri 08:00-17:00", "off", or "" for the
+    workspace's) is when the worker lets copies go.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -68,6 +78,9 @@ def plan_mailing(
             raise MailerError(f"the send time {at:%Y-%m-%d %H:%M %Z} is in the past; "
                               "leave out --at to send now")
     lists = [get_list(session, slug) for slug in list_slugs]
+    if audience and not lists:
+        raise MailerError("conditions (--where, a segment) narrow lists: give a list too")
+    send_window = check_window(send_window)
     if not lists and recipients is None:
         raise MailerError("a mailing needs at least one list (--list SLUG) or recipients")
     headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
@@ -86,13 +99,27 @@ def plan_mailing(
         list_ids=[lst.id for lst in lists], subject=rendered.subject, html=rendered.html,
         text=rendered.text, language=rendered.language, preheader=rendered.preheader,
         headers=headers, scheduled_at=at, started_at=None if at else now,
-        expires_at=expires_at,
+        expires_at=expires_at, audience=segment_texts(audience), segment=segment,
+        send_window=send_window,
     )
     store.add(session, mailing)
-    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now)
+    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
     return mailing, planned
+
+
+def check_window(text: str) -> str:
+    """A mailing's send window as stored: "" (the workspace's), "off", or a window that
+    parses ("Mon-Fri 08:00-17:00")."""
+    text = (text or "").strip()
+    if text.lower() in ("", "off"):
+        return text.lower()
+    try:
+        SendWindow.parse(text)
+    except WindowError as exc:
+        raise MailerError(f"{exc} (or 'off' to send at any time)") from None
+    return text
 
 
 def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
@@ -174,6 +201,9 @@ class MailingProgress:
     counts: dict[str, int]
     note: str
     health: SenderHealth | None = None  # what receivers said: bounces, complaints…
+    audience: tuple[str, ...] = ()  # the conditions narrowing its lists
+    segment: str = ""
+    send_window: str = ""
 
     @property
     def total(self) -> int:
@@ -191,7 +221,8 @@ def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list
     health = sender_health(session, {m.id: counts.get(m.id, {}) for m in mailings})
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
-                            health.get(m.id))
+                            health.get(m.id),
+                            tuple(m.audience or ()), m.segment or "", m.send_window or "")
             for m in mailings]
 
 
@@ -205,10 +236,18 @@ class Planned:
 
 
 def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
-               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
-    """Plan a newsletter issue for its lists, now or at ``at``."""
+               list_slugs: Sequence[str], at: datetime | None, now: datetime,
+               where: Sequence[str] = (), segment: str = "",
+               send_window: str = "") -> Planned:
+    """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
+    ``segment``), now or at ``at``."""
+    from mailer.services.segments import audience
+
+    target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
-                                   name=name, source=source, list_slugs=list(list_slugs), at=at)
+                                   name=name, source=source, list_slugs=target.list_slugs,
+                                   at=at, audience=target.conditions, segment=target.segment,
+                                   send_window=send_window)
     return Planned(mailing.id, queued, at)
 
 

@@ -32,6 +32,9 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # Segment conditions compare lower-cased text; SQLite's lower() is ASCII only.
+    from mailer.store.segments import SQLITE_LOWER, sqlite_lower
+    dbapi_conn.create_function(SQLITE_LOWER, 1, sqlite_lower, deterministic=True)
 
 
 def _sqlite_begin(conn: Connection) -> None:

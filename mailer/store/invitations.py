@@ -12,7 +12,9 @@ from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, 
 from sqlalchemy.orm import Session
 
 from mailer.domain.invitation import Invitation
+from mailer.domain.segments import Condition
 from mailer.errors import MailerError, NotFound
+from mailer.store import segments
 from mailer.store.models import (
     InvitationRow,
     Invitee,
@@ -104,26 +106,35 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
     return row
 
 
-def _not_invited_yet(invitation_id: int, list_id: int) -> ColumnElement[bool]:
+def _not_invited_yet(session: Session, invitation_id: int, list_id: int,
+                     conditions: Sequence[Condition] = ()) -> ColumnElement[bool]:
     """The one "not invited yet" rule: an active subscriber of the list without an
-    invitee row for this invitation."""
+    invitee row for this invitation (and meeting every one of ``conditions``)."""
     already = select(Invitee.subscriber_id).where(Invitee.invitation_id == invitation_id)
-    return and_(Subscription.list_id == list_id,
+    rule = and_(Subscription.list_id == list_id,
                 Subscription.status == SubscriptionStatus.active,
                 Subscription.subscriber_id.not_in(already))
+    if conditions:
+        rule = and_(rule, Subscription.subscriber_id.in_(
+            segments.subscriber_ids(session, conditions, invitation_id)))
+    return rule
 
 
-def not_invited_ids(session: Session, invitation: InvitationRow, list_id: int) -> list[int]:
+def not_invited_ids(session: Session, invitation: InvitationRow, list_id: int,
+                    conditions: Sequence[Condition] = ()) -> list[int]:
     """Active subscribers of the list not invited yet, by subscriber id."""
     return list(session.scalars(select(Subscription.subscriber_id)
-                                .where(_not_invited_yet(invitation.id, list_id))
+                                .where(_not_invited_yet(session, invitation.id, list_id,
+                                                        conditions))
                                 .order_by(Subscription.subscriber_id)))
 
 
-def not_invited_count(session: Session, invitation: InvitationRow, list_id: int) -> int:
+def not_invited_count(session: Session, invitation: InvitationRow, list_id: int,
+                      conditions: Sequence[Condition] = ()) -> int:
     """How many active subscribers of the list are not invited yet (a dry run's count)."""
     return int(session.scalar(select(func.count()).select_from(Subscription)
-                              .where(_not_invited_yet(invitation.id, list_id))) or 0)
+                              .where(_not_invited_yet(session, invitation.id, list_id,
+                                                      conditions))) or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +166,8 @@ def invitation_slugs(session: Session) -> list[str]:
 
 
 def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: str,
-                    now: datetime, mailing_id: int | None = None) -> int:
+                    now: datetime, mailing_id: int | None = None,
+                    conditions: Sequence[Condition] = ()) -> int:
     """Record every active subscriber of ``list_slug`` as invited (set-based); returns how
     many were new. Someone invited before keeps their first invitation."""
     lst = session.scalar(select(MailingList).where(MailingList.slug == list_slug))
@@ -164,7 +176,7 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
     chosen = (
         select(literal(invitation.id), Subscription.subscriber_id, literal(lst.id),
                literal(mailing_id), literal(now, type_=Invitee.__table__.c.invited_at.type))
-        .where(_not_invited_yet(invitation.id, lst.id))
+        .where(_not_invited_yet(session, invitation.id, lst.id, conditions))
     )
     before = invitee_count(session, invitation)
     session.execute(

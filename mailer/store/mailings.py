@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.domain.segments import parse_all
 from mailer.store import outbox
 from mailer.store.models import (
     Mailing,
@@ -96,7 +97,8 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
                       f"{n} messages not sent. Plan it again to send it.")
             report.missed.append(m.id)
         else:
-            outbox.plan_lists(session, m.id, m.list_ids, now)  # subscribed meanwhile
+            # subscribed (or started to match the conditions) meanwhile
+            outbox.plan_lists(session, m.id, m.list_ids, now, parse_all(m.audience or []))
             m.status = MailingStatus.sending
             m.started_at = now
             report.started.append(m.id)

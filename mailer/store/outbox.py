@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash
-from mailer.store import webhooks
+from mailer.domain.segments import Condition
+from mailer.store import segments, webhooks
 from mailer.store.models import (
     Mailing,
     MailingKind,
@@ -71,10 +72,12 @@ def _changed(session: Session, statement: Executable) -> int:
 
 
 def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
-               now: datetime) -> int:
-    """Queue every active subscriber of ``list_ids`` once; returns rows added.
+               now: datetime, conditions: Sequence[Condition] = ()) -> int:
+    """Queue every active subscriber of ``list_ids`` (who meets every one of
+    ``conditions``) once; returns rows added.
 
-    Idempotent: planning again adds only people who became active since.
+    Idempotent: planning again adds only people who became active (or started to match)
+    since.
     """
     if not list_ids:
         return 0
@@ -93,6 +96,7 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
                ~exists().where(Suppression.email_key == Subscriber.email_key))
         .group_by(Subscriber.id, Subscriber.email, Subscriber.email_key, Subscriber.name)
     )
+    source = segments.narrow(session, source, conditions)
     cols = ["mailing_id", "subscriber_id", "list_id", "email", "email_key", "name", "status",
             "attempts", "next_attempt_at", "last_reply", "message_id", "created_at",
             "updated_at"]
@@ -387,6 +391,38 @@ def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> 
         .join(Mailing, Mailing.id == OutboxRow.mailing_id)
         .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending,
                *_of_kinds(kinds)))
+
+
+@dataclass(frozen=True, slots=True)
+class DueMailing:
+    """A sending mailing with copies due now: what the send window needs to know."""
+
+    id: int
+    kind: MailingKind
+    send_window: str
+    expires_at: datetime | None
+
+
+def due_mailings(session: Session, now: datetime,
+                 kinds: Collection[MailingKind] | None = None) -> list[DueMailing]:
+    """Sending mailings (of ``kinds``) that have pending rows due at ``now``."""
+    due = exists().where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status.in_(PENDING),
+                         OutboxRow.next_attempt_at <= now)
+    return [DueMailing(mid, MailingKind(kind), window or "", expires)
+            for mid, kind, window, expires in session.execute(
+                select(Mailing.id, Mailing.kind, Mailing.send_window, Mailing.expires_at)
+                .where(Mailing.status == MailingStatus.sending, due, *_of_kinds(kinds)))]
+
+
+def defer(session: Session, mailing_id: int, until: datetime, now: datetime) -> int:
+    """Move the pending rows of a mailing due before ``until`` to ``until`` (a send window
+    that is closed now); one UPDATE, returns rows moved."""
+    return _changed(session, (
+        update(OutboxRow)
+        .where(OutboxRow.mailing_id == mailing_id, OutboxRow.status.in_(PENDING),
+               OutboxRow.next_attempt_at < until)
+        .values(next_attempt_at=until, updated_at=now)
+        .execution_options(synchronize_session=False)))
 
 
 def count_retries(session: Session) -> int:

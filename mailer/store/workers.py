@@ -50,6 +50,11 @@ def heartbeat(session: Session, worker_id: str, now: datetime) -> None:
     session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
 
 
+def set_role(session: Session, worker_id: str, role: str) -> None:
+    """A worker's role changed (standby → scheduler and back)."""
+    session.execute(update(Worker).where(Worker.id == worker_id).values(role=role))
+
+
 def remove(session: Session, worker_ids: Sequence[str]) -> None:
     if worker_ids:
         session.execute(delete(Worker).where(Worker.id.in_(worker_ids)))

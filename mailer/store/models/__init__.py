@@ -32,6 +32,7 @@ from mailer.store.models.invitations import (
     RegistrationRow,
     ReminderLedger,
 )
+from mailer.store.models.segments import Segment
 from mailer.store.models.subscribers import (
     ConsentEvent,
     MailingList,
@@ -73,6 +74,7 @@ __all__ = [
     "Reconfirmation",
     "RegistrationRow",
     "ReminderLedger",
+    "Segment",
     "MailingList",
     "OrgKind",
     "Organisation",

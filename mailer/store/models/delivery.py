@@ -104,6 +104,13 @@ class Mailing(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")  # why missed/cancelled, by whom
+    # Conditions narrowing the target lists ("org.kind=region"), evaluated in SQL when the
+    # mailing is planned and again when a scheduled one starts; [] = the whole lists.
+    audience: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    segment: Mapped[str] = mapped_column(String(100), default="")  # the saved segment's name
+    # When copies may land ("Mon-Fri 08:00-17:00"); "" = the workspace's send_window,
+    # "off" = any time. The worker moves due times into the window.
+    send_window: Mapped[str] = mapped_column(String(100), default="")
 
 
 class OutboxRow(Base):

@@ -14,7 +14,7 @@ API_PREFIX = "/api"
 
 
 def create_api(web: object) -> FastAPI:
-    from mailer.web.api import invitations, issues, lists, suppressions, webhooks
+    from mailer.web.api import invitations, issues, lists, segments, suppressions, webhooks
     from mailer.web.api.errors import install_error_handlers
 
     api = FastAPI(
@@ -32,6 +32,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(invitations.router)
     api.include_router(suppressions.router)
     api.include_router(webhooks.router)
+    api.include_router(segments.router)
     return api
 
 

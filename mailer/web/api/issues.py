@@ -64,7 +64,9 @@ def _mailing(m: MailingProgress) -> MailingOut:
                       scheduled_at=m.scheduled_at, started_at=m.started_at,
                       finished_at=m.finished_at, counts=dict(m.counts), total=m.total,
                       note=m.note, health=SenderHealthOut.model_validate(m.health.as_dict())
-                      if m.health is not None else None)
+                      if m.health is not None else None,
+                      where=list(m.audience), segment=m.segment,
+                      send_window=m.send_window)
 
 
 @mailings_router.get("/mailings", response_model=Page[MailingOut], tags=["mailings"])
@@ -98,15 +100,18 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     if not isinstance(loaded.document, Issue):
         raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
                        field="issue")
-    lists = body.lists if body.lists is not None else list(loaded.document.lists)
-    if not lists:
+    lists = (body.lists if body.lists is not None
+             else [] if body.segment else list(loaded.document.lists))
+    if not lists and not body.segment:
         raise ApiError(422, "no lists: give lists, or add lists: to the issue", field="lists")
     if body.at is not None and body.at.tzinfo is None:
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
     rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
     planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
-                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now())
+                             name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
+                             where=body.where, segment=body.segment or "",
+                             send_window=body.send_window)
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
 
 

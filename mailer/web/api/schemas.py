@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
@@ -94,6 +95,50 @@ class MailingIn(BaseModel):
     lists: list[str] | None = Field(None, description="List slugs (default: the issue's own).")
     at: datetime | None = Field(None, description="When to send (with a time zone); "
                                 "leave out to send now.")
+    where: list[str] = Field(default_factory=list, max_length=20,
+                             description="Conditions, all of which must hold: FIELD=VALUE, "
+                                         "FIELD!=VALUE or FIELD~TEXT (contains, any case); "
+                                         "fields org.kind, org.code, org.county, org.name, "
+                                         "role, language, attr.NAME.",
+                             examples=[["org.kind=region", "role~förtroendevald"]])
+    segment: str | None = Field(None, max_length=100,
+                                description="A saved segment: its list and conditions "
+                                            "(leave out lists).")
+    send_window: str = Field("", max_length=100,
+                             description='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
+                                         "(Swedish holidays closed); 'off' = any time; "
+                                         "empty = the workspace's send_window.")
+
+
+class SegmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    list: str = Field(min_length=1, max_length=64, description="The list's slug.")
+    where: builtins.list[str] = Field(min_length=1, max_length=20,
+                             examples=[["org.kind=region", "role~förtroendevald"]])
+
+
+class SegmentOut(BaseModel):
+    name: str
+    list: str
+    where: builtins.list[str]
+    matching: int = Field(description="Active subscribers who match now.")
+
+
+class MatchOut(BaseModel):
+    email: str
+    name: str
+    organisation: str
+    role: str
+    language: str
+
+
+class AudienceOut(BaseModel):
+    lists: list[str]
+    where: list[str]
+    segment: str
+    matching: int = Field(description="Active subscribers a mailing planned now would reach.")
+    sample: list[MatchOut]
 
 
 class SenderHealthOut(BaseModel):
@@ -137,6 +182,9 @@ class MailingOut(BaseModel):
     total: int
     note: str
     health: SenderHealthOut | None = None
+    where: list[str] = Field(default_factory=list)
+    segment: str = ""
+    send_window: str = ""
 
 
 class WebhookIn(BaseModel):

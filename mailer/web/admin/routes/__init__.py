@@ -10,6 +10,7 @@ from mailer.web.admin.routes import (
     login,
     mailings,
     preview,
+    segments,
     suppressions,
     users,
     webhooks,
@@ -17,4 +18,4 @@ from mailer.web.admin.routes import (
 
 ROUTERS = [login.router, dashboard.router, issues.router, preview.router, lists.router,
            mailings.router, invitations.router, suppressions.router, users.router,
-           webhooks.router]
+           webhooks.router, segments.router]

@@ -18,7 +18,7 @@ from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
-from mailer.services import mailings, podcast
+from mailer.services import mailings, podcast, segments
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
@@ -95,11 +95,13 @@ async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
     web = web_of(request)
     lists = await db(request, mailings.target_lists)
     made = await db(request, mailings.mailings_for_source, f"issues/{name}")
+    saved = await db(request, segments.segments)
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
                   mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
-                  tz=web.settings.timezone)
+                  tz=web.settings.timezone, segments=saved,
+                  default_window=web.settings.send_window)
 
 
 @router.get("/admin/issues/{name}")

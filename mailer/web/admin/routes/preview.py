@@ -19,6 +19,7 @@ from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
 from mailer.web.admin.pages import redirect
+from mailer.web.admin.routes.segments import where_lines
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -118,7 +119,12 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     at = parse_local(str(form.get("at") or ""), web.settings.tz)
     if form.get("confirm") != "1":
         raise MailerError("tick the box to confirm that the issue goes to these lists")
-    if not lists:
+    segment = str(form.get("segment") or "").strip()
+    where = where_lines(str(form.get("where") or ""))
+    window = str(form.get("send_window") or "").strip()
+    if segment:
+        lists = []  # the segment names its list
+    if not lists and not segment:
         raise MailerError("choose at least one list to send the issue to")
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
@@ -127,6 +133,7 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
     planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                       name=name, list_slugs=lists, at=at, now=web.now())
+                       name=name, list_slugs=lists, at=at, now=web.now(), where=where,
+                       segment=segment, send_window=window)
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 

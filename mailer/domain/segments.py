@@ -1,0 +1,133 @@
+"""Segment conditions: ``org.kind=region``, ``role~förtroendevald``, ``attr.team!=IT``.
+
+Pure parsing and validation. A condition names a field, an operator (``=`` equals,
+``!=`` differs, ``~`` contains; text compares case-insensitively) and a value. The SQL
+that evaluates a set of conditions when a mailing is planned is ``store.segments``; this
+module only decides what a condition means and says clearly what is wrong with one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mailer.domain import organisations
+
+#: Fields a condition may name (``attr.<name>`` besides, and ``registered`` with invitations:
+#: whether the person has registered for the invitation, yes or no).
+FIELDS = ("org.kind", "org.code", "org.county", "org.name", "role", "language")
+OPERATORS = ("!=", "~", "=")  # in the order they are looked for: "!=" before "="
+ORG_KINDS = {"municipality": "municipality", "kommun": "municipality", "region": "region",
+             "other": "other", "annan": "other", "övrig": "other"}
+YES_NO = {"yes": "yes", "ja": "yes", "true": "yes", "1": "yes",
+          "no": "no", "nej": "no", "false": "no", "0": "no"}
+_ATTR = re.compile(r"^attr\.([A-Za-z0-9_\-]{1,64})$")
+MAX_CONDITIONS = 20
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be read; the message says how to write one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    field: str  # "org.kind", "role", "attr.team", …
+    op: str  # "=", "!=" or "~"
+    value: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.field}{self.op}{self.value}"
+
+    @property
+    def attribute(self) -> str | None:
+        """The attribute name of an ``attr.<name>`` condition."""
+        m = _ATTR.match(self.field)
+        return m[1] if m else None
+
+
+def fold(text: str) -> str:
+    """Case-folded, NFC: how text is compared ("Förtroendevald" meets "FÖRTROENDEVALD")."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def parse(text: str) -> Condition:
+    """One condition from ``FIELD=VALUE``, ``FIELD!=VALUE`` or ``FIELD~VALUE``."""
+    raw = (text or "").strip()
+    positions = [(raw.find(op), op) for op in OPERATORS if raw.find(op) > 0]
+    if not positions:
+        raise ConditionError(
+            f"condition {raw!r}: write FIELD=VALUE, FIELD!=VALUE or FIELD~VALUE (contains), "
+            f"e.g. org.kind=region; fields: {', '.join(FIELDS)}, attr.NAME")
+    pos, op = min(positions, key=lambda p: (p[0], -len(p[1])))
+    field, value = raw[:pos].strip().lower(), raw[pos + len(op):].strip()
+    if field not in FIELDS and field != "registered" and not _ATTR.match(field):
+        raise ConditionError(f"condition {raw!r}: unknown field {field!r}; use one of "
+                             f"{', '.join(FIELDS)} or attr.NAME (letters, digits, _ and -)")
+    if field == "org.kind":
+        kind = ORG_KINDS.get(fold(value))
+        if kind is None and op != "~":
+            raise ConditionError(f"condition {raw!r}: org.kind is municipality, region or "
+                                 "other (kommun, region, annan)")
+        value = kind or value
+    if field == "registered":
+        answer = YES_NO.get(fold(value))
+        if answer is None or op == "~":
+            raise ConditionError(f"condition {raw!r}: write registered=yes or registered=no "
+                                 "(ja/nej); it works with invitations (mailer invite)")
+        value = answer
+    if field == "language" and op != "~" and fold(value) not in ("sv", "en"):
+        raise ConditionError(f"condition {raw!r}: language is sv or en")
+    if field == "org.county":
+        county_codes(Condition(field, op, value))  # fails early on a county that is none
+    if op == "~" and not value:
+        raise ConditionError(f"condition {raw!r}: '~' needs some text to look for")
+    return Condition(field, op, value)
+
+
+def parse_all(texts: Iterable[str]) -> tuple[Condition, ...]:
+    """Every condition of ``texts`` (AND), each validated; duplicates kept once."""
+    out: list[Condition] = []
+    for t in texts:
+        c = parse(t)
+        if c not in out:
+            out.append(c)
+    if len(out) > MAX_CONDITIONS:
+        raise ConditionError(f"at most {MAX_CONDITIONS} conditions per segment")
+    return tuple(out)
+
+
+def texts(conditions: Sequence[Condition]) -> list[str]:
+    """How conditions are stored (on a mailing or a saved segment)."""
+    return [c.text for c in conditions]
+
+
+def _county_key(text: str) -> str:
+    s = fold(text).replace(" län", "").replace(" lan", "")
+    s = re.sub(r"^region\s+", "", s).strip()
+    return s[:-1] if s.endswith("s") else s
+
+
+def county_codes(condition: Condition) -> frozenset[str]:
+    """SCB county codes (``"13"``) the value of an ``org.county`` condition names.
+
+    ``=`` and ``!=`` take a county code ("13"), a county ("Hallands län", "Halland") or its
+    region ("Region Halland"); ``~`` every county whose name contains the text. A
+    municipality's county is the first two digits of its code.
+    """
+    counties = {o.county_code: o.county for o in organisations.organisations()}
+    value = condition.value.strip()
+    if condition.op == "~":
+        found = frozenset(code for code, name in counties.items() if fold(value) in fold(name))
+    elif value.isdigit():
+        found = frozenset({value.zfill(2)} & set(counties))
+    else:
+        key = _county_key(value)
+        found = frozenset(code for code, name in counties.items() if _county_key(name) == key)
+    if not found:
+        raise ConditionError(f"condition {condition.text!r}: no county (län) matches "
+                             f"{value!r}; write e.g. org.county=Hallands län or "
+                             "org.county=13")
+    return found

@@ -1,0 +1,133 @@
+"""Segments in the admin and the API: save, live count and sample, send an issue to a
+segment or with conditions and a send window, and role limits."""
+
+from __future__ import annotations
+
+import shutil
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
+from mailer.store.db import transaction
+from mailer.store.models import Mailing
+from tests.admin.conftest import EMAILS, login, post_form, token_for
+from tests.smtp_server import SmtpServer
+from tests.test_segments import add_people
+
+
+@pytest.fixture
+def ready(settings: Settings, engine: Engine) -> None:
+    shutil.copytree(flagship_path(), settings.workspace / "issues" / FLAGSHIP)
+    add_people(engine)
+
+
+def test_segment_page_live_count_save_and_send(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    login(client, EMAILS["editor"])  # Swedish pages
+    page = client.get("/admin/segments")
+    assert page.status_code == 200 and "Segment" in page.text
+    assert "Inga segment ännu." in page.text
+    # the live fragment: count and sample, in Swedish
+    q = urlencode({"lists": "natverk", "where": "org.kind=region\nrole~förtroendevald"})
+    r = client.get(f"/admin/audience?{q}")
+    assert r.status_code == 200
+    assert "1 aktiv prenumerant matchar nu" in r.text and "bo@regionhalland.se" in r.text
+    q = urlencode({"lists": "natverk", "where": "org.kind=region"})
+    assert "2 aktiva prenumeranter matchar nu" in client.get(f"/admin/audience?{q}").text
+    r = client.get("/admin/audience?" + urlencode({"lists": "natverk", "where": "lan=x"}))
+    assert r.status_code == 422 and "unknown field &#39;lan&#39;" in r.text
+    # without the script: "Show who matches" renders the same on the page
+    r = post_form(client, "/admin/segments", "/admin/segments",
+                  {"name": "Regioner", "list": "natverk", "where": "org.kind=region",
+                   "action": "preview"})
+    assert r.status_code == 200 and "cia@skane.se" in r.text
+    r = post_form(client, "/admin/segments", "/admin/segments",
+                  {"name": "Regioner", "list": "natverk", "where": "org.kind=region"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/segments")
+    page = client.get("/admin/segments").text
+    assert "Regioner" in page and "org.kind=region" in page
+    r = post_form(client, "/admin/segments", "/admin/segments",
+                  {"name": "Tom", "list": "natverk", "where": ""})
+    assert r.status_code == 422 and "at least one condition" in r.text
+
+    # The issue page offers the segment, with its count; send to it with a window.
+    issue = client.get(f"/admin/issues/{FLAGSHIP}").text
+    assert "Regioner (natverk, 2 matchar)" in issue and 'name="where"' in issue
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"segment": "Regioner", "where": "language=sv", "send_window": "off",
+                   "confirm": "1"})
+    assert r.status_code == 303, r.text
+    with transaction(engine) as s:
+        m = s.scalar(select(Mailing).order_by(Mailing.id.desc()))
+        assert m is not None
+        assert (m.segment, m.audience, m.send_window) == (
+            "Regioner", ["org.kind=region", "language=sv"], "off")
+    shown = client.get(r.headers["location"].split("?")[0]).text
+    assert "Segment: Regioner" in shown and "<code>language=sv</code>" in shown
+    assert "Sändningsfönster: när som helst" in shown
+    deliver_due(engine, settings)
+    assert [x.rcpt_tos for x in smtp_server.wait_for(1)] == [["cia@skane.se"]]
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"lists": "natverk", "send_window": "sometimes", "confirm": "1"})
+    assert r.status_code == 400 and "write days and hours" in r.text
+
+    r = post_form(client, "/admin/segments", "/admin/segments/Regioner/delete", {})
+    assert r.status_code == 303
+    assert "Inga segment ännu." in client.get("/admin/segments").text
+
+
+def test_coordinators_see_but_do_not_save_segments(
+        client: TestClient, team: dict[str, int], ready: None) -> None:
+    login(client, EMAILS["coordinator"], lang="en")
+    page = client.get("/admin/segments")
+    assert page.status_code == 200 and "Save segment" not in page.text
+    r = post_form(client, "/admin/segments", "/admin/segments",
+                  {"name": "x", "list": "natverk", "where": "language=sv"})
+    assert r.status_code == 403
+
+
+def test_segments_api(client: TestClient, team: dict[str, int], ready: None,
+                      engine: Engine, smtp_server: SmtpServer, settings: Settings) -> None:
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    body = {"list": "natverk", "where": ["org.kind=region", "role~förtroendevald"]}
+    assert client.put("/api/segments/valda", json=body,
+                      headers=coordinator).status_code == 403
+    r = client.put("/api/segments/valda", json=body, headers=editor)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "valda", "list": "natverk",
+                        "where": ["org.kind=region", "role~förtroendevald"], "matching": 1}
+    assert [x["name"] for x in client.get("/api/segments", headers=coordinator).json()] == [
+        "valda"]
+    r = client.get("/api/audience", params={"list": "natverk", "where": ["org.county=13"],
+                                            "sample": 1}, headers=coordinator)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["matching"] == 2 and [m["email"] for m in got["sample"]] == ["anna@hylte.se"]
+    r = client.get("/api/audience", params={"segment": "valda"}, headers=coordinator)
+    assert r.json()["matching"] == 1 and r.json()["lists"] == ["natverk"]
+    r = client.get("/api/audience", params={"list": "natverk", "where": ["org.kind=land"]},
+                   headers=editor)
+    assert r.status_code == 400 and "municipality, region or other" in r.json()["error"][
+        "message"]
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "segment": "valda",
+                          "send_window": "Mon-Sun 00:00-24:00"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert (made["total"], made["segment"], made["where"], made["send_window"]) == (
+        1, "valda", ["org.kind=region", "role~förtroendevald"], "Mon-Sun 00:00-24:00")
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["natverk"], "where": ["language=en"]})
+    assert r.status_code == 201 and r.json()["total"] == 1
+    deliver_due(engine, settings)
+    assert sorted(x.rcpt_tos[0] for x in smtp_server.wait_for(2)) == [
+        "bo@regionhalland.se", "bo@regionhalland.se"]
+    assert client.delete("/api/segments/valda", headers=editor).status_code == 204
+    assert client.get("/api/segments/valda", headers=editor).status_code == 404
