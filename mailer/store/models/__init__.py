@@ -14,6 +14,7 @@ from mailer.store.models.delivery import (
     MailingStatus,
     OutboxRow,
     OutboxStatus,
+    SmtpBucket,
     Worker,
 )
 from mailer.store.models.invitations import (
@@ -44,6 +45,7 @@ __all__ = [
     "MailingStatus",
     "OutboxRow",
     "OutboxStatus",
+    "SmtpBucket",
     "Worker",
     "ConsentEvent",
     "InvitationRow",
