@@ -39,6 +39,7 @@ def _register() -> None:
         invitations,
         issue,
         lists,
+        smtp,
         subscribers,
         users,
         web,

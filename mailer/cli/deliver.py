@@ -198,6 +198,13 @@ def worker(
                        "(see 'mailer mailings')")
         if report.waiting_retries:
             typer.echo(f"{report.waiting_retries} messages wait for a later retry")
+        if report.waiting_rate:
+            typer.echo(f"{report.waiting_rate} messages wait for the rate limit "
+                       "(MAILER_RATE_PER_HOUR / _PER_SECOND); a later run sends them")
+        if report.released and not report.paused:
+            typer.echo(f"stopped: {report.released} claimed messages were given back unsent")
+        if report.paused:
+            raise MailerError(f"sending paused, no message was marked failed: {report.paused}")
 
     asyncio.run(run())
 

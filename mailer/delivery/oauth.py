@@ -13,12 +13,13 @@ refuses it (``invalidate``); fetching runs off the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shlex
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailer.config import Settings
 from mailer.errors import ConfigError
@@ -78,28 +79,42 @@ class MsalTokens(_Cached):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
-        import msal
-
-        credential: str | dict[str, str]
-        if settings.smtp_oauth_client_secret:
-            credential = settings.smtp_oauth_client_secret
-        else:
-            with open(settings.smtp_oauth_certificate, encoding="utf-8") as f:
-                credential = {"private_key": f.read(),
-                              "thumbprint": settings.smtp_oauth_thumbprint}
-        authority = f"{settings.smtp_oauth_authority}/{settings.smtp_oauth_tenant}"
-        public = settings.smtp_oauth_authority == "https://login.microsoftonline.com"
+        self.settings = settings
         self.scope = settings.smtp_oauth_scope
-        self.authority = authority
-        self.app = msal.ConfidentialClientApplication(
-            settings.smtp_oauth_client_id, client_credential=credential, authority=authority,
-            validate_authority=public, instance_discovery=public,
-            verify=settings.smtp_oauth_ca_file or True, timeout=30,
+        self.authority = f"{settings.smtp_oauth_authority}/{settings.smtp_oauth_tenant}"
+        self._app: Any = None
+
+    def _client(self) -> Any:
+        """msal's app, made on first use (it fetches the tenant's metadata)."""
+        if self._app is not None:
+            return self._app
+        import msal
+        import requests
+
+        st = self.settings
+        credential: str | dict[str, str]
+        if st.smtp_oauth_client_secret:
+            credential = st.smtp_oauth_client_secret
+        else:
+            with open(st.smtp_oauth_certificate, encoding="utf-8") as f:
+                credential = {"private_key": f.read(), "thumbprint": st.smtp_oauth_thumbprint}
+        session = requests.Session()
+        request = functools.partial(session.request, timeout=30)
+        if st.smtp_oauth_ca_file:
+            # Per request: REQUESTS_CA_BUNDLE in the environment would override a
+            # session-wide ``verify``.
+            request = functools.partial(request, verify=st.smtp_oauth_ca_file)
+        session.request = request  # type: ignore[method-assign]
+        public = st.smtp_oauth_authority == "https://login.microsoftonline.com"
+        self._app = msal.ConfidentialClientApplication(
+            st.smtp_oauth_client_id, client_credential=credential, authority=self.authority,
+            validate_authority=public, instance_discovery=public, http_client=session,
         )
+        return self._app
 
     def _fetch(self) -> tuple[str, float]:
         try:
-            result = self.app.acquire_token_for_client(scopes=[self.scope])
+            result = self._client().acquire_token_for_client(scopes=[self.scope])
         except Exception as exc:  # msal raises plain ValueError/requests errors
             raise TokenError(f"{self.authority}: {exc}") from None
         if not result or "access_token" not in result:

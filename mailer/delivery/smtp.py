@@ -41,6 +41,10 @@ from mailer.delivery.transport import Outcome, Result, classify, server_trouble
 
 log = logging.getLogger(__name__)
 IDLE_NOOP_SECONDS = 5.0
+# A refused login, an untrusted certificate, a missing STARTTLS or token do not mend by
+# themselves, and retrying a login every few seconds can lock the account: such a
+# server rests this long (or until the worker restarts with fixed settings).
+LASTING_TROUBLE_SECONDS = 600.0
 # local@domain with no space, angle bracket, control or non-ASCII character.
 _PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+@[A-Za-z0-9.-]+")
 
@@ -48,9 +52,11 @@ _PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+@[A-Za-z0-9.-]+")
 class ServerRefused(Exception):
     """The server would not let us send at all (connection, TLS, login)."""
 
-    def __init__(self, message: str, code: int | None = None) -> None:
+    def __init__(self, message: str, code: int | None = None, *,
+                 lasting: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.lasting = lasting  # a setting must change (login, certificate, STARTTLS)
 
 
 @dataclass(eq=False)
@@ -110,17 +116,19 @@ class SmtpPool:
         except ssl.SSLCertVerificationError as exc:
             raise ServerRefused(f"{where}: the server's certificate is not trusted "
                                 f"({exc.verify_message}); fix the certificate, or add "
-                                "?verify=false to MAILER_SMTP_URL for a relay you trust") from None
+                                "?verify=false to MAILER_SMTP_URL for a relay you trust",
+                                lasting=True) from None
         except SMTPException as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, ssl.SSLCertVerificationError):
                 raise ServerRefused(
                     f"{where}: the server's certificate is not trusted "
                     f"({cause.verify_message}); fix the certificate, or add ?verify=false "
-                    "to MAILER_SMTP_URL for a relay you trust") from None
+                    "to MAILER_SMTP_URL for a relay you trust", lasting=True) from None
             if "STARTTLS" in str(exc):
                 raise ServerRefused(f"{where} does not offer STARTTLS and the URL says "
-                                    "starttls=required: nothing is sent in clear") from None
+                                    "starttls=required: nothing is sent in clear",
+                                    lasting=True) from None
             raise ServerRefused(f"cannot connect to {where}: {exc}") from None
         except OSError as exc:
             raise ServerRefused(f"cannot connect to {where}: {exc}") from None
@@ -135,16 +143,16 @@ class SmtpPool:
             smtp.close()
             raise ServerRefused(f"{where} refused the login of {u.username!r}: {exc.code} "
                                 f"{exc.message}; check the user name and password (or token) "
-                                "in MAILER_SMTP_URL", exc.code) from None
+                                "in MAILER_SMTP_URL", exc.code, lasting=True) from None
         except SMTPResponseException as exc:
             smtp.close()
             raise ServerRefused(f"{where}: {exc.code} {exc.message}", exc.code) from None
         except SMTPException as exc:
             smtp.close()
-            raise ServerRefused(f"{where}: {exc}") from None
+            raise ServerRefused(f"{where}: {exc}", lasting=True) from None
         except TokenError as exc:
             smtp.close()
-            raise ServerRefused(f"{where}: no OAuth2 token: {exc}") from None
+            raise ServerRefused(f"{where}: no OAuth2 token: {exc}", lasting=True) from None
         return smtp
 
     async def _xoauth2(self, smtp: aiosmtplib.SMTP) -> None:
@@ -208,7 +216,8 @@ class SmtpPool:
             except ServerRefused as exc:
                 # A refused connection, TLS or login is about the server, never the
                 # recipient: the worker puts the row back and pauses this server.
-                return Outcome(Result.temporary, str(exc)[:1000], exc.code, server=True)
+                return Outcome(Result.temporary, str(exc)[:1000], exc.code, server=True,
+                               retry_after=LASTING_TROUBLE_SECONDS if exc.lasting else None)
             outcome, reusable = await self._transaction(conn, envelope_from, rcpt, data)
             conn.used += 1
             conn.last = time.monotonic()
@@ -359,12 +368,13 @@ class SmtpRouter:
         choice = funded or ready
         return random.choices(choice, weights=[s.weight for s in choice])[0]
 
-    def _rest(self, s: _Server, reason: str) -> None:
+    def _rest(self, s: _Server, reason: str, at_least: float = 0.0) -> None:
         now = time.monotonic()
         if s.rest_until > now:  # another sender already rested it for the same trouble
             return
         s.failures += 1
         pause = min(self.rest_max_seconds, self.rest_seconds * 2 ** (s.failures - 1))
+        pause = max(pause, min(at_least, self.rest_max_seconds))
         s.rest_until, s.reason = now + pause, reason
         log.warning("SMTP server %s rests for %.0f s: %s", s.pool.url.redacted(), pause, reason)
 
@@ -427,7 +437,7 @@ class SmtpRouter:
                 s.failures = 0
                 return out
             s.pool.rate.credit += 1  # nothing was delivered: the token is still good
-            self._rest(s, out.reply)
+            self._rest(s, out.reply, out.retry_after or 0.0)
             tried.append(s)
             last = out
         if first:
