@@ -176,8 +176,9 @@ def worker(
                 raise MailerError("--now works with --drain only")
 
             def started() -> None:
-                typer.echo(f"worker {w.id}: scheduler and delivery to "
-                           f"{settings.smtp.redacted()}; Ctrl-C stops")
+                servers = ", ".join(u.redacted() for u in settings.smtp_servers)
+                typer.echo(f"worker {w.id}: scheduler and delivery to {servers}; "
+                           "Ctrl-C stops")
             try:
                 report = await run_worker(engine, settings, stop=stop, worker=w,
                                           on_started=started)
