@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from datetime import UTC, datetime
@@ -208,6 +209,10 @@ def worker(
             raise MailerError(f"sending paused, no message was marked failed: {report.paused}")
 
     asyncio.run(run())
+    # Everything is committed and closed. Freezing the heap spares the interpreter's
+    # exit a full garbage collection of every module object (seconds on a busy machine),
+    # so a SIGTERM ends the process within 2 s.
+    gc.freeze()
 
 
 @app.command("catcher")

@@ -180,10 +180,10 @@ class SmtpPool:
         self._all.discard(conn)
         conn.smtp.close()
 
-    async def _quit(self, conn: _Conn) -> None:
+    async def _quit(self, conn: _Conn, wait: float = 5.0) -> None:
         self._all.discard(conn)
         try:
-            await conn.smtp.quit(timeout=5)
+            await conn.smtp.quit(timeout=wait)
         except (SMTPException, OSError):
             conn.smtp.close()
 
@@ -206,7 +206,10 @@ class SmtpPool:
     async def send(self, envelope_from: str, rcpt: str, data: bytes) -> Outcome:
         """Send one message to one recipient; never raises for SMTP or network trouble."""
         await self.rate.acquire()
-        return await self.send_now(envelope_from, rcpt, data)
+        out = await self.send_now(envelope_from, rcpt, data)
+        if out.server and not self.rate.unlimited:
+            self.rate.credit += 1  # nothing was delivered: the token is still good
+        return out
 
     async def send_now(self, envelope_from: str, rcpt: str, data: bytes) -> Outcome:
         """``send`` without taking a rate-limit token (the caller took it)."""
@@ -299,9 +302,11 @@ class SmtpPool:
         return True
 
     async def close(self) -> None:
-        """QUIT every idle connection; close any still in use."""
+        """QUIT every idle connection (all at once, briefly); close any still in use."""
+        idle = []
         while not self._idle.empty():
-            await self._quit(self._idle.get_nowait())
+            idle.append(self._idle.get_nowait())
+        await asyncio.gather(*(self._quit(c, wait=1.0) for c in idle))
         for conn in list(self._all):
             with contextlib.suppress(Exception):
                 conn.smtp.close()
@@ -428,15 +433,13 @@ class SmtpRouter:
         last: Outcome | None = None
         first = True
         while (s := self._pick(tried)) is not None:
-            await s.pool.rate.acquire()
             if first:
                 self.promised = max(0, self.promised - 1)
                 first = False
-            out = await s.pool.send_now(envelope_from, rcpt, data)
+            out = await s.pool.send(envelope_from, rcpt, data)  # takes its own token
             if not out.server:
                 s.failures = 0
                 return out
-            s.pool.rate.credit += 1  # nothing was delivered: the token is still good
             self._rest(s, out.reply, out.retry_after or 0.0)
             tried.append(s)
             last = out
@@ -452,8 +455,7 @@ class SmtpRouter:
                             s.reason if s.rest_until > now else "") for s in self.servers]
 
     async def close(self) -> None:
-        for s in self.servers:
-            await s.pool.close()
+        await asyncio.gather(*(s.pool.close() for s in self.servers))
         await self.release()
 
 
