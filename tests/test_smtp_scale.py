@@ -76,6 +76,24 @@ def test_two_drain_workers_share_one_hourly_budget(
     assert any("20 messages wait for the rate limit" in o for o in outs), outs
 
 
+def test_two_workers_share_one_per_second_budget(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer) -> None:
+    # 5/s with a burst of 5, whichever process sends: in any 2 s at most 5 + 2 × 5
+    # arrive (+2 for a message taken just before the window and delivered in it). Two
+    # private budgets would let all 20 through within about 1 s.
+    _plan(engine, 20)
+    workers = [_worker(workspace, db_url, smtp_server.url, "--drain",
+                       MAILER_RATE_PER_SECOND="5") for _ in range(2)]
+    outs = [w.communicate(timeout=120)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outs
+    got = smtp_server.wait_for(20)
+    assert len(got) == 20 and _states(engine) == {"sent": 20}
+    times = sorted(r.at for r in got)
+    busiest = max(sum(1 for t in times if t0 <= t < t0 + 2.0) for t0 in times)
+    assert busiest <= 17, f"{busiest} messages within 2 s: the budget leaked"
+    assert all("sent" in o for o in outs)
+
+
 @pytest.mark.parametrize("mode", ["worker", "drain"])
 def test_sigterm_stops_within_two_seconds_and_gives_back_claims(
         engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
