@@ -272,6 +272,7 @@ class _TokenEndpoint(BaseHTTPRequestHandler):
     """The two Microsoft identity platform endpoints msal's client-credentials flow uses."""
 
     issued: list[dict[str, list[str]]] = []
+    public_key: Any = None
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -299,7 +300,19 @@ class _TokenEndpoint(BaseHTTPRequestHandler):
             self._json({"error": "not_found"}, 404)
             return
         type(self).issued.append(form)
-        if form.get("client_secret") != ["app-hemlighet"]:
+        if "client_assertion" in form:  # certificate credential: a JWT signed with its key
+            import jwt
+
+            base = f"https://127.0.0.1:{self.server.server_address[1]}/kommun-tenant"
+            try:
+                claims = jwt.decode(form["client_assertion"][0], type(self).public_key,
+                                    algorithms=["RS256", "PS256"],
+                                    audience=f"{base}/oauth2/v2.0/token")
+            except jwt.PyJWTError as exc:
+                self._json({"error": "invalid_client", "error_description": str(exc)}, 401)
+                return
+            assert claims["iss"] == claims["sub"] == "app-id"
+        elif form.get("client_secret") != ["app-hemlighet"]:
             self._json({"error": "invalid_client",
                         "error_description": "AADSTS7000215: Invalid client secret"}, 401)
             return
@@ -420,3 +433,27 @@ def test_mailer_smtp_test_command(tls: Tls, workspace: Path,
         server.stop()
         plain.stop()
 
+
+
+def test_xoauth2_with_msal_and_a_certificate_credential(tls: Tls, token_endpoint: str,
+                                                        workspace: Path, tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    app_ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    app_cert = app_ca.issue_cert("app-id.kommun.example", key_type=trustme.KeyType.RSA)
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(app_cert.private_key_pem.bytes() + app_cert.cert_chain_pems[0].bytes())
+    cert = x509.load_pem_x509_certificate(app_cert.cert_chain_pems[0].bytes())
+    _TokenEndpoint.public_key = cert.public_key()
+    settings = load_settings(
+        workspace, smtp_url="smtp://u%40kommun.example@127.0.0.1:587?auth=xoauth2",
+        smtp_oauth_tenant="kommun-tenant", smtp_oauth_client_id="app-id",
+        smtp_oauth_certificate=str(pem),
+        smtp_oauth_thumbprint=cert.fingerprint(hashes.SHA1()).hex(),  # x5t: SHA-1 by definition
+        smtp_oauth_authority=token_endpoint, smtp_oauth_ca_file=str(tls.ca_file))
+    tokens = MsalTokens(settings)
+    assert asyncio.run(tokens.token()) == "ms-token-1"
+    form = _TokenEndpoint.issued[0]
+    assert "client_secret" not in form and form["client_assertion_type"] == [
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
