@@ -45,6 +45,17 @@ class SmtpUrl:
     use_tls: bool = False  # implicit TLS (smtps://)
     starttls: StartTLS = "auto"
     validate_certs: bool = True
+    # --- several servers, their own limits, OAuth2 ---
+    weight: float = 1.0  # share of the mail among healthy servers
+    rate_per_second: float | None = None  # None: MAILER_RATE_PER_SECOND
+    rate_per_hour: int | None = None  # None: MAILER_RATE_PER_HOUR
+    auth: Literal["auto", "xoauth2"] = "auto"  # auto: PLAIN/LOGIN with the password
+
+    @property
+    def key(self) -> str:
+        """A stable name for this server, shared by every process (its rate-limit row)."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{user}{self.host}:{self.port}"
 
     @classmethod
     def parse(cls, url: str) -> SmtpUrl:
@@ -63,10 +74,12 @@ class SmtpUrl:
             raise ValueError(f"the port is not a number between 1 and 65535 ({exc})") from None
         implicit = parts.scheme == "smtps"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = set(query) - {"starttls", "verify"}
+        known = {"starttls", "verify", "weight", "rate_per_second", "rate_per_hour", "auth"}
+        unknown = set(query) - known
         if unknown:
             raise ValueError(
-                f"unknown option(s) {', '.join(sorted(unknown))}; known: starttls, verify"
+                f"unknown option(s) {', '.join(sorted(unknown))}; known: "
+                f"{', '.join(sorted(known))}"
             )
         starttls = query.get("starttls", "off" if implicit else "auto").lower()
         starttls = {"true": "required", "yes": "required", "1": "required",
@@ -74,6 +87,21 @@ class SmtpUrl:
         if starttls not in ("auto", "required", "off"):
             raise ValueError("starttls must be one of auto, required, off")
         verify = query.get("verify", "true").lower() not in ("false", "no", "0", "off")
+        weight = _number(query, "weight")
+        weight = 1.0 if weight is None else weight
+        if weight <= 0:
+            raise ValueError("weight must be greater than 0 (e.g. weight=3)")
+        per_second = _number(query, "rate_per_second")
+        hourly = _number(query, "rate_per_hour", whole=True)
+        per_hour = None if hourly is None else int(hourly)
+        if (per_second is not None and per_second < 0) or (per_hour is not None and per_hour < 0):
+            raise ValueError("rate_per_second and rate_per_hour must be 0 (unlimited) or more")
+        auth = query.get("auth", "auto").lower()
+        if auth not in ("auto", "xoauth2"):
+            raise ValueError("auth must be auto (PLAIN/LOGIN with the password) or xoauth2")
+        if auth == "xoauth2" and not parts.username:
+            raise ValueError("auth=xoauth2 needs the mailbox as user name, e.g. "
+                             "smtp://nyhetsbrev%40kommun.se@smtp.office365.com:587?auth=xoauth2")
         return cls(
             host=parts.hostname,
             port=port or (465 if implicit else 25),
@@ -82,12 +110,46 @@ class SmtpUrl:
             use_tls=implicit,
             starttls=cast(StartTLS, starttls),  # checked just above
             validate_certs=verify,
+            weight=weight,
+            rate_per_second=per_second,
+            rate_per_hour=per_hour,
+            auth=auth,  # type: ignore[arg-type]
         )
+
+    @classmethod
+    def parse_many(cls, value: str) -> list[SmtpUrl]:
+        """One or more URLs separated by spaces, commas or new lines (MAILER_SMTP_URL)."""
+        urls = [u for u in re.split(r"[\s,]+", value.strip()) if u]
+        if not urls:
+            raise ValueError("no SMTP server given (example: smtp://localhost:25)")
+        out = []
+        for i, u in enumerate(urls, 1):
+            try:
+                out.append(cls.parse(u))
+            except ValueError as exc:
+                which = f"server {i} ({u.split('@')[-1]})" if len(urls) > 1 else ""
+                raise ValueError(f"{which}: {exc}" if which else str(exc)) from None
+        keys = [u.key for u in out]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"server {', '.join(sorted(dup))} is listed twice")
+        return out
 
     def redacted(self) -> str:
         scheme = "smtps" if self.use_tls else "smtp"
         auth = f"{self.username}:***@" if self.username else ""
         return f"{scheme}://{auth}{self.host}:{self.port}"
+
+
+def _number(query: dict[str, str], name: str, whole: bool = False) -> float | None:
+    """An optional numeric URL option (``weight=2``), None when absent."""
+    if name not in query:
+        return None
+    try:
+        return float(int(query[name]) if whole else float(query[name]))
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name} must be {kind}, got {query[name]!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +227,25 @@ class Settings(BaseSettings):
     # When newsletters, invitations and reminders may land ("Mon-Fri 08:00-17:00" in
     # ``timezone``, Swedish public holidays closed); "" = any time. A mailing may set its own.
     send_window: str = ""
+    # --- SMTP: OAuth2 (XOAUTH2) tokens, several servers ---
+    # Microsoft 365 client-credentials flow (msal): tenant, app (client) id and a secret
+    # or a certificate (PEM with the private key) and its SHA-1 thumbprint.
+    smtp_oauth_tenant: str = ""
+    smtp_oauth_client_id: str = ""
+    smtp_oauth_client_secret: str = ""
+    smtp_oauth_certificate: str = ""
+    smtp_oauth_thumbprint: str = ""
+    smtp_oauth_scope: str = "https://outlook.office365.com/.default"
+    smtp_oauth_authority: str = "https://login.microsoftonline.com"
+    smtp_oauth_ca_file: str = ""  # extra CA bundle for the token endpoint (tests, proxies)
+    # Any other provider: a command that prints an access token (optionally JSON with
+    # access_token and expires_in), run again before the token expires.
+    smtp_token_command: str = ""
+    # A CA bundle to trust for the SMTP servers' certificates instead of the system's
+    # (a relay with a certificate from the organisation's own CA).
+    smtp_ca_file: str = ""
+    smtp_rest_seconds: float = Field(default=30.0, gt=0)  # first rest of a failing server
+    smtp_rest_max_seconds: float = Field(default=900.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -193,8 +274,30 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp(cls, v: str) -> str:
-        SmtpUrl.parse(v)
+        SmtpUrl.parse_many(v)
         return v
+
+    @field_validator("smtp_oauth_certificate")
+    @classmethod
+    def _oauth_cert(cls, v: str) -> str:
+        if v and not Path(v).is_file():
+            raise ValueError(f"{v}: no such file; give the PEM file with the certificate and "
+                             "its private key, or use MAILER_SMTP_OAUTH_CLIENT_SECRET")
+        return v
+
+    @field_validator("smtp_ca_file", "smtp_oauth_ca_file")
+    @classmethod
+    def _ca_file(cls, v: str) -> str:
+        if v and not Path(v).is_file():
+            raise ValueError(f"{v}: no such file; give a PEM file with the CA certificate(s)")
+        return v
+
+    @field_validator("smtp_oauth_authority")
+    @classmethod
+    def _oauth_authority(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("must be an https:// URL, e.g. https://login.microsoftonline.com")
+        return v.rstrip("/")
 
     @field_validator("from_")
     @classmethod
@@ -305,7 +408,28 @@ class Settings(BaseSettings):
 
     @property
     def smtp(self) -> SmtpUrl:
-        return SmtpUrl.parse(self.smtp_url)
+        """The first (or only) SMTP server."""
+        return self.smtp_servers[0]
+
+    @property
+    def smtp_servers(self) -> list[SmtpUrl]:
+        """Every SMTP server in MAILER_SMTP_URL, with its own limits and weight."""
+        return SmtpUrl.parse_many(self.smtp_url)
+
+    def oauth_problem(self) -> str | None:
+        """Why an ``auth=xoauth2`` server cannot get a token with these settings, if so."""
+        if not any(u.auth == "xoauth2" for u in self.smtp_servers):
+            return None
+        if self.smtp_token_command:
+            return None
+        if not (self.smtp_oauth_tenant and self.smtp_oauth_client_id):
+            return ("auth=xoauth2 needs MAILER_SMTP_OAUTH_TENANT and MAILER_SMTP_OAUTH_CLIENT_ID "
+                    "(Microsoft 365) or MAILER_SMTP_TOKEN_COMMAND (any other provider)")
+        if not (self.smtp_oauth_client_secret
+                or (self.smtp_oauth_certificate and self.smtp_oauth_thumbprint)):
+            return ("auth=xoauth2 needs MAILER_SMTP_OAUTH_CLIENT_SECRET, or "
+                    "MAILER_SMTP_OAUTH_CERTIFICATE with MAILER_SMTP_OAUTH_THUMBPRINT")
+        return None
 
     @property
     def sender(self) -> Sender:

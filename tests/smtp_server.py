@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -23,6 +25,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -82,15 +85,20 @@ def free_port() -> int:
 class SmtpServer:
     """Start/stop an aiosmtpd server in a thread; ``url`` is for MAILER_SMTP_URL."""
 
-    def __init__(self, handler: RecordingHandler | None = None) -> None:
+    def __init__(self, handler: RecordingHandler | None = None, *,
+                 ssl_context: ssl.SSLContext | None = None, **smtp_options: Any) -> None:
+        """``ssl_context`` makes it an SMTPS (implicit TLS) server; ``smtp_options`` go to
+        aiosmtpd's SMTP (``tls_context`` for STARTTLS, ``authenticator``, …)."""
         self.handler = handler or RecordingHandler()
         self.port = free_port()
+        self.implicit_tls = ssl_context is not None
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     data_size_limit=50 * 1024 * 1024, ready_timeout=10)
+                                     data_size_limit=50 * 1024 * 1024, ready_timeout=10,
+                                     ssl_context=ssl_context, **smtp_options)
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://127.0.0.1:{self.port}"
 
     @property
     def received(self) -> list[Received]:

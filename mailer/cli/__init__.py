@@ -42,6 +42,7 @@ def _register() -> None:
         lists,
         podcast,
         segments,
+        smtp,
         subscribers,
         users,
         web,

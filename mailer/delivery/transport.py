@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,11 @@ class Outcome:
     result: Result
     reply: str = ""
     code: int | None = None
+    # The server, not this recipient, is the trouble (refused connection or login, TLS,
+    # 421, throttling): nothing was delivered, the row goes back without using an
+    # attempt, and sending pauses for ``retry_after`` seconds (or the worker's default).
+    server: bool = False
+    retry_after: float | None = None
 
 
 def classify(code: int, message: str) -> Outcome:
@@ -37,6 +43,27 @@ def classify(code: int, message: str) -> Outcome:
     if 500 <= code < 600:
         return Outcome(Result.permanent, reply, code)
     return Outcome(Result.temporary, f"unexpected reply {reply}", code)
+
+
+# Replies that mean "this server will not take mail from us now", not "this recipient":
+# 421 (closing), throttling and quotas (Microsoft 365 "4.7.x/5.2.0 …Quota…", Gmail
+# "4.7.28 … rate limited", "5.4.5 Daily sending quota exceeded"), sending blocked for
+# the tenant (5.7.705/5.7.708/5.7.750), "authentication required" (530, 5.7.57).
+_THROTTLE_WORDS = re.compile(
+    r"throttl|rate.?limit|too many (messages|connections|mails|emails|sessions)"
+    r"|quota|sending limit|exceeded", re.I)
+_SERVER_CODES = re.compile(r"\b(5\.7\.(57|705|708|750)|4\.7\.28|5\.4\.5)\b")
+
+_MAILBOX = re.compile(r"\b[45]\.2\.2\b|mailbox", re.I)
+
+
+def server_trouble(code: int, message: str) -> bool:
+    """Whether a reply is about the server's willingness to take our mail at all."""
+    if code in (421, 530):
+        return True
+    if code < 400 or _MAILBOX.search(message):  # a full mailbox is the recipient's
+        return False
+    return bool(_SERVER_CODES.search(message) or _THROTTLE_WORDS.search(message))
 
 
 class Transport(Protocol):

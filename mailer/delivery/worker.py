@@ -29,19 +29,21 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailer.config import Settings
+from mailer.config import Settings, SmtpUrl
 from mailer.delivery.dkim import signer_for
 from mailer.delivery.journal import Journal, read_journal, remove_journal
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
+from mailer.delivery.oauth import TokenSource, token_source
 from mailer.delivery.ratelimit import RateLimiter
-from mailer.delivery.smtp import SmtpPool
+from mailer.delivery.smtp import SmtpPool, SmtpRouter
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.delivery.verp import Verp
 from mailer.delivery.webhooks import WebhookReport, WebhookSender
 from mailer.domain.feedback import BounceClass, BouncePolicy, classify_status, status_of
 from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
-from mailer.store import mailings, outbox, suppressions, workers
+from mailer.store import buckets, mailings, outbox, suppressions, workers
+from mailer.store.buckets import Limits
 from mailer.store.models import Mailing, MailingKind, OutboxStatus
 from mailer.tokens import Tokens
 
@@ -51,6 +53,7 @@ HEARTBEAT_SECONDS = 5.0
 #: Kinds the workspace's send_window applies to (confirmations and tests go at once).
 WINDOWED_KINDS = frozenset({MailingKind.newsletter, MailingKind.invitation,
                             MailingKind.reminder})
+STOP_GRACE_SECONDS = 1.5  # at a stop, messages on the wire get this long to finish
 
 
 def utcnow() -> datetime:
@@ -89,6 +92,9 @@ class DeliveryReport:
     suppressed: int = 0  # addresses suppressed because of them
     policy_refusals: int = 0  # 5.7.x: the receiver refused *us*; sending was slowed down
     deferred: int = 0  # rows moved to the next opening of their mailing's send window
+    waiting_rate: int = 0  # rows left for the rate limit (drain exits anyway)
+    released: int = 0  # claimed rows given back unsent (a stop, or no server would take them)
+    paused: str = ""  # why sending paused: every SMTP server refused us (login, TLS, …)
     seconds: float = 0.0
     webhooks: WebhookReport | None = None  # what the webhook deliveries did (full workers)
 
@@ -97,12 +103,39 @@ class DeliveryReport:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def transport_for(settings: Settings) -> SmtpPool:
-    """The SMTP pool the settings describe (the worker's default transport)."""
-    return SmtpPool(settings.smtp, size=settings.smtp_connections,
+def pool_for(settings: Settings, url: SmtpUrl, *, prepared: bool = True,
+             tokens: TokenSource | None = None) -> SmtpPool:
+    """The SMTP pool of one server in the settings, with its own rate limit."""
+    per_second = settings.rate_per_second if url.rate_per_second is None else url.rate_per_second
+    per_hour = settings.rate_per_hour if url.rate_per_hour is None else url.rate_per_hour
+    return SmtpPool(url, size=settings.smtp_connections,
                     recycle_after=settings.smtp_recycle_after, timeout=settings.smtp_timeout,
-                    rate=RateLimiter(settings.rate_per_second, settings.rate_per_hour),
-                    prepared=True)
+                    rate=RateLimiter(per_second, per_hour, key=url.key), prepared=prepared,
+                    tokens=tokens, ca_file=settings.smtp_ca_file or None)
+
+
+def transport_for(settings: Settings) -> SmtpRouter:
+    """Every SMTP server the settings list, as one transport (the worker's default)."""
+    tokens = token_source(settings)
+    return SmtpRouter([(pool_for(settings, u, tokens=tokens), u.weight)
+                       for u in settings.smtp_servers],
+                      rest_seconds=settings.smtp_rest_seconds,
+                      rest_max_seconds=settings.smtp_rest_max_seconds)
+
+
+class DbBuckets:
+    """The rate-limit buckets in the database, reached through the worker's DB thread."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def take(self, key: str, want: int, limits: Limits) -> tuple[int, float]:
+        return await self.worker._run_db(
+            lambda s: buckets.take(s, key, want, limits, time.time()))
+
+    async def give_back(self, key: str, count: int, limits: Limits) -> None:
+        await self.worker._run_db(
+            lambda s: buckets.give_back(s, key, count, limits, time.time()))
 
 
 class Worker:
@@ -125,12 +158,19 @@ class Worker:
         self._crashed = False
         self.settings = settings
         self.transport: Transport = transport or transport_for(settings)
+        # Several SMTP servers with shared (database) rate limits: claims are sized by
+        # what the limits allow now (``SmtpRouter.reserve``), so no row waits in memory.
+        self.router = self.transport if isinstance(self.transport, SmtpRouter) else None
+        if self.router is not None:
+            self.router.share_limits(DbBuckets(self))
         self.concurrency = concurrency or settings.smtp_connections
         self.batch_size = batch_size or max(32, 8 * self.concurrency)
         if settings.rate_per_second and not batch_size:
             # Claimed rows wait in memory and a pause, cancel or unsubscribe does not reach
             # them: under a rate limit, claim about two seconds' worth, not a minute's.
             self.batch_size = max(1, min(self.batch_size, int(settings.rate_per_second * 2)))
+        self._pause_until = 0.0  # time.monotonic(): no server takes mail before then
+        self._sending: dict[int, outbox.Claimed] = {}  # rows a sender holds right now
         self.retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self.role = role
         self.on_progress = on_progress
@@ -209,9 +249,19 @@ class Worker:
     def _unregister(self, s: Session) -> None:
         workers.remove(s, [self.id])
 
-    def _claim(self, s: Session) -> list[outbox.Claimed]:
-        self._apply_windows(s)
-        return outbox.claim_batch(s, self.id, self.batch_size, self.clock(), self.kinds)
+    def _claim(self, limit: int) -> Callable[[Session], list[outbox.Claimed]]:
+        def claim(s: Session) -> list[outbox.Claimed]:
+            self._apply_windows(s)
+            return outbox.claim_batch(s, self.id, limit, self.clock(), self.kinds)
+        return claim
+
+    def _release(self, ids: list[int], *, later: float = 0.0,
+                 reason: str | None = None) -> Callable[[Session], int]:
+        def release(s: Session) -> int:
+            now = self.clock()
+            return outbox.release_claims(s, self.id, ids, now,
+                                         now + timedelta(seconds=later), reason)
+        return release
 
     def _apply_windows(self, s: Session) -> int:
         """Move the due copies of mailings whose send window is closed now to its next
@@ -338,9 +388,22 @@ class Worker:
             await self._flush()
 
     # --- sending --------------------------------------------------------------------
+    async def _server_trouble(self, c: outbox.Claimed, out: Outcome) -> None:
+        rest = out.retry_after if out.retry_after is not None else self.settings.smtp_rest_seconds
+        rest = max(rest, 0.05)
+        if time.monotonic() + rest > self._pause_until:
+            self._pause_until = time.monotonic() + rest
+        if out.reply != self.report.paused:
+            log.error("sending paused for %.0f s: %s", rest, out.reply)
+        self.report.paused = out.reply
+        self.report.released += await self._run_db(
+            self._release([c.id], later=rest, reason=f"not sent yet: {out.reply}"))
+
     async def _sender(self, queue: asyncio.Queue[outbox.Claimed | None],
                       wake: asyncio.Event) -> None:
+        task = id(asyncio.current_task())
         while (c := await queue.get()) is not None:
+            self._sending[task] = c
             tmpl = self._templates[c.mailing_id]
             mid = tmpl.message_id(c.id)
             try:
@@ -359,11 +422,22 @@ class Worker:
                 except Exception as exc:  # a transport bug must not leave the row claimed
                     log.exception("transport failed for outbox row %s", c.id)
                     out = Outcome(Result.temporary, f"internal error: {exc!r}"[:500])
+            if out.server:
+                # No server would take it (login refused, every server resting): nothing
+                # was delivered. The row goes back without using an attempt and sending
+                # pauses, instead of failing every row of the mailing one by one.
+                await self._server_trouble(c, out)
+                self._inflight -= 1
+                self._sending.pop(task, None)
+                continue
+            if out.result is Result.sent:
+                self.report.paused = ""
             record = self._outcome_record(c, out, mid)
             if self._journal is not None:
                 self._journal.write(c.id, record.status.value)  # durable before the commit
             self._records.append(record)
             self._inflight -= 1
+            self._sending.pop(task, None)
             wake.set()
 
     async def deliver(self, *, drain: bool, stop: asyncio.Event | None = None,
@@ -416,7 +490,24 @@ class Worker:
                 if queue.qsize() >= low:
                     await asyncio.sleep(0.002)
                     continue
-                claimed = await self._run_db(self._claim)
+                pause = self._pause_until - time.monotonic()
+                if pause > 0:  # no server takes mail now: claim nothing until it ends
+                    if self._inflight:
+                        await asyncio.sleep(0.005)
+                        continue
+                    await self._flush()
+                    if drain and pause > max_wait:
+                        break
+                    await self._wait(stop, min(pause, poll))
+                    continue
+                want = self.batch_size
+                if self.router is not None:
+                    # Claim only what the rate limits allow now (tokens taken ahead from
+                    # the shared buckets): claimed rows never wait long in memory.
+                    want = await self.router.reserve(want)
+                claimed = await self._run_db(self._claim(want)) if want else []
+                if self.router is not None and len(claimed) < want:
+                    self.router.forget(want - len(claimed))
                 if claimed:
                     missing = {c.mailing_id for c in claimed} - self._templates.keys()
                     if missing:
@@ -439,6 +530,18 @@ class Worker:
                 if drain and self.kinds is None and await self._start_due():
                     continue
                 nd = await self._run_db(self._next_due)
+                if want == 0 and nd is not None and nd <= self.clock():
+                    # Due rows wait for the rate limit (or a resting server).
+                    assert self.router is not None
+                    wait = max(self.router.wait_hint(), 0.0)
+                    if drain and wait > max_wait:
+                        self.report.waiting_rate = await self._run_db(
+                            lambda s: outbox.count_pending(s, self.clock(), self.kinds))
+                        break
+                    await self._wait(stop, min(max(wait, 0.01), poll))
+                    continue
+                if self.router is not None:  # idle: unspent tokens go back to the others
+                    await self.router.release()
                 wait = poll if nd is None else max(0.0, (nd - self.clock()).total_seconds())
                 if drain:
                     if nd is None:
@@ -451,9 +554,18 @@ class Worker:
                 except TimeoutError:
                     pass
         finally:
+            # A stop (SIGTERM, SIGINT) gives back at once what no sender has started, lets
+            # messages on the wire finish for STOP_GRACE_SECONDS, then gives back the rest.
+            unsent = [c for c in self._empty(queue) if c is not None]
             for _ in senders:
                 queue.put_nowait(None)
+            _, late = await asyncio.wait(senders, timeout=STOP_GRACE_SECONDS
+                                         if stop.is_set() else None)
+            cut = [self._sending.pop(id(t)) for t in late if id(t) in self._sending]
+            for t in late:
+                t.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
+            await self._give_back(unsent, cut)
             flush_stop.set()
             wake.set()
             await asyncio.gather(flusher, return_exceptions=True)
@@ -465,6 +577,38 @@ class Worker:
         if drain and self.webhooks is not None:  # after the mail, so mailing.finished goes too
             await self.webhooks.drain(max_wait)  # (not in `seconds`: that is the mail's rate)
         return self.report
+
+    @staticmethod
+    def _empty(queue: asyncio.Queue[outbox.Claimed | None]) -> list[outbox.Claimed | None]:
+        items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        return items
+
+    @staticmethod
+    async def _wait(stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _give_back(self, unsent: list[outbox.Claimed], cut: list[outbox.Claimed]) -> None:
+        """Release claimed rows that were not sent (or cut off mid-send) at a stop."""
+        if self.router is not None:
+            self.router.forget(len(unsent))
+        try:
+            if unsent:
+                self.report.released += await self._run_db(
+                    self._release([c.id for c in unsent]))
+            if cut:
+                self.report.released += await self._run_db(self._release(
+                    [c.id for c in cut],
+                    reason="given back: the worker stopped while sending it (may arrive twice)"))
+            if self.router is not None:
+                await self.router.release()
+        except Exception:  # the next worker's recovery re-queues them instead
+            log.exception("could not give back %d claimed rows", len(unsent) + len(cut))
+        self._inflight -= len(unsent) + len(cut)
 
     async def _start_due(self) -> bool:
         """Start scheduled mailings that are due (drain mode has no scheduler)."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     exists,
     func,
     literal,
@@ -301,6 +302,41 @@ def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
         .values(status=OutboxStatus.retry, claimed_by=None, next_attempt_at=now,
                 updated_at=now, last_reply=reason)
         .execution_options(synchronize_session=False)))
+
+
+def release_claims(session: Session, worker_id: str, ids: Sequence[int], now: datetime,
+                   next_attempt_at: datetime, reason: str | None = None) -> int:
+    """Give claimed rows back unsent, as if never claimed (the attempt is not counted).
+
+    For rows a stopping worker had not sent yet, and rows no server would take (login
+    refused, every server resting): they wait for ``next_attempt_at``, nothing fails.
+    """
+    done = 0
+    for i in range(0, len(ids), 500):
+        values: dict[str, Any] = {
+            "status": case((OutboxRow.attempts > 1, OutboxStatus.retry.value),
+                           else_=OutboxStatus.queued.value),
+            "attempts": OutboxRow.attempts - 1, "claimed_by": None,
+            "next_attempt_at": next_attempt_at, "updated_at": now}
+        if reason is not None:
+            values["last_reply"] = reason[:1000]
+        done += _changed(session, (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids[i:i + 500]), OutboxRow.claimed_by == worker_id,
+                   OutboxRow.status == OutboxStatus.sending)
+            .values(**values)
+            .execution_options(synchronize_session=False)))
+    return done
+
+
+def count_pending(session: Session, now: datetime,
+                  kinds: Collection[MailingKind] | None = None) -> int:
+    """Rows of sending mailings that are due now and wait to be claimed."""
+    return session.scalar(
+        select(func.count()).select_from(OutboxRow)
+        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
+        .where(OutboxRow.status.in_(PENDING), OutboxRow.next_attempt_at <= now,
+               Mailing.status == MailingStatus.sending, *_of_kinds(kinds))) or 0
 
 
 def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, str],

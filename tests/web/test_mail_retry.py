@@ -43,8 +43,10 @@ def down() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def down_settings(workspace: Path, db_url: str, down: SmtpServer) -> Settings:
+    # A server that refuses connections rests (the worker claims nothing meanwhile);
+    # an hour's rest makes the drain below stop at once instead of waiting for it.
     return load_settings(workspace, database_url=db_url, smtp_url=down.url,
-                         secret_key=TEST_SECRET, base_url=BASE)
+                         secret_key=TEST_SECRET, base_url=BASE, smtp_rest_seconds=3600)
 
 
 def _queued(engine: Engine) -> list[tuple[str, str, str, int | None]]:
@@ -54,11 +56,12 @@ def _queued(engine: Engine) -> list[tuple[str, str, str, int | None]]:
 
 
 def _deliver_when_back(engine: Engine, settings: Settings, server: SmtpServer) -> str:
-    """A worker run while SMTP is down keeps the row for a retry; once the server is up and
-    the retry is due, the next run delivers it. Returns the mail's confirm link."""
+    """A worker run while SMTP is down pauses and gives the row back (no attempt used);
+    once the server is up and the row is due, the next run delivers it. Returns the
+    mail's confirm link."""
     report = deliver_due(engine, settings, retry=RetryPolicy(base_seconds=3600))
-    assert report.sent == 0 and report.waiting_retries == 1
-    assert [status for *_, status, _sid in _queued(engine)] == [OutboxStatus.retry.value]
+    assert report.sent == 0 and report.failed == 0 and "cannot connect" in report.paused
+    assert [status for *_, status, _sid in _queued(engine)] == [OutboxStatus.queued.value]
     server.start()
     with transaction(engine) as s:  # an hour later: the retry is due
         s.execute(update(OutboxRow).values(next_attempt_at=utcnow() - timedelta(seconds=1)))

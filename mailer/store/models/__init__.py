@@ -14,6 +14,7 @@ from mailer.store.models.delivery import (
     MailingStatus,
     OutboxRow,
     OutboxStatus,
+    SmtpBucket,
     Worker,
 )
 from mailer.store.models.feedback import (
@@ -60,6 +61,7 @@ __all__ = [
     "MailingStatus",
     "OutboxRow",
     "OutboxStatus",
+    "SmtpBucket",
     "Worker",
     "ConsentEvent",
     "FeedbackEvent",

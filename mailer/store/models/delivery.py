@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from sqlalchemy import (
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -172,3 +173,18 @@ class Lock(Base):
     pid: Mapped[int]
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class SmtpBucket(Base):
+    """The shared rate-limit state of one SMTP server (every worker process takes from it).
+
+    Two token buckets (per second and per hour) refilled lazily from ``stamp`` (Unix
+    seconds) whenever a process takes tokens; one row per server, updated atomically.
+    """
+
+    __tablename__ = "smtp_buckets"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tokens_second: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_hour: Mapped[float] = mapped_column(Float, default=0.0)
+    stamp: Mapped[float] = mapped_column(Float, default=0.0)
