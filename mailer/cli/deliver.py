@@ -37,13 +37,39 @@ def send(
                                     help="Target list slug (repeatable; default: the "
                                          "issue's own 'lists')."),
     at: str = typer.Option("", "--at", help='Send at this local time, e.g. "2023-06-15 08:00".'),
+    again: bool = typer.Option(False, "--again",
+                               help="Send although the issue already went (or is going) to "
+                                    "one of the lists."),
+    include_received: bool = typer.Option(False, "--include-received",
+                                          help="With --again: send to people who already "
+                                               "got the issue too."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Show per list who would get it, who is left out and "
+                                      "why, and the check's warnings; change nothing."),
+    test: str = typer.Option("", "--test",
+                             help="Send a test copy (marked [TEST]) to these addresses "
+                                  "(comma-separated) instead of the lists."),
 ) -> None:
     """Render PATH once and plan a mailing to the lists, now or at a time."""
     from mailer.delivery.sources import render_path
 
     c: AppContext = ctx.obj
     when = _parse_at(at, c) if at else None
+    if include_received and not again:
+        raise MailerError("--include-received goes with --again (a first send reaches "
+                          "everyone on the lists anyway)")
     src = render_path(path, c.settings)
+    if test:
+        if lists or at or again or dry_run:
+            raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
+                              "and --dry-run")
+        addresses = svc.test_addresses(test)
+        with transaction(c.engine) as s:
+            planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
+                                    source=src.path, now=datetime.now(UTC))
+        typer.echo(f"test mailing {planned.mailing_id} queued for {', '.join(addresses)} "
+                   f"(subject marked {svc.TEST_MARK}); run 'mailer worker --drain' to send")
+        return
     if str(src.kind) == "invitation":
         # Invitations must record who was invited (reminders go to them); that is
         # 'mailer invite', which also refuses after the registration deadline.
@@ -53,15 +79,47 @@ def send(
     lists = list(lists) or src.lists
     if not lists:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
+    if dry_run:
+        with transaction(c.engine) as s:
+            report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
+                                 include_received=include_received)
+        _print_dry_run(report, src.warnings)
+        return
     with transaction(c.engine) as s:
-        m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
-                                list_slugs=lists, at=when, now=datetime.now(UTC))
+        planned = svc.plan_issue(s, src.rendered, name=src.name, source=src.path,
+                                 list_slugs=lists, at=when, now=datetime.now(UTC),
+                                 again=again, include_received=include_received)
+    m, n = planned.mailing_id, planned.queued
     if when:
-        typer.echo(f"mailing {m.id} scheduled for {_local(when, c)} ({c.settings.timezone}): "
+        typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{n} recipients now; a running 'mailer worker' sends it")
     else:
-        typer.echo(f"mailing {m.id} queued for {n} recipients; "
+        typer.echo(f"mailing {m} queued for {n} recipients; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
+
+
+def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
+    typer.echo("dry run: nothing planned, nothing changed")
+    for p in report.lists:
+        typer.echo(f"list {p.slug} ({p.name}): {p.would_get} would get it")
+        left = [(p.already_received, "already got this issue (an earlier mailing)"),
+                (p.on_other_list, "get their one copy through an earlier list of this send"),
+                (p.unconfirmed, "have not confirmed their subscription"),
+                (p.unsubscribed, "unsubscribed")]
+        for n, why in left:
+            if n:
+                typer.echo(f"  left out {n}: {why}")
+    typer.echo(f"in total {report.total} would get it")
+    for e in report.earlier:
+        typer.echo(f"earlier: {e.describe()}")
+    if warnings:
+        typer.echo(f"the check's warnings ({len(warnings)}):")
+        for w in warnings:
+            typer.echo(f"  {w}")
+    else:
+        typer.echo("the check found no warnings")
+    if report.refusal:
+        typer.echo(f"the send would be REFUSED: {report.refusal}")
 
 
 @app.command("mailings")
@@ -81,9 +139,12 @@ def mailings(ctx: typer.Context) -> None:
         typer.echo(f"{p.id:>4} {p.kind:<12} {p.status:<10} {when:<16} "
                    f"{p.counts.get('sent', 0):>7} {p.counts.get('failed', 0):>6} {other:>6} "
                    f"{p.total:>7}  {p.name[:50]}")
-        detail = {k: v for k, v in p.counts.items() if k not in ("sent", "failed")}
+        detail = {k: v for k, v in p.counts.items()
+                  if k not in ("sent", "failed", "skipped", "unknown")}
         if detail:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
+        for reason in p.reasons:
+            typer.echo(f"      {reason}")
         if p.note:
             typer.echo(f"      note: {p.note}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.outcomes import Reason, group_reasons
 from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
@@ -30,7 +31,8 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "cancel", "control", "start_due", "progress", "get_mailing", "mailing_kind",
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
-           "target_lists"]
+           "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
+           "ListPlan"]
 
 
 def plan_mailing(
@@ -46,6 +48,7 @@ def plan_mailing(
     at: datetime | None = None,
     expires_at: datetime | None = None,
     unsubscribe_mailto: str = "",
+    exclude_received_from: Sequence[int] = (),
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -54,6 +57,8 @@ def plan_mailing(
     mailing is sending at once; with ``at`` (aware, future) it is scheduled and
     re-planned when it starts, so people who subscribe meanwhile get it too.
     With ``expires_at``, copies not sent by then are skipped (reminders: the deadline).
+    With ``exclude_received_from``, list members who got (or will get) a copy of one of
+    those mailings are left out, now and when a scheduled mailing starts.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -75,6 +80,8 @@ def plan_mailing(
         headers["list_name"] = lists[0].name
     if unsubscribe_mailto:
         headers["unsubscribe_mailto"] = unsubscribe_mailto
+    if exclude_received_from:
+        headers["exclude_received_from"] = sorted(set(exclude_received_from))
     if rendered.attachments:
         headers["attachments"] = [
             {"filename": a.filename, "content_type": a.content_type,
@@ -88,7 +95,8 @@ def plan_mailing(
         expires_at=expires_at,
     )
     store.add(session, mailing)
-    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now)
+    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now,
+                                exclude_received_from=exclude_received_from)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
     return mailing, planned
@@ -172,6 +180,8 @@ class MailingProgress:
     finished_at: datetime | None
     counts: dict[str, int]
     note: str
+    #: why copies were skipped, failed or are unknown, grouped (``domain.outcomes``)
+    reasons: tuple[Reason, ...] = ()
 
     @property
     def total(self) -> int:
@@ -185,9 +195,12 @@ class MailingProgress:
 def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list[MailingProgress]:
     """Every mailing (newest first) with its outbox rows per status."""
     mailings = store.newest_first(session, mailing_ids)
-    counts = outbox.counts(session, [m.id for m in mailings])
+    ids = [m.id for m in mailings]
+    counts = outbox.counts(session, ids)
+    missing = outbox.not_delivered(session, ids)
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
-                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note)
+                            m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
+                            tuple(group_reasons(missing.get(m.id, []))))
             for m in mailings]
 
 
@@ -200,15 +213,145 @@ class Planned:
     scheduled_at: datetime | None
 
 
+#: A mailing of an issue in one of these states has gone out, or will: sending the issue
+#: again to the same list needs ``again`` (CLI ``--again``, the admin's confirmation).
+GOING_OUT = (MailingStatus.scheduled, MailingStatus.sending, MailingStatus.paused,
+             MailingStatus.done)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierSend:
+    """An earlier mailing of the same issue (tests left out)."""
+
+    id: int
+    status: str
+    lists: list[str]
+    sent: int
+    at: datetime | None  # when it started, or is due
+
+    def describe(self) -> str:
+        when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
+        return (f"mailing {self.id} ({self.status}{when}, {self.sent} sent, "
+                f"to {', '.join(self.lists) or 'explicit recipients'})")
+
+
+class AlreadySent(MailerError):
+    """The issue already has a mailing to one of the lists; ``again`` sends it anyway."""
+
+    def __init__(self, earlier: Sequence[EarlierSend]) -> None:
+        self.earlier = list(earlier)
+        super().__init__(
+            "this issue was already sent or is on its way: "
+            + "; ".join(e.describe() for e in self.earlier)
+            + ". To send it again on purpose use --again (the admin: tick 'send again'); "
+            "people who already got it are left out unless --include-received")
+
+
+def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
+    """The mailings of the issue folder ``source`` that went out or will (newest first):
+    going out, or cancelled/missed after some copies were sent."""
+    name = _folder_name(source)
+    ids = [mid for mid, src, kind, _ in store.sources(session)
+           if kind is not MailingKind.test and _folder_name(src) == name]
+    if not ids:
+        return []
+    counts = outbox.counts(session, ids)
+    mailings = store.newest_first(session, ids)
+    slugs = store.list_slugs(session, {lid for m in mailings for lid in m.list_ids})
+    return [EarlierSend(m.id, str(m.status), [slugs.get(i, f"#{i}") for i in m.list_ids],
+                        counts.get(m.id, {}).get("sent", 0), m.started_at or m.scheduled_at)
+            for m in mailings
+            if m.status in GOING_OUT or counts.get(m.id, {}).get("sent", 0)]
+
+
+def _guard(session: Session, source: str, list_slugs: Sequence[str], *,
+           again: bool) -> list[EarlierSend]:
+    """Earlier sends of the issue; refuses (AlreadySent) when one went to one of
+    ``list_slugs`` and ``again`` is not given."""
+    earlier = earlier_sends(session, source)
+    overlap = [e for e in earlier if set(e.lists) & set(list_slugs)]
+    if overlap and not again:
+        raise AlreadySent(overlap)
+    return earlier
+
+
 def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
-               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
-    """Plan a newsletter issue for its lists, now or at ``at``."""
+               list_slugs: Sequence[str], at: datetime | None, now: datetime,
+               again: bool = False, include_received: bool = False) -> Planned:
+    """Plan a newsletter issue for its lists, now or at ``at``.
+
+    Refused (``AlreadySent``) when the issue already went, or is going, to one of the
+    lists, unless ``again``. People who got an earlier send of the issue are left out
+    unless ``include_received``.
+    """
+    earlier = _guard(session, source, list_slugs, again=again)
+    exclude = [] if include_received else [e.id for e in earlier]
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
-                                   name=name, source=source, list_slugs=list(list_slugs), at=at)
+                                   name=name, source=source, list_slugs=list(list_slugs), at=at,
+                                   exclude_received_from=exclude)
     return Planned(mailing.id, queued, at)
 
 
+@dataclass(frozen=True, slots=True)
+class ListPlan:
+    """What a send would do for one list."""
+
+    slug: str
+    name: str
+    would_get: int
+    already_received: int  # left out: got (or will get) an earlier send of the issue
+    on_other_list: int  # left out here: gets the one copy through an earlier list
+    unconfirmed: int  # left out: have not confirmed their subscription
+    unsubscribed: int  # left out: unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    lists: list[ListPlan]
+    earlier: list[EarlierSend]
+    refusal: str  # why the real send would be refused ("" if it would go)
+
+    @property
+    def total(self) -> int:
+        return sum(p.would_get for p in self.lists)
+
+
+def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
+            include_received: bool = False) -> DryRun:
+    """What ``plan_issue`` would do, per list, changing nothing."""
+    lists = [get_list(session, slug) for slug in list_slugs]
+    earlier = earlier_sends(session, source)
+    refusal = ""
+    try:
+        _guard(session, source, list_slugs, again=again)
+    except AlreadySent as exc:
+        refusal = exc.message
+    exclude = [] if include_received else [e.id for e in earlier]
+    audience = outbox.list_audience(session, [lst.id for lst in lists], exclude)
+    counts = {c.slug: c for c in list_counts(session)}
+    seen: set[int] = set()
+    plans = []
+    for lst in lists:
+        got = received = elsewhere = 0
+        for lid, sid, had in audience:
+            if lid != lst.id:
+                continue
+            if sid in seen:
+                elsewhere += 1
+                continue
+            seen.add(sid)
+            if had:
+                received += 1
+            else:
+                got += 1
+        c = counts.get(lst.slug)
+        plans.append(ListPlan(lst.slug, lst.name, got, received, elsewhere,
+                              c.unconfirmed if c else 0, c.unsubscribed if c else 0))
+    return DryRun(plans, earlier, refusal)
+
+
 MAX_TEST_ADDRESSES = 20
+TEST_MARK = "[TEST]"
 
 
 def test_addresses(raw: str) -> list[str]:
@@ -241,6 +384,9 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     Each copy is the sample recipient's (``render.sample``), addressed to the tester; its
     links are signed with the preview key: they show the shape and change nothing.
     """
+    if not rendered.subject.startswith(TEST_MARK):
+        # A test copy is marked in the subject, so nobody mistakes it for the real send.
+        rendered = replace(rendered, subject=f"{TEST_MARK} {rendered.subject}")
     sample = {**sample_values(base_url), "name": "", "first_name": ""}
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(

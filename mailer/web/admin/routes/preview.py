@@ -17,7 +17,7 @@ from mailer.render.documents import options_for, render_document
 from mailer.services import mailings
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, issue_folder
 from mailer.web.admin.pages import redirect
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
@@ -93,7 +93,7 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     # A mailing of kind test: queued like any other and sent within seconds by the
     # worker (or by this server's own loop when no worker runs); it shows among the
     # issue's mailings with its recipients and progress.
-    await db(request, mailings.plan_test, for_test(rendered), addresses,
+    await db(request, mailings.plan_test, rendered, addresses,
              base_url=web.settings.base_url, source=f"issues/{name}", now=web.now())
     return redirect(f"/admin/issues/{name}", "test-sent")
 
