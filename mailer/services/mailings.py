@@ -243,8 +243,9 @@ class AlreadySent(MailerError):
         super().__init__(
             "this issue was already sent or is on its way: "
             + "; ".join(e.describe() for e in self.earlier)
-            + ". To send it again on purpose use --again (the admin: tick 'send again'); "
-            "people who already got it are left out unless --include-received")
+            + ". To send it again on purpose, say so: --again (admin: tick 'Send it again'; "
+            "API: \"again\": true); people who already got it are then left out unless "
+            "--include-received (API: \"include_received\": true)")
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:

@@ -25,6 +25,7 @@ from mailer.web.api.schemas import (
     MailingOut,
     Page,
     ProblemOut,
+    ReasonOut,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -62,7 +63,10 @@ def _mailing(m: MailingProgress) -> MailingOut:
     return MailingOut(id=m.id, kind=m.kind, name=m.name, status=m.status,
                       scheduled_at=m.scheduled_at, started_at=m.started_at,
                       finished_at=m.finished_at, counts=dict(m.counts), total=m.total,
-                      note=m.note)
+                      note=m.note,
+                      reasons=[ReasonOut(status=r.status, reason=r.key, label=r.label,
+                                         count=r.count, example=r.example)
+                               for r in m.reasons])
 
 
 @mailings_router.get("/mailings", response_model=Page[MailingOut], tags=["mailings"])
@@ -103,8 +107,12 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
     rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
-    planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
-                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now())
+    try:
+        planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
+                                 name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
+                                 again=body.again, include_received=body.include_received)
+    except svc.AlreadySent as exc:
+        raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
 
 

@@ -94,6 +94,19 @@ class MailingIn(BaseModel):
     lists: list[str] | None = Field(None, description="List slugs (default: the issue's own).")
     at: datetime | None = Field(None, description="When to send (with a time zone); "
                                 "leave out to send now.")
+    again: bool = Field(False, description="Send although the issue already went (or is "
+                        "going) to one of the lists; without it that is refused with 409.")
+    include_received: bool = Field(False, description="With again: send to people who "
+                                   "already got the issue too.")
+
+
+class ReasonOut(BaseModel):
+    status: str = Field(description="skipped, failed or unknown")
+    reason: str = Field(description="expired, unsubscribed, cancelled, missed, suppressed, "
+                        "erased, refused, gave_up, unknown, not_sendable or other")
+    label: str
+    count: int
+    example: str = Field(description="One exact reply or reason, e.g. the server's 550 text.")
 
 
 class MailingOut(BaseModel):
@@ -107,3 +120,5 @@ class MailingOut(BaseModel):
     counts: dict[str, int]
     total: int
     note: str
+    reasons: list[ReasonOut] = Field(default_factory=list, description="Skipped, failed and "
+                                     "unknown messages grouped by why.")

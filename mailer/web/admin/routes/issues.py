@@ -94,10 +94,12 @@ async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
     web = web_of(request)
     lists = await db(request, mailings.target_lists)
     made = await db(request, mailings.mailings_for_source, f"issues/{name}")
+    earlier = await db(request, mailings.earlier_sends, f"issues/{name}")
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
-                  mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
+                  mailings=made, earlier=earlier, item_types=sorted(ITEM_TYPES), version=version,
+                  conflict=conflict,
                   tz=web.settings.timezone)
 
 

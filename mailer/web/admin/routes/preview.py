@@ -126,7 +126,10 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
+    # Sending again to a list the issue already went to needs its own tick ("again").
     planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                       name=name, list_slugs=lists, at=at, now=web.now())
+                       name=name, list_slugs=lists, at=at, now=web.now(),
+                       again=form.get("again") == "1",
+                       include_received=form.get("include_received") == "1")
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 
