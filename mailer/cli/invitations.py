@@ -133,6 +133,10 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         typer.echo(f"  invitees: {d.invitees}"
                    + (f" (first invited {_local(row.first_invited_at, inv)})"
                       if row.first_invited_at else " (not invited yet)"))
+        if d.not_reached:
+            typer.echo(f"  not reached: {d.not_reached} (their copy expired, was skipped or "
+                       f"failed; see 'mailer mailings'; 'mailer invite {slug}' invites them "
+                       "again)")
         for slot in d.slots:
             counts = ", ".join(f"{k} {n}" for k, n in sorted(slot.ledger.items()))
             what = slot.state if row.first_invited_at else "(after the invitation is sent)"
@@ -173,8 +177,16 @@ def invite(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
             typer.echo(f"{d.list_slug}: {d.people} invited"
                        + (f" in mailing {d.mailing_id}" if d.people else
                           " (everyone was invited already)"))
-    if dry_run and _load(c, slug).deadline_utc <= at:
+    deadline = _load(c, slug).deadline_utc
+    if dry_run and deadline <= at:
         typer.echo("the deadline has passed: a real send would be refused", err=True)
+    elif not dry_run and any(d.people for d in done) and deadline <= datetime.now(UTC):
+        # --now decided who is invited; the copies still expire at the deadline by the
+        # real clock, so only a worker on the same --now delivers them.
+        typer.echo("note: by the real clock the deadline has passed: a worker skips these "
+                   "copies as expired unless it runs with the same --now "
+                   "(mailer worker --drain --now ...); expired copies do not count as "
+                   "invited and can be invited again", err=True)
 
 
 # --- registrations --------------------------------------------------------------------
