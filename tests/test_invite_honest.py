@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mailer.cli import _register, app
+from tests.cli_support import cli_in
 from tests.conftest import TEST_SECRET
 from tests.invite_helpers import ROOT, SLUG
 from tests.smtp_server import SmtpServer
@@ -22,13 +21,8 @@ def test_expired_invitations_are_not_counted_and_can_be_sent_again(
     monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
     monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
-    _register()
 
-    def run(*args: str, ok: bool = True) -> str:
-        r = CliRunner().invoke(app, ["--workspace", str(workspace), *args])
-        out = r.output + (str(r.exception) if r.exception else "")
-        assert (r.exit_code == 0) == ok, out
-        return out
+    run = cli_in(workspace)
 
     run("init")
     run("lists", "create", "demo", "--name", "Demo", "--single-opt-in")

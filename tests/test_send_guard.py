@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from mailer.cli import _register, app
 from mailer.store.db import make_engine, transaction, upgrade
 from mailer.store.models import Mailing, OutboxRow, Subscriber, Subscription, SubscriptionStatus
+from tests.cli_support import cli_in
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
 from tests.smtp_server import SmtpServer
@@ -31,13 +30,8 @@ def cli(workspace: Path, db_url: str, smtp_server: SmtpServer,
     engine = make_engine(db_url)
     upgrade(engine)
     add_subscribers(engine, 6)
-    _register()
 
-    def run(*args: str, ok: bool = True) -> str:
-        r = CliRunner().invoke(app, ["--workspace", str(workspace), *args])
-        out = r.output + (str(r.exception) if r.exception else "")
-        assert (r.exit_code == 0) == ok, out
-        return out
+    run = cli_in(workspace)
 
     yield run, engine
     engine.dispose()
