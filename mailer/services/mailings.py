@@ -510,6 +510,8 @@ class Health:
     scheduler_until: datetime | None
     jobs: list[tuple[str, datetime | None]]
     next_due: datetime | None
+    #: the last delivery outcome any worker recorded (also a finished ``worker --drain``)
+    last_delivery: datetime | None = None
 
 
 STALE_AFTER = 120  # seconds without a heartbeat before a worker counts as gone
@@ -525,7 +527,7 @@ def health(session: Session, now: datetime) -> Health:
     if lock is not None and lock.expires_at > now:
         holder, until = f"{lock.holder} ({lock.host}, pid {lock.pid})", lock.expires_at
     return Health(states, holder, until, scheduler.next_jobs(session, 10),
-                  outbox.next_due(session))
+                  outbox.next_due(session), outbox.last_delivery(session))
 
 
 @dataclass

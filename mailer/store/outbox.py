@@ -423,3 +423,12 @@ def not_delivered(session: Session, mailing_ids: Sequence[int] | None = None
     for mid, status, reply, n in session.execute(q):
         out.setdefault(mid, []).append((str(OutboxStatus(status)), reply or "", n))
     return out
+
+
+def last_delivery(session: Session) -> datetime | None:
+    """When a worker (any: a running one or a finished ``worker --drain``) last recorded a
+    delivery outcome: the newest sent, failed or unknown row."""
+    return session.scalar(
+        select(func.max(func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at)))
+        .where(OutboxRow.status.in_((OutboxStatus.sent, OutboxStatus.failed,
+                                     OutboxStatus.unknown, OutboxStatus.retry))))

@@ -22,9 +22,13 @@ def test_admin_asks_before_sending_an_issue_twice(
         if addr == "bo@uppsala.se" else None)
     login(client, EMAILS["editor"], lang="en")
     assert 'id="earlier-sends"' not in client.get(f"/admin/issues/{FLAGSHIP}").text
+    assert "No worker has run yet" in client.get("/admin").text
     url = _schedule(client)
-    deliver_due(engine, settings)
+    deliver_due(engine, settings)  # a drain run: its worker row is gone when it ends
     smtp_server.wait_for(2)
+    dash = client.get("/admin").text
+    assert 'id="last-delivery"' in dash and "No worker has run yet" not in dash
+    assert "Last delivery activity" in dash
     # The mailing page says why a copy was not delivered, not only how many.
     page = client.get(url).text
     assert 'id="reasons"' in page and "refused by the server" in page
