@@ -303,7 +303,7 @@ def unsubscribes(
     from mailer.tokens import Tokens
 
     c: AppContext = ctx.obj
-    report = process_requests(c.engine, Tokens(c.settings.signing_key()), path,
+    report = process_requests(c.engine, Tokens(c.settings.signing_keys()), path,
                               now=datetime.now(UTC))
     typer.echo(f"read {report.read} message(s): {report.unsubscribed} subscription(s) ended, "
                f"{report.already} already unsubscribed, {len(report.ignored)} not a request")

@@ -58,7 +58,7 @@ def demo(
     workspace = (c.workspace or folder).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     settings = load_settings(workspace, demo=True)
-    settings.signing_key()  # a random key for this workspace, kept in .mailer-secret
+    settings.signing_key()  # a random key for this workspace, kept in .mailer-secret (0600)
     engine = make_engine(settings.db_url)
     upgrade(engine)
     typer.echo(f"1/5 workspace {workspace} (database {settings.db_url})")

@@ -124,7 +124,7 @@ class Worker:
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
         self.envelope_from = settings.sender.address
-        self.links = Links(settings.base_url, Tokens(settings.signing_key()))
+        self.links = Links(settings.base_url, Tokens(settings.signing_keys()))
         self.report = DeliveryReport()
         self.journal_dir = settings.workspace / ".mailer-journal"
         self._journal: Journal | None = None

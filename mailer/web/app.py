@@ -80,9 +80,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         unsubscribe,
     )
 
-    key = settings.signing_key()
+    keys = settings.signing_keys()
+    key = keys[-1]
     engine = engine or make_engine(settings.db_url)
-    tokens = Tokens(key)
+    tokens = Tokens(keys)
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
               archive=archive or MailingsArchive(engine),
