@@ -422,6 +422,21 @@ def mailings_for_source(session: Session, source: str) -> list[MailingProgress]:
     return progress(session, ids) if ids else []
 
 
+#: A mailing in one of these states has begun to go out: its issue's files are public.
+STARTED = (MailingStatus.sending, MailingStatus.paused, MailingStatus.done,
+           MailingStatus.cancelled)
+
+
+def folder_went_out(session: Session, folder: str) -> bool:
+    """True when a mailing (a test too) of the issue or invitation folder ``folder`` has
+    begun to go out: readers may open its images and files from then on."""
+    for _, src, _, status in store.sources(session):
+        name = src.split(":")[1] if src.startswith("invitation:") else _folder_name(src)
+        if name == folder and status in STARTED:
+            return True
+    return False
+
+
 def mailings_by_source(session: Session) -> dict[str, list[tuple[int, str]]]:
     """For the issues list: (mailing id, status) per source, newest first; tests left out."""
     out: dict[str, list[tuple[int, str]]] = {}

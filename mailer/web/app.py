@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import (
         confirm,
+        media,
         preferences,
         reconfirm,
         register,
@@ -108,7 +109,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                   lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
-                   reconfirm):
+                   reconfirm, media):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -45,6 +45,7 @@ DONE = {
     "reminded": N_("The reminders have been queued for sending."),
     "registered": N_("The registration has been saved."),
     "logged-out": N_("You have logged out."),
+    "uploaded": N_("The file has been added to the issue."),
 }
 
 
