@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # Earlier keys, comma-separated: links signed with them keep working (the newest key,
     # MAILER_SECRET_KEY or the last line of .mailer-secret, signs new links).
     old_secret_keys: str = ""
+    # --- reminders at a sensible hour ---
+    # Local time of day for reminders in days before a deadline given as a date (23:59);
+    # an invitation's own reminder_time: wins.
+    reminder_time: str = "09:00"
 
     @classmethod
     def settings_customise_sources(
@@ -221,6 +225,14 @@ class Settings(BaseSettings):
             raise ValueError("each old key (comma-separated) must be at least 16 characters; "
                              "list the keys exactly as they were used")
         return v
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _reminder_time(cls, v: str) -> str:
+        from mailer.domain.invitation import parse_time_of_day
+
+        parse_time_of_day(v)  # its ValueError names the way to write it
+        return v.strip()
 
     # --- derived values -------------------------------------------------------------
     @property
