@@ -26,6 +26,7 @@ from mailer.errors import MailerError
 from mailer.invitation_files import invitation_path
 from mailer.services import imports
 from mailer.services import invitations as service
+from mailer.services.invitations import SlotReport
 from mailer.store.models import ReconfirmAnswer
 
 invitations_app = typer.Typer(help="Invitations: check, sync, show, calendar file.",
@@ -311,6 +312,12 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     inv = _load(c, slug)
     with session_for(c.engine, dry_run=dry_run) as session:
         report = service.remind(session, c.settings, slug, at, dry_run=dry_run, offset=offset)
+    print_remind(report, inv, slug, at, dry_run=dry_run)
+
+
+def print_remind(report: SlotReport, inv: Invitation, slug: str, at: datetime, *,
+                 dry_run: bool) -> None:
+    """What 'mailer remind' prints: one line per invitee, then the summary."""
     for d in report.decisions:
         typer.echo(d.line())
     counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))

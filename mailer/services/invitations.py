@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 def load(settings: Settings, slug: str) -> Invitation:
     """The validated invitation in ``issues/<slug>`` (no database)."""
     return load_invitation(settings.workspace, slug, timezone=settings.timezone,
-                               reminder_time=settings.reminder_time)
+                           reminder_time=settings.reminder_time)
 
 
 def open_invitation(session: Session, settings: Settings, slug: str,
