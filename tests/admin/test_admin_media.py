@@ -119,3 +119,24 @@ def test_the_issue_check_names_missing_and_large_files(
     loaded = load_document(folder)
     assert loaded.ok
     assert any("'walk.pdf' is 11.0 MB" in str(w) for w in loaded.warnings), loaded.warnings
+
+
+def test_api_adds_a_file_to_an_issue(client: TestClient, team: dict[str, int],
+                                     ready: None, engine: Engine,  # noqa: F811
+                                     settings: Settings) -> None:
+    from tests.admin.conftest import token_for
+
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
+                    files={"file": ("Område 3.pdf", PDF, "application/pdf")})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"name": "omrade-3.pdf", "content_type": "application/pdf",
+                        "size": len(PDF), "url": f"{BASE}/media/{FLAGSHIP}/omrade-3.pdf"}
+    assert (settings.workspace / "issues" / FLAGSHIP / "omrade-3.pdf").read_bytes() == PDF
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
+                    files={"file": ("x.pdf", b"not a pdf", "application/pdf")})
+    assert r.status_code == 400 and "does not match" in r.json()["error"]["message"]
+    coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=coordinator,
+                    files={"file": ("y.pdf", PDF, "application/pdf")})
+    assert r.status_code == 403

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.authoring import load_document
 from mailer.domain.content import Issue
+from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
 from mailer.services.mailings import MailingProgress
+from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
+    FileOut,
     IssueDetail,
     IssueOut,
     MailingIn,
@@ -32,6 +37,7 @@ router = APIRouter(responses=ERROR_RESPONSES)
 mailings_router = APIRouter(responses=ERROR_RESPONSES)
 VIEW = Depends(require(Action.view))
 SEND = Depends(require(Action.send_issues))
+EDIT = Depends(require(Action.edit_issues))
 SESSION = Depends(get_session)
 
 
@@ -57,6 +63,23 @@ def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
     return IssueDetail(**base.model_dump(), problems=[
         ProblemOut(message=p.message, file=p.file, line=p.line, field=p.field,
                    severity=p.severity) for p in loaded.problems])
+
+
+@router.post("/issues/{name}/files", response_model=FileOut, status_code=201, tags=["issues"])
+async def upload_file(name: str, request: Request, me: Principal = EDIT) -> FileOut:
+    """Add a PDF or an image to the issue (multipart field ``file``; ``replace=1`` to put
+    it in place of a file of the same name). Its URL is public once the issue is sent."""
+    web = request.app.state.web
+    folder = issue_folder(web.settings, name)
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ApiError(422, "send the file as multipart form field 'file'", field="file")
+        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        added = await run_in_threadpool(add_file, folder, upload.filename, data,
+                                        replace=form.get("replace") == "1")
+    return FileOut(name=added.name, content_type=added.content_type, size=added.size,
+                   url=f"{web.settings.base_url}/media/{name}/{added.name}")
 
 
 def _mailing(m: MailingProgress) -> MailingOut:

@@ -100,6 +100,13 @@ class MailingIn(BaseModel):
                                    "already got the issue too.")
 
 
+class FileOut(BaseModel):
+    name: str = Field(description="The stored (safe) file name in the issue folder.")
+    content_type: str
+    size: int
+    url: str = Field(description="Where readers get it once the issue is sent.")
+
+
 class ReasonOut(BaseModel):
     status: str = Field(description="skipped, failed or unknown")
     reason: str = Field(description="expired, unsubscribed, cancelled, missed, suppressed, "
