@@ -40,6 +40,7 @@ def test_expired_invitations_are_not_counted_and_can_be_sent_again(
     assert f"skipped {n}: expired before delivery (the deadline passed)" in out
     out = run("invitations", "show", SLUG, "--now", "2023-01-20 10:00")
     assert "invitees: 0" in out and f"not reached: {n}" in out
+    _api_shows_not_reached(workspace, db_url, n)
     # The expired copies do not block a new invitation; delivered ones count.
     out = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 10:00")
     assert f"demo: {n} invited in mailing 2" in out
@@ -48,3 +49,28 @@ def test_expired_invitations_are_not_counted_and_can_be_sent_again(
     assert f"invitees: {n}" in out and "not reached" not in out
     out = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 10:10")
     assert "demo: 0 invited (everyone was invited already)" in out
+
+
+def _api_shows_not_reached(workspace: Path, db_url: str, n: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from mailer.config import load_settings
+    from mailer.store.db import make_engine, transaction
+    from mailer.store.models import utcnow
+    from mailer.web.app import create_app
+    from tests.admin.conftest import EMAILS, PASSWORD, token_for
+
+    settings = load_settings(workspace)
+    engine = make_engine(db_url)
+    from mailer.services import accounts
+
+    with transaction(engine) as s:
+        accounts.create_user(s, EMAILS["coordinator"], role="coordinator", name="C",
+                             password=PASSWORD, now=utcnow())
+    base = "https://nyhetsbrev.example.org"
+    with TestClient(create_app(settings, engine=engine), base_url=base) as client:
+        token = token_for(engine, "coordinator")
+        got = client.get(f"/api/invitations/{SLUG}",
+                         headers={"authorization": f"Bearer {token}"}).json()
+        assert (got["invitees"], got["not_reached"]) == (0, n)
+    engine.dispose()
