@@ -246,6 +246,14 @@ class Settings(BaseSettings):
     smtp_ca_file: str = ""
     smtp_rest_seconds: float = Field(default=30.0, gt=0)  # first rest of a failing server
     smtp_rest_max_seconds: float = Field(default=900.0, gt=0)
+    # --- secret key: workspace file, rotation ---
+    # Earlier keys, comma-separated: links signed with them keep working (the newest key,
+    # MAILER_SECRET_KEY or the last line of .mailer-secret, signs new links).
+    old_secret_keys: str = ""
+    # --- reminders at a sensible hour ---
+    # Local time of day for reminders in days before a deadline given as a date (23:59);
+    # an invitation's own reminder_time: wins.
+    reminder_time: str = "09:00"
 
     @classmethod
     def settings_customise_sources(
@@ -400,6 +408,21 @@ class Settings(BaseSettings):
                 raise ValueError("must be a Maildir, mbox or folder path, or "
                                  "imaps://user:password@host/INBOX")
         return v
+    @field_validator("old_secret_keys")
+    @classmethod
+    def _old_secrets(cls, v: str) -> str:
+        if any(len(k.strip()) < 16 for k in v.split(",") if k.strip()):
+            raise ValueError("each old key (comma-separated) must be at least 16 characters; "
+                             "list the keys exactly as they were used")
+        return v
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _reminder_time(cls, v: str) -> str:
+        from mailer.domain.invitation import parse_time_of_day
+
+        parse_time_of_day(v)  # its ValueError names the way to write it
+        return v.strip()
 
     # --- derived values -------------------------------------------------------------
     @property
@@ -456,22 +479,87 @@ class Settings(BaseSettings):
         path = Path(name) if name else Path("dkim") / f"{selector}.pem"
         return path if path.is_absolute() else self.workspace / path
 
-    def signing_key(self) -> str:
-        """The key that signs links; demo workspaces get a random one kept beside the DB."""
+    @property
+    def secret_file(self) -> Path:
+        return self.workspace / SECRET_FILE
+
+    def _file_keys(self) -> list[str]:
+        """The keys in the workspace's ``.mailer-secret``, oldest first (one a line)."""
+        path = self.secret_file
+        if self.demo and not path.exists():
+            create_secret_file(self.workspace)
+        if not path.is_file():
+            return []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the secret key ({exc}); fix its "
+                              "permissions or remove it and run 'mailer init'") from None
+        keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        short = [i for i, k in enumerate(keys, 1) if len(k) < 16]
+        if short:
+            raise ConfigError(f"{path}: key {short[0]} is shorter than 16 characters; "
+                              "generate keys with 'mailer secret rotate'")
+        return keys
+
+    def signing_keys(self) -> list[str]:
+        """Every key that verifies links, oldest first; the last one signs new links.
+
+        The newest key is ``MAILER_SECRET_KEY`` (or ``secret_key`` in mailer.toml) when
+        set, else the last line of the workspace's ``.mailer-secret`` (``mailer init``
+        writes it, mode 0600). Older lines of that file and ``MAILER_OLD_SECRET_KEYS``
+        keep verifying, so rotating a key does not break links already mailed.
+        """
+        old = [k.strip() for k in self.old_secret_keys.split(",") if k.strip()]
+        keys = [*old, *self._file_keys()]
         if self.secret_key:
-            return self.secret_key
-        path = self.workspace / SECRET_FILE
-        if self.demo:
-            if not path.exists():
-                path.write_text(secrets.token_urlsafe(32))
-                path.chmod(0o600)
-            return path.read_text().strip()
-        raise ConfigError(
-            "MAILER_SECRET_KEY is not set: it signs the unsubscribe and preference links. "
-            "Set it in the environment (not in a committed file), e.g. "
-            "export MAILER_SECRET_KEY="
-            "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        )
+            keys.append(self.secret_key)
+        if not keys:
+            raise ConfigError(
+                "no secret key: it signs the unsubscribe and preference links. Run "
+                f"'mailer init' in the workspace (it writes {self.secret_file}, readable by "
+                "you only) or set MAILER_SECRET_KEY, e.g. export MAILER_SECRET_KEY="
+                "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        current = keys[-1]
+        return [*dict.fromkeys(k for k in keys if k != current), current]
+
+    def signing_key(self) -> str:
+        """The key that signs new links (see ``signing_keys``)."""
+        return self.signing_keys()[-1]
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def create_secret_file(workspace: Path) -> bool:
+    """Write a new random key to ``workspace/.mailer-secret`` (mode 0600) unless the file
+    exists; True when it was created."""
+    path = workspace / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(new_secret() + "\n")
+    return True
+
+
+def rotate_secret_file(workspace: Path) -> int:
+    """Add a new key as the last line of ``.mailer-secret`` (created if missing): it signs
+    from now on, the earlier lines still verify. Returns how many keys the file holds."""
+    path = workspace / SECRET_FILE
+    if create_secret_file(workspace):
+        return 1
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        if path.read_bytes()[-1:] not in (b"\n", b""):
+            f.write("\n")
+        f.write(new_secret() + "\n")
+    os.chmod(path, 0o600)
+    return sum(1 for ln in path.read_text(encoding="utf-8").splitlines()
+               if ln.strip() and not ln.lstrip().startswith("#"))
 
 
 _workspace_for_toml: Path | None = None

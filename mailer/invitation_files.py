@@ -10,7 +10,12 @@ from pathlib import Path
 
 from mailer.authoring import load_document
 from mailer.authoring.source import read_source
-from mailer.domain.invitation import DEFAULT_TIMEZONE, Invitation, parse_invitation
+from mailer.domain.invitation import (
+    DEFAULT_TIMEZONE,
+    Invitation,
+    parse_invitation,
+    parse_time_of_day,
+)
 from mailer.errors import MailerError, NotFound
 
 ISSUE_FILE = "issue.yaml"
@@ -29,11 +34,13 @@ def invitation_path(workspace: Path, slug: str) -> Path:
     return path
 
 
-def load_invitation(workspace: Path, slug: str, *, timezone: str) -> Invitation:
+def load_invitation(workspace: Path, slug: str, *, timezone: str,
+                    reminder_time: str = "09:00") -> Invitation:
     """The valid invitation in ``issues/<slug>``, or a MailerError listing every error.
 
     Naive times in the file are in ``timezone`` (MAILER_TIMEZONE) unless the file says
-    ``timezone:`` itself.
+    ``timezone:`` itself. Reminders before a deadline given as a date go at
+    ``reminder_time`` (MAILER_REMINDER_TIME) unless the file says ``reminder_time:``.
     """
     path = invitation_path(workspace, slug)
     loaded = load_document(path)
@@ -48,4 +55,6 @@ def load_invitation(workspace: Path, slug: str, *, timezone: str) -> Invitation:
         src = read_source(path, str(path))
         if isinstance(src.data, dict) and "timezone" not in src.data:
             inv = parse_invitation(src.data, timezone=timezone)
+    if inv.reminder_time is None and inv.ends_at_end_of_day:
+        inv = inv.model_copy(update={"reminder_time": parse_time_of_day(reminder_time)})
     return inv

@@ -9,6 +9,7 @@ signing cheap on the per-recipient path (no JSON).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -56,10 +57,12 @@ class TokenData:
 class Tokens:
     """Makes and checks tokens with one secret key."""
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str | Sequence[str]) -> None:
+        # A list of keys, oldest first: the last signs, every one verifies (key rotation).
+        keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
         self._signers = {
             p: (TimestampSigner if p in EXPIRING else Signer)(
-                secret_key, salt=f"mailer.{p}", digest_method=hashlib.sha256
+                keys, salt=f"mailer.{p}", digest_method=hashlib.sha256
             )
             for p in Purpose
         }

@@ -6,6 +6,7 @@ import mailbox
 import os
 import subprocess
 import sys
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,24 @@ def test_demo_sends_the_flagship_to_everyone_and_is_repeatable(tmp_path: Path) -
     assert "sent 52, failed 0" in out
     box = mailbox.Maildir(tmp_path / "mailer-demo" / "catcher" / "Maildir", create=False)
     messages = list(box)
-    assert len(messages) == 52
-    assert len({m["To"] for m in messages}) == 52
-    assert len(box) == 52
+    subjects = [str(make_header(decode_header(m["Subject"]))) for m in messages]
+    newsletters = [m for m, subject in zip(messages, subjects, strict=True)
+                   if subject.startswith("Nyhetsbrev nr 6")]
+    assert len(newsletters) == 52
+    assert len({m["To"] for m in newsletters}) == 52
+    # The coordinator's path: the example invitation targets the demo list, which exists.
+    workspace = tmp_path / "mailer-demo"
+    invitation = workspace / "issues" / "2023-natverk-tjanstepersoner" / "issue.yaml"
+    assert "lists: [medborgardialog]" in invitation.read_text(encoding="utf-8")
+    assert "52 invited from list medborgardialog; delivered 52" in out
+    assert len(messages) == 104  # and each invitation reached the catcher
+    assert out.count("mailer registrations add 2023-natverk-tjanstepersoner") == 3
+    assert ("dry run, reminder 7d (due 2023-02-08 09:00): 49 would be reminded "
+            "(registered: 3, would be reminded: 49)") in first.stderr
+    assert (workspace / ".mailer-secret").stat().st_mode & 0o777 == 0o600
 
     second = _run_demo(tmp_path)  # the same folder again: nothing new to import
     assert second.returncode == 0, second.stderr
     assert "unchanged:        52" in second.stdout
+    assert "0 invited from list medborgardialog" in second.stdout
+    assert "is already registered" in second.stdout

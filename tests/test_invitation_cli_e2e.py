@@ -78,7 +78,7 @@ def test_invite_register_remind_once(tmp_path: Path, smtp_server: SmtpServer) ->
                   .values(status=SubscriptionStatus.unsubscribed))
     engine.dispose()
 
-    dry = run("remind", SLUG, "--dry-run", "--now", "2023-02-09 00:05")
+    dry = run("remind", SLUG, "--dry-run", "--now", "2023-02-08 09:05")
     lines = dry.stdout.strip().splitlines()
     assert len(lines) == n_invited  # one person per line
     would = sorted(line.split()[0] for line in lines if "would be reminded" in line)
@@ -89,12 +89,12 @@ def test_invite_register_remind_once(tmp_path: Path, smtp_server: SmtpServer) ->
     assert sum("seats full for their organisation" in line for line in lines) == 5
     assert len(would) == n_invited - 10 - 1 - 5
 
-    run("worker", "--drain", "--now", "2023-02-09 00:05")
+    run("worker", "--drain", "--now", "2023-02-08 09:05")
     got = smtp_server.wait_for(len(would))
     assert sorted(r.rcpt_tos[0] for r in got) == would
     assert {str(r.message["Subject"]) for r in got} == {
         "Påminnelse: sista anmälningsdag 15 februari"}
-    run("worker", "--drain", "--now", "2023-02-09 00:20")
+    run("worker", "--drain", "--now", "2023-02-08 09:20")
     assert len(smtp_server.received) == len(would)
-    again = run("remind", SLUG, "--dry-run", "--now", "2023-02-09 00:30")
+    again = run("remind", SLUG, "--dry-run", "--now", "2023-02-08 09:30")
     assert "0 would be reminded" in again.stderr and "already reminded" in again.stdout

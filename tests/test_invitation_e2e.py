@@ -43,7 +43,7 @@ from tests.invite_helpers import ROOT, SLUG, RecordingMailer
 
 DEMO = ROOT / "subscribers" / "demo.csv"
 INVITED_AT = datetime(2023, 1, 20, 8, 0, tzinfo=UTC)
-SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 23, 0, tzinfo=UTC)  # 2023-02-09 00:00 Stockholm
+SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 8, 0, tzinfo=UTC)  # 09:00 in Stockholm
 
 # Ten who register: two from Hylte kommun, then eight from eight other organisations.
 REGISTER = [

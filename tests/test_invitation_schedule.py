@@ -35,8 +35,8 @@ def _jobs(s: BackgroundScheduler) -> dict[str, datetime]:
 def test_one_job_per_reminder_and_year(scheduler: BackgroundScheduler) -> None:
     sync_schedule(scheduler, SLUG, officials(), now=NOW, grace_seconds=3600)
     assert _jobs(scheduler) == {
-        "remind:2023-natverk-tjanstepersoner:7d": datetime(2023, 2, 8, 22, 59, tzinfo=UTC),
-        "remind:2023-natverk-tjanstepersoner:1d": datetime(2023, 2, 14, 22, 59, tzinfo=UTC),
+        "remind:2023-natverk-tjanstepersoner:7d": datetime(2023, 2, 8, 8, 0, tzinfo=UTC),  # 09:00
+        "remind:2023-natverk-tjanstepersoner:1d": datetime(2023, 2, 14, 8, 0, tzinfo=UTC),
         "reconfirm:2023-natverk-tjanstepersoner:2024": datetime(2023, 11, 15, 8, tzinfo=UTC),
         "reconfirm:2023-natverk-tjanstepersoner:2025": datetime(2024, 11, 15, 8, tzinfo=UTC),
         "reconfirm:2023-natverk-tjanstepersoner:2026": datetime(2025, 11, 15, 8, tzinfo=UTC),

@@ -24,7 +24,7 @@ from mailer.store.registrations import register
 from tests.invite_helpers import SLUG, RecordingMailer, invitation_data, invited, officials
 
 GRACE = timedelta(hours=1)
-SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 23, 0, tzinfo=UTC)  # 2023-02-09 00:00 in Stockholm
+SEVEN_DAYS_BEFORE = datetime(2023, 2, 8, 8, 0, tzinfo=UTC)  # 09:00 in Stockholm
 
 
 
@@ -80,7 +80,7 @@ def test_the_7_day_reminder_goes_once_to_the_right_people(engine: Engine) -> Non
     assert states[ids["gun.gustafsson@rvn.se"]] is LedgerState.skipped
     # the 1-day reminder: the same three, reminded for the second and last time
     with transaction(engine) as s:
-        r1 = run_due_reminders(s, SLUG, inv, now=datetime(2023, 2, 14, 23, 0, tzinfo=UTC),
+        r1 = run_due_reminders(s, SLUG, inv, now=datetime(2023, 2, 14, 8, 0, tzinfo=UTC),
                                grace=GRACE, mailer=mailer)[1]
     assert (r1.key, r1.state) == ("1d", SlotState.due)
     assert mailer.planned[-1] == ("1d", expected)

@@ -59,13 +59,39 @@ def send(
                                help='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
                                     "(Swedish holidays excluded), or 'off'; default: "
                                     "send_window in mailer.toml."),
+    again: bool = typer.Option(False, "--again",
+                               help="Send although the issue already went (or is going) to "
+                                    "one of the lists."),
+    include_received: bool = typer.Option(False, "--include-received",
+                                          help="With --again: send to people who already "
+                                               "got the issue too."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Show per list who would get it, who is left out and "
+                                      "why, and the check's warnings; change nothing."),
+    test: str = typer.Option("", "--test",
+                             help="Send a test copy (marked [TEST]) to these addresses "
+                                  "(comma-separated) instead of the lists."),
 ) -> None:
     """Render PATH once and plan a mailing to the lists, now or at a time."""
     from mailer.delivery.sources import render_path
 
     c: AppContext = ctx.obj
     when = _parse_at(at, c) if at else None
+    if include_received and not again:
+        raise MailerError("--include-received goes with --again (a first send reaches "
+                          "everyone on the lists anyway)")
     src = render_path(path, c.settings)
+    if test:
+        if lists or at or again or dry_run:
+            raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
+                              "and --dry-run")
+        addresses = svc.test_addresses(test)
+        with transaction(c.engine) as s:
+            planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
+                                    source=src.path, now=datetime.now(UTC))
+        typer.echo(f"test mailing {planned.mailing_id} queued for {', '.join(addresses)} "
+                   f"(subject marked {svc.TEST_MARK}); run 'mailer worker --drain' to send")
+        return
     if str(src.kind) == "invitation":
         # Invitations must record who was invited (reminders go to them); that is
         # 'mailer invite', which also refuses after the registration deadline.
@@ -75,24 +101,58 @@ def send(
     lists = list(lists) or ([] if segment else src.lists)
     if not lists and not segment:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
+    if dry_run:
+        if where or segment:
+            raise MailerError("--dry-run counts whole lists; for who --where/--segment "
+                              "reaches, see 'mailer segments show' or the admin's live count")
+        with transaction(c.engine) as s:
+            report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
+                                 include_received=include_received)
+        _print_dry_run(report, src.warnings)
+        return
     with transaction(c.engine) as s:
         target = _audience(s, lists, where, segment)
-        m, n = svc.plan_mailing(s, src.rendered, kind=src.kind, name=src.name, source=src.path,
-                                list_slugs=target.list_slugs, at=when, now=datetime.now(UTC),
-                                audience=target.conditions, segment=target.segment,
-                                send_window=window)
-        suppressed = left_out(s, list(m.list_ids))
+        planned = svc.plan_issue(s, src.rendered, name=src.name, source=src.path,
+                                 list_slugs=lists, at=when, now=datetime.now(UTC),
+                                 where=where, segment=segment, send_window=window,
+                                 again=again, include_received=include_received)
+        suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
+    m, n = planned.mailing_id, planned.queued
     if target.conditions:
         typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
-        typer.echo(f"mailing {m.id} scheduled for {_local(when, c)} ({c.settings.timezone}): "
+        typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{n} recipients now; a running 'mailer worker' sends it")
     else:
-        typer.echo(f"mailing {m.id} queued for {n} recipients; "
+        typer.echo(f"mailing {m} queued for {n} recipients; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
     if suppressed:
         typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
                    "the suppression list (see 'mailer suppressions')")
+
+
+def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
+    typer.echo("dry run: nothing planned, nothing changed")
+    for p in report.lists:
+        typer.echo(f"list {p.slug} ({p.name}): {p.would_get} would get it")
+        left = [(p.already_received, "already got this issue (an earlier mailing)"),
+                (p.on_other_list, "get their one copy through an earlier list of this send"),
+                (p.unconfirmed, "have not confirmed their subscription"),
+                (p.unsubscribed, "unsubscribed")]
+        for n, why in left:
+            if n:
+                typer.echo(f"  left out {n}: {why}")
+    typer.echo(f"in total {report.total} would get it")
+    for e in report.earlier:
+        typer.echo(f"earlier: {e.describe()}")
+    if warnings:
+        typer.echo(f"the check's warnings ({len(warnings)}):")
+        for w in warnings:
+            typer.echo(f"  {w}")
+    else:
+        typer.echo("the check found no warnings")
+    if report.refusal:
+        typer.echo(f"the send would be REFUSED: {report.refusal}")
 
 
 @app.command("mailings")
@@ -112,7 +172,8 @@ def mailings(ctx: typer.Context) -> None:
         typer.echo(f"{p.id:>4} {p.kind:<12} {p.status:<10} {when:<16} "
                    f"{p.counts.get('sent', 0):>7} {p.counts.get('failed', 0):>6} {other:>6} "
                    f"{p.total:>7}  {p.name[:50]}")
-        detail = {k: v for k, v in p.counts.items() if k not in ("sent", "failed")}
+        detail = {k: v for k, v in p.counts.items()
+                  if k not in ("sent", "failed", "skipped", "unknown")}
         if detail:
             typer.echo("      " + ", ".join(f"{k} {v}" for k, v in sorted(detail.items())))
         if p.segment or p.audience:
@@ -120,6 +181,8 @@ def mailings(ctx: typer.Context) -> None:
                        + "where " + " and ".join(p.audience))
         if p.send_window:
             typer.echo(f"      send window: {p.send_window}")
+        for reason in p.reasons:
+            typer.echo(f"      {reason}")
         if p.note:
             typer.echo(f"      note: {p.note}")
         h = p.health

@@ -58,7 +58,7 @@ def demo(
     workspace = (c.workspace or folder).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     settings = load_settings(workspace, demo=True)
-    settings.signing_key()  # a random key for this workspace, kept in .mailer-secret
+    settings.signing_key()  # a random key for this workspace, kept in .mailer-secret (0600)
     engine = make_engine(settings.db_url)
     upgrade(engine)
     typer.echo(f"1/5 workspace {workspace} (database {settings.db_url})")
@@ -93,6 +93,7 @@ def demo(
         if result.sent != planned:
             raise MailerError(f"only {result.sent} of {planned} messages were delivered; "
                               f"see 'mailer -w {workspace} mailings'")
+        _coordinator(engine, sending, workspace)
         if keep:
             typer.echo("the catcher's web page stays up; press Ctrl-C to stop")
             try:
@@ -103,6 +104,52 @@ def demo(
     finally:
         catcher.stop()
         engine.dispose()
+
+
+#: The demo registers these invitees (from subscribers/demo.csv) after inviting them.
+DEMO_REGISTRANTS = ("asa.lindqvist@hylte.example", "maria.holm@uppsala.example",
+                    "lars.wikstrom@falun.example")
+
+
+def _coordinator(engine: Engine, settings: Settings, workspace: Path) -> None:
+    """The coordinator's path on the example invitation, as if it were three weeks before its
+    deadline: invite the demo list, deliver, register a few, then a reminder dry run."""
+    from datetime import timedelta
+
+    from mailer.authoring.examples import INVITATION, copy_example
+    from mailer.cli.invitations import print_remind, session_for
+    from mailer.delivery.worker import deliver_due
+    from mailer.domain.reminders import invitation_slots
+    from mailer.services import invitations as service
+
+    folder = copy_example(workspace, INVITATION, lists=[DEMO_LIST])
+    inv = service.load(settings, INVITATION)
+    invite_at = (inv.deadline - timedelta(days=26)).replace(hour=9, minute=0)
+    local = f"{invite_at:%Y-%m-%d %H:%M}"
+    typer.echo(f"coordinator: {folder.relative_to(workspace)} ({inv.title}), "
+               f"deadline {inv.deadline:%Y-%m-%d %H:%M}; as if it were {local}:")
+    with session_for(engine) as s:
+        invited = service.invite(s, settings, INVITATION, list_slug=None, now=invite_at)
+    shift = invite_at - datetime.now(UTC)
+    report = deliver_due(engine, settings, clock=lambda: datetime.now(UTC) + shift)
+    for d in invited:
+        typer.echo(f"    mailer invite {INVITATION} --now '{local}': {d.people} invited from "
+                   f"list {d.list_slug}; delivered {report.sent}")
+    register_at = invite_at + timedelta(days=10)
+    for email in DEMO_REGISTRANTS:
+        try:
+            with session_for(engine) as s:
+                added = service.add_registration(s, settings, INVITATION, email=email,
+                                                 now=register_at)
+            typer.echo(f"    mailer registrations add {INVITATION} {email}: {added.message}")
+        except MailerError as exc:
+            typer.echo(f"    {email}: {exc.message}")
+    remind_at = invitation_slots(inv)[0].at
+    typer.echo(f"    mailer remind {INVITATION} --dry-run --now "
+               f"'{remind_at.astimezone(inv.tz):%Y-%m-%d %H:%M}':")
+    with session_for(engine, dry_run=True) as s:
+        dry = service.remind(s, settings, INVITATION, remind_at, dry_run=True)
+    print_remind(dry, inv, INVITATION, remind_at, dry_run=True)
 
 
 def _send(engine: Engine, settings: Settings, planned: int) -> DeliveryReport:

@@ -26,6 +26,7 @@ from mailer.errors import MailerError
 from mailer.invitation_files import invitation_path
 from mailer.services import imports
 from mailer.services import invitations as service
+from mailer.services.invitations import SlotReport
 from mailer.store.models import ReconfirmAnswer
 
 invitations_app = typer.Typer(help="Invitations: check, sync, show, calendar file.",
@@ -133,6 +134,10 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         typer.echo(f"  invitees: {d.invitees}"
                    + (f" (first invited {_local(row.first_invited_at, inv)})"
                       if row.first_invited_at else " (not invited yet)"))
+        if d.not_reached:
+            typer.echo(f"  not reached: {d.not_reached} (their copy expired, was skipped or "
+                       f"failed; see 'mailer mailings'; 'mailer invite {slug}' invites them "
+                       "again)")
         for slot in d.slots:
             counts = ", ".join(f"{k} {n}" for k, n in sorted(slot.ledger.items()))
             what = slot.state if row.first_invited_at else "(after the invitation is sent)"
@@ -179,8 +184,16 @@ def invite(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
             typer.echo(f"{d.list_slug}: {d.people} invited"
                        + (f" in mailing {d.mailing_id}" if d.people else
                           " (everyone was invited already)"))
-    if dry_run and _load(c, slug).deadline_utc <= at:
+    deadline = _load(c, slug).deadline_utc
+    if dry_run and deadline <= at:
         typer.echo("the deadline has passed: a real send would be refused", err=True)
+    elif not dry_run and any(d.people for d in done) and deadline <= datetime.now(UTC):
+        # --now decided who is invited; the copies still expire at the deadline by the
+        # real clock, so only a worker on the same --now delivers them.
+        typer.echo("note: by the real clock the deadline has passed: a worker skips these "
+                   "copies as expired unless it runs with the same --now "
+                   "(mailer worker --drain --now ...); expired copies do not count as "
+                   "invited and can be invited again", err=True)
 
 
 # --- registrations --------------------------------------------------------------------
@@ -305,6 +318,12 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     inv = _load(c, slug)
     with session_for(c.engine, dry_run=dry_run) as session:
         report = service.remind(session, c.settings, slug, at, dry_run=dry_run, offset=offset)
+    print_remind(report, inv, slug, at, dry_run=dry_run)
+
+
+def print_remind(report: SlotReport, inv: Invitation, slug: str, at: datetime, *,
+                 dry_run: bool) -> None:
+    """What 'mailer remind' prints: one line per invitee, then the summary."""
     for d in report.decisions:
         typer.echo(d.line())
     counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))

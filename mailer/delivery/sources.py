@@ -6,7 +6,7 @@ sees only ``RenderedMailing``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailer.config import Settings
@@ -22,6 +22,7 @@ class Source:
     name: str
     path: str
     lists: list[str]  # the document's own target lists (used when --list is not given)
+    warnings: list[str] = field(default_factory=list)  # the check's warnings, as shown
 
 
 def render_path(path: Path, settings: Settings) -> Source:
@@ -42,4 +43,5 @@ def render_path(path: Path, settings: Settings) -> Source:
     doc = loaded.document
     name = f"{loaded.folder.name}: {rendered.subject}"
     lists = [str(x) for x in getattr(doc, "lists", []) or []]
-    return Source(rendered, MailingKind(loaded.kind), name, str(loaded.folder), lists)
+    return Source(rendered, MailingKind(loaded.kind), name, str(loaded.folder), lists,
+                  [str(w) for w in loaded.warnings])

@@ -185,7 +185,7 @@ class Worker:
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
         self._policy_streak = 0
-        self.links = Links(settings.base_url, Tokens(settings.signing_key()))
+        self.links = Links(settings.base_url, Tokens(settings.signing_keys()))
         self.report = DeliveryReport()
         self.journal_dir = settings.workspace / ".mailer-journal"
         self._journal: Journal | None = None

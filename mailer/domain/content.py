@@ -143,8 +143,19 @@ class Report(ItemBase):
 
 
 class FactSheet(ItemBase):
+    """A fact sheet: a link to where it is published, or ``file``, a PDF (or image) in the
+    issue folder that readers get from ``/media/<issue folder>/<file>``."""
+
     type: Literal["factsheet"]
-    link: Link
+    link: Link | None = None
+    file: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _link_or_file(self) -> FactSheet:
+        if (self.link is None) == (self.file is None):
+            raise ValueError("a fact sheet needs either link (its address) or file (a file "
+                             "in the issue folder), not both")
+        return self
 
 
 class PodcastEpisode(ItemBase):

@@ -34,6 +34,16 @@ from mailer.errors import MailerError
 
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 DEFAULT_REMINDERS = ("7d", "1d")
+#: Reminders before a deadline given as a date go at this local time, not at 23:59.
+DEFAULT_REMINDER_TIME = time(9, 0)
+
+
+def parse_time_of_day(value: str) -> time:
+    """``09:00`` or ``9.30`` -> a time of day; ValueError with the way to write it."""
+    m = re.fullmatch(r"\s*(\d{1,2})[:.](\d{2})\s*", value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"{value!r} is not a time of day; write e.g. 09:00")
+    return time(int(m.group(1)), int(m.group(2)))
 
 
 def clean_url(value: str) -> str:
@@ -311,10 +321,13 @@ class ReminderOffset:
     def in_days(self) -> bool:
         return self.minutes % 1440 == 0
 
-    def before(self, deadline: datetime) -> datetime:
-        """When this reminder is due, as an aware datetime in UTC."""
+    def before(self, deadline: datetime, at: time | None = None) -> datetime:
+        """When this reminder is due, as an aware datetime in UTC. With ``at``, a reminder
+        in days goes at that local time of day ("1d" before a date: 09:00 the day before)."""
         if self.in_days:
             local = deadline.replace(tzinfo=None) - timedelta(days=self.minutes // 1440)
+            if at is not None:
+                local = datetime.combine(local.date(), at)
             # fold=0: an ambiguous autumn time is its first occurrence; a spring-gap time
             # lands an hour later on the wall clock, never an hour early.
             return local.replace(tzinfo=deadline.tzinfo).astimezone(UTC)
@@ -393,6 +406,9 @@ class Invitation(_Model):
     closing: str = ""  # "Vi önskar er varmt välkomna att anmäla er…"
     contacts: list[Contact] = Field(default_factory=list)
     reminders: list[str] = Field(default_factory=lambda: list(DEFAULT_REMINDERS))
+    # Local time of day for reminders given in days ("7d"); unset: 09:00 when the deadline
+    # is the end of a day (a date), else the deadline's own time of day.
+    reminder_time: time | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -410,6 +426,18 @@ class Invitation(_Model):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}; use e.g. Europe/Stockholm") from None
+        return v
+
+    @field_validator("reminder_time", mode="before")
+    @classmethod
+    def _reminder_time(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1440:
+            return time(v // 60, v % 60)  # YAML 1.1 reads 09:00 as sexagesimal 540
+        if isinstance(v, str):
+            try:
+                return parse_time_of_day(v)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
         return v
 
     @field_validator("reminders", mode="before")
@@ -430,6 +458,18 @@ class Invitation(_Model):
     def deadline(self) -> datetime:
         """The registration deadline, aware, in the invitation's zone."""
         return self.registration.deadline.astimezone(self.tz)
+
+    @property
+    def ends_at_end_of_day(self) -> bool:
+        """The deadline is a date (read as 23:59) or 23:59 itself."""
+        return (self.deadline.hour, self.deadline.minute) == (23, 59)
+
+    @property
+    def reminder_at(self) -> time | None:
+        """When in the day reminders in days go (None: at the deadline's time of day)."""
+        if self.reminder_time is not None:
+            return self.reminder_time
+        return DEFAULT_REMINDER_TIME if self.ends_at_end_of_day else None
 
     @property
     def deadline_utc(self) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from mailer.domain.invitation import Invitation, ReminderOffset
 from mailer.domain.registration import RegistrationStatus
@@ -43,16 +43,19 @@ def job_id(slug: str, offset_key: str) -> str:
     return f"remind:{slug}:{offset_key}"
 
 
-def reminder_slots(deadline: datetime, offsets: Iterable[ReminderOffset]) -> list[ReminderSlot]:
-    """The reminders of a deadline, earliest first."""
+def reminder_slots(deadline: datetime, offsets: Iterable[ReminderOffset],
+                   at: time | None = None) -> list[ReminderSlot]:
+    """The reminders of a deadline, earliest first; reminders in days at local ``at``
+    when given (see ``ReminderOffset.before``)."""
     if deadline.tzinfo is None:
         raise ValueError("deadline must be an aware datetime")
-    return sorted((ReminderSlot(o, o.before(deadline)) for o in set(offsets)),
+    return sorted((ReminderSlot(o, o.before(deadline, at)) for o in set(offsets)),
                   key=lambda s: s.at)
 
 
 def invitation_slots(invitation: Invitation) -> list[ReminderSlot]:
-    return reminder_slots(invitation.deadline, invitation.reminder_offsets)
+    return reminder_slots(invitation.deadline, invitation.reminder_offsets,
+                          invitation.reminder_at)
 
 
 def slot_states(slots: list[ReminderSlot], *, deadline: datetime, now: datetime,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
-from mailer.domain.content import Issue, ItemBase, Section
+from mailer.domain.content import FactSheet, Issue, ItemBase, Link, Section
 from mailer.errors import MailerError
 from mailer.render import i18n
 from mailer.render.engine import RenderOptions, render_mailing
@@ -40,6 +41,14 @@ def blocks(section: Section) -> list[Block]:
     return out
 
 
+def _with_file_links(section: Section, assets: str) -> Section:
+    """Items that offer a file of the issue folder link to it where it is served."""
+    items = [item.model_copy(update={"link": Link.model_construct(
+                 url=f"{assets}/{quote(item.file)}", text="")})
+             if isinstance(item, FactSheet) and item.file else item for item in section.items]
+    return section.model_copy(update={"items": items})
+
+
 def issue_heading(issue: Issue) -> str:
     """``Nyhetsbrev nr 6 år 2023`` / ``Newsletter no. 6, 2023``."""
     tr = i18n.Translator(issue.language)
@@ -49,13 +58,17 @@ def issue_heading(issue: Issue) -> str:
 
 def issue_context(issue: Issue, options: RenderOptions) -> dict[str, object]:
     needs_assets = any(item.image and item.image.is_local for _, item in issue.all_items())
+    needs_assets = needs_assets or any(getattr(item, "file", None)
+                                       for _, item in issue.all_items())
     if needs_assets and not options.asset_base_url:
-        raise MailerError("this issue has local images; rendering needs the URL they are "
-                          "served from (set MAILER_BASE_URL)")
+        raise MailerError("this issue has local images or files; rendering needs the URL "
+                          "they are served from (set MAILER_BASE_URL)")
+    assets = (options.asset_base_url or "").rstrip("/")
     return {
         "issue": issue,
         "heading": issue_heading(issue),
-        "sections": [SectionView(s.title, s.intro, blocks(s)) for s in issue.sections],
+        "sections": [SectionView(s.title, s.intro, blocks(_with_file_links(s, assets)))
+                     for s in issue.sections],
         "assets": (options.asset_base_url or "").rstrip("/"),
         "newsletter_name": issue.name,
         "sender_organisation": issue.organisation,

@@ -89,7 +89,8 @@ def sweep(engine: Engine, settings: Settings, *, now: datetime,
             slugs = invitation_slugs(s)
     for slug in slugs:
         try:
-            inv = load_invitation(settings.workspace, slug, timezone=settings.timezone)
+            inv = load_invitation(settings.workspace, slug, timezone=settings.timezone,
+                                  reminder_time=settings.reminder_time)
         except MailerError as exc:
             # A broken issue.yaml must not stop the other invitations' reminders.
             report.problems[slug] = str(exc)

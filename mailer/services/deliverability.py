@@ -78,7 +78,7 @@ def process_inbox(engine: Engine, settings: Settings, source: str | Path, *,
     """Apply every new message in the mailbox at ``source``; safe to run again."""
     report = InboxReport()
     verp = _verp(settings)
-    tokens = Tokens(settings.signing_key())
+    tokens = Tokens(settings.signing_keys())
     policy = policy_of(settings)
     box = open_mailbox(source)
     try:

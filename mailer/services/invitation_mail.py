@@ -49,7 +49,7 @@ class InvitationMail:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.links = Links(settings.base_url, Tokens(settings.signing_key()))
+        self.links = Links(settings.base_url, Tokens(settings.signing_keys()))
 
     def options(self, slug: str) -> RenderOptions:
         return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug)

@@ -35,6 +35,7 @@ from mailer.store.invitations import (
     SyncResult,
     get_invitation,
     invitee_count,
+    invitees_not_reached,
     not_invited_count,
     sync_invitation,
 )
@@ -69,7 +70,8 @@ log = logging.getLogger(__name__)
 # --- opening an invitation ----------------------------------------------------------------
 def load(settings: Settings, slug: str) -> Invitation:
     """The validated invitation in ``issues/<slug>`` (no database)."""
-    return load_invitation(settings.workspace, slug, timezone=settings.timezone)
+    return load_invitation(settings.workspace, slug, timezone=settings.timezone,
+                           reminder_time=settings.reminder_time)
 
 
 def open_invitation(session: Session, settings: Settings, slug: str,
@@ -305,8 +307,9 @@ class InvitationDetail:
     row: InvitationRow
     countdown: Countdown
     groups: list[OrgSeats]
-    invitees: int
+    invitees: int  # copies delivered or still on their way
     slots: list[SlotView]
+    not_reached: int = 0  # invited, but the copy expired, was skipped or failed
 
 
 NOT_INVITED = "not invited"
@@ -328,7 +331,8 @@ def detail(session: Session, settings: Settings, slug: str, now: datetime) -> In
         for r in (*g.registered, *g.waitlisted, *g.other):
             _ = (r.subscriber.email, r.subscriber.name)
     return InvitationDetail(slug, inv, row, Countdown((inv.deadline_utc - now).total_seconds()),
-                            groups, invitee_count(session, row), slots)
+                            groups, invitee_count(session, row), slots,
+                            invitees_not_reached(session, row))
 
 
 # --- the built-in registration form -------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePath
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.outcomes import Reason, group_reasons
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
@@ -34,7 +35,8 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "cancel", "control", "start_due", "progress", "get_mailing", "mailing_kind",
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
-           "target_lists"]
+           "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
+           "ListPlan"]
 
 
 def plan_mailing(
@@ -53,6 +55,7 @@ def plan_mailing(
     audience: Sequence[Condition] = (),
     segment: str = "",
     send_window: str = "",
+    exclude_received_from: Sequence[int] = (),
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -65,6 +68,8 @@ def plan_mailing(
     now and again when a scheduled mailing starts); ``segment`` names the saved segment
     they came from. ``send_window`` ("Mon-Fri 08:00-17:00", "off", or "" for the
     workspace's) is when the worker lets copies go.
+    With ``exclude_received_from``, list members who got (or will get) a copy of one of
+    those mailings are left out, now and when a scheduled mailing starts.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -89,6 +94,8 @@ def plan_mailing(
         headers["list_name"] = lists[0].name
     if unsubscribe_mailto:
         headers["unsubscribe_mailto"] = unsubscribe_mailto
+    if exclude_received_from:
+        headers["exclude_received_from"] = sorted(set(exclude_received_from))
     if rendered.attachments:
         headers["attachments"] = [
             {"filename": a.filename, "content_type": a.content_type,
@@ -103,7 +110,8 @@ def plan_mailing(
         send_window=send_window,
     )
     store.add(session, mailing)
-    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience)
+    planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience,
+                                exclude_received_from=exclude_received_from)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
     return mailing, planned
@@ -204,6 +212,8 @@ class MailingProgress:
     audience: tuple[str, ...] = ()  # the conditions narrowing its lists
     segment: str = ""
     send_window: str = ""
+    #: why copies were skipped, failed or are unknown, grouped (``domain.outcomes``)
+    reasons: tuple[Reason, ...] = ()
 
     @property
     def total(self) -> int:
@@ -217,12 +227,15 @@ class MailingProgress:
 def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list[MailingProgress]:
     """Every mailing (newest first) with its outbox rows per status."""
     mailings = store.newest_first(session, mailing_ids)
-    counts = outbox.counts(session, [m.id for m in mailings])
+    ids = [m.id for m in mailings]
+    counts = outbox.counts(session, ids)
+    missing = outbox.not_delivered(session, ids)
     health = sender_health(session, {m.id: counts.get(m.id, {}) for m in mailings})
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
                             health.get(m.id),
-                            tuple(m.audience or ()), m.segment or "", m.send_window or "")
+                            tuple(m.audience or ()), m.segment or "", m.send_window or "",
+                            tuple(group_reasons(missing.get(m.id, []))))
             for m in mailings]
 
 
@@ -235,23 +248,153 @@ class Planned:
     scheduled_at: datetime | None
 
 
+#: A mailing of an issue in one of these states has gone out, or will: sending the issue
+#: again to the same list needs ``again`` (CLI ``--again``, the admin's confirmation).
+GOING_OUT = (MailingStatus.scheduled, MailingStatus.sending, MailingStatus.paused,
+             MailingStatus.done)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierSend:
+    """An earlier mailing of the same issue (tests left out)."""
+
+    id: int
+    status: str
+    lists: list[str]
+    sent: int
+    at: datetime | None  # when it started, or is due
+
+    def describe(self) -> str:
+        when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
+        return (f"mailing {self.id} ({self.status}{when}, {self.sent} sent, "
+                f"to {', '.join(self.lists) or 'explicit recipients'})")
+
+
+class AlreadySent(MailerError):
+    """The issue already has a mailing to one of the lists; ``again`` sends it anyway."""
+
+    def __init__(self, earlier: Sequence[EarlierSend]) -> None:
+        self.earlier = list(earlier)
+        super().__init__(
+            "this issue was already sent or is on its way: "
+            + "; ".join(e.describe() for e in self.earlier)
+            + ". To send it again on purpose, say so: --again (admin: tick 'Send it again'; "
+            "API: \"again\": true); people who already got it are then left out unless "
+            "--include-received (API: \"include_received\": true)")
+
+
+def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
+    """The mailings of the issue folder ``source`` that went out or will (newest first):
+    going out, or cancelled/missed after some copies were sent."""
+    name = _folder_name(source)
+    ids = [mid for mid, src, kind, _ in store.sources(session)
+           if kind is not MailingKind.test and _folder_name(src) == name]
+    if not ids:
+        return []
+    counts = outbox.counts(session, ids)
+    mailings = store.newest_first(session, ids)
+    slugs = store.list_slugs(session, {lid for m in mailings for lid in m.list_ids})
+    return [EarlierSend(m.id, str(m.status), [slugs.get(i, f"#{i}") for i in m.list_ids],
+                        counts.get(m.id, {}).get("sent", 0), m.started_at or m.scheduled_at)
+            for m in mailings
+            if m.status in GOING_OUT or counts.get(m.id, {}).get("sent", 0)]
+
+
+def _guard(session: Session, source: str, list_slugs: Sequence[str], *,
+           again: bool) -> list[EarlierSend]:
+    """Earlier sends of the issue; refuses (AlreadySent) when one went to one of
+    ``list_slugs`` and ``again`` is not given."""
+    earlier = earlier_sends(session, source)
+    overlap = [e for e in earlier if set(e.lists) & set(list_slugs)]
+    if overlap and not again:
+        raise AlreadySent(overlap)
+    return earlier
+
+
 def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
                list_slugs: Sequence[str], at: datetime | None, now: datetime,
                where: Sequence[str] = (), segment: str = "",
-               send_window: str = "") -> Planned:
+               send_window: str = "", again: bool = False,
+               include_received: bool = False) -> Planned:
     """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
-    ``segment``), now or at ``at``."""
+    ``segment``), now or at ``at``.
+
+    Refused (``AlreadySent``) when the issue already went, or is going, to one of the
+    lists, unless ``again``. People who got an earlier send of the issue are left out
+    unless ``include_received``.
+    """
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
+    earlier = _guard(session, source, target.list_slugs, again=again)
+    exclude = [] if include_received else [e.id for e in earlier]
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
                                    name=name, source=source, list_slugs=target.list_slugs,
                                    at=at, audience=target.conditions, segment=target.segment,
-                                   send_window=send_window)
+                                   send_window=send_window, exclude_received_from=exclude)
     return Planned(mailing.id, queued, at)
 
 
+@dataclass(frozen=True, slots=True)
+class ListPlan:
+    """What a send would do for one list."""
+
+    slug: str
+    name: str
+    would_get: int
+    already_received: int  # left out: got (or will get) an earlier send of the issue
+    on_other_list: int  # left out here: gets the one copy through an earlier list
+    unconfirmed: int  # left out: have not confirmed their subscription
+    unsubscribed: int  # left out: unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    lists: list[ListPlan]
+    earlier: list[EarlierSend]
+    refusal: str  # why the real send would be refused ("" if it would go)
+
+    @property
+    def total(self) -> int:
+        return sum(p.would_get for p in self.lists)
+
+
+def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
+            include_received: bool = False) -> DryRun:
+    """What ``plan_issue`` would do, per list, changing nothing."""
+    lists = [get_list(session, slug) for slug in list_slugs]
+    earlier = earlier_sends(session, source)
+    refusal = ""
+    try:
+        _guard(session, source, list_slugs, again=again)
+    except AlreadySent as exc:
+        refusal = exc.message
+    exclude = [] if include_received else [e.id for e in earlier]
+    audience = outbox.list_audience(session, [lst.id for lst in lists], exclude)
+    counts = {c.slug: c for c in list_counts(session)}
+    seen: set[int] = set()
+    plans = []
+    for lst in lists:
+        got = received = elsewhere = 0
+        for lid, sid, had in audience:
+            if lid != lst.id:
+                continue
+            if sid in seen:
+                elsewhere += 1
+                continue
+            seen.add(sid)
+            if had:
+                received += 1
+            else:
+                got += 1
+        c = counts.get(lst.slug)
+        plans.append(ListPlan(lst.slug, lst.name, got, received, elsewhere,
+                              c.unconfirmed if c else 0, c.unsubscribed if c else 0))
+    return DryRun(plans, earlier, refusal)
+
+
 MAX_TEST_ADDRESSES = 20
+TEST_MARK = "[TEST]"
 
 
 def test_addresses(raw: str) -> list[str]:
@@ -284,6 +427,9 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     Each copy is the sample recipient's (``render.sample``), addressed to the tester; its
     links are signed with the preview key: they show the shape and change nothing.
     """
+    if not rendered.subject.startswith(TEST_MARK):
+        # A test copy is marked in the subject, so nobody mistakes it for the real send.
+        rendered = replace(rendered, subject=f"{TEST_MARK} {rendered.subject}")
     sample = {**sample_values(base_url), "name": "", "first_name": ""}
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(
@@ -316,6 +462,21 @@ def mailings_for_source(session: Session, source: str) -> list[MailingProgress]:
     name = _folder_name(source)
     ids = [mid for mid, src, _, _ in store.sources(session) if _folder_name(src) == name]
     return progress(session, ids) if ids else []
+
+
+#: A mailing in one of these states has begun to go out: its issue's files are public.
+STARTED = (MailingStatus.sending, MailingStatus.paused, MailingStatus.done,
+           MailingStatus.cancelled)
+
+
+def folder_went_out(session: Session, folder: str) -> bool:
+    """True when a mailing (a test too) of the issue or invitation folder ``folder`` has
+    begun to go out: readers may open its images and files from then on."""
+    for _, src, _, status in store.sources(session):
+        name = src.split(":")[1] if src.startswith("invitation:") else _folder_name(src)
+        if name == folder and status in STARTED:
+            return True
+    return False
 
 
 def mailings_by_source(session: Session) -> dict[str, list[tuple[int, str]]]:
@@ -406,6 +567,8 @@ class Health:
     scheduler_until: datetime | None
     jobs: list[tuple[str, datetime | None]]
     next_due: datetime | None
+    #: the last delivery outcome any worker recorded (also a finished ``worker --drain``)
+    last_delivery: datetime | None = None
 
 
 STALE_AFTER = 120  # seconds without a heartbeat before a worker counts as gone
@@ -421,7 +584,7 @@ def health(session: Session, now: datetime) -> Health:
     if lock is not None and lock.expires_at > now:
         holder, until = f"{lock.holder} ({lock.host}, pid {lock.pid})", lock.expires_at
     return Health(states, holder, until, scheduler.next_jobs(session, 10),
-                  outbox.next_due(session))
+                  outbox.next_due(session), outbox.last_delivery(session))
 
 
 @dataclass

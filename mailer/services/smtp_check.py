@@ -47,7 +47,7 @@ def test_message(settings: Settings, to: str, server: str) -> bytes:
     mailing = Mailing(id=0, kind=MailingKind.test, subject=t.gettext("Test message from mailer"),
                       html=f"<p>{text}</p>", text=text + "\n", language=settings.language,
                       headers={}, list_ids=[])
-    links = Links(settings.base_url, Tokens(settings.signing_key()))
+    links = Links(settings.base_url, Tokens(settings.signing_keys()))
     tmpl = MessageTemplate.for_mailing(mailing, sender=settings.sender, links=links,
                                        reply_to=settings.reply_to)
     return tmpl.build(Recipient(0, to, "", None, None, "", None)).data

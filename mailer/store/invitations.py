@@ -8,8 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from mailer.domain.invitation import Invitation
 from mailer.domain.segments import Condition
@@ -21,6 +32,7 @@ from mailer.store.models import (
     Mailing,
     MailingKind,
     MailingList,
+    OutboxRow,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -106,11 +118,26 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
     return row
 
 
+def _copy_reached(inv: type[Invitee] = Invitee) -> ColumnElement[bool]:
+    """An invitee row counts when its invitation copy was delivered or is still on its way
+    (or it was recorded without a mailing): a copy that expired, was skipped or failed
+    does not make the person invited."""
+    from mailer.store.outbox import RECEIVED
+
+    return or_(inv.mailing_id.is_(None), exists().where(
+        OutboxRow.mailing_id == inv.mailing_id,
+        OutboxRow.subscriber_id == inv.subscriber_id,
+        OutboxRow.status.in_(RECEIVED)))
+
+
 def _not_invited_yet(session: Session, invitation_id: int, list_id: int,
                      conditions: Sequence[Condition] = ()) -> ColumnElement[bool]:
     """The one "not invited yet" rule: an active subscriber of the list without an
-    invitee row for this invitation (and meeting every one of ``conditions``)."""
-    already = select(Invitee.subscriber_id).where(Invitee.invitation_id == invitation_id)
+    invitee row for this invitation whose copy reached them (or still will), and meeting
+    every one of ``conditions``."""
+    inv = aliased(Invitee)  # never correlated with an enclosing statement on invitees
+    already = select(inv.subscriber_id).where(inv.invitation_id == invitation_id,
+                                              _copy_reached(inv))
     rule = and_(Subscription.list_id == list_id,
                 Subscription.status == SubscriptionStatus.active,
                 Subscription.subscriber_id.not_in(already))
@@ -178,6 +205,14 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
                literal(mailing_id), literal(now, type_=Invitee.__table__.c.invited_at.type))
         .where(_not_invited_yet(session, invitation.id, lst.id, conditions))
     )
+    # People whose earlier copy never reached them (expired, skipped, failed) are invited
+    # afresh: their stale row gives way to the new one.
+    session.execute(delete(Invitee).where(
+        Invitee.invitation_id == invitation.id, ~_copy_reached(),
+        Invitee.subscriber_id.in_(select(Subscription.subscriber_id)
+                                  .where(_not_invited_yet(session, invitation.id, lst.id,
+                                                          conditions))))
+        .execution_options(synchronize_session=False))
     before = invitee_count(session, invitation)
     session.execute(
         insert(Invitee).from_select(
@@ -206,8 +241,18 @@ def add_invitee(session: Session, invitation: InvitationRow, subscriber: Subscri
 
 
 def invitee_count(session: Session, invitation: InvitationRow) -> int:
+    """People invited whose copy was delivered or is still on its way (honest: an expired
+    or refused copy does not count)."""
     return int(session.scalar(select(func.count()).select_from(Invitee)
-                              .where(Invitee.invitation_id == invitation.id)) or 0)
+                              .where(Invitee.invitation_id == invitation.id,
+                                     _copy_reached())) or 0)
+
+
+def invitees_not_reached(session: Session, invitation: InvitationRow) -> int:
+    """Invitee rows whose copy expired, was skipped or failed (they can be invited again)."""
+    return int(session.scalar(select(func.count()).select_from(Invitee)
+                              .where(Invitee.invitation_id == invitation.id,
+                                     ~_copy_reached())) or 0)
 
 
 def require_sendable(invitation: InvitationRow, now: datetime, action: str) -> None:

@@ -97,8 +97,11 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
                       f"{n} messages not sent. Plan it again to send it.")
             report.missed.append(m.id)
         else:
-            # subscribed (or started to match the conditions) meanwhile
-            outbox.plan_lists(session, m.id, m.list_ids, now, parse_all(m.audience or []))
+            # subscribed (or started to match the conditions) meanwhile, still leaving out
+            # who got an earlier send of the issue
+            outbox.plan_lists(session, m.id, m.list_ids, now, parse_all(m.audience or []),
+                              exclude_received_from=list(
+                                  (m.headers or {}).get("exclude_received_from", [])))
             m.status = MailingStatus.sending
             m.started_at = now
             report.started.append(m.id)

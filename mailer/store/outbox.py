@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from mailer.domain.addresses import email_hash
 from mailer.domain.segments import Condition
@@ -52,6 +52,11 @@ from mailer.store.suppressions import hash_of, suppressed_hashes
 
 PENDING = (OutboxStatus.queued, OutboxStatus.retry)
 OPEN = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending)
+#: A copy in one of these states reached the person or still will (or may have: unknown).
+RECEIVED = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending, OutboxStatus.sent,
+            OutboxStatus.unknown)
+#: Final states that are not a delivery: reports show their reasons.
+NOT_DELIVERED = (OutboxStatus.skipped, OutboxStatus.failed, OutboxStatus.unknown)
 
 
 def relax_commit(session: Session) -> None:
@@ -72,16 +77,27 @@ def _changed(session: Session, statement: Executable) -> int:
     return int(result.rowcount or 0)
 
 
+def _received_in(mailing_ids: Sequence[int], email_key: Any) -> ColumnElement[bool]:
+    """True where the address has a copy of one of ``mailing_ids`` that reached it or will."""
+    earlier = aliased(OutboxRow)
+    return exists().where(earlier.mailing_id.in_(list(mailing_ids)),
+                          earlier.email_key == email_key, earlier.status.in_(RECEIVED))
+
+
 def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
-               now: datetime, conditions: Sequence[Condition] = ()) -> int:
+               now: datetime, conditions: Sequence[Condition] = (), *,
+               exclude_received_from: Sequence[int] = ()) -> int:
     """Queue every active subscriber of ``list_ids`` (who meets every one of
     ``conditions``) once; returns rows added.
 
     Idempotent: planning again adds only people who became active (or started to match)
-    since.
+    since. With ``exclude_received_from`` (earlier mailings of the same issue), people who
+    got a copy of one of those, or still will, are left out.
     """
     if not list_ids:
         return 0
+    left_out = ([~_received_in(exclude_received_from, Subscriber.email_key)]
+                if exclude_received_from else [])
     ts = literal(now, UTCDateTime())
     source = (
         select(
@@ -94,7 +110,7 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
         .where(Subscription.list_id.in_(list_ids),
                Subscription.status == SubscriptionStatus.active,
                # suppressed addresses (bounced, complained) are left out at planning
-               ~exists().where(Suppression.email_key == Subscriber.email_key))
+               ~exists().where(Suppression.email_key == Subscriber.email_key), *left_out)
         .group_by(Subscriber.id, Subscriber.email, Subscriber.email_key, Subscriber.name)
     )
     source = segments.narrow(session, source, conditions)
@@ -477,3 +493,42 @@ def failures(session: Session, *, limit: int,
     if mailing_id is not None:
         q = q.where(OutboxRow.mailing_id == mailing_id)
     return [(row, name) for row, name in session.execute(q)]
+
+
+def list_audience(session: Session, list_ids: Sequence[int],
+                  received_from: Sequence[int] = ()) -> list[tuple[int, int, bool]]:
+    """(list id, subscriber id, got a copy of ``received_from``) of every active subscription
+    of ``list_ids``: what a dry run counts, changing nothing."""
+    if not list_ids:
+        return []
+    got = (_received_in(received_from, Subscriber.email_key) if received_from
+           else literal(False))
+    return [(lid, sid, bool(r)) for lid, sid, r in session.execute(
+        select(Subscription.list_id, Subscriber.id, got)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscription.list_id.in_(list_ids),
+               Subscription.status == SubscriptionStatus.active)
+        .order_by(Subscription.list_id, Subscriber.id))]
+
+
+def not_delivered(session: Session, mailing_ids: Sequence[int] | None = None
+                  ) -> dict[int, list[tuple[str, str, int]]]:
+    """Per mailing, (status, reply, count) of its skipped, failed and unknown copies."""
+    q = (select(OutboxRow.mailing_id, OutboxRow.status, OutboxRow.last_reply, func.count())
+         .where(OutboxRow.status.in_(NOT_DELIVERED))
+         .group_by(OutboxRow.mailing_id, OutboxRow.status, OutboxRow.last_reply))
+    if mailing_ids is not None:
+        q = q.where(OutboxRow.mailing_id.in_(mailing_ids))
+    out: dict[int, list[tuple[str, str, int]]] = {}
+    for mid, status, reply, n in session.execute(q):
+        out.setdefault(mid, []).append((str(OutboxStatus(status)), reply or "", n))
+    return out
+
+
+def last_delivery(session: Session) -> datetime | None:
+    """When a worker (any: a running one or a finished ``worker --drain``) last recorded a
+    delivery outcome: the newest sent, failed or unknown row."""
+    return session.scalar(
+        select(func.max(func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at)))
+        .where(OutboxRow.status.in_((OutboxStatus.sent, OutboxStatus.failed,
+                                     OutboxStatus.unknown, OutboxStatus.retry))))

@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import (
         confirm,
+        media,
         preferences,
         reconfirm,
         register,
@@ -80,9 +81,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         unsubscribe,
     )
 
-    key = settings.signing_key()
+    keys = settings.signing_keys()
+    key = keys[-1]
     engine = engine or make_engine(settings.db_url)
-    tokens = Tokens(key)
+    tokens = Tokens(keys)
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
               archive=archive or MailingsArchive(engine),
@@ -107,7 +109,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                   lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
-                   reconfirm):
+                   reconfirm, media):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -18,6 +18,7 @@ from mailer.domain.content import (
 )
 from mailer.domain.findings import DocPath, Finding
 from mailer.domain.markdown import render_markdown
+from mailer.domain.media import MEDIA_TYPES, WARN_BYTES, media_type
 
 _ITEM: TypeAdapter[Item] = TypeAdapter(Item)
 
@@ -57,10 +58,32 @@ def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Fin
 
 
 def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Finding]:
-    if item.image is not None and item.image.is_local and not ctx.exists(item.image.src):
-        yield Finding((*path, "image", "src"),
-                      f"image file {item.image.src!r} not found in {ctx.folder}; put the "
-                      "file beside issue.yaml or fix the name")
+    if item.image is not None and item.image.is_local:
+        if not ctx.exists(item.image.src):
+            yield Finding((*path, "image", "src"),
+                          f"image file {item.image.src!r} not found in {ctx.folder}; put the "
+                          "file beside issue.yaml or fix the name")
+        else:
+            yield from _size((*path, "image", "src"), item.image.src, ctx)
+    file = getattr(item, "file", None)
+    if file:
+        where = (*path, "file")
+        if media_type(file) is None:
+            allowed = ", ".join(sorted({s.lstrip(".") for s in MEDIA_TYPES}))
+            yield Finding(where, f"{file!r} cannot be offered to readers; use one of: {allowed}")
+        elif not ctx.exists(file):
+            yield Finding(where, f"file {file!r} not found in {ctx.folder}; upload it on the "
+                          "issue's page in the admin or put it beside issue.yaml")
+        else:
+            yield from _size(where, file, ctx)
+
+
+def _size(where: DocPath, name: str, ctx: CheckContext) -> Iterator[Finding]:
+    size = (ctx.folder / name).stat().st_size
+    if size > WARN_BYTES:
+        yield Finding(where, f"{name!r} is {size / 1048576:.1f} MB; files over "
+                      f"{WARN_BYTES // 1048576} MB are slow to open on a phone: make it "
+                      "smaller", severity="warning")
 
 
 def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Finding]:

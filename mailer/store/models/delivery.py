@@ -37,6 +37,7 @@ class MailingHeaders(TypedDict, total=False):
     list_name: str
     unsubscribe_mailto: str
     attachments: list[AttachmentHeader]
+    exclude_received_from: list[int]  # earlier mailings of the issue (a send --again)
 
 
 class MailingKind(enum.StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
@@ -128,8 +128,3 @@ def render_preview(settings: Settings, folder: Path, asset_base: str) -> Preview
                        str(exc), None)
     html, text = personalise(rendered, sample_values(settings.base_url))
     return Preview(True, html, text, rendered)
-
-
-def for_test(rendered: RenderedMailing) -> RenderedMailing:
-    """A test copy is marked in the subject, so nobody mistakes it for the real send."""
-    return replace(rendered, subject=f"[TEST] {rendered.subject}")

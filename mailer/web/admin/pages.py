@@ -50,6 +50,7 @@ DONE = {
     "unsuppressed": N_("Address removed from the suppression list"),
     "podcast-added": N_("The episode has been added from the feed; check it below."),
     "podcast-present": N_("That episode is in the issue already."),
+    "uploaded": N_("The file has been added to the issue."),
 }
 
 

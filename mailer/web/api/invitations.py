@@ -55,7 +55,8 @@ class InvitationDetail(BaseModel):
     deadline: datetime
     seconds_left: float
     seats_per_organisation: int
-    invitees: int
+    invitees: int  # whose invitation was delivered or is on its way
+    not_reached: int = 0  # invited, but the copy expired, was skipped or refused
     organisations: list[OrganisationSeats]
     reminders: list[ReminderSlotOut]
 
@@ -136,7 +137,7 @@ def invitation(slug: str, request: Request, me: Principal = VIEW,
     return InvitationDetail(
         slug=slug, title=d.invitation.title, deadline=d.invitation.deadline,
         seconds_left=d.countdown.seconds, seats_per_organisation=d.row.seats_max,
-        invitees=d.invitees,
+        invitees=d.invitees, not_reached=d.not_reached,
         organisations=[OrganisationSeats(organisation=g.organisation, limit=g.limit,
                                          registered=len(g.registered), remaining=g.remaining,
                                          waitlisted=len(g.waitlisted)) for g in d.groups],

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.authoring import load_document
 from mailer.domain.content import Issue
+from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
 from mailer.services.mailings import MailingProgress
+from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
+    FileOut,
     IssueDetail,
     IssueOut,
     MailingIn,
     MailingOut,
     Page,
     ProblemOut,
+    ReasonOut,
     SenderHealthOut,
 )
 
@@ -32,6 +38,7 @@ router = APIRouter(responses=ERROR_RESPONSES)
 mailings_router = APIRouter(responses=ERROR_RESPONSES)
 VIEW = Depends(require(Action.view))
 SEND = Depends(require(Action.send_issues))
+EDIT = Depends(require(Action.edit_issues))
 SESSION = Depends(get_session)
 
 
@@ -59,6 +66,23 @@ def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
                    severity=p.severity) for p in loaded.problems])
 
 
+@router.post("/issues/{name}/files", response_model=FileOut, status_code=201, tags=["issues"])
+async def upload_file(name: str, request: Request, me: Principal = EDIT) -> FileOut:
+    """Add a PDF or an image to the issue (multipart field ``file``; ``replace=1`` to put
+    it in place of a file of the same name). Its URL is public once the issue is sent."""
+    web = request.app.state.web
+    folder = issue_folder(web.settings, name)
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ApiError(422, "send the file as multipart form field 'file'", field="file")
+        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        added = await run_in_threadpool(add_file, folder, upload.filename, data,
+                                        replace=form.get("replace") == "1")
+    return FileOut(name=added.name, content_type=added.content_type, size=added.size,
+                   url=f"{web.settings.base_url}/media/{name}/{added.name}")
+
+
 def _mailing(m: MailingProgress) -> MailingOut:
     return MailingOut(id=m.id, kind=m.kind, name=m.name, status=m.status,
                       scheduled_at=m.scheduled_at, started_at=m.started_at,
@@ -66,7 +90,10 @@ def _mailing(m: MailingProgress) -> MailingOut:
                       note=m.note, health=SenderHealthOut.model_validate(m.health.as_dict())
                       if m.health is not None else None,
                       where=list(m.audience), segment=m.segment,
-                      send_window=m.send_window)
+                      send_window=m.send_window,
+                      reasons=[ReasonOut(status=r.status, reason=r.key, label=r.label,
+                                         count=r.count, example=r.example)
+                               for r in m.reasons])
 
 
 @mailings_router.get("/mailings", response_model=Page[MailingOut], tags=["mailings"])
@@ -112,6 +139,12 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                              name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
                              where=body.where, segment=body.segment or "",
                              send_window=body.send_window)
+    try:
+        planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
+                                 name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
+                                 again=body.again, include_received=body.include_received)
+    except svc.AlreadySent as exc:
+        raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
 
 

@@ -108,6 +108,10 @@ class MailingIn(BaseModel):
                              description='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
                                          "(Swedish holidays closed); 'off' = any time; "
                                          "empty = the workspace's send_window.")
+    again: bool = Field(False, description="Send although the issue already went (or is "
+                        "going) to one of the lists; without it that is refused with 409.")
+    include_received: bool = Field(False, description="With again: send to people who "
+                                   "already got the issue too.")
 
 
 class SegmentIn(BaseModel):
@@ -170,6 +174,22 @@ class SuppressionIn(BaseModel):
     note: str = ""
 
 
+class FileOut(BaseModel):
+    name: str = Field(description="The stored (safe) file name in the issue folder.")
+    content_type: str
+    size: int
+    url: str = Field(description="Where readers get it once the issue is sent.")
+
+
+class ReasonOut(BaseModel):
+    status: str = Field(description="skipped, failed or unknown")
+    reason: str = Field(description="expired, unsubscribed, cancelled, missed, suppressed, "
+                        "erased, refused, gave_up, unknown, not_sendable or other")
+    label: str
+    count: int
+    example: str = Field(description="One exact reply or reason, e.g. the server's 550 text.")
+
+
 class MailingOut(BaseModel):
     id: int
     kind: str
@@ -185,6 +205,8 @@ class MailingOut(BaseModel):
     where: list[str] = Field(default_factory=list)
     segment: str = ""
     send_window: str = ""
+    reasons: list[ReasonOut] = Field(default_factory=list, description="Skipped, failed and "
+                                     "unknown messages grouped by why.")
 
 
 class WebhookIn(BaseModel):

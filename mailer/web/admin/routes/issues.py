@@ -20,6 +20,7 @@ from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
 from mailer.services import mailings, podcast, segments
 from mailer.services.accounts import Principal
+from mailer.services.media import list_files
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
 from mailer.web.admin.pages import redirect, render
@@ -102,6 +103,15 @@ async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
                   mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
                   tz=web.settings.timezone, segments=saved,
                   default_window=web.settings.send_window)
+    earlier = await db(request, mailings.earlier_sends, f"issues/{name}")
+    files = await run_in_threadpool(list_files, issue_folder(web.settings, name))
+    version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
+                                      issue_folder(web.settings, name))
+    return render(request, "issue.html", status=status, **ctx, lists=lists,
+                  mailings=made, earlier=earlier, files=files,
+                  public_base=web.settings.base_url, item_types=sorted(ITEM_TYPES),
+                  version=version, conflict=conflict,
+                  tz=web.settings.timezone)
 
 
 @router.get("/admin/issues/{name}")

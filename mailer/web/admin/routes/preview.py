@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import mimetypes
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from mailer.authoring import load_document
+from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
-from mailer.errors import MailerError, NotFound
+from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings
 from mailer.services.accounts import Principal
+from mailer.services.media import add_file, find_file
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, issue_folder
 from mailer.web.admin.pages import redirect
 from mailer.web.admin.routes.segments import where_lines
 from mailer.web.pages import web_of
@@ -26,13 +28,13 @@ from mailer.web.routes.common import db
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
 SEND = Depends(require(Action.send_issues))
+EDIT = Depends(require(Action.edit_issues))
 
 # The e-mail's HTML in a frame of our own page: its inline styles and remote images
 # allowed, nothing else (no scripts, no forms), and only our pages may frame it.
 PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data: "
                "'self'; font-src https: data:; frame-ancestors 'self'; base-uri 'none'; "
                "form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox")
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 
 def _preview(request: Request, name: str) -> Preview:
@@ -68,14 +70,30 @@ async def version(request: Request, name: str, me: Principal = VIEW) -> Response
 
 @router.get("/admin/issues/{name}/media/{file}")
 async def media(request: Request, name: str, file: str, me: Principal = VIEW) -> Response:
-    folder = issue_folder(web_of(request).settings, name)
-    target = (folder / file).resolve()
-    if (folder.resolve() not in target.parents or not target.is_file()
-            or target.suffix.lower() not in IMAGE_TYPES):
-        raise NotFound(f"no image {file!r} in the issue folder")
-    return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0],
+    """The issue's images and files for the preview, before they are public."""
+    found = find_file(issue_folder(web_of(request).settings, name), file)
+    return FileResponse(found.path, media_type=found.content_type,
                         headers={"cache-control": "no-store",
                                  "content-security-policy": "default-src 'none'; sandbox"})
+
+
+@router.post("/admin/issues/{name}/files")
+async def upload_file(request: Request, name: str, me: Principal = EDIT) -> Response:
+    """Add a PDF or an image to the issue folder (checked for type, content and size)."""
+    web = web_of(request)
+    folder = issue_folder(web.settings, name)
+    async with request.form() as form:
+        web.csrf.check(request, form)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise MailerError("choose a file to add to the issue")
+        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        filename = upload.filename
+        replace = form.get("replace") == "1"
+    added = await run_in_threadpool(add_file, folder, filename, data, replace=replace)
+    response = redirect(f"/admin/issues/{name}", "uploaded", file=added.name)
+    response.headers["location"] += "#files"
+    return response
 
 
 @router.post("/admin/issues/{name}/test")
@@ -94,7 +112,7 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     # A mailing of kind test: queued like any other and sent within seconds by the
     # worker (or by this server's own loop when no worker runs); it shows among the
     # issue's mailings with its recipients and progress.
-    await db(request, mailings.plan_test, for_test(rendered), addresses,
+    await db(request, mailings.plan_test, rendered, addresses,
              base_url=web.settings.base_url, source=f"issues/{name}", now=web.now())
     return redirect(f"/admin/issues/{name}", "test-sent")
 
@@ -132,8 +150,11 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
+    # Sending again to a list the issue already went to needs its own tick ("again").
     planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
                        name=name, list_slugs=lists, at=at, now=web.now(), where=where,
-                       segment=segment, send_window=window)
+                       segment=segment, send_window=window,
+                       again=form.get("again") == "1",
+                       include_received=form.get("include_received") == "1")
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 

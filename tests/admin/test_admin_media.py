@@ -1,0 +1,142 @@
+"""An issue's images and files: uploaded in the admin (type, content and size checked),
+used by the issue (an image, a fact sheet's file:), served publicly from /media/… once
+sent — a really sent message's image and PDF links are fetched — and checked."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mailer.authoring import load_document
+from mailer.authoring.examples import FLAGSHIP
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
+from tests.admin.conftest import BASE, EMAILS, csrf, login
+from tests.admin.test_admin_mailings import _schedule, ready  # noqa: F401
+from tests.smtp_server import SmtpServer
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real (tiny, grey) PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                               8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _upload(client: TestClient, name: str, data: bytes, **extra: str):  # type: ignore[no-untyped-def]
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    return client.post(f"/admin/issues/{FLAGSHIP}/files",
+                       data={"csrf_token": csrf(page.text), **extra},
+                       files={"file": (name, data, "application/octet-stream")})
+
+
+def test_files_are_uploaded_used_and_served_once_the_issue_is_sent(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    folder = settings.workspace / "issues" / FLAGSHIP
+    login(client, EMAILS["editor"], lang="en")
+    image = png()
+    r = _upload(client, "Trappan.PNG", image)
+    assert r.status_code == 303 and r.headers["location"].endswith("#files"), r.text
+    r = _upload(client, "Faktablad Walk and Talk.pdf", PDF)
+    assert r.status_code == 303
+    assert (folder / "trappan.png").read_bytes() == image
+    assert (folder / "faktablad-walk-and-talk.pdf").read_bytes() == PDF
+    # Checked: type by name and by content, no silent overwrite.
+    r = _upload(client, "virus.exe", b"MZ...")
+    assert r.status_code == 400 and "only these file types" in r.text
+    r = _upload(client, "fake.pdf", b"<html>not a pdf</html>")
+    assert r.status_code == 400 and "its content does not match" in r.text
+    r = _upload(client, "trappan.png", png(3, 3))
+    assert r.status_code == 400 and "exists already" in r.text
+    assert (folder / "trappan.png").read_bytes() == image
+    page = client.get(f"/admin/issues/{FLAGSHIP}").text
+    assert f"{BASE}/media/{FLAGSHIP}/faktablad-walk-and-talk.pdf" in page
+
+    # The issue uses them: an image on the report, a fact sheet offering the PDF.
+    yaml = folder / "issue.yaml"
+    text = yaml.read_text(encoding="utf-8")
+    text = text.replace("        title: Delaktighetstrappan\n",
+                        "        title: Delaktighetstrappan\n        image:\n"
+                        "          src: trappan.png\n          alt: Delaktighetstrappan\n", 1)
+    text = text.replace(
+        "        link:\n          url: https://skr.se/download/18.faktablad/faktablad-walk-and-"
+        "talk.pdf\n          text: Ladda ned faktablad om ”Walk and Talk”\n",
+        "        file: faktablad-walk-and-talk.pdf\n", 1)
+    yaml.write_text(text, encoding="utf-8")
+    loaded = load_document(folder)
+    assert loaded.ok, loaded.problems
+    # The preview shows them (behind the login) before anything is public.
+    assert client.get(f"/admin/issues/{FLAGSHIP}/media/trappan.png").content == image
+    public_image = f"/media/{FLAGSHIP}/trappan.png"
+    assert client.get(public_image).status_code == 404
+
+    _schedule(client)
+    deliver_due(engine, settings)
+    message = smtp_server.wait_for(3)[0].message
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    urls = set(re.findall(rf'"({re.escape(BASE)}/media/[^"]+)"', html))
+    assert urls == {f"{BASE}{public_image}", f"{BASE}/media/{FLAGSHIP}/faktablad-walk-and-talk.pdf"}
+    client.cookies.clear()  # a reader: not logged in
+    for url in sorted(urls):
+        r = client.get(url)
+        assert r.status_code == 200, url
+        assert "public" in r.headers["cache-control"] and "max-age" in r.headers["cache-control"]
+        if url.endswith(".png"):
+            assert r.headers["content-type"] == "image/png" and r.content == image
+        else:
+            assert r.headers["content-type"] == "application/pdf" and r.content == PDF
+    text_part = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"{BASE}/media/{FLAGSHIP}/faktablad-walk-and-talk.pdf" in text_part
+    for bad in (f"/media/{FLAGSHIP}/issue.yaml", f"/media/{FLAGSHIP}/..%2Fissue.yaml",
+                f"/media/{FLAGSHIP}/nothing.png", "/media/..%2F..%2Fetc/passwd"):
+        assert client.get(bad).status_code == 404, bad
+
+
+def test_the_issue_check_names_missing_and_large_files(
+        ready: None, settings: Settings) -> None:  # noqa: F811
+    folder: Path = settings.workspace / "issues" / FLAGSHIP
+    yaml = folder / "issue.yaml"
+    text = yaml.read_text(encoding="utf-8").replace(
+        "        link:\n          url: https://skr.se/download/18.faktablad/faktablad-walk-and-"
+        "talk.pdf\n          text: Ladda ned faktablad om ”Walk and Talk”\n",
+        "        file: walk.pdf\n", 1)
+    yaml.write_text(text, encoding="utf-8")
+    problems = [str(p) for p in load_document(folder).problems]
+    assert any("file 'walk.pdf' not found" in p and "upload it" in p for p in problems)
+    (folder / "walk.pdf").write_bytes(PDF + b"0" * (11 * 1024 * 1024))
+    loaded = load_document(folder)
+    assert loaded.ok
+    assert any("'walk.pdf' is 11.0 MB" in str(w) for w in loaded.warnings), loaded.warnings
+
+
+def test_api_adds_a_file_to_an_issue(client: TestClient, team: dict[str, int],
+                                     ready: None, engine: Engine,  # noqa: F811
+                                     settings: Settings) -> None:
+    from tests.admin.conftest import token_for
+
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
+                    files={"file": ("Område 3.pdf", PDF, "application/pdf")})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"name": "omrade-3.pdf", "content_type": "application/pdf",
+                        "size": len(PDF), "url": f"{BASE}/media/{FLAGSHIP}/omrade-3.pdf"}
+    assert (settings.workspace / "issues" / FLAGSHIP / "omrade-3.pdf").read_bytes() == PDF
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
+                    files={"file": ("x.pdf", b"not a pdf", "application/pdf")})
+    assert r.status_code == 400 and "does not match" in r.json()["error"]["message"]
+    coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=coordinator,
+                    files={"file": ("y.pdf", PDF, "application/pdf")})
+    assert r.status_code == 403

@@ -1,0 +1,81 @@
+"""The re-send guard in the admin and the API, and the reasons for skipped/failed copies
+on the mailing page and in the API."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from mailer.authoring.examples import FLAGSHIP
+from mailer.config import Settings
+from mailer.delivery.worker import deliver_due
+from tests.admin.conftest import EMAILS, login, post_form, token_for
+from tests.admin.test_admin_mailings import PEOPLE, _schedule, ready  # noqa: F401
+from tests.smtp_server import SmtpServer
+
+
+def test_admin_asks_before_sending_an_issue_twice(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_fault = (
+        lambda addr: "550 5.1.1 <bo@uppsala.se>: Recipient address rejected"
+        if addr == "bo@uppsala.se" else None)
+    login(client, EMAILS["editor"], lang="en")
+    assert 'id="earlier-sends"' not in client.get(f"/admin/issues/{FLAGSHIP}").text
+    assert "No worker has run yet" in client.get("/admin").text
+    url = _schedule(client)
+    deliver_due(engine, settings)  # a drain run: its worker row is gone when it ends
+    smtp_server.wait_for(2)
+    dash = client.get("/admin").text
+    assert 'id="last-delivery"' in dash and "No worker has run yet" not in dash
+    assert "Last delivery activity" in dash
+    # The mailing page says why a copy was not delivered, not only how many.
+    page = client.get(url).text
+    assert 'id="reasons"' in page and "refused by the server" in page
+    assert "Recipient address rejected" in page
+    # The issue page now shows the earlier send and the "again" choice.
+    page = client.get(f"/admin/issues/{FLAGSHIP}").text
+    assert 'id="earlier-sends"' in page and 'name="again"' in page
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"lists": "medborgardialog", "confirm": "1"})
+    assert r.status_code == 400 and "already sent" in r.text
+    mid = url.rsplit("/", 1)[1]
+    assert f"mailing {mid} (done" in r.text
+    # With the explicit tick it goes, to the one person who did not get it.
+    smtp_server.handler.rcpt_fault = None
+    before = len(smtp_server.received)
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
+                  {"lists": "medborgardialog", "confirm": "1", "again": "1"})
+    assert r.status_code == 303, r.text
+    deliver_due(engine, settings)
+    got = smtp_server.wait_for(before + 1)
+    assert [x.rcpt_tos[0] for x in got[before:]] == ["bo@uppsala.se"]
+    # Swedish: the reason is in Swedish too.
+    client.cookies.clear()
+    login(client, EMAILS["editor"], lang="sv")
+    assert "avvisad av servern" in client.get(url).text
+
+
+def test_api_refuses_a_second_send_with_409_and_shows_reasons(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
+        settings: Settings, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_fault = (
+        lambda addr: "550 5.1.1 no such user" if addr == PEOPLE[0] else None)
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP}, headers=editor)
+    assert r.status_code == 201, r.text
+    first = r.json()["id"]
+    deliver_due(engine, settings)
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP}, headers=editor)
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert err["field"] == "again" and f"mailing {first} (done" in err["message"]
+    shown = client.get(f"/api/mailings/{first}", headers=editor).json()
+    assert shown["reasons"] == [{"status": "failed", "reason": "refused",
+                                 "label": "refused by the server", "count": 1,
+                                 "example": "550 5.1.1 no such user"}]
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True}, headers=editor)
+    assert r.status_code == 201 and r.json()["total"] == 1  # the one whose copy failed
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True,
+                                           "include_received": True}, headers=editor)
+    assert r.status_code == 201 and r.json()["total"] == 3

@@ -1,0 +1,76 @@
+"""Honest invitation counts: a copy that expired before delivery does not count as invited,
+shows with its reason in 'mailer mailings', and does not block a later invitation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cli_support import cli_in
+from tests.conftest import TEST_SECRET
+from tests.invite_helpers import ROOT, SLUG
+from tests.smtp_server import SmtpServer
+
+
+def test_expired_invitations_are_not_counted_and_can_be_sent_again(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(ROOT / "issues" / SLUG, workspace / "issues" / SLUG)
+    monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
+
+    run = cli_in(workspace)
+
+    run("init")
+    run("lists", "create", "demo", "--name", "Demo", "--single-opt-in")
+    run("subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
+    # After the deadline: refused, nothing recorded.
+    out = run("invite", SLUG, "--list", "demo", "--now", "2023-06-01 09:00", ok=False)
+    assert "deadline" in out and "has passed" in out
+    # Decided "as if" in January, but a worker on the real clock runs after the deadline.
+    out = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 09:00")
+    n = int(out.split("demo: ", 1)[1].split()[0])
+    assert n > 5 and "by the real clock the deadline has passed" in out
+    assert "sent 0, failed 0" in run("worker", "--drain")
+    assert smtp_server.received == []
+    out = run("mailings")
+    assert f"skipped {n}: expired before delivery (the deadline passed)" in out
+    out = run("invitations", "show", SLUG, "--now", "2023-01-20 10:00")
+    assert "invitees: 0" in out and f"not reached: {n}" in out
+    _api_shows_not_reached(workspace, db_url, n)
+    # The expired copies do not block a new invitation; delivered ones count.
+    out = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 10:00")
+    assert f"demo: {n} invited in mailing 2" in out
+    assert f"sent {n}, failed 0" in run("worker", "--drain", "--now", "2023-01-20 10:01")
+    out = run("invitations", "show", SLUG, "--now", "2023-01-20 10:05")
+    assert f"invitees: {n}" in out and "not reached" not in out
+    out = run("invite", SLUG, "--list", "demo", "--now", "2023-01-20 10:10")
+    assert "demo: 0 invited (everyone was invited already)" in out
+
+
+def _api_shows_not_reached(workspace: Path, db_url: str, n: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from mailer.config import load_settings
+    from mailer.store.db import make_engine, transaction
+    from mailer.store.models import utcnow
+    from mailer.web.app import create_app
+    from tests.admin.conftest import EMAILS, PASSWORD, token_for
+
+    settings = load_settings(workspace)
+    engine = make_engine(db_url)
+    from mailer.services import accounts
+
+    with transaction(engine) as s:
+        accounts.create_user(s, EMAILS["coordinator"], role="coordinator", name="C",
+                             password=PASSWORD, now=utcnow())
+    base = "https://nyhetsbrev.example.org"
+    with TestClient(create_app(settings, engine=engine), base_url=base) as client:
+        token = token_for(engine, "coordinator")
+        got = client.get(f"/api/invitations/{SLUG}",
+                         headers={"authorization": f"Bearer {token}"}).json()
+        assert (got["invitees"], got["not_reached"]) == (0, n)
+    engine.dispose()

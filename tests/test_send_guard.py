@@ -1,0 +1,131 @@
+"""Safe sending from the CLI: the re-send guard, --again, --include-received, --dry-run,
+--test, and skipped/failed counts with their reasons in 'mailer mailings'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailer.store.db import make_engine, transaction, upgrade
+from mailer.store.models import Mailing, OutboxRow, Subscriber, Subscription, SubscriptionStatus
+from tests.cli_support import cli_in
+from tests.conftest import TEST_SECRET
+from tests.delivery_support import add_subscribers
+from tests.smtp_server import SmtpServer
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "issues" / "2023-06-nyhetsbrev-6"
+
+
+@pytest.fixture
+def cli(workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    if not FLAGSHIP.exists():
+        pytest.skip("the flagship issue is not in this checkout")
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
+    engine = make_engine(db_url)
+    upgrade(engine)
+    add_subscribers(engine, 6)
+
+    run = cli_in(workspace)
+
+    yield run, engine
+    engine.dispose()
+
+
+def _count(engine, model) -> int:  # type: ignore[no-untyped-def]
+    with transaction(engine) as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_second_send_is_refused_then_again_leaves_out_who_got_it(cli, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    # A refused address fails alone, with the server's reason shown.
+    smtp_server.handler.rcpt_fault = (
+        lambda a: "550 5.1.1 no such mailbox" if a == "person5@example.test" else None)
+    assert "queued for 6 recipients" in run("send", issue)
+    with transaction(engine) as s:  # person4 unsubscribes after planning: skipped
+        sub = s.scalar(select(Subscription).join(Subscriber).where(
+            Subscriber.email == "person4@example.test"))
+        assert sub is not None
+        sub.status = SubscriptionStatus.unsubscribed
+    assert "sent 4, failed 1" in run("worker", "--drain")
+    out = run("mailings")
+    assert "failed 1: refused by the server (550)" in out
+    assert "skipped 1: unsubscribed after planning" in out
+
+    # Sending again to the same list is refused, naming the earlier mailing and its state.
+    out = run("send", issue, ok=False)
+    assert "already sent" in out and "mailing 1 (done" in out and "--again" in out
+    assert _count(engine, Mailing) == 1
+
+    # A dry run changes nothing and says per list who would get it and who is left out.
+    with transaction(engine) as s:  # two newcomers since the first send
+        lst = s.scalar(select(Subscription.list_id))
+        for n in ("new1", "new2"):
+            p = Subscriber(email=f"{n}@example.test", email_key=f"{n}@example.test",
+                           name=n, language="sv", attributes={})
+            s.add(p)
+            s.flush()
+            s.add(Subscription(subscriber_id=p.id, list_id=lst,
+                               status=SubscriptionStatus.active, source="test"))
+    rows_before = _count(engine, OutboxRow)
+    out = run("send", issue, "--dry-run")
+    assert "dry run: nothing planned" in out
+    # 7 active: 4 got it, person5 failed (may get it now), 2 new
+    assert "list medborgardialog (Medborgardialog): 3 would get it" in out
+    assert "left out 4: already got this issue" in out
+    assert "left out 1: unsubscribed" in out
+    assert "the send would be REFUSED" in out and "mailing 1 (done" in out
+    assert _count(engine, Mailing) == 1 and _count(engine, OutboxRow) == rows_before
+    out = run("send", issue, "--dry-run", "--again", "--include-received")
+    assert "7 would get it" in out and "REFUSED" not in out
+
+    # --again goes only to the people who did not get it.
+    smtp_server.handler.rcpt_fault = None
+    before = len(smtp_server.received)
+    assert "queued for 3 recipients" in run("send", issue, "--again")
+    assert "sent 3, failed 0" in run("worker", "--drain")
+    got = {r.rcpt_tos[0] for r in smtp_server.received[before:]}
+    assert got == {"person5@example.test", "new1@example.test", "new2@example.test"}
+    # --include-received sends to everyone again, on purpose.
+    assert "queued for 7 recipients" in run("send", issue, "--again", "--include-received")
+    out = run("send", issue, "--include-received", ok=False)
+    assert "goes with --again" in out
+
+
+def test_scheduled_send_counts_as_going_out(cli) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    assert "scheduled for 2099-06-15 08:00" in run("send", str(FLAGSHIP), "--at",
+                                                   "2099-06-15 08:00")
+    out = run("send", str(FLAGSHIP), ok=False)
+    assert "mailing 1 (scheduled" in out
+    # Another list is not a re-send: it is allowed, and leaves out who is on its way to get it.
+    with transaction(engine) as s:
+        from mailer.services.lists import create_list
+        other = create_list(s, "natverk", "Nätverk", language="sv")
+        for sid in s.scalars(select(Subscriber.id)):
+            s.add(Subscription(subscriber_id=sid, list_id=other.id,
+                               status=SubscriptionStatus.active, source="test"))
+    out = run("send", str(FLAGSHIP), "--list", "natverk", "--dry-run")
+    assert "0 would get it" in out and "REFUSED" not in out
+
+
+def test_cli_test_send_goes_through_the_outbox_marked_as_test(cli, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    out = run("send", str(FLAGSHIP), "--test", "anna@example.org, bo@example.org")
+    assert "test mailing 1 queued for anna@example.org, bo@example.org" in out
+    assert "sent 2, failed 0" in run("worker", "--drain")
+    subjects = {str(r.message["Subject"]) for r in smtp_server.received}
+    assert len(subjects) == 1 and subjects.pop().startswith("[TEST] Nyhetsbrev nr 6")
+    out = run("mailings")
+    assert " test " in out and "[TEST]" in out
+    # A test is not a send: the real send is not refused and reaches everyone.
+    assert "queued for 6 recipients" in run("send", str(FLAGSHIP))
+    assert "not e-mail addresses: nobody" in run("send", str(FLAGSHIP), "--test", "nobody",
+                                                  ok=False)
