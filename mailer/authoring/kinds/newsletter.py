@@ -17,7 +17,7 @@ from mailer.domain.content import (
     check_markdown,
     markdown_fields,
 )
-from mailer.domain.findings import DocPath, Finding
+from mailer.domain.findings import DocPath, Finding, msg
 from mailer.domain.markdown import render_markdown
 
 _ITEM: TypeAdapter[Any] = TypeAdapter(Item)
@@ -59,16 +59,17 @@ def check_partial(data: dict[str, Any], ctx: CheckContext) -> Iterator[Finding]:
 def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Finding]:
     if item.image is not None and item.image.is_local and not ctx.exists(item.image.src):
         yield Finding((*path, "image", "src"),
-                      f"image file {item.image.src!r} not found in {ctx.folder}; put the "
-                      "file beside issue.yaml or fix the name")
+                      msg("image file %(file)r not found in %(folder)s; put the file beside "
+                          "issue.yaml or fix the name", file=item.image.src, folder=ctx.folder))
 
 
 def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Finding]:
     for src, _alt in render_markdown(text).images:
         if "://" not in src and not ctx.exists(src):
             line = text[: text.find(src)].count("\n") + 1 if src in text else None
-            yield Finding(path, f"image file {src!r} not found in {ctx.folder}; put the "
-                          "file beside issue.yaml or fix the name", text_line=line)
+            yield Finding(path, msg("image file %(file)r not found in %(folder)s; put the file "
+                              "beside issue.yaml or fix the name", file=src, folder=ctx.folder),
+                          text_line=line)
 
 
 register_kind("newsletter", Issue, check_newsletter, partial_checker=check_partial,

@@ -18,11 +18,12 @@ from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
+from mailer.render.i18n import describe_problem
 from mailer.services import mailings
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
-from mailer.web.admin.pages import redirect, render
+from mailer.web.admin.pages import admin_language, redirect, render, translator
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -44,6 +45,12 @@ def anchor(problem: Problem) -> str:
         s, name = int(m.group(1)) - 1, m.group(2)
         return f"s{s}-{name}" if name and name != "items" else f"s{s}"
     return field.split(".")[0].split("[")[0] or "problems"
+
+
+def _problem_line(p: Problem, lang: str) -> str:
+    """A problem as the page's list shows it (warning marked, place named by titles)."""
+    text = describe_problem(p, lang)
+    return f"{translator(lang)('Warning')}: {text}" if p.severity == "warning" else text
 
 
 def item_of(problem: Problem) -> tuple[int, int] | None:
@@ -161,12 +168,13 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
     where = await run_in_threadpool(_apply, web.settings, name, values,
                                     values.get("action", "save"))
     if wants_json:
+        lang = admin_language(request)
         # The editor's script saves on change and refreshes the problems and previews.
         loaded = await run_in_threadpool(load_document, folder,
                                          today=local_today(web.settings, web.now()))
         return JSONResponse({"saved": True, "errors": len(loaded.errors),
                              "version": previews.version(web.settings, folder),
-                             "problems": [{"text": str(p), "severity": p.severity,
+                             "problems": [{"text": _problem_line(p, lang), "severity": p.severity,
                                            "anchor": anchor(p)} for p in loaded.problems]})
     response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")
     response.headers["location"] += f"#{where}"
