@@ -5,7 +5,6 @@ server."""
 from __future__ import annotations
 
 import re
-
 import shutil
 from pathlib import Path
 
