@@ -73,6 +73,18 @@ def plural_translator(lang: str) -> Callable[..., str]:
     return _n
 
 
+def _localiser(lang: str) -> Callable[[str], str]:
+    """A message in the page's language: a ``Msg`` from a check or a service, or a fixed
+    ``N_`` text of the admin."""
+    tr = Translator(lang if lang in LANGUAGES else "sv")
+    page = translator(lang)
+
+    def localise(message: str) -> str:
+        return tr.localise(message) if hasattr(message, "msgid") else page(message)
+
+    return localise
+
+
 def make_admin_environment(settings: Settings) -> Environment:
     """The public environment's filters, with the admin templates looked up first."""
     env = make_environment(settings)
@@ -114,6 +126,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
     ctx = {
         "_": translator(lang),
         "_n": plural_translator(lang),
+        "localise": _localiser(lang),
         "problem_text": lambda p, place=True: describe_problem(p, lang, place=place),
         "lang": lang,
         "other_lang": other,

@@ -78,7 +78,7 @@ async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     return redirect(f"/admin/issues/{folder.name}", "created")
 
 
-def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
+def editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
     folder = issue_folder(settings, name)
     loaded = load_document(folder, today=today)
     view, open_error = None, None
@@ -96,8 +96,10 @@ def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, 
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
 
-async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
-                       status: int = 200, conflict: bool = False) -> Response:
+async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
+                      status: int = 200, conflict: bool = False,
+                      send: dict[str, object] | None = None) -> Response:
+    """The issue page; ``send`` holds a refused send form's input and its errors."""
     web = web_of(request)
     lists = await db(request, mailings.target_lists)
     made = await db(request, mailings.mailings_for_source, f"issues/{name}")
@@ -105,15 +107,15 @@ async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
                   mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
-                  tz=web.settings.timezone)
+                  tz=web.settings.timezone, send=send or {})
 
 
 @router.get("/admin/issues/{name}")
 async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
     web = web_of(request)
-    ctx = await run_in_threadpool(_editor_context, web.settings, name,
+    ctx = await run_in_threadpool(editor_context, web.settings, name,
                                   local_today(web.settings, web.now()))
-    return await _editor_page(request, name, ctx)
+    return await editor_page(request, name, ctx)
 
 
 def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
@@ -162,9 +164,9 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
     if sent and sent != await run_in_threadpool(previews.version, web.settings, folder):
         if wants_json:
             return JSONResponse({"saved": False, "conflict": True}, status_code=409)
-        ctx = await run_in_threadpool(_editor_context, web.settings, name,
+        ctx = await run_in_threadpool(editor_context, web.settings, name,
                                       local_today(web.settings, web.now()))
-        return await _editor_page(request, name, ctx, status=409, conflict=True)
+        return await editor_page(request, name, ctx, status=409, conflict=True)
     where = await run_in_threadpool(_apply, web.settings, name, values,
                                     values.get("action", "save"))
     if wants_json:

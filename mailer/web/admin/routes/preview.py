@@ -12,13 +12,16 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from mailer.authoring import load_document
 from mailer.domain.roles import Action
+from mailer.domain.findings import msg
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, for_test, issue_folder, local_today
 from mailer.web.admin.pages import redirect
+from mailer.web.admin.routes.issues import editor_context, editor_page
+from mailer.web.i18n import N_
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -77,11 +80,25 @@ async def media(request: Request, name: str, file: str, me: Principal = VIEW) ->
                                  "content-security-policy": "default-src 'none'; sandbox"})
 
 
+async def _refused(request: Request, name: str, send: dict[str, object]) -> Response:
+    """The issue page again (400), the send forms holding what was typed and each error
+    beside its field: a refused form never loses the input or strands the editor."""
+    web = web_of(request)
+    ctx = await run_in_threadpool(editor_context, web.settings, name,
+                                  local_today(web.settings, web.now()))
+    return await editor_page(request, name, ctx, status=400, send=send)
+
+
 @router.post("/admin/issues/{name}/test")
 async def test_send(request: Request, name: str, me: Principal = SEND) -> Response:
     web = web_of(request)
     form = await checked_form(request)
-    addresses = mailings.test_addresses(str(form.get("addresses") or ""))
+    raw = str(form.get("addresses") or "")
+    try:
+        addresses = mailings.test_addresses(raw)
+    except MailerError as exc:
+        return await _refused(request, name, {"addresses": raw,
+                                              "errors": {"addresses": exc.message}})
     preview = await run_in_threadpool(_preview, request, name)
     if preview.rendered is None:
         raise MailerError("the issue has problems; fix them before sending a test")
@@ -106,7 +123,8 @@ def parse_local(value: str, tz: dt.tzinfo) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
     except ValueError:
-        raise MailerError(f"{text!r} is not a date and time; write YYYY-MM-DD HH:MM") from None
+        raise MailerError(msg("%(value)r is not a date and time; write YYYY-MM-DD HH:MM",
+                              value=text)) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
@@ -115,11 +133,20 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     web = web_of(request)
     form = await checked_form(request)
     lists = [str(x) for x in form.getlist("lists") if str(x).strip()]
-    at = parse_local(str(form.get("at") or ""), web.settings.tz)
-    if form.get("confirm") != "1":
-        raise MailerError("tick the box to confirm that the issue goes to these lists")
+    raw_at = str(form.get("at") or "")
+    errors: dict[str, str] = {}
+    at = None
+    try:
+        at = parse_local(raw_at, web.settings.tz)
+    except MailerError as exc:
+        errors["at"] = exc.message
     if not lists:
-        raise MailerError("choose at least one list to send the issue to")
+        errors["lists"] = N_("Choose at least one list to send the issue to.")
+    if form.get("confirm") != "1":
+        errors["confirm"] = N_("Tick the box to confirm that the issue goes to these lists.")
+    if errors:
+        return await _refused(request, name, {"lists": lists, "at": raw_at,
+                                              "errors": errors})
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
