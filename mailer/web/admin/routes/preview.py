@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from mailer.authoring import load_document
-from mailer.domain.roles import Action
 from mailer.domain.findings import msg
+from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
 from mailer.services import mailings
