@@ -32,6 +32,7 @@ VIEW = Depends(require(Action.view))
 EDIT = Depends(require(Action.edit_issues))
 
 _ITEM_FIELD = re.compile(r"^sections\[(\d+)\]\.items\[(\d+)\](?:\.(\w+))?")
+_OPEN = re.compile(r"^s\d+(-i\d+)?$")
 _SECTION_FIELD = re.compile(r"^sections\[(\d+)\](?:\.(\w+))?")
 
 
@@ -91,7 +92,11 @@ def editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, o
     for p in loaded.problems:
         if (key := item_of(p)) is not None:
             per_item.setdefault(key, []).append(p)
+    by_section: dict[int, int] = {}
+    for (s, _i), found in per_item.items():
+        by_section[s] = by_section.get(s, 0) + len(found)
     return {"name": name, "loaded": loaded, "summary": summarise(loaded), "view": view,
+            "section_problems_of": by_section,
             "open_error": open_error, "per_item": per_item,
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
@@ -115,6 +120,8 @@ async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
     web = web_of(request)
     ctx = await run_in_threadpool(editor_context, web.settings, name,
                                   local_today(web.settings, web.now()))
+    opened = request.query_params.get("open", "")
+    ctx["opened"] = opened if _OPEN.match(opened) else ""
     return await editor_page(request, name, ctx)
 
 
@@ -178,6 +185,9 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
                              "version": previews.version(web.settings, folder),
                              "problems": [{"text": _problem_line(p, lang), "severity": p.severity,
                                            "anchor": anchor(p)} for p in loaded.problems]})
-    response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")
+    # ?open= names the section or item to show unfolded (the #anchor alone opens nothing
+    # without JavaScript).
+    response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved",
+                                          open=where if _OPEN.match(where) else None)
     response.headers["location"] += f"#{where}"
     return response
