@@ -61,6 +61,57 @@ def test_round_trip_without_changes_keeps_the_file_byte_for_byte(flagship: Path)
     assert (flagship / "issue.yaml").read_text(encoding="utf-8") == before
 
 
+def _full_form(doc: IssueFile) -> dict[str, str]:
+    """The editor's form for ``doc`` as the page sends it, every field filled."""
+    form: dict[str, str] = {}
+
+    def put(prefix: str, fields) -> None:  # type: ignore[no-untyped-def]
+        for spec, vals in fields:
+            for k, v in vals.items():
+                if k != "file":
+                    form[prefix + spec.name + (f".{k}" if k else "")] = v
+
+    view = doc.view()
+    put("", view["fields"])
+    for s in view["sections"]:
+        put(f"s{s['index']}-", s["fields"])
+        for it in s["items"]:
+            put(f"s{s['index']}-i{it['index']}-", it["fields"])
+    return form
+
+
+@pytest.mark.parametrize(("key", "old", "new"), [
+    ("s3-i1-title", "Medborgardialog – Skogstorpsparkens lekplats",
+     "Medborgardialog om Skogstorpsparken"),
+    ("subject", None, "Nyhetsbrev nr 6 om medborgardialog"),
+    ("s5-i2-title", "Stärk fullmäktige – en grundutbildning", "Stärk fullmäktige: grundkurs"),
+])
+def test_saving_one_value_changes_only_its_bytes(flagship: Path, key: str, old: str | None,
+                                                 new: str) -> None:
+    """Through the same path as the editor (the whole form sent, one value changed): every
+    byte before and after the changed value is as it was, comments and blank lines too."""
+    path = flagship / "issue.yaml"
+    before = path.read_bytes()
+    doc = IssueFile(flagship)
+    form = _full_form(doc)
+    old = old or form[key]
+    assert form[key] == old and old.encode() in before
+    form[key] = new
+    doc.apply(form)
+    doc.save()
+    after = path.read_bytes()
+    start = before.index(old.encode())
+    assert before.count(old.encode()) == 1
+    # Everything up to the value, and everything after the line it is on, is unchanged.
+    assert after[:start] == before[:start]
+    rest = before[before.index(b"\n", start):]
+    assert after.endswith(rest)
+    line = after[start:len(after) - len(rest)].decode()
+    assert new in line and "\n" not in line, line
+    assert after.count(b"#") == before.count(b"#") and after.count(b"\n\n") == \
+        before.count(b"\n\n")
+
+
 def test_issue_list_shows_checks(client: TestClient, team: dict[str, int], flagship: Path,
                                  settings: Settings) -> None:
     broken = settings.workspace / "issues" / "2023-09-nyhetsbrev-7"
