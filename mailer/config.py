@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mailer.domain.brand import Brand
 from mailer.errors import ConfigError
 
 ENV_PREFIX = "MAILER_"
@@ -137,6 +139,9 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=0)
     remote_fonts: bool = False
     demo: bool = False
+    # --- branding ---
+    brand: Brand = Brand()  # [brand] in mailer.toml: name, logo, colour, footer_address…
+    brands: dict[str, Brand] = {}  # [brands.<name>]: one per newsletter; issues say brand:
 
     @classmethod
     def settings_customise_sources(
@@ -210,6 +215,18 @@ class Settings(BaseSettings):
                              "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return v
 
+    @field_validator("brands")
+    @classmethod
+    def _brands(cls, v: dict[str, Brand]) -> dict[str, Brand]:
+        for name, brand in v.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+                raise ValueError(f"[brands.{name}]: a brand's name is a short name (a-z, 0-9, "
+                                 "'-'), e.g. [brands.natverk]")
+            for field in ("from_address", "reply_to"):
+                if getattr(brand, field):
+                    _parse_sender(getattr(brand, field))
+        return v
+
     # --- derived values -------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
@@ -281,6 +298,10 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
             if err["type"] == "extra_forbidden":
                 msg = f"unknown setting {loc!r} in {toml}; check the spelling"
                 name = loc
+            if loc in ("brand", "brands") and err["type"] != "extra_forbidden":
+                table = ".".join(str(x) for x in err["loc"][:-1])
+                lines.append(f"[{table}] {err['loc'][-1]} in {toml}: {msg}")
+                continue
             lines.append(f"{name} (or '{loc.removesuffix('_')}' in mailer.toml): {msg}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     finally:

@@ -255,6 +255,7 @@ class Issue(Strict):
     editor: Editor | None = None
     organisation: Line = ""  # who sends it, for the footer
     lists: list[Slug] = []
+    brand: Slug | Literal[""] = ""  # a [brands.<name>] of mailer.toml (else [brand])
 
     def all_items(self) -> Iterator[tuple[DocPath, ItemBase]]:
         """Every item with its path in the document, in reading order."""
