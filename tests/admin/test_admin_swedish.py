@@ -145,6 +145,10 @@ def test_every_admin_page_is_swedish(client: TestClient, team: dict[str, int],
     assert "Avsnittet ”Evenemang”, punkten ”Demokratidagen”" in broken_page
     assert "1 fel" in broken_page and "1 varning" in broken_page
     assert "1 varningar" not in broken_page
+    # The preview frame of an issue with errors lists them in Swedish too.
+    preview = client.get("/admin/issues/2023-nr07-september/preview.html").text
+    assert "<html lang='sv'>" in preview and "1 fel" in preview
+    assert "Ämnesrad: måste fyllas i" in preview and "is required" not in preview
 
 
 def test_the_word_list_catches_english() -> None:
