@@ -218,13 +218,10 @@ class Settings(BaseSettings):
     @field_validator("brands")
     @classmethod
     def _brands(cls, v: dict[str, Brand]) -> dict[str, Brand]:
-        for name, brand in v.items():
+        for name in v:
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
                 raise ValueError(f"[brands.{name}]: a brand's name is a short name (a-z, 0-9, "
                                  "'-'), e.g. [brands.natverk]")
-            for field in ("from_address", "reply_to"):
-                if getattr(brand, field):
-                    _parse_sender(getattr(brand, field))
         return v
 
     # --- derived values -------------------------------------------------------------

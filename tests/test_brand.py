@@ -30,7 +30,6 @@ footer_address = "SKR, 118 82 Stockholm"
 [brands.natverk]
 name = "Nätverket för förtroendevalda"
 colour = "#5B2A86"
-from_address = "Nätverket <natverk@example.org>"
 """
 # A 1×1 PNG.
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

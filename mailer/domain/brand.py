@@ -67,8 +67,6 @@ class Brand(BaseModel):
     colour: Colour = ""  # masthead, headings, buttons
     link_colour: Colour = ""
     footer_address: str = ""  # postal address under every mail and public page
-    from_address: str = ""  # "Namn <adress>" for this newsletter's mail (else MAILER_FROM)
-    reply_to: str = ""
 
     def over(self, base: Brand) -> Brand:
         """This brand, with what it leaves empty taken from ``base``."""
