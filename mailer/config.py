@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mailer.domain.brand import Brand
 from mailer.errors import ConfigError
 
 ENV_PREFIX = "MAILER_"
@@ -254,6 +255,9 @@ class Settings(BaseSettings):
     # Local time of day for reminders in days before a deadline given as a date (23:59);
     # an invitation's own reminder_time: wins.
     reminder_time: str = "09:00"
+    # --- branding ---
+    brand: Brand = Brand()  # [brand] in mailer.toml: name, logo, colour, footer_address…
+    brands: dict[str, Brand] = {}  # [brands.<name>]: one per newsletter; issues say brand:
 
     @classmethod
     def settings_customise_sources(
@@ -423,6 +427,15 @@ class Settings(BaseSettings):
 
         parse_time_of_day(v)  # its ValueError names the way to write it
         return v.strip()
+
+    @field_validator("brands")
+    @classmethod
+    def _brands(cls, v: dict[str, Brand]) -> dict[str, Brand]:
+        for name in v:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+                raise ValueError(f"[brands.{name}]: a brand's name is a short name (a-z, 0-9, "
+                                 "'-'), e.g. [brands.natverk]")
+        return v
 
     # --- derived values -------------------------------------------------------------
     @property
@@ -596,6 +609,10 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
             if err["type"] == "extra_forbidden":
                 msg = f"unknown setting {loc!r} in {toml}; check the spelling"
                 name = loc
+            if loc in ("brand", "brands") and err["type"] != "extra_forbidden":
+                table = ".".join(str(x) for x in err["loc"][:-1])
+                lines.append(f"[{table}] {err['loc'][-1]} in {toml}: {msg}")
+                continue
             lines.append(f"{name} (or '{loc.removesuffix('_')}' in mailer.toml): {msg}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     finally:

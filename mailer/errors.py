@@ -14,6 +14,32 @@ class Problem:
     line: int | None = None
     field: str | None = None
     severity: str = "error"  # "error" or "warning"
+    #: Titles of the section and item the field belongs to (issue checks), so a message
+    #: can say ``section "Evenemang", item "Demokratidagen", date`` rather than a path.
+    section: str | None = None
+    item: str | None = None
+
+    @property
+    def short_field(self) -> str | None:
+        """The field's own name inside its item or section (``date``, ``image.alt``), or the
+        whole field name for a top-level field."""
+        if not self.field:
+            return None
+        if self.section is None and self.item is None:
+            return self.field
+        return self.field.rsplit("]", 1)[-1].lstrip(".") or None
+
+    def place(self) -> str:
+        """``section "Evenemang", item "Demokratidagen", date`` (English; the admin shows
+        it translated, see ``mailer.render.i18n.Translator.problem``)."""
+        parts = []
+        if self.section is not None:
+            parts.append(f'section "{self.section}"')
+        if self.item is not None:
+            parts.append(f'item "{self.item}"')
+        if (name := self.short_field) is not None:
+            parts.append(name)
+        return ", ".join(parts)
 
     def __str__(self) -> str:
         where = ""
@@ -21,7 +47,8 @@ class Problem:
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         elif self.line:
             where = f"line {self.line}: "
-        field = f"{self.field}: " if self.field else ""
+        place = self.place()
+        field = f"{place}: " if place else ""
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{where}{prefix}{field}{self.message}"
 

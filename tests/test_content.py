@@ -146,8 +146,8 @@ def test_every_problem_at_once(flagship: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "message", "line"), [
-    ("name: [x\n", "YAML syntax", 2),
-    ("name: a\nname: b\n", "duplicate key", 2),
+    ("name: [x\n", "YAML syntax: a list in [ ] or a mapping in { } is not closed", 1),
+    ("name: a\nname: b\n", "the field 'name' appears twice", 2),
     ("- just\n- a list\n", "expected a mapping", 1),
     ("kind: newsleter\n", "unknown kind 'newsleter'; known kinds:", 1),
     ("number: 6\n", "name: is required", 1),

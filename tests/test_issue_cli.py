@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import os
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from mailer.authoring.examples import flagship_path
+from mailer.authoring.scaffold import new_issue
 from tests.conftest import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,16 +61,42 @@ def test_check_missing_folder(ws: Path) -> None:
 
 
 def test_new_scaffolds_next_number(ws: Path) -> None:
-    r = run(ws, "issue", "new", "--year", "2023", "--title", "Sommarnumret")
+    r = run(ws, "issue", "new", "--year", "2023", "--title", "Sommarnumret", "--month", "6")
     assert r.returncode == 0, r.stderr
-    folder = ws / "issues" / "2023-01-nyhetsbrev-7"
+    folder = ws / "issues" / "2023-nr07-juni"
     text = (folder / "issue.yaml").read_text(encoding="utf-8")
     assert "number: 7" in text and "Sommarnumret" in text and "Anders Nordh" in text
+    # The scaffold's example texts are not ready to send: the check names each one.
     r = run(ws, "issue", "check", str(folder))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "placeholder address" in r.stdout  # the example link is flagged, not an error
-    r = run(ws, "issue", "new", "--year", "2025")
-    assert r.returncode == 0 and (ws / "issues" / "2025-01-nyhetsbrev-1").is_dir()
+    assert r.returncode == 1, r.stdout + r.stderr
+    for example in ("'Skriv inledningen här", "'Rubrik'", "'En kort sammanfattning.'"):
+        assert f"still the example text {example}" in r.stderr, r.stderr
+    assert 'section "Nyheter", item "Rubrik", title:' in r.stderr
+    assert "placeholder address" in r.stdout  # the example link: a warning, not an error
+    r = run(ws, "issue", "new", "--month", "2025-03")
+    assert r.returncode == 0 and (ws / "issues" / "2025-nr01-mars").is_dir(), r.stderr
+    # Numbers sort as numbers: nr 10 after nr 9 (the same function, in-process for speed).
+    for _ in range(9):
+        new_issue(ws / "issues", today=dt.date(2025, 3, 1))
+    names = sorted(p.name for p in (ws / "issues").iterdir() if p.name.startswith("2025"))
+    assert [n.split("-")[1] for n in names] == [f"nr{n:02d}" for n in range(1, 11)]
+    r = run(ws, "issue", "new", "--month", "13")
+    assert r.returncode == 2 and "--month 13 is not a month" in r.stderr
+
+
+def test_check_explains_yaml_syntax_with_the_line(ws: Path) -> None:
+    yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
+    text = yaml_path.read_text(encoding="utf-8")
+    assert "\nsubject: " in text
+    broken = text.replace("\nsubject: ", "\nsubject: Demokrati: en resa ", 1)
+    yaml_path.write_text(broken, encoding="utf-8")
+    line = broken.split("\nsubject: ")[0].count("\n") + 2
+    r = run(ws, "issue", "check", "issues/2023-06-nyhetsbrev-6")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"issue.yaml:{line}: YAML syntax: a colon followed by a space inside a value" \
+        in r.stderr, r.stderr
+    assert f"{line} | subject: Demokrati: en resa" in r.stderr  # the line itself, and a caret
+    assert "^" in r.stderr.split(f"{line} | subject:")[1].splitlines()[1]
 
 
 def test_render_writes_html_text_and_eml(ws: Path) -> None:

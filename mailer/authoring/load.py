@@ -14,25 +14,30 @@ from pydantic import BaseModel, ValidationError
 
 from mailer.authoring.registry import DEFAULT_KIND, CheckContext, kinds
 from mailer.authoring.source import Source, read_source
-from mailer.domain.findings import DocPath, Finding
+from mailer.domain.findings import DocPath, Finding, Msg, msg
 from mailer.errors import MailerError, NotFound, Problem
+
+
+def N_(message: str) -> str:
+    """Mark a check message id for the catalogues (used through ``msg``)."""
+    return message
 
 DOCUMENT_NAME = "issue.yaml"
 
 # Hints added to "required" messages for fields editors often forget.
 FIELD_HINTS = {
-    "title": "add title: with the heading readers see",
-    "alt": "describe the picture for readers who cannot see it, e.g. alt: Fem personer "
-           "samtalar runt ett bord",
-    "link": "add link: https://… (or link: {url: https://…, text: Läs mer})",
-    "date": "add date: YYYY-MM-DD, e.g. 2023-06-16",
-    "type": "add type: (one of {types})",
-    "subject": "add subject: with the e-mail's subject line",
-    "number": "add number: (the issue's number within the year)",
-    "year": "add year: e.g. 2023",
-    "name": "add name: with the newsletter's (or the person's) name",
-    "sections": "add sections: with at least one section holding items:",
-    "items": "add items: with at least one item",
+    "title": N_("add title: with the heading readers see"),
+    "alt": N_("describe the picture for readers who cannot see it, e.g. alt: Fem personer "
+              "samtalar runt ett bord"),
+    "link": N_("add link: https://… (or link: {url: https://…, text: Läs mer})"),
+    "date": N_("add date: YYYY-MM-DD, e.g. 2023-06-16"),
+    "type": N_("add type: (one of %(types)s)"),
+    "subject": N_("add subject: with the e-mail's subject line"),
+    "number": N_("add number: (the issue's number within the year)"),
+    "year": N_("add year: e.g. 2023"),
+    "name": N_("add name: with the newsletter's (or the person's) name"),
+    "sections": N_("add sections: with at least one section holding items:"),
+    "items": N_("add items: with at least one item"),
 }
 
 
@@ -83,8 +88,8 @@ def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
     if src.data is None and src.problems:
         return loaded
     if not isinstance(src.data, dict):
-        loaded.problems.append(Problem("expected a mapping of fields (name: value) at the top "
-                                       "of the file", display, 1))
+        loaded.problems.append(Problem(msg("expected a mapping of fields (name: value) at the "
+                                           "top of the file"), display, 1))
         return loaded
     registry = kinds()
     kind_name = src.data.get("kind") or DEFAULT_KIND
@@ -92,7 +97,8 @@ def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
     kind = registry.get(loaded.kind)
     if kind is None:
         loaded.problems.append(Problem(
-            f"unknown kind {kind_name!r}; known kinds: {', '.join(sorted(registry))}",
+            msg("unknown kind %(kind)r; known kinds: %(known)s", kind=kind_name,
+                known=", ".join(sorted(registry))),
             display, src.pos(("kind",)).line, "kind"))
         return loaded
     ctx = CheckContext(folder=file.parent, today=today)
@@ -135,10 +141,38 @@ def field_name(path: DocPath) -> str:
     return out
 
 
+def titles(data: object, path: DocPath) -> tuple[str | None, str | None]:
+    """The titles of the section and item ``path`` lies in (``None`` outside of one); an
+    untitled one is named by its number ("no. 3")."""
+    if len(path) < 2 or path[0] != "sections" or not isinstance(path[1], int):
+        return None, None
+
+    def title(container: object, index: int) -> str:
+        node = container[index] if isinstance(container, list) and index < len(container) \
+            else None
+        text = node.get("title") if isinstance(node, dict) else None
+        return " ".join(str(text).split()) if text else msg("no. %(n)s", n=index + 1)
+
+    sections = data.get("sections") if isinstance(data, dict) else None
+    section = title(sections, path[1])
+    if len(path) < 4 or path[2] != "items" or not isinstance(path[3], int):
+        return section, None
+    node = sections[path[1]] if isinstance(sections, list) and path[1] < len(sections) else None
+    return section, title(node.get("items") if isinstance(node, dict) else None, path[3])
+
+
+def problem_at(message: str, src: Source, path: DocPath, line: int,
+               severity: str = "error", file: str | None = None) -> Problem:
+    """A Problem at ``path``: file and line, field name, and the section and item titles."""
+    section, item = titles(src.data, path)
+    return Problem(message, file or src.pos(path).file, line, field_name(path) or None,
+                   severity, section, item)
+
+
 def finding_problem(f: Finding, src: Source) -> Problem:
     pos = src.pos(f.path)
     line = pos.text_line + f.text_line - 1 if f.text_line is not None else pos.line
-    return Problem(f.message, pos.file, line, field_name(f.path) or None, f.severity)
+    return problem_at(f.message, src, f.path, line, f.severity, pos.file)
 
 
 def _strip(tp: object) -> object:
@@ -195,61 +229,73 @@ def _translate(exc: ValidationError, model: type[BaseModel], src: Source) -> lis
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
+        text: str
         ctx = err.get("ctx") or {}
         path, _ = _walk(model, loc)
         if kind == "extra_forbidden":
             _, parent = _walk(model, loc[:-1])
             known = sorted(getattr(parent, "model_fields", {}))
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            tip = f"did you mean {close[0]!r}? " if close else ""
-            msg = f"unknown field; {tip}known fields here: {', '.join(known)}"
+            text = (msg("unknown field; did you mean %(name)r? known fields here: %(known)s",
+                        name=close[0], known=", ".join(known)) if close else
+                    msg("unknown field; known fields here: %(known)s", known=", ".join(known)))
         elif kind == "missing":
             name = str(path[-1]) if path else "?"
             _, parent = _walk(model, loc[:-1])
-            hint = FIELD_HINTS.get(name, f"add {name}:")
-            if "{types}" in hint:
-                hint = hint.format(types=", ".join(_types_at(parent, name)))
-            msg = f"is required; {hint}"
+            hint = (msg(FIELD_HINTS[name], types=", ".join(_types_at(parent, name)))
+                    if name == "type" else msg(FIELD_HINTS[name]) if name in FIELD_HINTS
+                    else msg("add %(name)s:", name=name))
+            text = msg("is required; %(hint)s", hint=hint)
         elif kind == "union_tag_invalid":
             tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
             close = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1)
-            tip = f"did you mean {close[0]!r}? " if close else ""
-            msg = (f"unknown item type {ctx.get('tag')!r}; {tip}"
-                   f"known types: {', '.join(sorted(tags))}")
+            text = (msg("unknown item type %(tag)r; did you mean %(name)r? known types: "
+                        "%(known)s", tag=ctx.get("tag"), name=close[0],
+                        known=", ".join(sorted(tags))) if close else
+                    msg("unknown item type %(tag)r; known types: %(known)s",
+                        tag=ctx.get("tag"), known=", ".join(sorted(tags))))
             path = (*path, "type")
         elif kind == "union_tag_not_found":
             _, union = _walk(model, loc)
-            msg = f"type: is missing; add type: (one of {', '.join(_union_tags(union))})"
+            text = msg("type: is missing; add type: (one of %(types)s)",
+                       types=", ".join(_union_tags(union)))
         elif kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
-            msg = (f"{err.get('input')!r} is not a date; write YYYY-MM-DD, "
-                   "e.g. 2023-06-16")
+            text = msg("%(value)r is not a date; write YYYY-MM-DD, e.g. 2023-06-16",
+                       value=err.get("input"))
         elif kind in ("time_parsing", "time_type"):
-            msg = f"{err.get('input')!r} is not a time of day; write HH:MM, e.g. 10:00"
+            text = msg("%(value)r is not a time of day; write HH:MM, e.g. 10:00",
+                       value=err.get("input"))
         elif kind in ("int_parsing", "int_type", "int_from_float"):
-            msg = f"{err.get('input')!r} is not a whole number"
+            text = msg("%(value)r is not a whole number", value=err.get("input"))
         elif kind in ("bool_parsing", "bool_type"):
-            msg = f"{err.get('input')!r} is not true or false"
+            text = msg("%(value)r is not true or false", value=err.get("input"))
         elif kind == "string_too_short":
-            msg = "must not be empty"
+            text = msg("must not be empty")
         elif kind == "too_short":
-            msg = f"needs at least {ctx.get('min_length', 1)} entry"
+            least = int(ctx.get("min_length", 1))
+            text = (msg("needs at least one entry") if least == 1 else
+                    msg("needs at least %(n)s entries", n=least))
         elif kind in ("model_type", "model_attributes_type", "dict_type"):
-            msg = "expected a mapping of fields (name: value) here"
+            text = msg("expected a mapping of fields (name: value) here")
         elif kind == "list_type":
-            msg = "expected a list here (lines starting with '- ')"
+            text = msg("expected a list here (lines starting with '- ')")
         elif kind == "string_type":
-            msg = "expected text here"
+            text = msg("expected text here")
         elif kind == "literal_error":
-            msg = f"{err.get('input')!r} is not allowed; use one of {ctx.get('expected')}"
+            text = msg("%(value)r is not allowed; use one of %(expected)s",
+                       value=err.get("input"), expected=ctx.get("expected"))
         elif kind == "string_pattern_mismatch":
-            msg = (f"{err.get('input')!r} is not a valid short name; use a-z, 0-9 "
-                   "and '-', e.g. medborgardialog")
+            text = msg("%(value)r is not a valid short name; use a-z, 0-9 and '-', e.g. "
+                       "medborgardialog", value=err.get("input"))
         else:
-            msg = str(err["msg"]).removeprefix("Value error, ")
+            error = ctx.get("error")
+            text = (error.args[0] if isinstance(error, ValueError) and error.args
+                    and isinstance(error.args[0], Msg)
+                    else str(err["msg"]).removeprefix("Value error, "))
         if path and path[-1] == "url" and path not in src.positions:
             path = path[:-1]  # link: https://… written as a plain string
         pos = src.pos(path)
-        problems.append(Problem(msg, pos.file, pos.line, field_name(path) or None))
+        problems.append(problem_at(text, src, path, pos.line, file=pos.file))
     return problems
 
 

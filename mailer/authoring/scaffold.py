@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from ruamel.yaml import YAML
 
 from mailer.authoring.load import DOCUMENT_NAME
+from mailer.domain.content import PLACEHOLDER_INTRO, PLACEHOLDER_SUMMARY, PLACEHOLDER_TITLE
 from mailer.errors import MailerError
 
 
@@ -47,18 +50,36 @@ def _q(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def folder_name(year: int, number: int, month: int, language: str = "sv") -> str:
+    """``2023-nr07-juni``: year, then the number with two digits, then the month in words,
+    so that folders sort in issue order (nr 7 after nr 6, nr 10 after nr 9)."""
+    name = format_date(dt.date(year, month, 1), "MMMM",
+                       locale=language if language in ("sv", "en") else "sv").lower()
+    return f"{year}-nr{number:02d}-{unidecode_ascii(name)}"
+
+
+def unidecode_ascii(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii() and
+                   (c.isalnum() or c == "-"))
+
+
 def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
-              title: str | None = None) -> Path:
-    """Create ``issues/<year>-<month>-nyhetsbrev-<n>/issue.yaml`` for the next number."""
+              title: str | None = None, month: int | None = None) -> Path:
+    """Create ``issues/<year>-nr<nn>-<month>/issue.yaml`` for the next number.
+
+    ``month`` is the month the issue goes out (default: this month, or January of
+    another ``year``)."""
     year = year or today.year
+    if month is not None and not 1 <= month <= 12:
+        raise MailerError(f"--month {month} is not a month; give 1–12 (or YYYY-MM)")
     prev = previous_issues(issues_dir) if issues_dir.is_dir() else []
     number = max((p.number for p in prev if p.year == year), default=0) + 1
     last = prev[-1].data if prev else {}
-    month = today.month if year == today.year else 1
-    folder = issues_dir / f"{year}-{month:02d}-nyhetsbrev-{number}"
+    month = month or (today.month if year == today.year else 1)
+    language = last.get("language", "sv")
+    folder = issues_dir / folder_name(year, number, month, language)
     if folder.exists():
         raise MailerError(f"{folder} already exists; choose another --year or remove it")
-    language = last.get("language", "sv")
     heading = (f"Nyhetsbrev nr {number} år {year}" if language == "sv"
                else f"Newsletter no. {number}, {year}")
     name = last.get("name") or "Vårt nyhetsbrev"
@@ -81,7 +102,7 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
         "",
         f"intro_title: {_q(title or heading)}",
         "intro: |",
-        "  Skriv inledningen här (Markdown: **fet**, [länktext](https://…)).",
+        f"  {PLACEHOLDER_INTRO}",
         "",
         "# Item types: report, factsheet, podcast, example, offer, event, network.",
         "# See issues/2023-06-nyhetsbrev-6/issue.yaml for every field of each type.",
@@ -90,8 +111,8 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
         "    items:",
         "      - type: report",
         "        source: SKR",
-        "        title: Rubrik",
-        "        summary: En kort sammanfattning.",
+        f"        title: {PLACEHOLDER_TITLE}",
+        f"        summary: {PLACEHOLDER_SUMMARY}",
         "        link: {url: \"https://www.example.org/\", text: Läs mer}",
     ]
     if editor.get("name"):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, StreamMark
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
-from mailer.domain.findings import DocPath
+from mailer.domain.findings import DocPath, Msg, msg
 from mailer.errors import Problem
 
 INCLUDE_KEY = "file"  # {file: intro.md} stands for the text of intro.md beside the YAML
@@ -66,27 +66,78 @@ def read_source(path: Path, display: str) -> Source:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        src.problems.append(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                    "save the file as UTF-8", file=display))
+        src.problems.append(Problem(msg("not UTF-8 text (%(reason)s at byte %(start)s); "
+                                        "save the file as UTF-8", reason=exc.reason,
+                                        start=exc.start), file=display))
         return src
     except OSError as exc:
-        src.problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
+        src.problems.append(Problem(msg("cannot read the file: %(problem)s",
+                                        problem=exc.strerror), file=display))
         return src
     try:
         raw = _yaml().load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = (exc.problem or exc.context or "not valid YAML").strip()
-        if "duplicate key" in what:
-            what += "; each field may appear once in a mapping"
-        src.problems.append(Problem(f"YAML syntax: {what}", file=display,
-                                    line=mark.line + 1 if mark else None))
+        src.problems.append(syntax_problem(exc, text, display))
         return src
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
-        src.problems.append(Problem(f"YAML syntax: {exc}", file=display))
+        src.problems.append(Problem(msg("the file is not valid YAML: %(problem)s",
+                                        problem=str(exc)), file=display))
         return src
     src.data = _plain(raw, (), src, path.parent, display)
     return src
+
+
+def explain_syntax(exc: MarkedYAMLError) -> tuple[Msg, StreamMark | None]:
+    """A YAML syntax error in words an editor understands, and the mark to show."""
+    problem = (exc.problem or "").strip()
+    context = (exc.context or "").strip()
+    mark = exc.problem_mark or exc.context_mark
+    if "quoted scalar" in context:
+        return msg("a quotation mark is opened but never closed; end the text with the "
+                   "same mark (\" or ') it starts with"), exc.context_mark or mark
+    if problem.startswith("mapping values are not allowed"):
+        return msg("a colon followed by a space inside a value, or a line that is indented "
+                   "too far; put a text that contains ': ' in quotes, e.g. "
+                   "title: \"Demokrati: en resa\""), mark
+    if "'\\t'" in problem or "\t" in problem:
+        return msg("a tab character; indent with spaces only (two per level)"), mark
+    if "duplicate key" in problem:
+        key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
+        return msg("the field %(key)r appears twice in the same place; keep one of them",
+                   key=key), mark
+    if "undefined alias" in problem:
+        return msg("a value starts with *, which YAML reads as a reference; put the value "
+                   "in quotes"), mark
+    if "cannot start any token" in problem:
+        char = problem.split("'")[1] if problem.count("'") >= 2 else "?"
+        return msg("a value starts with %(char)r, which YAML does not allow there; put the "
+                   "value in quotes, e.g. \"%(char)s…\"", char=char), mark
+    if "flow sequence" in context or "flow mapping" in context:
+        return msg("a list in [ ] or a mapping in { } is not closed, or lacks a comma "
+                   "between its entries"), exc.context_mark or mark
+    if "could not find expected ':'" in problem:
+        return msg("a line has no 'name: value' form; add the colon, or indent the text "
+                   "of a | block by two more spaces"), mark
+    if "expected <block end>" in problem or "block collection" in context:
+        return msg("the indentation does not match the lines above; fields of the same "
+                   "item start in the same column, list entries start with '- ', and a "
+                   "text with a ' inside goes in double quotes"), mark
+    return msg("the file is not valid YAML: %(problem)s", problem=problem or context), mark
+
+
+def syntax_problem(exc: MarkedYAMLError, text: str, display: str) -> Problem:
+    """The explanation, and the line itself with a caret under the place."""
+    explanation, mark = explain_syntax(exc)
+    if mark is None:
+        return Problem(explanation, file=display)
+    lines = text.splitlines()
+    line_no = min(mark.line, max(len(lines) - 1, 0))
+    shown = lines[line_no] if lines else ""
+    column = mark.column if mark.line == line_no else len(shown)
+    gutter = f"{line_no + 1} | "
+    excerpt = f"{gutter}{shown}\n{' ' * (len(gutter) - 2)}| {' ' * column}^"
+    return Problem(msg("YAML syntax: %(explanation)s\n%(excerpt)s", explanation=explanation,
+                       excerpt=excerpt), file=display, line=line_no + 1)
 
 
 def _text_start(value: object, value_line: int) -> int:
@@ -125,14 +176,16 @@ def _include(name: str, path: DocPath, src: Source, folder: Path, file: str) -> 
     target = (folder / name).resolve()
     here = src.positions.get(path, Pos(file, 1, 1))
     if folder.resolve() not in target.parents:
-        src.problems.append(Problem(f"{name!r} is outside the issue folder; keep the "
-                                    "Markdown file beside issue.yaml", file, here.line, None))
+        src.problems.append(Problem(msg("%(name)r is outside the issue folder; keep the "
+                                        "Markdown file beside issue.yaml", name=name),
+                                    file, here.line, None))
         return ""
     try:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
-        src.problems.append(Problem(f"the Markdown file {name!r} does not exist in {folder}; "
-                                    "create it or fix the name", file, here.line, None))
+        src.problems.append(Problem(msg("the Markdown file %(name)r does not exist in "
+                                        "%(folder)s; create it or fix the name", name=name,
+                                        folder=folder), file, here.line, None))
         return ""
     except (OSError, UnicodeDecodeError) as exc:
         src.problems.append(Problem(f"cannot read {name!r} as UTF-8 text: {exc}",

@@ -35,11 +35,25 @@ def new(
     ctx: typer.Context,
     year: int | None = typer.Option(None, "--year", help="Year of the issue (default: now)."),
     title: str | None = typer.Option(None, "--title", help="Subject and intro heading."),
+    month: str | None = typer.Option(None, "--month", help="Month it goes out: 1–12 or "
+                                     "YYYY-MM (default: this month). Names the folder."),
 ) -> None:
-    """Create the folder for the next issue number under the workspace's issues/."""
+    """Create the folder for the next issue number under the workspace's issues/
+    (named year, number, month, e.g. issues/2023-nr07-juni, so folders sort)."""
     c: AppContext = ctx.obj
     workspace = Path(c.workspace or Path.cwd())
-    folder = new_issue(workspace / "issues", today=dt.date.today(), year=year, title=title)
+    month_no = None
+    if month:
+        y, _, m = month.rpartition("-")
+        if not m.isdigit() or (y and not y.isdigit()):
+            raise MailerError(f"--month {month!r} is not a month; write 6 or 2023-06")
+        month_no = int(m)
+        if y:
+            if year is not None and year != int(y):
+                raise MailerError(f"--month {month} and --year {year} disagree; give one")
+            year = int(y)
+    folder = new_issue(workspace / "issues", today=dt.date.today(), year=year, title=title,
+                       month=month_no)
     typer.echo(f"created {folder / 'issue.yaml'}")
     typer.echo(f"edit it, then: mailer issue check {folder}  and  mailer issue preview {folder}")
 

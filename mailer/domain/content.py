@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailer.domain.findings import DocPath, Finding
+from mailer.domain.findings import DocPath, Finding, msg
 from mailer.domain.markdown import render_markdown
 from mailer.domain.urls import BadUrl, is_insecure, normalise_url
 
@@ -30,7 +30,7 @@ def _url(value: str) -> str:
     try:
         return normalise_url(value)
     except BadUrl as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(exc.message) from None
 
 
 def _email(value: str) -> str:
@@ -38,7 +38,8 @@ def _email(value: str) -> str:
         # Keep the local part as written (anna-Lena.pogulis@skr.se); only check syntax.
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"{value!r} is not a valid e-mail address: {exc}") from None
+        raise ValueError(msg("%(value)r is not a valid e-mail address: %(problem)s",
+                             value=value, problem=str(exc))) from None
     return value.strip()
 
 
@@ -51,14 +52,15 @@ def _time(value: object) -> object:
     if isinstance(value, str):
         m = _TIME_RE.match(value)
         if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-            raise ValueError(f"{value!r} is not a time of day; write HH:MM, e.g. 10:00")
+            raise ValueError(msg("%(value)r is not a time of day; write HH:MM, e.g. 10:00",
+                                 value=value))
         return dt.time(int(m.group(1)), int(m.group(2)))
     return value
 
 
 def _one_line(value: str) -> str:
     if "\n" in value.strip() or "\r" in value:
-        raise ValueError("must be on one line")
+        raise ValueError(msg("must be on one line"))
     return value.strip()
 
 
@@ -115,7 +117,7 @@ class Contact(Strict):
     @model_validator(mode="after")
     def _something(self) -> Contact:
         if not (self.name or self.email or self.phone):
-            raise ValueError("a contact needs at least a name, an email or a phone")
+            raise ValueError(msg("a contact needs at least a name, an email or a phone"))
         return self
 
 
@@ -177,7 +179,8 @@ class MunicipalExample(ItemBase):
     @model_validator(mode="after")
     def _where(self) -> MunicipalExample:
         if not (self.municipality or self.region):
-            raise ValueError("add municipality: (e.g. Hylte) or region: (e.g. Region Uppsala)")
+            raise ValueError(msg("add municipality: (e.g. Hylte) or region: (e.g. "
+                                 "Region Uppsala)"))
         return self
 
 
@@ -265,6 +268,7 @@ class Issue(Strict):
     editor: Editor | None = None
     organisation: Line = ""  # who sends it, for the footer
     lists: list[Slug] = []
+    brand: Slug | Literal[""] = ""  # a [brands.<name>] of mailer.toml (else [brand])
 
     def all_items(self) -> Iterator[tuple[DocPath, ItemBase]]:
         """Every item with its path in the document, in reading order."""
@@ -288,15 +292,39 @@ def check_markdown(path: DocPath, text: str) -> list[Finding]:
             for f in render_markdown(text).findings]
 
 
+#: The example texts ``mailer issue new`` writes (``authoring/scaffold.py`` uses these);
+#: an issue still holding one is not ready to send.
+PLACEHOLDER_INTRO = "Skriv inledningen här (Markdown: **fet**, [länktext](https://…))."
+PLACEHOLDER_TITLE = "Rubrik"
+PLACEHOLDER_SUMMARY = "En kort sammanfattning."
+_PLACEHOLDER_TEXTS = {PLACEHOLDER_INTRO.split(" (")[0], PLACEHOLDER_TITLE, PLACEHOLDER_SUMMARY}
+
+
+def is_placeholder(text: str | None) -> bool:
+    """True for a text that is (or begins with) one of the scaffold's example texts."""
+    words = " ".join((text or "").split())
+    return any(words == p or words.startswith(p + " ") for p in _PLACEHOLDER_TEXTS)
+
+
+def _placeholder(path: DocPath, text: str | None) -> list[Finding]:
+    if not is_placeholder(text):
+        return []
+    shown = " ".join((text or "").split())
+    return [Finding(path, msg("still the example text %(text)r from mailer issue new; write "
+                              "your own text here", text=shown[:60]))]
+
+
 def check_issue(issue: Issue, *, today: dt.date | None = None) -> list[Finding]:
     """Rules the model's shape cannot express; ``today`` enables the has-passed warnings."""
     out: list[Finding] = []
     out.extend(check_markdown(("intro",), issue.intro))
+    out.extend(_placeholder(("intro",), issue.intro))
     for s, section in enumerate(issue.sections):
         out.extend(check_markdown(("sections", s, "intro"), section.intro))
     if not issue.preheader:
-        out.append(Finding(("preheader",), "no preheader: inboxes will show the first words of "
-                           "the e-mail instead; add preheader: with one enticing line", "warning"))
+        out.append(Finding(("preheader",), msg(
+            "no preheader: inboxes will show the first words of the e-mail instead; add "
+            "preheader: with one enticing line"), "warning"))
     for path, item in issue.all_items():
         out.extend(check_item(path, item, today=today))
     return out
@@ -305,19 +333,21 @@ def check_issue(issue: Issue, *, today: dt.date | None = None) -> list[Finding]:
 def check_item(path: DocPath, item: ItemBase, *, today: dt.date | None = None) -> list[Finding]:
     """The rules for one valid item (also run on the valid items of an invalid issue)."""
     out = check_markdown((*path, "summary"), item.summary)
+    out.extend(_placeholder((*path, "title"), getattr(item, "title", None)))
+    out.extend(_placeholder((*path, "summary"), item.summary))
     for name in ("link", "registration"):
         link = getattr(item, name, None)
         if link is not None and is_insecure(link.url):
-            out.append(Finding((*path, name), f"{link.url!r} uses http://; use "
-                               "https:// if the site has it", "warning"))
+            out.append(Finding((*path, name), msg("%(url)r uses http://; use https:// if the site "
+                                           "has it", url=link.url), "warning"))
         if link is not None and _PLACEHOLDER_HOST.search(link.url):
-            out.append(Finding((*path, name), f"{link.url!r} is a placeholder address; "
-                               "replace it with the real one", "warning"))
+            out.append(Finding((*path, name), msg("%(url)r is a placeholder address; replace it "
+                                           "with the real one", url=link.url), "warning"))
     if item.image is not None and not item.image.is_local:
         try:
             normalise_url(item.image.src)
         except BadUrl as exc:
-            out.append(Finding((*path, "image", "src"), str(exc)))
+            out.append(Finding((*path, "image", "src"), exc.message))
     if isinstance(item, Event):
         out.extend(_check_event(path, item, today))
     return out
@@ -327,22 +357,26 @@ def _check_event(path: DocPath, ev: Event, today: dt.date | None) -> list[Findin
     out: list[Finding] = []
     if ev.registration_deadline and ev.registration_deadline > ev.date:
         out.append(Finding((*path, "registration_deadline"),
-                           f"the registration deadline {ev.registration_deadline} is after the "
-                           f"event ({ev.date}); set it on or before {ev.date}"))
+                           msg("the registration deadline %(deadline)s is after the event "
+                               "(%(date)s); set it on or before %(date)s",
+                               deadline=ev.registration_deadline, date=ev.date)))
     if ev.start and ev.end and ev.end <= ev.start:
-        out.append(Finding((*path, "end"), f"ends ({ev.end:%H:%M}) before it starts "
-                           f"({ev.start:%H:%M}); check start: and end:"))
+        out.append(Finding((*path, "end"), msg(
+            "ends (%(end)s) before it starts (%(start)s); check start: and end:",
+            end=f"{ev.end:%H:%M}", start=f"{ev.start:%H:%M}")))
     if ev.end and not ev.start:
-        out.append(Finding((*path, "end"), "has an end time but no start:; add start: HH:MM"))
+        out.append(Finding((*path, "end"), msg("has an end time but no start:; add start: HH:MM")))
     if not (ev.place or ev.online):
-        out.append(Finding(path, "say where it happens: place: (an address) or online: "
-                           "(the platform, e.g. Zoom)"))
+        out.append(Finding(path, msg("say where it happens: place: (an address) or online: "
+                               "(the platform, e.g. Zoom)")))
     if today is not None:
         if ev.date < today:
-            out.append(Finding((*path, "date"), f"the event ({ev.date}) has passed; "
-                               "update the date or remove the item", "warning"))
+            out.append(Finding((*path, "date"), msg("the event (%(date)s) has passed; update the "
+                                                "date or remove the item", date=ev.date),
+                               "warning"))
         elif ev.registration_deadline and ev.registration_deadline < today:
             out.append(Finding((*path, "registration_deadline"),
-                               f"the registration deadline ({ev.registration_deadline}) has "
-                               "passed; update it or remove it", "warning"))
+                               msg("the registration deadline (%(deadline)s) has passed; "
+                                   "update it or remove it", deadline=ev.registration_deadline),
+                               "warning"))
     return out

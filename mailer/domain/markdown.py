@@ -10,6 +10,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from mailer.domain.findings import msg
 from mailer.domain.urls import BadUrl, is_insecure, normalise_url
 
 #: Tags a Markdown body may produce in the e-mail; anything else is removed by nh3.
@@ -85,11 +86,13 @@ def render_markdown(text: str, *, local_images: bool = True) -> MarkdownResult:
                 try:
                     url = normalise_url(href)
                 except BadUrl as exc:
-                    findings.append(TextFinding(line, f"link: {exc}"))
+                    findings.append(TextFinding(line, msg("link: %(problem)s",
+                                                          problem=exc.message)))
                     continue
                 if is_insecure(url):
                     findings.append(TextFinding(
-                        line, f"link {url!r} uses http://; use https:// if the site has it",
+                        line, msg("link %(url)r uses http://; use https:// if the site has it",
+                                  url=url),
                         "warning"))
                 child.attrs["href"] = url
                 links.append(url)
@@ -99,21 +102,23 @@ def render_markdown(text: str, *, local_images: bool = True) -> MarkdownResult:
                 line = _line_of(source, f"]({src}", base)
                 if not alt:
                     findings.append(TextFinding(
-                        line, f"image {src!r} has no alt text; describe it in the brackets: "
-                        f"![what the picture shows]({src})"))
+                        line, msg("image %(src)r has no alt text; describe it in the brackets: "
+                                  "![what the picture shows](%(src)s)", src=src)))
                 if "://" in src or not local_images:
                     try:
                         src = normalise_url(src)
                     except BadUrl as exc:
-                        findings.append(TextFinding(line, f"image: {exc}"))
+                        findings.append(TextFinding(line, msg("image: %(problem)s",
+                                                                 problem=exc.message)))
                 child.attrs["src"] = src
                 images.append((src, alt))
             elif child.type == "text":
                 findings.extend(
                     TextFinding(
                         _line_of(source, m.group(0), base),
-                        f"broken Markdown link {m.group(0)!r}: write [text](https://…) "
-                        "with the full address in the parentheses and no line break")
+                        msg("broken Markdown link %(text)r: write [text](https://…) "
+                            "with the full address in the parentheses and no line break",
+                            text=m.group(0)))
                     for m in _LEFTOVER_LINK.finditer(child.content))
     html = _parser().renderer.render(tokens, _parser().options, {})
     clean = nh3.clean(

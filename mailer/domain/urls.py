@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from mailer.domain.findings import msg
+
 #: Schemes a reader's mail client can open from a newsletter.
 SCHEMES = ("https", "http", "mailto", "tel")
 
@@ -18,6 +20,11 @@ _SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 class BadUrl(ValueError):
     """A link we cannot put in an e-mail, with a message that says how to fix it."""
 
+    @property
+    def message(self) -> str:
+        """The message (a translatable ``Msg``)."""
+        return str(self.args[0]) if not isinstance(self.args[0], str) else self.args[0]
+
 
 def normalise_url(raw: str) -> str:
     """Return ``raw`` as a clean absolute URL, or raise ``BadUrl`` saying why not.
@@ -29,9 +36,9 @@ def normalise_url(raw: str) -> str:
     """
     url = raw.strip()
     if not url:
-        raise BadUrl("the link is empty; write the full address, e.g. https://skr.se/")
+        raise BadUrl(msg("the link is empty; write the full address, e.g. https://skr.se/"))
     if any(c in url for c in "\r\n\t"):
-        raise BadUrl("the link contains a line break or tab; put it on one line")
+        raise BadUrl(msg("the link contains a line break or tab; put it on one line"))
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if not scheme:
@@ -39,25 +46,23 @@ def normalise_url(raw: str) -> str:
         looks_like_host = "." in first and " " not in first and first.rsplit(".", 1)[
             1].lower() not in _FILE_SUFFIXES
         hint = ("https://" + url.lstrip("/")) if looks_like_host else "https://skr.se/…"
-        raise BadUrl(
-            f"relative link {url!r}: an e-mail has no address to resolve it against; "
-            f"write the full address, e.g. {hint}"
-        )
+        raise BadUrl(msg("relative link %(url)r: an e-mail has no address to resolve it "
+                         "against; write the full address, e.g. %(hint)s", url=url, hint=hint))
     if scheme not in SCHEMES:
-        raise BadUrl(
-            f"link {url!r} uses the scheme {scheme!r}; use one of {', '.join(SCHEMES)}"
-        )
+        raise BadUrl(msg("link %(url)r uses the scheme %(scheme)r; use one of %(schemes)s",
+                         url=url, scheme=scheme, schemes=", ".join(SCHEMES)))
     if scheme in ("http", "https"):
         if not parts.hostname:
-            raise BadUrl(f"link {url!r} has no host name; e.g. https://skr.se/")
+            raise BadUrl(msg("link %(url)r has no host name; e.g. https://skr.se/", url=url))
         host = parts.hostname
         try:
             host_ascii = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise BadUrl(f"link {url!r} has an invalid host name {host!r}") from None
+            raise BadUrl(msg("link %(url)r has an invalid host name %(host)r", url=url,
+                              host=host)) from None
         netloc = parts.netloc.replace(host, host_ascii) if host != host_ascii else parts.netloc
         if " " in netloc:
-            raise BadUrl(f"link {url!r} has a space in its host name")
+            raise BadUrl(msg("link %(url)r has a space in its host name", url=url))
         return urlunsplit((
             scheme,
             netloc,
@@ -70,7 +75,7 @@ def normalise_url(raw: str) -> str:
     if scheme == "tel":
         rest = re.sub(r"[\s()-]", "", rest)
     if not rest.strip():
-        raise BadUrl(f"link {url!r} has nothing after {scheme}:")
+        raise BadUrl(msg("link %(url)r has nothing after %(scheme)s:", url=url, scheme=scheme))
     return f"{scheme}:{quote(rest, safe=_SAFE)}"
 
 

@@ -42,6 +42,9 @@ def options_for(settings: Settings, folder: Path, *,
         workspace=settings.workspace,
         asset_base_url=asset_base_url or f"{settings.base_url}/media/{folder.name}",
         remote_fonts=settings.remote_fonts,
+        brand=settings.brand,
+        brands=settings.brands,
+        brand_base_url=f"{settings.base_url}/brand",
     )
 
 

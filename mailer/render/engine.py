@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import nh3
 from markupsafe import Markup
 from mjml import mjml2html
 
+from mailer.domain.brand import Brand
 from mailer.domain.markdown import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
@@ -67,6 +68,27 @@ class RenderOptions:
     workspace: Path | None = None
     asset_base_url: str | None = None  # absolute URL under which local images are served
     remote_fonts: bool = False
+    brand: Brand = Brand()  # the workspace's [brand]
+    brands: Mapping[str, Brand] = field(default_factory=dict)  # [brands.<name>]
+    brand_base_url: str = ""  # where a logo file from the workspace's brand/ is served
+
+    def brand_for(self, name: str | None) -> Brand:
+        """The brand a document names (over the workspace's), or the workspace's."""
+        if not name:
+            return self.brand
+        if name not in self.brands:
+            known = ", ".join(sorted(self.brands)) or "none"
+            raise MailerError(f"brand {name!r} is not in mailer.toml (defined: {known}); "
+                              f"add a [brands.{name}] table or fix brand: in the issue")
+        return self.brands[name].over(self.brand)
+
+    def brand_context(self, name: str | None) -> dict[str, object]:
+        """``brand``, its ``theme`` and ``logo_url`` for the templates."""
+        brand = self.brand_for(name)
+        logo = brand.logo
+        if logo and "://" not in logo:
+            logo = f"{self.brand_base_url.rstrip('/')}/{logo}" if self.brand_base_url else ""
+        return {"brand": brand, "theme": brand.theme(THEME), "logo_url": logo}
 
 
 def template_dirs(workspace: Path | None) -> tuple[Path, ...]:
@@ -154,7 +176,7 @@ def render_mailing(template: str, context: Mapping[str, object], *, subject: str
     """
     opts = options or RenderOptions()
     env = environment(template_dirs(opts.workspace), language)
-    ctx = {**context, "subject": subject, "preheader": preheader,
+    ctx = {**opts.brand_context(None), **context, "subject": subject, "preheader": preheader,
            "remote_fonts": opts.remote_fonts}
     try:
         mjml_source = env.get_template(f"{template}.mjml.j2").render(ctx)

@@ -9,13 +9,15 @@ at first use — no compile step, so a non-editable install needs only the ``.po
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
 from babel.dates import format_date, format_time
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+
+from mailer.errors import Problem
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES = ("sv", "en")
@@ -27,18 +29,37 @@ _DAY_MONTH_PATTERN = {"sv": "d MMMM", "en": "d MMMM"}
 
 
 @lru_cache(maxsize=8)
-def catalogue(language: str) -> Mapping[str, str]:
-    """Every message of ``language`` (msgid → translation), merged from its .po files."""
+def _read(language: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], Callable[[int], int]]:
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}; use one of {LANGUAGES}")
     messages: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    plural_form: Callable[[int], int] = lambda n: 0 if n == 1 else 1  # noqa: E731
     for po in sorted((LOCALE_DIR / language).glob("*.po")):
         with po.open("rb") as fh:
             cat = read_po(fh, locale=language)
+        if cat.plural_expr:
+            plural_form = _plural_function(cat.plural_expr)
         for msg in cat:
             if msg.id and isinstance(msg.id, str) and isinstance(msg.string, str):
                 messages[msg.id] = msg.string or msg.id
-    return messages
+            elif isinstance(msg.id, tuple | list) and msg.id and msg.id[0]:
+                forms = tuple(msg.string) if isinstance(msg.string, tuple | list) else ()
+                plurals[str(msg.id[0])] = tuple(f or msg.id[min(i, 1)]
+                                                for i, f in enumerate(forms)) or tuple(msg.id)
+    return messages, plurals, plural_form
+
+
+def _plural_function(expr: str) -> Callable[[int], int]:
+    """The catalogue's ``Plural-Forms`` expression as a function (gettext's own parser)."""
+    from gettext import c2py
+
+    return c2py(expr)
+
+
+def catalogue(language: str) -> Mapping[str, str]:
+    """Every message of ``language`` (msgid → translation), merged from its .po files."""
+    return _read(language)[0]
 
 
 class Translator:
@@ -46,16 +67,53 @@ class Translator:
 
     def __init__(self, language: str) -> None:
         self.language = language
-        self._messages = catalogue(language)
+        self._messages, self._plurals, self._form = _read(language)
 
     def gettext(self, message: str) -> str:
         return self._messages.get(message) or message
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self.gettext(singular if n == 1 else plural)
+        """The form for ``n`` by the catalogue's ``Plural-Forms`` (``msgid_plural`` entries)."""
+        forms = self._plurals.get(singular)
+        if forms:
+            return forms[min(self._form(n), len(forms) - 1)]
+        return singular if n == 1 else plural
+
+    def has_plural(self, singular: str) -> bool:
+        return singular in self._plurals
 
     def __contains__(self, message: str) -> bool:
-        return message in self._messages
+        return message in self._messages or message in self._plurals
+
+    def localise(self, message: str) -> str:
+        """A check message (``mailer.domain.findings.Msg``) in this language; other
+        strings as they are."""
+        msgid = getattr(message, "msgid", None)
+        if msgid is None:
+            return message
+        params = {k: (self.localise(v) if isinstance(v, str) else v)
+                  for k, v in getattr(message, "params", {}).items()}
+        text = self.gettext(msgid)
+        return text % params if params else text
+
+
+def describe_problem(problem: Problem, language: str, *, place: bool = True) -> str:
+    """A check problem in ``language``, naming its place by the section and item titles:
+    ``Avsnittet ”Evenemang”, punkten ”Demokratidagen”, datum: evenemanget … har redan
+    varit; …`` (no file name or line: the admin links to the field instead)."""
+    tr = Translator(language if language in LANGUAGES else "sv")
+    parts = []
+    if place and problem.section is not None:
+        parts.append(tr.gettext('section "%(title)s"') % {"title": tr.localise(problem.section)})
+    if place and problem.item is not None:
+        parts.append(tr.gettext('item "%(title)s"') % {"title": tr.localise(problem.item)})
+    if (name := problem.short_field) is not None:
+        label = name.rsplit(".", 1)[-1].split("[")[0].replace("_", " ").capitalize()
+        text = tr.gettext(label)
+        parts.append(text[:1].lower() + text[1:] if text[1:2].islower() else text)
+    message = tr.localise(problem.message)
+    line = f"{', '.join(parts)}: {message}" if parts else message
+    return line[:1].upper() + line[1:]
 
 
 def greeting(first_name: str, language: str) -> str:

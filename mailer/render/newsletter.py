@@ -72,6 +72,7 @@ def issue_context(issue: Issue, options: RenderOptions) -> dict[str, object]:
         "assets": (options.asset_base_url or "").rstrip("/"),
         "newsletter_name": issue.name,
         "sender_organisation": issue.organisation,
+        **options.brand_context(issue.brand),
     }
 
 

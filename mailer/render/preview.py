@@ -88,9 +88,9 @@ setTimeout(poll, 700);
 </script></body></html>"""
 
 
-def problems_page(title: str, lines: list[str]) -> str:
+def problems_page(title: str, lines: list[str], language: str = "en") -> str:
     items = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in lines)
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+    return (f"<!doctype html><html lang='{html.escape(language)}'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title></head>"
             "<body style='font-family:system-ui,sans-serif;padding:16px'>"
             f"<h1 style='font-size:18px;color:#9b1c1c'>{html.escape(title)}</h1>"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.findings import msg
 from mailer.domain.outcomes import Reason, group_reasons
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
@@ -412,11 +413,11 @@ def test_addresses(raw: str) -> list[str]:
         if address not in out:
             out.append(address)
     if bad:
-        raise MailerError(f"not e-mail addresses: {', '.join(bad[:5])}")
+        raise MailerError(msg("not e-mail addresses: %(bad)s", bad=", ".join(bad[:5])))
     if not out:
-        raise MailerError("give at least one address to send the test to")
+        raise MailerError(msg("give at least one address to send the test to"))
     if len(out) > MAX_TEST_ADDRESSES:
-        raise MailerError(f"a test goes to at most {MAX_TEST_ADDRESSES} addresses")
+        raise MailerError(msg("a test goes to at most %(n)s addresses", n=MAX_TEST_ADDRESSES))
     return out
 
 

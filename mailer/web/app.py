@@ -71,6 +71,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     from mailer.web.admin import install_admin
     from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
+    from mailer.web.routes import brand as brand_routes
     from mailer.web.routes import (
         confirm,
         media,
@@ -109,7 +110,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                   lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
-                   reconfirm, media):
+                   reconfirm, media, brand_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

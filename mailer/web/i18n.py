@@ -81,9 +81,11 @@ def message_ids(sources: Iterable[Path]) -> set[str]:
         method = "python" if path.suffix == ".py" else "jinja2.ext:babel_extract"
         with path.open("rb") as fh:
             for _lineno, message, _comments, _context in extract(
-                method, fh, keywords={"_": None, "N_": None},
+                method, fh, keywords={"_": None, "N_": None, "_n": (1, 2)},
                 options={"extensions": "jinja2.ext.i18n"} if method != "python" else {},
             ):
-                if isinstance(message, str) and message:
+                if isinstance(message, tuple) and message and message[0]:
+                    ids.add(message[0])  # a plural entry, found by its singular
+                elif isinstance(message, str) and message:
                     ids.add(message)
     return ids

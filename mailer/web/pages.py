@@ -84,7 +84,9 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
         "here": with_lang(request.url.path, lang),
         "csrf_token": lambda: web.csrf.token(request),
         "with_lang": with_lang,
-        "sender_name": web.settings.sender.name or web.settings.sender.address,
+        "sender_name": (web.settings.brand.name or web.settings.sender.name
+                        or web.settings.sender.address),
+        "brand": web.settings.brand,
         **context,
     }
     html = web.env.get_template(template).render(ctx)

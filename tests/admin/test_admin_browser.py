@@ -158,6 +158,7 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     page.fill("[id='s0-i1-link.url']", "https://skr.se/delaktighetstrappan.pdf")
     page.fill("[id='s0-i1-link.text']", "Hämta rapporten")
     page.fill("#preheader", "Ett seminarium och en ny rapport.")
+    page.fill("#intro", "Välkommen till numret om medborgarbudget.")
     page.click("#save")
     assert "Inga problem: numret är klart att skicka." in page.content()
     # Both previews show the saved content.
@@ -211,6 +212,9 @@ def test_autosave_with_javascript(browser: Any, live: Live) -> None:
     page = context.new_page()
     _login(page, live, "editor")
     page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    assert not page.locator("#s0-i0-title").is_visible()  # items are folded
+    page.click("#s0 > summary")  # open the section, then the item from its list
+    page.click('#s0 .item-list a[href="#s0-i0"]')
     page.fill("#s0-i0-title", "")
     page.locator("#s0-i0-source").focus()  # leaving the field is a change: autosaved
     logs: list[str] = []
@@ -222,6 +226,60 @@ def test_autosave_with_javascript(browser: Any, live: Live) -> None:
         raise AssertionError(f"{logs} {page.locator('#live-status').inner_text()!r}") from None
     yaml = live.settings.workspace / "issues" / FLAGSHIP / "issue.yaml"
     assert "title: ''" in yaml.read_text(encoding="utf-8")
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_editor_folds_and_keeps_the_save_bar_in_view(browser: Any, live: Live,
+                                                     width: int) -> None:
+    """Without JavaScript: sections and items fold, each section lists its items, and the
+    save button stays on screen wherever the editor is scrolled, at desktop and phone
+    widths, with nothing wider than the screen."""
+    height = 900 if width > 500 else 740
+    context = browser.new_context(locale="sv-SE", java_script_enabled=False,
+                                  viewport={"width": width, "height": height})
+    page = context.new_page()
+    _login(page, live, "editor")
+    page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    sections = page.locator("details.section-block")
+    assert sections.count() == 6
+    folded = page.evaluate("document.getElementById('editor').offsetHeight")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    first = sections.nth(0)
+    assert first.get_attribute("open") is None
+    first.locator("> summary").click()
+    assert first.get_attribute("open") is not None
+    assert first.locator(".item-list li").count() >= 1
+    assert first.locator(".item-list button[value^='remove:0:']").first.is_visible()
+    item = page.locator("#s0-i0")
+    assert not page.locator("#s0-i0-title").is_visible()
+    item.locator("> summary").click()
+    assert page.locator("#s0-i0-title").is_visible()
+    # Open everything (the longest the form gets) and look at three scroll positions.
+    for i in range(sections.count()):
+        if sections.nth(i).get_attribute("open") is None:
+            sections.nth(i).locator("> summary").click()
+    for i in range(page.locator("details.item-card").count()):
+        card = page.locator("details.item-card").nth(i)
+        if card.get_attribute("open") is None:
+            card.locator("> summary").click()
+    unfolded = page.evaluate("document.getElementById('editor').offsetHeight")
+    # The flagship is long: folded, its editor is a fraction of its unfolded length.
+    assert folded * 3 < unfolded, (folded, unfolded)
+    top = page.evaluate("document.getElementById('editor').getBoundingClientRect().top "
+                        "+ window.scrollY")
+    bottom = top + page.evaluate("document.getElementById('editor').offsetHeight")
+    for y in (top + 200, (top + bottom) / 2, bottom - height):
+        page.evaluate(f"window.scrollTo(0, {int(y)})")
+        box = page.locator("#save").bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, \
+            (y, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.evaluate(f"window.scrollTo(0, {int((top + bottom) / 2)})")
+    screenshot(page, f"admin-editor-{width}.png")
+    # The bar's button saves (no script: a plain form post) and comes back to the editor.
+    page.click("#save")
+    assert "done=saved" in page.url
     context.close()
 
 

@@ -8,14 +8,14 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
-from mailer.store.models import Subscriber, Subscription, utcnow
+from mailer.store.models import Mailing, Subscriber, Subscription, utcnow
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.smtp_server import SmtpServer
 
@@ -51,7 +51,7 @@ def test_send_now_then_progress_chart_and_failures(
     page = client.get(f"/admin/issues/{FLAGSHIP}")
     r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
                     data={"csrf_token": csrf(page.text), "lists": "medborgardialog"})
-    assert r.status_code == 400 and "tick the box" in r.text  # the confirmation step
+    assert r.status_code == 400 and "Tick the box" in r.text  # the confirmation step
     url = _schedule(client)
     assert url.startswith("/admin/mailings/")
     deliver_due(engine, settings)
@@ -64,6 +64,46 @@ def test_send_now_then_progress_chart_and_failures(
     assert "<svg" in dash.text and 'id="failures"' in dash.text and 'id="health"' in dash.text
     issues = client.get("/admin/issues")
     assert f'href="{url}"' in issues.text
+
+
+def test_refused_send_form_keeps_input_with_the_error_beside_the_field(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine,
+        smtp_server: SmtpServer) -> None:
+    login(client, EMAILS["editor"])  # Swedish, the default
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    token = csrf(page.text)
+    # The confirmation box not ticked: the same page again, nothing sent, input kept.
+    r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
+                    data={"csrf_token": token, "lists": "medborgardialog",
+                          "at": "2030-06-15T08:00"})
+    assert r.status_code == 400 and '<html lang="sv">' in r.text
+    assert "Inget har skickats" in r.text
+    box = r.text.split('id="confirm-error"')[1].split("</div>")[0]
+    assert "Kryssa i rutan för att bekräfta" in box and 'id="confirm"' in box
+    assert 'aria-describedby="confirm-error"' in box
+    assert 'value="medborgardialog" checked' in r.text
+    assert 'name="at" value="2030-06-15T08:00"' in r.text
+    assert "tick the box" not in r.text.lower()
+    # No list, a time that is no time: each error beside its own field.
+    r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
+                    data={"csrf_token": token, "at": "i morgon", "confirm": "1"})
+    assert r.status_code == 400
+    assert 'id="lists-error">Välj minst en lista' in r.text
+    assert "&#39;i morgon&#39; är inget datum med tid" in r.text
+    assert 'name="at" value="i morgon"' in r.text
+    # A test to something that is no address: the typed text stays in the field.
+    r = client.post(f"/admin/issues/{FLAGSHIP}/test",
+                    data={"csrf_token": token, "addresses": "anna@hylte.se, inte-en-adress"})
+    assert r.status_code == 400
+    assert 'id="addresses-error">inte e-postadresser: inte-en-adress' in r.text
+    assert 'value="anna@hylte.se, inte-en-adress"' in r.text
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0
+    # Ticked, with a list: scheduled.
+    r = client.post(f"/admin/issues/{FLAGSHIP}/schedule",
+                    data={"csrf_token": token, "lists": "medborgardialog", "confirm": "1",
+                          "at": "2030-06-15T08:00"})
+    assert r.status_code == 303
 
 
 def test_schedule_pause_resume_cancel_and_role_limits(

@@ -16,7 +16,7 @@ from mailer.domain.content import (
     check_markdown,
     markdown_fields,
 )
-from mailer.domain.findings import DocPath, Finding
+from mailer.domain.findings import DocPath, Finding, msg
 from mailer.domain.markdown import render_markdown
 from mailer.domain.media import MEDIA_TYPES, WARN_BYTES, media_type
 
@@ -61,8 +61,9 @@ def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Fi
     if item.image is not None and item.image.is_local:
         if not ctx.exists(item.image.src):
             yield Finding((*path, "image", "src"),
-                          f"image file {item.image.src!r} not found in {ctx.folder}; put the "
-                          "file beside issue.yaml or fix the name")
+                          msg("image file %(file)r not found in %(folder)s; put the file "
+                              "beside issue.yaml or fix the name", file=item.image.src,
+                              folder=ctx.folder))
         else:
             yield from _size((*path, "image", "src"), item.image.src, ctx)
     file = getattr(item, "file", None)
@@ -70,10 +71,12 @@ def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Fi
         where = (*path, "file")
         if media_type(file) is None:
             allowed = ", ".join(sorted({s.lstrip(".") for s in MEDIA_TYPES}))
-            yield Finding(where, f"{file!r} cannot be offered to readers; use one of: {allowed}")
+            yield Finding(where, msg("%(file)r cannot be offered to readers; use one of: "
+                                     "%(allowed)s", file=file, allowed=allowed))
         elif not ctx.exists(file):
-            yield Finding(where, f"file {file!r} not found in {ctx.folder}; upload it on the "
-                          "issue's page in the admin or put it beside issue.yaml")
+            yield Finding(where, msg("file %(file)r not found in %(folder)s; upload it on "
+                                     "the issue's page in the admin or put it beside "
+                                     "issue.yaml", file=file, folder=ctx.folder))
         else:
             yield from _size(where, file, ctx)
 
@@ -81,17 +84,19 @@ def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Fi
 def _size(where: DocPath, name: str, ctx: CheckContext) -> Iterator[Finding]:
     size = (ctx.folder / name).stat().st_size
     if size > WARN_BYTES:
-        yield Finding(where, f"{name!r} is {size / 1048576:.1f} MB; files over "
-                      f"{WARN_BYTES // 1048576} MB are slow to open on a phone: make it "
-                      "smaller", severity="warning")
+        yield Finding(where, msg("%(file)r is %(mb).1f MB; files over %(limit)d MB are slow "
+                                 "to open on a phone: make it smaller", file=name,
+                                 mb=size / 1048576, limit=WARN_BYTES // 1048576),
+                      severity="warning")
 
 
 def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Finding]:
     for src, _alt in render_markdown(text).images:
         if "://" not in src and not ctx.exists(src):
             line = text[: text.find(src)].count("\n") + 1 if src in text else None
-            yield Finding(path, f"image file {src!r} not found in {ctx.folder}; put the "
-                          "file beside issue.yaml or fix the name", text_line=line)
+            yield Finding(path, msg("image file %(file)r not found in %(folder)s; put the file "
+                              "beside issue.yaml or fix the name", file=src, folder=ctx.folder),
+                          text_line=line)
 
 
 register_kind("newsletter", Issue, check_newsletter, partial_checker=check_partial,

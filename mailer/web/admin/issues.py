@@ -17,6 +17,7 @@ from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
 from mailer.config import Settings
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
+from mailer.render.i18n import Translator, describe_problem
 from mailer.render.preview import fingerprint, problems_page
 from mailer.render.sample import personalise, sample_values
 from mailer.render.types import RenderedMailing
@@ -117,9 +118,11 @@ def render_preview(settings: Settings, folder: Path, asset_base: str) -> Preview
     """
     loaded = load_document(folder)
     if not loaded.ok:
-        lines = [str(p) for p in loaded.errors]
-        return Preview(False, problems_page(f"{len(lines)} problem(s)", lines),
-                       "\n".join(lines), None)
+        lang = settings.language
+        lines = [describe_problem(p, lang) for p in loaded.errors]
+        title = Translator(lang).ngettext("%(n)s error", "%(n)s errors", len(lines)) % {
+            "n": len(lines)}
+        return Preview(False, problems_page(title, lines, lang), "\n".join(lines), None)
     try:
         rendered = render_document(loaded.document, loaded.kind,
                                    options_for(settings, folder, asset_base_url=asset_base))

@@ -7,6 +7,7 @@ Swedish texts in ``mailer/locale/sv/admin.po`` (read by the shared catalogue).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mailer.config import Settings
-from mailer.render.i18n import Translator
+from mailer.render.i18n import Translator, describe_problem
 from mailer.web.i18n import LANGUAGES, N_, Translate, choose_language
 from mailer.web.i18n import translator as web_translator
 from mailer.web.pages import TEMPLATES, make_environment, web_of
@@ -67,6 +68,29 @@ def translator(lang: str) -> Translate:
     return _
 
 
+def plural_translator(lang: str) -> Callable[..., str]:
+    """``_n("%(n)s warning", "%(n)s warnings", n)``: the form for ``n`` (Babel's plural
+    rules of the catalogue), with ``n`` and any other values filled in."""
+    tr = Translator(lang if lang in LANGUAGES else "sv")
+
+    def _n(singular: str, plural: str, n: int, **values: object) -> str:
+        return tr.ngettext(singular, plural, n) % {"n": n, **values}
+
+    return _n
+
+
+def _localiser(lang: str) -> Callable[[str], str]:
+    """A message in the page's language: a ``Msg`` from a check or a service, or a fixed
+    ``N_`` text of the admin."""
+    tr = Translator(lang if lang in LANGUAGES else "sv")
+    page = translator(lang)
+
+    def localise(message: str) -> str:
+        return tr.localise(message) if hasattr(message, "msgid") else page(message)
+
+    return localise
+
+
 def make_admin_environment(settings: Settings) -> Environment:
     """The public environment's filters, with the admin templates looked up first."""
     env = make_environment(settings)
@@ -107,6 +131,9 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
     done = request.query_params.get("done")
     ctx = {
         "_": translator(lang),
+        "_n": plural_translator(lang),
+        "localise": _localiser(lang),
+        "problem_text": lambda p, place=True: describe_problem(p, lang, place=place),
         "lang": lang,
         "other_lang": other,
         "switch_url": admin_url(request.url.path, lang=other),

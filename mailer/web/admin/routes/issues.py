@@ -18,12 +18,13 @@ from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, Problem
+from mailer.render.i18n import describe_problem
 from mailer.services import mailings, podcast, segments
 from mailer.services.accounts import Principal
 from mailer.services.media import list_files
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
-from mailer.web.admin.pages import redirect, render
+from mailer.web.admin.pages import admin_language, redirect, render, translator
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -32,6 +33,7 @@ VIEW = Depends(require(Action.view))
 EDIT = Depends(require(Action.edit_issues))
 
 _ITEM_FIELD = re.compile(r"^sections\[(\d+)\]\.items\[(\d+)\](?:\.(\w+))?")
+_OPEN = re.compile(r"^s\d+(-i\d+)?$")
 _SECTION_FIELD = re.compile(r"^sections\[(\d+)\](?:\.(\w+))?")
 
 
@@ -45,6 +47,12 @@ def anchor(problem: Problem) -> str:
         s, name = int(m.group(1)) - 1, m.group(2)
         return f"s{s}-{name}" if name and name != "items" else f"s{s}"
     return field.split(".")[0].split("[")[0] or "problems"
+
+
+def _problem_line(p: Problem, lang: str) -> str:
+    """A problem as the page's list shows it (warning marked, place named by titles)."""
+    text = describe_problem(p, lang)
+    return f"{translator(lang)('Warning')}: {text}" if p.severity == "warning" else text
 
 
 def item_of(problem: Problem) -> tuple[int, int] | None:
@@ -72,7 +80,7 @@ async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     return redirect(f"/admin/issues/{folder.name}", "created")
 
 
-def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
+def editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
     folder = issue_folder(settings, name)
     loaded = load_document(folder, today=today)
     view, open_error = None, None
@@ -85,41 +93,43 @@ def _editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, 
     for p in loaded.problems:
         if (key := item_of(p)) is not None:
             per_item.setdefault(key, []).append(p)
+    by_section: dict[int, int] = {}
+    for (s, _i), found in per_item.items():
+        by_section[s] = by_section.get(s, 0) + len(found)
     return {"name": name, "loaded": loaded, "summary": summarise(loaded), "view": view,
+            "section_problems_of": by_section,
             "open_error": open_error, "per_item": per_item, "podcast_error": None,
             "podcast_values": {},
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
 
-async def _editor_page(request: Request, name: str, ctx: dict[str, object], *,
-                       status: int = 200, conflict: bool = False) -> Response:
+async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
+                      status: int = 200, conflict: bool = False,
+                      send: dict[str, object] | None = None) -> Response:
+    """The issue page; ``send`` holds a refused send form's input and its errors."""
     web = web_of(request)
     lists = await db(request, mailings.target_lists)
     made = await db(request, mailings.mailings_for_source, f"issues/{name}")
     saved = await db(request, segments.segments)
-    version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
-                                      issue_folder(web.settings, name))
-    return render(request, "issue.html", status=status, **ctx, lists=lists,
-                  mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
-                  tz=web.settings.timezone, segments=saved,
-                  default_window=web.settings.send_window)
     earlier = await db(request, mailings.earlier_sends, f"issues/{name}")
     files = await run_in_threadpool(list_files, issue_folder(web.settings, name))
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
-                  mailings=made, earlier=earlier, files=files,
-                  public_base=web.settings.base_url, item_types=sorted(ITEM_TYPES),
-                  version=version, conflict=conflict,
-                  tz=web.settings.timezone)
+                  mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
+                  tz=web.settings.timezone, segments=saved,
+                  default_window=web.settings.send_window, earlier=earlier, files=files,
+                  public_base=web.settings.base_url, send=send or {})
 
 
 @router.get("/admin/issues/{name}")
 async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
     web = web_of(request)
-    ctx = await run_in_threadpool(_editor_context, web.settings, name,
+    ctx = await run_in_threadpool(editor_context, web.settings, name,
                                   local_today(web.settings, web.now()))
-    return await _editor_page(request, name, ctx)
+    opened = request.query_params.get("open", "")
+    ctx["opened"] = opened if _OPEN.match(opened) else ""
+    return await editor_page(request, name, ctx)
 
 
 def _form_strings(form: Mapping[str, object]) -> dict[str, str]:
@@ -168,20 +178,24 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
     if sent and sent != await run_in_threadpool(previews.version, web.settings, folder):
         if wants_json:
             return JSONResponse({"saved": False, "conflict": True}, status_code=409)
-        ctx = await run_in_threadpool(_editor_context, web.settings, name,
+        ctx = await run_in_threadpool(editor_context, web.settings, name,
                                       local_today(web.settings, web.now()))
-        return await _editor_page(request, name, ctx, status=409, conflict=True)
+        return await editor_page(request, name, ctx, status=409, conflict=True)
     where = await run_in_threadpool(_apply, web.settings, name, values,
                                     values.get("action", "save"))
     if wants_json:
+        lang = admin_language(request)
         # The editor's script saves on change and refreshes the problems and previews.
         loaded = await run_in_threadpool(load_document, folder,
                                          today=local_today(web.settings, web.now()))
         return JSONResponse({"saved": True, "errors": len(loaded.errors),
                              "version": previews.version(web.settings, folder),
-                             "problems": [{"text": str(p), "severity": p.severity,
+                             "problems": [{"text": _problem_line(p, lang), "severity": p.severity,
                                            "anchor": anchor(p)} for p in loaded.problems]})
-    response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved")
+    # ?open= names the section or item to show unfolded (the #anchor alone opens nothing
+    # without JavaScript).
+    response: RedirectResponse = redirect(f"/admin/issues/{name}", "saved",
+                                          open=where if _OPEN.match(where) else None)
     response.headers["location"] += f"#{where}"
     return response
 
@@ -201,9 +215,9 @@ async def fetch_podcast(request: Request, name: str, me: Principal = EDIT) -> Re
                                           episode=int(values["episode"]) if values["episode"]
                                           else None, today=today))
     except MailerError as exc:
-        ctx = await run_in_threadpool(_editor_context, web.settings, name, today)
+        ctx = await run_in_threadpool(editor_context, web.settings, name, today)
         ctx.update(podcast_error=exc.message, podcast_values=values)
-        return await _editor_page(request, name, ctx, status=422)
+        return await editor_page(request, name, ctx, status=422)
     if not added.added:
         response: RedirectResponse = redirect(f"/admin/issues/{name}", "podcast-present")
         response.headers["location"] += "#podcast"

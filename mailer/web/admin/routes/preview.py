@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from mailer.authoring import load_document
+from mailer.domain.findings import msg
 from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
@@ -19,9 +20,11 @@ from mailer.services import mailings
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
 from mailer.web.admin.auth import checked_form, require
-from mailer.web.admin.issues import Preview, PreviewCache, issue_folder
+from mailer.web.admin.issues import Preview, PreviewCache, issue_folder, local_today
 from mailer.web.admin.pages import redirect
+from mailer.web.admin.routes.issues import editor_context, editor_page
 from mailer.web.admin.routes.segments import where_lines
+from mailer.web.i18n import N_
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -96,11 +99,25 @@ async def upload_file(request: Request, name: str, me: Principal = EDIT) -> Resp
     return response
 
 
+async def _refused(request: Request, name: str, send: dict[str, object]) -> Response:
+    """The issue page again (400), the send forms holding what was typed and each error
+    beside its field: a refused form never loses the input or strands the editor."""
+    web = web_of(request)
+    ctx = await run_in_threadpool(editor_context, web.settings, name,
+                                  local_today(web.settings, web.now()))
+    return await editor_page(request, name, ctx, status=400, send=send)
+
+
 @router.post("/admin/issues/{name}/test")
 async def test_send(request: Request, name: str, me: Principal = SEND) -> Response:
     web = web_of(request)
     form = await checked_form(request)
-    addresses = mailings.test_addresses(str(form.get("addresses") or ""))
+    raw = str(form.get("addresses") or "")
+    try:
+        addresses = mailings.test_addresses(raw)
+    except MailerError as exc:
+        return await _refused(request, name, {"addresses": raw,
+                                              "errors": {"addresses": exc.message}})
     preview = await run_in_threadpool(_preview, request, name)
     if preview.rendered is None:
         raise MailerError("the issue has problems; fix them before sending a test")
@@ -125,7 +142,8 @@ def parse_local(value: str, tz: dt.tzinfo) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
     except ValueError:
-        raise MailerError(f"{text!r} is not a date and time; write YYYY-MM-DD HH:MM") from None
+        raise MailerError(msg("%(value)r is not a date and time; write YYYY-MM-DD HH:MM",
+                              value=text)) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
@@ -134,16 +152,27 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     web = web_of(request)
     form = await checked_form(request)
     lists = [str(x) for x in form.getlist("lists") if str(x).strip()]
-    at = parse_local(str(form.get("at") or ""), web.settings.tz)
-    if form.get("confirm") != "1":
-        raise MailerError("tick the box to confirm that the issue goes to these lists")
+    raw_at = str(form.get("at") or "")
+    errors: dict[str, str] = {}
+    at = None
+    try:
+        at = parse_local(raw_at, web.settings.tz)
+    except MailerError as exc:
+        errors["at"] = exc.message
     segment = str(form.get("segment") or "").strip()
-    where = where_lines(str(form.get("where") or ""))
+    raw_where = str(form.get("where") or "")
     window = str(form.get("send_window") or "").strip()
     if segment:
         lists = []  # the segment names its list
     if not lists and not segment:
-        raise MailerError("choose at least one list to send the issue to")
+        errors["lists"] = N_("Choose at least one list to send the issue to.")
+    if form.get("confirm") != "1":
+        errors["confirm"] = N_("Tick the box to confirm that the issue goes to these lists.")
+    typed: dict[str, object] = {"lists": lists, "at": raw_at, "segment": segment,
+                                "where": raw_where, "send_window": window}
+    if errors:
+        return await _refused(request, name, {**typed, "errors": errors})
+    where = where_lines(raw_where)
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
@@ -151,10 +180,13 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
     # Sending again to a list the issue already went to needs its own tick ("again").
-    planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                       name=name, list_slugs=lists, at=at, now=web.now(), where=where,
-                       segment=segment, send_window=window,
-                       again=form.get("again") == "1",
-                       include_received=form.get("include_received") == "1")
+    try:
+        planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
+                           name=name, list_slugs=lists, at=at, now=web.now(), where=where,
+                           segment=segment, send_window=window,
+                           again=form.get("again") == "1",
+                           include_received=form.get("include_received") == "1")
+    except mailings.AlreadySent as exc:
+        return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 

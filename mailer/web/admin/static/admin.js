@@ -33,6 +33,19 @@
   }
   window.setTimeout(poll, 2000);
 
+  // A link to a folded section or item (the item lists, the problem summary) unfolds it.
+  function unfold() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var node = id && document.getElementById(id);
+    while (node) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+      node = node.parentElement;
+    }
+    if (id && document.getElementById(id)) { document.getElementById(id).scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", unfold);
+  unfold();
+
   var form = document.getElementById("editor");
   var problems = document.getElementById("problems");
   if (!form) { return; }

@@ -1,0 +1,84 @@
+"""A newsletter's brand: its organisation's name, logo, colours and footer address.
+
+``mailer.toml`` holds the workspace's brand (``[brand]``) and, for several newsletters in
+one workspace, named ones (``[brands.<name>]``) that an issue chooses with ``brand:``;
+a named brand fills what it leaves empty from ``[brand]``. The mail templates and the
+public pages read it; nothing here touches files or the network.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+
+def _colour(value: str) -> str:
+    if value and not _COLOUR.match(value):
+        raise ValueError(f"{value!r} is not a colour; write #rrggbb, e.g. #1f3a5f")
+    return value.lower()
+
+
+def _logo(value: str) -> str:
+    if value and not (value.startswith("https://") or re.fullmatch(r"[\w./-]+", value)
+                      and ".." not in value and not value.startswith("/")):
+        raise ValueError(f"{value!r}: give an https:// address or a file name in the "
+                         "workspace's brand/ folder, e.g. logo.png")
+    return value
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours (1–21)."""
+    def luminance(c: str) -> float:
+        c = c.lstrip("#")
+        if len(c) == 3:
+            c = "".join(x * 2 for x in c)
+        channels = [int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        lin = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _readable(value: str) -> str:
+    value = _colour(value)
+    if value and contrast(value, "#ffffff") < 4.5:
+        raise ValueError(f"{value} is too light behind white text (contrast "
+                         f"{contrast(value, '#ffffff'):.1f}:1, needs 4.5:1); choose a darker "
+                         "shade")
+    return value
+
+
+Colour = Annotated[str, AfterValidator(_readable)]
+
+
+class Brand(BaseModel):
+    """How one newsletter looks and signs. Empty values fall back (named brand → [brand]
+    → the built-in look)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""  # the organisation, e.g. "Sveriges Kommuner och Regioner"
+    logo: Annotated[str, AfterValidator(_logo)] = ""  # https://… or a file in brand/
+    logo_width: int = 160  # pixels in the mail's masthead
+    colour: Colour = ""  # masthead, headings, buttons
+    link_colour: Colour = ""
+    footer_address: str = ""  # postal address under every mail and public page
+
+    def over(self, base: Brand) -> Brand:
+        """This brand, with what it leaves empty taken from ``base``."""
+        values = {k: (v if v not in ("", None) else getattr(base, k))
+                  for k, v in self.model_dump().items()}
+        return Brand(**values)
+
+    def theme(self, defaults: dict[str, str]) -> dict[str, str]:
+        """The mail templates' colours with this brand's applied."""
+        theme = dict(defaults)
+        if self.colour:
+            theme["brand"] = self.colour
+        if self.link_colour:
+            theme["link"] = self.link_colour
+        return theme
