@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=0)
     remote_fonts: bool = False
     demo: bool = False
+    # --- hardening (issue 13) ---
+    max_upload_mb: int = Field(default=100, ge=1, le=10_000)  # admin CSV uploads
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.spreadsheet import restore_cell
+from mailer.domain.text import clean_line
 
 MAX_NAME = 200  # column sizes in mailer.store.models.subscribers
 MAX_ROLE = 200
@@ -164,7 +166,7 @@ class SubscriberRow:
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())  # also turns Excel's non-breaking spaces into spaces
+    return clean_line(text)  # also turns Excel's non-breaking spaces into spaces
 
 
 def normalise_code(code: str) -> str:
@@ -223,7 +225,7 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
         if index < n and (raw := values[index]):
             if "\n" in raw or "\r" in raw:
                 raise RowError(f"{label} contains a line break")
-            value = " ".join(raw.split())
+            value = clean_line(restore_cell(raw))
             if len(value) > limit:
                 raise RowError(f"{label} is {len(value)} characters long (at most {limit})")
             if value:
@@ -235,7 +237,7 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
             raise RowError(f"name is {len(name)} characters long (at most {MAX_NAME})")
     attributes: dict[str, str] = {}
     for index, attr in columns.attributes:
-        if index < n and (value := values[index].strip()):
+        if index < n and (value := clean_line(restore_cell(values[index].strip()))):
             if len(value) > MAX_ATTRIBUTE:
                 raise RowError(f"column {attr!r} is {len(value)} characters long "
                                f"(at most {MAX_ATTRIBUTE})")

@@ -14,7 +14,6 @@ Rules (also in ``mailer subscribers import --help``):
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
@@ -213,7 +213,7 @@ class _RejectedFile:
             raise MailerError(f"cannot write the rejected rows to {self.tmp}: "
                               f"{exc.strerror or exc}; choose another place with "
                               "--rejected PATH") from None
-        self._writer = csv.writer(self._file, delimiter=self.fmt.delimiter)
+        self._writer = SafeCsvWriter(self._file, delimiter=self.fmt.delimiter)
         self._writer.writerow([*self.header, "line", "reason"])
         return self
 

@@ -21,6 +21,7 @@ from mailer.domain.registration import (
     seats_full_message,
 )
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError, NotFound
 from mailer.store.models import (
     InvitationRow,
@@ -49,7 +50,7 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
 
 
 def find_or_create_organisation(session: Session, name: str) -> Organisation:
-    name = " ".join(name.split())
+    name = clean_line(name)
     if not name:
         raise MailerError("an organisation name is empty")
     key = organisation_key(name)

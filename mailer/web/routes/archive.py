@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.services.subscriptions import public_list_slugs
+from mailer.web.api.deps import Id
 from mailer.web.archive import ArchivedIssue, public_html
 from mailer.web.pages import PageError, render, request_language, web_of
 from mailer.web.routes.common import db, open_list
@@ -22,8 +23,9 @@ ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data
              "font-src https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-@router.get("/archive/view/{mailing_id:int}")
-async def archive_view(request: Request, mailing_id: int) -> Response:
+@router.get("/archive/view/{mailing_id}")
+async def archive_view(request: Request, mailing_id: Id) -> Response:
+    # Id: 1 to 2**31-1 (PostgreSQL's integer); anything else is the 404 page, not a 500.
     web = web_of(request)
     issue = web.archive.issue(mailing_id)
     public = await db(request, public_list_slugs)

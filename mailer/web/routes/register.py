@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.subscriber_rows import MAX_NAME
+from mailer.domain.text import clean_line
 from mailer.tokens import Purpose
 from mailer.web.i18n import N_, translator
 from mailer.web.pages import PageError, render, request_language, web_of
@@ -80,7 +81,7 @@ async def register_submit(request: Request, slug: str, token: str) -> Response:
     sid, facts, person = await _load(request, slug, token)
     lang = request_language(request, person.language)
     _ = translator(lang)
-    values = {k: " ".join(str(form.get(k) or "").split()) for k in ("name", "organisation")}
+    values = {k: clean_line(str(form.get(k) or "")) for k in ("name", "organisation")}
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = _("Enter your name.")
