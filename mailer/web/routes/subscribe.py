@@ -22,14 +22,14 @@ from mailer.services.subscriptions import MAX_NAME, InvalidEmail, normalise_emai
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import Translate, translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import consent_wording, db, open_list
+from mailer.web.routes.common import consent_wording, db, open_list, read
 
 router = APIRouter()
 
 
 @router.get("/")
 async def index(request: Request) -> Response:
-    lists = await db(request, subscriptions.public_lists)
+    lists = await read(request, subscriptions.public_lists)
     return render(request, "index.html", lang=request_language(request), lists=lists,
                   cache="public, max-age=60")
 
