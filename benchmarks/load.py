@@ -188,7 +188,8 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         if m is None:
             return
         r = await client.post("/subscribe/nyhetsbrev", data={
-            "email": f"ny{n}@signup.example.org", "name": f"Ny Person {n}", "csrf_token": m.group(1)})
+            "email": f"ny{n}@signup.example.org", "name": f"Ny Person {n}",
+            "csrf_token": m.group(1)})
         statuses.append(r.status_code)
 
     async def archive(client: httpx.AsyncClient, mailing_id: int, statuses: list[int]) -> None:

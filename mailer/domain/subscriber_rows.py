@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.organisations import canonical
 from mailer.domain.spreadsheet import restore_cell
 from mailer.domain.text import clean_line
 
@@ -251,8 +252,11 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
 
 
 def organisation_key(name: str) -> str:
-    """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun')."""
-    return _clean(name).casefold()
+    """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun');
+    the names of Sweden's municipalities and regions as people type them meet their official
+    name ('Hylte kommun (IT)', 'Hyltes kommun', '1315' = 'Hylte kommun')."""
+    clean = _clean(name)
+    return _clean(canonical(clean)).casefold() if clean else clean
 
 
 def guess_org_kind(name: str, code: str | None = None) -> str:

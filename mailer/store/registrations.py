@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.domain.organisations import canonical
 from mailer.domain.registration import (
     RegistrationHow,
     RegistrationStatus,
@@ -50,7 +51,7 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
 
 
 def find_or_create_organisation(session: Session, name: str) -> Organisation:
-    name = clean_line(name)
+    name = canonical(clean_line(name))
     if not name:
         raise MailerError("an organisation name is empty")
     key = organisation_key(name)

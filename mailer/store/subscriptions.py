@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.organisations import canonical
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.domain.text import clean_line
 from mailer.errors import MailerError
@@ -217,7 +218,7 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
 
 def find_or_create_organisation(session: Session, name: str, *, now: datetime) -> Organisation:
     """The organisation called ``name`` (case-insensitively), created if new."""
-    clean = clean_line(name)[:MAX_NAME]
+    clean = canonical(clean_line(name))[:MAX_NAME]
     key = organisation_key(clean)
     org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
