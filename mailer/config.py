@@ -258,6 +258,8 @@ class Settings(BaseSettings):
     # --- branding ---
     brand: Brand = Brand()  # [brand] in mailer.toml: name, logo, colour, footer_address…
     brands: dict[str, Brand] = {}  # [brands.<name>]: one per newsletter; issues say brand:
+    # --- hardening (issue 13) ---
+    max_upload_mb: int = Field(default=100, ge=1, le=10_000)  # admin CSV uploads
 
     @classmethod
     def settings_customise_sources(

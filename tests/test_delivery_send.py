@@ -129,9 +129,14 @@ def test_header_injection_refused(engine: Engine, settings: Settings) -> None:
     bad = RenderedMailing(subject="Hej\r\nBcc: victim@example.org", html="<p>x</p>", text="x")
     with transaction(engine) as s, pytest.raises(MailerError, match="line break"):
         plan_mailing(s, bad, kind="test", now=now(), recipients=[PlannedRecipient("a@b.se")])
+    with transaction(engine) as s:  # a name is cleaned, never refused (issue 13, item 3)
+        m, _ = plan_mailing(s, synthetic_rendered(3000), kind="test", now=now(),
+                            recipients=[PlannedRecipient("a@b.se", "Eve\nBcc: x@y.z")])
+        names = list(s.scalars(select(OutboxRow.name).where(OutboxRow.mailing_id == m.id)))
+        assert names == ["Eve Bcc: x@y.z"]
     with transaction(engine) as s, pytest.raises(MailerError, match="line break"):
         plan_mailing(s, synthetic_rendered(3000), kind="test", now=now(),
-                     recipients=[PlannedRecipient("a@b.se", "Eve\nBcc: x@y.z")])
+                     recipients=[PlannedRecipient("a@b.se\nBcc: x@y.z", "Eve")])
     with transaction(engine) as s:
         m, _ = plan_mailing(s, synthetic_rendered(3000), kind="test", now=now(),
                             recipients=[PlannedRecipient("a@b.se")])

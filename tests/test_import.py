@@ -267,7 +267,10 @@ def test_ten_megabyte_line(lists: Engine, tmp_path: Path) -> None:
     fatal(lists, only, r"line 1 is longer than 1024 KiB")
 
 
-def test_fatal_error_half_way_rolls_back(lists: Engine, tmp_path: Path) -> None:
+def test_fatal_error_half_way_keeps_the_committed_batches(lists: Engine,
+                                                          tmp_path: Path) -> None:
+    """Imports commit batch by batch (the web gets the write lock between batches); a fatal
+    error keeps the batches before it, says so, and the same file imports again cleanly."""
     # Short lines (so the first pass finds nothing), then a quote that is never closed:
     # the csv module gives up after 128 KiB, long after the first batches were written.
     path = tmp_path / "half.csv"
@@ -276,7 +279,14 @@ def test_fatal_error_half_way_rolls_back(lists: Engine, tmp_path: Path) -> None:
         f.writelines(f"p{i}@example.org;P {i}\n" for i in range(50))
         f.write('q@example.org;"Quote\n')
         f.writelines("more text without a closing quote\n" for _ in range(5000))
-    fatal(lists, path, r"line 52: field larger than field limit .* never closed", batch_size=10)
+    with pytest.raises(MailerError, match=r"line 52: field larger than field limit .* never "
+                       r"closed.*the rows before line 52 are imported"):
+        run(lists, path, batch_size=10)
+    assert count(lists, Subscriber) == 50
+    assert not rejected_path_for(path).exists()
+    path.write_text("email;name\n" + "".join(f"p{i}@example.org;P {i}\n" for i in range(51)))
+    again = run(lists, path, batch_size=10)
+    assert (again.counts.imported, again.counts.unchanged) == (1, 50)
 
 
 def test_unknown_list_changes_nothing(lists: Engine) -> None:

@@ -42,3 +42,14 @@ def test_display_names():
     assert by_code("1315").display == "Hylte kommun"
     assert by_code("13").display == "Region Halland"
     assert by_code("0980").display == "Region Gotland"
+
+
+def test_typed_variants_share_the_official_organisation_key() -> None:
+    from mailer.domain.organisations import canonical
+    from mailer.domain.subscriber_rows import organisation_key
+
+    assert canonical("Hylte kommun (IT)") == "Hylte kommun"
+    assert canonical("Föreningen Demokrati") == "Föreningen Demokrati"
+    keys = {organisation_key(t) for t in ("Hylte kommun", "Hylte kommun (IT)", "hyltes kommun",
+                                          "HYLTE  KOMMUN", "1315")}
+    assert keys == {"hylte kommun"}

@@ -23,6 +23,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from mailer.config import Sender
 from mailer.delivery import qp
 from mailer.delivery.dkim import DkimSigner
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.render.i18n import greeting
@@ -234,7 +235,8 @@ class MessageTemplate:
     def build(self, r: Recipient) -> Built:
         """The complete message for one recipient (CRLF, no dot-stuffing needed)."""
         email = clean_header_value(r.email, "the recipient address")
-        name = clean_header_value(r.name, "the recipient name") if r.name else ""
+        name = clean_line(r.name) if r.name else ""  # a stray control character in a name
+        # must not stop the message: the name is cleaned, the address is checked
         mid = self.message_id(r.outbox_id)
         values: dict[str, str] = {}
         unsub_header = b""

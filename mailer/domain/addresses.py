@@ -78,6 +78,27 @@ def email_key(raw: str) -> str:
         return raw.strip().lower()
 
 
+#: Providers that ignore dots in the local part (and their other domain names).
+DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox_key(raw: str) -> str:
+    """The mailbox ``raw`` delivers to, as far as we can tell without asking the server:
+    the identity key without a ``+tag`` in the local part, and for Gmail without dots
+    (``Victim.2+x@GoogleMail.com`` -> ``victim2@gmail.com``). Only for limits that must
+    not be dodged by writing one mailbox many ways (never as a subscriber's identity:
+    ``anna+news@`` and ``anna@`` stay two subscribers, as they asked)."""
+    key = email_key(raw)
+    local, at, domain = key.rpartition("@")
+    if not at:
+        return key
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS:
+        domain = DOTLESS[domain]
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"
+
+
 # Consent records outlive an erased subscriber; they keep this hash instead of the
 # address. The salt is fixed (not the secret key) so the hash stays comparable after a
 # key rotation: it lets us answer "did this address consent, and when?" for an address

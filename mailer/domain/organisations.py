@@ -107,3 +107,13 @@ def match(text: str) -> Organisation | None:
             if k in table:
                 return table[k]
     return None
+
+
+@cache
+def canonical(text: str) -> str:
+    """The official name of the municipality or region ``text`` names ("Hylte kommun (IT)"
+    -> "Hylte kommun"), else ``text`` as given: seat limits and organisation look-ups use
+    it, so a typed variant of an official name never becomes an organisation of its own."""
+    org = match(text)
+    return org.display if org is not None else text
+

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.organisations import canonical
+from mailer.domain.spreadsheet import restore_cell
+from mailer.domain.text import clean_line
 
 MAX_NAME = 200  # column sizes in mailer.store.models.subscribers
 MAX_ROLE = 200
@@ -164,7 +167,7 @@ class SubscriberRow:
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())  # also turns Excel's non-breaking spaces into spaces
+    return clean_line(text)  # also turns Excel's non-breaking spaces into spaces
 
 
 def normalise_code(code: str) -> str:
@@ -223,7 +226,7 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
         if index < n and (raw := values[index]):
             if "\n" in raw or "\r" in raw:
                 raise RowError(f"{label} contains a line break")
-            value = " ".join(raw.split())
+            value = clean_line(restore_cell(raw))
             if len(value) > limit:
                 raise RowError(f"{label} is {len(value)} characters long (at most {limit})")
             if value:
@@ -235,7 +238,7 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
             raise RowError(f"name is {len(name)} characters long (at most {MAX_NAME})")
     attributes: dict[str, str] = {}
     for index, attr in columns.attributes:
-        if index < n and (value := values[index].strip()):
+        if index < n and (value := clean_line(restore_cell(values[index].strip()))):
             if len(value) > MAX_ATTRIBUTE:
                 raise RowError(f"column {attr!r} is {len(value)} characters long "
                                f"(at most {MAX_ATTRIBUTE})")
@@ -249,8 +252,11 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
 
 
 def organisation_key(name: str) -> str:
-    """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun')."""
-    return _clean(name).casefold()
+    """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun');
+    the names of Sweden's municipalities and regions as people type them meet their official
+    name ('Hylte kommun (IT)', 'Hyltes kommun', '1315' = 'Hylte kommun')."""
+    clean = _clean(name)
+    return _clean(canonical(clean)).casefold() if clean else clean
 
 
 def guess_org_kind(name: str, code: str | None = None) -> str:

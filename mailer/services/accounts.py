@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.roles import Action, Role, allowed, role_of
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError, NotFound
 from mailer.store import accounts as store
 from mailer.store.accounts import get_user, get_user_by_id, list_tokens, list_users
@@ -30,7 +31,7 @@ __all__ = [
     "MIN_PASSWORD", "AccountError", "LoginLimiter", "NewToken", "Principal", "Team",
     "authenticate", "change_own_password", "create_api_token", "create_user",
     "end_all_sessions", "end_session", "get_user", "get_user_by_id", "initial_password",
-    "list_tokens", "list_users", "log_in", "login_allowed", "reset_password",
+    "list_tokens", "list_users", "log_in", "login_allowed", "login_succeeded", "reset_password",
     "revoke_token", "session_principal", "set_password", "start_session", "team",
     "token_principal", "update_user",
 ]
@@ -119,7 +120,7 @@ def create_user(session: Session, email: str, *, role: Role | str, now: datetime
     the_role = _role(role)
     if store.find_user(session, address.email) is not None:
         raise AccountError(f"a user {address.email!r} exists already")
-    clean_name = " ".join(name.split())
+    clean_name = clean_line(name)
     if len(clean_name) > 200:
         raise AccountError("the name may be at most 200 characters long")
     return store.add_user(session, email=address.email, email_key=address.key, name=clean_name,
@@ -141,7 +142,7 @@ def update_user(session: Session, user: User, *, now: datetime, role: Role | str
     if new_role is not None:
         user.role = new_role
     if name is not None:
-        user.name = " ".join(name.split())[:200]
+        user.name = clean_line(name)[:200]
     if active is not None:
         user.active = active
         if not active:
@@ -232,13 +233,28 @@ class LoginLimiter(Protocol):
 
     def hit(self, key: str, now: float) -> bool: ...
 
+    def refund(self, key: str, at: float) -> None: ...
+
 
 def login_allowed(per_ip: LoginLimiter, per_account: LoginLimiter, *, ip: str, email: str,
                   now: float) -> bool:
     """Count a login attempt against its IP address and its account (by a hash of the
     address's identity key, as the login looks it up: "Anna@X" and "anna@x" are one
     account); False when either limit is used up. ``now`` is monotonic."""
-    return per_ip.hit(ip, now) and per_account.hit(email_hash(email_key(email or "-")), now)
+    return per_ip.hit(ip, now) and per_account.hit(_login_key(email), now)
+
+
+def login_succeeded(per_ip: LoginLimiter, per_account: LoginLimiter, *, ip: str, email: str,
+                    at: float) -> None:
+    """Take back the attempt counted at ``at`` by ``login_allowed``: a successful login is
+    not a failure, so people who log in often never run into the limit. (Counting first
+    and refunding on success keeps parallel guesses from all passing one check.)"""
+    per_ip.refund(ip, at)
+    per_account.refund(_login_key(email), at)
+
+
+def _login_key(email: str) -> str:
+    return email_hash(email_key(email or "-"))
 
 
 def log_in(session: Session, email: str, password: str, *, now: datetime, ip: str = "",
@@ -302,7 +318,7 @@ def create_api_token(session: Session, user: User, *, now: datetime, name: str =
                      expires_at: datetime | None = None) -> NewToken:
     if not user.active:
         raise AccountError(f"{user.email} is deactivated; activate the user first")
-    clean = " ".join(name.split())[:100]
+    clean = clean_line(name)[:100]
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = store.add_api_token(session, token_hash=_digest(secret),
                               prefix=secret[: len(TOKEN_PREFIX) + 6], user_id=user.id,

@@ -29,16 +29,19 @@ class ArchivedIssue:
         return self.rendered.preheader
 
 
-def archived(session: Session, mailing_id: int | None = None) -> list[ArchivedIssue]:
+def archived(session: Session, mailing_id: int | None = None, *,
+             bodies: bool = True) -> list[ArchivedIssue]:
     """Newsletters that started sending (status sending or done), newest first, built from
-    the rendered parts stored on each mailing."""
-    mailings = store.archived_newsletters(session, mailing_id)
+    the rendered parts stored on each mailing (without ``bodies``: subject, summary and
+    date only, HTML and text empty — for lists of issues)."""
+    mailings = store.archived_newsletters(session, mailing_id, bodies=bodies)
     slugs = store.list_slugs(session, {i for m in mailings for i in (m.list_ids or [])})
     return [ArchivedIssue(
         mailing_id=m.id,
         list_slugs=tuple(slugs[i] for i in (m.list_ids or []) if i in slugs),
         sent_at=m.started_at or m.created_at,
-        rendered=RenderedMailing(subject=m.subject, html=m.html, text=m.text,
+        rendered=RenderedMailing(subject=m.subject, html=m.html if bodies else "",
+                                 text=m.text if bodies else "",
                                  language=m.language, preheader=m.preheader),
     ) for m in mailings]
 

@@ -8,7 +8,6 @@ and the admin shows word for word.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.services.invitations import open_invitation
 from mailer.store.importer import ImportReport as ImportReport
 from mailer.store.importer import Progress as Progress
@@ -93,7 +93,7 @@ def import_registrations(session: Session, settings: Settings, slug: str, data: 
 def write_rejected_registrations(path: Path, report: RegistrationReport) -> None:
     """The rejected rows with line and reason, then the original columns (Excel-friendly)."""
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh, delimiter=";")
+        w = SafeCsvWriter(fh, delimiter=";")
         w.writerow(["rad/line", "fel/reason", *report.headers])
         for r in sorted(report.rejected, key=lambda r: r.line):
             w.writerow([r.line, r.reason, *r.raw])

@@ -19,6 +19,7 @@ from mailer.domain.outcomes import Reason, group_reasons
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
+from mailer.domain.text import clean_line, has_control
 from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
@@ -132,13 +133,16 @@ def check_window(text: str) -> str:
 
 
 def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
-    out = []
-    for r in recipients:
-        clean_header_value(r.email, "a recipient address")
-        clean_header_value(r.name, "a recipient name")
-        if "@" not in r.email:
-            raise MailerError(f"{r.email!r} is not an e-mail address")
-        out.append(r)
+    """The recipients with their names cleaned (``clean_line``). One bad recipient never
+    refuses the rest: an address with a control character or without ``@`` is queued and
+    fails alone at send time with its reason. Only a single named recipient (a test send
+    to an address someone just typed) is refused at once."""
+    out = [replace(r, name=clean_line(r.name)) if r.name and has_control(r.name) else r
+           for r in recipients]
+    if len(out) == 1:
+        clean_header_value(out[0].email, "the recipient address")
+        if "@" not in out[0].email:
+            raise MailerError(f"{out[0].email!r} is not an e-mail address")
     return out
 
 

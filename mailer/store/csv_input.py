@@ -243,6 +243,6 @@ def _guarded(path: Path, reader: _csv.Reader) -> Iterator[Row]:
             return
         except csv.Error as exc:
             raise _fail(path, f"line {start}: {exc}. Is a quote (\") on that line never "
-                        "closed? Fix the line and import again; nothing was imported.") from None
+                        "closed? Fix the line and import again") from None
         if values:
             yield start, reader.line_num, values

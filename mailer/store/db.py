@@ -37,10 +37,20 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     dbapi_conn.create_function(SQLITE_LOWER, 1, sqlite_lower, deterministic=True)
 
 
+#: Execution option of the connections ``reading`` hands out: a transaction for reads only.
+READ_ONLY = "mailer_read_only"
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout
-    # instead of failing with "database is locked" when a read transaction upgrades.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A write transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, so
+    # two writers wait on busy_timeout instead of failing with "database is locked" when
+    # a read transaction upgrades. A read (``reading``) starts with a deferred BEGIN and
+    # never takes the write lock: in WAL mode it reads its snapshot while a writer works,
+    # so pages never wait behind a long write (issue 13, item 2).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -88,6 +98,17 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reads only (rolled back at the end). On SQLite it never takes the
+    write lock, so it does not wait for a writer; use it only where nothing is written
+    (a write in it would upgrade the lock and could fail under contention)."""
+    with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+        with session.begin():
+            yield session
+            session.rollback()
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -1,9 +1,13 @@
-"""Import subscribers from a CSV file into a list: streamed, set-based upserts, one transaction.
+"""Import subscribers from a CSV file into a list: streamed, set-based upserts, batch commits.
 
 The file is read in batches of ``BATCH`` rows; each batch costs a handful of statements
 (look up who exists, insert the new, update the changed, subscribe, log consent), never
-one ORM object per row, so memory stays flat for a million rows. The whole import is one
-transaction: a fatal error at row 900 000 leaves the database as it was.
+one ORM object per row, so memory stays flat for a million rows. Each batch is committed
+on its own, so the write lock is held for one batch at a time and the web pages (one-click
+unsubscribes, sign-ups) get their turn between batches during a million-row import. A
+fatal database error keeps the batches before it and says from which line to look again;
+importing the same file again is safe (the rows already in are reported unchanged). A
+dry run is one transaction, rolled back.
 
 Rules (also in ``mailer subscribers import --help``):
 - A later row with the same address (case ignored) is rejected as "duplicate of line N".
@@ -14,7 +18,6 @@ Rules (also in ``mailer subscribers import --help``):
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,19 +27,21 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
 from mailer.store.lists import get_list
-from mailer.store.models import utcnow
+from mailer.store.models import MailingList, utcnow
 from mailer.store.parallel import RowParser, default_workers
 from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
 BATCH = 5000
+SQLITE_YIELD = 0.12  # seconds between batches on SQLite (see _Committed)
 SHOWN_REJECTED = 20
 
 Progress = Callable[[int, int], None]  # called with (lines read so far, lines in the file)
@@ -78,10 +83,6 @@ def rejected_path_for(path: Path) -> Path:
     return path.with_name(f"{path.stem}.rejected.csv")
 
 
-class _DryRun(Exception):
-    pass
-
-
 def import_subscribers(
     engine: Engine,
     path: Path,
@@ -116,32 +117,66 @@ def import_subscribers(
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
                               columns=columns.describe(), dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)
+        with Session(engine) as session:
+            lst = get_list(session, list_slug)
         with _RejectedFile(out, header, fmt) as rejects:
+            committed = _Committed()
             try:
-                with Session(engine) as session, session.begin():
-                    _run(session, rows, columns, report, rejects, list_slug,
-                         now or utcnow(), batch_size, progress,
-                         default_workers(fmt.lines) if workers is None else workers)
+                with engine.connect() as conn:
+                    committed.conn = None if dry_run else conn
+                    _run(conn, lst, rows, columns, report, rejects, now or utcnow(),
+                         batch_size, progress,
+                         default_workers(fmt.lines) if workers is None else workers,
+                         committed)
                     if dry_run:
-                        raise _DryRun
-            except _DryRun:
-                pass
+                        conn.rollback()
+                    else:
+                        conn.commit()
+            except MailerError as exc:
+                raise MailerError(f"{exc}; {committed.outcome()}") from None
             except (IntegrityError, OperationalError) as exc:
-                raise MailerError(f"{path}: the database refused the import, so nothing was "
-                                  f"imported: {exc.orig}") from None
+                raise MailerError(f"{path}: the database refused the import ({exc.orig}); "
+                                  f"{committed.outcome()}") from None
             report.rejected_path = rejects.finish()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
-         rejects: _RejectedFile, list_slug: str, now: datetime, batch_size: int,
-         progress: Progress | None, workers: int) -> None:
-    lst = get_list(session, list_slug)
-    conn = session.connection()
+@dataclass
+class _Committed:
+    """Batch commits of one import: the connection to commit (None in a dry run)."""
+
+    conn: Connection | None = None
+    rows: int = 0
+    next_line: int = 2
+
+    def outcome(self) -> str:
+        """What a fatal error leaves behind, for its message."""
+        if not self.rows:
+            return "nothing was imported"
+        return (f"the rows before line {self.next_line} are imported: fix the file and "
+                "import it again (the rows already in are left unchanged)")
+
+    def batch_done(self, rows: int, next_line: int) -> None:
+        if self.conn is not None:
+            self.conn.commit()
+            self.rows += rows
+            self.next_line = next_line
+            if self.conn.dialect.name == "sqlite":
+                # SQLite's busy handler lets a waiting writer (a one-click unsubscribe)
+                # retry only every few ms to 100 ms; without a pause the next batch takes
+                # the lock again first, every time, and the web request starves past its
+                # busy timeout (benchmarks/load.py showed it). One poll interval is enough.
+                time.sleep(SQLITE_YIELD)
+
+
+def _run(conn: Connection, lst: MailingList, rows: Iterator[Row], columns: ColumnMap,
+         report: ImportReport, rejects: _RejectedFile, now: datetime, batch_size: int,
+         progress: Progress | None, workers: int, committed: _Committed) -> None:
     upsert = BatchUpsert(conn, lst, now, source=report.path.name)
     try:
-        _read(rows, columns, report, rejects, upsert, batch_size, progress, workers)
+        _read(rows, columns, report, rejects, upsert, batch_size, progress, workers,
+              committed)
         upsert.finish()
     finally:
         upsert.restore()
@@ -150,7 +185,7 @@ def _run(session: Session, rows: Iterator[Row], columns: ColumnMap, report: Impo
 
 def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
           rejects: _RejectedFile, upsert: BatchUpsert, batch_size: int,
-          progress: Progress | None, workers: int) -> None:
+          progress: Progress | None, workers: int, committed: _Committed) -> None:
     if progress is not None:
         progress(1, report.format.lines)
     with RowParser(columns, workers) as parser:
@@ -179,6 +214,7 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
                 report.rejected += 1
                 if len(report.first_rejected) < SHOWN_REJECTED:
                     report.first_rejected.append(Rejected(line, reason))
+            committed.batch_done(len(batch), batch[-1][1] + 1)
             if progress is not None:
                 progress(batch[-1][1], report.format.lines)
 
@@ -213,7 +249,7 @@ class _RejectedFile:
             raise MailerError(f"cannot write the rejected rows to {self.tmp}: "
                               f"{exc.strerror or exc}; choose another place with "
                               "--rejected PATH") from None
-        self._writer = csv.writer(self._file, delimiter=self.fmt.delimiter)
+        self._writer = SafeCsvWriter(self._file, delimiter=self.fmt.delimiter)
         self._writer.writerow([*self.header, "line", "reason"])
         return self
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from mailer.domain.segments import parse_all
 from mailer.store import outbox
@@ -116,8 +116,10 @@ def outcome_times(session: Session, mailing_id: int) -> list[tuple[OutboxStatus,
         .where(OutboxRow.mailing_id == mailing_id))]
 
 
-def archived_newsletters(session: Session, mailing_id: int | None = None) -> list[Mailing]:
-    """Newsletters that started sending (sending or done), newest first."""
+def archived_newsletters(session: Session, mailing_id: int | None = None, *,
+                         bodies: bool = True) -> list[Mailing]:
+    """Newsletters that started sending (sending or done), newest first; without
+    ``bodies`` the HTML and text are not loaded (the archive's list pages)."""
     q = (select(Mailing)
          .where(Mailing.kind == MailingKind.newsletter,
                 Mailing.status.in_((MailingStatus.sending, MailingStatus.done)),
@@ -125,6 +127,10 @@ def archived_newsletters(session: Session, mailing_id: int | None = None) -> lis
          .order_by(Mailing.started_at.desc(), Mailing.id.desc()))
     if mailing_id is not None:
         q = q.where(Mailing.id == mailing_id)
+    if not bodies:
+        q = q.options(load_only(Mailing.id, Mailing.subject, Mailing.preheader,
+                                Mailing.language, Mailing.list_ids, Mailing.started_at,
+                                Mailing.created_at))
     return list(session.scalars(q))
 
 

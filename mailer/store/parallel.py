@@ -90,7 +90,7 @@ class RowParser:
             except BrokenProcessPool:
                 raise MailerError(
                     "a worker process that checks rows stopped unexpectedly (out of memory?); "
-                    "nothing was imported. Try again with --workers 0") from None
+                    "try again with --workers 0") from None
             yield batch, [SubscriberRow(*p) if isinstance(p, tuple) else p for p in parsed]
 
     def close(self) -> None:

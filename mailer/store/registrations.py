@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_key
+from mailer.domain.organisations import canonical
 from mailer.domain.registration import (
     RegistrationHow,
     RegistrationStatus,
@@ -22,6 +23,7 @@ from mailer.domain.registration import (
     seats_full_message,
 )
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError, NotFound
 from mailer.store import webhooks
 from mailer.store.models import (
@@ -51,7 +53,7 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
 
 
 def find_or_create_organisation(session: Session, name: str) -> Organisation:
-    name = " ".join(name.split())
+    name = canonical(clean_line(name))
     if not name:
         raise MailerError("an organisation name is empty")
     key = organisation_key(name)

@@ -7,7 +7,6 @@ access report with ``@personal_data_section("name")`` and clean up on erasure wi
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TextIO
@@ -16,6 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash, email_key
+from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.errors import MailerError
 from mailer.store.lists import get_list
 from mailer.store.models import (
@@ -166,8 +166,8 @@ def export_subscribers(session: Session, list_slug: str, out: TextIO, *,
             Subscription, Subscription.subscriber_id == Subscriber.id).where(*where)):
         attr_names.update(attrs or {})
     attrs_sorted = sorted(attr_names - set(EXPORT_FIELDS) - set(EXPORT_META))
-    writer = csv.writer(out, delimiter=";" if excel else ",",
-                        lineterminator="\r\n" if excel else "\n")
+    writer = SafeCsvWriter(out, delimiter=";" if excel else ",",
+                           lineterminator="\r\n" if excel else "\n")
     writer.writerow([*EXPORT_FIELDS, *attrs_sorted, *EXPORT_META])
 
     def when(value: datetime | None) -> str:

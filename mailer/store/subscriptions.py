@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.organisations import canonical
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError
 from mailer.store import webhooks
 from mailer.store.models import (
@@ -221,7 +223,7 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
 
 def find_or_create_organisation(session: Session, name: str, *, now: datetime) -> Organisation:
     """The organisation called ``name`` (case-insensitively), created if new."""
-    clean = " ".join(name.split())[:MAX_NAME]
+    clean = canonical(clean_line(name))[:MAX_NAME]
     key = organisation_key(clean)
     org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
@@ -265,8 +267,8 @@ def set_preferences(session: Session, subscriber: Subscriber, prefs: Preferences
                 None, SubscriptionStatus.unsubscribed):
             unsubscribe(session, subscriber, [list_id], now=now, ip=ip, source="preferences")
     subscriber.language = prefs.language
-    subscriber.name = " ".join(prefs.name.split())[:MAX_NAME]
-    org_name = " ".join(prefs.organisation.split())
+    subscriber.name = clean_line(prefs.name)[:MAX_NAME]
+    org_name = clean_line(prefs.organisation)
     subscriber.organisation_id = (
         find_or_create_organisation(session, org_name, now=now).id if org_name else None)
     subscriber.updated_at = now

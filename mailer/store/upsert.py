@@ -361,16 +361,16 @@ class SeenRows:
     It finds duplicates across batches without a Python set of a million addresses
     (~150 MB), and each batch's look-ups are joins on it (``line >= first line of the
     batch``) instead of IN lists of 5,000 parameters, which SQLAlchemy renders slowly.
-    It lives only inside the import's transaction.
+    It lives on the import's connection, across its batch commits (dropped by the next
+    import on the connection).
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        on_commit = "DROP" if conn.dialect.name == "postgresql" else None
         self.t = Table("mailer_import_rows", MetaData(),
                        Column("line", Integer, primary_key=True, autoincrement=False),
                        Column("key", String(320), nullable=False, unique=True),
-                       prefixes=["TEMPORARY"], postgresql_on_commit=on_commit)
+                       prefixes=["TEMPORARY"])
         conn.execute(text("DROP TABLE IF EXISTS mailer_import_rows"))
         self.t.create(conn)
         self._insert = Executemany(

@@ -20,17 +20,21 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from mailer.config import Settings
+from mailer.domain.addresses import email_hash, mailbox_key
 from mailer.links import Links
 from mailer.store.db import make_engine
 from mailer.store.models import utcnow
 from mailer.tokens import Tokens
+from mailer.web.api import API_PREFIX
+from mailer.web.api.errors import error_response
 from mailer.web.archive import ArchiveSource, MailingsArchive
 from mailer.web.csrf import Csrf, CsrfError
 from mailer.web.invitation_desk import StoreDesk
+from mailer.web.limits import MIB, BodyLimit, too_large_message
 from mailer.web.pages import PageError, error_page, make_environment
 from mailer.web.ratelimit import SlidingWindowLimiter
 from mailer.web.registration import RegistrationDesk
-from mailer.web.security import SecurityHeaders
+from mailer.web.security import SecurityHeaders, https_site, security_headers
 
 STATIC = Path(__file__).parent / "static"
 
@@ -57,6 +61,12 @@ class Web:
         default_factory=lambda: SlidingWindowLimiter(*PER_ADDRESS))
     now: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
+
+    def may_mail(self, email: str) -> bool:
+        """Count a sign-up mail to ``email``'s mailbox; False past PER_ADDRESS. Counted on
+        the mailbox (case, +tags and Gmail's dots folded), so ``victim+1@``, ``victim+2@``
+        and ``Vic.tim@`` share one count, from the form and the API alike."""
+        return self.per_address.hit(email_hash(mailbox_key(email)), self.monotonic())
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None,
@@ -131,7 +141,27 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         # Only path parameters are typed (e.g. a mailing id); anything else is not a page.
         return error_page(request, PageError.from_status(404))
 
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        # Starlette answers an unhandled exception outside every middleware we add, so this
+        # page carries the security headers itself (and never a traceback or a path).
+        if request.url.path.startswith(API_PREFIX + "/"):
+            response: Response = error_response(500, "server_error",
+                                                "the server failed; try again later")
+        else:
+            response = error_page(request, PageError.server_error())
+        response.headers.update({k.decode(): v.decode() for k, v in security_headers(
+            https=https_site(settings))})
+        return response
+
+    def refuse_too_large(request: Request, limit: int) -> Response:
+        if request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX:
+            return error_response(413, "too_large", too_large_message(limit))
+        return error_page(request, PageError.too_large())
+
     install_admin(app)
     install_api(app)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * MIB,
+                       refuse=refuse_too_large)
+    app.add_middleware(SecurityHeaders, https=https_site(settings))
     return app

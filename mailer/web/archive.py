@@ -8,14 +8,17 @@ Archived HTML still carries ``%%field%%`` placeholders (the once-rendered mailin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailer.render.personalise import html_template, text_template
 from mailer.services.archive import ArchivedIssue, archived
+from mailer.store.db import reading
 
 __all__ = ["ArchiveSource", "ArchivedIssue", "MailingsArchive", "StaticArchive",
            "public_html", "public_text", "public_values"]
@@ -48,19 +51,47 @@ class MailingsArchive:
 
     A newsletter mailing is in the archive once it has started sending (status sending or
     done); the public copy is built from the rendered parts stored on the mailing.
+    Lists of issues load no HTML, and both answers are kept for ``ttl`` seconds (the
+    pages are cached as long by browsers and proxies anyway), so a thousand issues or a
+    crowd of readers cost one light query a minute, read without the write lock.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, ttl: float = 60.0, clock: Callable[[], float]
+                 = time.monotonic, max_issues: int = 64) -> None:
         self.engine = engine
+        self.ttl = ttl
+        self.clock = clock
+        self.max_issues = max_issues
+        self._lists: tuple[float, list[ArchivedIssue]] | None = None
+        self._issues: OrderedDict[int, tuple[float, ArchivedIssue | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
-        with Session(self.engine) as session:
-            return [i for i in archived(session) if list_slug in i.list_slugs]
+        now = self.clock()
+        with self._lock:
+            cached = self._lists
+        if cached is None or now - cached[0] >= self.ttl:
+            with reading(self.engine) as session:
+                cached = (now, archived(session, bodies=False))
+            with self._lock:
+                self._lists = cached
+        return [i for i in cached[1] if list_slug in i.list_slugs]
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
-        with Session(self.engine) as session:
+        now = self.clock()
+        with self._lock:
+            hit = self._issues.get(mailing_id)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        with reading(self.engine) as session:
             found = archived(session, mailing_id)
-        return found[0] if found else None
+        issue = found[0] if found else None
+        with self._lock:
+            self._issues[mailing_id] = (now, issue)
+            self._issues.move_to_end(mailing_id)
+            while len(self._issues) > self.max_issues:
+                self._issues.popitem(last=False)
+        return issue
 
 
 def public_values(browser_url: str, archive_url: str) -> dict[str, str]:

@@ -10,6 +10,11 @@ paths only by exact match (our paths carry tokens), and fastapi-csrf-protect kee
 configuration in class-level globals and parses form bodies by string replacement. This
 is the same technique in ~80 lines on itsdangerous, which we already use for links.
 
+On the admin pages the token is also tied to the login session: it carries a hash of the
+session cookie, and an admin POST is accepted only with a token made for that session. A
+token from an anonymous page (or another login) is refused there, so a value planted or
+obtained before the login is worth nothing afterwards.
+
 The RFC 8058 one-click POST from a mail provider has no cookie and no form token by
 design; that one route is authenticated by its signed link alone (see routes/unsubscribe).
 """
@@ -23,6 +28,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
+
+from mailer.web.security import is_https
 
 FIELD = "csrf_token"
 MAX_AGE = 24 * 3600  # a form left open for a day still works; older ones get a fresh form
@@ -47,10 +54,15 @@ class Csrf:
 
     @staticmethod
     def _cookie_name(request: Request) -> str:
-        return COOKIE_SECURE if request.url.scheme == "https" else COOKIE_PLAIN
+        return COOKIE_SECURE if is_https(request) else COOKIE_PLAIN
 
-    def token(self, request: Request) -> str:
-        """The token to put in a form on this page (creates the cookie value if needed)."""
+    @staticmethod
+    def _binding(session: str) -> str:
+        return hashlib.sha256(b"mailer.csrf.session:" + session.encode()).hexdigest()[:32]
+
+    def token(self, request: Request, *, session: str = "") -> str:
+        """The token to put in a form on this page (creates the cookie value if needed);
+        with ``session`` (the admin session cookie), a token valid for that session only."""
         value = getattr(request.state, "csrf_value", None)
         if value is None:
             value = request.cookies.get(self._cookie_name(request))
@@ -58,17 +70,20 @@ class Csrf:
                 value = secrets.token_urlsafe(32)
                 request.state.csrf_new = True
             request.state.csrf_value = value
+        if session:
+            return str(self._serializer.dumps([value, self._binding(session)]))
         return str(self._serializer.dumps(value))
 
     def attach_cookie(self, request: Request, response: Response) -> None:
         """Send the cookie if this request created a new value."""
         if getattr(request.state, "csrf_new", False):
-            secure = request.url.scheme == "https"
+            secure = is_https(request)
             response.set_cookie(self._cookie_name(request), request.state.csrf_value,
                                 httponly=True, samesite="lax", secure=secure, path="/")
 
-    def check(self, request: Request, form: FormData) -> None:
-        """Raise CsrfError unless the form's token matches this browser's cookie."""
+    def check(self, request: Request, form: FormData, *, session: str = "") -> None:
+        """Raise CsrfError unless the form's token matches this browser's cookie (and,
+        with ``session``, was made for that login session)."""
         cookie = request.cookies.get(self._cookie_name(request))
         sent = form.get(FIELD)
         if not isinstance(sent, str) or not sent:
@@ -82,5 +97,10 @@ class Csrf:
             raise CsrfError("the form is older than a day", expired=True) from None
         except BadSignature:
             raise CsrfError("the CSRF token is not ours") from None
+        bound = ""
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            value, bound = value
         if not isinstance(value, str) or not secrets.compare_digest(value, cookie):
             raise CsrfError("the CSRF token does not belong to this browser")
+        if session and not secrets.compare_digest(bound, self._binding(session)):
+            raise CsrfError("the CSRF token was not made for this login session")

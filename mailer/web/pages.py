@@ -144,7 +144,20 @@ class PageError(Exception):
                       "Wait a few minutes and try again."))
 
     @classmethod
+    def too_large(cls) -> PageError:
+        return cls(413, N_("Too much was sent"),
+                   N_("The form sent more than this page accepts. Go back, shorten what you "
+                      "wrote or choose a smaller file, and try again."))
+
+    @classmethod
+    def server_error(cls) -> PageError:
+        return cls(500, N_("Something went wrong on our side"),
+                   N_("Nothing you did caused this. Try again in a while."), "/")
+
+    @classmethod
     def from_status(cls, status: int) -> PageError:
+        if status == 413:
+            return cls.too_large()
         if status == 405:
             return cls(405, N_("This page cannot be used like that"),
                        N_("Open the page with its link instead."), "/")

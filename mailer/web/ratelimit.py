@@ -44,6 +44,13 @@ class SlidingWindowLimiter:
             q.append(now)
             return True
 
+    def refund(self, key: str, at: float) -> None:
+        """Forget the hit recorded for ``key`` at ``at`` (e.g. a login that succeeded)."""
+        with self._lock:
+            q = self._hits.get(key)
+            if q is not None and at in q:
+                q.remove(at)
+
     def _prune(self, now: float) -> None:
         # Forget keys with no hit inside the window; if every key is busy (a flood of
         # distinct keys), forget the oldest half rather than grow without bound.

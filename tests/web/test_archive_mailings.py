@@ -43,3 +43,48 @@ def test_sent_issue_is_in_the_archive_and_view_page(engine: Engine, settings: Se
     feed = client.get("/archive/medborgardialog/feed.xml")
     assert feed.status_code == 200 and f"/archive/view/{mailing.id}" in feed.text
     assert client.get("/archive/view/999999").status_code == 404
+
+
+def test_archive_is_paged_and_reads_while_a_writer_holds_the_lock(
+        engine: Engine, settings: Settings) -> None:
+    import threading
+
+    from sqlalchemy import text
+
+    add_subscribers(engine, 1)
+    with transaction(engine) as s:
+        for n in range(120):
+            plan_mailing(s, RenderedMailing(subject=f"Nummer {n}", language="sv",
+                                            html="<p>x</p>", text="x"),
+                         kind="newsletter", now=datetime.now(UTC),
+                         list_slugs=["medborgardialog"])
+    client = TestClient(create_app(settings, engine=engine))
+    first = client.get("/archive/medborgardialog")
+    assert first.text.count('href="/archive/view/') == 50 and "Sida 1 av 3" in first.text
+    last = client.get("/archive/medborgardialog", params={"page": 3})
+    assert last.text.count('href="/archive/view/') == 20
+    assert client.get("/archive/medborgardialog", params={"page": 4}).status_code == 404
+    if engine.dialect.name != "sqlite":
+        return
+    # A writer holds SQLite's write lock (as a long import would): pages that only read
+    # answer at once instead of waiting for it.
+    fresh = TestClient(create_app(settings, engine=engine))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with engine.connect() as conn:  # BEGIN IMMEDIATE: the write lock
+            conn.execute(text("UPDATE lists SET name = name"))
+            holding.set()
+            release.wait(30)
+            conn.commit()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert fresh.get("/archive/medborgardialog", params={"page": 2}).status_code == 200
+        assert fresh.get("/").status_code == 200
+        assert fresh.get("/subscribe/medborgardialog").status_code == 200
+    finally:
+        release.set()
+        thread.join()

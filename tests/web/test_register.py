@@ -70,7 +70,7 @@ def test_register_and_seats_full(client: TestClient, app: FastAPI) -> None:
     assert page.status_code == 200
     for fact in ("900 kr per person och år", "15 februari 2023 23:59", "2 av 2 kvar",
                  "10 mars 2023", "10.00–15.00", "Zoom", "Stockholm",
-                 'value="Anna Berg"', 'value="Hylte kommun"'):
+                 'value="Anna Berg"', '<option value="1315" selected>Hylte kommun</option>'):
         assert fact in page.text, fact
     r = client.post(link(app, 1), data={"csrf_token": csrf(page.text), "name": "Anna Berg",
                                         "organisation": "Hylte kommun"})
@@ -139,3 +139,20 @@ def test_register_pages_accessibility_basics(client: TestClient, app: FastAPI,
     desk.seats[(7, "hylte kommun")] = [1, 2]
     check(client.get(link(app, 3)).text, "seats full")
     assert "<script" not in r.text
+
+
+def test_organisation_from_the_official_list_or_typed_counts_against_one_seat_limit(
+        client: TestClient, app: FastAPI) -> None:
+    """Issue 13, item 9: "Hylte kommun (IT)" does not get around a full Hylte."""
+    page = client.get(link(app, 1))
+    assert '<optgroup label="Kommuner">' in page.text and ">Region Halland</option>" in page.text
+    assert client.post(link(app, 1), data={"csrf_token": csrf(page.text), "name": "Anna Berg",
+                                           "organisation_code": "1315",
+                                           "organisation": ""}).status_code == 200
+    page = client.get(link(app, 2))
+    assert client.post(link(app, 2), data={"csrf_token": csrf(page.text), "name": "Bo Ek",
+                                           "organisation_code": "other",
+                                           "organisation": "Hylte kommun (IT)"}
+                       ).status_code == 200
+    full = client.get(link(app, 3))  # both seats went to Hylte, however it was written
+    assert full.status_code == 409 and "Hylte kommun already has 2 of 2 seats" in full.text

@@ -11,6 +11,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import Engine
 
 from mailer.config import Settings
+from mailer.web.app import create_app
 from tests.web.conftest import BASE, add_subscriber, csrf
 
 
@@ -23,7 +24,7 @@ def pages(app: FastAPI, sid: int, list_id: int) -> list[str]:
 
 
 def test_security_headers_everywhere(client: TestClient, engine: Engine, app: FastAPI,
-                                     lists: dict[str, int]) -> None:
+                                     lists: dict[str, int], settings: Settings) -> None:
     lid = lists["medborgardialog"]
     sid = add_subscriber(engine, "a@example.org", {lid: "unconfirmed"})
     for path in pages(app, sid, lid):
@@ -39,17 +40,28 @@ def test_security_headers_everywhere(client: TestClient, engine: Engine, app: Fa
         assert "server" not in h or "uvicorn" not in h["server"]
         if r.headers["content-type"].startswith("text/html"):
             assert "<script" not in r.text and " style=" not in r.text, path
-    with TestClient(app, base_url="http://127.0.0.1:8000") as plain:
+    # Behind a proxy that speaks http to us, the https base URL still decides.
+    with TestClient(app, base_url="http://127.0.0.1:8000") as proxied:
+        assert proxied.get("/").headers["strict-transport-security"].startswith("max-age=")
+    http_site = create_app(settings.model_copy(update={"base_url": "http://127.0.0.1:8000"}),
+                           engine=engine)
+    with TestClient(http_site, base_url="http://127.0.0.1:8000") as plain:
         assert "strict-transport-security" not in plain.get("/").headers
 
 
-def test_csrf_cookie_attributes(client: TestClient, lists: dict[str, int], app: FastAPI) -> None:
+def test_csrf_cookie_attributes(client: TestClient, lists: dict[str, int], app: FastAPI,
+                                settings: Settings, engine: Engine) -> None:
     r = client.get("/subscribe/medborgardialog")
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("__Host-mailer-csrf=")
     low = cookie.lower()
     assert "httponly" in low and "secure" in low and "samesite=lax" in low and "path=/" in low
-    with TestClient(app, base_url="http://127.0.0.1:8000") as plain:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as proxied:
+        cookie = proxied.get("/subscribe/medborgardialog").headers["set-cookie"]
+        assert cookie.startswith("__Host-mailer-csrf=") and "secure" in cookie.lower()
+    http_site = create_app(settings.model_copy(update={"base_url": "http://127.0.0.1:8000"}),
+                           engine=engine)
+    with TestClient(http_site, base_url="http://127.0.0.1:8000") as plain:
         assert plain.get("/subscribe/medborgardialog").headers["set-cookie"].startswith(
             "mailer-csrf=")
 

@@ -18,6 +18,7 @@ from mailer.domain.roles import Action
 from mailer.services.accounts import Principal, session_principal
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
+from mailer.web.security import is_https
 
 COOKIE_PLAIN = "mailer-admin"
 COOKIE_SECURE = "__Host-mailer-admin"  # __Host-: https only, this host only, path /
@@ -35,19 +36,24 @@ class Forbidden(Exception):
 
 
 def cookie_name(request: Request) -> str:
-    return COOKIE_SECURE if request.url.scheme == "https" else COOKIE_PLAIN
+    return COOKIE_SECURE if is_https(request) else COOKIE_PLAIN
+
+
+def session_cookie(request: Request) -> str:
+    """The admin session cookie's value ("" when there is none); CSRF tokens bind to it."""
+    return request.cookies.get(cookie_name(request), "")
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     # No max-age: the cookie ends with the browser; the server row ends it after 12 h
     # (or 2 h idle) whatever the browser keeps.
     response.set_cookie(cookie_name(request), token, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", path="/")
+                        secure=is_https(request), path="/")
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(cookie_name(request), path="/", httponly=True, samesite="lax",
-                           secure=request.url.scheme == "https")
+                           secure=is_https(request))
 
 
 async def current_principal(request: Request) -> Principal | None:
@@ -82,7 +88,7 @@ def require(action: Action = Action.view) -> Callable[[Request], Awaitable[Princ
 async def checked_form(request: Request) -> FormData:
     """The posted form, after the CSRF check (raises CsrfError -> 403 page)."""
     form = await request.form()
-    web_of(request).csrf.check(request, form)
+    web_of(request).csrf.check(request, form, session=session_cookie(request))
     return form
 
 

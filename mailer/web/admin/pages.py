@@ -20,6 +20,7 @@ from mailer.render.i18n import Translator, describe_problem
 from mailer.web.i18n import LANGUAGES, N_, Translate, choose_language
 from mailer.web.i18n import translator as web_translator
 from mailer.web.pages import TEMPLATES, make_environment, web_of
+from mailer.web.security import is_https
 
 ADMIN_TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "mailer-admin-lang"
@@ -124,6 +125,8 @@ def redirect(path: str, done: str | None = None, **query: object) -> RedirectRes
 
 def render(request: Request, template: str, *, status: int = 200, **context: object) -> Response:
     """Render an admin page in the user's language; never cached, never framed."""
+    from mailer.web.admin.auth import session_cookie  # auth renders pages too
+
     web = web_of(request)
     state = request.app.state.admin
     lang = admin_language(request)
@@ -137,7 +140,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
         "lang": lang,
         "other_lang": other,
         "switch_url": admin_url(request.url.path, lang=other),
-        "csrf_token": lambda: web.csrf.token(request),
+        "csrf_token": lambda: web.csrf.token(request, session=session_cookie(request)),
         "with_lang": lambda path, _lang=None: path,
         "admin_url": admin_url,
         "sender_name": web.settings.sender.name or web.settings.sender.address,
@@ -154,5 +157,5 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
     web.csrf.attach_cookie(request, response)
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https", path="/")
+                            samesite="lax", secure=is_https(request), path="/")
     return response

@@ -8,13 +8,19 @@ handlers (JSON, never the HTML error pages) and its own description at
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from mailer.web.app import Web
 
 API_PREFIX = "/api"
 
 
-def create_api(web: object) -> FastAPI:
+def create_api(web: Web) -> FastAPI:
     from mailer.web.api import invitations, issues, lists, segments, suppressions, webhooks
+    from mailer.web.api.deps import AuthenticateFirst
     from mailer.web.api.errors import install_error_handlers
 
     api = FastAPI(
@@ -33,6 +39,7 @@ def create_api(web: object) -> FastAPI:
     api.include_router(suppressions.router)
     api.include_router(webhooks.router)
     api.include_router(segments.router)
+    api.add_middleware(AuthenticateFirst, web=web)
     return api
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -39,6 +42,31 @@ class ApiError(Exception):
         self.headers = headers
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"]+/)+[^\s/'\"]*")
+
+
+def without_paths(message: str) -> str:
+    """``message`` with every absolute file path on this machine cut to its last part:
+    API errors tell the caller what to fix, never where the server keeps its files."""
+    roots = set(_roots())
+
+    def cut(m: re.Match[str]) -> str:
+        path = m.group(0)
+        top = path.split("/")[1]
+        if top not in roots:
+            return path  # a URL path such as /api/lists, not a file
+        return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+    return _ABSOLUTE_PATH.sub(cut, message)
+
+
+def _roots() -> list[str]:
+    try:
+        return [n for n in os.listdir("/") if n not in ("api", "admin")]
+    except OSError:
+        return []
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
@@ -61,11 +89,17 @@ def install_error_handlers(api: FastAPI) -> None:
     async def _mailer(request: Request, exc: MailerError) -> JSONResponse:
         status = 404 if isinstance(exc, NotFound) else 400
         field = exc.problems[0].field if exc.problems else None
-        return error_response(status, CODES[status], str(exc), field)
+        return error_response(status, CODES[status], without_paths(str(exc)), field)
+
+    @api.exception_handler(Exception)
+    async def _server(request: Request, exc: Exception) -> JSONResponse:
+        # Never a traceback, a path or the exception's text: the log has those.
+        return error_response(500, "server_error", "the server failed; try again later")
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "")
+        message = (without_paths(exc.detail) if isinstance(exc.detail, str)
+                   else CODES.get(exc.status_code, ""))
         return error_response(exc.status_code, CODES.get(exc.status_code, "error"),
                               message, headers=getattr(exc, "headers", None))
 

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailer.domain.addresses import email_hash, email_key
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
 from mailer.services import subscriptions
@@ -97,7 +96,7 @@ def create_subscriber(body: SubscribeIn, request: Request, me: Principal = MANAG
         session, web.links, list_slug=lst.slug, email=address, now=web.now(),
         ip=client_ip(request), wording=wording, language=body.language, name=body.name,
         source=f"api:{me.email}", sender=web.settings.sender,
-        notify=web.per_address.hit(email_hash(email_key(address)), web.monotonic()))
+        notify=web.may_mail(address))
     return SubscribeOut(subscriber_id=result.subscriber_id, list=lst.slug,
                         outcome=result.outcome.value)
 

@@ -12,7 +12,7 @@ from mailer.errors import NotFound
 from mailer.services import subscriptions
 from mailer.services.notifications import CONFIRM_DAYS
 from mailer.services.subscriptions import ListInfo
-from mailer.store.db import transaction
+from mailer.store.db import reading, transaction
 from mailer.tokens import BadToken, ExpiredToken, Purpose, TokenData
 from mailer.web.i18n import Translate
 from mailer.web.pages import PageError, web_of
@@ -27,6 +27,17 @@ async def db(request: Request, fn: Callable[..., T], *args: object, **kwargs: ob
 
     def work() -> T:
         with transaction(engine) as session:
+            return fn(session, *args, **kwargs)
+
+    return await run_in_threadpool(work)
+
+
+async def read(request: Request, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Like ``db`` for work that only reads: on SQLite it never waits for the write lock."""
+    engine = web_of(request).engine
+
+    def work() -> T:
+        with reading(engine) as session:
             return fn(session, *args, **kwargs)
 
     return await run_in_threadpool(work)
@@ -56,7 +67,7 @@ def read_token(request: Request, purpose: Purpose, token: str) -> TokenData:
 
 async def open_list(request: Request, slug: str) -> ListInfo:
     """The public list ``slug``, or the 404 page."""
-    lst = await db(request, subscriptions.public_list, slug)
+    lst = await read(request, subscriptions.public_list, slug)
     if lst is None:
         raise PageError.from_status(404)
     return lst

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from mailer.domain.text import clean_line
 from mailer.services import subscriptions
 from mailer.services.subscriptions import MAX_NAME, Preferences, Prefs
 from mailer.store.models import SubscriptionStatus
@@ -66,7 +67,7 @@ async def preferences_page(request: Request, token: str) -> Response:
 def _validate(form: FormData, prefs: Prefs, _: Translate) -> tuple[FormValues, dict[str, str]]:
     def text(name: str) -> str:
         v = form.get(name)
-        return " ".join(v.split()) if isinstance(v, str) else ""
+        return clean_line(v) if isinstance(v, str) else ""
 
     allowed = {c.list_id for c in prefs.choices}
     chosen: set[int] = set()

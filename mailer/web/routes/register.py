@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.domain.organisations import by_code, match, organisations
 from mailer.domain.subscriber_rows import MAX_NAME
+from mailer.domain.text import clean_line
 from mailer.tokens import Purpose
 from mailer.web.i18n import N_, translator
 from mailer.web.pages import PageError, render, request_language, web_of
@@ -53,7 +55,9 @@ def _page(request: Request, facts: InvitationFacts, person: Registrant, lang: st
           errors: dict[str, str] | None = None) -> Response:
     return render(request, "register.html", lang=lang, status=status, facts=facts,
                   person=person, state=state, errors=errors or {},
-                  values=values or {"name": person.name, "organisation": person.organisation},
+                  values=values or {"name": person.name,
+                                    **organisation_values("", person.organisation)},
+                  official=organisations(),
                   seats_left=max(0, facts.seats_max - person.seats_taken),
                   tz=web_of(request).settings.tz)
 
@@ -72,6 +76,18 @@ async def register_page(request: Request, slug: str, token: str) -> Response:
     return _page(request, facts, person, lang, state="form")
 
 
+def organisation_values(code: str, typed: str) -> dict[str, str]:
+    """The form's organisation: chosen from the official list (its code), or typed under
+    "other organisation" (still matched to the list: "Hylte kommun (IT)" is Hylte)."""
+    chosen = by_code(code) if code and code != "other" else None
+    official = chosen or match(typed)
+    if official is not None:
+        return {"organisation": official.display, "organisation_code": official.code,
+                "organisation_other": ""}
+    return {"organisation": typed, "organisation_code": "other" if typed else "",
+            "organisation_other": typed}
+
+
 @router.post("/register/{slug}/{token}")
 async def register_submit(request: Request, slug: str, token: str) -> Response:
     web = web_of(request)
@@ -80,7 +96,9 @@ async def register_submit(request: Request, slug: str, token: str) -> Response:
     sid, facts, person = await _load(request, slug, token)
     lang = request_language(request, person.language)
     _ = translator(lang)
-    values = {k: " ".join(str(form.get(k) or "").split()) for k in ("name", "organisation")}
+    values = {k: clean_line(str(form.get(k) or "")) for k in ("name", "organisation")}
+    values.update(organisation_values(str(form.get("organisation_code") or ""),
+                                      values["organisation"]))
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = _("Enter your name.")

@@ -16,20 +16,20 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mailer.domain.addresses import email_hash, email_key
+from mailer.domain.text import clean_line
 from mailer.services import subscriptions
 from mailer.services.subscriptions import MAX_NAME, InvalidEmail, normalise_email
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import Translate, translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import consent_wording, db, open_list
+from mailer.web.routes.common import consent_wording, db, open_list, read
 
 router = APIRouter()
 
 
 @router.get("/")
 async def index(request: Request) -> Response:
-    lists = await db(request, subscriptions.public_lists)
+    lists = await read(request, subscriptions.public_lists)
     return render(request, "index.html", lang=request_language(request), lists=lists,
                   cache="public, max-age=60")
 
@@ -38,7 +38,7 @@ def _validate(form: FormData, _: Translate) -> tuple[dict[str, str], dict[str, s
     raw_email = form.get("email")
     raw_name = form.get("name")
     values = {"email": raw_email.strip()[:400] if isinstance(raw_email, str) else "",
-              "name": " ".join(raw_name.split()) if isinstance(raw_name, str) else ""}
+              "name": clean_line(raw_name) if isinstance(raw_name, str) else ""}
     errors: dict[str, str] = {}
     if not values["email"]:
         errors["email"] = _("Enter your e-mail address.")
@@ -87,7 +87,7 @@ async def subscribe_submit(request: Request, slug: str) -> Response:
 
     # Per-address limit: past it the sign-up is recorded but no mail is planned (the page
     # stays the same, so it tells nothing; the person already has the earlier mails).
-    notify = web.per_address.hit(email_hash(email_key(values["email"])), web.monotonic())
+    notify = web.may_mail(values["email"])
     await db(request, subscriptions.subscribe, web.links, list_slug=lst.slug,
              email=values["email"], now=web.now(), ip=client_ip(request), wording=wording,
              language=lang, name=values["name"], source="form", notify=notify,

@@ -18,7 +18,7 @@ from mailer.errors import MailerError
 from mailer.services import imports
 from mailer.services import invitations as service
 from mailer.services.accounts import Principal
-from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.admin.pages import redirect, render
 from mailer.web.pages import web_of
@@ -97,7 +97,7 @@ async def add_registration(request: Request, slug: str, me: Principal = MANAGE) 
 async def import_registrations(request: Request, slug: str, me: Principal = MANAGE) -> Response:
     web = web_of(request)
     async with request.form() as form:
-        web.csrf.check(request, form)
+        web.csrf.check(request, form, session=session_cookie(request))
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise MailerError("choose the CSV file exported from the registration system")

@@ -17,6 +17,7 @@ from mailer.authoring.scaffold import new_issue
 from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
 from mailer.domain.roles import Action
+from mailer.domain.text import clean_line
 from mailer.errors import MailerError, Problem
 from mailer.render.i18n import describe_problem
 from mailer.services import mailings, podcast, segments
@@ -74,7 +75,7 @@ async def issues_page(request: Request, me: Principal = VIEW) -> Response:
 async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     web = web_of(request)
     form = await checked_form(request)
-    title = " ".join(str(form.get("title") or "").split())[:200] or None
+    title = clean_line(str(form.get("title") or ""))[:200] or None
     folder = await run_in_threadpool(new_issue, issues_dir(web.settings),
                                      today=local_today(web.settings, web.now()), title=title)
     return redirect(f"/admin/issues/{folder.name}", "created")

@@ -23,7 +23,7 @@ from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers, report_lines
 from mailer.services.lists import LANGUAGES, create_list, list_counts, list_page
 from mailer.services.subscriptions import STATUSES
-from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
@@ -113,7 +113,7 @@ def _safe_name(name: str) -> str:
 async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Response:
     web = web_of(request)
     async with request.form() as form:
-        web.csrf.check(request, form)
+        web.csrf.check(request, form, session=session_cookie(request))
         upload = form.get("file")
         dry_run = form.get("dry_run") == "1"
         if not isinstance(upload, UploadFile) or not upload.filename:

@@ -16,6 +16,7 @@ from mailer.services.accounts import (
     list_tokens,
     log_in,
     login_allowed,
+    login_succeeded,
     revoke_token,
 )
 from mailer.web.admin.auth import (
@@ -51,8 +52,9 @@ async def login(request: Request) -> Response:
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))
+    attempt = web.monotonic()
     if not login_allowed(state.login_per_ip, state.login_per_account, ip=client_ip(request),
-                         email=email, now=web.monotonic()):
+                         email=email, now=attempt):
         return render(request, "login.html", status=429, email=email, next=target,
                       error="too-many")
     if not email or not password:
@@ -64,6 +66,8 @@ async def login(request: Request) -> Response:
         # One message for unknown address, wrong password and deactivated account.
         return render(request, "login.html", status=401, email=email, next=target,
                       error="wrong")
+    login_succeeded(state.login_per_ip, state.login_per_account, ip=client_ip(request),
+                    email=email, at=attempt)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, token)
     return response
