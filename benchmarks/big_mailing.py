@@ -100,7 +100,45 @@ def bare_insert_select(url: str) -> float:
     return elapsed
 
 
-def send(url: str, env: dict[str, str], n: int) -> tuple[float, list[float], float, int]:
+CATEGORIES = [  # (what, a substring of the frame's file), matched from the leaf upwards
+    ("signing links (hmac, tokens)", "hmac"), ("signing links (hmac, tokens)", "tokens.py"),
+    ("DKIM", "dkim"),
+    ("building messages (message.py, qp.py)", "delivery/message.py"),
+    ("building messages (message.py, qp.py)", "delivery/qp.py"),
+    ("SMTP client (aiosmtplib)", "aiosmtplib"),
+    ("database (SQLAlchemy, driver)", "sqlalchemy"), ("database (SQLAlchemy, driver)", "sqlite3"),
+    ("database (SQLAlchemy, driver)", "psycopg"),
+    ("crash journal", "delivery/journal.py"),
+    ("asyncio event loop and sockets", "asyncio"), ("asyncio event loop and sockets", "selectors"),
+    ("other mailer code", "/mailer/"),
+]
+
+
+def summarise_profile(path: Path) -> None:
+    """Where the worker's time went: py-spy's raw samples, each put in its first category."""
+    totals: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = stack.split(";")
+        n = int(count)
+        what = next((name for frame in reversed(frames) for name, part in CATEGORIES
+                     if part in frame), "start-up, imports, other")
+        totals[what] = totals.get(what, 0) + n
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
+    all_ = sum(totals.values()) or 1
+    print(f"  where the worker's time went ({all_:,} samples, py-spy, wall clock incl. idle):")
+    for what, n in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"    {n / all_:6.1%}  {what}")
+    print("  busiest functions (self time):")
+    for frame, n in sorted(leaves.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"    {n / all_:6.1%}  {frame[:110]}")
+
+
+def send(url: str, env: dict[str, str], n: int,
+         profile: Path | None = None) -> tuple[float, list[float], float, int]:
     """Run the worker until the outbox is drained; sample RSS and read progress meanwhile."""
     from mailer.services.mailings import progress
     from mailer.store.db import make_engine, transaction
@@ -110,7 +148,11 @@ def send(url: str, env: dict[str, str], n: int) -> tuple[float, list[float], flo
     slowest = 0.0
     reads = 0
     t0 = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, "-m", "mailer", "worker", "--drain"], cwd=ROOT,
+    cmd = [sys.executable, "-m", "mailer", "worker", "--drain"]
+    if profile is not None:  # py-spy samples the worker (its own RSS is counted too)
+        cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+               "--rate", "200", "-o", str(profile), "--", *cmd]
+    worker = subprocess.Popen(cmd, cwd=ROOT,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     output: list[str] = []
@@ -150,6 +192,8 @@ def main() -> int:
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--plan-only", action="store_true", help="stop after planning")
+    ap.add_argument("--profile", type=Path,
+                    help="run the worker under py-spy (pip install py-spy), raw samples here")
     args = ap.parse_args()
     n = args.n
     with tempfile.TemporaryDirectory(prefix="mailer-big-") as tmp:
@@ -187,7 +231,7 @@ def main() -> int:
             env["MAILER_SMTP_CONNECTIONS"] = str(args.connections)
             env["MAILER_SMTP_RECYCLE_AFTER"] = "100000"
             load = os.getloadavg()[0]
-            elapsed, rss, slowest, reads = send(url, env, n)
+            elapsed, rss, slowest, reads = send(url, env, n, args.profile)
             load_send = os.getloadavg()[0]
             from benchmarks.send import flagship, sample_bytes
 
@@ -203,6 +247,8 @@ def main() -> int:
               f"load average {load:.1f} -> {load_send:.1f}")
         print(f"smtp-source: {src:,.0f} msg/s ({n:,} x {size:,} bytes, {args.connections} "
               f"sessions, same sink): mailer at {ours / src:.0%} of it (goal 50 %)")
+        if args.profile is not None:
+            summarise_profile(args.profile)
     return 0
 
 
