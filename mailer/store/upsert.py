@@ -1,9 +1,12 @@
 """Set-based upsert of one batch of validated subscriber rows: organisations, people, list.
 
 Each batch costs a fixed number of statements, whatever its size: select who exists,
-``INSERT … ON CONFLICT DO NOTHING RETURNING`` the new ones, ``executemany`` updates for
-the changed ones, insert the subscriptions and the consent log. Core tables, not ORM
-objects: a million rows must not become a million Python objects.
+insert the new ones (``ON CONFLICT DO NOTHING``), update the changed ones, insert the
+subscriptions and the consent log. On SQLite each write is one ``executemany``; on
+PostgreSQL the batch's values are streamed with ``COPY`` into temporary tables and each
+write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` (about 3× less client CPU;
+the same rows either way, tested). Core tables, not ORM objects: a million rows must not
+become a million Python objects.
 """
 
 from __future__ import annotations
