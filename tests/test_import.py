@@ -513,3 +513,113 @@ def test_suppressed_addresses_are_never_reactivated_and_are_reported(lists: Engi
                                              .where(Subscriber.email_key ==
                                                     "maria.holm@uppsala.example"))}
     assert statuses == {"unconfirmed"}
+
+
+# --- the COPY path (PostgreSQL) gives the same rows as executemany ---------------------
+
+TRICKY = (
+    'E-post,Namn,Organisation,Kommunkod,Roll,Språk,Anteckning\n'
+    'asa@example.org,"Åsa ""Kicki"" Öberg","Hylte kommun",1315,"ordförande, KF",sv,"rad 1\n'
+    'rad 2"\n'
+    'bo@example.org,Bo Ny,,,,,\\N\n'                    # unsubscribed earlier: untouched
+    'cia@example.org,Cia,"Region Örebro län",,,en,"tab\there"\n'   # unconfirmed -> active
+    'dan@example.org,,,,chef,,"back\\slash"\n'          # existing: role and note change
+    'eva@example.org,Eva,Hylte kommun,,,,\n'            # existing, unchanged
+    'ASA@example.org,Dubblett,,,,,\n'                   # duplicate in the same batch
+    'fel@,Fel,,,,,\n'                                   # invalid address
+    'gun@example.org,Gun,Halmstads kommun,1315,,,\n'    # 1315 is Hylte\'s: rejected
+    'erased@example.org,Borttagen,,,,,\n'               # erased at their request
+    ',,,,,,\n'                                          # Excel's empty row
+    'Dan@Example.org,Dan igen,,,,,\n'                   # duplicate across batches
+    'hans@example.org,"Hans, med komma","Västra Götalandsregionen",,,,"{""json"": 1}"\n'
+    'ida@example.org,Ida,,0114,,,\n'                    # unknown code alone: rejected
+)
+
+
+def _reset_pg(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    from mailer.store.models import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _seed(engine: Engine, tmp_path: Path) -> None:
+    from mailer.store.lists import get_list
+
+    with transaction(engine) as s:
+        create_list(s, "nyhetsbrev", "Nyhetsbrev om medborgardialog")
+    run(engine, write(tmp_path / "seed.csv", "email;name;organisation;role\n"
+                      "bo@example.org;Bo;;\ndan@example.org;Dan;;handläggare\n"
+                      "eva@example.org;Eva;Hylte kommun;\nerased@example.org;E;;\n"),
+        copy=False)
+    with transaction(engine) as s:
+        lst = get_list(s, "nyhetsbrev")
+        s.execute(update(Subscription).where(Subscription.subscriber_id == select(
+            Subscriber.id).where(Subscriber.email_key == "bo@example.org").scalar_subquery())
+            .values(status=SubscriptionStatus.unsubscribed))
+        cia = Subscriber(email="cia@example.org", email_key="cia@example.org", name="C")
+        s.add(cia)
+        s.flush()
+        s.add(Subscription(subscriber_id=cia.id, list_id=lst.id, source="form",
+                           status=SubscriptionStatus.unconfirmed))
+        erased = find_subscriber(s, "erased@example.org")
+        assert erased is not None
+        erase_subscriber(s, erased)
+
+
+def _dump(engine: Engine, now: object) -> dict[str, list[tuple[object, ...]]]:
+    """Every row the import may touch; times of the seeding (the clock's) read "before"."""
+    from datetime import datetime
+
+    from mailer.store.models import Base
+
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with engine.connect() as conn:
+        for name in ("organisations", "subscribers", "subscriptions", "consent_events"):
+            table = Base.metadata.tables[name]
+            out[name] = [tuple("before" if isinstance(v, datetime) and v != now else v
+                               for v in r)
+                         for r in conn.execute(select(table).order_by(table.c.id))]
+    return out
+
+
+@pytest.mark.postgres
+def test_copy_path_gives_the_same_rows_as_executemany(pg_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from mailer.store.db import make_engine
+
+    engine = make_engine(pg_url)
+    path = write(tmp_path / "tricky.csv", TRICKY)
+    now = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+    results = {}
+    try:
+        for copy in (False, True):
+            _reset_pg(engine)
+            _seed(engine, tmp_path)
+            report = run(engine, path, copy=copy, now=now, batch_size=4, workers=0)
+            rejected = rejected_path_for(path).read_text(encoding="utf-8")
+            results[copy] = (report.counts, report.rows, report.empty_rows, report.rejected,
+                             report.first_rejected, rejected, _dump(engine, now))
+    finally:
+        _reset_pg(engine)
+        engine.dispose()
+        rejected_path_for(path).unlink(missing_ok=True)
+    assert results[True] == results[False]
+    counts, rows, empty, rejected_count, first, _, dump = results[True]
+    assert (counts.imported, counts.new_people, counts.updated, counts.unchanged,
+            counts.kept_unsubscribed) == (3, 2, 1, 1, 1)
+    assert (rows, empty, rejected_count) == (13, 1, 6)
+    reasons = {r.line: r.reason for r in first}  # lines as in the file (line 2 spans two)
+    assert sorted(reasons) == [8, 9, 10, 11, 13, 15]
+    assert "duplicate of line 2" in reasons[8] and "duplicate of line 6" in reasons[13]
+    people = {r[2]: r for r in dump["subscribers"]}  # by email_key
+    assert people["asa@example.org"][3] == 'Åsa "Kicki" Öberg'
+    assert people["asa@example.org"][7] == {"Anteckning": "rad 1\nrad 2"}
+    assert people["bo@example.org"][3] == "Bo"
+    assert people["dan@example.org"][7] == {"Anteckning": "back\\slash"}
+    assert people["cia@example.org"][7] == {"Anteckning": "tab\there"}
+    assert people["hans@example.org"][7] == {"Anteckning": '{"json": 1}'}

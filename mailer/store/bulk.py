@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy import Column, Connection, MetaData, Table
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
@@ -85,3 +87,70 @@ class Executemany:
             names = self.names
             params = [dict(zip(names, p, strict=True)) for p in picked]
         self.conn.exec_driver_sql(self.sql, params)
+
+
+class CopyStage:
+    """A batch's rows sent to PostgreSQL with ``COPY … FROM STDIN`` into a temporary table.
+
+    ``executemany`` still costs a parse-bind-execute per row on the server, even pipelined;
+    COPY streams the batch as one operation, and a single set-based statement
+    (``INSERT … SELECT … ON CONFLICT``, ``UPDATE … FROM``) then applies it. The table has the
+    target columns' own types and lives only inside the import's transaction; each batch
+    replaces the previous one's rows. PostgreSQL (psycopg 3) only.
+    """
+
+    def __init__(self, conn: Connection, name: str, columns: Sequence[Column[Any]], *,
+                 convert: Iterable[str] = ()) -> None:
+        self.conn = conn
+        self.name = name
+        self.t = Table(name, MetaData(), *[Column(c.name, c.type) for c in columns],
+                       prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+        self.t.create(conn)
+        dialect = conn.dialect
+        names = [c.name for c in columns]
+        self.convert = [(names.index(c.name), p) for c in columns if c.name in set(convert)
+                        if (p := c.type.dialect_impl(dialect).bind_processor(dialect))]
+        quote = dialect.identifier_preparer.quote
+        self.copy_sql = f"COPY {name} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+        self.loaded = False
+
+    @property
+    def c(self) -> ReadOnlyColumnCollection[str, Column[Any]]:
+        return self.t.c
+
+    def load(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Replace the table's rows with ``rows`` (tuples in the order of the columns)."""
+        import psycopg  # only reached on PostgreSQL, where the driver is psycopg 3
+
+        if self.loaded:
+            self.conn.exec_driver_sql(f"TRUNCATE {self.name}")
+        raw = self.conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        convert = self.convert
+        with raw.cursor() as cur, cur.copy(self.copy_sql) as copy:
+            for row in rows:
+                if convert:
+                    values = list(row)
+                    for i, proc in convert:
+                        values[i] = proc(values[i])
+                    row = tuple(values)
+                copy.write_row(row)
+        self.loaded = True
+
+
+class CopyApply:
+    """Rows COPY'd into a ``CopyStage``, then one set-based statement that reads the stage.
+
+    Called like ``Executemany``: with tuples in the order of the stage's columns.
+    """
+
+    def __init__(self, stage: CopyStage, stmt: Executable) -> None:
+        self.stage = stage
+        self.stmt = stmt
+
+    def __call__(self, rows: Sequence[tuple[object, ...]]) -> None:
+        if not rows:
+            return
+        self.stage.load(rows)
+        self.stage.conn.execute(self.stmt)

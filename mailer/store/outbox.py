@@ -99,9 +99,13 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
     left_out = ([~_received_in(exclude_received_from, Subscriber.email_key)]
                 if exclude_received_from else [])
     ts = literal(now, UTCDateTime())
+    # One list: a person is on it once (unique subscriber+list), so no GROUP BY — sorting
+    # a million rows was most of planning. Several lists: once per person, the first list.
+    one = len(set(list_ids)) == 1
     source = (
         select(
-            literal(mailing_id), Subscriber.id, func.min(Subscription.list_id),
+            literal(mailing_id), Subscriber.id,
+            Subscription.list_id if one else func.min(Subscription.list_id),
             Subscriber.email, Subscriber.email_key, Subscriber.name,
             literal(OutboxStatus.queued.value), literal(0), ts, literal(""), literal(""),
             ts, ts,
@@ -111,16 +115,26 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
                Subscription.status == SubscriptionStatus.active,
                # suppressed addresses (bounced, complained) are left out at planning
                ~exists().where(Suppression.email_key == Subscriber.email_key), *left_out)
-        .group_by(Subscriber.id, Subscriber.email, Subscriber.email_key, Subscriber.name)
     )
+    if not one:
+        source = source.group_by(Subscriber.id, Subscriber.email, Subscriber.email_key,
+                                 Subscriber.name)
     source = segments.narrow(session, source, conditions)
     cols = ["mailing_id", "subscriber_id", "list_id", "email", "email_key", "name", "status",
             "attempts", "next_attempt_at", "last_reply", "message_id", "created_at",
             "updated_at"]
     stmt = _insert(session).from_select(cols, source).on_conflict_do_nothing(
-        index_elements=["mailing_id", "email_key"]).returning(OutboxRow.id)
-    # Count what RETURNING gives back: rowcount is unreliable for INSERT … SELECT.
-    return len(session.execute(stmt).all())
+        index_elements=["mailing_id", "email_key"])
+    # Rows added, counted without a list of a million ids in memory: on PostgreSQL the
+    # count of a data-modifying CTE's RETURNING; on SQLite the statement's changes()
+    # (``rowcount``), which SQLite counts exactly for INSERT … SELECT (ON CONFLICT skips
+    # are not counted; tested by planning twice) — RETURNING would buffer every row there.
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(select(func.count()).select_from(
+            stmt.returning(OutboxRow.id).cte("planned"))).scalar_one())
+    result = session.execute(stmt)
+    assert isinstance(result, CursorResult)  # an INSERT's result is a cursor's
+    return result.rowcount
 
 
 @dataclass(frozen=True, slots=True)

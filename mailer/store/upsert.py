@@ -1,14 +1,17 @@
 """Set-based upsert of one batch of validated subscriber rows: organisations, people, list.
 
 Each batch costs a fixed number of statements, whatever its size: select who exists,
-``INSERT … ON CONFLICT DO NOTHING RETURNING`` the new ones, ``executemany`` updates for
-the changed ones, insert the subscriptions and the consent log. Core tables, not ORM
-objects: a million rows must not become a million Python objects.
+insert the new ones (``ON CONFLICT DO NOTHING``), update the changed ones, insert the
+subscriptions and the consent log. On SQLite each write is one ``executemany``; on
+PostgreSQL the batch's values are streamed with ``COPY`` into temporary tables and each
+write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` (about 3× less client CPU;
+the same rows either way, tested). Core tables, not ORM objects: a million rows must not
+become a million Python objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
     text,
@@ -34,10 +38,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter
 
 from mailer.domain.addresses import email_hash
 from mailer.domain.subscriber_rows import SubscriberRow, guess_org_kind, organisation_key
-from mailer.store.bulk import Executemany
+from mailer.store.bulk import CopyApply, CopyStage, Executemany
 from mailer.store.models import (
     ConsentEvent,
     MailingList,
@@ -48,6 +53,9 @@ from mailer.store.models import (
     SubscriptionStatus,
     Suppression,
 )
+
+# One step of a batch's writes, called with tuples of values: executemany or COPY + SQL.
+Writer = Callable[[Sequence[tuple[object, ...]]], None]
 
 ORGS = cast(Table, Organisation.__table__)
 PEOPLE = cast(Table, Subscriber.__table__)
@@ -185,7 +193,8 @@ class Organisations:
 class BatchUpsert:
     """Applies batches of unique, validated rows to one list; keeps the running counts."""
 
-    def __init__(self, conn: Connection, lst: MailingList, now: datetime, source: str) -> None:
+    def __init__(self, conn: Connection, lst: MailingList, now: datetime, source: str, *,
+                 copy: bool | None = None) -> None:
         self.conn = conn
         self.list_id = lst.id
         self.language = lst.language
@@ -197,16 +206,22 @@ class BatchUpsert:
             # doubled the time. 64 MB, for this connection, until the import ends.
             self._cache_size = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        self.seen = SeenRows(conn)
+        # PostgreSQL: each batch is COPY'd into temporary tables and applied with one
+        # set-based statement per step; SQLite (in-process, no COPY) runs executemany.
+        self.copy = conn.dialect.name == "postgresql" if copy is None else copy
+        self.seen = SeenRows(conn, copy=self.copy)
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
         self.suppressed = self._suppressed()
+        if self.copy:
+            self._copy_statements(lst, now, source)
+            return
         stamp = {"created_at": now, "updated_at": now}
-        self._insert_people = Executemany(
+        self._insert_people: Writer = Executemany(
             conn, dialect_insert(conn, PEOPLE).on_conflict_do_nothing(index_elements=["email_key"]),
             ["email", "email_key", "name", "organisation_id", "role", "language", "attributes"],
             constants=stamp, convert=["attributes"])
-        self._update_people = Executemany(
+        self._update_people: Writer = Executemany(
             conn, update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(
                 email=bindparam("b_email"), name=bindparam("b_name"), role=bindparam("b_role"),
                 language=bindparam("b_language"), organisation_id=bindparam("b_org"),
@@ -214,21 +229,67 @@ class BatchUpsert:
                 updated_at=now),
             ["b_id", "b_email", "b_name", "b_role", "b_language", "b_org", "b_attrs"],
             convert=["b_attrs"])
-        self._subscribe = Executemany(
+        self._subscribe: Writer = Executemany(
             conn, dialect_insert(conn, SUBS).on_conflict_do_nothing(
                 index_elements=["subscriber_id", "list_id"]),
             ["subscriber_id"],
             constants={"list_id": lst.id, "status": SubscriptionStatus.active,
                        "source": f"import:{source}"[:100], "confirmed_at": now, **stamp})
-        self._activate = Executemany(
+        self._activate: Writer = Executemany(
             conn, update(SUBS).where(and_(SUBS.c.subscriber_id == bindparam("b_id"),
                                           SUBS.c.list_id == lst.id))
             .values(status=SubscriptionStatus.active, confirmed_at=now, updated_at=now),
             ["b_id"])
-        self._log_consent = Executemany(
+        self._log_consent: Writer = Executemany(
             conn, CONSENT.insert(), ["subscriber_id", "email_hash"],
             constants={"list_id": lst.id, "action": "import", "source": source[:200],
                        "ip": None, "wording": "", "at": now})
+
+    def _copy_statements(self, lst: MailingList, now: datetime, source: str) -> None:
+        """The same five writes as COPY into a stage + one statement each (PostgreSQL)."""
+        conn = self.conn
+
+        def const(value: object, column: Column[Any]) -> BindParameter[Any]:
+            return literal(value, column.type)
+
+        p = PEOPLE.c
+        new = CopyStage(conn, "mailer_import_new", [
+            p.email, p.email_key, p.name, p.organisation_id, p.role, p.language, p.attributes],
+            convert=["attributes"])
+        self._insert_people = CopyApply(new, pg_insert(PEOPLE).from_select(
+            [*new.c.keys(), "created_at", "updated_at"],
+            select(*new.c, const(now, p.created_at), const(now, p.updated_at)),
+            include_defaults=False).on_conflict_do_nothing(index_elements=["email_key"]))
+        changed = CopyStage(conn, "mailer_import_changed", [
+            p.id, p.email, p.name, p.role, p.language, p.organisation_id, p.attributes],
+            convert=["attributes"])
+        ch = changed.c
+        self._update_people = CopyApply(changed, update(PEOPLE).where(p.id == ch.id).values(
+            email=ch.email, name=ch.name, role=ch.role, language=ch.language,
+            organisation_id=ch.organisation_id, attributes=ch.attributes, updated_at=now))
+        ids = CopyStage(conn, "mailer_import_ids", [SUBS.c.subscriber_id])
+        sc = SUBS.c
+        self._subscribe = CopyApply(ids, pg_insert(SUBS).from_select(
+            ["subscriber_id", "list_id", "status", "source", "confirmed_at", "created_at",
+             "updated_at"],
+            select(ids.c.subscriber_id, const(lst.id, sc.list_id),
+                   const(SubscriptionStatus.active, sc.status),
+                   const(f"import:{source}"[:100], sc.source), const(now, sc.confirmed_at),
+                   const(now, sc.created_at), const(now, sc.updated_at)),
+            include_defaults=False).on_conflict_do_nothing(
+                index_elements=["subscriber_id", "list_id"]))
+        self._activate = CopyApply(ids, update(SUBS).where(and_(
+            sc.subscriber_id == ids.c.subscriber_id, sc.list_id == lst.id)).values(
+                status=SubscriptionStatus.active, confirmed_at=now, updated_at=now))
+        consent = CopyStage(conn, "mailer_import_consent",
+                            [CONSENT.c.subscriber_id, CONSENT.c.email_hash])
+        cc = CONSENT.c
+        self._log_consent = CopyApply(consent, CONSENT.insert().from_select(
+            ["subscriber_id", "email_hash", "list_id", "action", "source", "ip", "wording",
+             "at"],
+            select(*consent.c, const(lst.id, cc.list_id), const("import", cc.action),
+                   const(source[:200], cc.source), const(None, cc.ip), const("", cc.wording),
+                   const(now, cc.at)), include_defaults=False))
 
     def apply(self, rows: Sequence[SubscriberRow]) -> dict[int, str]:
         """Upsert ``rows`` (valid, unique within the batch, in file order).
@@ -365,7 +426,7 @@ class SeenRows:
     import on the connection).
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, copy: bool = False) -> None:
         self.conn = conn
         self.t = Table("mailer_import_rows", MetaData(),
                        Column("line", Integer, primary_key=True, autoincrement=False),
@@ -373,9 +434,16 @@ class SeenRows:
                        prefixes=["TEMPORARY"])
         conn.execute(text("DROP TABLE IF EXISTS mailer_import_rows"))
         self.t.create(conn)
-        self._insert = Executemany(
-            conn, dialect_insert(conn, self.t).on_conflict_do_nothing(index_elements=["key"]),
-            ["line", "key"])
+        self._insert: Writer
+        if copy:
+            stage = CopyStage(conn, "mailer_import_batch", [self.t.c.line, self.t.c.key])
+            self._insert = CopyApply(stage, pg_insert(self.t).from_select(
+                ["line", "key"], select(*stage.c)).on_conflict_do_nothing(
+                    index_elements=["key"]))
+        else:
+            self._insert = Executemany(
+                conn, dialect_insert(conn, self.t).on_conflict_do_nothing(
+                    index_elements=["key"]), ["line", "key"])
 
     def add(self, rows: Sequence[SubscriberRow], first: int) -> dict[int, str]:
         """Remember ``rows``; return {line: reason} for those seen in an earlier batch."""

@@ -135,14 +135,12 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
     rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
-    planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
-                             name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
-                             where=body.where, segment=body.segment or "",
-                             send_window=body.send_window)
     try:
         planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
-                                 again=body.again, include_received=body.include_received)
+                                 where=body.where, segment=body.segment or "",
+                                 send_window=body.send_window, again=body.again,
+                                 include_received=body.include_received)
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])

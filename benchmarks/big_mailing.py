@@ -1,0 +1,278 @@
+"""Benchmark: one mailing to N recipients (default 1,000,000): planning, the worker's memory
+while it sends to Postfix's smtp-sink, progress read while it runs, and the throughput
+against Postfix's smtp-source on the same sink and message size.
+
+    python benchmarks/big_mailing.py                      # 1,000,000: plan and send
+    python benchmarks/big_mailing.py -n 20000             # quicker
+    python benchmarks/big_mailing.py --plan-only          # planning only
+    python benchmarks/big_mailing.py --database-url postgresql+psycopg://…/bench
+
+Steps, each printed with its reference measured in the same run (the machine is shared;
+absolute timings vary with the load, which is printed too):
+  1. N active subscribers are written straight with SQL (set-based; not measured);
+  2. ``mailer send ISSUE --list L`` plans the mailing in a child process: wall time and
+     peak RSS, against a bare ``INSERT … SELECT`` of the same rows into a scratch table
+     (the database's own floor for writing N rows);
+  3. ``mailer worker --drain`` sends them to smtp-sink; its RSS is sampled every 0.5 s and
+     the mailing's progress is read through the service every second meanwhile (the
+     slowest read is printed); then smtp-source sends N messages of the same size to the
+     same sink: the ratio is the pipeline's share of the C client's rate.
+Targets (issue 14): planning < 15 s and < 200 MB for 1 M; worker RSS flat and < 250 MB;
+throughput >= 50 % of smtp-source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.import_csv import _tree_rss_mb, run_measured  # noqa: E402
+from benchmarks.send import SECRET, Sink, ensure_postfix_tools, run_smtp_source  # noqa: E402
+
+FLAGSHIP = ROOT / "issues" / "2023-06-nyhetsbrev-6"
+SLUG = "storlista"
+EMPTY = "tomlista"  # the same command to an empty list: start-up and rendering, no rows
+
+
+def seed(url: str, n: int) -> None:
+    """A fresh database with one list of ``n`` active subscribers, written with SQL."""
+    from sqlalchemy import text
+
+    from mailer.services.lists import create_list
+    from mailer.store.db import make_engine, transaction, upgrade
+    from mailer.store.models import Base
+
+    engine = make_engine(url)
+    upgrade(engine)
+    pg = engine.dialect.name == "postgresql"
+    if pg:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    with transaction(engine) as s:
+        list_id = create_list(s, SLUG, "Stor lista").id
+        create_list(s, EMPTY, "Tom lista")
+    numbers = ("SELECT generate_series(1, :n) AS i" if pg else
+               "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
+               "WHERE i < :n) SELECT i FROM seq")
+    now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, name, role, language, attributes, "
+            f"created_at, updated_at) SELECT 'person' || i || '@example.test', "
+            f"'person' || i || '@example.test', 'Åsa Öberg ' || i, '', 'sv', '{{}}', "
+            f"{now}, {now} FROM ({numbers}) AS numbers"), {"n": n})
+        conn.execute(text(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, "
+            f"updated_at) SELECT id, :list_id, 'active', 'benchmark', {now}, {now} "
+            "FROM subscribers"), {"list_id": list_id})
+    engine.dispose()
+
+
+def bare_insert_select(url: str) -> float:
+    """The floor: copy the same rows into a scratch table with one INSERT … SELECT."""
+    from sqlalchemy import text
+
+    from mailer.store.db import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_scratch"))
+        conn.execute(text("CREATE TABLE bench_scratch (subscriber_id integer, email "
+                          "varchar(320), email_key varchar(320) UNIQUE, name varchar(200))"))
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO bench_scratch SELECT s.id, s.email, s.email_key, s.name FROM "
+            "subscribers s JOIN subscriptions b ON b.subscriber_id = s.id "
+            "WHERE b.status = 'active'"))
+    elapsed = time.perf_counter() - t
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_scratch"))
+    engine.dispose()
+    return elapsed
+
+
+CATEGORIES = [  # (what, a substring of the frame's file), matched from the leaf upwards
+    ("signing links (hmac, tokens)", "hmac"), ("signing links (hmac, tokens)", "tokens.py"),
+    ("DKIM", "dkim"),
+    ("building messages (message.py, qp.py)", "delivery/message.py"),
+    ("building messages (message.py, qp.py)", "delivery/qp.py"),
+    ("SMTP client (aiosmtplib)", "aiosmtplib"),
+    ("database (SQLAlchemy, driver)", "sqlalchemy"), ("database (SQLAlchemy, driver)", "sqlite3"),
+    ("database (SQLAlchemy, driver)", "psycopg"),
+    ("crash journal", "delivery/journal.py"),
+    ("asyncio event loop and sockets", "asyncio"), ("asyncio event loop and sockets", "selectors"),
+    ("other mailer code", "/mailer/"),
+]
+
+
+# Leaf frames of a thread with nothing to do: the event loop in epoll, a database thread
+# waiting for its next job (py-spy counts them unless they sleep in a known call).
+IDLE = ("EpollSelector.select", "concurrent/futures/thread.py:81)",
+        "concurrent/futures/thread.py:83)")
+
+
+def summarise_profile(path: Path) -> None:
+    """Where the worker's time went: py-spy's raw samples, each put in its first category."""
+    totals: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = stack.split(";")
+        n = int(count)
+        if any(part in frames[-1] for part in IDLE):
+            what = "idle: waiting for sockets (epoll) or for work (database threads)"
+        else:
+            what = next((name for frame in reversed(frames) for name, part in CATEGORIES
+                         if part in frame), "start-up, imports, other")
+        totals[what] = totals.get(what, 0) + n
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
+    all_ = sum(totals.values()) or 1
+    print(f"  where the worker's time went ({all_:,} samples, py-spy, wall clock incl. idle):")
+    for what, n in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"    {n / all_:6.1%}  {what}")
+    print("  busiest functions (self time):")
+    for frame, n in sorted(leaves.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"    {n / all_:6.1%}  {frame[:110]}")
+
+
+def send(url: str, env: dict[str, str], n: int,
+         profile: Path | None = None) -> tuple[float, list[float], float, int]:
+    """Run the worker until the outbox is drained; sample RSS and read progress meanwhile."""
+    from mailer.services.mailings import progress
+    from mailer.store.db import make_engine, transaction
+
+    engine = make_engine(url)
+    rss: list[float] = []
+    slowest = 0.0
+    reads = 0
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "mailer", "worker", "--drain"]
+    if profile is not None:  # py-spy samples the worker (its own RSS is counted too)
+        cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+               "--rate", "200", "-o", str(profile), "--", *cmd]
+    worker = subprocess.Popen(cmd, cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(worker.stdout or []), daemon=True)
+    reader.start()
+    next_read = time.monotonic()
+    while worker.poll() is None:
+        rss.append(_tree_rss_mb(worker.pid))
+        if time.monotonic() >= next_read:
+            r0 = time.perf_counter()
+            with transaction(engine) as s:
+                shown = progress(s)
+            slowest = max(slowest, time.perf_counter() - r0)
+            reads += 1
+            next_read += 1.0
+            if reads % 10 == 1:
+                done = sum(v for k, v in shown[0].counts.items() if k != "queued") \
+                    if shown else 0
+                print(f"  progress after {time.perf_counter() - t0:.0f} s: {done:,} of {n:,} "
+                      f"settled (read in {(time.perf_counter() - r0) * 1000:.0f} ms)",
+                      flush=True)
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - t0
+    reader.join(5)
+    if worker.returncode != 0:
+        raise SystemExit("worker failed:\n" + "".join(output))
+    with transaction(engine) as s:
+        shown = progress(s)
+    print(f"  outbox at the end: {shown[0].counts if shown else {}}")
+    engine.dispose()
+    return elapsed, rss, slowest, reads
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=1_000_000, help="recipients (default 1,000,000)")
+    ap.add_argument("--database-url", help="default: a fresh SQLite file")
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--plan-only", action="store_true", help="stop after planning")
+    ap.add_argument("--profile", type=Path,
+                    help="run the worker under py-spy (pip install py-spy), raw samples here")
+    ap.add_argument("--summarise", type=Path, help="only summarise an earlier --profile file")
+    args = ap.parse_args()
+    if args.summarise:
+        summarise_profile(args.summarise)
+        return 0
+    n = args.n
+    with tempfile.TemporaryDirectory(prefix="mailer-big-") as tmp:
+        ws = Path(tmp)
+        url = args.database_url or f"sqlite:///{ws / 'mailer.db'}"
+        t = time.perf_counter()
+        seed(url, n)
+        print(f"seeded {n:,} subscribers in {time.perf_counter() - t:.1f} s (not measured); "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        floor = bare_insert_select(url)
+        env = {**os.environ, "MAILER_DATABASE_URL": url, "MAILER_SECRET_KEY": SECRET,
+               "MAILER_WORKSPACE": str(ws), "PYTHONPATH": str(ROOT)}
+        load = os.getloadavg()[0]
+        measured = {}
+        for slug in (EMPTY, SLUG):
+            proc, seconds, rss_mb = run_measured(
+                [sys.executable, "-m", "mailer", "-w", str(ws), "send", str(FLAGSHIP),
+                 "--list", slug], env)
+            if proc.returncode != 0:
+                print(proc.stdout, proc.stderr, file=sys.stderr)
+                return proc.returncode
+            print(proc.stdout.rstrip())
+            measured[slug] = (seconds, rss_mb)
+        (fixed, _), (planned_s, plan_rss) = measured[EMPTY], measured[SLUG]
+        rows_s = max(planned_s - fixed, 1e-3)
+        print(f"planning: {planned_s:.1f} s for {n:,} recipients (the whole command), peak RSS "
+              f"{plan_rss:.0f} MB; the same command to an empty list {fixed:.1f} s (start-up "
+              f"and rendering), so {rows_s:.1f} s for the rows; a bare INSERT … SELECT of the "
+              f"same rows {floor:.1f} s: the rows cost {rows_s / floor:.1f}x that floor; load "
+              f"average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+        if n >= 1_000_000:
+            ok = planned_s < 15 and plan_rss < 200
+            print(f"targets for 1 M: < 15 s and < 200 MB: {'met' if ok else 'NOT met'}")
+        if args.plan_only:
+            return 0
+
+        ensure_postfix_tools()
+        sink = Sink(None)
+        try:
+            env["MAILER_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}"
+            env["MAILER_SMTP_CONNECTIONS"] = str(args.connections)
+            env["MAILER_SMTP_RECYCLE_AFTER"] = "100000"
+            load = os.getloadavg()[0]
+            elapsed, rss, slowest, reads = send(url, env, n, args.profile)
+            load_send = os.getloadavg()[0]
+            from benchmarks.send import flagship, sample_bytes
+
+            size = len(sample_bytes(flagship()[0]))
+            t_src = run_smtp_source(n, sink.port, size, args.connections, None)
+        finally:
+            sink.stop()
+        ours, src = n / elapsed, n / t_src
+        warm = rss[len(rss) // 10:] or rss
+        print(f"worker: {n:,} sent in {elapsed:.1f} s = {ours:,.0f} msg/s; RSS after start-up "
+              f"{min(warm):.0f}-{max(warm):.0f} MB (peak {max(rss):.0f} MB, {len(rss)} samples); "
+              f"progress read {reads} times while sending, slowest {slowest * 1000:.0f} ms; "
+              f"load average {load:.1f} -> {load_send:.1f}")
+        print(f"smtp-source: {src:,.0f} msg/s ({n:,} x {size:,} bytes, {args.connections} "
+              f"sessions, same sink): mailer at {ours / src:.0%} of it (goal 50 %)")
+        if args.profile is not None:
+            summarise_profile(args.profile)
+        print("(the mailings are numbered 1 for the empty list and 2 for the measured one)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
