@@ -17,8 +17,10 @@ from tests.smtp_server import SmtpServer
 def test_admin_asks_before_sending_an_issue_twice(
         client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
         settings: Settings, smtp_server: SmtpServer) -> None:
+    # A permanent refusal that is not a bounce of the address (5.6.0, content): a 5.1.1
+    # would suppress bo (issue 11) and the send below would rightly leave them out.
     smtp_server.handler.rcpt_fault = (
-        lambda addr: "550 5.1.1 <bo@uppsala.se>: Recipient address rejected"
+        lambda addr: "554 5.6.0 <bo@uppsala.se>: Message content rejected"
         if addr == "bo@uppsala.se" else None)
     login(client, EMAILS["editor"], lang="en")
     assert 'id="earlier-sends"' not in client.get(f"/admin/issues/{FLAGSHIP}").text
@@ -32,7 +34,7 @@ def test_admin_asks_before_sending_an_issue_twice(
     # The mailing page says why a copy was not delivered, not only how many.
     page = client.get(url).text
     assert 'id="reasons"' in page and "refused by the server" in page
-    assert "Recipient address rejected" in page
+    assert "Message content rejected" in page
     # The issue page now shows the earlier send and the "again" choice.
     page = client.get(f"/admin/issues/{FLAGSHIP}").text
     assert 'id="earlier-sends"' in page and 'name="again"' in page
@@ -59,8 +61,9 @@ def test_admin_asks_before_sending_an_issue_twice(
 def test_api_refuses_a_second_send_with_409_and_shows_reasons(
         client: TestClient, team: dict[str, int], ready: None, engine: Engine,  # noqa: F811
         settings: Settings, smtp_server: SmtpServer) -> None:
+    # 5.6.0 (content), not 5.1.1: a hard bounce would suppress the address (issue 11).
     smtp_server.handler.rcpt_fault = (
-        lambda addr: "550 5.1.1 no such user" if addr == PEOPLE[0] else None)
+        lambda addr: "554 5.6.0 message content rejected" if addr == PEOPLE[0] else None)
     editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
     r = client.post("/api/mailings", json={"issue": FLAGSHIP}, headers=editor)
     assert r.status_code == 201, r.text
@@ -73,7 +76,7 @@ def test_api_refuses_a_second_send_with_409_and_shows_reasons(
     shown = client.get(f"/api/mailings/{first}", headers=editor).json()
     assert shown["reasons"] == [{"status": "failed", "reason": "refused",
                                  "label": "refused by the server", "count": 1,
-                                 "example": "550 5.1.1 no such user"}]
+                                 "example": "554 5.6.0 message content rejected"}]
     r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True}, headers=editor)
     assert r.status_code == 201 and r.json()["total"] == 1  # the one whose copy failed
     r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True,
