@@ -8,6 +8,7 @@ from typing import TypeVarTuple
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailer.domain.text import clean_line
 from mailer.store.lists import get_list
 from mailer.store.models import (
     MailingList,
@@ -65,6 +66,9 @@ def search_subscribers(session: Session, q: str = "", *, list_slug: str | None =
                        status: str | None = None, offset: int = 0, limit: int = 50) -> Page:
     """Subscribers whose address, name or organisation contains ``q`` (case ignored),
     optionally only those on ``list_slug`` (with ``status``), ordered by address."""
+    # What people type may hold control characters (a NUL even, which PostgreSQL refuses
+    # in a text parameter): no stored name or address has them, so they match nothing.
+    q = clean_line(q)
     list_id = get_list(session, list_slug).id if list_slug else None
     the_status = SubscriptionStatus(status) if status else None
     base = select(Subscriber.id).outerjoin(
