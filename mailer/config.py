@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=30.0, gt=0)  # first retry after ~this
     webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)  # longest wait
     webhook_disable_after_days: float = Field(default=5.0, gt=0)  # failing this long: off
+    # --- click statistics ---
+    # Off: tracked mailings count clicks per link and distinct clicking copies, never who.
+    # On: also who clicked what (the preferences page then says so to every subscriber).
+    click_tracking_per_person: bool = False
 
     @classmethod
     def settings_customise_sources(

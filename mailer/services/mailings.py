@@ -12,6 +12,7 @@ from pathlib import PurePath
 
 from sqlalchemy.orm import Session
 
+from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
 from mailer.errors import MailerError, NotFound
@@ -31,7 +32,7 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "cancel", "control", "start_due", "progress", "get_mailing", "mailing_kind",
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
-           "target_lists"]
+           "target_lists", "TrackClicks"]
 
 
 def plan_mailing(
@@ -47,6 +48,7 @@ def plan_mailing(
     at: datetime | None = None,
     expires_at: datetime | None = None,
     unsubscribe_mailto: str = "",
+    track_clicks: TrackClicks | None = None,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -55,6 +57,7 @@ def plan_mailing(
     mailing is sending at once; with ``at`` (aware, future) it is scheduled and
     re-planned when it starts, so people who subscribe meanwhile get it too.
     With ``expires_at``, copies not sent by then are skipped (reminders: the deadline).
+    With ``track_clicks``, its links count clicks (``services.clicks``).
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -89,10 +92,27 @@ def plan_mailing(
         expires_at=expires_at,
     )
     store.add(session, mailing)
+    if track_clicks is not None:
+        from mailer.services.clicks import prepare
+
+        prepare(session, mailing, track_clicks.base_url, per_person=track_clicks.per_person)
     planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
     return mailing, planned
+
+
+@dataclass(frozen=True, slots=True)
+class TrackClicks:
+    """Click statistics for a mailing: links go through ``base_url/l/…``; ``per_person``
+    is the workspace's ``click_tracking_per_person``."""
+
+    base_url: str
+    per_person: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> TrackClicks:
+        return cls(settings.base_url, settings.click_tracking_per_person)
 
 
 def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
@@ -205,10 +225,12 @@ class Planned:
 
 
 def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
-               list_slugs: Sequence[str], at: datetime | None, now: datetime) -> Planned:
+               list_slugs: Sequence[str], at: datetime | None, now: datetime,
+               track_clicks: TrackClicks | None = None) -> Planned:
     """Plan a newsletter issue for its lists, now or at ``at``."""
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
-                                   name=name, source=source, list_slugs=list(list_slugs), at=at)
+                                   name=name, source=source, list_slugs=list(list_slugs), at=at,
+                                   track_clicks=track_clicks)
     return Planned(mailing.id, queued, at)
 
 

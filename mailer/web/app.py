@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     from mailer.web.api import install_api
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import (
+        clicks,
         confirm,
         preferences,
         reconfirm,
@@ -107,7 +108,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                   lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
-                   reconfirm):
+                   reconfirm, clicks):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
