@@ -94,6 +94,8 @@ class MailingIn(BaseModel):
     lists: list[str] | None = Field(None, description="List slugs (default: the issue's own).")
     at: datetime | None = Field(None, description="When to send (with a time zone); "
                                 "leave out to send now.")
+    track_clicks: bool = Field(False, description="Count clicks on the issue's links, per "
+                               "link and in aggregate (GET /mailings/{id}/clicks).")
 
 
 class SenderHealthOut(BaseModel):
@@ -137,6 +139,25 @@ class MailingOut(BaseModel):
     total: int
     note: str
     health: SenderHealthOut | None = None
+
+
+class LinkClicksOut(BaseModel):
+    position: int = Field(description="1 for the first tracked link of the mail.")
+    url: str
+    clicks: int
+    unique_clickers: int = Field(description="Distinct copies that clicked this link.")
+
+
+class ClicksOut(BaseModel):
+    """Click statistics of a mailing (``tracked`` false: it did not count clicks)."""
+
+    mailing_id: int
+    tracked: bool
+    per_person: bool
+    sent: int
+    clicks: int
+    unique_clickers: int = Field(description="Distinct copies with at least one click.")
+    links: list[LinkClicksOut]
 
 
 class WebhookIn(BaseModel):

@@ -36,3 +36,11 @@ async def follow(request: Request, token: str, tag: str) -> Response:
     url = await found(request, clicks.follow, web.tokens, token, tag, web.now())
     return RedirectResponse(url, status_code=302, headers={
         "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def csv_response(report: clicks.ClickReport) -> Response:
+    """The click statistics as a CSV download (admin and API)."""
+    return Response(clicks.to_csv(report).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition":
+                             f'attachment; filename="mailing-{report.mailing_id}-clicks.csv"',
+                             "cache-control": "no-store"})

@@ -126,7 +126,9 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
+    track = (mailings.TrackClicks.of(web.settings) if form.get("track_clicks") == "1"
+             else None)
     planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                       name=name, list_slugs=lists, at=at, now=web.now())
+                       name=name, list_slugs=lists, at=at, now=web.now(), track_clicks=track)
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 
