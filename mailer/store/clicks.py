@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailer.store.models import ClickTag, MailingLink, PersonClick
+from mailer.store.models import ClickTag, MailingLink, OutboxRow, PersonClick, Subscriber
+from mailer.store.subscribers import on_erase, personal_data_section
 from mailer.store.upsert import dialect_insert
+from mailer.typing import JSONValue
 
 
 def add_links(session: Session, mailing_id: int, urls: Sequence[str]) -> None:
@@ -64,10 +66,32 @@ def unique_clickers(session: Session, mailing_id: int) -> int:
 
 def person_clicks(session: Session, mailing_id: int) -> list[tuple[str, int, datetime]]:
     """(address, link position, when) of each recorded per-person click, oldest first."""
-    from mailer.store.models import OutboxRow
-
     return [(email, pos, at) for email, pos, at in session.execute(
         select(OutboxRow.email, PersonClick.position, PersonClick.clicked_at)
         .join(OutboxRow, OutboxRow.id == PersonClick.outbox_id)
         .where(PersonClick.mailing_id == mailing_id)
         .order_by(PersonClick.clicked_at, PersonClick.id))]
+
+
+def _rows_of(subscriber: Subscriber) -> Select[int]:
+    return select(OutboxRow.id).where(or_(OutboxRow.subscriber_id == subscriber.id,
+                                          OutboxRow.email_key == subscriber.email_key))
+
+
+@personal_data_section("clicks")
+def _report(session: Session, subscriber: Subscriber) -> JSONValue:
+    """Links the person clicked (only recorded with ``click_tracking_per_person``)."""
+    rows = session.execute(
+        select(PersonClick.mailing_id, MailingLink.url, PersonClick.clicked_at)
+        .join(MailingLink, (MailingLink.mailing_id == PersonClick.mailing_id)
+              & (MailingLink.position == PersonClick.position))
+        .where(PersonClick.outbox_id.in_(_rows_of(subscriber)))
+        .order_by(PersonClick.clicked_at, PersonClick.id))
+    return [{"mailing": mid, "url": url, "at": at.isoformat()} for mid, url, at in rows]
+
+
+@on_erase
+def _erase(session: Session, subscriber: Subscriber) -> None:
+    """The person's clicks go; the counters (no one's) stay."""
+    session.execute(delete(PersonClick).where(PersonClick.outbox_id.in_(_rows_of(subscriber)))
+                    .execution_options(synchronize_session=False))

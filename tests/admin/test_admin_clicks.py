@@ -13,6 +13,7 @@ from mailer.authoring.examples import FLAGSHIP
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.links import Links
+from mailer.services.subscriptions import access_report, erase
 from mailer.store.db import transaction
 from mailer.store.models import PersonClick, Subscriber
 from mailer.tokens import Tokens
@@ -104,6 +105,16 @@ def test_per_person_only_when_the_workspace_says_so_and_the_privacy_text_tells(
         with transaction(engine) as s:
             assert s.scalar(select(PersonClick.position)) == 0
             sid = s.scalar(select(Subscriber.id).where(Subscriber.email == PEOPLE[0]))
+            cia_id = s.scalar(select(Subscriber.id).where(Subscriber.email == PEOPLE[2]))
+            report = access_report(s, cia_id)
+            assert [c["mailing"] for c in report["clicks"]] == [made["id"]]  # type: ignore[index]
+            assert access_report(s, sid)["clicks"] == []  # type: ignore[index]
+        with transaction(engine) as s:
+            assert erase(s, cia_id, source="test")
+        with transaction(engine) as s:
+            assert s.scalar(select(PersonClick.id)) is None  # gone with the person
+        got = client.get(f"/api/mailings/{made['id']}/clicks", headers=editor).json()
+        assert got["clicks"] == 1  # the aggregate (no one's) stays
         prefs = Links(settings.base_url, Tokens(settings.secret_key)).preferences(sid)
         page = client.get(prefs)
         assert "sparar vi vilken länk du klickade på" in page.text
