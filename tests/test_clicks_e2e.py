@@ -173,3 +173,34 @@ def test_tracked_links_followed_in_chromium_are_counted_in_aggregate(
         "mailing,position,url,clicks,unique_clickers",
         f"{tracked.id},1,{target.url('/rapport?a=1&b=2')},3,2",
         f"{tracked.id},2,{target.url('/podd')},1,1"]
+
+
+def test_cli_send_track_clicks_stores_the_links_and_show_reports_them(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from mailer.authoring.examples import FLAGSHIP, flagship_path
+    from mailer.store.models import MailingLink
+
+    _settings(workspace, db_url, smtp_server, "https://nyhetsbrev.example.org", monkeypatch)
+    add_subscribers(engine, 2)
+    folder = workspace / "issues" / FLAGSHIP
+    shutil.copytree(flagship_path(), folder)
+    cli = Cli(workspace, capsys, monkeypatch)
+    code, out, _ = cli("send", str(folder), "--list", "medborgardialog", "--track-clicks")
+    assert code == 0, out
+    mailing_id = int(out.split()[1])
+    with transaction(engine) as s:
+        urls = list(s.scalars(select(MailingLink.url).where(
+            MailingLink.mailing_id == mailing_id).order_by(MailingLink.position)))
+    assert len(urls) >= 2 and not any(u.startswith("https://nyhetsbrev.example.org/")
+                                      for u in urls)
+    code, out, _ = cli("mailings", "show", str(mailing_id))
+    assert f"clicks: 0 on {len(urls)} links; unique clickers 0 of 0 sent" in out
+    code, out, _ = cli("send", str(folder), "--list", "medborgardialog")
+    plain = int(out.split()[1])
+    code, out, _ = cli("mailings", "show", str(plain))
+    assert "clicks: not counted" in out
+    code, out, _ = cli("mailings")  # the list without a subcommand still works
+    assert code == 0 and f"{plain:>4} newsletter" in out
