@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Callable
 from urllib.parse import quote
 
 from mailer.tokens import Purpose, Tokens, reconfirm_scope
@@ -46,3 +49,45 @@ class Links:
     def unsubscribe_mailto(address: str, token: str) -> str:
         """The mailto: form of List-Unsubscribe (RFC 2369), carrying the same token."""
         return f"mailto:{address}?subject=unsubscribe%20{token}"
+
+    # --- click statistics (opt-in per mailing; see mailer.services.clicks) ---------------
+    def click(self, mailing_id: int, position: int) -> str:
+        """The redirect a tracked link points at, before the per-copy tag."""
+        return f"{self.base}/l/{self.tokens.click(mailing_id, position)}"
+
+
+def is_own_page(url: str, base_url: str) -> bool:
+    """A page of this service (unsubscribe, preferences, confirm, register, view in
+    browser, archive): click statistics never rewrite these."""
+    base = base_url.rstrip("/")
+    return url == base or url.startswith(base + "/")
+
+# An href in the rendered HTML (mjml writes double quotes); only absolute http(s) targets
+# are tracked: placeholders (%%unsubscribe_url%%…), mailto:, tel: and anchors never are.
+_HREF_RE = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"\s]+)(")', re.IGNORECASE)
+
+
+def trackable_links(html_source: str, base_url: str) -> list[str]:
+    """The distinct link targets of a mailing's HTML that click statistics may count, in
+    order of first appearance (a link's position is its index here)."""
+    out: list[str] = []
+    for m in _HREF_RE.finditer(html_source):
+        url = html.unescape(m.group(2))
+        if "%%" in url or is_own_page(url, base_url) or url in out:
+            continue
+        out.append(url)
+    return out
+
+
+def rewrite_links(html_source: str, targets: list[str], make: Callable[[int], str]) -> str:
+    """``html_source`` with each href found in ``targets`` replaced by ``make(position)``;
+    other hrefs stay as they are."""
+    index = {url: i for i, url in enumerate(targets)}
+
+    def sub(m: re.Match[str]) -> str:
+        pos = index.get(html.unescape(m.group(2)))
+        if pos is None:
+            return m.group(0)
+        return m.group(1) + html.escape(make(pos), quote=True) + m.group(3)
+
+    return _HREF_RE.sub(sub, html_source)

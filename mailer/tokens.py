@@ -8,7 +8,9 @@ signing cheap on the per-recipient path (no JSON).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,6 +68,31 @@ class Tokens:
             )
             for p in Purpose
         }
+        # Click statistics (``mailer.services.clicks``): the link token names mailing and
+        # link index; the per-recipient tag is a keyed hash of the outbox row, so clicks can
+        # be counted once per person without the tag naming the person.
+        # (Old keys still verify click links after a rotation; tags use the current key.)
+        self._click = Signer(keys, salt="mailer.click", digest_method=hashlib.sha256)
+        self._tag_key = hashlib.sha256(b"mailer.click-tag\0" + keys[-1].encode()).digest()
+
+    def click(self, mailing_id: int, position: int) -> str:
+        """The token of link ``position`` of mailing ``mailing_id`` (``/l/<token>``)."""
+        return self._click.sign(f"{mailing_id}.{position}").decode("ascii")
+
+    def read_click(self, token: str) -> tuple[int, int]:
+        """(mailing id, link position) of a genuine click token, else ``BadToken``."""
+        try:
+            mid, pos = self._click.unsign(token).decode("ascii").split(".")
+            return int(mid), int(pos)
+        except (BadSignature, ValueError, UnicodeDecodeError):
+            raise BadToken("not a genuine click link") from None
+
+    def click_tag(self, mailing_id: int, outbox_id: int) -> str:
+        """A short keyed hash of (mailing, outbox row): the same for every link of one
+        copy, different between copies, and not reversible without the secret key."""
+        mac = hmac.new(self._tag_key, f"{mailing_id}.{outbox_id}".encode("ascii"),
+                       hashlib.sha256).digest()[:9]
+        return base64.urlsafe_b64encode(mac).decode("ascii")
 
     def make(self, purpose: Purpose, subscriber_id: int, scope_id: int = 0) -> str:
         return self._signers[purpose].sign(f"{subscriber_id}.{scope_id}").decode("ascii")

@@ -12,15 +12,18 @@ class FeedServer:
     """``pages[path] = (status, body)``; anything else is 404."""
 
     pages: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    content_type: str = "application/rss+xml; charset=utf-8"
+    visits: list[str] = field(default_factory=list)  # the paths asked for, in order
 
     def start(self) -> FeedServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                outer.visits.append(self.path)
                 status, body = outer.pages.get(self.path, (404, b"not found"))
                 self.send_response(status)
-                self.send_header("content-type", "application/rss+xml; charset=utf-8")
+                self.send_header("content-type", outer.content_type)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -71,6 +71,9 @@ def send(
     test: str = typer.Option("", "--test",
                              help="Send a test copy (marked [TEST]) to these addresses "
                                   "(comma-separated) instead of the lists."),
+    track_clicks: bool = typer.Option(False, "--track-clicks",
+                                      help="Count clicks on the mail's links (per link, in "
+                                           "aggregate; see 'mailer mailings show ID')."),
 ) -> None:
     """Render PATH once and plan a mailing to the lists, now or at a time."""
     from mailer.delivery.sources import render_path
@@ -115,7 +118,9 @@ def send(
         planned = svc.plan_issue(s, src.rendered, name=src.name, source=src.path,
                                  list_slugs=lists, at=when, now=datetime.now(UTC),
                                  where=where, segment=segment, send_window=window,
-                                 again=again, include_received=include_received)
+                                 again=again, include_received=include_received,
+                                 track_clicks=svc.TrackClicks.of(c.settings)
+                                 if track_clicks else None)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
     if target.conditions:
@@ -155,9 +160,16 @@ def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
         typer.echo(f"the send would be REFUSED: {report.refusal}")
 
 
-@app.command("mailings")
+mailings_app = typer.Typer(help="Mailings: progress of each; 'show ID' for one in detail.",
+                           invoke_without_command=True)
+app.add_typer(mailings_app, name="mailings")
+
+
+@mailings_app.callback()
 def mailings(ctx: typer.Context) -> None:
     """List mailings with their progress."""
+    if ctx.invoked_subcommand is not None:
+        return
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         rows = svc.progress(s)
@@ -193,6 +205,47 @@ def mailings(ctx: typer.Context) -> None:
                        f"unsubscribed {h.unsubscribed}")
             for w in h.warnings:
                 typer.echo(f"      WARNING: {_HEALTH_WARNINGS[w]}")
+
+
+@mailings_app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Mailing id (or exact name)."),
+    csv_out: Path | None = typer.Option(None, "--csv",
+                                        help="Also write the click statistics as CSV here "
+                                             "('-' for standard output)."),
+) -> None:
+    """One mailing: its progress and, when it counts clicks, clicks per link."""
+    from mailer.services import clicks
+
+    c: AppContext = ctx.obj
+    with transaction(c.engine) as s:
+        m = svc.get_mailing(s, ref)
+        p = svc.progress(s, [m.id])[0]
+        r = clicks.report(s, m.id)
+    if csv_out is not None and str(csv_out) == "-":
+        typer.echo(clicks.to_csv(r), nl=False)
+        return
+    typer.echo(f"mailing {p.id}: {p.name}")
+    typer.echo(f"  kind {p.kind}, status {p.status}, started {_local(p.started_at, c)}, "
+               f"finished {_local(p.finished_at, c)}")
+    typer.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(p.counts.items()))
+               + f" (total {p.total})")
+    if p.note:
+        typer.echo(f"  note: {p.note}")
+    if not r.tracked:
+        typer.echo("  clicks: not counted (plan with --track-clicks to count them)")
+    else:
+        typer.echo(f"  clicks: {r.clicks} on {len(r.links)} links; unique clickers "
+                   f"{r.unique_clickers} of {r.sent} sent ({r.click_rate:.1%})"
+                   + ("; per person: on" if r.per_person else ""))
+        typer.echo(f"  {'#':>3} {'clicks':>7} {'unique':>7}  link")
+        for link in r.links:
+            typer.echo(f"  {link.position + 1:>3} {link.clicks:>7} {link.clickers:>7}  "
+                       f"{link.url}")
+    if csv_out is not None:
+        csv_out.write_text(clicks.to_csv(r), encoding="utf-8")
+        typer.echo(f"  click statistics written to {csv_out}")
 
 
 _HEALTH_WARNINGS = {

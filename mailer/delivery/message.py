@@ -25,13 +25,16 @@ from mailer.delivery import qp
 from mailer.delivery.dkim import DkimSigner
 from mailer.domain.text import clean_line
 from mailer.errors import MailerError
-from mailer.links import Links
+from mailer.links import Links, rewrite_links
 from mailer.render.i18n import greeting
-from mailer.render.personalise import PLACEHOLDER_RE
+from mailer.render.personalise import FIELDS
 from mailer.store.models import Mailing, MailingKind
 from mailer.tokens import Purpose
 
 _UNSUB = Purpose.unsubscribe
+#: The personalisation fields plus ``click_tag``: the per-copy tag of tracked links.
+_SLOT_RE = re.compile(r"%%(" + "|".join((*FIELDS, "click_tag")) + r")%%")
+CLICK_TAG = "%%click_tag%%"
 
 #: Kinds that are automatic replies or reminders (RFC 3834 Auto-Submitted).
 AUTO_SUBMITTED = frozenset({MailingKind.reminder, MailingKind.confirmation})
@@ -139,6 +142,7 @@ class MessageTemplate:
     used: frozenset[str] = field(default_factory=frozenset)
     language: str = "sv"
     signer: DkimSigner | None = None  # DKIM-signs each finished copy (after personalising)
+    click_per_person: bool = False  # tracked links name the outbox row (workspace opt-in)
 
     @classmethod
     def for_mailing(cls, mailing: Mailing, *, sender: Sender, links: Links,
@@ -214,7 +218,12 @@ class MessageTemplate:
         body.add_literal(tail)
         body.add_source(mailing.text, html=False)
         body.add_literal(html_sep)
-        body.add_source(mailing.html, html=True)
+        html_source = mailing.html
+        targets = h.get("click_links") or []
+        if targets:  # click statistics: rewritten once per mailing, tagged per copy
+            html_source = rewrite_links(html_source, targets,
+                                        lambda i: f"{links.click(mailing.id, i)}/{CLICK_TAG}")
+        body.add_source(html_source, html=True)
         body.add_literal(end)
         browser_url = links.view(mailing.id)
         body.prefill("browser_url", browser_url)  # the same for everyone: encode once
@@ -226,6 +235,7 @@ class MessageTemplate:
             mid_salt=h.get("mid_salt") or secrets.token_hex(4),
             browser_url=browser_url, used=frozenset(body.fields),
             language=mailing.language or "sv", signer=signer,
+            click_per_person=bool(h.get("click_per_person")),
         )
 
     def message_id(self, outbox_id: int) -> str:
@@ -267,6 +277,10 @@ class MessageTemplate:
                                                 or "unsubscribe_url" not in values):
                 values["preferences_url"] = self.links.preferences(r.subscriber_id)
                 values.setdefault("unsubscribe_url", values["preferences_url"])
+            if "click_tag" in used:
+                tag = self.links.tokens.click_tag(self.mailing_id, r.outbox_id)
+                values["click_tag"] = (f"{r.outbox_id}.{tag}" if self.click_per_person
+                                       else tag)
             if r.fields:
                 values.update(r.fields)
         to = (encode_display_name(name) + " <" + email + ">") if name else email
@@ -307,7 +321,7 @@ class _Body:
         self.parts.append(data)
 
     def add_source(self, source: str, *, html: bool) -> None:
-        pieces = PLACEHOLDER_RE.split(source)
+        pieces = _SLOT_RE.split(source)
         for i, piece in enumerate(pieces):
             if i % 2:
                 self.slots.append((len(self.parts), piece, html))

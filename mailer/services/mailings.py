@@ -12,6 +12,7 @@ from pathlib import PurePath
 
 from sqlalchemy.orm import Session
 
+from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
 from mailer.domain.findings import msg
@@ -38,7 +39,7 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
            "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
-           "ListPlan"]
+           "ListPlan", "TrackClicks"]
 
 
 def plan_mailing(
@@ -58,6 +59,7 @@ def plan_mailing(
     segment: str = "",
     send_window: str = "",
     exclude_received_from: Sequence[int] = (),
+    track_clicks: TrackClicks | None = None,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -72,6 +74,7 @@ def plan_mailing(
     workspace's) is when the worker lets copies go.
     With ``exclude_received_from``, list members who got (or will get) a copy of one of
     those mailings are left out, now and when a scheduled mailing starts.
+    With ``track_clicks``, its links count clicks (``services.clicks``).
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -112,6 +115,10 @@ def plan_mailing(
         send_window=send_window,
     )
     store.add(session, mailing)
+    if track_clicks is not None:
+        from mailer.services.clicks import prepare
+
+        prepare(session, mailing, track_clicks.base_url, per_person=track_clicks.per_person)
     planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience,
                                 exclude_received_from=exclude_received_from)
     if recipients is not None:
@@ -130,6 +137,19 @@ def check_window(text: str) -> str:
     except WindowError as exc:
         raise MailerError(f"{exc} (or 'off' to send at any time)") from None
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class TrackClicks:
+    """Click statistics for a mailing: links go through ``base_url/l/…``; ``per_person``
+    is the workspace's ``click_tracking_per_person``."""
+
+    base_url: str
+    per_person: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> TrackClicks:
+        return cls(settings.base_url, settings.click_tracking_per_person)
 
 
 def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
@@ -320,7 +340,8 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                list_slugs: Sequence[str], at: datetime | None, now: datetime,
                where: Sequence[str] = (), segment: str = "",
                send_window: str = "", again: bool = False,
-               include_received: bool = False) -> Planned:
+               include_received: bool = False,
+               track_clicks: TrackClicks | None = None) -> Planned:
     """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
     ``segment``), now or at ``at``.
 
@@ -336,7 +357,8 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
                                    name=name, source=source, list_slugs=target.list_slugs,
                                    at=at, audience=target.conditions, segment=target.segment,
-                                   send_window=send_window, exclude_received_from=exclude)
+                                   send_window=send_window, exclude_received_from=exclude,
+                                   track_clicks=track_clicks)
     return Planned(mailing.id, queued, at)
 
 

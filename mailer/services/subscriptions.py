@@ -27,6 +27,7 @@ from mailer.services.notifications import (
     plan_notice,
     render_subscription_notice,
 )
+from mailer.store import clicks as _clicks  # noqa: F401 (registers its data-report section and eraser)
 from mailer.store import search
 from mailer.store import subscribers as people
 from mailer.store import subscriptions as subs

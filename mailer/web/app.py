@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     from mailer.web.routes import archive as archive_routes
     from mailer.web.routes import brand as brand_routes
     from mailer.web.routes import (
+        clicks,
         confirm,
         media,
         preferences,
@@ -120,7 +121,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                   lifespan=lifespan)
     app.state.web = web
     for module in (subscribe, confirm, unsubscribe, preferences, archive_routes, register,
-                   reconfirm, media, brand_routes):
+                   reconfirm, media, brand_routes, clicks):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -6,6 +6,7 @@ Queries and use cases live in the ``mailer.store.*`` modules beside this package
 
 from mailer.store.models.accounts import ApiToken, User, UserSession
 from mailer.store.models.base import Base, UTCDateTime, utcnow
+from mailer.store.models.clicks import ClickTag, MailingLink, PersonClick
 from mailer.store.models.delivery import (
     FINAL,
     Lock,
@@ -52,6 +53,9 @@ from mailer.store.models.webhooks import (
 )
 
 __all__ = [
+    "ClickTag",
+    "MailingLink",
+    "PersonClick",
     "FINAL",
     "ApiToken",
     "Base",

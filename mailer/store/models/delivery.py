@@ -38,6 +38,10 @@ class MailingHeaders(TypedDict, total=False):
     unsubscribe_mailto: str
     attachments: list[AttachmentHeader]
     exclude_received_from: list[int]  # earlier mailings of the issue (a send --again)
+    # Click statistics (opt-in): the tracked link targets, by position; per_person is the
+    # workspace setting at planning time (the privacy text said so when it was true).
+    click_links: list[str]
+    click_per_person: bool
 
 
 class MailingKind(enum.StrEnum):

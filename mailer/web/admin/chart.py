@@ -84,3 +84,37 @@ def line_chart(points: list[Point], *, tz: tzinfo, title: str,
                    f'{last}</title></polyline>')
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str  # shown left of the bar (a link, shortened by the caller)
+    value: int  # the bar's length
+    note: str = ""  # shown after the value, e.g. "2 unika"
+
+
+def bar_chart(bars: list[Bar], *, title: str) -> str:
+    """A horizontal SVG bar per item (clicks per link), longest scale a nice round number."""
+    if not bars:
+        return ""
+    row, label_w, value_w = 28, 260, 120
+    height = TOP + row * len(bars) + BOTTOM // 2
+    w = WIDTH - LEFT - label_w - value_w
+    top = _nice_max(max(max(b.value for b in bars), 1))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+           f'role="img" aria-labelledby="bars-title" font-family="system-ui, sans-serif" '
+           f'font-size="12"><title id="bars-title">{escape(title)}</title>']
+    x0 = LEFT + label_w
+    for i, b in enumerate(bars):
+        y = TOP + i * row
+        length = b.value / top * w
+        label = b.label if len(b.label) <= 40 else b.label[:39] + "…"
+        out.append(f'<text x="{x0 - 8}" y="{y + 17}" text-anchor="end" fill="#1b1b1b">'
+                   f'{escape(label)}<title>{escape(b.label)}</title></text>')
+        out.append(f'<rect x="{x0}" y="{y + 4}" width="{length:.1f}" height="{row - 10}" '
+                   f'fill="#0b5394"><title>{escape(b.label)}: {b.value}</title></rect>')
+        text = f"{b.value:,}".replace(",", "\u202f") + (f" ({b.note})" if b.note else "")
+        out.append(f'<text x="{x0 + length + 6:.1f}" y="{y + 17}" fill="#1b1b1b">'
+                   f'{escape(text)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -15,6 +15,7 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
+from mailer.services import clicks
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
 from mailer.services.mailings import MailingProgress
@@ -23,9 +24,11 @@ from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, loc
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
+    ClicksOut,
     FileOut,
     IssueDetail,
     IssueOut,
+    LinkClicksOut,
     MailingIn,
     MailingOut,
     Page,
@@ -33,6 +36,7 @@ from mailer.web.api.schemas import (
     ReasonOut,
     SenderHealthOut,
 )
+from mailer.web.routes.clicks import csv_response
 
 router = APIRouter(responses=ERROR_RESPONSES)
 mailings_router = APIRouter(responses=ERROR_RESPONSES)
@@ -114,6 +118,26 @@ def mailing(mailing_id: Id, me: Principal = VIEW, session: Session = SESSION) ->
     return _mailing(found[0])
 
 
+@mailings_router.get("/mailings/{mailing_id}/clicks", response_model=ClicksOut,
+                     tags=["mailings"])
+def mailing_clicks(mailing_id: Id, me: Principal = VIEW,
+                   session: Session = SESSION) -> ClicksOut:
+    """Clicks per link and unique clickers of a mailing (never who, unless the workspace
+    records clicks per person: then GET /mailings/{id}/clicks.csv has them)."""
+    r = clicks.report(session, mailing_id)
+    return ClicksOut(mailing_id=r.mailing_id, tracked=r.tracked, per_person=r.per_person,
+                     sent=r.sent, clicks=r.clicks, unique_clickers=r.unique_clickers,
+                     links=[LinkClicksOut(position=x.position + 1, url=x.url, clicks=x.clicks,
+                                          unique_clickers=x.clickers) for x in r.links])
+
+
+@mailings_router.get("/mailings/{mailing_id}/clicks.csv", tags=["mailings"])
+def mailing_clicks_csv(mailing_id: Id, me: Principal = VIEW,
+                       session: Session = SESSION) -> Response:
+    """The click statistics as CSV (UTF-8)."""
+    return csv_response(clicks.report(session, mailing_id))
+
+
 @mailings_router.post("/mailings", response_model=MailingOut, status_code=201,
                       tags=["mailings"])
 def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
@@ -140,7 +164,9 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
                                  where=body.where, segment=body.segment or "",
                                  send_window=body.send_window, again=body.again,
-                                 include_received=body.include_received)
+                                 include_received=body.include_received,
+                                 track_clicks=svc.TrackClicks.of(web.settings)
+                                 if body.track_clicks else None)
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])

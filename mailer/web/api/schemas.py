@@ -112,6 +112,8 @@ class MailingIn(BaseModel):
                         "going) to one of the lists; without it that is refused with 409.")
     include_received: bool = Field(False, description="With again: send to people who "
                                    "already got the issue too.")
+    track_clicks: bool = Field(False, description="Count clicks on the issue's links, per "
+                               "link and in aggregate (GET /mailings/{id}/clicks).")
 
 
 class SegmentIn(BaseModel):
@@ -207,6 +209,25 @@ class MailingOut(BaseModel):
     send_window: str = ""
     reasons: list[ReasonOut] = Field(default_factory=list, description="Skipped, failed and "
                                      "unknown messages grouped by why.")
+
+
+class LinkClicksOut(BaseModel):
+    position: int = Field(description="1 for the first tracked link of the mail.")
+    url: str
+    clicks: int
+    unique_clickers: int = Field(description="Distinct copies that clicked this link.")
+
+
+class ClicksOut(BaseModel):
+    """Click statistics of a mailing (``tracked`` false: it did not count clicks)."""
+
+    mailing_id: int
+    tracked: bool
+    per_person: bool
+    sent: int
+    clicks: int
+    unique_clickers: int = Field(description="Distinct copies with at least one click.")
+    links: list[LinkClicksOut]
 
 
 class WebhookIn(BaseModel):

@@ -54,7 +54,8 @@ def _page(request: Request, token: str, prefs: Prefs, lang: str, *, status: int 
                                   if c.status == SubscriptionStatus.active}}
     return render(request, "preferences.html", lang=lang, status=status, prefs=prefs,
                   token=token, values=values, errors=errors or {}, saved=saved,
-                  wording=preferences_wording(translator(lang)))
+                  wording=preferences_wording(translator(lang)),
+                  click_per_person=web_of(request).settings.click_tracking_per_person)
 
 
 @router.get("/p/{token}")

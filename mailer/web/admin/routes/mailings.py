@@ -10,14 +10,18 @@ from starlette.responses import Response
 
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
+from mailer.render.i18n import Translator
+from mailer.services import clicks
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
+from mailer.services.clicks import ClickReport
 from mailer.services.mailings import Failure, MailingProgress, TimelinePoint
 from mailer.web.admin.auth import Forbidden, checked_form, require
-from mailer.web.admin.chart import Point, line_chart
+from mailer.web.admin.chart import Bar, Point, bar_chart, line_chart
 from mailer.web.admin.pages import redirect, render, translator
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
+from mailer.web.routes.clicks import csv_response
 from mailer.web.routes.common import db
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
@@ -41,20 +45,40 @@ async def mailings_page(request: Request, me: Principal = VIEW) -> Response:
 
 
 def _detail(s: Session, mailing_id: int
-            ) -> tuple[MailingProgress, list[TimelinePoint], list[Failure]]:
+            ) -> tuple[MailingProgress, list[TimelinePoint], list[Failure], ClickReport]:
     found = svc.progress(s, [mailing_id])
     if not found:
         raise NotFound(f"no mailing {mailing_id}")
     return (found[0], svc.timeline(s, mailing_id),
-            svc.recent_failures(s, limit=50, mailing_id=mailing_id))
+            svc.recent_failures(s, limit=50, mailing_id=mailing_id),
+            clicks.report(s, mailing_id))
+
+
+def click_chart(request: Request, report: ClickReport) -> str:
+    """Clicks per link as horizontal bars (the unique clickers in brackets)."""
+    from mailer.web.admin.pages import admin_language
+
+    lang = admin_language(request)
+    tr = Translator(lang)
+    return bar_chart([Bar(link.url, link.clicks,
+                          tr.ngettext("%(n)s unique clicker", "%(n)s unique clickers",
+                                      link.clickers) % {"n": link.clickers})
+                      for link in report.links],
+                     title=translator(lang)("Clicks per link"))
 
 
 @router.get("/admin/mailings/{mailing_id}")
 async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
-    mailing, points, failures = await db(request, _detail, mailing_id)
+    mailing, points, failures, report = await db(request, _detail, mailing_id)
     chart = chart_for(request, points, mailing.name)
     return render(request, "mailing.html", m=mailing, chart=chart, failures=failures,
+                  clicks=report, click_chart=click_chart(request, report),
                   can_control=me.can(_needed(mailing.kind)))
+
+
+@router.get("/admin/mailings/{mailing_id}/clicks.csv")
+async def clicks_csv(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
+    return csv_response(await db(request, clicks.report, mailing_id))
 
 
 def _needed(kind: str) -> Action:

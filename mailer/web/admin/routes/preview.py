@@ -179,13 +179,16 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
+    track = (mailings.TrackClicks.of(web.settings) if form.get("track_clicks") == "1"
+             else None)
     # Sending again to a list the issue already went to needs its own tick ("again").
     try:
         planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
                            name=name, list_slugs=lists, at=at, now=web.now(), where=where,
                            segment=segment, send_window=window,
                            again=form.get("again") == "1",
-                           include_received=form.get("include_received") == "1")
+                           include_received=form.get("include_received") == "1",
+                           track_clicks=track)
     except mailings.AlreadySent as exc:
         return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
