@@ -160,6 +160,6 @@ def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
     assert "3 messages wait for the next opening of their send window" in r.output
     assert smtp_server.received == []
     r = CliRunner().invoke(app, [*ws, "send", str(FLAGSHIP), "--list", "medborgardialog",
-                                 "--window", "Mon-Fri 8-5"])
+                                 "--window", "Mon-Fri 8-5", "--again"])
     assert isinstance(r.exception, MailerError)
     assert "must end after it starts" in str(r.exception)

@@ -95,8 +95,9 @@ class CopyStage:
     ``executemany`` still costs a parse-bind-execute per row on the server, even pipelined;
     COPY streams the batch as one operation, and a single set-based statement
     (``INSERT … SELECT … ON CONFLICT``, ``UPDATE … FROM``) then applies it. The table has the
-    target columns' own types and lives only inside the import's transaction; each batch
-    replaces the previous one's rows. PostgreSQL (psycopg 3) only.
+    target columns' own types and lives on the import's connection across its batch commits
+    (dropped by the next import on that connection, or when the connection closes); each
+    batch replaces the previous one's rows. PostgreSQL (psycopg 3) only.
     """
 
     def __init__(self, conn: Connection, name: str, columns: Sequence[Column[Any]], *,
@@ -104,7 +105,7 @@ class CopyStage:
         self.conn = conn
         self.name = name
         self.t = Table(name, MetaData(), *[Column(c.name, c.type) for c in columns],
-                       prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+                       prefixes=["TEMPORARY"])
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         self.t.create(conn)
         dialect = conn.dialect
