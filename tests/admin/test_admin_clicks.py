@@ -79,8 +79,8 @@ def test_admin_checkbox_report_chart_csv_and_api(
                                "unique_clickers": 2}
     assert client.get(f"/api/mailings/{mailing_id}/clicks.csv",
                       headers=editor).text == csv.text
-    made = client.post("/api/mailings", json={"issue": FLAGSHIP, "track_clicks": False, "again": True},
-                       headers=editor).json()
+    made = client.post("/api/mailings", headers=editor,
+                       json={"issue": FLAGSHIP, "track_clicks": False, "again": True}).json()
     plain = client.get(f"/api/mailings/{made['id']}/clicks", headers=editor).json()
     assert plain["tracked"] is False and plain["links"] == []
 
