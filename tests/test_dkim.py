@@ -42,6 +42,11 @@ def keys() -> dict[str, object]:
     return {"rsa": generate_key("rsa"), "ed25519": generate_key("ed25519")}
 
 
+def signed_names(d: dkim.DKIM) -> list[bytes]:
+    """h= as RFC 6376 3.5 reads it: names separated by colons, FWS around them allowed."""
+    return [n.strip() for n in d.signature_fields[b"h"].split(b":")]
+
+
 def resolver(records: dict[str, object]):
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         key = records.get(name.decode("ascii").rstrip("."))
@@ -54,7 +59,7 @@ def test_rsa_signature_verifies_and_covers_one_click_headers(keys):
     signed = signer.sign(message())
     d = dkim.DKIM(signed)
     assert d.verify(dnsfunc=resolver({"nl2026._domainkey.news.example.org": keys["rsa"]}))
-    h = d.signature_fields[b"h"].split(b":")
+    h = signed_names(d)
     for name in (b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
                  b"content-type", b"list-id", b"list-unsubscribe", b"list-unsubscribe-post"):
         assert name in h
@@ -131,9 +136,59 @@ def test_folded_repeated_and_spaced_headers_canonicalize_as_verifiers_do(keys):
     signed = signer.sign(raw)
     d = dkim.DKIM(signed)
     assert d.verify(dnsfunc=resolver({"s._domainkey.news.example.org": keys["rsa"]}))
-    h = d.signature_fields[b"h"].split(b":")
+    h = signed_names(d)
     assert h.count(b"cc") == 3 and b"x-not-signed" not in h
     # Swapping the two Cc values in transit breaks it (order is signed bottom-up).
     swapped = signed.replace(b"Cc: a@kommun.example", b"Cc: z@kommun.example")
     assert not dkim.DKIM(swapped).verify(
         dnsfunc=resolver({"s._domainkey.news.example.org": keys["rsa"]}))
+
+
+def test_signature_header_lines_stay_short_and_fold_only_where_fws_is_allowed(keys):
+    signer = DkimSigner([DkimKey("news.example.org", "nl2026", keys["rsa"]),
+                         DkimKey("news.example.org", "ed2026", keys["ed25519"])])
+    signed = signer.sign(message())
+    head = signed[:signed.index(b"\r\n\r\n")]
+    sig_lines = []
+    for line in head.split(b"\r\n"):
+        if line.startswith(b"DKIM-Signature:") or (sig_lines and line[:1] == b"\t"):
+            sig_lines.append(line)
+        elif line[:1] not in (b" ", b"\t"):
+            if sig_lines and not line.startswith(b"DKIM-Signature:"):
+                break
+    assert sig_lines and all(len(line) <= 78 for line in sig_lines)
+    # Folds fall between tags, after a colon of h=, or inside b= (RFC 6376 3.5).
+    in_b = False
+    for before, after in zip(sig_lines, sig_lines[1:], strict=False):
+        if after.startswith(b"DKIM-Signature:"):
+            in_b = False
+            continue
+        in_b = in_b or after.lstrip().startswith(b"b=")
+        assert in_b or before.endswith((b";", b":")), (before, after)
+
+
+@pytest.mark.parametrize("body", [
+    b"Hej Anna!\r\n",  # the usual case: the body hashed in place
+    b"Hej Anna!",  # no final line break: simple canonicalization adds one
+    b"Hej Anna!\r\n\r\n\r\n",  # trailing empty lines: reduced to one CRLF
+    b"",  # empty body: one CRLF
+    b"Hej Anna!\nRad med LF.\n",  # bare LF lines, as some tools write them
+])
+def test_every_body_shape_verifies(keys, body):
+    head = (b"From: nyhetsbrev@news.example.org\r\nTo: anna@kommun.example\r\n"
+            b"Subject: Nyhetsbrev\r\nMessage-ID: <b@news.example.org>\r\n")
+    signer = DkimSigner([DkimKey("news.example.org", "nl2026", keys["rsa"])])
+    for shared in (b"", head[:head.index(b"To:")]):
+        signed = signer.sign(head + b"\r\n" + body, shared_head=shared)
+        assert dkim.DKIM(signed).verify(
+            dnsfunc=resolver({"nl2026._domainkey.news.example.org": keys["rsa"]}))
+
+
+def test_a_shared_head_that_is_not_the_messages_own_is_ignored(keys):
+    signer = DkimSigner([DkimKey("news.example.org", "nl2026", keys["rsa"])])
+    dns = resolver({"nl2026._domainkey.news.example.org": keys["rsa"]})
+    first = message()
+    signer.sign(first, shared_head=first[:first.index(b"To:")])  # cached
+    other = first.replace(b"Nyhetsbrev Demokrati", b"Nyhetsbrev Annan", 1)
+    assert dkim.DKIM(signer.sign(other, shared_head=first[:first.index(b"To:")])).verify(
+        dnsfunc=dns)

@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.hashes import SHA256
-from dkim import fold
 from dkim.canonicalization import CanonicalizationPolicy
 
 from mailer.config import Settings
@@ -47,6 +46,10 @@ SIGNED_HEADERS: tuple[str, ...] = (
 _CANON = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
 _HEADER = b"DKIM-Signature"
 _WSP = re.compile(rb"[ \t]+")
+# A header field starts at a line that does not begin with WSP (RFC 5322 2.2.3).
+_FIELD_START = re.compile(rb"\r\n(?![ \t])")
+# Lines of the signature header we write stay within 78 characters (RFC 5322 2.1.1).
+_WIDTH = 78
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -142,7 +145,11 @@ def txt_value(key: PrivateKey) -> bytes:
 
 
 class DkimSigner:
-    """Signs whole messages with one or more keys (RSA plus Ed25519 = dual signing)."""
+    """Signs whole messages with one or more keys (RSA plus Ed25519 = dual signing).
+
+    Thread-safe: the caches below are replaced whole, never changed in place, so sender
+    threads may sign with one signer at once.
+    """
 
     def __init__(self, keys: Sequence[DkimKey], *, headers: Sequence[str] = SIGNED_HEADERS,
                  clock: Callable[[], float] = time.time) -> None:
@@ -152,89 +159,178 @@ class DkimSigner:
         self.headers = tuple(h.lower().encode("ascii") for h in headers)
         self._wanted = frozenset(self.headers)
         self._clock = clock
+        # The parsed header fields of the last few message heads that every copy of a
+        # mailing shares (From, Subject, List-Id, …): a mailing's copies parse only their
+        # own fields (To, Date, Message-ID, List-Unsubscribe).
+        self._static: dict[bytes, dict[bytes, list[bytes]]] = {}
+        # The tag list up to bh=, per key, h= and second: the same for every copy signed
+        # within one second.
+        self._tags: dict[tuple[int, bytes, bytes], tuple[bytes, bytes]] = {}
 
-    def signature_headers(self, message: bytes) -> bytes:
-        """The DKIM-Signature header lines (CRLF-terminated) to put on top of ``message``."""
+    def signature_headers(self, message: bytes, *, shared_head: bytes = b"") -> bytes:
+        """The DKIM-Signature header lines (CRLF-terminated) to put on top of ``message``.
+
+        ``shared_head``, when given, is a prefix of ``message`` made of whole header lines
+        that many messages share (a mailing's fixed headers): its parsing is kept."""
+        pending = self.prepare(message, shared_head=shared_head)
+        return self.assemble(pending, self.signatures(pending))
+
+    def prepare(self, message: bytes, *, shared_head: bytes = b"") -> list[Pending]:
+        """Everything but the private-key operation: per key, the digest to sign.
+
+        ``signatures`` then does the private-key operations alone (OpenSSL, without the
+        GIL: a thread can do them while the event loop goes on), ``assemble`` the header."""
         end = message.find(b"\r\n\r\n")
-        if end < 0:
-            end = message.find(b"\n\n")
-            head, body = (message, b"") if end < 0 else (message[:end], message[end + 2:])
+        canonical: bytes | memoryview
+        if end >= 0 and message.endswith(b"\r\n") and not message.endswith(b"\r\n\r\n") \
+                and end + 4 < len(message):
+            # The usual case, a CRLF body that ends in one line break: the simple body
+            # canonicalization (RFC 6376 3.4.3) is the body itself, hashed without a copy.
+            head, canonical = message[:end], memoryview(message)[end + 4:]
         else:
-            head, body = message[:end], message[end + 4:]
-        headers = self._signed_fields(head)
-        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if b"\n" in body \
-            and b"\r\n" not in body else body
-        bodyhash = base64.b64encode(hashlib.sha256(_CANON.canonicalize_body(body)).digest())
-        # Relaxed header canonicalization (RFC 6376 3.4.2), selected bottom-up per name as
-        # dkimpy's select_headers does; over-signed: each name once per occurrence plus
-        # once more (absent ones once), so none can be added in transit.
+            if end < 0:
+                end = message.find(b"\n\n")
+                head, body = (message, b"") if end < 0 else (message[:end], message[end + 2:])
+            else:
+                head, body = message[:end], message[end + 4:]
+            if b"\n" in body and b"\r\n" not in body:
+                body = body.replace(b"\n", b"\r\n")
+            # Trailing empty lines reduced to one CRLF (an empty body is one CRLF).
+            canonical = _CANON.canonicalize_body(body)
+        bodyhash = base64.b64encode(hashlib.sha256(canonical).digest())
+        if shared_head and shared_head.endswith(b"\r\n") and head.startswith(shared_head):
+            fixed = self._static.get(shared_head)
+            if fixed is None:
+                fixed = self._fields(shared_head[:-2])
+                cache = dict(self._static) if len(self._static) < 64 else {}
+                cache[shared_head] = fixed
+                self._static = cache
+            own = self._fields(head[len(shared_head):])
+        else:
+            fixed, own = {}, self._fields(head)
+        signed, include = self._block(fixed, own)
+        now = str(int(self._clock())).encode("ascii")
+        pending = []
+        for i, key in enumerate(self.keys):
+            tags = self._tags.get((i, include, now))
+            if tags is None:
+                tags = _tag_lines(key, include, now)
+                self._tags = {(i, include, now): tags}  # one second's worth, per key
+            folded, relaxed = tags
+            hasher = hashlib.sha256(signed)
+            hasher.update(relaxed + b" bh=" + bodyhash + b"; b=")
+            pending.append(Pending(key, folded, bodyhash, hasher.digest()))
+        return pending
+
+    @staticmethod
+    def signatures(pending: Sequence[Pending]) -> list[bytes]:
+        """The private-key operations of ``prepare``'s digests (RFC 8463: Ed25519 signs
+        the SHA-256 hash; RSA signs it PKCS#1 v1.5)."""
+        out = []
+        for p in pending:
+            if isinstance(p.key.key, ed25519.Ed25519PrivateKey):
+                out.append(p.key.key.sign(p.digest))
+            else:
+                out.append(p.key.key.sign(p.digest, padding.PKCS1v15(), Prehashed(SHA256())))
+        return out
+
+    @staticmethod
+    def assemble(pending: Sequence[Pending], signatures: Sequence[bytes]) -> bytes:
+        """The DKIM-Signature header lines, b= folded in lines of 78 characters at most."""
+        step = _WIDTH - 1
+        out = []
+        for p, signature in zip(pending, signatures, strict=True):
+            b = b"b=" + base64.b64encode(signature)
+            out.append(b"".join((
+                _HEADER, b": ", p.folded, b"\r\n\tbh=", p.bodyhash, b";\r\n\t",
+                b"\r\n\t".join([b[i:i + step] for i in range(0, len(b), step)]), b"\r\n")))
+        return b"".join(out)
+
+    def _fields(self, head: bytes) -> dict[bytes, list[bytes]]:
+        """The fields of ``head`` that we sign, relaxed-canonicalized (RFC 6376 3.4.2:
+        name in lower case, value unfolded, WSP runs as one SP, no WSP around the value),
+        per name in the order they occur."""
         by_name: dict[bytes, list[bytes]] = {}
-        for name, value in headers:
-            by_name.setdefault(name, []).append(
-                name + b":" + _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip() + b"\r\n")
+        wanted = self._wanted
+        if b"\r\n" not in head:
+            head = head.replace(b"\n", b"\r\n")
+        for field in _FIELD_START.split(head):
+            name, colon, value = field.partition(b":")
+            lname = name.lower()
+            if lname not in wanted:
+                if not colon and not field.startswith(b"From ") and field.strip():
+                    raise ConfigError(f"not a header line: {field[:60]!r}")
+                continue
+            if b"\r\n" in value:
+                value = value.replace(b"\r\n", b"")
+            if b"\t" in value or b"  " in value:
+                value = _WSP.sub(b" ", value)
+            line = lname + b":" + value.strip(b" ") + b"\r\n"
+            found = by_name.get(lname)
+            if found is None:
+                by_name[lname] = [line]
+            else:
+                found.append(line)
+        return by_name
+
+    def _block(self, fixed: dict[bytes, list[bytes]],
+               own: dict[bytes, list[bytes]]) -> tuple[bytes, bytes]:
+        """The canonical fields in the order of h=, and h= itself.
+
+        Selected bottom-up per name as dkimpy's select_headers does (``own`` comes after
+        ``fixed`` in the message), and over-signed: each name once per occurrence plus once
+        more (absent ones once), so none can be added in transit."""
         include: list[bytes] = []
         lines: list[bytes] = []
         for h in self.headers:
-            found = by_name.get(h, [])
+            found = fixed.get(h, _NONE) + own.get(h, _NONE)
             include.extend([h] * (len(found) + 1))
             lines.extend(reversed(found))
-        signed = b"".join(lines)
-        now = str(int(self._clock())).encode("ascii")
-        out = b""
-        for key in self.keys:
-            out += self._one(key, signed, b":".join(include), bodyhash, now)
-        return out
+        return b"".join(lines), b":".join(include)
 
-    def _signed_fields(self, head: bytes) -> list[tuple[bytes, bytes]]:
-        """(lower-case name, raw value) of the header fields we sign, in order; folded
-        lines joined with their CRLF (as dkimpy's rfc822_parse keeps them)."""
-        out: list[tuple[bytes, bytes]] = []
-        keep = False
-        for line in head.replace(b"\r\n", b"\n").split(b"\n"):
-            if line[:1] in (b" ", b"\t"):
-                if keep and out:
-                    name, value = out[-1]
-                    out[-1] = (name, value + b"\r\n" + line)
-                continue
-            name, colon, value = line.partition(b":")
-            if not colon:
-                if line.startswith(b"From "):
-                    keep = False
-                    continue
-                raise ConfigError(f"not a header line: {line[:60]!r}")
-            lname = name.lower()
-            keep = lname in self._wanted
-            if keep:
-                out.append((lname, value))
-        return out
-
-    def sign(self, message: bytes) -> bytes:
+    def sign(self, message: bytes, *, shared_head: bytes = b"") -> bytes:
         """``message`` with its DKIM-Signature header(s) prepended."""
-        return self.signature_headers(message) + message
+        return self.signature_headers(message, shared_head=shared_head) + message
 
-    @staticmethod
-    def _one(key: DkimKey, signed: bytes, include: bytes, bodyhash: bytes, now: bytes) -> bytes:
-        fields = [
-            (b"v", b"1"), (b"a", key.algorithm), (b"c", b"relaxed/simple"),
-            (b"d", key.domain.encode("ascii")), (b"s", key.selector.encode("ascii")),
-            (b"t", now), (b"h", include), (b"bh", bodyhash),
-            # A placeholder long enough that b= folds onto its own line (as dkimpy does).
-            (b"b", b"0" * 60),
-        ]
-        value: bytes = fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_HEADER))
-        value = value[: value.rindex(b"b=") + 2]  # b= empty while hashing
-        # The signature header itself: relaxed, without its final CRLF (RFC 6376 3.7).
-        own = b"dkim-signature:" + _WSP.sub(b" ", (b" " + value).replace(b"\r\n", b"")).strip()
-        hasher = hashlib.sha256(signed)
-        hasher.update(own)
-        digest = hasher.digest()
-        if isinstance(key.key, ed25519.Ed25519PrivateKey):
-            signature = key.key.sign(digest)  # RFC 8463: Ed25519 over the SHA-256 hash
+
+_NONE: list[bytes] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One signature before its private-key operation (see ``DkimSigner.prepare``)."""
+
+    key: DkimKey
+    folded: bytes  # the tags before bh=, folded
+    bodyhash: bytes
+    digest: bytes  # what the key signs
+
+
+def _tag_lines(key: DkimKey, include: bytes, now: bytes) -> tuple[bytes, bytes]:
+    """The tags before bh=, folded (between tags, and in h= after a colon) into lines of
+    at most 78 characters, and their relaxed form: the same lines joined by one SP (RFC
+    6376 3.4.2: unfolded, one SP per WSP run), as the signature covers them (3.7)."""
+    names = include.split(b":")
+    pieces = [(b"v=1;", b" "), (b"a=" + key.algorithm + b";", b" "),
+              (b"c=relaxed/simple;", b" "), (b"d=" + key.domain.encode("ascii") + b";", b" "),
+              (b"s=" + key.selector.encode("ascii") + b";", b" "), (b"t=" + now + b";", b" "),
+              (b"h=" + names[0], b" ")]
+    pieces += [(b":" + name, b"") for name in names[1:]]
+    pieces.append((b";", b""))
+    lines: list[bytes] = []
+    line = b""
+    width = _WIDTH - len(_HEADER) - 2
+    for piece, sep in pieces:
+        if line and len(line) + len(sep) + len(piece) > width:
+            if piece.startswith(b":"):  # fold after the colon, before the next name
+                line, piece = line + b":", piece[1:]
+            lines.append(line)
+            line, width = piece, _WIDTH - 1
         else:
-            signature = key.key.sign(digest, padding.PKCS1v15(), Prehashed(SHA256()))
-        b = base64.b64encode(signature)
-        folded: bytes = fold(value + b, namelen=len(_HEADER))
-        return _HEADER + b": " + folded + b"\r\n"
+            line = line + sep + piece if line else piece
+    lines.append(line)
+    relaxed = b"dkim-signature:" + b" ".join(lines)
+    return b"\r\n\t".join(lines), relaxed
 
 
 def signer_for(settings: Settings) -> DkimSigner | None:

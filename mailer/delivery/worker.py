@@ -181,6 +181,11 @@ class Worker:
         self.verp = (Verp(settings.bounce_address, settings.signing_key())
                      if settings.bounce_address else None)
         self.signer = signer_for(settings)  # DKIM, when a selector is configured
+        # DKIM's private-key operations run in threads (OpenSSL releases the GIL): with a
+        # second CPU they cost the sending loop little (benchmarks/send.py measures it).
+        self._signing = (ThreadPoolExecutor(max(1, min(self.concurrency, os.cpu_count() or 1)),
+                                            thread_name_prefix="mailer-dkim")
+                         if self.signer is not None and (os.cpu_count() or 1) > 1 else None)
         self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
@@ -407,8 +412,9 @@ class Worker:
             tmpl = self._templates[c.mailing_id]
             mid = tmpl.message_id(c.id)
             try:
-                built = tmpl.build(Recipient(c.id, c.email, c.name, c.subscriber_id,
-                                             c.list_id, c.organisation, c.fields))
+                built = await tmpl.build_async(
+                    Recipient(c.id, c.email, c.name, c.subscriber_id, c.list_id,
+                              c.organisation, c.fields), self._signing)
             except HeaderInjection as exc:
                 out = Outcome(Result.permanent, f"not sent: {exc}")
             else:
@@ -627,6 +633,8 @@ class Worker:
         await self.transport.close()
         if self.webhooks is not None:
             await self.webhooks.close()
+        if self._signing is not None:
+            self._signing.shutdown(wait=True)
         if self._crashed:  # leave journal and worker row for the next worker's recovery
             self._db.shutdown(wait=True)
             if self._db_rec is not self._db:
