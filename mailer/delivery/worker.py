@@ -178,7 +178,7 @@ class Worker:
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
         self.envelope_from = settings.sender.address
         # VERP: each copy's envelope sender names its outbox row (bounces find their row).
-        self.verp = (Verp(settings.bounce_address, settings.signing_key())
+        self.verp = (Verp(settings.bounce_address, settings.signing_keys())
                      if settings.bounce_address else None)
         self.signer = signer_for(settings)  # DKIM, when a selector is configured
         self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)

@@ -65,7 +65,7 @@ class InboxReport:
 
 
 def _verp(settings: Settings) -> Verp | None:
-    return Verp(settings.bounce_address, settings.signing_key()) \
+    return Verp(settings.bounce_address, settings.signing_keys()) \
         if settings.bounce_address else None
 
 
