@@ -1,0 +1,149 @@
+"""A bounce met during the SMTP conversation survives a crash between the journal and the
+group commit: the next worker settles the row as failed *and* suppresses the address.
+
+No fault hook in the worker: the test holds the database's write lock (SQLite:
+``BEGIN IMMEDIATE``; PostgreSQL: the refused row ``FOR UPDATE``) from the moment the
+server refuses the RCPT, so the worker's commit really waits while its journal already
+holds the outcome; then the worker process gets SIGKILL.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from mailer.delivery.journal import read_journal
+from mailer.services.mailings import plan_mailing
+from mailer.store.db import transaction
+from mailer.store.models import FeedbackEvent, OutboxRow, Suppression
+from tests.delivery_support import add_subscribers, synthetic_rendered
+from tests.smtp_server import SmtpServer
+from tests.test_delivery_crash import _worker
+
+REFUSED = "person1@example.test"
+
+
+class WriteLock:
+    """Holds the database against the worker's commit until ``release``."""
+
+    def __init__(self, db_url: str, row: int) -> None:
+        self.db_url, self.row = db_url, row
+        self.release: Callable[[], None] = lambda: None
+        self.taken = threading.Event()
+
+    def take(self) -> None:
+        if self.db_url.startswith("sqlite:///"):
+            conn = sqlite3.connect(self.db_url.removeprefix("sqlite:///"), timeout=30,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute("BEGIN IMMEDIATE")  # no other writer until we roll back
+            self.release = lambda: (conn.rollback(), conn.close())[0]
+        else:
+            import psycopg
+
+            pg = psycopg.connect(self.db_url.replace("postgresql+psycopg", "postgresql"))
+            pg.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (self.row,))
+            self.release = lambda: (pg.rollback(), pg.close())[0]
+        self.taken.set()
+
+
+def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer) -> None:
+    add_subscribers(engine, 3)  # person0..2@example.test
+    with transaction(engine) as s:
+        mailing, planned = plan_mailing(s, synthetic_rendered(4_000), kind="newsletter",
+                                        now=datetime.now(UTC), list_slugs=["medborgardialog"])
+        ids = dict(s.execute(select(OutboxRow.email, OutboxRow.id)
+                             .where(OutboxRow.mailing_id == mailing.id)).all())
+    assert planned == 3
+    refused_row = ids[REFUSED]
+    lock = WriteLock(db_url, refused_row)
+    rcpt_tries: Counter[str] = Counter()
+
+    def refuse(address: str) -> str | None:
+        rcpt_tries[address] += 1
+        if address != REFUSED:
+            return None
+        if not lock.taken.is_set():
+            lock.take()  # before the reply: the worker cannot commit what it learns now
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+    smtp_server.handler.rcpt_fault = refuse
+    journal_dir = workspace / ".mailer-journal"
+    first = _worker(workspace, db_url, smtp_server.url)
+    try:
+        # Wait (bounded) until the journal holds an outcome for every row, the refusal's
+        # with its bounce: the worker read every reply; its commit waits for our lock.
+        deadline = time.monotonic() + 60
+        while True:
+            logs = list(journal_dir.glob("*.log")) if journal_dir.exists() else []
+            entries = read_journal(journal_dir, logs[0].stem) if len(logs) == 1 else {}
+            if set(entries) == set(ids.values()):
+                break
+            assert first.poll() is None, first.communicate()[0]
+            assert time.monotonic() < deadline, f"no journal entries: {entries}"
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        lock.release()
+    refused_entry = entries[refused_row]
+    assert refused_entry.status == "failed"
+    assert refused_entry.bounce is not None and refused_entry.bounce.status == "5.1.1"
+
+    with transaction(engine) as s:
+        at_kill = s.scalar(select(OutboxRow.status).where(OutboxRow.id == refused_row))
+        assert s.scalar(select(Suppression.id)) is None
+    assert str(at_kill) == "sending"  # the commit never happened: only the journal knows
+
+    second = _worker(workspace, db_url, smtp_server.url)
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    assert "recorded 3 outcomes of an earlier worker" in out, out
+    assert "bounced at once: 1 (1 suppressed)" in out, out
+    with transaction(engine) as s:
+        rows = dict(s.execute(select(OutboxRow.email, OutboxRow.status)
+                              .where(OutboxRow.mailing_id == mailing.id)).all())
+        reply = s.scalar(select(OutboxRow.last_reply).where(OutboxRow.id == refused_row))
+        suppressed = s.execute(select(Suppression.email, Suppression.reason)).all()
+        events = s.execute(select(FeedbackEvent.outbox_id, FeedbackEvent.bounce_class,
+                                  FeedbackEvent.status, FeedbackEvent.source)).all()
+    assert {e: str(st) for e, st in rows.items()} == {
+        "person0@example.test": "sent", REFUSED: "failed", "person2@example.test": "sent"}
+    assert reply is not None and "550 5.1.1" in reply and "journal" in reply
+    assert [(e, str(r)) for e, r in suppressed] == [(REFUSED, "hard_bounce")]
+    assert events == [(refused_row, "hard", "5.1.1", "smtp")]
+    # Nothing went out twice (every reply had been read and journaled), and the refused
+    # address was not tried again.
+    got = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert got == {"person0@example.test": 1, "person2@example.test": 1}
+    assert rcpt_tries[REFUSED] == 1
+
+
+def test_journal_lines_round_trip_and_torn_lines_are_ignored(tmp_path: Path) -> None:
+    from mailer.delivery.journal import Journal, JournalBounce
+    from mailer.domain.feedback import BounceClass
+
+    j = Journal(tmp_path, "host:1:abc")
+    j.write(1, "sent")
+    j.write(2, "failed", reply="550 5.1.1 <å@example.se>:\nnej",
+            bounce=JournalBounce("5.1.1", BounceClass.hard, "550 5.1.1 <å@example.se>"))
+    j.write(3, "retry", reply="451 4.3.0 later")
+    j.close(remove=False)
+    with j.path.open("ab") as f:
+        f.write(b'4 failed {"reply": "550 5.1')  # the kill came mid-line
+    got = read_journal(tmp_path, "host:1:abc")
+    assert sorted(got) == [1, 2, 3]
+    assert got[1].status == "sent" and got[1].bounce is None
+    assert got[2].reply == "550 5.1.1 <å@example.se>:\nnej"
+    assert got[2].bounce == JournalBounce("5.1.1", BounceClass.hard, "550 5.1.1 <å@example.se>")
+    assert got[3].status == "retry" and got[3].bounce is None
