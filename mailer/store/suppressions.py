@@ -53,6 +53,18 @@ def suppress(session: Session, email: str, reason: SuppressionReason, *, now: da
     return True
 
 
+def note_signup(session: Session, email: str, *, now: datetime, note: str) -> Suppression | None:
+    """Count a sign-up for ``email`` on its suppression; None when it is not suppressed."""
+    found = get(session, email)
+    if found is None:
+        return None
+    found.signup_attempts = (found.signup_attempts or 0) + 1
+    found.last_signup_at = now
+    found.last_signup = note[:200]
+    session.flush()
+    return found
+
+
 def unsuppress(session: Session, email: str) -> bool:
     """Remove the suppression of ``email``; False when there was none."""
     result = session.execute(delete(Suppression).where(Suppression.email_hash == hash_of(email))
