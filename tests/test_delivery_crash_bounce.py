@@ -9,6 +9,7 @@ holds the outcome; then the worker process gets SIGKILL.
 
 from __future__ import annotations
 
+import mailbox
 import signal
 import sqlite3
 import threading
@@ -20,12 +21,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from mailer.config import load_settings
 from mailer.delivery.journal import read_journal
+from mailer.delivery.verp import Verp
+from mailer.services.deliverability import process_inbox
 from mailer.services.mailings import plan_mailing
 from mailer.store.db import transaction
 from mailer.store.models import FeedbackEvent, OutboxRow, Suppression
+from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.smtp_server import SmtpServer
+from tests.test_deliverability_e2e import BOUNCES, report_for
 from tests.test_delivery_crash import _worker
 
 REFUSED = "person1@example.test"
@@ -54,8 +60,12 @@ class WriteLock:
         self.taken.set()
 
 
-def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
-        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer) -> None:
+def _kill_between_journal_and_commit(engine: Engine, db_url: str, workspace: Path,
+                                     smtp_server: SmtpServer) -> tuple[dict[str, int],
+                                                                       Counter[str]]:
+    """Plan 3 copies, refuse person1's RCPT with 550 5.1.1, SIGKILL the worker once its
+    journal holds every outcome while the commit waits for our lock. Returns the rows by
+    address and the RCPT attempts by address."""
     add_subscribers(engine, 3)  # person0..2@example.test
     with transaction(engine) as s:
         mailing, planned = plan_mailing(s, synthetic_rendered(4_000), kind="newsletter",
@@ -104,7 +114,14 @@ def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
         at_kill = s.scalar(select(OutboxRow.status).where(OutboxRow.id == refused_row))
         assert s.scalar(select(Suppression.id)) is None
     assert str(at_kill) == "sending"  # the commit never happened: only the journal knows
+    return ids, rcpt_tries
 
+
+def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer) -> None:
+    ids, rcpt_tries = _kill_between_journal_and_commit(engine, db_url, workspace,
+                                                       smtp_server)
+    refused_row = ids[REFUSED]
     second = _worker(workspace, db_url, smtp_server.url)
     out, _ = second.communicate(timeout=120)
     assert second.returncode == 0, out
@@ -112,7 +129,7 @@ def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
     assert "bounced at once: 1 (1 suppressed)" in out, out
     with transaction(engine) as s:
         rows = dict(s.execute(select(OutboxRow.email, OutboxRow.status)
-                              .where(OutboxRow.mailing_id == mailing.id)).all())
+                              .where(OutboxRow.id.in_(ids.values()))).all())
         reply = s.scalar(select(OutboxRow.last_reply).where(OutboxRow.id == refused_row))
         suppressed = s.execute(select(Suppression.email, Suppression.reason)).all()
         events = s.execute(select(FeedbackEvent.outbox_id, FeedbackEvent.bounce_class,
@@ -127,6 +144,37 @@ def test_bounce_at_rcpt_survives_sigkill_between_journal_and_commit(
     got = Counter(r.rcpt_tos[0] for r in smtp_server.received)
     assert got == {"person0@example.test": 1, "person2@example.test": 1}
     assert rcpt_tries[REFUSED] == 1
+
+
+def test_dsn_read_before_settling_is_not_counted_twice(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
+        tmp_path: Path) -> None:
+    """The same bounce from both ends: ``mailer inbox`` reads a DSN for the refused row
+    while it is still ``sending`` (its worker dead, the journal not settled yet); the next
+    worker's settling then finds the bounce recorded and adds no second event."""
+    ids, _ = _kill_between_journal_and_commit(engine, db_url, workspace, smtp_server)
+    refused_row = ids[REFUSED]
+    maildir = tmp_path / "bounces"
+    box = mailbox.Maildir(maildir, create=True)
+    box.add(report_for("postfix_dsn.eml", REFUSED, refused_row, Verp(BOUNCES, "x"), 1))
+    box.close()
+    settings = load_settings(workspace, database_url=db_url, secret_key=TEST_SECRET,
+                             base_url="https://nyhetsbrev.example.org")
+    inbox = process_inbox(engine, settings, maildir, now=datetime.now(UTC))
+    assert (inbox.hard, inbox.suppressed) == (1, 1), inbox
+
+    second = _worker(workspace, db_url, smtp_server.url)
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    assert "recorded 3 outcomes of an earlier worker" in out, out
+    assert "bounced at once" not in out, out
+    with transaction(engine) as s:
+        status = s.scalar(select(OutboxRow.status).where(OutboxRow.id == refused_row))
+        events = s.execute(select(FeedbackEvent.outbox_id, FeedbackEvent.source)).all()
+        suppressed = list(s.scalars(select(Suppression.email)))
+    assert str(status) == "failed"
+    assert [tuple(e) for e in events] == [(refused_row, "inbox")]
+    assert suppressed == [REFUSED]
 
 
 def test_journal_lines_round_trip_and_torn_lines_are_ignored(tmp_path: Path) -> None:

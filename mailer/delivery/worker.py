@@ -44,7 +44,7 @@ from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
 from mailer.store import buckets, mailings, outbox, suppressions, workers
 from mailer.store.buckets import Limits
-from mailer.store.models import Mailing, MailingKind, OutboxStatus
+from mailer.store.models import FeedbackEventKind, Mailing, MailingKind, OutboxStatus
 from mailer.tokens import Tokens
 
 T = TypeVar("T")
@@ -262,8 +262,15 @@ class Worker:
 
     def _record_bounces(self, s: Session, facts: list[suppressions.BounceFact],
                         now: datetime) -> None:
-        """Record refusals met during the SMTP conversation (group commit and journal)."""
+        """Record refusals met during the SMTP conversation (group commit and journal).
+
+        A row whose bounce is recorded already is left alone: a DSN for it may have been
+        read by ``mailer inbox`` while the row was still ``sending`` (before our commit,
+        or while its crashed worker's journal waited to be settled)."""
         for fact in facts:
+            if fact.outbox_id is not None and suppressions.has_event(
+                    s, FeedbackEventKind.bounce, fact.outbox_id, fact.email):
+                continue
             if fact.bounce_class is not BounceClass.policy:
                 self.report.bounced += 1
             if suppressions.record_bounce(s, fact, self.bounce_policy, now):
