@@ -270,9 +270,14 @@ def remove_suppression(session: Session, email: str, *, links: Links, now: datet
     from mailer.services.subscriptions import send_waiting_confirmations
 
     address = _address(email)
+    found = store.get(session, address)
+    since, attempts = (found.created_at, found.signup_attempts) if found else (now, 0)
     if not store.unsuppress(session, address):
         raise NotFound(f"{email} is not on the suppression list")
-    return send_waiting_confirmations(session, links, address, now=now, sender=sender)
+    if not attempts:
+        return 0
+    return send_waiting_confirmations(session, links, address, since=since, now=now,
+                                      sender=sender)
 
 
 def left_out(session: Session, list_ids: list[int]) -> int:

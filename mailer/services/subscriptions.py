@@ -190,13 +190,13 @@ def _notify(session: Session, links: Links, lst: MailingList, sid: int,
 
 
 def send_waiting_confirmations(session: Session, links: Links, email: str, *,
-                               now: datetime, sender: Sender | None) -> int:
-    """Plan the confirmation link of every sign-up of ``email`` still unconfirmed (after
-    its suppression was lifted); returns how many mails were planned."""
+                               since: datetime, now: datetime, sender: Sender | None) -> int:
+    """Plan the confirmation link of every sign-up of ``email`` made at ``since`` or later
+    (while it was suppressed) and still unconfirmed; returns how many were planned."""
     person = subs.find_by_email(session, email)
     if person is None:
         return 0
-    waiting = subs.unconfirmed_lists(session, person.id)
+    waiting = subs.unconfirmed_lists(session, person.id, since)
     for lst in waiting:
         _notify(session, links, lst, person.id, SubscribeOutcome.pending, person.email,
                 language=person.language, now=now, sender=sender)

@@ -225,12 +225,15 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
             for lst in lists if lst.public or lst.id in subs]
 
 
-def unconfirmed_lists(session: Session, subscriber_id: int) -> list[MailingList]:
-    """The lists the person signed up for and has not confirmed yet."""
+def unconfirmed_lists(session: Session, subscriber_id: int,
+                      since: datetime) -> list[MailingList]:
+    """The lists the person signed up for (again) at ``since`` or later and has not
+    confirmed yet."""
     return list(session.scalars(
         select(MailingList).join(Subscription, Subscription.list_id == MailingList.id)
         .where(Subscription.subscriber_id == subscriber_id,
-               Subscription.status == SubscriptionStatus.unconfirmed)
+               Subscription.status == SubscriptionStatus.unconfirmed,
+               Subscription.updated_at >= since)
         .order_by(MailingList.id)))
 
 

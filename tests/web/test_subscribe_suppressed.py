@@ -15,12 +15,13 @@ from sqlalchemy import Engine, func, select
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.services.deliverability import add_suppression, is_suppressed
+from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import OutboxRow, Subscriber
 from tests.conftest import TEST_SECRET
 from tests.smtp_server import SmtpServer
 from tests.test_subscribers_cli import Cli
-from tests.web.conftest import BASE, csrf, subscription_status
+from tests.web.conftest import BASE, add_subscriber, csrf, subscription_status
 from tests.web.test_subscribe import LINK_RE, mail_text, submit
 
 BOUNCED = "Anna.Berg@hylte.se"
@@ -114,16 +115,21 @@ def test_english_reader_gets_the_english_confirmation_after_lifting(
         client: TestClient, engine: Engine, db_url: str, lists: dict[str, int],
         smtp_server: SmtpServer, settings: Settings, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sign-up Eva never confirmed before she complained is not revived by the lift.
+    add_subscriber(engine, "eva@example.com", {lists["medborgardialog"]: "unconfirmed"},
+                   language="en")
     _suppress(engine, "eva@example.com", "complaint")
-    r, _ = submit(client, "eva@example.com", "Eva", lang="en")
+    with transaction(engine) as s:
+        create_list(s, "natverket", "The network", description="Open network list.")
+    r, _ = submit(client, "eva@example.com", "Eva", lang="en", path="/subscribe/natverket")
     assert r.status_code == 303
     assert "Check your inbox" in client.get(r.headers["location"]).text
     assert deliver_due(engine, settings).sent == 0
     cli = _cli(settings, db_url, capsys, monkeypatch)
-    assert cli("suppressions", "remove", "eva@example.com")[0] == 0
+    code, out, _ = cli("suppressions", "remove", "eva@example.com")
+    assert code == 0 and "1 sign-up(s) made while it was suppressed" in out, out
     (mail,) = deliver_due_and_wait(engine, settings, smtp_server, 1)
-    assert str(mail.message["Subject"]) == \
-        "Confirm your subscription to Nyhetsbrev om medborgardialog"
+    assert str(mail.message["Subject"]) == "Confirm your subscription to The network"
 
 
 def test_erased_address_signing_up_is_counted_but_not_stored(
