@@ -10,6 +10,7 @@ holds the outcome; then the worker process gets SIGKILL.
 from __future__ import annotations
 
 import mailbox
+import re
 import signal
 import sqlite3
 import threading
@@ -40,8 +41,8 @@ REFUSED = "person1@example.test"
 class WriteLock:
     """Holds the database against the worker's commit until ``release``."""
 
-    def __init__(self, db_url: str, row: int) -> None:
-        self.db_url, self.row = db_url, row
+    def __init__(self, db_url: str, rows: list[int]) -> None:
+        self.db_url, self.rows = db_url, rows
         self.release: Callable[[], None] = lambda: None
         self.taken = threading.Event()
 
@@ -55,7 +56,7 @@ class WriteLock:
             import psycopg
 
             pg = psycopg.connect(self.db_url.replace("postgresql+psycopg", "postgresql"))
-            pg.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (self.row,))
+            pg.execute("SELECT id FROM outbox WHERE id = ANY(%s) FOR UPDATE", (self.rows,))
             self.release = lambda: (pg.rollback(), pg.close())[0]
         self.taken.set()
 
@@ -74,15 +75,15 @@ def _kill_between_journal_and_commit(engine: Engine, db_url: str, workspace: Pat
                              .where(OutboxRow.mailing_id == mailing.id)).all())
     assert planned == 3
     refused_row = ids[REFUSED]
-    lock = WriteLock(db_url, refused_row)
+    lock = WriteLock(db_url, sorted(ids.values()))
     rcpt_tries: Counter[str] = Counter()
 
     def refuse(address: str) -> str | None:
         rcpt_tries[address] += 1
+        if not lock.taken.is_set():
+            lock.take()  # before any reply: the worker cannot commit what it learns now
         if address != REFUSED:
             return None
-        if not lock.taken.is_set():
-            lock.take()  # before the reply: the worker cannot commit what it learns now
         return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 
     smtp_server.handler.rcpt_fault = refuse
@@ -111,9 +112,10 @@ def _kill_between_journal_and_commit(engine: Engine, db_url: str, workspace: Pat
     assert refused_entry.bounce is not None and refused_entry.bounce.status == "5.1.1"
 
     with transaction(engine) as s:
-        at_kill = s.scalar(select(OutboxRow.status).where(OutboxRow.id == refused_row))
+        at_kill = {str(x) for x in s.scalars(select(OutboxRow.status)
+                                             .where(OutboxRow.id.in_(ids.values())))}
         assert s.scalar(select(Suppression.id)) is None
-    assert str(at_kill) == "sending"  # the commit never happened: only the journal knows
+    assert at_kill == {"sending"}  # no commit happened: only the journal knows
     return ids, rcpt_tries
 
 
@@ -175,6 +177,38 @@ def test_dsn_read_before_settling_is_not_counted_twice(
     assert str(status) == "failed"
     assert [tuple(e) for e in events] == [(refused_row, "inbox")]
     assert suppressed == [REFUSED]
+
+
+def test_dsn_naming_only_the_address_of_a_row_still_sending_is_not_lost(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
+        tmp_path: Path) -> None:
+    """A relay accepted person0's copy (250, journaled) and its DSN is read while the row
+    is still ``sending``: a DSN with neither VERP nor the returned X-Mailer-Outbox header
+    is matched by its address to that row, instead of "matches no message we sent"."""
+    ids, _ = _kill_between_journal_and_commit(engine, db_url, workspace, smtp_server)
+    accepted = "person0@example.test"
+    text = report_for("postfix_dsn.eml", accepted, ids[accepted], Verp(BOUNCES, "x"), 1)
+    text = re.sub(rb"(?m)^X-Mailer-Outbox: .*\n", b"", text)
+    maildir = tmp_path / "bounces"
+    box = mailbox.Maildir(maildir, create=True)
+    box.add(text)
+    box.close()
+    settings = load_settings(workspace, database_url=db_url, secret_key=TEST_SECRET,
+                             base_url="https://nyhetsbrev.example.org")
+    inbox = process_inbox(engine, settings, maildir, now=datetime.now(UTC))
+    assert inbox.problems == [] and (inbox.hard, inbox.suppressed) == (1, 1), inbox
+
+    second = _worker(workspace, db_url, smtp_server.url)
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    with transaction(engine) as s:
+        status = s.scalar(select(OutboxRow.status).where(OutboxRow.id == ids[accepted]))
+        events = sorted((r.outbox_id, r.source) for r in s.execute(
+            select(FeedbackEvent.outbox_id, FeedbackEvent.source)))
+        suppressed = sorted(s.scalars(select(Suppression.email)))
+    assert str(status) == "sent"  # the server took it; the bounce came later
+    assert events == sorted([(ids[accepted], "inbox"), (ids[REFUSED], "smtp")])
+    assert suppressed == [accepted, REFUSED]
 
 
 def test_journal_lines_round_trip_and_torn_lines_are_ignored(tmp_path: Path) -> None:

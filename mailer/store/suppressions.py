@@ -133,14 +133,19 @@ def rows(session: Session, ids: Iterable[int]) -> dict[int, RowInfo]:
 
 
 def latest_row_for(session: Session, email: str) -> RowInfo | None:
-    """The newest sent outbox row to ``email`` (for a report that names no row)."""
-    r = session.execute(
-        select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.email, OutboxRow.subscriber_id)
-        .where(OutboxRow.email_key == email_key(email),
-               OutboxRow.status.in_([OutboxStatus.sent, OutboxStatus.failed,
-                                     OutboxStatus.unknown]))
-        .order_by(OutboxRow.id.desc()).limit(1)).first()
-    return RowInfo(r[0], r[1], r[2], r[3]) if r else None
+    """The newest sent outbox row to ``email`` (for a report that names no row); failing
+    that, one still ``sending``: a fast DSN can arrive before the worker's commit, or
+    while a crashed worker's rows wait to be settled, and must not be dropped."""
+    for statuses in ([OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.unknown],
+                     [OutboxStatus.sending]):
+        r = session.execute(
+            select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.email,
+                   OutboxRow.subscriber_id)
+            .where(OutboxRow.email_key == email_key(email), OutboxRow.status.in_(statuses))
+            .order_by(OutboxRow.id.desc()).limit(1)).first()
+        if r:
+            return RowInfo(r[0], r[1], r[2], r[3])
+    return None
 
 
 def subscriber_of(session: Session, email: str) -> int | None:
