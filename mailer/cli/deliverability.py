@@ -10,8 +10,10 @@ import typer
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.errors import MailerError
+from mailer.links import Links
 from mailer.services import deliverability as svc
 from mailer.store.db import transaction
+from mailer.tokens import Tokens
 
 
 def _inbox(ctx: typer.Context, source: str) -> None:
@@ -83,6 +85,10 @@ def show(
         when = r.created_at.astimezone(c.settings.tz).strftime("%Y-%m-%d %H:%M")
         typer.echo(f"{r.email or '(erased: hash only)':<40} {r.reason:<13} {when}  "
                    f"{r.detail[:60]}")
+        if r.signup_attempts and r.last_signup_at is not None:
+            last = r.last_signup_at.astimezone(c.settings.tz).strftime("%Y-%m-%d %H:%M")
+            typer.echo(f"    signed up again {r.signup_attempts} time(s) while suppressed, "
+                       f"last {last} ({r.last_signup}); no mail was sent")
     typer.echo(", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -104,11 +110,17 @@ def add(
 
 @sup_app.command("remove")
 def remove(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
-    """Allow mail to an address again."""
+    """Allow mail to an address again; sign-ups made while it was suppressed are sent
+    their confirmation link."""
     c: AppContext = ctx.obj
+    links = Links(c.settings.base_url, Tokens(c.settings.signing_keys()))
     with transaction(c.engine) as s:
-        svc.remove_suppression(s, email)
+        sent = svc.remove_suppression(s, email, links=links, now=datetime.now(UTC),
+                                      sender=c.settings.sender)
     typer.echo(f"{email} removed from the suppression list; the next mailing includes it")
+    if sent:
+        typer.echo(f"{sent} sign-up(s) made while it was suppressed: the confirmation link "
+                   "is queued (the worker sends it)")
 
 
 dkim_app = typer.Typer(help="DKIM signing keys.", no_args_is_help=True)

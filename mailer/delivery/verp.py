@@ -3,7 +3,10 @@
 A bounce goes back to the envelope sender (Return-Path), so giving every copy its own
 sender lets us know which row bounced even when the DSN is mangled or names a forwarded
 address. The MAC (HMAC-SHA256 with the workspace secret, 10 base32 characters) keeps
-strangers from suppressing people by mailing forged bounces to made-up row numbers. The
+strangers from suppressing people by mailing forged bounces to made-up row numbers. New
+addresses are made with the workspace's newest key; addresses made with any older key of
+the same list (``Settings.signing_keys``: ``mailer secret rotate`` keeps the earlier
+ones) are still read, so a bounce that comes back after a rotation finds its row. The
 domain stays the bounce address's own, so SPF and DMARC alignment (Return-Path in the
 From's organisational domain) hold.
 """
@@ -14,7 +17,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.message import Message
 from email.utils import getaddresses
 
@@ -25,32 +28,41 @@ ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-
 class Verp:
     """Makes and reads the VERP addresses of one bounce mailbox."""
 
-    def __init__(self, bounce_address: str, secret: str) -> None:
+    def __init__(self, bounce_address: str, secrets: str | Sequence[str]) -> None:
+        """``secrets``: one key, or the workspace's keys oldest first (the last one makes
+        new addresses; every one of them is accepted when reading)."""
         local, sep, domain = bounce_address.strip().rpartition("@")
         if not sep or not local or not domain or "+" in local:
             raise ValueError(f"MAILER_BOUNCE_ADDRESS: {bounce_address!r} is not a plain "
                              "address such as bounces@news.example.org (no '+' tag)")
         self.local = local
         self.domain = domain.lower()
-        self._key = secret.encode("utf-8")
+        keys = [secrets] if isinstance(secrets, str) else list(secrets)
+        if not keys:
+            raise ValueError("VERP needs at least one secret key")
+        self._key = keys[-1].encode("utf-8")
+        # newest first: a current address is checked against one key only
+        self._keys = [k.encode("utf-8") for k in reversed(dict.fromkeys(keys))]
         self._re = re.compile(rf"^{re.escape(local)}\+(\d{{1,18}})-([a-z2-7]{{10}})@"
                               rf"{re.escape(self.domain)}$", re.IGNORECASE)
 
-    def _mac(self, row: int) -> str:
-        digest = hmac.new(self._key, f"verp:{row}".encode("ascii"), hashlib.sha256).digest()
+    @staticmethod
+    def _mac_with(key: bytes, row: int) -> str:
+        digest = hmac.new(key, f"verp:{row}".encode("ascii"), hashlib.sha256).digest()
         return base64.b32encode(digest).decode("ascii")[:10].lower()
 
     def address(self, row: int) -> str:
         """The envelope sender for outbox row ``row``."""
-        return f"{self.local}+{row}-{self._mac(row)}@{self.domain}"
+        return f"{self.local}+{row}-{self._mac_with(self._key, row)}@{self.domain}"
 
     def row_of(self, address: str) -> int | None:
         """The outbox row an address names, or None (not ours, or a forged MAC)."""
         m = self._re.match(address.strip().strip("<>"))
         if m is None:
             return None
-        row = int(m.group(1))
-        return row if hmac.compare_digest(self._mac(row), m.group(2).lower()) else None
+        row, mac = int(m.group(1)), m.group(2).lower()
+        return row if any(hmac.compare_digest(self._mac_with(k, row), mac)
+                          for k in self._keys) else None
 
     def rows_in(self, msg: Message) -> list[int]:
         """The rows named by the envelope-recipient headers of an arriving message."""

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings, SmtpUrl
 from mailer.delivery.dkim import signer_for
-from mailer.delivery.journal import Journal, read_journal, remove_journal
+from mailer.delivery.journal import Journal, JournalBounce, read_journal, remove_journal
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.oauth import TokenSource, token_source
 from mailer.delivery.ratelimit import RateLimiter
@@ -44,7 +44,7 @@ from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
 from mailer.store import buckets, mailings, outbox, suppressions, workers
 from mailer.store.buckets import Limits
-from mailer.store.models import Mailing, MailingKind, OutboxStatus
+from mailer.store.models import FeedbackEventKind, Mailing, MailingKind, OutboxStatus
 from mailer.tokens import Tokens
 
 T = TypeVar("T")
@@ -178,7 +178,7 @@ class Worker:
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
         self.envelope_from = settings.sender.address
         # VERP: each copy's envelope sender names its outbox row (bounces find their row).
-        self.verp = (Verp(settings.bounce_address, settings.signing_key())
+        self.verp = (Verp(settings.bounce_address, settings.signing_keys())
                      if settings.bounce_address else None)
         self.signer = signer_for(settings)  # DKIM, when a selector is configured
         # DKIM's private-key operations run in threads (OpenSSL releases the GIL): with a
@@ -239,14 +239,47 @@ class Worker:
         dead = [h for h in holders
                 if h != self.id and not workers.is_alive(workers.get(s, h), now, self.host)]
         for h in dead:
-            self.report.settled_from_journal += outbox.settle_from_journal(
-                s, h, read_journal(self.journal_dir, h), now)
+            self._settle(s, h, now)
         reason = "re-queued: in flight when its worker stopped (may arrive twice)"
         n = outbox.requeue_claims(s, dead, now, reason, self.retry.max_attempts)
         for h in dead:
             remove_journal(self.journal_dir, h)
         workers.remove(s, dead)
         return n
+
+    def _settle(self, s: Session, dead: str, now: datetime) -> None:
+        """Apply a dead worker's journal: its rows still in ``sending`` take the outcome
+        it read, and a refusal that was a bounce is recorded as the group commit would
+        have (``_record_bounces``), so the crash does not lose the suppression."""
+        entries = read_journal(self.journal_dir, dead)
+        settled = outbox.settle_from_journal(
+            s, dead, {i: e.status for i, e in entries.items()}, now,
+            replies={i: e.reply for i, e in entries.items() if e.reply})
+        self.report.settled_from_journal += len(settled)
+        bounced = {i: b for i in settled if (b := entries[i].bounce) is not None}
+        rows = suppressions.rows(s, bounced)
+        self._record_bounces(s, [
+            suppressions.BounceFact(email=r.email, status=bounced[i].status,
+                                    bounce_class=bounced[i].bounce_class,
+                                    diagnostic=bounced[i].diagnostic, outbox_id=i,
+                                    mailing_id=r.mailing_id, source="smtp")
+            for i, r in sorted(rows.items())], now)
+
+    def _record_bounces(self, s: Session, facts: list[suppressions.BounceFact],
+                        now: datetime) -> None:
+        """Record refusals met during the SMTP conversation (group commit and journal).
+
+        A row whose bounce is recorded already is left alone: a DSN for it may have been
+        read by ``mailer inbox`` while the row was still ``sending`` (before our commit,
+        or while its crashed worker's journal waited to be settled)."""
+        for fact in facts:
+            if fact.outbox_id is not None and suppressions.has_event(
+                    s, FeedbackEventKind.bounce, fact.outbox_id, fact.email):
+                continue
+            if fact.bounce_class is not BounceClass.policy:
+                self.report.bounced += 1
+            if suppressions.record_bounce(s, fact, self.bounce_policy, now):
+                self.report.suppressed += 1
 
     def _heartbeat(self, s: Session) -> None:
         workers.heartbeat(s, self.id, utcnow())
@@ -300,11 +333,12 @@ class Worker:
         return load
 
     # --- recording ------------------------------------------------------------------
-    def _note_refusal(self, c: outbox.Claimed, out: Outcome, final: bool) -> None:
+    def _note_refusal(self, c: outbox.Claimed, out: Outcome,
+                      final: bool) -> suppressions.BounceFact | None:
         """A 4xx/5xx reply from the receiving side is a bounce: 5.x.x at once, 4.x.x once
         retries are given up. 5.7.x is a policy refusal: never the reader's fault."""
         if out.code is None or not 400 <= out.code < 600:
-            return  # our own refusal (bad header) or no server reply: not a bounce
+            return None  # our own refusal (bad header) or no server reply: not a bounce
         text = out.reply
         klass = classify_status(text, text)
         if klass is BounceClass.policy:
@@ -312,12 +346,15 @@ class Worker:
         elif out.result is Result.permanent or final:
             self._policy_streak = 0
         else:
-            return
+            return None
         if out.result is Result.permanent or final:
-            self._bounces.append(suppressions.BounceFact(
+            fact = suppressions.BounceFact(
                 email=c.email, status=status_of(text, text), bounce_class=klass,
                 diagnostic=out.reply[:500], outbox_id=c.id, mailing_id=c.mailing_id,
-                source="smtp"))
+                source="smtp")
+            self._bounces.append(fact)
+            return fact
+        return None
 
     def throttle_for_policy_refusal(self, reply: str) -> None:
         """Hook for 5.7.x refusals (reputation, authentication): slow this worker down.
@@ -338,11 +375,28 @@ class Worker:
         self._hold_until = max(self._hold_until, time.monotonic() + delay)
         log.warning("policy refusal (%s): sending paused for %.0f s", reply[:200], delay)
 
-    def _outcome_record(self, c: outbox.Claimed, out: Outcome, mid: str) -> outbox.Record:
+    def _journal_outcome(self, record: outbox.Record,
+                         fact: suppressions.BounceFact | None) -> None:
+        """Make the outcome (and the bounce it was) durable before the group commit."""
+        if self._journal is None:
+            return
+        self._journal.write(
+            record.id, record.status.value,
+            reply="" if record.status is OutboxStatus.sent else record.reply,
+            bounce=None if fact is None else JournalBounce(fact.status, fact.bounce_class,
+                                                           fact.diagnostic))
+
+    def _outcome_record(self, c: outbox.Claimed, out: Outcome,
+                        mid: str) -> tuple[outbox.Record, suppressions.BounceFact | None]:
+        """The row's outcome and the bounce it was, if any (also queued for the commit)."""
+        fact = None
+        if out.result is not Result.sent and out.result is not Result.unknown:
+            fact = self._note_refusal(c, out, final=c.attempts >= self.retry.max_attempts)
+        return self._record_of(c, out, mid), fact
+
+    def _record_of(self, c: outbox.Claimed, out: Outcome, mid: str) -> outbox.Record:
         now = self.clock()
         r = self.report
-        if out.result is not Result.sent and out.result is not Result.unknown:
-            self._note_refusal(c, out, final=c.attempts >= self.retry.max_attempts)
         if out.result is Result.sent:
             self._policy_streak = 0
             r.sent += 1
@@ -373,11 +427,7 @@ class Worker:
         def record(s: Session) -> None:
             now = self.clock()
             outbox.record_outcomes(s, self.id, batch, now)
-            for fact in bounces:
-                if fact.bounce_class is not BounceClass.policy:
-                    self.report.bounced += 1
-                if suppressions.record_bounce(s, fact, self.bounce_policy, now):
-                    self.report.suppressed += 1
+            self._record_bounces(s, bounces, now)
         try:
             await self._run_db(record, recording=True)
         finally:
@@ -438,9 +488,8 @@ class Worker:
                 continue
             if out.result is Result.sent:
                 self.report.paused = ""
-            record = self._outcome_record(c, out, mid)
-            if self._journal is not None:
-                self._journal.write(c.id, record.status.value)  # durable before the commit
+            record, fact = self._outcome_record(c, out, mid)
+            self._journal_outcome(record, fact)  # durable before the commit
             self._records.append(record)
             self._inflight -= 1
             self._sending.pop(task, None)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailer.config import Settings
+from mailer.config import Sender, Settings
 from mailer.delivery.inbound import open_mailbox, redact
 from mailer.delivery.verp import Verp, rows_of
 from mailer.domain.addresses import AddressError, normalise_address
@@ -34,6 +34,7 @@ from mailer.domain.feedback import (
     read_feedback,
 )
 from mailer.errors import MailerError, NotFound
+from mailer.links import Links
 from mailer.store import subscriptions as subs
 from mailer.store import suppressions as store
 from mailer.store.db import transaction
@@ -65,7 +66,7 @@ class InboxReport:
 
 
 def _verp(settings: Settings) -> Verp | None:
-    return Verp(settings.bounce_address, settings.signing_key()) \
+    return Verp(settings.bounce_address, settings.signing_keys()) \
         if settings.bounce_address else None
 
 
@@ -213,14 +214,22 @@ class SuppressionInfo:
     detail: str
     source: str
     created_at: datetime
+    signup_attempts: int = 0  # sign-ups for the address while it was suppressed
+    last_signup_at: datetime | None = None
+    last_signup: str = ""  # where and for which list: "form: medborgardialog"
 
     @classmethod
     def of(cls, s: Suppression) -> SuppressionInfo:
-        return cls(s.email or "", str(s.reason), s.detail, s.source, s.created_at)
+        return cls(s.email or "", str(s.reason), s.detail, s.source, s.created_at,
+                   s.signup_attempts or 0, s.last_signup_at, s.last_signup or "")
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | int | None]:
         return {"email": self.email, "reason": self.reason, "detail": self.detail,
-                "source": self.source, "created_at": self.created_at.isoformat()}
+                "source": self.source, "created_at": self.created_at.isoformat(),
+                "signup_attempts": self.signup_attempts,
+                "last_signup_at": (self.last_signup_at.isoformat()
+                                   if self.last_signup_at else None),
+                "last_signup": self.last_signup}
 
 
 def suppressions(session: Session, *, q: str = "", limit: int = 500,
@@ -252,10 +261,23 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
                           source=source)
 
 
-def remove_suppression(session: Session, email: str) -> None:
-    """Allow mail to ``email`` again (after the person fixed their mailbox, say)."""
-    if not store.unsuppress(session, _address(email)):
+def remove_suppression(session: Session, email: str, *, links: Links, now: datetime,
+                       sender: Sender | None) -> int:
+    """Allow mail to ``email`` again (after the person fixed their mailbox, or asked
+    through another channel). Sign-ups that waited while it was suppressed now get their
+    confirmation link: only following it activates them. Returns how many were sent."""
+    # here, not at the top: subscriptions -> notifications -> mailings imports this module
+    from mailer.services.subscriptions import send_waiting_confirmations
+
+    address = _address(email)
+    found = store.get(session, address)
+    since, attempts = (found.created_at, found.signup_attempts) if found else (now, 0)
+    if not store.unsuppress(session, address):
         raise NotFound(f"{email} is not on the suppression list")
+    if not attempts:
+        return 0
+    return send_waiting_confirmations(session, links, address, since=since, now=now,
+                                      sender=sender)
 
 
 def left_out(session: Session, list_ids: list[int]) -> int:

@@ -31,7 +31,7 @@ from mailer.store import clicks as _clicks  # noqa: F401 (registers its data-rep
 from mailer.store import search
 from mailer.store import subscribers as people
 from mailer.store import subscriptions as subs
-from mailer.store import suppressions as _suppressions  # noqa: F401  (registers its eraser)
+from mailer.store import suppressions as suppressed  # (also registers its eraser)
 from mailer.store.lists import get_list
 from mailer.store.models import (
     InvitationRow,
@@ -39,6 +39,7 @@ from mailer.store.models import (
     ReconfirmAnswer,
     Subscriber,
     SubscriptionStatus,
+    SuppressionReason,
 )
 from mailer.store.reconfirmations import get_reconfirmation, record_reconfirmation
 from mailer.store.subscribers import STATUSES
@@ -61,7 +62,7 @@ __all__ = [
     "save_preferences", "unsubscribe_everywhere", "unsubscribe_target",
     "unsubscribe_by_token", "undo_unsubscribe", "reconfirm_question",
     "answer_reconfirmation", "access_report", "erase", "find_person", "erase_preview",
-    "erase_by_email", "export_list", "search_subscribers",
+    "erase_by_email", "export_list", "search_subscribers", "send_waiting_confirmations",
 ]
 
 
@@ -149,22 +150,57 @@ def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now
     (single opt-in) or an "already subscribed" note; the page that answers is the same
     for all three. ``notify=False`` (a per-address rate limit was hit) records the sign-up
     without a mail. ``sender`` signs the mail (its name, else its address).
+
+    A suppressed address (it bounced, complained, was suppressed by hand) gets no mail:
+    the sign-up is kept unconfirmed, the attempt is counted on the suppression for the
+    admin to see, and lifting the suppression sends the confirmation link
+    (``send_waiting_confirmations``). An address suppressed with an erasure request is
+    not stored again at all. The edges show the same page either way.
     """
     lst = get_list(session, list_slug)
     address = normalise_email(email)
+    block = suppressed.note_signup(session, address, now=now,
+                                   note=f"{source.partition(':')[0]}: {lst.slug}")
+    if block is not None:
+        if block.reason is SuppressionReason.erased:
+            return SubscribeResult(None, lst.id, SubscribeOutcome.suppressed)
+        result = subs.subscribe(session, address, lst, now=now, ip=ip, wording=wording,
+                                language=language, name=name, source=source,
+                                confirm_first=True)
+        return SubscribeResult(result.subscriber_id, lst.id, SubscribeOutcome.suppressed)
     result = subs.subscribe(session, address, lst, now=now, ip=ip, wording=wording,
                             language=language, name=name, source=source)
-    if notify:
-        sid = result.subscriber_id
-        link = (links.confirm(sid, lst.id) if result.outcome == SubscribeOutcome.pending
-                else links.preferences(sid))
-        notice = SubscriptionNotice(language=language, list_name=lst.name,
-                                    outcome=result.outcome, link=link,
-                                    unsubscribe_url=links.unsubscribe(sid, lst.id))
-        plan_notice(session, render_subscription_notice(notice, sender=signature(sender)),
-                    name=f"{result.outcome.value}: {lst.slug}", email=address,
-                    subscriber_id=sid, now=now)
+    if notify and result.subscriber_id is not None:
+        _notify(session, links, lst, result.subscriber_id, result.outcome, address,
+                language=language, now=now, sender=sender)
     return result
+
+
+def _notify(session: Session, links: Links, lst: MailingList, sid: int,
+            outcome: SubscribeOutcome, address: str, *, language: str, now: datetime,
+            sender: Sender | None) -> None:
+    """Plan the one mail a sign-up causes (confirmation link, welcome or "already")."""
+    link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
+            else links.preferences(sid))
+    notice = SubscriptionNotice(language=language, list_name=lst.name, outcome=outcome,
+                                link=link, unsubscribe_url=links.unsubscribe(sid, lst.id))
+    plan_notice(session, render_subscription_notice(notice, sender=signature(sender)),
+                name=f"{outcome.value}: {lst.slug}", email=address, subscriber_id=sid,
+                now=now)
+
+
+def send_waiting_confirmations(session: Session, links: Links, email: str, *,
+                               since: datetime, now: datetime, sender: Sender | None) -> int:
+    """Plan the confirmation link of every sign-up of ``email`` made at ``since`` or later
+    (while it was suppressed) and still unconfirmed; returns how many were planned."""
+    person = subs.find_by_email(session, email)
+    if person is None:
+        return 0
+    waiting = subs.unconfirmed_lists(session, person.id, since)
+    for lst in waiting:
+        _notify(session, links, lst, person.id, SubscribeOutcome.pending, person.email,
+                language=person.language, now=now, sender=sender)
+    return len(waiting)
 
 
 def signature(sender: Sender | None) -> str:

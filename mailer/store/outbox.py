@@ -370,9 +370,12 @@ def count_pending(session: Session, now: datetime,
 
 
 def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, str],
-                        now: datetime) -> int:
-    """Apply a dead worker's journaled final outcomes to its rows still in ``sending``."""
-    done = 0
+                        now: datetime, *, replies: dict[int, str] | None = None) -> list[int]:
+    """Apply a dead worker's journaled final outcomes to its rows still in ``sending``;
+    returns the ids settled (rows committed before the crash are left alone). A row
+    with a journaled reply (a refusal) keeps it as its ``last_reply``."""
+    done: list[int] = []
+    note = "recorded from the journal of a worker that stopped"
     final = {"sent": OutboxStatus.sent, "failed": OutboxStatus.failed,
              "unknown": OutboxStatus.unknown}
     by_status: dict[OutboxStatus, list[int]] = {}
@@ -381,14 +384,21 @@ def settle_from_journal(session: Session, worker_id: str, outcomes: dict[int, st
             by_status.setdefault(final[status], []).append(oid)
     for status, ids in by_status.items():
         for i in range(0, len(ids), 500):
-            done += _changed(session, (
+            done += session.scalars(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_(ids[i:i + 500]), OutboxRow.claimed_by == worker_id,
                        OutboxRow.status == OutboxStatus.sending)
                 .values(status=status, claimed_by=None, updated_at=now,
                         sent_at=now if status is OutboxStatus.sent else None,
-                        last_reply="recorded from the journal of a worker that stopped")
-                .execution_options(synchronize_session=False)))
+                        last_reply=note)
+                .returning(OutboxRow.id)
+                .execution_options(synchronize_session=False)).all()
+    for oid in done:  # only the few in flight at the crash
+        reply = (replies or {}).get(oid)
+        if reply:
+            session.execute(update(OutboxRow).where(OutboxRow.id == oid)
+                            .values(last_reply=f"{reply} ({note})"[:1000])
+                            .execution_options(synchronize_session=False))
     return done
 
 

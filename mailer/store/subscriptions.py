@@ -46,11 +46,14 @@ class SubscribeOutcome(enum.StrEnum):
     pending = "pending"  # double opt-in: unconfirmed, a confirmation link must be sent
     activated = "activated"  # single opt-in: active now, a welcome mail is sent
     already_active = "already_active"  # nothing changed; an "already subscribed" note
+    # the address is suppressed: the sign-up waits unconfirmed and no mail goes out; the
+    # attempt is noted on the suppression (the visitor sees the usual page)
+    suppressed = "suppressed"
 
 
 @dataclass(frozen=True, slots=True)
 class SubscribeResult:
-    subscriber_id: int
+    subscriber_id: int | None  # None: nothing was stored (an erased, suppressed address)
     list_id: int
     outcome: SubscribeOutcome
 
@@ -85,14 +88,15 @@ def get_subscription(session: Session, subscriber_id: int, list_id: int) -> Subs
 
 def subscribe(session: Session, email: str, mailing_list: MailingList, *, now: datetime,
               ip: str | None, wording: str, language: str = "sv", name: str = "",
-              source: str = "form") -> SubscribeResult:
+              source: str = "form", confirm_first: bool = False) -> SubscribeResult:
     """Sign ``email`` up for a list from a form (or the API).
 
     New addresses become a subscriber. On a double opt-in list the subscription is (or
     stays) ``unconfirmed`` until the link in the confirmation mail is followed; on a single
     opt-in list it is ``active`` at once. An active subscription is left alone, and the
     name of an existing subscriber is never overwritten from a public form (anyone can type
-    anyone's address there).
+    anyone's address there). ``confirm_first`` keeps it unconfirmed on a single opt-in
+    list too (a suppressed address: only a confirmation link may activate it).
     """
     address = normalise_email(email)
     subscriber = find_by_email(session, address)
@@ -112,7 +116,7 @@ def subscribe(session: Session, email: str, mailing_list: MailingList, *, now: d
         session.add(sub)
     _log(session, subscriber, mailing_list.id, "subscribe", now=now, ip=ip, source=source,
          wording=wording)
-    if mailing_list.double_opt_in:
+    if mailing_list.double_opt_in or confirm_first:
         sub.status = SubscriptionStatus.unconfirmed
         outcome = SubscribeOutcome.pending
     else:
@@ -219,6 +223,18 @@ def list_choices(session: Session, subscriber: Subscriber) -> list[ListChoice]:
     return [ListChoice(lst.id, lst.slug, lst.name, lst.description,
                        SubscriptionStatus(subs[lst.id]) if lst.id in subs else None)
             for lst in lists if lst.public or lst.id in subs]
+
+
+def unconfirmed_lists(session: Session, subscriber_id: int,
+                      since: datetime) -> list[MailingList]:
+    """The lists the person signed up for (again) at ``since`` or later and has not
+    confirmed yet."""
+    return list(session.scalars(
+        select(MailingList).join(Subscription, Subscription.list_id == MailingList.id)
+        .where(Subscription.subscriber_id == subscriber_id,
+               Subscription.status == SubscriptionStatus.unconfirmed,
+               Subscription.updated_at >= since)
+        .order_by(MailingList.id)))
 
 
 def find_or_create_organisation(session: Session, name: str, *, now: datetime) -> Organisation:

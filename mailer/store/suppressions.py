@@ -53,6 +53,18 @@ def suppress(session: Session, email: str, reason: SuppressionReason, *, now: da
     return True
 
 
+def note_signup(session: Session, email: str, *, now: datetime, note: str) -> Suppression | None:
+    """Count a sign-up for ``email`` on its suppression; None when it is not suppressed."""
+    found = get(session, email)
+    if found is None:
+        return None
+    found.signup_attempts = (found.signup_attempts or 0) + 1
+    found.last_signup_at = now
+    found.last_signup = note[:200]
+    session.flush()
+    return found
+
+
 def unsuppress(session: Session, email: str) -> bool:
     """Remove the suppression of ``email``; False when there was none."""
     result = session.execute(delete(Suppression).where(Suppression.email_hash == hash_of(email))
@@ -121,14 +133,19 @@ def rows(session: Session, ids: Iterable[int]) -> dict[int, RowInfo]:
 
 
 def latest_row_for(session: Session, email: str) -> RowInfo | None:
-    """The newest sent outbox row to ``email`` (for a report that names no row)."""
-    r = session.execute(
-        select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.email, OutboxRow.subscriber_id)
-        .where(OutboxRow.email_key == email_key(email),
-               OutboxRow.status.in_([OutboxStatus.sent, OutboxStatus.failed,
-                                     OutboxStatus.unknown]))
-        .order_by(OutboxRow.id.desc()).limit(1)).first()
-    return RowInfo(r[0], r[1], r[2], r[3]) if r else None
+    """The newest sent outbox row to ``email`` (for a report that names no row); failing
+    that, one still ``sending``: a fast DSN can arrive before the worker's commit, or
+    while a crashed worker's rows wait to be settled, and must not be dropped."""
+    for statuses in ([OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.unknown],
+                     [OutboxStatus.sending]):
+        r = session.execute(
+            select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.email,
+                   OutboxRow.subscriber_id)
+            .where(OutboxRow.email_key == email_key(email), OutboxRow.status.in_(statuses))
+            .order_by(OutboxRow.id.desc()).limit(1)).first()
+        if r:
+            return RowInfo(r[0], r[1], r[2], r[3])
+    return None
 
 
 def subscriber_of(session: Session, email: str) -> int | None:

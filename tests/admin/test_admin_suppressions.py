@@ -62,3 +62,43 @@ def test_api_suppressions_and_mailing_health(
     assert bad.status_code in (400, 422) and "error" in bad.json()
     assert client.delete("/api/suppressions/cia@karlskoga.se", headers=auth).status_code == 204
     assert client.delete("/api/suppressions/cia@karlskoga.se", headers=auth).status_code == 404
+
+
+def test_sign_up_while_suppressed_shows_in_admin_and_api_and_removing_sends_the_link(
+        client: TestClient, team: dict[str, int], engine: Engine, settings: Settings,
+        smtp_server: SmtpServer) -> None:
+    from datetime import UTC, datetime
+
+    from mailer.services.deliverability import add_suppression
+    from mailer.services.lists import create_list
+    from mailer.store.db import transaction
+    from tests.web.test_subscribe import submit
+
+    with transaction(engine) as s:
+        create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+        assert add_suppression(s, "bo@uppsala.se", now=datetime.now(UTC),
+                               reason="hard_bounce", detail="550 5.1.1 user unknown")
+    r, _ = submit(client, "bo@uppsala.se", "Bo")  # the public form, anonymous
+    assert r.status_code == 303
+
+    login(client, EMAILS["editor"])
+    page = client.get("/admin/suppressions")
+    assert "Anmäld igen" in page.text
+    assert "1 gång(er), senast" in page.text and "(form: medborgardialog)" in page.text
+    assert "inget mejl skickades" in page.text
+    english = client.get("/admin/suppressions?lang=en")
+    assert "Signed up again" in english.text and "1 time(s), last" in english.text
+    auth = {"Authorization": f"Bearer {token_for(engine, 'editor')}"}
+    (item,) = client.get("/api/suppressions", headers=auth).json()["items"]
+    assert (item["signup_attempts"], item["last_signup"]) == (1, "form: medborgardialog")
+    assert deliver_due(engine, settings).sent == 0  # nothing went to Bo meanwhile
+
+    r = post_form(client, "/admin/suppressions?lang=sv", "/admin/suppressions/remove",
+                  {"email": "bo@uppsala.se"})
+    assert r.status_code == 303
+    assert "anmälningarna som väntade har fått sin bekräftelselänk" in \
+        client.get(r.headers["location"]).text
+    assert deliver_due(engine, settings).sent == 1
+    (mail,) = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["bo@uppsala.se"]
+    assert str(mail.message["Subject"]).startswith("Bekräfta din prenumeration")

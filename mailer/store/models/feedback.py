@@ -42,6 +42,11 @@ class Suppression(Base):
     detail: Mapped[str] = mapped_column(String(500), default="")
     source: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sign-ups for this address since it was suppressed (the form says nothing to the
+    # visitor; the admin sees them here). The note names where and which list, never who.
+    signup_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_signup_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_signup: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class FeedbackEvent(Base):

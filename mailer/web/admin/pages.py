@@ -50,6 +50,8 @@ DONE = {
     "suppressed": N_("Address suppressed"),
     "already-suppressed": N_("The address was suppressed already"),
     "unsuppressed": N_("Address removed from the suppression list"),
+    "unsuppressed-confirm": N_("Address removed from the suppression list; the sign-ups "
+                               "that waited were sent their confirmation link"),
     "podcast-added": N_("The episode has been added from the feed; check it below."),
     "podcast-present": N_("That episode is in the issue already."),
     "uploaded": N_("The file has been added to the issue."),

@@ -45,11 +45,16 @@ class SubscribeIn(BaseModel):
 
 
 class SubscribeOut(BaseModel):
-    subscriber_id: int
+    subscriber_id: int | None = Field(
+        description="None when nothing was stored (the address was suppressed with an "
+                    "erasure request).")
     list: str
-    outcome: Literal["pending", "activated", "already_active"] = Field(
+    outcome: Literal["pending", "activated", "already_active", "suppressed"] = Field(
         description="pending: a confirmation e-mail was sent (double opt-in); activated: "
-                    "single opt-in list, active now; already_active: nothing changed.")
+                    "single opt-in list, active now; already_active: nothing changed; "
+                    "suppressed: the address is on the suppression list, no e-mail was "
+                    "sent, the sign-up waits unconfirmed and the attempt shows on the "
+                    "suppression (lifting it sends the confirmation link).")
 
 
 class PersonalData(BaseModel):
@@ -168,6 +173,11 @@ class SuppressionOut(BaseModel):
     detail: str
     source: str
     created_at: datetime
+    signup_attempts: int = Field(0, description="Sign-ups for the address while it was "
+                                 "suppressed (no mail went out; the visitor was not told).")
+    last_signup_at: datetime | None = None
+    last_signup: str = Field("", description="Where the last one came from and for which "
+                             "list, e.g. 'form: medborgardialog'.")
 
 
 class SuppressionIn(BaseModel):

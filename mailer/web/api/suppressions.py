@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
@@ -23,7 +24,8 @@ SESSION = Depends(get_session)
 
 def _out(x: svc.SuppressionInfo) -> SuppressionOut:
     return SuppressionOut(email=x.email, reason=x.reason, detail=x.detail, source=x.source,
-                          created_at=x.created_at)
+                          created_at=x.created_at, signup_attempts=x.signup_attempts,
+                          last_signup_at=x.last_signup_at, last_signup=x.last_signup)
 
 
 @router.get("/suppressions", response_model=Page[SuppressionOut], tags=["suppressions"])
@@ -53,7 +55,11 @@ def add(body: SuppressionIn, response: Response, me: Principal = MANAGE,
 
 
 @router.delete("/suppressions/{email}", status_code=204, tags=["suppressions"])
-def remove(email: str, me: Principal = MANAGE, session: Session = SESSION) -> Response:
-    """Allow mail to the address again."""
-    svc.remove_suppression(session, email)
+def remove(email: str, request: Request, me: Principal = MANAGE,
+           session: Session = SESSION) -> Response:
+    """Allow mail to the address again; sign-ups that waited meanwhile are sent their
+    confirmation link."""
+    web = request.app.state.web
+    svc.remove_suppression(session, email, links=web.links, now=web.now(),
+                           sender=web.settings.sender)
     return Response(status_code=204)

@@ -57,5 +57,7 @@ async def remove(request: Request, me: Principal = VIEW) -> Response:
     if not me.can(Action.manage_subscribers):
         raise Forbidden(Action.manage_subscribers)
     email = str(form.get("email") or "").strip()
-    await db(request, lambda s: svc.remove_suppression(s, email))
-    return redirect("/admin/suppressions", "unsuppressed")
+    web = web_of(request)
+    sent = await db(request, lambda s: svc.remove_suppression(
+        s, email, links=web.links, now=web.now(), sender=web.settings.sender))
+    return redirect("/admin/suppressions", "unsuppressed-confirm" if sent else "unsuppressed")
