@@ -423,6 +423,25 @@ def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -
     assert len(serial.first_rejected) == 2
 
 
+def test_batches_of_several_parse_chunks_give_the_same_result(
+        lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch (one commit) gathers several chunks checked by the workers, in file order."""
+    from mailer.store import importer
+
+    text = (DEMO.read_text(encoding="utf-8") + "fel@;X;Y;;;;;\n;;;;;;;\n"
+            "ASA.lindqvist@hylte.example;;;;;;;\n")
+    path = write(tmp_path / "p.csv", text)
+    whole = run(lists, path, dry_run=True, workers=0, batch_size=7)
+    rejected = rejected_path_for(path).read_text(encoding="utf-8")
+    monkeypatch.setattr(importer, "PARSE_CHUNK", 3)
+    for workers in (0, 2):
+        chunked = run(lists, path, dry_run=True, workers=workers, batch_size=7)
+        assert (chunked.counts, chunked.rows, chunked.empty_rows, chunked.first_rejected) == (
+            whole.counts, whole.rows, whole.empty_rows, whole.first_rejected)
+        assert rejected_path_for(path).read_text(encoding="utf-8") == rejected
+    assert whole.rejected == 2 and whole.empty_rows == 1
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 def test_header_names() -> None:
