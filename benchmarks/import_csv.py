@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 LISTMONK_ROWS_PER_S = 10_000
 TARGET_SECONDS = {"sqlite": 45.0, "postgresql": 30.0}
 TARGET_RSS_MB = 300.0
+LOADS: list[float] = []  # 1-minute load averages sampled during the measured runs
 
 FIRST = ["Åsa", "Göran", "Märta", "Örjan", "Maria", "Erik", "Leila", "Björn", "Ingrid", "Per",
          "Sanna", "Karin", "Mats", "Elin", "Helena", "Anders", "Daniel", "Eva", "Lars", "Fatima",
@@ -94,9 +95,56 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1024
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str],
-                                                               float, float]:
-    """Run ``cmd``; return it, wall seconds, and the peak RSS of its whole process tree."""
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far (Linux /proc), or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCpu:
+    """CPU time of the PostgreSQL backends serving the import (the server's side of it).
+
+    The server runs on this machine: every 0.2 s the client backends connected to the
+    benchmark's database are listed and their CPU time read from /proc; the last reading
+    of each counts (a backend's final 0.2 s may be missed). Background work (WAL writer,
+    checkpointer, autovacuum) is not included. Zero when the server is elsewhere.
+    """
+
+    def __init__(self, url: str | None) -> None:
+        self.conn = None
+        self.seen: dict[int, float] = {}
+        if url and url.startswith("postgresql"):
+            import psycopg
+            from sqlalchemy import make_url
+
+            u = make_url(url)
+            self.conn = psycopg.connect(host=u.host, port=u.port, user=u.username,
+                                        password=u.password, dbname=u.database,
+                                        autocommit=True)
+
+    def sample(self) -> None:
+        if self.conn is None:
+            return
+        pids = [r[0] for r in self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")]
+        for pid in pids:
+            cpu = _cpu_seconds(pid)
+            if cpu is not None:
+                self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values())
+
+
+def run_measured(cmd: list[str], env: dict[str, str], server: ServerCpu | None = None,
+                 ) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``cmd``; return it, wall seconds, and the peak RSS of its whole process tree
+    (and sample the PostgreSQL server's CPU time for it into ``server``)."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
@@ -107,6 +155,9 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Comple
         nonlocal peak
         while not stop.wait(0.2):
             peak = max(peak, _tree_rss_mb(proc.pid))
+            LOADS.append(os.getloadavg()[0])
+            if server is not None:
+                server.sample()
 
     sampler = threading.Thread(target=sample, daemon=True)
     if Path("/proc/self/status").exists():
@@ -182,7 +233,8 @@ def main() -> int:
         if args.workers is not None:
             cmd += ["--workers", str(args.workers)]
         load_before = os.getloadavg()[0]
-        proc, elapsed, rss_mb = run_measured(cmd, env)
+        server = ServerCpu(args.database_url)
+        proc, elapsed, rss_mb = run_measured(cmd, env, server)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = usage.ru_utime + usage.ru_stime
         print(proc.stdout.rstrip())
@@ -196,8 +248,12 @@ def main() -> int:
           f"{LISTMONK_ROWS_PER_S:,} rows/s  peak RSS: {rss_mb:.0f} MB (the import process "
           "and its row-checking workers together)")
     print(f"CPU time of the import and its workers: {cpu:.1f} s; load average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine "
+          f"{load_before:.1f} before, {max(LOADS, default=0):.1f} at most during the run, "
+          f"{os.getloadavg()[0]:.1f} after (other work on the machine "
           f"slows the wall-clock figure; {os.cpu_count()} CPUs)")
+    if server.conn is not None:
+        print(f"CPU time of the PostgreSQL backends serving it: {server.seconds:.1f} s "
+              "(sampled from /proc; background writers not included)")
     if args.rows >= 1_000_000:
         target = TARGET_SECONDS["postgresql" if url.startswith("postgresql") else "sqlite"]
         ok = elapsed < target and rss_mb < TARGET_RSS_MB
@@ -214,8 +270,9 @@ def compare(url: str, csv_path: Path, slug: str, rows: int, env: dict[str, str])
             _fresh(url, slug)
         load = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server = ServerCpu(url)
         proc, elapsed, rss_mb = run_measured(
-            [sys.executable, "-c", CHILD, url, str(csv_path), slug, mode], env)
+            [sys.executable, "-c", CHILD, url, str(csv_path), slug, mode], env, server)
         print(proc.stdout.rstrip())
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
@@ -224,7 +281,8 @@ def compare(url: str, csv_path: Path, slug: str, rows: int, env: dict[str, str])
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         results[mode] = (elapsed, cpu)
         print(f"  {mode}: {elapsed:.1f} s, {rows / elapsed:,.0f} rows/s, CPU of the import "
-              f"and its workers {cpu:.1f} s, peak RSS {rss_mb:.0f} MB, load average "
+              f"and its workers {cpu:.1f} s, server backends {server.seconds:.1f} s, "
+              f"peak RSS {rss_mb:.0f} MB, load average "
               f"{load:.1f} -> {os.getloadavg()[0]:.1f}")
     ratio = results["executemany"][0] / results["copy"][0]
     cpu_ratio = results["executemany"][1] / results["copy"][1]

@@ -423,6 +423,25 @@ def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -
     assert len(serial.first_rejected) == 2
 
 
+def test_batches_of_several_parse_chunks_give_the_same_result(
+        lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch (one commit) gathers several chunks checked by the workers, in file order."""
+    from mailer.store import importer
+
+    text = (DEMO.read_text(encoding="utf-8") + "fel@;X;Y;;;;;\n;;;;;;;\n"
+            "ASA.lindqvist@hylte.example;;;;;;;\n")
+    path = write(tmp_path / "p.csv", text)
+    whole = run(lists, path, dry_run=True, workers=0, batch_size=7)
+    rejected = rejected_path_for(path).read_text(encoding="utf-8")
+    monkeypatch.setattr(importer, "PARSE_CHUNK", 3)
+    for workers in (0, 2):
+        chunked = run(lists, path, dry_run=True, workers=workers, batch_size=7)
+        assert (chunked.counts, chunked.rows, chunked.empty_rows, chunked.first_rejected) == (
+            whole.counts, whole.rows, whole.empty_rows, whole.first_rejected)
+        assert rejected_path_for(path).read_text(encoding="utf-8") == rejected
+    assert whole.rejected == 2 and whole.empty_rows == 1
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 def test_header_names() -> None:
@@ -624,3 +643,55 @@ def test_copy_path_gives_the_same_rows_as_executemany(pg_url: str, tmp_path: Pat
     assert people["dan@example.org"][7] == {"Anteckning": "back\\slash"}
     assert people["cia@example.org"][7] == {"Anteckning": "tab here"}
     assert people["hans@example.org"][7] == {"Anteckning": '{"json": 1}'}
+
+
+@pytest.mark.postgres
+def test_copy_path_uses_returned_ids_and_falls_back_when_someone_came_in_between(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """COPY: the new people's ids come from the INSERT's RETURNING; when a web sign-up added
+    one of the addresses between the batch's look-up and its insert (ON CONFLICT skipped
+    it), the look-up by line runs as before and that person is subscribed with consent."""
+    from mailer.store import upsert
+    from mailer.store.db import make_engine
+
+    engine = make_engine(pg_url)
+    path = write(tmp_path / "race.csv", "email;name\n" + "".join(
+        f"p{i}@example.org;P {i}\n" for i in range(6)))
+    looked_up: list[int] = []
+    original_ids, original_people = upsert.SeenRows.ids, upsert.SeenRows.people
+
+    def ids(self: upsert.SeenRows, first: int) -> dict[int, int]:
+        looked_up.append(first)
+        return original_ids(self, first)
+
+    def people(self: upsert.SeenRows, first: int, list_id: int) -> dict[int, object]:
+        found = original_people(self, first, list_id)
+        if first == 5:  # the second batch (lines 5-7): p4 signs up meanwhile
+            with engine.begin() as other:
+                other.execute(Subscriber.__table__.insert().values(
+                    email="p4@example.org", email_key="p4@example.org", name="Web",
+                    role="", language="sv", attributes={}, created_at=datetime.now(UTC),
+                    updated_at=datetime.now(UTC)))
+        return found
+
+    monkeypatch.setattr(upsert.SeenRows, "ids", ids)
+    monkeypatch.setattr(upsert.SeenRows, "people", people)
+    try:
+        _reset_pg(engine)
+        with transaction(engine) as s:
+            create_list(s, "nyhetsbrev", "Nyhetsbrev")
+        report = run(engine, path, copy=True, batch_size=3, workers=0)
+        assert (report.counts.imported, report.counts.new_people, report.rejected) == (6, 6, 0)
+        assert looked_up == [5]  # only the batch where the insert skipped a row
+        with transaction(engine) as s:
+            p4 = find_subscriber(s, "p4@example.org")
+            assert p4 is not None and p4.name == "Web"
+            assert s.scalar(select(func.count()).select_from(Subscription).where(
+                Subscription.subscriber_id == p4.id,
+                Subscription.status == SubscriptionStatus.active)) == 1
+            assert s.scalar(select(func.count()).select_from(ConsentEvent).where(
+                ConsentEvent.subscriber_id == p4.id, ConsentEvent.action == "import")) == 1
+        assert snapshot(engine)[:3] == (6, 6, 6)
+    finally:
+        _reset_pg(engine)
+        engine.dispose()

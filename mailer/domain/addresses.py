@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import sys
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 # email-validator spends about two thirds of each call on the domain part (UTS-46/IDNA
 # checks), which repeats across an import: a million people share a few hundred
@@ -48,6 +50,58 @@ class Address:
     key: str
 
 
+# The fast path for the common case, a plain ASCII address (``anna.svensson@hylte.se``):
+# a dot-atom local part of RFC 5322 ``atext`` (email-validator's own DOT_ATOM_TEXT), one
+# ``@``, and a domain of ASCII letters, digits, dots and hyphens. For such an address
+# email-validator returns the local part as written (ASCII needs no NFC and no unquoting)
+# joined to its normal form of the domain, which depends on the domain alone: the domain
+# is checked once, through email-validator itself, and its normal form remembered.
+# Everything else — Unicode, quotes, display names, IP literals, domains that are invalid
+# or change more than their case (IDNA ``xn--``, a trailing dot), the mailbox names the RFCs
+# make case-insensitive (``Postmaster``), anything near a length limit — goes to
+# email-validator whole, so results and error messages are its own
+# (tests/test_addresses_fast_path.py compares both on a corpus and on random strings).
+_ATEXT = r"A-Za-z0-9_!#$%&'*+\-/=?^`{|}~"
+_PLAIN_ASCII = re.compile(rf"([{_ATEXT}]+(?:\.[{_ATEXT}]+)*)@([A-Za-z0-9.\-]+)")
+_PLAIN_MAX_LENGTH = 200  # email-validator's limits are 254 for the address (64 local)
+_PLAIN_MAX_LOCAL = 64
+_CASE_INSENSITIVE = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+_plain_domains: dict[str, str | None] = {}  # domain as written -> its normal form, or None
+
+
+def _plain_domain(domain: str) -> str | None:
+    """The normal form of an ASCII domain that email-validator accepts and only lower-cases
+    (None for any other, which then takes the library's whole path)."""
+    try:
+        return _plain_domains[domain]
+    except KeyError:
+        pass
+    try:
+        normal: str | None = validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        normal = None
+    if normal != domain.lower():
+        normal = None
+    if len(_plain_domains) >= DOMAIN_CACHE_SIZE:
+        _plain_domains.clear()
+    _plain_domains[domain] = normal
+    return normal
+
+
+def _plain_address(text: str) -> str | None:
+    """email-validator's normal form of ``text`` if it is a plain ASCII address, else None."""
+    if len(text) > _PLAIN_MAX_LENGTH:
+        return None
+    m = _PLAIN_ASCII.fullmatch(text)
+    if m is None:
+        return None
+    local, domain = m.groups()
+    if len(local) > _PLAIN_MAX_LOCAL or local.lower() in _CASE_INSENSITIVE:
+        return None
+    normal = _plain_domain(domain)
+    return None if normal is None else f"{local}@{normal}"
+
+
 def normalise_address(raw: str) -> Address:
     """Check the syntax of ``raw`` (no DNS look-up) and return its normal form and key.
 
@@ -59,6 +113,9 @@ def normalise_address(raw: str) -> Address:
     text = raw.strip()
     if not text:
         raise AddressError("no e-mail address")
+    plain = _plain_address(text)
+    if plain is not None:
+        return Address(plain, plain.lower())
     try:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -7,6 +7,7 @@ upsert (``mailer.store.importer``) live in the store layer.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -251,6 +252,7 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
         parse_language(language) if language else None, attributes)
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function, called twice a row by an import
 def organisation_key(name: str) -> str:
     """The case-insensitive identity of an organisation name ('HYLTE  Kommun' = 'Hylte kommun');
     the names of Sweden's municipalities and regions as people type them meet their official

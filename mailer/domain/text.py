@@ -28,8 +28,12 @@ def has_control(text: str) -> bool:
 def clean_line(text: str) -> str:
     """``text`` in NFC on one line: control characters become spaces, invisible bidi
     controls go, runs of white space become one space, ends trimmed."""
-    if text.isascii() and text.isprintable():
-        return " ".join(text.split())
+    if text.isprintable():
+        # No Cc, Zl, Zp or Cf (the bidi controls and the BOM are Cf) in the text: if its
+        # NFC form has none either, the removals below change nothing (Swedish names).
+        nfc = text if text.isascii() else unicodedata.normalize("NFC", text)
+        if nfc is text or nfc.isprintable():
+            return " ".join(nfc.split())
     text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
     text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
                    for ch in text)

@@ -144,14 +144,20 @@ class CopyApply:
     """Rows COPY'd into a ``CopyStage``, then one set-based statement that reads the stage.
 
     Called like ``Executemany``: with tuples in the order of the stage's columns.
+    ``returned`` holds what the statement's RETURNING clause gave for the last call (if
+    it has one), so a caller can skip a look-up the statement already answered.
     """
 
     def __init__(self, stage: CopyStage, stmt: Executable) -> None:
         self.stage = stage
         self.stmt = stmt
+        self.returned: list[tuple[Any, ...]] = []
 
     def __call__(self, rows: Sequence[tuple[object, ...]]) -> None:
+        self.returned = []
         if not rows:
             return
         self.stage.load(rows)
-        self.stage.conn.execute(self.stmt)
+        result = self.stage.conn.execute(self.stmt)
+        if result.returns_rows:
+            self.returned = [tuple(r) for r in result]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -40,10 +40,21 @@ from mailer.store.models import MailingList, utcnow
 from mailer.store.parallel import RowParser, default_workers
 from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
+# Rows per batch (one commit each). SQLite pauses SQLITE_YIELD after every batch so a web
+# request waiting for the database-wide write lock gets it (see _Committed); a batch is
+# also the longest such a request waits, and benchmarks/load.py holds the one-click p99
+# to 500 ms on SQLite, so SQLite keeps 5,000 rows (10,000 would halve the pauses, 24 s ->
+# 12 s per million rows, but double the wait). PostgreSQL has no database-wide write lock
+# and pays a fixed cost per batch statement (planning, COPY set-up, commit): 10,000.
+# The workers check rows in chunks of PARSE_CHUNK whatever the batch: larger chunks in
+# flight raised the peak RSS of the import and its workers by ~150 MB (20,000-row batches).
 BATCH = 5000
+BATCH_BY_DIALECT = {"postgresql": 10_000}
+PARSE_CHUNK = 5000
 SQLITE_YIELD = 0.12  # seconds between batches on SQLite (see _Committed)
 SHOWN_REJECTED = 20
 
+T = TypeVar("T")
 Progress = Callable[[int, int], None]  # called with (lines read so far, lines in the file)
 
 
@@ -94,7 +105,7 @@ def import_subscribers(
     dry_run: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     workers: int | None = None,
     copy: bool | None = None,
 ) -> ImportReport:
@@ -103,6 +114,7 @@ def import_subscribers(
 
     ``workers``: processes that parse and validate rows (default: several for large
     files on a multi-core machine, none for small ones; 0 parses in this process).
+    ``batch_size``: rows per batch and commit (default: BATCH, or BATCH_BY_DIALECT's).
     ``copy``: send each batch with COPY into temporary tables (default: on PostgreSQL);
     False uses executemany, as on SQLite — the same rows either way (tested).
     """
@@ -128,7 +140,8 @@ def import_subscribers(
                 with engine.connect() as conn:
                     committed.conn = None if dry_run else conn
                     _run(conn, lst, rows, columns, report, rejects, now or utcnow(),
-                         batch_size, progress,
+                         batch_size or BATCH_BY_DIALECT.get(engine.dialect.name, BATCH),
+                         progress,
                          default_workers(fmt.lines) if workers is None else workers,
                          committed, copy)
                     if dry_run:
@@ -192,8 +205,11 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
           progress: Progress | None, workers: int, committed: _Committed) -> None:
     if progress is not None:
         progress(1, report.format.lines)
+    chunk = min(batch_size, PARSE_CHUNK)
     with RowParser(columns, workers) as parser:
-        for batch, parsed in parser.parse(_batched(rows, batch_size)):
+        for chunks in _batched(parser.parse(_batched(rows, chunk)), -(-batch_size // chunk)):
+            batch = [row for b, _ in chunks for row in b]
+            parsed = [p for _, ps in chunks for p in ps]
             problems: list[tuple[int, list[str], str]] = []
             valid: list[SubscriberRow] = []
             raw: dict[int, list[str]] = {}
@@ -223,8 +239,8 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
                 progress(batch[-1][1], report.format.lines)
 
 
-def _batched(rows: Iterable[Row], n: int) -> Iterator[list[Row]]:
-    it = iter(rows)
+def _batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
+    it = iter(items)
     while batch := list(islice(it, n)):
         yield batch
 

@@ -259,7 +259,8 @@ class BatchUpsert:
         self._insert_people = CopyApply(new, pg_insert(PEOPLE).from_select(
             [*new.c.keys(), "created_at", "updated_at"],
             select(*new.c, const(now, p.created_at), const(now, p.updated_at)),
-            include_defaults=False).on_conflict_do_nothing(index_elements=["email_key"]))
+            include_defaults=False).on_conflict_do_nothing(index_elements=["email_key"])
+            .returning(p.email_key, p.id))
         changed = CopyStage(conn, "mailer_import_changed", [
             p.id, p.email, p.name, p.role, p.language, p.organisation_id, p.attributes],
             convert=["attributes"])
@@ -357,7 +358,15 @@ class BatchUpsert:
                  r.language or language, r.attributes) for r in new_rows])
             # Someone may have added an address between our look-up and the insert (the
             # web form, on PostgreSQL): ON CONFLICT skipped it, and this finds their row.
-            ids = self.seen.ids(first)
+            # With COPY the insert returns the ids it made; when it made them all (no one
+            # came in between), that is the same answer without the look-up.
+            returned = (self._insert_people.returned
+                        if isinstance(self._insert_people, CopyApply) else [])
+            if len(returned) == len(new_rows):
+                made: dict[str, int] = dict(returned)
+                ids = {r.line: made[r.key] for r in new_rows}
+            else:
+                ids = self.seen.ids(first)
             for row in new_rows:
                 subscribe.append(ids[row.line])
                 consent.append((ids[row.line], row.key))
@@ -439,7 +448,7 @@ class SeenRows:
             stage = CopyStage(conn, "mailer_import_batch", [self.t.c.line, self.t.c.key])
             self._insert = CopyApply(stage, pg_insert(self.t).from_select(
                 ["line", "key"], select(*stage.c)).on_conflict_do_nothing(
-                    index_elements=["key"]))
+                    index_elements=["key"]).returning(self.t.c.line))
         else:
             self._insert = Executemany(
                 conn, dialect_insert(conn, self.t).on_conflict_do_nothing(
@@ -449,10 +458,17 @@ class SeenRows:
         """Remember ``rows``; return {line: reason} for those seen in an earlier batch."""
         t = self.t
         self._insert([(r.line, r.key) for r in rows])
-        kept = self.conn.execute(select(func.count()).where(t.c.line >= first)).scalar_one()
-        if kept == len(rows):
-            return {}
-        ours = set(self.conn.execute(select(t.c.line).where(t.c.line >= first)).scalars())
+        ours: set[int]
+        if isinstance(self._insert, CopyApply):  # its INSERT returned the lines it kept
+            ours = {line for line, in self._insert.returned}
+            if len(ours) == len(rows):
+                return {}
+        else:
+            kept = self.conn.execute(select(func.count()).where(t.c.line >= first)
+                                     ).scalar_one()
+            if kept == len(rows):
+                return {}
+            ours = set(self.conn.execute(select(t.c.line).where(t.c.line >= first)).scalars())
         dups = [r for r in rows if r.line not in ours]
         earlier: dict[str, int] = {key: line for key, line in self.conn.execute(
             select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups])))}
