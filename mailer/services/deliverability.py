@@ -427,7 +427,42 @@ def doctor(settings: Settings) -> Doctor:
                         "(Maildir, mbox or imaps://user:pass@host/INBOX)"))
     records.append(f'_dmarc.{org}. IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{org}; '
                    'adkim=r; aspf=r"')
+    _brand_checks(settings, org, checks, records)
     return Doctor(checks, records)
+
+
+def _brand_checks(settings: Settings, org: str, checks: list[Check],
+                  records: list[str]) -> None:
+    """Each newsletter signing with its own From (``[brands.<name>] from_address``): is
+    that domain aligned with the one DKIM domain and the bounce address, as DMARC asks?"""
+    from mailer.config import parse_sender
+
+    named = [("[brand]", settings.brand.from_address)] if settings.brand.from_address else []
+    named += [(f"[brands.{k}]", b.from_address) for k, b in sorted(settings.brands.items())
+              if b.from_address]
+    dmarc = {org}
+    for table, from_address in named:
+        domain = parse_sender(from_address).domain.lower()
+        borg = organisational(domain)
+        if settings.dkim_selector:
+            d = settings.dkim_domain_or_from
+            checks.append(Check(
+                organisational(d) == borg,
+                f"{table}: From domain {domain} aligns with the DKIM domain {d} (DMARC)",
+                f"mailer signs with one DKIM domain; give {table} a From address under "
+                f"{organisational(d)}, or let a relay that signs for {domain} do the signing"))
+        if settings.bounce_address:
+            bdomain = settings.bounce_address.rpartition("@")[2].lower()
+            checks.append(Check(
+                organisational(bdomain) == borg,
+                f"{table}: From domain {domain} aligns with the bounce address domain "
+                f"{bdomain} (SPF)",
+                f"use a From address under {organisational(bdomain)} for {table}, or rely on "
+                "DKIM alignment alone"))
+        if borg not in dmarc:
+            dmarc.add(borg)
+            records.append(f'_dmarc.{borg}. IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{borg}; '
+                           'adkim=r; aspf=r"')
 
 
 def inbox_label(settings: Settings) -> str:

@@ -76,11 +76,12 @@ class ListInfo:
     public: bool
     double_opt_in: bool
     language: str
+    brand: str = ""  # its newsletter's [brands.<name>] ("" = the workspace's [brand])
 
     @classmethod
     def of(cls, lst: MailingList) -> ListInfo:
         return cls(lst.id, lst.slug, lst.name, lst.description, lst.public,
-                   lst.double_opt_in, lst.language)
+                   lst.double_opt_in, lst.language, lst.brand)
 
 
 @dataclass(frozen=True, slots=True)

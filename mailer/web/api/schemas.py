@@ -24,6 +24,31 @@ class ListOut(BaseModel):
     active: int
     unconfirmed: int
     unsubscribed: int
+    brand: str = Field("", description="Its newsletter: a [brands.NAME] of mailer.toml "
+                                       "(\"\" = the workspace's [brand]).")
+
+
+class ListIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(..., max_length=63, examples=["natverk-2024"])
+    name: str = Field(..., max_length=200)
+    description: str = Field("", max_length=500)
+    public: bool = True
+    double_opt_in: bool = True
+    language: Literal["sv", "en"] = "sv"
+    brand: str = Field("", max_length=64, description="A [brands.NAME] of mailer.toml: the "
+                                                      "list's look, From and Reply-To.")
+
+
+class ListPatch(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=500)
+    brand: str | None = Field(None, max_length=64, description='"" = the workspace\'s [brand].')
 
 
 class SubscriberOut(BaseModel):
