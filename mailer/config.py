@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from mailer.domain.brand import Brand
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, MailerError
 
 ENV_PREFIX = "MAILER_"
 SECRET_FILE = ".mailer-secret"
@@ -463,6 +463,19 @@ class Settings(BaseSettings):
         return v
 
     # --- derived values -------------------------------------------------------------
+    def check_brand(self, name: str, where: str) -> str:
+        """``name`` if it is a brand of mailer.toml (or ""), else an error naming ``where``
+        (the file and field, or the option) and the brands there are."""
+        from mailer.domain.findings import msg
+
+        name = name.strip()
+        if name and name not in self.brands:
+            raise MailerError(msg("%(where)s: brand %(name)r is not in mailer.toml (defined: "
+                                  "%(known)s); add a [brands.%(name)s] table or fix the name",
+                                  where=where, name=name,
+                                  known=", ".join(sorted(self.brands)) or "none"))
+        return name
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

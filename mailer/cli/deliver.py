@@ -17,8 +17,8 @@ from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
-from mailer.services import mailings as svc
 from mailer.services import brands, segments
+from mailer.services import mailings as svc
 from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
 
@@ -151,8 +151,9 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
     from mailer.delivery.sources import render_path
 
     with transaction(c.engine) as s:
-        signature = brands.for_send(s, c.settings, issue_brand=src.brand, issue=f"{src.path}/issue.yaml",
-                                    list_slugs=lists, segment=segment)
+        signature = brands.for_send(s, c.settings, issue_brand=src.brand,
+                                    issue=f"{src.path}/issue.yaml", list_slugs=lists,
+                                    segment=segment)
     if signature.brand != src.rendered_brand:
         src = render_path(path, c.settings, brand=signature.brand)
     return src, signature

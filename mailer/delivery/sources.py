@@ -41,6 +41,8 @@ def render_path(path: Path, settings: Settings, *, brand: str = "") -> Source:
     if not loaded.ok:
         raise MailerError(f"{loaded.path} has problems; fix them first "
                           f"(mailer issue check {path})", loaded.errors)
+    settings.check_brand(str(getattr(loaded.document, "brand", "") or ""),
+                         str(loaded.path))
     rendered = render_document(loaded.document, loaded.kind,
                                options_for(settings, loaded.folder, brand=brand))
     doc = loaded.document

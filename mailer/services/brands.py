@@ -21,7 +21,7 @@ from mailer.domain.findings import msg
 from mailer.errors import MailerError
 from mailer.store.lists import get_list
 
-__all__ = ["Signature", "brand_of", "check_brand", "for_send", "known", "signature"]
+__all__ = ["Signature", "brand_of", "check_brand", "for_send", "signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +33,9 @@ class Signature:
     reply_to: str  # "" = none
 
 
-def known(settings: Settings) -> str:
-    return ", ".join(sorted(settings.brands)) or "none"
-
-
 def check_brand(settings: Settings, name: str, where: str) -> str:
     """``name`` if it is a brand of mailer.toml (or ""), else an error naming ``where``."""
-    name = name.strip()
-    if name and name not in settings.brands:
-        raise MailerError(msg("%(where)s: brand %(name)r is not in mailer.toml (defined: "
-                              "%(known)s); add a [brands.%(name)s] table or fix the name",
-                              where=where, name=name, known=known(settings)))
-    return name
+    return settings.check_brand(name, where)
 
 
 def brand_of(settings: Settings, name: str) -> Brand:
@@ -58,7 +49,7 @@ def brand_of(settings: Settings, name: str) -> Brand:
 def signature(settings: Settings, name: str) -> Signature:
     """The From and Reply-To of brand ``name``: its own, else [brand]'s, else MAILER_FROM
     and MAILER_REPLY_TO."""
-    brand = brand_of(settings, check_brand(settings, name, "brand"))
+    brand = brand_of(settings, check_brand(settings, name, "mailing"))
     return Signature(name, brand.from_address or settings.sender.formatted(),
                      brand.reply_to or settings.reply_to)
 
@@ -68,7 +59,7 @@ def for_send(session: Session, settings: Settings, *, issue_brand: str, issue: s
     """The signature of issue ``issue`` sent to ``list_slugs`` (or a saved ``segment``'s
     list): its own ``brand:``, else its lists' one; refuses lists of different brands."""
     if issue_brand:
-        return signature(settings, check_brand(settings, issue_brand, f"{issue}: brand"))
+        return signature(settings, check_brand(settings, issue_brand, issue))
     if segment:
         from mailer.services.segments import audience
 
@@ -83,5 +74,5 @@ def for_send(session: Session, settings: Settings, *, issue_brand: str, issue: s
     name = brands.pop() if brands else ""
     if name:
         lst = next(x for x in lists if x.brand == name)
-        check_brand(settings, name, f"list {lst.slug}: brand")
+        check_brand(settings, name, f"list {lst.slug}")
     return signature(settings, name)

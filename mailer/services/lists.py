@@ -15,8 +15,8 @@ from mailer.store.lists import ListCounts, add_list, find_list, get_list, list_c
 from mailer.store.models import MailingList
 from mailer.store.search import Page, search_subscribers
 
-__all__ = ["LANGUAGES", "SLUG_RE", "ListCounts", "ListPage", "counts_of", "create_list", "edit_list",
-           "get_list", "list_counts", "list_page"]
+__all__ = ["LANGUAGES", "SLUG_RE", "ListCounts", "ListPage", "counts_of", "create_list",
+           "edit_list", "get_list", "list_counts", "list_page"]
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 LANGUAGES = ("sv", "en")
@@ -37,16 +37,16 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
         raise MailerError("--name must not be empty")
     if find_list(session, slug) is not None:
         raise MailerError(f"a list named {slug!r} exists already")
-    brand = _brand(settings, brand)
+    brand = _brand(settings, brand, slug)
     return add_list(session, slug=slug, name=name.strip(), description=description,
                     public=public, double_opt_in=double_opt_in, language=language,
                     brand=brand)
 
 
-def _brand(settings: Settings | None, brand: str) -> str:
+def _brand(settings: Settings | None, brand: str, slug: str) -> str:
     if brand.strip() and settings is None:
         raise MailerError("a list's brand needs the workspace's settings to check it")
-    return check_brand(settings, brand, "brand") if settings is not None else ""
+    return check_brand(settings, brand, f"list {slug}") if settings is not None else ""
 
 
 def edit_list(session: Session, settings: Settings, slug: str, *, name: str | None = None,
@@ -61,7 +61,7 @@ def edit_list(session: Session, settings: Settings, slug: str, *, name: str | No
     if description is not None:
         lst.description = description
     if brand is not None:
-        lst.brand = _brand(settings, brand)
+        lst.brand = _brand(settings, brand, slug)
     session.flush()
     return lst
 

@@ -21,8 +21,14 @@ from mailer.errors import MailerError, NotFound
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers, report_lines
-from mailer.services.lists import (LANGUAGES, ListPage, create_list, edit_list, list_counts,
-                                   list_page)
+from mailer.services.lists import (
+    LANGUAGES,
+    ListPage,
+    create_list,
+    edit_list,
+    list_counts,
+    list_page,
+)
 from mailer.services.subscriptions import STATUSES
 from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.pages import redirect, render
