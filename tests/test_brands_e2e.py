@@ -29,16 +29,13 @@ from tests.admin.conftest import team as team  # noqa: F401 (fixture)
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
 from tests.smtp_server import SmtpServer
+from tests.test_brand import PNG
+from tests.test_brand import TOML as BRAND_TOML
 from tests.test_subscribers_cli import Cli
 
 BASE = "https://nyhetsbrev.example.org"
-TOML = """
-[brand]
-name = "Sveriges Kommuner och Regioner"
-logo = "skr-logo.png"
-colour = "#00345C"
-footer_address = "SKR, 118 82 Stockholm"
-
+# test_brand's [brand] (SKR: logo, colour, footer), and two newsletters of our own.
+TOML = BRAND_TOML.partition("[brands.")[0] + """
 [brands.demokrati]
 name = "Demokratibrevet"
 from_address = "Demokratibrevet <demokrati@skr.example.org>"
@@ -55,8 +52,6 @@ reply_to = "natverk-svar@natverket.example.net"
 description = "Brev till nätverkets medlemmar"
 templates = "templates-natverk"
 """
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 MARK = "Nätverkets egen mall"
 
 
