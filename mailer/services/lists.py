@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.text import has_control
 from mailer.errors import MailerError
 from mailer.services.brands import check_brand
 from mailer.store.lists import ListCounts, add_list, find_list, get_list, list_counts
@@ -35,12 +36,19 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
         )
     if not name.strip():
         raise MailerError("--name must not be empty")
+    _one_line(name, description)
     if find_list(session, slug) is not None:
         raise MailerError(f"a list named {slug!r} exists already")
     brand = _brand(settings, brand, slug)
     return add_list(session, slug=slug, name=name.strip(), description=description,
                     public=public, double_opt_in=double_opt_in, language=language,
                     brand=brand)
+
+
+def _one_line(name: str, description: str) -> None:
+    if has_control(name) or has_control(description):
+        raise MailerError("a list's name and description are one line of text, without "
+                          "control characters")
 
 
 def _brand(settings: Settings | None, brand: str, slug: str) -> str:
@@ -54,6 +62,7 @@ def edit_list(session: Session, settings: Settings, slug: str, *, name: str | No
     """Change a list's name, description or brand (None = leave as it is; brand "" = the
     workspace's [brand]). Mailings already planned keep the brand they were planned with."""
     lst = get_list(session, slug)
+    _one_line(name or "", description or "")
     if name is not None:
         if not name.strip():
             raise MailerError("--name must not be empty")

@@ -27,6 +27,8 @@ class ListCounts:
 
 
 def find_list(session: Session, slug: str) -> MailingList | None:
+    if "\x00" in slug:
+        return None  # no list is called that, and PostgreSQL refuses NUL in text
     return session.scalar(select(MailingList).where(MailingList.slug == slug))
 
 

@@ -31,14 +31,16 @@ class ListOut(BaseModel):
 class ListIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slug: str = Field(..., max_length=63, examples=["natverk-2024"])
+    slug: str = Field(..., max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      examples=["natverk-2024"])
     name: str = Field(..., max_length=200)
     description: str = Field("", max_length=500)
     public: bool = True
     double_opt_in: bool = True
     language: Literal["sv", "en"] = "sv"
-    brand: str = Field("", max_length=64, description="A [brands.NAME] of mailer.toml: the "
-                                                      "list's look, From and Reply-To.")
+    brand: str = Field("", max_length=64, pattern=r"^[a-z0-9-]*$",
+                       description="A [brands.NAME] of mailer.toml: the list's look, From "
+                                   "and Reply-To.")
 
 
 class ListPatch(BaseModel):
@@ -48,7 +50,8 @@ class ListPatch(BaseModel):
 
     name: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=500)
-    brand: str | None = Field(None, max_length=64, description='"" = the workspace\'s [brand].')
+    brand: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9-]*$",
+                              description='"" = the workspace\'s [brand].')
 
 
 class SubscriberOut(BaseModel):
@@ -64,7 +67,8 @@ class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(min_length=3, max_length=320, examples=["anna.svensson@hylte.se"])
-    list: str = Field(min_length=1, max_length=64, description="The list's slug.")
+    list: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      description="The list's slug.")
     name: str = Field("", max_length=200)
     language: Literal["sv", "en"] = "sv"
 
@@ -144,7 +148,8 @@ class MailingIn(BaseModel):
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    list: str = Field(min_length=1, max_length=64, description="The list's slug.")
+    list: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      description="The list's slug.")
     where: builtins.list[str] = Field(min_length=1, max_length=20,
                              examples=[["org.kind=region", "role~förtroendevald"]])
 
