@@ -94,7 +94,7 @@ def send(
             raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
                               "and --dry-run")
         addresses = svc.test_addresses(test)
-        src, signature = _branded(c, path, src, src.lists, "")
+        src, signature = _branded(c, path, src, src.lists, "", test=True)
         with transaction(c.engine) as s:
             planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
                                     source=src.path, now=datetime.now(UTC),
@@ -145,7 +145,7 @@ def send(
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
-             segment: str) -> tuple[Source, Signature]:
+             segment: str, *, test: bool = False) -> tuple[Source, Signature]:
     """The newsletter's brand for these lists (services.brands), and the issue rendered
     in it: again when it names no brand and its lists have one."""
     from mailer.delivery.sources import render_path
@@ -153,7 +153,7 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
     with transaction(c.engine) as s:
         signature = brands.for_send(s, c.settings, issue_brand=src.brand,
                                     issue=f"{src.path}/issue.yaml", list_slugs=lists,
-                                    segment=segment)
+                                    segment=segment, test=test)
     if signature.brand != src.rendered_brand:
         src = render_path(path, c.settings, brand=signature.brand)
     return src, signature

@@ -19,7 +19,7 @@ from mailer.config import Settings
 from mailer.domain.brand import Brand
 from mailer.domain.findings import msg
 from mailer.errors import MailerError
-from mailer.store.lists import get_list
+from mailer.store.lists import find_list, get_list
 
 __all__ = ["Signature", "brand_of", "check_brand", "for_send", "signature"]
 
@@ -55,16 +55,21 @@ def signature(settings: Settings, name: str) -> Signature:
 
 
 def for_send(session: Session, settings: Settings, *, issue_brand: str, issue: str,
-             list_slugs: Sequence[str] = (), segment: str = "") -> Signature:
+             list_slugs: Sequence[str] = (), segment: str = "",
+             test: bool = False) -> Signature:
     """The signature of issue ``issue`` sent to ``list_slugs`` (or a saved ``segment``'s
-    list): its own ``brand:``, else its lists' one; refuses lists of different brands."""
+    list): its own ``brand:``, else its lists' one; refuses lists of different brands.
+    A ``test`` send looks at the issue's own lists and passes over those not created yet."""
     if issue_brand:
         return signature(settings, check_brand(settings, issue_brand, issue))
     if segment:
         from mailer.services.segments import audience
 
         list_slugs = audience(session, segment=segment).list_slugs
-    lists = [get_list(session, slug) for slug in list_slugs]
+    if test:
+        lists = [x for x in (find_list(session, slug) for slug in list_slugs) if x]
+    else:
+        lists = [get_list(session, slug) for slug in list_slugs]
     brands = {lst.brand for lst in lists}
     if len(brands) > 1:
         named = ", ".join(f"{lst.slug} ({lst.brand or '[brand]'})" for lst in lists)

@@ -128,7 +128,8 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
         signature = await db(request, brands.for_send, web.settings,
                              issue_brand=str(getattr(loaded.document, "brand", "") or ""),
                              issue=f"issues/{name}/issue.yaml",
-                             list_slugs=[str(x) for x in getattr(loaded.document, "lists", [])])
+                             list_slugs=[str(x) for x in getattr(loaded.document, "lists", [])],
+                             test=True)
     except MailerError as exc:
         return await _refused(request, name, {"addresses": raw,
                                               "errors": {"addresses": exc.message}})
