@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from mailer.authoring.examples import flagship_path
 from mailer.config import load_settings
+from mailer.delivery.worker import deliver_due
 from mailer.errors import ConfigError
 from mailer.store.db import transaction
 from mailer.store.models import Mailing
@@ -238,7 +239,8 @@ def test_two_newsletters_send_sign_and_archive_as_themselves(
 
 
 def test_the_admin_and_the_api_set_a_list_brand_and_refuse_mixed_sends(
-        branded: Cli, engine: Engine, workspace: Path, team: dict[str, int]) -> None:  # noqa: F811
+        branded: Cli, engine: Engine, workspace: Path, smtp_server: SmtpServer,
+        team: dict[str, int]) -> None:  # noqa: F811
     add_subscribers(engine, 1, slug="demokratidialog", domain="demokrati.test")
     _issue(workspace, "blandat", "Till båda")
     settings = load_settings(workspace)
@@ -291,6 +293,16 @@ def test_the_admin_and_the_api_set_a_list_brand_and_refuse_mixed_sends(
             "issue": "blandat", "lists": ["demokratidialog", "natverk-2024"]})
         assert r.status_code == 400
         assert "belong to different newsletters" in r.json()["error"]["message"]
+
+        # A sign-up to the network's list is confirmed by the network, signing as itself.
+        r = client.post("/api/subscribers", headers=auth, json={
+            "email": "ny@natverket.example.net", "list": "natverk-2024"})
+        assert r.status_code == 202, r.text
+    assert deliver_due(engine, settings).sent == 1
+    (confirm,) = smtp_server.wait_for(1)
+    assert parseaddr(confirm.message["From"]) == ("Nätverket", "natverk@natverket.example.net")
+    assert confirm.message["Reply-To"] == "natverk-svar@natverket.example.net"
+    assert "Nätverket för förtroendevalda" in confirm.message.get_body(("plain",)).get_content()
 
 
 @pytest.mark.parametrize(("key", "value"), [("from_address", "Nätverket <inte-en-adress>"),

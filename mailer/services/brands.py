@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from mailer.config import Settings
+from mailer.config import Settings, parse_sender
 from mailer.domain.brand import Brand
 from mailer.domain.findings import msg
 from mailer.errors import MailerError
 from mailer.store.lists import find_list, get_list
 
-__all__ = ["Signature", "brand_of", "check_brand", "for_send", "signature"]
+__all__ = ["Signature", "brand_of", "check_brand", "for_send", "list_signature",
+           "signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Signature:
     brand: str
     sender: str  # "Name <address>"
     reply_to: str  # "" = none
+    signed: str = ""  # who signs a short mail: the brand's name, else the From's name
 
 
 def check_brand(settings: Settings, name: str, where: str) -> str:
@@ -50,8 +52,17 @@ def signature(settings: Settings, name: str) -> Signature:
     """The From and Reply-To of brand ``name``: its own, else [brand]'s, else MAILER_FROM
     and MAILER_REPLY_TO."""
     brand = brand_of(settings, check_brand(settings, name, "mailing"))
-    return Signature(name, brand.from_address or settings.sender.formatted(),
-                     brand.reply_to or settings.reply_to)
+    # Recorded as written ("Nätverket <…>"): the worker encodes the name for the header.
+    raw = brand.from_address or settings.from_
+    sender = parse_sender(raw)
+    return Signature(name, raw, brand.reply_to or settings.reply_to,
+                     brand.name or sender.name or sender.address)
+
+
+def list_signature(settings: Settings, brand: str) -> Signature:
+    """How mail about a list (a sign-up's confirmation) signs: its newsletter's From and
+    Reply-To; a brand mailer.toml no longer has falls back to the workspace's."""
+    return signature(settings, brand if brand in settings.brands else "")
 
 
 def for_send(session: Session, settings: Settings, *, issue_brand: str, issue: str,

@@ -18,10 +18,11 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
-from mailer.config import Sender
+from mailer.config import Sender, Settings
 from mailer.errors import MailerError, NotFound
 from mailer.invitation_files import load_invitation
 from mailer.links import Links
+from mailer.services.brands import list_signature
 from mailer.services.notifications import (
     SubscriptionNotice,
     plan_notice,
@@ -143,13 +144,16 @@ def public_list_slugs(session: Session) -> set[str]:
 def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now: datetime,
               ip: str | None, wording: str, language: str, name: str = "",
               source: str = "form", notify: bool = True,
-              sender: Sender | None = None) -> SubscribeResult:
+              sender: Sender | None = None,
+              settings: Settings | None = None) -> SubscribeResult:
     """Sign ``email`` up for a list and, with ``notify``, plan the mail it gets.
 
     The mail depends on the outcome: a confirmation link (double opt-in), a welcome
     (single opt-in) or an "already subscribed" note; the page that answers is the same
     for all three. ``notify=False`` (a per-address rate limit was hit) records the sign-up
-    without a mail. ``sender`` signs the mail (its name, else its address).
+    without a mail. ``sender`` signs the mail (its name, else its address); with
+    ``settings`` the list's newsletter (brand) signs it and sends it with its From and
+    Reply-To.
     """
     lst = get_list(session, list_slug)
     address = normalise_email(email)
@@ -162,9 +166,11 @@ def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now
         notice = SubscriptionNotice(language=language, list_name=lst.name,
                                     outcome=result.outcome, link=link,
                                     unsubscribe_url=links.unsubscribe(sid, lst.id))
-        plan_notice(session, render_subscription_notice(notice, sender=signature(sender)),
+        brand = list_signature(settings, lst.brand) if settings is not None else None
+        plan_notice(session, render_subscription_notice(
+                        notice, sender=brand.signed if brand else signature(sender)),
                     name=f"{result.outcome.value}: {lst.slug}", email=address,
-                    subscriber_id=sid, now=now)
+                    subscriber_id=sid, now=now, signature=brand)
     return result
 
 

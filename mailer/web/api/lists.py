@@ -117,7 +117,7 @@ def create_subscriber(body: SubscribeIn, request: Request, me: Principal = MANAG
     result = subscriptions.subscribe(
         session, web.links, list_slug=lst.slug, email=address, now=web.now(),
         ip=client_ip(request), wording=wording, language=body.language, name=body.name,
-        source=f"api:{me.email}", sender=web.settings.sender,
+        source=f"api:{me.email}", sender=web.settings.sender, settings=web.settings,
         notify=web.may_mail(address))
     return SubscribeOut(subscriber_id=result.subscriber_id, list=lst.slug,
                         outcome=result.outcome.value)
