@@ -124,7 +124,11 @@ def test_two_newsletters_send_sign_and_archive_as_themselves(
 
     code, out, err = cli("send", str(workspace / "issues" / "demo-1"), "--list", "demokratidialog")
     assert code == 0, out + err
-    assert cli("send", str(workspace / "issues" / "natverk-1"), "--list", "natverk-2024")[0] == 0
+    code, out, _ = cli("send", str(workspace / "issues" / "natverk-1"), "--list", "natverk-2024")
+    assert code == 0
+    natverk_id = re.search(r"mailing (\d+) queued", out).group(1)  # type: ignore[union-attr]
+    code, out, _ = cli("mailings", "show", natverk_id)
+    assert "from Nätverket <natverk@natverket.example.net> (brand natverk)" in out
     code, out, err = cli("send", str(workspace / "issues" / "blandat"), "--list", "demokratidialog",
                          "--list", "natverk-2024")
     assert code == 2

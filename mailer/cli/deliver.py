@@ -254,6 +254,8 @@ def show(
                f"finished {_local(p.finished_at, c)}")
     typer.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(p.counts.items()))
                + f" (total {p.total})")
+    if p.sender:
+        typer.echo(f"  from {p.sender}" + (f" (brand {p.brand})" if p.brand else ""))
     if p.note:
         typer.echo(f"  note: {p.note}")
     if not r.tracked:

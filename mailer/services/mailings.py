@@ -247,6 +247,8 @@ class MailingProgress:
     send_window: str = ""
     #: why copies were skipped, failed or are unknown, grouped (``domain.outcomes``)
     reasons: tuple[Reason, ...] = ()
+    brand: str = ""  # the newsletter it went out as ("" = the workspace's)
+    sender: str = ""  # the From it was planned with ("" = MAILER_FROM at sending)
 
     @property
     def total(self) -> int:
@@ -268,7 +270,8 @@ def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
                             health.get(m.id),
                             tuple(m.audience or ()), m.segment or "", m.send_window or "",
-                            tuple(group_reasons(missing.get(m.id, []))))
+                            tuple(group_reasons(missing.get(m.id, []))), m.brand or "",
+                            m.sender or "")
             for m in mailings]
 
 
