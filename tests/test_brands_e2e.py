@@ -200,6 +200,10 @@ def test_two_newsletters_send_sign_and_archive_as_themselves(
         assert "Demokratibrevet nr 1" in lst and "Nätverksbrevet nr 1" not in lst
         assert "Demokratibrevet" in lst and 'href="/archive/demokratidialog/rss.xml"' in lst
         assert web.get("/archive/nope").status_code == 404
+        # The list's other public pages wear its newsletter's look too.
+        sub = web.get("/subscribe/natverk-2024").text
+        assert 'src="/brand/natverk.png"' in sub and "Nätverket för förtroendevalda" in sub
+        assert "/brand.css?b=natverk" in sub
 
         rss = web.get("/archive/natverk/rss.xml")
         assert rss.headers["content-type"].startswith("application/rss+xml")
