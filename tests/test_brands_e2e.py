@@ -56,12 +56,14 @@ templates = "templates-natverk"
 MARK = "Nätverkets egen mall"
 
 
-def _issue(workspace: Path, name: str, subject: str, brand: str = "") -> Path:
+def _issue(workspace: Path, name: str, subject: str, brand: str = "",
+           lists: str = "medborgardialog") -> Path:
     folder = workspace / "issues" / name
     shutil.copytree(flagship_path(), folder)
     path = folder / "issue.yaml"
     text = re.sub(r"(?m)^subject: .*$", f'subject: "{subject}"',
                   path.read_text(encoding="utf-8"))
+    text = re.sub(r"(?m)^lists: .*$", f"lists: [{lists}]", text)
     path.write_text(text + (f"brand: {brand}\n" if brand else ""), encoding="utf-8")
     return folder
 
@@ -266,6 +268,11 @@ def test_the_admin_and_the_api_set_a_list_brand_and_refuse_mixed_sends(
             "slug": "natverk-2024", "name": "Nätverket", "language": "sv", "public": "1",
             "double_opt_in": "1", "brand": "natverk", "csrf_token": csrf(form.text)})
         assert r.status_code == 303, r.text
+        # The preview of an issue naming no brand wears its lists' newsletter.
+        _issue(workspace, "utkast", "Utkast", lists="natverk-2024")
+        preview = client.get("/admin/issues/utkast/preview.html")
+        assert preview.status_code == 200
+        assert f"{BASE}/brand/natverk.png" in preview.text and "#5b2a86" in preview.text.lower()
         one = client.get("/admin/lists/demokratidialog")
         assert 'action="/admin/lists/demokratidialog/brand"' in one.text
         r = client.post("/admin/lists/demokratidialog/brand",

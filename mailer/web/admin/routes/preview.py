@@ -19,6 +19,7 @@ from mailer.render.documents import options_for, render_document
 from mailer.services import brands, mailings
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
+from mailer.store.db import reading
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import Preview, PreviewCache, issue_folder, local_today
 from mailer.web.admin.pages import redirect
@@ -44,7 +45,27 @@ def _preview(request: Request, name: str) -> Preview:
     web = web_of(request)
     folder = issue_folder(web.settings, name)
     previews: PreviewCache = request.app.state.admin.previews
-    return previews.get(web.settings, folder, f"/admin/issues/{name}/media")
+    return previews.get(web.settings, folder, f"/admin/issues/{name}/media",
+                        brand=_lists_brand(request, name))
+
+
+def _lists_brand(request: Request, name: str) -> str:
+    """The newsletter an issue naming no brand will look like: its own lists' (a mix of
+    newsletters, refused when sent, previews in the workspace's look)."""
+    web = web_of(request)
+    loaded = load_document(issue_folder(web.settings, name))
+    doc: object = loaded.document
+    own = str(getattr(doc, "brand", "") or "")
+    if not loaded.ok or own:
+        return ""
+    try:
+        with reading(web.engine) as session:
+            return brands.for_send(session, web.settings, issue_brand="",
+                                   issue=f"issues/{name}/issue.yaml",
+                                   list_slugs=[str(x) for x in getattr(doc, "lists", [])],
+                                   test=True).brand
+    except MailerError:
+        return ""
 
 
 @router.get("/admin/issues/{name}/preview.html")
