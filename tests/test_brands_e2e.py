@@ -140,6 +140,11 @@ def test_two_newsletters_send_sign_and_archive_as_themselves(
     assert code == 2
     assert re.search(r"issues/okand/issue.yaml: brand 'nope' is not in mailer.toml "
                      r"\(defined: demokrati, natverk\)", out + err)
+    code, out, err = cli("issue", "check", str(workspace / "issues" / "okand"))
+    assert code == 1
+    assert re.search(r"okand/issue.yaml:\d+: brand: brand 'nope' is not in mailer.toml "
+                     r"\(defined: demokrati, natverk\)", out + err), out + err
+    assert cli("issue", "check", str(workspace / "issues" / "natverk-extra"))[0] == 0
     code, out, err = cli("worker", "--drain")
     assert code == 0, out + err
 
