@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from mailer.domain.brand import Brand
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, MailerError
 
 ENV_PREFIX = "MAILER_"
 SECRET_FILE = ".mailer-secret"
@@ -168,7 +168,8 @@ class Sender:
         return formataddr((self.name, self.address)) if self.name else self.address
 
 
-def _parse_sender(value: str) -> Sender:
+def parse_sender(value: str) -> Sender:
+    """``"Name <address>"`` or ``address`` as a Sender; ValueError says what is wrong."""
     if "\r" in value or "\n" in value:
         raise ValueError("must be on one line")
     name, addr = parseaddr(value)
@@ -179,6 +180,17 @@ def _parse_sender(value: str) -> Sender:
     except EmailNotValidError as exc:
         raise ValueError(f"{addr!r} is not a valid e-mail address: {exc}") from None
     return Sender(address=normal, name=name.strip())
+
+
+def _brand_addresses(brand: Brand, table: str) -> None:
+    """A brand's From and Reply-To must be addresses (the key named when not)."""
+    for key in ("from_address", "reply_to"):
+        value = getattr(brand, key)
+        if value:
+            try:
+                parse_sender(value)
+            except ValueError as exc:
+                raise ValueError(f"{table} {key} = {value!r}: {exc}") from None
 
 
 class Settings(BaseSettings):
@@ -320,14 +332,14 @@ class Settings(BaseSettings):
     @field_validator("from_")
     @classmethod
     def _from(cls, v: str) -> str:
-        _parse_sender(v)
+        parse_sender(v)
         return v
 
     @field_validator("reply_to")
     @classmethod
     def _reply_to(cls, v: str) -> str:
         if v:
-            _parse_sender(v)
+            parse_sender(v)
         return v
 
     @field_validator("base_url")
@@ -403,7 +415,7 @@ class Settings(BaseSettings):
     def _bounce(cls, v: str) -> str:
         if not v:
             return v
-        sender = _parse_sender(v)
+        sender = parse_sender(v)
         if sender.name or "+" in sender.address.split("@")[0]:
             raise ValueError("must be a plain address without a '+' tag or a name, e.g. "
                              "bounces@news.example.org (mailer adds +<row>-<check> per message)")
@@ -437,13 +449,33 @@ class Settings(BaseSettings):
     @field_validator("brands")
     @classmethod
     def _brands(cls, v: dict[str, Brand]) -> dict[str, Brand]:
-        for name in v:
+        for name, brand in v.items():
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
                 raise ValueError(f"[brands.{name}]: a brand's name is a short name (a-z, 0-9, "
                                  "'-'), e.g. [brands.natverk]")
+            _brand_addresses(brand, f"[brands.{name}]")
+        return v
+
+    @field_validator("brand")
+    @classmethod
+    def _brand(cls, v: Brand) -> Brand:
+        _brand_addresses(v, "[brand]")
         return v
 
     # --- derived values -------------------------------------------------------------
+    def check_brand(self, name: str, where: str) -> str:
+        """``name`` if it is a brand of mailer.toml (or ""), else an error naming ``where``
+        (the file and field, or the option) and the brands there are."""
+        from mailer.domain.findings import msg
+
+        name = name.strip()
+        if name and name not in self.brands:
+            raise MailerError(msg("%(where)s: brand %(name)r is not in mailer.toml (defined: "
+                                  "%(known)s); add a [brands.%(name)s] table or fix the name",
+                                  where=where, name=name,
+                                  known=", ".join(sorted(self.brands)) or "none"))
+        return name
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -475,7 +507,7 @@ class Settings(BaseSettings):
 
     @property
     def sender(self) -> Sender:
-        return _parse_sender(self.from_)
+        return parse_sender(self.from_)
 
     @property
     def db_url(self) -> str:
@@ -615,6 +647,9 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
             if err["type"] == "extra_forbidden":
                 msg = f"unknown setting {loc!r} in {toml}; check the spelling"
                 name = loc
+            if loc in ("brand", "brands") and len(err["loc"]) == 1:
+                lines.append(f"{msg} (in {toml})")  # the message names table and key
+                continue
             if loc in ("brand", "brands") and err["type"] != "extra_forbidden":
                 table = ".".join(str(x) for x in err["loc"][:-1])
                 lines.append(f"[{table}] {err['loc'][-1]} in {toml}: {msg}")

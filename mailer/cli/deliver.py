@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy.orm import Session
@@ -16,10 +17,14 @@ from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
+from mailer.services import brands, segments
 from mailer.services import mailings as svc
-from mailer.services import segments
 from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
+
+if TYPE_CHECKING:
+    from mailer.delivery.sources import Source
+    from mailer.services.brands import Signature
 
 
 def _parse_at(value: str, ctx: AppContext) -> datetime:
@@ -89,9 +94,11 @@ def send(
             raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
                               "and --dry-run")
         addresses = svc.test_addresses(test)
+        src, signature = _branded(c, path, src, src.lists, "", test=True)
         with transaction(c.engine) as s:
             planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
-                                    source=src.path, now=datetime.now(UTC))
+                                    source=src.path, now=datetime.now(UTC),
+                                    signature=signature)
         typer.echo(f"test mailing {planned.mailing_id} queued for {', '.join(addresses)} "
                    f"(subject marked {svc.TEST_MARK}); run 'mailer worker --drain' to send")
         return
@@ -104,6 +111,7 @@ def send(
     lists = list(lists) or ([] if segment else src.lists)
     if not lists and not segment:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
+    src, signature = _branded(c, path, src, lists, segment)
     if dry_run:
         if where or segment:
             raise MailerError("--dry-run counts whole lists; for who --where/--segment "
@@ -120,7 +128,7 @@ def send(
                                  where=where, segment=segment, send_window=window,
                                  again=again, include_received=include_received,
                                  track_clicks=svc.TrackClicks.of(c.settings)
-                                 if track_clicks else None)
+                                 if track_clicks else None, signature=signature)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
     if target.conditions:
@@ -134,6 +142,21 @@ def send(
     if suppressed:
         typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
                    "the suppression list (see 'mailer suppressions')")
+
+
+def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
+             segment: str, *, test: bool = False) -> tuple[Source, Signature]:
+    """The newsletter's brand for these lists (services.brands), and the issue rendered
+    in it: again when it names no brand and its lists have one."""
+    from mailer.delivery.sources import render_path
+
+    with transaction(c.engine) as s:
+        signature = brands.for_send(s, c.settings, issue_brand=src.brand,
+                                    issue=f"{src.path}/issue.yaml", list_slugs=lists,
+                                    segment=segment, test=test)
+    if signature.brand != src.rendered_brand:
+        src = render_path(path, c.settings, brand=signature.brand)
+    return src, signature
 
 
 def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
@@ -231,6 +254,8 @@ def show(
                f"finished {_local(p.finished_at, c)}")
     typer.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(p.counts.items()))
                + f" (total {p.total})")
+    if p.sender:
+        typer.echo(f"  from {p.sender}" + (f" (brand {p.brand})" if p.brand else ""))
     if p.note:
         typer.echo(f"  note: {p.note}")
     if not r.tracked:

@@ -116,7 +116,7 @@ def remove(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
     links = Links(c.settings.base_url, Tokens(c.settings.signing_keys()))
     with transaction(c.engine) as s:
         sent = svc.remove_suppression(s, email, links=links, now=datetime.now(UTC),
-                                      sender=c.settings.sender)
+                                      settings=c.settings)
     typer.echo(f"{email} removed from the suppression list; the next mailing includes it")
     if sent:
         typer.echo(f"{sent} sign-up(s) made while it was suppressed: the confirmation link "

@@ -14,7 +14,7 @@ from mailer.authoring.scaffold import new_issue
 from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.content import Issue
-from mailer.errors import MailerError
+from mailer.errors import ConfigError, MailerError, Problem
 
 issue_app = typer.Typer(help="Compose newsletter issues: scaffold, check, render, preview.",
                         no_args_is_help=True)
@@ -60,12 +60,25 @@ def new(
 
 @issue_app.command("check")
 def check(
+    ctx: typer.Context,
     path: Path = typer.Argument(..., help="Issue folder (or its issue.yaml)."),
     today: str | None = typer.Option(None, "--today", help="Date for has-passed warnings "
                                      "(YYYY-MM-DD; default: today)."),
 ) -> None:
     """Validate an issue; print every problem as file:line: field: message."""
     loaded = load_document(path, today=_parse_day(today))
+    own = str(getattr(loaded.document, "brand", "") or "")
+    if own:
+        # The brand must be one of the workspace's mailer.toml (the issue file alone
+        # cannot tell): an error here, not first when the issue is sent.
+        c: AppContext = ctx.obj
+        try:
+            c.settings.check_brand(own, "brand")
+        except ConfigError:
+            pass  # a broken mailer.toml is its own error, reported by the commands using it
+        except MailerError as exc:
+            loaded.problems.append(Problem(exc.message.partition(": ")[2], str(loaded.path),
+                                           _line_of(loaded.path, "brand"), "brand"))
     for problem in loaded.problems:
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
@@ -77,6 +90,12 @@ def check(
     what = (f"{loaded.kind} nr {doc.number} {doc.year}, {len(doc.sections)} sections, "
             f"{items} items" if isinstance(doc, Issue) else loaded.kind)
     typer.echo(f"ok: {loaded.path} ({what}); {warnings} warning(s)")
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    """The line of a top-level ``key:`` in a YAML file (for a problem's file:line)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((n for n, line in enumerate(lines, 1) if line.startswith(f"{key}:")), None)
 
 
 @issue_app.command("render")

@@ -23,10 +23,13 @@ class Source:
     path: str
     lists: list[str]  # the document's own target lists (used when --list is not given)
     warnings: list[str] = field(default_factory=list)  # the check's warnings, as shown
+    brand: str = ""  # the document's own brand: ("" = its lists' or the workspace's)
+    rendered_brand: str = ""  # the brand it was rendered in
 
 
-def render_path(path: Path, settings: Settings) -> Source:
-    """Load and render the issue or invitation at ``path`` once (no personalisation)."""
+def render_path(path: Path, settings: Settings, *, brand: str = "") -> Source:
+    """Load and render the issue or invitation at ``path`` once (no personalisation); a
+    document naming no brand is rendered in ``brand`` (its lists', services.brands)."""
     path = Path(path)
     if not path.exists():
         raise MailerError(f"{path}: no such file or folder (give an issue folder or its "
@@ -38,10 +41,13 @@ def render_path(path: Path, settings: Settings) -> Source:
     if not loaded.ok:
         raise MailerError(f"{loaded.path} has problems; fix them first "
                           f"(mailer issue check {path})", loaded.errors)
+    settings.check_brand(str(getattr(loaded.document, "brand", "") or ""),
+                         str(loaded.path))
     rendered = render_document(loaded.document, loaded.kind,
-                               options_for(settings, loaded.folder))
+                               options_for(settings, loaded.folder, brand=brand))
     doc = loaded.document
+    own = str(getattr(doc, "brand", "") or "")
     name = f"{loaded.folder.name}: {rendered.subject}"
     lists = [str(x) for x in getattr(doc, "lists", []) or []]
     return Source(rendered, MailingKind(loaded.kind), name, str(loaded.folder), lists,
-                  [str(w) for w in loaded.warnings])
+                  [str(w) for w in loaded.warnings], own, own or brand)

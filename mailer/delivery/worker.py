@@ -29,7 +29,7 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailer.config import Settings, SmtpUrl
+from mailer.config import Sender, Settings, SmtpUrl, parse_sender
 from mailer.delivery.dkim import signer_for
 from mailer.delivery.journal import Journal, JournalBounce, read_journal, remove_journal
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
@@ -176,7 +176,6 @@ class Worker:
         self.on_progress = on_progress
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.envelope_from = settings.sender.address
         # VERP: each copy's envelope sender names its outbox row (bounces find their row).
         self.verp = (Verp(settings.bounce_address, settings.signing_keys())
                      if settings.bounce_address else None)
@@ -454,6 +453,16 @@ class Worker:
         self.report.released += await self._run_db(
             self._release([c.id], later=rest, reason=f"not sent yet: {out.reply}"))
 
+    def _sender_of(self, mailing: Mailing) -> Sender:
+        """The From a mailing recorded at planning (its brand's), else MAILER_FROM."""
+        if mailing.sender:
+            try:
+                return parse_sender(mailing.sender)
+            except ValueError:
+                log.warning("mailing %s: From %r is not an address; using MAILER_FROM",
+                            mailing.id, mailing.sender)
+        return self.settings.sender
+
     async def _sender(self, queue: asyncio.Queue[outbox.Claimed | None],
                       wake: asyncio.Event) -> None:
         task = id(asyncio.current_task())
@@ -471,8 +480,10 @@ class Worker:
                 hold = self._hold_until - time.monotonic()
                 if hold > 0:  # a 5.7.x refusal asked us to slow down
                     await asyncio.sleep(hold)
+                # Without VERP the envelope sender is the mailing's From (its brand's),
+                # so SPF aligns with the From domain as DMARC asks.
                 sender = self.verp.address(c.id) if self.verp is not None \
-                    else self.envelope_from
+                    else tmpl.sender.address
                 try:
                     out = await self.transport.send(sender, c.email, built.data)
                 except Exception as exc:  # a transport bug must not leave the row claimed
@@ -568,8 +579,9 @@ class Worker:
                     if missing:
                         for m in await self._run_db(self._load(missing)):
                             self._templates[m.id] = MessageTemplate.for_mailing(
-                                m, sender=self.settings.sender, links=self.links,
-                                reply_to=self.settings.reply_to, signer=self.signer)
+                                m, sender=self._sender_of(m), links=self.links,
+                                reply_to=m.reply_to if m.sender else self.settings.reply_to,
+                                signer=self.signer)
                     self._inflight += len(claimed)
                     for c in claimed:
                         queue.put_nowait(c)

@@ -1,9 +1,11 @@
-"""A newsletter's brand: its organisation's name, logo, colours and footer address.
+"""A newsletter's brand: its organisation's name, logo, colours, footer, From and Reply-To.
 
 ``mailer.toml`` holds the workspace's brand (``[brand]``) and, for several newsletters in
 one workspace, named ones (``[brands.<name>]``) that an issue chooses with ``brand:``;
-a named brand fills what it leaves empty from ``[brand]``. The mail templates and the
-public pages read it; nothing here touches files or the network.
+a named brand fills what it leaves empty from ``[brand]``. A list names its brand too
+(``services.brands`` decides a mailing's); the mailing then records the brand's From and
+Reply-To, which the worker signs with. The mail templates and the public pages read it;
+nothing here touches files or the network.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def _logo(value: str) -> str:
                       and ".." not in value and not value.startswith("/")):
         raise ValueError(f"{value!r}: give an https:// address or a file name in the "
                          "workspace's brand/ folder, e.g. logo.png")
+    return value
+
+
+def _folder(value: str) -> str:
+    if value and not (re.fullmatch(r"[\w.-]+", value) and ".." not in value):
+        raise ValueError(f"{value!r}: give the name of a folder in the workspace, e.g. "
+                         "templates-natverk")
     return value
 
 
@@ -67,6 +76,14 @@ class Brand(BaseModel):
     colour: Colour = ""  # masthead, headings, buttons
     link_colour: Colour = ""
     footer_address: str = ""  # postal address under every mail and public page
+    # "Namn <adress>" for this newsletter's mail (else MAILER_FROM) and its Reply-To
+    # (else MAILER_REPLY_TO); checked with email-validator when mailer.toml is loaded.
+    from_address: str = ""
+    reply_to: str = ""
+    description: str = ""  # one line under the name in the archive and its feeds
+    # A folder of the workspace whose templates win over templates/ for this newsletter
+    # (e.g. "templates-natverk" holding its own newsletter.mjml.j2); empty = the usual.
+    templates: Annotated[str, AfterValidator(_folder)] = ""
 
     def over(self, base: Brand) -> Brand:
         """This brand, with what it leaves empty taken from ``base``."""

@@ -35,9 +35,10 @@ def renderer_for(kind: str) -> Renderer:
 
 
 def options_for(settings: Settings, folder: Path, *,
-                asset_base_url: str | None = None) -> RenderOptions:
+                asset_base_url: str | None = None, brand: str = "") -> RenderOptions:
     """Render options for the issue in ``folder``: its images are served by the web app
-    under ``<MAILER_BASE_URL>/media/<folder name>/`` unless another base is given."""
+    under ``<MAILER_BASE_URL>/media/<folder name>/`` unless another base is given; a
+    document naming no brand gets ``brand`` (its lists', see services.brands)."""
     return RenderOptions(
         workspace=settings.workspace,
         asset_base_url=asset_base_url or f"{settings.base_url}/media/{folder.name}",
@@ -45,6 +46,7 @@ def options_for(settings: Settings, folder: Path, *,
         brand=settings.brand,
         brands=settings.brands,
         brand_base_url=f"{settings.base_url}/brand",
+        default_brand=brand,
     )
 
 

@@ -71,9 +71,13 @@ class RenderOptions:
     brand: Brand = Brand()  # the workspace's [brand]
     brands: Mapping[str, Brand] = field(default_factory=dict)  # [brands.<name>]
     brand_base_url: str = ""  # where a logo file from the workspace's brand/ is served
+    # The brand of a document that names none: its lists' (services.brands); "" = [brand].
+    default_brand: str = ""
 
     def brand_for(self, name: str | None) -> Brand:
-        """The brand a document names (over the workspace's), or the workspace's."""
+        """The brand a document names (over the workspace's), else ``default_brand``'s,
+        else the workspace's."""
+        name = name or self.default_brand or None
         if not name:
             return self.brand
         if name not in self.brands:
@@ -91,8 +95,14 @@ class RenderOptions:
         return {"brand": brand, "theme": brand.theme(THEME), "logo_url": logo}
 
 
-def template_dirs(workspace: Path | None) -> tuple[Path, ...]:
+def template_dirs(workspace: Path | None, template_set: str = "") -> tuple[Path, ...]:
+    """Where templates are looked up: a brand's own set, the workspace's, the built-in."""
     dirs = []
+    if workspace is not None and template_set:
+        if not (workspace / template_set).is_dir():
+            raise MailerError(f"the brand's templates = {template_set!r} is not a folder in "
+                              f"{workspace}; create it or fix the key in mailer.toml")
+        dirs.append((workspace / template_set).resolve())
     if workspace is not None and (workspace / "templates").is_dir():
         dirs.append((workspace / "templates").resolve())
     dirs.append(DEFAULT_TEMPLATES)
@@ -168,22 +178,26 @@ def _tidy_text(text: str) -> str:
 
 def render_mailing(template: str, context: Mapping[str, object], *, subject: str,
                    language: str, preheader: str = "",
-                   options: RenderOptions | None = None) -> RenderedMailing:
+                   options: RenderOptions | None = None,
+                   brand: str | None = None) -> RenderedMailing:
     """Render ``<template>.mjml.j2`` and ``<template>.txt.j2`` once for a whole mailing.
 
     The result keeps ``%%field%%`` placeholders for the per-recipient fill. ``context``
     is passed to both templates, together with ``subject``, ``preheader`` and ``lang``.
+    ``brand`` is the document's own (else the options' default, else the workspace's):
+    its look, and its template set when it has one.
     """
     opts = options or RenderOptions()
-    env = environment(template_dirs(opts.workspace), language)
-    ctx = {**opts.brand_context(None), **context, "subject": subject, "preheader": preheader,
+    dirs = template_dirs(opts.workspace, opts.brand_for(brand).templates)
+    env = environment(dirs, language)
+    ctx = {**opts.brand_context(brand), **context, "subject": subject, "preheader": preheader,
            "remote_fonts": opts.remote_fonts}
     try:
         mjml_source = env.get_template(f"{template}.mjml.j2").render(ctx)
         text = env.get_template(f"{template}.txt.j2").render(ctx)
     except jinja2.TemplateNotFound as exc:
         raise MailerError(f"template {exc.name!r} not found in "
-                          f"{', '.join(map(str, template_dirs(opts.workspace)))}") from None
+                          f"{', '.join(map(str, dirs))}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise MailerError(f"{exc.filename}:{exc.lineno}: template syntax: {exc.message}") from None
     html = compile_mjml(mjml_source, remote_fonts=opts.remote_fonts, name=template)

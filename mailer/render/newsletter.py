@@ -80,7 +80,8 @@ def render_issue(issue: Issue, options: RenderOptions | None = None) -> Rendered
     """The whole issue, rendered once; per-recipient values stay ``%%field%%``."""
     opts = options or RenderOptions()
     return render_mailing("newsletter", issue_context(issue, opts), subject=issue.subject,
-                          language=issue.language, preheader=issue.preheader, options=opts)
+                          language=issue.language, preheader=issue.preheader, options=opts,
+                          brand=issue.brand or None)
 
 
 def _register() -> None:

@@ -1,4 +1,5 @@
-"""The public archive's content: newsletters that went out, and which lists are public."""
+"""The public archive's content: newsletters that went out, per list or per newsletter
+(brand)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailer.config import Settings
+from mailer.domain.brand import Brand
 from mailer.render.types import RenderedMailing
+from mailer.services.brands import brand_of
 from mailer.store import mailings as store
+from mailer.store.subscriptions import public_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +24,7 @@ class ArchivedIssue:
     list_slugs: tuple[str, ...]
     sent_at: datetime
     rendered: RenderedMailing
+    brand: str = ""  # the newsletter it went out as ("" = the workspace's [brand])
 
     @property
     def subject(self) -> str:
@@ -43,5 +49,34 @@ def archived(session: Session, mailing_id: int | None = None, *,
         rendered=RenderedMailing(subject=m.subject, html=m.html if bodies else "",
                                  text=m.text if bodies else "",
                                  language=m.language, preheader=m.preheader),
+        brand=m.brand,
     ) for m in mailings]
 
+
+
+@dataclass(frozen=True, slots=True)
+class Newsletter:
+    """What one archive page and its feeds show: a public list, or a whole newsletter (a
+    brand of mailer.toml: every issue it sent to a public list)."""
+
+    slug: str  # /archive/<slug>
+    name: str
+    description: str
+    language: str
+    brand_name: str  # "" = the workspace's [brand]
+    brand: Brand
+    list_slug: str  # the list to subscribe to ("" for a brand's archive)
+
+
+def newsletter(session: Session, settings: Settings, slug: str) -> Newsletter | None:
+    """The archive called ``slug``: a public list (its brand's look), else a brand of
+    mailer.toml; None for anything else (a private list is never shown)."""
+    lst = public_list(session, slug)
+    if lst is not None:
+        return Newsletter(lst.slug, lst.name, lst.description, lst.language, lst.brand,
+                          brand_of(settings, lst.brand), lst.slug)
+    if slug in settings.brands:
+        brand = brand_of(settings, slug)
+        return Newsletter(slug, brand.name or slug, brand.description, settings.language,
+                          slug, brand, "")
+    return None

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailer.config import Sender, Settings
+from mailer.config import Settings
 from mailer.delivery.inbound import open_mailbox, redact
 from mailer.delivery.verp import Verp, rows_of
 from mailer.domain.addresses import AddressError, normalise_address
@@ -262,7 +262,7 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
 
 
 def remove_suppression(session: Session, email: str, *, links: Links, now: datetime,
-                       sender: Sender | None) -> int:
+                       settings: Settings) -> int:
     """Allow mail to ``email`` again (after the person fixed their mailbox, or asked
     through another channel). Sign-ups that waited while it was suppressed now get their
     confirmation link: only following it activates them. Returns how many were sent."""
@@ -277,7 +277,7 @@ def remove_suppression(session: Session, email: str, *, links: Links, now: datet
     if not attempts:
         return 0
     return send_waiting_confirmations(session, links, address, since=since, now=now,
-                                      sender=sender)
+                                      sender=settings.sender, settings=settings)
 
 
 def left_out(session: Session, list_ids: list[int]) -> int:
@@ -449,7 +449,42 @@ def doctor(settings: Settings) -> Doctor:
                         "(Maildir, mbox or imaps://user:pass@host/INBOX)"))
     records.append(f'_dmarc.{org}. IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{org}; '
                    'adkim=r; aspf=r"')
+    _brand_checks(settings, org, checks, records)
     return Doctor(checks, records)
+
+
+def _brand_checks(settings: Settings, org: str, checks: list[Check],
+                  records: list[str]) -> None:
+    """Each newsletter signing with its own From (``[brands.<name>] from_address``): is
+    that domain aligned with the one DKIM domain and the bounce address, as DMARC asks?"""
+    from mailer.config import parse_sender
+
+    named = [("[brand]", settings.brand.from_address)] if settings.brand.from_address else []
+    named += [(f"[brands.{k}]", b.from_address) for k, b in sorted(settings.brands.items())
+              if b.from_address]
+    dmarc = {org}
+    for table, from_address in named:
+        domain = parse_sender(from_address).domain.lower()
+        borg = organisational(domain)
+        if settings.dkim_selector:
+            d = settings.dkim_domain_or_from
+            checks.append(Check(
+                organisational(d) == borg,
+                f"{table}: From domain {domain} aligns with the DKIM domain {d} (DMARC)",
+                f"mailer signs with one DKIM domain; give {table} a From address under "
+                f"{organisational(d)}, or let a relay that signs for {domain} do the signing"))
+        if settings.bounce_address:
+            bdomain = settings.bounce_address.rpartition("@")[2].lower()
+            checks.append(Check(
+                organisational(bdomain) == borg,
+                f"{table}: From domain {domain} aligns with the bounce address domain "
+                f"{bdomain} (SPF)",
+                f"use a From address under {organisational(bdomain)} for {table}, or rely on "
+                "DKIM alignment alone"))
+        if borg not in dmarc:
+            dmarc.add(borg)
+            records.append(f'_dmarc.{borg}. IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{borg}; '
+                           'adkim=r; aspf=r"')
 
 
 def inbox_label(settings: Settings) -> str:

@@ -25,6 +25,7 @@ from mailer.errors import MailerError, NotFound
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
 from mailer.schedule.lock import NAME as SCHEDULER_LOCK
+from mailer.services.brands import Signature
 from mailer.services.deliverability import SenderHealth, sender_health
 from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
@@ -60,6 +61,7 @@ def plan_mailing(
     send_window: str = "",
     exclude_received_from: Sequence[int] = (),
     track_clicks: TrackClicks | None = None,
+    signature: Signature | None = None,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -75,6 +77,8 @@ def plan_mailing(
     With ``exclude_received_from``, list members who got (or will get) a copy of one of
     those mailings are left out, now and when a scheduled mailing starts.
     With ``track_clicks``, its links count clicks (``services.clicks``).
+    ``signature`` (``services.brands``) is the newsletter's brand with the From and
+    Reply-To the worker signs with; without it, MAILER_FROM and MAILER_REPLY_TO.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -114,6 +118,10 @@ def plan_mailing(
         expires_at=expires_at, audience=segment_texts(audience), segment=segment,
         send_window=send_window,
     )
+    if signature is not None:
+        mailing.brand = signature.brand
+        mailing.sender = signature.sender
+        mailing.reply_to = signature.reply_to
     store.add(session, mailing)
     if track_clicks is not None:
         from mailer.services.clicks import prepare
@@ -239,6 +247,8 @@ class MailingProgress:
     send_window: str = ""
     #: why copies were skipped, failed or are unknown, grouped (``domain.outcomes``)
     reasons: tuple[Reason, ...] = ()
+    brand: str = ""  # the newsletter it went out as ("" = the workspace's)
+    sender: str = ""  # the From it was planned with ("" = MAILER_FROM at sending)
 
     @property
     def total(self) -> int:
@@ -260,7 +270,8 @@ def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
                             health.get(m.id),
                             tuple(m.audience or ()), m.segment or "", m.send_window or "",
-                            tuple(group_reasons(missing.get(m.id, []))))
+                            tuple(group_reasons(missing.get(m.id, []))), m.brand or "",
+                            m.sender or "")
             for m in mailings]
 
 
@@ -341,13 +352,15 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                where: Sequence[str] = (), segment: str = "",
                send_window: str = "", again: bool = False,
                include_received: bool = False,
-               track_clicks: TrackClicks | None = None) -> Planned:
+               track_clicks: TrackClicks | None = None,
+               signature: Signature | None = None) -> Planned:
     """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
     ``segment``), now or at ``at``.
 
     Refused (``AlreadySent``) when the issue already went, or is going, to one of the
     lists, unless ``again``. People who got an earlier send of the issue are left out
-    unless ``include_received``.
+    unless ``include_received``. ``signature``: the brand and From/Reply-To
+    (``services.brands.for_send``).
     """
     from mailer.services.segments import audience
 
@@ -358,7 +371,7 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                                    name=name, source=source, list_slugs=target.list_slugs,
                                    at=at, audience=target.conditions, segment=target.segment,
                                    send_window=send_window, exclude_received_from=exclude,
-                                   track_clicks=track_clicks)
+                                   track_clicks=track_clicks, signature=signature)
     return Planned(mailing.id, queued, at)
 
 
@@ -448,7 +461,8 @@ def test_addresses(raw: str) -> list[str]:
 
 
 def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[str], *,
-              base_url: str, source: str, now: datetime) -> Planned:
+              base_url: str, source: str, now: datetime,
+              signature: Signature | None = None) -> Planned:
     """A test send: a mailing of kind ``test`` to ``addresses``, sent like any other.
 
     Each copy is the sample recipient's (``render.sample``), addressed to the tester; its
@@ -461,7 +475,8 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(
         session, rendered, kind=MailingKind.test, now=now, source=source,
-        name=f"to {', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients)
+        name=f"to {', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients,
+        signature=signature)
     return Planned(mailing.id, queued, None)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.render.i18n import Translator
 from mailer.render.types import RenderedMailing
+from mailer.services.brands import Signature
 from mailer.services.mailings import PlannedRecipient, plan_mailing
 from mailer.store.models import Mailing, MailingKind
 from mailer.store.subscriptions import SubscribeOutcome
@@ -81,7 +82,8 @@ def render_subscription_notice(notice: SubscriptionNotice, *, sender: str) -> Re
 
 
 def plan_notice(session: Session, rendered: RenderedMailing, *, name: str, email: str,
-                subscriber_id: int | None, now: datetime) -> Mailing:
+                subscriber_id: int | None, now: datetime,
+                signature: Signature | None = None) -> Mailing:
     """Queue ``rendered`` for one person as a ``confirmation`` mailing (in ``session``).
 
     ``name`` is what ``mailer mailings`` shows: never the address (it is in the outbox row,
@@ -89,5 +91,6 @@ def plan_notice(session: Session, rendered: RenderedMailing, *, name: str, email
     """
     mailing, _n = plan_mailing(
         session, rendered, kind=MailingKind.confirmation, now=now, name=name,
-        recipients=[PlannedRecipient(email=email, subscriber_id=subscriber_id)])
+        recipients=[PlannedRecipient(email=email, subscriber_id=subscriber_id)],
+        signature=signature)
     return mailing

@@ -18,10 +18,11 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
-from mailer.config import Sender
+from mailer.config import Sender, Settings
 from mailer.errors import MailerError, NotFound
 from mailer.invitation_files import load_invitation
 from mailer.links import Links
+from mailer.services.brands import list_signature
 from mailer.services.notifications import (
     SubscriptionNotice,
     plan_notice,
@@ -77,11 +78,12 @@ class ListInfo:
     public: bool
     double_opt_in: bool
     language: str
+    brand: str = ""  # its newsletter's [brands.<name>] ("" = the workspace's [brand])
 
     @classmethod
     def of(cls, lst: MailingList) -> ListInfo:
         return cls(lst.id, lst.slug, lst.name, lst.description, lst.public,
-                   lst.double_opt_in, lst.language)
+                   lst.double_opt_in, lst.language, lst.brand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +145,16 @@ def public_list_slugs(session: Session) -> set[str]:
 def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now: datetime,
               ip: str | None, wording: str, language: str, name: str = "",
               source: str = "form", notify: bool = True,
-              sender: Sender | None = None) -> SubscribeResult:
+              sender: Sender | None = None,
+              settings: Settings | None = None) -> SubscribeResult:
     """Sign ``email`` up for a list and, with ``notify``, plan the mail it gets.
 
     The mail depends on the outcome: a confirmation link (double opt-in), a welcome
     (single opt-in) or an "already subscribed" note; the page that answers is the same
     for all three. ``notify=False`` (a per-address rate limit was hit) records the sign-up
-    without a mail. ``sender`` signs the mail (its name, else its address).
+    without a mail. ``sender`` signs the mail (its name, else its address); with
+    ``settings`` the list's newsletter (brand) signs it and sends it with its From and
+    Reply-To.
 
     A suppressed address (it bounced, complained, was suppressed by hand) gets no mail:
     the sign-up is kept unconfirmed, the attempt is counted on the suppression for the
@@ -172,25 +177,29 @@ def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now
                             language=language, name=name, source=source)
     if notify and result.subscriber_id is not None:
         _notify(session, links, lst, result.subscriber_id, result.outcome, address,
-                language=language, now=now, sender=sender)
+                language=language, now=now, sender=sender, settings=settings)
     return result
 
 
 def _notify(session: Session, links: Links, lst: MailingList, sid: int,
             outcome: SubscribeOutcome, address: str, *, language: str, now: datetime,
-            sender: Sender | None) -> None:
-    """Plan the one mail a sign-up causes (confirmation link, welcome or "already")."""
+            sender: Sender | None, settings: Settings | None) -> None:
+    """Plan the one mail a sign-up causes (confirmation link, welcome or "already"),
+    signed and sent as the list's newsletter when ``settings`` names its brand."""
     link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
             else links.preferences(sid))
     notice = SubscriptionNotice(language=language, list_name=lst.name, outcome=outcome,
                                 link=link, unsubscribe_url=links.unsubscribe(sid, lst.id))
-    plan_notice(session, render_subscription_notice(notice, sender=signature(sender)),
+    brand = list_signature(settings, lst.brand) if settings is not None else None
+    plan_notice(session, render_subscription_notice(
+                    notice, sender=brand.signed if brand else signature(sender)),
                 name=f"{outcome.value}: {lst.slug}", email=address, subscriber_id=sid,
-                now=now)
+                now=now, signature=brand)
 
 
 def send_waiting_confirmations(session: Session, links: Links, email: str, *,
-                               since: datetime, now: datetime, sender: Sender | None) -> int:
+                               since: datetime, now: datetime, sender: Sender | None,
+                               settings: Settings | None = None) -> int:
     """Plan the confirmation link of every sign-up of ``email`` made at ``since`` or later
     (while it was suppressed) and still unconfirmed; returns how many were planned."""
     person = subs.find_by_email(session, email)
@@ -199,7 +208,7 @@ def send_waiting_confirmations(session: Session, links: Links, email: str, *,
     waiting = subs.unconfirmed_lists(session, person.id, since)
     for lst in waiting:
         _notify(session, links, lst, person.id, SubscribeOutcome.pending, person.email,
-                language=person.language, now=now, sender=sender)
+                language=person.language, now=now, sender=sender, settings=settings)
     return len(waiting)
 
 

@@ -19,6 +19,7 @@ class ListCounts:
     active: int
     unconfirmed: int
     unsubscribed: int
+    brand: str = ""  # its newsletter's brand ("" = the workspace's)
 
     @property
     def total(self) -> int:
@@ -26,13 +27,15 @@ class ListCounts:
 
 
 def find_list(session: Session, slug: str) -> MailingList | None:
+    if "\x00" in slug:
+        return None  # no list is called that, and PostgreSQL refuses NUL in text
     return session.scalar(select(MailingList).where(MailingList.slug == slug))
 
 
 def add_list(session: Session, *, slug: str, name: str, description: str, public: bool,
-             double_opt_in: bool, language: str) -> MailingList:
+             double_opt_in: bool, language: str, brand: str = "") -> MailingList:
     lst = MailingList(slug=slug, name=name, description=description, public=public,
-                      double_opt_in=double_opt_in, language=language)
+                      double_opt_in=double_opt_in, language=language, brand=brand)
     session.add(lst)
     session.flush()
     return lst
@@ -63,5 +66,5 @@ def list_counts(session: Session, slug: str | None = None) -> list[ListCounts]:
         c = counts.get(lst.id, {})
         out.append(ListCounts(lst.slug, lst.name, c.get(SubscriptionStatus.active, 0),
                               c.get(SubscriptionStatus.unconfirmed, 0),
-                              c.get(SubscriptionStatus.unsubscribed, 0)))
+                              c.get(SubscriptionStatus.unsubscribed, 0), lst.brand))
     return out

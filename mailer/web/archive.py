@@ -32,6 +32,10 @@ class ArchiveSource(Protocol):
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         ...
 
+    def brand_issues(self, brand: str) -> Sequence[ArchivedIssue]:
+        """Issues sent as the newsletter ``brand``, newest first."""
+        ...
+
 
 class StaticArchive:
     """An archive held in memory (tests, previews)."""
@@ -44,6 +48,9 @@ class StaticArchive:
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         return next((i for i in self._issues if i.mailing_id == mailing_id), None)
+
+    def brand_issues(self, brand: str) -> Sequence[ArchivedIssue]:
+        return [i for i in self._issues if i.brand == brand]
 
 
 class MailingsArchive:
@@ -66,7 +73,7 @@ class MailingsArchive:
         self._issues: OrderedDict[int, tuple[float, ArchivedIssue | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
+    def _all(self) -> list[ArchivedIssue]:
         now = self.clock()
         with self._lock:
             cached = self._lists
@@ -75,7 +82,13 @@ class MailingsArchive:
                 cached = (now, archived(session, bodies=False))
             with self._lock:
                 self._lists = cached
-        return [i for i in cached[1] if list_slug in i.list_slugs]
+        return cached[1]
+
+    def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
+        return [i for i in self._all() if list_slug in i.list_slugs]
+
+    def brand_issues(self, brand: str) -> Sequence[ArchivedIssue]:
+        return [i for i in self._all() if i.brand == brand]
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         now = self.clock()

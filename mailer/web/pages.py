@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from mailer.config import Settings
 from mailer.domain.invitation import Cost
 from mailer.render.i18n import format_day, format_kronor, format_time_range
+from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
     """Render a page in ``lang``; sets the CSRF cookie if the page holds a form."""
     web = web_of(request)
     other = next(x for x in LANGUAGES if x != lang)
+    key = str(getattr(context.get("lst"), "brand", "") or "")
+    key = key if key in web.settings.brands else ""
+    brand = brand_of(web.settings, key)
     ctx = {
         "_": translator(lang),
         "lang": lang,
@@ -84,9 +88,11 @@ def render(request: Request, template: str, *, lang: str, status: int = 200,
         "here": with_lang(request.url.path, lang),
         "csrf_token": lambda: web.csrf.token(request),
         "with_lang": with_lang,
-        "sender_name": (web.settings.brand.name or web.settings.sender.name
+        # A page about a list wears its newsletter's look (the list's brand).
+        "sender_name": (brand.name or web.settings.sender.name
                         or web.settings.sender.address),
-        "brand": web.settings.brand,
+        "brand": brand,
+        "brand_key": key,
         **context,
     }
     html = web.env.get_template(template).render(ctx)

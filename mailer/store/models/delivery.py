@@ -117,6 +117,11 @@ class Mailing(Base):
     # When copies may land ("Mon-Fri 08:00-17:00"); "" = the workspace's send_window,
     # "off" = any time. The worker moves due times into the window.
     send_window: Mapped[str] = mapped_column(String(100), default="")
+    # The newsletter's brand, decided at planning (services.brands), and the From and
+    # Reply-To it signs with then; "" = the workspace's MAILER_FROM / MAILER_REPLY_TO.
+    brand: Mapped[str] = mapped_column(String(64), default="", index=True)
+    sender: Mapped[str] = mapped_column(String(400), default="")
+    reply_to: Mapped[str] = mapped_column(String(400), default="")
 
 
 class OutboxRow(Base):

@@ -83,6 +83,8 @@ class MailingList(Base):
     public: Mapped[bool] = mapped_column(default=True)
     double_opt_in: Mapped[bool] = mapped_column(default=True)
     language: Mapped[str] = mapped_column(String(5), default="sv")
+    # The newsletter it is: a [brands.<name>] of mailer.toml ("" = the workspace's [brand]).
+    brand: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

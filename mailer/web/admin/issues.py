@@ -93,24 +93,31 @@ class PreviewCache:
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[str, Preview]] = {}
 
-    def version(self, settings: Settings, folder: Path) -> str:
+    def version(self, settings: Settings, folder: Path, brand: str = "") -> str:
         from mailer.render.engine import template_dirs
 
-        return fingerprint([folder, *template_dirs(settings.workspace)])
+        own = settings.brands[brand].templates if brand in settings.brands else ""
+        dirs = template_dirs(settings.workspace) if not (
+            own and (settings.workspace / own).is_dir()) else template_dirs(
+                settings.workspace, own)
+        return fingerprint([folder, *dirs]) + f":{brand}"
 
-    def get(self, settings: Settings, folder: Path, asset_base: str) -> Preview:
-        version = self.version(settings, folder)
+    def get(self, settings: Settings, folder: Path, asset_base: str,
+            brand: str = "") -> Preview:
+        """``brand``: the look of an issue naming none (its lists', services.brands)."""
+        version = self.version(settings, folder, brand)
         with self._lock:
             hit = self._cache.get(folder)
             if hit is not None and hit[0] == version:
                 return hit[1]
-        preview = render_preview(settings, folder, asset_base)
+        preview = render_preview(settings, folder, asset_base, brand)
         with self._lock:
             self._cache[folder] = (version, preview)
         return preview
 
 
-def render_preview(settings: Settings, folder: Path, asset_base: str) -> Preview:
+def render_preview(settings: Settings, folder: Path, asset_base: str,
+                   brand: str = "") -> Preview:
     """The issue as a sample recipient sees it, or a page listing its problems.
 
     Links are signed with the preview-only key (``sample_values`` without a secret), so
@@ -125,7 +132,8 @@ def render_preview(settings: Settings, folder: Path, asset_base: str) -> Preview
         return Preview(False, problems_page(title, lines, lang), "\n".join(lines), None)
     try:
         rendered = render_document(loaded.document, loaded.kind,
-                                   options_for(settings, folder, asset_base_url=asset_base))
+                                   options_for(settings, folder, asset_base_url=asset_base,
+                                               brand=brand))
     except MailerError as exc:
         return Preview(False, problems_page("Cannot render", str(exc).splitlines()),
                        str(exc), None)

@@ -15,7 +15,7 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import clicks
+from mailer.services import brands, clicks
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
 from mailer.services.mailings import MailingProgress
@@ -158,7 +158,11 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     if body.at is not None and body.at.tzinfo is None:
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
-    rendered = render_document(loaded.document, loaded.kind, options_for(web.settings, folder))
+    signature = brands.for_send(session, web.settings, issue_brand=loaded.document.brand,
+                                issue=f"issues/{body.issue}/issue.yaml",
+                                list_slugs=lists, segment=body.segment or "")
+    rendered = render_document(loaded.document, loaded.kind,
+                               options_for(web.settings, folder, brand=signature.brand))
     try:
         planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
                                  name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
@@ -166,7 +170,7 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                  send_window=body.send_window, again=body.again,
                                  include_received=body.include_received,
                                  track_clicks=svc.TrackClicks.of(web.settings)
-                                 if body.track_clicks else None)
+                                 if body.track_clicks else None, signature=signature)
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])

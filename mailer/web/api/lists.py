@@ -11,12 +11,14 @@ from mailer.domain.roles import Action
 from mailer.errors import NotFound
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
-from mailer.services.lists import ListCounts, counts_of, list_counts
+from mailer.services.lists import ListCounts, counts_of, create_list, edit_list, list_counts
 from mailer.services.subscriptions import InvalidEmail, normalise_email
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
+    ListIn,
     ListOut,
+    ListPatch,
     Page,
     PersonalData,
     SubscribeIn,
@@ -35,7 +37,7 @@ STATUS = Query(None, pattern="^(active|unconfirmed|unsubscribed)$",
 
 def _list_out(c: ListCounts) -> ListOut:
     return ListOut(slug=c.slug, name=c.name, active=c.active, unconfirmed=c.unconfirmed,
-                   unsubscribed=c.unsubscribed)
+                   unsubscribed=c.unsubscribed, brand=c.brand)
 
 
 @router.get("/lists", response_model=list[ListOut], tags=["lists"])
@@ -46,6 +48,26 @@ def lists(me: Principal = VIEW, session: Session = SESSION) -> list[ListOut]:
 
 @router.get("/lists/{slug}", response_model=ListOut, tags=["lists"])
 def one_list(slug: str, me: Principal = VIEW, session: Session = SESSION) -> ListOut:
+    return _list_out(counts_of(session, slug))
+
+
+@router.post("/lists", response_model=ListOut, status_code=201, tags=["lists"])
+def add_list(body: ListIn, request: Request, me: Principal = MANAGE,
+             session: Session = SESSION) -> ListOut:
+    """Create a list, optionally of a named newsletter (``brand``)."""
+    create_list(session, body.slug, body.name, description=body.description,
+                public=body.public, double_opt_in=body.double_opt_in, language=body.language,
+                brand=body.brand, settings=request.app.state.web.settings)
+    return _list_out(counts_of(session, body.slug))
+
+
+@router.patch("/lists/{slug}", response_model=ListOut, tags=["lists"])
+def change_list(slug: str, body: ListPatch, request: Request, me: Principal = MANAGE,
+                session: Session = SESSION) -> ListOut:
+    """Change a list's name, description or newsletter (``brand``); mailings already
+    planned keep the brand they were planned with."""
+    edit_list(session, request.app.state.web.settings, slug, name=body.name,
+              description=body.description, brand=body.brand)
     return _list_out(counts_of(session, slug))
 
 
@@ -95,7 +117,7 @@ def create_subscriber(body: SubscribeIn, request: Request, me: Principal = MANAG
     result = subscriptions.subscribe(
         session, web.links, list_slug=lst.slug, email=address, now=web.now(),
         ip=client_ip(request), wording=wording, language=body.language, name=body.name,
-        source=f"api:{me.email}", sender=web.settings.sender,
+        source=f"api:{me.email}", sender=web.settings.sender, settings=web.settings,
         notify=web.may_mail(address))
     return SubscribeOut(subscriber_id=result.subscriber_id, list=lst.slug,
                         outcome=result.outcome.value)

@@ -24,6 +24,34 @@ class ListOut(BaseModel):
     active: int
     unconfirmed: int
     unsubscribed: int
+    brand: str = Field("", description="Its newsletter: a [brands.NAME] of mailer.toml "
+                                       "(\"\" = the workspace's [brand]).")
+
+
+class ListIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(..., max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      examples=["natverk-2024"])
+    name: str = Field(..., max_length=200)
+    description: str = Field("", max_length=500)
+    public: bool = True
+    double_opt_in: bool = True
+    language: Literal["sv", "en"] = "sv"
+    brand: str = Field("", max_length=64, pattern=r"^[a-z0-9-]*$",
+                       description="A [brands.NAME] of mailer.toml: the list's look, From "
+                                   "and Reply-To.")
+
+
+class ListPatch(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=500)
+    brand: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9-]*$",
+                              description='"" = the workspace\'s [brand].')
 
 
 class SubscriberOut(BaseModel):
@@ -39,7 +67,8 @@ class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(min_length=3, max_length=320, examples=["anna.svensson@hylte.se"])
-    list: str = Field(min_length=1, max_length=64, description="The list's slug.")
+    list: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      description="The list's slug.")
     name: str = Field("", max_length=200)
     language: Literal["sv", "en"] = "sv"
 
@@ -124,7 +153,8 @@ class MailingIn(BaseModel):
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    list: str = Field(min_length=1, max_length=64, description="The list's slug.")
+    list: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      description="The list's slug.")
     where: builtins.list[str] = Field(min_length=1, max_length=20,
                              examples=[["org.kind=region", "role~förtroendevald"]])
 

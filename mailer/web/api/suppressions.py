@@ -61,5 +61,5 @@ def remove(email: str, request: Request, me: Principal = MANAGE,
     confirmation link."""
     web = request.app.state.web
     svc.remove_suppression(session, email, links=web.links, now=web.now(),
-                           sender=web.settings.sender)
+                           settings=web.settings)
     return Response(status_code=204)

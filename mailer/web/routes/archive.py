@@ -1,4 +1,5 @@
-"""The public archive: sent issues per public list, each issue's page, and an Atom feed.
+"""The public archive: sent issues per public list or per newsletter (a brand of
+mailer.toml), each issue's page, and an Atom and an RSS 2.0 feed of each.
 
 Nothing personal is shown: the archived HTML is the once-rendered mailing with its
 placeholders filled with public values (see mailer.web.archive). Only mailings that went
@@ -8,16 +9,19 @@ private lists answers 404 (it would need a token; see the notes in the web docs)
 
 from __future__ import annotations
 
+from email.utils import format_datetime
+
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.services.archive import Newsletter, newsletter
 from mailer.services.subscriptions import public_list_slugs
 from mailer.web.api.deps import Id
 from mailer.web.archive import ArchivedIssue, public_html
 from mailer.web.pages import PageError, render, request_language, web_of
-from mailer.web.routes.common import open_list, read
+from mailer.web.routes.common import read
 
 router = APIRouter()
 PER_PAGE = 50
@@ -40,31 +44,63 @@ async def archive_view(request: Request, mailing_id: Id) -> Response:
         "content-language": issue.rendered.language})
 
 
+async def _newsletter(request: Request, slug: str) -> tuple[Newsletter, list[ArchivedIssue]]:
+    """The archive ``slug`` (a public list, or a newsletter's brand) and its issues; 404
+    for anything else."""
+    web = web_of(request)
+    nl = await read(request, newsletter, web.settings, slug)
+    if nl is None:
+        raise PageError.from_status(404)
+    if nl.list_slug:
+        return nl, list(await run_in_threadpool(web.archive.issues, nl.list_slug))
+    public = await read(request, public_list_slugs)
+    issues = await run_in_threadpool(web.archive.brand_issues, nl.brand_name)
+    return nl, [i for i in issues if public.intersection(i.list_slugs)]
+
+
+def _logo_url(request: Request, nl: Newsletter) -> str:
+    logo = nl.brand.logo
+    if logo and "://" not in logo:
+        logo = f"{web_of(request).settings.base_url}/brand/{logo}"
+    return logo
+
+
 @router.get("/archive/{slug}")
 async def archive_list(request: Request, slug: str,
                        page: int = Query(1, ge=1, le=10_000)) -> Response:
-    web = web_of(request)
-    lst = await open_list(request, slug)
-    issues = await run_in_threadpool(web.archive.issues, lst.slug)
+    nl, issues = await _newsletter(request, slug)
     pages = max(1, -(-len(issues) // PER_PAGE))
     if page > pages:
         raise PageError.from_status(404)
     shown = issues[(page - 1) * PER_PAGE: page * PER_PAGE]
-    return render(request, "archive.html", lang=request_language(request, lst.language),
-                  lst=lst, issues=shown, page=page, pages=pages, total=len(issues),
-                  cache="public, max-age=300", feed=f"/archive/{lst.slug}/feed.xml")
+    web = web_of(request)
+    return render(request, "archive.html", lang=request_language(request, nl.language),
+                  nl=nl, issues=shown, page=page, pages=pages, total=len(issues),
+                  cache="public, max-age=300", feed=f"/archive/{nl.slug}/feed.xml",
+                  rss=f"/archive/{nl.slug}/rss.xml", brand=nl.brand, brand_key=nl.brand_name,
+                  sender_name=(nl.brand.name or web.settings.sender.name
+                               or web.settings.sender.address))
 
 
 @router.get("/archive/{slug}/feed.xml")
 async def archive_feed(request: Request, slug: str) -> Response:
-    """Atom (RFC 4287) feed of the list's issues, newest first, the last 50."""
+    """Atom (RFC 4287) feed of the newsletter's issues, newest first, the last 50."""
+    return await _feed(request, slug, "feed.xml", "application/atom+xml")
+
+
+@router.get("/archive/{slug}/rss.xml")
+async def archive_rss(request: Request, slug: str) -> Response:
+    """RSS 2.0 feed of the same issues (for readers that take only RSS)."""
+    return await _feed(request, slug, "rss.xml", "application/rss+xml")
+
+
+async def _feed(request: Request, slug: str, template: str, media_type: str) -> Response:
     web = web_of(request)
-    lst = await open_list(request, slug)
-    issues: list[ArchivedIssue] = list(await run_in_threadpool(web.archive.issues,
-                                                               lst.slug))[:50]
-    base = web.settings.base_url
-    xml = web.env.get_template("feed.xml").render(
-        lst=lst, issues=issues, base=base, links=web.links,
+    nl, issues = await _newsletter(request, slug)
+    issues = issues[:50]
+    xml = web.env.get_template(template).render(
+        nl=nl, issues=issues, base=web.settings.base_url, links=web.links,
+        logo=_logo_url(request, nl), rfc822=format_datetime,
         updated=(issues[0].sent_at if issues else None))
-    return Response(xml, media_type="application/atom+xml; charset=utf-8",
+    return Response(xml, media_type=f"{media_type}; charset=utf-8",
                     headers={"cache-control": "public, max-age=300"})

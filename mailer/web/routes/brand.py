@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from mailer.services.brands import brand_of
 from mailer.web.pages import PageError, web_of
 
 router = APIRouter()
@@ -20,8 +21,9 @@ LOGO_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 @router.get("/brand.css")
-async def brand_css(request: Request) -> Response:
-    brand = web_of(request).settings.brand
+async def brand_css(request: Request, b: str = "") -> Response:
+    # ?b=<name>: a newsletter's own colours (its archive pages); unknown names: [brand]'s.
+    brand = brand_of(web_of(request).settings, b[:64])
     rules = []
     if brand.colour:
         rules += [f"--header-bg: {brand.colour};", f"--button-bg: {brand.colour};"]

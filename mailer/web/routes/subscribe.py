@@ -91,7 +91,7 @@ async def subscribe_submit(request: Request, slug: str) -> Response:
     await db(request, subscriptions.subscribe, web.links, list_slug=lst.slug,
              email=values["email"], now=web.now(), ip=client_ip(request), wording=wording,
              language=lang, name=values["name"], source="form", notify=notify,
-             sender=web.settings.sender)
+             sender=web.settings.sender, settings=web.settings)
     return RedirectResponse(with_lang(f"/subscribe/{lst.slug}/thanks", lang), status_code=303)
 
 

@@ -21,7 +21,14 @@ from mailer.errors import MailerError, NotFound
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers, report_lines
-from mailer.services.lists import LANGUAGES, create_list, list_counts, list_page
+from mailer.services.lists import (
+    LANGUAGES,
+    ListPage,
+    create_list,
+    edit_list,
+    list_counts,
+    list_page,
+)
 from mailer.services.subscriptions import STATUSES
 from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.pages import redirect, render
@@ -45,24 +52,33 @@ def _page_number(request: Request) -> int:
 @router.get("/admin/lists")
 async def lists_page(request: Request, me: Principal = VIEW) -> Response:
     lists = await db(request, list_counts)
-    return render(request, "lists.html", lists=lists, values={}, errors={})
+    return render(request, "lists.html", lists=lists, values={}, errors={},
+                  brands=_brands(request))
+
+
+def _brands(request: Request) -> list[tuple[str, str]]:
+    """The newsletters of mailer.toml to choose from: (name, shown name)."""
+    settings = web_of(request).settings
+    return [(k, b.name or k) for k, b in sorted(settings.brands.items())]
 
 
 @router.post("/admin/lists")
 async def add_list(request: Request, me: Principal = MANAGE) -> Response:
     form = await checked_form(request)
     values = {k: str(form.get(k) or "").strip() for k in ("slug", "name", "description",
-                                                          "language")}
+                                                          "language", "brand")}
     public = form.get("public") == "1"
     double = form.get("double_opt_in") == "1"
     try:
         await db(request, create_list, values["slug"], values["name"],
                  description=values["description"], public=public, double_opt_in=double,
-                 language=values["language"] if values["language"] in LANGUAGES else "sv")
+                 language=values["language"] if values["language"] in LANGUAGES else "sv",
+                 brand=values["brand"], settings=web_of(request).settings)
     except MailerError as exc:
         lists = await db(request, list_counts)
+        field = "brand" if "brand" in exc.message else "slug"
         return render(request, "lists.html", status=422, lists=lists, values=values,
-                      errors={"slug": exc.message})
+                      errors={field: exc.message}, brands=_brands(request))
     return redirect(f"/admin/lists/{values['slug']}", "created")
 
 
@@ -74,9 +90,33 @@ async def one_list(request: Request, slug: str, me: Principal = VIEW) -> Respons
     page = _page_number(request)
     found = await db(request, list_page, slug, q=q, status=None if status == "all" else status,
                      offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
-    return render(request, "list.html", lst=found.list, counts=found.counts, hits=found.hits,
-                  q=q, filter_status=status, statuses=STATUSES, page=page, per_page=PER_PAGE,
-                  report=None)
+    return _list_view(request, found, q=q, filter_status=status, page=page)
+
+
+def _list_view(request: Request, found: ListPage, *, status: int = 200,
+               **extra: object) -> Response:
+    """The list's page: its counts, a page of subscribers, its brand form."""
+    context: dict[str, object] = {
+        "q": "", "filter_status": "active", "statuses": STATUSES, "page": 1,
+        "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "",
+        **extra}
+    return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
+                  hits=found.hits, **context)
+
+
+@router.post("/admin/lists/{slug}/brand")
+async def set_brand(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    """The list's newsletter (brand): its look, From and Reply-To from now on."""
+    form = await checked_form(request)
+    brand = str(form.get("brand") or "").strip()
+    try:
+        await db(request, edit_list, web_of(request).settings, slug, brand=brand)
+    except MailerError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        found = await db(request, list_page, slug, limit=PER_PAGE)
+        return _list_view(request, found, status=422, brand_error=exc.message)
+    return redirect(f"/admin/lists/{slug}", "saved")
 
 
 @router.get("/admin/lists/{slug}/export.csv")
@@ -131,11 +171,9 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
 
     found = await db(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
-    return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
-                  hits=found.hits,
-                  q="", filter_status="active", statuses=STATUSES, page=1, per_page=PER_PAGE,
-                  report=report, report_text=text, upload=token, filename=path.name,
-                  rejected=report.rejected_path.name if report.rejected_path else None)
+    return _list_view(request, found, status=status, report=report, report_text=text,
+                      upload=token, filename=path.name,
+                      rejected=report.rejected_path.name if report.rejected_path else None)
 
 
 @router.get("/admin/lists/{slug}/import/{token}/{name}")

@@ -16,9 +16,10 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import mailings
+from mailer.services import brands, mailings
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
+from mailer.store.db import reading
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import Preview, PreviewCache, issue_folder, local_today
 from mailer.web.admin.pages import redirect
@@ -44,7 +45,27 @@ def _preview(request: Request, name: str) -> Preview:
     web = web_of(request)
     folder = issue_folder(web.settings, name)
     previews: PreviewCache = request.app.state.admin.previews
-    return previews.get(web.settings, folder, f"/admin/issues/{name}/media")
+    return previews.get(web.settings, folder, f"/admin/issues/{name}/media",
+                        brand=_lists_brand(request, name))
+
+
+def _lists_brand(request: Request, name: str) -> str:
+    """The newsletter an issue naming no brand will look like: its own lists' (a mix of
+    newsletters, refused when sent, previews in the workspace's look)."""
+    web = web_of(request)
+    loaded = load_document(issue_folder(web.settings, name))
+    doc: object = loaded.document
+    own = str(getattr(doc, "brand", "") or "")
+    if not loaded.ok or own:
+        return ""
+    try:
+        with reading(web.engine) as session:
+            return brands.for_send(session, web.settings, issue_brand="",
+                                   issue=f"issues/{name}/issue.yaml",
+                                   list_slugs=[str(x) for x in getattr(doc, "lists", [])],
+                                   test=True).brand
+    except MailerError:
+        return ""
 
 
 @router.get("/admin/issues/{name}/preview.html")
@@ -124,13 +145,24 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     # The test copy links its images at the public address, as the real mailing will.
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
+    try:
+        signature = await db(request, brands.for_send, web.settings,
+                             issue_brand=str(getattr(loaded.document, "brand", "") or ""),
+                             issue=f"issues/{name}/issue.yaml",
+                             list_slugs=[str(x) for x in getattr(loaded.document, "lists", [])],
+                             test=True)
+    except MailerError as exc:
+        return await _refused(request, name, {"addresses": raw,
+                                              "errors": {"addresses": exc.message}})
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
-                                       options_for(web.settings, folder))
+                                       options_for(web.settings, folder,
+                                                   brand=signature.brand))
     # A mailing of kind test: queued like any other and sent within seconds by the
     # worker (or by this server's own loop when no worker runs); it shows among the
     # issue's mailings with its recipients and progress.
     await db(request, mailings.plan_test, rendered, addresses,
-             base_url=web.settings.base_url, source=f"issues/{name}", now=web.now())
+             base_url=web.settings.base_url, source=f"issues/{name}", now=web.now(),
+             signature=signature)
     return redirect(f"/admin/issues/{name}", "test-sent")
 
 
@@ -177,8 +209,16 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
         raise MailerError("the issue has problems; fix them before sending", loaded.errors)
+    try:
+        signature = await db(request, brands.for_send, web.settings,
+                             issue_brand=str(getattr(loaded.document, "brand", "") or ""),
+                             issue=f"issues/{name}/issue.yaml", list_slugs=lists,
+                             segment=segment)
+    except MailerError as exc:
+        return await _refused(request, name, {**typed, "errors": {"lists": exc.message}})
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
-                                       options_for(web.settings, folder))
+                                       options_for(web.settings, folder,
+                                                   brand=signature.brand))
     track = (mailings.TrackClicks.of(web.settings) if form.get("track_clicks") == "1"
              else None)
     # Sending again to a list the issue already went to needs its own tick ("again").
@@ -188,7 +228,7 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
                            segment=segment, send_window=window,
                            again=form.get("again") == "1",
                            include_received=form.get("include_received") == "1",
-                           track_clicks=track)
+                           track_clicks=track, signature=signature)
     except mailings.AlreadySent as exc:
         return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")

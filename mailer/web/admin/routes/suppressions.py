@@ -59,5 +59,5 @@ async def remove(request: Request, me: Principal = VIEW) -> Response:
     email = str(form.get("email") or "").strip()
     web = web_of(request)
     sent = await db(request, lambda s: svc.remove_suppression(
-        s, email, links=web.links, now=web.now(), sender=web.settings.sender))
+        s, email, links=web.links, now=web.now(), settings=web.settings))
     return redirect("/admin/suppressions", "unsuppressed-confirm" if sent else "unsuppressed")
