@@ -46,11 +46,21 @@ def _sqlite_begin(conn: Connection) -> None:
     # two writers wait on busy_timeout instead of failing with "database is locked" when
     # a read transaction upgrades. A read (``reading``) starts with a deferred BEGIN and
     # never takes the write lock: in WAL mode it reads its snapshot while a writer works,
-    # so pages never wait behind a long write (issue 13, item 2).
+    # so pages never wait behind a long write (issue 13, item 2). A read connection is
+    # also ``query_only``: a write in it fails at once, loudly, instead of waiting for
+    # the lock (or being rolled back unnoticed at the end of the read).
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    if conn.info.get(READ_ONLY, False) != read_only:
+        conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        conn.info[READ_ONLY] = read_only
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _postgresql_begin(conn: Connection) -> None:
+    # The same promise on PostgreSQL: a write inside ``reading`` is an error, not a
+    # silent rollback.
     if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -81,7 +91,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
                 "install it with: pip install 'mailer[postgres]'"
             ) from None
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+        event.listen(engine, "begin", _postgresql_begin)
+        return engine
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
 
@@ -103,8 +115,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
     """A session for reads only (rolled back at the end). On SQLite it never takes the
-    write lock, so it does not wait for a writer; use it only where nothing is written
-    (a write in it would upgrade the lock and could fail under contention)."""
+    write lock, so it does not wait for a writer; use it only where nothing is written:
+    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``)."""
     with Session(engine.execution_options(**{READ_ONLY: True})) as session:
         with session.begin():
             yield session
