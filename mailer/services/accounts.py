@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.roles import Action, Role, allowed, role_of
 from mailer.domain.text import clean_line
-from mailer.errors import MailerError, NotFound
+from mailer.errors import DatabaseBusy, MailerError, NotFound
 from mailer.store import accounts as store
 from mailer.store.accounts import get_user, get_user_by_id, list_tokens, list_users
 from mailer.store.db import transaction
@@ -379,12 +379,13 @@ def token_used(session: Session, secret: str, *, now: datetime) -> None:
 
 def note_token_use(engine: Engine, secret: str, *, now: datetime) -> None:
     """``token_used`` in a short transaction of its own, after a read-only request has
-    been answered; a database locked past the busy timeout costs only this note."""
+    been answered. It never waits for the write lock: while another process holds it
+    the note is left to a later request."""
     try:
-        with transaction(engine) as session:
+        with transaction(engine, wait=False) as session:
             token_used(session, secret, now=now)
-    except OperationalError as exc:
-        log.warning("API token use not noted (the database is busy): %s", exc.orig)
+    except (DatabaseBusy, OperationalError) as exc:
+        log.info("API token use not noted now (the database is busy): %s", exc)
 
 
 def revoke_token(session: Session, token_id: int, *, now: datetime,

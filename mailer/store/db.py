@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.errors import ConfigError, MailerError
+from mailer.errors import ConfigError, DatabaseBusy, MailerError
 
 if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
     from alembic.config import Config
@@ -39,6 +41,8 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 #: Execution option of the connections ``reading`` hands out: a transaction for reads only.
 READ_ONLY = "mailer_read_only"
+#: Execution option of ``transaction(engine, wait=False)``: the write lock now or never.
+NO_WAIT = "mailer_no_wait"
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -53,7 +57,77 @@ def _sqlite_begin(conn: Connection) -> None:
     if conn.info.get(READ_ONLY, False) != read_only:
         conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
         conn.info[READ_ONLY] = read_only
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if read_only:
+        conn.exec_driver_sql("BEGIN")
+    else:
+        _begin_immediate(conn)
+
+
+#: How often the one waiting writer of a process asks for SQLite's write lock (seconds).
+SQLITE_WRITE_POLL = 0.002
+_write_gates: dict[str, threading.Lock] = {}
+_gates_lock = threading.Lock()
+
+
+def _write_gate(database: str) -> threading.Lock:
+    with _gates_lock:
+        return _write_gates.setdefault(database, threading.Lock())
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock in turn and without sleeping past it.
+
+    SQLite's own busy handler lets a waiting writer retry only every 100 ms once it has
+    waited a while, and in no order: with an import committing a batch every few tenths
+    of a second and a worker recording outcomes, a web request could wait many seconds
+    (benchmarks/load.py: one-click p99 over 10 s). Here the writers of one process queue
+    on a lock of the process (one per database file) and only the first of them asks
+    SQLite, every ``SQLITE_WRITE_POLL``: it gets the write lock within milliseconds of
+    its release, then the next one in the process queues for it. The wait is bounded by
+    the same busy timeout; past it, ``DatabaseBusy`` (nothing was written).
+    """
+    database = conn.engine.url.database or ""
+    if database in ("", ":memory:"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    timeout = 0.0 if conn.get_execution_options().get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout
+    gate = _write_gate(database)
+    if not gate.acquire(timeout=timeout):
+        raise _busy(timeout)
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    try:
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _locked(exc):
+                        raise
+                time.sleep(SQLITE_WRITE_POLL)
+            try:  # out of time: one last try
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                raise _busy(timeout) from None
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        gate.release()
+
+
+def _busy(waited: float) -> DatabaseBusy:
+    return DatabaseBusy(f"the database stayed locked by another writer for {waited:g} s "
+                        "(an import or a worker?); nothing was changed: try again")
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY (with any extended code): another connection holds the write lock."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _postgresql_begin(conn: Connection) -> None:
@@ -77,7 +151,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     f"MAILER_DATABASE_URL: folder {parent} does not exist; create it or "
                     "point the URL elsewhere"
                 )
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # A connection for every thread of the web's threadpool (40) and then some: a
+        # request waiting for the write lock holds one, and a read must not queue behind
+        # it for a connection (SQLite connections are cheap; idle ones above 10 close).
+        pool = ({} if parsed.database in (None, "", ":memory:")
+                else {"pool_size": 10, "max_overflow": 70})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -106,9 +185,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session in one transaction: committed on success, rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error. With
+    ``wait=False``, on SQLite, ``DatabaseBusy`` at once when another connection holds
+    the write lock (for writes that may be skipped, never for data someone sent)."""
+    bind = engine if wait else engine.execution_options(**{NO_WAIT: True})
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 

@@ -119,8 +119,9 @@ class AuthenticateFirst:
             def check() -> None:
                 if scheme.lower() != "bearer" or not token.strip():
                     _bearer(None)
-                with transaction(self.web.engine) as session:
-                    authenticate(session, token.strip(), self.web.now())
+                # Only a look: the route's own ``require`` notes the token's use.
+                with reading(self.web.engine) as session:
+                    authenticate(session, token.strip(), self.web.now(), touch=False)
 
             try:
                 await run_in_threadpool(check)
