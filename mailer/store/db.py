@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -9,6 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+try:  # the bulk writer's priority needs flock (POSIX); elsewhere it is left out
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -65,13 +71,80 @@ def _sqlite_begin(conn: Connection) -> None:
 
 #: How often the one waiting writer of a process asks for SQLite's write lock (seconds).
 SQLITE_WRITE_POLL = 0.002
-_write_gates: dict[str, threading.Lock] = {}
-_gates_lock = threading.Lock()
+#: Execution option of a bulk writer (an import's batch transactions): before each
+#: transaction it lets the writers of every process that wait for the write lock go first.
+BULK = "mailer_bulk"
+#: The longest a bulk writer stands back before one transaction (seconds): the import
+#: slows while the web and the worker write, but never stops.
+BULK_YIELD_MAX = 2.0
 
 
-def _write_gate(database: str) -> threading.Lock:
-    with _gates_lock:
-        return _write_gates.setdefault(database, threading.Lock())
+class _Writers:
+    """The writers of this process on one SQLite database file.
+
+    ``gate``: they queue on it, so only one asks SQLite for the write lock at a time.
+    While any of them waits, the process holds a shared ``flock`` on ``<database>-writers``;
+    a bulk writer (any process) stands back while it cannot take that file exclusively.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.gate = threading.Lock()
+        self.marker = database + "-writers"
+        self._count = 0
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def waiting(self) -> None:
+        with self._lock:
+            self._count += 1
+            if self._count == 1 and fcntl is not None:
+                try:
+                    fd = os.open(self.marker, os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError:
+                    return  # a read-only folder: no priority, nothing else changes
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                self._fd = fd
+
+    def done(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0 and self._fd is not None:
+                os.close(self._fd)  # releases the shared lock
+                self._fd = None
+
+    def stand_back(self) -> None:
+        """For a bulk writer: wait (at most ``BULK_YIELD_MAX``) until no writer of any
+        process waits for the write lock."""
+        if fcntl is None:
+            return
+        try:
+            fd = os.open(self.marker, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            deadline = time.monotonic() + BULK_YIELD_MAX
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return  # closing the file below releases it at once
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(SQLITE_WRITE_POLL)
+        finally:
+            os.close(fd)
+
+
+_writers: dict[str, _Writers] = {}
+_writers_lock = threading.Lock()
+
+
+def _writers_of(database: str) -> _Writers:
+    with _writers_lock:
+        found = _writers.get(database)
+        if found is None:
+            found = _writers[database] = _Writers(database)
+        return found
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -83,41 +156,48 @@ def _begin_immediate(conn: Connection) -> None:
     (benchmarks/load.py: one-click p99 over 10 s). Here the writers of one process queue
     on a lock of the process (one per database file) and only the first of them asks
     SQLite, every ``SQLITE_WRITE_POLL``: it gets the write lock within milliseconds of
-    its release, then the next one in the process queues for it. The wait is bounded by
+    its release, then the next one in the process queues for it. A bulk writer (``BULK``:
+    the import) lets waiting writers of every process go first. The wait is bounded by
     the same busy timeout; past it, ``DatabaseBusy`` (nothing was written).
     """
     database = conn.engine.url.database or ""
     if database in ("", ":memory:"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         return
-    timeout = 0.0 if conn.get_execution_options().get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
+    options = conn.get_execution_options()
+    timeout = 0.0 if options.get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
     deadline = time.monotonic() + timeout
-    gate = _write_gate(database)
-    if not gate.acquire(timeout=timeout):
-        raise _busy(timeout)
+    writers = _writers_of(database)
     raw = conn.connection.dbapi_connection
     assert isinstance(raw, sqlite3.Connection)
+    bulk = bool(options.get(BULK))
+    if bulk:
+        writers.stand_back()
+    else:
+        writers.waiting()
     try:
-        raw.execute("PRAGMA busy_timeout=0")
+        if not writers.gate.acquire(timeout=timeout):
+            raise _busy(timeout)
         try:
-            while time.monotonic() < deadline:
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if not _locked(exc):
-                        raise
-                time.sleep(SQLITE_WRITE_POLL)
-            try:  # out of time: one last try
-                raw.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if not _locked(exc):
-                    raise
-                raise _busy(timeout) from None
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                while True:
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not _locked(exc):
+                            raise
+                    if time.monotonic() >= deadline:
+                        raise _busy(timeout)
+                    time.sleep(SQLITE_WRITE_POLL)
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            writers.gate.release()
     finally:
-        gate.release()
+        if not bulk:
+            writers.done()
 
 
 def _busy(waited: float) -> DatabaseBusy:

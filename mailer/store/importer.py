@@ -35,13 +35,13 @@ from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
+from mailer.store.db import BULK, READ_ONLY
 from mailer.store.lists import get_list
 from mailer.store.models import MailingList, utcnow
 from mailer.store.parallel import RowParser, default_workers
 from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
 BATCH = 5000
-SQLITE_YIELD = 0.12  # seconds between batches on SQLite (see _Committed)
 SHOWN_REJECTED = 20
 
 Progress = Callable[[int, int], None]  # called with (lines read so far, lines in the file)
@@ -120,12 +120,14 @@ def import_subscribers(
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
                               columns=columns.describe(), dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)
-        with Session(engine) as session:
-            lst = get_list(session, list_slug)
+        with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+            lst = get_list(session, list_slug)  # a read: it never waits for the write lock
         with _RejectedFile(out, header, fmt) as rejects:
             committed = _Committed()
             try:
-                with engine.connect() as conn:
+                # A bulk writer: on SQLite each batch lets the writers that wait for the
+                # lock (a one-click unsubscribe, a sign-up, the worker) go first.
+                with engine.connect().execution_options(**{BULK: True}) as conn:
                     committed.conn = None if dry_run else conn
                     _run(conn, lst, rows, columns, report, rejects, now or utcnow(),
                          batch_size, progress,
@@ -165,12 +167,8 @@ class _Committed:
             self.conn.commit()
             self.rows += rows
             self.next_line = next_line
-            if self.conn.dialect.name == "sqlite":
-                # SQLite's busy handler lets a waiting writer (a one-click unsubscribe)
-                # retry only every few ms to 100 ms; without a pause the next batch takes
-                # the lock again first, every time, and the web request starves past its
-                # busy timeout (benchmarks/load.py showed it). One poll interval is enough.
-                time.sleep(SQLITE_YIELD)
+            # No pause here: the next batch's transaction is a bulk one (see ``BULK``
+            # in store/db.py), which lets waiting writers of every process go first.
 
 
 def _run(conn: Connection, lst: MailingList, rows: Iterator[Row], columns: ColumnMap,
