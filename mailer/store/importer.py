@@ -1,13 +1,14 @@
 """Import subscribers from a CSV file into a list: streamed, set-based upserts, batch commits.
 
-The file is read in batches of ``BATCH`` rows; each batch costs a handful of statements
-(look up who exists, insert the new, update the changed, subscribe, log consent), never
-one ORM object per row, so memory stays flat for a million rows. Each batch is committed
-on its own, so the write lock is held for one batch at a time and the web pages (one-click
-unsubscribes, sign-ups) get their turn between batches during a million-row import. A
-fatal database error keeps the batches before it and says from which line to look again;
-importing the same file again is safe (the rows already in are reported unchanged). A
-dry run is one transaction, rolled back.
+The file is read in batches of ``BATCH`` rows (``SQLITE_BATCH`` on SQLite); each batch
+costs a handful of statements (look up who exists, insert the new, update the changed,
+subscribe, log consent), never one ORM object per row, so memory stays flat for a million
+rows. Each batch is committed on its own, so the write lock is held for one batch at a
+time, and each batch lets writers that wait for it go first (``store.db.BULK``): the web
+pages (one-click unsubscribes, sign-ups) and the worker get their turn during a
+million-row import. A fatal database error keeps the batches before it and says from
+which line to look again; importing the same file again is safe (the rows already in are
+reported unchanged). A dry run is one transaction, rolled back.
 
 Rules (also in ``mailer subscribers import --help``):
 - A later row with the same address (case ignored) is rejected as "duplicate of line N".
@@ -42,6 +43,10 @@ from mailer.store.parallel import RowParser, default_workers
 from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
 BATCH = 5000
+#: On SQLite a batch holds the one write lock while it is written: 1,000 rows keep that
+#: to tens of milliseconds on a quiet machine (5,000 rows held it 0.3-1.8 s on a busy
+#: 2-core one, so a one-click unsubscribe waited that long; benchmarks/load.py).
+SQLITE_BATCH = 1000
 SHOWN_REJECTED = 20
 
 Progress = Callable[[int, int], None]  # called with (lines read so far, lines in the file)
@@ -94,7 +99,7 @@ def import_subscribers(
     dry_run: bool = False,
     progress: Progress | None = None,
     now: datetime | None = None,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     workers: int | None = None,
     copy: bool | None = None,
 ) -> ImportReport:
@@ -130,7 +135,8 @@ def import_subscribers(
                 with engine.connect().execution_options(**{BULK: True}) as conn:
                     committed.conn = None if dry_run else conn
                     _run(conn, lst, rows, columns, report, rejects, now or utcnow(),
-                         batch_size, progress,
+                         batch_size or (SQLITE_BATCH if engine.dialect.name == "sqlite"
+                                        else BATCH), progress,
                          default_workers(fmt.lines) if workers is None else workers,
                          committed, copy)
                     if dry_run:
