@@ -210,12 +210,6 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def _postgresql_begin(conn: Connection) -> None:
-    # The same promise on PostgreSQL: a write inside ``reading`` is an error, not a
-    # silent rollback.
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for ``url`` with our connection settings."""
@@ -250,9 +244,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
                 "install it with: pip install 'mailer[postgres]'"
             ) from None
-        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
-        event.listen(engine, "begin", _postgresql_begin)
-        return engine
+        return create_engine(parsed, echo=echo, pool_pre_ping=True)
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
 
@@ -279,7 +271,12 @@ def reading(engine: Engine) -> Iterator[Session]:
     """A session for reads only (rolled back at the end). On SQLite it never takes the
     write lock, so it does not wait for a writer; use it only where nothing is written:
     a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``)."""
-    with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+    options: dict[str, bool] = {READ_ONLY: True}
+    if is_postgres(engine):
+        # The same promise on PostgreSQL: psycopg begins with BEGIN READ ONLY (no extra
+        # round trip), and a write in it is an error, not a silent rollback.
+        options["postgresql_readonly"] = True
+    with Session(engine.execution_options(**options)) as session:
         with session.begin():
             yield session
             session.rollback()
