@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,21 +16,8 @@ from mailer.errors import DatabaseBusy
 from mailer.store.db import BULK, BULK_YIELD_MAX, _writers_of, reading, transaction
 
 
-@pytest.fixture
-def holder(engine: Engine) -> Iterator[sqlite3.Connection]:
-    """Another connection, as another process's, to take the write lock with."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock")
-    conn = sqlite3.connect(engine.url.database or "", isolation_level=None,
-                           check_same_thread=False)
-    yield conn
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    conn.close()
-
-
-def test_a_bulk_writer_stands_back_while_a_writer_waits(engine: Engine,
-                                                        holder: sqlite3.Connection) -> None:
+def test_a_bulk_writer_stands_back_while_a_writer_waits(
+        engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
     """While a writer (here: of this process) waits for the lock, a bulk writer's next
     transaction does not start: it stands back until the waiting one has the lock. The
     marker is an flock, so the same holds across processes (the web and the import)."""
@@ -53,10 +39,10 @@ def test_a_bulk_writer_stands_back_while_a_writer_waits(engine: Engine,
     assert stood and 0.25 < stood[0] < BULK_YIELD_MAX
 
 
-def test_waiting_writers_go_first(engine: Engine, holder: sqlite3.Connection) -> None:
+def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
     """A web writer waiting for the lock, then an import batch: the web writer first."""
     order: list[str] = []
-    holder.execute("BEGIN IMMEDIATE")
+    write_lock_holder.execute("BEGIN IMMEDIATE")
 
     def web() -> None:
         with transaction(engine) as s:
@@ -75,14 +61,14 @@ def test_waiting_writers_go_first(engine: Engine, holder: sqlite3.Connection) ->
     time.sleep(0.3)
     threads[1].start()
     time.sleep(0.3)
-    holder.execute("COMMIT")
+    write_lock_holder.execute("COMMIT")
     for t in threads:
         t.join(30)
     assert order == ["web", "bulk"]
 
 
-def test_no_wait_and_read_only(engine: Engine, holder: sqlite3.Connection) -> None:
-    holder.execute("BEGIN IMMEDIATE")
+def test_no_wait_and_read_only(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+    write_lock_holder.execute("BEGIN IMMEDIATE")
     started = time.monotonic()
     with pytest.raises(DatabaseBusy, match="nothing was changed"):
         with transaction(engine, wait=False) as s:
@@ -90,7 +76,7 @@ def test_no_wait_and_read_only(engine: Engine, holder: sqlite3.Connection) -> No
     assert time.monotonic() - started < 5  # no busy timeout (30 s) waited
     with reading(engine) as s:  # a read does not wait for the lock
         assert s.execute(text("SELECT count(*) FROM lists")).scalar() == 0
-    holder.execute("ROLLBACK")
+    write_lock_holder.execute("ROLLBACK")
     with pytest.raises(OperationalError, match="readonly"):
         with reading(engine) as s:
             s.execute(text("DELETE FROM lists"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,20 +31,6 @@ from tests.delivery_support import add_subscribers
 #: Generous bounds for a loaded CI machine: no latency claim, only "did not wait for the
 #: lock" (which would be the 30 s busy timeout, or forever).
 PROMPT_S = 10.0
-
-
-@pytest.fixture
-def locked(engine: Engine) -> Iterator[sqlite3.Connection]:
-    """A separate connection that takes the write lock (BEGIN IMMEDIATE) and holds it
-    until the test ends (or commits it itself)."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock")
-    holder = sqlite3.connect(engine.url.database or "", isolation_level=None,
-                             check_same_thread=False)
-    yield holder
-    if holder.in_transaction:
-        holder.execute("ROLLBACK")
-    holder.close()
 
 
 @dataclass
@@ -86,14 +71,14 @@ def _status(engine: Engine, sid: int, list_id: int) -> str:
 
 
 def test_reads_answer_while_another_connection_holds_the_write_lock(
-        engine: Engine, settings: Settings, locked: sqlite3.Connection) -> None:
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection) -> None:
     site = _site(engine, settings)
     app, client, list_id, mailing_id, sid = (site.app, site.client, site.list_id,
                                              site.mailing_id, site.sid)
     api = {"Authorization": f"Bearer {site.token}"}
     one_click = site.one_click
 
-    locked.execute("BEGIN IMMEDIATE")
+    write_lock_holder.execute("BEGIN IMMEDIATE")
     reads = {
         "/api/lists": api, "/api/lists/medborgardialog": api,
         "/api/subscribers?q=person": api, f"/api/subscribers/{sid}": api,
@@ -114,7 +99,7 @@ def test_reads_answer_while_another_connection_holds_the_write_lock(
         assert s.scalar(select(ApiToken.last_used_at)) is None
 
     # A write waits for the lock and goes through once it is free.
-    threading.Timer(0.5, lambda: locked.execute("COMMIT")).start()
+    threading.Timer(0.5, lambda: write_lock_holder.execute("COMMIT")).start()
     started = time.monotonic()
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200, r.text[:300]
@@ -126,14 +111,14 @@ def test_reads_answer_while_another_connection_holds_the_write_lock(
 
 
 def test_a_write_that_cannot_get_the_lock_is_503_not_500(
-        engine: Engine, settings: Settings, locked: sqlite3.Connection,
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection,
         monkeypatch: pytest.MonkeyPatch) -> None:
     site = _site(engine, settings)
     client, list_id, sid, token, one_click = (site.client, site.list_id, site.sid,
                                               site.token, site.one_click)
     monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_MS", 300)
 
-    locked.execute("BEGIN IMMEDIATE")
+    write_lock_holder.execute("BEGIN IMMEDIATE")
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 503, r.text[:300]
     assert r.headers["retry-after"] == "5"
@@ -142,7 +127,7 @@ def test_a_write_that_cannot_get_the_lock_is_503_not_500(
                     json={"email": "ny@example.org", "list": "medborgardialog"})
     assert r.status_code == 503, r.text[:300]
     assert r.json()["error"]["code"] == "busy" and r.headers["retry-after"] == "5"
-    locked.execute("ROLLBACK")
+    write_lock_holder.execute("ROLLBACK")
     assert _status(engine, sid, list_id) == "active"  # nothing changed
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
