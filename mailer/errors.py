@@ -73,6 +73,13 @@ class ConfigError(MailerError):
     """A setting (environment variable or mailer.toml key) has a value we cannot use."""
 
 
+class DatabaseBusy(MailerError):
+    """Another process held the database's write lock past the busy timeout (SQLite):
+    nothing was changed; the same request a moment later works. The web answers 503."""
+
+    retry_after = 5
+
+
 class NotFound(MailerError):
     """A named thing (list, subscriber, mailing, issue folder) does not exist."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,17 @@ def settings(workspace: Path, db_url: str, smtp_server: SmtpServer) -> Settings:
     """Settings for a workspace on the test database, sending to the test SMTP server."""
     return load_settings(workspace, database_url=db_url, smtp_url=smtp_server.url,
                          secret_key=TEST_SECRET, base_url="https://nyhetsbrev.example.org")
+
+
+@pytest.fixture
+def write_lock_holder(engine: Engine) -> Iterator[sqlite3.Connection]:
+    """Another connection to the SQLite database (as another process's), to take the write
+    lock with (BEGIN IMMEDIATE); rolled back at the end. Skips on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    holder = sqlite3.connect(engine.url.database or "", isolation_level=None,
+                             check_same_thread=False)
+    yield holder
+    if holder.in_transaction:
+        holder.execute("ROLLBACK")
+    holder.close()

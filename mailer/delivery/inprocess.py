@@ -17,12 +17,12 @@ import socket
 from collections.abc import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.delivery.transport import Transport
 from mailer.delivery.worker import Worker, transport_for, utcnow
 from mailer.store import workers
+from mailer.store.db import reading
 from mailer.store.models import MailingKind
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ ROLE = "serve"
 
 def worker_running(engine: Engine) -> bool:
     """Whether a live ``mailer worker`` (not another web process's loop) serves ``engine``."""
-    with Session(engine) as s:
+    with reading(engine) as s:  # asked every 2 s: never waits for the write lock
         return workers.any_alive(s, utcnow(), socket.gethostname(), except_roles=(ROLE,))
 
 

@@ -10,6 +10,7 @@ Callers pass ``now``; nothing here reads the clock.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,15 +18,20 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.roles import Action, Role, allowed, role_of
 from mailer.domain.text import clean_line
-from mailer.errors import MailerError, NotFound
+from mailer.errors import DatabaseBusy, MailerError, NotFound
 from mailer.store import accounts as store
 from mailer.store.accounts import get_user, get_user_by_id, list_tokens, list_users
+from mailer.store.db import transaction
 from mailer.store.models import ApiToken, User
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_PASSWORD", "AccountError", "LoginLimiter", "NewToken", "Principal", "Team",
@@ -326,8 +332,24 @@ def create_api_token(session: Session, user: User, *, now: datetime, name: str =
     return NewToken(row.id, clean, row.prefix, secret)
 
 
-def token_principal(session: Session, secret: str, *, now: datetime) -> Principal | None:
-    """Who a bearer token belongs to, or None when unknown, revoked, expired or inactive."""
+def token_principal(session: Session, secret: str, *, now: datetime,
+                    touch: bool = True) -> Principal | None:
+    """Who a bearer token belongs to, or None when unknown, revoked, expired or inactive.
+    With ``touch`` its last use is noted (at most every minute); a read-only request
+    passes ``touch=False`` and notes it afterwards with ``token_used`` when
+    ``token_use_due`` says so."""
+    row = _live_token(session, secret, now)
+    if row is None:
+        return None
+    user = store.find_user_by_id(session, row.user_id)
+    if user is None or not user.active:
+        return None
+    if touch and _use_due(row, now):
+        row.last_used_at = now
+    return Principal.of(user, via_token=True)
+
+
+def _live_token(session: Session, secret: str, now: datetime) -> ApiToken | None:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     row = store.find_api_token(session, _digest(secret))
@@ -335,12 +357,35 @@ def token_principal(session: Session, secret: str, *, now: datetime) -> Principa
         return None
     if row.expires_at is not None and row.expires_at <= now:
         return None
-    user = store.find_user_by_id(session, row.user_id)
-    if user is None or not user.active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at >= SEEN_EVERY:
+    return row
+
+
+def _use_due(row: ApiToken, now: datetime) -> bool:
+    return row.last_used_at is None or now - row.last_used_at >= SEEN_EVERY
+
+
+def token_use_due(session: Session, secret: str, *, now: datetime) -> bool:
+    """Whether the token's last use is to be noted now (read only)."""
+    row = _live_token(session, secret, now)
+    return row is not None and _use_due(row, now)
+
+
+def token_used(session: Session, secret: str, *, now: datetime) -> None:
+    """Note the token's use (a write of its own, after a read-only request)."""
+    row = _live_token(session, secret, now)
+    if row is not None and _use_due(row, now):
         row.last_used_at = now
-    return Principal.of(user, via_token=True)
+
+
+def note_token_use(engine: Engine, secret: str, *, now: datetime) -> None:
+    """``token_used`` in a short transaction of its own, after a read-only request has
+    been answered. It never waits for the write lock: while another process holds it
+    the note is left to a later request."""
+    try:
+        with transaction(engine, wait=False) as session:
+            token_used(session, secret, now=now)
+    except (DatabaseBusy, OperationalError) as exc:
+        log.info("API token use not noted now (the database is busy): %s", exc)
 
 
 def revoke_token(session: Session, token_id: int, *, now: datetime,

@@ -301,6 +301,18 @@ def unsubscribe_by_token(session: Session, subscriber_id: int, scope_id: int, *,
                                      source=source)
 
 
+def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
+                         now: datetime, ip: str | None, source: str) -> Target | None:
+    """Unsubscribe as the signed token asks and return what the page then shows (None: the
+    person was erased), in the caller's one transaction: the one-click POST takes the
+    write lock once, briefly, instead of once to write and again to read it back."""
+    subs.unsubscribe_by_token(session, subscriber_id, scope_id, now=now, ip=ip, source=source)
+    try:
+        return unsubscribe_target(session, subscriber_id, scope_id)
+    except NotFound:
+        return None
+
+
 def undo_unsubscribe(session: Session, subscriber_id: int, list_id: int, *, now: datetime,
                      ip: str | None, source: str, wording: str) -> None:
     """Subscribe again right after unsubscribing by mistake (the signed link is proof)."""

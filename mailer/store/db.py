@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+try:  # the bulk writer's priority needs flock (POSIX); elsewhere it is left out
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.errors import ConfigError, MailerError
+from mailer.errors import ConfigError, DatabaseBusy, MailerError
 
 if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
     from alembic.config import Config
@@ -39,6 +47,8 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 #: Execution option of the connections ``reading`` hands out: a transaction for reads only.
 READ_ONLY = "mailer_read_only"
+#: Execution option of ``transaction(engine, wait=False)``: the write lock now or never.
+NO_WAIT = "mailer_no_wait"
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -46,11 +56,159 @@ def _sqlite_begin(conn: Connection) -> None:
     # two writers wait on busy_timeout instead of failing with "database is locked" when
     # a read transaction upgrades. A read (``reading``) starts with a deferred BEGIN and
     # never takes the write lock: in WAL mode it reads its snapshot while a writer works,
-    # so pages never wait behind a long write (issue 13, item 2).
-    if conn.get_execution_options().get(READ_ONLY):
+    # so pages never wait behind a long write (issue 13, item 2). A read connection is
+    # also ``query_only``: a write in it fails at once, loudly, instead of waiting for
+    # the lock (or being rolled back unnoticed at the end of the read).
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    if conn.info.get(READ_ONLY, False) != read_only:
+        conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        conn.info[READ_ONLY] = read_only
+    if read_only:
         conn.exec_driver_sql("BEGIN")
     else:
+        _begin_immediate(conn)
+
+
+#: How often the one waiting writer of a process asks for SQLite's write lock (seconds).
+SQLITE_WRITE_POLL = 0.002
+#: Execution option of a bulk writer (an import's batch transactions): before each
+#: transaction it lets the writers of every process that wait for the write lock go first.
+BULK = "mailer_bulk"
+#: The longest a bulk writer stands back before one transaction (seconds): the import
+#: slows while the web and the worker write, but never stops.
+BULK_YIELD_MAX = 2.0
+
+
+class _Writers:
+    """The writers of this process on one SQLite database file.
+
+    ``gate``: they queue on it, so only one asks SQLite for the write lock at a time.
+    While any of them waits, the process holds a shared ``flock`` on ``<database>-writers``;
+    a bulk writer (any process) stands back while it cannot take that file exclusively.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.gate = threading.Lock()
+        self.marker = database + "-writers"
+        self._count = 0
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def waiting(self) -> None:
+        with self._lock:
+            self._count += 1
+            if self._count == 1 and fcntl is not None:
+                try:
+                    fd = os.open(self.marker, os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError:
+                    return  # a read-only folder: no priority, nothing else changes
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                self._fd = fd
+
+    def done(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0 and self._fd is not None:
+                os.close(self._fd)  # releases the shared lock
+                self._fd = None
+
+    def stand_back(self) -> None:
+        """For a bulk writer: wait (at most ``BULK_YIELD_MAX``) until no writer of any
+        process waits for the write lock."""
+        if fcntl is None:
+            return
+        try:
+            fd = os.open(self.marker, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            deadline = time.monotonic() + BULK_YIELD_MAX
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return  # closing the file below releases it at once
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return
+                    time.sleep(SQLITE_WRITE_POLL)
+        finally:
+            os.close(fd)
+
+
+_writers: dict[str, _Writers] = {}
+_writers_lock = threading.Lock()
+
+
+def _writers_of(database: str) -> _Writers:
+    with _writers_lock:
+        found = _writers.get(database)
+        if found is None:
+            found = _writers[database] = _Writers(database)
+        return found
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock in turn and without sleeping past it.
+
+    SQLite's own busy handler lets a waiting writer retry only every 100 ms once it has
+    waited a while, and in no order: with an import committing a batch every few tenths
+    of a second and a worker recording outcomes, a web request could wait many seconds
+    (benchmarks/load.py: one-click p99 over 10 s). Here the writers of one process queue
+    on a lock of the process (one per database file) and only the first of them asks
+    SQLite, every ``SQLITE_WRITE_POLL``: it gets the write lock within milliseconds of
+    its release, then the next one in the process queues for it. A bulk writer (``BULK``:
+    the import) lets waiting writers of every process go first. The wait is bounded by
+    the same busy timeout; past it, ``DatabaseBusy`` (nothing was written).
+    """
+    database = conn.engine.url.database or ""
+    if database in ("", ":memory:"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    options = conn.get_execution_options()
+    timeout = 0.0 if options.get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout
+    writers = _writers_of(database)
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    bulk = bool(options.get(BULK))
+    if bulk:
+        writers.stand_back()
+    else:
+        writers.waiting()
+    try:
+        if not writers.gate.acquire(timeout=timeout):
+            raise _busy(timeout)
+        try:
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                while True:
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not _locked(exc):
+                            raise
+                    if time.monotonic() >= deadline:
+                        raise _busy(timeout)
+                    time.sleep(SQLITE_WRITE_POLL)
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            writers.gate.release()
+    finally:
+        if not bulk:
+            writers.done()
+
+
+def _busy(waited: float) -> DatabaseBusy:
+    return DatabaseBusy(f"the database stayed locked by another writer for {waited:g} s "
+                        "(an import or a worker?); nothing was changed: try again")
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY (with any extended code): another connection holds the write lock."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -67,7 +225,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     f"MAILER_DATABASE_URL: folder {parent} does not exist; create it or "
                     "point the URL elsewhere"
                 )
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        # A connection for every thread of the web's threadpool (40) and then some: a
+        # request waiting for the write lock holds one, and a read must not queue behind
+        # it for a connection (SQLite connections are cheap; idle ones above 10 close).
+        pool = ({} if parsed.database in (None, "", ":memory:")
+                else {"pool_size": 10, "max_overflow": 70})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -94,18 +257,26 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session in one transaction: committed on success, rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error. With
+    ``wait=False``, on SQLite, ``DatabaseBusy`` at once when another connection holds
+    the write lock (for writes that may be skipped, never for data someone sent)."""
+    bind = engine if wait else engine.execution_options(**{NO_WAIT: True})
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
     """A session for reads only (rolled back at the end). On SQLite it never takes the
-    write lock, so it does not wait for a writer; use it only where nothing is written
-    (a write in it would upgrade the lock and could fail under contention)."""
-    with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+    write lock, so it does not wait for a writer; use it only where nothing is written:
+    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``)."""
+    options: dict[str, bool] = {READ_ONLY: True}
+    if is_postgres(engine):
+        # The same promise on PostgreSQL: psycopg begins with BEGIN READ ONLY (no extra
+        # round trip), and a write in it is an error, not a silent rollback.
+        options["postgresql_readonly"] = True
+    with Session(engine.execution_options(**options)) as session:
         with session.begin():
             yield session
             session.rollback()

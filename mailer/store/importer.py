@@ -1,13 +1,14 @@
 """Import subscribers from a CSV file into a list: streamed, set-based upserts, batch commits.
 
-The file is read in batches of ``BATCH`` rows; each batch costs a handful of statements
-(look up who exists, insert the new, update the changed, subscribe, log consent), never
-one ORM object per row, so memory stays flat for a million rows. Each batch is committed
-on its own, so the write lock is held for one batch at a time and the web pages (one-click
-unsubscribes, sign-ups) get their turn between batches during a million-row import. A
-fatal database error keeps the batches before it and says from which line to look again;
-importing the same file again is safe (the rows already in are reported unchanged). A
-dry run is one transaction, rolled back.
+The file is read in batches of ``BATCH_BY_DIALECT`` rows (``BATCH`` otherwise); each batch
+costs a handful of statements (look up who exists, insert the new, update the changed,
+subscribe, log consent), never one ORM object per row, so memory stays flat for a million
+rows. Each batch is committed on its own, so the write lock is held for one batch at a
+time, and each batch lets writers that wait for it go first (``store.db.BULK``): the web
+pages (one-click unsubscribes, sign-ups) and the worker get their turn during a
+million-row import. A fatal database error keeps the batches before it and says from
+which line to look again; importing the same file again is safe (the rows already in are
+reported unchanged). A dry run is one transaction, rolled back.
 
 Rules (also in ``mailer subscribers import --help``):
 - A later row with the same address (case ignored) is rejected as "duplicate of line N".
@@ -35,23 +36,24 @@ from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
+from mailer.store.db import BULK, READ_ONLY
 from mailer.store.lists import get_list
 from mailer.store.models import MailingList, utcnow
 from mailer.store.parallel import RowParser, default_workers
 from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 
-# Rows per batch (one commit each). SQLite pauses SQLITE_YIELD after every batch so a web
-# request waiting for the database-wide write lock gets it (see _Committed); a batch is
-# also the longest such a request waits, and benchmarks/load.py holds the one-click p99
-# to 500 ms on SQLite, so SQLite keeps 5,000 rows (10,000 would halve the pauses, 24 s ->
-# 12 s per million rows, but double the wait). PostgreSQL has no database-wide write lock
-# and pays a fixed cost per batch statement (planning, COPY set-up, commit): 10,000.
+# Rows per batch (one commit each). On SQLite a batch holds the database-wide write lock
+# while it is written, and is the longest a waiting writer (a one-click unsubscribe, a
+# sign-up, the worker) waits: each batch first lets such writers go (``store.db.BULK``),
+# and 1,000 rows keep a batch to tens of milliseconds on a quiet machine (5,000 rows held
+# the lock 0.3-1.8 s on a busy 2-core one; benchmarks/load.py), for about 10 % more time
+# per import than 5,000-row batches. PostgreSQL has no database-wide write lock and pays
+# a fixed cost per batch statement (planning, COPY set-up, commit): 10,000.
 # The workers check rows in chunks of PARSE_CHUNK whatever the batch: larger chunks in
 # flight raised the peak RSS of the import and its workers by ~150 MB (20,000-row batches).
 BATCH = 5000
-BATCH_BY_DIALECT = {"postgresql": 10_000}
+BATCH_BY_DIALECT = {"postgresql": 10_000, "sqlite": 1_000}
 PARSE_CHUNK = 5000
-SQLITE_YIELD = 0.12  # seconds between batches on SQLite (see _Committed)
 SHOWN_REJECTED = 20
 
 T = TypeVar("T")
@@ -132,12 +134,14 @@ def import_subscribers(
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
                               columns=columns.describe(), dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)
-        with Session(engine) as session:
-            lst = get_list(session, list_slug)
+        with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+            lst = get_list(session, list_slug)  # a read: it never waits for the write lock
         with _RejectedFile(out, header, fmt) as rejects:
             committed = _Committed()
             try:
-                with engine.connect() as conn:
+                # A bulk writer: on SQLite each batch lets the writers that wait for the
+                # lock (a one-click unsubscribe, a sign-up, the worker) go first.
+                with engine.connect().execution_options(**{BULK: True}) as conn:
                     committed.conn = None if dry_run else conn
                     _run(conn, lst, rows, columns, report, rejects, now or utcnow(),
                          batch_size or BATCH_BY_DIALECT.get(engine.dialect.name, BATCH),
@@ -178,12 +182,8 @@ class _Committed:
             self.conn.commit()
             self.rows += rows
             self.next_line = next_line
-            if self.conn.dialect.name == "sqlite":
-                # SQLite's busy handler lets a waiting writer (a one-click unsubscribe)
-                # retry only every few ms to 100 ms; without a pause the next batch takes
-                # the lock again first, every time, and the web request starves past its
-                # busy timeout (benchmarks/load.py showed it). One poll interval is enough.
-                time.sleep(SQLITE_YIELD)
+            # No pause here: the next batch's transaction is a bulk one (see ``BULK``
+            # in store/db.py), which lets waiting writers of every process go first.
 
 
 def _run(conn: Connection, lst: MailingList, rows: Iterator[Row], columns: ColumnMap,

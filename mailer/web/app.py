@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from mailer.config import Settings
 from mailer.domain.addresses import email_hash, mailbox_key
+from mailer.errors import DatabaseBusy
 from mailer.links import Links
 from mailer.store.db import make_engine
 from mailer.store.models import utcnow
@@ -141,6 +142,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         # Only path parameters are typed (e.g. a mailing id); anything else is not a page.
         return error_page(request, PageError.from_status(404))
+
+    @app.exception_handler(DatabaseBusy)
+    async def _busy(request: Request, exc: DatabaseBusy) -> Response:
+        # The write lock stayed taken past the busy timeout: 503 and Retry-After, not 500.
+        if request.url.path.startswith(API_PREFIX + "/"):
+            return error_response(503, "busy", exc.message,
+                                  headers={"retry-after": str(exc.retry_after)})
+        return error_page(request, PageError.busy())
 
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Settings
 from mailer.domain.invitation import Cost
+from mailer.errors import DatabaseBusy
 from mailer.render.i18n import format_day, format_kronor, format_time_range
 from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
@@ -156,6 +157,11 @@ class PageError(Exception):
                       "wrote or choose a smaller file, and try again."))
 
     @classmethod
+    def busy(cls) -> PageError:
+        return cls(503, N_("We are busy right now"),
+                   N_("Nothing was changed. Try again in a moment."))
+
+    @classmethod
     def server_error(cls) -> PageError:
         return cls(500, N_("Something went wrong on our side"),
                    N_("Nothing you did caused this. Try again in a while."), "/")
@@ -177,4 +183,6 @@ def error_page(request: Request, error: PageError) -> Response:
     response = render(request, "error.html", lang=lang, status=error.status, error=error)
     if error.status == 429:
         response.headers["retry-after"] = "600"
+    if error.status == 503:
+        response.headers["retry-after"] = str(DatabaseBusy.retry_after)
     return response

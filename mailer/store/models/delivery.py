@@ -131,7 +131,9 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("mailing_id", "email_key"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
-        Index("ix_outbox_mailing_status", "mailing_id", "status"),
+        # A mailing's copies by status, and "has it a copy due now?" in one seek
+        # (``outbox.due_mailings``, asked in the worker's claim transaction).
+        Index("ix_outbox_mailing_due", "mailing_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import BackgroundTasks, Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,8 +15,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailer.domain.roles import Action
-from mailer.services.accounts import Principal, token_principal
-from mailer.store.db import transaction
+from mailer.services.accounts import (
+    Principal,
+    note_token_use,
+    token_principal,
+    token_use_due,
+)
+from mailer.store.db import reading, transaction
 from mailer.web.api.errors import ApiError, error_response
 
 if TYPE_CHECKING:
@@ -29,8 +34,26 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mailer"'}
 
 
+#: Methods that change nothing: their routes read in a read-only transaction.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, else rolled back."""
+    """One transaction per request: committed when the route returns, else rolled back.
+    A GET reads in a read-only one (``store.db.reading``) that never takes SQLite's write
+    lock: it answers while an import or the worker writes (issue 13)."""
+    engine = request.app.state.web.engine
+    if request.method in READ_METHODS:
+        with reading(engine) as session:
+            yield session
+        return
+    with transaction(engine) as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write transaction whatever the method (a GET that writes and rolls back, such as
+    a dry run in a savepoint)."""
     with transaction(request.app.state.web.engine) as session:
         yield session
 
@@ -45,9 +68,10 @@ def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials.strip()
 
 
-def authenticate(session: Session, token: str, now: datetime) -> Principal:
+def authenticate(session: Session, token: str, now: datetime, *,
+                 touch: bool = True) -> Principal:
     """The user of the API token ``token``, or a 401 ApiError."""
-    principal = token_principal(session, token, now=now)
+    principal = token_principal(session, token, now=now, touch=touch)
     if principal is None:
         raise ApiError(401, "the API token is unknown, revoked or expired, or its user "
                        "is deactivated", headers=CHALLENGE)
@@ -57,10 +81,17 @@ def authenticate(session: Session, token: str, now: datetime) -> Principal:
 def require(action: Action = Action.view) -> Callable[..., Principal]:
     """A dependency: the token's user, who must be allowed ``action``."""
 
-    def dependency(request: Request, session: Session = Depends(get_session),
+    def dependency(request: Request, background: BackgroundTasks,
+                   session: Session = Depends(get_session),
                    credentials: HTTPAuthorizationCredentials | None = Depends(BEARER),
                    ) -> Principal:
-        principal = authenticate(session, _bearer(credentials), request.app.state.web.now())
+        web = request.app.state.web
+        token, now = _bearer(credentials), web.now()
+        read_only = request.method in READ_METHODS
+        principal = authenticate(session, token, now, touch=not read_only)
+        if read_only and token_use_due(session, token, now=now):
+            # Noted after the answer, in a write of its own: the read never waits for it.
+            background.add_task(note_token_use, web.engine, token, now=now)
         if not principal.can(action):
             raise ApiError(403, f"the role {principal.role} may not do this "
                            f"({action.value})", code="forbidden")
@@ -88,8 +119,9 @@ class AuthenticateFirst:
             def check() -> None:
                 if scheme.lower() != "bearer" or not token.strip():
                     _bearer(None)
-                with transaction(self.web.engine) as session:
-                    authenticate(session, token.strip(), self.web.now())
+                # Only a look: the route's own ``require`` notes the token's use.
+                with reading(self.web.engine) as session:
+                    authenticate(session, token.strip(), self.web.now(), touch=False)
 
             try:
                 await run_in_threadpool(check)

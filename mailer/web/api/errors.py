@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from mailer.errors import MailerError, NotFound
+from mailer.errors import DatabaseBusy, MailerError, NotFound
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported",
-         422: "invalid", 429: "too_many_requests", 500: "server_error"}
+         422: "invalid", 429: "too_many_requests", 500: "server_error", 503: "busy"}
 
 
 class ErrorDetail(BaseModel):
@@ -87,6 +87,9 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(MailerError)
     async def _mailer(request: Request, exc: MailerError) -> JSONResponse:
+        if isinstance(exc, DatabaseBusy):
+            return error_response(503, CODES[503], exc.message,
+                                  headers={"retry-after": str(exc.retry_after)})
         status = 404 if isinstance(exc, NotFound) else 400
         field = exc.problems[0].field if exc.problems else None
         return error_response(status, CODES[status], without_paths(str(exc)), field)

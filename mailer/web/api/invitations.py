@@ -13,7 +13,7 @@ from mailer.domain.roles import Action
 from mailer.services import invitations as service
 from mailer.services.accounts import Principal
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
-from mailer.web.api.deps import Paging, get_session, paging, require
+from mailer.web.api.deps import Paging, get_session, get_write_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import Page
 
@@ -191,8 +191,9 @@ def _dry_run(session: Session, request: Request, slug: str) -> service.SlotRepor
 
 @router.get("/invitations/{slug}/reminders/preview", response_model=ReminderOut)
 def reminder_preview(slug: str, request: Request, me: Principal = VIEW,
-                     session: Session = SESSION) -> ReminderOut:
+                     session: Session = Depends(get_write_session)) -> ReminderOut:
     """The dry run: who would get the current reminder now, and why the others would not."""
+    # A write transaction: the dry run plans in a savepoint and rolls it back.
     return _reminder(_dry_run(session, request, _slug(request, slug)), True)
 
 

@@ -52,6 +52,15 @@ async def found(request: Request, fn: Callable[..., T], *args: object, **kwargs:
         raise PageError.gone() from None
 
 
+async def read_found(request: Request, fn: Callable[..., T], *args: object,
+                     **kwargs: object) -> T:
+    """Like ``found`` for work that only reads (``read``): never waits for the write lock."""
+    try:
+        return await read(request, fn, *args, **kwargs)
+    except NotFound:
+        raise PageError.gone() from None
+
+
 def read_token(request: Request, purpose: Purpose, token: str) -> TokenData:
     """The signed token's data, or a friendly 400 (tampered) / 410 (expired) page."""
     if len(token) > MAX_TOKEN:

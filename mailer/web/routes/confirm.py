@@ -14,7 +14,7 @@ from mailer.services import subscriptions
 from mailer.tokens import Purpose
 from mailer.web.i18n import translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of
-from mailer.web.routes.common import consent_wording, db, found, read_token
+from mailer.web.routes.common import consent_wording, db, read_found, read_token
 
 router = APIRouter()
 
@@ -22,8 +22,8 @@ router = APIRouter()
 @router.get("/confirm/{token}")
 async def confirm_page(request: Request, token: str) -> Response:
     data = read_token(request, Purpose.confirm, token)
-    p = await found(request, subscriptions.pending_confirmation, data.subscriber_id,
-                    data.scope_id)
+    p = await read_found(request, subscriptions.pending_confirmation, data.subscriber_id,
+                         data.scope_id)
     lang = request_language(request, p.language)
     return render(request, "confirm.html", lang=lang, lst=p.lst, status_=p.status,
                   wording=consent_wording(translator(lang), p.lst.name), token=token,
@@ -36,8 +36,8 @@ async def confirm_submit(request: Request, token: str) -> Response:
     form = await request.form()
     web.csrf.check(request, form)
     data = read_token(request, Purpose.confirm, token)
-    p = await found(request, subscriptions.pending_confirmation, data.subscriber_id,
-                    data.scope_id)
+    p = await read_found(request, subscriptions.pending_confirmation, data.subscriber_id,
+                         data.scope_id)
     lang = request_language(request, p.language)
     wording = consent_wording(translator(lang), p.lst.name)
     confirmed = await db(request, subscriptions.confirm, data.subscriber_id, data.scope_id,

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from mailer.errors import NotFound
 from mailer.services.media import public_file
 from mailer.web.pages import PageError, web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import read
 
 router = APIRouter()
 #: Files of a sent issue do not change under the same name (the admin refuses to replace
@@ -21,7 +21,7 @@ CACHE = "public, max-age=86400"
 async def media(request: Request, folder: str, file: str) -> Response:
     issues = web_of(request).settings.workspace / "issues"
     try:
-        found = await db(request, public_file, issues, folder, file)
+        found = await read(request, public_file, issues, folder, file)
     except NotFound:
         raise PageError.from_status(404) from None
     return FileResponse(found.path, media_type=found.content_type, headers={

@@ -20,7 +20,7 @@ from mailer.store.models import SubscriptionStatus
 from mailer.tokens import Purpose
 from mailer.web.i18n import LANGUAGES, Translate, translator
 from mailer.web.pages import client_ip, render, request_language, web_of, with_lang
-from mailer.web.routes.common import db, found, read_token
+from mailer.web.routes.common import db, found, read_found, read_token
 
 router = APIRouter()
 ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
@@ -40,7 +40,7 @@ def preferences_wording(_: Translate) -> str:
 
 async def _open(request: Request, token: str) -> tuple[int, Prefs, str]:
     data = read_token(request, Purpose.preferences, token)
-    prefs = await found(request, subscriptions.preferences, data.subscriber_id)
+    prefs = await read_found(request, subscriptions.preferences, data.subscriber_id)
     return data.subscriber_id, prefs, request_language(request, prefs.subscriber.language)
 
 
@@ -144,7 +144,7 @@ async def preferences_download(request: Request, token: str) -> Response:
     web.csrf.check(request, form)
     sid, _prefs, _lang = await _open(request, token)
 
-    data = await found(request, subscriptions.access_report, sid)
+    data = await read_found(request, subscriptions.access_report, sid)
     body = json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
     return Response(body, media_type="application/json; charset=utf-8", headers={
         "content-disposition": 'attachment; filename="my-data.json"',

@@ -20,7 +20,7 @@ from mailer.tokens import Purpose
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of
-from mailer.web.routes.common import consent_wording, db, found, read_token
+from mailer.web.routes.common import consent_wording, db, found, read_found, read_token
 
 router = APIRouter()
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
@@ -37,8 +37,8 @@ def _page(request: Request, token: str, target: Target, template: str, *,
 @router.get("/u/{token}")
 async def unsubscribe_page(request: Request, token: str) -> Response:
     data = read_token(request, Purpose.unsubscribe, token)
-    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
-                         data.scope_id)
+    target = await read_found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                              data.scope_id)
     return _page(request, token, target, "unsubscribe.html")
 
 
@@ -51,18 +51,14 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     if not one_click:
         web.csrf.check(request, form)
     source = "one-click" if one_click else "unsubscribe-page"
-    await db(request, subscriptions.unsubscribe_by_token, data.subscriber_id, data.scope_id,
-             now=web.now(), ip=client_ip(request), source=source)
-    if one_click:
-        # RFC 8058: the provider only needs a 2xx; a short page helps anyone who looks.
-        try:
-            target = await found(request, subscriptions.unsubscribe_target,
-                                 data.subscriber_id, data.scope_id)
-        except PageError:
+    # One short write transaction: the change and what the page shows (issue 13).
+    target = await db(request, subscriptions.unsubscribe_and_show, data.subscriber_id,
+                      data.scope_id, now=web.now(), ip=client_ip(request), source=source)
+    if target is None:
+        if one_click:
+            # RFC 8058: the provider only needs a 2xx; a short page helps anyone who looks.
             return Response("unsubscribed\n", media_type="text/plain")
-        return _page(request, token, target, "unsubscribed.html")
-    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
-                         data.scope_id)
+        raise PageError.gone()
     return _page(request, token, target, "unsubscribed.html")
 
 
@@ -73,8 +69,8 @@ async def unsubscribe_undo(request: Request, token: str) -> Response:
     form = await request.form()
     web.csrf.check(request, form)
     data = read_token(request, Purpose.unsubscribe, token)
-    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
-                         data.scope_id)
+    target = await read_found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                              data.scope_id)
     if target.lst is None:
         raise PageError.from_status(404)
     lang = request_language(request, target.subscriber.language)
@@ -82,6 +78,6 @@ async def unsubscribe_undo(request: Request, token: str) -> Response:
     await found(request, subscriptions.undo_unsubscribe, data.subscriber_id, target.lst.id,
                 now=web.now(), ip=client_ip(request), source="unsubscribe-undo",
                 wording=wording)
-    target = await found(request, subscriptions.unsubscribe_target, data.subscriber_id,
-                         data.scope_id)
+    target = await read_found(request, subscriptions.unsubscribe_target, data.subscriber_id,
+                              data.scope_id)
     return _page(request, token, target, "unsubscribe.html")

@@ -1,0 +1,82 @@
+"""SQLite's one write lock (store/db.py): a bulk writer (an import's batches) lets the
+writers that wait for the lock go first; ``transaction(wait=False)`` does not wait; a
+write in a read transaction fails at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from mailer.errors import DatabaseBusy
+from mailer.store.db import BULK, BULK_YIELD_MAX, _writers_of, reading, transaction
+
+
+def test_a_bulk_writer_stands_back_while_a_writer_waits(
+        engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+    """While a writer (here: of this process) waits for the lock, a bulk writer's next
+    transaction does not start: it stands back until the waiting one has the lock. The
+    marker is an flock, so the same holds across processes (the web and the import)."""
+    waiting = _writers_of(engine.url.database or "")
+    waiting.waiting()  # as a one-click unsubscribe waiting for the lock
+    stood: list[float] = []
+
+    def bulk() -> None:
+        started = time.monotonic()
+        waiting.stand_back()
+        stood.append(time.monotonic() - started)
+
+    batch = threading.Thread(target=bulk)
+    batch.start()
+    time.sleep(0.3)
+    assert not stood  # still standing back
+    waiting.done()  # the waiting writer got the lock
+    batch.join(10)
+    assert stood and 0.25 < stood[0] < BULK_YIELD_MAX
+
+
+def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+    """A web writer waiting for the lock, then an import batch: the web writer first."""
+    order: list[str] = []
+    write_lock_holder.execute("BEGIN IMMEDIATE")
+
+    def web() -> None:
+        with transaction(engine) as s:
+            s.execute(text("SELECT 1"))
+            order.append("web")
+            time.sleep(0.1)
+
+    def bulk() -> None:
+        with engine.connect().execution_options(**{BULK: True}) as conn:
+            conn.execute(text("SELECT 1"))
+            order.append("bulk")
+            conn.commit()
+
+    threads = [threading.Thread(target=web), threading.Thread(target=bulk)]
+    threads[0].start()
+    time.sleep(0.3)
+    threads[1].start()
+    time.sleep(0.3)
+    write_lock_holder.execute("COMMIT")
+    for t in threads:
+        t.join(30)
+    assert order == ["web", "bulk"]
+
+
+def test_no_wait_and_read_only(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+    write_lock_holder.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(DatabaseBusy, match="nothing was changed"):
+        with transaction(engine, wait=False) as s:
+            s.execute(text("SELECT 1"))
+    assert time.monotonic() - started < 5  # no busy timeout (30 s) waited
+    with reading(engine) as s:  # a read does not wait for the lock
+        assert s.execute(text("SELECT count(*) FROM lists")).scalar() == 0
+    write_lock_holder.execute("ROLLBACK")
+    with pytest.raises(OperationalError, match="readonly"):
+        with reading(engine) as s:
+            s.execute(text("DELETE FROM lists"))
