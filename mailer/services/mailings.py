@@ -30,7 +30,13 @@ from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, start_due
-from mailer.store.models import Mailing, MailingKind, MailingStatus, OutboxStatus
+from mailer.store.models import (
+    Mailing,
+    MailingKind,
+    MailingStatus,
+    OutboxStatus,
+    SubscriptionStatus,
+)
 from mailer.store.models.delivery import MailingHeaders
 from mailer.store.outbox import PlannedRecipient
 
@@ -373,6 +379,8 @@ class ListPlan:
     on_other_list: int  # left out here: gets the one copy through an earlier list
     unconfirmed: int  # left out: have not confirmed their subscription
     unsubscribed: int  # left out: unsubscribed
+    suppressed: int = 0  # left out: the address is on the suppression list
+    not_matching: int = 0  # left out: active, but not meeting the conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +388,8 @@ class DryRun:
     lists: list[ListPlan]
     earlier: list[EarlierSend]
     refusal: str  # why the real send would be refused ("" if it would go)
+    conditions: tuple[str, ...] = ()  # the conditions (--where, a segment) narrowing them
+    segment: str = ""
 
     @property
     def total(self) -> int:
@@ -387,37 +397,53 @@ class DryRun:
 
 
 def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
-            include_received: bool = False) -> DryRun:
-    """What ``plan_issue`` would do, per list, changing nothing."""
-    lists = [get_list(session, slug) for slug in list_slugs]
+            include_received: bool = False, where: Sequence[str] = (),
+            segment: str = "") -> DryRun:
+    """What ``plan_issue`` would do, per list, changing nothing: the same audience (lists
+    narrowed by ``where`` or a saved ``segment``) and the same reasons to leave someone
+    out (not active, suppressed, got the issue already, on an earlier list)."""
+    from mailer.services.segments import audience
+
+    target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
+    lists = [get_list(session, slug) for slug in target.list_slugs]
     earlier = earlier_sends(session, source)
     refusal = ""
     try:
-        _guard(session, source, list_slugs, again=again)
+        _guard(session, source, target.list_slugs, again=again)
     except AlreadySent as exc:
         refusal = exc.message
     exclude = [] if include_received else [e.id for e in earlier]
-    audience = outbox.list_audience(session, [lst.id for lst in lists], exclude)
-    counts = {c.slug: c for c in list_counts(session)}
+    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude,
+                                target.conditions)
+    active = {c.slug: c.active for c in list_counts(session)}
+    # Reasons per list, in list-id order: planning gives a person on several lists to
+    # the first (lowest id) list where they are eligible.
+    tally: dict[int, dict[str, int]] = {lst.id: {} for lst in lists}
     seen: set[int] = set()
+    for row in rows:
+        if row.status is not SubscriptionStatus.active:
+            why = str(row.status)
+        elif row.suppressed:
+            why = "suppressed"
+        elif row.received:
+            why = "received"
+        elif row.subscriber_id in seen:
+            why = "elsewhere"
+        else:
+            seen.add(row.subscriber_id)
+            why = "gets"
+        counts = tally[row.list_id]
+        counts[why] = counts.get(why, 0) + 1
     plans = []
     for lst in lists:
-        got = received = elsewhere = 0
-        for lid, sid, had in audience:
-            if lid != lst.id:
-                continue
-            if sid in seen:
-                elsewhere += 1
-                continue
-            seen.add(sid)
-            if had:
-                received += 1
-            else:
-                got += 1
-        c = counts.get(lst.slug)
-        plans.append(ListPlan(lst.slug, lst.name, got, received, elsewhere,
-                              c.unconfirmed if c else 0, c.unsubscribed if c else 0))
-    return DryRun(plans, earlier, refusal)
+        n = tally[lst.id]
+        matched = sum(v for k, v in n.items() if k not in ("unconfirmed", "unsubscribed"))
+        plans.append(ListPlan(
+            lst.slug, lst.name, n.get("gets", 0), n.get("received", 0), n.get("elsewhere", 0),
+            n.get("unconfirmed", 0), n.get("unsubscribed", 0), n.get("suppressed", 0),
+            active.get(lst.slug, 0) - matched if target.conditions else 0))
+    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
+                  target.segment)
 
 
 MAX_TEST_ADDRESSES = 20
