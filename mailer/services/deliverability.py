@@ -33,7 +33,8 @@ from mailer.domain.feedback import (
     parse,
     read_feedback,
 )
-from mailer.errors import MailerError, NotFound
+from mailer.domain.findings import msg
+from mailer.errors import MailerError, NotFound, message_of
 from mailer.store import subscriptions as subs
 from mailer.store import suppressions as store
 from mailer.store.db import transaction
@@ -237,7 +238,8 @@ def _address(email: str) -> str:
     try:
         return normalise_address(email).email
     except AddressError as exc:
-        raise MailerError(f"{email!r} is not an e-mail address: {exc}") from None
+        raise MailerError(msg("%(email)r is not an e-mail address: %(why)s", email=email,
+                              why=message_of(exc))) from None
 
 
 def add_suppression(session: Session, email: str, *, now: datetime, reason: str = "manual",
@@ -246,8 +248,10 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
     try:
         why = SuppressionReason(reason)
     except ValueError:
-        raise MailerError(f"unknown reason {reason!r}; use one of "
-                          f"{', '.join(r.value for r in SuppressionReason)}") from None
+        raise MailerError(msg("unknown reason %(reason)r; use one of %(reasons)s",
+                              reason=reason, reasons=", ".join(r.value
+                                                              for r in SuppressionReason))
+                          ) from None
     return store.suppress(session, _address(email), why, now=now, detail=detail,
                           source=source)
 
@@ -255,7 +259,7 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
 def remove_suppression(session: Session, email: str) -> None:
     """Allow mail to ``email`` again (after the person fixed their mailbox, say)."""
     if not store.unsuppress(session, _address(email)):
-        raise NotFound(f"{email} is not on the suppression list")
+        raise NotFound(msg("%(email)s is not on the suppression list", email=email))
 
 
 def left_out(session: Session, list_ids: list[int]) -> int:

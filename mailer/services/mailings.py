@@ -21,7 +21,7 @@ from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
 from mailer.domain.text import clean_line, has_control
-from mailer.errors import MailerError, NotFound
+from mailer.errors import MailerError, NotFound, message_of
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
 from mailer.schedule.lock import NAME as SCHEDULER_LOCK
@@ -86,19 +86,21 @@ def plan_mailing(
     kind = MailingKind(kind)
     clean_header_value(rendered.subject, "the subject")
     if not rendered.subject.strip():
-        raise MailerError("the mailing has no subject")
+        raise MailerError(msg("the mailing has no subject"))
     if at is not None:
         if at.tzinfo is None:
-            raise MailerError("the send time must carry a time zone")
+            raise MailerError(msg("the send time must carry a time zone"))
         if at <= now:
-            raise MailerError(f"the send time {at:%Y-%m-%d %H:%M %Z} is in the past; "
-                              "leave out --at to send now")
+            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
+                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
-        raise MailerError("conditions (--where, a segment) narrow lists: give a list too")
+        raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
+                              "too"))
     send_window = check_window(send_window)
     if not lists and recipients is None:
-        raise MailerError("a mailing needs at least one list (--list SLUG) or recipients")
+        raise MailerError(msg("a mailing needs at least one list (--list SLUG) or "
+                              "recipients"))
     headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
@@ -141,7 +143,8 @@ def check_window(text: str) -> str:
     try:
         SendWindow.parse(text)
     except WindowError as exc:
-        raise MailerError(f"{exc} (or 'off' to send at any time)") from None
+        raise MailerError(msg("%(problem)s (or 'off' to send at any time)",
+                              problem=message_of(exc))) from None
     return text
 
 
@@ -168,8 +171,13 @@ def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
     if len(out) == 1:
         clean_header_value(out[0].email, "the recipient address")
         if "@" not in out[0].email:
-            raise MailerError(f"{out[0].email!r} is not an e-mail address")
+            raise MailerError(msg("%(email)r is not an e-mail address", email=out[0].email))
     return out
+
+
+def _status(status: str) -> str:
+    """A mailing's state as a message the admin shows in its language (``done``: klart)."""
+    return msg(str(status))  # the states' Swedish words are in admin.po
 
 
 def get_mailing(session: Session, ref: str | int) -> Mailing:
@@ -179,7 +187,8 @@ def get_mailing(session: Session, ref: str | int) -> Mailing:
     else:
         m = store.latest_named(session, str(ref))
     if m is None:
-        raise NotFound(f"no mailing {ref!r}; see 'mailer mailings' for the list")
+        raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
+                           ref=ref))
     return m
 
 
@@ -190,8 +199,8 @@ def mailing_kind(session: Session, ref: str | int) -> MailingKind:
 def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
     m = get_mailing(session, ref)
     if m.status not in (MailingStatus.sending, MailingStatus.scheduled):
-        raise MailerError(f"mailing {m.id} is {m.status}; only a sending or scheduled "
-                          "mailing can be paused")
+        raise MailerError(msg("mailing %(id)s is %(status)s; only a sending or scheduled "
+                              "mailing can be paused", id=m.id, status=_status(m.status)))
     m.note = f"paused while {m.status}"
     m.status = MailingStatus.paused
     m.updated_at = now
@@ -201,7 +210,8 @@ def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
 def resume(session: Session, ref: str | int, now: datetime) -> Mailing:
     m = get_mailing(session, ref)
     if m.status is not MailingStatus.paused:
-        raise MailerError(f"mailing {m.id} is {m.status}, not paused")
+        raise MailerError(msg("mailing %(id)s is %(status)s, not paused", id=m.id,
+                              status=_status(m.status)))
     # A scheduled mailing that never started goes back to waiting, even when its time has
     # passed: starting it is start_due's job, which re-plans people who subscribed meanwhile
     # and applies the misfire grace like for any late mailing.
@@ -219,7 +229,8 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     """Stop a mailing for good: rows not sent yet are skipped. Returns rows skipped."""
     m = get_mailing(session, ref)
     if m.status in (MailingStatus.done, MailingStatus.cancelled, MailingStatus.missed):
-        raise MailerError(f"mailing {m.id} is {m.status} already")
+        raise MailerError(msg("mailing %(id)s is %(status)s already", id=m.id,
+                              status=_status(m.status)))
     m.status = MailingStatus.cancelled
     m.finished_at = now
     m.updated_at = now
@@ -297,8 +308,13 @@ class EarlierSend:
 
     def describe(self) -> str:
         when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
-        return (f"mailing {self.id} ({self.status}{when}, {self.sent} sent, "
-                f"to {', '.join(self.lists) or 'explicit recipients'})")
+        if not self.lists:
+            return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to explicit "
+                       "recipients)", id=self.id, status=_status(self.status), when=when,
+                       sent=self.sent)
+        return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to %(lists)s)",
+                   id=self.id, status=_status(self.status), when=when, sent=self.sent,
+                   lists=", ".join(self.lists))
 
 
 class AlreadySent(MailerError):
@@ -306,12 +322,11 @@ class AlreadySent(MailerError):
 
     def __init__(self, earlier: Sequence[EarlierSend]) -> None:
         self.earlier = list(earlier)
-        super().__init__(
-            "this issue was already sent or is on its way: "
-            + "; ".join(e.describe() for e in self.earlier)
-            + ". To send it again on purpose, say so: --again (admin: tick 'Send it again'; "
-            "API: \"again\": true); people who already got it are then left out unless "
-            "--include-received (API: \"include_received\": true)")
+        super().__init__(msg(
+            "this issue was already sent or is on its way: %(earlier)s. To send it again on "
+            "purpose, say so: --again (admin: tick 'Send it again'; API: \"again\": true); "
+            "people who already got it are then left out unless --include-received (API: "
+            "\"include_received\": true)", earlier=[e.describe() for e in self.earlier]))
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
@@ -499,7 +514,7 @@ def control(session: Session, mailing_id: int, action: str, now: datetime) -> Ma
         return resume(session, mailing_id, now)
     if action == "cancel":
         return cancel(session, mailing_id, now)[0]
-    raise MailerError(f"unknown action {action!r}")
+    raise MailerError(msg("unknown action %(action)r", action=action))
 
 
 # --- mailings per issue folder ---------------------------------------------------------------

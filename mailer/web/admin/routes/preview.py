@@ -89,7 +89,7 @@ async def upload_file(request: Request, name: str, me: Principal = EDIT) -> Resp
         web.csrf.check(request, form)
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError("choose a file to add to the issue")
+            raise MailerError(msg("choose a file to add to the issue"))
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
         filename = upload.filename
         replace = form.get("replace") == "1"
@@ -120,7 +120,7 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
                                               "errors": {"addresses": exc.message}})
     preview = await run_in_threadpool(_preview, request, name)
     if preview.rendered is None:
-        raise MailerError("the issue has problems; fix them before sending a test")
+        raise MailerError(msg("the issue has problems; fix them before sending a test"))
     # The test copy links its images at the public address, as the real mailing will.
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
@@ -176,7 +176,8 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
-        raise MailerError("the issue has problems; fix them before sending", loaded.errors)
+        raise MailerError(msg("the issue has problems; fix them before sending"),
+                          loaded.errors)
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder))
     track = (mailings.TrackClicks.of(web.settings) if form.get("track_clicks") == "1"
