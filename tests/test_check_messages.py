@@ -86,7 +86,7 @@ def test_an_error_message_is_english_for_the_cli_and_swedish_on_a_page() -> None
     except MailerError as exc:
         assert "the window must end after it starts" in str(exc)
         assert Translator("sv").localise(exc.message) == (
-            "sändfönstret 'Mon-Fri 17-08': fönstret måste sluta efter att det börjar, samma "
+            "sändningsfönstret 'Mon-Fri 17-08': fönstret måste sluta efter att det börjar, samma "
             "dag (eller 'off' för att skicka när som helst)")
     else:
         raise AssertionError("a window that ends before it starts was accepted")

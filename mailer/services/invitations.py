@@ -176,8 +176,10 @@ class AddResult:
 
     @property
     def message(self) -> str:
-        return self.registered.message + (
-            f"; confirmation queued in mailing {self.mailing_id}" if self.mailing_id else "")
+        if not self.mailing_id:
+            return self.registered.message
+        return msg("%(done)s; confirmation queued in mailing %(id)s",
+                   done=self.registered.message, id=self.mailing_id)
 
 
 def add_registration(session: Session, settings: Settings, slug: str, *, email: str,

@@ -16,7 +16,7 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import mailings
+from mailer.services import mailings, segments
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
 from mailer.web.admin.auth import checked_form, require
@@ -170,9 +170,19 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         errors["confirm"] = N_("Tick the box to confirm that the issue goes to these lists.")
     typed: dict[str, object] = {"lists": lists, "at": raw_at, "segment": segment,
                                 "where": raw_where, "send_window": window}
+    where = where_lines(raw_where)
+    # Conditions and the window are checked before anything else, so each error shows
+    # beside its own field (in the page's language) with what was typed kept.
+    try:
+        segments.conditions(where)
+    except MailerError as exc:
+        errors["where"] = exc.message
+    try:
+        mailings.check_window(window)
+    except MailerError as exc:
+        errors["send_window"] = exc.message
     if errors:
         return await _refused(request, name, {**typed, "errors": errors})
-    where = where_lines(raw_where)
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
@@ -192,5 +202,9 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
                            track_clicks=track)
     except mailings.AlreadySent as exc:
         return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
+    except MailerError as exc:  # e.g. a segment that is gone, a time that has passed
+        if exc.problems:
+            raise
+        return await _refused(request, name, {**typed, "errors": {"plan": exc.message}})
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 
