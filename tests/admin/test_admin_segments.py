@@ -158,11 +158,30 @@ def test_send_form_dry_run_counts_what_the_send_plans(
     assert "Skickat nu skulle 1 person få numret." in plan
     assert ("Nätverket: 1 skulle få det · hoppas över: 2 uppfyller inte villkoren, "
             "1 spärrad adress, 1 avregistrerad") in plan
+    # The API's dry run says the same.
+    auth = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    body = {"issue": FLAGSHIP, "lists": ["natverk"], "where": ["org.kind=region"]}
+    r = client.post("/api/mailings/dry-run", json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    api = r.json()
+    assert (api["total"], api["refused"], api["conditions"]) == (1, None, ["org.kind=region"])
+    assert {k: api["lists"][0][k] for k in ("slug", "would_get", "not_matching", "suppressed",
+                                            "unsubscribed", "unconfirmed")} == {
+        "slug": "natverk", "would_get": 1, "not_matching": 2, "suppressed": 1,
+        "unsubscribed": 1, "unconfirmed": 0}
     r = post_form(client, issue, f"{issue}/schedule",
                   {"lists": "natverk", "where": "org.kind=region", "confirm": "1"})
     assert r.status_code == 303, r.text
     with transaction(engine) as s:
-        assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
+        assert s.scalar(select(func.count()).select_from(OutboxRow)) == api["total"]
+    api = client.post("/api/mailings/dry-run", json=body, headers=auth).json()
+    assert api["total"] == 0 and "already sent" in api["refused"]
+    assert api["lists"][0]["already_received"] == 1
+    r = client.post("/api/mailings/dry-run", json={**body, "where": ["org.size=big"]},
+                    headers=auth)
+    assert r.status_code == 400 and "unknown field" in r.json()["error"]["message"]
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1  # nothing changed
     # Again: cia got it, so nobody would; with everyone who got it, cia again.
     r = client.get("/admin/audience?" + urlencode({**query, "again": "1"}))
     assert "Skickat nu skulle 0 personer få numret." in r.text
