@@ -48,15 +48,16 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
 def get_subscriber(session: Session, email: str) -> Subscriber:
     sub = find_subscriber(session, email)
     if sub is None:
-        raise NotFound(f"no subscriber {email!r}; add them with --name and --organisation, or "
-                       "import them first (mailer subscribers import)")
+        raise NotFound(msg("no subscriber %(email)r; add them with --name and "
+                           "--organisation, or import them first (mailer subscribers "
+                           "import)", email=email))
     return sub
 
 
 def find_or_create_organisation(session: Session, name: str) -> Organisation:
     name = canonical(clean_line(name))
     if not name:
-        raise MailerError("an organisation name is empty")
+        raise MailerError(msg("an organisation name is empty"))
     key = organisation_key(name)
     org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
@@ -74,7 +75,8 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
     if sub is not None:
         return sub
     if not (name.strip() and organisation.strip()):
-        raise NotFound(f"no subscriber {email!r}; give --name and --organisation to add them")
+        raise NotFound(msg("no subscriber %(email)r; give --name and --organisation to add "
+                           "them", email=email))
     normal = normalise_email(email)
     org = find_or_create_organisation(session, organisation)
     sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),

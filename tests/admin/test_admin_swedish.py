@@ -231,6 +231,10 @@ def _refusals(client: TestClient, seen: dict[str, str]) -> None:
                   {"email": "cecilia.claesson@hylte.se"})
     assert r.status_code == 422, r.text
     seen["seats full"] = _shown(r.text)
+    r = post_form(client, f"/admin/invitations/{slug}", f"/admin/invitations/{slug}/registrations",
+                  {"email": "ny.person@uppsala.se"})
+    assert r.status_code == 422, r.text
+    seen["unknown person"] = _shown(r.text)
 
 
 #: What each refusal says, in Swedish and in English (the English admin).
@@ -262,6 +266,8 @@ EXPECTED = {
                    "registered eva.ek@uppsala.se for Uppsala kommun (1 of 2 seats)"),
     "seats full": ("Hylte kommun har redan 2 av 2 platser (innehas av",
                    "Hylte kommun already has 2 of 2 seats (held by"),
+    "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; ange namn och "
+                       "organisation", "no subscriber 'ny.person@uppsala.se'; give --name"),
 }
 
 
