@@ -69,6 +69,13 @@ class MailerError(Exception):
         return "\n".join([self.message, *(f"  {p}" for p in self.problems)])
 
 
+def message_of(exc: BaseException) -> str:
+    """The message ``exc`` was raised with: a translatable message
+    (``mailer.domain.findings.Msg``) keeps its id, where ``str(exc)`` would lose it."""
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, str) else str(exc)
+
+
 class ConfigError(MailerError):
     """A setting (environment variable or mailer.toml key) has a value we cannot use."""
 

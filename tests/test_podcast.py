@@ -111,7 +111,7 @@ def test_a_new_section_named_after_the_podcast_or_the_one_asked_for(
 @pytest.mark.parametrize(("path", "message"), [
     ("/broken.xml", "not well-formed XML at line 2"),
     ("/page.html", "not an RSS or Atom feed"),
-    ("/gone.xml", "answered HTTP 410 Gone"),
+    ("/gone.xml", "answered HTTP 410; check the feed address"),
     ("/missing.xml", "answered HTTP 404"),
 ])
 def test_a_bad_feed_is_a_clear_error_and_changes_nothing(

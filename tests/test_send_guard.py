@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from mailer.domain.addresses import email_hash
 from mailer.store.db import make_engine, transaction, upgrade
-from mailer.store.models import Mailing, OutboxRow, Subscriber, Subscription, SubscriptionStatus
+from mailer.store.models import (
+    Mailing,
+    OutboxRow,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
 from tests.cli_support import cli_in
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
@@ -132,3 +141,83 @@ def test_cli_test_send_goes_through_the_outbox_marked_as_test(cli, smtp_server) 
     assert "queued for 6 recipients" in run("send", str(FLAGSHIP))
     assert "not e-mail addresses: nobody" in run("send", str(FLAGSHIP), "--test", "nobody",
                                                   ok=False)
+
+
+def _add_person(engine, name: str, *, hylte: bool) -> None:  # type: ignore[no-untyped-def]
+    from mailer.store.models import Organisation
+    with transaction(engine) as s:
+        lst = s.scalar(select(Subscription.list_id))
+        org = s.scalar(select(Organisation).where(Organisation.name_key == "hylte kommun"))
+        p = Subscriber(email=f"{name}@example.test", email_key=f"{name}@example.test",
+                       name=name, language="sv", attributes={},
+                       organisation_id=org.id if hylte and org else None)
+        s.add(p)
+        s.flush()
+        s.add(Subscription(subscriber_id=p.id, list_id=lst, status=SubscriptionStatus.active,
+                           source="test"))
+
+
+def _queued(out: str) -> int:
+    import re
+    found = re.search(r"queued for (\d+) recipients", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def _would_get(out: str) -> int:
+    import re
+    found = re.search(r"in total (\d+) would get it", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_dry_run_of_a_segment_counts_what_the_send_plans(cli) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    # person1, 3, 5 work at Hylte kommun (odd numbers); 0, 2, 4 have no organisation.
+    assert "3 subscribers match now" in run("segments", "add", "hylte", "--list",
+                                            "medborgardialog", "--where", "org.name=Hylte kommun")
+    _add_person(engine, "new1", hylte=True)
+    with transaction(engine) as s:  # person3's address bounced: suppressed
+        s.add(Suppression(email_hash=email_hash("person3@example.test"),
+                          email_key="person3@example.test", email="person3@example.test",
+                          reason=SuppressionReason.hard_bounce))
+        sub = s.scalar(select(Subscription).join(Subscriber).where(
+            Subscriber.email == "person5@example.test"))
+        assert sub is not None
+        sub.status = SubscriptionStatus.unsubscribed
+    rows_before = _count(engine, OutboxRow)
+
+    out = run("send", issue, "--segment", "hylte", "--dry-run")
+    assert "dry run: nothing planned" in out
+    assert "segment hylte: only subscribers where org.name=Hylte kommun" in out
+    assert "list medborgardialog (Medborgardialog): 2 would get it" in out
+    assert "left out 3: do not meet the conditions" in out
+    assert "left out 1: their address is on the suppression list" in out
+    assert "left out 1: unsubscribed" in out
+    assert "already got" not in out and "REFUSED" not in out
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == rows_before
+    dry = _would_get(out)
+    assert _queued(run("send", issue, "--segment", "hylte")) == dry == 2
+
+    # Later: one more person at Hylte; a second send leaves out who got the first.
+    _add_person(engine, "new2", hylte=True)
+    _add_person(engine, "new3", hylte=False)
+    out = run("send", issue, "--segment", "hylte", "--dry-run")
+    assert "REFUSED" in out and "mailing 1 (sending" in out
+    out = run("send", issue, "--segment", "hylte", "--again", "--dry-run")
+    assert "left out 2: already got this issue" in out and "REFUSED" not in out
+    assert "left out 4: do not meet the conditions" in out
+    dry = _would_get(out)
+    assert _queued(run("send", issue, "--segment", "hylte", "--again")) == dry == 1
+
+    # --where on the list, with an extra condition, counts the same way as it plans.
+    out = run("send", issue, "--where", "org.name~hylte", "--where", "language=sv",
+              "--again", "--include-received", "--dry-run")
+    assert "only subscribers where org.name~hylte and language=sv" in out
+    dry = _would_get(out)
+    assert _queued(run("send", issue, "--where", "org.name~hylte", "--where", "language=sv",
+                       "--again", "--include-received")) == dry == 3
+    # A bad condition is refused in a dry run as in a send, changing nothing.
+    out = run("send", issue, "--where", "org.size=big", "--dry-run", ok=False)
+    assert "org.size" in out

@@ -29,6 +29,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 from mailer.authoring.load import DOCUMENT_NAME
 from mailer.authoring.source import INCLUDE_KEY
 from mailer.domain.content import ITEM_TYPES, Contact, Image, Link, Person
+from mailer.domain.findings import msg
 from mailer.errors import MailerError
 
 MARKDOWN_FIELDS = frozenset({"summary", "intro"})
@@ -203,10 +204,12 @@ class IssueFile:
         try:
             data = self._yaml.load(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, YAMLError) as exc:
-            raise MailerError(f"{self.path} cannot be opened in the form ({exc}); fix it in "
-                              "a text editor (mailer issue check shows where)") from None
+            raise MailerError(msg("%(path)s cannot be opened in the form (%(why)s); fix it "
+                                  "in a text editor (mailer issue check shows where)",
+                                  path=str(self.path), why=str(exc))) from None
         if not isinstance(data, CommentedMap):
-            raise MailerError(f"{self.path} is not a mapping of fields; fix it in a text editor")
+            raise MailerError(msg("%(path)s is not a mapping of fields; fix it in a text "
+                                  "editor", path=str(self.path)))
         if not isinstance(data.get("sections"), CommentedSeq):
             data["sections"] = CommentedSeq()
         self.data = data
@@ -360,7 +363,7 @@ class IssueFile:
 
     def _check(self, s: int, i: int | None = None) -> None:
         if not 0 <= s < len(self.sections) or (i is not None and not 0 <= i < len(self._items(s))):
-            raise MailerError("that item is not in the issue any more; reload the page")
+            raise MailerError(msg("that item is not in the issue any more; reload the page"))
 
     def move(self, s: int, i: int, delta: int) -> tuple[int, int]:
         """Move an item up (-1) or down (+1); past the end of a section it moves on to the
@@ -390,8 +393,8 @@ class IssueFile:
         """Append a new item of ``item_type`` to section ``s``; its required fields are
         empty, so the checks say what to fill in."""
         if item_type not in ITEM_TYPES:
-            raise MailerError(f"unknown item type {item_type!r}; use one of "
-                              f"{', '.join(sorted(ITEM_TYPES))}")
+            raise MailerError(msg("unknown item type %(type)r; use one of %(types)s",
+                                  type=item_type, types=", ".join(sorted(ITEM_TYPES))))
         self._check(s)
         item = CommentedMap()
         item["type"] = item_type

@@ -23,6 +23,7 @@ from markdownify import markdownify
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
+from mailer.domain.findings import msg
 from mailer.errors import MailerError
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -152,13 +153,15 @@ def parse_feed(data: bytes, url: str) -> Feed:
     """Read a podcast feed; FeedError says what is wrong with it."""
     parsed = feedparser.parse(data)
     if not parsed.get("version"):
-        raise FeedError(f"{url}: not an RSS or Atom feed; give the podcast's RSS feed address "
-                        "(not its web page)")
+        raise FeedError(msg("%(url)s: not an RSS or Atom feed; give the podcast's RSS feed "
+                            "address (not its web page)", url=url))
     exc = parsed.get("bozo_exception")
     if isinstance(exc, SAXParseException):  # broken XML: what was recovered may be wrong
-        raise FeedError(f"{url}: the feed is not well-formed XML at line {exc.getLineNumber()}, "
-                        f"column {exc.getColumnNumber()} ({exc.getMessage()}); check that the "
-                        "address is the podcast's RSS feed, or ask its publisher to fix it")
+        raise FeedError(msg("%(url)s: the feed is not well-formed XML at line %(line)s, "
+                            "column %(column)s (%(why)s); check that the address is the "
+                            "podcast's RSS feed, or ask its publisher to fix it", url=url,
+                            line=exc.getLineNumber(), column=exc.getColumnNumber(),
+                            why=exc.getMessage()))
     people = _people(data)
     episodes = []
     for entry in parsed.entries:
@@ -181,19 +184,24 @@ def choose(feed: Feed, *, episode: int | None = None, guid: str | None = None,
            latest: int | None = None) -> list[Episode]:
     """The episodes asked for (default: the newest one), oldest first."""
     if not feed.episodes:
-        raise FeedError(f"{feed.url}: the feed has no episodes")
+        raise FeedError(msg("%(url)s: the feed has no episodes", url=feed.url))
     if episode is not None:
         found = [e for e in feed.episodes if e.number == episode]
         if not found:
             numbers = sorted(e.number for e in feed.episodes if e.number)
-            known = (f"it has {numbers[0]}–{numbers[-1]}" if numbers
-                     else "its episodes have no numbers; use --guid or --latest")
-            raise FeedError(f"{feed.url}: episode {episode} is not in the feed ({known})")
+            if not numbers:
+                raise FeedError(msg("%(url)s: episode %(episode)s is not in the feed (its "
+                                    "episodes have no numbers; use --guid or --latest)",
+                                    url=feed.url, episode=episode))
+            raise FeedError(msg("%(url)s: episode %(episode)s is not in the feed (it has "
+                                "%(first)s–%(last)s)", url=feed.url, episode=episode,
+                                first=numbers[0], last=numbers[-1]))
         return found[:1]
     if guid is not None:
         found = [e for e in feed.episodes if e.guid == guid]
         if not found:
-            raise FeedError(f"{feed.url}: no episode with guid {guid!r}")
+            raise FeedError(msg("%(url)s: no episode with guid %(guid)r", url=feed.url,
+                                guid=guid))
         return found
     return list(reversed(feed.episodes[: latest or 1]))
 

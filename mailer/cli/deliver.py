@@ -113,12 +113,10 @@ def send(
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
     src, signature = _branded(c, path, src, lists, segment)
     if dry_run:
-        if where or segment:
-            raise MailerError("--dry-run counts whole lists; for who --where/--segment "
-                              "reaches, see 'mailer segments show' or the admin's live count")
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
-                                 include_received=include_received)
+                                 include_received=include_received, where=where,
+                                 segment=segment)
         _print_dry_run(report, src.warnings)
         return
     with transaction(c.engine) as s:
@@ -161,10 +159,15 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
 
 def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
     typer.echo("dry run: nothing planned, nothing changed")
+    if report.conditions:
+        typer.echo((f"segment {report.segment}: " if report.segment else "")
+                   + "only subscribers where " + " and ".join(report.conditions))
     for p in report.lists:
         typer.echo(f"list {p.slug} ({p.name}): {p.would_get} would get it")
-        left = [(p.already_received, "already got this issue (an earlier mailing)"),
+        left = [(p.not_matching, "do not meet the conditions"),
+                (p.already_received, "already got this issue (an earlier mailing)"),
                 (p.on_other_list, "get their one copy through an earlier list of this send"),
+                (p.suppressed, "their address is on the suppression list"),
                 (p.unconfirmed, "have not confirmed their subscription"),
                 (p.unsubscribed, "unsubscribed")]
         for n, why in left:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
+from mailer.domain.findings import Msg, msg
+
 # email-validator spends about two thirds of each call on the domain part (UTS-46/IDNA
 # checks), which repeats across an import: a million people share a few hundred
 # municipality domains. ``validate_email_domain_name`` is a pure function of its
@@ -112,14 +114,15 @@ def normalise_address(raw: str) -> Address:
     """
     text = raw.strip()
     if not text:
-        raise AddressError("no e-mail address")
+        raise AddressError(msg("no e-mail address"))
     plain = _plain_address(text)
     if plain is not None:
         return Address(plain, plain.lower())
     try:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise AddressError(str(exc)) from None
+        # email-validator's own English; the common ones have a Swedish text in errors.po
+        raise AddressError(Msg(str(exc), {})) from None
     return Address(valid.normalized, valid.normalized.lower())
 
 

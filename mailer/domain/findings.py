@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: A position in a loaded document, e.g. ("sections", 0, "items", 2, "title").
@@ -25,18 +26,42 @@ class Msg(str):
 
     msgid: str
     params: dict[str, object]
+    plural: str | None  # a message with plural forms: its English plural, chosen by ``n``
+    n: int
 
-    def __new__(cls, msgid: str, params: dict[str, object]) -> Msg:
-        self = super().__new__(cls, msgid % params if params else msgid)
+    def __new__(cls, msgid: str, params: dict[str, object], plural: str | None = None,
+                n: int = 1) -> Msg:
+        shown = {k: joined(v, str) for k, v in params.items()}
+        english = plural if plural is not None and n != 1 else msgid
+        self = super().__new__(cls, english % shown if params else english)
         self.msgid = msgid
         self.params = params
+        self.plural = plural
+        self.n = n
         return self
 
     def __add__(self, other: str) -> str:  # a plain string: the id no longer describes it
         return str.__str__(self) + other
 
 
+def joined(value: object, each: Callable[[str], str]) -> object:
+    """A list or tuple of messages as one text (items joined with "; "), each item through
+    ``each`` (``str``, or a translator's ``localise``); other values as they are."""
+    if isinstance(value, list | tuple):
+        return "; ".join(each(v if isinstance(v, str) else str(v)) for v in value)
+    return value
+
+
 def msg(msgid: str, **params: object) -> Msg:
-    """``msg("the event (%(date)s) has passed", date=d)``: a translatable check message.
-    Its ``msgid`` is extracted like ``_`` (keyword ``msg``) into the ``check.po`` files."""
+    """``msg("the event (%(date)s) has passed", date=d)``: a translatable check or error
+    message (a ``MailerError`` may carry one: the CLI prints its English, the admin shows
+    it in the reader's language). Its ``msgid`` is extracted like ``_`` (keyword ``msg``)
+    into the ``check.po`` and ``errors.po`` files. A list value is shown joined with "; ",
+    each item translated."""
     return Msg(msgid, params)
+
+
+def msgn(singular: str, plural: str, n: int, **params: object) -> Msg:
+    """``msgn("%(n)s seat", "%(n)s seats", n)``: a message with plural forms, chosen by
+    the reader's language for ``n`` (``n`` is among its values)."""
+    return Msg(singular, {"n": n, **params}, plural, n)

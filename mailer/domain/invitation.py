@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailer.domain.findings import Finding
+from mailer.domain.findings import Finding, msg
 from mailer.domain.urls import normalise_url
 from mailer.errors import MailerError
 
@@ -528,12 +528,12 @@ def refuse_if_closed(invitation: Invitation, now: datetime, action: str) -> None
     """Refuse a real send (``action``: "send the invitation", "send reminders") after the
     deadline, naming the deadline and the way out."""
     if invitation.deadline_utc <= now:
-        raise MailerError(
-            f"cannot {action}: the registration deadline "
-            f"{invitation.deadline:%Y-%m-%d %H:%M} ({invitation.timezone}) has passed. Move "
-            "registration.deadline in issue.yaml if the invitation is still open, or use "
-            "--dry-run --now DATETIME to see what would have happened."
-        )
+        raise MailerError(msg(
+            "cannot %(action)s: the registration deadline %(deadline)s (%(zone)s) has passed. "
+            "Move registration.deadline in issue.yaml if the invitation is still open, or use "
+            "--dry-run --now DATETIME to see what would have happened.",
+            action=action, deadline=f"{invitation.deadline:%Y-%m-%d %H:%M}",
+            zone=invitation.timezone))
 
 
 def parse_invitation(data: object, *, timezone: str = DEFAULT_TIMEZONE) -> Invitation:

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from pathlib import PurePath
 
+from mailer.domain.findings import msg
+
 #: Served under /media/<issue folder>/<file> once the issue went out (and in previews).
 MEDIA_TYPES = {
     ".png": "image/png",
@@ -59,14 +61,17 @@ def check_upload(name: str, data: bytes) -> tuple[str, str]:
     content_type = media_type(name)
     if content_type is None:
         allowed = ", ".join(sorted({s.lstrip(".") for s in MEDIA_TYPES}))
-        raise MediaError(f"{name!r}: only these file types can be added: {allowed}")
+        raise MediaError(msg("%(name)r: only these file types can be added: %(allowed)s",
+                             name=name, allowed=allowed))
     if not data:
-        raise MediaError(f"{name!r} is empty")
+        raise MediaError(msg("%(name)r is empty", name=name))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise MediaError(f"{name!r} is {len(data) / 1048576:.1f} MB; the limit is "
-                         f"{MAX_UPLOAD_BYTES // 1048576} MB (make it smaller, or link to "
-                         "where it is published)")
+        raise MediaError(msg("%(name)r is %(size)s MB; the limit is %(limit)s MB (make it "
+                             "smaller, or link to where it is published)", name=name,
+                             size=f"{len(data) / 1048576:.1f}",
+                             limit=MAX_UPLOAD_BYTES // 1048576))
     if not content_matches(data, content_type):
-        raise MediaError(f"{name!r} is not a {content_type} file (its content does not "
-                         "match its name); save it again in that format")
+        raise MediaError(msg("%(name)r is not a %(type)s file (its content does not match "
+                             "its name); save it again in that format", name=name,
+                             type=content_type))
     return safe_name(name), content_type

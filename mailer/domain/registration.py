@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from mailer.domain.findings import msg, msgn
+
 
 class RegistrationStatus(enum.StrEnum):
     registered = "registered"
@@ -53,11 +55,12 @@ def check_seat(taken: int, limit: int, *, waitlist: bool) -> SeatCheck:
 def seats_full_message(organisation: str, holders: list[str], limit: int,
                        *, waitlist: bool = False) -> str:
     """The refusal a coordinator reads: which organisation, who holds the seats, what to do."""
-    who = ", ".join(holders) if holders else "nobody listed"
-    noun = "seat" if limit == 1 else "seats"
-    text = (f"{organisation} already has {len(holders)} of {limit} {noun} "
-            f"(held by {who})")
+    taken = msgn("%(organisation)s already has %(taken)s of %(n)s seat", "%(organisation)s "
+                 "already has %(taken)s of %(n)s seats", limit, organisation=organisation,
+                 taken=len(holders))
+    who = ", ".join(holders) if holders else msg("nobody listed")
     if waitlist:
-        return text + "; the registration was put on the wait list"
-    return (text + "; cancel or transfer one of those registrations first "
-            "(mailer registrations cancel / transfer)")
+        return msg("%(taken)s (held by %(who)s); the registration was put on the wait list",
+                   taken=taken, who=who)
+    return msg("%(taken)s (held by %(who)s); cancel or transfer one of those registrations "
+               "first (mailer registrations cancel / transfer)", taken=taken, who=who)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from mailer.domain.findings import msg
+
 
 class Role(enum.StrEnum):
     admin = "admin"
@@ -46,5 +48,5 @@ def role_of(value: str) -> Role:
     try:
         return Role(value.strip().lower())
     except ValueError:
-        raise ValueError(f"unknown role {value!r}; use one of "
-                         f"{', '.join(r.value for r in Role)}") from None
+        raise ValueError(msg("unknown role %(role)r; use one of %(roles)s", role=value,
+                             roles=", ".join(r.value for r in Role))) from None

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mailer.domain import organisations
+from mailer.domain.findings import msg
 
 #: Fields a condition may name (``attr.<name>`` besides, and ``registered`` with invitations:
 #: whether the person has registered for the invitation, yes or no).
@@ -58,32 +59,38 @@ def parse(text: str) -> Condition:
     raw = (text or "").strip()
     positions = [(raw.find(op), op) for op in OPERATORS if raw.find(op) > 0]
     if not positions:
-        raise ConditionError(
-            f"condition {raw!r}: write FIELD=VALUE, FIELD!=VALUE or FIELD~VALUE (contains), "
-            f"e.g. org.kind=region; fields: {', '.join(FIELDS)}, attr.NAME")
+        raise ConditionError(msg(
+            "condition %(condition)r: write FIELD=VALUE, FIELD!=VALUE or FIELD~VALUE "
+            "(contains), e.g. org.kind=region; fields: %(fields)s, attr.NAME",
+            condition=raw, fields=", ".join(FIELDS)))
     pos, op = min(positions, key=lambda p: (p[0], -len(p[1])))
     field, value = raw[:pos].strip().lower(), raw[pos + len(op):].strip()
     if field not in FIELDS and field != "registered" and not _ATTR.match(field):
-        raise ConditionError(f"condition {raw!r}: unknown field {field!r}; use one of "
-                             f"{', '.join(FIELDS)} or attr.NAME (letters, digits, _ and -)")
+        raise ConditionError(msg("condition %(condition)r: unknown field %(field)r; use one "
+                                 "of %(fields)s or attr.NAME (letters, digits, _ and -)",
+                                 condition=raw, field=field, fields=", ".join(FIELDS)))
     if field == "org.kind":
         kind = ORG_KINDS.get(fold(value))
         if kind is None and op != "~":
-            raise ConditionError(f"condition {raw!r}: org.kind is municipality, region or "
-                                 "other (kommun, region, annan)")
+            raise ConditionError(msg("condition %(condition)r: org.kind is municipality, "
+                                     "region or other (kommun, region, annan)",
+                                     condition=raw))
         value = kind or value
     if field == "registered":
         answer = YES_NO.get(fold(value))
         if answer is None or op == "~":
-            raise ConditionError(f"condition {raw!r}: write registered=yes or registered=no "
-                                 "(ja/nej); it works with invitations (mailer invite)")
+            raise ConditionError(msg("condition %(condition)r: write registered=yes or "
+                                     "registered=no (ja/nej); it works with invitations "
+                                     "(mailer invite)", condition=raw))
         value = answer
     if field == "language" and op != "~" and fold(value) not in ("sv", "en"):
-        raise ConditionError(f"condition {raw!r}: language is sv or en")
+        raise ConditionError(msg("condition %(condition)r: language is sv or en",
+                                 condition=raw))
     if field == "org.county":
         county_codes(Condition(field, op, value))  # fails early on a county that is none
     if op == "~" and not value:
-        raise ConditionError(f"condition {raw!r}: '~' needs some text to look for")
+        raise ConditionError(msg("condition %(condition)r: '~' needs some text to look for",
+                                 condition=raw))
     return Condition(field, op, value)
 
 
@@ -95,7 +102,7 @@ def parse_all(texts: Iterable[str]) -> tuple[Condition, ...]:
         if c not in out:
             out.append(c)
     if len(out) > MAX_CONDITIONS:
-        raise ConditionError(f"at most {MAX_CONDITIONS} conditions per segment")
+        raise ConditionError(msg("at most %(n)s conditions per segment", n=MAX_CONDITIONS))
     return tuple(out)
 
 
@@ -127,7 +134,7 @@ def county_codes(condition: Condition) -> frozenset[str]:
         key = _county_key(value)
         found = frozenset(code for code, name in counties.items() if _county_key(name) == key)
     if not found:
-        raise ConditionError(f"condition {condition.text!r}: no county (län) matches "
-                             f"{value!r}; write e.g. org.county=Hallands län or "
-                             "org.county=13")
+        raise ConditionError(msg("condition %(condition)r: no county (län) matches "
+                                 "%(value)r; write e.g. org.county=Hallands län or "
+                                 "org.county=13", condition=condition.text, value=value))
     return found

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from mailer.domain.findings import msg
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SV_DAYS = {"mån": 0, "tis": 1, "ons": 2, "tor": 3, "fre": 4, "lör": 5, "sön": 6}
 _RE = re.compile(r"^\s*(?P<d1>[a-zåäö]{3})[a-zåäö]*\s*(?:-\s*(?P<d2>[a-zåäö]{3})[a-zåäö]*)?\s+"
@@ -33,8 +35,9 @@ def _day(name: str, text: str) -> int:
         return DAYS.index(key)
     if key in _SV_DAYS:
         return _SV_DAYS[key]
-    raise WindowError(f"send window {text!r}: {name!r} is not a day; write e.g. "
-                      "'Mon-Fri 08:00-17:00' (or 'mån-fre 08:00-17:00')")
+    raise WindowError(msg("send window %(window)r: %(day)r is not a day; write e.g. "
+                          "'Mon-Fri 08:00-17:00' (or 'mån-fre 08:00-17:00')",
+                          window=text, day=name))
 
 
 @lru_cache(maxsize=64)
@@ -66,8 +69,8 @@ class SendWindow:
               country: str = "SE") -> SendWindow:
         m = _RE.match(text or "")
         if m is None:
-            raise WindowError(f"send window {text!r}: write days and hours such as "
-                              "'Mon-Fri 08:00-17:00'")
+            raise WindowError(msg("send window %(window)r: write days and hours such as "
+                                  "'Mon-Fri 08:00-17:00'", window=text))
         d1 = _day(m["d1"], text)
         d2 = _day(m["d2"], text) if m["d2"] else d1
         days = frozenset((d1 + i) % 7 for i in range((d2 - d1) % 7 + 1))
@@ -75,16 +78,18 @@ class SendWindow:
             start = time(int(m["h1"]), int(m["m1"] or 0))
             end = time(int(m["h2"]), int(m["m2"] or 0)) if m["h2"] != "24" else time.max
         except ValueError:
-            raise WindowError(f"send window {text!r}: hours run from 00:00 to 24:00") from None
+            raise WindowError(msg("send window %(window)r: hours run from 00:00 to 24:00",
+                                  window=text)) from None
         if end <= start:
-            raise WindowError(f"send window {text!r}: the window must end after it starts "
-                              "on the same day")
+            raise WindowError(msg("send window %(window)r: the window must end after it "
+                                  "starts on the same day", window=text))
         if country:
             try:
                 _categories(country)
             except NotImplementedError:
-                raise WindowError(f"send window: no holiday calendar for country "
-                                  f"{country!r}; use a code such as SE") from None
+                raise WindowError(msg("send window: no holiday calendar for country "
+                                      "%(country)r; use a code such as SE",
+                                      country=country)) from None
         tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
         return cls(days=days, start=start, end=end, zone=tz, country=country, text=text)
 
@@ -109,7 +114,7 @@ class SendWindow:
             day += timedelta(days=1)
             if self.is_open_day(day):
                 return self._at(day, self.start)
-        raise WindowError(f"send window {self.text!r} never opens")
+        raise WindowError(msg("send window %(window)r never opens", window=self.text))
 
     def _at(self, day: date, at: time) -> datetime:
         # A start inside a DST gap (02:30 on the spring change) moves to the same wall

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.findings import msg
 from mailer.domain.organisations import canonical
 from mailer.domain.spreadsheet import restore_cell
 from mailer.domain.text import clean_line
@@ -137,12 +138,12 @@ def map_columns(headers: Sequence[str]) -> ColumnMap:
     if "email" not in found:
         shown = ", ".join(repr(h) for h in headers[:20])
         if len(headers) > 20:
-            shown += f", … ({len(headers)} columns in all)"
-        raise HeaderError(
-            f"the header line has no e-mail column. Columns found: {shown or 'none'}. "
-            f"Accepted names (any case, with or without '-'): {accepted_headers()}. "
-            "Rename the e-mail column, or add a header line if the file has none."
-        )
+            shown += f", … ({len(headers)})"
+        raise HeaderError(msg(
+            "the header line has no e-mail column. Columns found: %(found)s. Accepted names "
+            "(any case, with or without '-'): %(accepted)s. Rename the e-mail column, or add "
+            "a header line if the file has none.", found=shown or "–",
+            accepted=accepted_headers()))
     texts = tuple((f, found[f], label, limit) for f, label, limit in TEXT_FIELDS if f in found)
     return ColumnMap(headers=tuple(headers), attributes=tuple(attributes),
                      ignored=tuple(ignored), text_fields=texts, **found)

@@ -17,6 +17,7 @@ from babel.dates import format_date, format_time
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from mailer.domain.findings import joined
 from mailer.errors import Problem
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -91,9 +92,11 @@ class Translator:
         msgid = getattr(message, "msgid", None)
         if msgid is None:
             return message
-        params = {k: (self.localise(v) if isinstance(v, str) else v)
+        params = {k: (self.localise(v) if isinstance(v, str) else joined(v, self.localise))
                   for k, v in getattr(message, "params", {}).items()}
-        text = self.gettext(msgid)
+        plural = getattr(message, "plural", None)
+        text = (self.ngettext(msgid, plural, getattr(message, "n", 1)) if plural is not None
+                else self.gettext(msgid))
         return text % params if params else text
 
 

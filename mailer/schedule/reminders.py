@@ -15,6 +15,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation, ReminderOffset, refuse_if_closed
 from mailer.domain.reminders import (
     Decision,
@@ -120,7 +121,7 @@ def remind_now(session: Session, slug: str, invitation: Invitation, *, now: date
     Counts as that slot: people reminded now are not reminded again when it fires.
     """
     if not dry_run:
-        refuse_if_closed(invitation, now, "send reminders")
+        refuse_if_closed(invitation, now, msg("send reminders"))
     slots = invitation_slots(invitation)
     if offset is not None:
         key = ReminderOffset.parse(offset).key

@@ -23,9 +23,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.findings import msg
 from mailer.domain.roles import Action, Role, allowed, role_of
 from mailer.domain.text import clean_line
-from mailer.errors import DatabaseBusy, MailerError, NotFound
+from mailer.errors import DatabaseBusy, MailerError, NotFound, message_of
 from mailer.store import accounts as store
 from mailer.store.accounts import get_user, get_user_by_id, list_tokens, list_users
 from mailer.store.db import transaction
@@ -91,18 +92,19 @@ def _role(value: Role | str) -> Role:
     try:
         return value if isinstance(value, Role) else role_of(value)
     except ValueError as exc:
-        raise AccountError(str(exc)) from None
+        raise AccountError(message_of(exc)) from None
 
 
 def check_password_rules(password: str) -> None:
     """NIST SP 800-63B: length matters, composition rules do not; refuse the obvious."""
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD} characters long; "
-                           "a few unrelated words make a good one")
+        raise AccountError(msg("the password must be at least %(n)s characters long; a few "
+                               "unrelated words make a good one", n=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"the password may be at most {MAX_PASSWORD} characters long")
+        raise AccountError(msg("the password may be at most %(n)s characters long",
+                               n=MAX_PASSWORD))
     if len(set(password)) < 4:
-        raise AccountError("the password repeats too few characters; choose another")
+        raise AccountError(msg("the password repeats too few characters; choose another"))
 
 
 def hash_password(password: str) -> str:
@@ -122,13 +124,14 @@ def create_user(session: Session, email: str, *, role: Role | str, now: datetime
     try:
         address = normalise_address(email)
     except AddressError as exc:
-        raise AccountError(f"{email!r} is not a valid e-mail address: {exc}") from None
+        raise AccountError(msg("%(email)r is not a valid e-mail address: %(why)s",
+                               email=email, why=message_of(exc))) from None
     the_role = _role(role)
     if store.find_user(session, address.email) is not None:
-        raise AccountError(f"a user {address.email!r} exists already")
+        raise AccountError(msg("a user %(email)r exists already", email=address.email))
     clean_name = clean_line(name)
     if len(clean_name) > 200:
-        raise AccountError("the name may be at most 200 characters long")
+        raise AccountError(msg("the name may be at most %(n)s characters long", n=200))
     return store.add_user(session, email=address.email, email_key=address.key, name=clean_name,
                           role=the_role, password_hash=hash_password(password) if password else "",
                           now=now)
@@ -142,9 +145,10 @@ def update_user(session: Session, user: User, *, now: datetime, role: Role | str
     losing_admin = user.role == Role.admin and user.active and (
         (new_role is not None and new_role != Role.admin) or active is False)
     if losing_admin and store.count_active_admins(session) <= 1:
-        raise AccountError("this is the last active admin; make someone else admin first")
+        raise AccountError(msg("this is the last active admin; make someone else admin "
+                               "first"))
     if actor is not None and actor.user_id == user.id and active is False:
-        raise AccountError("you cannot deactivate your own account")
+        raise AccountError(msg("you cannot deactivate your own account"))
     if new_role is not None:
         user.role = new_role
     if name is not None:
@@ -323,7 +327,8 @@ class NewToken:
 def create_api_token(session: Session, user: User, *, now: datetime, name: str = "",
                      expires_at: datetime | None = None) -> NewToken:
     if not user.active:
-        raise AccountError(f"{user.email} is deactivated; activate the user first")
+        raise AccountError(msg("%(email)s is deactivated; activate the user first",
+                               email=user.email))
     clean = clean_line(name)[:100]
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = store.add_api_token(session, token_hash=_digest(secret),
@@ -393,7 +398,7 @@ def revoke_token(session: Session, token_id: int, *, now: datetime,
     """Revoke a token (only one of ``user_id``'s when given)."""
     row = store.get_api_token(session, token_id)
     if row is None or (user_id is not None and row.user_id != user_id):
-        raise NotFound(f"no API token with id {token_id}")
+        raise NotFound(msg("no API token with id %(id)s", id=token_id))
     if row.revoked_at is None:
         store.mark_token_revoked(session, row, now=now)
     return row

@@ -33,7 +33,8 @@ from mailer.domain.feedback import (
     parse,
     read_feedback,
 )
-from mailer.errors import MailerError, NotFound
+from mailer.domain.findings import msg
+from mailer.errors import MailerError, NotFound, message_of
 from mailer.links import Links
 from mailer.store import subscriptions as subs
 from mailer.store import suppressions as store
@@ -246,7 +247,8 @@ def _address(email: str) -> str:
     try:
         return normalise_address(email).email
     except AddressError as exc:
-        raise MailerError(f"{email!r} is not an e-mail address: {exc}") from None
+        raise MailerError(msg("%(email)r is not an e-mail address: %(why)s", email=email,
+                              why=message_of(exc))) from None
 
 
 def add_suppression(session: Session, email: str, *, now: datetime, reason: str = "manual",
@@ -255,8 +257,10 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
     try:
         why = SuppressionReason(reason)
     except ValueError:
-        raise MailerError(f"unknown reason {reason!r}; use one of "
-                          f"{', '.join(r.value for r in SuppressionReason)}") from None
+        raise MailerError(msg("unknown reason %(reason)r; use one of %(reasons)s",
+                              reason=reason, reasons=", ".join(r.value
+                                                              for r in SuppressionReason))
+                          ) from None
     return store.suppress(session, _address(email), why, now=now, detail=detail,
                           source=source)
 
@@ -273,7 +277,7 @@ def remove_suppression(session: Session, email: str, *, links: Links, now: datet
     found = store.get(session, address)
     since, attempts = (found.created_at, found.signup_attempts) if found else (now, 0)
     if not store.unsuppress(session, address):
-        raise NotFound(f"{email} is not on the suppression list")
+        raise NotFound(msg("%(email)s is not on the suppression list", email=email))
     if not attempts:
         return 0
     return send_waiting_confirmations(session, links, address, since=since, now=now,

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation, refuse_if_closed
 from mailer.domain.registration import RegistrationHow, RegistrationStatus, SeatOutcome
 from mailer.domain.reminders import invitation_slots, slot_states
@@ -121,7 +122,7 @@ def invite(session: Session, settings: Settings, slug: str, *, list_slug: str | 
     inv, row = open_invitation(session, settings, slug, now)
     slugs = _target_lists(inv, slug, list_slug)
     if not dry_run:
-        refuse_if_closed(inv, now, "send the invitation")
+        refuse_if_closed(inv, now, msg("send the invitation"))
     if dry_run:
         return [Invited(ls, not_invited_count(session, row, get_list(session, ls).id, conds))
                 for ls in slugs]
@@ -141,7 +142,7 @@ def remind(session: Session, settings: Settings, slug: str, now: datetime, *,
     the others would not. A dry run must be rolled back by the caller."""
     inv, _row = open_invitation(session, settings, slug, now)
     if not dry_run:
-        refuse_if_closed(inv, now, "send reminders")
+        refuse_if_closed(inv, now, msg("send reminders"))
     report = remind_now(session, slug, inv, now=now, offset=offset, dry_run=dry_run,
                         mailer=None if dry_run else invitation_mailer(settings))
     for d in report.decisions:
@@ -175,8 +176,10 @@ class AddResult:
 
     @property
     def message(self) -> str:
-        return self.registered.message + (
-            f"; confirmation queued in mailing {self.mailing_id}" if self.mailing_id else "")
+        if not self.mailing_id:
+            return self.registered.message
+        return msg("%(done)s; confirmation queued in mailing %(id)s",
+                   done=self.registered.message, id=self.mailing_id)
 
 
 def add_registration(session: Session, settings: Settings, slug: str, *, email: str,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.findings import msg
 from mailer.domain.text import has_control
 from mailer.errors import MailerError
 from mailer.services.brands import check_brand
@@ -30,15 +31,15 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
     """Create a list; the slug is its stable name in URLs and commands. ``brand`` names
     its newsletter (a [brands.<name>] of ``settings``' mailer.toml)."""
     if not SLUG_RE.match(slug):
-        raise MailerError(
-            f"list slug {slug!r} is not valid: use lower-case letters a-z, digits and '-', "
-            "starting with a letter or digit, at most 63 characters (e.g. 'medborgardialog')"
-        )
+        raise MailerError(msg(
+            "list slug %(slug)r is not valid: use lower-case letters a-z, digits and '-', "
+            "starting with a letter or digit, at most 63 characters (e.g. "
+            "'medborgardialog')", slug=slug))
     if not name.strip():
-        raise MailerError("--name must not be empty")
+        raise MailerError(msg("--name must not be empty"))
     _one_line(name, description)
     if find_list(session, slug) is not None:
-        raise MailerError(f"a list named {slug!r} exists already")
+        raise MailerError(msg("a list named %(slug)r exists already", slug=slug))
     brand = _brand(settings, brand, slug)
     return add_list(session, slug=slug, name=name.strip(), description=description,
                     public=public, double_opt_in=double_opt_in, language=language,

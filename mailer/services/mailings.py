@@ -21,7 +21,7 @@ from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
 from mailer.domain.text import clean_line, has_control
-from mailer.errors import MailerError, NotFound
+from mailer.errors import MailerError, NotFound, message_of
 from mailer.render.sample import sample_values
 from mailer.render.types import RenderedMailing
 from mailer.schedule.lock import NAME as SCHEDULER_LOCK
@@ -31,7 +31,13 @@ from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, start_due
-from mailer.store.models import Mailing, MailingKind, MailingStatus, OutboxStatus
+from mailer.store.models import (
+    Mailing,
+    MailingKind,
+    MailingStatus,
+    OutboxStatus,
+    SubscriptionStatus,
+)
 from mailer.store.models.delivery import MailingHeaders
 from mailer.store.outbox import PlannedRecipient
 
@@ -84,19 +90,21 @@ def plan_mailing(
     kind = MailingKind(kind)
     clean_header_value(rendered.subject, "the subject")
     if not rendered.subject.strip():
-        raise MailerError("the mailing has no subject")
+        raise MailerError(msg("the mailing has no subject"))
     if at is not None:
         if at.tzinfo is None:
-            raise MailerError("the send time must carry a time zone")
+            raise MailerError(msg("the send time must carry a time zone"))
         if at <= now:
-            raise MailerError(f"the send time {at:%Y-%m-%d %H:%M %Z} is in the past; "
-                              "leave out --at to send now")
+            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
+                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
-        raise MailerError("conditions (--where, a segment) narrow lists: give a list too")
+        raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
+                              "too"))
     send_window = check_window(send_window)
     if not lists and recipients is None:
-        raise MailerError("a mailing needs at least one list (--list SLUG) or recipients")
+        raise MailerError(msg("a mailing needs at least one list (--list SLUG) or "
+                              "recipients"))
     headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
@@ -143,7 +151,8 @@ def check_window(text: str) -> str:
     try:
         SendWindow.parse(text)
     except WindowError as exc:
-        raise MailerError(f"{exc} (or 'off' to send at any time)") from None
+        raise MailerError(msg("%(problem)s (or 'off' to send at any time)",
+                              problem=message_of(exc))) from None
     return text
 
 
@@ -170,8 +179,13 @@ def _checked(recipients: Iterable[PlannedRecipient]) -> list[PlannedRecipient]:
     if len(out) == 1:
         clean_header_value(out[0].email, "the recipient address")
         if "@" not in out[0].email:
-            raise MailerError(f"{out[0].email!r} is not an e-mail address")
+            raise MailerError(msg("%(email)r is not an e-mail address", email=out[0].email))
     return out
+
+
+def _status(status: str) -> str:
+    """A mailing's state as a message the admin shows in its language (``done``: klart)."""
+    return msg(str(status))  # the states' Swedish words are in admin.po
 
 
 def get_mailing(session: Session, ref: str | int) -> Mailing:
@@ -181,7 +195,8 @@ def get_mailing(session: Session, ref: str | int) -> Mailing:
     else:
         m = store.latest_named(session, str(ref))
     if m is None:
-        raise NotFound(f"no mailing {ref!r}; see 'mailer mailings' for the list")
+        raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
+                           ref=ref))
     return m
 
 
@@ -192,8 +207,8 @@ def mailing_kind(session: Session, ref: str | int) -> MailingKind:
 def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
     m = get_mailing(session, ref)
     if m.status not in (MailingStatus.sending, MailingStatus.scheduled):
-        raise MailerError(f"mailing {m.id} is {m.status}; only a sending or scheduled "
-                          "mailing can be paused")
+        raise MailerError(msg("mailing %(id)s is %(status)s; only a sending or scheduled "
+                              "mailing can be paused", id=m.id, status=_status(m.status)))
     m.note = f"paused while {m.status}"
     m.status = MailingStatus.paused
     m.updated_at = now
@@ -203,7 +218,8 @@ def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
 def resume(session: Session, ref: str | int, now: datetime) -> Mailing:
     m = get_mailing(session, ref)
     if m.status is not MailingStatus.paused:
-        raise MailerError(f"mailing {m.id} is {m.status}, not paused")
+        raise MailerError(msg("mailing %(id)s is %(status)s, not paused", id=m.id,
+                              status=_status(m.status)))
     # A scheduled mailing that never started goes back to waiting, even when its time has
     # passed: starting it is start_due's job, which re-plans people who subscribed meanwhile
     # and applies the misfire grace like for any late mailing.
@@ -221,7 +237,8 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     """Stop a mailing for good: rows not sent yet are skipped. Returns rows skipped."""
     m = get_mailing(session, ref)
     if m.status in (MailingStatus.done, MailingStatus.cancelled, MailingStatus.missed):
-        raise MailerError(f"mailing {m.id} is {m.status} already")
+        raise MailerError(msg("mailing %(id)s is %(status)s already", id=m.id,
+                              status=_status(m.status)))
     m.status = MailingStatus.cancelled
     m.finished_at = now
     m.updated_at = now
@@ -302,8 +319,13 @@ class EarlierSend:
 
     def describe(self) -> str:
         when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
-        return (f"mailing {self.id} ({self.status}{when}, {self.sent} sent, "
-                f"to {', '.join(self.lists) or 'explicit recipients'})")
+        if not self.lists:
+            return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to explicit "
+                       "recipients)", id=self.id, status=_status(self.status), when=when,
+                       sent=self.sent)
+        return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to %(lists)s)",
+                   id=self.id, status=_status(self.status), when=when, sent=self.sent,
+                   lists=", ".join(self.lists))
 
 
 class AlreadySent(MailerError):
@@ -311,12 +333,11 @@ class AlreadySent(MailerError):
 
     def __init__(self, earlier: Sequence[EarlierSend]) -> None:
         self.earlier = list(earlier)
-        super().__init__(
-            "this issue was already sent or is on its way: "
-            + "; ".join(e.describe() for e in self.earlier)
-            + ". To send it again on purpose, say so: --again (admin: tick 'Send it again'; "
-            "API: \"again\": true); people who already got it are then left out unless "
-            "--include-received (API: \"include_received\": true)")
+        super().__init__(msg(
+            "this issue was already sent or is on its way: %(earlier)s. To send it again on "
+            "purpose, say so: --again (admin: tick 'Send it again'; API: \"again\": true); "
+            "people who already got it are then left out unless --include-received (API: "
+            "\"include_received\": true)", earlier=[e.describe() for e in self.earlier]))
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
@@ -386,6 +407,8 @@ class ListPlan:
     on_other_list: int  # left out here: gets the one copy through an earlier list
     unconfirmed: int  # left out: have not confirmed their subscription
     unsubscribed: int  # left out: unsubscribed
+    suppressed: int = 0  # left out: the address is on the suppression list
+    not_matching: int = 0  # left out: active, but not meeting the conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +416,8 @@ class DryRun:
     lists: list[ListPlan]
     earlier: list[EarlierSend]
     refusal: str  # why the real send would be refused ("" if it would go)
+    conditions: tuple[str, ...] = ()  # the conditions (--where, a segment) narrowing them
+    segment: str = ""
 
     @property
     def total(self) -> int:
@@ -400,37 +425,53 @@ class DryRun:
 
 
 def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
-            include_received: bool = False) -> DryRun:
-    """What ``plan_issue`` would do, per list, changing nothing."""
-    lists = [get_list(session, slug) for slug in list_slugs]
+            include_received: bool = False, where: Sequence[str] = (),
+            segment: str = "") -> DryRun:
+    """What ``plan_issue`` would do, per list, changing nothing: the same audience (lists
+    narrowed by ``where`` or a saved ``segment``) and the same reasons to leave someone
+    out (not active, suppressed, got the issue already, on an earlier list)."""
+    from mailer.services.segments import audience
+
+    target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
+    lists = [get_list(session, slug) for slug in target.list_slugs]
     earlier = earlier_sends(session, source)
     refusal = ""
     try:
-        _guard(session, source, list_slugs, again=again)
+        _guard(session, source, target.list_slugs, again=again)
     except AlreadySent as exc:
         refusal = exc.message
     exclude = [] if include_received else [e.id for e in earlier]
-    audience = outbox.list_audience(session, [lst.id for lst in lists], exclude)
-    counts = {c.slug: c for c in list_counts(session)}
+    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude,
+                                target.conditions)
+    active = {c.slug: c.active for c in list_counts(session)}
+    # Reasons per list, in list-id order: planning gives a person on several lists to
+    # the first (lowest id) list where they are eligible.
+    tally: dict[int, dict[str, int]] = {lst.id: {} for lst in lists}
     seen: set[int] = set()
+    for row in rows:
+        if row.status is not SubscriptionStatus.active:
+            why = str(row.status)
+        elif row.suppressed:
+            why = "suppressed"
+        elif row.received:
+            why = "received"
+        elif row.subscriber_id in seen:
+            why = "elsewhere"
+        else:
+            seen.add(row.subscriber_id)
+            why = "gets"
+        counts = tally[row.list_id]
+        counts[why] = counts.get(why, 0) + 1
     plans = []
     for lst in lists:
-        got = received = elsewhere = 0
-        for lid, sid, had in audience:
-            if lid != lst.id:
-                continue
-            if sid in seen:
-                elsewhere += 1
-                continue
-            seen.add(sid)
-            if had:
-                received += 1
-            else:
-                got += 1
-        c = counts.get(lst.slug)
-        plans.append(ListPlan(lst.slug, lst.name, got, received, elsewhere,
-                              c.unconfirmed if c else 0, c.unsubscribed if c else 0))
-    return DryRun(plans, earlier, refusal)
+        n = tally[lst.id]
+        matched = sum(v for k, v in n.items() if k not in ("unconfirmed", "unsubscribed"))
+        plans.append(ListPlan(
+            lst.slug, lst.name, n.get("gets", 0), n.get("received", 0), n.get("elsewhere", 0),
+            n.get("unconfirmed", 0), n.get("unsubscribed", 0), n.get("suppressed", 0),
+            active.get(lst.slug, 0) - matched if target.conditions else 0))
+    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
+                  target.segment)
 
 
 MAX_TEST_ADDRESSES = 20
@@ -488,7 +529,7 @@ def control(session: Session, mailing_id: int, action: str, now: datetime) -> Ma
         return resume(session, mailing_id, now)
     if action == "cancel":
         return cancel(session, mailing_id, now)[0]
-    raise MailerError(f"unknown action {action!r}")
+    raise MailerError(msg("unknown action %(action)r", action=action))
 
 
 # --- mailings per issue folder ---------------------------------------------------------------

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.media import MediaError, check_upload, media_type
-from mailer.errors import MailerError, NotFound
+from mailer.errors import MailerError, NotFound, message_of
 from mailer.services.mailings import folder_went_out
 
 _FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -67,11 +68,12 @@ def add_file(folder: Path, name: str, data: bytes, *, replace: bool = False) -> 
     try:
         safe, content_type = check_upload(name, data)
     except MediaError as exc:
-        raise MailerError(str(exc)) from None
+        raise MailerError(message_of(exc)) from None
     target = folder / safe
     if target.exists() and not replace:
-        raise MailerError(f"{safe} exists already in the issue; tick 'replace' to put the new "
-                          "file in its place (links already mailed then show the new file)")
+        raise MailerError(msg("%(file)s exists already in the issue; tick 'replace' to put "
+                              "the new file in its place (links already mailed then show the "
+                              "new file)", file=safe))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -17,6 +17,7 @@ import httpx
 from mailer.authoring.edit import IssueFile
 from mailer.authoring.load import document_path, load_document
 from mailer.authoring.podcast import Episode, FeedError, choose, complete, episode_item, parse_feed
+from mailer.domain.findings import msg
 from mailer.errors import MailerError, Problem
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -43,33 +44,34 @@ def fetch_feed(url: str, *, timeout: float = 20.0) -> bytes:
     """The feed's bytes; MailerError (naming the address and the fix) otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FeedError(f"feed address {url!r} must be an http(s) URL, e.g. "
-                        "https://podcast.example.org/feed.xml")
+        raise FeedError(msg("feed address %(url)r must be an http(s) URL, e.g. "
+                            "https://podcast.example.org/feed.xml", url=url))
     try:
         with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=5,
                           headers={"user-agent": "mailer-podcast/1",
                                    "accept": "application/rss+xml, application/xml, */*"}
                           ) as client, client.stream("GET", url) as resp:
             if resp.status_code >= 400:
-                raise FeedError(f"{url} answered HTTP {resp.status_code} "
-                                f"{resp.reason_phrase}; check the feed address")
+                raise FeedError(msg("%(url)s answered HTTP %(status)s; check the feed "
+                                    "address", url=url, status=resp.status_code))
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.iter_bytes():
                 size += len(chunk)
                 if size > MAX_FEED_BYTES:
-                    raise FeedError(f"{url}: the feed is larger than "
-                                    f"{MAX_FEED_BYTES // 1024 // 1024} MB; is it a feed?")
+                    raise FeedError(msg("%(url)s: the feed is larger than %(n)s MB; is it "
+                                        "a feed?", url=url, n=MAX_FEED_BYTES // 1024 // 1024))
                 chunks.append(chunk)
             return b"".join(chunks)
     except httpx.TimeoutException:
-        raise FeedError(f"{url}: no answer within {timeout:g} s; try again later or check "
-                        "the address") from None
+        raise FeedError(msg("%(url)s: no answer within %(seconds)s s; try again later or "
+                            "check the address", url=url, seconds=f"{timeout:g}")) from None
     except httpx.TooManyRedirects:
-        raise FeedError(f"{url}: too many redirects; give the feed's final address") from None
+        raise FeedError(msg("%(url)s: too many redirects; give the feed's final address",
+                            url=url)) from None
     except httpx.HTTPError as exc:
-        raise FeedError(f"cannot reach {url} ({exc}); check the address and that its server "
-                        "answers") from None
+        raise FeedError(msg("cannot reach %(url)s (%(why)s); check the address and that its "
+                            "server answers", url=url, why=str(exc))) from None
 
 
 def add_from_feed(issue: Path, feed_url: str, *, episode: int | None = None,
@@ -84,7 +86,8 @@ def add_from_feed(issue: Path, feed_url: str, *, episode: int | None = None,
     path = document_path(issue)
     doc = IssueFile(path.parent)  # before fetching: a file the form cannot open stops here
     if doc.data.get("kind", "newsletter") != "newsletter":
-        raise MailerError(f"{path} is not a newsletter issue; podcast items belong in one")
+        raise MailerError(msg("%(path)s is not a newsletter issue; podcast items belong in "
+                              "one", path=str(path)))
     feed = parse_feed(fetch_feed(feed_url, timeout=timeout), feed_url)
     chosen = complete(feed, choose(feed, episode=episode, guid=guid, latest=latest))
     present = doc.item_links()

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.segments import Condition, ConditionError, parse_all
-from mailer.errors import MailerError
+from mailer.errors import MailerError, message_of
 from mailer.store import segments as store
 from mailer.store.lists import get_list
 from mailer.store.segments import Match
@@ -26,7 +27,7 @@ def conditions(texts: Sequence[str]) -> tuple[Condition, ...]:
     try:
         return parse_all(texts)
     except ConditionError as exc:
-        raise MailerError(str(exc)) from None
+        raise MailerError(message_of(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,9 @@ def audience(session: Session, *, list_slugs: Sequence[str] = (), where: Sequenc
     if segment:
         seg = store.get(session, segment)
         if list_slugs and list(list_slugs) != [seg.list.slug]:
-            raise MailerError(f"segment {seg.name!r} is a part of list {seg.list.slug!r}; "
-                              "leave out --list, or use --where instead of the segment")
+            raise MailerError(msg("segment %(segment)r is a part of list %(list)r; leave out "
+                                  "--list, or use --where instead of the segment",
+                                  segment=seg.name, list=seg.list.slug))
         own = conditions(seg.conditions)
         return Audience((seg.list.slug,), own + tuple(c for c in extra if c not in own),
                         seg.name)
@@ -87,12 +89,12 @@ def save(session: Session, name: str, list_slug: str, where: Sequence[str]) -> S
     """Add (or change) the segment ``name``: list ``list_slug`` narrowed by ``where``."""
     name = (name or "").strip()
     if not _NAME.match(name):
-        raise MailerError(f"segment name {name!r}: 1–100 letters, digits, spaces, '.', '-' "
-                          "or '_', starting with a letter or digit")
+        raise MailerError(msg("segment name %(name)r: 1–100 letters, digits, spaces, '.', "
+                              "'-' or '_', starting with a letter or digit", name=name))
     conds = conditions(where)
     if not conds:
-        raise MailerError("a segment needs at least one condition (--where FIELD=VALUE); "
-                          "for the whole list, send to the list")
+        raise MailerError(msg("a segment needs at least one condition (--where "
+                              "FIELD=VALUE); for the whole list, send to the list"))
     store.save(session, name, get_list(session, list_slug), [c.text for c in conds])
     return _info(session, name)
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.errors import MailerError, NotFound
 from mailer.store import webhooks as store
 from mailer.store.models import Subscriber, WebhookEndpoint
@@ -52,20 +53,20 @@ def _check_secret(secret: str) -> str:
     except (binascii.Error, ValueError):
         key = b""
     if not 24 <= len(key) <= 64:
-        raise MailerError(
+        raise MailerError(msg(
             "--secret must be 'whsec_' followed by base64 of 24 to 64 random bytes (the "
-            "Standard Webhooks format); leave it out and one is made for you")
+            "Standard Webhooks format); leave it out and one is made for you"))
     return "whsec_" + raw
 
 
 def _check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MailerError(f"webhook URL {url!r} must be an absolute http(s) URL, "
-                          "e.g. https://crm.example.org/hooks/mailer")
+        raise MailerError(msg("webhook URL %(url)r must be an absolute http(s) URL, e.g. "
+                              "https://crm.example.org/hooks/mailer", url=url))
     if parts.username or parts.password:
-        raise MailerError("the webhook URL must not carry a user name or password; receivers "
-                          "verify the signature instead")
+        raise MailerError(msg("the webhook URL must not carry a user name or password; "
+                              "receivers verify the signature instead"))
     return url.strip()
 
 
@@ -77,8 +78,12 @@ def parse_events(text: str | Sequence[str]) -> list[str]:
         return list(EVENTS)
     unknown = [t for t in items if t not in EVENTS]
     if unknown or not items:
-        raise MailerError(f"unknown event type(s) {', '.join(unknown) or '(none given)'}; "
-                          f"choose from: {', '.join(EVENTS)} (or 'all')")
+        if not unknown:
+            raise MailerError(msg("choose at least one event type from: %(events)s (or "
+                                  "'all')", events=", ".join(EVENTS)))
+        raise MailerError(msg("unknown event type(s) %(unknown)s; choose from: %(events)s "
+                              "(or 'all')", unknown=", ".join(unknown),
+                              events=", ".join(EVENTS)))
     return [e for e in EVENTS if e in items]
 
 
@@ -127,7 +132,8 @@ def endpoints(session: Session) -> list[EndpointInfo]:
 def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     ep = store.get_endpoint(session, endpoint_id)
     if ep is None:
-        raise NotFound(f"no webhook endpoint with id {endpoint_id}; 'mailer webhooks' lists them")
+        raise NotFound(msg("no webhook endpoint with id %(id)s; 'mailer webhooks' lists "
+                           "them", id=endpoint_id))
     return ep
 
 

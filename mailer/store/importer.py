@@ -32,9 +32,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
-from mailer.errors import MailerError
+from mailer.errors import MailerError, message_of
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
 from mailer.store.db import BULK, READ_ONLY
 from mailer.store.lists import get_list
@@ -125,12 +126,14 @@ def import_subscribers(
     fmt = sniff(path, encoding=encoding, delimiter=delimiter)
     with open_rows(path, fmt) as (header, rows):
         if not header:
-            raise MailerError(f"{path}: the file has only blank lines; expected a header "
-                              "line with an e-mail column and one line per person")
+            raise MailerError(msg("%(path)s: the file has only blank lines; expected a "
+                                  "header line with an e-mail column and one line per person",
+                                  path=str(path)))
         try:
             columns = map_columns(header)
         except HeaderError as exc:
-            raise MailerError(f"{path}: line 1: {exc}") from None
+            raise MailerError(msg("%(path)s: line 1: %(problem)s", path=str(path),
+                                  problem=message_of(exc))) from None
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
                               columns=columns.describe(), dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation
 from mailer.domain.segments import Condition
 from mailer.errors import MailerError, NotFound
@@ -109,12 +110,11 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
     row = session.scalar(stmt)
     if row is None:
         known = ", ".join(invitation_slugs(session))
-        raise NotFound(
-            f"no invitation {slug!r} in the database; known: {known or 'none'}. The id is the "
-            "folder name under issues/ (e.g. 2023-natverk-tjanstepersoner); an invitation is "
-            "added when it is sent (mailer invite ID --list SLUG) or synced (mailer "
-            "invitations sync ID)"
-        )
+        raise NotFound(msg(
+            "no invitation %(slug)r in the database; known: %(known)s. The id is the folder "
+            "name under issues/ (e.g. 2023-natverk-tjanstepersoner); an invitation is added "
+            "when it is sent (mailer invite ID --list SLUG) or synced (mailer invitations "
+            "sync ID)", slug=slug, known=known or "–"))
     return row
 
 
@@ -199,7 +199,7 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
     many were new. Someone invited before keeps their first invitation."""
     lst = session.scalar(select(MailingList).where(MailingList.slug == list_slug))
     if lst is None:
-        raise NotFound(f"no list {list_slug!r}; see mailer lists")
+        raise NotFound(msg("no list %(slug)r; see mailer lists", slug=list_slug))
     chosen = (
         select(literal(invitation.id), Subscription.subscriber_id, literal(lst.id),
                literal(mailing_id), literal(now, type_=Invitee.__table__.c.invited_at.type))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.errors import NotFound
 from mailer.store.models import MailingList, Subscription, SubscriptionStatus
 
@@ -45,7 +46,11 @@ def get_list(session: Session, slug: str) -> MailingList:
     lst = find_list(session, slug)
     if lst is None:
         known = ", ".join(session.scalars(select(MailingList.slug).order_by(MailingList.slug)))
-        raise NotFound(f"no list {slug!r}; known lists: {known or 'none (mailer lists create)'}")
+        if not known:
+            raise NotFound(msg("no list %(slug)r; there are no lists yet (mailer lists "
+                               "create)", slug=slug))
+        raise NotFound(msg("no list %(slug)r; known lists: %(known)s", slug=slug,
+                           known=known))
     return lst
 
 

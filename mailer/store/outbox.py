@@ -519,20 +519,36 @@ def failures(session: Session, *, limit: int,
     return [(row, name) for row, name in session.execute(q)]
 
 
+@dataclass(frozen=True, slots=True)
+class AudienceRow:
+    """One subscription a send to a list would look at (what a dry run counts)."""
+
+    list_id: int
+    subscriber_id: int
+    status: SubscriptionStatus
+    suppressed: bool  # the address is on the suppression list
+    received: bool  # got (or will get) a copy of one of ``received_from``
+
+
 def list_audience(session: Session, list_ids: Sequence[int],
-                  received_from: Sequence[int] = ()) -> list[tuple[int, int, bool]]:
-    """(list id, subscriber id, got a copy of ``received_from``) of every active subscription
-    of ``list_ids``: what a dry run counts, changing nothing."""
+                  received_from: Sequence[int] = (),
+                  conditions: Sequence[Condition] = ()) -> list[AudienceRow]:
+    """Every subscription of ``list_ids`` (any status) whose subscriber meets every one of
+    ``conditions``, with what ``plan_lists`` would leave it out for: its status, a
+    suppressed address, a copy of ``received_from``. Ordered by list id, as planning
+    gives a person on several lists to the first; changes nothing."""
     if not list_ids:
         return []
     got = (_received_in(received_from, Subscriber.email_key) if received_from
            else literal(False))
-    return [(lid, sid, bool(r)) for lid, sid, r in session.execute(
-        select(Subscription.list_id, Subscriber.id, got)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(Subscription.list_id.in_(list_ids),
-               Subscription.status == SubscriptionStatus.active)
-        .order_by(Subscription.list_id, Subscriber.id))]
+    suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
+    query = (select(Subscription.list_id, Subscriber.id, Subscription.status, suppressed, got)
+             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+             .where(Subscription.list_id.in_(list_ids)))
+    query = segments.narrow(session, query, conditions)
+    return [AudienceRow(lid, sid, SubscriptionStatus(status), bool(sup), bool(r))
+            for lid, sid, status, sup, r in session.execute(
+                query.order_by(Subscription.list_id, Subscriber.id))]
 
 
 def not_delivered(session: Session, mailing_ids: Sequence[int] | None = None

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.registration import RegistrationHow, SeatOutcome
 from mailer.domain.registration_rows import (
     RegistrationCsvRow,
@@ -75,8 +76,8 @@ def read_rows(data: bytes, *, tz: ZoneInfo,
     fmt = sniff_bytes(data, name)
     headers, rows = rows_of(data, name, fmt)
     if not headers:
-        raise MailerError(f"{name}: the file is empty; expected a header line with at least "
-                          "e-post/email")
+        raise MailerError(msg("%(name)s: the file is empty; expected a header line with at "
+                              "least e-post/email", name=name))
     columns = map_columns(headers)
 
     def typed() -> Iterator[RowOrProblem]:
@@ -114,11 +115,12 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
         good.append(item)
     if wrong and not good:
         found = sorted({w.invitation for w in wrong})
-        raise MailerError(
-            f"this file is for {', '.join(repr(f) for f in found)}, not for "
-            f"{invitation.slug!r} (accepted ids: {', '.join(sorted(accepted_ids))}); nothing "
-            "was imported. Check --invitation, or add the external id as "
-            "registration.external_id in issue.yaml")
+        raise MailerError(msg(
+            "this file is for %(found)s, not for %(invitation)r (accepted ids: %(ids)s); "
+            "nothing was imported. Check --invitation, or add the external id as "
+            "registration.external_id in issue.yaml",
+            found=", ".join(repr(f) for f in found), invitation=invitation.slug,
+            ids=", ".join(sorted(accepted_ids))))
     report.rejected += [Rejected(w.line, w.email, f"belongs to invitation {w.invitation!r}, "
                                  f"not {invitation.slug!r}; left out", w.raw) for w in wrong]
     good.sort(key=lambda r: (r.registered_at or now, r.line))

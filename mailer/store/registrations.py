@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_key
+from mailer.domain.findings import msg, msgn
 from mailer.domain.organisations import canonical
 from mailer.domain.registration import (
     RegistrationHow,
@@ -47,15 +48,16 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
 def get_subscriber(session: Session, email: str) -> Subscriber:
     sub = find_subscriber(session, email)
     if sub is None:
-        raise NotFound(f"no subscriber {email!r}; add them with --name and --organisation, or "
-                       "import them first (mailer subscribers import)")
+        raise NotFound(msg("no subscriber %(email)r; add them with --name and "
+                           "--organisation, or import them first (mailer subscribers "
+                           "import)", email=email))
     return sub
 
 
 def find_or_create_organisation(session: Session, name: str) -> Organisation:
     name = canonical(clean_line(name))
     if not name:
-        raise MailerError("an organisation name is empty")
+        raise MailerError(msg("an organisation name is empty"))
     key = organisation_key(name)
     org = session.scalar(select(Organisation).where(Organisation.name_key == key))
     if org is None:
@@ -73,7 +75,8 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
     if sub is not None:
         return sub
     if not (name.strip() and organisation.strip()):
-        raise NotFound(f"no subscriber {email!r}; give --name and --organisation to add them")
+        raise NotFound(msg("no subscriber %(email)r; give --name and --organisation to add "
+                           "them", email=email))
     normal = normalise_email(email)
     org = find_or_create_organisation(session, organisation)
     sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),
@@ -120,18 +123,22 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     """Register ``subscriber`` (caller holds the invitation lock). Refuses with
     ``SeatsFull`` when the organisation's seats are taken and there is no wait list."""
     if now >= invitation.deadline and not late_ok:
-        raise MailerError(f"registration for {invitation.slug} closed at "
-                          f"{invitation.deadline:%Y-%m-%d %H:%M} UTC; a coordinator can still "
-                          "register someone on purpose ('mailer registrations add --late', or "
-                          "'after the deadline' in the admin)")
+        raise MailerError(msg(
+            "registration for %(invitation)s closed at %(deadline)s UTC; a coordinator can "
+            "still register someone on purpose ('mailer registrations add --late', or 'after "
+            "the deadline' in the admin)", invitation=invitation.slug,
+            deadline=f"{invitation.deadline:%Y-%m-%d %H:%M}"))
     org = organisation or subscriber.organisation
     if org is None:
-        raise MailerError(f"{subscriber.email} has no organisation, and seats are counted per "
-                          "organisation; give one with --organisation")
+        raise MailerError(msg("%(email)s has no organisation, and seats are counted per "
+                              "organisation; give one with --organisation",
+                              email=subscriber.email))
     row = registration_of(session, invitation.id, subscriber.id)
     if row is not None and row.status in (RegistrationStatus.registered,
                                           RegistrationStatus.waitlisted):
-        return Registered(row, None, f"{subscriber.email} is already {row.status.value}")
+        return Registered(row, None, msg("%(email)s is already %(status)s",
+                                         email=subscriber.email,
+                                         status=msg(row.status.value)))
     taken = holders(session, invitation.id, org.id)
     seat = check_seat(len(taken), invitation.seats_max, waitlist=invitation.waitlist)
     if seat.outcome is SeatOutcome.full:
@@ -153,14 +160,16 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     row.updated_at = now
     session.flush()
     if status is RegistrationStatus.waitlisted:
-        msg = seats_full_message(org.name, [_label(h.subscriber) for h in taken],
+        said = seats_full_message(org.name, [_label(h.subscriber) for h in taken],
                                  invitation.seats_max, waitlist=True)
     else:
-        msg = (f"registered {subscriber.email} for {org.name} "
-               f"({len(taken) + 1} of {invitation.seats_max} seats)")
+        said = msgn("registered %(email)s for %(organisation)s (%(taken)s of %(n)s seat)",
+                    "registered %(email)s for %(organisation)s (%(taken)s of %(n)s seats)",
+                    invitation.seats_max, email=subscriber.email, organisation=org.name,
+                    taken=len(taken) + 1)
     webhooks.registration_changed(session, "registration.created", row, invitation, subscriber,
                                   now=now)
-    return Registered(row, seat.outcome, msg)
+    return Registered(row, seat.outcome, said)
 
 
 def _active_row(session: Session, invitation: InvitationRow,
@@ -168,8 +177,13 @@ def _active_row(session: Session, invitation: InvitationRow,
     row = registration_of(session, invitation.id, subscriber.id)
     if row is None or row.status not in (RegistrationStatus.registered,
                                          RegistrationStatus.waitlisted):
-        state = f"is {row.status.value}" if row is not None else "has no registration"
-        raise MailerError(f"{subscriber.email} {state} for {invitation.slug}; nothing to change")
+        if row is None:
+            raise MailerError(msg("%(email)s has no registration for %(invitation)s; nothing "
+                                  "to change", email=subscriber.email,
+                                  invitation=invitation.slug))
+        raise MailerError(msg("%(email)s is %(status)s for %(invitation)s; nothing to change",
+                              email=subscriber.email, status=msg(row.status.value),
+                              invitation=invitation.slug))
     return row
 
 

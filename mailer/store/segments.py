@@ -16,6 +16,7 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
+from mailer.domain.findings import msg
 from mailer.domain.registration import RegistrationStatus
 from mailer.domain.segments import Condition, county_codes
 from mailer.errors import MailerError, NotFound
@@ -68,8 +69,9 @@ def clause(session: Session, c: Condition,
     ``registered`` needs the invitation it is about."""
     if c.field == "registered":
         if invitation_id is None:
-            raise MailerError(f"condition {c.text!r}: 'registered' works only when sending "
-                              "an invitation (mailer invite ID --where registered=no)")
+            raise MailerError(msg("condition %(condition)r: 'registered' works only when "
+                                  "sending an invitation (mailer invite ID --where "
+                                  "registered=no)", condition=c.text))
         answered = exists().where(
             RegistrationRow.invitation_id == invitation_id,
             RegistrationRow.subscriber_id == Subscriber.id,
@@ -142,8 +144,11 @@ def get(session: Session, name: str) -> Segment:
     seg = find(session, name)
     if seg is None:
         known = ", ".join(session.scalars(select(Segment.name).order_by(Segment.name)))
-        raise NotFound(f"no segment {name!r}; known segments: "
-                       f"{known or 'none (mailer segments add NAME --list L --where …)'}")
+        if not known:
+            raise NotFound(msg("no segment %(name)r; there are no segments yet (mailer "
+                               "segments add NAME --list L --where …)", name=name))
+        raise NotFound(msg("no segment %(name)r; known segments: %(known)s", name=name,
+                           known=known))
     return seg
 
 

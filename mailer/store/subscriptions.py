@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.findings import msg
 from mailer.domain.organisations import canonical
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
 from mailer.domain.text import clean_line
-from mailer.errors import MailerError
+from mailer.errors import MailerError, message_of
 from mailer.store import webhooks
 from mailer.store.models import (
     ConsentEvent,
@@ -62,11 +63,12 @@ def normalise_email(raw: str) -> str:
     """The address as we store it (see ``mailer.domain.addresses``), or InvalidEmail."""
     value = raw.strip()
     if len(value) > MAX_EMAIL or "\r" in value or "\n" in value:
-        raise InvalidEmail("the e-mail address is too long or spans several lines")
+        raise InvalidEmail(msg("the e-mail address is too long or spans several lines"))
     try:
         return normalise_address(value).email
     except AddressError as exc:
-        raise InvalidEmail(f"{value!r} is not a valid e-mail address: {exc}") from None
+        raise InvalidEmail(msg("%(email)r is not a valid e-mail address: %(why)s",
+                               email=value, why=message_of(exc))) from None
 
 
 def find_by_email(session: Session, email: str) -> Subscriber | None:

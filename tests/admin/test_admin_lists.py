@@ -90,7 +90,7 @@ def test_create_list(client: TestClient, team: dict[str, int]) -> None:
     login(client, EMAILS["admin"])
     r = post_form(client, "/admin/lists", "/admin/lists",
                   {"slug": "Bad Slug", "name": "x"})
-    assert r.status_code == 422 and "not valid" in r.text
+    assert r.status_code == 422 and "går inte att använda" in r.text  # Swedish
     r = post_form(client, "/admin/lists", "/admin/lists",
                   {"slug": "seminarier", "name": "Seminarier", "public": "1"})
     assert r.headers["location"].startswith("/admin/lists/seminarier")

@@ -123,7 +123,7 @@ def test_deactivating_a_user_ends_their_session(app, team: dict[str, int]) -> No
 def test_the_last_admin_cannot_be_demoted(client: TestClient, team: dict[str, int]) -> None:
     login(client, EMAILS["admin"])
     r = post_form(client, "/admin/users", f"/admin/users/{team['admin']}", {"role": "editor"})
-    assert r.status_code == 422 and "last active admin" in r.text
+    assert r.status_code == 422 and "den sista aktiva administratören" in r.text
 
 
 def test_own_password_change_and_token(client: TestClient, team: dict[str, int]) -> None:

@@ -40,7 +40,7 @@ def test_fetch_an_episode_in_the_editor(client: TestClient, team: dict[str, int]
     before = (issue / "issue.yaml").read_bytes()
     r = client.post(f"/admin/issues/{NAME}/podcast",
                     data={"csrf_token": csrf(page.text), "feed_url": feeds.url("/nope.xml")})
-    assert r.status_code == 422 and "answered HTTP 404" in r.text
+    assert r.status_code == 422 and "svarade HTTP 404" in r.text
     assert (issue / "issue.yaml").read_bytes() == before
     r = client.post(f"/admin/issues/{NAME}/podcast",
                     data={"csrf_token": csrf(page.text), "feed_url": feeds.url("/feed.xml"),

@@ -3,6 +3,7 @@ English word in what a user reads (text, labels, buttons, titles, placeholders).
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import shutil
 from html.parser import HTMLParser
@@ -14,6 +15,8 @@ from sqlalchemy import Engine
 from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES, Contact, Image, Issue, Link, Section
+from mailer.domain.segments import FIELDS as CONDITION_FIELDS
+from mailer.domain.subscriber_rows import accepted_headers
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription
@@ -155,3 +158,165 @@ def test_the_word_list_catches_english() -> None:
     words, _ = english_words("<p>1 warnings: the event has passed</p><code>the</code>"
                              '<input value="Skicka"><button title="Save">x</button>')
     assert words == {"warnings", "the", "has", "passed", "save"}
+
+
+def _shown(html: str, cls: str = "error") -> str:
+    """The texts of the page's error paragraphs and summaries (what a refused form says)."""
+    found = [*re.findall(r'<div class="error-summary[^"]*"[^>]*>(.*?)</div>', html, re.S),
+             *re.findall(rf'<p class="(?:{cls}|error-summary)[^"]*"[^>]*>(.*?)</p>', html,
+                         re.S)]
+    return html_lib.unescape(" ".join(re.sub(r"<[^>]+>", " ", f) for f in found))
+
+
+def _refusals(client: TestClient, seen: dict[str, str]) -> None:
+    """Submit every form of the admin with a value a service refuses; ``seen`` gets each
+    case's shown error text."""
+    issue = f"/admin/issues/{FLAGSHIP}"
+    send = {"lists": "medborgardialog", "confirm": "1", "at": "2030-06-15T08:00"}
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "where": "org.size=big"})
+    assert r.status_code == 400 and 'id="where-error"' in r.text, r.text
+    seen["condition"] = _shown(r.text)
+    assert "org.size=big" in r.text.split('id="where"')[1].split("</textarea>")[0]  # kept
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "where": "language=de"})
+    seen["language condition"] = _shown(r.text)
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "send_window": "Mon-Fri 17-08"})
+    assert r.status_code == 400 and 'id="send_window-error"' in r.text, r.text
+    seen["send window"] = _shown(r.text)
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "send_window": "Xyz 08-17"})
+    seen["send window day"] = _shown(r.text)
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "at": "2001-01-01T08:00"})
+    assert r.status_code == 400, r.text
+    seen["time passed"] = _shown(r.text)
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "lists": "finns-inte"})
+    seen["no such list"] = _shown(r.text)
+    r = post_form(client, issue, f"{issue}/schedule", send)
+    assert r.status_code == 303, r.text
+    r = post_form(client, issue, f"{issue}/schedule", {**send, "at": ""})
+    assert r.status_code == 400 and 'id="again-error"' in r.text, r.text
+    seen["already sent"] = _shown(r.text)
+    mid = int(client.get("/admin/mailings").text.split('href="/admin/mailings/')[1]
+              .split('"')[0])
+    r = post_form(client, f"/admin/mailings/{mid}", f"/admin/mailings/{mid}/resume", {})
+    assert r.status_code == 400, r.text
+    seen["resume"] = _shown(r.text, "error-summary")
+    r = client.get("/admin/audience", params={"lists": "medborgardialog",
+                                              "where": "org.county=Atlantis"})
+    assert r.status_code == 422
+    seen["live count"] = _shown(r.text)
+    r = post_form(client, "/admin/segments", "/admin/segments",
+                  {"name": "Alla", "list": "medborgardialog", "where": ""})
+    assert r.status_code == 422
+    seen["segment"] = _shown(r.text)
+    r = post_form(client, "/admin/lists", "/admin/lists", {"slug": "Inte OK", "name": "X"})
+    assert r.status_code == 422, r.text
+    seen["list slug"] = _shown(r.text)
+    r = post_form(client, "/admin/suppressions", "/admin/suppressions",
+                  {"email": "utan-snabel-a", "note": ""})
+    seen["suppression"] = _shown(r.text)
+    r = post_form(client, "/admin/users", "/admin/users",
+                  {"email": EMAILS["editor"], "name": "E", "role": "editor"})
+    seen["user exists"] = _shown(r.text)
+    r = post_form(client, "/admin/account", "/admin/account/password",
+                  {"current": "correct horse battery staple", "new": "kort",
+                   "repeat": "kort"})
+    seen["password"] = _shown(r.text)
+    r = post_form(client, "/admin/webhooks", "/admin/webhooks",
+                  {"url": "ftp://crm.example.org/", "events": "subscriber.created"})
+    seen["webhook"] = _shown(r.text)
+    slug = "2023-natverk-tjanstepersoner"
+    r = post_form(client, f"/admin/invitations/{slug}", f"/admin/invitations/{slug}/registrations",
+                  {"email": "eva.ek@uppsala.se"})
+    assert r.status_code == 200, r.text
+    seen["registered"] = _shown(r.text, "success")
+    r = post_form(client, f"/admin/invitations/{slug}", f"/admin/invitations/{slug}/registrations",
+                  {"email": "cecilia.claesson@hylte.se"})
+    assert r.status_code == 422, r.text
+    seen["seats full"] = _shown(r.text)
+    r = post_form(client, f"/admin/invitations/{slug}", f"/admin/invitations/{slug}/registrations",
+                  {"email": "ny.person@uppsala.se"})
+    assert r.status_code == 422, r.text
+    seen["unknown person"] = _shown(r.text)
+    page = client.get("/admin/lists/medborgardialog")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post("/admin/lists/medborgardialog/import", data={"csrf_token": token[1]},
+                    files={"file": ("lista.csv", b"Namn;Telefon\nAnna;123\n", "text/csv")})
+    assert r.status_code == 400, r.text
+    seen["import without e-mail"] = _shown(r.text, "error-summary")
+
+
+#: What each refusal says, in Swedish and in English (the English admin).
+EXPECTED = {
+    "condition": ("villkoret 'org.size=big': okänt fält 'org.size'",
+                  "condition 'org.size=big': unknown field 'org.size'"),
+    "language condition": ("villkoret 'language=de': språket är sv eller en",
+                           "condition 'language=de': language is sv or en"),
+    "send window": ("fönstret måste sluta efter att det börjar",
+                    "the window must end after it starts"),
+    "send window day": ("'Xyz' är ingen veckodag", "'Xyz' is not a day"),
+    "time passed": ("har redan passerat", "is in the past"),
+    "no such list": ("listan 'finns-inte' finns inte; befintliga listor: demo, medborgardialog",
+                     "no list 'finns-inte'; known lists: demo, medborgardialog"),
+    "already sent": ("numret är redan skickat eller på väg: utskick",
+                     "this issue was already sent or is on its way: mailing"),
+    "resume": ("har läget ”schemalagt”, det är inte pausat", "is scheduled, not paused"),
+    "live count": ("inget län heter 'Atlantis'", "no county (län) matches 'Atlantis'"),
+    "segment": ("ett segment behöver minst ett villkor",
+                "a segment needs at least one condition"),
+    "list slug": ("kortnamnet 'Inte OK' går inte att använda", "list slug 'Inte OK' is not valid"),
+    "suppression": ("'utan-snabel-a' är ingen e-postadress: En e-postadress måste ha ett @.",
+                    "'utan-snabel-a' is not an e-mail address: An email address must have"),
+    "user exists": ("det finns redan en användare", "a user 'eddie@example.org' exists already"),
+    "password": ("lösenordet måste ha minst", "the password must be at least"),
+    "webhook": ("webhookadressen 'ftp://crm.example.org/' måste vara",
+                "webhook URL 'ftp://crm.example.org/' must be"),
+    "registered": ("anmälde eva.ek@uppsala.se för Uppsala kommun (1 av 2 platser)",
+                   "registered eva.ek@uppsala.se for Uppsala kommun (1 of 2 seats)"),
+    "seats full": ("Hylte kommun har redan 2 av 2 platser (innehas av",
+                   "Hylte kommun already has 2 of 2 seats (held by"),
+    "import without e-mail": ("rubrikraden har ingen kolumn för e-post",
+                              "the header line has no e-mail column"),
+    "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; ange namn och "
+                       "organisation", "no subscriber 'ny.person@uppsala.se'; give --name"),
+}
+
+
+def _refusal_workspace(settings: Settings, engine: Engine) -> None:
+    shutil.copytree(flagship_path(), settings.workspace / "issues" / FLAGSHIP)
+    with transaction(engine) as s:
+        lst = create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+        sub = Subscriber(email="anna@hylte.se", email_key="anna@hylte.se", name="Anna")
+        s.add(sub)
+        s.flush()
+        s.add(Subscription(subscriber_id=sub.id, list_id=lst.id, status="active"))
+
+
+def test_every_refusal_is_swedish(client: TestClient, team: dict[str, int],
+                                  network: dict[str, int],  # noqa: F811
+                                  settings: Settings, engine: Engine,
+                                  smtp_server: SmtpServer) -> None:
+    _refusal_workspace(settings, engine)
+    login(client, EMAILS["admin"])  # no language chosen: Swedish by default
+    seen: dict[str, str] = {}
+    _refusals(client, seen)
+    assert seen.keys() == EXPECTED.keys()
+    for case, (swedish, _english) in EXPECTED.items():
+        assert swedish in seen[case], (case, seen[case])
+        # The condition fields a message lists (role, language) and the column names an
+        # import accepts (title, …) are what an editor types, not our wording.
+        text = re.sub(rf"\b({'|'.join(re.escape(f) for f in CONDITION_FIELDS)})\b", " ",
+                      seen[case].replace(accepted_headers(), " "))
+        words, _ = english_words(f"<p>{html_lib.escape(text)}</p>")
+        assert words == set(), (case, seen[case], words)
+
+
+def test_every_refusal_is_english_in_the_english_admin(
+        client: TestClient, team: dict[str, int], network: dict[str, int],  # noqa: F811
+        settings: Settings, engine: Engine, smtp_server: SmtpServer) -> None:
+    _refusal_workspace(settings, engine)
+    login(client, EMAILS["admin"], lang="en")
+    seen: dict[str, str] = {}
+    _refusals(client, seen)
+    for case, (swedish, english) in EXPECTED.items():
+        assert english in seen[case], (case, seen[case])
+        assert swedish not in seen[case], (case, seen[case])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
 from mailer.config import Settings
+from mailer.domain.findings import msg
 from mailer.errors import MailerError, NotFound
 from mailer.render.documents import options_for, render_document
 from mailer.render.i18n import Translator, describe_problem
@@ -33,7 +34,8 @@ def issue_folder(settings: Settings, name: str) -> Path:
     """The folder ``issues/<name>``, refusing anything that is not a plain folder name."""
     folder = issues_dir(settings) / name
     if not NAME_RE.match(name) or not (folder / DOCUMENT_NAME).is_file():
-        raise NotFound(f"no issue folder {name!r} in {issues_dir(settings)}")
+        raise NotFound(msg("no issue folder %(name)r in %(folder)s", name=name,
+                           folder=str(issues_dir(settings))))
     return folder
 
 

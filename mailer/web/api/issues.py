@@ -25,10 +25,13 @@ from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError
 from mailer.web.api.schemas import (
     ClicksOut,
+    DryRunIn,
+    DryRunOut,
     FileOut,
     IssueDetail,
     IssueOut,
     LinkClicksOut,
+    ListPlanOut,
     MailingIn,
     MailingOut,
     Page,
@@ -174,6 +177,33 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
+
+
+@mailings_router.post("/mailings/dry-run", response_model=DryRunOut, tags=["mailings"])
+def dry_run_mailing(body: DryRunIn, request: Request, me: Principal = SEND,
+                    session: Session = SESSION) -> DryRunOut:
+    """What POST /mailings with the same issue, lists, conditions or segment would queue
+    now, per list with who is left out and why; changes nothing."""
+    web = request.app.state.web
+    loaded = load_document(issue_folder(web.settings, body.issue))
+    if not isinstance(loaded.document, Issue):
+        raise ApiError(422, f"issues/{body.issue} is not a newsletter issue that loads",
+                       field="issue")
+    lists = (body.lists if body.lists is not None
+             else [] if body.segment else list(loaded.document.lists))
+    if not lists and not body.segment:
+        raise ApiError(422, "no lists: give lists, or add lists: to the issue", field="lists")
+    report = svc.dry_run(session, source=f"issues/{body.issue}", list_slugs=lists,
+                         where=body.where, segment=body.segment or "", again=body.again,
+                         include_received=body.include_received)
+    return DryRunOut(
+        total=report.total, conditions=list(report.conditions), segment=report.segment,
+        refused=report.refusal or None,
+        lists=[ListPlanOut(slug=p.slug, name=p.name, would_get=p.would_get,
+                           not_matching=p.not_matching, already_received=p.already_received,
+                           on_other_list=p.on_other_list, suppressed=p.suppressed,
+                           unconfirmed=p.unconfirmed, unsubscribed=p.unsubscribed)
+               for p in report.lists])
 
 
 @mailings_router.post("/mailings/{mailing_id}/{action}", response_model=MailingOut,

@@ -150,6 +150,46 @@ class MailingIn(BaseModel):
                                "link and in aggregate (GET /mailings/{id}/clicks).")
 
 
+class DryRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issue: str = Field(min_length=1, max_length=120,
+                       description="The issue folder's name under issues/.")
+    lists: builtins.list[str] | None = Field(None, description="List slugs (default: the "
+                                             "issue's own).")
+    where: builtins.list[str] = Field(default_factory=list, max_length=20,
+                                      description="Conditions, as in POST /mailings.")
+    segment: str | None = Field(None, max_length=100, description="A saved segment.")
+    again: bool = Field(False, description="Count as a send again would (as in POST "
+                        "/mailings).")
+    include_received: bool = Field(False, description="With again: count people who "
+                                   "already got the issue too.")
+
+
+class ListPlanOut(BaseModel):
+    slug: str
+    name: str
+    would_get: int = Field(description="Would get the issue through this list.")
+    not_matching: int = Field(description="Left out: active, but not meeting the conditions.")
+    already_received: int = Field(description="Left out: got (or will get) an earlier send "
+                                  "of the issue.")
+    on_other_list: int = Field(description="Left out here: get their one copy through "
+                               "another list of the send.")
+    suppressed: int = Field(description="Left out: the address is on the suppression list.")
+    unconfirmed: int = Field(description="Left out: have not confirmed.")
+    unsubscribed: int = Field(description="Left out: unsubscribed.")
+
+
+class DryRunOut(BaseModel):
+    total: int = Field(description="How many would get the issue (what POST /mailings "
+                       "with the same choices would queue now).")
+    lists: builtins.list[ListPlanOut]
+    conditions: builtins.list[str]
+    segment: str
+    refused: str | None = Field(description="Why POST /mailings would be refused (409), "
+                                "or null.")
+
+
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.domain.findings import msg
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.services import imports
@@ -100,13 +101,14 @@ async def import_registrations(request: Request, slug: str, me: Principal = MANA
         web.csrf.check(request, form, session=session_cookie(request))
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError("choose the CSV file exported from the registration system")
+            raise MailerError(msg("choose the CSV file exported from the registration "
+                                  "system"))
         data = await upload.read(MAX_CSV + 1)
         name = upload.filename
         dry_run = form.get("dry_run") == "1"
         create_unknown = form.get("create_unknown") == "1"
     if len(data) > MAX_CSV:
-        raise MailerError("the file is larger than 20 MB; is it the right export?")
+        raise MailerError(msg("the file is larger than 20 MB; is it the right export?"))
     run = rolled_back if dry_run else db
     report = await run(request, imports.import_registrations, web.settings, slug, data,
                        filename=name, create_unknown=create_unknown, now=web.now())

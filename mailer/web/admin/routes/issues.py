@@ -16,6 +16,7 @@ from mailer.authoring.edit import IssueFile
 from mailer.authoring.scaffold import new_issue
 from mailer.config import Settings
 from mailer.domain.content import ITEM_TYPES
+from mailer.domain.findings import msg
 from mailer.domain.roles import Action
 from mailer.domain.text import clean_line
 from mailer.errors import MailerError, Problem
@@ -160,7 +161,7 @@ def _apply(settings: Settings, name: str, values: dict[str, str], action: str) -
     elif verb in ("section-up", "section-down") and len(args) == 1:
         doc.move_section(args[0], -1 if verb == "section-up" else 1)
     elif verb != "save":
-        raise MailerError(f"unknown editor action {action!r}")
+        raise MailerError(msg("unknown editor action %(action)r", action=action))
     doc.save()
     return where
 
@@ -210,7 +211,7 @@ async def fetch_podcast(request: Request, name: str, me: Principal = EDIT) -> Re
     today = local_today(web.settings, web.now())
     try:
         if values["episode"] and not values["episode"].isdigit():
-            raise MailerError("the episode number must be a whole number, e.g. 105")
+            raise MailerError(msg("the episode number must be a whole number, e.g. 105"))
         added = await run_in_threadpool(
             lambda: podcast.add_from_feed(issue_folder(web.settings, name), values["feed_url"],
                                           episode=int(values["episode"]) if values["episode"]

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from mailer.domain.findings import msg
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.services import subscriptions
@@ -157,7 +158,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
         upload = form.get("file")
         dry_run = form.get("dry_run") == "1"
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError("choose a CSV file to import")
+            raise MailerError(msg("choose a CSV file to import"))
         token = secrets.token_hex(8)
         folder = _uploads(request) / token
         folder.mkdir(mode=0o700)
@@ -181,10 +182,10 @@ async def rejected_rows(request: Request, slug: str, token: str, name: str,
                         me: Principal = MANAGE) -> Response:
     """The rejected rows of an import just made (kept for a day)."""
     if not re.fullmatch(r"[0-9a-f]{16}", token) or not name.endswith(".rejected.csv"):
-        raise NotFound("no such file")
+        raise NotFound(msg("no such file"))
     path = web_of(request).settings.workspace / UPLOADS / token / _safe_name(name)
     if not path.is_file():
-        raise NotFound("the file of rejected rows is gone (kept one day); import again")
+        raise NotFound(msg("the file of rejected rows is gone (kept one day); import again"))
     return FileResponse(path, media_type="text/csv", filename=path.name,
                         headers={"cache-control": "no-store"})
 

@@ -16,7 +16,7 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import brands, mailings
+from mailer.services import brands, mailings, segments
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
 from mailer.store.db import reading
@@ -110,7 +110,7 @@ async def upload_file(request: Request, name: str, me: Principal = EDIT) -> Resp
         web.csrf.check(request, form)
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError("choose a file to add to the issue")
+            raise MailerError(msg("choose a file to add to the issue"))
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
         filename = upload.filename
         replace = form.get("replace") == "1"
@@ -141,7 +141,7 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
                                               "errors": {"addresses": exc.message}})
     preview = await run_in_threadpool(_preview, request, name)
     if preview.rendered is None:
-        raise MailerError("the issue has problems; fix them before sending a test")
+        raise MailerError(msg("the issue has problems; fix them before sending a test"))
     # The test copy links its images at the public address, as the real mailing will.
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
@@ -202,13 +202,24 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
         errors["confirm"] = N_("Tick the box to confirm that the issue goes to these lists.")
     typed: dict[str, object] = {"lists": lists, "at": raw_at, "segment": segment,
                                 "where": raw_where, "send_window": window}
+    where = where_lines(raw_where)
+    # Conditions and the window are checked before anything else, so each error shows
+    # beside its own field (in the page's language) with what was typed kept.
+    try:
+        segments.conditions(where)
+    except MailerError as exc:
+        errors["where"] = exc.message
+    try:
+        mailings.check_window(window)
+    except MailerError as exc:
+        errors["send_window"] = exc.message
     if errors:
         return await _refused(request, name, {**typed, "errors": errors})
-    where = where_lines(raw_where)
     folder = issue_folder(web.settings, name)
     loaded = await run_in_threadpool(load_document, folder)
     if not loaded.ok:
-        raise MailerError("the issue has problems; fix them before sending", loaded.errors)
+        raise MailerError(msg("the issue has problems; fix them before sending"),
+                          loaded.errors)
     try:
         signature = await db(request, brands.for_send, web.settings,
                              issue_brand=str(getattr(loaded.document, "brand", "") or ""),
@@ -231,5 +242,9 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
                            track_clicks=track, signature=signature)
     except mailings.AlreadySent as exc:
         return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
+    except MailerError as exc:  # e.g. a segment that is gone, a time that has passed
+        if exc.problems:
+            raise
+        return await _refused(request, name, {**typed, "errors": {"plan": exc.message}})
     return redirect(f"/admin/mailings/{planned.mailing_id}", "scheduled")
 

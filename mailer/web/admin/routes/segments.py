@@ -1,5 +1,6 @@
 """Segments in the admin: saved segments with their live count, who matches (a sample),
-and the audience fragment the schedule form and the segment form refresh as you type."""
+and the audience fragment the schedule form and the segment form refresh as you type (on
+an issue's send form also what the send would plan: the dry run, per list with reasons)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.services import segments as svc
 from mailer.services.accounts import Principal
-from mailer.services.mailings import target_lists
+from mailer.services.mailings import DryRun, dry_run, target_lists
 from mailer.web.admin.auth import checked_form, require
+from mailer.web.admin.issues import issue_folder
 from mailer.web.admin.pages import redirect, render
+from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
@@ -38,12 +41,23 @@ async def _preview(request: Request, lists: list[str], where: str,
                    segment: str) -> dict[str, object]:
     """What the audience fragment shows: the count and sample, or why there is none."""
     if not lists and not segment:
-        return {"target": None, "found": None, "problem": ""}
+        return {"target": None, "found": None, "problem": "", "plan": None}
     try:
         target, found = await db(request, _look, lists, where_lines(where), segment)
     except MailerError as exc:
-        return {"target": None, "found": None, "problem": exc.message}
-    return {"target": target, "found": found, "problem": ""}
+        return {"target": None, "found": None, "problem": exc.message, "plan": None}
+    return {"target": target, "found": found, "problem": "", "plan": None}
+
+
+async def _dry_run(request: Request, issue: str, lists: list[str], where: str,
+                   segment: str) -> DryRun:
+    """What sending ``issue`` with the form's choices would plan now (``mailer send
+    --dry-run``): per list who would get it and who is left out, and why."""
+    issue_folder(web_of(request).settings, issue)
+    q = request.query_params
+    return await db(request, dry_run, source=f"issues/{issue}", list_slugs=lists,
+                    where=where_lines(where), segment=segment, again=q.get("again") == "1",
+                    include_received=q.get("include_received") == "1")
 
 
 def _query(request: Request) -> tuple[list[str], str, str]:
@@ -57,6 +71,9 @@ async def audience_fragment(request: Request, me: Principal = VIEW) -> Response:
     """The live count and sample (an HTML fragment for admin.js)."""
     lists, where, segment = _query(request)
     shown = await _preview(request, lists, where, segment)
+    issue = request.query_params.get("issue", "")[:200]
+    if issue and shown["found"] is not None:
+        shown["plan"] = await _dry_run(request, issue, lists, where, segment)
     return render(request, "_audience.html", status=422 if shown["problem"] else 200, **shown)
 
 

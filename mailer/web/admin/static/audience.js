@@ -1,6 +1,7 @@
 // Live audience: a form marked data-audience shows how many active subscribers its lists,
 // conditions and segment reach now, and a sample of them, refreshed as you type. Without
 // the script the form still works ("Show who matches" renders the same on the server).
+// An issue's send form (data-issue) also shows the dry run: who the send would reach.
 (function () {
   "use strict";
   document.querySelectorAll("form[data-audience]").forEach(function (form) {
@@ -13,6 +14,13 @@
         var field = form.elements.namedItem(name);
         if (field && field.value) { q.append(name === "list" ? "lists" : name, field.value); }
       });
+      if (form.dataset.issue) {
+        q.append("issue", form.dataset.issue);
+        ["again", "include_received"].forEach(function (name) {
+          var box = form.elements.namedItem(name);
+          if (box && box.checked) { q.append(name, "1"); }
+        });
+      }
       return q;
     }
     function refresh() {
