@@ -21,6 +21,8 @@ router = APIRouter(responses=ERROR_RESPONSES, tags=["invitations"])
 VIEW = Depends(require(Action.view))
 MANAGE = Depends(require(Action.manage_invitations))
 SESSION = Depends(get_session)
+# Reading an invitation first syncs its folder's file into the database (a write).
+SYNCING = Depends(get_write_session)
 
 
 class InvitationOut(BaseModel):
@@ -116,7 +118,7 @@ def _slug(request: Request, slug: str) -> str:
 
 @router.get("/invitations", response_model=list[InvitationOut])
 def invitations(request: Request, me: Principal = VIEW,
-                session: Session = SESSION) -> list[InvitationOut]:
+                session: Session = SYNCING) -> list[InvitationOut]:
     """Every invitation folder with its deadline, invitees and registrations."""
     web = request.app.state.web
     slugs = [i.name for i in list_issues(web.settings, local_today(web.settings, web.now()))
@@ -130,7 +132,7 @@ def invitations(request: Request, me: Principal = VIEW,
 
 @router.get("/invitations/{slug}", response_model=InvitationDetail)
 def invitation(slug: str, request: Request, me: Principal = VIEW,
-               session: Session = SESSION) -> InvitationDetail:
+               session: Session = SYNCING) -> InvitationDetail:
     """Deadline, seats per organisation (registered and left) and the reminders' state."""
     web = request.app.state.web
     d = service.detail(session, web.settings, _slug(request, slug), web.now())
@@ -147,7 +149,7 @@ def invitation(slug: str, request: Request, me: Principal = VIEW,
 
 @router.get("/invitations/{slug}/registrations", response_model=Page[RegistrationOut])
 def registrations(slug: str, request: Request, pages: Paging = Depends(paging),
-                  me: Principal = VIEW, session: Session = SESSION) -> Page[RegistrationOut]:
+                  me: Principal = VIEW, session: Session = SYNCING) -> Page[RegistrationOut]:
     """Every registration (any status), by organisation, then time."""
     web = request.app.state.web
     d = service.detail(session, web.settings, _slug(request, slug), web.now())
