@@ -78,6 +78,7 @@ class ImportReport:
     list_slug: str
     format: CsvFormat
     columns: str
+    mapping: ColumnMap | None = None  # the columns recognised, for the admin's report
     counts: Counts = field(default_factory=Counts)
     rows: int = 0  # data rows read (blank lines not counted)
     empty_rows: int = 0  # rows with a delimiter but no value, as Excel leaves them
@@ -135,7 +136,8 @@ def import_subscribers(
             raise MailerError(msg("%(path)s: line 1: %(problem)s", path=str(path),
                                   problem=message_of(exc))) from None
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
-                              columns=columns.describe(), dry_run=dry_run)
+                              columns=columns.describe(), mapping=columns,
+                              dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)
         with Session(engine.execution_options(**{READ_ONLY: True})) as session:
             lst = get_list(session, list_slug)  # a read: it never waits for the write lock
