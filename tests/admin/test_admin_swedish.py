@@ -324,7 +324,7 @@ def test_every_refusal_is_english_in_the_english_admin(
 
 #: A subscriber CSV with every kind of bad row: a bad address (3), a duplicate (4), no
 #: e-mail (5), an unknown language (6), an empty row (8) and a name with a line break
-#: (9-10, so the row spans two lines).
+#: (9-10, so the row spans two lines), and a suppressed address (11).
 IMPORT_CSV = ("E-post;Namn;Kommun;Språk\n"
               "anna.svensson@hylte.se;Anna Svensson;Hylte kommun;sv\n"
               "inte-en-adress;Fel Person;Hylte kommun;sv\n"
@@ -333,12 +333,16 @@ IMPORT_CSV = ("E-post;Namn;Kommun;Språk\n"
               "bo@uppsala.se;Bo Ek;Uppsala kommun;tyska\n"
               "cissi@uppsala.se;Cissi Ek;Uppsala kommun;en\n"
               ";;;\n"
-              'eva@hylte.se;"Eva\nEk";Hylte kommun;sv\n')
+              'eva@hylte.se;"Eva\nEk";Hylte kommun;sv\n'
+              "sparrad@hylte.se;Spärrad;Hylte kommun;sv\n")
 
 
 def _import_report(client: TestClient) -> tuple[str, str]:
     """The list page after importing ``IMPORT_CSV`` through the admin's form, and the
     report on it."""
+    r = post_form(client, "/admin/suppressions", "/admin/suppressions",
+                  {"email": "sparrad@hylte.se", "note": ""})
+    assert r.status_code in (200, 303), r.text
     page = client.get("/admin/lists/medborgardialog")
     r = client.post("/admin/lists/medborgardialog/import", data={"csrf_token": csrf(page.text)},
                     files={"file": ("lista.csv", IMPORT_CSV.encode("utf-8"), "text/csv")})
@@ -374,10 +378,10 @@ def test_the_import_reports_are_swedish(client: TestClient, team: dict[str, int]
     login(client, EMAILS["admin"])  # no language chosen: Swedish by default
     page, report = _import_report(client)
     assert english_words(page)[0] == set() and english_words(report)[0] == set(), report
-    for shown in ("8 rader lästes från ”lista.csv”",
+    for shown in ("9 rader lästes från ”lista.csv”",
                   "<dt>Importerade</dt><dd>2 personer (2 nya i databasen)</dd>",
                   "<dt>Uppdaterade</dt><dd>0 personer</dd>",
-                  "<dt>Avvisade</dt><dd>5 rader</dd>",
+                  "<dt>Avvisade</dt><dd>6 rader</dd>",
                   "<dt>Tomma rader som hoppades över</dt><dd>1 rad</dd>",
                   "<li>”E-post” → e-post</li>", "<li>”Kommun” → organisation</li>",
                   "<li>”Språk” → språk</li>",
@@ -389,7 +393,8 @@ def test_the_import_reports_are_swedish(client: TestClient, team: dict[str, int]
                   "<td>6</td><td>språket 'tyska' stöds inte: använd sv (svenska) eller en "
                   "(engelska)</td>",
                   "<td>9</td><td>namn innehåller en radbrytning (raden sträcker sig över rad "
-                  "9–10: saknas ett avslutande citattecken (\")?)</td>"):
+                  "9–10: saknas ett avslutande citattecken (\")?)</td>",
+                  "<td>11</td><td>adressen är spärrad (för hand) och läggs inte till."):
         assert shown in report, (shown, report)
     page, registrations = _registration_report(client)
     assert english_words(page)[0] == set(), english_words(page)[0]
@@ -411,9 +416,9 @@ def test_the_import_reports_are_english_in_the_english_admin(
     _refusal_workspace(settings, engine)
     login(client, EMAILS["admin"], lang="en")
     _, report = _import_report(client)
-    for shown in ("8 rows read from ”lista.csv”",
+    for shown in ("9 rows read from ”lista.csv”",
                   "<dt>Imported</dt><dd>2 people (2 new to the database)</dd>",
-                  "<dt>Rejected</dt><dd>5 rows</dd>",
+                  "<dt>Rejected</dt><dd>6 rows</dd>",
                   "<dt>Empty rows skipped</dt><dd>1 row</dd>",
                   "<li>”Kommun” → organisation</li>",
                   "<td>4</td><td>duplicate of line 2 (the same address; upper/lower case does "
