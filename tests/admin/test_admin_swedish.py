@@ -243,6 +243,10 @@ def _refusals(client: TestClient, seen: dict[str, str]) -> None:
                     files={"file": ("lista.csv", b"Namn;Telefon\nAnna;123\n", "text/csv")})
     assert r.status_code == 400, r.text
     seen["import without e-mail"] = _shown(r.text, "error-summary")
+    r = client.post("/admin/lists/medborgardialog/import", data={"csrf_token": token[1]},
+                    files={"file": ("lista.xlsx", b"PK\x03\x04 a workbook", "text/csv")})
+    assert r.status_code == 400, r.text
+    seen["import of a workbook"] = _shown(r.text, "error-summary")
 
 
 #: What each refusal says, in Swedish and in English (the English admin).
@@ -276,6 +280,10 @@ EXPECTED = {
                    "Hylte kommun already has 2 of 2 seats (held by"),
     "import without e-mail": ("rubrikraden har ingen kolumn för e-post",
                               "the header line has no e-mail column"),
+    "import of a workbook": ("det här är en Excel-arbetsbok (eller en annan ZIP/OLE-fil), "
+                             "inte CSV. I Excel: Arkiv → Spara som",
+                             "this is an Excel workbook (or another ZIP/OLE file), not CSV. "
+                             "In Excel: File → Save as"),
     "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; ange namn och "
                        "organisation", "no subscriber 'ny.person@uppsala.se'; give --name"),
 }
