@@ -246,7 +246,8 @@ def _guarded(path: Path, reader: _csv.Reader) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _fail(path, f"line {start}: {exc}. Is a quote (\") on that line never "
-                        "closed? Fix the line and import again") from None
+            raise _fail(path, msg("line %(line)s: %(error)s. Is a quote (\") on that line "
+                                  "never closed? Fix the line and import again", line=start,
+                                  error=str(exc))) from None  # the csv module's English
         if values:
             yield start, reader.line_num, values
