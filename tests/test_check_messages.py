@@ -124,3 +124,21 @@ def test_a_message_is_its_english_text_and_translates_with_its_values() -> None:
     assert Translator("sv").localise("plain text") == "plain text"
     nested = msg("is required; %(hint)s", hint=msg("add year: e.g. 2023"))
     assert Translator("sv").localise(nested) == "måste fyllas i; lägg till year: t.ex. 2023"
+
+
+def test_a_message_pickles_with_its_id_and_values() -> None:
+    """The subscriber import's worker processes send rejected rows' reasons back pickled."""
+    import pickle
+
+    from mailer.domain.findings import msgn
+
+    inner = msg("no e-mail address")
+    outer = msg("%(reason)s (this row spans lines %(start)s-%(end)s: is a quote (\") never "
+                "closed?)", reason=inner, start=3, end=4)
+    for m in (inner, outer, msgn("%(n)s problem", "%(n)s problems", 2)):
+        back = pickle.loads(pickle.dumps(m))
+        assert (str(back), back.msgid, back.params, back.plural, back.n) == (
+            str(m), m.msgid, m.params, m.plural, m.n)
+    back = pickle.loads(pickle.dumps(outer))
+    assert Translator("sv").localise(back).startswith("ingen e-postadress (raden sträcker")
+    assert back.startswith("no e-mail address (this row spans lines 3-4")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.findings import Msg
 from mailer.domain.subscriber_rows import (
     HeaderError,
     RowError,
@@ -20,6 +21,7 @@ from mailer.domain.subscriber_rows import (
     parse_row,
 )
 from mailer.errors import MailerError
+from mailer.render.i18n import Translator
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.importer import ImportReport, import_subscribers, rejected_path_for
@@ -421,6 +423,13 @@ def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -
     assert parallel.counts == serial.counts
     assert parallel.first_rejected == serial.first_rejected
     assert len(serial.first_rejected) == 2
+    # The reasons the worker processes sent back are still messages: the admin shows
+    # them in Swedish (the CLI and the rejected file in English, as ever).
+    sv = Translator("sv")
+    for ours, theirs in zip(serial.first_rejected, parallel.first_rejected, strict=True):
+        assert isinstance(theirs.reason, Msg) and theirs.reason.msgid == ours.reason.msgid
+        assert sv.localise(theirs.reason) == sv.localise(ours.reason) != str(ours.reason)
+    assert "e-postadress" in sv.localise(parallel.first_rejected[0].reason)
 
 
 def test_batches_of_several_parse_chunks_give_the_same_result(

@@ -40,6 +40,11 @@ class Msg(str):
         self.n = n
         return self
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled with its id and values (an import's row-checking worker processes send
+        rejected rows' reasons back), not as the plain English ``str`` would be."""
+        return (Msg, (self.msgid, self.params, self.plural, self.n))
+
     def __add__(self, other: str) -> str:  # a plain string: the id no longer describes it
         return str.__str__(self) + other
 

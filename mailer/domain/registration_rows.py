@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailer.domain.findings import Msg, msg
 from mailer.domain.subscriber_rows import header_key
-from mailer.errors import MailerError
+from mailer.errors import MailerError, message_of
 
 # Header spellings, folded with header_key (case, accents and separators dropped).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -53,9 +54,9 @@ def map_columns(headers: Sequence[str]) -> Columns:
             if key in names and field not in index:
                 index[field] = i
     if "email" not in index:
-        raise MailerError(
-            f"no e-mail column among the headers {', '.join(repr(h) for h in headers)}; "
-            "name it 'e-post' or 'email'")
+        raise MailerError(msg(
+            "no e-mail column among the headers %(headers)s; name it 'e-post' or 'email'",
+            headers=", ".join(repr(h) for h in headers)))
     return Columns(index)
 
 
@@ -93,7 +94,8 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date; write e.g. 2023-02-01 10:15") from None
+        raise ValueError(msg("%(text)r is not a date; write e.g. 2023-02-01 10:15",
+                             text=text)) from None
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
@@ -104,11 +106,13 @@ def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> Row
     """One data row by the registration rules: e-mail, name, time, status."""
     email = c.get(values, "email")
     if not email:
-        return RowProblem(line, "the e-mail is empty", values)
+        return RowProblem(line, msg("the e-mail is empty"), values)
     try:
         email = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        return RowProblem(line, f"{email!r} is not a valid e-mail address: {exc}", values)
+        # email-validator's own English; the common ones have a Swedish text in errors.po
+        return RowProblem(line, msg("%(email)r is not a valid e-mail address: %(problem)s",
+                                    email=email, problem=Msg(str(exc), {})), values)
     name = c.get(values, "name") or " ".join(
         x for x in (c.get(values, "first_name"), c.get(values, "last_name")) if x)
     when = None
@@ -116,11 +120,12 @@ def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> Row
         try:
             when = parse_time(c.get(values, "registered_at"), tz)
         except ValueError as exc:
-            return RowProblem(line, str(exc), values)
+            return RowProblem(line, message_of(exc), values)
     status = header_key(c.get(values, "status"))
     if status not in CANCELLED | REGISTERED:
-        return RowProblem(line, f"unknown status {c.get(values, 'status')!r}; use anmäld/"
-                                "registered or avbokad/cancelled", values)
+        return RowProblem(line, msg("unknown status %(status)r; use anmäld/registered or "
+                                    "avbokad/cancelled", status=c.get(values, "status")),
+                          values)
     return RegistrationCsvRow(line, email, name, c.get(values, "organisation"),
                               c.get(values, "invitation"), when, status in CANCELLED,
                               tuple(values))

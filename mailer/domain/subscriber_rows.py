@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
-from mailer.domain.findings import msg
+from mailer.domain.findings import Msg, msg
 from mailer.domain.organisations import canonical
 from mailer.domain.spreadsheet import restore_cell
 from mailer.domain.text import clean_line
+from mailer.errors import message_of
 
 MAX_NAME = 200  # column sizes in mailer.store.models.subscribers
 MAX_ROLE = 200
@@ -64,6 +65,11 @@ LANGUAGES = {
 }
 
 
+def N_(label: str) -> Msg:
+    """A field's name in a row's reason (``name``, ``first name``, …), translated with it."""
+    return msg(label)
+
+
 class HeaderError(ValueError):
     """The header line cannot be used (no e-mail column); ``str()`` says what to fix."""
 
@@ -95,10 +101,21 @@ class ColumnMap:
             text += "; ignored: " + ", ".join(self.headers[i] for i in self.ignored)
         return text
 
-    def _fields(self) -> list[tuple[str, int | None]]:
-        return [("email", self.email), ("name", self.name), ("first name", self.first_name),
-                ("last name", self.last_name), ("organisation", self.organisation),
-                ("code", self.code), ("role", self.role), ("language", self.language)]
+    def recognised(self) -> list[tuple[str, Msg]]:
+        """(column header, field) of the columns recognised, in the report's order."""
+        return [(self.headers[i], f) for f, i in self._fields() if i is not None]
+
+    def attribute_names(self) -> list[str]:
+        return [n for _, n in self.attributes]
+
+    def ignored_headers(self) -> list[str]:
+        return [self.headers[i] for i in self.ignored]
+
+    def _fields(self) -> list[tuple[Msg, int | None]]:
+        return [(N_("email"), self.email), (N_("name"), self.name),
+                (N_("first name"), self.first_name), (N_("last name"), self.last_name),
+                (N_("organisation"), self.organisation), (N_("code"), self.code),
+                (N_("role"), self.role), (N_("language"), self.language)]
 
 
 def accepted_headers() -> str:
@@ -189,8 +206,8 @@ def parse_language(value: str) -> str:
     if lang is None:
         lang = LANGUAGES.get(header_key(value))
         if lang is None:
-            raise RowError(f"language {value!r} is not supported: use sv (svenska) or en "
-                           "(English)")
+            raise RowError(msg("language %(value)r is not supported: use sv (svenska) or "
+                               "en (English)", value=value))
         if len(_LANGUAGE_CACHE) < 1000:
             _LANGUAGE_CACHE[value] = lang
     return lang
@@ -203,6 +220,11 @@ TEXT_FIELDS = (("name", "name", MAX_NAME), ("first_name", "first name", MAX_NAME
                ("role", "role", MAX_ROLE), ("language", "language", 20))
 
 
+def _too_long(label: Msg, length: int, limit: int) -> Msg:
+    return msg("%(field)s is %(length)s characters long (at most %(limit)s)", field=label,
+               length=length, limit=limit)
+
+
 def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> SubscriberRow:
     """Validate one data row and return it normalised; raise RowError with the reason.
 
@@ -211,39 +233,40 @@ def parse_row(values: Sequence[str], columns: ColumnMap, line: int) -> Subscribe
     width = len(columns.headers)
     n = len(values)
     if n > width and any(v.strip() for v in values[width:]):
-        raise RowError(
-            f"{n} values but the header has {width} columns: is there a "
-            "delimiter inside a value that is not quoted?"
-        )
+        raise RowError(msg(
+            "%(n)s values but the header has %(width)s columns: is there a "
+            "delimiter inside a value that is not quoted?", n=n, width=width))
     raw_email = values[columns.email] if columns.email < n else ""
     try:
         address = normalise_address(raw_email)
     except AddressError as exc:
         if not raw_email.strip():
-            raise RowError("no e-mail address") from None
-        raise RowError(f"invalid e-mail address {raw_email.strip()!r}: {exc}") from None
+            raise RowError(msg("no e-mail address")) from None
+        raise RowError(msg("invalid e-mail address %(address)r: %(problem)s",
+                           address=raw_email.strip(), problem=message_of(exc))) from None
 
     got: dict[str, str] = {}
     for fieldname, index, label, limit in columns.text_fields:
         if index < n and (raw := values[index]):
             if "\n" in raw or "\r" in raw:
-                raise RowError(f"{label} contains a line break")
+                raise RowError(msg("%(field)s contains a line break", field=N_(label)))
             value = clean_line(restore_cell(raw))
             if len(value) > limit:
-                raise RowError(f"{label} is {len(value)} characters long (at most {limit})")
+                raise RowError(_too_long(N_(label), len(value), limit))
             if value:
                 got[fieldname] = value
     name = got.get("name")
     if name is None and ("first_name" in got or "last_name" in got):
         name = f"{got.get('first_name', '')} {got.get('last_name', '')}".strip()
         if len(name) > MAX_NAME:
-            raise RowError(f"name is {len(name)} characters long (at most {MAX_NAME})")
+            raise RowError(_too_long(N_("name"), len(name), MAX_NAME))
     attributes: dict[str, str] = {}
     for index, attr in columns.attributes:
         if index < n and (value := clean_line(restore_cell(values[index].strip()))):
             if len(value) > MAX_ATTRIBUTE:
-                raise RowError(f"column {attr!r} is {len(value)} characters long "
-                               f"(at most {MAX_ATTRIBUTE})")
+                raise RowError(msg("column %(column)r is %(length)s characters long (at "
+                                   "most %(limit)s)", column=attr, length=len(value),
+                                   limit=MAX_ATTRIBUTE))
             attributes[attr] = value
     code = got.get("code")
     language = got.get("language")
@@ -292,9 +315,9 @@ def parse_batch(columns: ColumnMap, rows: Sequence[RawRow]) -> list[Parsed]:
         try:
             out.append(parse_row(values, columns, start))
         except RowError as exc:
-            reason = str(exc)
+            reason = message_of(exc)
             if end > start:
-                reason += (f" (this row spans lines {start}-{end}: is a quote (\") never "
-                           "closed?)")
+                reason = msg("%(reason)s (this row spans lines %(start)s-%(end)s: is a quote "
+                             "(\") never closed?)", reason=reason, start=start, end=end)
             out.append(reason)
     return out

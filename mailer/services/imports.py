@@ -1,9 +1,9 @@
 """CSV imports: subscribers into a list, registrations into an invitation, and their reports.
 
 The CLI (``mailer subscribers import``, ``mailer registrations import``) and the admin
-(list import, invitation registration import) call these and present the same report:
-``report_lines`` is the one wording of a subscriber import's report, which the CLI prints
-and the admin shows word for word.
+(list import, invitation registration import) call these. ``report_lines`` is the CLI's
+English report of a subscriber import; the admin shows the same report in the reader's
+language from the report's fields (each rejected row's reason is a ``msg()``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mailer.domain.findings import msg
 from mailer.errors import MailerError
 
 CHUNK = 1 << 20
@@ -35,7 +36,7 @@ ENCODINGS = {  # what --encoding accepts -> Python codec
 }
 LABELS = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "cp1252": "Windows-1252",
           "utf-16": "UTF-16", "latin-1": "ISO-8859-1"}
-SAVE_AS = "In Excel: File → Save as → 'CSV UTF-8 (comma delimited) (*.csv)'."
+SAVE_AS = msg("In Excel: File → Save as → 'CSV UTF-8 (comma delimited) (*.csv)'.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,8 @@ class CsvFormat:
 
 
 def _fail(path: Path, message: str) -> MailerError:
-    return MailerError(f"{path}: {message}")
+    """``message`` (a ``msg()``, shown in the reader's language) about the file ``path``."""
+    return MailerError(msg("%(path)s: %(problem)s", path=str(path), problem=message))
 
 
 def _detect_bom(head: bytes) -> str | None:
@@ -68,10 +70,10 @@ def _detect_bom(head: bytes) -> str | None:
 
 def _refuse_binary(path: Path, head: bytes) -> None:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise _fail(path, "this is an Excel workbook (or another ZIP/OLE file), not CSV. "
-                    + SAVE_AS)
+        raise _fail(path, msg("this is an Excel workbook (or another ZIP/OLE file), not "
+                              "CSV. %(save_as)s", save_as=SAVE_AS))
     if head.startswith(b"%PDF"):
-        raise _fail(path, "this is a PDF file, not CSV")
+        raise _fail(path, msg("this is a PDF file, not CSV"))
 
 
 def _scan(path: Path, f: IO[bytes], encoding: str | None) -> tuple[str | None, int, str]:
@@ -89,8 +91,8 @@ def _scan(path: Path, f: IO[bytes], encoding: str | None) -> tuple[str | None, i
     for chunk in iter(lambda: f.read(CHUNK), b""):
         if check_nul and b"\x00" in chunk:
             line = newlines + chunk.count(b"\n", 0, chunk.index(b"\x00")) + 1
-            raise _fail(path, f"line {line} contains NUL bytes: this is a binary file, not "
-                        "CSV text. " + SAVE_AS)
+            raise _fail(path, msg("line %(line)s contains NUL bytes: this is a binary file, "
+                                  "not CSV text. %(save_as)s", line=line, save_as=SAVE_AS))
         if decoder is not None:
             try:
                 decoder.decode(chunk)
@@ -106,9 +108,10 @@ def _scan(path: Path, f: IO[bytes], encoding: str | None) -> tuple[str | None, i
             run += first
         if run > MAX_LINE:
             line = (newlines or returns) + 1
-            raise _fail(path, f"line {line} is longer than {MAX_LINE // 1024} KiB "
-                        f"(at least {run:,} bytes without a line break): this is not a "
-                        "list of subscribers, or its line breaks are missing")
+            raise _fail(path, msg("line %(line)s is longer than %(kib)s KiB (at least "
+                                  "%(bytes)s bytes without a line break): this is not a list "
+                                  "of subscribers, or its line breaks are missing", line=line,
+                                  kib=MAX_LINE // 1024, bytes=f"{run:,}"))
         if first >= 0:
             # Lines wholly inside a chunk are shorter than the chunk, so only the line
             # that crosses into the next chunk needs counting.
@@ -137,9 +140,9 @@ def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = No
     900 000 cannot turn into mojibake or a failure half-way through the import.
     """
     if not path.exists():
-        raise _fail(path, "no such file")
+        raise _fail(path, msg("no such file"))
     if path.is_dir():
-        raise _fail(path, "is a folder, not a CSV file")
+        raise _fail(path, msg("is a folder, not a CSV file"))
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -179,8 +182,9 @@ def _sniff_stream(path: Path, f: IO[bytes], size: int, encoding: str | None,
                     "Pass --encoding if you know it. " + SAVE_AS)
     text_head = head.decode(chosen, errors="replace")
     if size <= len(head) and not text_head.lstrip("\ufeff").strip():
-        raise _fail(path, "the file is empty; expected a header line with an e-mail column "
-                    "(e.g. 'email;name;organisation') and one line per person")
+        raise _fail(path, msg("the file is empty; expected a header line with an e-mail "
+                              "column (e.g. 'email;name;organisation') and one line per "
+                              "person"))
     return CsvFormat(chosen, delimiter or guess_delimiter(text_head), size, lines)
 
 
@@ -242,7 +246,8 @@ def _guarded(path: Path, reader: _csv.Reader) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _fail(path, f"line {start}: {exc}. Is a quote (\") on that line never "
-                        "closed? Fix the line and import again") from None
+            raise _fail(path, msg("line %(line)s: %(error)s. Is a quote (\") on that line "
+                                  "never closed? Fix the line and import again", line=start,
+                                  error=str(exc))) from None  # the csv module's English
         if values:
             yield start, reader.line_num, values

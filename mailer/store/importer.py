@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from mailer.domain.findings import msg
+from mailer.domain.findings import Msg, msg
 from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError, message_of
@@ -78,6 +78,7 @@ class ImportReport:
     list_slug: str
     format: CsvFormat
     columns: str
+    mapping: ColumnMap | None = None  # the columns recognised, for the admin's report
     counts: Counts = field(default_factory=Counts)
     rows: int = 0  # data rows read (blank lines not counted)
     empty_rows: int = 0  # rows with a delimiter but no value, as Excel leaves them
@@ -135,7 +136,8 @@ def import_subscribers(
             raise MailerError(msg("%(path)s: line 1: %(problem)s", path=str(path),
                                   problem=message_of(exc))) from None
         report = ImportReport(path=path, list_slug=list_slug, format=fmt,
-                              columns=columns.describe(), dry_run=dry_run)
+                              columns=columns.describe(), mapping=columns,
+                              dry_run=dry_run)
         out = rejected_path or rejected_path_for(path)
         with Session(engine.execution_options(**{READ_ONLY: True})) as session:
             lst = get_list(session, list_slug)  # a read: it never waits for the write lock
@@ -156,10 +158,14 @@ def import_subscribers(
                     else:
                         conn.commit()
             except MailerError as exc:
-                raise MailerError(f"{exc}; {committed.outcome()}") from None
+                error = str(exc) if exc.problems else exc.message
+                raise MailerError(msg("%(error)s; %(outcome)s", error=error,
+                                      outcome=committed.outcome())) from None
             except (IntegrityError, OperationalError) as exc:
-                raise MailerError(f"{path}: the database refused the import ({exc.orig}); "
-                                  f"{committed.outcome()}") from None
+                raise MailerError(msg("%(path)s: the database refused the import "
+                                      "(%(error)s); %(outcome)s", path=str(path),
+                                      error=str(exc.orig), outcome=committed.outcome())
+                                  ) from None
             report.rejected_path = rejects.finish()
     report.seconds = time.perf_counter() - started
     return report
@@ -173,12 +179,12 @@ class _Committed:
     rows: int = 0
     next_line: int = 2
 
-    def outcome(self) -> str:
+    def outcome(self) -> Msg:
         """What a fatal error leaves behind, for its message."""
         if not self.rows:
-            return "nothing was imported"
-        return (f"the rows before line {self.next_line} are imported: fix the file and "
-                "import it again (the rows already in are left unchanged)")
+            return msg("nothing was imported")
+        return msg("the rows before line %(line)s are imported: fix the file and import it "
+                   "again (the rows already in are left unchanged)", line=self.next_line)
 
     def batch_done(self, rows: int, next_line: int) -> None:
         if self.conn is not None:
@@ -269,9 +275,10 @@ class _RejectedFile:
         try:
             self._file = self.tmp.open("w", encoding=encoding, errors="replace", newline="")
         except OSError as exc:
-            raise MailerError(f"cannot write the rejected rows to {self.tmp}: "
-                              f"{exc.strerror or exc}; choose another place with "
-                              "--rejected PATH") from None
+            raise MailerError(msg("cannot write the rejected rows to %(path)s: %(error)s; "
+                                  "choose another place with --rejected PATH",
+                                  path=str(self.tmp), error=exc.strerror or str(exc))
+                              ) from None
         self._writer = SafeCsvWriter(self._file, delimiter=self.fmt.delimiter)
         self._writer.writerow([*self.header, "line", "reason"])
         return self

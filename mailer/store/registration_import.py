@@ -108,8 +108,8 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
         key = item.email.casefold()
         if key in first_line:
             report.rejected.append(Rejected(item.line, item.email,
-                                            f"duplicate of line {first_line[key]}; left out",
-                                            item.raw))
+                                            msg("duplicate of line %(line)s; left out",
+                                                line=first_line[key]), item.raw))
             continue
         first_line[key] = item.line
         good.append(item)
@@ -121,8 +121,9 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
             "registration.external_id in issue.yaml",
             found=", ".join(repr(f) for f in found), invitation=invitation.slug,
             ids=", ".join(sorted(accepted_ids))))
-    report.rejected += [Rejected(w.line, w.email, f"belongs to invitation {w.invitation!r}, "
-                                 f"not {invitation.slug!r}; left out", w.raw) for w in wrong]
+    report.rejected += [Rejected(w.line, w.email, msg(
+        "belongs to invitation %(other)r, not %(invitation)r; left out", other=w.invitation,
+        invitation=invitation.slug), w.raw) for w in wrong]
     good.sort(key=lambda r: (r.registered_at or now, r.line))
     for row in good:
         _apply(session, invitation, row, report, now=now, source=source,
@@ -136,12 +137,13 @@ def _apply(session: Session, invitation: InvitationRow, row: RegistrationCsvRow,
     if sub is None:
         if not create_unknown:
             report.rejected.append(Rejected(
-                row.line, row.email, "not a known subscriber; import them first (mailer "
-                "subscribers import) or rerun with --create-unknown", row.raw))
+                row.line, row.email, msg("not a known subscriber; import them first (mailer "
+                                         "subscribers import) or rerun with --create-unknown"),
+                row.raw))
             return
         if not (row.name and row.organisation):
-            report.rejected.append(Rejected(row.line, row.email, "unknown, and the row lacks "
-                                            "the name or organisation to add them", row.raw))
+            report.rejected.append(Rejected(row.line, row.email, msg(
+                "unknown, and the row lacks the name or organisation to add them"), row.raw))
             return
         sub = ensure_subscriber(session, row.email, name=row.name,
                                 organisation=row.organisation)

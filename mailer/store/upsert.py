@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
 
 from mailer.domain.addresses import email_hash
+from mailer.domain.findings import Msg, msg
 from mailer.domain.subscriber_rows import SubscriberRow, guess_org_kind, organisation_key
 from mailer.store.bulk import CopyApply, CopyStage, Executemany
 from mailer.store.models import (
@@ -126,8 +127,9 @@ class Organisations:
                     continue
                 org = self.by_code.get(row.code)
                 if org is None:
-                    problems[row.line] = (f"code {row.code} is not a known organisation's; "
-                                          "add the organisation's name in its own column")
+                    problems[row.line] = msg(
+                        "code %(code)s is not a known organisation's; add the "
+                        "organisation's name in its own column", code=row.code)
                 else:
                     chosen[row.line] = org
                 continue
@@ -135,16 +137,18 @@ class Organisations:
             org = self.by_key.get(key)
             owner = self.by_code.get(row.code) if row.code else None
             if owner is not None and owner is not org:
-                problems[row.line] = (f"code {row.code} belongs to {owner.name!r}, but the row "
-                                      f"names {row.organisation!r}")
+                problems[row.line] = msg(
+                    "code %(code)s belongs to %(owner)r, but the row names %(named)r",
+                    code=row.code, owner=owner.name, named=row.organisation)
                 continue
             if org is None:
                 org = _Org(None, key, row.organisation, row.code)
                 self.by_key[key] = org
                 new.append(org)
             elif row.code and org.code and org.code != row.code:
-                problems[row.line] = (f"{org.name!r} has code {org.code}, but the row says "
-                                      f"{row.code}")
+                problems[row.line] = msg(
+                    "%(organisation)r has code %(code)s, but the row says %(given)s",
+                    organisation=org.name, code=org.code, given=row.code)
                 continue
             elif row.code and not org.code:
                 org.code = row.code
@@ -321,17 +325,18 @@ class BatchUpsert:
             blocked = self.suppressed.get(email_hash(row.key)) if self.suppressed else None
             if blocked is not None:
                 # Never (re-)activated by an import: a bounce or complaint put it there.
-                problems[row.line] = (
-                    f"the address is on the suppression list ({blocked}); not subscribed. "
-                    "Remove it first if it works again: mailer suppressions remove EMAIL")
+                problems[row.line] = msg(
+                    "the address is on the suppression list (%(why)s); not subscribed. "
+                    "Remove it first if it works again: mailer suppressions remove EMAIL",
+                    why=Msg(blocked, {}))  # its kind, in the admin's catalogue
                 continue
             if person is None:
                 erased = (self.erased_hashes.get(email_hash(row.key))
                           if self.erased_hashes else None)
                 if erased is not None:
-                    problems[row.line] = (
-                        f"this person's data was erased at their request on {erased}; "
-                        "they must sign up again themselves")
+                    problems[row.line] = msg(
+                        "this person's data was erased at their request on %(day)s; "
+                        "they must sign up again themselves", day=erased)
                 else:
                     new_rows.append(row)
                 continue
@@ -421,8 +426,9 @@ class BatchUpsert:
         return (person.id, row.email, name, role, language, org, attrs)
 
 
-def duplicate_reason(line: int) -> str:
-    return f"duplicate of line {line} (the same address; upper/lower case does not matter)"
+def duplicate_reason(line: int) -> Msg:
+    return msg("duplicate of line %(line)s (the same address; upper/lower case does not "
+               "matter)", line=line)
 
 
 class SeenRows:

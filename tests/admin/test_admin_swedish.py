@@ -20,7 +20,7 @@ from mailer.domain.subscriber_rows import accepted_headers
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription
-from tests.admin.conftest import EMAILS, login, post_form
+from tests.admin.conftest import EMAILS, csrf, login, post_form
 from tests.admin.test_admin_invitations import network  # noqa: F401  (a fixture)
 from tests.smtp_server import SmtpServer
 
@@ -243,6 +243,10 @@ def _refusals(client: TestClient, seen: dict[str, str]) -> None:
                     files={"file": ("lista.csv", b"Namn;Telefon\nAnna;123\n", "text/csv")})
     assert r.status_code == 400, r.text
     seen["import without e-mail"] = _shown(r.text, "error-summary")
+    r = client.post("/admin/lists/medborgardialog/import", data={"csrf_token": token[1]},
+                    files={"file": ("lista.xlsx", b"PK\x03\x04 a workbook", "text/csv")})
+    assert r.status_code == 400, r.text
+    seen["import of a workbook"] = _shown(r.text, "error-summary")
 
 
 #: What each refusal says, in Swedish and in English (the English admin).
@@ -276,6 +280,10 @@ EXPECTED = {
                    "Hylte kommun already has 2 of 2 seats (held by"),
     "import without e-mail": ("rubrikraden har ingen kolumn för e-post",
                               "the header line has no e-mail column"),
+    "import of a workbook": ("det här är en Excel-arbetsbok (eller en annan ZIP/OLE-fil), "
+                             "inte CSV. I Excel: Arkiv → Spara som",
+                             "this is an Excel workbook (or another ZIP/OLE file), not CSV. "
+                             "In Excel: File → Save as"),
     "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; ange namn och "
                        "organisation", "no subscriber 'ny.person@uppsala.se'; give --name"),
 }
@@ -320,3 +328,114 @@ def test_every_refusal_is_english_in_the_english_admin(
     for case, (swedish, english) in EXPECTED.items():
         assert english in seen[case], (case, seen[case])
         assert swedish not in seen[case], (case, seen[case])
+
+
+#: A subscriber CSV with every kind of bad row: a bad address (3), a duplicate (4), no
+#: e-mail (5), an unknown language (6), an empty row (8) and a name with a line break
+#: (9-10, so the row spans two lines), and a suppressed address (11).
+IMPORT_CSV = ("E-post;Namn;Kommun;Språk\n"
+              "anna.svensson@hylte.se;Anna Svensson;Hylte kommun;sv\n"
+              "inte-en-adress;Fel Person;Hylte kommun;sv\n"
+              "ANNA.svensson@hylte.se;Anna igen;Hylte kommun;sv\n"
+              ";Utan Adress;Hylte kommun;sv\n"
+              "bo@uppsala.se;Bo Ek;Uppsala kommun;tyska\n"
+              "cissi@uppsala.se;Cissi Ek;Uppsala kommun;en\n"
+              ";;;\n"
+              'eva@hylte.se;"Eva\nEk";Hylte kommun;sv\n'
+              "sparrad@hylte.se;Spärrad;Hylte kommun;sv\n")
+
+
+def _import_report(client: TestClient) -> tuple[str, str]:
+    """The list page after importing ``IMPORT_CSV`` through the admin's form, and the
+    report on it."""
+    r = post_form(client, "/admin/suppressions", "/admin/suppressions",
+                  {"email": "sparrad@hylte.se", "note": ""})
+    assert r.status_code in (200, 303), r.text
+    page = client.get("/admin/lists/medborgardialog")
+    r = client.post("/admin/lists/medborgardialog/import", data={"csrf_token": csrf(page.text)},
+                    files={"file": ("lista.csv", IMPORT_CSV.encode("utf-8"), "text/csv")})
+    assert r.status_code == 422, r.text  # some rows rejected, the rest imported
+    report = r.text.split('<section aria-labelledby="report-title">')[1].split("</section>")[0]
+    assert "<pre" not in report and "<code" not in report  # all of it read by the walker
+    return r.text, html_lib.unescape(re.sub(r"\s+", " ", report))
+
+
+def _registration_report(client: TestClient) -> tuple[str, str]:
+    slug = "2023-natverk-tjanstepersoner"
+    page = client.get(f"/admin/invitations/{slug}")
+    data = ("PROJECTID;E-post;Namn;Organisation;Status\n"
+            "19425;fredrik.falk@ornskoldsvik.se;Fredrik Falk;Örnsköldsviks kommun;anmäld\n"
+            "19425;inte-en-adress;X;Y;anmäld\n"
+            "19425;fredrik.falk@ornskoldsvik.se;Fredrik Falk;Örnsköldsviks kommun;anmäld\n"
+            "19425;okand.person@uppsala.se;Okänd;Uppsala kommun;anmäld\n"
+            "19425;;Utan Adress;Hylte kommun;anmäld\n"
+            "19425;gustav@hylte.se;Gustav;Hylte kommun;kanske\n")
+    r = client.post(f"/admin/invitations/{slug}/registrations/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("export.csv", data.encode("utf-8"), "text/csv")})
+    assert r.status_code == 422, r.text
+    report = r.text.split('id="registration-report"')[1].split("</table>")[0]
+    assert "<pre" not in report and "<code" not in report
+    return r.text, html_lib.unescape(re.sub(r"\s+", " ", f"<dl {report}</table>"))
+
+
+def test_the_import_reports_are_swedish(client: TestClient, team: dict[str, int],
+                                        network: dict[str, int],  # noqa: F811
+                                        settings: Settings, engine: Engine) -> None:
+    _refusal_workspace(settings, engine)
+    login(client, EMAILS["admin"])  # no language chosen: Swedish by default
+    page, report = _import_report(client)
+    assert english_words(page)[0] == set() and english_words(report)[0] == set(), report
+    for shown in ("9 rader lästes från ”lista.csv”",
+                  "<dt>Importerade</dt><dd>2 personer (2 nya i databasen)</dd>",
+                  "<dt>Uppdaterade</dt><dd>0 personer</dd>",
+                  "<dt>Avvisade</dt><dd>6 rader</dd>",
+                  "<dt>Tomma rader som hoppades över</dt><dd>1 rad</dd>",
+                  "<li>”E-post” → e-post</li>", "<li>”Kommun” → organisation</li>",
+                  "<li>”Språk” → språk</li>",
+                  "<td>3</td><td>ogiltig e-postadress 'inte-en-adress': En e-postadress "
+                  "måste ha ett @.</td>",
+                  "<td>4</td><td>dubblett av rad 2 (samma adress; stora och små bokstäver "
+                  "spelar ingen roll)</td>",
+                  "<td>5</td><td>ingen e-postadress</td>",
+                  "<td>6</td><td>språket 'tyska' stöds inte: använd sv (svenska) eller en "
+                  "(engelska)</td>",
+                  "<td>9</td><td>namn innehåller en radbrytning (raden sträcker sig över rad "
+                  "9–10: saknas ett avslutande citattecken (\")?)</td>",
+                  "<td>11</td><td>adressen är spärrad (för hand) och läggs inte till."):
+        assert shown in report, (shown, report)
+    page, registrations = _registration_report(client)
+    assert english_words(page)[0] == set(), english_words(page)[0]
+    assert english_words(registrations)[0] == set(), registrations
+    for shown in ("<dt>Anmälda</dt><dd>1 person</dd>", "<dt>Avvisade</dt><dd>5 rader</dd>",
+                  "<td>3</td><td>–</td><td>'inte-en-adress' är ingen giltig "
+                  "e-postadress: En e-postadress måste ha ett @.</td>",
+                  "<td>4</td><td>fredrik.falk@ornskoldsvik.se</td><td>dubblett av rad 2; "
+                  "hoppas över</td>",
+                  "<td>6</td><td>–</td><td>e-postadressen saknas</td>",
+                  "<td>7</td><td>–</td><td>okänd status 'kanske'"):
+        assert shown in registrations, (shown, registrations)
+    assert "ingen känd prenumerant" in registrations
+
+
+def test_the_import_reports_are_english_in_the_english_admin(
+        client: TestClient, team: dict[str, int], network: dict[str, int],  # noqa: F811
+        settings: Settings, engine: Engine) -> None:
+    _refusal_workspace(settings, engine)
+    login(client, EMAILS["admin"], lang="en")
+    _, report = _import_report(client)
+    for shown in ("9 rows read from ”lista.csv”",
+                  "<dt>Imported</dt><dd>2 people (2 new to the database)</dd>",
+                  "<dt>Rejected</dt><dd>6 rows</dd>",
+                  "<dt>Empty rows skipped</dt><dd>1 row</dd>",
+                  "<li>”Kommun” → organisation</li>",
+                  "<td>4</td><td>duplicate of line 2 (the same address; upper/lower case does "
+                  "not matter)</td>",
+                  "<td>6</td><td>language 'tyska' is not supported: use sv (svenska) or en "
+                  "(English)</td>"):
+        assert shown in report, (shown, report)
+    assert "dubblett" not in report
+    _, registrations = _registration_report(client)
+    assert "<dt>Registered</dt><dd>1 person</dd>" in registrations, registrations
+    assert "duplicate of line 2; left out" in registrations
+    assert "hoppas över" not in registrations

@@ -1,4 +1,5 @@
-"""Lists and subscribers: counts, search, CSV import (the CLI's report), export, GDPR."""
+"""Lists and subscribers: counts, search, CSV import (its report in the reader's language),
+export, GDPR."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
-from mailer.services.imports import import_subscribers, report_lines
+from mailer.services.imports import import_subscribers
 from mailer.services.lists import (
     LANGUAGES,
     ListPage,
@@ -168,11 +169,10 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
     engine = web.engine
     report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
                                      now=web.now())
-    text = "\n".join(report_lines(report, base=path.parent))  # the CLI's words
 
     found = await db(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
-    return _list_view(request, found, status=status, report=report, report_text=text,
+    return _list_view(request, found, status=status, report=report,
                       upload=token, filename=path.name,
                       rejected=report.rejected_path.name if report.rejected_path else None)
 
