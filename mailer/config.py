@@ -555,6 +555,12 @@ class Settings(BaseSettings):
         brand = self.brands[name]
         if brand.dkim_domain:
             return brand.dkim_domain.strip().lower().rstrip(".")
+        return self.brand_from_domain(name)
+
+    def brand_from_domain(self, name: str) -> str:
+        """The domain of brand ``name``'s From: its own, else [brand]'s, else MAILER_FROM's
+        (the workspace's for "" and for a name mailer.toml does not have)."""
+        brand = self.brands.get(name, self.brand)
         raw = brand.from_address or self.brand.from_address or self.from_
         return parse_sender(raw).domain.lower()
 
@@ -672,12 +678,21 @@ def _workspace_toml() -> Path | None:
 
 
 # ``overrides`` are Settings fields of many types, checked by pydantic: hence Any.
-def load_settings(workspace: Path | str | None = None, *, check_dkim_keys: bool = True,
-                  **overrides: Any) -> Settings:
-    """Load settings for a workspace, turning validation errors into one clear ConfigError.
+def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings for a workspace, turning validation errors into one clear ConfigError;
+    every brand's own DKIM key file must exist."""
+    return _load_settings(workspace, overrides, check_dkim_keys=True)
 
-    ``check_dkim_keys``: every brand's own DKIM key file must exist (``mailer dkim keygen``
-    loads without, as it is what creates them)."""
+
+def load_settings_without_keys(workspace: Path | str | None = None,
+                               **overrides: Any) -> Settings:
+    """``load_settings`` that lets brands' DKIM key files be missing (``mailer dkim
+    keygen`` is what creates them)."""
+    return _load_settings(workspace, overrides, check_dkim_keys=False)
+
+
+def _load_settings(workspace: Path | str | None, overrides: dict[str, Any], *,
+                   check_dkim_keys: bool) -> Settings:
     global _workspace_for_toml
     ws = Path(workspace or os.environ.get("MAILER_WORKSPACE") or Path.cwd()).resolve()
     if ws.exists() and not ws.is_dir():

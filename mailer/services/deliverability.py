@@ -25,6 +25,7 @@ from mailer.config import Settings
 from mailer.delivery.inbound import open_mailbox, redact
 from mailer.delivery.verp import Verp, rows_of
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.alignment import organisational
 from mailer.domain.feedback import (
     BounceClass,
     BouncePolicy,
@@ -382,15 +383,6 @@ class Doctor:
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
-
-
-def organisational(domain: str) -> str:
-    """The organisational domain (last two labels; good enough for .se, .org, .com)."""
-    labels = domain.lower().rstrip(".").split(".")
-    # second-level registries where the organisation sits one label deeper
-    if len(labels) >= 3 and ".".join(labels[-2:]) in ("co.uk", "org.uk", "gov.uk", "com.au"):
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def doctor(settings: Settings) -> Doctor:
