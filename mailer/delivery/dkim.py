@@ -365,9 +365,9 @@ class DkimSigners:
 
     A brand with its own key (``[brands.<name>] dkim_selector``) signs with it, d= its
     domain. Any other mailing (a brand without a key, the workspace's own newsletter, a
-    mailing whose brand mailer.toml no longer has) signs with a brand key whose domain is
-    its From domain, else with the workspace's key(s) (MAILER_DKIM_*, RSA plus Ed25519).
-    Either only when that d= aligns with the mailing's From domain (the same
+    mailing whose brand mailer.toml no longer has) signs with the workspace's key(s)
+    (MAILER_DKIM_*, RSA plus Ed25519), else with a brand's key whose domain is its From
+    domain. Each only when that d= aligns with the mailing's From domain (the same
     organisational domain, DMARC's relaxed alignment): a signature with a misaligned d=
     passes DKIM but fails DMARC, and tells receivers the two domains send together, so
     such mail goes unsigned (a relay may sign it) and ``mailer doctor`` says so.
@@ -398,13 +398,18 @@ class DkimSigners:
         ``from_domain``; None when no key aligns with it (the mail goes unsigned)."""
         from_domain = from_domain.lower().rstrip(".")
         signer = self.brands.get(brand)
+        if signer is not None and _aligned(signer, from_domain):
+            return signer
         if signer is None:
-            signer = next((s for s in self.brands.values()
-                           if s.keys[0].domain == from_domain), self.workspace)
+            # The workspace's key first; else a brand's whose domain is this From's (a
+            # mailing whose brand mailer.toml no longer names, a list's mail from it).
+            for other in (self.workspace, *self.brands.values()):
+                if other is not None and _aligned(other, from_domain) and (
+                        other is self.workspace or other.keys[0].domain == from_domain):
+                    return other
+            signer = self.workspace
         if signer is None:
             return None
-        if all(aligned(k.domain, from_domain) for k in signer.keys):
-            return signer
         if (brand, from_domain) not in self._warned:
             self._warned.add((brand, from_domain))
             log.warning("not DKIM-signing mail of brand %r from %s: the DKIM domain %s does "
@@ -412,3 +417,7 @@ class DkimSigners:
                         "'mailer dkim keygen --brand'", brand or "[brand]", from_domain,
                         signer.keys[0].domain)
         return None
+
+
+def _aligned(signer: DkimSigner, from_domain: str) -> bool:
+    return all(aligned(k.domain, from_domain) for k in signer.keys)
