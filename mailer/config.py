@@ -193,6 +193,20 @@ def _brand_addresses(brand: Brand, table: str) -> None:
                 raise ValueError(f"{table} {key} = {value!r}: {exc}") from None
 
 
+def _brand_dkim(brand: Brand, table: str) -> None:
+    """A brand's DKIM selector and domain are well formed; a key file needs a selector."""
+    if brand.dkim_selector and not _SELECTOR.fullmatch(brand.dkim_selector):
+        raise ValueError(f"{table} dkim_selector = {brand.dkim_selector!r}: a DKIM selector "
+                         "is letters, digits, '-', '_' and '.', e.g. natverk2026")
+    domain = brand.dkim_domain.strip().lower().rstrip(".")
+    if domain and not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"{table} dkim_domain = {brand.dkim_domain!r}: must be a domain name "
+                         "such as natverk.example.org")
+    if (brand.dkim_key_file or brand.dkim_domain) and not brand.dkim_selector:
+        raise ValueError(f"{table}: dkim_key_file and dkim_domain need dkim_selector too "
+                         "(create a key with 'mailer dkim keygen --selector S --brand NAME')")
+
+
 class Settings(BaseSettings):
     """Every setting, from MAILER_* environment variables and ``mailer.toml``."""
 
@@ -454,12 +468,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"[brands.{name}]: a brand's name is a short name (a-z, 0-9, "
                                  "'-'), e.g. [brands.natverk]")
             _brand_addresses(brand, f"[brands.{name}]")
+            _brand_dkim(brand, f"[brands.{name}]")
         return v
 
     @field_validator("brand")
     @classmethod
     def _brand(cls, v: Brand) -> Brand:
         _brand_addresses(v, "[brand]")
+        if v.dkim_selector or v.dkim_key_file or v.dkim_domain:
+            raise ValueError("[brand]: the workspace's DKIM key is dkim_selector, "
+                             "dkim_key_file and dkim_domain at the top of mailer.toml (or "
+                             "MAILER_DKIM_*); dkim_* in a table belong to [brands.<name>]")
         return v
 
     # --- derived values -------------------------------------------------------------
@@ -529,6 +548,42 @@ class Settings(BaseSettings):
         name = self.dkim_ed25519_key_file if ed25519 else self.dkim_key_file
         path = Path(name) if name else Path("dkim") / f"{selector}.pem"
         return path if path.is_absolute() else self.workspace / path
+
+    def brand_dkim_domain(self, name: str) -> str:
+        """The d= domain of brand ``name``'s own key: its dkim_domain, else its From's
+        domain (its own, else [brand]'s, else MAILER_FROM's)."""
+        brand = self.brands[name]
+        if brand.dkim_domain:
+            return brand.dkim_domain.strip().lower().rstrip(".")
+        return self.brand_from_domain(name)
+
+    def brand_from_domain(self, name: str) -> str:
+        """The domain of brand ``name``'s From: its own, else [brand]'s, else MAILER_FROM's
+        (the workspace's for "" and for a name mailer.toml does not have)."""
+        brand = self.brands.get(name, self.brand)
+        raw = brand.from_address or self.brand.from_address or self.from_
+        return parse_sender(raw).domain.lower()
+
+    def brand_dkim_path(self, name: str) -> Path | None:
+        """The private key file of brand ``name``'s own DKIM key; None when it has none."""
+        brand = self.brands.get(name)
+        if brand is None or not brand.dkim_selector:
+            return None
+        path = Path(brand.dkim_key_file or f"dkim/{brand.dkim_selector}.pem")
+        return path if path.is_absolute() else self.workspace / path
+
+    def check_dkim_keys(self) -> None:
+        """Each brand's own DKIM key file exists (a typo fails at start, not at the first
+        copy); a ConfigError names the table, the key and what to run."""
+        for name in sorted(self.brands):
+            path = self.brand_dkim_path(name)
+            if path is None or path.is_file():
+                continue
+            brand = self.brands[name]
+            raise ConfigError(
+                f"[brands.{name}] dkim_key_file: {path} does not exist; create the key with "
+                f"'mailer dkim keygen --selector {brand.dkim_selector} --domain "
+                f"{self.brand_dkim_domain(name)} --brand {name}' (or fix dkim_key_file)")
 
     @property
     def secret_file(self) -> Path:
@@ -624,7 +679,20 @@ def _workspace_toml() -> Path | None:
 
 # ``overrides`` are Settings fields of many types, checked by pydantic: hence Any.
 def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Settings:
-    """Load settings for a workspace, turning validation errors into one clear ConfigError."""
+    """Load settings for a workspace, turning validation errors into one clear ConfigError;
+    every brand's own DKIM key file must exist."""
+    return _load_settings(workspace, overrides, check_dkim_keys=True)
+
+
+def load_settings_without_keys(workspace: Path | str | None = None,
+                               **overrides: Any) -> Settings:
+    """``load_settings`` that lets brands' DKIM key files be missing (``mailer dkim
+    keygen`` is what creates them)."""
+    return _load_settings(workspace, overrides, check_dkim_keys=False)
+
+
+def _load_settings(workspace: Path | str | None, overrides: dict[str, Any], *,
+                   check_dkim_keys: bool) -> Settings:
     global _workspace_for_toml
     ws = Path(workspace or os.environ.get("MAILER_WORKSPACE") or Path.cwd()).resolve()
     if ws.exists() and not ws.is_dir():
@@ -637,7 +705,10 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{toml}: not valid TOML: {exc}") from None
     try:
-        return Settings(workspace=ws, **overrides)
+        settings = Settings(workspace=ws, **overrides)
+        if check_dkim_keys:
+            settings.check_dkim_keys()
+        return settings
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -660,22 +731,47 @@ def load_settings(workspace: Path | str | None = None, **overrides: Any) -> Sett
         _workspace_for_toml = None
 
 
-def set_workspace_toml(workspace: Path, values: dict[str, str]) -> Path:
-    """Set string ``values`` in the workspace's ``mailer.toml`` (other lines kept)."""
+def set_workspace_toml(workspace: Path, values: dict[str, str], *, table: str = "") -> Path:
+    """Set string ``values`` in the workspace's ``mailer.toml`` (other lines kept): at its
+    top (before the first table, where top-level keys must be) or in ``[table]`` (added
+    at the end when the file has none)."""
     import json
 
     path = workspace / "mailer.toml"
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+
+    def header(line: str) -> str | None:
+        bare = line.split("#", 1)[0].strip()
+        return bare[1:-1].strip() if bare.startswith("[") and bare.endswith("]") else None
+
+    # The section's lines: [begin, end) ("" = the top, up to the first table).
+    begin, end = (0, len(lines)) if not table else (-1, -1)
+    for i, line in enumerate(lines):
+        name = header(line)
+        if name is None:
+            continue
+        if begin >= 0 and end in (-1, len(lines)) and i >= begin:
+            end = i
+            break
+        if table and name == table:
+            begin, end = i + 1, len(lines)
+    if table and begin < 0:
+        lines += ([""] if lines and lines[-1].strip() else []) + [f"[{table}]"]
+        begin = end = len(lines)
     todo = dict(values)
-    out = []
-    for line in lines:
+    out = lines[:begin]
+    for line in lines[begin:end]:
         key = line.split("=", 1)[0].strip()
         if "=" in line and key in todo and not line.lstrip().startswith("#"):
             out.append(f"{key} = {json.dumps(todo.pop(key))}")
         else:
             out.append(line)
-    out += [f"{k} = {json.dumps(v)}" for k, v in todo.items()]
-    text = "\n".join(out) + "\n"
+    added = [f"{k} = {json.dumps(v)}" for k, v in todo.items()]
+    tail = len(out)
+    while tail > begin and not out[tail - 1].strip():
+        tail -= 1  # new keys go after the section's last line, before its blank lines
+    out[tail:tail] = added
+    text = "\n".join(out + lines[end:]) + "\n"
     tomllib.loads(text)  # never leave a file the next start cannot read
     path.write_text(text, encoding="utf-8")
     return path

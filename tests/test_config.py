@@ -79,3 +79,56 @@ def test_secret_key_required_outside_demo(workspace: Path) -> None:
     demo = load_settings(workspace, demo=True)
     key = demo.signing_key()
     assert len(key) >= 32 and demo.signing_key() == key
+
+
+BRANDS = """
+[brands.natverk]
+from_address = "Nätverket <natverk@natverk.example.org>"
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('dkim_selector = "natverk 2026"',
+         "[brands.natverk] dkim_selector = 'natverk 2026': a DKIM selector is letters"),
+        ('dkim_selector = "n1"\ndkim_domain = "not a domain"',
+         "[brands.natverk] dkim_domain = 'not a domain': must be a domain name"),
+        ('dkim_key_file = "dkim/n1.pem"',
+         "[brands.natverk]: dkim_key_file and dkim_domain need dkim_selector too"),
+        ('dkim_selector = "n1"',
+         "[brands.natverk] dkim_key_file: {ws}/dkim/n1.pem does not exist; create the key "
+         "with 'mailer dkim keygen --selector n1 --domain natverk.example.org --brand "
+         "natverk'"),
+        ('dkim_selector = "n1"\ndkim_key_file = "keys/nat.pem"\n'
+         'dkim_domain = "mail.natverk.example.org"',
+         "[brands.natverk] dkim_key_file: {ws}/keys/nat.pem does not exist; create the key "
+         "with 'mailer dkim keygen --selector n1 --domain mail.natverk.example.org --brand "
+         "natverk'"),
+    ],
+)
+def test_a_brands_dkim_key_is_checked_at_load(workspace: Path, extra: str,
+                                              expected: str) -> None:
+    (workspace / "mailer.toml").write_text(BRANDS + extra + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(workspace)
+    assert expected.format(ws=workspace.resolve()) in str(err.value)
+
+
+def test_the_workspace_brand_takes_no_dkim_key(workspace: Path) -> None:
+    (workspace / "mailer.toml").write_text('[brand]\ndkim_selector = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[brand\]: the workspace's DKIM key is "
+                                          "dkim_selector"):
+        load_settings(workspace)
+
+
+def test_a_brands_dkim_key_file_is_not_inherited_and_defaults(workspace: Path) -> None:
+    (workspace / "dkim").mkdir()
+    (workspace / "dkim" / "n1.pem").write_text("x", encoding="utf-8")
+    (workspace / "mailer.toml").write_text(
+        BRANDS + 'dkim_selector = "n1"\n[brands.other]\nname = "O"\n', encoding="utf-8")
+    s = load_settings(workspace)
+    assert s.brand_dkim_path("natverk") == workspace.resolve() / "dkim" / "n1.pem"
+    assert s.brand_dkim_domain("natverk") == "natverk.example.org"
+    assert s.brand_dkim_path("other") is None and s.brand_dkim_path("") is None
+    assert s.brand_from_domain("other") == "example.org"  # MAILER_FROM's

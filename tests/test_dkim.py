@@ -192,3 +192,43 @@ def test_a_shared_head_that_is_not_the_messages_own_is_ignored(keys):
     other = first.replace(b"Nyhetsbrev Demokrati", b"Nyhetsbrev Annan", 1)
     assert dkim.DKIM(signer.sign(other, shared_head=first[:first.index(b"To:")])).verify(
         dnsfunc=dns)
+
+
+def test_signers_pick_a_key_per_from_domain_and_never_sign_misaligned(
+        workspace: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from mailer.config import load_settings
+    from mailer.delivery.dkim import DkimSigners
+
+    for name in ("ws", "wsed", "nat", "nat-again"):
+        write_key(generate_key("ed25519" if name == "wsed" else "rsa"),
+                  workspace / "dkim" / f"{name}.pem")
+    (workspace / "dkim" / "same.pem").write_bytes((workspace / "dkim" / "nat.pem").read_bytes())
+    (workspace / "mailer.toml").write_text(
+        'MAILER_FROM = "N <nyhetsbrev@news.example.org>"\n'
+        'dkim_selector = "ws"\ndkim_ed25519_selector = "wsed"\n'
+        '[brands.natverk]\nfrom_address = "natverk@natverk.example.net"\n'
+        'dkim_selector = "nat"\n'
+        '[brands.kopia]\nfrom_address = "kopia@natverk.example.net"\n'
+        'dkim_selector = "nat"\ndkim_key_file = "dkim/same.pem"\n'
+        '[brands.demokrati]\nfrom_address = "d@demokrati.news.example.org"\n'
+        '[brands.annan]\nfrom_address = "a@annan.example.com"\n', encoding="utf-8")
+    signers = DkimSigners(load_settings(workspace))
+    ws = signers.workspace
+    assert ws is not None and [k.algorithm for k in ws.keys] == [b"rsa-sha256",
+                                                                  b"ed25519-sha256"]
+    nat = signers.for_mailing("natverk", "natverk.example.net")
+    assert nat is not None and [(k.domain, k.selector) for k in nat.keys] == [
+        ("natverk.example.net", "nat")]
+    assert signers.for_mailing("kopia", "natverk.example.net") is nat  # one signer per key
+    # A brand without a key: the workspace's when aligned (same organisational domain)…
+    assert signers.for_mailing("demokrati", "demokrati.news.example.org") is ws
+    assert signers.for_mailing("", "news.example.org") is ws
+    # … a brand's own key for its From domain when the brand is gone from mailer.toml …
+    assert signers.for_mailing("borttagen", "natverk.example.net") is nat
+    # … and nothing rather than a misaligned d= (logged once).
+    with caplog.at_level("WARNING"):
+        assert signers.for_mailing("annan", "annan.example.com") is None
+        assert signers.for_mailing("annan", "annan.example.com") is None
+    assert len([r for r in caplog.records if "not DKIM-signing" in r.message]) == 1
+    # A brand's own key whose domain does not align with the mailing's From: unsigned.
+    assert signers.for_mailing("natverk", "other.example.com") is None

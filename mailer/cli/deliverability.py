@@ -131,37 +131,68 @@ app.add_typer(dkim_app, name="dkim")
 def keygen(
     ctx: typer.Context,
     selector: str = typer.Option(..., "--selector", help="e.g. nl2026"),
-    domain: str = typer.Option("", "--domain", help="d= domain (default: the From domain)."),
+    domain: str = typer.Option("", "--domain", help="d= domain (default: the From domain, "
+                                                    "the brand's with --brand)."),
     algorithm: str = typer.Option("rsa", "--algorithm", help="rsa (2048 bits) or ed25519 "
                                                                "(signs besides RSA)."),
+    brand: str = typer.Option("", "--brand", help="The key of newsletter [brands.NAME] "
+                                                  "(its own From domain); default: the "
+                                                  "workspace's key."),
     force: bool = typer.Option(False, "--force", help="Replace an existing key file."),
 ) -> None:
     """Make a signing key in the workspace, record it in mailer.toml, print the DNS record."""
-    from mailer.config import load_settings, set_workspace_toml
+    from mailer.config import load_settings_without_keys, set_workspace_toml
     from mailer.delivery.dkim import dns_record, generate_key, write_key
+    from mailer.domain.alignment import aligned
 
     c: AppContext = ctx.obj
-    settings = c.settings
+    # Without the brands' key files: this is what makes them.
+    settings = load_settings_without_keys(c.workspace, **c.overrides)
     if algorithm not in ("rsa", "ed25519"):
         raise MailerError(f"--algorithm {algorithm!r}: choose rsa or ed25519")
     ed = algorithm == "ed25519"
-    prefix = "dkim_ed25519_" if ed else "dkim_"
-    values = {f"{prefix}selector": selector,
-              f"{prefix}key_file": f"dkim/{selector}.pem"}
-    if domain:
-        values["dkim_domain"] = domain
-    # Validate before writing anything (selector and domain syntax).
-    checked = load_settings(settings.workspace, **{k: v for k, v in values.items()})
-    path = checked.workspace / values[f"{prefix}key_file"]
+    if brand:
+        settings.check_brand(brand, "--brand")
+        if ed:
+            raise MailerError("--brand makes a brand's one key: an RSA key (--algorithm rsa), "
+                              "which every receiver verifies; dual RSA + Ed25519 signing is "
+                              "the workspace key's (without --brand)")
+        values = {"dkim_selector": selector, "dkim_key_file": f"dkim/{selector}.pem"}
+        if domain:
+            values["dkim_domain"] = domain
+        brands = {k: b.model_dump() for k, b in settings.brands.items()}
+        brands[brand] = {**brands[brand], **values}
+        checked = load_settings_without_keys(c.workspace, **{**c.overrides, "brands": brands})
+        d = checked.brand_dkim_domain(brand)
+        key_file = values["dkim_key_file"]
+        table = f"brands.{brand}"
+    else:
+        prefix = "dkim_ed25519_" if ed else "dkim_"
+        values = {f"{prefix}selector": selector, f"{prefix}key_file": f"dkim/{selector}.pem"}
+        if domain:
+            values["dkim_domain"] = domain
+        # Validate before writing anything (selector and domain syntax).
+        checked = load_settings_without_keys(c.workspace, **{**c.overrides, **values})
+        d = checked.dkim_domain_or_from
+        key_file = values[f"{prefix}key_file"]
+        table = ""
+    path = checked.workspace / key_file
     if path.exists() and not force:
         raise MailerError(f"{path} exists; give --force to replace it (the old DNS record "
                           "then no longer matches)")
     key = generate_key(algorithm)
     write_key(key, path)
-    toml = set_workspace_toml(settings.workspace, values)
-    typer.echo(f"wrote {path} (mode 0600) and set {', '.join(values)} in {toml}")
+    toml = set_workspace_toml(checked.workspace, values, table=table)
+    where = f"[{table}] in {toml}" if table else str(toml)
+    typer.echo(f"wrote {path} (mode 0600) and set {', '.join(values)} in {where}")
+    if brand:
+        from_domain = checked.brand_from_domain(brand)
+        if not aligned(d, from_domain):
+            typer.echo(f"WARNING: {d} does not align with the brand's From domain "
+                       f"{from_domain}; the worker does not sign its mail with this key "
+                       "until they share the organisational domain", err=True)
     typer.echo("publish this DNS record, then send:")
-    typer.echo(dns_record(checked.dkim_domain_or_from, selector, key))
+    typer.echo(dns_record(d, selector, key))
 
 
 @app.command("doctor")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import time
@@ -31,7 +32,10 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from dkim.canonicalization import CanonicalizationPolicy
 
 from mailer.config import Settings
+from mailer.domain.alignment import aligned
 from mailer.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Signed (and over-signed) header fields, lower case as RFC 6376 compares them.
 SIGNED_HEADERS: tuple[str, ...] = (
@@ -72,25 +76,27 @@ class DkimKey:
         return dns_record(self.domain, self.selector, self.key)
 
 
-def load_key(path: Path, *, domain: str, selector: str) -> DkimKey:
-    """Read a PEM private key (RSA or Ed25519) for ``selector._domainkey.domain``."""
+def load_key(path: Path, *, domain: str, selector: str,
+             setting: str = "MAILER_DKIM_KEY_FILE") -> DkimKey:
+    """Read a PEM private key (RSA or Ed25519) for ``selector._domainkey.domain``;
+    errors name ``setting`` (e.g. "[brands.natverk] dkim_key_file")."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"MAILER_DKIM_KEY_FILE: cannot read {path}: {exc.strerror}; "
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}; "
                           "create a key with 'mailer dkim keygen'") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ConfigError(f"MAILER_DKIM_KEY_FILE: {path} is not an unencrypted PEM private "
+        raise ConfigError(f"{setting}: {path} is not an unencrypted PEM private "
                           f"key ({exc}); create one with 'mailer dkim keygen'") from None
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 1024:
-            raise ConfigError(f"MAILER_DKIM_KEY_FILE: {path} is an RSA key of "
+            raise ConfigError(f"{setting}: {path} is an RSA key of "
                               f"{key.key_size} bits; receivers ignore keys under 1024 bits, "
                               "use 2048 ('mailer dkim keygen')")
     elif not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise ConfigError(f"MAILER_DKIM_KEY_FILE: {path} holds a {type(key).__name__}; DKIM "
+        raise ConfigError(f"{setting}: {path} holds a {type(key).__name__}; DKIM "
                           "signs with RSA or Ed25519 keys only")
     if not domain or not selector:
         raise ConfigError("DKIM needs a domain and a selector: set MAILER_DKIM_SELECTOR "
@@ -342,3 +348,76 @@ def signer_for(settings: Settings) -> DkimSigner | None:
             selector = settings.dkim_ed25519_selector if ed else settings.dkim_selector
             keys.append(load_key(path, domain=settings.dkim_domain_or_from, selector=selector))
     return DkimSigner(keys) if keys else None
+
+
+def brand_key(settings: Settings, name: str) -> DkimKey | None:
+    """Brand ``name``'s own key (``[brands.<name>] dkim_selector``), or None."""
+    path = settings.brand_dkim_path(name)
+    if path is None:
+        return None
+    return load_key(path, domain=settings.brand_dkim_domain(name),
+                    selector=settings.brands[name].dkim_selector,
+                    setting=f"[brands.{name}] dkim_key_file")
+
+
+class DkimSigners:
+    """Which key signs which mailing: DKIM per From domain.
+
+    A brand with its own key (``[brands.<name>] dkim_selector``) signs with it, d= its
+    domain. Any other mailing (a brand without a key, the workspace's own newsletter, a
+    mailing whose brand mailer.toml no longer has) signs with the workspace's key(s)
+    (MAILER_DKIM_*, RSA plus Ed25519), else with a brand's key whose domain is its From
+    domain. Each only when that d= aligns with the mailing's From domain (the same
+    organisational domain, DMARC's relaxed alignment): a signature with a misaligned d=
+    passes DKIM but fails DMARC, and tells receivers the two domains send together, so
+    such mail goes unsigned (a relay may sign it) and ``mailer doctor`` says so.
+
+    One ``DkimSigner`` per key, made when the worker starts (a bad key fails then); the
+    signers are thread-safe, so the worker's signing threads share them.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.workspace = signer_for(settings)
+        self.brands: dict[str, DkimSigner] = {}
+        made: dict[tuple[str, str, bytes], DkimSigner] = {}
+        for name in sorted(settings.brands):
+            key = brand_key(settings, name)
+            if key is None:
+                continue
+            same = (key.domain, key.selector, txt_value(key.key))
+            if same not in made:
+                made[same] = DkimSigner([key])
+            self.brands[name] = made[same]
+        self._warned: set[tuple[str, str]] = set()
+
+    def __bool__(self) -> bool:
+        return self.workspace is not None or bool(self.brands)
+
+    def for_mailing(self, brand: str, from_domain: str) -> DkimSigner | None:
+        """The signer for a mailing of ``brand`` ("" = the workspace's) whose From is at
+        ``from_domain``; None when no key aligns with it (the mail goes unsigned)."""
+        from_domain = from_domain.lower().rstrip(".")
+        signer = self.brands.get(brand)
+        if signer is not None and _aligned(signer, from_domain):
+            return signer
+        if signer is None:
+            # The workspace's key first; else a brand's whose domain is this From's (a
+            # mailing whose brand mailer.toml no longer names, a list's mail from it).
+            for other in (self.workspace, *self.brands.values()):
+                if other is not None and _aligned(other, from_domain) and (
+                        other is self.workspace or other.keys[0].domain == from_domain):
+                    return other
+            signer = self.workspace
+        if signer is None:
+            return None
+        if (brand, from_domain) not in self._warned:
+            self._warned.add((brand, from_domain))
+            log.warning("not DKIM-signing mail of brand %r from %s: the DKIM domain %s does "
+                        "not align with it (DMARC); give the brand its own key with "
+                        "'mailer dkim keygen --brand'", brand or "[brand]", from_domain,
+                        signer.keys[0].domain)
+        return None
+
+
+def _aligned(signer: DkimSigner, from_domain: str) -> bool:
+    return all(aligned(k.domain, from_domain) for k in signer.keys)

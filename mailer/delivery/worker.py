@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Sender, Settings, SmtpUrl, parse_sender
-from mailer.delivery.dkim import signer_for
+from mailer.delivery.dkim import DkimSigners
 from mailer.delivery.journal import Journal, JournalBounce, read_journal, remove_journal
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.oauth import TokenSource, token_source
@@ -179,12 +179,14 @@ class Worker:
         # VERP: each copy's envelope sender names its outbox row (bounces find their row).
         self.verp = (Verp(settings.bounce_address, settings.signing_keys())
                      if settings.bounce_address else None)
-        self.signer = signer_for(settings)  # DKIM, when a selector is configured
+        # DKIM per From domain: a brand's own key, else the workspace's when aligned.
+        self.signers = DkimSigners(settings)
+        self.signer = self.signers.workspace  # the workspace's (MAILER_DKIM_*), or None
         # DKIM's private-key operations run in threads (OpenSSL releases the GIL): with a
         # second CPU they cost the sending loop little (benchmarks/send.py measures it).
         self._signing = (ThreadPoolExecutor(max(1, min(self.concurrency, os.cpu_count() or 1)),
                                             thread_name_prefix="mailer-dkim")
-                         if self.signer is not None and (os.cpu_count() or 1) > 1 else None)
+                         if self.signers and (os.cpu_count() or 1) > 1 else None)
         self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
@@ -578,10 +580,11 @@ class Worker:
                     missing = {c.mailing_id for c in claimed} - self._templates.keys()
                     if missing:
                         for m in await self._run_db(self._load(missing)):
+                            sender = self._sender_of(m)
                             self._templates[m.id] = MessageTemplate.for_mailing(
-                                m, sender=self._sender_of(m), links=self.links,
+                                m, sender=sender, links=self.links,
                                 reply_to=m.reply_to if m.sender else self.settings.reply_to,
-                                signer=self.signer)
+                                signer=self.signers.for_mailing(m.brand, sender.domain))
                     self._inflight += len(claimed)
                     for c in claimed:
                         queue.put_nowait(c)

@@ -62,6 +62,8 @@ def _readable(value: str) -> str:
 
 
 Colour = Annotated[str, AfterValidator(_readable)]
+# A named brand's own, never taken from [brand] (the workspace's key is MAILER_DKIM_*).
+_OWN = frozenset({"dkim_selector", "dkim_key_file", "dkim_domain"})
 
 
 class Brand(BaseModel):
@@ -84,10 +86,17 @@ class Brand(BaseModel):
     # A folder of the workspace whose templates win over templates/ for this newsletter
     # (e.g. "templates-natverk" holding its own newsletter.mjml.j2); empty = the usual.
     templates: Annotated[str, AfterValidator(_folder)] = ""
+    # This newsletter's own DKIM key (``[brands.<name>]`` only; ``mailer dkim keygen
+    # --brand NAME`` writes them): the selector, the PEM file (default dkim/<selector>.pem
+    # in the workspace) and the d= domain (default: the brand's From domain). Without them
+    # the brand's mail is signed with the workspace's key when that aligns with its From.
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
+    dkim_domain: str = ""
 
     def over(self, base: Brand) -> Brand:
         """This brand, with what it leaves empty taken from ``base``."""
-        values = {k: (v if v not in ("", None) else getattr(base, k))
+        values = {k: (v if v not in ("", None) or k in _OWN else getattr(base, k))
                   for k, v in self.model_dump().items()}
         return Brand(**values)
 

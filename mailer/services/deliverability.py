@@ -25,6 +25,7 @@ from mailer.config import Settings
 from mailer.delivery.inbound import open_mailbox, redact
 from mailer.delivery.verp import Verp, rows_of
 from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.alignment import organisational
 from mailer.domain.feedback import (
     BounceClass,
     BouncePolicy,
@@ -384,15 +385,6 @@ class Doctor:
         return all(c.ok for c in self.checks)
 
 
-def organisational(domain: str) -> str:
-    """The organisational domain (last two labels; good enough for .se, .org, .com)."""
-    labels = domain.lower().rstrip(".").split(".")
-    # second-level registries where the organisation sits one label deeper
-    if len(labels) >= 3 and ".".join(labels[-2:]) in ("co.uk", "org.uk", "gov.uk", "com.au"):
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
 def doctor(settings: Settings) -> Doctor:
     """Check what a bulk sender needs configured and the DNS records to publish."""
     from mailer.delivery.dkim import load_key
@@ -459,24 +451,48 @@ def doctor(settings: Settings) -> Doctor:
 
 def _brand_checks(settings: Settings, org: str, checks: list[Check],
                   records: list[str]) -> None:
-    """Each newsletter signing with its own From (``[brands.<name>] from_address``): is
-    that domain aligned with the one DKIM domain and the bounce address, as DMARC asks?"""
-    from mailer.config import parse_sender
+    """Each newsletter with its own From (``[brands.<name>] from_address``) or its own DKIM
+    key: who signs its mail, with a d= aligned with its From domain as DMARC asks (the
+    worker never signs with a misaligned one: ``delivery.dkim.DkimSigners``), and is the
+    bounce address aligned for SPF?"""
+    from mailer.delivery.dkim import brand_key
 
-    named = [("[brand]", settings.brand.from_address)] if settings.brand.from_address else []
-    named += [(f"[brands.{k}]", b.from_address) for k, b in sorted(settings.brands.items())
-              if b.from_address]
+    named = [("", "[brand]")] if settings.brand.from_address else []
+    named += [(k, f"[brands.{k}]") for k, b in sorted(settings.brands.items())
+              if b.from_address or b.dkim_selector]
     dmarc = {org}
-    for table, from_address in named:
-        domain = parse_sender(from_address).domain.lower()
+    for name, table in named:
+        domain = settings.brand_from_domain(name)
         borg = organisational(domain)
-        if settings.dkim_selector:
+        path = settings.brand_dkim_path(name) if name else None
+        if path is not None:
+            try:
+                key = brand_key(settings, name)
+            except MailerError as exc:
+                checks.append(Check(False, f"{table}: DKIM key {path}", str(exc)))
+                key = None
+            if key is not None:
+                checks.append(Check(
+                    organisational(key.domain) == borg,
+                    f"{table}: signs with its own DKIM key {path} ({key.algorithm.decode()}, "
+                    f"selector {key.selector}, d={key.domain}), aligned with its From domain "
+                    f"{domain} (DMARC)",
+                    f"set dkim_domain in [brands.{name}] to {domain} (or a domain under "
+                    f"{borg}) and publish its record; until then its mail goes unsigned"))
+                records.append(key.dns_record())
+        elif settings.dkim_selector:
             d = settings.dkim_domain_or_from
             checks.append(Check(
                 organisational(d) == borg,
-                f"{table}: From domain {domain} aligns with the DKIM domain {d} (DMARC)",
-                f"mailer signs with one DKIM domain; give {table} a From address under "
-                f"{organisational(d)}, or let a relay that signs for {domain} do the signing"))
+                f"{table}: From domain {domain} aligns with the DKIM domain {d} (DMARC)"
+                if organisational(d) == borg else
+                f"{table}: mail from {domain} goes out without mailer's DKIM signature: the "
+                f"workspace's DKIM domain {d} does not align with it (mailer never signs "
+                "with a misaligned d=)",
+                (f"give {table} its own key: mailer dkim keygen --selector <selector> "
+                 f"--domain {domain} --brand {name}" if name else
+                 f"set MAILER_DKIM_DOMAIN to {domain}") + ", or let a relay that signs for "
+                f"{domain} do the signing"))
         if settings.bounce_address:
             bdomain = settings.bounce_address.rpartition("@")[2].lower()
             checks.append(Check(
