@@ -184,8 +184,9 @@ class DkimSigner:
     def prepare(self, message: bytes, *, shared_head: bytes = b"") -> list[Pending]:
         """Everything but the private-key operation: per key, the digest to sign.
 
-        ``signatures`` then does the private-key operations alone (OpenSSL, without the
-        GIL: a thread can do them while the event loop goes on), ``assemble`` the header."""
+        ``signatures`` then does the private-key operations alone (OpenSSL), ``assemble``
+        the header: kept apart so the Python around OpenSSL can be measured and kept
+        small (benchmarks/send.py)."""
         end = message.find(b"\r\n\r\n")
         canonical: bytes | memoryview
         if end >= 0 and message.endswith(b"\r\n") and not message.endswith(b"\r\n\r\n") \
@@ -372,8 +373,7 @@ class DkimSigners:
     passes DKIM but fails DMARC, and tells receivers the two domains send together, so
     such mail goes unsigned (a relay may sign it) and ``mailer doctor`` says so.
 
-    One ``DkimSigner`` per key, made when the worker starts (a bad key fails then); the
-    signers are thread-safe, so the worker's signing threads share them.
+    One ``DkimSigner`` per key, made when the worker starts (a bad key fails then).
     """
 
     def __init__(self, settings: Settings) -> None:

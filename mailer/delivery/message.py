@@ -10,13 +10,11 @@ milliseconds of an ``EmailMessage`` per person.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import re
 import secrets
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
@@ -250,20 +248,6 @@ class MessageTemplate:
         if self.signer is not None:
             data = self.signer.sign(data, shared_head=self.static_top)
         return Built(data, mid)
-
-    async def build_async(self, r: Recipient, signing: Executor | None) -> Built:
-        """``build``, with the DKIM private-key operations in ``signing``'s threads.
-
-        OpenSSL signs without holding the GIL, so on a machine with a second CPU the
-        signatures (most of DKIM's cost) no longer slow the event loop that sends."""
-        if self.signer is None or signing is None:
-            return self.build(r)
-        data, mid = self._unsigned(r)
-        signer = self.signer
-        pending = signer.prepare(data, shared_head=self.static_top)
-        signatures = await asyncio.get_running_loop().run_in_executor(
-            signing, signer.signatures, pending)
-        return Built(signer.assemble(pending, signatures) + data, mid)
 
     def _unsigned(self, r: Recipient) -> tuple[bytes, str]:
         email = clean_header_value(r.email, "the recipient address")

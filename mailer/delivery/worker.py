@@ -182,11 +182,6 @@ class Worker:
         # DKIM per From domain: a brand's own key, else the workspace's when aligned.
         self.signers = DkimSigners(settings)
         self.signer = self.signers.workspace  # the workspace's (MAILER_DKIM_*), or None
-        # DKIM's private-key operations run in threads (OpenSSL releases the GIL): with a
-        # second CPU they cost the sending loop little (benchmarks/send.py measures it).
-        self._signing = (ThreadPoolExecutor(max(1, min(self.concurrency, os.cpu_count() or 1)),
-                                            thread_name_prefix="mailer-dkim")
-                         if self.signers and (os.cpu_count() or 1) > 1 else None)
         self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
@@ -473,9 +468,8 @@ class Worker:
             tmpl = self._templates[c.mailing_id]
             mid = tmpl.message_id(c.id)
             try:
-                built = await tmpl.build_async(
-                    Recipient(c.id, c.email, c.name, c.subscriber_id, c.list_id,
-                              c.organisation, c.fields), self._signing)
+                built = tmpl.build(Recipient(c.id, c.email, c.name, c.subscriber_id,
+                                             c.list_id, c.organisation, c.fields))
             except HeaderInjection as exc:
                 out = Outcome(Result.permanent, f"not sent: {exc}")
             else:
@@ -697,8 +691,6 @@ class Worker:
         await self.transport.close()
         if self.webhooks is not None:
             await self.webhooks.close()
-        if self._signing is not None:
-            self._signing.shutdown(wait=True)
         if self._crashed:  # leave journal and worker row for the next worker's recovery
             self._db.shutdown(wait=True)
             if self._db_rec is not self._db:
