@@ -15,7 +15,11 @@ from sqlalchemy.exc import OperationalError
 from mailer.errors import DatabaseBusy
 from mailer.store.db import BULK, BULK_YIELD_MAX, _writers_of, reading, transaction
 
+# SQLite's database-wide write lock: these tests have no PostgreSQL counterpart.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
+
+@SQLITE_ONLY
 def test_a_bulk_writer_stands_back_while_a_writer_waits(
         engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
     """While a writer (here: of this process) waits for the lock, a bulk writer's next
@@ -39,6 +43,7 @@ def test_a_bulk_writer_stands_back_while_a_writer_waits(
     assert stood and 0.25 < stood[0] < BULK_YIELD_MAX
 
 
+@SQLITE_ONLY
 def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
     """A web writer waiting for the lock, then an import batch: the web writer first."""
     order: list[str] = []
@@ -67,6 +72,7 @@ def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Con
     assert order == ["web", "bulk"]
 
 
+@SQLITE_ONLY
 def test_no_wait_and_read_only(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
     write_lock_holder.execute("BEGIN IMMEDIATE")
     started = time.monotonic()

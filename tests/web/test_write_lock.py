@@ -28,6 +28,9 @@ from mailer.store.models import ApiToken, Subscriber, Subscription, Subscription
 from mailer.web.app import create_app
 from tests.delivery_support import add_subscribers
 
+# SQLite's database-wide write lock: these tests have no PostgreSQL counterpart.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 #: Generous bounds for a loaded CI machine: no latency claim, only "did not wait for the
 #: lock" (which would be the 30 s busy timeout, or forever).
 PROMPT_S = 10.0
@@ -70,6 +73,7 @@ def _status(engine: Engine, sid: int, list_id: int) -> str:
         return SubscriptionStatus(sub.status).value
 
 
+@SQLITE_ONLY
 def test_reads_answer_while_another_connection_holds_the_write_lock(
         engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection) -> None:
     site = _site(engine, settings)
@@ -110,6 +114,7 @@ def test_reads_answer_while_another_connection_holds_the_write_lock(
         assert s.scalar(select(ApiToken.last_used_at)) is not None  # the lock is free
 
 
+@SQLITE_ONLY
 def test_a_write_that_cannot_get_the_lock_is_503_not_500(
         engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection,
         monkeypatch: pytest.MonkeyPatch) -> None:
