@@ -152,7 +152,7 @@ def send(url: str, env: dict[str, str], n: int,
          profile: Path | None = None) -> tuple[float, list[float], float, int]:
     """Run the worker until the outbox is drained; sample RSS and read progress meanwhile."""
     from mailer.services.mailings import progress
-    from mailer.store.db import make_engine, transaction
+    from mailer.store.db import make_engine, reading, transaction
 
     engine = make_engine(url)
     rss: list[float] = []
@@ -174,7 +174,7 @@ def send(url: str, env: dict[str, str], n: int,
         rss.append(_tree_rss_mb(worker.pid))
         if time.monotonic() >= next_read:
             r0 = time.perf_counter()
-            with transaction(engine) as s:
+            with reading(engine) as s:  # as the admin's reader would: never the write lock
                 shown = progress(s)
             slowest = max(slowest, time.perf_counter() - r0)
             reads += 1
