@@ -444,6 +444,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be a Maildir, mbox or folder path, or "
                                  "imaps://user:password@host/INBOX")
         return v
+
     @field_validator("old_secret_keys")
     @classmethod
     def _old_secrets(cls, v: str) -> str:
