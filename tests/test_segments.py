@@ -147,6 +147,23 @@ def test_conditions_select_in_sql(engine: Engine) -> None:
     assert who(engine, ["role~100%_"]) == []  # LIKE wildcards are text, not patterns
 
 
+def test_live_count_is_what_planning_adds(engine: Engine) -> None:
+    """The admin's and the API's live count leaves out what planning leaves out: a
+    suppressed address (bounced, complained) is neither counted nor in the sample."""
+    from mailer.store.models import SuppressionReason
+    from mailer.store.suppressions import suppress
+
+    add_people(engine)
+    with transaction(engine) as s:
+        suppress(s, "Bo@RegionHalland.se", SuppressionReason.hard_bounce, now=now())
+        target = segments.audience(s, list_slugs=["natverk"], where=["org.kind=region"])
+        found = segments.preview(s, target)
+        assert (found.count, [m.email for m in found.sample]) == (1, ["cia@skane.se"])
+        _, planned = plan_mailing(s, synthetic_rendered(), kind="newsletter", now=now(),
+                                  list_slugs=target.list_slugs, audience=target.conditions)
+        assert planned == found.count
+
+
 def test_saved_segment_counts_and_sends_to_whom_it_matches(
         engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
     add_people(engine)

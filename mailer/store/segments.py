@@ -28,6 +28,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
 )
 
 SQLITE_LOWER = "mailer_lower"
@@ -118,13 +119,16 @@ class Match:
 def matching(session: Session, list_ids: Sequence[int], conditions: Sequence[Condition], *,
              sample: int = 10) -> tuple[int, list[Match]]:
     """How many active subscribers of ``list_ids`` match, and the first ``sample`` of them
-    (by address) — what a mailing planned now would reach."""
+    (by address) — what a mailing planned now would reach: suppressed addresses (bounced,
+    complained, added by hand) are left out here as planning leaves them out."""
     if not list_ids:
         return 0, []
     ids = narrow(session, select(Subscriber.id).join(
         Subscription, Subscription.subscriber_id == Subscriber.id).where(
         Subscription.list_id.in_(list_ids),
-        Subscription.status == SubscriptionStatus.active), conditions).distinct().subquery()
+        Subscription.status == SubscriptionStatus.active,
+        ~exists().where(Suppression.email_key == Subscriber.email_key)),
+        conditions).distinct().subquery()
     total = session.scalar(select(func.count()).select_from(ids)) or 0
     rows = session.execute(
         select(Subscriber.email, Subscriber.name, func.coalesce(Organisation.name, ""),
