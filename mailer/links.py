@@ -5,9 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mailer.tokens import Purpose, Tokens, reconfirm_scope
+
+if TYPE_CHECKING:
+    from mailer.config import Settings
 
 
 class Links:
@@ -16,6 +20,11 @@ class Links:
     def __init__(self, base_url: str, tokens: Tokens) -> None:
         self.base = base_url.rstrip("/")
         self.tokens = tokens
+
+    @classmethod
+    def of(cls, settings: Settings) -> Links:
+        """The links of a workspace: its base URL, signed with its keys (old keys verify)."""
+        return cls(settings.base_url, Tokens(settings.signing_keys()))
 
     def unsubscribe(self, subscriber_id: int, list_id: int) -> str:
         """RFC 8058 target: GET shows a page with a button, POST unsubscribes at once."""

@@ -13,7 +13,6 @@ from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.services import deliverability as svc
 from mailer.store.db import transaction
-from mailer.tokens import Tokens
 
 
 def _inbox(ctx: typer.Context, source: str) -> None:
@@ -113,7 +112,7 @@ def remove(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
     """Allow mail to an address again; sign-ups made while it was suppressed are sent
     their confirmation link."""
     c: AppContext = ctx.obj
-    links = Links(c.settings.base_url, Tokens(c.settings.signing_keys()))
+    links = Links.of(c.settings)
     with transaction(c.engine) as s:
         sent = svc.remove_suppression(s, email, links=links, now=datetime.now(UTC),
                                       settings=c.settings)

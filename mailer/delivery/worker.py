@@ -45,7 +45,6 @@ from mailer.links import Links
 from mailer.store import buckets, mailings, outbox, suppressions, workers
 from mailer.store.buckets import Limits
 from mailer.store.models import FeedbackEventKind, Mailing, MailingKind, OutboxStatus
-from mailer.tokens import Tokens
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -186,7 +185,7 @@ class Worker:
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
         self._policy_streak = 0
-        self.links = Links(settings.base_url, Tokens(settings.signing_keys()))
+        self.links = Links.of(settings)
         self.report = DeliveryReport()
         self.journal_dir = settings.workspace / ".mailer-journal"
         self._journal: Journal | None = None

@@ -41,7 +41,6 @@ from mailer.store.models import (
     Subscriber,
 )
 from mailer.store.outbox import PlannedRecipient
-from mailer.tokens import Tokens
 
 
 class InvitationMail:
@@ -49,7 +48,7 @@ class InvitationMail:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.links = Links(settings.base_url, Tokens(settings.signing_keys()))
+        self.links = Links.of(settings)
 
     def options(self, slug: str) -> RenderOptions:
         return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug)

@@ -21,7 +21,6 @@ from mailer.delivery.worker import pool_for
 from mailer.links import Links
 from mailer.render.i18n import Translator
 from mailer.store.models import Mailing, MailingKind
-from mailer.tokens import Tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ def test_message(settings: Settings, to: str, server: str) -> bytes:
     mailing = Mailing(id=0, kind=MailingKind.test, subject=t.gettext("Test message from mailer"),
                       html=f"<p>{text}</p>", text=text + "\n", language=settings.language,
                       headers={}, list_ids=[])
-    links = Links(settings.base_url, Tokens(settings.signing_keys()))
+    links = Links.of(settings)
     tmpl = MessageTemplate.for_mailing(mailing, sender=settings.sender, links=links,
                                        reply_to=settings.reply_to)
     return tmpl.build(Recipient(0, to, "", None, None, "", None)).data

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation
 from mailer.domain.segments import Condition
-from mailer.errors import MailerError, NotFound
+from mailer.errors import NotFound
 from mailer.store import segments
 from mailer.store.models import (
     InvitationRow,
@@ -253,14 +253,6 @@ def invitees_not_reached(session: Session, invitation: InvitationRow) -> int:
     return int(session.scalar(select(func.count()).select_from(Invitee)
                               .where(Invitee.invitation_id == invitation.id,
                                      ~_copy_reached())) or 0)
-
-
-def require_sendable(invitation: InvitationRow, now: datetime, action: str) -> None:
-    """The store-side twin of ``refuse_if_closed`` for code that only has the row."""
-    if invitation.deadline <= now:
-        raise MailerError(
-            f"cannot {action}: the registration deadline of {invitation.slug} "
-            f"({invitation.deadline:%Y-%m-%d %H:%M} UTC) has passed")
 
 
 # --- GDPR: what invitations hold on a person (mailer subscribers show) -----------------------
