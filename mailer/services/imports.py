@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.domain.findings import Msg
 from mailer.domain.spreadsheet import SafeCsvWriter
+from mailer.errors import MailerError, message_of
 from mailer.services.invitations import open_invitation
 from mailer.store.importer import ImportReport as ImportReport
 from mailer.store.importer import Progress as Progress
@@ -29,12 +31,24 @@ def import_subscribers(engine: Engine, path: Path, list_slug: str, *,
                        encoding: str | None = None, delimiter: str | None = None,
                        rejected_path: Path | None = None, dry_run: bool = False,
                        progress: Progress | None = None, now: datetime | None = None,
-                       workers: int | None = None) -> ImportReport:
+                       workers: int | None = None, shown_as: str | None = None) -> ImportReport:
     """Import ``path`` into ``list_slug`` (active subscribers); every bad row is rejected
-    with its line and reason and written to the rejected file, the rest imported."""
-    return _import_subscribers(engine, path, list_slug, encoding=encoding, delimiter=delimiter,
-                               rejected_path=rejected_path, dry_run=dry_run,
-                               progress=progress, now=now, workers=workers)
+    with its line and reason and written to the rejected file, the rest imported.
+
+    ``shown_as``: the name a refusal gives the file instead of ``path`` (the admin's
+    uploads are stored under the workspace; the person chose ``lista.xlsx``)."""
+    try:
+        return _import_subscribers(engine, path, list_slug, encoding=encoding,
+                                   delimiter=delimiter, rejected_path=rejected_path,
+                                   dry_run=dry_run, progress=progress, now=now,
+                                   workers=workers)
+    except MailerError as exc:
+        message = message_of(exc)
+        if (shown_as is None or not isinstance(message, Msg)
+                or message.params.get("path") != str(path)):
+            raise
+        raise type(exc)(Msg(message.msgid, {**message.params, "path": shown_as},
+                            message.plural, message.n), exc.problems) from None
 
 
 def _shown(path: Path | None, base: Path | None) -> str:

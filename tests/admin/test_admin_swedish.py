@@ -247,6 +247,9 @@ def _refusals(client: TestClient, seen: dict[str, str]) -> None:
                     files={"file": ("lista.xlsx", b"PK\x03\x04 a workbook", "text/csv")})
     assert r.status_code == 400, r.text
     seen["import of a workbook"] = _shown(r.text, "error-summary")
+    # the refusal names the file as uploaded, not where the server keeps it
+    assert "lista.xlsx: " in seen["import of a workbook"]
+    assert "uploads/" not in r.text and "/lista.xlsx" not in r.text
 
 
 #: What each refusal says, in Swedish and in English (the English admin).

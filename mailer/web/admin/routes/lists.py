@@ -168,7 +168,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
             await run_in_threadpool(shutil.copyfileobj, upload.file, fh, 1024 * 1024)
     engine = web.engine
     report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
-                                     now=web.now())
+                                     now=web.now(), shown_as=path.name)
 
     found = await db(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
