@@ -334,3 +334,58 @@ def test_a_brand_address_is_checked_when_mailer_toml_is_loaded(
     with pytest.raises(ConfigError, match=rf"\[brands.natverk\] {key} = .*is not a valid "
                                           r"e-mail address"):
         load_settings(workspace)
+
+
+def test_an_invitation_its_confirmations_and_reminders_sign_as_their_newsletter(
+        branded: Cli, engine: Engine, smtp_server: SmtpServer, workspace: Path) -> None:
+    """An invitation takes its lists' brand (or its own ``brand:``), and so do the
+    registration confirmations and the reminders it sends later: From, Reply-To, the
+    envelope sender and the look."""
+    from tests.invite_helpers import ROOT, SLUG
+
+    cli = branded
+    assert cli("init")[0] == 0
+    add_subscribers(engine, 3, slug="natverk-2024", domain="natverk.test")
+    add_subscribers(engine, 1, slug="demokratidialog", domain="demokrati.test")
+    assert cli("lists", "edit", "natverk-2024", "--brand", "natverk")[0] == 0
+    assert cli("lists", "edit", "demokratidialog", "--brand", "demokrati")[0] == 0
+    folder = workspace / "issues" / SLUG
+    shutil.copytree(ROOT / "issues" / SLUG, folder)
+    path = folder / "issue.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^lists: .*$", "lists: [natverk-2024]", text),
+                    encoding="utf-8")
+
+    code, out, err = cli("invite", SLUG, "--now", "2023-01-20 09:00")
+    assert code == 0, out + err
+    code, out, err = cli("registrations", "add", SLUG, "person1@natverk.test",
+                         "--send-confirmation", "--now", "2023-02-01 10:00")
+    assert code == 0, out + err
+    # A list of another newsletter is refused before anything is planned for it.
+    code, out, err = cli("invite", SLUG, "--list", "demokratidialog",
+                         "--now", "2023-02-01 10:00")
+    assert code == 2
+    assert ("these lists belong to different newsletters: natverk-2024 (natverk), "
+            "demokratidialog (demokrati)") in out + err
+    # 7 days before the deadline: a reminder to the two who have not registered.
+    code, out, err = cli("worker", "--drain", "--now", "2023-02-08 09:30")
+    assert code == 0, out + err
+    got = smtp_server.wait_for(3 + 1 + 2)
+    subjects = sorted(str(r.message["Subject"]).split(" ")[0].rstrip(":") for r in got)
+    assert subjects == ["Bekräftelse"] + ["Inbjudan"] * 3 + ["Påminnelse"] * 2, subjects
+    for r in got:
+        assert parseaddr(r.message["From"]) == ("Nätverket", "natverk@natverket.example.net")
+        assert parseaddr(r.message["Reply-To"])[1] == "natverk-svar@natverket.example.net"
+        assert r.mail_from == "natverk@natverket.example.net"
+        assert "Nätverket, Box 1, 111 11 Stockholm" in r.message.get_body(
+            ("plain",)).get_content()
+
+    # Its own brand: wins over its lists' (the demokrati list may be invited now).
+    path.write_text(path.read_text(encoding="utf-8") + "brand: demokrati\n", encoding="utf-8")
+    smtp_server.received.clear()
+    code, out, err = cli("invite", SLUG, "--list", "demokratidialog",
+                         "--now", "2023-02-09 10:00")
+    assert code == 0, out + err
+    assert cli("worker", "--drain", "--now", "2023-02-09 10:01")[0] == 0
+    (r,) = smtp_server.wait_for(1)
+    assert parseaddr(r.message["From"]) == ("Demokratibrevet", "demokrati@skr.example.org")

@@ -388,6 +388,9 @@ class Invitation(_Model):
     subject: str = ""  # default: "Inbjudan: <title>"
     preheader: str = ""
     lists: list[str] = Field(default_factory=list)  # lists invited by default
+    # A [brands.<name>] of mailer.toml: the From, Reply-To and look of the invitation, its
+    # reminders and confirmations; else its lists' brand (services.brands), else [brand].
+    brand: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")] | Literal[""] = ""
     organiser: Organiser
     signatories: list[Signatory] = Field(default_factory=list)
     letter: str = Field(min_length=1)  # Markdown

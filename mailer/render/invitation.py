@@ -116,7 +116,8 @@ def render_invitation(inv: Invitation, options: RenderOptions | None = None) -> 
     """The invitation letter with every fact, rendered once for the whole mailing."""
     opts = options or RenderOptions()
     return render_mailing("invitation", context(inv, opts), subject=inv.mail_subject,
-                          language=inv.language, preheader=inv.preheader, options=opts)
+                          language=inv.language, preheader=inv.preheader, options=opts,
+                          brand=inv.brand or None)
 
 
 def reminder_subject(inv: Invitation) -> str:
@@ -132,7 +133,7 @@ def render_reminder(inv: Invitation, offset_key: str,
     subject = reminder_subject(inv)
     ctx = {**context(inv, opts), "offset": offset_key}
     return render_mailing("reminder", ctx, subject=subject, language=inv.language,
-                          preheader=f"{inv.title}", options=opts)
+                          preheader=f"{inv.title}", options=opts, brand=inv.brand or None)
 
 
 def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetime,
@@ -147,7 +148,7 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
     ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
-                              language=lang, options=opts)
+                              language=lang, options=opts, brand=inv.brand or None)
     if not inv.meetings or waitlisted:
         return rendered
     ics = Attachment(FILENAME, CONTENT_TYPE,
@@ -166,7 +167,7 @@ def render_reconfirmation(inv: Invitation, year: int,
     ctx = {**context(inv, opts), "year": year,
            "answer_by": i18n.format_day(answer_by, inv.language) if answer_by else ""}
     return render_mailing("reconfirmation", ctx, subject=subject, language=inv.language,
-                          options=opts)
+                          options=opts, brand=inv.brand or None)
 
 
 def _register() -> None:

@@ -30,6 +30,7 @@ from mailer.render.invitation import (
     render_reminder,
 )
 from mailer.render.types import RenderedMailing
+from mailer.services.brands import Signature, for_send
 from mailer.services.mailings import plan_mailing
 from mailer.store.invitations import invitee_addresses, not_invited_ids, record_invitees
 from mailer.store.lists import get_list
@@ -50,8 +51,19 @@ class InvitationMail:
         self.settings = settings
         self.links = Links.of(settings)
 
-    def options(self, slug: str) -> RenderOptions:
-        return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug)
+    def signature(self, session: Session, invitation: Invitation, slug: str,
+                  list_slugs: Sequence[str] = ()) -> Signature:
+        """How the invitation's mail signs and looks: its own ``brand:``, else the brand
+        of its ``lists:`` (and ``list_slugs``, the list invited now), else [brand].
+        Lists of different brands are refused (name the brand in issue.yaml), so the
+        invitation, its reminders and its confirmations always sign alike."""
+        lists = list(dict.fromkeys([*invitation.lists, *list_slugs]))
+        return for_send(session, self.settings, issue_brand=invitation.brand,
+                        issue=f"issues/{slug}", list_slugs=lists, test=True)
+
+    def options(self, slug: str, signature: Signature | None = None) -> RenderOptions:
+        return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug,
+                           brand=signature.brand if signature else "")
 
     def recipients(self, session: Session, row: InvitationRow, slug: str,
                    subscriber_ids: list[int], *, personal_link: bool) -> list[PlannedRecipient]:
@@ -65,10 +77,12 @@ class InvitationMail:
 
     def plan(self, session: Session, rendered: RenderedMailing, kind: MailingKind, *,
              name: str, source: str, recipients: list[PlannedRecipient],
-             now: datetime, expires_at: datetime | None = None) -> int:
-        """Plan one mailing to ``recipients``; returns its id."""
+             now: datetime, signature: Signature,
+             expires_at: datetime | None = None) -> int:
+        """Plan one mailing to ``recipients``, signed as ``signature``; returns its id."""
         mailing, _ = plan_mailing(session, rendered, kind=kind, now=now, name=name,
-                                  source=source, recipients=recipients, expires_at=expires_at)
+                                  source=source, recipients=recipients, expires_at=expires_at,
+                                  signature=signature)
         list_ids = sorted({r.list_id for r in recipients if r.list_id is not None})
         if list_ids:
             # The recipients are explicit (each with a personal link), but they got this
@@ -93,7 +107,8 @@ class InvitationMail:
         targets = not_invited_ids(session, row, list_id, conditions)
         if not targets:
             return 0, 0
-        rendered = render_invitation(invitation, self.options(slug))
+        signed = self.signature(session, invitation, slug, [list_slug])
+        rendered = render_invitation(invitation, self.options(slug, signed))
         form = invitation.registration.mode is RegistrationMode.form
         recipients = [PlannedRecipient(email=r.email, name=r.name,
                                        subscriber_id=r.subscriber_id, list_id=list_id,
@@ -101,7 +116,8 @@ class InvitationMail:
                       for r in self.recipients(session, row, slug, targets, personal_link=form)]
         mailing_id = self.plan(session, rendered, MailingKind.invitation,
                                name=f"{slug}: inbjudan", source=f"invitation:{slug}",
-                               recipients=recipients, now=now, expires_at=row.deadline)
+                               recipients=recipients, now=now, signature=signed,
+                               expires_at=row.deadline)
         invited = record_invitees(session, row, list_slug=list_slug, now=now,
                                   mailing_id=mailing_id, conditions=conditions)
         return mailing_id, invited
@@ -109,7 +125,8 @@ class InvitationMail:
     def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
                       row: InvitationRow, offset_key: str, subscriber_ids: list[int],
                       now: datetime) -> int:
-        rendered = render_reminder(invitation, offset_key, self.options(slug))
+        signed = self.signature(session, invitation, slug)
+        rendered = render_reminder(invitation, offset_key, self.options(slug, signed))
         form = invitation.registration.mode is RegistrationMode.form
         return self.plan(session, rendered, MailingKind.reminder,
                          name=f"{slug}: påminnelse {offset_key}",
@@ -117,12 +134,13 @@ class InvitationMail:
                          recipients=self.recipients(session, row, slug, subscriber_ids,
                                                     personal_link=form),
                          # worthless after the deadline, even if SMTP was down until then
-                         now=now, expires_at=row.deadline)
+                         now=now, signature=signed, expires_at=row.deadline)
 
     def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
                             row: InvitationRow, year: int, subscriber_ids: list[int],
                             now: datetime) -> int:
-        rendered = render_reconfirmation(invitation, year, self.options(slug))
+        signed = self.signature(session, invitation, slug)
+        rendered = render_reconfirmation(invitation, year, self.options(slug, signed))
         # The template's answer button is %%register_url%%; here it opens the yes/no page.
         recipients = [
             PlannedRecipient(email=r.email, name=r.name, subscriber_id=r.subscriber_id,
@@ -132,19 +150,21 @@ class InvitationMail:
         return self.plan(session, rendered, MailingKind.confirmation,
                          name=f"{slug}: bekräftelse {year}",
                          source=f"invitation:{slug}:reconfirm:{year}",
-                         recipients=recipients, now=now)
+                         recipients=recipients, now=now, signature=signed)
 
     def plan_confirmation(self, session: Session, *, slug: str, invitation: Invitation,
                           subscriber: Subscriber, registration: RegistrationRow,
                           now: datetime) -> int:
         """The registration confirmation to one person, in their language, with the
         meetings as .ics (not for the wait list). Returns the mailing id."""
+        signed = self.signature(session, invitation, slug)
         rendered = render_confirmation(
             invitation, slug, domain=self.settings.sender.domain, now=now,
             waitlisted=registration.status is RegistrationStatus.waitlisted,
-            options=self.options(slug), language=subscriber.language or None)
+            options=self.options(slug, signed), language=subscriber.language or None)
         recipients = [PlannedRecipient(email=subscriber.email, name=subscriber.name or "",
                                        subscriber_id=subscriber.id)]
         return self.plan(session, rendered, MailingKind.confirmation,
                          name=f"{slug}: bekräftelse till prenumerant {subscriber.id}",
-                         source=f"invitation:{slug}:confirm", recipients=recipients, now=now)
+                         source=f"invitation:{slug}:confirm", recipients=recipients, now=now,
+                         signature=signed)
