@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.import_csv import _tree_rss_mb, run_measured  # noqa: E402
+from benchmarks.import_csv import (  # noqa: E402
+    _cpu_seconds,
+    _tree_pids,
+    _tree_rss_mb,
+    run_measured,
+)
 from benchmarks.send import SECRET, Sink, ensure_postfix_tools, run_smtp_source  # noqa: E402
 
 FLAGSHIP = ROOT / "issues" / "2023-06-nyhetsbrev-6"
@@ -149,29 +155,42 @@ def summarise_profile(path: Path) -> None:
         print(f"    {n / all_:6.1%}  {frame[:110]}")
 
 
-def rate_between(samples: list[tuple[float, int]], n: int, lo: float, hi: float) -> float:
-    """msg/s while the settled copies went from ``lo`` to ``hi`` (shares of ``n``), from
-    the progress samples (seconds, settled); the first share starts at the first copy."""
-    def first(share: float) -> tuple[float, int]:
-        return next(((t, d) for t, d in samples if d >= max(share * n, 1)), samples[-1])
-    (t0, d0), (t1, d1) = first(lo), first(hi)
-    return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+Sample = tuple[float, int, float]  # seconds since the start, copies settled, worker CPU s
+
+
+def rate_between(samples: list[Sample], n: int, lo: float, hi: float) -> tuple[float, float]:
+    """msg/s and the worker's CPU ms per copy while the settled copies went from ``lo``
+    to ``hi`` (shares of ``n``); the first share starts at the first settled copy."""
+    def first(share: float) -> Sample:
+        return next((x for x in samples if x[1] >= max(share * n, 1)), samples[-1])
+    (t0, d0, c0), (t1, d1, c1) = first(lo), first(hi)
+    if t1 <= t0 or d1 <= d0:
+        return 0.0, 0.0
+    return (d1 - d0) / (t1 - t0), (c1 - c0) * 1000 / (d1 - d0)
+
+
+def _worker_cpu(pid: int, profiled: bool) -> float:
+    """CPU seconds of the worker (under py-spy: its children, not py-spy itself)."""
+    pids = _tree_pids(pid)[1 if profiled else 0:]
+    return sum(_cpu_seconds(p) or 0.0 for p in pids)
 
 
 def send(url: str, env: dict[str, str], n: int, profile: Path | None = None,
-         ) -> tuple[float, list[float], list[float], list[tuple[float, int]]]:
+         ) -> tuple[float, list[float], list[float], list[Sample]]:
     """Run the worker until the outbox is drained; sample RSS and read progress meanwhile.
 
     Returns the wall time, the RSS samples, the progress reads' latencies and the
-    (seconds, copies settled) each read saw."""
+    (seconds, copies settled, worker CPU seconds) at each read."""
     from mailer.services.mailings import progress
     from mailer.store.db import make_engine, reading, transaction
 
     engine = make_engine(url)
     rss: list[float] = []
     latencies: list[float] = []
-    samples: list[tuple[float, int]] = [(0.0, 0)]
+    samples: list[Sample] = [(0.0, 0, 0.0)]
     t0 = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = children.ru_utime + children.ru_stime
     cmd = [sys.executable, "-m", "mailer", "worker", "--drain"]
     if profile is not None:  # py-spy samples the worker (its own RSS is counted too)
         cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
@@ -192,7 +211,8 @@ def send(url: str, env: dict[str, str], n: int, profile: Path | None = None,
             latencies.append(time.perf_counter() - r0)
             next_read += 1.0
             done = sum(v for k, v in shown[0].counts.items() if k not in OPEN) if shown else 0
-            samples.append((r0 - t0, done))
+            cpu = _worker_cpu(worker.pid, profile is not None)
+            samples.append((r0 - t0, done, cpu))
             if len(latencies) % 10 == 1:
                 print(f"  progress after {r0 - t0:.0f} s: {done:,} of {n:,} settled (read in "
                       f"{latencies[-1] * 1000:.0f} ms, load {os.getloadavg()[0]:.1f})",
@@ -206,7 +226,11 @@ def send(url: str, env: dict[str, str], n: int, profile: Path | None = None,
         shown = progress(s)
     print(f"  outbox at the end: {shown[0].counts if shown else {}}")
     engine.dispose()
-    samples.append((elapsed, n))
+    # the worker's whole CPU time, once reaped (the last read missed its last moments;
+    # under py-spy that would count py-spy too: the last read's figure then)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    samples.append((elapsed, n, samples[-1][2] if profile is not None
+                    else children.ru_utime + children.ru_stime - cpu_before))
     return elapsed, rss, latencies, samples
 
 
@@ -278,11 +302,12 @@ def main() -> int:
         print(f"worker: {n:,} sent in {elapsed:.1f} s = {ours:,.0f} msg/s; RSS after start-up "
               f"{min(warm):.0f}-{max(warm):.0f} MB (peak {max(rss):.0f} MB, {len(rss)} samples); "
               f"load average {load:.1f} -> {load_send:.1f}")
-        start, middle, end = (rate_between(samples, n, lo, hi)
-                              for lo, hi in ((0, 0.1), (0.45, 0.55), (0.9, 1.0)))
+        (start, c_start), (middle, c_middle), (end, c_end) = (
+            rate_between(samples, n, lo, hi) for lo, hi in ((0, 0.1), (0.45, 0.55), (0.9, 1.0)))
         print(f"rate as the queue empties: first 10 % of the copies {start:,.0f} msg/s, "
               f"45-55 % {middle:,.0f} msg/s, last 10 % {end:,.0f} msg/s (end/start "
-              f"{end / start if start else 0:.2f}; flat is about 1)")
+              f"{end / start if start else 0:.2f}; flat is about 1); the worker's CPU per "
+              f"copy (less load-dependent) {c_start:.2f} / {c_middle:.2f} / {c_end:.2f} ms")
         lat = sorted(latencies) or [0.0]
         print(f"progress read {len(latencies)} times while sending: median "
               f"{lat[len(lat) // 2] * 1000:.0f} ms, 95th percentile "
