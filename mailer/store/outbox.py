@@ -258,11 +258,11 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
         return []
     # The row's list is the one its List-Unsubscribe link names: unsubscribing from it
     # after planning stops this message, even if the person is on another target list.
-    consent = exists().where(
-        Subscription.subscriber_id == OutboxRow.subscriber_id,
-        Subscription.list_id == OutboxRow.list_id,
-        Subscription.status == SubscriptionStatus.active,
-    )
+    # Joined on the unique (subscriber, list) key: an EXISTS that also named the status
+    # let PostgreSQL (without statistics yet, as after an import) walk the list's
+    # (list, status) index to each subscriber instead, O(list) per row.
+    consent = and_(Subscription.id.is_not(None),
+                   Subscription.status == SubscriptionStatus.active)
     rows = session.execute(
         select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.subscriber_id, OutboxRow.list_id,
                OutboxRow.email, func.coalesce(Subscriber.name, OutboxRow.name),
@@ -271,6 +271,8 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
                or_(OutboxRow.list_id.is_(None), consent), OutboxRow.email_key)
         .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
         .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
+        .outerjoin(Subscription, and_(Subscription.subscriber_id == OutboxRow.subscriber_id,
+                                      Subscription.list_id == OutboxRow.list_id))
         .where(OutboxRow.id.in_(ids))
         .order_by(OutboxRow.id)
     ).all()
