@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,12 +36,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.import_csv import _tree_rss_mb, run_measured  # noqa: E402
+from benchmarks.import_csv import (  # noqa: E402
+    _cpu_seconds,
+    _tree_pids,
+    _tree_rss_mb,
+    run_measured,
+)
 from benchmarks.send import SECRET, Sink, ensure_postfix_tools, run_smtp_source  # noqa: E402
 
 FLAGSHIP = ROOT / "issues" / "2023-06-nyhetsbrev-6"
 SLUG = "storlista"
 EMPTY = "tomlista"  # the same command to an empty list: start-up and rendering, no rows
+OPEN = ("queued", "retry", "sending")  # a copy not settled yet
 
 
 def seed(url: str, n: int) -> None:
@@ -148,17 +155,42 @@ def summarise_profile(path: Path) -> None:
         print(f"    {n / all_:6.1%}  {frame[:110]}")
 
 
-def send(url: str, env: dict[str, str], n: int,
-         profile: Path | None = None) -> tuple[float, list[float], float, int]:
-    """Run the worker until the outbox is drained; sample RSS and read progress meanwhile."""
+Sample = tuple[float, int, float]  # seconds since the start, copies settled, worker CPU s
+
+
+def rate_between(samples: list[Sample], n: int, lo: float, hi: float) -> tuple[float, float]:
+    """msg/s and the worker's CPU ms per copy while the settled copies went from ``lo``
+    to ``hi`` (shares of ``n``); the first share starts at the first settled copy."""
+    def first(share: float) -> Sample:
+        return next((x for x in samples if x[1] >= max(share * n, 1)), samples[-1])
+    (t0, d0, c0), (t1, d1, c1) = first(lo), first(hi)
+    if t1 <= t0 or d1 <= d0:
+        return 0.0, 0.0
+    return (d1 - d0) / (t1 - t0), (c1 - c0) * 1000 / (d1 - d0)
+
+
+def _worker_cpu(pid: int, profiled: bool) -> float:
+    """CPU seconds of the worker (under py-spy: its children, not py-spy itself)."""
+    pids = _tree_pids(pid)[1 if profiled else 0:]
+    return sum(_cpu_seconds(p) or 0.0 for p in pids)
+
+
+def send(url: str, env: dict[str, str], n: int, profile: Path | None = None,
+         ) -> tuple[float, list[float], list[float], list[Sample]]:
+    """Run the worker until the outbox is drained; sample RSS and read progress meanwhile.
+
+    Returns the wall time, the RSS samples, the progress reads' latencies and the
+    (seconds, copies settled, worker CPU seconds) at each read."""
     from mailer.services.mailings import progress
     from mailer.store.db import make_engine, reading, transaction
 
     engine = make_engine(url)
     rss: list[float] = []
-    slowest = 0.0
-    reads = 0
+    latencies: list[float] = []
+    samples: list[Sample] = [(0.0, 0, 0.0)]
     t0 = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = children.ru_utime + children.ru_stime
     cmd = [sys.executable, "-m", "mailer", "worker", "--drain"]
     if profile is not None:  # py-spy samples the worker (its own RSS is counted too)
         cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
@@ -176,14 +208,14 @@ def send(url: str, env: dict[str, str], n: int,
             r0 = time.perf_counter()
             with reading(engine) as s:  # as the admin's reader would: never the write lock
                 shown = progress(s)
-            slowest = max(slowest, time.perf_counter() - r0)
-            reads += 1
+            latencies.append(time.perf_counter() - r0)
             next_read += 1.0
-            if reads % 10 == 1:
-                done = sum(v for k, v in shown[0].counts.items() if k != "queued") \
-                    if shown else 0
-                print(f"  progress after {time.perf_counter() - t0:.0f} s: {done:,} of {n:,} "
-                      f"settled (read in {(time.perf_counter() - r0) * 1000:.0f} ms)",
+            done = sum(v for k, v in shown[0].counts.items() if k not in OPEN) if shown else 0
+            cpu = _worker_cpu(worker.pid, profile is not None)
+            samples.append((r0 - t0, done, cpu))
+            if len(latencies) % 10 == 1:
+                print(f"  progress after {r0 - t0:.0f} s: {done:,} of {n:,} settled (read in "
+                      f"{latencies[-1] * 1000:.0f} ms, load {os.getloadavg()[0]:.1f})",
                       flush=True)
         time.sleep(0.5)
     elapsed = time.perf_counter() - t0
@@ -194,7 +226,12 @@ def send(url: str, env: dict[str, str], n: int,
         shown = progress(s)
     print(f"  outbox at the end: {shown[0].counts if shown else {}}")
     engine.dispose()
-    return elapsed, rss, slowest, reads
+    # the worker's whole CPU time, once reaped (the last read missed its last moments;
+    # under py-spy that would count py-spy too: the last read's figure then)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    samples.append((elapsed, n, samples[-1][2] if profile is not None
+                    else children.ru_utime + children.ru_stime - cpu_before))
+    return elapsed, rss, latencies, samples
 
 
 def main() -> int:
@@ -252,7 +289,7 @@ def main() -> int:
             env["MAILER_SMTP_CONNECTIONS"] = str(args.connections)
             env["MAILER_SMTP_RECYCLE_AFTER"] = "100000"
             load = os.getloadavg()[0]
-            elapsed, rss, slowest, reads = send(url, env, n, args.profile)
+            elapsed, rss, latencies, samples = send(url, env, n, args.profile)
             load_send = os.getloadavg()[0]
             from benchmarks.send import flagship, sample_bytes
 
@@ -264,10 +301,24 @@ def main() -> int:
         warm = rss[len(rss) // 10:] or rss
         print(f"worker: {n:,} sent in {elapsed:.1f} s = {ours:,.0f} msg/s; RSS after start-up "
               f"{min(warm):.0f}-{max(warm):.0f} MB (peak {max(rss):.0f} MB, {len(rss)} samples); "
-              f"progress read {reads} times while sending, slowest {slowest * 1000:.0f} ms; "
               f"load average {load:.1f} -> {load_send:.1f}")
+        (start, c_start), (middle, c_middle), (end, c_end) = (
+            rate_between(samples, n, lo, hi) for lo, hi in ((0, 0.1), (0.45, 0.55), (0.9, 1.0)))
+        print(f"rate as the queue empties: first 10 % of the copies {start:,.0f} msg/s, "
+              f"45-55 % {middle:,.0f} msg/s, last 10 % {end:,.0f} msg/s (end/start "
+              f"{end / start if start else 0:.2f}; flat is about 1); the worker's CPU per "
+              f"copy (less load-dependent) {c_start:.2f} / {c_middle:.2f} / {c_end:.2f} ms")
+        lat = sorted(latencies) or [0.0]
+        print(f"progress read {len(latencies)} times while sending: median "
+              f"{lat[len(lat) // 2] * 1000:.0f} ms, 95th percentile "
+              f"{lat[int(len(lat) * 0.95)] * 1000:.0f} ms, slowest {lat[-1] * 1000:.0f} ms")
         print(f"smtp-source: {src:,.0f} msg/s ({n:,} x {size:,} bytes, {args.connections} "
-              f"sessions, same sink): mailer at {ours / src:.0%} of it (goal 50 %)")
+              f"sessions, same sink): mailer at {ours / src:.0%} of it (goal 50 %); load "
+              f"average now {os.getloadavg()[0]:.1f}")
+        if n >= 1_000_000:
+            ok = ours >= 0.5 * src and max(warm) < 250
+            print(f"targets for 1 M: worker RSS < 250 MB and >= 50 % of smtp-source: "
+                  f"{'met' if ok else 'NOT met'}")
         if args.profile is not None:
             summarise_profile(args.profile)
         print("(the mailings are numbered 1 for the empty list and 2 for the measured one)")

@@ -7,9 +7,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from mailer.config import Settings
+from mailer.delivery import worker
 from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.worker import deliver_due
 from mailer.errors import MailerError
@@ -160,6 +161,28 @@ def test_values_spliced_into_quoted_printable_decode_exactly(value: str) -> None
     assert all(len(line) <= 76 for line in lines)
     assert not any(line.startswith(b".") for line in lines)
     assert quopri.decodestring(raw).decode("utf-8").replace("\r\n", "\n") == a + value + b
+
+
+def test_a_mailing_sent_to_its_end_is_done_while_another_keeps_the_worker_busy(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A confirmation's mailing is marked done (and its webhook due) within a heartbeat,
+    not when a big mailing queued behind it is done too."""
+    monkeypatch.setattr(worker, "HEARTBEAT_SECONDS", 0.0)  # a heartbeat every turn
+    add_subscribers(engine, 300)
+    with transaction(engine) as s:
+        small, _ = plan_mailing(s, synthetic_rendered(2_000), kind="confirmation", now=now(),
+                                recipients=[PlannedRecipient("ny@example.org")])
+        big, _ = plan_mailing(s, synthetic_rendered(2_000), kind="newsletter", now=now(),
+                              list_slugs=["medborgardialog"])
+    report = deliver_due(engine, settings)
+    assert report.sent == 301 and sorted(report.finished) == sorted([small.id, big.id])
+    with transaction(engine) as s:
+        done = s.get(Mailing, small.id)
+        assert done is not None and done.status == "done" and done.finished_at is not None
+        last_of_big = s.scalar(select(func.max(OutboxRow.sent_at))
+                               .where(OutboxRow.mailing_id == big.id))
+        assert last_of_big is not None and done.finished_at < last_of_big
 
 
 def test_expired_mailing_sends_nothing_and_finishes(engine: Engine, settings: Settings,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Select,
     Table,
     and_,
     bindparam,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,6 +59,9 @@ RECEIVED = (OutboxStatus.queued, OutboxStatus.retry, OutboxStatus.sending, Outbo
             OutboxStatus.unknown)
 #: Final states that are not a delivery: reports show their reasons.
 NOT_DELIVERED = (OutboxStatus.skipped, OutboxStatus.failed, OutboxStatus.unknown)
+#: Mailings that may still have open rows.
+UNFINISHED = (MailingStatus.draft, MailingStatus.scheduled, MailingStatus.sending,
+              MailingStatus.paused)
 
 
 def relax_commit(session: Session) -> None:
@@ -195,28 +200,55 @@ def _of_kinds(kinds: Collection[MailingKind] | None) -> list[ColumnElement[bool]
     return [] if kinds is None else [Mailing.kind.in_([MailingKind(k) for k in kinds])]
 
 
+#: How many mailings with due copies one claim looks at (each is one short index walk;
+#: more wait for a later claim, oldest mailing first).
+CLAIM_MAILINGS = 100
+
+
+def _pick(session: Session, mailing_ids: Sequence[int], limit: int,
+          now: datetime) -> Select[tuple[int]]:
+    """The ids of the ``limit`` earliest-due pending rows of ``mailing_ids``, oldest first.
+
+    One index walk per mailing and pending status (``ix_outbox_claim``: mailing, status,
+    due time, id — already in claim order), each stopping after ``limit`` rows, then the
+    earliest ``limit`` of those. It costs O(limit × mailings), never O(queued rows): one
+    ``ORDER BY id`` over every due row sorted the whole queue for each batch, and the
+    rows of paused, scheduled or draft mailings, or of other kinds, are never walked.
+    """
+    pg = session.get_bind().dialect.name == "postgresql"
+    branches = []
+    for mid in mailing_ids[:CLAIM_MAILINGS]:
+        for status in PENDING:
+            walk = (select(OutboxRow.id, OutboxRow.next_attempt_at)
+                    .where(OutboxRow.mailing_id == mid, OutboxRow.status == status,
+                           OutboxRow.next_attempt_at <= now)
+                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                    .limit(limit))
+            if pg:  # several workers share the outbox: each takes rows no other holds
+                walk = walk.with_for_update(skip_locked=True)
+            sub = walk.subquery()
+            branches.append(select(sub.c.id, sub.c.next_attempt_at))
+    both = union_all(*branches).subquery()
+    return select(both.c.id).order_by(both.c.next_attempt_at, both.c.id).limit(limit)
+
+
 def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
                 kinds: Collection[MailingKind] | None = None) -> list[Claimed]:
     """Mark up to ``limit`` due rows of sending mailings as ours; skip withdrawn consent.
 
-    One short transaction (the caller's). Consent is re-checked here, at send time:
-    a list recipient must still have an active subscription on the row's list, else
-    the row becomes ``skipped``. With ``kinds``, only rows of mailings of those kinds.
+    One short transaction (the caller's). The earliest-due rows go first, by id among
+    rows due at the same time (a planned mailing's rows all are: planning order).
+    Consent is re-checked here, at send time: a list recipient must still have an
+    active subscription on the row's list, else the row becomes ``skipped``. With
+    ``kinds``, only rows of mailings of those kinds.
     """
     expire_overdue(session, now, kinds)
-    pick = (
-        select(OutboxRow.id)
-        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(OutboxRow.status.in_(PENDING), OutboxRow.next_attempt_at <= now,
-               Mailing.status == MailingStatus.sending, *_of_kinds(kinds))
-        .order_by(OutboxRow.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(of=OutboxRow, skip_locked=True)
+    due = [m.id for m in due_mailings(session, now, kinds)]
+    if not due:
+        return []
     ids = [r[0] for r in session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id.in_(pick.scalar_subquery()))
+        .where(OutboxRow.id.in_(_pick(session, due, limit, now).scalar_subquery()))
         .values(status=OutboxStatus.sending, claimed_by=worker_id, claimed_at=now,
                 attempts=OutboxRow.attempts + 1, updated_at=now)
         .returning(OutboxRow.id)
@@ -226,11 +258,11 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
         return []
     # The row's list is the one its List-Unsubscribe link names: unsubscribing from it
     # after planning stops this message, even if the person is on another target list.
-    consent = exists().where(
-        Subscription.subscriber_id == OutboxRow.subscriber_id,
-        Subscription.list_id == OutboxRow.list_id,
-        Subscription.status == SubscriptionStatus.active,
-    )
+    # Joined on the unique (subscriber, list) key: an EXISTS that also named the status
+    # let PostgreSQL (without statistics yet, as after an import) walk the list's
+    # (list, status) index to each subscriber instead, O(list) per row.
+    consent = and_(Subscription.id.is_not(None),
+                   Subscription.status == SubscriptionStatus.active)
     rows = session.execute(
         select(OutboxRow.id, OutboxRow.mailing_id, OutboxRow.subscriber_id, OutboxRow.list_id,
                OutboxRow.email, func.coalesce(Subscriber.name, OutboxRow.name),
@@ -239,6 +271,8 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
                or_(OutboxRow.list_id.is_(None), consent), OutboxRow.email_key)
         .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
         .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
+        .outerjoin(Subscription, and_(Subscription.subscriber_id == OutboxRow.subscriber_id,
+                                      Subscription.list_id == OutboxRow.list_id))
         .where(OutboxRow.id.in_(ids))
         .order_by(OutboxRow.id)
     ).all()
@@ -406,7 +440,10 @@ def expire_overdue(session: Session, now: datetime,
                    kinds: Collection[MailingKind] | None = None) -> int:
     """Skip the open rows of mailings (of ``kinds``) whose ``expires_at`` has passed;
     returns how many."""
-    expired = select(Mailing.id).where(Mailing.expires_at.is_not(None),
+    # Only mailings that can still have open rows (done, cancelled and missed ones have
+    # none): the claim asks this each batch, and old expired mailings pile up.
+    expired = select(Mailing.id).where(Mailing.status.in_(UNFINISHED),
+                                       Mailing.expires_at.is_not(None),
                                        Mailing.expires_at <= now, *_of_kinds(kinds))
     return _changed(session, (
         update(OutboxRow)
@@ -461,12 +498,19 @@ def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[i
 
 
 def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> datetime | None:
-    """When the next pending row of a sending mailing (of ``kinds``) becomes due."""
-    return session.scalar(
-        select(func.min(OutboxRow.next_attempt_at))
-        .join(Mailing, Mailing.id == OutboxRow.mailing_id)
-        .where(OutboxRow.status.in_(PENDING), Mailing.status == MailingStatus.sending,
-               *_of_kinds(kinds)))
+    """When the next pending row of a sending mailing (of ``kinds``) becomes due.
+
+    The first entry of ``ix_outbox_claim`` per sending mailing and pending status: one
+    index seek each, not a minimum over every pending row."""
+    firsts = [select(OutboxRow.next_attempt_at)
+              .where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status == status)
+              .order_by(OutboxRow.next_attempt_at).limit(1)
+              .correlate(Mailing).scalar_subquery()
+              for status in PENDING]
+    row = session.execute(
+        select(*(func.min(first) for first in firsts))
+        .where(Mailing.status == MailingStatus.sending, *_of_kinds(kinds))).one()
+    return min((t for t in row if t is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,13 +525,15 @@ class DueMailing:
 
 def due_mailings(session: Session, now: datetime,
                  kinds: Collection[MailingKind] | None = None) -> list[DueMailing]:
-    """Sending mailings (of ``kinds``) that have pending rows due at ``now``."""
+    """Sending mailings (of ``kinds``) that have pending rows due at ``now``, oldest
+    first; one index seek per sending mailing."""
     due = exists().where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status.in_(PENDING),
                          OutboxRow.next_attempt_at <= now)
     return [DueMailing(mid, MailingKind(kind), window or "", expires)
             for mid, kind, window, expires in session.execute(
                 select(Mailing.id, Mailing.kind, Mailing.send_window, Mailing.expires_at)
-                .where(Mailing.status == MailingStatus.sending, due, *_of_kinds(kinds)))]
+                .where(Mailing.status == MailingStatus.sending, due, *_of_kinds(kinds))
+                .order_by(Mailing.id))]
 
 
 def defer(session: Session, mailing_id: int, until: datetime, now: datetime) -> int:

@@ -131,9 +131,10 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("mailing_id", "email_key"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
-        # A mailing's copies by status, and "has it a copy due now?" in one seek
-        # (``outbox.due_mailings``, asked in the worker's claim transaction).
-        Index("ix_outbox_mailing_due", "mailing_id", "status", "next_attempt_at"),
+        # A mailing's copies by status; "has it a copy due now?" in one seek
+        # (``outbox.due_mailings``); and the claim's order, so a claim walks only the
+        # rows it takes (``outbox.claim_batch``, per mailing: due time, then id).
+        Index("ix_outbox_claim", "mailing_id", "status", "next_attempt_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
