@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -38,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from mailer.domain.addresses import email_hash
 from mailer.domain.findings import Msg, msg
@@ -64,6 +65,7 @@ SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentEvent.__table__)
 ORG_CACHE_LIMIT = 50_000
 SQLITE_CACHE_KIB = 65_536
+PG_TEMP_BUFFERS = "128MB"
 
 
 @dataclass
@@ -213,6 +215,14 @@ class BatchUpsert:
         # PostgreSQL: each batch is COPY'd into temporary tables and applied with one
         # set-based statement per step; SQLite (in-process, no COPY) runs executemany.
         self.copy = conn.dialect.name == "postgresql" if copy is None else copy
+        if conn.dialect.name == "postgresql" and not conn.exec_driver_sql(
+                "SELECT pg_my_temp_schema() <> 0").scalar_one():
+            # The seen-rows table of a million rows and its index outgrow the default
+            # 8 MB of buffers for temporary tables; past it every insert reads and
+            # writes pages of a temporary file. The setting can only change before the
+            # session's first temporary table (a pooled connection keeps it; memory is
+            # taken as used).
+            conn.exec_driver_sql(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
         self.seen = SeenRows(conn, copy=self.copy)
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
@@ -443,15 +453,23 @@ class SeenRows:
 
     def __init__(self, conn: Connection, *, copy: bool = False) -> None:
         self.conn = conn
+        # executemany (SQLite): ``line`` is the key (SQLite's rowid, free), and a batch's
+        # rows are ``line >= first``. COPY (PostgreSQL): a batch's rows are its stage
+        # (``mailer_import_batch``, this batch only), so ``line`` needs no index: a range
+        # on a temporary table without statistics was a sequential scan of every row
+        # seen so far, and the join on it one of all subscribers, per batch (O(n²)).
         self.t = Table("mailer_import_rows", MetaData(),
-                       Column("line", Integer, primary_key=True, autoincrement=False),
+                       Column("line", Integer, primary_key=not copy, autoincrement=False,
+                              nullable=False),
                        Column("key", String(320), nullable=False, unique=True),
                        prefixes=["TEMPORARY"])
         conn.execute(text("DROP TABLE IF EXISTS mailer_import_rows"))
         self.t.create(conn)
         self._insert: Writer
+        self.batch: Table | None = None
         if copy:
             stage = CopyStage(conn, "mailer_import_batch", [self.t.c.line, self.t.c.key])
+            self.batch = stage.t
             self._insert = CopyApply(stage, pg_insert(self.t).from_select(
                 ["line", "key"], select(*stage.c)).on_conflict_do_nothing(
                     index_elements=["key"]).returning(self.t.c.line))
@@ -480,24 +498,30 @@ class SeenRows:
             select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups])))}
         return {r.line: duplicate_reason(earlier[r.key]) for r in dups}
 
+    def _batch(self, first: int) -> tuple[Table, ColumnElement[bool]]:
+        """The rows of the batch starting at ``first``: its stage (COPY), or by line."""
+        if self.batch is not None:  # every row of the stage (duplicates too: never asked for)
+            return self.batch, true()
+        return self.t, self.t.c.line >= first
+
     def people(self, first: int, list_id: int) -> dict[int, Any]:  # Any: see _change
         """{line: the person already in the database, with their status on the list}."""
-        t = self.t
+        t, where = self._batch(first)
         query = (select(t.c.line, PEOPLE.c.id, PEOPLE.c.email, PEOPLE.c.name,
                         PEOPLE.c.organisation_id, PEOPLE.c.role, PEOPLE.c.language,
                         PEOPLE.c.attributes, SUBS.c.status)
                  .select_from(t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)
                               .outerjoin(SUBS, and_(SUBS.c.subscriber_id == PEOPLE.c.id,
                                                     SUBS.c.list_id == list_id)))
-                 .where(t.c.line >= first))
+                 .where(where))
         return {r.line: r for r in self.conn.execute(query)}
 
     def ids(self, first: int) -> dict[int, int]:
         """{line: subscriber id} for the rows of the batch starting at ``first``."""
-        t = self.t
+        t, where = self._batch(first)
         return dict(self.conn.execute(
             select(t.c.line, PEOPLE.c.id).select_from(
-                t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)).where(t.c.line >= first)).all())
+                t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)).where(where)).all())
 
     def drop(self) -> None:
         self.t.drop(self.conn)
