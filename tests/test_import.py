@@ -451,6 +451,47 @@ def test_batches_of_several_parse_chunks_give_the_same_result(
     assert whole.rejected == 2 and whole.empty_rows == 1
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's WAL only
+def test_sqlite_checkpoints_beside_the_import_and_the_wal_starts_over(
+        lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite the import's commits do not checkpoint; a thread of its own copies the WAL
+    back into the database file, and every WAL_SETTLE_COMMITS commits the import waits for
+    it, so the next batch starts the WAL file over instead of appending to it all the way
+    through the import. The pooled connection gets its automatic checkpoint back."""
+    from mailer.store import db
+    from mailer.store.db import READ_ONLY
+
+    monkeypatch.setattr(db, "WAL_SETTLE_COMMITS", 2)
+    database = Path(lists.url.database or "")
+    wal = database.with_name(database.name + "-wal")
+    checkpoints: list[int] = []
+    original = db.WalCheckpointer._run
+
+    def counted(self: db.WalCheckpointer) -> None:
+        checkpoints.append(0)
+        original(self)
+
+    monkeypatch.setattr(db.WalCheckpointer, "_run", counted)
+    size_before = database.stat().st_size
+    path = write(tmp_path / "many.csv", "email;name;Anteckning\n" + "".join(
+        f"p{i}@example.org;P {i};{'x' * 300}\n" for i in range(3000)))
+    report = run(lists, path, batch_size=50, workers=0)  # 60 commits
+    assert report.counts.imported == 3000 and checkpoints == [0]  # one thread
+    grown = database.stat().st_size - size_before
+    # 60 batches appended to one WAL would make it larger than what the database grew by
+    # (each batch writes its pages again: index tails, the heap's last page…); started
+    # over every 2 commits it holds about 3 batches.
+    assert wal.exists() and 0 < wal.stat().st_size < grown / 4
+    reader = lists.execution_options(**{READ_ONLY: True})  # no write lock taken
+    pooled = [reader.connect() for _ in range(3)]  # whichever pooled one the import had
+    try:
+        assert {c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+                for c in pooled} == {1000}
+    finally:
+        for c in pooled:
+            c.close()
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 def test_header_names() -> None:

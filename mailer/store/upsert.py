@@ -45,6 +45,7 @@ from mailer.domain.addresses import email_hash
 from mailer.domain.findings import Msg, msg
 from mailer.domain.subscriber_rows import SubscriberRow, guess_org_kind, organisation_key
 from mailer.store.bulk import CopyApply, CopyStage, Executemany
+from mailer.store.db import WalCheckpointer
 from mailer.store.models import (
     ConsentEvent,
     MailingList,
@@ -206,12 +207,21 @@ class BatchUpsert:
         self.language = lst.language
         self.now = now
         self.orgs = Organisations(conn, now)
+        self.checkpointer: WalCheckpointer | None = None
         if conn.dialect.name == "sqlite":
             # A million rows touch far more index pages than the default 2 MB page cache
             # holds; spilling them to the WAL mid-transaction and reading them back
             # doubled the time. 64 MB, for this connection, until the import ends.
             self._cache_size = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            database = conn.engine.url.database or ""
+            if database not in ("", ":memory:"):
+                # Checkpoints in a thread of their own (see WalCheckpointer), not in
+                # each batch's commit.
+                self._autocheckpoint = int(conn.exec_driver_sql(
+                    "PRAGMA wal_autocheckpoint").scalar_one())
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                self.checkpointer = WalCheckpointer(database)
         # PostgreSQL: each batch is COPY'd into temporary tables and applied with one
         # set-based statement per step; SQLite (in-process, no COPY) runs executemany.
         self.copy = conn.dialect.name == "postgresql" if copy is None else copy
@@ -398,8 +408,19 @@ class BatchUpsert:
         """Drop the temporary table (on success; a rollback removes it too)."""
         self.seen.drop()
 
+    def committed(self) -> None:
+        """Called after each batch's commit (SQLite: checkpoint it in the background)."""
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
+
     def restore(self) -> None:
-        """Give the pooled connection its page cache size back (success or failure)."""
+        """Give the pooled connection its page cache size and automatic checkpoints back,
+        after the last background checkpoint (success or failure)."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
+            with suppress(SQLAlchemyError):
+                self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
         if self.conn.dialect.name == "sqlite":
             with suppress(SQLAlchemyError):  # never hide the error that got us here
                 self.conn.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
