@@ -208,6 +208,7 @@ class BatchUpsert:
         self.now = now
         self.orgs = Organisations(conn, now)
         self.checkpointer: WalCheckpointer | None = None
+        self._insert_new: CopyApply | None = None  # COPY: new people, subscribed, logged
         if conn.dialect.name == "sqlite":
             # A million rows touch far more index pages than the default 2 MB page cache
             # holds; spilling them to the WAL mid-transaction and reading them back
@@ -276,15 +277,41 @@ class BatchUpsert:
         def const(value: object, column: Column[Any]) -> BindParameter[Any]:
             return literal(value, column.type)
 
-        p = PEOPLE.c
+        p, sc, cc = PEOPLE.c, SUBS.c, CONSENT.c
         new = CopyStage(conn, "mailer_import_new", [
-            p.email, p.email_key, p.name, p.organisation_id, p.role, p.language, p.attributes],
-            convert=["attributes"])
-        self._insert_people = CopyApply(new, pg_insert(PEOPLE).from_select(
-            [*new.c.keys(), "created_at", "updated_at"],
-            select(*new.c, const(now, p.created_at), const(now, p.updated_at)),
-            include_defaults=False).on_conflict_do_nothing(index_elements=["email_key"])
-            .returning(p.email_key, p.id))
+            Column("line", Integer), p.email, p.email_key, p.name, p.organisation_id, p.role,
+            p.language, p.attributes, cc.email_hash], convert=["attributes"])
+        n = new.c
+        people = [n.email, n.email_key, n.name, n.organisation_id, n.role, n.language,
+                  n.attributes]
+        made = pg_insert(PEOPLE).from_select(
+            [*(c.name for c in people), "created_at", "updated_at"],
+            select(*people, const(now, p.created_at), const(now, p.updated_at))
+            .order_by(n.line), include_defaults=False
+        ).on_conflict_do_nothing(index_elements=["email_key"]).returning(
+            p.id, p.email_key).cte("made")
+        subscribed = pg_insert(SUBS).from_select(
+            ["subscriber_id", "list_id", "status", "source", "confirmed_at", "created_at",
+             "updated_at"],
+            select(made.c.id, const(lst.id, sc.list_id),
+                   const(SubscriptionStatus.active, sc.status),
+                   const(f"import:{source}"[:100], sc.source), const(now, sc.confirmed_at),
+                   const(now, sc.created_at), const(now, sc.updated_at))
+            .order_by(made.c.id), include_defaults=False).cte("subscribed")
+        logged = CONSENT.insert().from_select(
+            ["subscriber_id", "email_hash", "list_id", "action", "source", "ip", "wording",
+             "at"],
+            select(made.c.id, n.email_hash, const(lst.id, cc.list_id),
+                   const("import", cc.action), const(source[:200], cc.source),
+                   const(None, cc.ip), const("", cc.wording), const(now, cc.at))
+            .join_from(made, new.t, n.email_key == made.c.email_key)
+            .order_by(made.c.id), include_defaults=False).cte("logged")
+        # New people, their subscriptions (no conflict is possible: the ids are this
+        # statement's own) and consent rows in one statement; it returns the lines that
+        # ON CONFLICT skipped (a web sign-up in between), usually none.
+        self._insert_new = CopyApply(new, select(n.line).where(
+            ~select(made.c.id).where(made.c.email_key == n.email_key).exists())
+            .add_cte(subscribed, logged))
         changed = CopyStage(conn, "mailer_import_changed", [
             p.id, p.email, p.name, p.role, p.language, p.organisation_id, p.attributes],
             convert=["attributes"])
@@ -293,7 +320,6 @@ class BatchUpsert:
             email=ch.email, name=ch.name, role=ch.role, language=ch.language,
             organisation_id=ch.organisation_id, attributes=ch.attributes, updated_at=now))
         ids = CopyStage(conn, "mailer_import_ids", [SUBS.c.subscriber_id])
-        sc = SUBS.c
         self._subscribe = CopyApply(ids, pg_insert(SUBS).from_select(
             ["subscriber_id", "list_id", "status", "source", "confirmed_at", "created_at",
              "updated_at"],
@@ -308,7 +334,6 @@ class BatchUpsert:
                 status=SubscriptionStatus.active, confirmed_at=now, updated_at=now))
         consent = CopyStage(conn, "mailer_import_consent",
                             [CONSENT.c.subscriber_id, CONSENT.c.email_hash])
-        cc = CONSENT.c
         self._log_consent = CopyApply(consent, CONSENT.insert().from_select(
             ["subscriber_id", "email_hash", "list_id", "action", "source", "ip", "wording",
              "at"],
@@ -376,22 +401,40 @@ class BatchUpsert:
             else:
                 c.unchanged += 1
 
-        if new_rows:
+        if new_rows and self._insert_new is not None:
+            # COPY: the existing people's writes first, then one statement inserts the new
+            # people, their subscriptions and consent rows (ids in the same order as the
+            # executemany path below: existing people's rows, then the new in file order).
+            self._update_people(changes)
+            self._subscribe([(i,) for i in subscribe])
+            self._activate([(i,) for i in activate])
+            self._log_consent([(i, email_hash(k)) for i, k in consent])
+            subscribe, consent, changes, activate = [], [], [], []
+            language = self.language
+            self._insert_new([
+                (r.line, r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
+                 r.language or language, r.attributes, email_hash(r.key)) for r in new_rows])
+            # Someone may have added an address between our look-up and the insert (the
+            # web form): ON CONFLICT skipped it, the statement returned its line, and this
+            # finds their row to subscribe (ON CONFLICT: they may be on the list) with
+            # consent logged, as below.
+            skipped = {line for line, in self._insert_new.returned}
+            if skipped:
+                ids = self.seen.ids(first)
+                for row in new_rows:
+                    if row.line in skipped:
+                        subscribe.append(ids[row.line])
+                        consent.append((ids[row.line], row.key))
+            c.imported += len(new_rows)
+            c.new_people += len(new_rows)
+        elif new_rows:
             language = self.language
             self._insert_people([
                 (r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
                  r.language or language, r.attributes) for r in new_rows])
-            # Someone may have added an address between our look-up and the insert (the
-            # web form, on PostgreSQL): ON CONFLICT skipped it, and this finds their row.
-            # With COPY the insert returns the ids it made; when it made them all (no one
-            # came in between), that is the same answer without the look-up.
-            returned = (self._insert_people.returned
-                        if isinstance(self._insert_people, CopyApply) else [])
-            if len(returned) == len(new_rows):
-                made: dict[str, int] = dict(returned)
-                ids = {r.line: made[r.key] for r in new_rows}
-            else:
-                ids = self.seen.ids(first)
+            # Someone may have added an address between our look-up and the insert (on
+            # PostgreSQL): ON CONFLICT skipped it, and this finds their row.
+            ids = self.seen.ids(first)
             for row in new_rows:
                 subscribe.append(ids[row.line])
                 consent.append((ids[row.line], row.key))
