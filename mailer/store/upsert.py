@@ -4,8 +4,9 @@ Each batch costs a fixed number of statements, whatever its size: select who exi
 insert the new ones (``ON CONFLICT DO NOTHING``), update the changed ones, insert the
 subscriptions and the consent log. On SQLite each write is one ``executemany``; on
 PostgreSQL the batch's values are streamed with ``COPY`` into temporary tables and each
-write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` (about 3× less client CPU;
-the same rows either way, tested). Core tables, not ORM objects: a million rows must not
+write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` — the new people, their
+subscriptions and consent rows one statement together (about 3× less client CPU; the
+same rows, ids included, either way, tested). Core tables, not ORM objects: a million rows must not
 become a million Python objects.
 """
 
@@ -509,8 +510,9 @@ class SeenRows:
     """Every accepted row of this import (line, address key) in a temporary table.
 
     It finds duplicates across batches without a Python set of a million addresses
-    (~150 MB), and each batch's look-ups are joins on it (``line >= first line of the
-    batch``) instead of IN lists of 5,000 parameters, which SQLAlchemy renders slowly.
+    (~150 MB). Each batch's look-ups are joins (not IN lists of thousands of parameters,
+    which SQLAlchemy renders slowly): on SQLite of this table's ``line >= first line of
+    the batch`` (its rowid), on PostgreSQL of the batch's own COPY stage.
     It lives on the import's connection, across its batch commits (dropped by the next
     import on the connection).
     """
