@@ -451,6 +451,35 @@ def test_batches_of_several_parse_chunks_give_the_same_result(
     assert whole.rejected == 2 and whole.empty_rows == 1
 
 
+def test_every_new_person_gets_their_own_subscription_and_consent_row(
+        lists: Engine, tmp_path: Path) -> None:
+    """The new people's ids (SQLite: counted from the last rowid; PostgreSQL: the one
+    statement's own) land on the right rows, with people already in the database and
+    rejected rows between them, over several batches."""
+    run(lists, write(tmp_path / "first.csv", "email;name\n" + "".join(
+        f"old{i}@example.org;Old {i}\n" for i in range(0, 40, 3))))
+    lines = []
+    for i in range(40):
+        lines.append(f"new{i}@example.org;New {i}")
+        if i % 3 == 0:
+            lines.append(f"old{i}@example.org;Old {i} again")
+        if i % 7 == 0:
+            lines.append("not an address;Nobody")
+    report = run(lists, write(tmp_path / "second.csv", "email;name\n" + "\n".join(lines)),
+                 batch_size=9, workers=0)
+    assert (report.counts.new_people, report.counts.updated, report.rejected) == (40, 14, 6)
+    with transaction(lists) as s:
+        people = {p.id: p for p in s.scalars(select(Subscriber))}
+        subscribed = [people[i].email_key for i in s.scalars(select(Subscription.subscriber_id))]
+        logged = s.execute(select(ConsentEvent.subscriber_id, ConsentEvent.email_hash)).all()
+    assert sorted(subscribed) == sorted(p.email_key for p in people.values())
+    assert len(logged) == len(people) == 54
+    for subscriber_id, hashed in logged:
+        assert hashed == email_hash(people[subscriber_id].email_key)
+    assert all(p.name.startswith("New") for p in people.values()
+               if p.email_key.startswith("new"))
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's WAL only
 def test_sqlite_checkpoints_beside_the_import_and_the_wal_starts_over(
         lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -250,8 +250,8 @@ class WalCheckpointer:
             self._cond.notify_all()
             self._commits += 1
             if self._commits % WAL_SETTLE_COMMITS == 0:
-                while self._pending or self._running:
-                    self._cond.wait()
+                while (self._pending or self._running) and self._thread.is_alive():
+                    self._cond.wait(timeout=1.0)
 
     def close(self) -> None:
         """Stop after the checkpoint asked for last (its pages are in the database file)."""
