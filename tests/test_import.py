@@ -451,6 +451,76 @@ def test_batches_of_several_parse_chunks_give_the_same_result(
     assert whole.rejected == 2 and whole.empty_rows == 1
 
 
+def test_every_new_person_gets_their_own_subscription_and_consent_row(
+        lists: Engine, tmp_path: Path) -> None:
+    """The new people's ids (SQLite: counted from the last rowid; PostgreSQL: the one
+    statement's own) land on the right rows, with people already in the database and
+    rejected rows between them, over several batches."""
+    run(lists, write(tmp_path / "first.csv", "email;name\n" + "".join(
+        f"old{i}@example.org;Old {i}\n" for i in range(0, 40, 3))))
+    lines = []
+    for i in range(40):
+        lines.append(f"new{i}@example.org;New {i}")
+        if i % 3 == 0:
+            lines.append(f"old{i}@example.org;Old {i} again")
+        if i % 7 == 0:
+            lines.append("not an address;Nobody")
+    report = run(lists, write(tmp_path / "second.csv", "email;name\n" + "\n".join(lines)),
+                 batch_size=9, workers=0)
+    assert (report.counts.new_people, report.counts.updated, report.rejected) == (40, 14, 6)
+    with transaction(lists) as s:
+        people = {p.id: p for p in s.scalars(select(Subscriber))}
+        subscribed = [people[i].email_key for i in s.scalars(select(Subscription.subscriber_id))]
+        logged = s.execute(select(ConsentEvent.subscriber_id, ConsentEvent.email_hash)).all()
+    assert sorted(subscribed) == sorted(p.email_key for p in people.values())
+    assert len(logged) == len(people) == 54
+    for subscriber_id, hashed in logged:
+        assert hashed == email_hash(people[subscriber_id].email_key)
+    assert all(p.name.startswith("New") for p in people.values()
+               if p.email_key.startswith("new"))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's WAL only
+def test_sqlite_checkpoints_beside_the_import_and_the_wal_starts_over(
+        lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite the import's commits do not checkpoint; a thread of its own copies the WAL
+    back into the database file, and every WAL_SETTLE_COMMITS commits the import waits for
+    it, so the next batch starts the WAL file over instead of appending to it all the way
+    through the import. The pooled connection gets its automatic checkpoint back."""
+    from mailer.store import db
+    from mailer.store.db import READ_ONLY
+
+    monkeypatch.setattr(db, "WAL_SETTLE_COMMITS", 2)
+    database = Path(lists.url.database or "")
+    wal = database.with_name(database.name + "-wal")
+    checkpoints: list[int] = []
+    original = db.WalCheckpointer._run
+
+    def counted(self: db.WalCheckpointer) -> None:
+        checkpoints.append(0)
+        original(self)
+
+    monkeypatch.setattr(db.WalCheckpointer, "_run", counted)
+    size_before = database.stat().st_size
+    path = write(tmp_path / "many.csv", "email;name;Anteckning\n" + "".join(
+        f"p{i}@example.org;P {i};{'x' * 300}\n" for i in range(3000)))
+    report = run(lists, path, batch_size=50, workers=0)  # 60 commits
+    assert report.counts.imported == 3000 and checkpoints == [0]  # one thread
+    grown = database.stat().st_size - size_before
+    # 60 batches appended to one WAL would make it larger than what the database grew by
+    # (each batch writes its pages again: index tails, the heap's last page…); started
+    # over every 2 commits it holds about 3 batches.
+    assert wal.exists() and 0 < wal.stat().st_size < grown / 4
+    reader = lists.execution_options(**{READ_ONLY: True})  # no write lock taken
+    pooled = [reader.connect() for _ in range(3)]  # whichever pooled one the import had
+    try:
+        assert {c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+                for c in pooled} == {1000}
+    finally:
+        for c in pooled:
+            c.close()
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 def test_header_names() -> None:

@@ -244,6 +244,7 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
                 if len(report.first_rejected) < SHOWN_REJECTED:
                     report.first_rejected.append(Rejected(line, reason))
             committed.batch_done(len(batch), batch[-1][1] + 1)
+            upsert.committed()
             if progress is not None:
                 progress(batch[-1][1], report.format.lines)
 

@@ -4,8 +4,9 @@ Each batch costs a fixed number of statements, whatever its size: select who exi
 insert the new ones (``ON CONFLICT DO NOTHING``), update the changed ones, insert the
 subscriptions and the consent log. On SQLite each write is one ``executemany``; on
 PostgreSQL the batch's values are streamed with ``COPY`` into temporary tables and each
-write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` (about 3× less client CPU;
-the same rows either way, tested). Core tables, not ORM objects: a million rows must not
+write is one set-based ``INSERT … SELECT`` / ``UPDATE … FROM`` — the new people, their
+subscriptions and consent rows one statement together (about 3× less client CPU; the
+same rows, ids included, either way, tested). Core tables, not ORM objects: a million rows must not
 become a million Python objects.
 """
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -38,12 +40,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from mailer.domain.addresses import email_hash
 from mailer.domain.findings import Msg, msg
 from mailer.domain.subscriber_rows import SubscriberRow, guess_org_kind, organisation_key
 from mailer.store.bulk import CopyApply, CopyStage, Executemany
+from mailer.store.db import WalCheckpointer
 from mailer.store.models import (
     ConsentEvent,
     MailingList,
@@ -64,6 +67,7 @@ SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentEvent.__table__)
 ORG_CACHE_LIMIT = 50_000
 SQLITE_CACHE_KIB = 65_536
+PG_TEMP_BUFFERS = "128MB"
 
 
 @dataclass
@@ -204,15 +208,33 @@ class BatchUpsert:
         self.language = lst.language
         self.now = now
         self.orgs = Organisations(conn, now)
+        self.checkpointer: WalCheckpointer | None = None
+        self._insert_new: CopyApply | None = None  # COPY: new people, subscribed, logged
         if conn.dialect.name == "sqlite":
             # A million rows touch far more index pages than the default 2 MB page cache
             # holds; spilling them to the WAL mid-transaction and reading them back
             # doubled the time. 64 MB, for this connection, until the import ends.
             self._cache_size = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            database = conn.engine.url.database or ""
+            if database not in ("", ":memory:"):
+                # Checkpoints in a thread of their own (see WalCheckpointer), not in
+                # each batch's commit.
+                self._autocheckpoint = int(conn.exec_driver_sql(
+                    "PRAGMA wal_autocheckpoint").scalar_one())
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                self.checkpointer = WalCheckpointer(database)
         # PostgreSQL: each batch is COPY'd into temporary tables and applied with one
         # set-based statement per step; SQLite (in-process, no COPY) runs executemany.
         self.copy = conn.dialect.name == "postgresql" if copy is None else copy
+        if conn.dialect.name == "postgresql" and not conn.exec_driver_sql(
+                "SELECT pg_my_temp_schema() <> 0").scalar_one():
+            # The seen-rows table of a million rows and its index outgrow the default
+            # 8 MB of buffers for temporary tables; past it every insert reads and
+            # writes pages of a temporary file. The setting can only change before the
+            # session's first temporary table (a pooled connection keeps it; memory is
+            # taken as used).
+            conn.exec_driver_sql(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
         self.seen = SeenRows(conn, copy=self.copy)
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
@@ -256,15 +278,41 @@ class BatchUpsert:
         def const(value: object, column: Column[Any]) -> BindParameter[Any]:
             return literal(value, column.type)
 
-        p = PEOPLE.c
+        p, sc, cc = PEOPLE.c, SUBS.c, CONSENT.c
         new = CopyStage(conn, "mailer_import_new", [
-            p.email, p.email_key, p.name, p.organisation_id, p.role, p.language, p.attributes],
-            convert=["attributes"])
-        self._insert_people = CopyApply(new, pg_insert(PEOPLE).from_select(
-            [*new.c.keys(), "created_at", "updated_at"],
-            select(*new.c, const(now, p.created_at), const(now, p.updated_at)),
-            include_defaults=False).on_conflict_do_nothing(index_elements=["email_key"])
-            .returning(p.email_key, p.id))
+            Column("line", Integer), p.email, p.email_key, p.name, p.organisation_id, p.role,
+            p.language, p.attributes, cc.email_hash], convert=["attributes"])
+        n = new.c
+        people = [n.email, n.email_key, n.name, n.organisation_id, n.role, n.language,
+                  n.attributes]
+        made = pg_insert(PEOPLE).from_select(
+            [*(c.name for c in people), "created_at", "updated_at"],
+            select(*people, const(now, p.created_at), const(now, p.updated_at))
+            .order_by(n.line), include_defaults=False
+        ).on_conflict_do_nothing(index_elements=["email_key"]).returning(
+            p.id, p.email_key).cte("made")
+        subscribed = pg_insert(SUBS).from_select(
+            ["subscriber_id", "list_id", "status", "source", "confirmed_at", "created_at",
+             "updated_at"],
+            select(made.c.id, const(lst.id, sc.list_id),
+                   const(SubscriptionStatus.active, sc.status),
+                   const(f"import:{source}"[:100], sc.source), const(now, sc.confirmed_at),
+                   const(now, sc.created_at), const(now, sc.updated_at))
+            .order_by(made.c.id), include_defaults=False).cte("subscribed")
+        logged = CONSENT.insert().from_select(
+            ["subscriber_id", "email_hash", "list_id", "action", "source", "ip", "wording",
+             "at"],
+            select(made.c.id, n.email_hash, const(lst.id, cc.list_id),
+                   const("import", cc.action), const(source[:200], cc.source),
+                   const(None, cc.ip), const("", cc.wording), const(now, cc.at))
+            .join_from(made, new.t, n.email_key == made.c.email_key)
+            .order_by(made.c.id), include_defaults=False).cte("logged")
+        # New people, their subscriptions (no conflict is possible: the ids are this
+        # statement's own) and consent rows in one statement; it returns the lines that
+        # ON CONFLICT skipped (a web sign-up in between), usually none.
+        self._insert_new = CopyApply(new, select(n.line).where(
+            ~select(made.c.id).where(made.c.email_key == n.email_key).exists())
+            .add_cte(subscribed, logged))
         changed = CopyStage(conn, "mailer_import_changed", [
             p.id, p.email, p.name, p.role, p.language, p.organisation_id, p.attributes],
             convert=["attributes"])
@@ -273,7 +321,6 @@ class BatchUpsert:
             email=ch.email, name=ch.name, role=ch.role, language=ch.language,
             organisation_id=ch.organisation_id, attributes=ch.attributes, updated_at=now))
         ids = CopyStage(conn, "mailer_import_ids", [SUBS.c.subscriber_id])
-        sc = SUBS.c
         self._subscribe = CopyApply(ids, pg_insert(SUBS).from_select(
             ["subscriber_id", "list_id", "status", "source", "confirmed_at", "created_at",
              "updated_at"],
@@ -288,7 +335,6 @@ class BatchUpsert:
                 status=SubscriptionStatus.active, confirmed_at=now, updated_at=now))
         consent = CopyStage(conn, "mailer_import_consent",
                             [CONSENT.c.subscriber_id, CONSENT.c.email_hash])
-        cc = CONSENT.c
         self._log_consent = CopyApply(consent, CONSENT.insert().from_select(
             ["subscriber_id", "email_hash", "list_id", "action", "source", "ip", "wording",
              "at"],
@@ -356,22 +402,40 @@ class BatchUpsert:
             else:
                 c.unchanged += 1
 
-        if new_rows:
+        if new_rows and self._insert_new is not None:
+            # COPY: the existing people's writes first, then one statement inserts the new
+            # people, their subscriptions and consent rows (ids in the same order as the
+            # executemany path below: existing people's rows, then the new in file order).
+            self._update_people(changes)
+            self._subscribe([(i,) for i in subscribe])
+            self._activate([(i,) for i in activate])
+            self._log_consent([(i, email_hash(k)) for i, k in consent])
+            subscribe, consent, changes, activate = [], [], [], []
+            language = self.language
+            self._insert_new([
+                (r.line, r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
+                 r.language or language, r.attributes, email_hash(r.key)) for r in new_rows])
+            # Someone may have added an address between our look-up and the insert (the
+            # web form): ON CONFLICT skipped it, the statement returned its line, and this
+            # finds their row to subscribe (ON CONFLICT: they may be on the list) with
+            # consent logged, as below.
+            skipped = {line for line, in self._insert_new.returned}
+            if skipped:
+                ids = self.seen.ids(first)
+                for row in new_rows:
+                    if row.line in skipped:
+                        subscribe.append(ids[row.line])
+                        consent.append((ids[row.line], row.key))
+            c.imported += len(new_rows)
+            c.new_people += len(new_rows)
+        elif new_rows:
             language = self.language
             self._insert_people([
                 (r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
                  r.language or language, r.attributes) for r in new_rows])
-            # Someone may have added an address between our look-up and the insert (the
-            # web form, on PostgreSQL): ON CONFLICT skipped it, and this finds their row.
-            # With COPY the insert returns the ids it made; when it made them all (no one
-            # came in between), that is the same answer without the look-up.
-            returned = (self._insert_people.returned
-                        if isinstance(self._insert_people, CopyApply) else [])
-            if len(returned) == len(new_rows):
-                made: dict[str, int] = dict(returned)
-                ids = {r.line: made[r.key] for r in new_rows}
-            else:
-                ids = self.seen.ids(first)
+            # Someone may have added an address between our look-up and the insert (on
+            # PostgreSQL): ON CONFLICT skipped it, and this finds their row.
+            ids = self.seen.ids(first)
             for row in new_rows:
                 subscribe.append(ids[row.line])
                 consent.append((ids[row.line], row.key))
@@ -388,8 +452,19 @@ class BatchUpsert:
         """Drop the temporary table (on success; a rollback removes it too)."""
         self.seen.drop()
 
+    def committed(self) -> None:
+        """Called after each batch's commit (SQLite: checkpoint it in the background)."""
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
+
     def restore(self) -> None:
-        """Give the pooled connection its page cache size back (success or failure)."""
+        """Give the pooled connection its page cache size and automatic checkpoints back,
+        after the last background checkpoint (success or failure)."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
+            with suppress(SQLAlchemyError):
+                self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
         if self.conn.dialect.name == "sqlite":
             with suppress(SQLAlchemyError):  # never hide the error that got us here
                 self.conn.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
@@ -435,23 +510,32 @@ class SeenRows:
     """Every accepted row of this import (line, address key) in a temporary table.
 
     It finds duplicates across batches without a Python set of a million addresses
-    (~150 MB), and each batch's look-ups are joins on it (``line >= first line of the
-    batch``) instead of IN lists of 5,000 parameters, which SQLAlchemy renders slowly.
+    (~150 MB). Each batch's look-ups are joins (not IN lists of thousands of parameters,
+    which SQLAlchemy renders slowly): on SQLite of this table's ``line >= first line of
+    the batch`` (its rowid), on PostgreSQL of the batch's own COPY stage.
     It lives on the import's connection, across its batch commits (dropped by the next
     import on the connection).
     """
 
     def __init__(self, conn: Connection, *, copy: bool = False) -> None:
         self.conn = conn
+        # executemany (SQLite): ``line`` is the key (SQLite's rowid, free), and a batch's
+        # rows are ``line >= first``. COPY (PostgreSQL): a batch's rows are its stage
+        # (``mailer_import_batch``, this batch only), so ``line`` needs no index: a range
+        # on a temporary table without statistics was a sequential scan of every row
+        # seen so far, and the join on it one of all subscribers, per batch (O(n²)).
         self.t = Table("mailer_import_rows", MetaData(),
-                       Column("line", Integer, primary_key=True, autoincrement=False),
+                       Column("line", Integer, primary_key=not copy, autoincrement=False,
+                              nullable=False),
                        Column("key", String(320), nullable=False, unique=True),
                        prefixes=["TEMPORARY"])
         conn.execute(text("DROP TABLE IF EXISTS mailer_import_rows"))
         self.t.create(conn)
         self._insert: Writer
+        self.batch: Table | None = None
         if copy:
             stage = CopyStage(conn, "mailer_import_batch", [self.t.c.line, self.t.c.key])
+            self.batch = stage.t
             self._insert = CopyApply(stage, pg_insert(self.t).from_select(
                 ["line", "key"], select(*stage.c)).on_conflict_do_nothing(
                     index_elements=["key"]).returning(self.t.c.line))
@@ -480,24 +564,30 @@ class SeenRows:
             select(t.c.key, t.c.line).where(t.c.key.in_([r.key for r in dups])))}
         return {r.line: duplicate_reason(earlier[r.key]) for r in dups}
 
+    def _batch(self, first: int) -> tuple[Table, ColumnElement[bool]]:
+        """The rows of the batch starting at ``first``: its stage (COPY), or by line."""
+        if self.batch is not None:  # every row of the stage (duplicates too: never asked for)
+            return self.batch, true()
+        return self.t, self.t.c.line >= first
+
     def people(self, first: int, list_id: int) -> dict[int, Any]:  # Any: see _change
         """{line: the person already in the database, with their status on the list}."""
-        t = self.t
+        t, where = self._batch(first)
         query = (select(t.c.line, PEOPLE.c.id, PEOPLE.c.email, PEOPLE.c.name,
                         PEOPLE.c.organisation_id, PEOPLE.c.role, PEOPLE.c.language,
                         PEOPLE.c.attributes, SUBS.c.status)
                  .select_from(t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)
                               .outerjoin(SUBS, and_(SUBS.c.subscriber_id == PEOPLE.c.id,
                                                     SUBS.c.list_id == list_id)))
-                 .where(t.c.line >= first))
+                 .where(where))
         return {r.line: r for r in self.conn.execute(query)}
 
     def ids(self, first: int) -> dict[int, int]:
         """{line: subscriber id} for the rows of the batch starting at ``first``."""
-        t = self.t
+        t, where = self._batch(first)
         return dict(self.conn.execute(
             select(t.c.line, PEOPLE.c.id).select_from(
-                t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)).where(t.c.line >= first)).all())
+                t.join(PEOPLE, PEOPLE.c.email_key == t.c.key)).where(where)).all())
 
     def drop(self) -> None:
         self.t.drop(self.conn)
