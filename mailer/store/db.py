@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer import timing
 from mailer.errors import ConfigError, DatabaseBusy, MailerError
 
 if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
@@ -164,6 +166,11 @@ def _begin_immediate(conn: Connection) -> None:
     if database in ("", ":memory:"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         return
+    with timing.phase("lock"):
+        _wait_for_write_lock(conn, database)
+
+
+def _wait_for_write_lock(conn: Connection, database: str) -> None:
     options = conn.get_execution_options()
     timeout = 0.0 if options.get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
     deadline = time.monotonic() + timeout
@@ -248,6 +255,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
 
+def time_statements(engine: Engine) -> None:
+    """Note every statement's time as ``sql`` in the timed request (``mailer.timing``)."""
+    started: ContextVar[float] = ContextVar("mailer_statement_started", default=0.0)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(*_: object) -> None:
+        started.set(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(*_: object) -> None:
+        timing.note("sql", (time.perf_counter() - started.get()) * 1000)
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
@@ -263,7 +283,15 @@ def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
     the write lock (for writes that may be skipped, never for data someone sent)."""
     bind = engine if wait else engine.execution_options(**{NO_WAIT: True})
     with Session(bind, expire_on_commit=False) as session, session.begin():
-        yield session
+        if timing.current() is None:
+            yield session
+            return
+        with timing.phase("connect"):  # pool, BEGIN (SQLite: the write lock)
+            session.connection()
+        with timing.phase("held"):  # from BEGIN to the end of COMMIT
+            yield session
+            with timing.phase("commit"):
+                session.commit()
 
 
 @contextmanager
@@ -278,6 +306,9 @@ def reading(engine: Engine) -> Iterator[Session]:
         options["postgresql_readonly"] = True
     with Session(engine.execution_options(**options)) as session:
         with session.begin():
+            if timing.current() is not None:
+                with timing.phase("connect"):
+                    session.connection()
             yield session
             session.rollback()
 

@@ -137,3 +137,31 @@ def test_a_write_that_cannot_get_the_lock_is_503_not_500(
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
     assert _status(engine, sid, list_id) == "unsubscribed"
+
+
+@SQLITE_ONLY
+def test_server_timing_shows_the_wait_for_the_write_lock(
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection) -> None:
+    """MAILER_SERVER_TIMING: a one-click that waited for another connection's write lock
+    says so in its Server-Timing header; a read at the same time waited for no lock."""
+    site = _site(engine, settings.model_copy(update={"server_timing": True}))
+    write_lock_holder.execute("BEGIN IMMEDIATE")
+    read = site.client.get(f"/archive/view/{site.mailing_id}")
+    threading.Timer(0.5, lambda: write_lock_holder.execute("COMMIT")).start()
+    r = site.client.post(site.one_click, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and read.status_code == 200
+    phases = _server_timing(r.headers["server-timing"])
+    assert phases["lock"] >= 300 and phases["connect"] >= phases["lock"]
+    assert phases["app"] >= phases["work"] >= phases["connect"]
+    assert {"pool", "sql", "held", "commit", "cpu", "t0"} <= phases.keys()
+    assert "lock" not in _server_timing(read.headers["server-timing"])
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    found = {}
+    for metric in header.split(","):
+        name, *params = (p.strip() for p in metric.split(";"))
+        value = next(p.split("=", 1)[1].strip('"') for p in params
+                     if p.startswith(("dur=", "desc=")))
+        found[name] = float(value)
+    return found
