@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -19,8 +20,10 @@ except ImportError:  # pragma: no cover - Windows
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from mailer import timing
 from mailer.errors import ConfigError, DatabaseBusy, MailerError
@@ -251,8 +254,58 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
                 "install it with: pip install 'mailer[postgres]'"
             ) from None
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        engine = create_engine(parsed, echo=echo)
+        _check_pooled_connections(engine)
+        return engine
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+
+
+#: A pooled PostgreSQL connection idle this long is pinged before it is used (seconds).
+PG_PING_AFTER = 30.0
+_IDLE_SINCE = "mailer_idle_since"
+
+
+def _check_pooled_connections(engine: Engine) -> None:
+    """Hand out only live PostgreSQL connections, without a round trip per request.
+
+    SQLAlchemy's ``pool_pre_ping`` pings every connection it hands out: one more round
+    trip per transaction, on a server that may share the CPUs with the web (issue 13).
+    Here a connection is pinged only when it was idle for ``PG_PING_AFTER`` or when its
+    socket has something to read while idle: the server closed it (a restart, an
+    administrator's pg_terminate_backend) or said why before closing. A ping that finds
+    the server gone reconnects every pooled connection, as ``pool_pre_ping`` does.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi: object, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi: DBAPIConnection, record: ConnectionPoolEntry,
+                     _proxy: object) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None:  # just connected
+            return
+        if time.monotonic() - since < PG_PING_AFTER and not _readable(dbapi):
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi, None):
+                raise InvalidatePoolError(f"the database closed the connection: {exc}") \
+                    from exc
+            raise
+
+
+def _readable(dbapi: DBAPIConnection) -> bool:
+    """Whether an idle connection's socket has data (or end of file) waiting: a healthy
+    idle connection has nothing to read; when in doubt, True (ping it)."""
+    try:
+        ready, _, _ = select.select([dbapi.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True
+    return bool(ready)
 
 
 def time_statements(engine: Engine) -> None:
