@@ -351,7 +351,9 @@ def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
 def reading(engine: Engine) -> Iterator[Session]:
     """A session for reads only (rolled back at the end). On SQLite it never takes the
     write lock, so it does not wait for a writer; use it only where nothing is written:
-    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``)."""
+    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
+    What it loaded stays readable afterwards, as after ``transaction`` (detached, not
+    expired by the rollback)."""
     options: dict[str, bool] = {READ_ONLY: True}
     if is_postgres(engine):
         # The same promise on PostgreSQL: psycopg begins with BEGIN READ ONLY (no extra
@@ -363,6 +365,7 @@ def reading(engine: Engine) -> Iterator[Session]:
                 with timing.phase("connect"):
                     session.connection()
             yield session
+            session.expunge_all()
             session.rollback()
 
 

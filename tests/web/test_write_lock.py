@@ -7,11 +7,12 @@ Retry-After (API: a JSON error), never 500, with nothing changed."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -24,7 +25,13 @@ from mailer.render.types import RenderedMailing
 from mailer.services import accounts
 from mailer.services.mailings import plan_mailing
 from mailer.store.db import reading, transaction
-from mailer.store.models import ApiToken, Subscriber, Subscription, SubscriptionStatus
+from mailer.store.models import (
+    ApiToken,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    UserSession,
+)
 from mailer.web.app import create_app
 from tests.delivery_support import add_subscribers
 
@@ -165,3 +172,41 @@ def _server_timing(header: str) -> dict[str, float]:
                      if p.startswith(("dur=", "desc=")))
         found[name] = float(value)
     return found
+
+
+@SQLITE_ONLY
+def test_admin_pages_answer_while_another_connection_holds_the_write_lock(
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin's GET pages read (their session's last use is noted after the answer, by a
+    write that does not wait): they answer while another connection holds the lock."""
+    site = _site(engine, settings)
+    monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_MS", 300)  # a write would be a 503
+    with TestClient(site.app, base_url="https://nyhetsbrev.example.org",
+                    follow_redirects=False) as admin:
+        page = admin.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        r = admin.post("/admin/login", data={"email": "redaktor@example.org",
+                                             "password": "ett-langt-losenord-123",
+                                             "csrf_token": token.group(1), "next": "/admin"})
+        assert r.status_code == 303, r.text[:300]
+        monkeypatch.setattr(accounts, "SEEN_EVERY", timedelta(0))  # every page notes it
+        with reading(engine) as s:
+            seen = s.scalar(select(UserSession.last_seen_at))
+        write_lock_holder.execute("BEGIN IMMEDIATE")
+        for path in ("/admin", "/admin/lists", "/admin/lists/medborgardialog",
+                     "/admin/subscribers?q=person", f"/admin/subscribers/{site.sid}",
+                     "/admin/mailings", f"/admin/mailings/{site.mailing_id}",
+                     "/admin/segments", "/admin/suppressions", "/admin/users",
+                     "/admin/webhooks", "/admin/account", "/admin/issues"):
+            started = time.monotonic()
+            r = admin.get(path)
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
+            assert time.monotonic() - started < PROMPT_S, path
+        write_lock_holder.execute("ROLLBACK")
+        with reading(engine) as s:  # the notes did not wait for the lock: none yet
+            assert s.scalar(select(UserSession.last_seen_at)) == seen
+        assert admin.get("/admin").status_code == 200
+        with reading(engine) as s:
+            assert s.scalar(select(UserSession.last_seen_at)) != seen
