@@ -61,7 +61,7 @@ SECRET = "load-test-secret-key-0123456789abcdef"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 TARGET_MS = {"sqlite": 500.0, "postgresql": 200.0}
 #: The Server-Timing phases of mailer serve (mailer/web/timing.py) in the order printed.
-PHASE_ORDER = ["pool", "work", "connect", "lock", "held", "sql", "commit", "cpu", "runq"]
+PHASE_ORDER = ["pool", "work", "connect", "lock", "gate", "held", "sql", "commit", "cpu", "runq"]
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -93,6 +93,7 @@ class LoadResult:
     #: started -> the client had it all).
     phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     signup_ms: list[float] = field(default_factory=list)
+    client_lag_ms: list[float] = field(default_factory=list)
     #: CPU seconds (and seconds runnable but waiting for a CPU) per process group during
     #: the HTTP part of the load, and the busiest other processes on the machine.
     cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -146,6 +147,10 @@ class LoadResult:
             parts = [f"{n} {self.p([r.get(n, 0.0) for r in rows], .5):.0f}/"
                      f"{self.p([r.get(n, 0.0) for r in rows], .99):.0f}" for n in names]
             lines.append(f"  {kind} ({len(rows)}), p50/p99 ms: " + ", ".join(parts))
+        if self.client_lag_ms:
+            lines.append(f"  this client's own event loop woke late by p50 "
+                         f"{self.p(self.client_lag_ms, .5):.0f} / p99 "
+                         f"{self.p(self.client_lag_ms, .99):.0f} ms (part of before/after app)")
         return (["where the time went under load (Server-Timing of mailer serve; app = "
                  "pool + work, work = connect + statements + Python; runq = runnable, "
                  "waiting for a CPU):"] + lines) if lines else []
@@ -441,6 +446,14 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         statuses.extend([(await client.get(path)).status_code
                          for path in ("/archive/nyhetsbrev", f"/archive/view/{mailing_id}")])
 
+    async def loop_lag(into: list[float]) -> None:
+        """How late this client's own event loop wakes up (every 20 ms): the part of
+        "before app" and "after app" that is the client's, not the server's."""
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(0.02)
+            into.append((time.monotonic() - asked - 0.02) * 1000)
+
     async def bounded(jobs: list[Any]) -> None:
         gate = asyncio.Semaphore(concurrency)
 
@@ -521,7 +534,12 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 jobs += [archive(c, mailing_id, views) for _ in range(archive_views)]
                 # Spread each kind over the run so they overlap in time.
                 jobs.sort(key=lambda j: hash(j) % 997)
-                await asyncio.wait_for(bounded(jobs), max(1.0, deadline - time.monotonic()))
+                ticker = asyncio.create_task(loop_lag(result.client_lag_ms))
+                try:
+                    await asyncio.wait_for(bounded(jobs),
+                                           max(1.0, deadline - time.monotonic()))
+                finally:
+                    ticker.cancel()
                 result.statuses.update({"one-click": clicks, "sign-up": signs,
                                         "archive": views})
 

@@ -186,8 +186,9 @@ def _wait_for_write_lock(conn: Connection, database: str) -> None:
     else:
         writers.waiting()
     try:
-        if not writers.gate.acquire(timeout=timeout):
-            raise _busy(timeout)
+        with timing.phase("gate"):  # behind this process's other writers
+            if not writers.gate.acquire(timeout=timeout):
+                raise _busy(timeout)
         try:
             raw.execute("PRAGMA busy_timeout=0")
             try:

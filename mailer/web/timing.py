@@ -7,7 +7,9 @@ Where a request's time went inside ``mailer serve`` (``mailer.timing`` notes the
   of which ``cpu`` is the thread's own CPU time and ``runq`` its time runnable but
   waiting for a CPU (the kernel's schedstat: CPU starvation);
 - ``connect``: taking a pooled connection and beginning (PostgreSQL: with its ping;
-  SQLite: with the write lock), of which ``lock``: waiting for SQLite's write lock;
+  SQLite: with the write lock), of which ``lock``: waiting for SQLite's write lock, and
+  of that ``gate``: behind the other writers of this process (the rest: behind other
+  processes' transactions, the worker's or an import's);
 - ``held``: from the write transaction's BEGIN to the end of its COMMIT (on SQLite: how
   long it held the write lock);
 - ``sql``: the statements (their count as ``desc``); ``commit``;
