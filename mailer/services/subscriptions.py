@@ -16,6 +16,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from mailer.config import Sender, Settings
@@ -312,13 +313,19 @@ def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
                          now: datetime, ip: str | None, source: str) -> Target | None:
     """Unsubscribe as the signed token asks and return what the page then shows (None: the
     person was erased, or the list is gone), in the caller's one transaction: the
-    one-click POST takes the write lock once, for four statements (the person with their
-    organisation, the list, one UPDATE … RETURNING, the consent log) and, when something
+    one-click POST takes the write lock once, for three statements (the person with their
+    organisation and the list, one UPDATE … RETURNING, the consent log) and, when something
     changed, the look-up of webhook endpoints."""
-    person = session.get(Subscriber, subscriber_id,
-                         options=[joinedload(Subscriber.organisation)])
-    lst = session.get(MailingList, scope_id) if scope_id else None
-    if person is None or (scope_id and lst is None):
+    who = (select(Subscriber).options(joinedload(Subscriber.organisation))
+           .where(Subscriber.id == subscriber_id))
+    lst: MailingList | None = None
+    if scope_id:
+        row = session.execute(who.add_columns(MailingList)
+                              .where(MailingList.id == scope_id)).first()
+        person, lst = (row[0], row[1]) if row is not None else (None, None)
+    else:
+        person = session.scalar(who)
+    if person is None:
         return None
     subs.unsubscribe(session, person, [scope_id] if scope_id else None, now=now, ip=ip,
                      source=source)
