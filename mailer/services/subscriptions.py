@@ -321,7 +321,7 @@ def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
     lst: MailingList | None = None
     if scope_id:
         row = session.execute(who.add_columns(MailingList)
-                              .where(MailingList.id == scope_id)).first()
+                              .join(MailingList, MailingList.id == scope_id)).first()
         person, lst = (row[0], row[1]) if row is not None else (None, None)
     else:
         person = session.scalar(who)
