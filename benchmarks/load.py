@@ -1,6 +1,6 @@
 """Load test on loopback: the public web under traffic while a mailing sends and an import runs.
 
-    python benchmarks/load.py [--db sqlite|postgresql://postgres@127.0.0.1:5432/DB]
+    python benchmarks/load.py [--db sqlite|postgresql://postgres@127.0.0.1:5432/NEW_DB]
                               [--signups 200] [--unsubscribes 50] [--archive-views 20]
                               [--recipients 5000] [--import-rows 200000]
                               [--logs DIR] [--profile DIR]
@@ -21,7 +21,17 @@ every sign-up recorded with its mail sent, every unsubscribe recorded, every new
 copy sent, every import row imported. Exits non-zero on a 5xx, a loss, or a p99 over the
 target (500 ms on SQLite, 200 ms on PostgreSQL). ``run()`` is what tests/web/test_load.py
 calls with small numbers. ``--profile DIR`` runs the three processes under py-spy (pip
-install py-spy) and writes one flame graph each.
+install py-spy) and writes their raw stacks.
+
+To tell where the time went, in the same run: ``mailer serve`` runs with
+MAILER_SERVER_TIMING=1, and the summary gives p50/p99 of each phase of its Server-Timing
+header per kind of request (before the app saw it, threadpool, SQLite's write lock, the
+statements, CPU, time runnable without a CPU, after the answer started); and the CPU time
+of every process on the machine during the requests (/proc), the benchmark's own by role
+and the busiest others (a shared machine's other work is in the figures).
+
+A PostgreSQL database that does not exist is created for the run and dropped after it; an
+existing one must be empty.
 """
 
 from __future__ import annotations
@@ -30,13 +40,16 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +61,21 @@ sys.path.insert(0, str(ROOT))
 SECRET = "load-test-secret-key-0123456789abcdef"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 TARGET_MS = {"sqlite": 500.0, "postgresql": 200.0}
+#: The Server-Timing phases of mailer serve (mailer/web/timing.py) in the order printed.
+PHASE_ORDER = ["pool", "work", "connect", "lock", "gate", "held", "sql", "commit", "cpu", "runq"]
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """``app;dur=1.2, sql;dur=0.4;desc="3", t0;desc="123.4"`` -> {"app": 1.2, "sql": 0.4,
+    "t0": 123.4} (t0 in seconds, the rest in ms)."""
+    found: dict[str, float] = {}
+    for metric in filter(None, (m.strip() for m in header.split(","))):
+        name, *params = (x.strip() for x in metric.split(";"))
+        values = dict(p.split("=", 1) for p in params if "=" in p)
+        raw = values.get("dur") or values.get("desc", "").strip('"')
+        with contextlib.suppress(ValueError):
+            found[name] = float(raw)
+    return found
 
 
 @dataclass
@@ -58,8 +86,19 @@ class LoadResult:
     loaded_ms: list[float] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    http_seconds: float = 0.0
     load_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: Per kind of request under load, the Server-Timing phases of each answer (ms), with
+    #: "before app" (the client sent it -> the app got it) and "after app" (the answer
+    #: started -> the client had it all).
+    phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    signup_ms: list[float] = field(default_factory=list)
+    client_lag_ms: list[float] = field(default_factory=list)
+    #: CPU seconds (and seconds runnable but waiting for a CPU) per process group during
+    #: the HTTP part of the load, and the busiest other processes on the machine.
+    cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
+    others: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def server_errors(self) -> dict[str, int]:
@@ -90,8 +129,43 @@ class LoadResult:
             f"one-click POST under load:       p50 {self.p(self.loaded_ms, .5):.1f} ms, "
             f"p99 {p99:.1f} ms  ({ratio:.1f}x the idle p99; target < "
             f"{TARGET_MS[self.dialect]:.0f} ms)",
+            f"sign-up POST under load:         p50 {self.p(self.signup_ms, .5):.1f} ms, "
+            f"p99 {self.p(self.signup_ms, .99):.1f} ms",
+            *self.phase_lines(),
+            *self.cpu_lines(),
             f"lost: {self.lost or 'nothing'}",
         ])
+
+    def phase_lines(self) -> list[str]:
+        """Where the time of each kind of request went, p50 / p99 per phase (ms)."""
+        lines = []
+        for kind, rows in self.phases.items():
+            if not rows:
+                continue
+            names = ["before app", "app", *sorted({n for r in rows for n in r}
+                                                   - {"before app", "app", "after app"},
+                                                   key=PHASE_ORDER.index), "after app"]
+            parts = [f"{n} {self.p([r.get(n, 0.0) for r in rows], .5):.0f}/"
+                     f"{self.p([r.get(n, 0.0) for r in rows], .99):.0f}" for n in names]
+            lines.append(f"  {kind} ({len(rows)}), p50/p99 ms: " + ", ".join(parts))
+        if self.client_lag_ms:
+            lines.append(f"  this client's own event loop woke late by p50 "
+                         f"{self.p(self.client_lag_ms, .5):.0f} / p99 "
+                         f"{self.p(self.client_lag_ms, .99):.0f} ms (part of before/after app)")
+        return (["where the time went under load (Server-Timing of mailer serve; app = "
+                 "pool + work, work = connect + statements + Python; runq = runnable, "
+                 "waiting for a CPU):"] + lines) if lines else []
+
+    def cpu_lines(self) -> list[str]:
+        if not self.cpu:
+            return []
+        groups = ", ".join(f"{name} {cpu:.1f} s (runq {runq:.1f} s)"
+                           for name, (cpu, runq) in self.cpu.items())
+        top = "; ".join(f"{sec:.1f} s {cmd}" for sec, cmd in self.others[:5])
+        return [f"CPU during the {self.http_seconds:.1f} s of requests "
+                f"({os.cpu_count()} CPUs = {self.http_seconds * (os.cpu_count() or 1):.0f} "
+                f"CPU-seconds): {groups}",
+                f"  busiest other processes: {top or 'none'}"]
 
 
 class _Process:
@@ -177,9 +251,91 @@ def _environment(workspace: Path, db_url: str, smtp_url: str, base: str) -> dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
     env.update(MAILER_WORKSPACE=str(workspace), MAILER_DATABASE_URL=db_url,
                MAILER_SMTP_URL=smtp_url, MAILER_SECRET_KEY=SECRET, MAILER_BASE_URL=base,
+               MAILER_SERVER_TIMING="1",  # where each request's time went (Server-Timing)
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
     return env
+
+
+class CpuWatch:
+    """CPU time per process on the machine over a window, read from /proc every second.
+
+    Each process's CPU (user + system, every thread) and the time its threads were
+    runnable but waiting for a CPU (schedstat's run delay) are kept at their last reading,
+    so processes that end within the window count too. ``groups`` names which processes
+    are the benchmark's (``mailer serve``, ``mailer worker``, ``mailer subscribers
+    import`` and the processes it starts, PostgreSQL's backends for this database, this
+    client, smtp-sink); everything else is "other processes": what else ran meanwhile.
+    """
+
+    def __init__(self, groups: dict[str, int], database: str | None) -> None:
+        self.groups = groups
+        self.database = database
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.first: dict[int, tuple[float, float]] = {}
+        self.last: dict[int, tuple[float, float]] = {}
+        self.names: dict[int, str] = {}
+        self.parents: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._read(self.first)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self._read(self.last)
+
+    def _read(self, into: dict[int, tuple[float, float]]) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                runq = sum(int((t / "schedstat").read_text().split()[1])
+                           for t in (entry / "task").iterdir()) / 1e9
+                if pid not in self.names:
+                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                    self.names[pid] = cmd.decode(errors="replace")[:90]
+            except (OSError, IndexError, ValueError):
+                continue
+            self.parents[pid] = int(stat[1])
+            into[pid] = ((int(stat[11]) + int(stat[12])) / self.tick, runq)
+
+    def stop(self) -> tuple[dict[str, tuple[float, float]], list[tuple[float, str]]]:
+        """CPU and run-queue seconds per group, and the busiest other processes."""
+        self._stop.set()
+        self._thread.join()
+        self._read(self.last)
+        totals: dict[str, list[float]] = {name: [0.0, 0.0] for name in self.groups}
+        totals["smtp-sink"] = [0.0, 0.0]
+        totals["postgres (this database)"] = [0.0, 0.0]
+        totals["other processes"] = [0.0, 0.0]
+        others: list[tuple[float, str]] = []
+        for pid, (cpu, runq) in self.last.items():
+            cpu0, runq0 = self.first.get(pid, (0.0, 0.0))
+            used, waited = cpu - cpu0, runq - runq0
+            group = self._group(pid)
+            totals[group][0] += used
+            totals[group][1] += waited
+            if group == "other processes" and used >= 0.05:
+                others.append((used, self.names.get(pid, str(pid))))
+        return ({k: (v[0], v[1]) for k, v in totals.items()},
+                sorted(others, reverse=True))
+
+    def _group(self, pid: int) -> str:
+        name = self.names.get(pid, "")
+        if self.database and name.startswith("postgres:") and f" {self.database} " in name:
+            return "postgres (this database)"
+        seen = pid
+        for _ in range(64):  # up the tree to one of ours
+            for group, root in self.groups.items():
+                if seen == root:
+                    return "smtp-sink" if "smtp-sink" in name else group
+            seen = self.parents.get(seen, 0)
+            if seen <= 1:
+                break
+        return "other processes"
 
 
 def _client_ip(n: int) -> str:
@@ -251,12 +407,24 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     leaving, idle_ones = ids[:unsubscribes], ids[unsubscribes:]
     links = Links(base, Tokens(settings.signing_keys()))
 
+    def timed(kind: str | None, sent: float, r: httpx.Response) -> float:
+        """The request's time as the client saw it (ms); its phases noted under ``kind``."""
+        done = time.monotonic()
+        if kind is not None and "server-timing" in r.headers:
+            phases = server_timing(r.headers["server-timing"])
+            if "t0" in phases and "app" in phases:
+                got = phases.pop("t0")
+                phases["before app"] = (got - sent) * 1000
+                phases["after app"] = (done - got) * 1000 - phases["app"]
+            result.phases.setdefault(kind, []).append(phases)
+        return (done - sent) * 1000
+
     async def one_click(client: httpx.AsyncClient, sid: int, into: list[float],
-                        statuses: list[int]) -> None:
+                        statuses: list[int], kind: str | None = None) -> None:
         url = links.unsubscribe(sid, list_id).removeprefix(base)
-        t0 = time.perf_counter()
+        sent = time.monotonic()
         r = await client.post(url, data={"List-Unsubscribe": "One-Click"})
-        into.append((time.perf_counter() - t0) * 1000)
+        into.append(timed(kind, sent, r))
         statuses.append(r.status_code)
 
     async def sign_up(client: httpx.AsyncClient, n: int, statuses: list[int]) -> None:
@@ -268,14 +436,24 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         m = CSRF_RE.search(page.text)
         if m is None:
             return
+        sent = time.monotonic()
         r = await client.post("/subscribe/nyhetsbrev", headers=via, data={
             "email": f"ny{n}@signup.example.org", "name": f"Ny Person {n}",
             "csrf_token": m.group(1)})
+        result.signup_ms.append(timed("sign-up POST", sent, r))
         statuses.append(r.status_code)
 
     async def archive(client: httpx.AsyncClient, mailing_id: int, statuses: list[int]) -> None:
         statuses.extend([(await client.get(path)).status_code
                          for path in ("/archive/nyhetsbrev", f"/archive/view/{mailing_id}")])
+
+    async def loop_lag(into: list[float]) -> None:
+        """How late this client's own event loop wakes up (every 20 ms): the part of
+        "before app" and "after app" that is the client's, not the server's."""
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(0.02)
+            into.append((time.monotonic() - asked - 0.02) * 1000)
 
     async def bounded(jobs: list[Any]) -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -322,7 +500,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 for _ in range(3):
                     (await c.get(warm)).raise_for_status()
                 for sid in idle_ones:
-                    await one_click(c, sid, result.idle_ms, codes)
+                    await one_click(c, sid, result.idle_ms, codes, "one-click (idle)")
                 result.statuses["one-click (idle)"] = codes
 
         asyncio.run(idle())
@@ -338,6 +516,10 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         deadline = time.monotonic() + time_limit
         worker = start("worker", "worker")
         importer = start("import", "subscribers", "import", str(big), "--list", "importerad")
+        watch = CpuWatch({"mailer serve": server.proc.pid, "mailer worker": worker.proc.pid,
+                          "mailer subscribers import": importer.proc.pid,
+                          "client (this process)": os.getpid()},
+                         engine.url.database if result.dialect == "postgresql" else None)
 
         async def load() -> None:
             limits = httpx.Limits(max_connections=concurrency)
@@ -347,17 +529,26 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 clicks: list[int] = []
                 signs: list[int] = []
                 views: list[int] = []
-                jobs: list[Any] = [one_click(c, sid, result.loaded_ms, clicks)
+                jobs: list[Any] = [one_click(c, sid, result.loaded_ms, clicks, "one-click")
                                    for sid in leaving]
                 jobs += [sign_up(c, n, signs) for n in range(signups)]
                 jobs += [archive(c, mailing_id, views) for _ in range(archive_views)]
-                # Spread each kind over the run so they overlap in time.
-                jobs.sort(key=lambda j: hash(j) % 997)
-                await asyncio.wait_for(bounded(jobs), max(1.0, deadline - time.monotonic()))
+                # Spread each kind over the run so they overlap in time, in the same order
+                # every run (sorting by the coroutines' hashes, as before, bunched a kind
+                # at the start or the end of the run, differently from run to run).
+                random.Random(13).shuffle(jobs)
+                ticker = asyncio.create_task(loop_lag(result.client_lag_ms))
+                try:
+                    await asyncio.wait_for(bounded(jobs),
+                                           max(1.0, deadline - time.monotonic()))
+                finally:
+                    ticker.cancel()
                 result.statuses.update({"one-click": clicks, "sign-up": signs,
                                         "archive": views})
 
         asyncio.run(load())
+        result.http_seconds = time.perf_counter() - started
+        result.cpu, result.others = watch.stop()
         import_status = importer.wait(max(1.0, deadline - time.monotonic()))
         if import_status is None:
             result.lost.append(f"the import did not finish within {time_limit:.0f} s")
@@ -410,6 +601,38 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     engine.dispose()
     return result
 
+@contextlib.contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    """The PostgreSQL database ``url`` names, empty: created here (and dropped after the
+    run) when it does not exist; an existing one must have no tables."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (name,)).fetchone() is not None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    if exists:
+        with psycopg.connect(parsed.set(drivername="postgresql").render_as_string(
+                hide_password=False)) as conn:
+            tables = conn.execute("SELECT count(*) FROM information_schema.tables "
+                                  "WHERE table_schema = 'public'").fetchone()
+        if tables and tables[0]:
+            raise SystemExit(f"the database {name!r} is not empty: drop it (or name one that "
+                             "does not exist: it is created and dropped after the run)")
+    try:
+        yield url
+    finally:
+        if not exists:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", default="sqlite",
@@ -432,9 +655,10 @@ def main() -> None:
     sink = Sink(None)
     port = sink.port
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workspace = Path(tmp)
-            db = f"sqlite:///{workspace / 'load.db'}" if args.db == "sqlite" else args.db
+        with contextlib.ExitStack() as stack:
+            workspace = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            db = (f"sqlite:///{workspace / 'load.db'}" if args.db == "sqlite"
+                  else stack.enter_context(postgres_database(args.db)))
             result = run(db, workspace, f"smtp://127.0.0.1:{port}", signups=args.signups,
                          unsubscribes=args.unsubscribes, archive_views=args.archive_views,
                          recipients=args.recipients, import_rows=args.import_rows,

@@ -286,6 +286,8 @@ class Settings(BaseSettings):
     brands: dict[str, Brand] = {}  # [brands.<name>]: one per newsletter; issues say brand:
     # --- hardening (issue 13) ---
     max_upload_mb: int = Field(default=100, ge=1, le=10_000)  # admin CSV uploads
+    # Server-Timing on every web response: where its time went (load tests, diagnosis).
+    server_timing: bool = False
     # --- click statistics ---
     # Off: tracked mailings count clicks per link and distinct clicking copies, never who.
     # On: also who clicked what (the preferences page then says so to every subscriber).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, func, select, update
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.findings import Msg
 from mailer.domain.subscriber_rows import (
+    ColumnMap,
     HeaderError,
     RowError,
     guess_org_kind,
@@ -33,6 +35,7 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.store.parallel import ROW_WORKER_NICE, RowParser
 from mailer.store.subscribers import erase_subscriber, export_subscribers, find_subscriber
 
 DEMO = Path(__file__).resolve().parent.parent / "subscribers" / "demo.csv"
@@ -413,6 +416,18 @@ def test_export_imports_again(lists: Engine, tmp_path: Path) -> None:
     with transaction(lists) as s:
         asa = find_subscriber(s, "asa.lindqvist@hylte.example")
         assert asa is not None and asa.attributes == {"Telefon": "070-174 06 05"}
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="os.nice is POSIX")
+def test_row_workers_run_at_a_lower_priority_than_the_import() -> None:
+    """Bulk work yields the CPUs to the web and the worker (issue 13); the importing
+    process, which holds SQLite's write lock while it commits, keeps its own priority."""
+    ours = os.nice(0)
+    with RowParser(ColumnMap(headers=("email",), email=0), workers=1) as parser:
+        assert parser.pool is not None
+        theirs = parser.pool.submit(os.nice, 0).result()
+    assert theirs == min(19, ours + ROW_WORKER_NICE)
+    assert os.nice(0) == ours
 
 
 def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -> None:

@@ -78,8 +78,8 @@ def test_events_of_real_flows_arrive_signed_in_order(
     with transaction(engine) as s:
         lst = find_list(s, "medborgardialog")
         assert lst is not None
-        res = subscribe(s, "Åsa.Berg@Hylte.se", lst, now=now(), ip="127.0.0.1",
-                        wording="Ja tack", name="Åsa Berg")
+        res = subscribe(s, "Åsa.Berg@Hylte.se", lst.id, double_opt_in=lst.double_opt_in,
+                        now=now(), ip="127.0.0.1", wording="Ja tack", name="Åsa Berg")
         sid = res.subscriber_id
     with transaction(engine) as s:
         assert confirm(s, sid, list_id, now=now(), ip=None, wording="Ja tack")

@@ -39,7 +39,8 @@ __all__ = [
     "authenticate", "change_own_password", "create_api_token", "create_user",
     "end_all_sessions", "end_session", "get_user", "get_user_by_id", "initial_password",
     "list_tokens", "list_users", "log_in", "login_allowed", "login_succeeded", "reset_password",
-    "revoke_token", "session_principal", "set_password", "start_session", "team",
+    "revoke_token", "session_principal", "session_touch_due", "note_session_use",
+    "set_password", "start_session", "team",
     "token_principal", "update_user",
 ]
 
@@ -287,22 +288,49 @@ def start_session(session: Session, user: User, *, now: datetime, ip: str = "",
     return token
 
 
-def session_principal(session: Session, token: str, *, now: datetime) -> Principal | None:
-    """Who holds this session cookie, or None when it is unknown, expired or idle too long."""
+def session_principal(session: Session, token: str, *, now: datetime,
+                      touch: bool = True) -> Principal | None:
+    """Who holds this session cookie, or None when it is unknown, expired or idle too long.
+    With ``touch`` its last use is noted (at most every minute) and an ended session's row
+    deleted; a read-only look (every admin page) passes ``touch=False`` and leaves that to
+    ``note_session_use`` when ``session_touch_due`` says so."""
     if not token or len(token) > 100:
         return None
     row = store.find_session(session, _digest(token))
     if row is None:
         return None
-    if row.expires_at <= now or row.last_seen_at + SESSION_IDLE <= now:
-        store.delete_session(session, row.token_hash)
+    if _session_ended(row.expires_at, row.last_seen_at, now):
+        if touch:
+            store.delete_session(session, row.token_hash)
         return None
     user = store.find_user_by_id(session, row.user_id)
     if user is None or not user.active:
         return None
-    if now - row.last_seen_at >= SEEN_EVERY:
+    if touch and now - row.last_seen_at >= SEEN_EVERY:
         row.last_seen_at = now
     return Principal.of(user)
+
+
+def _session_ended(expires_at: datetime, last_seen_at: datetime, now: datetime) -> bool:
+    return expires_at <= now or last_seen_at + SESSION_IDLE <= now
+
+
+def session_touch_due(session: Session, token: str, *, now: datetime) -> bool:
+    """Whether ``session_principal`` with ``touch`` would write now (read only)."""
+    row = store.find_session(session, _digest(token)) if token and len(token) <= 100 else None
+    return row is not None and (_session_ended(row.expires_at, row.last_seen_at, now)
+                                or now - row.last_seen_at >= SEEN_EVERY)
+
+
+def note_session_use(engine: Engine, token: str, *, now: datetime) -> None:
+    """Note an admin session's use (or delete it when it ended) in a short transaction of
+    its own, after the page was answered from a read. It never waits for the write lock:
+    while another process holds it the note is left to a later request."""
+    try:
+        with transaction(engine, wait=False) as session:
+            session_principal(session, token, now=now)
+    except (DatabaseBusy, OperationalError) as exc:
+        log.info("admin session use not noted now (the database is busy): %s", exc)
 
 
 def end_session(session: Session, token: str) -> None:

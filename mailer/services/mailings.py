@@ -68,6 +68,7 @@ def plan_mailing(
     exclude_received_from: Sequence[int] = (),
     track_clicks: TrackClicks | None = None,
     signature: Signature | None = None,
+    suppressions_checked: bool = False,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -85,6 +86,8 @@ def plan_mailing(
     With ``track_clicks``, its links count clicks (``services.clicks``).
     ``signature`` (``services.brands``) is the newsletter's brand with the From and
     Reply-To the worker signs with; without it, MAILER_FROM and MAILER_REPLY_TO.
+    ``suppressions_checked``: the caller looked ``recipients`` up on the suppression list
+    in this transaction (``outbox.plan_explicit``).
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
@@ -138,7 +141,8 @@ def plan_mailing(
     planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience,
                                 exclude_received_from=exclude_received_from)
     if recipients is not None:
-        planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now)
+        planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now,
+                                        suppressions_checked=suppressions_checked)
     return mailing, planned
 
 

@@ -29,9 +29,11 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail
 CONFIRM_DAYS = 7
 LANGUAGES = ("sv", "en")
 
+# auto_reload off: the templates ship with the package; no stat() of the file per mail
+# (each one a system call inside the sign-up's write transaction).
 mail_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                    autoescape=select_autoescape(enabled_extensions=("html.j2",)),
-                   keep_trailing_newline=True)
+                   keep_trailing_newline=True, auto_reload=False)
 
 _TEMPLATE = {
     SubscribeOutcome.pending: "confirm",
@@ -83,14 +85,16 @@ def render_subscription_notice(notice: SubscriptionNotice, *, sender: str) -> Re
 
 def plan_notice(session: Session, rendered: RenderedMailing, *, name: str, email: str,
                 subscriber_id: int | None, now: datetime,
-                signature: Signature | None = None) -> Mailing:
+                signature: Signature | None = None,
+                suppression_checked: bool = False) -> Mailing:
     """Queue ``rendered`` for one person as a ``confirmation`` mailing (in ``session``).
 
     ``name`` is what ``mailer mailings`` shows: never the address (it is in the outbox row,
-    which erasure removes).
+    which erasure removes). ``suppression_checked``: the caller found ``email`` not
+    suppressed in this transaction (a sign-up), so it is not looked up again.
     """
     mailing, _n = plan_mailing(
         session, rendered, kind=MailingKind.confirmation, now=now, name=name,
         recipients=[PlannedRecipient(email=email, subscriber_id=subscriber_id)],
-        signature=signature)
+        signature=signature, suppressions_checked=suppression_checked)
     return mailing

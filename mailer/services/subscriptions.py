@@ -16,7 +16,8 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
 
 from mailer.config import Sender, Settings
 from mailer.errors import MailerError, NotFound
@@ -142,12 +143,12 @@ def public_list_slugs(session: Session) -> set[str]:
 
 # -- subscribe and confirm ----------------------------------------------------------------
 
-def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now: datetime,
+def subscribe(session: Session, links: Links, *, lst: ListInfo, email: str, now: datetime,
               ip: str | None, wording: str, language: str, name: str = "",
               source: str = "form", notify: bool = True,
               sender: Sender | None = None,
               settings: Settings | None = None) -> SubscribeResult:
-    """Sign ``email`` up for a list and, with ``notify``, plan the mail it gets.
+    """Sign ``email`` up for the list ``lst`` and, with ``notify``, plan the mail it gets.
 
     The mail depends on the outcome: a confirmation link (double opt-in), a welcome
     (single opt-in) or an "already subscribed" note; the page that answers is the same
@@ -161,29 +162,35 @@ def subscribe(session: Session, links: Links, *, list_slug: str, email: str, now
     admin to see, and lifting the suppression sends the confirmation link
     (``send_waiting_confirmations``). An address suppressed with an erasure request is
     not stored again at all. The edges show the same page either way.
+
+    The edges read ``lst`` before (for the page and the consent wording); this is one
+    short write transaction of a few statements (issue 13: on SQLite every sign-up holds
+    the one write lock that a one-click unsubscribe waits for).
     """
-    lst = get_list(session, list_slug)
     address = normalise_email(email)
     block = suppressed.note_signup(session, address, now=now,
                                    note=f"{source.partition(':')[0]}: {lst.slug}")
     if block is not None:
         if block.reason is SuppressionReason.erased:
             return SubscribeResult(None, lst.id, SubscribeOutcome.suppressed)
-        result = subs.subscribe(session, address, lst, now=now, ip=ip, wording=wording,
-                                language=language, name=name, source=source,
-                                confirm_first=True)
+        result = subs.subscribe(session, address, lst.id, double_opt_in=lst.double_opt_in,
+                                now=now, ip=ip, wording=wording, language=language,
+                                name=name, source=source, confirm_first=True)
         return SubscribeResult(result.subscriber_id, lst.id, SubscribeOutcome.suppressed)
-    result = subs.subscribe(session, address, lst, now=now, ip=ip, wording=wording,
-                            language=language, name=name, source=source)
+    result = subs.subscribe(session, address, lst.id, double_opt_in=lst.double_opt_in,
+                            now=now, ip=ip, wording=wording, language=language, name=name,
+                            source=source)
     if notify and result.subscriber_id is not None:
         _notify(session, links, lst, result.subscriber_id, result.outcome, address,
-                language=language, now=now, sender=sender, settings=settings)
+                language=language, now=now, sender=sender, settings=settings,
+                suppression_checked=True)  # note_signup above found none
     return result
 
 
-def _notify(session: Session, links: Links, lst: MailingList, sid: int,
+def _notify(session: Session, links: Links, lst: ListInfo, sid: int,
             outcome: SubscribeOutcome, address: str, *, language: str, now: datetime,
-            sender: Sender | None, settings: Settings | None) -> None:
+            sender: Sender | None, settings: Settings | None,
+            suppression_checked: bool = False) -> None:
     """Plan the one mail a sign-up causes (confirmation link, welcome or "already"),
     signed and sent as the list's newsletter when ``settings`` names its brand."""
     link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
@@ -194,7 +201,7 @@ def _notify(session: Session, links: Links, lst: MailingList, sid: int,
     plan_notice(session, render_subscription_notice(
                     notice, sender=brand.signed if brand else signature(sender)),
                 name=f"{outcome.value}: {lst.slug}", email=address, subscriber_id=sid,
-                now=now, signature=brand)
+                now=now, signature=brand, suppression_checked=suppression_checked)
 
 
 def send_waiting_confirmations(session: Session, links: Links, email: str, *,
@@ -207,7 +214,8 @@ def send_waiting_confirmations(session: Session, links: Links, email: str, *,
         return 0
     waiting = subs.unconfirmed_lists(session, person.id, since)
     for lst in waiting:
-        _notify(session, links, lst, person.id, SubscribeOutcome.pending, person.email,
+        _notify(session, links, ListInfo.of(lst), person.id, SubscribeOutcome.pending,
+                person.email,
                 language=person.language, now=now, sender=sender, settings=settings)
     return len(waiting)
 
@@ -304,13 +312,24 @@ def unsubscribe_by_token(session: Session, subscriber_id: int, scope_id: int, *,
 def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
                          now: datetime, ip: str | None, source: str) -> Target | None:
     """Unsubscribe as the signed token asks and return what the page then shows (None: the
-    person was erased), in the caller's one transaction: the one-click POST takes the
-    write lock once, briefly, instead of once to write and again to read it back."""
-    subs.unsubscribe_by_token(session, subscriber_id, scope_id, now=now, ip=ip, source=source)
-    try:
-        return unsubscribe_target(session, subscriber_id, scope_id)
-    except NotFound:
+    person was erased, or the list is gone), in the caller's one transaction: the
+    one-click POST takes the write lock once, for three statements (the person with their
+    organisation and the list, one UPDATE … RETURNING, the consent log) and, when something
+    changed, the look-up of webhook endpoints."""
+    who = (select(Subscriber).options(joinedload(Subscriber.organisation))
+           .where(Subscriber.id == subscriber_id))
+    lst: MailingList | None = None
+    if scope_id:
+        row = session.execute(who.add_columns(MailingList)
+                              .join(MailingList, MailingList.id == scope_id)).first()
+        person, lst = (row[0], row[1]) if row is not None else (None, None)
+    else:
+        person = session.scalar(who)
+    if person is None:
         return None
+    subs.unsubscribe(session, person, [scope_id] if scope_id else None, now=now, ip=ip,
+                     source=source)
+    return Target(SubscriberInfo.of(person), ListInfo.of(lst) if lst else None, False)
 
 
 def undo_unsubscribe(session: Session, subscriber_id: int, list_id: int, *, now: datetime,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +20,12 @@ except ImportError:  # pragma: no cover - Windows
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
+from mailer import timing
 from mailer.errors import ConfigError, DatabaseBusy, MailerError
 
 if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
@@ -164,6 +169,11 @@ def _begin_immediate(conn: Connection) -> None:
     if database in ("", ":memory:"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         return
+    with timing.phase("lock"):
+        _wait_for_write_lock(conn, database)
+
+
+def _wait_for_write_lock(conn: Connection, database: str) -> None:
     options = conn.get_execution_options()
     timeout = 0.0 if options.get(NO_WAIT) else SQLITE_BUSY_TIMEOUT_MS / 1000
     deadline = time.monotonic() + timeout
@@ -176,8 +186,9 @@ def _begin_immediate(conn: Connection) -> None:
     else:
         writers.waiting()
     try:
-        if not writers.gate.acquire(timeout=timeout):
-            raise _busy(timeout)
+        with timing.phase("gate"):  # behind this process's other writers
+            if not writers.gate.acquire(timeout=timeout):
+                raise _busy(timeout)
         try:
             raw.execute("PRAGMA busy_timeout=0")
             try:
@@ -312,8 +323,71 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
                 "install it with: pip install 'mailer[postgres]'"
             ) from None
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        engine = create_engine(parsed, echo=echo)
+        _check_pooled_connections(engine)
+        return engine
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+
+
+#: A pooled PostgreSQL connection idle this long is pinged before it is used (seconds).
+PG_PING_AFTER = 30.0
+_IDLE_SINCE = "mailer_idle_since"
+
+
+def _check_pooled_connections(engine: Engine) -> None:
+    """Hand out only live PostgreSQL connections, without a round trip per request.
+
+    SQLAlchemy's ``pool_pre_ping`` pings every connection it hands out: one more round
+    trip per transaction, on a server that may share the CPUs with the web (issue 13).
+    Here a connection is pinged only when it was idle for ``PG_PING_AFTER`` or when its
+    socket has something to read while idle: the server closed it (a restart, an
+    administrator's pg_terminate_backend) or said why before closing. A ping that finds
+    the server gone reconnects every pooled connection, as ``pool_pre_ping`` does.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi: object, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi: DBAPIConnection, record: ConnectionPoolEntry,
+                     _proxy: object) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None:  # just connected
+            return
+        if time.monotonic() - since < PG_PING_AFTER and not _readable(dbapi):
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi, None):
+                raise InvalidatePoolError(f"the database closed the connection: {exc}") \
+                    from exc
+            raise
+
+
+def _readable(dbapi: DBAPIConnection) -> bool:
+    """Whether an idle connection's socket has data (or end of file) waiting: a healthy
+    idle connection has nothing to read; when in doubt, True (ping it)."""
+    try:
+        ready, _, _ = select.select([dbapi.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True
+    return bool(ready)
+
+
+def time_statements(engine: Engine) -> None:
+    """Note every statement's time as ``sql`` in the timed request (``mailer.timing``)."""
+    started: ContextVar[float] = ContextVar("mailer_statement_started", default=0.0)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(*_: object) -> None:
+        started.set(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(*_: object) -> None:
+        timing.note("sql", (time.perf_counter() - started.get()) * 1000)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -331,14 +405,24 @@ def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
     the write lock (for writes that may be skipped, never for data someone sent)."""
     bind = engine if wait else engine.execution_options(**{NO_WAIT: True})
     with Session(bind, expire_on_commit=False) as session, session.begin():
-        yield session
+        if timing.current() is None:
+            yield session
+            return
+        with timing.phase("connect"):  # pool, BEGIN (SQLite: the write lock)
+            session.connection()
+        with timing.phase("held"):  # from BEGIN to the end of COMMIT
+            yield session
+            with timing.phase("commit"):
+                session.commit()
 
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
     """A session for reads only (rolled back at the end). On SQLite it never takes the
     write lock, so it does not wait for a writer; use it only where nothing is written:
-    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``)."""
+    a write in it is refused at once (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
+    What it loaded stays readable afterwards, as after ``transaction`` (detached, not
+    expired by the rollback)."""
     options: dict[str, bool] = {READ_ONLY: True}
     if is_postgres(engine):
         # The same promise on PostgreSQL: psycopg begins with BEGIN READ ONLY (no extra
@@ -346,7 +430,11 @@ def reading(engine: Engine) -> Iterator[Session]:
         options["postgresql_readonly"] = True
     with Session(engine.execution_options(**options)) as session:
         with session.begin():
+            if timing.current() is not None:
+                with timing.phase("connect"):
+                    session.connection()
             yield session
+            session.expunge_all()
             session.rollback()
 
 

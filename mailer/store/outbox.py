@@ -154,13 +154,16 @@ class PlannedRecipient:
 
 
 def plan_explicit(session: Session, mailing_id: int, recipients: Iterable[PlannedRecipient],
-                  now: datetime) -> int:
+                  now: datetime, *, suppressions_checked: bool = False) -> int:
     """Queue explicit recipients, once each (by case-folded address); returns rows added.
 
-    Suppressed addresses are left out.
+    Suppressed addresses are left out (``suppressions_checked``: the caller looked them up
+    in this transaction already; a sign-up's one mail). The worker checks again when it
+    claims a copy.
     """
     recipients = list(recipients)
-    blocked = suppressed_hashes(session, [hash_of(r.email) for r in recipients])
+    blocked = ({} if suppressions_checked else
+               suppressed_hashes(session, [hash_of(r.email) for r in recipients]))
     if blocked:
         recipients = [r for r in recipients if hash_of(r.email) not in blocked]
     rows = [

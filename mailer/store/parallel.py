@@ -5,6 +5,12 @@ import; worker processes do that in parallel with the database writes. Batches t
 as plain tuples (pickling dataclasses costs more than the parsing saves). Results come
 back in file order; at most ``2 × workers`` batches are in flight, so memory stays flat.
 Small files are parsed in this process: starting workers costs more than it saves.
+
+The workers run at a lower CPU priority (``ROW_WORKER_NICE``): an import is bulk work,
+and on a small server the web's requests and the worker's sending go first when the CPUs
+are busy (issue 13); when they are idle the workers get them all the same. The importing
+process itself keeps its priority: on SQLite it holds the write lock while it commits a
+batch, and a starved lock holder would keep everyone else waiting.
 """
 
 from __future__ import annotations
@@ -24,9 +30,17 @@ PARALLEL_MIN_LINES = 50_000
 _columns: ColumnMap | None = None
 
 
+#: How much nicer than the import the row-checking worker processes are (os.nice).
+ROW_WORKER_NICE = 10
+
+
 def _init_worker(columns: ColumnMap) -> None:
     global _columns
     _columns = columns
+    try:
+        os.nice(ROW_WORKER_NICE)
+    except (AttributeError, OSError):  # not on POSIX: the usual priority
+        pass
 
 
 # A SubscriberRow's fields as a plain tuple (pickles cheaply), a row error, or a blank row.

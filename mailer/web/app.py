@@ -23,7 +23,7 @@ from mailer.config import Settings
 from mailer.domain.addresses import email_hash, mailbox_key
 from mailer.errors import DatabaseBusy
 from mailer.links import Links
-from mailer.store.db import make_engine
+from mailer.store.db import make_engine, time_statements
 from mailer.store.models import utcnow
 from mailer.tokens import Tokens
 from mailer.web.api import API_PREFIX
@@ -36,6 +36,7 @@ from mailer.web.pages import PageError, error_page, make_environment
 from mailer.web.ratelimit import SlidingWindowLimiter
 from mailer.web.registration import RegistrationDesk
 from mailer.web.security import SecurityHeaders, https_site, security_headers
+from mailer.web.timing import ServerTiming
 
 STATIC = Path(__file__).parent / "static"
 
@@ -174,4 +175,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * MIB,
                        refuse=refuse_too_large)
     app.add_middleware(SecurityHeaders, https=https_site(settings))
+    if settings.server_timing:
+        time_statements(engine)
+        app.add_middleware(ServerTiming)
     return app

@@ -1,8 +1,9 @@
 """``RegistrationDesk`` over ``mailer.services.invitations``: what the registration pages use
 in production.
 
-Each call is one transaction; registering locks the invitation row (the seat rule holds
-under concurrent form posts) and queues the confirmation mailing in the same transaction.
+Each call is one transaction; the page's look-ups read (never waiting for SQLite's write
+lock), registering locks the invitation row (the seat rule holds under concurrent form
+posts) and queues the confirmation mailing in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 
 from mailer.config import Settings
 from mailer.services import invitations as service
-from mailer.store.db import transaction
+from mailer.store.db import reading, transaction
 from mailer.web.registration import InvitationFacts, Registrant, RegistrationResult
 
 
@@ -25,11 +26,11 @@ class StoreDesk:
         self.settings = settings
 
     def facts(self, invitation_id: int) -> InvitationFacts | None:
-        with transaction(self.engine) as s:
+        with reading(self.engine) as s:
             return service.form_facts(s, self.settings, invitation_id)
 
     def registrant(self, invitation_id: int, subscriber_id: int) -> Registrant | None:
-        with transaction(self.engine) as s:
+        with reading(self.engine) as s:
             return service.form_registrant(s, invitation_id, subscriber_id)
 
     def register(self, invitation_id: int, subscriber_id: int, *, name: str,

@@ -26,9 +26,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def make_environment(settings: Settings) -> Environment:
+    # auto_reload off: the pages ship with the package; no stat() per page served.
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(enabled_extensions=("html", "xml")),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     tz = settings.tz
     env.filters["date"] = lambda d, lang: format_date(d.astimezone(tz), "long", locale=lang)
     env.filters["datetime"] = lambda d, lang: format_datetime(

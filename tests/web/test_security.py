@@ -38,6 +38,7 @@ def test_security_headers_everywhere(client: TestClient, engine: Engine, app: Fa
         assert h["x-frame-options"] == "DENY"
         assert h["strict-transport-security"].startswith("max-age=")
         assert "server" not in h or "uvicorn" not in h["server"]
+        assert "server-timing" not in h  # only with MAILER_SERVER_TIMING (load tests)
         if r.headers["content-type"].startswith("text/html"):
             assert "<script" not in r.text and " style=" not in r.text, path
     # Behind a proxy that speaks http to us, the https base URL still decides.

@@ -7,11 +7,12 @@ Retry-After (API: a JSON error), never 500, with nothing changed."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -24,7 +25,13 @@ from mailer.render.types import RenderedMailing
 from mailer.services import accounts
 from mailer.services.mailings import plan_mailing
 from mailer.store.db import reading, transaction
-from mailer.store.models import ApiToken, Subscriber, Subscription, SubscriptionStatus
+from mailer.store.models import (
+    ApiToken,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    UserSession,
+)
 from mailer.web.app import create_app
 from tests.delivery_support import add_subscribers
 
@@ -137,3 +144,70 @@ def test_a_write_that_cannot_get_the_lock_is_503_not_500(
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
     assert _status(engine, sid, list_id) == "unsubscribed"
+
+
+@SQLITE_ONLY
+def test_server_timing_shows_the_wait_for_the_write_lock(
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection) -> None:
+    """MAILER_SERVER_TIMING: a one-click that waited for another connection's write lock
+    says so in its Server-Timing header; a read at the same time waited for no lock."""
+    site = _site(engine, settings.model_copy(update={"server_timing": True}))
+    write_lock_holder.execute("BEGIN IMMEDIATE")
+    read = site.client.get(f"/archive/view/{site.mailing_id}")
+    threading.Timer(0.5, lambda: write_lock_holder.execute("COMMIT")).start()
+    r = site.client.post(site.one_click, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and read.status_code == 200
+    phases = _server_timing(r.headers["server-timing"])
+    assert phases["lock"] >= 300 and phases["connect"] >= phases["lock"]
+    assert phases["app"] >= phases["work"] >= phases["connect"]
+    assert {"pool", "gate", "sql", "held", "commit", "cpu", "t0"} <= phases.keys()
+    assert phases["gate"] < 300  # it waited for another connection, not for this process
+    assert "lock" not in _server_timing(read.headers["server-timing"])
+
+
+def _server_timing(header: str) -> dict[str, float]:
+    found = {}
+    for metric in header.split(","):
+        name, *params = (p.strip() for p in metric.split(";"))
+        value = next(p.split("=", 1)[1].strip('"') for p in params
+                     if p.startswith(("dur=", "desc=")))
+        found[name] = float(value)
+    return found
+
+
+@SQLITE_ONLY
+def test_admin_pages_answer_while_another_connection_holds_the_write_lock(
+        engine: Engine, settings: Settings, write_lock_holder: sqlite3.Connection,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin's GET pages read (their session's last use is noted after the answer, by a
+    write that does not wait): they answer while another connection holds the lock."""
+    site = _site(engine, settings)
+    monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_MS", 300)  # a write would be a 503
+    with TestClient(site.app, base_url="https://nyhetsbrev.example.org",
+                    follow_redirects=False) as admin:
+        page = admin.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        r = admin.post("/admin/login", data={"email": "redaktor@example.org",
+                                             "password": "ett-langt-losenord-123",
+                                             "csrf_token": token.group(1), "next": "/admin"})
+        assert r.status_code == 303, r.text[:300]
+        monkeypatch.setattr(accounts, "SEEN_EVERY", timedelta(0))  # every page notes it
+        with reading(engine) as s:
+            seen = s.scalar(select(UserSession.last_seen_at))
+        write_lock_holder.execute("BEGIN IMMEDIATE")
+        for path in ("/admin", "/admin/lists", "/admin/lists/medborgardialog",
+                     "/admin/subscribers?q=person", f"/admin/subscribers/{site.sid}",
+                     "/admin/mailings", f"/admin/mailings/{site.mailing_id}",
+                     "/admin/segments", "/admin/suppressions", "/admin/users",
+                     "/admin/webhooks", "/admin/account", "/admin/issues"):
+            started = time.monotonic()
+            r = admin.get(path)
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
+            assert time.monotonic() - started < PROMPT_S, path
+        write_lock_holder.execute("ROLLBACK")
+        with reading(engine) as s:  # the notes did not wait for the lock: none yet
+            assert s.scalar(select(UserSession.last_seen_at)) == seen
+        assert admin.get("/admin").status_code == 200
+        with reading(engine) as s:
+            assert s.scalar(select(UserSession.last_seen_at)) != seen

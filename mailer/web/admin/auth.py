@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from fastapi import BackgroundTasks
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
-from mailer.services.accounts import Principal, session_principal
+from mailer.services.accounts import (
+    Principal,
+    note_session_use,
+    session_principal,
+    session_touch_due,
+)
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import read
 from mailer.web.security import is_https
 
 COOKIE_PLAIN = "mailer-admin"
@@ -56,25 +64,37 @@ def clear_session_cookie(request: Request, response: Response) -> None:
                            secure=is_https(request))
 
 
-async def current_principal(request: Request) -> Principal | None:
-    """The logged-in user of this request (looked up once per request)."""
+async def current_principal(request: Request,
+                            background: BackgroundTasks | None = None) -> Principal | None:
+    """The logged-in user of this request (looked up once per request), in a read that
+    never waits for SQLite's write lock. The session's last use is noted (at most every
+    minute) after the answer, in ``background``, by a write that does not wait either."""
     if hasattr(request.state, "principal"):
         known: Principal | None = request.state.principal
         return known
     token = request.cookies.get(cookie_name(request), "")
     principal = None
     if token:
-        now = web_of(request).now()
-        principal = await db(request, session_principal, token, now=now)
+        web = web_of(request)
+        now = web.now()
+        principal, due = await read(request, _look, token, now)
+        if due and background is not None:
+            background.add_task(note_session_use, web.engine, token, now=now)
     request.state.principal = principal
     return principal
 
 
-def require(action: Action = Action.view) -> Callable[[Request], Awaitable[Principal]]:
+def _look(session: Session, token: str, now: datetime) -> tuple[Principal | None, bool]:
+    return (session_principal(session, token, now=now, touch=False),
+            session_touch_due(session, token, now=now))
+
+
+def require(action: Action = Action.view
+            ) -> Callable[[Request, BackgroundTasks], Awaitable[Principal]]:
     """A dependency: the logged-in user, who must be allowed ``action``."""
 
-    async def dependency(request: Request) -> Principal:
-        principal = await current_principal(request)
+    async def dependency(request: Request, background: BackgroundTasks) -> Principal:
+        principal = await current_principal(request, background)
         if principal is None:
             raise LoginRequired()
         if not principal.can(action):

@@ -115,7 +115,7 @@ def create_subscriber(body: SubscribeIn, request: Request, me: Principal = MANAG
     except InvalidEmail as exc:
         raise ApiError(422, exc.message, field="email") from None
     result = subscriptions.subscribe(
-        session, web.links, list_slug=lst.slug, email=address, now=web.now(),
+        session, web.links, lst=lst, email=address, now=web.now(),
         ip=client_ip(request), wording=wording, language=body.language, name=body.name,
         source=f"api:{me.email}", sender=web.settings.sender, settings=web.settings,
         notify=web.may_mail(address))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from mailer import timing
 from mailer.errors import NotFound
 from mailer.services import subscriptions
 from mailer.services.notifications import CONFIRM_DAYS
@@ -24,9 +26,11 @@ MAX_TOKEN = 200
 async def db(request: Request, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """Run ``fn(session, *args, **kwargs)`` in one transaction, off the event loop."""
     engine = web_of(request).engine
+    asked = time.perf_counter()
 
     def work() -> T:
-        with transaction(engine) as session:
+        timing.note("pool", (time.perf_counter() - asked) * 1000)
+        with timing.thread_work(), transaction(engine) as session:
             return fn(session, *args, **kwargs)
 
     return await run_in_threadpool(work)
@@ -35,9 +39,11 @@ async def db(request: Request, fn: Callable[..., T], *args: object, **kwargs: ob
 async def read(request: Request, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """Like ``db`` for work that only reads: on SQLite it never waits for the write lock."""
     engine = web_of(request).engine
+    asked = time.perf_counter()
 
     def work() -> T:
-        with reading(engine) as session:
+        timing.note("pool", (time.perf_counter() - asked) * 1000)
+        with timing.thread_work(), reading(engine) as session:
             return fn(session, *args, **kwargs)
 
     return await run_in_threadpool(work)

@@ -88,7 +88,7 @@ async def subscribe_submit(request: Request, slug: str) -> Response:
     # Per-address limit: past it the sign-up is recorded but no mail is planned (the page
     # stays the same, so it tells nothing; the person already has the earlier mails).
     notify = web.may_mail(values["email"])
-    await db(request, subscriptions.subscribe, web.links, list_slug=lst.slug,
+    await db(request, subscriptions.subscribe, web.links, lst=lst,
              email=values["email"], now=web.now(), ip=client_ip(request), wording=wording,
              language=lang, name=values["name"], source="form", notify=notify,
              sender=web.settings.sender, settings=web.settings)

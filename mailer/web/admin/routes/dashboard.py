@@ -13,7 +13,7 @@ from mailer.web.admin.auth import require
 from mailer.web.admin.pages import render
 from mailer.web.admin.routes.mailings import chart_for
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 
@@ -21,7 +21,7 @@ router = APIRouter(dependencies=[Depends(require(Action.view))])
 @router.get("/admin")
 async def dashboard(request: Request, me: Principal = Depends(require(Action.view))) -> Response:
     web = web_of(request)
-    data = await db(request, mailings.dashboard, web.now())
+    data = await read(request, mailings.dashboard, web.now())
     chart = chart_for(request, data.points, data.shown.name) if data.shown else ""
     return render(request, "dashboard.html", lists=data.lists, mailings=data.mailings,
                   shown=data.shown, failures=data.failures, health=data.health, chart=chart,

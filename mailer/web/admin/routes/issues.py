@@ -28,7 +28,7 @@ from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
 from mailer.web.admin.pages import admin_language, redirect, render, translator
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -67,7 +67,7 @@ async def issues_page(request: Request, me: Principal = VIEW) -> Response:
     web = web_of(request)
     issues = await run_in_threadpool(list_issues, web.settings,
                                      local_today(web.settings, web.now()))
-    by_source = await db(request, mailings.mailings_by_source)
+    by_source = await read(request, mailings.mailings_by_source)
     return render(request, "issues.html", issues=issues, by_source=by_source,
                   workspace=issues_dir(web.settings))
 

@@ -36,7 +36,7 @@ from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -53,7 +53,7 @@ def _page_number(request: Request) -> int:
 
 @router.get("/admin/lists")
 async def lists_page(request: Request, me: Principal = VIEW) -> Response:
-    lists = await db(request, list_counts)
+    lists = await read(request, list_counts)
     return render(request, "lists.html", lists=lists, values={}, errors={},
                   brands=_brands(request))
 
@@ -77,7 +77,7 @@ async def add_list(request: Request, me: Principal = MANAGE) -> Response:
                  language=values["language"] if values["language"] in LANGUAGES else "sv",
                  brand=values["brand"], settings=web_of(request).settings)
     except MailerError as exc:
-        lists = await db(request, list_counts)
+        lists = await read(request, list_counts)
         field = "brand" if "brand" in exc.message else "slug"
         return render(request, "lists.html", status=422, lists=lists, values=values,
                       errors={field: exc.message}, brands=_brands(request))
@@ -90,7 +90,7 @@ async def one_list(request: Request, slug: str, me: Principal = VIEW) -> Respons
     status = status if status in STATUSES else "active"
     q = request.query_params.get("q", "")[:200]
     page = _page_number(request)
-    found = await db(request, list_page, slug, q=q, status=None if status == "all" else status,
+    found = await read(request, list_page, slug, q=q, status=None if status == "all" else status,
                      offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return _list_view(request, found, q=q, filter_status=status, page=page)
 
@@ -116,7 +116,7 @@ async def set_brand(request: Request, slug: str, me: Principal = MANAGE) -> Resp
     except MailerError as exc:
         if isinstance(exc, NotFound):
             raise
-        found = await db(request, list_page, slug, limit=PER_PAGE)
+        found = await read(request, list_page, slug, limit=PER_PAGE)
         return _list_view(request, found, status=422, brand_error=exc.message)
     return redirect(f"/admin/lists/{slug}", "saved")
 
@@ -129,7 +129,7 @@ async def export(request: Request, slug: str, me: Principal = MANAGE) -> Respons
     out = io.StringIO()
     if excel:
         out.write("\ufeff")  # Swedish Excel reads UTF-8 only with a BOM
-    n = await db(request, subscriptions.export_list, slug, out, status=status, excel=excel, tz=tz)
+    n = await read(request, subscriptions.export_list, slug, out, status=status, excel=excel, tz=tz)
     name = f"{slug}-{status}.csv"
     return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"',
@@ -170,7 +170,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
     report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
                                      now=web.now(), shown_as=path.name)
 
-    found = await db(request, list_page, slug, status="active", limit=PER_PAGE)
+    found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
     return _list_view(request, found, status=status, report=report,
                       upload=token, filename=path.name,
@@ -194,14 +194,14 @@ async def rejected_rows(request: Request, slug: str, token: str, name: str,
 async def subscribers(request: Request, me: Principal = VIEW) -> Response:
     q = request.query_params.get("q", "")[:200]
     page = _page_number(request)
-    hits = await db(request, subscriptions.search_subscribers, q, offset=(page - 1) * PER_PAGE,
+    hits = await read(request, subscriptions.search_subscribers, q, offset=(page - 1) * PER_PAGE,
                     limit=PER_PAGE)
     return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
 
 
 @router.get("/admin/subscribers/{subscriber_id}")
 async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
-    data = await db(request, subscriptions.access_report, subscriber_id)
+    data = await read(request, subscriptions.access_report, subscriber_id)
     extra = {k: v for k, v in data.items()
              if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
     return render(request, "subscriber.html", data=data, person=data["subscriber"],
@@ -213,7 +213,7 @@ async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) 
 async def subscriber_json(request: Request, subscriber_id: Id,
                           me: Principal = MANAGE) -> Response:
     """Everything we hold on the person, for a GDPR request for access (article 15)."""
-    data = await db(request, subscriptions.access_report, subscriber_id)
+    data = await read(request, subscriptions.access_report, subscriber_id)
     return Response(json.dumps(data, ensure_ascii=False, indent=2),
                     media_type="application/json",
                     headers={"content-disposition":

@@ -31,7 +31,7 @@ from mailer.web.admin.auth import (
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import client_ip, web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter()
 
@@ -87,7 +87,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/admin/account")
 async def account(request: Request, me: Principal = Depends(require(Action.view))) -> Response:
-    tokens = await db(request, list_tokens, me.user_id)
+    tokens = await read(request, list_tokens, me.user_id)
     return render(request, "account.html", tokens=tokens, new_token=None, errors={})
 
 
@@ -99,7 +99,7 @@ async def change_password(request: Request,
     current = str(form.get("current") or "")
     new = str(form.get("new") or "")
     repeat = str(form.get("repeat") or "")
-    tokens = await db(request, list_tokens, me.user_id)
+    tokens = await read(request, list_tokens, me.user_id)
     errors = await db(request, change_own_password, me, current=current, new=new,
                       repeat=repeat, now=web.now(),
                       keep_session=request.cookies.get(cookie_name(request)))
@@ -116,7 +116,7 @@ async def new_token(request: Request, me: Principal = Depends(require(Action.vie
     name = str(form.get("name") or "")
     made = await db(request, lambda s: create_api_token(
         s, get_user_by_id(s, me.user_id), name=name, now=web.now()))
-    tokens = await db(request, list_tokens, me.user_id)
+    tokens = await read(request, list_tokens, me.user_id)
     # Rendered, not redirected: the secret is shown on this one response only.
     return render(request, "account.html", tokens=tokens, new_token=made, errors={})
 

@@ -22,7 +22,7 @@ from mailer.web.admin.pages import redirect, render, translator
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
 from mailer.web.routes.clicks import csv_response
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -40,7 +40,7 @@ def chart_for(request: Request, points: list[TimelinePoint], title: str) -> str:
 
 @router.get("/admin/mailings")
 async def mailings_page(request: Request, me: Principal = VIEW) -> Response:
-    mailings = await db(request, svc.progress)
+    mailings = await read(request, svc.progress)
     return render(request, "mailings.html", mailings=mailings)
 
 
@@ -69,7 +69,7 @@ def click_chart(request: Request, report: ClickReport) -> str:
 
 @router.get("/admin/mailings/{mailing_id}")
 async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
-    mailing, points, failures, report = await db(request, _detail, mailing_id)
+    mailing, points, failures, report = await read(request, _detail, mailing_id)
     chart = chart_for(request, points, mailing.name)
     return render(request, "mailing.html", m=mailing, chart=chart, failures=failures,
                   clicks=report, click_chart=click_chart(request, report),
@@ -78,7 +78,7 @@ async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -
 
 @router.get("/admin/mailings/{mailing_id}/clicks.csv")
 async def clicks_csv(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
-    return csv_response(await db(request, clicks.report, mailing_id))
+    return csv_response(await read(request, clicks.report, mailing_id))
 
 
 def _needed(kind: str) -> Action:

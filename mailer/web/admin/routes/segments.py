@@ -18,7 +18,7 @@ from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder
 from mailer.web.admin.pages import redirect, render
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -43,7 +43,7 @@ async def _preview(request: Request, lists: list[str], where: str,
     if not lists and not segment:
         return {"target": None, "found": None, "problem": "", "plan": None}
     try:
-        target, found = await db(request, _look, lists, where_lines(where), segment)
+        target, found = await read(request, _look, lists, where_lines(where), segment)
     except MailerError as exc:
         return {"target": None, "found": None, "problem": exc.message, "plan": None}
     return {"target": target, "found": found, "problem": "", "plan": None}
@@ -85,8 +85,8 @@ async def _page(request: Request, *, status: int = 200, values: dict[str, str] |
     shown = await _preview(request, [values["list"]] if values["list"] else [],
                            values["where"], "")
     return render(request, "segments.html", status=status,
-                  segments=await db(request, svc.segments),
-                  lists=await db(request, target_lists), values=values, error=error,
+                  segments=await read(request, svc.segments),
+                  lists=await read(request, target_lists), values=values, error=error,
                   **shown)
 
 

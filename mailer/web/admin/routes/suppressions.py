@@ -13,7 +13,7 @@ from mailer.services.accounts import Principal
 from mailer.web.admin.auth import Forbidden, checked_form, require
 from mailer.web.admin.pages import redirect, render
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -23,7 +23,7 @@ REASONS = ("manual", "hard_bounce", "soft_bounces", "complaint", "erased")
 async def _page(request: Request, me: Principal, *, status: int = 200,
                 **extra: object) -> Response:
     q = request.query_params.get("q", "")[:320]
-    rows, counts = await db(request, lambda s: (svc.suppressions(s, q=q, limit=500),
+    rows, counts = await read(request, lambda s: (svc.suppressions(s, q=q, limit=500),
                                                 svc.suppression_counts(s)))
     context = {"values": {}, "errors": {}, **extra}
     return render(request, "suppressions.html", status=status, rows=rows, counts=counts, q=q,

@@ -22,14 +22,14 @@ from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.manage_users))])
 ADMIN = Depends(require(Action.manage_users))
 
 
 async def _page(request: Request, *, status: int = 200, **extra: object) -> Response:
-    people = await db(request, team)
+    people = await read(request, team)
     context = {"values": {}, "errors": {}, "new_password": None, **extra}
     return render(request, "users.html", status=status, users=people.users,
                   tokens=people.tokens, roles=list(Role), **context)

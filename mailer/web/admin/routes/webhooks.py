@@ -15,7 +15,7 @@ from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.pages import redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.manage_users))])
 ADMIN = Depends(require(Action.manage_users))
@@ -23,7 +23,7 @@ ADMIN = Depends(require(Action.manage_users))
 
 async def _page(request: Request, *, status: int = 200, **extra: object) -> Response:
     context: dict[str, object] = {"values": {}, "errors": {}, "new_secret": None, **extra}
-    eps = await db(request, webhooks.endpoints)
+    eps = await read(request, webhooks.endpoints)
     return render(request, "webhooks.html", status=status, endpoints=eps,
                   events=webhooks.EVENTS, **context)
 
@@ -67,7 +67,7 @@ async def change_endpoint(request: Request, endpoint_id: Id, me: Principal = ADM
 
 @router.get("/admin/webhooks/{endpoint_id}")
 async def endpoint_page(request: Request, endpoint_id: Id, me: Principal = ADMIN) -> Response:
-    ep = await db(request, webhooks.get_endpoint, endpoint_id)
-    log = await db(request, webhooks.endpoint_log, endpoint_id, 200)
+    ep = await read(request, webhooks.get_endpoint, endpoint_id)
+    log = await read(request, webhooks.endpoint_log, endpoint_id, 200)
     return render(request, "webhook.html", ep=ep, log=log,
                   disable_days=f"{web_of(request).settings.webhook_disable_after_days:g}")
