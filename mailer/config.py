@@ -238,6 +238,8 @@ class Settings(BaseSettings):
     dkim_domain: str = ""  # default: the From domain
     dkim_ed25519_selector: str = ""  # a second, Ed25519 signature (dual signing)
     dkim_ed25519_key_file: str = ""
+    # Sign in a helper process (auto: when the worker may use more than one CPU).
+    dkim_process: Literal["auto", "on", "off"] = "auto"
     bounce_address: str = ""  # VERP envelope sender base, e.g. bounces@news.example.org
     inbox: str = ""  # Maildir, mbox, .eml folder or imaps://user:pass@host/INBOX
     inbox_interval_minutes: int = Field(default=5, ge=1, le=1440)

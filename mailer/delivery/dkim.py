@@ -231,15 +231,8 @@ class DkimSigner:
 
     @staticmethod
     def signatures(pending: Sequence[Pending]) -> list[bytes]:
-        """The private-key operations of ``prepare``'s digests (RFC 8463: Ed25519 signs
-        the SHA-256 hash; RSA signs it PKCS#1 v1.5)."""
-        out = []
-        for p in pending:
-            if isinstance(p.key.key, ed25519.Ed25519PrivateKey):
-                out.append(p.key.key.sign(p.digest))
-            else:
-                out.append(p.key.key.sign(p.digest, padding.PKCS1v15(), Prehashed(SHA256())))
-        return out
+        """The private-key operations of ``prepare``'s digests."""
+        return [sign_digest(p.key.key, p.digest) for p in pending]
 
     @staticmethod
     def assemble(pending: Sequence[Pending], signatures: Sequence[bytes]) -> bytes:
@@ -301,6 +294,16 @@ class DkimSigner:
 
 
 _NONE: list[bytes] = []
+_PKCS1 = padding.PKCS1v15()
+_PREHASHED = Prehashed(SHA256())
+
+
+def sign_digest(key: PrivateKey, digest: bytes) -> bytes:
+    """The signature of a SHA-256 ``digest`` (RFC 8463: Ed25519 signs the hash; RSA signs
+    it PKCS#1 v1.5): the private-key operation, all OpenSSL."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(digest)
+    return key.sign(digest, _PKCS1, _PREHASHED)
 
 
 @dataclass(frozen=True, slots=True)

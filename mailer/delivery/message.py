@@ -23,6 +23,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from mailer.config import Sender
 from mailer.delivery import qp
 from mailer.delivery.dkim import DkimSigner
+from mailer.delivery.signing import SigningProcess
 from mailer.domain.text import clean_line
 from mailer.errors import MailerError
 from mailer.links import Links, rewrite_links
@@ -248,6 +249,15 @@ class MessageTemplate:
         if self.signer is not None:
             data = self.signer.sign(data, shared_head=self.static_top)
         return Built(data, mid)
+
+    async def build_async(self, r: Recipient, signing: SigningProcess | None) -> Built:
+        """``build``, the DKIM signature made by ``signing``'s process when there is one
+        (the worker's event loop then spends a socket write on it, not the signature)."""
+        if self.signer is None or signing is None:
+            return self.build(r)
+        data, mid = self._unsigned(r)
+        head = await signing.signature_headers(self.signer, data, shared_head=self.static_top)
+        return Built(head + data, mid)
 
     def _unsigned(self, r: Recipient) -> tuple[bytes, str]:
         email = clean_header_value(r.email, "the recipient address")

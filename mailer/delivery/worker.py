@@ -20,7 +20,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,9 +32,10 @@ from sqlalchemy.orm import Session
 from mailer.config import Sender, Settings, SmtpUrl, parse_sender
 from mailer.delivery.dkim import DkimSigners
 from mailer.delivery.journal import Journal, JournalBounce, read_journal, remove_journal
-from mailer.delivery.message import HeaderInjection, MessageTemplate, Recipient
+from mailer.delivery.message import Built, HeaderInjection, MessageTemplate, Recipient
 from mailer.delivery.oauth import TokenSource, token_source
 from mailer.delivery.ratelimit import RateLimiter
+from mailer.delivery.signing import SigningProcess, wanted
 from mailer.delivery.smtp import SmtpPool, SmtpRouter
 from mailer.delivery.transport import Outcome, Result, Transport
 from mailer.delivery.verp import Verp
@@ -170,6 +171,7 @@ class Worker:
             self.batch_size = max(1, min(self.batch_size, int(settings.rate_per_second * 2)))
         self._pause_until = 0.0  # time.monotonic(): no server takes mail before then
         self._sending: dict[int, outbox.Claimed] = {}  # rows a sender holds right now
+        self._ahead: dict[int, outbox.Claimed] = {}  # rows a sender has taken next
         self.retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self.role = role
         self.on_progress = on_progress
@@ -181,6 +183,11 @@ class Worker:
         # DKIM per From domain: a brand's own key, else the workspace's when aligned.
         self.signers = DkimSigners(settings)
         self.signer = self.signers.workspace  # the workspace's (MAILER_DKIM_*), or None
+        # Full workers sign in a helper process when they may use a second CPU (started
+        # with the first signed mailing); `mailer serve`'s small loop signs inline.
+        self.signing: SigningProcess | None = None  # the DKIM helper process, once started
+        self._want_signing = (self.kinds is None and bool(self.signers)
+                              and wanted(settings.dkim_process))
         self.bounce_policy = BouncePolicy(settings.soft_bounce_limit, settings.soft_bounce_days)
         self._bounces: list[suppressions.BounceFact] = []
         self._hold_until = 0.0  # monotonic time before which senders wait (5.7.x refusals)
@@ -459,47 +466,80 @@ class Worker:
                             mailing.id, mailing.sender)
         return self.settings.sender
 
+    def _build(self, c: outbox.Claimed) -> Coroutine[object, object, Built]:
+        return self._templates[c.mailing_id].build_async(
+            Recipient(c.id, c.email, c.name, c.subscriber_id, c.list_id, c.organisation,
+                      c.fields), self.signing)
+
     async def _sender(self, queue: asyncio.Queue[outbox.Claimed | None],
                       wake: asyncio.Event) -> None:
         task = id(asyncio.current_task())
-        while (c := await queue.get()) is not None:
-            self._sending[task] = c
-            tmpl = self._templates[c.mailing_id]
-            mid = tmpl.message_id(c.id)
-            try:
-                built = tmpl.build(Recipient(c.id, c.email, c.name, c.subscriber_id,
-                                             c.list_id, c.organisation, c.fields))
-            except HeaderInjection as exc:
-                out = Outcome(Result.permanent, f"not sent: {exc}")
-            else:
-                hold = self._hold_until - time.monotonic()
-                if hold > 0:  # a 5.7.x refusal asked us to slow down
-                    await asyncio.sleep(hold)
-                # Without VERP the envelope sender is the mailing's From (its brand's),
-                # so SPF aligns with the From domain as DMARC asks.
-                sender = self.verp.address(c.id) if self.verp is not None \
-                    else tmpl.sender.address
+        # With the signing process, the next row's copy is signed there while this one
+        # is on the wire: its signature is ready when this connection is free again.
+        ahead: asyncio.Task[Built] | None = None
+        try:
+            while True:
+                building: Awaitable[Built]
+                if ahead is not None:
+                    c, building = self._ahead.pop(task), ahead
+                    ahead = None
+                elif (got := await queue.get()) is None:
+                    break
+                else:
+                    c, building = got, self._build(got)
+                self._sending[task] = c
                 try:
-                    out = await self.transport.send(sender, c.email, built.data)
-                except Exception as exc:  # a transport bug must not leave the row claimed
-                    log.exception("transport failed for outbox row %s", c.id)
-                    out = Outcome(Result.temporary, f"internal error: {exc!r}"[:500])
-            if out.server:
-                # No server would take it (login refused, every server resting): nothing
-                # was delivered. The row goes back without using an attempt and sending
-                # pauses, instead of failing every row of the mailing one by one.
-                await self._server_trouble(c, out)
-                self._inflight -= 1
+                    built = await building
+                except HeaderInjection as exc:
+                    out = Outcome(Result.permanent, f"not sent: {exc}")
+                else:
+                    if self.signing is not None and not queue.empty():
+                        nxt = queue.get_nowait()
+                        if nxt is None:  # only stops follow: this sender's comes later
+                            queue.put_nowait(None)
+                        else:
+                            self._ahead[task] = nxt
+                            ahead = asyncio.ensure_future(self._build(nxt))
+                    out = await self._send(c, built)
+                await self._settle_outcome(c, out, wake)
                 self._sending.pop(task, None)
-                continue
-            if out.result is Result.sent:
-                self.report.paused = ""
-            record, fact = self._outcome_record(c, out, mid)
-            self._journal_outcome(record, fact)  # durable before the commit
-            self._records.append(record)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    async def _send(self, c: outbox.Claimed, built: Built) -> Outcome:
+        """Hand one copy to the transport (after a 5.7.x hold); never raises."""
+        hold = self._hold_until - time.monotonic()
+        if hold > 0:  # a 5.7.x refusal asked us to slow down
+            await asyncio.sleep(hold)
+        # Without VERP the envelope sender is the mailing's From (its brand's),
+        # so SPF aligns with the From domain as DMARC asks.
+        sender = self.verp.address(c.id) if self.verp is not None \
+            else self._templates[c.mailing_id].sender.address
+        try:
+            return await self.transport.send(sender, c.email, built.data)
+        except Exception as exc:  # a transport bug must not leave the row claimed
+            log.exception("transport failed for outbox row %s", c.id)
+            return Outcome(Result.temporary, f"internal error: {exc!r}"[:500])
+
+    async def _settle_outcome(self, c: outbox.Claimed, out: Outcome,
+                              wake: asyncio.Event) -> None:
+        """Queue the row's outcome for the group commit (journaled first)."""
+        if out.server:
+            # No server would take it (login refused, every server resting): nothing
+            # was delivered. The row goes back without using an attempt and sending
+            # pauses, instead of failing every row of the mailing one by one.
+            await self._server_trouble(c, out)
             self._inflight -= 1
-            self._sending.pop(task, None)
-            wake.set()
+            return
+        if out.result is Result.sent:
+            self.report.paused = ""
+        mid = self._templates[c.mailing_id].message_id(c.id)
+        record, fact = self._outcome_record(c, out, mid)
+        self._journal_outcome(record, fact)  # durable before the commit
+        self._records.append(record)
+        self._inflight -= 1
+        wake.set()
 
     async def deliver(self, *, drain: bool, stop: asyncio.Event | None = None,
                       max_wait: float = 60.0, poll: float = 1.0) -> DeliveryReport:
@@ -583,6 +623,8 @@ class Worker:
                                 m, sender=sender, links=self.links,
                                 reply_to=m.reply_to if m.sender else self.settings.reply_to,
                                 signer=self.signers.for_mailing(m.brand, sender.domain))
+                            if self._templates[m.id].signer is not None:
+                                await self._start_signing()
                     self._inflight += len(claimed)
                     for c in claimed:
                         queue.put_nowait(c)
@@ -630,6 +672,7 @@ class Worker:
             _, late = await asyncio.wait(senders, timeout=STOP_GRACE_SECONDS
                                          if stop.is_set() else None)
             cut = [self._sending.pop(id(t)) for t in late if id(t) in self._sending]
+            unsent += [self._ahead.pop(id(t)) for t in late if id(t) in self._ahead]
             for t in late:
                 t.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
@@ -678,6 +721,18 @@ class Worker:
             log.exception("could not give back %d claimed rows", len(unsent) + len(cut))
         self._inflight -= len(unsent) + len(cut)
 
+    async def _start_signing(self) -> None:
+        """Start the DKIM signing process (once), or sign inline if it will not start."""
+        if not self._want_signing or self.signing is not None:
+            return
+        self._want_signing = False
+        signers = {id(s): s for s in (self.signers.workspace, *self.signers.brands.values())
+                   if s is not None}
+        try:
+            self.signing = await SigningProcess.start(list(signers.values()))
+        except (OSError, TimeoutError) as exc:
+            log.warning("no DKIM signing process (%s): signing in the worker", exc)
+
     async def _start_due(self) -> bool:
         """Start scheduled mailings that are due (drain mode has no scheduler)."""
         grace = self.settings.misfire_grace_seconds
@@ -695,6 +750,9 @@ class Worker:
         await self.transport.close()
         if self.webhooks is not None:
             await self.webhooks.close()
+        if self.signing is not None:
+            await self.signing.close()
+            self.signing = None
         if self._crashed:  # leave journal and worker row for the next worker's recovery
             self._db.shutdown(wait=True)
             if self._db_rec is not self._db:
