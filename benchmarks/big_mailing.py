@@ -14,9 +14,12 @@ absolute timings vary with the load, which is printed too):
      peak RSS, against a bare ``INSERT … SELECT`` of the same rows into a scratch table
      (the database's own floor for writing N rows);
   3. ``mailer worker --drain`` sends them to smtp-sink; its RSS is sampled every 0.5 s and
-     the mailing's progress is read through the service every second meanwhile (the
-     slowest read is printed); then smtp-source sends N messages of the same size to the
-     same sink: the ratio is the pipeline's share of the C client's rate.
+     the mailing's progress is read through the service every second meanwhile; then
+     smtp-source sends N messages of the same size to the same sink: the ratio is the
+     pipeline's share of the C client's rate. Printed too: the rate and the worker's
+     CPU per copy over the first, middle and last 10 % of the copies (flat when a
+     batch's cost does not grow with the queue), the RSS range, and the progress reads'
+     median, 95th percentile and slowest latency.
 Targets (issue 14): planning < 15 s and < 200 MB for 1 M; worker RSS flat and < 250 MB;
 throughput >= 50 % of smtp-source.
 """
