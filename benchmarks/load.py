@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -60,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 SECRET = "load-test-secret-key-0123456789abcdef"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+LONG_WRITE_RE = re.compile(r"write transaction held (\d+) ms")
 TARGET_MS = {"sqlite": 500.0, "postgresql": 200.0}
 #: The Server-Timing phases of mailer serve (mailer/web/timing.py) in the order printed.
 PHASE_ORDER = ["pool", "work", "connect", "lock", "gate", "held", "sql", "commit", "cpu", "runq"]
@@ -95,6 +97,11 @@ class LoadResult:
     phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     signup_ms: list[float] = field(default_factory=list)
     client_lag_ms: list[float] = field(default_factory=list)
+    #: Every timed request: its kind, when it was sent (seconds after the worker and the
+    #: import started), the client's time and the phases (written to requests.json).
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: Per process: its write transactions of 100 ms or more (how many, the longest ms).
+    long_writes: dict[str, tuple[int, float]] = field(default_factory=dict)
     #: CPU seconds (and seconds runnable but waiting for a CPU) per process group during
     #: the HTTP part of the load, and the busiest other processes on the machine.
     cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -148,6 +155,12 @@ class LoadResult:
             parts = [f"{n} {self.p([r.get(n, 0.0) for r in rows], .5):.0f}/"
                      f"{self.p([r.get(n, 0.0) for r in rows], .99):.0f}" for n in names]
             lines.append(f"  {kind} ({len(rows)}), p50/p99 ms: " + ", ".join(parts))
+        slow = sorted((r for r in self.requests if r["kind"] == "one-click"),
+                      key=lambda r: -r["client_ms"])[:3]
+        if slow:
+            lines.append("  the slowest one-clicks: " + "; ".join(
+                f"{r['client_ms']:.0f} ms sent {r['sent_s']:.1f} s into the load (before app "
+                f"{r.get('before app', 0):.0f}, app {r.get('app', 0):.0f})" for r in slow))
         if self.client_lag_ms:
             lines.append(f"  this client's own event loop woke late by p50 "
                          f"{self.p(self.client_lag_ms, .5):.0f} / p99 "
@@ -162,7 +175,10 @@ class LoadResult:
         groups = ", ".join(f"{name} {cpu:.1f} s (runq {runq:.1f} s)"
                            for name, (cpu, runq) in self.cpu.items())
         top = "; ".join(f"{sec:.1f} s {cmd}" for sec, cmd in self.others[:5])
-        return [f"CPU during the {self.http_seconds:.1f} s of requests "
+        held = ", ".join(f"{name} {n} (longest {ms:.0f} ms)"
+                         for name, (n, ms) in self.long_writes.items())
+        return [f"write transactions of 100 ms or more, whole run: {held or 'none'}",
+                f"CPU during the {self.http_seconds:.1f} s of requests "
                 f"({os.cpu_count()} CPUs = {self.http_seconds * (os.cpu_count() or 1):.0f} "
                 f"CPU-seconds): {groups}",
                 f"  busiest other processes: {top or 'none'}"]
@@ -373,6 +389,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    load_t0 = time.monotonic()  # reset when the load starts
     logs = logs or workspace
     logs.mkdir(parents=True, exist_ok=True)
     if profile is not None:
@@ -417,6 +434,9 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 phases["before app"] = (got - sent) * 1000
                 phases["after app"] = (done - got) * 1000 - phases["app"]
             result.phases.setdefault(kind, []).append(phases)
+            result.requests.append({"kind": kind, "sent_s": round(sent - load_t0, 3),
+                                    "client_ms": round((done - sent) * 1000, 1),
+                                    **{k: round(v, 1) for k, v in phases.items()}})
         return (done - sent) * 1000
 
     async def one_click(client: httpx.AsyncClient, sid: int, into: list[float],
@@ -513,6 +533,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
 
         result.load_start = os.getloadavg()
         started = time.perf_counter()
+        load_t0 = time.monotonic()
         deadline = time.monotonic() + time_limit
         worker = start("worker", "worker")
         importer = start("import", "subscribers", "import", str(big), "--list", "importerad")
@@ -570,6 +591,10 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     if server.proc.returncode not in (0, -signal.SIGTERM):
         result.lost.append(f"mailer serve exited with {server.proc.returncode}:\n"
                            f"{server.tail()}")
+    for proc in running:  # who held the database 100 ms or more (store.db.log_long_writes)
+        held = [float(m.group(1)) for m in LONG_WRITE_RE.finditer(
+            proc.log.read_text(encoding="utf-8", errors="replace"))]
+        result.long_writes[proc.name] = (len(held), max(held, default=0.0))
 
     with reading(engine) as s:
         unsubscribed = s.scalar(select(func.count()).select_from(Subscription).where(
@@ -599,6 +624,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     if imported != import_rows:
         result.lost.append(f"import rows: {imported} of {import_rows}")
     engine.dispose()
+    (logs / "requests.json").write_text(json.dumps(result.requests, indent=0))
     return result
 
 @contextlib.contextmanager

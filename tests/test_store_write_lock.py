@@ -4,6 +4,7 @@ write in a read transaction fails at once."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -13,7 +14,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from mailer.errors import DatabaseBusy
-from mailer.store.db import BULK, BULK_YIELD_MAX, _writers_of, reading, transaction
+from mailer.store.db import (
+    BULK,
+    BULK_YIELD_MAX,
+    LONG_WRITE,
+    _writers_of,
+    log_long_writes,
+    reading,
+    transaction,
+)
 
 # SQLite's database-wide write lock: these tests have no PostgreSQL counterpart.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -86,3 +95,22 @@ def test_no_wait_and_read_only(engine: Engine, write_lock_holder: sqlite3.Connec
     with pytest.raises(OperationalError, match="readonly"):
         with reading(engine) as s:
             s.execute(text("DELETE FROM lists"))
+
+
+def test_long_write_transactions_are_logged(engine: Engine,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """With MAILER_SERVER_TIMING every process logs the write transactions that kept the
+    database 100 ms or more, with their first statement; short ones and reads are not."""
+    log_long_writes(engine)
+    with caplog.at_level(logging.WARNING, logger="mailer.store.db"):
+        with transaction(engine) as s:
+            s.execute(text("SELECT count(*) FROM lists"))
+        with reading(engine) as s:
+            s.execute(text("SELECT count(*) FROM subscribers"))
+            time.sleep(0.15)
+        with transaction(engine) as s:
+            s.execute(text("SELECT count(*) FROM mailings"))
+            time.sleep(0.15)
+    held = [r.getMessage() for r in caplog.records if LONG_WRITE in r.getMessage()]
+    assert len(held) == 1, held
+    assert "SELECT count(*) FROM mailings" in held[0]

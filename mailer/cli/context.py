@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from mailer.config import Settings, load_settings
-from mailer.store.db import make_engine, require_current
+from mailer.store.db import log_long_writes, make_engine, require_current
 
 
 @dataclass
@@ -28,6 +28,8 @@ class AppContext:
         """The engine of a database that exists and is migrated (else a clear error)."""
         engine = make_engine(self.settings.db_url)
         require_current(engine)
+        if self.settings.server_timing:  # who keeps the others waiting (load tests)
+            log_long_writes(engine)
         return engine
 
     def raw_engine(self) -> Engine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import sqlite3
@@ -27,6 +28,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from mailer import timing
 from mailer.errors import ConfigError, DatabaseBusy, MailerError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # alembic is imported only when a migration command needs it
     from alembic.config import Config
@@ -388,6 +391,39 @@ def time_statements(engine: Engine) -> None:
     @event.listens_for(engine, "after_cursor_execute")
     def _after(*_: object) -> None:
         timing.note("sql", (time.perf_counter() - started.get()) * 1000)
+
+
+#: What ``log_long_writes`` logs (a load test counts these lines in each process's log).
+LONG_WRITE = "write transaction held"
+
+
+def log_long_writes(engine: Engine, threshold_ms: float = 100.0) -> None:
+    """Log every write transaction of this engine that lasted ``threshold_ms`` or more
+    from its BEGIN (on SQLite: from taking the write lock) to its COMMIT, with its first
+    statement: who kept the others waiting (``MAILER_SERVER_TIMING``, in every process)."""
+
+    @event.listens_for(engine, "begin")
+    def _began(conn: Connection) -> None:
+        if not conn.get_execution_options().get(READ_ONLY):
+            conn.info["mailer_began"] = time.perf_counter()
+            conn.info["mailer_first"] = ""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if conn.info.get("mailer_first") == "":
+            conn.info["mailer_first"] = " ".join(statement.split())[:90]
+
+    def _ended(conn: Connection) -> None:
+        began = conn.info.pop("mailer_began", None)
+        first = conn.info.pop("mailer_first", "")
+        if began is None:
+            return
+        ms = (time.perf_counter() - began) * 1000
+        if ms >= threshold_ms:
+            log.warning("%s %.0f ms (first statement: %s)", LONG_WRITE, ms, first or "none")
+
+    event.listen(engine, "commit", _ended)
+    event.listen(engine, "rollback", _ended)
 
 
 def is_postgres(engine: Engine) -> bool:
