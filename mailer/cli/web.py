@@ -30,10 +30,10 @@ def serve(
     settings = c.settings
     web_app = create_app(settings, engine=c.engine, deliver=True)
     typer.echo(f"serving on http://{host}:{port} (public address: {settings.base_url})")
-    # Idle connections are kept 75 s, longer than a proxy or load balancer keeps its own
-    # (60 s for nginx's upstream keepalive and the usual cloud balancers): uvicorn's 5 s
-    # let a client send its next request on a connection just being closed (a 502 behind
-    # a proxy; a ReadError in benchmarks/load.py when the machine is busy).
+    # Idle connections are kept 75 s, longer than clients and proxies keep theirs (httpx
+    # 5 s, nginx's upstream keepalive and the usual cloud balancers 60 s): with uvicorn's
+    # own 5 s a client may send its next request on a connection the server is closing
+    # (a 502 behind a proxy), the more likely the busier the event loop.
     uvicorn.run(web_app, host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips=forwarded_allow_ips, log_level="info",
                 server_header=False, timeout_keep_alive=75)
