@@ -32,9 +32,10 @@ BATCH = 32
 
 
 def _mailing(engine: Engine, rows: int, status: MailingStatus = MailingStatus.sending,
-             at: datetime = NOW, name: str = "m") -> int:
+             at: datetime = NOW, name: str = "m",
+             kind: MailingKind = MailingKind.newsletter) -> int:
     with transaction(engine) as s:
-        m = Mailing(kind=MailingKind.newsletter, subject="x", html="", text="", status=status)
+        m = Mailing(kind=kind, subject="x", html="", text="", status=status)
         s.add(m)
         s.flush()
         plan_explicit(s, m.id, [PlannedRecipient(f"{name}{i}@example.org")
@@ -170,6 +171,20 @@ def test_earliest_due_first_then_oldest_and_only_sending_mailings(engine: Engine
         rest = [c.id for c in claim_batch(s, "w", 100, at)]
         assert next_due(s) == NOW + timedelta(1)  # the retry not due yet; not the paused
     assert rest == [i for i in b[5:] if i != b[20]]
+
+
+def test_a_confirmation_goes_before_a_big_mailings_queue(engine: Engine) -> None:
+    """A sign-up's confirmation planned while a newsletter is being sent is claimed in
+    the next batch, not after the newsletter's earlier-due copies."""
+    big = _mailing(engine, 100, name="n")
+    confirmation = _mailing(engine, 1, at=NOW + timedelta(minutes=1), name="c",
+                            kind=MailingKind.confirmation)
+    test = _mailing(engine, 1, at=NOW + timedelta(minutes=2), name="t", kind=MailingKind.test)
+    at = NOW + timedelta(minutes=5)
+    with transaction(engine) as s:
+        got = [c.id for c in claim_batch(s, "w", 10, at)]
+    # the batch (returned in id order): both one-off mails and the newsletter's first 8
+    assert got == [*_ids(engine, big)[:8], *_ids(engine, confirmation), *_ids(engine, test)]
 
 
 def _ids(engine: Engine, mailing_id: int) -> list[int]:

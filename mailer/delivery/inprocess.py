@@ -23,12 +23,10 @@ from mailer.delivery.transport import Transport
 from mailer.delivery.worker import Worker, transport_for, utcnow
 from mailer.store import workers
 from mailer.store.db import reading
-from mailer.store.models import MailingKind
+from mailer.store.models.delivery import TRANSACTIONAL
 
 log = logging.getLogger(__name__)
 
-#: Kinds sent one by one in answer to what someone just did.
-TRANSACTIONAL = frozenset({MailingKind.confirmation, MailingKind.test})
 ROLE = "serve"
 
 

@@ -50,6 +50,7 @@ from mailer.store.models import (
     Suppression,
     UTCDateTime,
 )
+from mailer.store.models.delivery import TRANSACTIONAL
 from mailer.store.suppressions import hash_of, suppressed_hashes
 
 PENDING = (OutboxStatus.queued, OutboxStatus.retry)
@@ -208,9 +209,11 @@ def _of_kinds(kinds: Collection[MailingKind] | None) -> list[ColumnElement[bool]
 CLAIM_MAILINGS = 100
 
 
-def _pick(session: Session, mailing_ids: Sequence[int], limit: int,
+def _pick(session: Session, mailings: Sequence[DueMailing], limit: int,
           now: datetime) -> Select[tuple[int]]:
-    """The ids of the ``limit`` earliest-due pending rows of ``mailing_ids``, oldest first.
+    """The ids of the ``limit`` earliest-due pending rows of ``mailings``, oldest first;
+    the rows of transactional mailings (a sign-up's confirmation, a test) before any
+    bulk copy, so a confirmation never waits behind a big newsletter's queue.
 
     One index walk per mailing and pending status (``ix_outbox_claim``: mailing, status,
     due time, id — already in claim order), each stopping after ``limit`` rows, then the
@@ -220,7 +223,8 @@ def _pick(session: Session, mailing_ids: Sequence[int], limit: int,
     """
     pg = session.get_bind().dialect.name == "postgresql"
     branches = []
-    for mid in mailing_ids[:CLAIM_MAILINGS]:
+    for mailing in mailings[:CLAIM_MAILINGS]:
+        mid, rank = mailing.id, 0 if mailing.kind in TRANSACTIONAL else 1
         for status in PENDING:
             walk = (select(OutboxRow.id, OutboxRow.next_attempt_at)
                     .where(OutboxRow.mailing_id == mid, OutboxRow.status == status,
@@ -230,9 +234,11 @@ def _pick(session: Session, mailing_ids: Sequence[int], limit: int,
             if pg:  # several workers share the outbox: each takes rows no other holds
                 walk = walk.with_for_update(skip_locked=True)
             sub = walk.subquery()
-            branches.append(select(sub.c.id, sub.c.next_attempt_at))
+            branches.append(select(sub.c.id, sub.c.next_attempt_at,
+                                   literal(rank).label("rank")))
     both = union_all(*branches).subquery()
-    return select(both.c.id).order_by(both.c.next_attempt_at, both.c.id).limit(limit)
+    return (select(both.c.id).order_by(both.c.rank, both.c.next_attempt_at, both.c.id)
+            .limit(limit))
 
 
 def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
@@ -246,7 +252,7 @@ def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
     ``kinds``, only rows of mailings of those kinds.
     """
     expire_overdue(session, now, kinds)
-    due = [m.id for m in due_mailings(session, now, kinds)]
+    due = due_mailings(session, now, kinds)
     if not due:
         return []
     ids = [r[0] for r in session.execute(
@@ -528,15 +534,16 @@ class DueMailing:
 
 def due_mailings(session: Session, now: datetime,
                  kinds: Collection[MailingKind] | None = None) -> list[DueMailing]:
-    """Sending mailings (of ``kinds``) that have pending rows due at ``now``, oldest
-    first; one index seek per sending mailing."""
+    """Sending mailings (of ``kinds``) that have pending rows due at ``now``: the
+    transactional ones first, then oldest first; one index seek per sending mailing."""
     due = exists().where(OutboxRow.mailing_id == Mailing.id, OutboxRow.status.in_(PENDING),
                          OutboxRow.next_attempt_at <= now)
     return [DueMailing(mid, MailingKind(kind), window or "", expires)
             for mid, kind, window, expires in session.execute(
                 select(Mailing.id, Mailing.kind, Mailing.send_window, Mailing.expires_at)
                 .where(Mailing.status == MailingStatus.sending, due, *_of_kinds(kinds))
-                .order_by(Mailing.id))]
+                .order_by(case((Mailing.kind.in_(sorted(TRANSACTIONAL)), 0), else_=1),
+                          Mailing.id))]
 
 
 def defer(session: Session, mailing_id: int, until: datetime, now: datetime) -> int:

@@ -52,6 +52,11 @@ class MailingKind(enum.StrEnum):
     test = "test"
 
 
+#: Kinds sent one by one in answer to what someone just did (a sign-up's confirmation, a
+#: test send): delivered before the copies of a bulk mailing, which can wait minutes.
+TRANSACTIONAL = frozenset({MailingKind.confirmation, MailingKind.test})
+
+
 class MailingStatus(enum.StrEnum):
     draft = "draft"  # planned rows may exist; nothing is sent until scheduled/sending
     scheduled = "scheduled"  # waits for scheduled_at
