@@ -48,7 +48,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -160,7 +159,10 @@ class LoadResult:
         if slow:
             lines.append("  the slowest one-clicks: " + "; ".join(
                 f"{r['client_ms']:.0f} ms sent {r['sent_s']:.1f} s into the load (before app "
-                f"{r.get('before app', 0):.0f}, app {r.get('app', 0):.0f})" for r in slow))
+                f"{r.get('before app', 0):.0f}, of which the client sending "
+                f"{r.get('client_send_ms') or 0:.0f}"
+                f"{' on a new connection' if r.get('new_connection') else ''}; app "
+                f"{r.get('app', 0):.0f})" for r in slow))
         if self.client_lag_ms:
             lines.append(f"  this client's own event loop woke late by p50 "
                          f"{self.p(self.client_lag_ms, .5):.0f} / p99 "
@@ -274,11 +276,13 @@ def _environment(workspace: Path, db_url: str, smtp_url: str, base: str) -> dict
 
 
 class CpuWatch:
-    """CPU time per process on the machine over a window, read from /proc every second.
+    """CPU time per process on the machine over a window, read from /proc at its start and
+    its end (reading every process's threads takes this process's CPU and GIL: done while
+    requests are timed it delayed them by up to 100 ms; processes that end within the
+    window are missed).
 
     Each process's CPU (user + system, every thread) and the time its threads were
-    runnable but waiting for a CPU (schedstat's run delay) are kept at their last reading,
-    so processes that end within the window count too. ``groups`` names which processes
+    runnable but waiting for a CPU (schedstat's run delay). ``groups`` names which processes
     are the benchmark's (``mailer serve``, ``mailer worker``, ``mailer subscribers
     import`` and the processes it starts, PostgreSQL's backends for this database, this
     client, smtp-sink); everything else is "other processes": what else ran meanwhile.
@@ -292,14 +296,7 @@ class CpuWatch:
         self.last: dict[int, tuple[float, float]] = {}
         self.names: dict[int, str] = {}
         self.parents: dict[int, int] = {}
-        self._stop = threading.Event()
         self._read(self.first)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self._read(self.last)
 
     def _read(self, into: dict[int, tuple[float, float]]) -> None:
         for entry in Path("/proc").iterdir():
@@ -320,8 +317,6 @@ class CpuWatch:
 
     def stop(self) -> tuple[dict[str, tuple[float, float]], list[tuple[float, str]]]:
         """CPU and run-queue seconds per group, and the busiest other processes."""
-        self._stop.set()
-        self._thread.join()
         self._read(self.last)
         totals: dict[str, list[float]] = {name: [0.0, 0.0] for name in self.groups}
         totals["smtp-sink"] = [0.0, 0.0]
@@ -424,7 +419,18 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     leaving, idle_ones = ids[:unsubscribes], ids[unsubscribes:]
     links = Links(base, Tokens(settings.signing_keys()))
 
-    def timed(kind: str | None, sent: float, r: httpx.Response) -> float:
+    def traced() -> tuple[dict[str, float], dict[str, Any]]:
+        """httpx's trace of one request: when it got a connection (a new one: its TCP
+        connect) and when it had sent the request, in seconds of time.monotonic()."""
+        seen: dict[str, float] = {}
+
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            seen.setdefault(event, time.monotonic())
+
+        return seen, {"trace": trace}
+
+    def timed(kind: str | None, sent: float, r: httpx.Response,
+              seen: dict[str, float] | None = None) -> float:
         """The request's time as the client saw it (ms); its phases noted under ``kind``."""
         done = time.monotonic()
         if kind is not None and "server-timing" in r.headers:
@@ -434,17 +440,24 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 phases["before app"] = (got - sent) * 1000
                 phases["after app"] = (done - got) * 1000 - phases["app"]
             result.phases.setdefault(kind, []).append(phases)
-            result.requests.append({"kind": kind, "sent_s": round(sent - load_t0, 3),
-                                    "client_ms": round((done - sent) * 1000, 1),
-                                    **{k: round(v, 1) for k, v in phases.items()}})
+            seen = seen or {}
+            wrote = seen.get("http11.send_request_body.complete")
+            result.requests.append({
+                "kind": kind, "sent_s": round(sent - load_t0, 3),
+                "client_ms": round((done - sent) * 1000, 1),
+                "new_connection": "connection.connect_tcp.started" in seen,
+                "client_send_ms": round((wrote - sent) * 1000, 1) if wrote else None,
+                "trace_ms": {k: round((v - sent) * 1000, 1) for k, v in seen.items()},
+                **{k: round(v, 1) for k, v in phases.items()}})
         return (done - sent) * 1000
 
     async def one_click(client: httpx.AsyncClient, sid: int, into: list[float],
                         statuses: list[int], kind: str | None = None) -> None:
         url = links.unsubscribe(sid, list_id).removeprefix(base)
+        seen, ext = traced()
         sent = time.monotonic()
-        r = await client.post(url, data={"List-Unsubscribe": "One-Click"})
-        into.append(timed(kind, sent, r))
+        r = await client.post(url, data={"List-Unsubscribe": "One-Click"}, extensions=ext)
+        into.append(timed(kind, sent, r, seen))
         statuses.append(r.status_code)
 
     async def sign_up(client: httpx.AsyncClient, n: int, statuses: list[int]) -> None:
@@ -456,11 +469,12 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         m = CSRF_RE.search(page.text)
         if m is None:
             return
+        seen, ext = traced()
         sent = time.monotonic()
         r = await client.post("/subscribe/nyhetsbrev", headers=via, data={
             "email": f"ny{n}@signup.example.org", "name": f"Ny Person {n}",
-            "csrf_token": m.group(1)})
-        result.signup_ms.append(timed("sign-up POST", sent, r))
+            "csrf_token": m.group(1)}, extensions=ext)
+        result.signup_ms.append(timed("sign-up POST", sent, r, seen))
         statuses.append(r.status_code)
 
     async def archive(client: httpx.AsyncClient, mailing_id: int, statuses: list[int]) -> None:

@@ -113,6 +113,11 @@ class _Writers:
                 fcntl.flock(fd, fcntl.LOCK_SH)
                 self._fd = fd
 
+    def has_waiting(self) -> bool:
+        """Whether a writer of this process waits for the write lock now."""
+        with self._lock:
+            return self._count > 0
+
     def done(self) -> None:
         with self._lock:
             self._count -= 1

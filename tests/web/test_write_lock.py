@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine, select
 
 import mailer.store.db as store_db
@@ -24,7 +25,7 @@ from mailer.config import Settings
 from mailer.render.types import RenderedMailing
 from mailer.services import accounts
 from mailer.services.mailings import plan_mailing
-from mailer.store.db import reading, transaction
+from mailer.store.db import _writers_of, reading, transaction
 from mailer.store.models import (
     ApiToken,
     Subscriber,
@@ -154,8 +155,19 @@ def test_server_timing_shows_the_wait_for_the_write_lock(
     site = _site(engine, settings.model_copy(update={"server_timing": True}))
     write_lock_holder.execute("BEGIN IMMEDIATE")
     read = site.client.get(f"/archive/view/{site.mailing_id}")
-    threading.Timer(0.5, lambda: write_lock_holder.execute("COMMIT")).start()
-    r = site.client.post(site.one_click, data={"List-Unsubscribe": "One-Click"})
+    answers: list[Response] = []
+    post = threading.Thread(target=lambda: answers.append(site.client.post(
+        site.one_click, data={"List-Unsubscribe": "One-Click"})))
+    post.start()
+    writers = _writers_of(engine.url.database or "")
+    deadline = time.monotonic() + PROMPT_S
+    while not writers.has_waiting():  # the one-click waits for the lock now
+        assert time.monotonic() < deadline, "the one-click never waited for the lock"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    write_lock_holder.execute("COMMIT")
+    post.join(PROMPT_S)
+    (r,) = answers
     assert r.status_code == 200 and read.status_code == 200
     phases = _server_timing(r.headers["server-timing"])
     assert phases["lock"] >= 300 and phases["connect"] >= phases["lock"]
