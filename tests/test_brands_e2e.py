@@ -389,3 +389,27 @@ def test_an_invitation_its_confirmations_and_reminders_sign_as_their_newsletter(
     assert cli("worker", "--drain", "--now", "2023-02-09 10:01")[0] == 0
     (r,) = smtp_server.wait_for(1)
     assert parseaddr(r.message["From"]) == ("Demokratibrevet", "demokrati@skr.example.org")
+
+    # lists: edited later to span both newsletters, with no brand: of its own. The
+    # follow-ups are not refused: a confirmation signs as the newsletter of the list its
+    # person was invited through; a reminder to invitees of both, as the last invitation.
+    text = path.read_text(encoding="utf-8").replace("brand: demokrati\n", "")
+    path.write_text(re.sub(r"(?m)^lists: .*$", "lists: [natverk-2024, demokratidialog]", text),
+                    encoding="utf-8")
+    smtp_server.received.clear()
+    code, out, err = cli("registrations", "cancel", SLUG, "person1@natverk.test",
+                         "--now", "2023-02-10 10:00")
+    assert code == 0, out + err
+    code, out, err = cli("registrations", "add", SLUG, "person1@natverk.test",
+                         "--send-confirmation", "--now", "2023-02-10 10:05")
+    assert code == 0, out + err
+    code, out, err = cli("worker", "--drain", "--now", "2023-02-14 09:30")  # 1 day before
+    assert code == 0, out + err
+    got = smtp_server.wait_for(1 + 3)
+    signed = sorted((str(r.message["Subject"]).split(" ")[0].rstrip(":"), r.rcpt_tos[0],
+                     parseaddr(r.message["From"])[1]) for r in got)
+    assert signed == [
+        ("Bekräftelse", "person1@natverk.test", "natverk@natverket.example.net"),
+        ("Påminnelse", "person0@demokrati.test", "demokrati@skr.example.org"),
+        ("Påminnelse", "person0@natverk.test", "demokrati@skr.example.org"),
+        ("Påminnelse", "person2@natverk.test", "demokrati@skr.example.org")], signed

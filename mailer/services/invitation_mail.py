@@ -10,16 +10,18 @@ the scheduler can use it without an import cycle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.domain.invitation import Invitation, RegistrationMode
 from mailer.domain.registration import RegistrationStatus
 from mailer.domain.segments import Condition
+from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.render.documents import options_for
 from mailer.render.engine import RenderOptions
@@ -30,12 +32,13 @@ from mailer.render.invitation import (
     render_reminder,
 )
 from mailer.render.types import RenderedMailing
-from mailer.services.brands import Signature, for_send
+from mailer.services.brands import Signature, for_send, list_signature
 from mailer.services.mailings import plan_mailing
 from mailer.store.invitations import invitee_addresses, not_invited_ids, record_invitees
 from mailer.store.lists import get_list
 from mailer.store.models import (
     InvitationRow,
+    Mailing,
     MailingKind,
     MailingList,
     RegistrationRow,
@@ -52,14 +55,35 @@ class InvitationMail:
         self.links = Links.of(settings)
 
     def signature(self, session: Session, invitation: Invitation, slug: str,
-                  list_slugs: Sequence[str] = ()) -> Signature:
+                  list_slugs: Sequence[str] = (),
+                  invited: Callable[[], Sequence[PlannedRecipient]] = tuple) -> Signature:
         """How the invitation's mail signs and looks: its own ``brand:``, else the brand
         of its ``lists:`` (and ``list_slugs``, the list invited now), else [brand].
-        Lists of different brands are refused (name the brand in issue.yaml), so the
-        invitation, its reminders and its confirmations always sign alike."""
+        Inviting lists of different brands is refused (name the brand in issue.yaml), so
+        the invitation, its reminders and its confirmations sign alike.
+
+        Should ``lists:`` be edited later to span two newsletters, the follow-ups (no
+        ``list_slugs``: a reminder, a registration's confirmation) are not refused with
+        it, a person who registers still gets their confirmation: they sign as the
+        newsletter of the list their recipients (``invited``, asked only then) were
+        invited through when that is one, else as the invitation that went out last,
+        else as [brand]."""
         lists = list(dict.fromkeys([*invitation.lists, *list_slugs]))
-        return for_send(session, self.settings, issue_brand=invitation.brand,
-                        issue=f"issues/{slug}", list_slugs=lists, test=True)
+        try:
+            return for_send(session, self.settings, issue_brand=invitation.brand,
+                            issue=f"issues/{slug}", list_slugs=lists, test=True)
+        except MailerError:
+            if list_slugs:
+                raise
+        list_ids = {r.list_id for r in invited() if r.list_id is not None}
+        brands = set(session.scalars(select(MailingList.brand)
+                                     .where(MailingList.id.in_(list_ids)))) if list_ids else set()
+        if len(brands) != 1:
+            brands = {session.scalar(
+                select(Mailing.brand).where(Mailing.kind == MailingKind.invitation,
+                                            Mailing.source == f"invitation:{slug}")
+                .order_by(Mailing.id.desc()).limit(1)) or ""}
+        return list_signature(self.settings, brands.pop())
 
     def options(self, slug: str, signature: Signature | None = None) -> RenderOptions:
         return options_for(self.settings, Path(self.settings.workspace) / "issues" / slug,
@@ -125,28 +149,28 @@ class InvitationMail:
     def plan_reminder(self, session: Session, *, slug: str, invitation: Invitation,
                       row: InvitationRow, offset_key: str, subscriber_ids: list[int],
                       now: datetime) -> int:
-        signed = self.signature(session, invitation, slug)
-        rendered = render_reminder(invitation, offset_key, self.options(slug, signed))
         form = invitation.registration.mode is RegistrationMode.form
+        recipients = self.recipients(session, row, slug, subscriber_ids, personal_link=form)
+        signed = self.signature(session, invitation, slug, invited=lambda: recipients)
+        rendered = render_reminder(invitation, offset_key, self.options(slug, signed))
         return self.plan(session, rendered, MailingKind.reminder,
                          name=f"{slug}: påminnelse {offset_key}",
                          source=f"invitation:{slug}:remind:{offset_key}",
-                         recipients=self.recipients(session, row, slug, subscriber_ids,
-                                                    personal_link=form),
+                         recipients=recipients,
                          # worthless after the deadline, even if SMTP was down until then
                          now=now, signature=signed, expires_at=row.deadline)
 
     def plan_reconfirmation(self, session: Session, *, slug: str, invitation: Invitation,
                             row: InvitationRow, year: int, subscriber_ids: list[int],
                             now: datetime) -> int:
-        signed = self.signature(session, invitation, slug)
-        rendered = render_reconfirmation(invitation, year, self.options(slug, signed))
         # The template's answer button is %%register_url%%; here it opens the yes/no page.
         recipients = [
             PlannedRecipient(email=r.email, name=r.name, subscriber_id=r.subscriber_id,
                              list_id=r.list_id, fields={"register_url": self.links.reconfirm(
                                  slug, year, r.subscriber_id or 0, row.id)})
             for r in self.recipients(session, row, slug, subscriber_ids, personal_link=False)]
+        signed = self.signature(session, invitation, slug, invited=lambda: recipients)
+        rendered = render_reconfirmation(invitation, year, self.options(slug, signed))
         return self.plan(session, rendered, MailingKind.confirmation,
                          name=f"{slug}: bekräftelse {year}",
                          source=f"invitation:{slug}:reconfirm:{year}",
@@ -157,7 +181,9 @@ class InvitationMail:
                           now: datetime) -> int:
         """The registration confirmation to one person, in their language, with the
         meetings as .ics (not for the wait list). Returns the mailing id."""
-        signed = self.signature(session, invitation, slug)
+        row = session.get(InvitationRow, registration.invitation_id)
+        signed = self.signature(session, invitation, slug, invited=lambda: self.recipients(
+            session, row, slug, [subscriber.id], personal_link=False) if row else [])
         rendered = render_confirmation(
             invitation, slug, domain=self.settings.sender.domain, now=now,
             waitlisted=registration.status is RegistrationStatus.waitlisted,
