@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -413,3 +414,34 @@ def test_an_invitation_its_confirmations_and_reminders_sign_as_their_newsletter(
         ("Påminnelse", "person0@demokrati.test", "demokrati@skr.example.org"),
         ("Påminnelse", "person0@natverk.test", "demokrati@skr.example.org"),
         ("Påminnelse", "person2@natverk.test", "demokrati@skr.example.org")], signed
+
+
+def test_an_invitation_registration_page_wears_its_newsletter(
+        branded: Cli, engine: Engine, smtp_server: SmtpServer, workspace: Path) -> None:
+    """The registration form an invitation links to looks like the invitation: its
+    newsletter's logo, colours and name, not the workspace's [brand]."""
+    from tests.invite_helpers import ROOT, SLUG
+
+    cli = branded
+    assert cli("init")[0] == 0
+    add_subscribers(engine, 2, slug="natverk-2024", domain="natverk.test")
+    assert cli("lists", "edit", "natverk-2024", "--brand", "natverk")[0] == 0
+    folder = workspace / "issues" / SLUG
+    shutil.copytree(ROOT / "issues" / SLUG, folder)
+    path = folder / "issue.yaml"
+    text = re.sub(r"(?m)^lists: .*$", "lists: [natverk-2024]",
+                  path.read_text(encoding="utf-8"))
+    path.write_text(text.replace("  mode: link\n", "  mode: form\n", 1), encoding="utf-8")
+    code, out, err = cli("invite", SLUG, "--now", "2023-01-20 09:00")
+    assert code == 0, out + err
+    assert cli("worker", "--drain", "--now", "2023-01-20 09:01")[0] == 0
+    invitation = smtp_server.wait_for(2)[0].message.get_body(("plain",)).get_content()
+    link = re.search(rf"{BASE}(/register/{SLUG}/\S+)", invitation)
+    assert link, invitation
+    app = create_app(load_settings(workspace))
+    app.state.web.now = lambda: datetime(2023, 2, 1, 9, 0, tzinfo=UTC)  # before the deadline
+    with TestClient(app, base_url=BASE) as web:
+        page = web.get(link.group(1))
+    assert page.status_code == 200, page.text
+    assert 'src="/brand/natverk.png"' in page.text and "/brand.css?b=natverk" in page.text
+    assert "skr-logo.png" not in page.text

@@ -371,6 +371,7 @@ class InvitationFacts:
     cost: CostFact = field(default_factory=CostFact)
     transferable: bool = False
     waitlist: bool = False
+    brand: str = ""  # the newsletter whose look the page wears, as the invitation's mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +432,17 @@ def form_facts(session: Session, settings: Settings,
         meetings=tuple(MeetingFact(m.date, m.start, m.end, m.place, m.is_online,
                                    m.platform, m.title) for m in inv.meetings),
         cost=CostFact(free=c.free, amount=c.amount, per=c.per.value, period=c.period.value),
-        transferable=inv.seats.transferable, waitlist=inv.seats.waitlist)
+        transferable=inv.seats.transferable, waitlist=inv.seats.waitlist,
+        brand=_form_brand(session, settings, inv, row.slug))
+
+
+def _form_brand(session: Session, settings: Settings, inv: Invitation, slug: str) -> str:
+    """The brand the invitation's mail signs as; a page never fails over it ([brand])."""
+    try:
+        return InvitationMail(settings).signature(session, inv, slug).brand
+    except MailerError as exc:
+        log.warning("registration page for %s: %s", slug, exc)
+        return ""
 
 
 def _seats_taken(session: Session, invitation_id: int, organisation_id: int | None) -> int:

@@ -75,11 +75,12 @@ def with_lang(path: str, lang: str) -> str:
 
 
 def render(request: Request, template: str, *, lang: str, status: int = 200,
-           cache: str = "no-store", **context: object) -> HTMLResponse:
-    """Render a page in ``lang``; sets the CSRF cookie if the page holds a form."""
+           cache: str = "no-store", newsletter: str = "", **context: object) -> HTMLResponse:
+    """Render a page in ``lang``; sets the CSRF cookie if the page holds a form. The page
+    wears the look of brand ``newsletter``, else of its list's (``lst``) newsletter."""
     web = web_of(request)
     other = next(x for x in LANGUAGES if x != lang)
-    key = str(getattr(context.get("lst"), "brand", "") or "")
+    key = newsletter or str(getattr(context.get("lst"), "brand", "") or "")
     key = key if key in web.settings.brands else ""
     brand = brand_of(web.settings, key)
     ctx = {

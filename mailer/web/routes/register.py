@@ -54,6 +54,7 @@ def _page(request: Request, facts: InvitationFacts, person: Registrant, lang: st
           state: str, status: int = 200, values: dict[str, str] | None = None,
           errors: dict[str, str] | None = None) -> Response:
     return render(request, "register.html", lang=lang, status=status, facts=facts,
+                  newsletter=facts.brand,
                   person=person, state=state, errors=errors or {},
                   values=values or {"name": person.name,
                                     **organisation_values("", person.organisation)},
