@@ -37,6 +37,7 @@ from mailer.store import suppressions as suppressed  # (also registers its erase
 from mailer.store.lists import get_list
 from mailer.store.models import (
     InvitationRow,
+    Mailing,
     MailingList,
     ReconfirmAnswer,
     Subscriber,
@@ -357,6 +358,7 @@ class Question:
     answer_by: date | None
     language: str
     email: str
+    brand: str = ""  # the newsletter whose look the page wears: as the question's mail
 
 
 def _question(session: Session, workspace: Path, timezone: str, slug: str, year: int,
@@ -377,8 +379,11 @@ def _question(session: Session, workspace: Path, timezone: str, slug: str, year:
         answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
     except MailerError:
         pass
+    brand = session.scalar(select(Mailing.brand).where(
+        Mailing.source == f"invitation:{slug}:reconfirm:{year}").order_by(Mailing.id.desc())
+        .limit(1)) or ""
     q = Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
-                 person.language, person.email)
+                 person.language, person.email, brand)
     return q, inv, person
 
 
@@ -396,7 +401,8 @@ def answer_reconfirmation(session: Session, *, workspace: Path, timezone: str, s
     q, inv, person = _question(session, workspace, timezone, slug, year, invitation_id,
                                subscriber_id)
     record_reconfirmation(session, inv, person, year, answer, now=now, via="web")
-    return Question(q.title, q.year, answer.value, q.answer_by, q.language, q.email)
+    return Question(q.title, q.year, answer.value, q.answer_by, q.language, q.email,
+                    q.brand)
 
 
 # -- GDPR: access report, erasure, export --------------------------------------------------

@@ -65,7 +65,7 @@ async def _ask(request: Request, fn: Callable[..., Question], slug: str, year: i
 async def reconfirm_page(request: Request, slug: str, year: int, token: str) -> Response:
     q = await _ask(request, subscriptions.reconfirm_question, slug, year, token)
     lang = request_language(request, q.language)
-    return render(request, "reconfirm.html", lang=lang, q=q, saved=False)
+    return render(request, "reconfirm.html", lang=lang, q=q, saved=False, newsletter=q.brand)
 
 
 @router.post("/reconfirm/{slug}/{year}/{token}")
@@ -80,4 +80,4 @@ async def reconfirm_submit(request: Request, slug: str, year: int, token: str) -
     q = await _ask(request, subscriptions.answer_reconfirmation, slug, year, token,
                    answer=ReconfirmAnswer(answer), now=web.now())
     lang = request_language(request, q.language)
-    return render(request, "reconfirm.html", lang=lang, q=q, saved=True)
+    return render(request, "reconfirm.html", lang=lang, q=q, saved=True, newsletter=q.brand)
