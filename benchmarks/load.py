@@ -478,7 +478,7 @@ def _client_ip(n: int) -> str:
 def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscribes: int,
         archive_views: int, recipients: int, import_rows: int,
         concurrency: int = 20, time_limit: float = 900.0, logs: Path | None = None,
-        profile: Path | None = None, bulk_nice: int | None = None) -> LoadResult:
+        profile: Path | None = None) -> LoadResult:
     """One load run (see the module docstring); the database must be empty. Nothing runs
     longer than ``time_limit`` seconds after the load starts: what is not done then is
     reported as lost."""
@@ -629,8 +629,6 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         await asyncio.gather(*(one(j) for j in jobs))
 
     env = _environment(workspace, db_url, smtp_url, base)
-    if bulk_nice is not None:  # else the setting's default
-        env["MAILER_BULK_NICE"] = str(bulk_nice)
     running: list[_Process] = []
 
     def start(name: str, *args: str) -> _Process:
@@ -822,9 +820,6 @@ def main() -> None:
                     help="keep the output of mailer serve, worker and import here")
     ap.add_argument("--profile", type=Path, default=None,
                     help="run the three processes under py-spy; raw stacks go here")
-    ap.add_argument("--bulk-nice", type=int, default=None,
-                    help="MAILER_BULK_NICE for the worker and the import (default: the "
-                         "setting's default)")
     ap.add_argument("--one-click-client", type=int, default=None, metavar="PORT",
                     help=argparse.SUPPRESS)  # the one-click client process (see above)
     args = ap.parse_args()
@@ -845,7 +840,7 @@ def main() -> None:
             result = run(db, workspace, f"smtp://127.0.0.1:{port}", signups=args.signups,
                          unsubscribes=args.unsubscribes, archive_views=args.archive_views,
                          recipients=args.recipients, import_rows=args.import_rows,
-                         logs=args.logs, profile=args.profile, bulk_nice=args.bulk_nice)
+                         logs=args.logs, profile=args.profile)
     finally:
         sink.stop()
     print(result.summary())

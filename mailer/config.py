@@ -290,9 +290,6 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=100, ge=1, le=10_000)  # admin CSV uploads
     # Server-Timing on every web response: where its time went (load tests, diagnosis).
     server_timing: bool = False
-    # The nice value (CPU priority, 0-19) of ``mailer worker`` and ``mailer subscribers
-    # import``: bulk work yields the CPU to the web on a busy machine (mailer/priority.py).
-    bulk_nice: int = Field(default=10, ge=0, le=19)
     # --- click statistics ---
     # Off: tracked mailings count clicks per link and distinct clicking copies, never who.
     # On: also who clicked what (the preferences page then says so to every subscriber).

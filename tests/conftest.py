@@ -29,10 +29,6 @@ PG_URL = os.environ.get("MAILER_TEST_POSTGRES_URL", "postgresql://postgres@127.0
 BACKENDS = [b.strip() for b in os.environ.get("MAILER_TEST_DATABASES",
                                                "sqlite,postgresql").split(",") if b.strip()]
 TEST_SECRET = "test-secret-key-not-for-production-0123456789"
-#: ``mailer worker`` and ``mailer subscribers import`` lower their process's CPU priority
-#: (MAILER_BULK_NICE, mailer/priority.py); run in this process (CliRunner), they must not
-#: lower the test run's for good. Subprocesses started with MAILER_* stripped get the default.
-os.environ["MAILER_BULK_NICE"] = "0"
 
 
 def _pg_reason() -> str | None:
@@ -129,7 +125,6 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in list(os.environ):
         if key.startswith("MAILER_") and not key.startswith("MAILER_TEST_"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("MAILER_BULK_NICE", "0")  # see above
     ws = tmp_path / "ws"
     ws.mkdir()
     return ws

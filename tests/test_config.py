@@ -41,8 +41,6 @@ def test_environment_wins_over_toml(workspace: Path, monkeypatch: pytest.MonkeyP
         ("MAILER_SECRET_KEY", "short", "16 characters"),
         ("MAILER_DATABASE_URL", "mysql://x", "sqlite"),
         ("MAILER_SMTP_CONNECTIONS", "zero", "MAILER_SMTP_CONNECTIONS"),
-        ("MAILER_BULK_NICE", "20", "MAILER_BULK_NICE"),
-        ("MAILER_BULK_NICE", "-5", "MAILER_BULK_NICE"),
     ],
 )
 def test_bad_values_name_the_variable(workspace: Path, monkeypatch: pytest.MonkeyPatch,

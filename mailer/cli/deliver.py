@@ -17,7 +17,6 @@ from mailer.cli import app
 from mailer.cli.context import AppContext
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
-from mailer.priority import lower_priority
 from mailer.services import brands, segments
 from mailer.services import mailings as svc
 from mailer.services.deliverability import left_out
@@ -336,7 +335,6 @@ def worker(
     from mailer.schedule.runner import run_worker
 
     c: AppContext = ctx.obj
-    lower_priority(c.settings.bulk_nice)  # before any thread: the web goes first for a CPU
     engine, settings = c.engine, c.settings
     # Hand the GIL to the database thread sooner (default 5 ms): the outcome of a
     # message the server accepted is committed sooner, which narrows the window in which

@@ -14,7 +14,6 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.priority import lower_priority
 from mailer.services import subscriptions
 from mailer.services.imports import Progress, import_subscribers, report_lines
 from mailer.store.db import transaction
@@ -60,7 +59,6 @@ def import_(
     cannot be used (nothing imported).
     """
     c: AppContext = ctx.obj
-    lower_priority(c.settings.bulk_nice)  # before any thread: the web goes first for a CPU
     engine = c.engine
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
