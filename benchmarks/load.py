@@ -9,7 +9,9 @@ Everything runs as it does for users, as separate processes with the real comman
 workspace and one database URL: ``mailer serve`` (uvicorn), ``mailer worker`` and ``mailer
 subscribers import``, sending to Postfix's smtp-sink on loopback; only the HTTP client runs
 in this process (the setup before the clock starts, too: lists, the recipients, the
-planned newsletter). One run, in this order:
+planned newsletter), except the one-click POSTs: a small client process of their own
+sends and times them (``one_click_client``), so a busy main client does not add its own
+delays to them. One run, in this order:
   1. reference: the one-click unsubscribe POST (RFC 8058) timed on the idle server;
   2. load: the same POSTs, concurrent sign-ups (form GET + POST with its CSRF token, each
      from its own client address via X-Forwarded-For, as behind the reverse proxy) and
