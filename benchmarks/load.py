@@ -9,7 +9,9 @@ Everything runs as it does for users, as separate processes with the real comman
 workspace and one database URL: ``mailer serve`` (uvicorn), ``mailer worker`` and ``mailer
 subscribers import``, sending to Postfix's smtp-sink on loopback; only the HTTP client runs
 in this process (the setup before the clock starts, too: lists, the recipients, the
-planned newsletter). One run, in this order:
+planned newsletter), except the one-click POSTs: a small client process of their own
+sends and times them (``one_click_client``), so a busy main client does not add its own
+delays to them. One run, in this order:
   1. reference: the one-click unsubscribe POST (RFC 8058) timed on the idle server;
   2. load: the same POSTs, concurrent sign-ups (form GET + POST with its CSRF token, each
      from its own client address via X-Forwarded-For, as behind the reverse proxy) and
@@ -349,6 +351,127 @@ class CpuWatch:
         return "other processes"
 
 
+ONE_CLICK_BODY = b"List-Unsubscribe=One-Click"
+
+
+def one_click_client(port: int) -> None:
+    """The one-click POSTs' own client process (``load.py --one-click-client PORT``): reads
+    ``<id> <path>`` lines on stdin, sends each at once as a pre-built HTTP/1.1 request over
+    asyncio streams (keep-alive connections, a new one when none is idle), and writes one
+    JSON line per answer: when it was sent and done (``time.monotonic()``, the machine's
+    clock, as the server's ``t0``), how long writing it took, the status and the
+    Server-Timing header. It does nothing else, so its times are the server's and the
+    loopback's, not a busy client's: in the main client, the one-clicks waited behind
+    the sign-ups' work in the same event loop (p99 "client sending" up to 1 s)."""
+    asyncio.run(_one_click_client(port))
+
+
+async def _one_click_client(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    lines = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(ident: str, path: str) -> None:
+        answer: dict[str, Any] = {"id": ident}
+        try:
+            request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       "Content-Type: application/x-www-form-urlencoded\r\n"
+                       f"Content-Length: {len(ONE_CLICK_BODY)}\r\n\r\n"
+                       ).encode("ascii") + ONE_CLICK_BODY
+            sent = time.monotonic()
+            answer["new_connection"] = not idle
+            if idle:
+                r, w = idle.pop()
+            else:
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(request)
+            await w.drain()
+            wrote = time.monotonic()
+            head = (await r.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip()
+                       for k, v in (h.split(":", 1) for h in head[1:] if ":" in h)}
+            await r.readexactly(int(headers.get("content-length", "0")))
+            done = time.monotonic()
+            if headers.get("connection", "").lower() == "close":
+                w.close()
+            else:
+                idle.append((r, w))
+            answer.update(sent=sent, done=done, status=int(head[0].split()[1]),
+                          client_send_ms=(wrote - sent) * 1000,
+                          server_timing=headers.get("server-timing", ""))
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+            answer["error"] = repr(exc)
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+    while line := await lines.readline():
+        ident, path = line.decode().split()
+        task = asyncio.create_task(one(ident, path))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+
+
+class OneClicks:
+    """The main process's handle on the one-click client process: ``post(path)`` in any
+    event loop of this process returns the answer (a dict, see ``one_click_client``)."""
+
+    def __init__(self, port: int, logs: Path) -> None:
+        import threading
+
+        self._err = (logs / "one-click-client.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
+                                      "--one-click-client", str(port)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._err)
+        self._waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
+        self._lock = threading.Lock()
+        self._n = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                loop, fut = self._waiting.pop(answer["id"])
+            loop.call_soon_threadsafe(fut.set_result, answer)
+        with self._lock:  # the process ended: nobody waits for ever
+            for loop, fut in self._waiting.values():
+                loop.call_soon_threadsafe(fut.set_result, {"error": "the client exited"})
+            self._waiting.clear()
+
+    async def post(self, path: str) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            self._n += 1
+            ident = str(self._n)
+            self._waiting[ident] = (loop, fut)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{ident} {path}\n".encode())
+        self.proc.stdin.flush()
+        answer: dict[str, Any] = await fut
+        if "error" in answer:
+            raise RuntimeError(f"one-click client: {answer['error']}")
+        return answer
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+        self._err.close()
+
+
 def _client_ip(n: int) -> str:
     """A client address of its own for sign-up ``n`` (as the reverse proxy passes it on)."""
     return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255 or 1}"
@@ -432,33 +555,42 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
     def timed(kind: str | None, sent: float, r: httpx.Response,
               seen: dict[str, float] | None = None) -> float:
         """The request's time as the client saw it (ms); its phases noted under ``kind``."""
-        done = time.monotonic()
-        if kind is not None and "server-timing" in r.headers:
-            phases = server_timing(r.headers["server-timing"])
+        seen = seen or {}
+        wrote = seen.get("http11.send_request_body.complete")
+        return noted(kind, sent, time.monotonic(), r.headers.get("server-timing"),
+                     new_connection="connection.connect_tcp.started" in seen,
+                     client_send_ms=(wrote - sent) * 1000 if wrote else None,
+                     trace_ms={k: round((v - sent) * 1000, 1) for k, v in seen.items()})
+
+    def noted(kind: str | None, sent: float, done: float, timing_header: str | None, *,
+              new_connection: bool, client_send_ms: float | None,
+              trace_ms: dict[str, float] | None = None) -> float:
+        if kind is not None and timing_header:
+            phases = server_timing(timing_header)
             if "t0" in phases and "app" in phases:
                 got = phases.pop("t0")
                 phases["before app"] = (got - sent) * 1000
                 phases["after app"] = (done - got) * 1000 - phases["app"]
             result.phases.setdefault(kind, []).append(phases)
-            seen = seen or {}
-            wrote = seen.get("http11.send_request_body.complete")
             result.requests.append({
                 "kind": kind, "sent_s": round(sent - load_t0, 3),
                 "client_ms": round((done - sent) * 1000, 1),
-                "new_connection": "connection.connect_tcp.started" in seen,
-                "client_send_ms": round((wrote - sent) * 1000, 1) if wrote else None,
-                "trace_ms": {k: round((v - sent) * 1000, 1) for k, v in seen.items()},
+                "new_connection": new_connection,
+                "client_send_ms": (round(client_send_ms, 1) if client_send_ms is not None
+                                   else None),
+                **({"trace_ms": trace_ms} if trace_ms is not None else {}),
                 **{k: round(v, 1) for k, v in phases.items()}})
         return (done - sent) * 1000
 
-    async def one_click(client: httpx.AsyncClient, sid: int, into: list[float],
-                        statuses: list[int], kind: str | None = None) -> None:
+    async def one_click(sid: int, into: list[float], statuses: list[int],
+                        kind: str | None = None) -> None:
+        """One RFC 8058 POST, sent and timed by the one-click client process."""
         url = links.unsubscribe(sid, list_id).removeprefix(base)
-        seen, ext = traced()
-        sent = time.monotonic()
-        r = await client.post(url, data={"List-Unsubscribe": "One-Click"}, extensions=ext)
-        into.append(timed(kind, sent, r, seen))
-        statuses.append(r.status_code)
+        a = await clicks.post(url)
+        into.append(noted(kind, a["sent"], a["done"], a["server_timing"],
+                          new_connection=a["new_connection"],
+                          client_send_ms=a["client_send_ms"]))
+        statuses.append(a["status"])
 
     async def sign_up(client: httpx.AsyncClient, n: int, statuses: list[int]) -> None:
         # Each sign-up from its own address, as the proxy in front of 'mailer serve'
@@ -511,6 +643,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
             return int(s.scalar(select(func.count()).select_from(OutboxRow).where(
                 OutboxRow.status != OutboxStatus.sent)) or 0)
 
+    clicks = OneClicks(port, logs)
     try:
         server = start("serve", "serve", "--host", "127.0.0.1", "--port", str(port))
 
@@ -534,7 +667,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 for _ in range(3):
                     (await c.get(warm)).raise_for_status()
                 for sid in idle_ones:
-                    await one_click(c, sid, result.idle_ms, codes, "one-click (idle)")
+                    await one_click(sid, result.idle_ms, codes, "one-click (idle)")
                 result.statuses["one-click (idle)"] = codes
 
         asyncio.run(idle())
@@ -553,7 +686,8 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         importer = start("import", "subscribers", "import", str(big), "--list", "importerad")
         watch = CpuWatch({"mailer serve": server.proc.pid, "mailer worker": worker.proc.pid,
                           "mailer subscribers import": importer.proc.pid,
-                          "client (this process)": os.getpid()},
+                          "client (this process)": os.getpid(),
+                          "one-click client": clicks.proc.pid},
                          engine.url.database if result.dialect == "postgresql" else None)
 
         async def load() -> None:
@@ -564,7 +698,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
                 clicks: list[int] = []
                 signs: list[int] = []
                 views: list[int] = []
-                jobs: list[Any] = [one_click(c, sid, result.loaded_ms, clicks, "one-click")
+                jobs: list[Any] = [one_click(sid, result.loaded_ms, clicks, "one-click")
                                    for sid in leaving]
                 jobs += [sign_up(c, n, signs) for n in range(signups)]
                 jobs += [archive(c, mailing_id, views) for _ in range(archive_views)]
@@ -600,6 +734,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
         result.seconds = time.perf_counter() - started
         result.load_end = os.getloadavg()
     finally:
+        clicks.stop()
         for proc in reversed(running):
             proc.stop()
     if server.proc.returncode not in (0, -signal.SIGTERM):
@@ -687,7 +822,12 @@ def main() -> None:
                     help="keep the output of mailer serve, worker and import here")
     ap.add_argument("--profile", type=Path, default=None,
                     help="run the three processes under py-spy; raw stacks go here")
+    ap.add_argument("--one-click-client", type=int, default=None, metavar="PORT",
+                    help=argparse.SUPPRESS)  # the one-click client process (see above)
     args = ap.parse_args()
+    if args.one_click_client is not None:
+        one_click_client(args.one_click_client)
+        return
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from send import Sink, ensure_postfix_tools  # the same sink as the send benchmark
 

@@ -8,6 +8,7 @@ import select
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -87,16 +88,67 @@ BULK = "mailer_bulk"
 BULK_YIELD_MAX = 2.0
 
 
+#: Execution option of an urgent writer (a one-click unsubscribe): at the gate of its
+#: process it goes before every ordinary writer that waits there (not before one that
+#: already asks SQLite, nor before other processes).
+URGENT = "mailer_urgent"
+
+
+class _Gate:
+    """A lock handed on in turn: urgent waiters before ordinary ones, first come first
+    served among equals (``threading.Lock`` wakes its waiters in no order).
+
+    Each waiter waits on a lock of its own, which ``release`` hands over to the next in
+    turn without letting anyone else slip in between; only one waiter is woken.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._urgent: deque[threading.Lock] = deque()
+        self._ordinary: deque[threading.Lock] = deque()
+
+    def acquire(self, *, urgent: bool = False, timeout: float = -1) -> bool:
+        """Take the gate; False after ``timeout`` seconds (-1: no limit, 0: now or never)."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            if timeout == 0:
+                return False
+            mine = threading.Lock()
+            mine.acquire()
+            queue = self._urgent if urgent else self._ordinary
+            queue.append(mine)
+        if mine.acquire(timeout=timeout):
+            return True  # handed over by release()
+        with self._mutex:
+            try:
+                queue.remove(mine)
+            except ValueError:
+                return True  # handed over between the timeout and here: ours now
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            queue = self._urgent or self._ordinary
+            if queue:
+                queue.popleft().release()  # the gate stays held: it is the next one's
+            else:
+                self._held = False
+
+
 class _Writers:
     """The writers of this process on one SQLite database file.
 
-    ``gate``: they queue on it, so only one asks SQLite for the write lock at a time.
+    ``gate``: they queue on it, so only one asks SQLite for the write lock at a time;
+    urgent ones (``URGENT``) first.
     While any of them waits, the process holds a shared ``flock`` on ``<database>-writers``;
     a bulk writer (any process) stands back while it cannot take that file exclusively.
     """
 
     def __init__(self, database: str) -> None:
-        self.gate = threading.Lock()
+        self.gate = _Gate()
         self.marker = database + "-writers"
         self._count = 0
         self._fd: int | None = None
@@ -169,8 +221,10 @@ def _begin_immediate(conn: Connection) -> None:
     (benchmarks/load.py: one-click p99 over 10 s). Here the writers of one process queue
     on a lock of the process (one per database file) and only the first of them asks
     SQLite, every ``SQLITE_WRITE_POLL``: it gets the write lock within milliseconds of
-    its release, then the next one in the process queues for it. A bulk writer (``BULK``:
-    the import) lets waiting writers of every process go first. The wait is bounded by
+    its release, then the next one in the process queues for it: an urgent one
+    (``URGENT``: a one-click unsubscribe) before the ordinary ones (sign-ups), so it does
+    not wait behind every sign-up in flight. A bulk writer (``BULK``: the import) lets
+    waiting writers of every process go first. The wait is bounded by
     the same busy timeout; past it, ``DatabaseBusy`` (nothing was written).
     """
     database = conn.engine.url.database or ""
@@ -189,13 +243,14 @@ def _wait_for_write_lock(conn: Connection, database: str) -> None:
     raw = conn.connection.dbapi_connection
     assert isinstance(raw, sqlite3.Connection)
     bulk = bool(options.get(BULK))
+    urgent = bool(options.get(URGENT))
     if bulk:
         writers.stand_back()
     else:
         writers.waiting()
     try:
         with timing.phase("gate"):  # behind this process's other writers
-            if not writers.gate.acquire(timeout=timeout):
+            if not writers.gate.acquire(urgent=urgent, timeout=timeout):
                 raise _busy(timeout)
         try:
             raw.execute("PRAGMA busy_timeout=0")
@@ -440,11 +495,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
+def transaction(engine: Engine, *, wait: bool = True,
+                urgent: bool = False) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on error. With
     ``wait=False``, on SQLite, ``DatabaseBusy`` at once when another connection holds
-    the write lock (for writes that may be skipped, never for data someone sent)."""
-    bind = engine if wait else engine.execution_options(**{NO_WAIT: True})
+    the write lock (for writes that may be skipped, never for data someone sent). With
+    ``urgent=True``, on SQLite, it waits for the write lock before the process's ordinary
+    writers (``URGENT``: short writes a person waits for, such as a one-click unsubscribe)."""
+    options: dict[str, bool] = {}
+    if not wait:
+        options[NO_WAIT] = True
+    if urgent:
+        options[URGENT] = True
+    bind = engine.execution_options(**options) if options else engine
     with Session(bind, expire_on_commit=False) as session, session.begin():
         if timing.current() is None:
             yield session

@@ -25,12 +25,24 @@ MAX_TOKEN = 200
 
 async def db(request: Request, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """Run ``fn(session, *args, **kwargs)`` in one transaction, off the event loop."""
+    return await _write(request, False, fn, args, kwargs)
+
+
+async def urgent_db(request: Request, fn: Callable[..., T], *args: object,
+                    **kwargs: object) -> T:
+    """Like ``db`` for a short write someone waits for (an unsubscribe): on SQLite it goes
+    before this process's ordinary writers waiting for the write lock (``store.db.URGENT``)."""
+    return await _write(request, True, fn, args, kwargs)
+
+
+async def _write(request: Request, urgent: bool, fn: Callable[..., T],
+                 args: tuple[object, ...], kwargs: dict[str, object]) -> T:
     engine = web_of(request).engine
     asked = time.perf_counter()
 
     def work() -> T:
         timing.note("pool", (time.perf_counter() - asked) * 1000)
-        with timing.thread_work(), transaction(engine) as session:
+        with timing.thread_work(), transaction(engine, urgent=urgent) as session:
             return fn(session, *args, **kwargs)
 
     return await run_in_threadpool(work)

@@ -20,7 +20,13 @@ from mailer.tokens import Purpose
 from mailer.web.csrf import FIELD
 from mailer.web.i18n import translator
 from mailer.web.pages import PageError, client_ip, render, request_language, web_of
-from mailer.web.routes.common import consent_wording, db, found, read_found, read_token
+from mailer.web.routes.common import (
+    consent_wording,
+    found,
+    read_found,
+    read_token,
+    urgent_db,
+)
 
 router = APIRouter()
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
@@ -51,8 +57,10 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     if not one_click:
         web.csrf.check(request, form)
     source = "one-click" if one_click else "unsubscribe-page"
-    # One short write transaction: the change and what the page shows (issue 13).
-    target = await db(request, subscriptions.unsubscribe_and_show, data.subscriber_id,
+    # One short write transaction: the change and what the page shows (issue 13); on
+    # SQLite it goes before the sign-ups waiting for the write lock (a person, or their
+    # mail provider, waits for it, and it must take effect at once: RFC 8058).
+    target = await urgent_db(request, subscriptions.unsubscribe_and_show, data.subscriber_id,
                       data.scope_id, now=web.now(), ip=client_ip(request), source=source)
     if target is None:
         if one_click:
