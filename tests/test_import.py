@@ -6,6 +6,7 @@ import csv
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -445,6 +446,35 @@ def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -
         assert isinstance(theirs.reason, Msg) and theirs.reason.msgid == ours.reason.msgid
         assert sv.localise(theirs.reason) == sv.localise(ours.reason) != str(ours.reason)
     assert "e-postadress" in sv.localise(parallel.first_rejected[0].reason)
+
+
+def test_rows_read_ahead_in_a_thread_arrive_in_order_and_errors_where_they_happened() -> None:
+    """The file is read and checked in a thread ahead of the database writes (with
+    workers): the items arrive in order, an error of the reading side is raised to the
+    writer at the item where it happened, and a writer that stops early stops the thread."""
+    import threading
+
+    from mailer.store.importer import _Ahead
+
+    def source(fail_at: int | None) -> Iterator[int]:
+        for i in range(10):
+            if i == fail_at:
+                raise MailerError("line 7: broken")
+            yield i
+
+    with _Ahead(source(None), 2) as ahead:
+        assert list(ahead) == list(range(10))
+        assert list(ahead) == []  # asked again: still the end
+    got: list[int] = []
+    with pytest.raises(MailerError, match="broken"), _Ahead(source(6), 2) as ahead:
+        got.extend(ahead)
+    assert got == [0, 1, 2, 3, 4, 5]
+    endless = _Ahead(iter(functools.partial(int, 1), None), 1)  # would never end
+    assert next(endless) == 1
+    endless.close()
+    assert not any(t.name == "import-read" for t in threading.enumerate())
+    with _Ahead(source(None), 0) as inline:  # depth 0: no thread at all
+        assert inline.thread is None and list(inline) == list(range(10))
 
 
 def test_batches_of_several_parse_chunks_give_the_same_result(

@@ -63,10 +63,12 @@ class Executemany:
         slots = {**{c: i for i, c in enumerate(self.columns)},
                  **{n: width + i for i, n in enumerate(fixed)}}
         self.pick = itemgetter(*[slots[n] for n in names]) if names else None
+        self.rowcount = -1  # rows the last call inserted or changed (the driver's count)
 
     def __call__(self, rows: Sequence[tuple[object, ...]]) -> None:
         """Execute for ``rows``: tuples of values in the order of ``columns``."""
         if not rows:
+            self.rowcount = 0
             return
         tail, pick, convert = self.tail, self.pick, self.convert
         assert pick is not None
@@ -86,7 +88,7 @@ class Executemany:
         if not self.positional:
             names = self.names
             params = [dict(zip(names, p, strict=True)) for p in picked]
-        self.conn.exec_driver_sql(self.sql, params)
+        self.rowcount = self.conn.exec_driver_sql(self.sql, params).rowcount
 
 
 class CopyStage:
