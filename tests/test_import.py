@@ -496,22 +496,24 @@ def test_batches_of_several_parse_chunks_give_the_same_result(
     assert whole.rejected == 2 and whole.empty_rows == 1
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_every_new_person_gets_their_own_subscription_and_consent_row(
-        lists: Engine, tmp_path: Path) -> None:
+        lists: Engine, tmp_path: Path, workers: int) -> None:
     """The new people's ids (SQLite: counted from the last rowid; PostgreSQL: the one
     statement's own) land on the right rows, with people already in the database and
-    rejected rows between them, over several batches."""
+    rejected rows between them, over several batches; with workers, the hashes and the
+    attributes' JSON they compute are the ones stored."""
     run(lists, write(tmp_path / "first.csv", "email;name\n" + "".join(
         f"old{i}@example.org;Old {i}\n" for i in range(0, 40, 3))))
     lines = []
     for i in range(40):
-        lines.append(f"new{i}@example.org;New {i}")
+        lines.append(f"new{i}@example.org;New {i};Å \"{i}\"")
         if i % 3 == 0:
             lines.append(f"old{i}@example.org;Old {i} again")
         if i % 7 == 0:
             lines.append("not an address;Nobody")
-    report = run(lists, write(tmp_path / "second.csv", "email;name\n" + "\n".join(lines)),
-                 batch_size=9, workers=0)
+    report = run(lists, write(tmp_path / "second.csv", "email;name;Anteckning\n"
+                              + "\n".join(lines)), batch_size=9, workers=workers)
     assert (report.counts.new_people, report.counts.updated, report.rejected) == (40, 14, 6)
     with transaction(lists) as s:
         people = {p.id: p for p in s.scalars(select(Subscriber))}
@@ -523,6 +525,8 @@ def test_every_new_person_gets_their_own_subscription_and_consent_row(
         assert hashed == email_hash(people[subscriber_id].email_key)
     assert all(p.name.startswith("New") for p in people.values()
                if p.email_key.startswith("new"))
+    assert all(p.attributes == {"Anteckning": f'Å "{p.email_key[3:].split("@")[0]}"'}
+               for p in people.values() if p.email_key.startswith("new"))
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's WAL only

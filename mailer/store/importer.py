@@ -58,7 +58,7 @@ BATCH = 5000
 BATCH_BY_DIALECT = {"postgresql": 10_000, "sqlite": 1_000}
 PARSE_CHUNK = 5000
 # Parsed chunks read ahead of the writer by a thread (with workers only).
-PREFETCH = 2
+PREFETCH = 1
 SHOWN_REJECTED = 20
 
 T = TypeVar("T")

@@ -15,6 +15,7 @@ batch, and a starved lock holder would keep everyone else waiting.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections import deque
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from mailer.domain.addresses import email_hash
 from mailer.domain.subscriber_rows import ColumnMap, Parsed, RawRow, SubscriberRow, parse_batch
 from mailer.errors import MailerError
 
@@ -45,14 +47,18 @@ def _init_worker(columns: ColumnMap) -> None:
 
 # A SubscriberRow's fields as a plain tuple (pickles cheaply), a row error, or a blank row.
 RowFields = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None,
-                  dict[str, str]]
+                  dict[str, str], str, str]
 WorkerRow = RowFields | str | None
 
 
 def _parse_in_worker(rows: list[RawRow]) -> list[WorkerRow]:
     assert _columns is not None
+    # The hash and the attributes' JSON are computed here too (SubscriberRow.key_hash,
+    # .attributes_json): a few µs a row the importing process, the one that writes the
+    # database, need not spend.
     return [(p.line, p.email, p.key, p.name, p.organisation, p.code, p.role, p.language,
-             p.attributes) if isinstance(p, SubscriberRow) else p
+             p.attributes, email_hash(p.key), json.dumps(p.attributes))
+            if isinstance(p, SubscriberRow) else p
             for p in parse_batch(_columns, rows)]
 
 
