@@ -222,7 +222,7 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
     # The file is read, sent to the workers and their results received in a thread of
     # its own (``_Ahead``) while this thread writes the database: on PostgreSQL this one
     # mostly waits for the server, so the two overlap instead of taking turns.
-    with RowParser(columns, workers) as parser, \
+    with RowParser(columns, workers, with_json=upsert.wants_json) as parser, \
             _Ahead(parser.parse(_batched(rows, chunk)), PREFETCH if workers else 0) as ahead:
         for chunks in _batched(ahead, -(-batch_size // chunk)):
             batch = [row for b, _ in chunks for row in b]

@@ -245,6 +245,7 @@ class BatchUpsert:
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
         self.suppressed = self._suppressed()
+        self.wants_json = False  # whether rows' attributes_json is used (executemany)
         if self.copy:
             self._copy_statements(lst, now, source)
             return
@@ -259,6 +260,7 @@ class BatchUpsert:
         process = PEOPLE.c.attributes.type.dialect_impl(conn.dialect).bind_processor(
             conn.dialect)
         self._json_ready = process is not None and process(sample) == json.dumps(sample)
+        self.wants_json = self._json_ready
         self._update_people: Writer = Executemany(
             conn, update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(
                 email=bindparam("b_email"), name=bindparam("b_name"), role=bindparam("b_role"),
