@@ -236,11 +236,6 @@ class BatchUpsert:
             # session's first temporary table (a pooled connection keeps it; memory is
             # taken as used).
             conn.exec_driver_sql(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
-        # Each batch's statements cost more than jit_above_cost, so the server compiled
-        # them anew for every batch (10,000 rows): tens of milliseconds of its CPU each
-        # time, for statements that run once. Off in each batch's transaction (SET
-        # LOCAL: it ends with the commit or rollback; the server's setting is untouched).
-        self._no_jit = conn.dialect.name == "postgresql"
         self.seen = SeenRows(conn, copy=self.copy)
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
@@ -364,8 +359,6 @@ class BatchUpsert:
         """
         if not rows:
             return {}
-        if self._no_jit:
-            self.conn.exec_driver_sql("SET LOCAL jit = off")
         first = rows[0].line
         problems = self.seen.add(rows, first)
         if problems:
