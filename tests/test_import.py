@@ -6,6 +6,7 @@ import csv
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -447,6 +448,35 @@ def test_parallel_parsing_gives_the_same_result(lists: Engine, tmp_path: Path) -
     assert "e-postadress" in sv.localise(parallel.first_rejected[0].reason)
 
 
+def test_rows_read_ahead_in_a_thread_arrive_in_order_and_errors_where_they_happened() -> None:
+    """The file is read and checked in a thread ahead of the database writes (with
+    workers): the items arrive in order, an error of the reading side is raised to the
+    writer at the item where it happened, and a writer that stops early stops the thread."""
+    import threading
+
+    from mailer.store.importer import _Ahead
+
+    def source(fail_at: int | None) -> Iterator[int]:
+        for i in range(10):
+            if i == fail_at:
+                raise MailerError("line 7: broken")
+            yield i
+
+    with _Ahead(source(None), 2) as ahead:
+        assert list(ahead) == list(range(10))
+        assert list(ahead) == []  # asked again: still the end
+    got: list[int] = []
+    with pytest.raises(MailerError, match="broken"), _Ahead(source(6), 2) as ahead:
+        got.extend(ahead)
+    assert got == [0, 1, 2, 3, 4, 5]
+    endless = _Ahead(iter(functools.partial(int, 1), None), 1)  # would never end
+    assert next(endless) == 1
+    endless.close()
+    assert not any(t.name == "import-read" for t in threading.enumerate())
+    with _Ahead(source(None), 0) as inline:  # depth 0: no thread at all
+        assert inline.thread is None and list(inline) == list(range(10))
+
+
 def test_batches_of_several_parse_chunks_give_the_same_result(
         lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch (one commit) gathers several chunks checked by the workers, in file order."""
@@ -466,22 +496,24 @@ def test_batches_of_several_parse_chunks_give_the_same_result(
     assert whole.rejected == 2 and whole.empty_rows == 1
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_every_new_person_gets_their_own_subscription_and_consent_row(
-        lists: Engine, tmp_path: Path) -> None:
+        lists: Engine, tmp_path: Path, workers: int) -> None:
     """The new people's ids (SQLite: counted from the last rowid; PostgreSQL: the one
     statement's own) land on the right rows, with people already in the database and
-    rejected rows between them, over several batches."""
+    rejected rows between them, over several batches; with workers, the hashes and the
+    attributes' JSON they compute are the ones stored."""
     run(lists, write(tmp_path / "first.csv", "email;name\n" + "".join(
         f"old{i}@example.org;Old {i}\n" for i in range(0, 40, 3))))
     lines = []
     for i in range(40):
-        lines.append(f"new{i}@example.org;New {i}")
+        lines.append(f"new{i}@example.org;New {i};Å \"{i}\"")
         if i % 3 == 0:
             lines.append(f"old{i}@example.org;Old {i} again")
         if i % 7 == 0:
             lines.append("not an address;Nobody")
-    report = run(lists, write(tmp_path / "second.csv", "email;name\n" + "\n".join(lines)),
-                 batch_size=9, workers=0)
+    report = run(lists, write(tmp_path / "second.csv", "email;name;Anteckning\n"
+                              + "\n".join(lines)), batch_size=9, workers=workers)
     assert (report.counts.new_people, report.counts.updated, report.rejected) == (40, 14, 6)
     with transaction(lists) as s:
         people = {p.id: p for p in s.scalars(select(Subscriber))}
@@ -493,6 +525,8 @@ def test_every_new_person_gets_their_own_subscription_and_consent_row(
         assert hashed == email_hash(people[subscriber_id].email_key)
     assert all(p.name.startswith("New") for p in people.values()
                if p.email_key.startswith("new"))
+    assert all(p.attributes == {"Anteckning": f'Å "{p.email_key[3:].split("@")[0]}"'}
+               for p in people.values() if p.email_key.startswith("new"))
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's WAL only

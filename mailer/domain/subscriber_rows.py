@@ -183,6 +183,11 @@ class SubscriberRow:
     role: str | None = None
     language: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # Filled in by the import's row-checking workers, so that the importing process does
+    # not compute them: the consent log's hash of ``key`` ("" = not yet) and
+    # ``attributes`` as JSON text (``json.dumps``; None = not yet).
+    key_hash: str = ""
+    attributes_json: str | None = None
 
 
 def _clean(text: str) -> str:

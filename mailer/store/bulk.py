@@ -63,21 +63,25 @@ class Executemany:
         slots = {**{c: i for i, c in enumerate(self.columns)},
                  **{n: width + i for i, n in enumerate(fixed)}}
         self.pick = itemgetter(*[slots[n] for n in names]) if names else None
+        self.rowcount = -1  # rows the last call inserted or changed (the driver's count)
 
-    def __call__(self, rows: Sequence[tuple[object, ...]]) -> None:
-        """Execute for ``rows``: tuples of values in the order of ``columns``."""
+    def __call__(self, rows: Sequence[tuple[object, ...]], *, converted: bool = False) -> None:
+        """Execute for ``rows``: tuples of values in the order of ``columns``
+        (``converted``: the ``convert`` columns hold what their type's processor gives)."""
         if not rows:
+            self.rowcount = 0
             return
-        tail, pick, convert = self.tail, self.pick, self.convert
+        tail, pick = self.tail, self.pick
+        convert = [] if converted else self.convert
         assert pick is not None
         if convert:
-            converted = []
+            done = []
             for row in rows:
                 values = list(row)
                 for i, proc in convert:
                     values[i] = proc(values[i])
-                converted.append(values)
-            rows = [tuple(v) for v in converted]
+                done.append(values)
+            rows = [tuple(v) for v in done]
         if len(self.names) == 1:
             picked: list[tuple[object, ...]] = [(pick(row + tail),) for row in rows]
         else:
@@ -86,7 +90,7 @@ class Executemany:
         if not self.positional:
             names = self.names
             params = [dict(zip(names, p, strict=True)) for p in picked]
-        self.conn.exec_driver_sql(self.sql, params)
+        self.rowcount = self.conn.exec_driver_sql(self.sql, params).rowcount
 
 
 class CopyStage:

@@ -20,6 +20,8 @@ Rules (also in ``mailer subscribers import --help``):
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ from mailer.store.upsert import BatchUpsert, Counts, duplicate_reason
 BATCH = 5000
 BATCH_BY_DIALECT = {"postgresql": 10_000, "sqlite": 1_000}
 PARSE_CHUNK = 5000
+# Parsed chunks read ahead of the writer by a thread (with workers only).
+PREFETCH = 1
 SHOWN_REJECTED = 20
 
 T = TypeVar("T")
@@ -215,8 +219,12 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
     if progress is not None:
         progress(1, report.format.lines)
     chunk = min(batch_size, PARSE_CHUNK)
-    with RowParser(columns, workers) as parser:
-        for chunks in _batched(parser.parse(_batched(rows, chunk)), -(-batch_size // chunk)):
+    # The file is read, sent to the workers and their results received in a thread of
+    # its own (``_Ahead``) while this thread writes the database: on PostgreSQL this one
+    # mostly waits for the server, so the two overlap instead of taking turns.
+    with RowParser(columns, workers, with_json=upsert.wants_json) as parser, \
+            _Ahead(parser.parse(_batched(rows, chunk)), PREFETCH if workers else 0) as ahead:
+        for chunks in _batched(ahead, -(-batch_size // chunk)):
             batch = [row for b, _ in chunks for row in b]
             parsed = [p for _, ps in chunks for p in ps]
             problems: list[tuple[int, list[str], str]] = []
@@ -247,6 +255,75 @@ def _read(rows: Iterator[Row], columns: ColumnMap, report: ImportReport,
             upsert.committed()
             if progress is not None:
                 progress(batch[-1][1], report.format.lines)
+
+
+class _Ahead(Iterator[T]):
+    """Iterates ``source`` in a thread of its own, up to ``depth`` items ahead of the
+    reader (``depth`` 0: no thread, ``source`` as it is). An exception in ``source`` is
+    raised to the reader at the item where it happened."""
+
+    _END = object()
+
+    def __init__(self, source: Iterator[T], depth: int) -> None:
+        self.source = source
+        self.thread: threading.Thread | None = None
+        if depth <= 0:
+            return
+        self.items: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._fill, name="import-read", daemon=True)
+        self.thread.start()
+
+    def _fill(self) -> None:
+        item: object
+        try:
+            for item in self.source:
+                if not self._put(item):
+                    return
+            item = self._END
+        except BaseException as exc:  # handed to the reader, raised there
+            item = _Failed(exc)
+        self._put(item)
+
+    def _put(self, item: object) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> T:
+        if self.thread is None:
+            return next(self.source)
+        item = self.items.get()
+        if item is self._END:
+            self.items.put(item)  # asked again: still the end
+            raise StopIteration
+        if isinstance(item, _Failed):
+            self.items.put(item)
+            raise item.exc
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop the thread (the reader is done, or failed) and wait for it."""
+        if self.thread is None:
+            return
+        self.stop.set()
+        self.thread.join()
+        self.thread = None
+
+    def __enter__(self) -> _Ahead[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    exc: BaseException
 
 
 def _batched(items: Iterable[T], n: int) -> Iterator[list[T]]:

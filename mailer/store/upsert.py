@@ -12,6 +12,7 @@ become a million Python objects.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -239,14 +240,22 @@ class BatchUpsert:
         self.counts = Counts()
         self.erased_hashes = self._erased_hashes()
         self.suppressed = self._suppressed()
+        self.wants_json = False  # whether rows' attributes_json is used (executemany)
         if self.copy:
             self._copy_statements(lst, now, source)
             return
         stamp = {"created_at": now, "updated_at": now}
-        self._insert_people: Writer = Executemany(
+        self._insert_people = Executemany(
             conn, dialect_insert(conn, PEOPLE).on_conflict_do_nothing(index_elements=["email_key"]),
             ["email", "email_key", "name", "organisation_id", "role", "language", "attributes"],
             constants=stamp, convert=["attributes"])
+        # The workers' JSON text of the attributes is what the column's type would send
+        # (json.dumps, no serializer of our own): then it goes to the driver as it is.
+        sample = {"Telefon": "070-174 06 05", "Anteckning": 'å "x"\\'}
+        process = PEOPLE.c.attributes.type.dialect_impl(conn.dialect).bind_processor(
+            conn.dialect)
+        self._json_ready = process is not None and process(sample) == json.dumps(sample)
+        self.wants_json = self._json_ready
         self._update_people: Writer = Executemany(
             conn, update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(
                 email=bindparam("b_email"), name=bindparam("b_name"), role=bindparam("b_role"),
@@ -363,12 +372,12 @@ class BatchUpsert:
         changes: list[tuple[object, ...]] = []
         subscribe: list[int] = []  # existing people to add to the list
         activate: list[int] = []  # existing people whose subscription was unconfirmed
-        consent: list[tuple[int, str]] = []  # (subscriber id, email key)
+        consent: list[tuple[int, str]] = []  # (subscriber id, hash of the address)
         new_rows: list[SubscriberRow] = []
         c = self.counts
         for row in rows:
             person = existing.get(row.line)
-            blocked = self.suppressed.get(email_hash(row.key)) if self.suppressed else None
+            blocked = self.suppressed.get(_hash(row)) if self.suppressed else None
             if blocked is not None:
                 # Never (re-)activated by an import: a bounce or complaint put it there.
                 problems[row.line] = msg(
@@ -377,7 +386,7 @@ class BatchUpsert:
                     why=Msg(blocked, {}))  # its kind, in the admin's catalogue
                 continue
             if person is None:
-                erased = (self.erased_hashes.get(email_hash(row.key))
+                erased = (self.erased_hashes.get(_hash(row))
                           if self.erased_hashes else None)
                 if erased is not None:
                     problems[row.line] = msg(
@@ -395,7 +404,7 @@ class BatchUpsert:
                 changes.append(change)
             if state is None or state == SubscriptionStatus.unconfirmed:
                 (subscribe if state is None else activate).append(person.id)
-                consent.append((person.id, row.key))
+                consent.append((person.id, _hash(row)))
                 c.imported += 1
             elif change is not None:
                 c.updated += 1
@@ -409,12 +418,12 @@ class BatchUpsert:
             self._update_people(changes)
             self._subscribe([(i,) for i in subscribe])
             self._activate([(i,) for i in activate])
-            self._log_consent([(i, email_hash(k)) for i, k in consent])
+            self._log_consent(consent)
             subscribe, consent, changes, activate = [], [], [], []
             language = self.language
             self._insert_new([
                 (r.line, r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
-                 r.language or language, r.attributes, email_hash(r.key)) for r in new_rows])
+                 r.language or language, r.attributes, _hash(r)) for r in new_rows])
             # Someone may have added an address between our look-up and the insert (the
             # web form): ON CONFLICT skipped it, the statement returned its line, and this
             # finds their row to subscribe (ON CONFLICT: they may be on the list) with
@@ -425,28 +434,54 @@ class BatchUpsert:
                 for row in new_rows:
                     if row.line in skipped:
                         subscribe.append(ids[row.line])
-                        consent.append((ids[row.line], row.key))
+                        consent.append((ids[row.line], _hash(row)))
             c.imported += len(new_rows)
             c.new_people += len(new_rows)
         elif new_rows:
             language = self.language
-            self._insert_people([
-                (r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
-                 r.language or language, r.attributes) for r in new_rows])
+            if self._json_ready and all(r.attributes_json is not None for r in new_rows):
+                self._insert_people([
+                    (r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
+                     r.language or language, r.attributes_json) for r in new_rows],
+                    converted=True)
+            else:
+                self._insert_people([
+                    (r.email, r.key, r.name or "", org_ids.get(r.line), r.role or "",
+                     r.language or language, r.attributes) for r in new_rows])
             # Someone may have added an address between our look-up and the insert (on
             # PostgreSQL): ON CONFLICT skipped it, and this finds their row.
-            ids = self.seen.ids(first)
+            ids = self._inserted_ids(new_rows) or self.seen.ids(first)
             for row in new_rows:
                 subscribe.append(ids[row.line])
-                consent.append((ids[row.line], row.key))
+                consent.append((ids[row.line], _hash(row)))
             c.imported += len(new_rows)
             c.new_people += len(new_rows)
         self._update_people(changes)
         self._subscribe([(i,) for i in subscribe])
         self._activate([(i,) for i in activate])
-        self._log_consent([(i, email_hash(k)) for i, k in consent])
+        self._log_consent(consent)
         self.counts.organisations_created = self.orgs.created
         return problems
+
+    def _inserted_ids(self, rows: Sequence[SubscriberRow]) -> dict[int, int] | None:
+        """SQLite: {line: id} of ``rows`` just inserted, without a look-up, when every one
+        of them was inserted (None otherwise: then ``SeenRows.ids`` finds them).
+
+        The batch holds SQLite's write lock from its look-up to its commit, so nobody
+        else inserts meanwhile; ``subscribers.id`` is AUTOINCREMENT, so each insert takes
+        the next id: the n rows got the n ids up to the connection's last insert rowid."""
+        if self.conn.dialect.name != "sqlite":
+            return None
+        if self._insert_people.rowcount != len(rows):
+            return None
+        last = int(self.conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        first = last - len(rows) + 1
+        # Checked at both ends (two look-ups by id), to be sure rather than trusting it.
+        ends = dict(self.conn.execute(select(PEOPLE.c.id, PEOPLE.c.email_key).where(
+            PEOPLE.c.id.in_([first, last]))).all())
+        if ends.get(first) != rows[0].key or ends.get(last) != rows[-1].key:
+            return None
+        return {row.line: first + i for i, row in enumerate(rows)}
 
     def finish(self) -> None:
         """Drop the temporary table (on success; a rollback removes it too)."""
@@ -468,6 +503,7 @@ class BatchUpsert:
         if self.conn.dialect.name == "sqlite":
             with suppress(SQLAlchemyError):  # never hide the error that got us here
                 self.conn.exec_driver_sql(f"PRAGMA cache_size={self._cache_size}")
+
 
     def _suppressed(self) -> dict[str, str]:
         """{address hash: reason} of the suppression list (loaded once per import)."""
@@ -499,6 +535,11 @@ class BatchUpsert:
                 person.organisation_id, person.attributes or {}):
             return None
         return (person.id, row.email, name, role, language, org, attrs)
+
+
+def _hash(row: SubscriberRow) -> str:
+    """The consent log's hash of the row's address (the worker's, or computed here)."""
+    return row.key_hash or email_hash(row.key)
 
 
 def duplicate_reason(line: int) -> Msg:
