@@ -54,6 +54,7 @@ _INDEX = struct.Struct("!H")
 _KEY = struct.Struct("!HI")  # key index, length of what it hashes before the body hash
 _BODYHASH = 44  # base64 of a SHA-256 digest
 _BUFFER = 1 << 20  # socket buffers: a few 88 KB bodies in flight without blocking
+_REPLIES = 1 << 16  # read per wake-up: the answers to about 200 copies
 _IOV_MAX = 512  # buffers per sendmsg (Linux allows 1024)
 START_SECONDS = 30.0  # a child that has not loaded its keys by then is given up
 
@@ -215,7 +216,7 @@ class _Link:
 
     def _readable(self) -> None:
         try:
-            data = self.sock.recv(_BUFFER)
+            data = self.sock.recv(_REPLIES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -285,30 +286,40 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 def serve(sock: socket.socket) -> None:
     """The child: hash and sign every copy that arrives until the worker closes the
-    socket; the answers to everything read at once leave in one ``sendall``."""
-    buf = bytearray()
+    socket; the answers to everything read at once leave in one ``sendall``. Read into
+    one buffer that is reused (no allocation per read; bodies are hashed in place)."""
+    buf = bytearray(4 * _BUFFER)
+    start = end = 0  # unread bytes: buf[start:end]
     keys: list[PrivateKey] | None = None
-    while chunk := sock.recv(_BUFFER):
-        buf += chunk
-        replies: list[bytes] = []
-        at = 0
+    while True:
+        if end == len(buf):  # full: move the unread part to the front, or grow
+            if start:
+                buf[:end - start] = buf[start:end]
+                start, end = 0, end - start
+            else:
+                buf.extend(bytes(len(buf)))
         with memoryview(buf) as view:
-            while len(buf) - at >= _LENGTH.size:
-                (size,) = _LENGTH.unpack_from(buf, at)
-                end = at + _LENGTH.size + size
-                if len(buf) < end:
+            got = sock.recv_into(view[end:])
+        if not got:
+            return
+        end += got
+        replies: list[bytes] = []
+        with memoryview(buf) as view:
+            while end - start >= _LENGTH.size:
+                (size,) = _LENGTH.unpack_from(buf, start)
+                stop = start + _LENGTH.size + size
+                if stop > end:
                     break
-                frame = view[at + _LENGTH.size:end]
-                if keys is None:
-                    keys = _load(bytes(frame))
-                    replies.append(_LENGTH.pack(0))
-                else:
-                    reply = _sign(keys, frame)
-                    replies.append(_LENGTH.pack(len(reply)) + reply)
-                frame.release()
-                at = end
-        if at:
-            del buf[:at]
+                with view[start + _LENGTH.size:stop] as frame:
+                    if keys is None:
+                        keys = _load(bytes(frame))
+                        replies.append(_LENGTH.pack(0))
+                    else:
+                        reply = _sign(keys, frame)
+                        replies.append(_LENGTH.pack(len(reply)) + reply)
+                start = stop
+        if start == end:
+            start = end = 0
         if replies:
             sock.sendall(b"".join(replies))
 
@@ -330,12 +341,14 @@ def _sign(keys: list[PrivateKey], frame: memoryview) -> bytes:
     for _ in range(count):
         index, size = _KEY.unpack_from(frame, at)
         at += _KEY.size
-        todo.append((index, frame[at:at + size]))
+        todo.append((index, at, at + size))
         at += size
-    bodyhash = base64.b64encode(hashlib.sha256(frame[at:]).digest())
+    with frame[at:] as body:
+        bodyhash = base64.b64encode(hashlib.sha256(body).digest())
     out = [bodyhash]
-    for index, prefix in todo:
-        digest = hashlib.sha256(prefix)
+    for index, low, high in todo:
+        with frame[low:high] as prefix:
+            digest = hashlib.sha256(prefix)
         digest.update(bodyhash + b"; b=")
         signature = sign_digest(keys[index], digest.digest())
         out.append(_INDEX.pack(len(signature)) + signature)
