@@ -199,7 +199,9 @@ class Helpers(threading.Thread):
         tick = os.sysconf("SC_CLK_TCK")
         while not self.done.wait(0.05):
             if len(self.seen) < len(self.workers):
-                for pid in _children(self.workers):
+                kids = _children(self.workers)
+                kids += _children(kids)  # under py-spy (--profile) the worker is a child
+                for pid in kids:
                     if pid not in self.seen and _is_helper(pid):
                         self.seen[pid] = 0.0
                         if self.cpu is not None:
@@ -229,6 +231,8 @@ def _cpu_set(spec: str) -> set[int]:
 def _children(parents: list[int]) -> list[int]:
     """Child pids of ``parents`` (/proc/PID/task/*/children, else a scan of /proc)."""
     found: list[int] = []
+    if not parents:
+        return found
     try:
         for parent in parents:
             for f in Path(f"/proc/{parent}/task").glob("*/children"):
