@@ -44,8 +44,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from mailer.delivery.dkim import DkimKey, DkimSigner, Pending, PrivateKey, sign_digest, \
-    split_body
+from mailer.delivery.dkim import DkimKey, DkimSigner, Pending, PrivateKey, sign_digest, split_body
 
 log = logging.getLogger(__name__)
 
