@@ -187,24 +187,18 @@ class DkimSigner:
         ``signatures`` then does the private-key operations alone (OpenSSL), ``assemble``
         the header: kept apart so the Python around OpenSSL can be measured and kept
         small (benchmarks/send.py)."""
-        end = message.find(b"\r\n\r\n")
-        canonical: bytes | memoryview
-        if end >= 0 and message.endswith(b"\r\n") and not message.endswith(b"\r\n\r\n") \
-                and end + 4 < len(message):
-            # The usual case, a CRLF body that ends in one line break: the simple body
-            # canonicalization (RFC 6376 3.4.3) is the body itself, hashed without a copy.
-            head, canonical = message[:end], memoryview(message)[end + 4:]
-        else:
-            if end < 0:
-                end = message.find(b"\n\n")
-                head, body = (message, b"") if end < 0 else (message[:end], message[end + 2:])
-            else:
-                head, body = message[:end], message[end + 4:]
-            if b"\n" in body and b"\r\n" not in body:
-                body = body.replace(b"\n", b"\r\n")
-            # Trailing empty lines reduced to one CRLF (an empty body is one CRLF).
-            canonical = _CANON.canonicalize_body(body)
+        head, canonical = split_body(message)
         bodyhash = base64.b64encode(hashlib.sha256(canonical).digest())
+        return [Pending(key, folded, bodyhash,
+                        hashlib.sha256(prefix + bodyhash + b"; b=").digest())
+                for key, folded, prefix in self.head_parts(head, shared_head=shared_head)]
+
+    def head_parts(self, head: bytes, *,
+                   shared_head: bytes = b"") -> list[tuple[DkimKey, bytes, bytes]]:
+        """Per key: the key, its tags before bh= (folded), and what its signature hashes
+        before the body hash: the signed header fields, relaxed, then the
+        DKIM-Signature field up to ``bh=`` (RFC 6376 3.7). The digest a key signs is
+        SHA-256 of that, the body hash and ``; b=``."""
         if shared_head and shared_head.endswith(b"\r\n") and head.startswith(shared_head):
             fixed = self._static.get(shared_head)
             if fixed is None:
@@ -217,17 +211,15 @@ class DkimSigner:
             fixed, own = {}, self._fields(head)
         signed, include = self._block(fixed, own)
         now = str(int(self._clock())).encode("ascii")
-        pending = []
+        parts = []
         for i, key in enumerate(self.keys):
             tags = self._tags.get((i, include, now))
             if tags is None:
                 tags = _tag_lines(key, include, now)
                 self._tags = {(i, include, now): tags}  # one second's worth, per key
             folded, relaxed = tags
-            hasher = hashlib.sha256(signed)
-            hasher.update(relaxed + b" bh=" + bodyhash + b"; b=")
-            pending.append(Pending(key, folded, bodyhash, hasher.digest()))
-        return pending
+            parts.append((key, folded, signed + relaxed + b" bh="))
+        return parts
 
     @staticmethod
     def signatures(pending: Sequence[Pending]) -> list[bytes]:
@@ -304,6 +296,25 @@ def sign_digest(key: PrivateKey, digest: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(digest)
     return key.sign(digest, _PKCS1, _PREHASHED)
+
+
+def split_body(message: bytes) -> tuple[bytes, bytes | memoryview]:
+    """The message's head (without the blank line) and its body in the simple body
+    canonicalization (RFC 6376 3.4.3): in the usual case, a CRLF body ending in one line
+    break, the body itself, without a copy."""
+    end = message.find(b"\r\n\r\n")
+    if end >= 0 and message.endswith(b"\r\n") and not message.endswith(b"\r\n\r\n") \
+            and end + 4 < len(message):
+        return message[:end], memoryview(message)[end + 4:]
+    if end < 0:
+        end = message.find(b"\n\n")
+        head, body = (message, b"") if end < 0 else (message[:end], message[end + 2:])
+    else:
+        head, body = message[:end], message[end + 4:]
+    if b"\n" in body and b"\r\n" not in body:
+        body = body.replace(b"\n", b"\r\n")
+    # Trailing empty lines reduced to one CRLF (an empty body is one CRLF).
+    return head, _CANON.canonicalize_body(body)
 
 
 @dataclass(frozen=True, slots=True)
