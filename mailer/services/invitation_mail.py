@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
@@ -35,10 +34,10 @@ from mailer.render.types import RenderedMailing
 from mailer.services.brands import Signature, for_send, list_signature
 from mailer.services.mailings import plan_mailing
 from mailer.store.invitations import invitee_addresses, not_invited_ids, record_invitees
-from mailer.store.lists import get_list
+from mailer.store.lists import brands_of, get_list
+from mailer.store.mailings import latest_brand
 from mailer.store.models import (
     InvitationRow,
-    Mailing,
     MailingKind,
     MailingList,
     RegistrationRow,
@@ -75,14 +74,9 @@ class InvitationMail:
         except MailerError:
             if list_slugs:
                 raise
-        list_ids = {r.list_id for r in invited() if r.list_id is not None}
-        brands = set(session.scalars(select(MailingList.brand)
-                                     .where(MailingList.id.in_(list_ids)))) if list_ids else set()
+        brands = brands_of(session, (r.list_id for r in invited() if r.list_id is not None))
         if len(brands) != 1:
-            brands = {session.scalar(
-                select(Mailing.brand).where(Mailing.kind == MailingKind.invitation,
-                                            Mailing.source == f"invitation:{slug}")
-                .order_by(Mailing.id.desc()).limit(1)) or ""}
+            brands = {latest_brand(session, f"invitation:{slug}", MailingKind.invitation) or ""}
         return list_signature(self.settings, brands.pop())
 
     def options(self, slug: str, signature: Signature | None = None) -> RenderOptions:

@@ -16,8 +16,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from mailer.config import Sender, Settings
 from mailer.errors import MailerError, NotFound
@@ -35,9 +34,9 @@ from mailer.store import subscribers as people
 from mailer.store import subscriptions as subs
 from mailer.store import suppressions as suppressed  # (also registers its eraser)
 from mailer.store.lists import get_list
+from mailer.store.mailings import latest_brand
 from mailer.store.models import (
     InvitationRow,
-    Mailing,
     MailingList,
     ReconfirmAnswer,
     Subscriber,
@@ -317,15 +316,7 @@ def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
     one-click POST takes the write lock once, for three statements (the person with their
     organisation and the list, one UPDATE … RETURNING, the consent log) and, when something
     changed, the look-up of webhook endpoints."""
-    who = (select(Subscriber).options(joinedload(Subscriber.organisation))
-           .where(Subscriber.id == subscriber_id))
-    lst: MailingList | None = None
-    if scope_id:
-        row = session.execute(who.add_columns(MailingList)
-                              .join(MailingList, MailingList.id == scope_id)).first()
-        person, lst = (row[0], row[1]) if row is not None else (None, None)
-    else:
-        person = session.scalar(who)
+    person, lst = subs.person_and_list(session, subscriber_id, scope_id)
     if person is None:
         return None
     subs.unsubscribe(session, person, [scope_id] if scope_id else None, now=now, ip=ip,
@@ -379,9 +370,7 @@ def _question(session: Session, workspace: Path, timezone: str, slug: str, year:
         answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
     except MailerError:
         pass
-    brand = session.scalar(select(Mailing.brand).where(
-        Mailing.source == f"invitation:{slug}:reconfirm:{year}").order_by(Mailing.id.desc())
-        .limit(1)) or ""
+    brand = latest_brand(session, f"invitation:{slug}:reconfirm:{year}") or ""
     q = Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
                  person.language, person.email, brand)
     return q, inv, person

@@ -3,6 +3,7 @@ the rules for a new list are in ``mailer.services.lists``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -40,6 +41,14 @@ def add_list(session: Session, *, slug: str, name: str, description: str, public
     session.add(lst)
     session.flush()
     return lst
+
+
+def brands_of(session: Session, list_ids: Iterable[int]) -> set[str]:
+    """The brands (newsletters) the lists ``list_ids`` belong to."""
+    ids = set(list_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(select(MailingList.brand).where(MailingList.id.in_(ids))))
 
 
 def get_list(session: Session, slug: str) -> MailingList:

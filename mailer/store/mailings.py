@@ -37,6 +37,15 @@ def get(session: Session, mailing_id: int) -> Mailing | None:
     return session.get(Mailing, mailing_id)
 
 
+def latest_brand(session: Session, source: str,
+                 kind: MailingKind | None = None) -> str | None:
+    """The brand of the newest mailing from ``source`` (of ``kind``); None when none."""
+    q = select(Mailing.brand).where(Mailing.source == source)
+    if kind is not None:
+        q = q.where(Mailing.kind == kind)
+    return session.scalar(q.order_by(Mailing.id.desc()).limit(1))
+
+
 def latest_named(session: Session, name: str) -> Mailing | None:
     """The newest mailing with exactly this name."""
     return session.scalar(select(Mailing).where(Mailing.name == name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
 from mailer.domain.findings import msg
@@ -160,6 +160,19 @@ def confirm(session: Session, subscriber_id: int, list_id: int, *, now: datetime
         webhooks.subscription_changed(session, "subscriber.confirmed", subscriber, [list_id],
                                       source="confirm-link", now=now)
     return sub
+
+
+def person_and_list(session: Session, subscriber_id: int, list_id: int
+                    ) -> tuple[Subscriber | None, MailingList | None]:
+    """The person (with their organisation) and the list ``list_id`` (0: none) in one
+    statement; (None, None) when either is gone."""
+    who = (select(Subscriber).options(joinedload(Subscriber.organisation))
+           .where(Subscriber.id == subscriber_id))
+    if not list_id:
+        return session.scalar(who), None
+    row = session.execute(who.add_columns(MailingList)
+                          .join(MailingList, MailingList.id == list_id)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def unsubscribe_by_token(session: Session, subscriber_id: int, list_id: int, *,
