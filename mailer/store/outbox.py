@@ -242,17 +242,21 @@ def _pick(session: Session, mailings: Sequence[DueMailing], limit: int,
 
 
 def claim_batch(session: Session, worker_id: str, limit: int, now: datetime,
-                kinds: Collection[MailingKind] | None = None) -> list[Claimed]:
+                kinds: Collection[MailingKind] | None = None, *,
+                due: Sequence[DueMailing] | None = None) -> list[Claimed]:
     """Mark up to ``limit`` due rows of sending mailings as ours; skip withdrawn consent.
 
     One short transaction (the caller's). The earliest-due rows go first, by id among
     rows due at the same time (a planned mailing's rows all are: planning order).
     Consent is re-checked here, at send time: a list recipient must still have an
     active subscription on the row's list, else the row becomes ``skipped``. With
-    ``kinds``, only rows of mailings of those kinds.
+    ``kinds``, only rows of mailings of those kinds. ``due``: the caller's
+    ``due_mailings`` of this transaction, after its ``expire_overdue`` (the worker asks
+    once per claim for its send windows too); without it both run here.
     """
-    expire_overdue(session, now, kinds)
-    due = due_mailings(session, now, kinds)
+    if due is None:
+        expire_overdue(session, now, kinds)
+        due = due_mailings(session, now, kinds)
     if not due:
         return []
     ids = [r[0] for r in session.execute(
