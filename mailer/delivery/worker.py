@@ -236,6 +236,7 @@ class Worker:
         self._low = 0  # the sending loop claims again below this many queued rows
         self._claim_size = self.batch_size  # rows the next claim asks for (see CLAIM_SECONDS)
         self._last_claim: tuple[float, bool] | None = None  # when, and whether it was full
+        self._monotonic = time.monotonic  # the claims' clock (tests set their own)
         self._room: asyncio.Event | None = None  # set when the queue fell below it
         self._inflight = 0
         self._registered = False
@@ -562,7 +563,7 @@ class Worker:
         CLAIM_SECONDS); the queue is refilled when a quarter of a claim is left."""
         last, size = self._last_claim, self._claim_size
         if last is not None and last[1]:
-            lasted = time.monotonic() - last[0]
+            lasted = self._monotonic() - last[0]
             if lasted < CLAIM_SECONDS / 2:
                 size = min(size * 2, CLAIM_MAX)
             elif lasted > CLAIM_SECONDS * 2:
@@ -693,7 +694,7 @@ class Worker:
                     # the shared buckets): claimed rows never wait long in memory.
                     want = await self.router.reserve(want)
                 claimed = await self._run_db(self._claim(want)) if want else []
-                self._last_claim = (time.monotonic(), bool(want) and len(claimed) >= want)
+                self._last_claim = (self._monotonic(), bool(want) and len(claimed) >= want)
                 if self.router is not None and len(claimed) < want:
                     self.router.forget(want - len(claimed))
                 if claimed:
