@@ -3,7 +3,7 @@
     python benchmarks/send.py [-n 20000] [--connections 4] [--processes 1] [--no-pin]
                               [--dkim-only] [--dkim-layout helper|inline|unpinned]
                               [--dkim-unpinned] [--dkim-process auto|on|off]
-                              [--rounds 2] [--profile DIR]
+                              [--rounds 2] [--profile DIR] [--against DIR]
 
 Measured in one run, on the same sink on loopback:
   1. mailer: plan (INSERT … SELECT) + claim + personalise + send + record, N copies
@@ -29,8 +29,11 @@ Measured in one run, on the same sink on loopback:
      ``dkim.sign``.
 Prints the rates and our ratio to each; ``--dkim-only`` runs 1 and 5; ``--profile DIR``
 only runs 1 without and with DKIM under py-spy (samples of the thread holding the GIL)
-and says where the worker's time went. The sink and the senders are pinned to different
-CPUs with taskset (``--no-pin`` leaves it to the OS) and the CPUs are shown.
+and says where the worker's time went; ``--against DIR`` only runs 1 with this
+checkout's worker and DIR's (another checkout, e.g. main) alternating, ``--rounds``
+rounds, smtp-source after each: an A/B on the same sink and load. The sink and the
+senders are pinned to different CPUs with taskset (``--no-pin`` leaves it to the OS)
+and the CPUs are shown.
 Installs Debian's postfix package if the tools are missing (no daemon is started) and
 kills the sink on exit.
 """
@@ -259,7 +262,8 @@ def _is_helper(pid: int) -> bool:
 
 def run_pipeline(n: int, port: int, connections: int, processes: int,
                  cpu: str | None, dkim: bool = False, dkim_process: str = "auto",
-                 profile: Path | None = None, helper_cpu: str | None = None) -> Run:
+                 profile: Path | None = None, helper_cpu: str | None = None,
+                 code: Path = ROOT) -> Run:
     from sqlalchemy import func, select
 
     from mailer.services.mailings import plan_mailing
@@ -281,7 +285,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
     env = dict(os.environ, MAILER_WORKSPACE=str(ws), MAILER_DATABASE_URL=url,
                MAILER_SMTP_URL=f"smtp://127.0.0.1:{port}", MAILER_SECRET_KEY=SECRET,
                MAILER_SMTP_CONNECTIONS=str(connections), MAILER_SMTP_RECYCLE_AFTER="100000",
-               MAILER_BOUNCE_ADDRESS="bounces@example.org", PYTHONPATH=str(ROOT))
+               MAILER_BOUNCE_ADDRESS="bounces@example.org", PYTHONPATH=str(code))
     if dkim:
         from mailer.delivery.dkim import generate_key, write_key
 
@@ -294,7 +298,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
     if profile is not None:  # py-spy samples the worker (its CPU then counts py-spy's too)
         cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
                "--rate", "250", "--subprocesses", "--gil", "-o", str(profile), "--", *cmd]
-    procs = [subprocess.Popen(pinned(cmd, cpu), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(pinned(cmd, cpu), cwd=code, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
              for _ in range(processes)]
     helpers = Helpers([p.pid for p in procs], helper_cpu) if dkim else None
@@ -557,6 +561,37 @@ def run_naive(n: int, port: int, rendered) -> float:  # type: ignore[no-untyped-
     return time.perf_counter() - t0
 
 
+def against(args: argparse.Namespace, port: int, send_cpu: str | None,
+            rendered) -> None:  # type: ignore[no-untyped-def]
+    """``--against DIR``: the worker of this checkout and of DIR (another checkout of
+    mailer, e.g. main, on the same database schema) alternating on the same sink,
+    ``--rounds`` rounds, smtp-source after each round: an A/B that the machine's load
+    weighs on alike."""
+    other = args.against.resolve()
+    if not (other / "mailer" / "__main__.py").exists():
+        sys.exit(f"--against {other}: not a checkout of mailer (no mailer/__main__.py)")
+    n, c = args.n, args.connections
+    size = len(sample_bytes(rendered))
+    codes = {"this": ROOT, "against": other}
+    runs: dict[str, list[Run]] = {k: [] for k in codes}
+    sources: list[float] = []
+    for r in range(args.rounds):
+        order = list(codes) if r % 2 == 0 else list(reversed(codes))
+        for name in order:
+            run = run_pipeline(n, port, c, args.processes, send_cpu, code=codes[name])
+            runs[name].append(run)
+            print(f"  round {r + 1}: {name:7s} ({codes[name]}): {run.rate:5.0f} msg/s, "
+                  f"worker CPU {run.cpu / n * 1e3:.3f} ms per copy (start-up included); "
+                  f"outbox {run.states}; load average {os.getloadavg()[0]:.2f}", flush=True)
+        sources.append(n / run_smtp_source(n, port, size, c, send_cpu))
+        print(f"  round {r + 1}: smtp-source {sources[-1]:5.0f} msg/s", flush=True)
+    for name, got in runs.items():
+        print(f"{name:7s}: {' / '.join(f'{x.rate:.0f}' for x in got)} msg/s "
+              f"(median {median(x.rate for x in got):.0f}); of that round's smtp-source "
+              f"{' / '.join(f'{x.rate / s:.0%}' for x, s in zip(got, sources, strict=True))}; "
+              f"worker CPU per copy {' / '.join(f'{x.cpu / n * 1e3:.3f}' for x in got)} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=20_000, help="messages (default 20000)")
@@ -580,7 +615,11 @@ def main() -> None:
                     help="only run mailer without and with DKIM under py-spy (pip install "
                          "py-spy), raw samples and a summary in this folder")
     ap.add_argument("--rounds", type=int, default=2,
-                    help="pairs of runs without and with DKIM, in alternating order")
+                    help="pairs of runs without and with DKIM (or, with --against, of "
+                         "the two checkouts), in alternating order")
+    ap.add_argument("--against", type=Path, metavar="DIR",
+                    help="only compare this checkout's worker with DIR's (another "
+                         "checkout of mailer), alternating, smtp-source after each round")
     args = ap.parse_args()
     ensure_postfix_tools()
     ncpu = os.cpu_count() or 1
@@ -598,6 +637,9 @@ def main() -> None:
         print(f"CPUs: sink on {sink_cpu or 'any'}, senders on {send_cpu or 'any'} "
               f"({ncpu} online); load average {os.getloadavg()[0]:.2f} at start")
         n, c = args.n, args.connections
+        if args.against is not None:
+            against(args, sink.port, send_cpu, rendered)
+            return
         if args.profile is not None:
             from benchmarks.big_mailing import summarise_profile
 
