@@ -3,7 +3,7 @@
     python benchmarks/load.py [--db sqlite|postgresql://postgres@127.0.0.1:5432/NEW_DB]
                               [--signups 200] [--unsubscribes 50] [--archive-views 20]
                               [--recipients 5000] [--import-rows 200000]
-                              [--logs DIR] [--profile DIR]
+                              [--logs DIR] [--profile DIR] [--env MAILER_X=value ...]
 
 Everything runs as it does for users, as separate processes with the real commands on one
 workspace and one database URL: ``mailer serve`` (uvicorn), ``mailer worker`` and ``mailer
@@ -23,7 +23,9 @@ every sign-up recorded with its mail sent, every unsubscribe recorded, every new
 copy sent, every import row imported. Exits non-zero on a 5xx, a loss, or a p99 over the
 target (500 ms on SQLite, 200 ms on PostgreSQL). ``run()`` is what tests/web/test_load.py
 calls with small numbers. ``--profile DIR`` runs the three processes under py-spy (pip
-install py-spy) and writes their raw stacks.
+install py-spy) and writes their raw stacks. ``--env MAILER_X=value`` (repeatable) sets a
+setting for the three commands (the harness passes no other MAILER_ variable through), to
+compare settings in the same conditions, e.g. ``--env MAILER_SIGNUP_CONCURRENCY=1000``.
 
 To tell where the time went, in the same run: ``mailer serve`` runs with
 MAILER_SERVER_TIMING=1, and the summary gives p50/p99 of each phase of its Server-Timing
@@ -266,9 +268,11 @@ def _write_csv(path: Path, rows: int, domain: str) -> None:
             fh.write(f"person{i}@{domain};Person {i};Hylte kommun\n")
 
 
-def _environment(workspace: Path, db_url: str, smtp_url: str, base: str) -> dict[str, str]:
-    """What the three commands see: this workspace and nothing from outside."""
+def _environment(workspace: Path, db_url: str, smtp_url: str, base: str,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What the three commands see: this workspace, ``extra`` and nothing from outside."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(extra or {})
     env.update(MAILER_WORKSPACE=str(workspace), MAILER_DATABASE_URL=db_url,
                MAILER_SMTP_URL=smtp_url, MAILER_SECRET_KEY=SECRET, MAILER_BASE_URL=base,
                MAILER_SERVER_TIMING="1",  # where each request's time went (Server-Timing)
@@ -480,7 +484,7 @@ def _client_ip(n: int) -> str:
 def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscribes: int,
         archive_views: int, recipients: int, import_rows: int,
         concurrency: int = 20, time_limit: float = 900.0, logs: Path | None = None,
-        profile: Path | None = None) -> LoadResult:
+        profile: Path | None = None, extra_env: dict[str, str] | None = None) -> LoadResult:
     """One load run (see the module docstring); the database must be empty. Nothing runs
     longer than ``time_limit`` seconds after the load starts: what is not done then is
     reported as lost."""
@@ -630,7 +634,7 @@ def run(db_url: str, workspace: Path, smtp_url: str, *, signups: int, unsubscrib
 
         await asyncio.gather(*(one(j) for j in jobs))
 
-    env = _environment(workspace, db_url, smtp_url, base)
+    env = _environment(workspace, db_url, smtp_url, base, extra_env)
     running: list[_Process] = []
 
     def start(name: str, *args: str) -> _Process:
@@ -822,12 +826,17 @@ def main() -> None:
                     help="keep the output of mailer serve, worker and import here")
     ap.add_argument("--profile", type=Path, default=None,
                     help="run the three processes under py-spy; raw stacks go here")
+    ap.add_argument("--env", action="append", default=[], metavar="MAILER_X=value",
+                    help="a setting for mailer serve, worker and import (repeatable)")
     ap.add_argument("--one-click-client", type=int, default=None, metavar="PORT",
                     help=argparse.SUPPRESS)  # the one-click client process (see above)
     args = ap.parse_args()
     if args.one_click_client is not None:
         one_click_client(args.one_click_client)
         return
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    if any(not k.startswith("MAILER_") for k in extra_env):
+        ap.error("--env takes MAILER_ settings only")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from send import Sink, ensure_postfix_tools  # the same sink as the send benchmark
 
@@ -842,9 +851,11 @@ def main() -> None:
             result = run(db, workspace, f"smtp://127.0.0.1:{port}", signups=args.signups,
                          unsubscribes=args.unsubscribes, archive_views=args.archive_views,
                          recipients=args.recipients, import_rows=args.import_rows,
-                         logs=args.logs, profile=args.profile)
+                         logs=args.logs, profile=args.profile, extra_env=extra_env)
     finally:
         sink.stop()
+    if extra_env:
+        print("settings:", " ".join(f"{k}={v}" for k, v in extra_env.items()))
     print(result.summary())
     p99 = result.p(result.loaded_ms, 0.99)
     if result.server_errors or result.lost or p99 >= TARGET_MS[result.dialect]:

@@ -312,15 +312,15 @@ def unsubscribe_by_token(session: Session, subscriber_id: int, scope_id: int, *,
 def unsubscribe_and_show(session: Session, subscriber_id: int, scope_id: int, *,
                          now: datetime, ip: str | None, source: str) -> Target | None:
     """Unsubscribe as the signed token asks and return what the page then shows (None: the
-    person was erased, or the list is gone), in the caller's one transaction: the
-    one-click POST takes the write lock once, for three statements (the person with their
-    organisation and the list, one UPDATE … RETURNING, the consent log) and, when something
-    changed, the look-up of webhook endpoints."""
-    person, lst = subs.person_and_list(session, subscriber_id, scope_id)
+    person was erased, or the list is gone), in the caller's one transaction: one statement
+    on PostgreSQL; on SQLite the one-click POST takes the write lock once, for three
+    statements (the person with their organisation and the list, one UPDATE … RETURNING,
+    the consent log) and, when something changed, the look-up of webhook endpoints
+    (``store.subscriptions.unsubscribe_and_load``)."""
+    person, lst = subs.unsubscribe_and_load(session, subscriber_id, scope_id, now=now, ip=ip,
+                                            source=source)
     if person is None:
         return None
-    subs.unsubscribe(session, person, [scope_id] if scope_id else None, now=now, ip=ip,
-                     source=source)
     return Target(SubscriberInfo.of(person), ListInfo.of(lst) if lst else None, False)
 
 

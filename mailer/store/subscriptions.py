@@ -12,10 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import ColumnElement, exists, func, insert, literal, select, update
+from sqlalchemy.orm import QueryableAttribute, Session, joinedload
 
-from mailer.domain.addresses import AddressError, email_hash, email_key, normalise_address
+from mailer.domain.addresses import (
+    HASH_SALT,
+    AddressError,
+    email_hash,
+    email_key,
+    normalise_address,
+)
 from mailer.domain.findings import msg
 from mailer.domain.organisations import canonical
 from mailer.domain.subscriber_rows import guess_org_kind, organisation_key
@@ -30,6 +36,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    WebhookEndpoint,
 )
 
 MAX_EMAIL = 320
@@ -206,6 +213,76 @@ def unsubscribe(session: Session, subscriber: Subscriber, list_ids: Iterable[int
     webhooks.subscription_changed(session, "subscriber.unsubscribed", subscriber, changed,
                                   source=source, now=now)
     return changed
+
+
+def unsubscribe_and_load(session: Session, subscriber_id: int, list_id: int, *,
+                         now: datetime, ip: str | None, source: str
+                         ) -> tuple[Subscriber | None, MailingList | None]:
+    """What a signed unsubscribe link asks (list 0: every list), and the person (with their
+    organisation) and the list for the page after; (None, None) when either is gone and
+    then nothing changed. The one-click's one short transaction: on PostgreSQL one
+    statement (``unsubscribe_in_one_statement``), on SQLite three (the person with the
+    list, one ``UPDATE … RETURNING``, the consent log) while it holds the write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        person, lst, _ = unsubscribe_in_one_statement(session, subscriber_id, list_id,
+                                                      now=now, ip=ip, source=source)
+        return person, lst
+    person, lst = person_and_list(session, subscriber_id, list_id)
+    if person is not None:
+        unsubscribe(session, person, [list_id] if list_id else None, now=now, ip=ip,
+                    source=source)
+    return person, lst
+
+
+def sql_email_hash(key: QueryableAttribute[str] | ColumnElement[str]) -> ColumnElement[str]:
+    """``email_hash(key)`` computed by PostgreSQL (hex SHA-256 of the salt and the key's
+    UTF-8 bytes), for a statement that logs consent without a round trip for the key;
+    tests/test_store_one_click.py checks it against ``email_hash``."""
+    salted = literal(HASH_SALT.decode("ascii")).concat(key)
+    return func.encode(func.sha256(func.convert_to(salted, "UTF8")), "hex")
+
+
+def unsubscribe_in_one_statement(session: Session, subscriber_id: int, list_id: int, *,
+                                 now: datetime, ip: str | None, source: str
+                                 ) -> tuple[Subscriber | None, MailingList | None, list[int]]:
+    """``person_and_list`` and ``unsubscribe`` as one statement (PostgreSQL only: an
+    ``UPDATE … RETURNING`` and the consent log's ``INSERT`` in ``WITH``): the one-click's
+    transaction is then BEGIN, this, COMMIT, a round trip each, where each round trip
+    under load waits for the CPUs and the GIL again (issue 13). Returns the person (None:
+    erased, or the list ``list_id`` is gone), the list (None for list 0) and the lists
+    whose subscription ended; the webhook event, when an endpoint exists, as ``unsubscribe``
+    does, in the same transaction."""
+    ended = (update(Subscription)
+             .where(Subscription.subscriber_id == subscriber_id,
+                    Subscription.status != SubscriptionStatus.unsubscribed)
+             .values(status=SubscriptionStatus.unsubscribed, unsubscribed_at=now,
+                     updated_at=now)
+             .returning(Subscription.list_id))
+    if list_id:
+        ended = ended.where(Subscription.list_id == list_id)
+    changed = ended.cte("changed")
+    logged = insert(ConsentEvent).from_select(
+        ["subscriber_id", "list_id", "email_hash", "action", "source", "ip", "wording", "at"],
+        select(literal(subscriber_id), changed.c.list_id, sql_email_hash(Subscriber.email_key),
+               literal("unsubscribe"), literal(source[:200]),
+               literal((ip or None) and ip[:45]), literal(""), literal(now))
+        .select_from(changed).join(Subscriber, Subscriber.id == subscriber_id)
+        .order_by(changed.c.list_id)).cte("logged")
+    ended_ids = select(func.array_agg(changed.c.list_id)).scalar_subquery()
+    hooks = exists().where(WebhookEndpoint.id.is_not(None))
+    who = (select(Subscriber).options(joinedload(Subscriber.organisation))
+           .where(Subscriber.id == subscriber_id))
+    if list_id:
+        who = who.add_columns(MailingList).join(MailingList, MailingList.id == list_id)
+    row = session.execute(who.add_columns(ended_ids, hooks).add_cte(logged)).first()
+    if row is None:
+        return None, None, []
+    person, lst = row[0], (row[1] if list_id else None)
+    changed_ids = sorted(row[-2] or [])
+    if changed_ids and row[-1]:
+        webhooks.subscription_changed(session, "subscriber.unsubscribed", person, changed_ids,
+                                      source=source, now=now)
+    return person, lst, changed_ids
 
 
 def resubscribe(session: Session, subscriber: Subscriber, list_id: int, *, now: datetime,

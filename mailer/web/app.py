@@ -26,6 +26,7 @@ from mailer.links import Links
 from mailer.store.db import make_engine, time_statements
 from mailer.store.models import utcnow
 from mailer.tokens import Tokens
+from mailer.web.admission import SIGNUP_CONCURRENCY, Admission
 from mailer.web.api import API_PREFIX
 from mailer.web.api.errors import error_response
 from mailer.web.archive import ArchiveSource, MailingsArchive
@@ -57,6 +58,7 @@ class Web:
     archive: ArchiveSource
     desk: RegistrationDesk
     env: Environment
+    signups: Admission = field(default_factory=lambda: Admission(SIGNUP_CONCURRENCY))
     per_ip: SlidingWindowLimiter = field(
         default_factory=lambda: SlidingWindowLimiter(*PER_IP))
     per_address: SlidingWindowLimiter = field(
@@ -102,7 +104,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     web = Web(settings=settings, engine=engine, tokens=tokens,
               links=Links(settings.base_url, tokens), csrf=Csrf(key),
               archive=archive or MailingsArchive(engine),
-              desk=desk or StoreDesk(engine, settings), env=make_environment(settings))
+              desk=desk or StoreDesk(engine, settings), env=make_environment(settings),
+              signups=Admission(settings.signup_concurrency))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -64,6 +64,13 @@ async def subscribe_form(request: Request, slug: str) -> Response:
 
 @router.post("/subscribe/{slug}")
 async def subscribe_submit(request: Request, slug: str) -> Response:
+    # A bounded number at work at once, the rest queued in order (issue 13: a crowd of
+    # sign-ups must not starve the one-click unsubscribe and the other pages).
+    async with web_of(request).signups.turn():
+        return await _subscribe_submit(request, slug)
+
+
+async def _subscribe_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     form = await request.form()
     lst = await open_list(request, slug)
