@@ -3,12 +3,15 @@
 The file is read in batches of ``BATCH_BY_DIALECT`` rows (``BATCH`` otherwise); each batch
 costs a handful of statements (look up who exists, insert the new, update the changed,
 subscribe, log consent), never one ORM object per row, so memory stays flat for a million
-rows. Each batch is committed on its own, so the write lock is held for one batch at a
-time, and each batch lets writers that wait for it go first (``store.db.BULK``): the web
-pages (one-click unsubscribes, sign-ups) and the worker get their turn during a
-million-row import. A fatal database error keeps the batches before it and says from
-which line to look again; importing the same file again is safe (the rows already in are
-reported unchanged). A dry run is one transaction, rolled back.
+rows. Batches are committed as they go: on PostgreSQL each on its own; on SQLite a
+transaction takes the next batch too while no other writer waits for the write lock (up
+to ``TRANSACTION_BY_DIALECT`` rows) and commits after the batch during which one starts
+waiting, so a waiting writer waits for one batch at most; and each transaction lets
+writers that wait for the lock go first (``store.db.BULK``): the web pages (one-click
+unsubscribes, sign-ups) and the worker get their turn during a million-row import. A
+fatal database error keeps the committed batches and says from which line to look again;
+importing the same file again is safe (the rows already in are reported unchanged). A dry
+run is one transaction, rolled back.
 
 Rules (also in ``mailer subscribers import --help``):
 - A later row with the same address (case ignored) is rejected as "duplicate of line N".
