@@ -533,13 +533,13 @@ def test_every_new_person_gets_their_own_subscription_and_consent_row(
 def test_sqlite_checkpoints_beside_the_import_and_the_wal_starts_over(
         lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On SQLite the import's commits do not checkpoint; a thread of its own copies the WAL
-    back into the database file, and every WAL_SETTLE_COMMITS commits the import waits for
+    back into the database file, and every WAL_SETTLE_ROWS rows committed the import waits for
     it, so the next batch starts the WAL file over instead of appending to it all the way
     through the import. The pooled connection gets its automatic checkpoint back."""
     from mailer.store import db
     from mailer.store.db import READ_ONLY
 
-    monkeypatch.setattr(db, "WAL_SETTLE_COMMITS", 2)
+    monkeypatch.setattr(db, "WAL_SETTLE_ROWS", 100)  # every 2 commits of 50
     database = Path(lists.url.database or "")
     wal = database.with_name(database.name + "-wal")
     checkpoints: list[int] = []
@@ -568,6 +568,50 @@ def test_sqlite_checkpoints_beside_the_import_and_the_wal_starts_over(
     finally:
         for c in pooled:
             c.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's write lock only
+def test_sqlite_transactions_grow_while_no_writer_waits_and_commit_when_one_does(
+        lists: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a transaction goes on with the next batch (up to ``transaction_rows``)
+    while no writer waits for the write lock, and commits after the batch during which
+    one started waiting."""
+    from mailer.store import db
+    from mailer.store.db import READ_ONLY, _writers_of
+
+    monkeypatch.setattr(db, "BULK_YIELD_MAX", 0.01)  # the waiter below never goes
+    reader = lists.execution_options(**{READ_ONLY: True})  # sees what is committed
+    seen: list[int] = []
+
+    def progress(line: int, _lines: int) -> None:
+        with reader.connect() as c:
+            seen.append(int(c.exec_driver_sql("SELECT count(*) FROM subscribers").scalar_one()))
+
+    def rows(first: int) -> Path:
+        return write(tmp_path / f"from-{first}.csv", "email;name\n" + "".join(
+            f"p{i}@example.org;P {i}\n" for i in range(first, first + 100)))
+
+    report = run(lists, rows(0), batch_size=10, transaction_rows=30, workers=0,
+                 progress=progress)
+    assert report.counts.imported == 100
+    # nobody waits: 30 rows a commit (after batches 3, 6, 9), the last 10 at the end
+    assert seen == [0, 0, 0, 30, 30, 30, 60, 60, 60, 90, 90]
+    assert count(lists, Subscriber) == 100
+
+    # A writer waits (it holds the marker file shared while it waits for the lock, as
+    # ``_wait_for_write_lock`` does, in this process or another): each batch commits.
+    writers = _writers_of(lists.url.database or "")
+    seen.clear()
+    writers.waiting()
+    try:
+        assert writers.others_wait()
+        report = run(lists, rows(100), batch_size=10, transaction_rows=30, workers=0,
+                     progress=progress)
+    finally:
+        writers.done()
+    assert not writers.others_wait()
+    assert report.counts.imported == 100
+    assert seen == list(range(100, 201, 10))
 
 
 # --- pure parts -------------------------------------------------------------------------

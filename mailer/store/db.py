@@ -177,6 +177,23 @@ class _Writers:
                 os.close(self._fd)  # releases the shared lock
                 self._fd = None
 
+    def others_wait(self) -> bool:
+        """Whether a writer of any process (this one included) waits for the write lock now:
+        one syscall, never blocks."""
+        if fcntl is None:
+            return False
+        try:
+            fd = os.open(self.marker, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False  # closing the file below releases it at once
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
     def stand_back(self) -> None:
         """For a bulk writer: wait (at most ``BULK_YIELD_MAX``) until no writer of any
         process waits for the write lock."""
@@ -210,6 +227,16 @@ def _writers_of(database: str) -> _Writers:
         if found is None:
             found = _writers[database] = _Writers(database)
         return found
+
+
+def writers_wait(conn: Connection) -> bool:
+    """Whether another writer waits for SQLite's write lock on ``conn``'s database now, so
+    that a bulk writer in a transaction should commit soon (False on PostgreSQL and for an
+    in-memory database, which have no such queue)."""
+    database = conn.engine.url.database or ""
+    if conn.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return False
+    return _writers_of(database).others_wait()
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -285,10 +312,11 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
 
 
 
-#: A bulk writer's checkpoints: the writer waits for the checkpointer every this many
-#: commits, so that the WAL is fully copied back when its next transaction starts and
-#: SQLite starts the WAL file over (otherwise it would grow through the whole import).
-WAL_SETTLE_COMMITS = 8
+#: A bulk writer's checkpoints: the writer waits for the checkpointer once it has committed
+#: this many rows since it last waited, so that the WAL is fully copied back when its next
+#: transaction starts and SQLite starts the WAL file over (otherwise it would grow through
+#: the whole import). A 10,000-row import transaction writes 20-40 MB of WAL.
+WAL_SETTLE_ROWS = 25_000
 
 
 class WalCheckpointer:
@@ -313,17 +341,19 @@ class WalCheckpointer:
         self._pending = False
         self._running = False
         self._stop = False
-        self._commits = 0
+        self._rows = 0
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
 
-    def committed(self) -> None:
-        """The writer committed: checkpoint soon; every ``WAL_SETTLE_COMMITS``, wait for it."""
+    def committed(self, rows: int) -> None:
+        """The writer committed ``rows``: checkpoint soon; every ``WAL_SETTLE_ROWS``, wait
+        for it."""
         with self._cond:
             self._pending = True
             self._cond.notify_all()
-            self._commits += 1
-            if self._commits % WAL_SETTLE_COMMITS == 0:
+            self._rows += rows
+            if self._rows >= WAL_SETTLE_ROWS:
+                self._rows = 0
                 while (self._pending or self._running) and self._thread.is_alive():
                     self._cond.wait(timeout=1.0)
 

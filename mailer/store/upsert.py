@@ -487,10 +487,10 @@ class BatchUpsert:
         """Drop the temporary table (on success; a rollback removes it too)."""
         self.seen.drop()
 
-    def committed(self) -> None:
-        """Called after each batch's commit (SQLite: checkpoint it in the background)."""
+    def committed(self, rows: int) -> None:
+        """Called after each commit of ``rows`` (SQLite: checkpoint it in the background)."""
         if self.checkpointer is not None:
-            self.checkpointer.committed()
+            self.checkpointer.committed(rows)
 
     def restore(self) -> None:
         """Give the pooled connection its page cache size and automatic checkpoints back,
