@@ -21,10 +21,13 @@ from contextlib import asynccontextmanager
 
 from mailer.errors import DatabaseBusy
 
-#: Sign-ups at work at once (``MAILER_SIGNUP_CONCURRENCY``'s default). 4 was measured
-#: (README, Hardening): sign-ups' p50 40-90 % slower, the one-click no faster; 20 leaves a
-#: crowd as it was and still bounds the threads, connections and queue a flood can take.
-SIGNUP_CONCURRENCY = 20
+#: Sign-ups at work at once (``MAILER_SIGNUP_CONCURRENCY``'s default). Measured with
+#: benchmarks/load.py on PostgreSQL (README, Hardening), 200 sign-ups at once: at 4 the
+#: one-click's p99 was under 200 ms in 7 of 8 alternated runs, at 20 in 0 of 8: 20 at work
+#: held most of the pool's connections and took turns at the GIL, so the one-click waited
+#: for a thread, a connection and the GIL after each statement. Each sign-up waits longer
+#: for its turn (p50 ~40 % slower); the 200 were through in about the same time.
+SIGNUP_CONCURRENCY = 4
 #: Sign-ups that may wait for their turn, and how long one waits before a 503.
 SIGNUP_QUEUE = 1000
 SIGNUP_WAIT = 30.0
