@@ -218,6 +218,18 @@ def _fresh(url: str, slug: str) -> None:
     engine.dispose()
 
 
+def speed_probe() -> float:
+    """CPU seconds of a fixed piece of Python (strings, dicts, integers): this machine's
+    speed at the moment, for comparing runs from different hours (on the 2-CPU VM it was
+    measured on, the same code ran up to 2x slower in some hours than in others)."""
+    start = time.process_time()
+    seen: dict[str, int] = {}
+    for i in range(400_000):
+        key = f"person{i}@kommun{i % 290}.se".casefold()
+        seen[key] = len(key) + (i * 7919) % 104729
+    return time.process_time() - start
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -251,6 +263,7 @@ def main() -> int:
                str(csv_path), "--list", f"bench-{os.getpid()}"]
         if args.workers is not None:
             cmd += ["--workers", str(args.workers)]
+        probe_before = speed_probe()
         load_before = os.getloadavg()[0]
         server = ServerCpu(args.database_url)
         proc, elapsed, rss_mb = run_measured(cmd, env, server)
@@ -273,6 +286,8 @@ def main() -> int:
           f"{load_before:.1f} before, {max(LOADS, default=0):.1f} at most during the run, "
           f"{os.getloadavg()[0]:.1f} after (other work on the machine "
           f"slows the wall-clock figure; {os.cpu_count()} CPUs)")
+    print(f"machine speed: a fixed piece of Python took {probe_before:.2f} s of CPU before "
+          f"the import and {speed_probe():.2f} s after (compare runs of similar speed)")
     if server.conn is not None:
         print(f"CPU time of the PostgreSQL backends serving it: {server.seconds:.1f} s "
               "(sampled from /proc; background writers not included)")
