@@ -1,5 +1,5 @@
-"""Admission control for the public sign-up forms (issue 13): a bounded number at work at
-once, the rest queued in arrival order.
+"""Admission control for the public sign-up pages (issue 13: the form, its POST and the
+thanks page): a bounded number at work at once, the rest queued in arrival order.
 
 Every sign-up at work holds a threadpool thread and a database connection, and its Python
 competes for the process's one GIL with everything else ``mailer serve`` does. With 200 of

@@ -1,13 +1,17 @@
-"""Admission control for the sign-up POST (mailer/web/admission.py): bounded, first come
-first served, a bounded queue, a bounded wait, and the 503 the form then answers."""
+"""Admission control for the sign-up pages (mailer/web/admission.py): bounded, first come
+first served, a bounded queue, a bounded wait, and the 503 the pages then answer."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from mailer.web.admission import Admission, Overloaded
+from tests.web.conftest import BASE, add_subscriber, csrf, subscription_status
 
 
 def test_at_most_limit_at_once_and_in_arrival_order() -> None:
@@ -118,3 +122,39 @@ def test_a_cancelled_waiter_gives_its_place_up() -> None:
         assert got == ["holder", "next"] and gate.active == 0 and gate.waiting == 0
 
     asyncio.run(main())
+
+
+def test_the_sign_up_pages_take_turns_and_the_one_click_does_not(
+        client: TestClient, app: FastAPI, engine: Engine, lists: dict[str, int]) -> None:
+    """The form, its POST and the thanks page go through the gate: with every turn taken
+    and no room to wait they answer 503 with Retry-After and store nothing, in Swedish;
+    the one-click unsubscribe (and the rest of the site) does not wait for the gate."""
+    lid = lists["medborgardialog"]
+    sid = add_subscriber(engine, "anna@hylte.se", {lid: "active"})
+    form = client.get("/subscribe/medborgardialog")
+    assert form.status_code == 200
+    token = csrf(form.text)
+
+    web = app.state.web
+    web.signups = Admission(1, queue=0)
+    web.signups._active = 1  # the one turn is held by a sign-up at work
+    for r in (client.get("/subscribe/medborgardialog"),
+              client.post("/subscribe/medborgardialog",
+                          data={"email": "ny@hylte.se", "name": "Ny", "csrf_token": token}),
+              client.get("/subscribe/medborgardialog/thanks")):
+        assert r.status_code == 503, r.request.url
+        assert r.headers["retry-after"].isdigit()
+        assert '<html lang="sv">' in r.text
+    assert subscription_status(engine, "ny@hylte.se", lid) is None
+
+    with TestClient(app, base_url=BASE) as provider:
+        r = provider.post(web.links.unsubscribe(sid, lid), data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    assert subscription_status(engine, "anna@hylte.se", lid) == "unsubscribed"
+    assert client.get("/").status_code == 200
+
+    web.signups._active = 0  # the sign-up at work is done: the pages are open again
+    r = client.post("/subscribe/medborgardialog",
+                    data={"email": "ny@hylte.se", "name": "Ny", "csrf_token": token})
+    assert r.status_code == 303
+    assert subscription_status(engine, "ny@hylte.se", lid) == "unconfirmed"
