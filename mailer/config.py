@@ -288,8 +288,9 @@ class Settings(BaseSettings):
     brands: dict[str, Brand] = {}  # [brands.<name>]: one per newsletter; issues say brand:
     # --- hardening (issue 13) ---
     max_upload_mb: int = Field(default=100, ge=1, le=10_000)  # admin CSV uploads
-    # Public sign-up POSTs at work at once in one `mailer serve`; the rest queue in order
-    # (mailer/web/admission.py), so a crowd of sign-ups cannot starve the one-click.
+    # Public sign-up requests (the form, its POST, the thanks page) at work at once in one
+    # `mailer serve`; the rest queue in order (mailer/web/admission.py), so a crowd of
+    # sign-ups cannot starve the one-click.
     signup_concurrency: int = Field(default=4, ge=1, le=1000)
     # Server-Timing on every web response: where its time went (load tests, diagnosis).
     server_timing: bool = False
