@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import mailer.cli
 
 
 @pytest.mark.parametrize("args", [
@@ -27,7 +30,7 @@ def test_usage_errors_are_short(args: list[str], tmp_path) -> None:  # type: ign
 def test_the_command_map_names_every_command_and_the_module_that_registers_it() -> None:
     """``mailer.cli.COMMANDS`` (which area a command's start imports) is what the areas
     register: every top-level command and group, each from the one module it names."""
-    from mailer.cli import AREAS, COMMANDS, _register, app
+    from mailer.cli import COMMANDS, _register, app
 
     _register()
     found: dict[str, set[str]] = {}
@@ -44,7 +47,12 @@ def test_the_command_map_names_every_command_and_the_module_that_registers_it() 
         assert not t.registered_groups, f"{g.name}: nested groups need the map to say so"
         found.setdefault(g.name, set()).update(mods)
     assert {k: {f"mailer.cli.{v}"} for k, v in COMMANDS.items()} == found
-    assert set(COMMANDS.values()) == set(AREAS)
+    # Every module under mailer/cli/ that registers a command is an area of the map.
+    package = Path(mailer.cli.__file__).parent
+    registering = {m.stem for m in package.glob("*.py")
+                   if "@app.command" in (text := m.read_text(encoding="utf-8"))
+                   or "app.add_typer" in text}
+    assert registering <= set(COMMANDS.values()) | {"__init__"}
 
 
 @pytest.mark.parametrize(("argv", "name"), [

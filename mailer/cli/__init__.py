@@ -49,8 +49,7 @@ COMMANDS: dict[str, str] = {
     "serve": "web", "smtp": "smtp", "subscribers": "subscribers", "users": "users",
     "webhooks": "webhooks",
 }
-AREAS = ("db", "deliver", "deliverability", "demo", "invitations", "issue", "lists",
-         "podcast", "segments", "smtp", "subscribers", "users", "web", "webhooks")
+AREAS = tuple(sorted(set(COMMANDS.values())))  # every area: what --help and typos load
 _VALUED = ("-w", "--workspace")  # the root's options that take a value
 
 

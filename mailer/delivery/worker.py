@@ -571,8 +571,13 @@ class Worker:
         elif last is not None:  # the queue ran dry: start small again
             size = self.batch_size
         self._claim_size = size
-        self._low = max(self.concurrency * 2, self.batch_size // 2, size // 4)
+        self._low = self._low_for(size)
         return size
+
+    def _low_for(self, claim: int) -> int:
+        """Queued rows below which the sending loop claims again: a quarter of a claim,
+        at least two per connection and half a batch."""
+        return max(self.concurrency * 2, self.batch_size // 2, claim // 4)
 
     def _took(self, queue: asyncio.Queue[outbox.Claimed | None]) -> None:
         """A sender took a row: wake the sending loop to claim more when few are left."""
@@ -649,7 +654,7 @@ class Worker:
                    for _ in range(self.concurrency)]
         flusher = asyncio.create_task(self._flusher(wake, flush_stop))
         beat, beats = time.monotonic(), 0
-        self._low = max(self.concurrency * 2, self.batch_size // 2)
+        self._low = self._low_for(self.batch_size)
         room = self._room = asyncio.Event()
         hooks_stop = asyncio.Event()
         hooks = (asyncio.create_task(self.webhooks.serve(hooks_stop, poll))

@@ -224,7 +224,9 @@ class _Committed:
         return self.commit()
 
     def commit(self) -> int:
-        """Commit what is pending; return its rows."""
+        """Commit what is pending; return its rows. No pause after it: the next
+        transaction is a bulk one (``BULK`` in store/db.py), which lets waiting writers of
+        every process go first."""
         if self.conn is None:
             return 0
         self.conn.commit()
@@ -232,8 +234,6 @@ class _Committed:
         self.rows += done
         self.next_line = self.pending_line
         return done
-            # No pause here: the next transaction is a bulk one (see ``BULK`` in
-            # store/db.py), which lets waiting writers of every process go first.
 
 
 def _run(conn: Connection, lst: MailingList, rows: Iterator[Row], columns: ColumnMap,
