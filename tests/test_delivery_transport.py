@@ -13,7 +13,7 @@ from mailer.config import SmtpUrl
 from mailer.delivery import ratelimit
 from mailer.delivery.maildir import MaildirTransport
 from mailer.delivery.ratelimit import RateLimiter
-from mailer.delivery.smtp import SmtpPool
+from mailer.delivery.smtp import SmtpPool, _Conn
 from mailer.delivery.transport import Result, classify
 from tests.smtp_server import SmtpServer
 
@@ -21,17 +21,41 @@ MSG = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\n\r\n"
        b"hej\r\n.dot line\r\n")
 
 
-def test_pool_reuses_and_recycles_connections(smtp_server: SmtpServer) -> None:
-    async def run() -> SmtpPool:
-        pool = SmtpPool(SmtpUrl.parse(smtp_server.url), size=2, recycle_after=5)
+class _CountingPool(SmtpPool):
+    """Records how many messages each connection carried when it was recycled."""
+
+    recycled: list[int]
+
+    async def _quit(self, conn: _Conn, wait: float = 5.0) -> None:
+        self.recycled.append(conn.used)
+        await super()._quit(conn, wait)
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_pool_reuses_and_recycles_connections(smtp_server: SmtpServer, size: int) -> None:
+    async def run() -> tuple[_CountingPool, list[int], list[int]]:
+        pool = _CountingPool(SmtpUrl.parse(smtp_server.url), size=size, recycle_after=5)
+        pool.recycled = []
         outs = await asyncio.gather(*(pool.send("a@example.org", f"r{i}@example.org", MSG)
                                       for i in range(20)))
         assert all(o.result is Result.sent for o in outs)
-        await pool.close()
-        return pool
+        recycled, still_open = list(pool.recycled), [c.used for c in pool._all]
+        await pool.close()  # QUITs the part-used ones too: not recycling
+        return pool, recycled, still_open
 
-    pool = asyncio.run(run())
-    assert pool.connects == 4  # 20 messages, 5 per connection
+    pool, recycled, still_open = asyncio.run(run())
+    # Every connection that was recycled carried exactly five messages, none more.
+    assert recycled and all(n == 5 for n in recycled)
+    assert all(0 < n < 5 for n in still_open)
+    assert sum(recycled) + sum(still_open) == 20
+    assert pool.connects == len(recycled) + len(still_open)
+    if size == 1:
+        assert pool.connects == 4  # one at a time: 20 messages, 5 per connection
+    else:
+        # Two at work share the messages as the server's replies come back: both may be
+        # recycled together (4 connections) or one ahead of the other, leaving two
+        # part-used at the end (5 connections, e.g. 3 recycled + 2 and 3 left).
+        assert pool.connects in (4, 5)
     got = smtp_server.wait_for(20)
     # the unprepared path dot-stuffs: the line starting with "." arrives intact
     assert all(b"\r\n.dot line\r\n" in r.data for r in got)
