@@ -154,7 +154,11 @@ def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
     assert r.exit_code == 0, r.output
     with transaction(engine) as s:
         assert s.scalar(select(Mailing.send_window)) == "Mon-Fri 08:00-17:00"
-    r = CliRunner().invoke(app, [*ws, "worker", "--drain", "--now", "2026-12-05 12:00"])
+    # A Saturday noon after today: the copies are due by then (queued now), and the
+    # Mon-Fri window is closed then, whatever the date the suite runs on.
+    today = datetime.now(ZoneInfo("Europe/Stockholm")).date()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    r = CliRunner().invoke(app, [*ws, "worker", "--drain", "--now", f"{saturday} 12:00"])
     assert r.exit_code == 0, r.output
     assert "sent 0," in r.output
     assert "3 messages wait for the next opening of their send window" in r.output
