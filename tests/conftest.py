@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,15 @@ def _pg_reason() -> str | None:
             return None
     except Exception as exc:  # any connection failure means: no server for us
         return f"no PostgreSQL server answers at {PG_URL}: {str(exc).strip()[:120]}"
+
+
+@pytest.fixture(autouse=True)
+def _gil_switch_interval() -> Iterator[None]:
+    """``mailer worker`` run in-process shortens the GIL's switch interval for its
+    process; put it back, so no later test runs with another test's timing."""
+    before = sys.getswitchinterval()
+    yield
+    sys.setswitchinterval(before)
 
 
 @pytest.fixture(scope="session")

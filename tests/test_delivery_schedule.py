@@ -60,7 +60,9 @@ def test_mailing_scheduled_two_seconds_ahead_is_sent_by_running_worker(
         return (first - at).total_seconds()
 
     late = asyncio.run(scenario())
-    assert -0.05 < late < 5, late  # not before its time, and promptly after
+    # Not before its time, and promptly after: the scheduler looks for new jobs every
+    # second; the bound leaves room for a loaded machine, far below a minute's poll.
+    assert -0.05 < late < 20, late
 
 
 @pytest.mark.parametrize("late_seconds,expect", [(30, "done"), (7200, "missed")])

@@ -142,7 +142,7 @@ def test_a_stop_gives_back_the_rows_taken_ahead_for_signing(
 
     def stall(envelope: Envelope) -> tuple[str, float]:
         at_data.append(envelope.rcpt_tos[0])
-        return ("stall", 0.05 if len(at_data) <= 8 else 3.0)  # then longer than the grace
+        return ("stall", 0.05 if len(at_data) <= 8 else 60.0)  # then far past the grace
     smtp_server.handler.fault = stall
     add_subscribers(engine, 60)
     with transaction(engine) as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import functools
 import os
 import shutil
 import socket
@@ -134,26 +135,31 @@ def test_preview_rerenders_on_change(ws: Path) -> None:
                             cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        # A busy machine may take a while to start the server and render the issue:
+        # a generous deadline, and no reason to wait once the process has exited.
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                page = httpx.get(base + "/", timeout=5)
+                page = httpx.get(base + "/", timeout=60)
                 break
             except httpx.ConnectError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("preview server did not start: "
+                                + proc.stderr.read1().decode())
                 time.sleep(0.1)
-        else:
-            pytest.fail("preview server did not start: " + proc.stderr.read1().decode())
         assert 'width="640"' in page.text and 'width="375"' in page.text
-        v1 = httpx.get(base + "/version").text
-        assert "Delaktighetstrappan" in httpx.get(base + "/email.html").text
+        get = functools.partial(httpx.get, timeout=60)
+        v1 = get(base + "/version").text
+        assert "Delaktighetstrappan" in get(base + "/email.html").text
         yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
         yaml_path.write_text(yaml_path.read_text(encoding="utf-8").replace(
             "title: Delaktighetstrappan", "title: Delaktighetstrappan (ny upplaga)"),
             encoding="utf-8")
         os.utime(yaml_path, ns=(time.time_ns(), time.time_ns() + 10**9))
-        assert httpx.get(base + "/version").text != v1
-        assert "Delaktighetstrappan (ny upplaga)" in httpx.get(base + "/email.html").text
+        assert get(base + "/version").text != v1
+        assert "Delaktighetstrappan (ny upplaga)" in get(base + "/email.html").text
         yaml_path.write_text("name: [broken\n", encoding="utf-8")
-        assert "YAML syntax" in httpx.get(base + "/email.html").text
+        assert "YAML syntax" in get(base + "/email.html").text
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -78,9 +78,10 @@ def test_two_drain_workers_share_one_hourly_budget(
 
 def test_two_workers_share_one_per_second_budget(
         engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer) -> None:
-    # 5/s with a burst of 5, whichever process sends: in any 2 s at most 5 + 2 × 5
-    # arrive (+2 for a message taken just before the window and delivered in it). Two
-    # private budgets would let all 20 through within about 1 s.
+    # 5/s with a burst of 5, whichever process sends: in any 1 s at most 5 + 5 arrive.
+    # Two private budgets would let 18 of the 20 through within 1 s (each its burst of 5,
+    # then 4 more in the next 0.8 s). The bound of 14 leaves room for a busy machine to
+    # hold back a few messages taken earlier and deliver them late, together.
     _plan(engine, 20)
     workers = [_worker(workspace, db_url, smtp_server.url, "--drain",
                        MAILER_RATE_PER_SECOND="5") for _ in range(2)]
@@ -89,8 +90,8 @@ def test_two_workers_share_one_per_second_budget(
     got = smtp_server.wait_for(20)
     assert len(got) == 20 and _states(engine) == {"sent": 20}
     times = sorted(r.at for r in got)
-    busiest = max(sum(1 for t in times if t0 <= t < t0 + 2.0) for t0 in times)
-    assert busiest <= 17, f"{busiest} messages within 2 s: the budget leaked"
+    busiest = max(sum(1 for t in times if t0 <= t < t0 + 1.0) for t0 in times)
+    assert busiest <= 14, f"{busiest} messages within 1 s: the budget leaked"
     assert all("sent" in o for o in outs)
 
 
@@ -112,6 +113,7 @@ def test_sigterm_stops_within_two_seconds_and_gives_back_claims(
     out = w.communicate(timeout=30)[0]
     took = time.monotonic() - t0
     assert w.returncode == 0, out
+    print(f"\n{mode}: stopped after {took:.2f} s")
     assert took < 2.0, f"stopped after {took:.2f} s\n{out}"
     time.sleep(0.2)
     got = len(smtp_server.received)

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from mailer.errors import DatabaseBusy
+from mailer.store import db
 from mailer.store.db import (
     BULK,
-    BULK_YIELD_MAX,
     LONG_WRITE,
     _writers_of,
     log_long_writes,
@@ -30,31 +30,38 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 @SQLITE_ONLY
 def test_a_bulk_writer_stands_back_while_a_writer_waits(
-        engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+        engine: Engine, write_lock_holder: sqlite3.Connection,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """While a writer (here: of this process) waits for the lock, a bulk writer's next
     transaction does not start: it stands back until the waiting one has the lock. The
     marker is an flock, so the same holds across processes (the web and the import)."""
+    # Standing back gives up after BULK_YIELD_MAX; a long one here, so that a busy
+    # machine cannot make the bulk writer give up before the waiting writer is done.
+    monkeypatch.setattr(db, "BULK_YIELD_MAX", 60.0)
     waiting = _writers_of(engine.url.database or "")
     waiting.waiting()  # as a one-click unsubscribe waiting for the lock
-    stood: list[float] = []
+    released = threading.Event()
+    back_after_release: list[bool] = []
 
     def bulk() -> None:
-        started = time.monotonic()
         waiting.stand_back()
-        stood.append(time.monotonic() - started)
+        back_after_release.append(released.is_set())
 
     batch = threading.Thread(target=bulk)
     batch.start()
-    time.sleep(0.3)
-    assert not stood  # still standing back
+    batch.join(0.3)
+    assert batch.is_alive() and not back_after_release  # still standing back
+    released.set()
     waiting.done()  # the waiting writer got the lock
-    batch.join(10)
-    assert stood and 0.25 < stood[0] < BULK_YIELD_MAX
+    batch.join(30)
+    assert back_after_release == [True]  # it went on only once the writer was through
 
 
 @SQLITE_ONLY
-def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Connection) -> None:
+def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Connection,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A web writer waiting for the lock, then an import batch: the web writer first."""
+    monkeypatch.setattr(db, "BULK_YIELD_MAX", 60.0)  # see the test above
     order: list[str] = []
     write_lock_holder.execute("BEGIN IMMEDIATE")
 
@@ -70,11 +77,16 @@ def test_waiting_writers_go_first(engine: Engine, write_lock_holder: sqlite3.Con
             order.append("bulk")
             conn.commit()
 
+    waiting = _writers_of(engine.url.database or "")
     threads = [threading.Thread(target=web), threading.Thread(target=bulk)]
     threads[0].start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while not waiting.has_waiting():  # until the web writer waits for the lock
+        assert time.monotonic() < deadline, "the web writer never waited for the lock"
+        time.sleep(0.01)
     threads[1].start()
-    time.sleep(0.3)
+    threads[1].join(0.3)
+    assert threads[1].is_alive() and order == []  # the bulk writer stands back
     write_lock_holder.execute("COMMIT")
     for t in threads:
         t.join(30)

@@ -221,7 +221,7 @@ def test_autosave_with_javascript(browser: Any, live: Live) -> None:
     page.on("console", lambda m: logs.append(m.text))
     page.on("response", lambda r: logs.append(f"{r.status} {r.url}"))
     try:
-        page.locator('#problems ul.problems a[href="#s0-i0-title"]').wait_for(timeout=10_000)
+        page.locator('#problems ul.problems a[href="#s0-i0-title"]').wait_for(timeout=60_000)
     except Exception:
         raise AssertionError(f"{logs} {page.locator('#live-status').inner_text()!r}") from None
     yaml = live.settings.workspace / "issues" / FLAGSHIP / "issue.yaml"

@@ -111,11 +111,18 @@ def test_reads_answer_while_another_connection_holds_the_write_lock(
         assert s.scalar(select(ApiToken.last_used_at)) is None
 
     # A write waits for the lock and goes through once it is free.
-    threading.Timer(0.5, lambda: write_lock_holder.execute("COMMIT")).start()
+    released = threading.Event()
+
+    def release() -> None:
+        released.set()
+        write_lock_holder.execute("COMMIT")
+
+    threading.Timer(0.5, release).start()
     started = time.monotonic()
     r = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200, r.text[:300]
-    assert 0.3 < time.monotonic() - started < PROMPT_S
+    assert released.is_set()  # it waited for the lock to be free
+    assert time.monotonic() - started < PROMPT_S
     assert _status(engine, sid, list_id) == "unsubscribed"
     assert client.get("/api/lists", headers=api).status_code == 200
     with transaction(engine) as s:
@@ -173,7 +180,8 @@ def test_server_timing_shows_the_wait_for_the_write_lock(
     assert phases["lock"] >= 300 and phases["connect"] >= phases["lock"]
     assert phases["app"] >= phases["work"] >= phases["connect"]
     assert {"pool", "gate", "sql", "held", "commit", "cpu", "t0"} <= phases.keys()
-    assert phases["gate"] < 300  # it waited for another connection, not for this process
+    # It waited for another connection (at least the 300 ms above), not for this process.
+    assert phases["gate"] < phases["lock"]
     assert "lock" not in _server_timing(read.headers["server-timing"])
 
 
