@@ -139,7 +139,7 @@ def plan_mailing(
 
         prepare(session, mailing, track_clicks.base_url, per_person=track_clicks.per_person)
     planned = outbox.plan_lists(session, mailing.id, mailing.list_ids, now, audience,
-                                exclude_received_from=exclude_received_from)
+                                exclude_received_from=exclude_received_from, fresh=True)
     if recipients is not None:
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now,
                                         suppressions_checked=suppressions_checked)

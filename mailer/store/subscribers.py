@@ -126,9 +126,11 @@ def erase_subscriber(session: Session, subscriber: Subscriber, *, source: str = 
     """
     for eraser in ERASERS:
         eraser(session, subscriber)
-    # Outbox rows hold the address; rows tied to the subscriber go by cascade, these are
-    # the ones planned by address alone (web confirmations queued for retry, tests).
-    session.execute(delete(OutboxRow).where(OutboxRow.email_key == subscriber.email_key)
+    # Outbox rows hold the address: the subscriber's own (an address changed since
+    # planning included) and those planned by address alone (web confirmations queued
+    # for retry, tests). The outbox has no foreign key to cascade (migration 0015).
+    session.execute(delete(OutboxRow).where(or_(OutboxRow.subscriber_id == subscriber.id,
+                                                OutboxRow.email_key == subscriber.email_key))
                     .execution_options(synchronize_session=False))
     key_hash = email_hash(subscriber.email_key)
     session.execute(update(ConsentEvent)

@@ -52,7 +52,8 @@ def down_settings(workspace: Path, db_url: str, down: SmtpServer) -> Settings:
 def _queued(engine: Engine) -> list[tuple[str, str, str, int | None]]:
     with transaction(engine) as s:
         return [(str(m.kind), m.name, str(row.status), row.subscriber_id)
-                for row, m in s.execute(select(OutboxRow, Mailing).join(Mailing))]
+                for row, m in s.execute(select(OutboxRow, Mailing).join(
+                    Mailing, Mailing.id == OutboxRow.mailing_id))]
 
 
 def _deliver_when_back(engine: Engine, settings: Settings, server: SmtpServer) -> str:
