@@ -148,7 +148,8 @@ class OutboxRow(Base):
     # planning, in the transaction that made or read the mailing, from the subscribers
     # table in the same statement; mailings are never deleted; erasing a subscriber
     # deletes their rows (``store.subscribers.erase_subscriber``, by id and by address),
-    # and a row whose subscriber is gone is never sent (the claim finds no consent).
+    # and a row whose subscriber is gone (planned while an erasure committed) is deleted
+    # at the claim, never sent.
     mailing_id: Mapped[int] = mapped_column(Integer)
     subscriber_id: Mapped[int | None] = mapped_column(Integer, index=True)
     list_id: Mapped[int | None] = mapped_column(Integer)  # the list named in List-Unsubscribe

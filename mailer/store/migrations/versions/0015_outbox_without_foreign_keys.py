@@ -1,8 +1,9 @@
 """outbox: no foreign keys. PostgreSQL checks a foreign key row by row; the checks of the
-mailing and the subscriber were half of planning a million copies (30 s of rows → 15 s,
-README "Large mailings"). Rows are written only by planning, from the subscribers table
-in the same statement; mailings are never deleted; erasure deletes a subscriber's rows
-itself (``store.subscribers.erase_subscriber``), which the cascade did before.
+mailing and the subscriber were half of planning a million copies (README, "Large
+mailings"). Rows are written only by planning, from the subscribers table in the same
+statement; mailings are never deleted; erasure deletes a subscriber's rows itself
+(``store.subscribers.erase_subscriber``), which the cascade did before, and the claim
+deletes a row whose subscriber is gone (``store.outbox.claim_batch``).
 
 Revision ID: 0015
 Revises: 0014
