@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
@@ -82,6 +83,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nobody listens, for as long as the block runs: bound but
+    not listening, so a connection is refused, and no other test (another xdist
+    process's server) can start listening there meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
+
+
 class SmtpServer:
     """Start/stop an aiosmtpd server in a thread; ``url`` is for MAILER_SMTP_URL."""
 
@@ -90,7 +101,13 @@ class SmtpServer:
         """``ssl_context`` makes it an SMTPS (implicit TLS) server; ``smtp_options`` go to
         aiosmtpd's SMTP (``tls_context`` for STARTTLS, ``authenticator``, …)."""
         self.handler = handler or RecordingHandler()
-        self.port = free_port()
+        # The port stays bound (not listening: a connection is refused) until start(), so
+        # no other test's server (another xdist process's) can take it meanwhile; the
+        # server binds it beside this socket (SO_REUSEADDR on both), then it is closed.
+        self._reserved: socket.socket | None = socket.socket()
+        self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._reserved.bind(("127.0.0.1", 0))
+        self.port = int(self._reserved.getsockname()[1])
         self.implicit_tls = ssl_context is not None
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
                                      data_size_limit=50 * 1024 * 1024, ready_timeout=10,
@@ -106,10 +123,18 @@ class SmtpServer:
 
     def start(self) -> SmtpServer:
         self.controller.start()
+        self.release_port()
         return self
 
     def stop(self) -> None:
         self.controller.stop()
+        self.release_port()
+
+    def release_port(self) -> None:
+        """Let go of the port reserved until start() (for a server never started)."""
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     def wait_for(self, count: int, timeout: float = 60.0) -> list[Received]:
         """Wait until at least ``count`` messages have arrived (or fail after ``timeout``)."""

@@ -28,7 +28,7 @@ from mailer.store.db import transaction
 from mailer.store.models import OutboxRow
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
-from tests.smtp_server import RecordingHandler, SmtpServer, free_port
+from tests.smtp_server import RecordingHandler, SmtpServer, refusing_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = RenderedMailing(subject="Skalprov – nyhetsbrev",
@@ -144,8 +144,9 @@ def _drain(engine: Engine, workspace: Path, smtp_url: str, **kw: object) -> Work
 def test_a_refusing_server_rests_while_the_other_carries_the_mailing(
         engine: Engine, workspace: Path, smtp_server: SmtpServer) -> None:
     _plan(engine, 40)
-    dead = f"smtp://127.0.0.1:{free_port()}?weight=5"  # preferred, but nobody listens
-    w = _drain(engine, workspace, f"{dead} {smtp_server.url}")
+    with refusing_port() as port:
+        dead = f"smtp://127.0.0.1:{port}?weight=5"  # preferred, but nobody listens
+        w = _drain(engine, workspace, f"{dead} {smtp_server.url}")
     assert w.report.sent == 40 and w.report.failed == 0 and not w.report.paused
     assert len(smtp_server.wait_for(40)) == 40
     assert _states(engine) == {"sent": 40}

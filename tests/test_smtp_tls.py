@@ -40,7 +40,7 @@ from mailer.store.db import transaction, upgrade
 from mailer.store.models import OutboxRow
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
-from tests.smtp_server import RecordingHandler, SmtpServer, free_port
+from tests.smtp_server import RecordingHandler, SmtpServer, free_port, refusing_port
 
 USER, PASSWORD = "nyhetsbrev@kommun.example", "rätt-lösen"
 MSG = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: TLS-prov\r\n\r\nHej!\r\n")
@@ -406,33 +406,32 @@ def test_mailer_smtp_test_command(tls: Tls, workspace: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     server = _starttls(tls, enable_SMTPUTF8=True)
     plain = SmtpServer().start()
-    dead = free_port()
-    try:
-        monkeypatch.setenv("MAILER_SMTP_URL", f"{_auth_url(server)} smtp://127.0.0.1:{dead}")
-        monkeypatch.setenv("MAILER_SMTP_CA_FILE", str(tls.ca_file))
-        monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
-        _register()
-        r = CliRunner().invoke(app, ["--workspace", str(workspace), "smtp", "test",
-                                     "--to", "mottagare@example.org"])
-        out = r.output
-        assert r.exit_code == 1, out  # the second server refuses connections
-        assert "STARTTLS" in out and "Testkommunens CA" in out and "verified" in out
-        assert "SIZE 52428800" in out and "SMTPUTF8 yes" in out and "8BITMIME yes" in out
-        assert "PIPELINING no" in out and "AUTH LOGIN PLAIN" in out
-        assert f"logged in as {USER}" in out
-        assert "test message to mottagare@example.org: sent" in out
-        assert f"127.0.0.1:{dead}" in out and "cannot connect" in out
-        got = server.wait_for(1)[0]
-        assert got.rcpt_tos == ["mottagare@example.org"]
-        assert got.message["Subject"] and got.message["Message-ID"]
-        monkeypatch.setenv("MAILER_SMTP_URL", plain.url)
-        r = CliRunner().invoke(app, ["--workspace", str(workspace), "smtp", "test"])
-        assert r.exit_code == 0, r.output
-        assert "no TLS" in r.output and "not sent" not in r.output
-    finally:
-        server.stop()
-        plain.stop()
-
+    with refusing_port() as dead:
+        try:
+            monkeypatch.setenv("MAILER_SMTP_URL", f"{_auth_url(server)} smtp://127.0.0.1:{dead}")
+            monkeypatch.setenv("MAILER_SMTP_CA_FILE", str(tls.ca_file))
+            monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+            _register()
+            r = CliRunner().invoke(app, ["--workspace", str(workspace), "smtp", "test",
+                                         "--to", "mottagare@example.org"])
+            out = r.output
+            assert r.exit_code == 1, out  # the second server refuses connections
+            assert "STARTTLS" in out and "Testkommunens CA" in out and "verified" in out
+            assert "SIZE 52428800" in out and "SMTPUTF8 yes" in out and "8BITMIME yes" in out
+            assert "PIPELINING no" in out and "AUTH LOGIN PLAIN" in out
+            assert f"logged in as {USER}" in out
+            assert "test message to mottagare@example.org: sent" in out
+            assert f"127.0.0.1:{dead}" in out and "cannot connect" in out
+            got = server.wait_for(1)[0]
+            assert got.rcpt_tos == ["mottagare@example.org"]
+            assert got.message["Subject"] and got.message["Message-ID"]
+            monkeypatch.setenv("MAILER_SMTP_URL", plain.url)
+            r = CliRunner().invoke(app, ["--workspace", str(workspace), "smtp", "test"])
+            assert r.exit_code == 0, r.output
+            assert "no TLS" in r.output and "not sent" not in r.output
+        finally:
+            server.stop()
+            plain.stop()
 
 
 def test_xoauth2_with_msal_and_a_certificate_credential(tls: Tls, token_endpoint: str,

@@ -39,6 +39,8 @@ def down() -> Iterator[SmtpServer]:
     yield server
     if server.controller._thread is not None:  # started by the test
         server.stop()
+    else:
+        server.release_port()
 
 
 @pytest.fixture
