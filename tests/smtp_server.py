@@ -104,9 +104,10 @@ class SmtpServer:
         # The port stays bound (not listening: a connection is refused) until start(), so
         # no other test's server (another xdist process's) can take it meanwhile; the
         # server binds it beside this socket (SO_REUSEADDR on both), then it is closed.
+        # The option is set after the bind, so the kernel picks a port nobody holds.
         self._reserved: socket.socket | None = socket.socket()
-        self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._reserved.bind(("127.0.0.1", 0))
+        self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.port = int(self._reserved.getsockname()[1])
         self.implicit_tls = ssl_context is not None
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
