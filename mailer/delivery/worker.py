@@ -674,6 +674,9 @@ class Worker:
                     # out, and the claim's per-mailing look-ups stay few.
                     self.report.finished += await self._run_db(
                         lambda s: outbox.finish_mailings(s, self.clock(), self.kinds))
+                    # PostgreSQL: the progress tally's rows of the last heartbeat (one
+                    # per claim and flush) folded into one per mailing and status.
+                    await self._run_db(outbox.compact_tally)
                 if queue.qsize() >= self._low:
                     # Until a sender takes the queue below ``low`` (a timer per 2 ms woke
                     # this loop 500 times a second, whatever the rate).

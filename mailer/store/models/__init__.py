@@ -15,6 +15,7 @@ from mailer.store.models.delivery import (
     MailingStatus,
     OutboxRow,
     OutboxStatus,
+    OutboxTally,
     SmtpBucket,
     Worker,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "MailingStatus",
     "OutboxRow",
     "OutboxStatus",
+    "OutboxTally",
     "SmtpBucket",
     "Worker",
     "ConsentEvent",
