@@ -8,35 +8,30 @@ the outbox.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
-    Integer,
     Select,
-    String,
+    Table,
     and_,
+    bindparam,
     case,
-    cast,
-    column,
     delete,
     exists,
     func,
     insert,
     literal,
-    null,
     or_,
     select,
     text,
     union_all,
     update,
-    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
@@ -87,7 +82,7 @@ def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
 
 def _changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE; the number of rows it changed."""
-    result = typing.cast("CursorResult[Any]", session.execute(statement))
+    result = cast("CursorResult[Any]", session.execute(statement))
     return int(result.rowcount or 0)
 
 
@@ -379,37 +374,50 @@ class Record:
     sent_at: datetime | None
 
 
-#: Outcomes written per statement (six parameters each).
-RECORD_CHUNK = 500
-#: A typed NULL: in a ``VALUES`` list whose every row had a bare NULL there, PostgreSQL
-#: would take the column for text, which a timestamp column does not accept.
-_NO_TIME = cast(null(), UTCDateTime())
+_TABLE = cast(Table, OutboxRow.__table__)
+#: SQLite: one outcome per execution of an executemany (its triggers are per row).
+_RECORD = (
+    update(_TABLE)
+    .where(and_(_TABLE.c.id == bindparam("b_id"),
+                _TABLE.c.claimed_by == bindparam("b_worker")))
+    .values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
+            message_id=bindparam("b_mid"), next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent"), updated_at=bindparam("b_now"), claimed_by=None)
+)
+#: PostgreSQL: every outcome in one statement, its columns as arrays. The outbox's
+#: statement triggers (the tally, migration 0016) run once per statement, and an
+#: executemany is a statement per row; a ``VALUES`` list instead cost SQLAlchemy about
+#: 18 ms to compile for 64 outcomes (its shape changes with the count: nothing cached).
+_RECORD_PG = text("""
+    UPDATE outbox SET status = r.status, last_reply = r.reply, message_id = r.mid,
+           next_attempt_at = r.next, sent_at = r.sent, updated_at = :now, claimed_by = NULL
+      FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]),
+                  CAST(:replies AS varchar[]), CAST(:mids AS varchar[]),
+                  CAST(:nexts AS timestamptz[]), CAST(:sents AS timestamptz[]))
+           AS r(id, status, reply, mid, next, sent)
+     WHERE outbox.id = r.id AND outbox.claimed_by = :worker
+""")
 
 
 def record_outcomes(session: Session, worker_id: str, records: Sequence[Record],
                     now: datetime) -> None:
-    """Write many outcomes, one statement per ``RECORD_CHUNK`` (the caller commits once).
-
-    One ``UPDATE … FROM`` a ``VALUES`` list, not an executemany: PostgreSQL runs the
-    outbox's statement triggers (the tally, migration 0016) once per statement, and an
-    executemany is a statement per row. A row is written only while this worker still
-    holds its claim.
-    """
-    for i in range(0, len(records), RECORD_CHUNK):
-        outcome = values(
-            column("id", Integer), column("status", String(20)), column("reply", String(1000)),
-            column("mid", String(250)), column("next", UTCDateTime()),
-            column("sent", UTCDateTime()), name="outcome",
-        ).data([(r.id, r.status.value, r.reply, r.message_id, r.next_attempt_at,
-                 _NO_TIME if r.sent_at is None else r.sent_at)
-                for r in records[i:i + RECORD_CHUNK]]).cte("outcome")
-        session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == outcome.c.id, OutboxRow.claimed_by == worker_id)
-            .values(status=outcome.c.status, last_reply=outcome.c.reply,
-                    message_id=outcome.c.mid, next_attempt_at=outcome.c.next,
-                    sent_at=outcome.c.sent, updated_at=now, claimed_by=None)
-            .execution_options(synchronize_session=False))
+    """Write many outcomes in one statement batch (the caller commits once). A row is
+    written only while this worker still holds its claim."""
+    if not records:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_RECORD_PG, {
+            "ids": [r.id for r in records], "statuses": [r.status.value for r in records],
+            "replies": [r.reply for r in records], "mids": [r.message_id for r in records],
+            "nexts": [r.next_attempt_at for r in records],
+            "sents": [r.sent_at for r in records], "now": now, "worker": worker_id})
+        return
+    session.connection().execute(_RECORD, [
+        {"b_id": r.id, "b_worker": worker_id, "b_status": r.status.value, "b_reply": r.reply,
+         "b_mid": r.message_id, "b_next": r.next_attempt_at, "b_sent": r.sent_at,
+         "b_now": now}
+        for r in records
+    ])
 
 
 def requeue_claims(session: Session, worker_ids: Sequence[str], now: datetime,
