@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.store.models.base import Base, JSONType, utcnow
@@ -95,6 +95,12 @@ class Subscription(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "list_id"),
         Index("ix_subscriptions_list_status", "list_id", "status"),
+        # The few ended subscriptions, by when (sender health's "unsubscribed after this
+        # mailing", ``suppressions.health_counts``); partial, so an import's new
+        # subscriptions (no end) cost it nothing.
+        Index("ix_subscriptions_unsubscribed_at", "unsubscribed_at",
+              postgresql_where=text("unsubscribed_at IS NOT NULL"),
+              sqlite_where=text("unsubscribed_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

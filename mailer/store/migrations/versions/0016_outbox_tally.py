@@ -13,6 +13,10 @@ counted by the two functions that insert them (``store.outbox.plan_lists`` and
 transaction, after the triggers exist; on PostgreSQL ``CREATE TRIGGER`` locks ``outbox``
 against writes until the commit, so no change falls between the count and the triggers.
 
+Also ``ix_subscriptions_unsubscribed_at`` (partial: ended subscriptions only), so sender
+health's "unsubscribed after this mailing" starts from the few ended subscriptions instead
+of every copy sent, the other count of a progress read that grew with a mailing's size.
+
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-29 21:20:00
@@ -83,6 +87,9 @@ def upgrade() -> None:
     )
     op.create_index('ix_outbox_tally_mailing', 'outbox_tally', ['mailing_id', 'status'],
                     unique=False)
+    op.create_index('ix_subscriptions_unsubscribed_at', 'subscriptions', ['unsubscribed_at'],
+                    unique=False, postgresql_where=sa.text('unsubscribed_at IS NOT NULL'),
+                    sqlite_where=sa.text('unsubscribed_at IS NOT NULL'))
     if op.get_bind().dialect.name == "postgresql":
         for event, body in _PG_FUNCTIONS.items():
             op.execute(f"CREATE FUNCTION outbox_tally_{event}() RETURNS trigger "
@@ -102,5 +109,6 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS outbox_tally_{event}" + (" ON outbox" if pg else ""))
         if pg:
             op.execute(f"DROP FUNCTION IF EXISTS outbox_tally_{event}()")
+    op.drop_index('ix_subscriptions_unsubscribed_at', table_name='subscriptions')
     op.drop_index('ix_outbox_tally_mailing', table_name='outbox_tally')
     op.drop_table('outbox_tally')
