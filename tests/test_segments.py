@@ -248,8 +248,6 @@ def cli_ws(workspace: Path, settings: Settings, engine: Engine,
 
 def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
                                      smtp_server: SmtpServer) -> None:
-    if not FLAGSHIP.exists():
-        pytest.skip("the flagship issue is not in this checkout")
     add_people(engine)
     run = CliRunner().invoke
     r = run(app, [*cli_ws, "segments"])
