@@ -152,11 +152,11 @@ def plan_lists(session: Session, mailing_id: int, list_ids: Sequence[int],
         result = session.execute(stmt)
         assert isinstance(result, CursorResult)  # an INSERT's result is a cursor's
         added = result.rowcount
-    tally_added(session, mailing_id, added)
+    _tally_added(session, mailing_id, added)
     return added
 
 
-def tally_added(session: Session, mailing_id: int, n: int) -> None:
+def _tally_added(session: Session, mailing_id: int, n: int) -> None:
     """Count ``n`` rows just queued for ``mailing_id`` in ``outbox_tally``.
 
     Every INSERT into the outbox is one of planning's two (``plan_lists``,
@@ -216,7 +216,7 @@ def plan_explicit(session: Session, mailing_id: int, recipients: Iterable[Planne
     added = 0
     for i in range(0, len(rows), 1000):
         added += len(session.execute(stmt, rows[i:i + 1000]).all())
-    tally_added(session, mailing_id, added)
+    _tally_added(session, mailing_id, added)
     return added
 
 
@@ -582,50 +582,32 @@ def counts(session: Session, mailing_ids: Sequence[int] | None = None) -> dict[i
     return out
 
 
-def count_rows(session: Session, mailing_ids: Sequence[int] | None = None
-               ) -> dict[int, dict[str, int]]:
-    """What ``counts`` says, counted from the rows themselves (O(copies)): for checks."""
-    q = select(OutboxRow.mailing_id, OutboxRow.status, func.count()).group_by(
-        OutboxRow.mailing_id, OutboxRow.status)
-    if mailing_ids is not None:
-        q = q.where(OutboxRow.mailing_id.in_(mailing_ids))
-    out: dict[int, dict[str, int]] = {}
-    for mid, status, n in session.execute(q):
-        out.setdefault(mid, {})[str(OutboxStatus(status))] = n
-    return out
-
-
 #: ``pg_try_advisory_xact_lock`` key of ``compact_tally`` ("mailtaly"): one folds at a time.
 TALLY_LOCK_KEY = int.from_bytes(b"mailtaly", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def compact_tally(session: Session) -> int:
+def compact_tally(session: Session) -> None:
     """PostgreSQL: fold each mailing's tally rows into one per status (the statement
-    triggers append one per change); returns the rows removed. A no-op on SQLite, whose
-    triggers keep one row per mailing and status already.
+    triggers append one per change). A no-op on SQLite, whose triggers keep one row per
+    mailing and status already.
 
     One statement: the rows it deletes are the rows it sums, so a change committed
     meanwhile stays as a row of its own and nothing is counted twice or lost. Two
     workers do not fold at once (an advisory lock for the transaction; the second skips).
     """
     if session.get_bind().dialect.name != "postgresql":
-        return 0
+        return
     if not session.scalar(select(func.pg_try_advisory_xact_lock(TALLY_LOCK_KEY))):
-        return 0
+        return
     t = OutboxTally
     several = (select(t.mailing_id).group_by(t.mailing_id, t.status)
                .having(func.count() > 1))
     gone = (delete(t).where(t.mailing_id.in_(several))
             .returning(t.mailing_id, t.status, t.n).cte("gone"))
-    folded = (insert(t).from_select(
+    session.execute(insert(t).from_select(
         ["mailing_id", "status", "n"],
         select(gone.c.mailing_id, gone.c.status, func.sum(gone.c.n))
-        .group_by(gone.c.mailing_id, gone.c.status).having(func.sum(gone.c.n) != 0))
-        .returning(t.id).cte("folded"))
-    removed, added = session.execute(
-        select(select(func.count()).select_from(gone).scalar_subquery(),
-               select(func.count()).select_from(folded).scalar_subquery())).one()
-    return int(removed) - int(added)
+        .group_by(gone.c.mailing_id, gone.c.status).having(func.sum(gone.c.n) != 0)))
 
 
 def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> datetime | None:

@@ -30,7 +30,7 @@ branch_labels = None
 depends_on = None
 
 # SQLite: the tally row of (mailing, status) is made on first use, then updated in place
-# (``store.outbox.tally_added`` does the same for new rows).
+# (``store.outbox._tally_added`` does the same for new rows).
 _SQLITE_ADD = """
     UPDATE outbox_tally SET n = n + 1
      WHERE mailing_id = NEW.mailing_id AND status = NEW.status;
