@@ -7,6 +7,7 @@ there."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.store.models.delivery import TIMED
 from mailer.store.outbox import (
     PlannedRecipient,
     Record,
@@ -35,6 +37,8 @@ from mailer.store.outbox import (
     counts,
     defer,
     expire_overdue,
+    last_delivery,
+    outcome_seconds,
     plan_explicit,
     plan_lists,
     record_outcomes,
@@ -57,10 +61,28 @@ def _rows(s: Session) -> dict[int, dict[str, int]]:
     return out
 
 
+def _seconds(s: Session) -> dict[int, list[tuple[OutboxStatus, datetime, int]]]:
+    """Rows per mailing, timed state and second of their outcome, from the outbox itself."""
+    seen: Counter[tuple[int, datetime, OutboxStatus]] = Counter(
+        (row.mailing_id, (row.sent_at or row.updated_at).replace(microsecond=0), row.status)
+        for row in s.scalars(select(OutboxRow).where(OutboxRow.status.in_(TIMED))))
+    out: dict[int, list[tuple[OutboxStatus, datetime, int]]] = {}
+    for (mid, at, status), n in sorted(seen.items()):
+        out.setdefault(mid, []).append((status, at, n))
+    return out
+
+
 def _same(s: Session) -> dict[int, dict[str, int]]:
-    """The tally's counts, checked against the rows'."""
+    """The tally's counts, checked against the rows', and so are its seconds of outcomes
+    and the last delivery."""
     got = counts(s)
     assert got == _rows(s)
+    seconds = _seconds(s)
+    assert {mid: outcome_seconds(s, mid) for mid in got} == {
+        mid: seconds.get(mid, []) for mid in got}
+    delivered = [at for rows in seconds.values() for st, at, _ in rows
+                 if st is not OutboxStatus.skipped]
+    assert last_delivery(s) == max(delivered, default=None)
     return got
 
 
@@ -110,8 +132,11 @@ def test_tally_follows_every_change_of_the_outbox(engine: Engine) -> None:
         record_outcomes(s, "w1", [
             Record(i, st, "550 no", f"<{i}@x>", later + timedelta(minutes=5), None)
             for i, st in zip(ids, outcomes, strict=False)], later)
-        record_outcomes(s, "w1", [Record(i, OutboxStatus.sent, "250 ok", f"<{i}@x>", later, later)
-                                  for i in ids[3:8]], later)
+        # sent in three different seconds, one at a second's very start
+        record_outcomes(s, "w1", [
+            Record(i, OutboxStatus.sent, "250 ok", f"<{i}@x>", later,
+                   later + timedelta(seconds=k // 2, microseconds=k * 300_000))
+            for k, i in enumerate(ids[3:8])], later)
         # a worker that lost its claims writes nothing
         record_outcomes(s, "w-lost", [Record(ids[-1], OutboxStatus.sent, "250", "", later,
                                              later)], later)
@@ -156,10 +181,11 @@ def test_tally_follows_every_change_of_the_outbox(engine: Engine) -> None:
     with transaction(engine) as s:
         compact_tally(s)
         assert _same(s) == got
-        # one row per mailing and status once folded (SQLite: always)
+        # one row per mailing, status and second once folded (SQLite: always)
         assert s.scalar(select(func.count()).select_from(OutboxTally)) == s.scalar(
             select(func.count()).select_from(
-                select(OutboxTally.mailing_id, OutboxTally.status).distinct().subquery()))
+                select(OutboxTally.mailing_id, OutboxTally.status, OutboxTally.at)
+                .distinct().subquery()))
         assert counts(s, [test]) == {test: got[test]}
 
 
@@ -240,11 +266,18 @@ def _migrate_with_rows(engine: Engine) -> None:
         s.add(Mailing(id=7, kind=MailingKind.newsletter, subject="x", html="", text="",
                       status=MailingStatus.sending))
         s.add_all(OutboxRow(mailing_id=7, email=f"m{i}@example.org",
-                            email_key=f"m{i}@example.org", status=status, next_attempt_at=NOW)
+                            email_key=f"m{i}@example.org", status=status, next_attempt_at=NOW,
+                            # two sent in one second, one in the next; the failed one later
+                            sent_at=(NOW + timedelta(milliseconds=400 * i)
+                                     if status is OutboxStatus.sent else None),
+                            updated_at=NOW + timedelta(minutes=i))
                   for i, status in enumerate([OutboxStatus.sent, OutboxStatus.sent,
                                               OutboxStatus.queued, OutboxStatus.failed,
                                               OutboxStatus.sent]))
-    upgrade(engine)
+    upgrade(engine, "0016")
+    with reading(engine) as s:  # 0016 counted them per status
+        assert counts(s) == {7: {"sent": 3, "queued": 1, "failed": 1}}
+    upgrade(engine)  # 0017 counts them per second too (``_same``)
 
 
 def test_the_migration_counts_the_rows_already_there(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import base64
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PurePath
 
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, start_due
 from mailer.store.models import (
+    FINAL,
     Mailing,
     MailingKind,
     MailingStatus,
@@ -592,30 +593,42 @@ def _group(status: OutboxStatus) -> str:
             OutboxStatus.unknown: "failed", OutboxStatus.skipped: "skipped"}.get(status, "queued")
 
 
-_FINAL = (OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.unknown, OutboxStatus.skipped)
+SECOND = timedelta(seconds=1)
+
+
+def chart_moments(start: datetime, end: datetime, buckets: int) -> list[datetime]:
+    """``buckets`` moments from ``start`` to ``end``, evenly spaced, each rounded up to a
+    whole second (the tally counts outcomes per second)."""
+    span = (end - start) / max(buckets - 1, 1)
+    moments = []
+    for b in range(buckets):
+        at = end if b == buckets - 1 else start + span * b
+        moments.append(at if not at.microsecond else at.replace(microsecond=0) + SECOND)
+    return moments
 
 
 def timeline(session: Session, mailing_id: int, *, buckets: int = 24) -> list[TimelinePoint]:
-    """Messages per state over the mailing's life: cumulative sent, failed and skipped, and
-    what was still queued, at ``buckets`` moments from its start to its last change.
-    Counted in SQL per moment (two queries), so a million-recipient mailing costs no more
-    memory than a small one."""
+    """Messages per state over the mailing's life: cumulative sent, failed and skipped
+    (the copies that reached that state before each moment), and what was still queued,
+    at ``buckets`` moments from its start to just after its last outcome. Summed from the
+    outbox tally (one row per second with outcomes, ``outbox.outcome_seconds``), so a
+    million-recipient mailing costs no more than a small one."""
     mailing = store.get(session, mailing_id)
     if mailing is None:
         return []
-    total, last = store.outcome_span(session, mailing_id, _FINAL)
+    total = sum(outbox.counts(session, [mailing_id]).get(mailing_id, {}).values())
     if not total:
         return []
+    seconds = [(at, status, n) for status, at, n in outbox.outcome_seconds(session, mailing_id)
+               if status in FINAL]
     start = mailing.started_at or mailing.scheduled_at or mailing.created_at
-    end = max(start, last) if last is not None else start
-    span = (end - start) / max(buckets - 1, 1)
-    moments = [end if b == buckets - 1 else start + span * b for b in range(buckets)]
-    counts = store.outcome_buckets(session, mailing_id, _FINAL, moments)
-    points = []
+    end = max(start, seconds[-1][0] + SECOND) if seconds else start
+    points, i = [], 0
     running = {"sent": 0, "failed": 0, "skipped": 0}
-    for b, at in enumerate(moments):
-        for status in _FINAL:
-            running[_group(status)] += counts.get((status, b), 0)
+    for at in chart_moments(start, end, buckets):
+        while i < len(seconds) and seconds[i][0] < at:
+            running[_group(seconds[i][1])] += seconds[i][2]
+            i += 1
         points.append(TimelinePoint(at, {**running, "queued": total - sum(running.values())}))
     return points
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from mailer.domain.segments import parse_all
@@ -21,8 +21,6 @@ from mailer.store.models import (
     MailingKind,
     MailingList,
     MailingStatus,
-    OutboxRow,
-    OutboxStatus,
 )
 
 
@@ -116,34 +114,6 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
             report.started.append(m.id)
         m.updated_at = now
     return report
-
-
-def _outcome_time() -> ColumnElement[datetime]:
-    """When an outbox row got its status: sent_at, else its last change."""
-    return func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at)
-
-
-def outcome_span(session: Session, mailing_id: int,
-                 final: Sequence[OutboxStatus]) -> tuple[int, datetime | None]:
-    """(outbox rows of the mailing, the latest time a row reached a ``final`` status)."""
-    total, last = session.execute(
-        select(func.count(), func.max(case((OutboxRow.status.in_(final), _outcome_time()))))
-        .where(OutboxRow.mailing_id == mailing_id)).one()
-    return int(total), last
-
-
-def outcome_buckets(session: Session, mailing_id: int, final: Sequence[OutboxStatus],
-                    bounds: Sequence[datetime]) -> dict[tuple[OutboxStatus, int], int]:
-    """{(status, i): rows that reached ``status`` after ``bounds[i-1]`` and by ``bounds[i]``}
-    for the ``final`` statuses, counted in SQL (rows later than the last bound: not counted).
-    A million-row mailing is one grouped scan, never a million rows read into Python."""
-    when = _outcome_time()
-    bucket = case(*[(when <= bound, i) for i, bound in enumerate(bounds)], else_=None)
-    rows = session.execute(
-        select(OutboxRow.status, bucket.label("b"), func.count())
-        .where(OutboxRow.mailing_id == mailing_id, OutboxRow.status.in_(final))
-        .group_by(OutboxRow.status, bucket))
-    return {(OutboxStatus(status), b): n for status, b, n in rows if b is not None}
 
 
 def archived_newsletters(session: Session, mailing_id: int | None = None, *,

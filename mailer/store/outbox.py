@@ -53,7 +53,7 @@ from mailer.store.models import (
     Suppression,
     UTCDateTime,
 )
-from mailer.store.models.delivery import TRANSACTIONAL
+from mailer.store.models.delivery import TIMED, TRANSACTIONAL
 from mailer.store.suppressions import hash_of, suppressed_hashes
 
 PENDING = (OutboxStatus.queued, OutboxStatus.retry)
@@ -161,7 +161,7 @@ def _tally_added(session: Session, mailing_id: int, n: int) -> None:
 
     Every INSERT into the outbox is one of planning's two (``plan_lists``,
     ``plan_explicit``), and each calls this with the rows it added, in its transaction;
-    the triggers of migration 0016 count every later change. (An INSERT trigger would
+    the triggers of migrations 0016 and 0017 count every later change. (An INSERT trigger would
     count them too, at 3.4 s on SQLite and about 2 s on PostgreSQL for a million.)
     SQLite keeps one tally row per mailing and status, as its triggers do; PostgreSQL
     appends one, as its triggers do.
@@ -171,7 +171,8 @@ def _tally_added(session: Session, mailing_id: int, n: int) -> None:
     queued = OutboxStatus.queued.value
     if session.get_bind().dialect.name != "postgresql" and _changed(session, (
             update(OutboxTally)
-            .where(OutboxTally.mailing_id == mailing_id, OutboxTally.status == queued)
+            .where(OutboxTally.mailing_id == mailing_id, OutboxTally.status == queued,
+                   OutboxTally.at.is_(None))
             .values(n=OutboxTally.n + n).execution_options(synchronize_session=False))):
         return
     session.execute(insert(OutboxTally).values(mailing_id=mailing_id, status=queued, n=n))
@@ -600,14 +601,31 @@ def compact_tally(session: Session) -> None:
     if not session.scalar(select(func.pg_try_advisory_xact_lock(TALLY_LOCK_KEY))):
         return
     t = OutboxTally
-    several = (select(t.mailing_id).group_by(t.mailing_id, t.status)
+    several = (select(t.mailing_id).group_by(t.mailing_id, t.status, t.at)
                .having(func.count() > 1))
     gone = (delete(t).where(t.mailing_id.in_(several))
-            .returning(t.mailing_id, t.status, t.n).cte("gone"))
+            .returning(t.mailing_id, t.status, t.at, t.n).cte("gone"))
     session.execute(insert(t).from_select(
-        ["mailing_id", "status", "n"],
-        select(gone.c.mailing_id, gone.c.status, func.sum(gone.c.n))
-        .group_by(gone.c.mailing_id, gone.c.status).having(func.sum(gone.c.n) != 0)))
+        ["mailing_id", "status", "at", "n"],
+        select(gone.c.mailing_id, gone.c.status, gone.c.at, func.sum(gone.c.n))
+        .group_by(gone.c.mailing_id, gone.c.status, gone.c.at)
+        .having(func.sum(gone.c.n) != 0)))
+
+
+def outcome_seconds(session: Session, mailing_id: int
+                    ) -> list[tuple[OutboxStatus, datetime, int]]:
+    """(state, second, rows) of a mailing's copies in the ``TIMED`` states, by the second
+    in which they reached it, oldest first: summed from ``outbox_tally`` (one row per
+    second with outcomes, whatever the mailing's size), exactly what grouping the
+    mailing's rows by ``sent_at`` (else ``updated_at``) to the second would say."""
+    t = OutboxTally
+    total = func.sum(t.n)
+    rows = session.execute(
+        select(t.status, t.at, total)
+        .where(t.mailing_id == mailing_id, t.status.in_([s.value for s in TIMED]),
+               t.at.is_not(None))
+        .group_by(t.status, t.at).having(total != 0).order_by(t.at, t.status))
+    return [(OutboxStatus(status), cast(datetime, at), int(n)) for status, at, n in rows]
 
 
 def next_due(session: Session, kinds: Collection[MailingKind] | None = None) -> datetime | None:
@@ -727,8 +745,11 @@ def not_delivered(session: Session, mailing_ids: Sequence[int] | None = None
 
 def last_delivery(session: Session) -> datetime | None:
     """When a worker (any: a running one or a finished ``worker --drain``) last recorded a
-    delivery outcome: the newest sent, failed or unknown row."""
-    return session.scalar(
-        select(func.max(func.coalesce(OutboxRow.sent_at, OutboxRow.updated_at)))
-        .where(OutboxRow.status.in_((OutboxStatus.sent, OutboxStatus.failed,
-                                     OutboxStatus.unknown, OutboxStatus.retry))))
+    delivery outcome, to the second: the newest sent, failed, unknown or retry row,
+    from ``outbox_tally`` (its rows of those states, one per mailing and second)."""
+    t = OutboxTally
+    outcomes = [s.value for s in (OutboxStatus.sent, OutboxStatus.failed,
+                                  OutboxStatus.unknown, OutboxStatus.retry)]
+    seconds = (select(t.at).where(t.status.in_(outcomes), t.at.is_not(None))
+               .group_by(t.mailing_id, t.status, t.at).having(func.sum(t.n) != 0).subquery())
+    return cast(datetime | None, session.scalar(select(func.max(seconds.c.at))))

@@ -79,6 +79,9 @@ class OutboxStatus(enum.StrEnum):
 
 #: Outbox states that will not change any more.
 FINAL = (OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.skipped, OutboxStatus.unknown)
+#: States whose ``outbox_tally`` rows also say the second a row reached them (its
+#: ``sent_at``, else its ``updated_at``): the final ones and a retry, an attempt's outcome.
+TIMED = (*FINAL, OutboxStatus.retry)
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -189,17 +192,25 @@ class OutboxTally(Base):
       concurrent workers never wait on a shared counter row; ``store.outbox.compact_tally``
       folds them into one row each (the worker does it every heartbeat).
 
+    For the ``TIMED`` states a row also carries ``at``, the second in which the rows it
+    counts reached that state (their ``sent_at``, else their ``updated_at``; migration
+    0017), so a mailing's chart and the last delivery are summed from these rows too
+    (``store.outbox.outcome_seconds``, ``last_delivery``): one row per second with
+    outcomes, where reading them from the outbox scanned every copy. ``at`` is NULL for
+    the other states.
+
     SQLite drops a table's triggers when a migration rebuilds it (``batch_alter_table``):
-    a migration that rebuilds ``outbox`` must create them again (``0016.sqlite_triggers``).
+    a migration that rebuilds ``outbox`` must create them again (``0017.sqlite_triggers``).
     """
 
     __tablename__ = "outbox_tally"
-    __table_args__ = (Index("ix_outbox_tally_mailing", "mailing_id", "status"),)
+    __table_args__ = (Index("ix_outbox_tally_mailing", "mailing_id", "status", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
     mailing_id: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime | None]  # the second, for the TIMED states
     n: Mapped[int] = mapped_column(BigInteger)
 
 
