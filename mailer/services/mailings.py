@@ -30,7 +30,7 @@ from mailer.services.deliverability import SenderHealth, sender_health
 from mailer.store import mailings as store
 from mailer.store import outbox, scheduler, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
-from mailer.store.mailings import DueReport, start_due
+from mailer.store.mailings import DueReport, count_mailings, start_due
 from mailer.store.models import (
     FINAL,
     Mailing,
@@ -47,7 +47,7 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
            "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
-           "ListPlan", "TrackClicks"]
+           "ListPlan", "TrackClicks", "count_mailings"]
 
 
 def plan_mailing(
@@ -281,12 +281,21 @@ class MailingProgress:
         return sum(self.counts.get(s, 0) for s in ("sent", "failed", "skipped", "unknown"))
 
 
-def progress(session: Session, mailing_ids: Sequence[int] | None = None) -> list[MailingProgress]:
-    """Every mailing (newest first) with its outbox rows per status."""
-    mailings = store.newest_first(session, mailing_ids)
+def progress(session: Session, mailing_ids: Sequence[int] | None = None, *,
+             limit: int | None = None, offset: int = 0,
+             reasons: bool = True) -> list[MailingProgress]:
+    """Every mailing (newest first; a page of them with ``limit`` and ``offset``) with its
+    outbox rows per status and sender health.
+
+    The counts come from the outbox tally, a few rows per mailing. The reasons of copies
+    not delivered are read from the copies themselves (their replies are free text), so
+    a mailing with a million copies skipped (cancelled) costs a scan of them, about half
+    a second on PostgreSQL: pages that do not show reasons pass ``reasons=False`` and get
+    none."""
+    mailings = store.newest_first(session, mailing_ids, limit=limit, offset=offset)
     ids = [m.id for m in mailings]
     counts = outbox.counts(session, ids)
-    missing = outbox.not_delivered(session, ids)
+    missing = outbox.not_delivered(session, ids) if reasons else {}
     health = sender_health(session, {m.id: counts.get(m.id, {}) for m in mailings})
     return [MailingProgress(m.id, str(m.kind), m.name, str(m.status), m.scheduled_at,
                             m.started_at, m.finished_at, counts.get(m.id, {}), m.note,
@@ -701,7 +710,7 @@ class Dashboard:
 
 def dashboard(session: Session, now: datetime, *, recent: int = 5) -> Dashboard:
     """Lists, recent mailings, the newest one's chart, failures and worker health."""
-    mailings = progress(session)[:recent]
+    mailings = progress(session, limit=recent, reasons=False)
     shown = next((m for m in mailings if m.total and m.started_at), None)
     return Dashboard(list_counts(session), mailings, shown,
                      timeline(session, shown.id) if shown else [],

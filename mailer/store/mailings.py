@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
 from mailer.domain.segments import parse_all
@@ -50,12 +50,19 @@ def latest_named(session: Session, name: str) -> Mailing | None:
                           .order_by(Mailing.id.desc()).limit(1))
 
 
-def newest_first(session: Session, mailing_ids: Sequence[int] | None = None) -> list[Mailing]:
-    """Every mailing (or those of ``mailing_ids``), newest first."""
-    q = select(Mailing).order_by(Mailing.id.desc())
+def newest_first(session: Session, mailing_ids: Sequence[int] | None = None, *,
+                 limit: int | None = None, offset: int = 0) -> list[Mailing]:
+    """Every mailing (or those of ``mailing_ids``), newest first; a page of them with
+    ``limit`` and ``offset``."""
+    q = select(Mailing).order_by(Mailing.id.desc()).offset(offset).limit(limit)
     if mailing_ids is not None:
         q = q.where(Mailing.id.in_(mailing_ids))
     return list(session.scalars(q))
+
+
+def count_mailings(session: Session) -> int:
+    """How many mailings there are (all kinds)."""
+    return session.scalar(select(func.count()).select_from(Mailing)) or 0
 
 
 def sources(session: Session) -> list[tuple[int, str, MailingKind, MailingStatus]]:

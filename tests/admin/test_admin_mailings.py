@@ -144,3 +144,31 @@ def test_mailings_api(client: TestClient, team: dict[str, int], ready: None,
     r = client.post("/api/mailings", json={"issue": FLAGSHIP, "at": "2020-01-01T08:00:00"},
                     headers=editor)
     assert r.status_code == 422 and r.json()["error"]["field"] == "at"
+
+
+def test_mailings_api_pages_in_the_database(client: TestClient, team: dict[str, int],
+                                            engine: Engine) -> None:
+    """A page of mailings is read as a page (newest first), with the total of all of them;
+    the list pages read no reasons, a mailing's own page does."""
+    from mailer.services.mailings import progress
+    from mailer.store.models import MailingKind, MailingStatus, OutboxRow, OutboxStatus
+
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    with transaction(engine) as s:
+        made = [Mailing(kind=MailingKind.newsletter, subject=f"Nr {i}", html="", text="",
+                        status=MailingStatus.cancelled) for i in range(5)]
+        s.add_all(made)
+        s.flush()
+        ids = [m.id for m in made]
+        s.add(OutboxRow(mailing_id=ids[0], email="a@example.org", email_key="a@example.org",
+                        status=OutboxStatus.skipped, last_reply="not sent: cancelled"))
+    listed = client.get("/api/mailings?per_page=2&page=2", headers=editor).json()
+    assert listed["total"] == 5
+    assert [m["id"] for m in listed["items"]] == [ids[2], ids[1]]
+    last = client.get("/api/mailings?per_page=2&page=3", headers=editor).json()
+    assert [m["id"] for m in last["items"]] == [ids[0]] and last["total"] == 5
+    assert last["items"][0]["reasons"][0]["count"] == 1
+    with transaction(engine) as s:
+        assert [p.id for p in progress(s, limit=2, offset=3)] == [ids[1], ids[0]]
+        assert progress(s, [ids[0]])[0].reasons
+        assert not progress(s, [ids[0]], reasons=False)[0].reasons

@@ -107,10 +107,9 @@ def _mailing(m: MailingProgress) -> MailingOut:
 def mailings(pages: Paging = Depends(paging), me: Principal = VIEW,
              session: Session = SESSION) -> Page[MailingOut]:
     """Mailings, newest first, with their messages per status."""
-    everything = svc.progress(session)
-    chosen = everything[pages.offset:pages.offset + pages.per_page]
+    chosen = svc.progress(session, limit=pages.per_page, offset=pages.offset)
     return Page[MailingOut](items=[_mailing(m) for m in chosen], page=pages.page,
-                            per_page=pages.per_page, total=len(everything))
+                            per_page=pages.per_page, total=svc.count_mailings(session))
 
 
 @mailings_router.get("/mailings/{mailing_id}", response_model=MailingOut, tags=["mailings"])
