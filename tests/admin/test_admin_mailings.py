@@ -14,8 +14,18 @@ from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.services.lists import create_list
+from mailer.services.mailings import progress
 from mailer.store.db import transaction
-from mailer.store.models import Mailing, Subscriber, Subscription, utcnow
+from mailer.store.models import (
+    Mailing,
+    MailingKind,
+    MailingStatus,
+    OutboxRow,
+    OutboxStatus,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.smtp_server import SmtpServer
 
@@ -150,9 +160,6 @@ def test_mailings_api_pages_in_the_database(client: TestClient, team: dict[str, 
                                             engine: Engine) -> None:
     """A page of mailings is read as a page (newest first), with the total of all of them;
     the list pages read no reasons, a mailing's own page does."""
-    from mailer.services.mailings import progress
-    from mailer.store.models import MailingKind, MailingStatus, OutboxRow, OutboxStatus
-
     editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
     with transaction(engine) as s:
         made = [Mailing(kind=MailingKind.newsletter, subject=f"Nr {i}", html="", text="",
