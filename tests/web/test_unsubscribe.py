@@ -153,3 +153,22 @@ def test_link_of_an_erased_subscriber(client: TestClient, engine: Engine, app: F
     assert r.status_code == 404 and "Vi har inget sparat" in r.text
     with TestClient(app, base_url=BASE) as provider:  # nothing to do: still a success
         assert provider.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_undo_says_the_subscription_is_back(client: TestClient, engine: Engine, app: FastAPI,
+                                            lists: dict[str, int]) -> None:
+    """After "Subscribe again" the page says so, in the person's language, instead of
+    asking once more whether they want to stop receiving the newsletter."""
+    lid = lists["medborgardialog"]
+    sid = add_subscriber(engine, "eva@hylte.se", {lid: "active"})
+    url = app.state.web.links.unsubscribe(sid, lid)
+    done = client.post(url, data={"csrf_token": csrf(client.get(url).text)})
+    assert "Du har avslutat prenumerationen" in done.text
+    again = client.post(f"{url}/undo", data={"csrf_token": csrf(done.text)})
+    assert again.status_code == 200
+    assert subscription_status(engine, "eva@hylte.se", lid) == "active"
+    assert "<h1>Du prenumererar igen</h1>" in again.text
+    assert "ev…@hylte.se får Nyhetsbrev om medborgardialog igen." in again.text
+    assert "Vill du sluta få" not in again.text
+    # Opening the link later asks the usual question again.
+    assert "Vill du sluta få" in client.get(url).text

@@ -33,11 +33,12 @@ ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
 def _page(request: Request, token: str, target: Target, template: str, *,
-          status: int = 200) -> Response:
+          status: int = 200, resubscribed: bool = False) -> Response:
     web = web_of(request)
     lang = request_language(request, target.subscriber.language)
     return render(request, template, lang=lang, status=status, target=target, token=token,
-                  preferences=web.links.preferences(target.subscriber.id))
+                  preferences=web.links.preferences(target.subscriber.id),
+                  resubscribed=resubscribed)
 
 
 @router.get("/u/{token}")
@@ -88,4 +89,5 @@ async def unsubscribe_undo(request: Request, token: str) -> Response:
                 wording=wording)
     target = await read_found(request, subscriptions.unsubscribe_target, data.subscriber_id,
                               data.scope_id)
-    return _page(request, token, target, "unsubscribe.html")
+    # Say that it worked (the page would otherwise ask "do you want to stop receiving…?").
+    return _page(request, token, target, "unsubscribe.html", resubscribed=True)
