@@ -146,7 +146,9 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
     tr = i18n.Translator(lang)
     subject = (tr.gettext("Waiting list: %(title)s") if waitlisted
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
-    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME}
+    # One person's confirmation is not in the public archive: no "view in browser" link.
+    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME,
+           "browser_link": False}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
                               language=lang, options=opts, brand=inv.brand or None)
     if not inv.meetings or waitlisted:
@@ -164,7 +166,7 @@ def render_reconfirmation(inv: Invitation, year: int,
     answer_by = inv.period.reconfirmation_answer_by(year) if inv.period else None
     subject = tr.gettext("Will you continue in %(year)s? %(title)s") % {
         "year": year, "title": inv.title}
-    ctx = {**context(inv, opts), "year": year,
+    ctx = {**context(inv, opts), "year": year, "browser_link": False,  # not in the archive
            "answer_by": i18n.format_day(answer_by, inv.language) if answer_by else ""}
     return render_mailing("reconfirmation", ctx, subject=subject, language=inv.language,
                           options=opts, brand=inv.brand or None)

@@ -13,6 +13,7 @@ from mailer.domain.brand import Brand
 from mailer.render.types import RenderedMailing
 from mailer.services.brands import brand_of
 from mailer.store import mailings as store
+from mailer.store.models import MailingKind
 from mailer.store.subscriptions import public_list
 
 
@@ -39,8 +40,12 @@ def archived(session: Session, mailing_id: int | None = None, *,
              bodies: bool = True) -> list[ArchivedIssue]:
     """Newsletters that started sending (status sending or done), newest first, built from
     the rendered parts stored on each mailing (without ``bodies``: subject, summary and
-    date only, HTML and text empty — for lists of issues)."""
-    mailings = store.archived_newsletters(session, mailing_id, bodies=bodies)
+    date only, HTML and text empty — for lists of issues); ``mailing_id`` may also name an
+    invitation or a reminder."""
+    # One mailing (a "view in browser" link) may also be an invitation or a reminder:
+    # every copy of those links to it too. Lists of issues are newsletters only.
+    kinds = store.VIEWABLE_KINDS if mailing_id is not None else (MailingKind.newsletter,)
+    mailings = store.archived_newsletters(session, mailing_id, bodies=bodies, kinds=kinds)
     slugs = store.list_slugs(session, {i for m in mailings for i in (m.list_ids or [])})
     return [ArchivedIssue(
         mailing_id=m.id,

@@ -123,12 +123,20 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
     return report
 
 
+#: What a "view in browser" link may show besides newsletters: the letters that went to
+#: a whole list (an invitation and its reminders), not the one-to-one confirmations.
+VIEWABLE_KINDS = (MailingKind.newsletter, MailingKind.invitation, MailingKind.reminder)
+
+
 def archived_newsletters(session: Session, mailing_id: int | None = None, *,
-                         bodies: bool = True) -> list[Mailing]:
-    """Newsletters that started sending (sending or done), newest first; without
-    ``bodies`` the HTML and text are not loaded (the archive's list pages)."""
+                         bodies: bool = True,
+                         kinds: tuple[MailingKind, ...] = (MailingKind.newsletter,)
+                         ) -> list[Mailing]:
+    """Mailings of ``kinds`` (newsletters) that started sending (sending or done), newest
+    first; without ``bodies`` the HTML and text are not loaded (the archive's list
+    pages)."""
     q = (select(Mailing)
-         .where(Mailing.kind == MailingKind.newsletter,
+         .where(Mailing.kind.in_(kinds),
                 Mailing.status.in_((MailingStatus.sending, MailingStatus.done)),
                 Mailing.started_at.is_not(None))
          .order_by(Mailing.started_at.desc(), Mailing.id.desc()))

@@ -3,11 +3,13 @@
 Pages ask an ``ArchiveSource`` for the issues sent to a list and for one issue; they never
 query tables themselves. ``MailingsArchive`` reads what the delivery layer records.
 Archived HTML still carries ``%%field%%`` placeholders (the once-rendered mailing);
-``public_html`` fills them with nothing personal.
+``public_html`` leaves out the footer lines about one recipient and fills the rest with
+nothing personal.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -107,6 +109,16 @@ class MailingsArchive:
         return issue
 
 
+#: The innermost paragraph (or block) around a recipient's own address, their unsubscribe
+#: and preferences links, or the "view in browser" link: in the public copy "You receive
+#: this e-mail at  because …", "Unsubscribe" leading to the archive, and "view it in your
+#: browser" on the browser page itself make no sense, so these are left out whole.
+_PERSONAL = re.compile(
+    r"<(p|div)\b[^>]*>(?:(?!</?(?:p|div)\b).)*?"
+    r"%%(?:email|unsubscribe_url|preferences_url|browser_url)%%"
+    r"(?:(?!</?(?:p|div)\b).)*?</\1>", re.DOTALL | re.IGNORECASE)
+
+
 def public_values(browser_url: str, archive_url: str) -> dict[str, str]:
     """Placeholder values for the public copy: nothing about any recipient."""
     return {"name": "", "first_name": "", "greeting": "", "email": "", "organisation": "",
@@ -115,7 +127,10 @@ def public_values(browser_url: str, archive_url: str) -> dict[str, str]:
 
 
 def public_html(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
-    return html_template(issue.rendered.html).fill(public_values(browser_url, archive_url))
+    """The issue as anyone may read it: the parts about one recipient are left out (see
+    ``_PERSONAL``), the other placeholders filled with nothing personal."""
+    html = _PERSONAL.sub("", issue.rendered.html)
+    return html_template(html).fill(public_values(browser_url, archive_url))
 
 
 def public_text(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:

@@ -1,8 +1,10 @@
 """The public archive: sent issues per public list or per newsletter (a brand of
 mailer.toml), each issue's page, and an Atom and an RSS 2.0 feed of each.
 
-Nothing personal is shown: the archived HTML is the once-rendered mailing with its
-placeholders filled with public values (see mailer.web.archive). Only mailings that went
+Nothing personal is shown: the archived HTML is the once-rendered mailing without the
+lines about one recipient, its placeholders filled with public values (see
+mailer.web.archive). An issue's page also shows an invitation or a reminder (their copies
+link to it too); the lists and feeds hold newsletters only. Only mailings that went
 to at least one public list are shown; the view-in-browser link of a mailing sent only to
 private lists answers 404 (it would need a token; see the notes in the web docs).
 """
