@@ -53,3 +53,30 @@ def test_typed_variants_share_the_official_organisation_key() -> None:
     keys = {organisation_key(t) for t in ("Hylte kommun", "Hylte kommun (IT)", "hyltes kommun",
                                           "HYLTE  KOMMUN", "1315")}
     assert keys == {"hylte kommun"}
+
+
+@pytest.mark.parametrize(("code", "name"), [
+    ("1281", "Lunds kommun"), ("2284", "Örnsköldsviks kommun"), ("0360", "Tierps kommun"),
+    ("0180", "Stockholms stad"), ("1480", "Göteborgs Stad"), ("1280", "Malmö stad"),
+    ("1980", "Västerås stad"), ("2080", "Falu kommun"), ("0880", "Kalmar kommun"),
+    ("0380", "Uppsala kommun"), ("2282", "Kramfors kommun"), ("2514", "Kalix kommun"),
+    ("0114", "Upplands Väsby kommun"), ("1463", "Marks kommun"),
+])
+def test_municipalities_have_the_names_they_call_themselves(code: str, name: str) -> None:
+    org = by_code(code)
+    assert org is not None and org.display == name
+    assert match(name) is org  # and the name finds it again
+
+
+def test_the_official_name_and_the_key_of_what_is_stored_already_agree() -> None:
+    """Organisations stored before the names were corrected keep their key ("lund kommun"),
+    and "Falu kommun" (as Falun calls itself) is Falun, not an organisation of its own
+    with seats of its own."""
+    from mailer.domain.organisations import canonical
+    from mailer.domain.subscriber_rows import organisation_key
+
+    assert canonical("lund") == canonical("Lund kommun") == "Lunds kommun"
+    assert organisation_key("Lunds kommun") == organisation_key("1281") == "lund kommun"
+    assert canonical("Falu kommun") == "Falu kommun"
+    assert organisation_key("Falu kommun") == organisation_key("Falun") == organisation_key(
+        "2080")

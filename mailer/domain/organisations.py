@@ -24,6 +24,19 @@ _ALIASES = {"vgr": "14", "västra götaland": "14", "vastra gotaland": "14",
             "västra götalandsregionen": "14", "sll": "01"}
 
 
+#: Municipalities that call themselves "stad", or whose name in "… kommun" is not the
+#: rule's (see ``Organisation.display``), by code.
+_OWN_NAMES = {
+    "0180": "Stockholms stad", "0183": "Sundbybergs stad", "0184": "Solna stad",
+    "0186": "Lidingö stad", "0187": "Vaxholms stad", "1280": "Malmö stad",
+    "1282": "Landskrona stad", "1283": "Helsingborgs stad", "1480": "Göteborgs Stad",
+    "1481": "Mölndals stad", "1488": "Trollhättans stad", "1490": "Borås Stad",
+    "1980": "Västerås stad", "2583": "Haparanda stad",
+    "2080": "Falu kommun", "0880": "Kalmar kommun", "1421": "Orust kommun",
+    "0980": "Region Gotland",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Organisation:
     code: str  # "1315" (municipality) or "13" (region)
@@ -34,7 +47,22 @@ class Organisation:
 
     @property
     def display(self) -> str:
-        """How the organisation calls itself in a list: "Hylte kommun", "Region Halland"."""
+        """How the organisation calls itself: "Hylte kommun", "Lunds kommun" (the
+        genitive -s after a consonant other than s, x, z), "Stockholms stad",
+        "Falu kommun", "Region Halland"."""
+        if self.kind == "region":
+            return self.name
+        own = _OWN_NAMES.get(self.code)
+        if own:
+            return own
+        last = self.name[-1].casefold()
+        genitive = "" if last in "aeiouyåäösxz" else "s"
+        return f"{self.name}{genitive} kommun"
+
+    @property
+    def identity(self) -> str:
+        """The name its organisation key is made from ("Lund kommun"): the same since
+        the first release, so that organisations already stored keep their key."""
         if self.kind == "region":
             return self.name
         return "Region Gotland" if self.code == "0980" else f"{self.name} kommun"
@@ -76,6 +104,7 @@ def _index() -> tuple[dict[str, Organisation], dict[str, Organisation], dict[str
         codes[org.code] = org
         if org.kind == "municipality":
             municipalities[_fold(_key(org.name))] = org
+            municipalities.setdefault(_fold(_key(org.display)), org)  # "Falu kommun"
         else:
             regions[_fold(_key(org.name))] = org
             regions[_fold(_key(org.county))] = org
@@ -112,8 +141,16 @@ def match(text: str) -> Organisation | None:
 @cache
 def canonical(text: str) -> str:
     """The official name of the municipality or region ``text`` names ("Hylte kommun (IT)"
-    -> "Hylte kommun"), else ``text`` as given: seat limits and organisation look-ups use
-    it, so a typed variant of an official name never becomes an organisation of its own."""
+    -> "Hylte kommun", "lund" -> "Lunds kommun"), else ``text`` as given: what is stored
+    and shown, so a typed variant of an official name never becomes an organisation of its
+    own."""
     org = match(text)
     return org.display if org is not None else text
 
+
+@cache
+def identity(text: str) -> str:
+    """What the organisation key of ``text`` is made from: for a municipality or region
+    its ``Organisation.identity`` (stable across releases), else ``text`` as given."""
+    org = match(text)
+    return org.identity if org is not None else text

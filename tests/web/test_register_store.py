@@ -159,3 +159,27 @@ def test_yearly_reconfirmation_page(settings: Settings, engine: Engine, app: Fas
     # someone who was never asked gets a clear page, not an error
     other = app.state.web.links.reconfirm(SLUG, 2024, ids["hanna.holm@karlskoga.se"], inv_id)
     assert client.get(other.removeprefix("https://nyhetsbrev.example.org")).status_code == 404
+
+
+def test_municipalities_are_named_as_they_name_themselves(
+        settings: Settings, engine: Engine, app: FastAPI, client: TestClient) -> None:
+    """The form's list, the pre-filled organisation and what is stored say "Lunds kommun",
+    "Örnsköldsviks kommun" and "Stockholms stad" (were "Lund kommun", "Örnsköldsvik
+    kommun", "Stockholm kommun": wrong Swedish on a public-sector form)."""
+    from mailer.store.models import Organisation
+
+    inv_id, ids = _setup(settings, engine, app)
+    url = _url(app, ids["fredrik.falk@ornskoldsvik.se"], inv_id)
+    page = client.get(url)
+    for name in ("Lunds kommun", "Stockholms stad", "Göteborgs Stad", "Falu kommun",
+                 "Hylte kommun", "Uppsala kommun", "Region Gotland"):
+        assert f">{name}</option>" in page.text, name
+    for wrong in ("Lund kommun", "Stockholm kommun", "Falun kommun", "Örnsköldsvik kommun"):
+        assert wrong not in page.text, wrong
+    assert 'value="2284" selected>Örnsköldsviks kommun</option>' in page.text
+    done = client.post(url, data={"csrf_token": csrf(page.text), "name": "Fredrik Falk",
+                                  "organisation_code": "2284", "organisation": ""})
+    assert done.status_code == 200
+    with transaction(engine) as s:
+        names = set(s.scalars(select(Organisation.name)))
+    assert "Örnsköldsviks kommun" in names and "Örnsköldsvik kommun" not in names
