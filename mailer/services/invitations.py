@@ -348,6 +348,7 @@ class MeetingFact:
     online: bool = False
     platform: str = ""
     title: str = ""
+    tentative: bool = False  # "preliminary", as the invitation's mail says
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +431,7 @@ def form_facts(session: Session, settings: Settings,
         invitation_id=invitation_id, slug=row.slug, title=inv.title, deadline=row.deadline,
         seats_max=row.seats_max,
         meetings=tuple(MeetingFact(m.date, m.start, m.end, m.place, m.is_online,
-                                   m.platform, m.title) for m in inv.meetings),
+                                   m.platform, m.title, m.tentative) for m in inv.meetings),
         cost=CostFact(free=c.free, amount=c.amount, per=c.per.value, period=c.period.value),
         transferable=inv.seats.transferable, waitlist=inv.seats.waitlist,
         brand=_form_brand(session, settings, inv, row.slug))

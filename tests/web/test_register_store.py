@@ -183,3 +183,16 @@ def test_municipalities_are_named_as_they_name_themselves(
     with transaction(engine) as s:
         names = set(s.scalars(select(Organisation.name)))
     assert "Örnsköldsviks kommun" in names and "Örnsköldsvik kommun" not in names
+
+
+def test_a_preliminary_meeting_says_so_on_the_page(
+        settings: Settings, engine: Engine, app: FastAPI, client: TestClient) -> None:
+    """The invitation's mail says the autumn meeting is preliminary; the registration page
+    said nothing (a firm date, as it seemed, to plan the trip to Stockholm by)."""
+    inv_id, ids = _setup(settings, engine, app)
+    page = client.get(_url(app, ids["anna.andersson@hylte.se"], inv_id))
+    assert page.status_code == 200
+    assert "11 oktober 2023</time>, Stockholm (preliminärt)</li>" in page.text
+    assert page.text.count("preliminärt") == 1  # the other two are firm
+    english = client.get(_url(app, ids["anna.andersson@hylte.se"], inv_id) + "?lang=en")
+    assert "Stockholm (preliminary)</li>" in english.text
