@@ -365,7 +365,9 @@ def set_preferences(session: Session, subscriber: Subscriber, prefs: Preferences
     """Apply the preferences form: lists on and off, language, name and organisation.
 
     ``wordings`` holds, per list id, the text shown beside that list's checkbox; it goes
-    into the consent log for lists switched on. Lists the person may not choose (private
+    into the consent log for lists switched on. A list not chosen ends only an active
+    subscription; an unconfirmed one stays waiting for its link (ticking it activates it:
+    the preferences link proves the mailbox). Lists the person may not choose (private
     lists they are not on) raise MailerError: the form never offers them.
     """
     if prefs.language not in LANGUAGES:
@@ -379,8 +381,10 @@ def set_preferences(session: Session, subscriber: Subscriber, prefs: Preferences
         if list_id in prefs.list_ids and not on:
             resubscribe(session, subscriber, list_id, now=now, ip=ip, source="preferences",
                         wording=wordings.get(list_id, ""))
-        elif list_id not in prefs.list_ids and choice.status not in (
-                None, SubscriptionStatus.unsubscribed):
+        elif list_id not in prefs.list_ids and on:
+            # Only a box that was ticked (an active subscription) can be unticked: a sign-up
+            # still waiting for its confirmation link shows unticked, and saving the page
+            # for another reason must not end it (nor log an unsubscribe nobody asked for).
             unsubscribe(session, subscriber, [list_id], now=now, ip=ip, source="preferences")
     subscriber.language = prefs.language
     subscriber.name = clean_line(prefs.name)[:MAX_NAME]

@@ -130,3 +130,31 @@ def test_erase_me_with_a_confirmation_step(client: TestClient, engine: Engine, a
     # The old links now lead to a friendly "nothing stored" page.
     assert client.get(url).status_code == 404
     assert client.get(app.state.web.links.unsubscribe(sid, lid)).status_code == 404
+
+
+def test_saving_the_page_leaves_a_sign_up_waiting_for_its_link(
+        client: TestClient, engine: Engine, app: FastAPI, lists: dict[str, int]) -> None:
+    """A sign-up still waiting for its confirmation link shows unticked (with a word on
+    why); saving the page to change the organisation must not end it, log an unsubscribe
+    nobody asked for, and leave the confirmation link saying "you have unsubscribed"."""
+    lid, pending = lists["medborgardialog"], lists["seminarier"]
+    sid = add_subscriber(engine, "f@example.org", {lid: "active", pending: "unconfirmed"})
+    url = app.state.web.links.preferences(sid)
+    page = client.get(url)
+    assert f'id="list-{pending}" name="lists" value="{pending}">' in page.text  # unticked
+    assert "Väntar på att du bekräftar den med länken i e-brevet" in page.text
+    r = client.post(url, data={"csrf_token": csrf(page.text), "lists": [str(lid)],
+                               "name": "Fia", "organisation": "Lunds kommun",
+                               "language": "sv"})
+    assert r.status_code == 303
+    assert subscription_status(engine, "f@example.org", pending) == "unconfirmed"
+    assert subscription_status(engine, "f@example.org", lid) == "active"
+    assert consent_actions(engine) == []
+    confirm = client.get(app.state.web.links.confirm(sid, pending))
+    assert confirm.status_code == 200 and "Bekräfta prenumerationen" in confirm.text
+    # Unticking what is on still ends it; ticking the waiting one starts it.
+    page = client.get(url)
+    r = client.post(url, data={"csrf_token": csrf(page.text), "lists": [str(pending)],
+                               "name": "Fia", "organisation": "", "language": "sv"})
+    assert subscription_status(engine, "f@example.org", lid) == "unsubscribed"
+    assert subscription_status(engine, "f@example.org", pending) == "active"
