@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -129,8 +130,16 @@ def public_values(browser_url: str, archive_url: str) -> dict[str, str]:
 def public_html(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
     """The issue as anyone may read it: the parts about one recipient are left out (see
     ``_PERSONAL``), the other placeholders filled with nothing personal."""
-    html = _PERSONAL.sub("", issue.rendered.html)
-    return html_template(html).fill(public_values(browser_url, archive_url))
+    return html_template(_public_source(issue.rendered.html)).fill(
+        public_values(browser_url, archive_url))
+
+
+@lru_cache(maxsize=64)
+def _public_source(html: str) -> str:
+    """``html`` without the parts about one recipient; kept for the issues read most (a
+    few ms for a large issue; the archive keeps each issue's text as one object, whose
+    hash Python keeps, so a hit costs next to nothing)."""
+    return _PERSONAL.sub("", html)
 
 
 def public_text(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
