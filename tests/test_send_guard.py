@@ -219,3 +219,17 @@ def test_dry_run_of_a_segment_counts_what_the_send_plans(cli) -> None:  # type: 
     # A bad condition is refused in a dry run as in a send, changing nothing.
     out = run("send", issue, "--where", "org.size=big", "--dry-run", ok=False)
     assert "org.size" in out
+
+
+def test_dry_run_shows_the_checks_has_passed_warnings_for_the_day_it_goes_out(cli) -> None:  # type: ignore[no-untyped-def]
+    # The flagship's seminar is on 2023-06-16, registration closing 2023-06-09: 'mailer
+    # issue check' warns that it has passed, and the dry run (which promises the check's
+    # warnings) must say so too, for the day the mailing goes out.
+    run, _engine = cli
+    out = run("send", str(FLAGSHIP), "--dry-run")
+    assert "the event (2023-06-16) has passed" in out
+    assert "the check found no warnings" not in out
+    # Going out on 2023-06-12: the seminar is still ahead, its registration closed.
+    out = run("send", str(FLAGSHIP), "--dry-run", "--at", "2023-06-12 08:00")
+    assert "the event (2023-06-16) has passed" not in out
+    assert "the registration deadline (2023-06-09) has passed" in out

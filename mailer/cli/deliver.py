@@ -6,7 +6,7 @@ import asyncio
 import gc
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,13 +88,15 @@ def send(
     if include_received and not again:
         raise MailerError("--include-received goes with --again (a first send reaches "
                           "everyone on the lists anyway)")
-    src = render_path(path, c.settings)
+    # The day it goes out, for the check's warnings (an event or deadline that has passed).
+    day = (when or datetime.now(UTC)).astimezone(c.settings.tz).date()
+    src = render_path(path, c.settings, today=day)
     if test:
         if lists or at or again or dry_run:
             raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
                               "and --dry-run")
         addresses = svc.test_addresses(test)
-        src, signature = _branded(c, path, src, src.lists, "", test=True)
+        src, signature = _branded(c, path, src, src.lists, "", day, test=True)
         with transaction(c.engine) as s:
             planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
                                     source=src.path, now=datetime.now(UTC),
@@ -111,7 +113,7 @@ def send(
     lists = list(lists) or ([] if segment else src.lists)
     if not lists and not segment:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
-    src, signature = _branded(c, path, src, lists, segment)
+    src, signature = _branded(c, path, src, lists, segment, day)
     if dry_run:
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
@@ -143,7 +145,7 @@ def send(
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
-             segment: str, *, test: bool = False) -> tuple[Source, Signature]:
+             segment: str, day: date, *, test: bool = False) -> tuple[Source, Signature]:
     """The newsletter's brand for these lists (services.brands), and the issue rendered
     in it: again when it names no brand and its lists have one."""
     from mailer.delivery.sources import render_path
@@ -153,7 +155,7 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
                                     issue=f"{src.path}/issue.yaml", list_slugs=lists,
                                     segment=segment, test=test)
     if signature.brand != src.rendered_brand:
-        src = render_path(path, c.settings, brand=signature.brand)
+        src = render_path(path, c.settings, brand=signature.brand, today=day)
     return src, signature
 
 
