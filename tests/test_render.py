@@ -216,6 +216,45 @@ sections:
     assert {a["alt"] for a in imgs} == {"En trappa i fem steg", "Delaktighetstrappan i fem steg"}
 
 
+def test_local_image_named_with_spaces_and_swedish_letters(tmp_path: Path) -> None:
+    # Editors put files beside issue.yaml by hand, named as they like: "Sjön vid ån.png".
+    # The check finds the file from Markdown too (the parser percent-encodes the name),
+    # and every image address in the mail is a valid URL of that very file.
+    from urllib.parse import unquote
+
+    from mailer.authoring import load_document
+
+    (tmp_path / "Sjön vid ån.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "issue.yaml").write_text("""\
+name: N
+number: 1
+year: 2024
+subject: S
+intro: "![Sjön en sommardag](<Sjön vid ån.png>) och ![](<Sjön vid ån.png>)"
+sections:
+  - items:
+      - type: report
+        title: R
+        image: {src: Sjön vid ån.png, alt: Sjön en sommardag}
+        link: https://skr.se/r.pdf
+""", encoding="utf-8")
+    loaded = load_document(tmp_path)
+    assert [p.message for p in loaded.errors] == [
+        "image 'Sjön vid ån.png' has no alt text; describe it in the brackets: "
+        "![what the picture shows](Sjön vid ån.png)"]
+    (tmp_path / "issue.yaml").write_text(
+        (tmp_path / "issue.yaml").read_text(encoding="utf-8").replace("![](", "![Sjön igen]("),
+        encoding="utf-8")
+    assert load_document(tmp_path).ok
+    html = render_issue(load_valid(tmp_path), OPTIONS).html
+    srcs = [a["src"] or "" for t, a in _tags(html) if t == "img"]
+    base = OPTIONS.asset_base_url + "/"
+    assert len(srcs) == 3
+    for src in srcs:
+        assert src.startswith(base) and re.fullmatch(r"[A-Za-z0-9%._/:-]+", src), src
+        assert unquote(src.removeprefix(base)) == "Sjön vid ån.png"
+
+
 def test_greeting_never_leaves_a_gap_without_a_name() -> None:
     from mailer.render.i18n import greeting
 
