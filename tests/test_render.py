@@ -255,6 +255,34 @@ sections:
         assert unquote(src.removeprefix(base)) == "Sjön vid ån.png"
 
 
+@pytest.mark.parametrize(("language", "place"), [
+    ("sv", "Plats: Hornsgatan 20, Stockholm, eller digitalt via Zoom"),
+    ("en", "Place: Hornsgatan 20, Stockholm, or online via Zoom")])
+def test_an_event_both_on_site_and_online_says_both(tmp_path: Path, language: str,
+                                                    place: str) -> None:
+    # A hybrid event: readers far away must learn they can join on Zoom.
+    (tmp_path / "issue.yaml").write_text(f"""\
+name: N
+number: 1
+year: 2024
+subject: S
+language: {language}
+sections:
+  - items:
+      - type: event
+        title: Seminarium om medborgarbudget
+        date: 2024-06-16
+        place: Hornsgatan 20, Stockholm
+        online: Zoom
+        link: https://skr.se/kalender/seminarium
+""", encoding="utf-8")
+    rendered = render_issue(load_valid(tmp_path), OPTIONS)
+    assert place in rendered.text
+    label, where = place.split(": ", 1)
+    html_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rendered.html))
+    assert f"{label} {where}" in html_text
+
+
 def test_greeting_never_leaves_a_gap_without_a_name() -> None:
     from mailer.render.i18n import greeting
 
