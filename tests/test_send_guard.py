@@ -233,3 +233,15 @@ def test_dry_run_shows_the_checks_has_passed_warnings_for_the_day_it_goes_out(cl
     out = run("send", str(FLAGSHIP), "--dry-run", "--at", "2023-06-12 08:00")
     assert "the event (2023-06-16) has passed" not in out
     assert "the registration deadline (2023-06-09) has passed" in out
+
+
+def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # type: ignore[no-untyped-def]
+    # `mailer send ISSUE --test "$TESTERS"` with the variable unset: it must not become a
+    # real send to the whole list, now (nor --at "" a send now, nor --segment "" a send to
+    # everyone on the issue's lists).
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    assert "give at least one address" in run("send", issue, "--test", "", ok=False)
+    assert "--at: '' is not a date and time" in run("send", issue, "--at", "", ok=False)
+    assert "--segment is empty" in run("send", issue, "--segment", " ", ok=False)
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0

@@ -51,13 +51,14 @@ def send(
     lists: list[str] = typer.Option([], "--list", "-l",
                                     help="Target list slug (repeatable; default: the "
                                          "issue's own 'lists')."),
-    at: str = typer.Option("", "--at", help='Send at this local time, e.g. "2023-06-15 08:00".'),
+    at: str | None = typer.Option(None, "--at",
+                                  help='Send at this local time, e.g. "2023-06-15 08:00".'),
     where: list[str] = typer.Option([], "--where",
                                     help="Only subscribers meeting FIELD=VALUE, FIELD!=VALUE "
                                          "or FIELD~TEXT (contains); repeatable, all must "
                                          "hold. Fields: org.kind, org.code, org.county, "
                                          "org.name, role, language, attr.NAME."),
-    segment: str = typer.Option("", "--segment",
+    segment: str | None = typer.Option(None, "--segment",
                                 help="A saved segment (mailer segments): its list and "
                                      "conditions."),
     window: str = typer.Option("", "--window",
@@ -73,7 +74,7 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Show per list who would get it, who is left out and "
                                       "why, and the check's warnings; change nothing."),
-    test: str = typer.Option("", "--test",
+    test: str | None = typer.Option(None, "--test",
                              help="Send a test copy (marked [TEST]) to these addresses "
                                   "(comma-separated) instead of the lists."),
     track_clicks: bool = typer.Option(False, "--track-clicks",
@@ -84,15 +85,21 @@ def send(
     from mailer.delivery.sources import render_path
 
     c: AppContext = ctx.obj
-    when = _parse_at(at, c) if at else None
+    # An option given empty (--test "$ADDRESSES" with the variable unset) is an error, never
+    # "not given": that would send the issue to everyone on its lists, now.
+    when = _parse_at(at, c) if at is not None else None
+    if segment is not None and not segment.strip():
+        raise MailerError("--segment is empty; give a saved segment's name (see: mailer "
+                          "segments) or leave out --segment")
+    segment = segment or ""
     if include_received and not again:
         raise MailerError("--include-received goes with --again (a first send reaches "
                           "everyone on the lists anyway)")
     # The day it goes out, for the check's warnings (an event or deadline that has passed).
     day = (when or datetime.now(UTC)).astimezone(c.settings.tz).date()
     src = render_path(path, c.settings, today=day)
-    if test:
-        if lists or at or again or dry_run:
+    if test is not None:
+        if lists or when or again or dry_run:
             raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
                               "and --dry-run")
         addresses = svc.test_addresses(test)
