@@ -126,9 +126,13 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
 def archived_newsletters(session: Session, mailing_id: int | None = None, *,
                          bodies: bool = True) -> list[Mailing]:
     """Newsletters that started sending (sending or done), newest first; without
-    ``bodies`` the HTML and text are not loaded (the archive's list pages)."""
+    ``bodies`` the HTML and text are not loaded (the archive's list pages). One looked up
+    by ``mailing_id`` may be a test copy of an issue too (its view-in-browser link; it has
+    no lists, so only that link's token shows it)."""
+    kinds = ((MailingKind.newsletter,) if mailing_id is None
+             else (MailingKind.newsletter, MailingKind.test))
     q = (select(Mailing)
-         .where(Mailing.kind == MailingKind.newsletter,
+         .where(Mailing.kind.in_(kinds),
                 Mailing.status.in_((MailingStatus.sending, MailingStatus.done)),
                 Mailing.started_at.is_not(None))
          .order_by(Mailing.started_at.desc(), Mailing.id.desc()))
