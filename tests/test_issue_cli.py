@@ -163,3 +163,30 @@ def test_preview_rerenders_on_change(ws: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_render_looks_and_signs_as_the_newsletter_of_its_lists(ws: Path) -> None:
+    # An issue naming no brand, for a list of the newsletter [brands.natverk]: the sample
+    # (and the preview) look and sign as that newsletter, as its test and real sends do
+    # (they showed the workspace's [brand] and From).
+    (ws / "mailer.toml").write_text(
+        '[brand]\nname = "Sveriges Kommuner och Regioner"\ncolour = "#00345c"\n\n'
+        '[brands.natverk]\nname = "Nätverket för förtroendevalda"\ncolour = "#5b2a86"\n'
+        'from_address = "Nätverket <natverk@skr.se>"\n', encoding="utf-8")
+    yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
+    yaml_path.write_text(yaml_path.read_text(encoding="utf-8").replace(
+        "lists: [medborgardialog]", "lists: [natverk-2024]"), encoding="utf-8")
+    out = ws / "out"
+    # Before 'mailer init' the lists' newsletter is unknown: the workspace's look.
+    r = run(ws, "issue", "render", "issues/2023-06-nyhetsbrev-6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "5b2a86" not in (out / "index.html").read_text(encoding="utf-8")
+    for args in (("init",), ("lists", "create", "natverk-2024", "--name", "Nätverk 2024",
+                             "--brand", "natverk")):
+        assert run(ws, *args).returncode == 0
+    r = run(ws, "issue", "render", "issues/2023-06-nyhetsbrev-6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "5b2a86" in (out / "index.html").read_text(encoding="utf-8")
+    assert "Nätverket för förtroendevalda" in (out / "index.txt").read_text(encoding="utf-8")
+    msg = email.message_from_bytes((out / "sample.eml").read_bytes(), policy=email.policy.default)
+    assert msg["From"] == "Nätverket <natverk@skr.se>"
