@@ -122,6 +122,9 @@ def send(
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
     src, signature = _branded(c, path, src, lists, segment, day)
     if dry_run:
+        # What the send would refuse before planning, the dry run refuses too.
+        svc.check_send_time(when, datetime.now(UTC))
+        svc.check_window(window)
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
                                  include_received=include_received, where=where,
