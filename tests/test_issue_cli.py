@@ -85,6 +85,33 @@ def test_new_scaffolds_next_number(ws: Path) -> None:
     assert r.returncode == 2 and "--month 13 is not a month" in r.stderr
 
 
+def test_new_issue_after_an_english_one_is_english_and_points_at_a_real_example(
+        tmp_path: Path) -> None:
+    # The issue after an English one: no Swedish words to slip through to English readers
+    # ("Nyheter", "Läs mer" are not example texts the check refuses), its example texts
+    # refused like the Swedish ones; its pointer to the full example names a file that is
+    # there (a new workspace has no issues/2023-06-nyhetsbrev-6).
+    from mailer.authoring import load_document
+
+    issues = tmp_path / "issues"
+    english = issues / "2026-nr01-june"
+    english.mkdir(parents=True)
+    (english / "issue.yaml").write_text(
+        "name: Citizen dialogue\nnumber: 1\nyear: 2026\nlanguage: en\nsubject: S\n"
+        "lists: [dialogue]\nsections: []\n", encoding="utf-8")
+    folder = new_issue(issues, today=dt.date(2026, 7, 1))
+    text = (folder / "issue.yaml").read_text(encoding="utf-8")
+    assert folder.name == "2026-nr02-july"
+    for swedish in ("Nyheter", "Läs mer", "Skriv", "Rubrik", "sammanfattning"):
+        assert swedish not in text, swedish
+    errors = [p.message for p in load_document(folder).errors]
+    assert [e.split(" from ")[0] for e in errors] == [
+        "still the example text 'Write the introduction here (Markdown: **bold**, [link text]'",
+        "still the example text 'Heading'", "still the example text 'A short summary.'"]
+    example = text.split("# See ", 1)[1].split(" for every field", 1)[0]
+    assert Path(example).is_file(), example
+
+
 def test_check_explains_yaml_syntax_with_the_line(ws: Path) -> None:
     yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
     text = yaml_path.read_text(encoding="utf-8")
