@@ -217,3 +217,16 @@ def test_render_looks_and_signs_as_the_newsletter_of_its_lists(ws: Path) -> None
     assert "Nätverket för förtroendevalda" in (out / "index.txt").read_text(encoding="utf-8")
     msg = email.message_from_bytes((out / "sample.eml").read_bytes(), policy=email.policy.default)
     assert msg["From"] == "Nätverket <natverk@skr.se>"
+
+
+def test_check_counts_in_words_that_agree(tmp_path: Path) -> None:
+    from tests.cli_support import cli_in
+
+    folder = tmp_path / "issues" / "one"
+    folder.mkdir(parents=True)
+    (folder / "issue.yaml").write_text(
+        "name: N\nnumber: 1\nyear: 2026\nsubject: S\npreheader: P\nsections:\n  - items:\n"
+        "      - type: report\n        title: R\n        link: https://skr.se/r.pdf\n",
+        encoding="utf-8")
+    out = cli_in(tmp_path)("issue", "check", str(folder))
+    assert "(newsletter nr 1 2026, 1 section, 1 item); 0 warnings" in out, out

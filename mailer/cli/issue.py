@@ -86,13 +86,19 @@ def check(
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
     if errors or loaded.document is None:
-        typer.echo(f"{loaded.path}: {errors} error(s), {warnings} warning(s)", err=True)
+        typer.echo(f"{loaded.path}: {_count(errors, 'error')}, {_count(warnings, 'warning')}",
+                   err=True)
         raise typer.Exit(1)
     doc = loaded.document
     items = sum(len(s.items) for s in getattr(doc, "sections", []))
-    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {len(doc.sections)} sections, "
-            f"{items} items" if isinstance(doc, Issue) else loaded.kind)
-    typer.echo(f"ok: {loaded.path} ({what}); {warnings} warning(s)")
+    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {_count(len(doc.sections), 'section')}, "
+            f"{_count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
+    typer.echo(f"ok: {loaded.path} ({what}); {_count(warnings, 'warning')}")
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 section", "2 sections" (the command line speaks English)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _line_of(path: Path, key: str) -> int | None:
