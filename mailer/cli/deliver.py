@@ -208,6 +208,8 @@ def mailings(ctx: typer.Context) -> None:
     """List mailings with their progress."""
     if ctx.invoked_subcommand is not None:
         return
+    from mailer.delivery.worker import window_text
+
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         rows = svc.progress(s)
@@ -229,8 +231,9 @@ def mailings(ctx: typer.Context) -> None:
         if p.segment or p.audience:
             typer.echo("      to " + (f"segment {p.segment!r}: " if p.segment else "")
                        + "where " + " and ".join(p.audience))
-        if p.send_window:
-            typer.echo(f"      send window: {p.send_window}")
+        window = window_text(p.send_window, p.kind, c.settings.send_window)
+        if window and window != "off":
+            typer.echo(f"      send window: {window}{_next_opening(window, p, c)}")
         for reason in p.reasons:
             typer.echo(f"      {reason}")
         if p.note:
@@ -243,6 +246,19 @@ def mailings(ctx: typer.Context) -> None:
                        f"unsubscribed {h.unsubscribed}")
             for w in h.warnings:
                 typer.echo(f"      WARNING: {_HEALTH_WARNINGS[w]}")
+
+
+def _next_opening(window: str, p: svc.MailingProgress, c: AppContext) -> str:
+    """", next opening 2026-12-01 08:00" while copies wait for a closed window."""
+    from mailer.domain.sendwindow import SendWindow
+
+    waiting = sum(p.counts.get(k, 0) for k in ("queued", "retry"))
+    if p.status not in ("sending", "scheduled", "paused") or not waiting:
+        return ""
+    now = datetime.now(UTC)
+    start = max(now, p.scheduled_at or now)
+    opens = SendWindow.parse(window, c.settings.timezone).next_open(start)
+    return f", next opening {_local(opens, c)}" if opens > start else ""
 
 
 @mailings_app.command("show")
