@@ -157,7 +157,7 @@ def _add_person(engine, name: str, *, hylte: bool) -> None:  # type: ignore[no-u
 
 def _queued(out: str) -> int:
     import re
-    found = re.search(r"queued for (\d+) recipients", out)
+    found = re.search(r"queued for (\d+) recipients?;", out)
     assert found, out
     return int(found.group(1))
 

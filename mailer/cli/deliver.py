@@ -14,7 +14,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from mailer.cli import app
-from mailer.cli.context import AppContext
+from mailer.cli.context import AppContext, count
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import brands, segments
@@ -145,13 +145,13 @@ def send(
         typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
-                   f"{n} recipients now; a running 'mailer worker' sends it")
+                   f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
     else:
-        typer.echo(f"mailing {m} queued for {n} recipients; "
+        typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
     if suppressed:
-        typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
-                   "the suppression list (see 'mailer suppressions')")
+        typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
+                   "address is on the suppression list (see 'mailer suppressions')")
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],

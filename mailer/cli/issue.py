@@ -12,7 +12,7 @@ import typer
 from mailer.authoring import Loaded, document_path, load_document
 from mailer.authoring.scaffold import new_issue
 from mailer.cli import app
-from mailer.cli.context import AppContext
+from mailer.cli.context import AppContext, count
 from mailer.config import parse_sender
 from mailer.domain.content import Issue
 from mailer.errors import ConfigError, MailerError, Problem
@@ -86,19 +86,14 @@ def check(
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
     if errors or loaded.document is None:
-        typer.echo(f"{loaded.path}: {_count(errors, 'error')}, {_count(warnings, 'warning')}",
+        typer.echo(f"{loaded.path}: {count(errors, 'error')}, {count(warnings, 'warning')}",
                    err=True)
         raise typer.Exit(1)
     doc = loaded.document
     items = sum(len(s.items) for s in getattr(doc, "sections", []))
-    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {_count(len(doc.sections), 'section')}, "
-            f"{_count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
-    typer.echo(f"ok: {loaded.path} ({what}); {_count(warnings, 'warning')}")
-
-
-def _count(n: int, noun: str) -> str:
-    """ "1 section", "2 sections" (the command line speaks English)."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {count(len(doc.sections), 'section')}, "
+            f"{count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
+    typer.echo(f"ok: {loaded.path} ({what}); {count(warnings, 'warning')}")
 
 
 def _line_of(path: Path, key: str) -> int | None:
@@ -192,7 +187,7 @@ def preview(
         loaded = load_document(file)
         if not loaded.ok:
             lines = [str(p) for p in loaded.problems]
-            return Snapshot("", problems_page(f"{len(loaded.errors)} problem(s)", lines),
+            return Snapshot("", problems_page(count(len(loaded.errors), "problem"), lines),
                             "\n".join(lines), False)
         options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media",
                               brand=_signature(c, loaded).brand)
