@@ -195,21 +195,27 @@ def test_workspace_template_overrides_default(tmp_path: Path, issue: Issue) -> N
     assert "Anders Nordh (egen mall)" in rendered.html
 
 
-def test_local_image_gets_absolute_url(tmp_path: Path) -> None:
-    (tmp_path / "trappa.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    (tmp_path / "issue.yaml").write_text("""\
+def _image_issue(folder: Path, file: str, intro: str, alt: str) -> None:
+    """An issue whose intro (Markdown) and one report show the image ``file``."""
+    (folder / file).write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "issue.yaml").write_text(f"""\
 name: N
 number: 1
 year: 2024
 subject: S
-intro: "![Delaktighetstrappan i fem steg](trappa.png)"
+intro: "{intro}"
 sections:
   - items:
       - type: report
         title: R
-        image: {src: trappa.png, alt: En trappa i fem steg}
+        image: {{src: {file}, alt: {alt}}}
         link: https://skr.se/r.pdf
 """, encoding="utf-8")
+
+
+def test_local_image_gets_absolute_url(tmp_path: Path) -> None:
+    _image_issue(tmp_path, "trappa.png", "![Delaktighetstrappan i fem steg](trappa.png)",
+                 "En trappa i fem steg")
     html = render_issue(load_valid(tmp_path), OPTIONS).html
     imgs = [a for t, a in _tags(html) if t == "img"]
     assert {a["src"] for a in imgs} == {"https://nyhetsbrev.example.org/media/x/trappa.png"}
@@ -224,20 +230,9 @@ def test_local_image_named_with_spaces_and_swedish_letters(tmp_path: Path) -> No
 
     from mailer.authoring import load_document
 
-    (tmp_path / "Sjön vid ån.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    (tmp_path / "issue.yaml").write_text("""\
-name: N
-number: 1
-year: 2024
-subject: S
-intro: "![Sjön en sommardag](<Sjön vid ån.png>) och ![](<Sjön vid ån.png>)"
-sections:
-  - items:
-      - type: report
-        title: R
-        image: {src: Sjön vid ån.png, alt: Sjön en sommardag}
-        link: https://skr.se/r.pdf
-""", encoding="utf-8")
+    _image_issue(tmp_path, "Sjön vid ån.png",
+                 "![Sjön en sommardag](<Sjön vid ån.png>) och ![](<Sjön vid ån.png>)",
+                 "Sjön en sommardag")
     loaded = load_document(tmp_path)
     assert [p.message for p in loaded.errors] == [
         "image 'Sjön vid ån.png' has no alt text; describe it in the brackets: "
