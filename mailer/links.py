@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from mailer.tokens import Purpose, Tokens, reconfirm_scope
+from mailer.tokens import BadToken, Purpose, Tokens, reconfirm_scope
 
 if TYPE_CHECKING:
     from mailer.config import Settings
@@ -48,8 +48,22 @@ class Links:
         return f"{self.base}/reconfirm/{quote(invitation_slug)}/{int(year)}/{token}"
 
     def view(self, mailing_id: int) -> str:
-        """View in browser: the archived issue, without personal data."""
+        """The archived issue's public page (an issue sent to a public list)."""
         return f"{self.base}/archive/view/{mailing_id}"
+
+    def browser(self, mailing_id: int) -> str:
+        """View in browser, as the mail links it: the archived issue without personal
+        data, signed for this mailing so that it opens for an issue sent only to private
+        lists (or as a test) too."""
+        token = self.tokens.make(Purpose.archive, 0, mailing_id)
+        return f"{self.base}/archive/view/{mailing_id}/{token}"
+
+    def read_browser(self, mailing_id: int, token: str) -> bool:
+        """True when ``token`` is this mailing's view-in-browser token."""
+        try:
+            return self.tokens.read(Purpose.archive, token).scope_id == mailing_id
+        except BadToken:
+            return False
 
     def archive(self, list_slug: str) -> str:
         return f"{self.base}/archive/{quote(list_slug)}"

@@ -165,6 +165,28 @@ def test_not_utf8(tmp_path: Path) -> None:
     assert "UTF-8" in loaded.errors[0].message
 
 
+def test_included_markdown_not_utf8_is_a_problem_in_swedish_too(tmp_path: Path) -> None:
+    from mailer.render.i18n import describe_problem
+
+    (tmp_path / "issue.yaml").write_text("name: N\nintro: {file: intro.md}\n", encoding="utf-8")
+    (tmp_path / "intro.md").write_bytes("Hej världen\n".encode("cp1252"))
+    problem = next(p for p in load_document(tmp_path).errors if p.line == 2)
+    assert "'intro.md' is not UTF-8 text" in problem.message
+    assert "'intro.md' är ingen UTF-8-text" in describe_problem(problem, "sv")
+
+
+def test_references_that_expand_exponentially_are_refused_at_once(tmp_path: Path) -> None:
+    # "Billion laughs": nine levels of nine references would be 387 million values; the
+    # check (and the admin, which runs it) must answer, not exhaust the machine's memory.
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    (tmp_path / "issue.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = load_document(tmp_path)
+    assert [p.message for p in loaded.errors] == [
+        "the file holds over 100000 values (a reference *name counts each time it is used); "
+        "write the issue out without & and * references"]
+
+
 def test_registry_accepts_a_new_kind(tmp_path: Path) -> None:
     from pydantic import BaseModel, ConfigDict
 

@@ -85,6 +85,33 @@ def test_new_scaffolds_next_number(ws: Path) -> None:
     assert r.returncode == 2 and "--month 13 is not a month" in r.stderr
 
 
+def test_new_issue_after_an_english_one_is_english_and_points_at_a_real_example(
+        tmp_path: Path) -> None:
+    # The issue after an English one: no Swedish words to slip through to English readers
+    # ("Nyheter", "Läs mer" are not example texts the check refuses), its example texts
+    # refused like the Swedish ones; its pointer to the full example names a file that is
+    # there (a new workspace has no issues/2023-06-nyhetsbrev-6).
+    from mailer.authoring import load_document
+
+    issues = tmp_path / "issues"
+    english = issues / "2026-nr01-june"
+    english.mkdir(parents=True)
+    (english / "issue.yaml").write_text(
+        "name: Citizen dialogue\nnumber: 1\nyear: 2026\nlanguage: en\nsubject: S\n"
+        "lists: [dialogue]\nsections: []\n", encoding="utf-8")
+    folder = new_issue(issues, today=dt.date(2026, 7, 1))
+    text = (folder / "issue.yaml").read_text(encoding="utf-8")
+    assert folder.name == "2026-nr02-july"
+    for swedish in ("Nyheter", "Läs mer", "Skriv", "Rubrik", "sammanfattning"):
+        assert swedish not in text, swedish
+    errors = [p.message for p in load_document(folder).errors]
+    assert [e.split(" from ")[0] for e in errors] == [
+        "still the example text 'Write the introduction here (Markdown: **bold**, [link text]'",
+        "still the example text 'Heading'", "still the example text 'A short summary.'"]
+    example = text.split("# See ", 1)[1].split(" for every field", 1)[0]
+    assert Path(example).is_file(), example
+
+
 def test_check_explains_yaml_syntax_with_the_line(ws: Path) -> None:
     yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
     text = yaml_path.read_text(encoding="utf-8")
@@ -163,3 +190,43 @@ def test_preview_rerenders_on_change(ws: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_render_looks_and_signs_as_the_newsletter_of_its_lists(ws: Path) -> None:
+    # An issue naming no brand, for a list of the newsletter [brands.natverk]: the sample
+    # (and the preview) look and sign as that newsletter, as its test and real sends do
+    # (they showed the workspace's [brand] and From).
+    (ws / "mailer.toml").write_text(
+        '[brand]\nname = "Sveriges Kommuner och Regioner"\ncolour = "#00345c"\n\n'
+        '[brands.natverk]\nname = "Nätverket för förtroendevalda"\ncolour = "#5b2a86"\n'
+        'from_address = "Nätverket <natverk@skr.se>"\n', encoding="utf-8")
+    yaml_path = ws / "issues" / "2023-06-nyhetsbrev-6" / "issue.yaml"
+    yaml_path.write_text(yaml_path.read_text(encoding="utf-8").replace(
+        "lists: [medborgardialog]", "lists: [natverk-2024]"), encoding="utf-8")
+    out = ws / "out"
+    # Before 'mailer init' the lists' newsletter is unknown: the workspace's look.
+    r = run(ws, "issue", "render", "issues/2023-06-nyhetsbrev-6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "5b2a86" not in (out / "index.html").read_text(encoding="utf-8")
+    for args in (("init",), ("lists", "create", "natverk-2024", "--name", "Nätverk 2024",
+                             "--brand", "natverk")):
+        assert run(ws, *args).returncode == 0
+    r = run(ws, "issue", "render", "issues/2023-06-nyhetsbrev-6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "5b2a86" in (out / "index.html").read_text(encoding="utf-8")
+    assert "Nätverket för förtroendevalda" in (out / "index.txt").read_text(encoding="utf-8")
+    msg = email.message_from_bytes((out / "sample.eml").read_bytes(), policy=email.policy.default)
+    assert msg["From"] == "Nätverket <natverk@skr.se>"
+
+
+def test_check_counts_in_words_that_agree(tmp_path: Path) -> None:
+    from tests.cli_support import cli_in
+
+    folder = tmp_path / "issues" / "one"
+    folder.mkdir(parents=True)
+    (folder / "issue.yaml").write_text(
+        "name: N\nnumber: 1\nyear: 2026\nsubject: S\npreheader: P\nsections:\n  - items:\n"
+        "      - type: report\n        title: R\n        link: https://skr.se/r.pdf\n",
+        encoding="utf-8")
+    out = cli_in(tmp_path)("issue", "check", str(folder))
+    assert "(newsletter nr 1 2026, 1 section, 1 item); 0 warnings" in out, out

@@ -195,25 +195,87 @@ def test_workspace_template_overrides_default(tmp_path: Path, issue: Issue) -> N
     assert "Anders Nordh (egen mall)" in rendered.html
 
 
-def test_local_image_gets_absolute_url(tmp_path: Path) -> None:
-    (tmp_path / "trappa.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    (tmp_path / "issue.yaml").write_text("""\
+def _image_issue(folder: Path, file: str, intro: str, alt: str) -> None:
+    """An issue whose intro (Markdown) and one report show the image ``file``."""
+    (folder / file).write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "issue.yaml").write_text(f"""\
 name: N
 number: 1
 year: 2024
 subject: S
-intro: "![Delaktighetstrappan i fem steg](trappa.png)"
+intro: "{intro}"
 sections:
   - items:
       - type: report
         title: R
-        image: {src: trappa.png, alt: En trappa i fem steg}
+        image: {{src: {file}, alt: {alt}}}
         link: https://skr.se/r.pdf
 """, encoding="utf-8")
+
+
+def test_local_image_gets_absolute_url(tmp_path: Path) -> None:
+    _image_issue(tmp_path, "trappa.png", "![Delaktighetstrappan i fem steg](trappa.png)",
+                 "En trappa i fem steg")
     html = render_issue(load_valid(tmp_path), OPTIONS).html
     imgs = [a for t, a in _tags(html) if t == "img"]
     assert {a["src"] for a in imgs} == {"https://nyhetsbrev.example.org/media/x/trappa.png"}
     assert {a["alt"] for a in imgs} == {"En trappa i fem steg", "Delaktighetstrappan i fem steg"}
+
+
+def test_local_image_named_with_spaces_and_swedish_letters(tmp_path: Path) -> None:
+    # Editors put files beside issue.yaml by hand, named as they like: "Sjön vid ån.png".
+    # The check finds the file from Markdown too (the parser percent-encodes the name),
+    # and every image address in the mail is a valid URL of that very file.
+    from urllib.parse import unquote
+
+    from mailer.authoring import load_document
+
+    _image_issue(tmp_path, "Sjön vid ån.png",
+                 "![Sjön en sommardag](<Sjön vid ån.png>) och ![](<Sjön vid ån.png>)",
+                 "Sjön en sommardag")
+    loaded = load_document(tmp_path)
+    assert [p.message for p in loaded.errors] == [
+        "image 'Sjön vid ån.png' has no alt text; describe it in the brackets: "
+        "![what the picture shows](Sjön vid ån.png)"]
+    (tmp_path / "issue.yaml").write_text(
+        (tmp_path / "issue.yaml").read_text(encoding="utf-8").replace("![](", "![Sjön igen]("),
+        encoding="utf-8")
+    assert load_document(tmp_path).ok
+    html = render_issue(load_valid(tmp_path), OPTIONS).html
+    srcs = [a["src"] or "" for t, a in _tags(html) if t == "img"]
+    base = OPTIONS.asset_base_url + "/"
+    assert len(srcs) == 3
+    for src in srcs:
+        assert src.startswith(base) and re.fullmatch(r"[A-Za-z0-9%._/:-]+", src), src
+        assert unquote(src.removeprefix(base)) == "Sjön vid ån.png"
+
+
+@pytest.mark.parametrize(("language", "place"), [
+    ("sv", "Plats: Hornsgatan 20, Stockholm, eller digitalt via Zoom"),
+    ("en", "Place: Hornsgatan 20, Stockholm, or online via Zoom")])
+def test_an_event_both_on_site_and_online_says_both(tmp_path: Path, language: str,
+                                                    place: str) -> None:
+    # A hybrid event: readers far away must learn they can join on Zoom.
+    (tmp_path / "issue.yaml").write_text(f"""\
+name: N
+number: 1
+year: 2024
+subject: S
+language: {language}
+sections:
+  - items:
+      - type: event
+        title: Seminarium om medborgarbudget
+        date: 2024-06-16
+        place: Hornsgatan 20, Stockholm
+        online: Zoom
+        link: https://skr.se/kalender/seminarium
+""", encoding="utf-8")
+    rendered = render_issue(load_valid(tmp_path), OPTIONS)
+    assert place in rendered.text
+    label, where = place.split(": ", 1)
+    html_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rendered.html))
+    assert f"{label} {where}" in html_text
 
 
 def test_greeting_never_leaves_a_gap_without_a_name() -> None:

@@ -266,7 +266,7 @@ def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
     r = run(app, [*cli_ws, "send", str(FLAGSHIP), "--list", "natverk",
                   "--where", "org.county=Halland", "--where", "language!=en"])
     assert r.exit_code == 0, r.output
-    assert "queued for 1 recipients" in r.output
+    assert "queued for 1 recipient;" in r.output
     # The issue already went to natverk above: a second send says so (--again), and
     # --include-received keeps the count about the segment alone.
     r = run(app, [*cli_ws, "send", str(FLAGSHIP), "--segment", "regioner", "--again",
@@ -285,6 +285,22 @@ def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
     assert isinstance(r.exception, MailerError) and "unknown field 'lan'" in str(r.exception)
     r = run(app, [*cli_ws, "send", str(FLAGSHIP), "--segment", "nope"])
     assert isinstance(r.exception, NotFound) and "no segment 'nope'" in str(r.exception)
+
+
+def test_cli_where_an_attribute_named_as_its_imported_column(cli_ws: list[str],
+                                                            workspace: Path) -> None:
+    # A CSV column "Telefon" becomes the attribute "Telefon" (mailer subscribers show says
+    # so); --where attr.Telefon~070 finds it (the name was lowered to "telefon": nobody).
+    run = CliRunner().invoke
+    assert run(app, [*cli_ws, "lists", "create", "natverk", "--name", "N"]).exit_code == 0
+    people = workspace / "people.csv"
+    people.write_text("e-post;namn;Telefon\nanna@hylte.se;Anna;070-174 06 05\n"
+                      "bo@uppsala.se;Bo;018-12 34 56\n", encoding="utf-8")
+    r = run(app, [*cli_ws, "subscribers", "import", str(people), "--list", "natverk"])
+    assert r.exit_code == 0, r.output
+    r = run(app, [*cli_ws, "segments", "show", "--list", "natverk", "--where", "attr.Telefon~070"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("1 active subscriber") and "anna@hylte.se" in r.output, r.output
 
 
 # --- invitations: registered yes/no ---------------------------------------------------------

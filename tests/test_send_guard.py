@@ -157,7 +157,7 @@ def _add_person(engine, name: str, *, hylte: bool) -> None:  # type: ignore[no-u
 
 def _queued(out: str) -> int:
     import re
-    found = re.search(r"queued for (\d+) recipients", out)
+    found = re.search(r"queued for (\d+) recipients?;", out)
     assert found, out
     return int(found.group(1))
 
@@ -219,3 +219,55 @@ def test_dry_run_of_a_segment_counts_what_the_send_plans(cli) -> None:  # type: 
     # A bad condition is refused in a dry run as in a send, changing nothing.
     out = run("send", issue, "--where", "org.size=big", "--dry-run", ok=False)
     assert "org.size" in out
+
+
+def test_dry_run_shows_the_checks_has_passed_warnings_for_the_day_it_goes_out(
+        cli, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    # The flagship's seminar is on 2023-06-16, registration closing 2023-06-09: 'mailer
+    # issue check' warns that it has passed, and the dry run (which promises the check's
+    # warnings) must say so too, for the day the mailing goes out.
+    run, _engine = cli
+    out = run("send", str(FLAGSHIP), "--dry-run")
+    assert "the event (2023-06-16) has passed" in out
+    assert "the check found no warnings" not in out
+    # The seminar moved 60 days ahead, registration closing in 30: going out today, no
+    # warning; going out in 45 days (--at), its registration has closed by then.
+    import shutil
+    from datetime import date, timedelta
+
+    issue = workspace / "issues" / FLAGSHIP.name
+    shutil.copytree(FLAGSHIP, issue)
+    event, deadline = date.today() + timedelta(60), date.today() + timedelta(30)
+    text = (issue / "issue.yaml").read_text(encoding="utf-8")
+    (issue / "issue.yaml").write_text(text.replace("date: 2023-06-16", f"date: {event}").replace(
+        "registration_deadline: 2023-06-09", f"registration_deadline: {deadline}"),
+        encoding="utf-8")
+    assert "the check found no warnings" in run("send", str(issue), "--dry-run")
+    out = run("send", str(issue), "--dry-run", "--at", f"{date.today() + timedelta(45)} 08:00")
+    assert f"the registration deadline ({deadline}) has passed" in out
+
+
+def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # type: ignore[no-untyped-def]
+    # `mailer send ISSUE --test "$TESTERS"` with the variable unset: it must not become a
+    # real send to the whole list, now (nor --at "" a send now, nor --segment "" a send to
+    # everyone on the issue's lists).
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    assert "give at least one address" in run("send", issue, "--test", "", ok=False)
+    assert "--at: '' is not a date and time" in run("send", issue, "--at", "", ok=False)
+    assert "--segment is empty" in run("send", issue, "--segment", " ", ok=False)
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
+
+
+def test_dry_run_refuses_what_the_send_refuses_a_bad_window_or_a_past_time(cli) -> None:  # type: ignore[no-untyped-def]
+    # The dry run is where an editor tries the command line first: a window or a time the
+    # send refuses must not pass there.
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    for args, why in ((("--window", "weekdays"), "send window 'weekdays'"),
+                      (("--window", "Mon-Fri 17:00-08:00"), "must end after it starts"),
+                      (("--at", "2020-01-01 08:00"), "is in the past")):
+        assert why in run("send", issue, *args, ok=False)
+        assert why in run("send", issue, *args, "--dry-run", ok=False)
+    assert "would get it" in run("send", issue, "--window", "Mon-Fri 08:00-17:00", "--dry-run")
+    assert _count(engine, Mailing) == 0

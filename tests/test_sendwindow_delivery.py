@@ -139,14 +139,19 @@ def test_bad_windows_are_refused_with_the_fix(engine: Engine, workspace: Path) -
     assert load_settings(workspace).send_window == "Mon-Fri 08:00-17:00"
 
 
-def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
-                         smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_subscribers(engine, 3)
+def _cli(workspace: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The command line on this workspace and database: its leading arguments."""
     monkeypatch.setenv("MAILER_DATABASE_URL", settings.db_url)
     monkeypatch.setenv("MAILER_SMTP_URL", settings.smtp_url)
     monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
     _register()
-    ws = ["--workspace", str(workspace)]
+    return ["--workspace", str(workspace)]
+
+
+def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
+                         smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_subscribers(engine, 3)
+    ws = _cli(workspace, settings, monkeypatch)
     r = CliRunner().invoke(app, [*ws, "send", str(FLAGSHIP), "--list", "medborgardialog",
                                  "--window", "Mon-Fri 08:00-17:00"])
     assert r.exit_code == 0, r.output
@@ -165,3 +170,25 @@ def test_cli_send_window(workspace: Path, settings: Settings, engine: Engine,
                                  "--window", "Mon-Fri 8-5", "--again"])
     assert isinstance(r.exception, MailerError)
     assert "must end after it starts" in str(r.exception)
+
+
+def test_mailings_says_when_the_window_opens_next(workspace: Path, settings: Settings,
+                                                  engine: Engine,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'worker --drain' says the copies wait for the next opening "('mailer mailings'
+    # shows it)": it must show it. A one-hour window on a day 2 to 6 days ahead (not a
+    # holiday or de facto day off) is closed now whatever the hour, and opens on that day.
+    from mailer.domain.sendwindow import _holidays
+
+    add_subscribers(engine, 2)
+    ws = _cli(workspace, settings, monkeypatch)
+    today = datetime.now(SE).date()
+    day = next(d for d in (today + timedelta(n) for n in range(2, 7))
+               if d not in _holidays("SE", d.year))
+    name = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[day.weekday()]
+    r = CliRunner().invoke(app, [*ws, "send", str(FLAGSHIP), "--list", "medborgardialog",
+                                 "--window", f"{name} 08:00-09:00"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*ws, "mailings"])
+    assert r.exit_code == 0, r.output
+    assert f"send window: {name} 08:00-09:00, next opening {day} 08:00" in r.output, r.output

@@ -12,7 +12,8 @@ from babel.dates import format_date
 from ruamel.yaml import YAML
 
 from mailer.authoring.load import DOCUMENT_NAME
-from mailer.domain.content import PLACEHOLDER_INTRO, PLACEHOLDER_SUMMARY, PLACEHOLDER_TITLE
+from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.domain.content import SCAFFOLD_TEXTS
 from mailer.errors import MailerError
 
 
@@ -77,6 +78,12 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
     last = prev[-1].data if prev else {}
     month = month or (today.month if year == today.year else 1)
     language = last.get("language", "sv")
+    texts = SCAFFOLD_TEXTS.get(language, SCAFFOLD_TEXTS["sv"])
+    # The example with every field of every item type: the workspace's copy, else the one
+    # shipped with mailer (a new workspace has none).
+    example = issues_dir / FLAGSHIP / DOCUMENT_NAME
+    example_name = (f"issues/{FLAGSHIP}/{DOCUMENT_NAME}" if example.is_file()
+                    else str(flagship_path() / DOCUMENT_NAME))
     folder = issues_dir / folder_name(year, number, month, language)
     if folder.exists():
         raise MailerError(f"{folder} already exists; choose another --year or remove it")
@@ -102,18 +109,18 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
         "",
         f"intro_title: {_q(title or heading)}",
         "intro: |",
-        f"  {PLACEHOLDER_INTRO}",
+        f"  {texts.intro}",
         "",
         "# Item types: report, factsheet, podcast, example, offer, event, network.",
-        "# See issues/2023-06-nyhetsbrev-6/issue.yaml for every field of each type.",
+        f"# See {example_name} for every field of each type.",
         "sections:",
-        "  - title: Nyheter",
+        f"  - title: {texts.section}",
         "    items:",
         "      - type: report",
         "        source: SKR",
-        f"        title: {PLACEHOLDER_TITLE}",
-        f"        summary: {PLACEHOLDER_SUMMARY}",
-        "        link: {url: \"https://www.example.org/\", text: Läs mer}",
+        f"        title: {texts.title}",
+        f"        summary: {texts.summary}",
+        f"        link: {{url: \"https://www.example.org/\", text: {texts.link_text}}}",
     ]
     if editor.get("name"):
         lines += ["", "editor:"]

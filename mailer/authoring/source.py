@@ -15,6 +15,14 @@ from mailer.domain.findings import DocPath, Msg, msg
 from mailer.errors import Problem
 
 INCLUDE_KEY = "file"  # {file: intro.md} stands for the text of intro.md beside the YAML
+#: Values in one file at most, counting a YAML reference (*name) each time it is used: the
+#: flagship has about 300; a few nested references to lists of references ("billion
+#: laughs") would otherwise expand to millions and take the check (or the admin) down.
+MAX_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +91,14 @@ def read_source(path: Path, display: str) -> Source:
         src.problems.append(Problem(msg("the file is not valid YAML: %(problem)s",
                                         problem=str(exc)), file=display))
         return src
-    src.data = _plain(raw, (), src, path.parent, display)
+    try:
+        src.data = _plain(raw, (), src, path.parent, display)
+    except _TooManyValues:
+        src.positions.clear()
+        src.problems.append(Problem(msg(
+            "the file holds over %(n)s values (a reference *name counts each time it is "
+            "used); write the issue out without & and * references", n=MAX_VALUES),
+            file=display))
     return src
 
 
@@ -148,6 +163,8 @@ def _text_start(value: object, value_line: int) -> int:
 
 
 def _plain(node: object, path: DocPath, src: Source, folder: Path, file: str) -> object:
+    if len(src.positions) > MAX_VALUES:
+        raise _TooManyValues
     if isinstance(node, CommentedMap):
         if set(node) == {INCLUDE_KEY} and str(node[INCLUDE_KEY]).endswith(".md"):
             return _include(str(node[INCLUDE_KEY]), path, src, folder, file)
@@ -187,9 +204,15 @@ def _include(name: str, path: DocPath, src: Source, folder: Path, file: str) -> 
                                         "%(folder)s; create it or fix the name", name=name,
                                         folder=folder), file, here.line, None))
         return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        src.problems.append(Problem(f"cannot read {name!r} as UTF-8 text: {exc}",
+    except UnicodeDecodeError as exc:
+        src.problems.append(Problem(msg("%(name)r is not UTF-8 text (%(reason)s at byte "
+                                        "%(start)s); save it as UTF-8", name=name,
+                                        reason=exc.reason, start=exc.start),
                                     file, here.line, None))
+        return ""
+    except OSError as exc:
+        src.problems.append(Problem(msg("cannot read %(name)r: %(problem)s", name=name,
+                                        problem=exc.strerror), file, here.line, None))
         return ""
     shown = str(Path(file).parent / name)
     src.positions[path] = Pos(shown, here.line, 1)

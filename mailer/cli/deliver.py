@@ -6,7 +6,7 @@ import asyncio
 import gc
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from mailer.cli import app
-from mailer.cli.context import AppContext
+from mailer.cli.context import AppContext, count
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import brands, segments
@@ -51,13 +51,14 @@ def send(
     lists: list[str] = typer.Option([], "--list", "-l",
                                     help="Target list slug (repeatable; default: the "
                                          "issue's own 'lists')."),
-    at: str = typer.Option("", "--at", help='Send at this local time, e.g. "2023-06-15 08:00".'),
+    at: str | None = typer.Option(None, "--at",
+                                  help='Send at this local time, e.g. "2023-06-15 08:00".'),
     where: list[str] = typer.Option([], "--where",
                                     help="Only subscribers meeting FIELD=VALUE, FIELD!=VALUE "
                                          "or FIELD~TEXT (contains); repeatable, all must "
                                          "hold. Fields: org.kind, org.code, org.county, "
                                          "org.name, role, language, attr.NAME."),
-    segment: str = typer.Option("", "--segment",
+    segment: str | None = typer.Option(None, "--segment",
                                 help="A saved segment (mailer segments): its list and "
                                      "conditions."),
     window: str = typer.Option("", "--window",
@@ -73,7 +74,7 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Show per list who would get it, who is left out and "
                                       "why, and the check's warnings; change nothing."),
-    test: str = typer.Option("", "--test",
+    test: str | None = typer.Option(None, "--test",
                              help="Send a test copy (marked [TEST]) to these addresses "
                                   "(comma-separated) instead of the lists."),
     track_clicks: bool = typer.Option(False, "--track-clicks",
@@ -84,17 +85,25 @@ def send(
     from mailer.delivery.sources import render_path
 
     c: AppContext = ctx.obj
-    when = _parse_at(at, c) if at else None
+    # An option given empty (--test "$ADDRESSES" with the variable unset) is an error, never
+    # "not given": that would send the issue to everyone on its lists, now.
+    when = _parse_at(at, c) if at is not None else None
+    if segment is not None and not segment.strip():
+        raise MailerError("--segment is empty; give a saved segment's name (see: mailer "
+                          "segments) or leave out --segment")
+    segment = segment or ""
     if include_received and not again:
         raise MailerError("--include-received goes with --again (a first send reaches "
                           "everyone on the lists anyway)")
-    src = render_path(path, c.settings)
-    if test:
-        if lists or at or again or dry_run:
+    # The day it goes out, for the check's warnings (an event or deadline that has passed).
+    day = (when or datetime.now(UTC)).astimezone(c.settings.tz).date()
+    src = render_path(path, c.settings, today=day)
+    if test is not None:
+        if lists or when or again or dry_run:
             raise MailerError("--test sends a test copy now; leave out --list, --at, --again "
                               "and --dry-run")
         addresses = svc.test_addresses(test)
-        src, signature = _branded(c, path, src, src.lists, "", test=True)
+        src, signature = _branded(c, path, src, src.lists, "", day, test=True)
         with transaction(c.engine) as s:
             planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
                                     source=src.path, now=datetime.now(UTC),
@@ -111,8 +120,11 @@ def send(
     lists = list(lists) or ([] if segment else src.lists)
     if not lists and not segment:
         raise MailerError(f"{path}: no target list; give --list SLUG or set 'lists' in the issue")
-    src, signature = _branded(c, path, src, lists, segment)
+    src, signature = _branded(c, path, src, lists, segment, day)
     if dry_run:
+        # What the send would refuse before planning, the dry run refuses too.
+        svc.check_send_time(when, datetime.now(UTC))
+        svc.check_window(window)
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
                                  include_received=include_received, where=where,
@@ -133,17 +145,17 @@ def send(
         typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
-                   f"{n} recipients now; a running 'mailer worker' sends it")
+                   f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
     else:
-        typer.echo(f"mailing {m} queued for {n} recipients; "
+        typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
     if suppressed:
-        typer.echo(f"{suppressed} subscriber(s) of these lists left out: their address is on "
-                   "the suppression list (see 'mailer suppressions')")
+        typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
+                   "address is on the suppression list (see 'mailer suppressions')")
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
-             segment: str, *, test: bool = False) -> tuple[Source, Signature]:
+             segment: str, day: date, *, test: bool = False) -> tuple[Source, Signature]:
     """The newsletter's brand for these lists (services.brands), and the issue rendered
     in it: again when it names no brand and its lists have one."""
     from mailer.delivery.sources import render_path
@@ -153,7 +165,7 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
                                     issue=f"{src.path}/issue.yaml", list_slugs=lists,
                                     segment=segment, test=test)
     if signature.brand != src.rendered_brand:
-        src = render_path(path, c.settings, brand=signature.brand)
+        src = render_path(path, c.settings, brand=signature.brand, today=day)
     return src, signature
 
 
@@ -196,6 +208,8 @@ def mailings(ctx: typer.Context) -> None:
     """List mailings with their progress."""
     if ctx.invoked_subcommand is not None:
         return
+    from mailer.delivery.worker import window_text
+
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         rows = svc.progress(s)
@@ -217,8 +231,9 @@ def mailings(ctx: typer.Context) -> None:
         if p.segment or p.audience:
             typer.echo("      to " + (f"segment {p.segment!r}: " if p.segment else "")
                        + "where " + " and ".join(p.audience))
-        if p.send_window:
-            typer.echo(f"      send window: {p.send_window}")
+        window = window_text(p.send_window, p.kind, c.settings.send_window)
+        if window and window != "off":
+            typer.echo(f"      send window: {window}{_next_opening(window, p, c)}")
         for reason in p.reasons:
             typer.echo(f"      {reason}")
         if p.note:
@@ -231,6 +246,19 @@ def mailings(ctx: typer.Context) -> None:
                        f"unsubscribed {h.unsubscribed}")
             for w in h.warnings:
                 typer.echo(f"      WARNING: {_HEALTH_WARNINGS[w]}")
+
+
+def _next_opening(window: str, p: svc.MailingProgress, c: AppContext) -> str:
+    """", next opening 2026-12-01 08:00" while copies wait for a closed window."""
+    from mailer.domain.sendwindow import SendWindow
+
+    waiting = sum(p.counts.get(k, 0) for k in ("queued", "retry"))
+    if p.status not in ("sending", "scheduled", "paused") or not waiting:
+        return ""
+    now = datetime.now(UTC)
+    start = max(now, p.scheduled_at or now)
+    opens = SendWindow.parse(window, c.settings.timezone).next_open(start)
+    return f", next opening {_local(opens, c)}" if opens > start else ""
 
 
 @mailings_app.command("show")

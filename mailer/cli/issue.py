@@ -9,12 +9,15 @@ from pathlib import Path
 
 import typer
 
-from mailer.authoring import document_path, load_document
+from mailer.authoring import Loaded, document_path, load_document
 from mailer.authoring.scaffold import new_issue
 from mailer.cli import app
-from mailer.cli.context import AppContext
+from mailer.cli.context import AppContext, count
+from mailer.config import parse_sender
 from mailer.domain.content import Issue
 from mailer.errors import ConfigError, MailerError, Problem
+from mailer.services.brands import Signature
+from mailer.store.db import reading
 
 issue_app = typer.Typer(help="Compose newsletter issues: scaffold, check, render, preview.",
                         no_args_is_help=True)
@@ -83,19 +86,41 @@ def check(
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
     if errors or loaded.document is None:
-        typer.echo(f"{loaded.path}: {errors} error(s), {warnings} warning(s)", err=True)
+        typer.echo(f"{loaded.path}: {count(errors, 'error')}, {count(warnings, 'warning')}",
+                   err=True)
         raise typer.Exit(1)
     doc = loaded.document
     items = sum(len(s.items) for s in getattr(doc, "sections", []))
-    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {len(doc.sections)} sections, "
-            f"{items} items" if isinstance(doc, Issue) else loaded.kind)
-    typer.echo(f"ok: {loaded.path} ({what}); {warnings} warning(s)")
+    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {count(len(doc.sections), 'section')}, "
+            f"{count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
+    typer.echo(f"ok: {loaded.path} ({what}); {count(warnings, 'warning')}")
 
 
 def _line_of(path: Path, key: str) -> int | None:
     """The line of a top-level ``key:`` in a YAML file (for a problem's file:line)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return next((n for n, line in enumerate(lines, 1) if line.startswith(f"{key}:")), None)
+
+
+def _signature(c: AppContext, loaded: Loaded) -> Signature:
+    """The newsletter the issue will look and sign as (services.brands.for_preview): its
+    own brand:, else its lists'; only its own before the database is set up."""
+    from mailer.services import brands
+
+    doc = loaded.document
+    own = str(getattr(doc, "brand", "") or "")
+    lists = [str(x) for x in getattr(doc, "lists", []) or []]
+    issue = str(loaded.path)
+    try:
+        engine = c.engine if lists and not own else None
+    except MailerError:  # no database yet ('mailer init'): the lists' brand is unknown
+        engine = None
+    if engine is None:
+        return brands.for_preview(None, c.settings, issue_brand=own, issue=issue,
+                                  list_slugs=lists)
+    with reading(engine) as session:
+        return brands.for_preview(session, c.settings, issue_brand=own, issue=issue,
+                                  list_slugs=lists)
 
 
 @issue_app.command("render")
@@ -114,13 +139,16 @@ def render(
     if not loaded.ok:
         raise MailerError(f"{loaded.path} has problems; fix them first "
                           f"(mailer issue check {path})", loaded.errors)
-    rendered = render_document(loaded.document, loaded.kind, options_for(settings, loaded.folder))
+    looks = _signature(c, loaded)
+    rendered = render_document(loaded.document, loaded.kind,
+                               options_for(settings, loaded.folder, brand=looks.brand))
     values = sample_values(settings.base_url, settings.secret_key)
     html, text = personalise(rendered, values)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(html, encoding="utf-8")
     (out / "index.txt").write_text(text, encoding="utf-8")
-    (out / "sample.eml").write_bytes(bytes(sample_message(rendered, settings.sender, values)))
+    (out / "sample.eml").write_bytes(bytes(sample_message(rendered, parse_sender(looks.sender),
+                                                          values)))
     media = [f for f in loaded.folder.iterdir()
              if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp")]
     if media:
@@ -159,9 +187,10 @@ def preview(
         loaded = load_document(file)
         if not loaded.ok:
             lines = [str(p) for p in loaded.problems]
-            return Snapshot("", problems_page(f"{len(loaded.errors)} problem(s)", lines),
+            return Snapshot("", problems_page(count(len(loaded.errors), "problem"), lines),
                             "\n".join(lines), False)
-        options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media")
+        options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media",
+                              brand=_signature(c, loaded).brand)
         rendered = render_document(loaded.document, loaded.kind, options)
         html, text = personalise(rendered, sample_values(base, settings.secret_key))
         return Snapshot("", html, text, True)

@@ -226,7 +226,7 @@ class MessageTemplate:
                                         lambda i: f"{links.click(mailing.id, i)}/{CLICK_TAG}")
         body.add_source(html_source, html=True)
         body.add_literal(end)
-        browser_url = links.view(mailing.id)
+        browser_url = links.browser(mailing.id)
         body.prefill("browser_url", browser_url)  # the same for everyone: encode once
         return cls(
             mailing_id=mailing.id, kind=mailing.kind, links=links, sender=sender,

@@ -7,6 +7,7 @@ sees only ``RenderedMailing``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from mailer.config import Settings
@@ -27,9 +28,11 @@ class Source:
     rendered_brand: str = ""  # the brand it was rendered in
 
 
-def render_path(path: Path, settings: Settings, *, brand: str = "") -> Source:
+def render_path(path: Path, settings: Settings, *, brand: str = "",
+                today: date | None = None) -> Source:
     """Load and render the issue or invitation at ``path`` once (no personalisation); a
-    document naming no brand is rendered in ``brand`` (its lists', services.brands)."""
+    document naming no brand is rendered in ``brand`` (its lists', services.brands).
+    ``today`` (the day it goes out) enables the check's has-passed warnings."""
     path = Path(path)
     if not path.exists():
         raise MailerError(f"{path}: no such file or folder (give an issue folder or its "
@@ -37,7 +40,7 @@ def render_path(path: Path, settings: Settings, *, brand: str = "") -> Source:
     from mailer.authoring import load_document
     from mailer.render.documents import options_for, render_document
 
-    loaded = load_document(path)
+    loaded = load_document(path, today=today)
     if not loaded.ok:
         raise MailerError(f"{loaded.path} has problems; fix them first "
                           f"(mailer issue check {path})", loaded.errors)

@@ -57,6 +57,14 @@ HEARTBEAT_SECONDS = 5.0
 #: Kinds the workspace's send_window applies to (confirmations and tests go at once).
 WINDOWED_KINDS = frozenset({MailingKind.newsletter, MailingKind.invitation,
                             MailingKind.reminder})
+
+
+def window_text(send_window: str, kind: str, workspace_window: str) -> str:
+    """The send window a mailing's copies wait for: its own, else (for the kinds it
+    applies to) the workspace's send_window; "" or "off" for none."""
+    return send_window or (workspace_window if kind in WINDOWED_KINDS else "")
+
+
 STOP_GRACE_SECONDS = 1.5  # at a stop, messages on the wire get this long to finish
 # A group commit waits this long (or for a batch's worth of outcomes) for more outcomes
 # to join it while copies are on the wire; each outcome is in the journal already. A
@@ -347,8 +355,7 @@ class Worker:
         (reminders, invitations) is never moved past it. Returns rows moved."""
         moved = 0
         for m in due:
-            text = m.send_window or (self.settings.send_window
-                                     if m.kind in WINDOWED_KINDS else "")
+            text = window_text(m.send_window, m.kind, self.settings.send_window)
             if not text or text == "off":
                 continue
             until = self._window(text).due(now, not_after=m.expires_at)

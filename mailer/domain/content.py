@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -294,10 +295,27 @@ def check_markdown(path: DocPath, text: str) -> list[Finding]:
 
 #: The example texts ``mailer issue new`` writes (``authoring/scaffold.py`` uses these);
 #: an issue still holding one is not ready to send.
-PLACEHOLDER_INTRO = "Skriv inledningen här (Markdown: **fet**, [länktext](https://…))."
-PLACEHOLDER_TITLE = "Rubrik"
-PLACEHOLDER_SUMMARY = "En kort sammanfattning."
-_PLACEHOLDER_TEXTS = {PLACEHOLDER_INTRO.split(" (")[0], PLACEHOLDER_TITLE, PLACEHOLDER_SUMMARY}
+@dataclass(frozen=True, slots=True)
+class ScaffoldTexts:
+    """The example texts of ``mailer issue new`` in an issue's language: ``intro``,
+    ``title`` and ``summary`` must be replaced (the check refuses them); ``section`` and
+    ``link_text`` are ordinary words the editor may keep."""
+
+    intro: str
+    title: str
+    summary: str
+    section: str
+    link_text: str
+
+
+SCAFFOLD_TEXTS = {
+    "sv": ScaffoldTexts("Skriv inledningen här (Markdown: **fet**, [länktext](https://…)).",
+                        "Rubrik", "En kort sammanfattning.", "Nyheter", "Läs mer"),
+    "en": ScaffoldTexts("Write the introduction here (Markdown: **bold**, [link text]"
+                        "(https://…)).", "Heading", "A short summary.", "News", "Read more"),
+}
+_PLACEHOLDER_TEXTS = {text for t in SCAFFOLD_TEXTS.values()
+                      for text in (t.intro.split(" (")[0], t.title, t.summary)}
 
 
 def is_placeholder(text: str | None) -> bool:

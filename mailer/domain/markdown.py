@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import unquote
 
 import nh3
 from markdown_it import MarkdownIt
@@ -42,7 +43,7 @@ class MarkdownResult:
     html: str
     findings: list[TextFinding] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
-    images: list[tuple[str, str]] = field(default_factory=list)  # (src, alt)
+    images: list[tuple[str, str]] = field(default_factory=list)  # (file name or URL, alt)
 
 
 @lru_cache(maxsize=1)
@@ -98,20 +99,23 @@ def render_markdown(text: str, *, local_images: bool = True) -> MarkdownResult:
                 links.append(url)
             elif child.type == "image":
                 src = str(child.attrs.get("src", ""))
+                # The parser percent-encodes the address ("sjön.png" → "sj%C3%B6n.png"):
+                # the HTML keeps that; the editor's file name is the decoded one.
+                name = src if "://" in src else unquote(src)
                 alt = "".join(c.content for c in (child.children or [])).strip()
-                line = _line_of(source, f"]({src}", base)
+                line = _line_of(source, f"]({name}", _line_of(source, f"]({src}", base))
                 if not alt:
                     findings.append(TextFinding(
                         line, msg("image %(src)r has no alt text; describe it in the brackets: "
-                                  "![what the picture shows](%(src)s)", src=src)))
+                                  "![what the picture shows](%(src)s)", src=name)))
                 if "://" in src or not local_images:
                     try:
-                        src = normalise_url(src)
+                        src = name = normalise_url(src)
                     except BadUrl as exc:
                         findings.append(TextFinding(line, msg("image: %(problem)s",
                                                                  problem=exc.message)))
                 child.attrs["src"] = src
-                images.append((src, alt))
+                images.append((name, alt))
             elif child.type == "text":
                 findings.extend(
                     TextFinding(

@@ -64,7 +64,10 @@ def parse(text: str) -> Condition:
             "(contains), e.g. org.kind=region; fields: %(fields)s, attr.NAME",
             condition=raw, fields=", ".join(FIELDS)))
     pos, op = min(positions, key=lambda p: (p[0], -len(p[1])))
-    field, value = raw[:pos].strip().lower(), raw[pos + len(op):].strip()
+    field, value = raw[:pos].strip(), raw[pos + len(op):].strip()
+    # An attribute keeps its name as imported ("Telefon" from a column "Telefon"): its
+    # JSON key is looked up as written. Every other field is one of ours, in lower case.
+    field = (f"attr.{field[5:]}" if field[:5].lower() == "attr." else field.lower())
     if field not in FIELDS and field != "registered" and not _ATTR.match(field):
         raise ConditionError(msg("condition %(condition)r: unknown field %(field)r; use one "
                                  "of %(fields)s or attr.NAME (letters, digits, _ and -)",

@@ -32,7 +32,7 @@ def sample_values(base_url: str, secret_key: str = "", *, mailing_id: int = 0,
         **SAMPLE_RECIPIENT,
         "unsubscribe_url": links.unsubscribe(subscriber_id, list_id),
         "preferences_url": links.preferences(subscriber_id),
-        "browser_url": links.view(mailing_id),
+        "browser_url": links.browser(mailing_id),
         "register_url": f"{links.base}/register",
     }
 

@@ -21,8 +21,8 @@ from mailer.domain.findings import msg
 from mailer.errors import MailerError
 from mailer.store.lists import find_list, get_list
 
-__all__ = ["Signature", "brand_of", "check_brand", "for_send", "list_signature",
-           "signature"]
+__all__ = ["Signature", "brand_of", "check_brand", "for_preview", "for_send",
+           "list_signature", "signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +92,18 @@ def for_send(session: Session, settings: Settings, *, issue_brand: str, issue: s
         lst = next(x for x in lists if x.brand == name)
         check_brand(settings, name, f"list {lst.slug}")
     return signature(settings, name)
+
+
+def for_preview(session: Session | None, settings: Settings, *, issue_brand: str, issue: str,
+                list_slugs: Sequence[str]) -> Signature:
+    """How a preview or a rendered sample of an issue looks and signs: as its test send
+    will (its own ``brand:``, else its own lists'; without a ``session``, no database yet:
+    its own brand only); an unknown brand or lists of a mix of newsletters (refused when
+    sent) preview in the workspace's [brand]."""
+    try:
+        if issue_brand or session is None or not list_slugs:
+            return signature(settings, check_brand(settings, issue_brand, issue))
+        return for_send(session, settings, issue_brand="", issue=issue,
+                        list_slugs=list_slugs, test=True)
+    except MailerError:
+        return signature(settings, "")

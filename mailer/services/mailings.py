@@ -95,12 +95,7 @@ def plan_mailing(
     clean_header_value(rendered.subject, "the subject")
     if not rendered.subject.strip():
         raise MailerError(msg("the mailing has no subject"))
-    if at is not None:
-        if at.tzinfo is None:
-            raise MailerError(msg("the send time must carry a time zone"))
-        if at <= now:
-            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
-                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
+    check_send_time(at, now)
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
@@ -145,6 +140,16 @@ def plan_mailing(
         planned += outbox.plan_explicit(session, mailing.id, _checked(recipients), now,
                                         suppressions_checked=suppressions_checked)
     return mailing, planned
+
+
+def check_send_time(at: datetime | None, now: datetime) -> None:
+    """A mailing's ``at``: none (now), or an aware time in the future."""
+    if at is not None:
+        if at.tzinfo is None:
+            raise MailerError(msg("the send time must carry a time zone"))
+        if at <= now:
+            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
+                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
 
 
 def check_window(text: str) -> str:

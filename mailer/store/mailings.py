@@ -124,8 +124,10 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
 
 
 #: What a "view in browser" link may show besides newsletters: the letters that went to
-#: a whole list (an invitation and its reminders), not the one-to-one confirmations.
-VIEWABLE_KINDS = (MailingKind.newsletter, MailingKind.invitation, MailingKind.reminder)
+#: a whole list (an invitation and its reminders) and test copies (they have no lists, so
+#: only their signed link shows them), not the one-to-one confirmations.
+VIEWABLE_KINDS = (MailingKind.newsletter, MailingKind.invitation, MailingKind.reminder,
+                  MailingKind.test)
 
 
 def archived_newsletters(session: Session, mailing_id: int | None = None, *,

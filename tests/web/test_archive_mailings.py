@@ -45,6 +45,60 @@ def test_sent_issue_is_in_the_archive_and_view_page(engine: Engine, settings: Se
     assert client.get("/archive/view/999999").status_code == 404
 
 
+def test_view_in_browser_opens_for_an_issue_sent_only_to_a_private_list(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    # An internal newsletter (a private list): its readers' "Öppna det i webbläsaren" link
+    # must open the issue (it was the 404 page for every one of them), while the issue
+    # stays out of the public archive, its unsigned page and shared caches.
+    from sqlalchemy import update
+
+    from mailer.store.models import MailingList
+
+    list_id = add_subscribers(engine, 2, slug="internt")
+    with transaction(engine) as s:
+        s.execute(update(MailingList).where(MailingList.id == list_id).values(public=False))
+        mailing, _ = plan_mailing(s, RENDERED, kind="newsletter", now=datetime.now(UTC),
+                                  list_slugs=["internt"])
+        other, _ = plan_mailing(s, RENDERED, kind="newsletter", now=datetime.now(UTC),
+                                list_slugs=["internt"])
+    assert deliver_due(engine, settings).sent == 4
+    sent = [r.message for r in smtp_server.wait_for(4)]
+    views = {part for m in sent for part in m.get_body(("html",)).get_content().split("'")
+             if "/archive/view/" in part}
+    view_url = next(v for v in views if f"/archive/view/{mailing.id}/" in v)
+    client = TestClient(create_app(settings, engine=engine))
+    page = client.get(view_url.replace(settings.base_url, ""))
+    assert page.status_code == 200, view_url
+    assert "Medborgardialog" in page.text and "person0@" not in page.text
+    assert "/u/" not in page.text and "/archive/internt" not in page.text
+    assert page.headers["cache-control"].startswith("private")
+    assert page.headers["x-robots-tag"] == "noindex"
+    token = view_url.rsplit("/", 1)[1]
+    assert client.get(f"/archive/view/{mailing.id}").status_code == 404
+    assert client.get(f"/archive/view/{other.id}/{token}").status_code == 404  # not its token
+    assert client.get(f"/archive/view/{mailing.id}/{token[:-2]}xx").status_code == 404
+    assert "Nyhetsbrev nr 6" not in client.get("/archive/internt").text
+
+
+def test_view_in_browser_of_a_test_copy_opens(engine: Engine, settings: Settings,
+                                              smtp_server: SmtpServer) -> None:
+    # The editor checks the links of the test copy: "Öppna det i webbläsaren" opens it.
+    from mailer.services.mailings import plan_test
+
+    add_subscribers(engine, 1)
+    with transaction(engine) as s:
+        planned = plan_test(s, RENDERED, ["redaktor@example.test"], base_url=settings.base_url,
+                            source="issues/x", now=datetime.now(UTC))
+    assert deliver_due(engine, settings).sent == 1
+    html = smtp_server.wait_for(1)[0].message.get_body(("html",)).get_content()
+    view_url = next(p for p in html.split("'") if "/archive/view/" in p)
+    client = TestClient(create_app(settings, engine=engine))
+    page = client.get(view_url.replace(settings.base_url, ""))
+    assert page.status_code == 200 and "Medborgardialog" in page.text
+    assert client.get(f"/archive/view/{planned.mailing_id}").status_code == 404
+    assert "Nyhetsbrev nr 6" not in client.get("/archive/medborgardialog").text
+
+
 def test_archive_is_paged_and_reads_while_a_writer_holds_the_lock(
         engine: Engine, settings: Settings) -> None:
     import threading

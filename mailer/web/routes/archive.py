@@ -4,9 +4,11 @@ mailer.toml), each issue's page, and an Atom and an RSS 2.0 feed of each.
 Nothing personal is shown: the archived HTML is the once-rendered mailing without the
 lines about one recipient, its placeholders filled with public values (see
 mailer.web.archive). An issue's page also shows an invitation or a reminder (their copies
-link to it too); the lists and feeds hold newsletters only. Only mailings that went
-to at least one public list are shown; the view-in-browser link of a mailing sent only to
-private lists answers 404 (it would need a token; see the notes in the web docs).
+link to it too); the lists and feeds hold newsletters only. Only mailings that went to at
+least one public list are shown at ``/archive/view/<id>``; the mail's view-in-browser
+link carries a token signed for its mailing (``/archive/view/<id>/<token>``,
+``Links.browser``), so it opens for a mailing sent only to private lists, or as a test,
+too (not cached by shared caches, not indexed).
 """
 
 from __future__ import annotations
@@ -34,16 +36,32 @@ ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data
 @router.get("/archive/view/{mailing_id}")
 async def archive_view(request: Request, mailing_id: Id) -> Response:
     # Id: 1 to 2**31-1 (PostgreSQL's integer); anything else is the 404 page, not a 500.
+    return await _issue_page(request, mailing_id, signed=False)
+
+
+@router.get("/archive/view/{mailing_id}/{token}")
+async def archive_view_signed(request: Request, mailing_id: Id, token: str) -> Response:
+    """The mail's view-in-browser link: any issue that went out, with its mailing's token."""
+    if not web_of(request).links.read_browser(mailing_id, token):
+        raise PageError.from_status(404)
+    return await _issue_page(request, mailing_id, signed=True)
+
+
+async def _issue_page(request: Request, mailing_id: int, *, signed: bool) -> Response:
     web = web_of(request)
     issue = await run_in_threadpool(web.archive.issue, mailing_id)
     public = await read(request, public_list_slugs)
-    if issue is None or not public.intersection(issue.list_slugs):
+    slug = next((s for s in issue.list_slugs if s in public), None) if issue else None
+    if issue is None or (slug is None and not signed):
         raise PageError.from_status(404)
-    slug = next(s for s in issue.list_slugs if s in public)
-    html = public_html(issue, web.links.view(mailing_id), web.links.archive(slug))
-    return Response(html, media_type="text/html; charset=utf-8", headers={
-        "content-security-policy": ISSUE_CSP, "cache-control": "public, max-age=300",
-        "content-language": issue.rendered.language})
+    headers = {"content-security-policy": ISSUE_CSP, "cache-control": "public, max-age=300",
+               "content-language": issue.rendered.language}
+    if slug is None:  # sent only to private lists, or as a test: for its readers only
+        headers |= {"cache-control": "private, max-age=300", "x-robots-tag": "noindex"}
+    html = public_html(issue, web.links.browser(mailing_id) if signed
+                       else web.links.view(mailing_id),
+                       web.links.archive(slug) if slug else f"{web.links.base}/")
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
 
 
 async def _newsletter(request: Request, slug: str) -> tuple[Newsletter, list[ArchivedIssue]]:

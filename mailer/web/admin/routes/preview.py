@@ -58,14 +58,10 @@ def _lists_brand(request: Request, name: str) -> str:
     own = str(getattr(doc, "brand", "") or "")
     if not loaded.ok or own:
         return ""
-    try:
-        with reading(web.engine) as session:
-            return brands.for_send(session, web.settings, issue_brand="",
-                                   issue=f"issues/{name}/issue.yaml",
-                                   list_slugs=[str(x) for x in getattr(doc, "lists", [])],
-                                   test=True).brand
-    except MailerError:
-        return ""
+    with reading(web.engine) as session:
+        return brands.for_preview(session, web.settings, issue_brand="",
+                                  issue=f"issues/{name}/issue.yaml",
+                                  list_slugs=[str(x) for x in getattr(doc, "lists", [])]).brand
 
 
 @router.get("/admin/issues/{name}/preview.html")
