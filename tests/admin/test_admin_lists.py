@@ -97,3 +97,47 @@ def test_create_list(client: TestClient, team: dict[str, int]) -> None:
                   {"slug": "seminarier", "name": "Seminarier", "public": "1"})
     assert r.headers["location"].startswith("/admin/lists/seminarier")
     assert "Seminarier" in client.get("/admin/lists").text
+
+
+def _rejected_file(client: TestClient, r) -> str:  # type: ignore[no-untyped-def]
+    link = r.text.split('href="/admin/lists/medborgardialog/import/')[1].split('"')[0]
+    rejected = client.get(f"/admin/lists/medborgardialog/import/{link}")
+    assert rejected.status_code == 200
+    return rejected.text
+
+
+def test_the_rejected_rows_file_is_in_the_readers_language(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    _list(engine)
+    login(client, EMAILS["coordinator"])  # Swedish by default
+    lines = _rejected_file(client, _import(client, dry_run=True)).splitlines()
+    assert lines[0] == "e-post;namn;kommun;rad;orsak"
+    assert lines[1] == ("inte-en-adress;Fel Person;Hylte kommun;4;ogiltig e-postadress "
+                        "'inte-en-adress': En e-postadress måste ha ett @.")
+    assert lines[2].endswith(';5;"dubblett av rad 2 (samma adress; stora och små bokstäver '
+                             'spelar ingen roll)"')
+    client.get("/admin/lists/medborgardialog?lang=en")
+    lines = _rejected_file(client, _import(client, dry_run=True)).splitlines()
+    assert lines[0] == "e-post;namn;kommun;line;reason"
+    assert lines[1].endswith(";4;invalid e-mail address 'inte-en-adress': An email address "
+                             "must have an @-sign.")
+
+
+def test_the_corrected_rejected_rows_import_without_line_and_reason(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """The rejected file's own columns (rad, orsak) are no attributes of the people on it."""
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    rejected = _rejected_file(client, _import(client))
+    fixed = rejected.replace("inte-en-adress;", "fel.person@hylte.se;", 1)
+    page = client.get("/admin/lists/medborgardialog")
+    r = client.post("/admin/lists/medborgardialog/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("medlemmar.rejected.csv", fixed.encode("utf-8"),
+                                    "text/csv")})
+    assert "<dt>Importerade</dt><dd>1 person (1 ny i databasen)</dd>" in r.text, r.text
+    assert "<li>”rad” → " not in r.text
+    with transaction(engine) as s:
+        person = s.scalars(select(Subscriber).where(
+            Subscriber.email == "fel.person@hylte.se")).one()
+        assert person.attributes in ({}, None), person.attributes

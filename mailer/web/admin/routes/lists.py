@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, Response
 
 from mailer.domain.findings import msg
 from mailer.domain.roles import Action
+from mailer.render.i18n import Translator
 from mailer.errors import MailerError, NotFound
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
@@ -33,7 +34,7 @@ from mailer.services.lists import (
 )
 from mailer.services.subscriptions import STATUSES
 from mailer.web.admin.auth import checked_form, require, session_cookie
-from mailer.web.admin.pages import redirect, render
+from mailer.web.admin.pages import admin_language, redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db, read
@@ -167,8 +168,10 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
         with path.open("wb") as fh:
             await run_in_threadpool(shutil.copyfileobj, upload.file, fh, 1024 * 1024)
     engine = web.engine
+    # The rejected rows' file in the reader's language, like the report beside its link.
+    localise = Translator(admin_language(request)).localise
     report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
-                                     now=web.now(), shown_as=path.name)
+                                     now=web.now(), shown_as=path.name, localise=localise)
 
     found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
