@@ -110,9 +110,29 @@ def install_error_handlers(api: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if (body := _body_problem(first)) is not None:
+            return error_response(422, "invalid", body, "body")
         loc = [str(x) for x in first.get("loc", ())]
         field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
         message = "; ".join(
             f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
             for e in errors[:5])
         return error_response(422, "invalid", message or "the request is not valid", field)
+
+
+SEND_JSON = "send one JSON object with the header Content-Type: application/json"
+
+
+def _body_problem(error: dict[str, object]) -> str | None:
+    """What is wrong with the body as a whole (not JSON, or not an object), or None.
+    Pydantic names the place of a JSON syntax error as if it were a field (``"26"``)."""
+    loc = tuple(error.get("loc") or ())  # type: ignore[call-overload]
+    ctx = error.get("ctx")
+    if error.get("type") == "json_invalid":
+        pos = loc[1] if len(loc) > 1 else 0
+        why = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        return f"the body is not valid JSON ({why or 'syntax error'} at character {pos}); " \
+               + SEND_JSON
+    if loc == ("body",) and error.get("type") in ("model_attributes_type", "dict_type"):
+        return f"the body is not a JSON object; {SEND_JSON}"
+    return None
