@@ -630,7 +630,9 @@ def timeline(session: Session, mailing_id: int, *, buckets: int = 24) -> list[Ti
         return []
     seconds = [(at, status, n) for status, at, n in outbox.outcome_seconds(session, mailing_id)
                if status in FINAL]
-    start = mailing.started_at or mailing.scheduled_at or mailing.created_at
+    if mailing.started_at is None:
+        return []  # never started (scheduled, or cancelled or missed before): no delivery
+    start = mailing.started_at
     end = max(start, seconds[-1][0] + SECOND) if seconds else start
     points, i = [], 0
     running = {"sent": 0, "failed": 0, "skipped": 0}
