@@ -141,3 +141,21 @@ def test_the_corrected_rejected_rows_import_without_line_and_reason(
         person = s.scalars(select(Subscriber).where(
             Subscriber.email == "fel.person@hylte.se")).one()
         assert person.attributes in ({}, None), person.attributes
+
+
+def test_counts_on_the_list_page_and_dashboard_agree_in_number(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """"1 aktiv prenumerant", "0 obekräftade": not "52 aktiv" under a count."""
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    _import(client)  # two people
+    page = client.get("/admin/lists/medborgardialog").text
+    assert ('<span class="n">2</span>aktiva prenumeranter</div>' in page
+            and '<span class="n">0</span>obekräftade prenumeranter</div>' in page
+            and '<span class="n">0</span>avregistrerade personer</div>' in page), page
+    assert "2 träffar" in page
+    one = client.get("/admin/lists/medborgardialog", params={"q": "uppsala"}).text
+    assert "1 träff ·" in one or "1 träff<" in one, one
+    assert "<span class=\"n\">2</span> aktiva prenumeranter" in client.get("/admin").text
+    english = client.get("/admin/lists/medborgardialog?lang=en").text
+    assert '<span class="n">0</span>unsubscribed people</div>' in english
