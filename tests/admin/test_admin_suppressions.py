@@ -50,9 +50,13 @@ def test_api_suppressions_and_mailing_health(
 
     page = client.get(url)
     assert 'id="sender-health"' in page.text and "Avsändarhälsa" in page.text
+    # Swedish decimals with a comma, like the "0,1 %" of the warnings' own text.
+    assert "<td>66,7 %</td>" in page.text and "<td>33,3 %</td>" in page.text
+    assert "<td>0,00 %</td>" in page.text and "33.3" not in page.text
     dash = client.get("/admin")
     assert f'id="health-warning-{mailing_id}"' in dash.text
-    assert "Studsandelen 33.3 % är över 2 %" in dash.text
+    assert "Studsandelen 33,3 % är över 2 %" in dash.text
+    assert "<td>33.3 %</td>" in client.get(url, params={"lang": "en"}).text
 
     r = client.post("/api/suppressions", headers=auth, json={"email": "cia@karlskoga.se"})
     assert r.status_code == 201 and r.json()["reason"] == "manual"

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mailer.config import Settings
-from mailer.render.i18n import Translator, describe_problem
+from mailer.render.i18n import Translator, describe_problem, format_fixed
 from mailer.web.i18n import LANGUAGES, N_, Translate, choose_language
 from mailer.web.i18n import translator as web_translator
 from mailer.web.pages import TEMPLATES, make_environment, web_of
@@ -140,6 +140,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
         "localise": _localiser(lang),
         "problem_text": lambda p, place=True: describe_problem(p, lang, place=place),
         "lang": lang,
+        "decimal": lambda value, places=1: format_fixed(value, places, lang),
         "other_lang": other,
         "switch_url": admin_url(request.url.path, lang=other),
         "csrf_token": lambda: web.csrf.token(request, session=session_cookie(request)),
