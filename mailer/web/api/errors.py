@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -65,6 +67,20 @@ def _roots() -> list[str]:
         return [n for n in os.listdir("/") if n not in ("api", "admin")]
     except OSError:
         return []
+
+
+@contextmanager
+def about(field: str) -> Iterator[None]:
+    """A refusal raised inside (a MailerError without problems of its own) is about the
+    request's ``field``: the answer names it, as a refused admin form shows the error
+    beside its field."""
+    try:
+        yield
+    except MailerError as exc:
+        if isinstance(exc, DatabaseBusy) or exc.problems:
+            raise
+        status = 404 if isinstance(exc, NotFound) else 400
+        raise ApiError(status, without_paths(exc.message), field=field) from None
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
