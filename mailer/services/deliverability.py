@@ -240,6 +240,11 @@ def suppressions(session: Session, *, q: str = "", limit: int = 500,
                                                           offset=offset)]
 
 
+def suppressions_matching(session: Session, *, q: str = "") -> int:
+    """How many suppressions ``suppressions`` with this ``q`` pages through."""
+    return store.matching(session, q)
+
+
 def suppression_counts(session: Session) -> dict[str, int]:
     return store.count(session)
 

@@ -47,7 +47,8 @@ UPLOADS = ".admin-uploads"  # in the workspace; removed a day after the import
 KEEP_UPLOADS = 24 * 3600
 
 
-def _page_number(request: Request) -> int:
+def page_number(request: Request) -> int:
+    """The ``?page=`` of a paged admin table (1 when missing or not a number)."""
     raw = request.query_params.get("page", "1")
     return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
 
@@ -90,7 +91,7 @@ async def one_list(request: Request, slug: str, me: Principal = VIEW) -> Respons
     status = request.query_params.get("status", "active")
     status = status if status in STATUSES else "active"
     q = request.query_params.get("q", "")[:200]
-    page = _page_number(request)
+    page = page_number(request)
     found = await read(request, list_page, slug, q=q, status=None if status == "all" else status,
                      offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return _list_view(request, found, q=q, filter_status=status, page=page)
@@ -196,7 +197,7 @@ async def rejected_rows(request: Request, slug: str, token: str, name: str,
 @router.get("/admin/subscribers")
 async def subscribers(request: Request, me: Principal = VIEW) -> Response:
     q = request.query_params.get("q", "")[:200]
-    page = _page_number(request)
+    page = page_number(request)
     hits = await read(request, subscriptions.search_subscribers, q, offset=(page - 1) * PER_PAGE,
                     limit=PER_PAGE)
     return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
