@@ -122,17 +122,13 @@ class ColumnMap:
                 (N_("role"), self.role), (N_("language"), self.language)]
 
 
-def accepted_headers() -> str:
-    """The header names we recognise, for error messages."""
-    shown = {
-        "email": "email, e-post, epost, mail, e-postadress",
-        "name": "name, namn (or förnamn + efternamn / first name + last name)",
-        "organisation": "organisation, organization, kommun, region",
-        "role": "role, roll, titel, title, befattning",
-        "language": "language, språk (sv or en)",
-        "code": "kommunkod, code",
-    }
-    return "; ".join(f"{k}: {v}" for k, v in shown.items())
+def accepted_headers() -> Msg:
+    """The header names we recognise, for error messages (each field named in the
+    reader's language)."""
+    return msg("email: email, e-post, epost, mail, e-postadress; name: name, namn (or förnamn "
+               "+ efternamn / first name + last name); organisation: organisation, "
+               "organization, kommun, region; role: role, roll, titel, title, befattning; "
+               "language: language, språk (sv or en); code: kommunkod, code")
 
 
 def map_columns(headers: Sequence[str]) -> ColumnMap:

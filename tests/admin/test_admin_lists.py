@@ -159,3 +159,33 @@ def test_counts_on_the_list_page_and_dashboard_agree_in_number(
     assert "<span class=\"n\">2</span> aktiva prenumeranter" in client.get("/admin").text
     english = client.get("/admin/lists/medborgardialog?lang=en").text
     assert '<span class="n">0</span>unsubscribed people</div>' in english
+
+
+def test_a_file_the_import_cannot_use_comes_back_beside_the_file_field(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """No e-mail column, an empty file: the list's page again (not an error page) with the
+    reason in Swedish beside the file field, the accepted names' fields in Swedish too."""
+    from tests.admin.test_admin_swedish import english_words
+
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    page = client.get("/admin/lists/medborgardialog")
+    for content in (b"namn;kommun\nAnna;Hylte kommun\n", b""):
+        r = client.post("/admin/lists/medborgardialog/import",
+                        data={"csrf_token": csrf(page.text)},
+                        files={"file": ("medlemmar.csv", content, "text/csv")})
+        assert r.status_code == 422, r.text
+        assert 'aria-describedby="file-error"' in r.text and 'id="file-error"' in r.text
+        assert "Importera från CSV" in r.text and "Nyhetsbrev om medborgardialog" in r.text
+        error = r.text.split('id="file-error" role="alert">')[1].split("</p>")[0]
+        assert error.startswith("medlemmar.csv: "), error
+        wording = error.split("Godtagna namn")[0]  # the names accepted are data
+        assert english_words(f"<p>{wording}</p>")[0] == set(), error
+        assert "(or " not in error and "sv or en" not in error and "name:" not in error
+    assert "rubrikraden har ingen kolumn för e-post" in client.post(
+        "/admin/lists/medborgardialog/import", data={"csrf_token": csrf(page.text)},
+        files={"file": ("medlemmar.csv", b"namn\nAnna\n", "text/csv")}).text
+    r = client.post("/admin/lists/medborgardialog/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("x.csv", b"namn\nAnna\n", "text/csv")})
+    assert "språk: language, språk (sv eller en)" in r.text.replace("&#39;", "'")

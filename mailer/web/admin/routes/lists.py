@@ -102,7 +102,7 @@ def _list_view(request: Request, found: ListPage, *, status: int = 200,
     """The list's page: its counts, a page of subscribers, its brand form."""
     context: dict[str, object] = {
         "q": "", "filter_status": "active", "statuses": STATUSES, "page": 1,
-        "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "",
+        "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "", "import_error": "",
         **extra}
     return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
                   hits=found.hits, **context)
@@ -161,7 +161,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
         upload = form.get("file")
         dry_run = form.get("dry_run") == "1"
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError(msg("choose a CSV file to import"))
+            return await _import_refused(request, slug, msg("choose a CSV file to import"))
         token = secrets.token_hex(8)
         folder = _uploads(request) / token
         folder.mkdir(mode=0o700)
@@ -171,14 +171,27 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
     engine = web.engine
     # The rejected rows' file in the reader's language, like the report beside its link.
     localise = Translator(admin_language(request)).localise
-    report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
-                                     now=web.now(), shown_as=path.name, localise=localise)
+    try:
+        report = await run_in_threadpool(import_subscribers, engine, path, slug,
+                                         dry_run=dry_run, now=web.now(), shown_as=path.name,
+                                         localise=localise)
+    except MailerError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        # The file as a whole cannot be used (empty, binary, no e-mail column): the list's
+        # page again with the reason beside the file field, not an error page.
+        return await _import_refused(request, slug, exc.message)
 
     found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
     return _list_view(request, found, status=status, report=report,
                       upload=token, filename=path.name,
                       rejected=report.rejected_path.name if report.rejected_path else None)
+
+
+async def _import_refused(request: Request, slug: str, error: str) -> Response:
+    found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
+    return _list_view(request, found, status=422, import_error=error)
 
 
 @router.get("/admin/lists/{slug}/import/{token}/{name}")
