@@ -16,7 +16,7 @@ from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
 from mailer.domain.findings import msg
-from mailer.domain.outcomes import Reason, group_reasons
+from mailer.domain.outcomes import NOTE_CANCELLED, NOTE_PAUSED, Reason, group_reasons, note
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
@@ -214,7 +214,7 @@ def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
     if m.status not in (MailingStatus.sending, MailingStatus.scheduled):
         raise MailerError(msg("mailing %(id)s is %(status)s; only a sending or scheduled "
                               "mailing can be paused", id=m.id, status=_status(m.status)))
-    m.note = f"paused while {m.status}"
+    m.note = note(NOTE_PAUSED, status=m.status)
     m.status = MailingStatus.paused
     m.updated_at = now
     return m
@@ -248,7 +248,7 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     m.finished_at = now
     m.updated_at = now
     skipped = outbox.skip_pending(session, m.id, now, "not sent: the mailing was cancelled")
-    m.note = f"cancelled; {skipped} messages not sent"
+    m.note = note(NOTE_CANCELLED, n=skipped)
     return m, skipped
 
 

@@ -139,6 +139,29 @@ def test_schedule_pause_resume_cancel_and_role_limits(
     assert r.status_code == 403
 
 
+def test_a_mailings_note_is_in_the_readers_language(
+        client: TestClient, team: dict[str, int], ready: None, settings: Settings) -> None:
+    """Paused, cancelled (and missed): the note on the mailing's page was stored English."""
+    from mailer.domain.outcomes import NOTE_MISSED, note, note_message
+    from mailer.render.i18n import Translator
+
+    login(client, EMAILS["editor"])  # Swedish by default
+    later = (utcnow() + timedelta(days=2)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+    url = _schedule(client, later)
+    post_form(client, url, f"{url}/pause", {})
+    assert 'id="mailing-note">pausat i läget ”schemalagt”</p>' in client.get(url).text
+    post_form(client, url, f"{url}/cancel", {})
+    page = client.get(url).text
+    assert 'id="mailing-note">avbrutet; 3 meddelanden skickades inte</p>' in page, page
+    assert "messages not sent" not in page
+    assert "cancelled; 3 messages not sent" in client.get(url, params={"lang": "en"}).text
+    missed = note(NOTE_MISSED, due="2027-01-10 07:00", late="3600", grace=900, n=1)
+    assert missed.endswith("(grace 900 s); 1 message not sent. Plan it again to send it.")
+    assert Translator("sv").localise(note_message(missed)).endswith(
+        "(marginal 900 s); 1 meddelande skickades inte. Planera utskicket igen för att "
+        "skicka det.")
+
+
 def test_mailings_api(client: TestClient, team: dict[str, int], ready: None,
                       engine: Engine) -> None:
     editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
