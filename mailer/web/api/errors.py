@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -139,10 +140,10 @@ def install_error_handlers(api: FastAPI) -> None:
 SEND_JSON = "send one JSON object with the header Content-Type: application/json"
 
 
-def _body_problem(error: dict[str, object]) -> str | None:
+def _body_problem(error: Mapping[str, Any]) -> str | None:
     """What is wrong with the body as a whole (not JSON, or not an object), or None.
     Pydantic names the place of a JSON syntax error as if it were a field (``"26"``)."""
-    loc = tuple(error.get("loc") or ())  # type: ignore[call-overload]
+    loc = tuple(error.get("loc") or ())
     ctx = error.get("ctx")
     if error.get("type") == "json_invalid":
         pos = loc[1] if len(loc) > 1 else 0
