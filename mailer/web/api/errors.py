@@ -108,7 +108,7 @@ def install_error_handlers(api: FastAPI) -> None:
             return error_response(503, CODES[503], exc.message,
                                   headers={"retry-after": str(exc.retry_after)})
         status = 404 if isinstance(exc, NotFound) else 400
-        field = exc.problems[0].field if exc.problems else None
+        field = exc.field or (exc.problems[0].field if exc.problems else None)
         return error_response(status, CODES[status], without_paths(str(exc)), field)
 
     @api.exception_handler(Exception)
