@@ -189,3 +189,28 @@ def test_a_file_the_import_cannot_use_comes_back_beside_the_file_field(
                     data={"csrf_token": csrf(page.text)},
                     files={"file": ("x.csv", b"namn\nAnna\n", "text/csv")})
     assert "språk: language, språk (sv eller en)" in r.text.replace("&#39;", "'")
+
+
+def test_the_subscribers_page_shows_local_times_and_swedish_words(
+        client: TestClient, team: dict[str, int], engine: Engine, settings) -> None:  # type: ignore[no-untyped-def]
+    """Its times were the report's UTC text (an hour off beside every other admin time),
+    its consent log said "import"/"confirm", its language "sv"."""
+    from datetime import UTC, datetime
+
+    _list(engine)
+    login(client, EMAILS["editor"])
+    _import(client)
+    when = datetime(2023, 6, 15, 6, 30, tzinfo=UTC)  # 08:30 in Stockholm
+    with transaction(engine) as s:
+        bo = s.scalar(select(Subscriber).where(Subscriber.email_key == "bo@uppsala.se"))
+        assert bo is not None
+        bo_id = bo.id
+        for event in s.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == bo.id)):
+            event.at = when
+        for sub in bo.subscriptions:
+            sub.updated_at = when
+    page = client.get(f"/admin/subscribers/{bo_id}").text
+    local = when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    assert local != "2023-06-15 06:30" and f"<td>{local}</td>" in page, page
+    assert "2023-06-15 06:30" not in page
+    assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
