@@ -97,10 +97,11 @@ def plan_mailing(
         raise MailerError(msg("the mailing has no subject"))
     if at is not None:
         if at.tzinfo is None:
-            raise MailerError(msg("the send time must carry a time zone"))
+            raise MailerError(msg("the send time must carry a time zone"), field="at")
         if at <= now:
-            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
-                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
+            raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
+                                  "(--at) to send now", at=f"{at:%Y-%m-%d %H:%M %Z}"),
+                              field="at")
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "

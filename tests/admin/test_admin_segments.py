@@ -229,3 +229,14 @@ def test_send_form_dry_run_counts_what_the_send_plans(
     assert r.status_code == 200 and 'id="dry-run"' not in r.text
     r = client.get("/admin/audience?" + urlencode({**query, "issue": "../etc"}))
     assert r.status_code == 404
+
+
+def test_a_send_time_in_the_past_is_about_at(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine) -> None:
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["natverk"],
+                          "at": "2020-01-01T08:00:00+01:00"})
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["field"] == "at", error
+    assert "is in the past; leave the time out" in error["message"]

@@ -152,7 +152,8 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     if not loaded.ok:
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
     if not isinstance(loaded.document, Issue):
-        raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
+        raise ApiError(422, f"issues/{body.issue} is not a newsletter issue (its kind is "
+                       f"{loaded.kind}); an invitation goes out with 'mailer invite'",
                        field="issue")
     lists = (body.lists if body.lists is not None
              else [] if body.segment else list(loaded.document.lists))
