@@ -214,3 +214,5 @@ def test_the_subscribers_page_shows_local_times_and_swedish_words(
     assert local != "2023-06-15 06:30" and f"<td>{local}</td>" in page, page
     assert "2023-06-15 06:30" not in page
     assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
+    # The mail sent to them in a table of its own, not in the JSON of other data.
+    assert 'id="deliveries"' in page and "deliveries&#34;" not in page

@@ -220,7 +220,8 @@ async def subscribers(request: Request, me: Principal = VIEW) -> Response:
 async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
     data = await read(request, subscriptions.access_report, subscriber_id)
     extra = {k: v for k, v in data.items()
-             if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
+             if k not in ("subscriber", "organisation", "subscriptions", "consent_events",
+                          "deliveries")}
     return render(request, "subscriber.html", data=data, person=data["subscriber"],
                   request_confirm=request.query_params.get("confirm_erase") == "1",
                   extra=json.dumps(extra, ensure_ascii=False, indent=2) if extra else "")
