@@ -216,3 +216,13 @@ def test_the_subscribers_page_shows_local_times_and_swedish_words(
     assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
     # The mail sent to them in a table of its own, not in the JSON of other data.
     assert 'id="deliveries"' in page and "deliveries&#34;" not in page
+
+
+def test_an_unknown_subscriber_or_mailing_is_refused_in_swedish(
+        client: TestClient, team: dict[str, int]) -> None:
+    login(client, EMAILS["editor"])
+    r = client.get("/admin/subscribers/999999")
+    assert r.status_code == 404 and "personen finns inte (raderad, eller så är länken fel)" \
+        in r.text and "no such subscriber" not in r.text
+    r = client.get("/admin/mailings/99999")
+    assert r.status_code == 404 and "utskicket 99999 finns inte" in r.text, r.text

@@ -23,7 +23,6 @@ from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError, about
-from mailer.web.api.segments import checked_target
 from mailer.web.api.schemas import (
     ClicksOut,
     DryRunIn,
@@ -40,6 +39,7 @@ from mailer.web.api.schemas import (
     ReasonOut,
     SenderHealthOut,
 )
+from mailer.web.api.segments import checked_target
 from mailer.web.routes.clicks import csv_response
 
 router = APIRouter(responses=ERROR_RESPONSES)

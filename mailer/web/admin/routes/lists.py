@@ -19,8 +19,8 @@ from starlette.responses import FileResponse, Response
 
 from mailer.domain.findings import msg
 from mailer.domain.roles import Action
-from mailer.render.i18n import Translator
 from mailer.errors import MailerError, NotFound
+from mailer.render.i18n import Translator
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers
@@ -102,8 +102,8 @@ def _list_view(request: Request, found: ListPage, *, status: int = 200,
     """The list's page: its counts, a page of subscribers, its brand form."""
     context: dict[str, object] = {
         "q": "", "filter_status": "active", "statuses": STATUSES, "page": 1,
-        "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "", "import_error": "",
-        **extra}
+        "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "",
+        "import_error": "", **extra}
     return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
                   hits=found.hits, **context)
 
@@ -245,5 +245,5 @@ async def erase(request: Request, subscriber_id: Id, me: Principal = MANAGE) -> 
     if form.get("confirm") != "erase":
         return redirect(f"/admin/subscribers/{subscriber_id}", confirm_erase="1")
     if not await db(request, subscriptions.erase, subscriber_id, source=f"admin:{me.email}"):
-        raise NotFound("no such subscriber (erased, or the link is wrong)")
+        raise NotFound(msg("no such subscriber (erased, or the link is wrong)"))
     return redirect("/admin/subscribers", "erased")

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.domain.findings import msg
 from mailer.domain.outcomes import note_message
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
@@ -49,7 +50,8 @@ def _detail(s: Session, mailing_id: int
             ) -> tuple[MailingProgress, list[TimelinePoint], list[Failure], ClickReport]:
     found = svc.progress(s, [mailing_id])
     if not found:
-        raise NotFound(f"no mailing {mailing_id}")
+        raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
+                           ref=mailing_id))
     return (found[0], svc.timeline(s, mailing_id),
             svc.recent_failures(s, limit=50, mailing_id=mailing_id),
             clicks.report(s, mailing_id))
