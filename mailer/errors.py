@@ -58,10 +58,14 @@ class MailerError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+    def __init__(self, message: str, problems: list[Problem] | None = None, *,
+                 field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.problems = problems or []
+        #: The input it is about (``url``, ``events``, …), for a form or an API answer
+        #: to name; None when the message says it or it is about no one field.
+        self.field = field
 
     def __str__(self) -> str:
         if not self.problems:

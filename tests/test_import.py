@@ -614,6 +614,25 @@ def test_sqlite_transactions_grow_while_no_writer_waits_and_commit_when_one_does
     assert seen == list(range(100, 201, 10))
 
 
+def test_the_corrected_rejected_file_imports_again(lists: Engine, tmp_path: Path) -> None:
+    """The rejected file's ``line`` and ``reason`` are no attributes of the person."""
+    bad = tmp_path / "medlemmar.csv"
+    bad.write_text("e-post;namn;Telefon\nfel-adress;Fel Person;070\n", encoding="utf-8")
+    report = run(lists, bad)
+    assert report.rejected == 1 and report.rejected_path is not None
+    fixed = report.rejected_path.read_text(encoding="utf-8").replace("fel-adress", "fel@x.se")
+    assert fixed.splitlines()[0] == "e-post;namn;Telefon;line;reason"
+    report.rejected_path.write_text(fixed, encoding="utf-8")
+    again = run(lists, report.rejected_path)
+    assert again.counts.imported == 1 and "ignored: line, reason" in again.columns
+    with transaction(lists) as s:
+        person = find_subscriber(s, "fel@x.se")
+        assert person is not None and person.attributes == {"Telefon": "070"}
+    # Only as the last two columns: elsewhere a column called "reason" is the person's.
+    assert [n for _, n in map_columns(["email", "reason", "line"]).attributes] == \
+        ["reason", "line"]
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 def test_header_names() -> None:

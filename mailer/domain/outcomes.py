@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailer.domain.findings import Msg, msg
+
 #: reason key -> the words reports show (English; the admin translates through Babel).
 LABELS = {
     "expired": "expired before delivery (the deadline passed)",
@@ -25,6 +27,44 @@ LABELS = {
 }
 
 _SMTP_CODE = re.compile(r"^\s*([45]\d\d)\b")
+
+#: A mailing's note (why it waits or stopped), as (singular, plural) formats: it is stored
+#: in English (``mailer mailings``, the API); ``note_message`` gives the admin a message
+#: to show in the reader's language.
+NOTE_PAUSED = ("paused while %(status)s", None)
+NOTE_CANCELLED = ("cancelled; %(n)s message not sent", "cancelled; %(n)s messages not sent")
+NOTE_MISSED = ("missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+               "%(grace)s s); %(n)s message not sent. Plan it again to send it.",
+               "missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+               "%(grace)s s); %(n)s messages not sent. Plan it again to send it.")
+_NOTES = (NOTE_PAUSED, NOTE_CANCELLED, NOTE_MISSED)
+
+
+def note(formats: tuple[str, str | None], **params: object) -> str:
+    """A mailing's note as stored: ``formats`` (one of the ``NOTE_`` pairs) in English."""
+    return str(note_msg(formats, {k: str(v) for k, v in params.items()}))
+
+
+def note_msg(formats: tuple[str, str | None], params: dict[str, str]) -> Msg:
+    n = int(params["n"]) if params.get("n", "").isdigit() else 1
+    shown: dict[str, object] = dict(params)
+    if "status" in shown:  # a state word: translated with the message
+        shown["status"] = msg(params["status"])
+    return Msg(formats[0], shown, formats[1], n)
+
+
+def note_message(text: str) -> str:
+    """A stored note as a translatable message (its English text when it is none of the
+    ``NOTE_`` formats, e.g. one from before they existed)."""
+    for formats in _NOTES:
+        for fmt in (f for f in formats if f):
+            pattern = re.escape(fmt).replace(re.escape("%(status)s"), "(?P<status>[a-z]+)")
+            for key in ("n", "due", "late", "grace"):
+                pattern = pattern.replace(re.escape(f"%({key})s"), f"(?P<{key}>.+?)")
+            found = re.fullmatch(pattern, text or "")
+            if found:
+                return note_msg(formats, found.groupdict())
+    return text
 
 
 def reason_of(status: str, reply: str) -> str:

@@ -57,6 +57,10 @@ ALIASES: dict[str, frozenset[str]] = {
 # importing an export again must not turn them into attributes.
 EXPORT_METADATA = frozenset({"status", "source", "subscribedat", "confirmedat",
                              "unsubscribedat"})
+# The two columns a file of rejected rows adds after the input's own (``line``, ``reason``;
+# the admin's Swedish file says ``rad``, ``orsak``), folded with header_key: importing the
+# corrected file again must not keep them as attributes of every person on it.
+REJECTED_COLUMNS = frozenset({("line", "reason"), ("rad", "orsak")})
 
 LANGUAGES = {
     "sv": "sv", "svenska": "sv", "swedish": "sv", "se": "sv", "sve": "sv", "swe": "sv",
@@ -118,17 +122,13 @@ class ColumnMap:
                 (N_("role"), self.role), (N_("language"), self.language)]
 
 
-def accepted_headers() -> str:
-    """The header names we recognise, for error messages."""
-    shown = {
-        "email": "email, e-post, epost, mail, e-postadress",
-        "name": "name, namn (or förnamn + efternamn / first name + last name)",
-        "organisation": "organisation, organization, kommun, region",
-        "role": "role, roll, titel, title, befattning",
-        "language": "language, språk (sv or en)",
-        "code": "kommunkod, code",
-    }
-    return "; ".join(f"{k}: {v}" for k, v in shown.items())
+def accepted_headers() -> Msg:
+    """The header names we recognise, for error messages (each field named in the
+    reader's language)."""
+    return msg("email: email, e-post, epost, mail, e-postadress; name: name, namn (or förnamn "
+               "+ efternamn / first name + last name); organisation: organisation, "
+               "organization, kommun, region; role: role, roll, titel, title, befattning; "
+               "language: language, språk (sv or en); code: kommunkod, code")
 
 
 def map_columns(headers: Sequence[str]) -> ColumnMap:
@@ -137,12 +137,14 @@ def map_columns(headers: Sequence[str]) -> ColumnMap:
     attributes: list[tuple[int, str]] = []
     ignored: list[int] = []
     used_names: set[str] = set()
+    keys = [header_key(h) for h in headers]
+    rejected = len(keys) - 2 if tuple(keys[-2:]) in REJECTED_COLUMNS else len(keys)
     for i, header in enumerate(headers):
-        key = header_key(header)
+        key = keys[i]
         target = next((f for f, names in ALIASES.items() if key in names), None)
         if target is not None and target not in found:
             found[target] = i
-        elif key in EXPORT_METADATA:
+        elif key in EXPORT_METADATA or i >= rejected:
             ignored.append(i)
         elif key or header.strip():
             name = header.strip() or f"column {i + 1}"

@@ -152,6 +152,13 @@ def format_time_range(start: dt.time | None, end: dt.time | None, language: str)
     return ""
 
 
+def format_fixed(value: float, places: int, language: str) -> str:
+    """``12,5`` / ``12.5``: a rate or a size with ``places`` decimals and the language's
+    decimal sign (no grouping)."""
+    return format_decimal(value, format="0." + "0" * places if places else "0",
+                          locale=language)
+
+
 def format_kronor(amount: int, language: str) -> str:
     """``1 500 kr`` / ``SEK 1,500``."""
     number = format_decimal(amount, locale=language)

@@ -240,6 +240,11 @@ def suppressions(session: Session, *, q: str = "", limit: int = 500,
                                                           offset=offset)]
 
 
+def suppressions_matching(session: Session, *, q: str = "") -> int:
+    """How many suppressions ``suppressions`` with this ``q`` pages through."""
+    return store.matching(session, q)
+
+
 def suppression_counts(session: Session) -> dict[str, int]:
     return store.count(session)
 
@@ -249,7 +254,7 @@ def _address(email: str) -> str:
         return normalise_address(email).email
     except AddressError as exc:
         raise MailerError(msg("%(email)r is not an e-mail address: %(why)s", email=email,
-                              why=message_of(exc))) from None
+                              why=message_of(exc)), field="email") from None
 
 
 def add_suppression(session: Session, email: str, *, now: datetime, reason: str = "manual",
@@ -260,8 +265,8 @@ def add_suppression(session: Session, email: str, *, now: datetime, reason: str 
     except ValueError:
         raise MailerError(msg("unknown reason %(reason)r; use one of %(reasons)s",
                               reason=reason, reasons=", ".join(r.value
-                                                              for r in SuppressionReason))
-                          ) from None
+                                                              for r in SuppressionReason)),
+                          field="reason") from None
     return store.suppress(session, _address(email), why, now=now, detail=detail,
                           source=source)
 

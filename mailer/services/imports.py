@@ -8,6 +8,7 @@ language from the report's fields (each rejected row's reason is a ``msg()``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -31,17 +32,19 @@ def import_subscribers(engine: Engine, path: Path, list_slug: str, *,
                        encoding: str | None = None, delimiter: str | None = None,
                        rejected_path: Path | None = None, dry_run: bool = False,
                        progress: Progress | None = None, now: datetime | None = None,
-                       workers: int | None = None, shown_as: str | None = None) -> ImportReport:
+                       workers: int | None = None, shown_as: str | None = None,
+                       localise: Callable[[str], str] = str) -> ImportReport:
     """Import ``path`` into ``list_slug`` (active subscribers); every bad row is rejected
     with its line and reason and written to the rejected file, the rest imported.
 
     ``shown_as``: the name a refusal gives the file instead of ``path`` (the admin's
-    uploads are stored under the workspace; the person chose ``lista.xlsx``)."""
+    uploads are stored under the workspace; the person chose ``lista.xlsx``).
+    ``localise``: the rejected file in the reader's language (default English)."""
     try:
         return _import_subscribers(engine, path, list_slug, encoding=encoding,
                                    delimiter=delimiter, rejected_path=rejected_path,
                                    dry_run=dry_run, progress=progress, now=now,
-                                   workers=workers)
+                                   workers=workers, localise=localise)
     except MailerError as exc:
         message = message_of(exc)
         if (shown_as is None or not isinstance(message, Msg)

@@ -16,7 +16,7 @@ from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
 from mailer.domain.findings import msg
-from mailer.domain.outcomes import Reason, group_reasons
+from mailer.domain.outcomes import NOTE_CANCELLED, NOTE_PAUSED, Reason, group_reasons, note
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
@@ -146,10 +146,11 @@ def check_send_time(at: datetime | None, now: datetime) -> None:
     """A mailing's ``at``: none (now), or an aware time in the future."""
     if at is not None:
         if at.tzinfo is None:
-            raise MailerError(msg("the send time must carry a time zone"))
+            raise MailerError(msg("the send time must carry a time zone"), field="at")
         if at <= now:
-            raise MailerError(msg("the send time %(at)s is in the past; leave out --at to "
-                                  "send now", at=f"{at:%Y-%m-%d %H:%M %Z}"))
+            raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
+                                  "(--at) to send now", at=f"{at:%Y-%m-%d %H:%M %Z}"),
+                              field="at")
 
 
 def check_window(text: str) -> str:
@@ -219,7 +220,7 @@ def pause(session: Session, ref: str | int, now: datetime) -> Mailing:
     if m.status not in (MailingStatus.sending, MailingStatus.scheduled):
         raise MailerError(msg("mailing %(id)s is %(status)s; only a sending or scheduled "
                               "mailing can be paused", id=m.id, status=_status(m.status)))
-    m.note = f"paused while {m.status}"
+    m.note = note(NOTE_PAUSED, status=m.status)
     m.status = MailingStatus.paused
     m.updated_at = now
     return m
@@ -253,7 +254,7 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     m.finished_at = now
     m.updated_at = now
     skipped = outbox.skip_pending(session, m.id, now, "not sent: the mailing was cancelled")
-    m.note = f"cancelled; {skipped} messages not sent"
+    m.note = note(NOTE_CANCELLED, n=skipped)
     return m, skipped
 
 
@@ -635,7 +636,9 @@ def timeline(session: Session, mailing_id: int, *, buckets: int = 24) -> list[Ti
         return []
     seconds = [(at, status, n) for status, at, n in outbox.outcome_seconds(session, mailing_id)
                if status in FINAL]
-    start = mailing.started_at or mailing.scheduled_at or mailing.created_at
+    if mailing.started_at is None:
+        return []  # never started (scheduled, or cancelled or missed before): no delivery
+    start = mailing.started_at
     end = max(start, seconds[-1][0] + SECOND) if seconds else start
     points, i = [], 0
     running = {"sent": 0, "failed": 0, "skipped": 0}

@@ -19,6 +19,7 @@ from typing import TextIO
 from sqlalchemy.orm import Session
 
 from mailer.config import Sender, Settings
+from mailer.domain.findings import msg
 from mailer.errors import MailerError, NotFound
 from mailer.invitation_files import load_invitation
 from mailer.links import Links
@@ -110,7 +111,7 @@ class SubscriberInfo:
 def _subscriber(session: Session, subscriber_id: int) -> Subscriber:
     person = session.get(Subscriber, subscriber_id)
     if person is None:
-        raise NotFound("no such subscriber (erased, or the link is wrong)")
+        raise NotFound(msg("no such subscriber (erased, or the link is wrong)"))
     return person
 
 

@@ -54,8 +54,8 @@ def _check_secret(secret: str) -> str:
         key = b""
     if not 24 <= len(key) <= 64:
         raise MailerError(msg(
-            "--secret must be 'whsec_' followed by base64 of 24 to 64 random bytes (the "
-            "Standard Webhooks format); leave it out and one is made for you"))
+            "the secret must be 'whsec_' followed by base64 of 24 to 64 random bytes (the "
+            "Standard Webhooks format); leave it out and one is made for you"), field="secret")
     return "whsec_" + raw
 
 
@@ -63,10 +63,10 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MailerError(msg("webhook URL %(url)r must be an absolute http(s) URL, e.g. "
-                              "https://crm.example.org/hooks/mailer", url=url))
+                              "https://crm.example.org/hooks/mailer", url=url), field="url")
     if parts.username or parts.password:
         raise MailerError(msg("the webhook URL must not carry a user name or password; "
-                              "receivers verify the signature instead"))
+                              "receivers verify the signature instead"), field="url")
     return url.strip()
 
 
@@ -80,10 +80,10 @@ def parse_events(text: str | Sequence[str]) -> list[str]:
     if unknown or not items:
         if not unknown:
             raise MailerError(msg("choose at least one event type from: %(events)s (or "
-                                  "'all')", events=", ".join(EVENTS)))
+                                  "'all')", events=", ".join(EVENTS)), field="events")
         raise MailerError(msg("unknown event type(s) %(unknown)s; choose from: %(events)s "
                               "(or 'all')", unknown=", ".join(unknown),
-                              events=", ".join(EVENTS)))
+                              events=", ".join(EVENTS)), field="events")
     return [e for e in EVENTS if e in items]
 
 

@@ -128,6 +128,7 @@ def import_subscribers(
     workers: int | None = None,
     copy: bool | None = None,
     transaction_rows: int | None = None,
+    localise: Callable[[str], str] = str,
 ) -> ImportReport:
     """Import ``path`` into the list ``list_slug``; raise MailerError (changing nothing)
     when the file as a whole cannot be used.
@@ -140,6 +141,8 @@ def import_subscribers(
     ``batch_size`` given, that).
     ``copy``: send each batch with COPY into temporary tables (default: on PostgreSQL);
     False uses executemany, as on SQLite — the same rows either way (tested).
+    ``localise``: the rejected file's column names and reasons in the reader's language
+    (a translator's ``localise``; default English).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -160,7 +163,7 @@ def import_subscribers(
         out = rejected_path or rejected_path_for(path)
         with Session(engine.execution_options(**{READ_ONLY: True})) as session:
             lst = get_list(session, list_slug)  # a read: it never waits for the write lock
-        with _RejectedFile(out, header, fmt) as rejects:
+        with _RejectedFile(out, header, fmt, localise) as rejects:
             committed = _Committed()
             try:
                 # A bulk writer: on SQLite each batch lets the writers that wait for the
@@ -370,14 +373,18 @@ def _batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
 
 
 class _RejectedFile:
-    """Rejected rows as CSV beside the input: its columns, then ``line`` and ``reason``.
+    """Rejected rows as CSV beside the input: its columns, then ``line`` and ``reason``
+    (both names, and each reason, through ``localise``; ``map_columns`` leaves them out when
+    the corrected file is imported again).
 
     Written to a temporary name and renamed at the end, so a failed import leaves no
     half-written file and a clean import removes a stale one from an earlier run.
     """
 
-    def __init__(self, path: Path, header: list[str], fmt: CsvFormat) -> None:
+    def __init__(self, path: Path, header: list[str], fmt: CsvFormat,
+                 localise: Callable[[str], str] = str) -> None:
         self.path = path
+        self.localise = localise
         self.tmp = path.with_name(path.name + ".tmp")
         self.header = header
         self.fmt = fmt
@@ -395,13 +402,14 @@ class _RejectedFile:
                                   path=str(self.tmp), error=exc.strerror or str(exc))
                               ) from None
         self._writer = SafeCsvWriter(self._file, delimiter=self.fmt.delimiter)
-        self._writer.writerow([*self.header, "line", "reason"])
+        self._writer.writerow([*self.header, self.localise(msg("line")),
+                               self.localise(msg("reason"))])
         return self
 
     def write(self, line: int, values: list[str], reason: str) -> None:
         width = len(self.header)
         cells = values[:width] + [""] * (width - len(values))
-        self._writer.writerow([*cells, line, reason, *values[width:]])
+        self._writer.writerow([*cells, line, self.localise(reason), *values[width:]])
         self.count += 1
 
     def finish(self) -> Path | None:

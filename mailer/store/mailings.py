@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
+from mailer.domain.outcomes import NOTE_MISSED, note
 from mailer.domain.segments import parse_all
 from mailer.store import outbox
 from mailer.store.models import (
@@ -106,9 +107,8 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
             m.status = MailingStatus.missed
             m.finished_at = now
             n = outbox.skip_pending(session, m.id, now, "not sent: the mailing was missed")
-            m.note = (f"missed: due {m.scheduled_at:%Y-%m-%d %H:%M} UTC, no worker ran until "
-                      f"{late.total_seconds():.0f} s later (grace {grace_seconds} s); "
-                      f"{n} messages not sent. Plan it again to send it.")
+            m.note = note(NOTE_MISSED, due=f"{m.scheduled_at:%Y-%m-%d %H:%M}",
+                          late=f"{late.total_seconds():.0f}", grace=grace_seconds, n=n)
             report.missed.append(m.id)
         else:
             # subscribed (or started to match the conditions) meanwhile, still leaving out

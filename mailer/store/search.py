@@ -42,7 +42,8 @@ class Page:
     limit: int
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape="\\"``: its % and _ match themselves."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -50,7 +51,7 @@ def _filtered(query: Select[*Ts], q: str, list_id: int | None,
               status: SubscriptionStatus | None) -> Select[*Ts]:
     text = " ".join(q.split())[:MAX_QUERY].casefold()
     if text:
-        pattern = f"%{_escape_like(text)}%"
+        pattern = f"%{escape_like(text)}%"
         query = query.where(or_(Subscriber.email_key.like(pattern, escape="\\"),
                                 func.lower(Subscriber.name).like(pattern, escape="\\"),
                                 Organisation.name_key.like(pattern, escape="\\")))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVarTuple
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash, email_key
@@ -30,7 +31,10 @@ from mailer.store.models import (
     Suppression,
     SuppressionReason,
 )
+from mailer.store.search import escape_like
 from mailer.store.subscribers import on_erase
+
+Ts = TypeVarTuple("Ts")
 
 
 def hash_of(email: str) -> str:
@@ -85,14 +89,26 @@ def suppressed_hashes(session: Session, hashes: Iterable[str]) -> dict[str, str]
     return out
 
 
+def _matching(stmt: Select[*Ts], q: str) -> Select[*Ts]:
+    """Only the suppressions whose address contains ``q`` (``%`` and ``_`` as written), or
+    whose reason is ``q``."""
+    q = q.strip()
+    if not q:
+        return stmt
+    like = f"%{escape_like(q.lower())}%"
+    return stmt.where(or_(Suppression.email_key.like(like, escape="\\"), Suppression.reason == q))
+
+
 def listing(session: Session, *, limit: int = 500, offset: int = 0,
             q: str = "") -> list[Suppression]:
     """Suppressions, newest first; ``q`` filters by address substring or reason."""
     stmt = select(Suppression).order_by(Suppression.created_at.desc(), Suppression.id.desc())
-    if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(Suppression.email_key.like(like), Suppression.reason == q.strip()))
-    return list(session.scalars(stmt.limit(limit).offset(offset)))
+    return list(session.scalars(_matching(stmt, q).limit(limit).offset(offset)))
+
+
+def matching(session: Session, q: str = "") -> int:
+    """How many suppressions ``listing`` with this ``q`` pages through."""
+    return session.scalar(_matching(select(func.count()).select_from(Suppression), q)) or 0
 
 
 def count(session: Session) -> dict[str, int]:

@@ -97,3 +97,132 @@ def test_create_list(client: TestClient, team: dict[str, int]) -> None:
                   {"slug": "seminarier", "name": "Seminarier", "public": "1"})
     assert r.headers["location"].startswith("/admin/lists/seminarier")
     assert "Seminarier" in client.get("/admin/lists").text
+
+
+def _rejected_file(client: TestClient, r) -> str:  # type: ignore[no-untyped-def]
+    link = r.text.split('href="/admin/lists/medborgardialog/import/')[1].split('"')[0]
+    rejected = client.get(f"/admin/lists/medborgardialog/import/{link}")
+    assert rejected.status_code == 200
+    return rejected.text
+
+
+def test_the_rejected_rows_file_is_in_the_readers_language(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    _list(engine)
+    login(client, EMAILS["coordinator"])  # Swedish by default
+    lines = _rejected_file(client, _import(client, dry_run=True)).splitlines()
+    assert lines[0] == "e-post;namn;kommun;rad;orsak"
+    assert lines[1] == ("inte-en-adress;Fel Person;Hylte kommun;4;ogiltig e-postadress "
+                        "'inte-en-adress': En e-postadress måste ha ett @.")
+    assert lines[2].endswith(';5;"dubblett av rad 2 (samma adress; stora och små bokstäver '
+                             'spelar ingen roll)"')
+    client.get("/admin/lists/medborgardialog?lang=en")
+    lines = _rejected_file(client, _import(client, dry_run=True)).splitlines()
+    assert lines[0] == "e-post;namn;kommun;line;reason"
+    assert lines[1].endswith(";4;invalid e-mail address 'inte-en-adress': An email address "
+                             "must have an @-sign.")
+
+
+def test_the_corrected_rejected_rows_import_without_line_and_reason(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """The rejected file's own columns (rad, orsak) are no attributes of the people on it."""
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    rejected = _rejected_file(client, _import(client))
+    fixed = rejected.replace("inte-en-adress;", "fel.person@hylte.se;", 1)
+    page = client.get("/admin/lists/medborgardialog")
+    r = client.post("/admin/lists/medborgardialog/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("medlemmar.rejected.csv", fixed.encode("utf-8"),
+                                    "text/csv")})
+    assert "<dt>Importerade</dt><dd>1 person (1 ny i databasen)</dd>" in r.text, r.text
+    assert "<li>”rad” → " not in r.text
+    with transaction(engine) as s:
+        person = s.scalars(select(Subscriber).where(
+            Subscriber.email == "fel.person@hylte.se")).one()
+        assert person.attributes in ({}, None), person.attributes
+
+
+def test_counts_on_the_list_page_and_dashboard_agree_in_number(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """"1 aktiv prenumerant", "0 obekräftade": not "52 aktiv" under a count."""
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    _import(client)  # two people
+    page = client.get("/admin/lists/medborgardialog").text
+    assert ('<span class="n">2</span>aktiva prenumeranter</div>' in page
+            and '<span class="n">0</span>obekräftade prenumeranter</div>' in page
+            and '<span class="n">0</span>avregistrerade personer</div>' in page), page
+    assert "2 träffar" in page
+    one = client.get("/admin/lists/medborgardialog", params={"q": "uppsala"}).text
+    assert "1 träff ·" in one or "1 träff<" in one, one
+    assert "<span class=\"n\">2</span> aktiva prenumeranter" in client.get("/admin").text
+    english = client.get("/admin/lists/medborgardialog?lang=en").text
+    assert '<span class="n">0</span>unsubscribed people</div>' in english
+
+
+def test_a_file_the_import_cannot_use_comes_back_beside_the_file_field(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """No e-mail column, an empty file: the list's page again (not an error page) with the
+    reason in Swedish beside the file field, the accepted names' fields in Swedish too."""
+    from tests.admin.test_admin_swedish import english_words
+
+    _list(engine)
+    login(client, EMAILS["coordinator"])
+    page = client.get("/admin/lists/medborgardialog")
+    for content in (b"namn;kommun\nAnna;Hylte kommun\n", b""):
+        r = client.post("/admin/lists/medborgardialog/import",
+                        data={"csrf_token": csrf(page.text)},
+                        files={"file": ("medlemmar.csv", content, "text/csv")})
+        assert r.status_code == 422, r.text
+        assert 'aria-describedby="file-error"' in r.text and 'id="file-error"' in r.text
+        assert "Importera från CSV" in r.text and "Nyhetsbrev om medborgardialog" in r.text
+        error = r.text.split('id="file-error" role="alert">')[1].split("</p>")[0]
+        assert error.startswith("medlemmar.csv: "), error
+        wording = error.split("Godtagna namn")[0]  # the names accepted are data
+        assert english_words(f"<p>{wording}</p>")[0] == set(), error
+        assert "(or " not in error and "sv or en" not in error and "name:" not in error
+    assert "rubrikraden har ingen kolumn för e-post" in client.post(
+        "/admin/lists/medborgardialog/import", data={"csrf_token": csrf(page.text)},
+        files={"file": ("medlemmar.csv", b"namn\nAnna\n", "text/csv")}).text
+    r = client.post("/admin/lists/medborgardialog/import",
+                    data={"csrf_token": csrf(page.text)},
+                    files={"file": ("x.csv", b"namn\nAnna\n", "text/csv")})
+    assert "språk: language, språk (sv eller en)" in r.text.replace("&#39;", "'")
+
+
+def test_the_subscribers_page_shows_local_times_and_swedish_words(
+        client: TestClient, team: dict[str, int], engine: Engine, settings) -> None:  # type: ignore[no-untyped-def]
+    """Its times were the report's UTC text (an hour off beside every other admin time),
+    its consent log said "import"/"confirm", its language "sv"."""
+    from datetime import UTC, datetime
+
+    _list(engine)
+    login(client, EMAILS["editor"])
+    _import(client)
+    when = datetime(2023, 6, 15, 6, 30, tzinfo=UTC)  # 08:30 in Stockholm
+    with transaction(engine) as s:
+        bo = s.scalar(select(Subscriber).where(Subscriber.email_key == "bo@uppsala.se"))
+        assert bo is not None
+        bo_id = bo.id
+        for event in s.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == bo.id)):
+            event.at = when
+        for sub in bo.subscriptions:
+            sub.updated_at = when
+    page = client.get(f"/admin/subscribers/{bo_id}").text
+    local = when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    assert local != "2023-06-15 06:30" and f"<td>{local}</td>" in page, page
+    assert "2023-06-15 06:30" not in page
+    assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
+    # The mail sent to them in a table of its own, not in the JSON of other data.
+    assert 'id="deliveries"' in page and "deliveries&#34;" not in page
+
+
+def test_an_unknown_subscriber_or_mailing_is_refused_in_swedish(
+        client: TestClient, team: dict[str, int]) -> None:
+    login(client, EMAILS["editor"])
+    r = client.get("/admin/subscribers/999999")
+    assert r.status_code == 404 and "personen finns inte (raderad, eller så är länken fel)" \
+        in r.text and "no such subscriber" not in r.text
+    r = client.get("/admin/mailings/99999")
+    assert r.status_code == 404 and "utskicket 99999 finns inte" in r.text, r.text

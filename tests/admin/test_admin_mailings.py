@@ -121,7 +121,10 @@ def test_schedule_pause_resume_cancel_and_role_limits(
     login(client, EMAILS["editor"], lang="en")
     later = (utcnow() + timedelta(days=2)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
     url = _schedule(client, later)
-    assert "scheduled" in client.get(url).text
+    page = client.get(url).text
+    assert "scheduled" in page
+    # Nothing delivered over time yet: no empty chart framed at "08:00 08:00 08:00".
+    assert "<svg" not in page and 'class="chart"' not in page
     for action, state in (("pause", "paused"), ("resume", "scheduled"),
                           ("cancel", "cancelled")):
         r = post_form(client, url, f"{url}/{action}", {})
@@ -134,6 +137,29 @@ def test_schedule_pause_resume_cancel_and_role_limits(
     assert r.status_code == 403  # coordinators do not send newsletter issues
     r = post_form(client, url, f"{url}/pause", {})
     assert r.status_code == 403
+
+
+def test_a_mailings_note_is_in_the_readers_language(
+        client: TestClient, team: dict[str, int], ready: None, settings: Settings) -> None:
+    """Paused, cancelled (and missed): the note on the mailing's page was stored English."""
+    from mailer.domain.outcomes import NOTE_MISSED, note, note_message
+    from mailer.render.i18n import Translator
+
+    login(client, EMAILS["editor"])  # Swedish by default
+    later = (utcnow() + timedelta(days=2)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+    url = _schedule(client, later)
+    post_form(client, url, f"{url}/pause", {})
+    assert 'id="mailing-note">pausat i läget ”schemalagt”</p>' in client.get(url).text
+    post_form(client, url, f"{url}/cancel", {})
+    page = client.get(url).text
+    assert 'id="mailing-note">avbrutet; 3 meddelanden skickades inte</p>' in page, page
+    assert "messages not sent" not in page
+    assert "cancelled; 3 messages not sent" in client.get(url, params={"lang": "en"}).text
+    missed = note(NOTE_MISSED, due="2027-01-10 07:00", late="3600", grace=900, n=1)
+    assert missed.endswith("(grace 900 s); 1 message not sent. Plan it again to send it.")
+    assert Translator("sv").localise(note_message(missed)).endswith(
+        "(marginal 900 s); 1 meddelande skickades inte. Planera utskicket igen för att "
+        "skicka det.")
 
 
 def test_mailings_api(client: TestClient, team: dict[str, int], ready: None,

@@ -136,6 +136,35 @@ def test_segments_api(client: TestClient, team: dict[str, int], ready: None,
     assert client.get("/api/segments/valda", headers=editor).status_code == 404
 
 
+def test_api_refusals_name_the_field_of_the_target(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine) -> None:
+    """A bad condition, an unknown list or segment, a bad send window: the error's field
+    says which part of the request to fix (it was null)."""
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+
+    def field(method: str, url: str, **kw: object) -> tuple[int, str | None]:
+        r = client.request(method, url, headers=editor, **kw)  # type: ignore[arg-type]
+        return r.status_code, r.json()["error"]["field"]
+
+    assert field("GET", "/api/audience", params={"list": "natverk", "where": "foo"}) == (
+        400, "where")
+    assert field("GET", "/api/audience", params={"list": "nope"}) == (404, "lists")
+    assert field("GET", "/api/audience", params={"segment": "nope"}) == (404, "segment")
+    for path in ("/api/mailings", "/api/mailings/dry-run"):
+        assert field("POST", path, json={"issue": FLAGSHIP, "lists": ["nope"]}) == (
+            404, "lists")
+        assert field("POST", path, json={"issue": FLAGSHIP, "where": ["role"]}) == (
+            400, "where")
+        assert field("POST", path, json={"issue": FLAGSHIP, "segment": "nope"}) == (
+            404, "segment")
+    assert field("POST", "/api/mailings", json={"issue": FLAGSHIP, "lists": ["natverk"],
+                                                "send_window": "blah"}) == (400, "send_window")
+    assert field("PUT", "/api/segments/x", json={"list": "nope", "where": ["language=sv"]}) \
+        == (404, "list")
+    assert field("PUT", "/api/segments/x", json={"list": "natverk", "where": ["x"]}) == (
+        400, "where")
+
+
 def test_send_form_dry_run_counts_what_the_send_plans(
         client: TestClient, team: dict[str, int], ready: None, engine: Engine) -> None:
     from sqlalchemy import func
@@ -200,3 +229,14 @@ def test_send_form_dry_run_counts_what_the_send_plans(
     assert r.status_code == 200 and 'id="dry-run"' not in r.text
     r = client.get("/admin/audience?" + urlencode({**query, "issue": "../etc"}))
     assert r.status_code == 404
+
+
+def test_a_send_time_in_the_past_is_about_at(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine) -> None:
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["natverk"],
+                          "at": "2020-01-01T08:00:00+01:00"})
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["field"] == "at", error
+    assert "is in the past; leave the time out" in error["message"]

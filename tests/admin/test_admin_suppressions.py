@@ -50,9 +50,13 @@ def test_api_suppressions_and_mailing_health(
 
     page = client.get(url)
     assert 'id="sender-health"' in page.text and "Avsändarhälsa" in page.text
+    # Swedish decimals with a comma, like the "0,1 %" of the warnings' own text.
+    assert "<td>66,7 %</td>" in page.text and "<td>33,3 %</td>" in page.text
+    assert "<td>0,00 %</td>" in page.text and "33.3" not in page.text
     dash = client.get("/admin")
     assert f'id="health-warning-{mailing_id}"' in dash.text
-    assert "Studsandelen 33.3 % är över 2 %" in dash.text
+    assert "Studsandelen 33,3 % är över 2 %" in dash.text
+    assert "<td>33.3 %</td>" in client.get(url, params={"lang": "en"}).text
 
     r = client.post("/api/suppressions", headers=auth, json={"email": "cia@karlskoga.se"})
     assert r.status_code == 201 and r.json()["reason"] == "manual"
@@ -102,3 +106,38 @@ def test_sign_up_while_suppressed_shows_in_admin_and_api_and_removing_sends_the_
     (mail,) = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["bo@uppsala.se"]
     assert str(mail.message["Subject"]).startswith("Bekräfta din prenumeration")
+
+
+def test_suppressions_are_counted_and_paged_honestly(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """total is what the search matches (not every suppression, not offset + 0 past the
+    end); % and _ in a search are letters; the admin page pages instead of cutting."""
+    from mailer.services.deliverability import add_suppression
+    from mailer.store.db import transaction
+    from mailer.store.models import utcnow
+
+    with transaction(engine) as s:
+        for i in range(120):
+            add_suppression(s, f"person{i:03d}@{'hylte' if i % 2 else 'falun'}.se",
+                            now=utcnow())
+        add_suppression(s, "under_score@hylte.se", now=utcnow())
+    auth = {"Authorization": f"Bearer {token_for(engine, 'editor')}"}
+
+    def page(**params: object) -> tuple[int, int]:
+        got = client.get("/api/suppressions", params=params, headers=auth).json()
+        return len(got["items"]), got["total"]
+
+    assert page(q="hylte", per_page=10) == (10, 61)
+    assert page(q="hylte", per_page=50, page=2) == (11, 61)
+    assert page(q="hylte", per_page=50, page=3) == (0, 61)
+    assert page(page=9) == (0, 121)
+    assert page(q="_") == (1, 1) and page(q="%") == (0, 0)
+    r = client.post("/api/suppressions", headers=auth,
+                    json={"email": "lang@hylte.se", "note": "x" * 501})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "note"
+
+    login(client, EMAILS["editor"])
+    first = client.get("/admin/suppressions").text
+    assert "121 träffar · sida 1 av 3" in first and first.count(".se</td>") == 50
+    third = client.get("/admin/suppressions", params={"page": 3}).text
+    assert "person000@falun.se" in third and 'rel="prev"' in third

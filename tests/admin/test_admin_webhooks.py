@@ -3,6 +3,7 @@ switch off and on, remove; only admins see them."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -95,3 +96,34 @@ def test_api_create_log_enable_delete(client: TestClient, team: dict[str, int],
     assert client.post(f"/api/webhooks/{created['id']}/enable", headers=auth).status_code == 200
     assert client.delete(f"/api/webhooks/{created['id']}", headers=auth).status_code == 204
     assert client.get(f"/api/webhooks/{created['id']}", headers=auth).status_code == 404
+
+
+def test_refusals_name_their_field_in_the_api_and_beside_it_in_the_admin(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """A URL with "events" in it is refused beside the URL field (the field was guessed
+    from the message's words); the API names the field, and no CLI flag (--secret)."""
+    auth = {"authorization": f"Bearer {token_for(engine, 'admin')}"}
+
+    def refused(body: dict[str, object]) -> dict[str, str]:
+        r = client.post("/api/webhooks", headers=auth, json=body)
+        assert r.status_code == 400, r.text
+        return r.json()["error"]  # type: ignore[no-any-return]
+
+    assert refused({"url": "ftp://crm.example.org/events", "events": ["all"]})["field"] == "url"
+    assert refused({"url": "https://crm.example.org/", "events": ["nope"]})["field"] == "events"
+    secret = refused({"url": "https://crm.example.org/", "events": ["all"], "secret": "abc"})
+    assert secret["field"] == "secret" and "--secret" not in secret["message"]
+    r = client.post("/api/suppressions", headers=auth, json={"email": "a@b.se", "reason": "z"})
+    assert r.json()["error"]["field"] == "reason"
+    r = client.post("/api/suppressions", headers=auth, json={"email": "inte-en-adress"})
+    assert r.json()["error"]["field"] == "email"
+
+    login(client, EMAILS["admin"])
+    page = client.get("/admin/webhooks")
+    r = client.post("/admin/webhooks", data={"csrf_token": csrf(page.text),
+                                             "url": "ftp://crm.example.org/events",
+                                             "events": "bounce"})
+    assert r.status_code == 422
+    assert '<div class="field has-error">' in r.text, r.text  # the URL's
+    assert '<fieldset class="field has-error">' not in r.text  # not the events'
+    assert "webhookadressen 'ftp://crm.example.org/events' måste vara" in html.unescape(r.text)

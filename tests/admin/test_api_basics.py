@@ -47,6 +47,24 @@ def test_tokens_are_required_and_errors_have_one_shape(
     assert "/lists" in spec["paths"] and spec["servers"][0]["url"] == "/api"
 
 
+def test_a_body_that_is_no_json_object_is_named_as_the_body(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """Not "26: JSON decode error" with the field "26": the body, what is wrong, what to do."""
+    headers = {**_auth(token_for(engine, "editor")), "content-type": "application/json"}
+    r = client.post("/api/subscribers", content=b'{"email": "x@example.org",', headers=headers)
+    error = _error(r)
+    assert r.status_code == 422 and error["field"] == "body", error
+    assert error["message"] == ("the body is not valid JSON (Expecting property name enclosed "
+                                "in double quotes at character 26); send one JSON object "
+                                "with the header Content-Type: application/json")
+    r = client.post("/api/subscribers", content=b"email=x@example.org&list=x",
+                    headers={**headers, "content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422 and _error(r)["field"] == "body"
+    assert _error(r)["message"].startswith("the body is not a JSON object; send one JSON")
+    r = client.post("/api/mailings", json=["2023-06"], headers=headers)
+    assert r.status_code == 422 and _error(r)["field"] == "body"
+
+
 def test_subscribe_with_double_opt_in_then_search_get_and_erase(
         client: TestClient, team: dict[str, int], engine: Engine,
         smtp_server: SmtpServer, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from html import escape
 
 WIDTH, HEIGHT = 720, 260
+SECONDS_SHOWN = 240  # a shorter time axis is labelled with seconds
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
 
 #: name -> (colour, dash pattern)
@@ -68,7 +69,8 @@ def line_chart(points: list[Point], *, tz: tzinfo, title: str,
         out.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
                    f'fill="#1b1b1b">{v:,}</text>'.replace(",", "\u202f"))
     same_day = points[0].at.astimezone(tz).date() == points[-1].at.astimezone(tz).date()
-    fmt = "%H:%M" if same_day else "%d/%m %H:%M"
+    # Seconds when minutes alone would label the axis "08:00 08:00 08:00".
+    fmt = "%d/%m %H:%M" if not same_day else "%H:%M" if span >= SECONDS_SHOWN else "%H:%M:%S"
     for frac in (0.0, 0.5, 1.0):
         at = datetime.fromtimestamp(t0 + span * frac, tz)
         anchor = {0.0: "start", 0.5: "middle", 1.0: "end"}[frac]

@@ -8,6 +8,7 @@ Swedish texts in ``mailer/locale/sv/admin.po`` (read by the shared catalogue).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mailer.config import Settings
-from mailer.render.i18n import Translator, describe_problem
+from mailer.render.i18n import Translator, describe_problem, format_fixed
 from mailer.web.i18n import LANGUAGES, N_, Translate, choose_language
 from mailer.web.i18n import translator as web_translator
 from mailer.web.pages import TEMPLATES, make_environment, web_of
@@ -94,13 +95,23 @@ def _localiser(lang: str) -> Callable[[str], str]:
     return localise
 
 
+def _moment(value: datetime | str) -> datetime:
+    """A time, also one from a JSON report (ISO 8601 text, e.g. the GDPR access report)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+#: Languages by their own names, as the list form offers them.
+LANGUAGE_NAMES = {"sv": "svenska", "en": "English"}
+
+
 def make_admin_environment(settings: Settings) -> Environment:
     """The public environment's filters, with the admin templates looked up first."""
     env = make_environment(settings)
     env.loader = ChoiceLoader([FileSystemLoader(ADMIN_TEMPLATES), FileSystemLoader(TEMPLATES)])
     tz = settings.tz
-    env.filters["local"] = lambda d, fmt="%Y-%m-%d %H:%M": d.astimezone(tz).strftime(fmt) \
-        if d else "–"
+    env.filters["local"] = lambda d, fmt="%Y-%m-%d %H:%M": _moment(d).astimezone(tz).strftime(
+        fmt) if d else "–"
+    env.filters["language_name"] = lambda code: LANGUAGE_NAMES.get(code, code)
     env.filters["number"] = lambda n: f"{n:,}".replace(",", "\u202f")
     return env
 
@@ -140,6 +151,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
         "localise": _localiser(lang),
         "problem_text": lambda p, place=True: describe_problem(p, lang, place=place),
         "lang": lang,
+        "decimal": lambda value, places=1: format_fixed(value, places, lang),
         "other_lang": other,
         "switch_url": admin_url(request.url.path, lang=other),
         "csrf_token": lambda: web.csrf.token(request, session=session_cookie(request)),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -67,6 +70,20 @@ def _roots() -> list[str]:
         return []
 
 
+@contextmanager
+def about(field: str) -> Iterator[None]:
+    """A refusal raised inside (a MailerError without problems of its own) is about the
+    request's ``field``: the answer names it, as a refused admin form shows the error
+    beside its field."""
+    try:
+        yield
+    except MailerError as exc:
+        if isinstance(exc, DatabaseBusy) or exc.problems:
+            raise
+        status = 404 if isinstance(exc, NotFound) else 400
+        raise ApiError(status, without_paths(exc.message), field=field) from None
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
@@ -91,7 +108,7 @@ def install_error_handlers(api: FastAPI) -> None:
             return error_response(503, CODES[503], exc.message,
                                   headers={"retry-after": str(exc.retry_after)})
         status = 404 if isinstance(exc, NotFound) else 400
-        field = exc.problems[0].field if exc.problems else None
+        field = exc.field or (exc.problems[0].field if exc.problems else None)
         return error_response(status, CODES[status], without_paths(str(exc)), field)
 
     @api.exception_handler(Exception)
@@ -110,9 +127,29 @@ def install_error_handlers(api: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if (body := _body_problem(first)) is not None:
+            return error_response(422, "invalid", body, "body")
         loc = [str(x) for x in first.get("loc", ())]
         field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
         message = "; ".join(
             f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
             for e in errors[:5])
         return error_response(422, "invalid", message or "the request is not valid", field)
+
+
+SEND_JSON = "send one JSON object with the header Content-Type: application/json"
+
+
+def _body_problem(error: Mapping[str, Any]) -> str | None:
+    """What is wrong with the body as a whole (not JSON, or not an object), or None.
+    Pydantic names the place of a JSON syntax error as if it were a field (``"26"``)."""
+    loc = tuple(error.get("loc") or ())
+    ctx = error.get("ctx")
+    if error.get("type") == "json_invalid":
+        pos = loc[1] if len(loc) > 1 else 0
+        why = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        return f"the body is not valid JSON ({why or 'syntax error'} at character {pos}); " \
+               + SEND_JSON
+    if loc == ("body",) and error.get("type") in ("model_attributes_type", "dict_type"):
+        return f"the body is not a JSON object; {SEND_JSON}"
+    return None

@@ -22,7 +22,7 @@ from mailer.services.mailings import MailingProgress
 from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
-from mailer.web.api.errors import ERROR_RESPONSES, ApiError
+from mailer.web.api.errors import ERROR_RESPONSES, ApiError, about
 from mailer.web.api.schemas import (
     ClicksOut,
     DryRunIn,
@@ -39,6 +39,7 @@ from mailer.web.api.schemas import (
     ReasonOut,
     SenderHealthOut,
 )
+from mailer.web.api.segments import checked_target
 from mailer.web.routes.clicks import csv_response
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -151,7 +152,8 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     if not loaded.ok:
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
     if not isinstance(loaded.document, Issue):
-        raise ApiError(422, f"issues/{body.issue} is a {loaded.kind}, not a newsletter",
+        raise ApiError(422, f"issues/{body.issue} is not a newsletter issue (its kind is "
+                       f"{loaded.kind}); an invitation goes out with 'mailer invite'",
                        field="issue")
     lists = (body.lists if body.lists is not None
              else [] if body.segment else list(loaded.document.lists))
@@ -160,6 +162,9 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     if body.at is not None and body.at.tzinfo is None:
         raise ApiError(422, "give the time with a zone, e.g. 2023-06-15T08:00:00+02:00",
                        field="at")
+    checked_target(session, lists=lists, where=body.where, segment=body.segment or "")
+    with about("send_window"):
+        svc.check_window(body.send_window)
     signature = brands.for_send(session, web.settings, issue_brand=loaded.document.brand,
                                 issue=f"issues/{body.issue}/issue.yaml",
                                 list_slugs=lists, segment=body.segment or "")
@@ -192,6 +197,7 @@ def dry_run_mailing(body: DryRunIn, request: Request, me: Principal = SEND,
              else [] if body.segment else list(loaded.document.lists))
     if not lists and not body.segment:
         raise ApiError(422, "no lists: give lists, or add lists: to the issue", field="lists")
+    checked_target(session, lists=lists, where=body.where, segment=body.segment or "")
     report = svc.dry_run(session, source=f"issues/{body.issue}", list_slugs=lists,
                          where=body.where, segment=body.segment or "", again=body.again,
                          include_received=body.include_received)

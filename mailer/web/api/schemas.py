@@ -253,7 +253,7 @@ class SuppressionOut(BaseModel):
 class SuppressionIn(BaseModel):
     email: str
     reason: str = "manual"
-    note: str = ""
+    note: str = Field("", max_length=500)
 
 
 class FileOut(BaseModel):

@@ -10,13 +10,24 @@ from mailer.domain.roles import Action
 from mailer.services import segments as svc
 from mailer.services.accounts import Principal
 from mailer.web.api.deps import get_session, require
-from mailer.web.api.errors import ERROR_RESPONSES
+from mailer.web.api.errors import ERROR_RESPONSES, about
 from mailer.web.api.schemas import AudienceOut, MatchOut, SegmentIn, SegmentOut
 
 router = APIRouter(responses=ERROR_RESPONSES)
 VIEW = Depends(require(Action.view))
 SEND = Depends(require(Action.send_issues))
 SESSION = Depends(get_session)
+
+
+def checked_target(session: Session, *, lists: list[str], where: list[str],
+                   segment: str) -> svc.Audience:
+    """The target of a request, each part checked on its own so that a refusal names its
+    field: ``where`` (a condition), ``segment`` (unknown, or of another list), ``list``."""
+    with about("where"):
+        svc.conditions(where)
+    with about("segment" if segment else "lists"):
+        svc.audience(session, list_slugs=lists, segment=segment)
+    return svc.audience(session, list_slugs=lists, where=where, segment=segment)
 
 
 def _out(info: svc.SegmentInfo) -> SegmentOut:
@@ -39,6 +50,10 @@ def segment(name: str, me: Principal = VIEW, session: Session = SESSION) -> Segm
 def save_segment(name: str, body: SegmentIn, me: Principal = SEND,
                  session: Session = SESSION) -> SegmentOut:
     """Add or change a segment: a list narrowed by conditions, evaluated at send time."""
+    with about("where"):
+        svc.conditions(body.where)
+    with about("list"):
+        svc.audience(session, list_slugs=[body.list])
     return _out(svc.save(session, name, body.list, body.where))
 
 
@@ -59,7 +74,7 @@ def audience(lists: list[str] = Query([], alias="list", description="List slugs.
              me: Principal = VIEW, session: Session = SESSION) -> AudienceOut:
     """How many active subscribers a target (lists and conditions, or a segment) reaches
     now, and the first ``sample`` of them by address."""
-    target = svc.audience(session, list_slugs=lists, where=where, segment=segment)
+    target = checked_target(session, lists=lists, where=where, segment=segment)
     found = svc.preview(session, target, sample=sample)
     return AudienceOut(lists=list(target.list_slugs), where=[c.text for c in target.conditions],
                        segment=target.segment, matching=found.count,

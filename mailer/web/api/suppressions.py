@@ -33,10 +33,9 @@ def suppressions(q: str = Query("", max_length=320, description="Address part or
                  pages: Paging = Depends(paging), me: Principal = VIEW,
                  session: Session = SESSION) -> Page[SuppressionOut]:
     """Suppressed addresses, newest first."""
-    found = svc.suppressions(session, q=q, limit=pages.per_page + 1, offset=pages.offset)
-    total = pages.offset + len(found) if len(found) <= pages.per_page else \
-        sum(svc.suppression_counts(session).values())
-    return Page[SuppressionOut](items=[_out(x) for x in found[:pages.per_page]],
+    found = svc.suppressions(session, q=q, limit=pages.per_page, offset=pages.offset)
+    total = svc.suppressions_matching(session, q=q)
+    return Page[SuppressionOut](items=[_out(x) for x in found],
                                 page=pages.page, per_page=pages.per_page, total=total)
 
 

@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, Response
 from mailer.domain.findings import msg
 from mailer.domain.roles import Action
 from mailer.errors import MailerError, NotFound
+from mailer.render.i18n import Translator
 from mailer.services import subscriptions
 from mailer.services.accounts import Principal
 from mailer.services.imports import import_subscribers
@@ -33,7 +34,7 @@ from mailer.services.lists import (
 )
 from mailer.services.subscriptions import STATUSES
 from mailer.web.admin.auth import checked_form, require, session_cookie
-from mailer.web.admin.pages import redirect, render
+from mailer.web.admin.pages import admin_language, redirect, render
 from mailer.web.api.deps import Id
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db, read
@@ -46,7 +47,8 @@ UPLOADS = ".admin-uploads"  # in the workspace; removed a day after the import
 KEEP_UPLOADS = 24 * 3600
 
 
-def _page_number(request: Request) -> int:
+def page_number(request: Request) -> int:
+    """The ``?page=`` of a paged admin table (1 when missing or not a number)."""
     raw = request.query_params.get("page", "1")
     return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
 
@@ -89,7 +91,7 @@ async def one_list(request: Request, slug: str, me: Principal = VIEW) -> Respons
     status = request.query_params.get("status", "active")
     status = status if status in STATUSES else "active"
     q = request.query_params.get("q", "")[:200]
-    page = _page_number(request)
+    page = page_number(request)
     found = await read(request, list_page, slug, q=q, status=None if status == "all" else status,
                      offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return _list_view(request, found, q=q, filter_status=status, page=page)
@@ -101,7 +103,7 @@ def _list_view(request: Request, found: ListPage, *, status: int = 200,
     context: dict[str, object] = {
         "q": "", "filter_status": "active", "statuses": STATUSES, "page": 1,
         "per_page": PER_PAGE, "report": None, "brands": _brands(request), "brand_error": "",
-        **extra}
+        "import_error": "", **extra}
     return render(request, "list.html", status=status, lst=found.list, counts=found.counts,
                   hits=found.hits, **context)
 
@@ -159,7 +161,7 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
         upload = form.get("file")
         dry_run = form.get("dry_run") == "1"
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError(msg("choose a CSV file to import"))
+            return await _import_refused(request, slug, msg("choose a CSV file to import"))
         token = secrets.token_hex(8)
         folder = _uploads(request) / token
         folder.mkdir(mode=0o700)
@@ -167,14 +169,29 @@ async def import_csv(request: Request, slug: str, me: Principal = MANAGE) -> Res
         with path.open("wb") as fh:
             await run_in_threadpool(shutil.copyfileobj, upload.file, fh, 1024 * 1024)
     engine = web.engine
-    report = await run_in_threadpool(import_subscribers, engine, path, slug, dry_run=dry_run,
-                                     now=web.now(), shown_as=path.name)
+    # The rejected rows' file in the reader's language, like the report beside its link.
+    localise = Translator(admin_language(request)).localise
+    try:
+        report = await run_in_threadpool(import_subscribers, engine, path, slug,
+                                         dry_run=dry_run, now=web.now(), shown_as=path.name,
+                                         localise=localise)
+    except MailerError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        # The file as a whole cannot be used (empty, binary, no e-mail column): the list's
+        # page again with the reason beside the file field, not an error page.
+        return await _import_refused(request, slug, exc.message)
 
     found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
     status = 200 if not report.rejected else 422
     return _list_view(request, found, status=status, report=report,
                       upload=token, filename=path.name,
                       rejected=report.rejected_path.name if report.rejected_path else None)
+
+
+async def _import_refused(request: Request, slug: str, error: str) -> Response:
+    found = await read(request, list_page, slug, status="active", limit=PER_PAGE)
+    return _list_view(request, found, status=422, import_error=error)
 
 
 @router.get("/admin/lists/{slug}/import/{token}/{name}")
@@ -193,7 +210,7 @@ async def rejected_rows(request: Request, slug: str, token: str, name: str,
 @router.get("/admin/subscribers")
 async def subscribers(request: Request, me: Principal = VIEW) -> Response:
     q = request.query_params.get("q", "")[:200]
-    page = _page_number(request)
+    page = page_number(request)
     hits = await read(request, subscriptions.search_subscribers, q, offset=(page - 1) * PER_PAGE,
                     limit=PER_PAGE)
     return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
@@ -203,7 +220,8 @@ async def subscribers(request: Request, me: Principal = VIEW) -> Response:
 async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
     data = await read(request, subscriptions.access_report, subscriber_id)
     extra = {k: v for k, v in data.items()
-             if k not in ("subscriber", "organisation", "subscriptions", "consent_events")}
+             if k not in ("subscriber", "organisation", "subscriptions", "consent_events",
+                          "deliveries")}
     return render(request, "subscriber.html", data=data, person=data["subscriber"],
                   request_confirm=request.query_params.get("confirm_erase") == "1",
                   extra=json.dumps(extra, ensure_ascii=False, indent=2) if extra else "")
@@ -227,5 +245,5 @@ async def erase(request: Request, subscriber_id: Id, me: Principal = MANAGE) -> 
     if form.get("confirm") != "erase":
         return redirect(f"/admin/subscribers/{subscriber_id}", confirm_erase="1")
     if not await db(request, subscriptions.erase, subscriber_id, source=f"admin:{me.email}"):
-        raise NotFound("no such subscriber (erased, or the link is wrong)")
+        raise NotFound(msg("no such subscriber (erased, or the link is wrong)"))
     return redirect("/admin/subscribers", "erased")

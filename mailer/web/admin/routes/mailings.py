@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.domain.findings import msg
+from mailer.domain.outcomes import note_message
 from mailer.domain.roles import Action
 from mailer.errors import NotFound
 from mailer.render.i18n import Translator
@@ -48,7 +50,8 @@ def _detail(s: Session, mailing_id: int
             ) -> tuple[MailingProgress, list[TimelinePoint], list[Failure], ClickReport]:
     found = svc.progress(s, [mailing_id])
     if not found:
-        raise NotFound(f"no mailing {mailing_id}")
+        raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
+                           ref=mailing_id))
     return (found[0], svc.timeline(s, mailing_id),
             svc.recent_failures(s, limit=50, mailing_id=mailing_id),
             clicks.report(s, mailing_id))
@@ -71,7 +74,8 @@ def click_chart(request: Request, report: ClickReport) -> str:
 async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
     mailing, points, failures, report = await read(request, _detail, mailing_id)
     chart = chart_for(request, points, mailing.name)
-    return render(request, "mailing.html", m=mailing, chart=chart, failures=failures,
+    return render(request, "mailing.html", m=mailing, note=note_message(mailing.note),
+                  chart=chart, failures=failures,
                   clicks=report, click_chart=click_chart(request, report),
                   can_control=me.can(_needed(mailing.kind)))
 

@@ -12,6 +12,7 @@ from mailer.services import deliverability as svc
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import Forbidden, checked_form, require
 from mailer.web.admin.pages import redirect, render
+from mailer.web.admin.routes.lists import PER_PAGE, page_number
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db, read
 
@@ -23,10 +24,13 @@ REASONS = ("manual", "hard_bounce", "soft_bounces", "complaint", "erased")
 async def _page(request: Request, me: Principal, *, status: int = 200,
                 **extra: object) -> Response:
     q = request.query_params.get("q", "")[:320]
-    rows, counts = await read(request, lambda s: (svc.suppressions(s, q=q, limit=500),
-                                                svc.suppression_counts(s)))
+    page = page_number(request)
+    rows, total, counts = await read(request, lambda s: (
+        svc.suppressions(s, q=q, limit=PER_PAGE, offset=(page - 1) * PER_PAGE),
+        svc.suppressions_matching(s, q=q), svc.suppression_counts(s)))
     context = {"values": {}, "errors": {}, **extra}
     return render(request, "suppressions.html", status=status, rows=rows, counts=counts, q=q,
+                  hits={"total": total}, page=page, per_page=PER_PAGE,
                   reasons=REASONS, can_manage=me.can(Action.manage_subscribers), **context)
 
 

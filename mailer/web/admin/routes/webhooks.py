@@ -43,8 +43,7 @@ async def add_endpoint(request: Request, me: Principal = ADMIN) -> Response:
             s, values["url"], chosen, secret=values["secret"],
             description=values["description"]))
     except MailerError as exc:
-        field = "events" if "event" in exc.message else (
-            "secret" if "secret" in exc.message else "url")
+        field = exc.field or "url"
         return await _page(request, status=422, values={**values, "events": chosen},
                            errors={field: exc.message})
     # The secret is shown once, right here, to hand over to the receiver.
