@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from mailer.domain.invitation import Invitation
 from mailer.schedule.reminders import InvitationMailer
 from mailer.store.invitations import sync_invitation
-from mailer.store.reconfirmations import ask_for_year, set_mailing
+from mailer.store.reconfirmations import ask_for_year, set_mailing, to_ask
 
 
 def job_id(slug: str, year: int) -> str:
@@ -53,7 +53,9 @@ def run_due_reconfirmations(session: Session, slug: str, invitation: Invitation,
             out.append(YearReport(year, at, "closed"))
             continue
         report = YearReport(year, at, "due")
-        if not dry_run:
+        if dry_run:
+            report.asked = to_ask(session, row, year)
+        else:
             report.asked = ask_for_year(session, row, year, now=now)
             if report.asked and mailer is not None:
                 report.mailing_id = mailer.plan_reconfirmation(
