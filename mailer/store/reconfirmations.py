@@ -99,7 +99,8 @@ def record_reconfirmation(session: Session, invitation: InvitationRow, subscribe
         cancel(session, invitation, subscriber, now=now, note=f"declined {year}")
     elif answer is ReconfirmAnswer.yes and previous is ReconfirmAnswer.no and reg is not None \
             and reg.status is RegistrationStatus.cancelled:
-        register(session, invitation, subscriber, how=RegistrationHow.coordinator, now=now,
+        how = RegistrationHow.coordinator if via == "coordinator" else RegistrationHow.form
+        register(session, invitation, subscriber, how=how, now=now,
                  source=f"re-confirmed {year}", late_ok=True)
     rec.answer = answer
     rec.answered_at = now
