@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -32,8 +32,7 @@ def reconfirmation_schedule(invitation: Invitation) -> list[tuple[int, datetime,
     if p is None:
         return []
     tz = invitation.tz
-    return [(y, p.reconfirmation_date(y, tz),
-             datetime.combine(p.reconfirmation_answer_by(y), time(23, 59), tzinfo=tz))
+    return [(y, p.reconfirmation_date(y, tz), p.reconfirmation_closes(y, tz))
             for y in p.reconfirmation_years()]
 
 

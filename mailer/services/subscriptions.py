@@ -350,10 +350,11 @@ class Question:
     language: str
     email: str
     brand: str = ""  # the newsletter whose look the page wears: as the question's mail
+    closed: bool = False  # the answer-by day has passed: the page takes no answer
 
 
 def _question(session: Session, workspace: Path, timezone: str, slug: str, year: int,
-              invitation_id: int, subscriber_id: int
+              invitation_id: int, subscriber_id: int, now: datetime
               ) -> tuple[Question, InvitationRow, Subscriber]:
     inv = session.get(InvitationRow, invitation_id)
     if inv is None:
@@ -364,31 +365,38 @@ def _question(session: Session, workspace: Path, timezone: str, slug: str, year:
     rec = get_reconfirmation(session, inv.id, person.id, year)
     if rec is None:
         raise NotAsked(f"{slug}: no question for {year}")
-    answer_by = None
+    answer_by, closed = None, False
     try:
         doc = load_invitation(workspace, slug, timezone=timezone)
-        answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
+        if doc.period is not None:
+            answer_by = doc.period.reconfirmation_answer_by(year)
+            closed = now > doc.period.reconfirmation_closes(year, doc.tz)
     except MailerError:
         pass
     brand = latest_brand(session, f"invitation:{slug}:reconfirm:{year}") or ""
     q = Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
-                 person.language, person.email, brand)
+                 person.language, person.email, brand, closed)
     return q, inv, person
 
 
 def reconfirm_question(session: Session, *, workspace: Path, timezone: str, slug: str,
-                       year: int, invitation_id: int, subscriber_id: int) -> Question:
+                       year: int, invitation_id: int, subscriber_id: int,
+                       now: datetime) -> Question:
     """The "do you continue next year?" question behind a signed link."""
     return _question(session, workspace, timezone, slug, year, invitation_id,
-                     subscriber_id)[0]
+                     subscriber_id, now)[0]
 
 
 def answer_reconfirmation(session: Session, *, workspace: Path, timezone: str, slug: str,
                           year: int, invitation_id: int, subscriber_id: int,
                           answer: ReconfirmAnswer, now: datetime) -> Question:
-    """Record the answer ("no" frees the seat); returns the question as answered."""
+    """Record the answer ("no" frees the seat); returns the question as answered. After
+    the answer-by day nothing is recorded and the question comes back ``closed`` (a
+    coordinator can still record a late answer: ``mailer reconfirm answer``)."""
     q, inv, person = _question(session, workspace, timezone, slug, year, invitation_id,
-                               subscriber_id)
+                               subscriber_id, now)
+    if q.closed:
+        return q
     record_reconfirmation(session, inv, person, year, answer, now=now, via="web")
     return Question(q.title, q.year, answer.value, q.answer_by, q.language, q.email,
                     q.brand)

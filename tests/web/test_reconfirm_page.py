@@ -91,6 +91,37 @@ def _eva(engine: Engine) -> tuple[ReconfirmAnswer | None, str | None, Registrati
         return rec.answer, rec.answered_via, reg
 
 
+def test_after_the_answer_by_day_the_page_takes_no_answer(
+        engine: Engine, settings: Settings, app: FastAPI, client: TestClient) -> None:
+    """The page said answers could be changed until the answer-by date, yet a "no" on
+    16 December was recorded and freed Eva's seat."""
+    url = _page(engine, settings, app, datetime(2023, 12, 15, 22, 0, tzinfo=UTC))
+    opened_in_time = client.get(url)  # Stockholm: 23:00 on the answer-by day
+    assert 'name="answer"' in opened_in_time.text
+    app.state.web.now = lambda: datetime(2023, 12, 16, 9, 0, tzinfo=UTC)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Svarstiden gick ut den 15 december 2023" in page.text
+    assert 'name="answer"' not in page.text
+    done = client.post(url, data={"csrf_token": csrf(opened_in_time.text), "answer": "no"})
+    assert done.status_code == 200 and "Svarstiden gick ut" in done.text
+    assert "Din plats är nu ledig" not in done.text
+    answer, _, reg = _eva(engine)
+    assert answer is None and reg.status is RegistrationStatus.registered
+    english = client.get(url + "?lang=en")
+    assert "The time to answer passed on 15 December 2023" in english.text
+
+
+def test_the_answer_day_itself_still_counts(engine: Engine, settings: Settings, app: FastAPI,
+                                            client: TestClient) -> None:
+    url = _page(engine, settings, app, datetime(2023, 12, 15, 20, 0, tzinfo=UTC))
+    page = client.get(url)
+    assert "Svara senast 15 december 2023." in page.text and 'name="answer"' in page.text
+    r = client.post(url, data={"csrf_token": csrf(page.text), "answer": "yes"})
+    assert r.status_code == 200, r.text[:3000]
+    assert _eva(engine)[0] is ReconfirmAnswer.yes
+
+
 def test_no_then_yes_on_the_web_is_a_registration_through_the_form(
         engine: Engine, settings: Settings, app: FastAPI, client: TestClient) -> None:
     """Eva answers "no", then "yes" on the page: her registration came back as made by
