@@ -181,18 +181,21 @@ def subscribe(session: Session, links: Links, *, lst: ListInfo, email: str, now:
                             now=now, ip=ip, wording=wording, language=language, name=name,
                             source=source)
     if notify and result.subscriber_id is not None:
-        _notify(session, links, lst, result.subscriber_id, result.outcome, address,
+        _notify(session, links, lst, result.subscriber_id, result.outcome,
                 language=language, now=now, sender=sender, settings=settings,
                 suppression_checked=True)  # note_signup above found none
     return result
 
 
 def _notify(session: Session, links: Links, lst: ListInfo, sid: int,
-            outcome: SubscribeOutcome, address: str, *, language: str, now: datetime,
+            outcome: SubscribeOutcome, *, language: str, now: datetime,
             sender: Sender | None, settings: Settings | None,
             suppression_checked: bool = False) -> None:
     """Plan the one mail a sign-up causes (confirmation link, welcome or "already"),
-    signed and sent as the list's newsletter when ``settings`` names its brand."""
+    signed and sent as the list's newsletter when ``settings`` names its brand. It goes
+    to the address we hold for ``sid``, as every other mail to them does (an existing
+    subscriber may type it in other capitals)."""
+    address = _subscriber(session, sid).email
     link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
             else links.preferences(sid))
     notice = SubscriptionNotice(language=language, list_name=lst.name, outcome=outcome,
@@ -215,7 +218,6 @@ def send_waiting_confirmations(session: Session, links: Links, email: str, *,
     waiting = subs.unconfirmed_lists(session, person.id, since)
     for lst in waiting:
         _notify(session, links, ListInfo.of(lst), person.id, SubscribeOutcome.pending,
-                person.email,
                 language=person.language, now=now, sender=sender, settings=settings)
     return len(waiting)
 
