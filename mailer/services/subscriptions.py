@@ -194,12 +194,15 @@ def _notify(session: Session, links: Links, lst: ListInfo, sid: int,
     """Plan the one mail a sign-up causes (confirmation link, welcome or "already"),
     signed and sent as the list's newsletter when ``settings`` names its brand. It goes
     to the address we hold for ``sid``, as every other mail to them does (an existing
-    subscriber may type it in other capitals)."""
+    subscriber may type it in other capitals); it is in ``language`` (the form's), and so
+    are the pages its links open (an existing subscriber may hold another language)."""
     address = _subscriber(session, sid).email
     link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
             else links.preferences(sid))
-    notice = SubscriptionNotice(language=language, list_name=lst.name, outcome=outcome,
-                                link=link, unsubscribe_url=links.unsubscribe(sid, lst.id))
+    notice = SubscriptionNotice(
+        language=language, list_name=lst.name, outcome=outcome,
+        link=links.in_language(link, language),
+        unsubscribe_url=links.in_language(links.unsubscribe(sid, lst.id), language))
     brand = list_signature(settings, lst.brand) if settings is not None else None
     plan_notice(session, render_subscription_notice(
                     notice, sender=brand.signed if brand else signature(sender)),
