@@ -5,7 +5,6 @@ register (it led to the list's archive)."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from mailer.web.app import create_app
 from tests.cli_support import cli_in
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers
-from tests.invite_helpers import ROOT, SLUG
+from tests.invite_helpers import SLUG, copy_network
 from tests.smtp_server import SmtpServer
 
 
@@ -33,12 +32,7 @@ def _invite_by_form(engine: Engine, settings: Settings, smtp_server: SmtpServer,
     run = cli_in(workspace)
     run("init")
     add_subscribers(engine, 2)  # the public list medborgardialog
-    folder = workspace / "issues" / SLUG
-    shutil.copytree(ROOT / "issues" / SLUG, folder)
-    path = folder / "issue.yaml"
-    text = re.sub(r"(?m)^lists: .*$", "lists: [medborgardialog]",
-                  path.read_text(encoding="utf-8"))
-    path.write_text(text.replace("  mode: link\n", "  mode: form\n", 1), encoding="utf-8")
+    copy_network(workspace, "medborgardialog", form=True)
     run("invite", SLUG, "--now", "2023-01-20 09:00")
     run("worker", "--drain", "--now", "2023-01-20 09:30")
     mail = smtp_server.wait_for(2)[0].message
