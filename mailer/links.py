@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from mailer.tokens import BadToken, Purpose, Tokens, reconfirm_scope
 
@@ -46,6 +46,13 @@ class Links:
         token = self.tokens.make(Purpose.reconfirm, subscriber_id,
                                  reconfirm_scope(invitation_id, int(year)))
         return f"{self.base}/reconfirm/{quote(invitation_slug)}/{int(year)}/{token}"
+
+    @staticmethod
+    def in_language(url: str, lang: str) -> str:
+        """``url`` (one of ours, without a query) opening its page in ``lang``: the links
+        of a mail the person asked for in a language speak that language, whatever
+        language we hold for them."""
+        return f"{url}?{urlencode({'lang': lang})}"
 
     def view(self, mailing_id: int) -> str:
         """The archived issue's public page (an issue sent to a public list)."""

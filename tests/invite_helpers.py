@@ -39,6 +39,23 @@ PEOPLE = [
 ]
 
 
+def copy_network(workspace: Path, list_slug: str, *, form: bool = False) -> Path:
+    """The 2023 network's folder copied into ``workspace``'s issues/, inviting the list
+    ``list_slug`` (with ``form``: registering through our form, not the external link)."""
+    import re
+    import shutil
+
+    folder = workspace / "issues" / SLUG
+    shutil.copytree(ROOT / "issues" / SLUG, folder)
+    path = folder / "issue.yaml"
+    text = re.sub(r"(?m)^lists: .*$", f"lists: [{list_slug}]",
+                  path.read_text(encoding="utf-8"))
+    if form:
+        text = text.replace("  mode: link\n", "  mode: form\n", 1)
+    path.write_text(text, encoding="utf-8")
+    return folder
+
+
 def invitation_data() -> dict[str, Any]:
     data: dict[str, Any] = YAML(typ="safe").load(ISSUE.read_text(encoding="utf-8"))
     return data

@@ -420,18 +420,13 @@ def test_an_invitation_registration_page_wears_its_newsletter(
         branded: Cli, engine: Engine, smtp_server: SmtpServer, workspace: Path) -> None:
     """The registration form an invitation links to looks like the invitation: its
     newsletter's logo, colours and name, not the workspace's [brand]."""
-    from tests.invite_helpers import ROOT, SLUG
+    from tests.invite_helpers import SLUG, copy_network
 
     cli = branded
     assert cli("init")[0] == 0
     add_subscribers(engine, 2, slug="natverk-2024", domain="natverk.test")
     assert cli("lists", "edit", "natverk-2024", "--brand", "natverk")[0] == 0
-    folder = workspace / "issues" / SLUG
-    shutil.copytree(ROOT / "issues" / SLUG, folder)
-    path = folder / "issue.yaml"
-    text = re.sub(r"(?m)^lists: .*$", "lists: [natverk-2024]",
-                  path.read_text(encoding="utf-8"))
-    path.write_text(text.replace("  mode: link\n", "  mode: form\n", 1), encoding="utf-8")
+    copy_network(workspace, "natverk-2024", form=True)
     code, out, err = cli("invite", SLUG, "--now", "2023-01-20 09:00")
     assert code == 0, out + err
     assert cli("worker", "--drain", "--now", "2023-01-20 09:01")[0] == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -15,7 +17,8 @@ from mailer.store.invitations import get_invitation
 from mailer.store.models import ReconfirmAnswer, RegistrationRow
 from mailer.store.reconfirmations import record_reconfirmation, year_status
 from mailer.store.registrations import get_subscriber, register
-from tests.invite_helpers import SLUG, RecordingMailer, invited, officials
+from tests.invite_helpers import ROOT, SLUG, RecordingMailer, invited, officials
+from tests.test_cli_invitations import run
 
 
 def test_schedule_of_the_2023_network() -> None:
@@ -67,3 +70,24 @@ def test_ask_answer_and_never_ask_twice(engine: Engine) -> None:
         late = run_due_reconfirmations(s, SLUG, officials(),
                                        now=datetime(2023, 12, 20, tzinfo=UTC), mailer=rec)
         assert late[0].state == "closed"
+
+
+def test_dry_run_counts_whom_the_real_run_asks(tmp_path: Path) -> None:
+    """`invitations run-due --dry-run` said "0 asked" where the real run then asked 1."""
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    shutil.copytree(ROOT / "issues" / SLUG, ws / "issues" / SLUG)
+    for args in (["init"], ["lists", "create", "demo", "--name", "Demo", "--single-opt-in"],
+                 ["subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list",
+                  "demo"],
+                 ["registrations", "add", SLUG, "maria.holm@uppsala.example",
+                  "--now", "2023-02-06 10:00"]):
+        r = run(ws, *args)
+        assert r.returncode == 0, r.stderr
+    dry = run(ws, "invitations", "run-due", "--dry-run", "--now", "2023-11-15 09:30")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{SLUG} re-confirmation 2024: 1 would be asked" in dry.stdout
+    real = run(ws, "invitations", "run-due", "--now", "2023-11-15 09:30")
+    assert f"{SLUG} re-confirmation 2024: 1 asked" in real.stdout
+    again = run(ws, "invitations", "run-due", "--dry-run", "--now", "2023-11-15 09:40")
+    assert f"{SLUG} re-confirmation 2024: 0 would be asked" in again.stdout

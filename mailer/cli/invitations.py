@@ -392,7 +392,8 @@ def run_due(ctx: typer.Context,
     for slug, years in report.reconfirmations.items():
         for y in years:
             if y.state == "due" and (y.asked or dry_run):
-                typer.echo(f"{slug} re-confirmation {y.year}: {len(y.asked)} asked")
+                typer.echo(f"{slug} re-confirmation {y.year}: {len(y.asked)} "
+                           f"{'would be ' if dry_run else ''}asked")
     for slug, why in report.problems.items():
         typer.echo(f"{slug}: skipped: {why}", err=True)
     if report.problems:

@@ -377,6 +377,11 @@ class Period(_Model):
         month, day = (int(x) for x in self.reconfirm_by.split("-"))
         return date(year - 1, month, day)
 
+    def reconfirmation_closes(self, year: int, tz: ZoneInfo) -> datetime:
+        """The end of the answer-by day (23:59 local): after it the question for ``year``
+        is no longer sent, and a participant's answer on the web is no longer taken."""
+        return datetime.combine(self.reconfirmation_answer_by(year), time(23, 59), tzinfo=tz)
+
 
 class Invitation(_Model):
     """An invitation mailing: the letter, the facts, and the rules for seats and reminders."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from mailer.domain.invitation import Invitation
 from mailer.schedule.reminders import InvitationMailer
 from mailer.store.invitations import sync_invitation
-from mailer.store.reconfirmations import ask_for_year, set_mailing
+from mailer.store.reconfirmations import ask_for_year, set_mailing, to_ask
 
 
 def job_id(slug: str, year: int) -> str:
@@ -32,8 +32,7 @@ def reconfirmation_schedule(invitation: Invitation) -> list[tuple[int, datetime,
     if p is None:
         return []
     tz = invitation.tz
-    return [(y, p.reconfirmation_date(y, tz),
-             datetime.combine(p.reconfirmation_answer_by(y), time(23, 59), tzinfo=tz))
+    return [(y, p.reconfirmation_date(y, tz), p.reconfirmation_closes(y, tz))
             for y in p.reconfirmation_years()]
 
 
@@ -53,7 +52,9 @@ def run_due_reconfirmations(session: Session, slug: str, invitation: Invitation,
             out.append(YearReport(year, at, "closed"))
             continue
         report = YearReport(year, at, "due")
-        if not dry_run:
+        if dry_run:
+            report.asked = to_ask(session, row, year)
+        else:
             report.asked = ask_for_year(session, row, year, now=now)
             if report.asked and mailer is not None:
                 report.mailing_id = mailer.plan_reconfirmation(

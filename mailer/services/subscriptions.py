@@ -182,22 +182,28 @@ def subscribe(session: Session, links: Links, *, lst: ListInfo, email: str, now:
                             now=now, ip=ip, wording=wording, language=language, name=name,
                             source=source)
     if notify and result.subscriber_id is not None:
-        _notify(session, links, lst, result.subscriber_id, result.outcome, address,
+        _notify(session, links, lst, result.subscriber_id, result.outcome,
                 language=language, now=now, sender=sender, settings=settings,
                 suppression_checked=True)  # note_signup above found none
     return result
 
 
 def _notify(session: Session, links: Links, lst: ListInfo, sid: int,
-            outcome: SubscribeOutcome, address: str, *, language: str, now: datetime,
+            outcome: SubscribeOutcome, *, language: str, now: datetime,
             sender: Sender | None, settings: Settings | None,
             suppression_checked: bool = False) -> None:
     """Plan the one mail a sign-up causes (confirmation link, welcome or "already"),
-    signed and sent as the list's newsletter when ``settings`` names its brand."""
+    signed and sent as the list's newsletter when ``settings`` names its brand. It goes
+    to the address we hold for ``sid``, as every other mail to them does (an existing
+    subscriber may type it in other capitals); it is in ``language`` (the form's), and so
+    are the pages its links open (an existing subscriber may hold another language)."""
+    address = _subscriber(session, sid).email
     link = (links.confirm(sid, lst.id) if outcome == SubscribeOutcome.pending
             else links.preferences(sid))
-    notice = SubscriptionNotice(language=language, list_name=lst.name, outcome=outcome,
-                                link=link, unsubscribe_url=links.unsubscribe(sid, lst.id))
+    notice = SubscriptionNotice(
+        language=language, list_name=lst.name, outcome=outcome,
+        link=links.in_language(link, language),
+        unsubscribe_url=links.in_language(links.unsubscribe(sid, lst.id), language))
     brand = list_signature(settings, lst.brand) if settings is not None else None
     plan_notice(session, render_subscription_notice(
                     notice, sender=brand.signed if brand else signature(sender)),
@@ -216,7 +222,6 @@ def send_waiting_confirmations(session: Session, links: Links, email: str, *,
     waiting = subs.unconfirmed_lists(session, person.id, since)
     for lst in waiting:
         _notify(session, links, ListInfo.of(lst), person.id, SubscribeOutcome.pending,
-                person.email,
                 language=person.language, now=now, sender=sender, settings=settings)
     return len(waiting)
 
@@ -351,10 +356,11 @@ class Question:
     language: str
     email: str
     brand: str = ""  # the newsletter whose look the page wears: as the question's mail
+    closed: bool = False  # the answer-by day has passed: the page takes no answer
 
 
 def _question(session: Session, workspace: Path, timezone: str, slug: str, year: int,
-              invitation_id: int, subscriber_id: int
+              invitation_id: int, subscriber_id: int, now: datetime
               ) -> tuple[Question, InvitationRow, Subscriber]:
     inv = session.get(InvitationRow, invitation_id)
     if inv is None:
@@ -365,31 +371,38 @@ def _question(session: Session, workspace: Path, timezone: str, slug: str, year:
     rec = get_reconfirmation(session, inv.id, person.id, year)
     if rec is None:
         raise NotAsked(f"{slug}: no question for {year}")
-    answer_by = None
+    answer_by, closed = None, False
     try:
         doc = load_invitation(workspace, slug, timezone=timezone)
-        answer_by = doc.period.reconfirmation_answer_by(year) if doc.period else None
+        if doc.period is not None:
+            answer_by = doc.period.reconfirmation_answer_by(year)
+            closed = now > doc.period.reconfirmation_closes(year, doc.tz)
     except MailerError:
         pass
     brand = latest_brand(session, f"invitation:{slug}:reconfirm:{year}") or ""
     q = Question(inv.title, year, rec.answer.value if rec.answer else None, answer_by,
-                 person.language, person.email, brand)
+                 person.language, person.email, brand, closed)
     return q, inv, person
 
 
 def reconfirm_question(session: Session, *, workspace: Path, timezone: str, slug: str,
-                       year: int, invitation_id: int, subscriber_id: int) -> Question:
+                       year: int, invitation_id: int, subscriber_id: int,
+                       now: datetime) -> Question:
     """The "do you continue next year?" question behind a signed link."""
     return _question(session, workspace, timezone, slug, year, invitation_id,
-                     subscriber_id)[0]
+                     subscriber_id, now)[0]
 
 
 def answer_reconfirmation(session: Session, *, workspace: Path, timezone: str, slug: str,
                           year: int, invitation_id: int, subscriber_id: int,
                           answer: ReconfirmAnswer, now: datetime) -> Question:
-    """Record the answer ("no" frees the seat); returns the question as answered."""
+    """Record the answer ("no" frees the seat); returns the question as answered. After
+    the answer-by day nothing is recorded and the question comes back ``closed`` (a
+    coordinator can still record a late answer: ``mailer reconfirm answer``)."""
     q, inv, person = _question(session, workspace, timezone, slug, year, invitation_id,
-                               subscriber_id)
+                               subscriber_id, now)
+    if q.closed:
+        return q
     record_reconfirmation(session, inv, person, year, answer, now=now, via="web")
     return Question(q.title, q.year, answer.value, q.answer_by, q.language, q.email,
                     q.brand)

@@ -31,17 +31,23 @@ def _check_year(invitation: InvitationRow, year: int) -> None:
                           f"the years are {invitation.period_start + 1}–{invitation.period_end}")
 
 
-def ask_for_year(session: Session, invitation: InvitationRow, year: int, *,
-                 now: datetime, mailing_id: int | None = None) -> list[int]:
-    """Record the question for ``year`` to every registered participant not asked yet;
-    returns their subscriber ids (the recipients of the re-confirmation mailing)."""
+def to_ask(session: Session, invitation: InvitationRow, year: int) -> list[int]:
+    """The registered participants not asked for ``year`` yet: whom ``ask_for_year`` asks,
+    and what a dry run counts."""
     _check_year(invitation, year)
     asked = set(session.scalars(select(Reconfirmation.subscriber_id).where(
         Reconfirmation.invitation_id == invitation.id, Reconfirmation.year == year)))
     participants = session.scalars(select(RegistrationRow.subscriber_id).where(
         RegistrationRow.invitation_id == invitation.id,
         RegistrationRow.status == RegistrationStatus.registered)).all()
-    new = [sid for sid in participants if sid not in asked]
+    return [sid for sid in participants if sid not in asked]
+
+
+def ask_for_year(session: Session, invitation: InvitationRow, year: int, *,
+                 now: datetime, mailing_id: int | None = None) -> list[int]:
+    """Record the question for ``year`` to every registered participant not asked yet;
+    returns their subscriber ids (the recipients of the re-confirmation mailing)."""
+    new = to_ask(session, invitation, year)
     for sid in new:
         session.add(Reconfirmation(invitation_id=invitation.id, subscriber_id=sid, year=year,
                                    asked_at=now, mailing_id=mailing_id))
@@ -93,7 +99,8 @@ def record_reconfirmation(session: Session, invitation: InvitationRow, subscribe
         cancel(session, invitation, subscriber, now=now, note=f"declined {year}")
     elif answer is ReconfirmAnswer.yes and previous is ReconfirmAnswer.no and reg is not None \
             and reg.status is RegistrationStatus.cancelled:
-        register(session, invitation, subscriber, how=RegistrationHow.coordinator, now=now,
+        how = RegistrationHow.coordinator if via == "coordinator" else RegistrationHow.form
+        register(session, invitation, subscriber, how=how, now=now,
                  source=f"re-confirmed {year}", late_ok=True)
     rec.answer = answer
     rec.answered_at = now

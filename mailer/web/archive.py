@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 
@@ -120,18 +121,25 @@ _PERSONAL = re.compile(
     r"(?:(?!</?(?:p|div)\b).)*?</\1>", re.DOTALL | re.IGNORECASE)
 
 
-def public_values(browser_url: str, archive_url: str) -> dict[str, str]:
+#: Where the register button of an invitation's public copy leads (``routes.register``): our
+#: form is one invitee's own (its link is signed for them), so this page says to register
+#: from the invitation they received. Relative: the public copy is a page of this site.
+PUBLIC_REGISTER_PATH = "/register"
+
+
+def public_values(browser_url: str, archive_url: str, language: str = "sv") -> dict[str, str]:
     """Placeholder values for the public copy: nothing about any recipient."""
     return {"name": "", "first_name": "", "greeting": "", "email": "", "organisation": "",
             "unsubscribe_url": archive_url, "preferences_url": archive_url,
-            "browser_url": browser_url, "register_url": archive_url}
+            "browser_url": browser_url,
+            "register_url": f"{PUBLIC_REGISTER_PATH}?{urlencode({'lang': language})}"}
 
 
 def public_html(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
     """The issue as anyone may read it: the parts about one recipient are left out (see
     ``_PERSONAL``), the other placeholders filled with nothing personal."""
     return html_template(_public_source(issue.rendered.html)).fill(
-        public_values(browser_url, archive_url))
+        public_values(browser_url, archive_url, issue.rendered.language))
 
 
 @lru_cache(maxsize=64)
@@ -143,4 +151,5 @@ def _public_source(html: str) -> str:
 
 
 def public_text(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
-    return text_template(issue.rendered.text).fill(public_values(browser_url, archive_url))
+    return text_template(issue.rendered.text).fill(
+        public_values(browser_url, archive_url, issue.rendered.language))

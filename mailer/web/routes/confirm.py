@@ -27,7 +27,7 @@ async def confirm_page(request: Request, token: str) -> Response:
     lang = request_language(request, p.language)
     return render(request, "confirm.html", lang=lang, lst=p.lst, status_=p.status,
                   wording=consent_wording(translator(lang), p.lst.name), token=token,
-                  preferences=web_of(request).links.preferences(data.subscriber_id))
+                  preferences=_preferences(request, data.subscriber_id, lang))
 
 
 @router.post("/confirm/{token}")
@@ -45,4 +45,10 @@ async def confirm_submit(request: Request, token: str) -> Response:
     if not confirmed:  # unsubscribed in between: an old link does not revive it
         raise PageError.gone()
     return render(request, "confirmed.html", lang=lang, lst=p.lst,
-                  preferences=web.links.preferences(data.subscriber_id))
+                  preferences=_preferences(request, data.subscriber_id, lang))
+
+
+def _preferences(request: Request, subscriber_id: int, lang: str) -> str:
+    """The preferences link of these pages, in their language (the sign-up form's)."""
+    links = web_of(request).links
+    return links.in_language(links.preferences(subscriber_id), lang)

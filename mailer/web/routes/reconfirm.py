@@ -3,8 +3,8 @@
 The link in the re-confirmation mail (purpose ``register``: subscriber + invitation)
 opens a page with two buttons; GET changes nothing, the POST (with CSRF) records the
 answer through ``mailer.services.subscriptions.answer_reconfirmation``. "No" frees the
-seat (a wait-listed colleague moves up); the answer can be changed until the
-answer-by date.
+seat (a wait-listed colleague moves up); the answer can be changed until the end of the
+answer-by day, after which the page says the time has passed and records nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ async def _ask(request: Request, fn: Callable[..., Question], slug: str, year: i
 
 @router.get("/reconfirm/{slug}/{year}/{token}")
 async def reconfirm_page(request: Request, slug: str, year: int, token: str) -> Response:
-    q = await _ask(request, subscriptions.reconfirm_question, slug, year, token)
+    q = await _ask(request, subscriptions.reconfirm_question, slug, year, token,
+                   now=web_of(request).now())
     lang = request_language(request, q.language)
     return render(request, "reconfirm.html", lang=lang, q=q, saved=False, newsletter=q.brand)
 
@@ -80,4 +81,5 @@ async def reconfirm_submit(request: Request, slug: str, year: int, token: str) -
     q = await _ask(request, subscriptions.answer_reconfirmation, slug, year, token,
                    answer=ReconfirmAnswer(answer), now=web.now())
     lang = request_language(request, q.language)
-    return render(request, "reconfirm.html", lang=lang, q=q, saved=True, newsletter=q.brand)
+    return render(request, "reconfirm.html", lang=lang, q=q, saved=not q.closed,
+                  newsletter=q.brand)

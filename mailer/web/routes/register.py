@@ -21,7 +21,7 @@ from mailer.domain.subscriber_rows import MAX_NAME
 from mailer.domain.text import clean_line
 from mailer.tokens import Purpose
 from mailer.web.i18n import N_, translator
-from mailer.web.pages import PageError, render, request_language, web_of
+from mailer.web.pages import PageError, error_page, render, request_language, web_of
 from mailer.web.registration import InvitationFacts, Outcome, Registrant
 from mailer.web.routes.common import read_token
 
@@ -122,3 +122,15 @@ async def register_submit(request: Request, slug: str, token: str) -> Response:
     state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
     return _page(request, facts, person, lang, state=state,
                  status=STATUS.get(result.outcome, 200), values=values)
+
+
+@router.get("/register")
+async def register_from_the_public_copy(request: Request) -> Response:
+    """Where the register button of an invitation's public copy (view in browser) leads:
+    the form is one invitee's own, so the page says how to reach it."""
+    return error_page(request, PageError(
+        200, N_("Register from your own invitation"),
+        N_("The registration form is personal: open it with the button in the invitation "
+           "you received by e-mail, so that it knows who you are and how many seats your "
+           "organisation has left. Did you not receive the invitation? Contact the "
+           "organiser; their details are in the invitation."), "/"))
