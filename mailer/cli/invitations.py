@@ -8,6 +8,7 @@ moment.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -324,9 +325,11 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
 def print_remind(report: SlotReport, inv: Invitation, slug: str, at: datetime, *,
                  dry_run: bool) -> None:
     """What 'mailer remind' prints: one line per invitee, then the summary."""
+    sent = not dry_run
     for d in report.decisions:
-        typer.echo(d.line())
-    counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))
+        typer.echo(d.line(sent=sent))
+    counts = ", ".join(f"{label}: {n}" for label, n in sorted(
+        Counter(d.label(sent=sent) for d in report.decisions).items()))
     head = (f"reminder {report.key} (due {_local(report.slot.at, inv)})"
             + (" sent early" if report.state is SlotState.upcoming and not dry_run else ""))
     if dry_run:

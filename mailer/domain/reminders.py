@@ -108,6 +108,9 @@ class Reason(enum.StrEnum):
     seats_full = "seats full for their organisation"
 
 
+#: What a real (not dry) run calls those it reminded.
+SENT = "reminded"
+
 _STATUS_REASON = {
     RegistrationStatus.registered: Reason.registered,
     RegistrationStatus.waitlisted: Reason.waitlisted,
@@ -140,12 +143,17 @@ class Decision:
     def remind(self) -> bool:
         return self.reason is Reason.remind
 
-    def line(self) -> str:
-        """One line for ``mailer remind --dry-run``."""
+    def label(self, *, sent: bool = False) -> str:
+        """The reason in words; once the reminder was really sent, its recipients were
+        "reminded", not "would be reminded"."""
+        return SENT if sent and self.remind else self.reason.value
+
+    def line(self, *, sent: bool = False) -> str:
+        """One line for ``mailer remind`` (``sent``: not a dry run)."""
         who = self.invitee.email
         org = f" ({self.invitee.organisation})" if self.invitee.organisation else ""
         extra = f": {self.detail}" if self.detail else ""
-        return f"{who}{org}\t{self.reason.value}{extra}"
+        return f"{who}{org}\t{self.label(sent=sent)}{extra}"
 
 
 def classify(invitees: Iterable[InviteeState], *, seats_max: int,
