@@ -97,3 +97,17 @@ def test_a_sent_reminder_says_reminded_not_would_be(ws: Path) -> None:
     assert sum(line.endswith("\treminded") for line in sent.stdout.splitlines()) == would
     assert f"{would} reminded in mailing" in sent.stderr
     assert f"(registered: 1, reminded: {would})" in sent.stderr
+
+
+def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
+    """'invitations check' and 'invitations ics' count the meetings in good English."""
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    slug = "2019-natverk-fortroendevalda"  # one meeting
+    shutil.copytree(ROOT / "issues" / slug, ws / "issues" / slug)
+    assert run(ws, "init").returncode == 0
+    r = run(ws, "invitations", "check", slug, "--now", "2019-03-01 09:00")
+    assert r.returncode == 0, r.stderr
+    assert ": ok (1 meeting, deadline 2019-04-15 23:59" in r.stdout
+    r = run(ws, "invitations", "ics", slug, "--out", str(tmp_path / "x.ics"))
+    assert r.returncode == 0 and r.stdout.strip().endswith("x.ics (1 meeting)"), r.stdout

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.domain.invitation import Invitation, seats_text
+from mailer.domain.invitation import Invitation, meetings, seats_text
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.domain.reminders import SlotState, invitation_slots
 from mailer.errors import MailerError
@@ -97,7 +97,7 @@ def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     if not loaded.ok:
         raise typer.Exit(1)
     inv = service.load(s, slug)
-    typer.echo(f"{path}: ok ({len(inv.meetings)} meetings, deadline {_local(inv.deadline, inv)}"
+    typer.echo(f"{path}: ok ({meetings(len(inv.meetings))}, deadline {_local(inv.deadline, inv)}"
                f" {inv.timezone})")
     for slot in invitation_slots(inv):
         typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)}")
@@ -156,7 +156,7 @@ def ics(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     inv = _load(c, slug)
     out.write_bytes(meetings_ics(inv, slug, domain=c.settings.sender.domain,
                                  now=datetime.now(UTC)))
-    typer.echo(f"wrote {out} ({len(inv.meetings)} meetings)")
+    typer.echo(f"wrote {out} ({meetings(len(inv.meetings))})")
 
 
 @app.command("invite")
