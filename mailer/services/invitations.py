@@ -452,18 +452,21 @@ def _seats_taken(session: Session, invitation_id: int, organisation_id: int | No
 
 def form_registrant(session: Session, invitation_id: int,
                     subscriber_id: int) -> Registrant | None:
-    """The person behind a registration link, with their organisation's seats taken."""
+    """The person behind a registration link, with their organisation's seats taken: the
+    organisation their registration counts in once they hold one (the form lets them name
+    another than ours), else the one we hold for them."""
     sub = session.get(Subscriber, subscriber_id)
     if sub is None or session.get(InvitationRow, invitation_id) is None:
         return None
     reg = registration_of(session, invitation_id, subscriber_id)
+    holds = reg is not None and reg.status in (RegistrationStatus.registered,
+                                               RegistrationStatus.waitlisted)
+    org = reg.organisation if reg is not None and holds else sub.organisation
     return Registrant(
         subscriber_id=sub.id, email=sub.email, name=sub.name,
-        organisation=sub.organisation.name if sub.organisation else "",
-        language=sub.language,
-        seats_taken=_seats_taken(session, invitation_id, sub.organisation_id),
-        registered=reg is not None and reg.status in (RegistrationStatus.registered,
-                                                      RegistrationStatus.waitlisted))
+        organisation=org.name if org else "", language=sub.language,
+        seats_taken=_seats_taken(session, invitation_id, org.id if org else None),
+        registered=holds)
 
 
 def register_by_form(session: Session, settings: Settings, invitation_id: int,
