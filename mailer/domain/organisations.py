@@ -5,7 +5,9 @@ organisation with seats of its own. ``match`` turns what people type ("Hylte kom
 "Hyltes kommun", "hylte", "1315", "Stockholms stad", "Region Skåne", "Skåne läns
 landsting", "VGR", "Ostersund") into the official organisation, or None for anything else
 ("other organisation"), which stays free text. The data is ``mailer/data/organisations_se.csv``
-(code, kind, name, county code, county).
+(code, kind, name, official name, county code, county): the official name is how the
+organisation calls itself ("Linköpings kommun", "Malmö stad", "Falu kommun"), shown in the
+registration form and stored as its name.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ _ALIASES = {"vgr": "14", "västra götaland": "14", "vastra gotaland": "14",
 class Organisation:
     code: str  # "1315" (municipality) or "13" (region)
     kind: str  # "municipality" | "region"
-    name: str  # "Hylte", "Region Halland"
+    name: str  # "Hylte", "Linköping", "Region Halland"
+    official_name: str  # "Hylte kommun", "Linköpings kommun", "Malmö stad", "Falu kommun"
     county_code: str
     county: str  # "Hallands län"
 
     @property
     def display(self) -> str:
-        """How the organisation calls itself in a list: "Hylte kommun", "Region Halland"."""
-        if self.kind == "region":
-            return self.name
-        return "Region Gotland" if self.code == "0980" else f"{self.name} kommun"
+        """How the organisation calls itself, in a list and wherever it is named:
+        "Hylte kommun", "Linköpings kommun", "Stockholms stad", "Region Halland"."""
+        return self.official_name
 
 
 @cache
@@ -46,7 +48,8 @@ def organisations() -> tuple[Organisation, ...]:
     text = resources.files("mailer").joinpath("data/organisations_se.csv").read_text("utf-8")
     rows = csv.DictReader(text.splitlines())
     return tuple(Organisation(code=r["code"], kind=r["kind"], name=r["name"],
-                              county_code=r["county_code"], county=r["county"]) for r in rows)
+                              official_name=r["official_name"], county_code=r["county_code"],
+                              county=r["county"]) for r in rows)
 
 
 def by_code(code: str) -> Organisation | None:
@@ -76,6 +79,8 @@ def _index() -> tuple[dict[str, Organisation], dict[str, Organisation], dict[str
         codes[org.code] = org
         if org.kind == "municipality":
             municipalities[_fold(_key(org.name))] = org
+            # "Falu kommun": a genitive that is not the name with an s
+            municipalities.setdefault(_fold(_key(org.official_name)), org)
         else:
             regions[_fold(_key(org.name))] = org
             regions[_fold(_key(org.county))] = org
