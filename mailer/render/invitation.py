@@ -107,6 +107,9 @@ def context(inv: Invitation, options: RenderOptions,
         "by_link": inv.registration.mode is RegistrationMode.link,
         "assets": (options.asset_base_url or "").rstrip("/"),
         "newsletter_name": inv.organiser.name,
+        # The public archive shows newsletters only: a "view in browser" link in an
+        # invitation, reminder or confirmation would answer 404.
+        "browser_link": False,
         "sender_organisation": " – ".join(x for x in (inv.organiser.name, inv.organiser.unit)
                                           if x),
     }
