@@ -97,6 +97,11 @@ def test_a_sent_reminder_says_reminded_not_would_be(ws: Path) -> None:
     assert sum(line.endswith("\treminded") for line in sent.stdout.splitlines()) == would
     assert f"{would} reminded in mailing" in sent.stderr
     assert f"(registered: 1, reminded: {would})" in sent.stderr
+    # and, days later, the reminder that went out is "done", not "missed"
+    shown = run(ws, "invitations", "show", SLUG, "--now", "2023-02-10 09:00")
+    assert f"reminder 7d: 2023-02-08 09:00 done (sent {would}, skipped 1)" in shown.stdout, \
+        shown.stdout
+    assert "reminder 1d: 2023-02-14 09:00 upcoming" in shown.stdout
 
 
 def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
