@@ -11,10 +11,9 @@ outbox to a real SMTP server on loopback.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 import shutil
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
