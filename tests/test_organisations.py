@@ -32,8 +32,27 @@ def test_typed_names_find_the_official_organisation(typed: str, code: str):
     assert org is not None and org.code == code, typed
 
 
+@pytest.mark.parametrize(("typed", "code"), [
+    ("Hylte kommun, IT-avdelningen", "1315"), ("Hylte kommun - IT", "1315"),
+    ("Hylte kommun/Socialförvaltningen", "1315"), ("Socialförvaltningen Hylte kommun", "1315"),
+    ("Kommunledningskontoret, Uppsala kommun", "0380"), ("Malmö stad, Stadskontoret", "1280"),
+    ("Stadsledningskontoret Stockholms stad", "0180"), ("Upplands-Bro kommun, IT", "0139"),
+    ("Region Skåne, Regionkontoret", "12"), ("Region Halland, Hallands sjukhus", "13"),
+    ("Västra Götalandsregionen, Sahlgrenska", "14"), ("Skåne läns landsting - IT", "12"),
+])
+def test_a_department_is_its_municipality_or_region(typed: str, code: str):
+    """Seats are per organisation: a department typed after (or before) its municipality's
+    name is that municipality, not an organisation with seats of its own."""
+    org = match(typed)
+    assert org is not None and org.code == code, typed
+
+
 @pytest.mark.parametrize("typed", ["", "SKR", "Sveriges Kommuner och Regioner",
-                                   "Länsstyrelsen i Hallands län", "Acme AB", "12345"])
+                                   "Länsstyrelsen i Hallands län", "Acme AB", "12345",
+                                   "Uppsala universitet", "Lunds universitet",
+                                   "Malmö stadsbyggnadskontor", "Kommunförbundet Skåne",
+                                   "Göteborgs Stads Bostadsbolag",
+                                   "Hylte kommun och Halmstads kommun"])
 def test_other_organisations_are_not_matched(typed: str):
     assert match(typed) is None
 

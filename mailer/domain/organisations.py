@@ -1,7 +1,7 @@
 """Sweden's 290 municipalities and 21 regions, with SCB's codes, and matching typed names.
 
-Seat limits are per organisation, so "Hylte kommun (IT)" must be Hylte, not a new
-organisation with seats of its own. ``match`` turns what people type ("Hylte kommun",
+Seat limits are per organisation, so "Hylte kommun (IT)" and "Hylte kommun,
+IT-avdelningen" must be Hylte, not a new organisation with seats of its own. ``match`` turns what people type ("Hylte kommun",
 "Hyltes kommun", "hylte", "1315", "Stockholms stad", "Region Skåne", "Skåne läns
 landsting", "VGR", "Ostersund") into the official organisation, or None for anything else
 ("other organisation"), which stays free text. The data is ``mailer/data/organisations_se.csv``
@@ -111,7 +111,41 @@ def match(text: str) -> Organisation | None:
         for k in candidates:
             if k in table:
                 return table[k]
-    return None
+    return named_within(raw)
+
+
+def _words(text: str) -> str:
+    """Folded, with every run of non-letters one space: "Hylte kommun, IT-avd." ->
+    "hylte kommun it avd"."""
+    return " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
+
+
+@cache
+def _phrases() -> tuple[re.Pattern[str], dict[str, Organisation]]:
+    """Every way an organisation names itself with its kind in words ("hylte kommun",
+    "hyltes kommun", "stockholms stad", "region skane", "vastra gotalandsregionen"), as
+    one pattern (longest first) and the organisation of each phrase."""
+    named: dict[str, Organisation] = {}
+    for org in organisations():
+        if org.kind == "municipality":
+            forms = (org.official_name, f"{org.name} kommun", f"{org.name}s kommun",
+                     f"{org.name} stad", f"{org.name}s stad")
+        else:
+            forms = (org.official_name, f"{org.county}s landsting")  # "Skåne läns landsting"
+        for form in forms:
+            named.setdefault(_words(form), org)
+    alternatives = "|".join(re.escape(p) for p in sorted(named, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b"), named
+
+
+def named_within(text: str) -> Organisation | None:
+    """The one municipality or region a longer name is part of: "Hylte kommun,
+    IT-avdelningen", "Socialförvaltningen, Malmö stad", "Region Skåne (Regionkontoret)".
+    Only a name with its kind in words counts ("Uppsala universitet" names no
+    municipality), and a text naming two organisations names neither."""
+    pattern, named = _phrases()
+    found = {named[m.group(0)] for m in pattern.finditer(_words(text))}
+    return found.pop() if len(found) == 1 else None
 
 
 @cache
