@@ -4,6 +4,7 @@ shows with its reason in 'mailer mailings', and does not block a later invitatio
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,19 +15,24 @@ from tests.invite_helpers import ROOT, SLUG
 from tests.smtp_server import SmtpServer
 
 
-def test_expired_invitations_are_not_counted_and_can_be_sent_again(
-        workspace: Path, db_url: str, smtp_server: SmtpServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _demo_workspace(workspace: Path, db_url: str, smtp_server: SmtpServer,
+                    monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """The 2023 invitation and the demo list, imported; the CLI to run in it."""
     shutil.copytree(ROOT / "issues" / SLUG, workspace / "issues" / SLUG)
     monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
     monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
-
     run = cli_in(workspace)
-
     run("init")
     run("lists", "create", "demo", "--name", "Demo", "--single-opt-in")
     run("subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
+    return run
+
+
+def test_expired_invitations_are_not_counted_and_can_be_sent_again(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
     # After the deadline: refused, nothing recorded.
     out = run("invite", SLUG, "--list", "demo", "--now", "2023-06-01 09:00", ok=False)
     assert "deadline" in out and "has passed" in out
@@ -81,14 +87,7 @@ def test_a_suppressed_address_is_neither_invited_nor_counted_nor_reminded(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Planning leaves a suppressed address out; so do the dry run's count, the invitees,
     a second invitation (no empty mailing) and the reminder's count and ledger."""
-    shutil.copytree(ROOT / "issues" / SLUG, workspace / "issues" / SLUG)
-    monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
-    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
-    run = cli_in(workspace)
-    run("init")
-    run("lists", "create", "demo", "--name", "Demo", "--single-opt-in")
-    run("subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
     everyone = int(run("invite", SLUG, "--dry-run", "--now", "2023-01-20 09:00")
                    .split("demo: ", 1)[1].split()[0])
     run("suppressions", "add", "maria.holm@uppsala.example")

@@ -1,13 +1,14 @@
 """Sweden's 290 municipalities and 21 regions, with SCB's codes, and matching typed names.
 
 Seat limits are per organisation, so "Hylte kommun (IT)" and "Hylte kommun,
-IT-avdelningen" must be Hylte, not a new organisation with seats of its own. ``match`` turns what people type ("Hylte kommun",
-"Hyltes kommun", "hylte", "1315", "Stockholms stad", "Region Skåne", "Skåne läns
-landsting", "VGR", "Ostersund") into the official organisation, or None for anything else
-("other organisation"), which stays free text. The data is ``mailer/data/organisations_se.csv``
-(code, kind, name, official name, county code, county): the official name is how the
-organisation calls itself ("Linköpings kommun", "Malmö stad", "Falu kommun"), shown in the
-registration form and stored as its name.
+IT-avdelningen" must be Hylte, not a new organisation with seats of its own. ``match``
+turns what people type ("Hylte kommun", "Hyltes kommun", "hylte", "1315", "Stockholms
+stad", "Region Skåne", "Skåne läns landsting", "VGR", "Ostersund") into the official
+organisation, or None for anything else ("other organisation"), which stays free text.
+The data is ``mailer/data/organisations_se.csv`` (code, kind, name, official name, county
+code, county): the official name is how the organisation calls itself ("Linköpings
+kommun", "Malmö stad", "Falu kommun"), shown in the registration form and stored as its
+name.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def _phrases() -> tuple[re.Pattern[str], dict[str, Organisation]]:
     one pattern (longest first) and the organisation of each phrase."""
     named: dict[str, Organisation] = {}
     for org in organisations():
+        forms: tuple[str, ...]
         if org.kind == "municipality":
             forms = (org.official_name, f"{org.name} kommun", f"{org.name}s kommun",
                      f"{org.name} stad", f"{org.name}s stad")
