@@ -106,3 +106,24 @@ def test_headers_and_empty_files() -> None:
         read_rows(b"  \n", tz=TZ)
     cols = map_columns(["E-post", "Namn", "Kommun"])
     assert cols.index == {"email": 0, "name": 1, "organisation": 2}
+
+
+def test_a_space_in_an_address_is_explained_in_swedish() -> None:
+    """email-validator's messages that name the refused characters are translated too
+    (they were the English "…invalid characters: SPACE." on the Swedish admin page)."""
+    from zoneinfo import ZoneInfo
+
+    from mailer.domain.registration_rows import RowProblem, map_columns, parse_row
+    from mailer.render.i18n import Translator
+
+    columns = map_columns(["E-post", "Namn"])
+    tz = ZoneInfo("Europe/Stockholm")
+    after = parse_row(["erik@ exempel.se", "Erik"], columns, 6, tz)
+    before = parse_row(["erik ek@exempel.se", "Erik"], columns, 7, tz)
+    assert isinstance(after, RowProblem) and isinstance(before, RowProblem)
+    sv = Translator("sv")
+    assert sv.localise(after.message) == ("'erik@ exempel.se' är ingen giltig e-postadress: "
+                                          "Delen efter @ innehåller ogiltiga tecken: "
+                                          "mellanslag.")
+    assert sv.localise(before.message).endswith("ogiltiga tecken före @: mellanslag.")
+    assert str(after.message).endswith("contains invalid characters: space.")  # the CLI
