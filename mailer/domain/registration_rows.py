@@ -72,11 +72,14 @@ class RegistrationCsvRow:
 
 
 class RowProblem(ValueError):
-    def __init__(self, line: int, message: str, raw: Sequence[str]) -> None:
+    """A row refused by the rules, with its line and, once it was read, its e-mail."""
+
+    def __init__(self, line: int, message: str, raw: Sequence[str], email: str = "") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
         self.raw = tuple(raw)
+        self.email = email
 
 
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
@@ -118,12 +121,12 @@ def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> Row
         try:
             when = parse_time(c.get(values, "registered_at"), tz)
         except ValueError as exc:
-            return RowProblem(line, message_of(exc), values)
+            return RowProblem(line, message_of(exc), values, email)
     status = header_key(c.get(values, "status"))
     if status not in CANCELLED | REGISTERED:
         return RowProblem(line, msg("unknown status %(status)r; use anmäld/registered or "
                                     "avbokad/cancelled", status=c.get(values, "status")),
-                          values)
+                          values, email)
     return RegistrationCsvRow(line, email, name, c.get(values, "organisation"),
                               c.get(values, "invitation"), when, status in CANCELLED,
                               tuple(values))
