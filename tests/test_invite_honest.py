@@ -114,3 +114,18 @@ def test_a_suppressed_address_is_neither_invited_nor_counted_nor_reminded(
                                                   "2023-02-08 09:06")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 10:00")
     assert f"reminder 7d: 2023-02-08 09:00 done (sent {everyone - 2}, skipped 1)" in out
+
+
+def test_the_worker_counts_the_reminders_it_planned_in_people(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """'invitations: reminders planned for 1 person', not '1 reminders planned'."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    run("lists", "create", "one", "--name", "One", "--single-opt-in")
+    csv = workspace / "one.csv"
+    csv.write_text("email;name;organisation\nsolo@hylte.example;Solo;Hylte kommun\n",
+                   encoding="utf-8")
+    run("subscribers", "import", str(csv), "--list", "one")
+    run("invite", SLUG, "--list", "one", "--now", "2023-01-20 09:00")
+    out = run("worker", "--drain", "--now", "2023-02-08 09:05")
+    assert "invitations: reminders planned for 1 person" in out, out
