@@ -8,7 +8,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.domain import addresses
-from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.addresses import AddressError, normalise_address, validator_message
 
 CORPUS = [
     # plain, as a million-row file holds them
@@ -56,14 +56,15 @@ ALPHABET = (list("abcXYZ019._-+@'!%~") + ["@", "@", ".", "..", "xn--", "Å", "ü
 
 
 def reference(raw: str) -> tuple[str, str] | str:
-    """What ``normalise_address`` returned before the fast path: email-validator's answer."""
+    """What ``normalise_address`` returned before the fast path: email-validator's answer
+    (its message as we word it to translate, ``validator_message``)."""
     text = raw.strip()
     if not text:
         return "error: no e-mail address"
     try:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        return f"error: {exc}"
+        return f"error: {validator_message(exc)}"
     return valid.normalized, valid.normalized.lower()
 
 

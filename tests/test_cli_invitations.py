@@ -78,3 +78,41 @@ def test_remind_dry_run_lists_one_person_per_line(ws: Path) -> None:
     r = run(ws, "remind", SLUG, "--now", "2023-03-01 09:00")
     assert r.returncode == 2 and "deadline 2023-02-15 23:59" in r.stderr
     assert "--dry-run --now" in r.stderr
+
+
+def test_a_sent_reminder_says_reminded_not_would_be(ws: Path) -> None:
+    """The real run reports what it did: those it reminded are "reminded", per line and
+    in the summary; only the dry run says "would be reminded"."""
+    assert run(ws, "invite", SLUG, "--list", "demo", "--now", "2023-01-20 09:00").returncode == 0
+    r = run(ws, "registrations", "add", SLUG, "maria.holm@uppsala.example",
+            "--now", "2023-02-01 10:00")
+    assert r.returncode == 0, r.stderr
+    dry = run(ws, "remind", SLUG, "--dry-run", "--now", "2023-02-08 09:05")
+    would = sum(line.endswith("\twould be reminded") for line in dry.stdout.splitlines())
+    assert would > 0 and f"{would} would be reminded (registered: 1, would be reminded: " \
+        f"{would})" in dry.stderr
+    sent = run(ws, "remind", SLUG, "--now", "2023-02-08 09:05")
+    assert sent.returncode == 0, sent.stderr
+    assert "would be" not in sent.stdout + sent.stderr
+    assert sum(line.endswith("\treminded") for line in sent.stdout.splitlines()) == would
+    assert f"{would} reminded in mailing" in sent.stderr
+    assert f"(registered: 1, reminded: {would})" in sent.stderr
+    # and, days later, the reminder that went out is "done", not "missed"
+    shown = run(ws, "invitations", "show", SLUG, "--now", "2023-02-10 09:00")
+    assert f"reminder 7d: 2023-02-08 09:00 done (sent {would}, skipped 1)" in shown.stdout, \
+        shown.stdout
+    assert "reminder 1d: 2023-02-14 09:00 upcoming" in shown.stdout
+
+
+def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
+    """'invitations check' and 'invitations ics' count the meetings in good English."""
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    slug = "2019-natverk-fortroendevalda"  # one meeting
+    shutil.copytree(ROOT / "issues" / slug, ws / "issues" / slug)
+    assert run(ws, "init").returncode == 0
+    r = run(ws, "invitations", "check", slug, "--now", "2019-03-01 09:00")
+    assert r.returncode == 0, r.stderr
+    assert ": ok (1 meeting, deadline 2019-04-15 23:59" in r.stdout
+    r = run(ws, "invitations", "ics", slug, "--out", str(tmp_path / "x.ics"))
+    assert r.returncode == 0 and r.stdout.strip().endswith("x.ics (1 meeting)"), r.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,7 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "<https://nyhetsbrev.example.org/u/" in first["List-Unsubscribe"]
     assert str(first["Subject"]).startswith("Inbjudan till professionsnätverk")
+    _view_in_browser(first)
     smtp_server.received.clear()
     registered = _register_ten(engine)
     _unsubscribe(engine, UNSUBSCRIBES)
@@ -182,6 +184,7 @@ def test_through_smtp(settings: Settings, engine: Engine, tmp_path: Path,
     assert sorted(r.rcpt_tos[0].casefold() for r in got) == sorted(expected)
     subjects = {str(r.message["Subject"]) for r in got}
     assert subjects == {"Påminnelse: sista anmälningsdag 15 februari"}
+    _view_in_browser(got[0].message)
     sweep(engine, settings, now=SEVEN_DAYS_BEFORE + timedelta(minutes=10), mailer=mailer)
     deliver_due(engine, settings, clock=_clock_at(SEVEN_DAYS_BEFORE + timedelta(minutes=10)))
     assert len(smtp_server.received) == len(expected)
@@ -213,3 +216,23 @@ def test_confirmation_carries_the_ics_through_smtp(
     starts = sorted(e.decoded("dtstart").isoformat() for e in cal.walk("VEVENT"))
     assert "2023-03-10T10:00:00+01:00" in starts
     assert "Hej Maria!" in parts["text/plain"].get_content()
+    _no_view_in_browser(msg)
+
+
+def _bodies(msg: EmailMessage) -> list[str]:
+    return [part.get_content() for part in msg.walk()
+            if part.get_content_type() in ("text/plain", "text/html")]
+
+
+def _view_in_browser(msg: EmailMessage) -> None:
+    """An invitation or a reminder went to a whole list: its copies link its archive page
+    (tests/web/test_view_in_browser.py opens it)."""
+    for body in _bodies(msg):
+        assert "/archive/view/" in body and "webbläsaren" in body, body[-600:]
+
+
+def _no_view_in_browser(msg: EmailMessage) -> None:
+    """One person's registration confirmation is not in the archive: no such link."""
+    for body in _bodies(msg):
+        assert "/archive/view/" not in body and "webbläsaren" not in body, body[-600:]
+        assert "/p/" in body  # the footer with its other links is still there

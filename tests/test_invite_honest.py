@@ -4,6 +4,7 @@ shows with its reason in 'mailer mailings', and does not block a later invitatio
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,19 +15,24 @@ from tests.invite_helpers import ROOT, SLUG
 from tests.smtp_server import SmtpServer
 
 
-def test_expired_invitations_are_not_counted_and_can_be_sent_again(
-        workspace: Path, db_url: str, smtp_server: SmtpServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _demo_workspace(workspace: Path, db_url: str, smtp_server: SmtpServer,
+                    monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """The 2023 invitation and the demo list, imported; the CLI to run in it."""
     shutil.copytree(ROOT / "issues" / SLUG, workspace / "issues" / SLUG)
     monkeypatch.setenv("MAILER_DATABASE_URL", db_url)
     monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("MAILER_SMTP_URL", smtp_server.url)
-
     run = cli_in(workspace)
-
     run("init")
     run("lists", "create", "demo", "--name", "Demo", "--single-opt-in")
     run("subscribers", "import", str(ROOT / "subscribers" / "demo.csv"), "--list", "demo")
+    return run
+
+
+def test_expired_invitations_are_not_counted_and_can_be_sent_again(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
     # After the deadline: refused, nothing recorded.
     out = run("invite", SLUG, "--list", "demo", "--now", "2023-06-01 09:00", ok=False)
     assert "deadline" in out and "has passed" in out
@@ -74,3 +80,52 @@ def _api_shows_not_reached(workspace: Path, db_url: str, n: int) -> None:
                          headers={"authorization": f"Bearer {token}"}).json()
         assert (got["invitees"], got["not_reached"]) == (0, n)
     engine.dispose()
+
+
+def test_a_suppressed_address_is_neither_invited_nor_counted_nor_reminded(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning leaves a suppressed address out; so do the dry run's count, the invitees,
+    a second invitation (no empty mailing) and the reminder's count and ledger."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    everyone = int(run("invite", SLUG, "--dry-run", "--now", "2023-01-20 09:00")
+                   .split("demo: ", 1)[1].split()[0])
+    run("suppressions", "add", "maria.holm@uppsala.example")
+    dry = run("invite", SLUG, "--dry-run", "--now", "2023-01-20 09:00")
+    assert f"demo: {everyone - 1} would be invited" in dry
+    out = run("invite", SLUG, "--now", "2023-01-20 09:00")
+    assert f"demo: {everyone - 1} invited in mailing 1" in out
+    assert f"sent {everyone - 1}, failed 0" in run("worker", "--drain", "--now",
+                                                  "2023-01-20 09:01")
+    out = run("invitations", "show", SLUG, "--now", "2023-01-20 10:00")
+    assert f"invitees: {everyone - 1}" in out and "not reached" not in out
+    assert "demo: 0 would be invited" in run("invite", SLUG, "--dry-run", "--now",
+                                             "2023-01-20 10:00")
+    assert "demo: 0 invited" in run("invite", SLUG, "--now", "2023-01-20 10:00")
+    assert "   2 " not in run("mailings")  # no second, empty mailing
+    # invited before the address was suppressed: no reminder, and not counted as one
+    run("suppressions", "add", "asa.lindqvist@hylte.example")
+    dry = run("remind", SLUG, "--dry-run", "--now", "2023-02-08 09:05")
+    assert "asa.lindqvist@hylte.example (Hylte kommun)\ton the suppression list" in dry
+    assert f"{everyone - 2} would be reminded" in dry
+    out = run("remind", SLUG, "--now", "2023-02-08 09:05")
+    assert f"{everyone - 2} reminded in mailing" in out
+    assert f"sent {everyone - 2}, failed 0" in run("worker", "--drain", "--now",
+                                                  "2023-02-08 09:06")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 10:00")
+    assert f"reminder 7d: 2023-02-08 09:00 done (sent {everyone - 2}, skipped 1)" in out
+
+
+def test_the_worker_counts_the_reminders_it_planned_in_people(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """'invitations: reminders planned for 1 person', not '1 reminders planned'."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    run("lists", "create", "one", "--name", "One", "--single-opt-in")
+    csv = workspace / "one.csv"
+    csv.write_text("email;name;organisation\nsolo@hylte.example;Solo;Hylte kommun\n",
+                   encoding="utf-8")
+    run("subscribers", "import", str(csv), "--list", "one")
+    run("invite", SLUG, "--list", "one", "--now", "2023-01-20 09:00")
+    out = run("worker", "--drain", "--now", "2023-02-08 09:05")
+    assert "invitations: reminders planned for 1 person" in out, out

@@ -32,8 +32,27 @@ def test_typed_names_find_the_official_organisation(typed: str, code: str):
     assert org is not None and org.code == code, typed
 
 
+@pytest.mark.parametrize(("typed", "code"), [
+    ("Hylte kommun, IT-avdelningen", "1315"), ("Hylte kommun - IT", "1315"),
+    ("Hylte kommun/Socialförvaltningen", "1315"), ("Socialförvaltningen Hylte kommun", "1315"),
+    ("Kommunledningskontoret, Uppsala kommun", "0380"), ("Malmö stad, Stadskontoret", "1280"),
+    ("Stadsledningskontoret Stockholms stad", "0180"), ("Upplands-Bro kommun, IT", "0139"),
+    ("Region Skåne, Regionkontoret", "12"), ("Region Halland, Hallands sjukhus", "13"),
+    ("Västra Götalandsregionen, Sahlgrenska", "14"), ("Skåne läns landsting - IT", "12"),
+])
+def test_a_department_is_its_municipality_or_region(typed: str, code: str):
+    """Seats are per organisation: a department typed after (or before) its municipality's
+    name is that municipality, not an organisation with seats of its own."""
+    org = match(typed)
+    assert org is not None and org.code == code, typed
+
+
 @pytest.mark.parametrize("typed", ["", "SKR", "Sveriges Kommuner och Regioner",
-                                   "Länsstyrelsen i Hallands län", "Acme AB", "12345"])
+                                   "Länsstyrelsen i Hallands län", "Acme AB", "12345",
+                                   "Uppsala universitet", "Lunds universitet",
+                                   "Malmö stadsbyggnadskontor", "Kommunförbundet Skåne",
+                                   "Göteborgs Stads Bostadsbolag",
+                                   "Hylte kommun och Halmstads kommun"])
 def test_other_organisations_are_not_matched(typed: str):
     assert match(typed) is None
 
@@ -42,6 +61,58 @@ def test_display_names():
     assert by_code("1315").display == "Hylte kommun"
     assert by_code("13").display == "Region Halland"
     assert by_code("0980").display == "Region Gotland"
+
+
+@pytest.mark.parametrize(("code", "official"), [
+    ("0380", "Uppsala kommun"), ("0580", "Linköpings kommun"), ("2284", "Örnsköldsviks kommun"),
+    ("1463", "Marks kommun"), ("1490", "Borås Stad"), ("0180", "Stockholms stad"),
+    ("1280", "Malmö stad"), ("1480", "Göteborgs Stad"), ("2080", "Falu kommun"),
+    ("0880", "Kalmar kommun"), ("1421", "Orust kommun"), ("2514", "Kalix kommun"),
+    ("0139", "Upplands-Bro kommun"), ("2023", "Malung-Sälens kommun"),
+])
+def test_municipalities_are_named_as_they_call_themselves(code: str, official: str):
+    """The form's list and the stored name: "Linköpings kommun", never "Linköping kommun"."""
+    assert by_code(code).display == official
+    assert match(official) is by_code(code)  # and the official name finds itself
+    from mailer.domain.organisations import canonical
+    assert canonical(f"{by_code(code).name} kommun") == official
+
+
+def test_organisations_stored_under_the_old_names_are_renamed(tmp_path) -> None:
+    """Migration 0018: a row stored as "Linköping kommun" becomes "Linköpings kommun"; a
+    "Malmö kommun" beside a "Malmö stad" is merged into it, its people and seats with it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from mailer.store.db import make_engine, transaction, upgrade
+    from mailer.store.models import Organisation, Subscriber
+    from mailer.store.registrations import find_or_create_organisation
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    upgrade(engine, "0017")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with transaction(engine) as s:
+        rows = [("Linköping kommun", None), ("Malmö kommun", "1280"), ("Malmö stad", None),
+                ("Hylte kommun", None)]
+        for i, (name, code) in enumerate(rows, start=1):
+            s.execute(insert(Organisation).values(id=i, name=name, name_key=name.casefold(),
+                                                  code=code, created_at=now))
+        s.add_all([Subscriber(email=f"p{i}@example.se", email_key=f"p{i}@example.se",
+                              organisation_id=i, attributes={}) for i in (1, 2, 3, 4)])
+    upgrade(engine)
+    with transaction(engine) as s:
+        orgs = {o.id: (o.name, o.name_key, o.code) for o in s.scalars(select(Organisation))}
+        assert orgs == {1: ("Linköpings kommun", "linköpings kommun", None),
+                        3: ("Malmö stad", "malmö stad", "1280"),
+                        4: ("Hylte kommun", "hylte kommun", None)}
+        people = {sub.email: sub.organisation_id for sub in s.scalars(select(Subscriber))}
+        assert people == {"p1@example.se": 1, "p2@example.se": 3, "p3@example.se": 3,
+                          "p4@example.se": 4}
+        # and what people type now finds the renamed rows
+        assert find_or_create_organisation(s, "linköping").id == 1
+        assert find_or_create_organisation(s, "Malmö").id == 3
+    engine.dispose()
 
 
 def test_typed_variants_share_the_official_organisation_key() -> None:
@@ -68,15 +139,15 @@ def test_municipalities_have_the_names_they_call_themselves(code: str, name: str
     assert match(name) is org  # and the name finds it again
 
 
-def test_the_official_name_and_the_key_of_what_is_stored_already_agree() -> None:
-    """Organisations stored before the names were corrected keep their key ("lund kommun"),
-    and "Falu kommun" (as Falun calls itself) is Falun, not an organisation of its own
-    with seats of its own."""
+def test_the_official_name_and_the_key_agree() -> None:
+    """Every way of typing a municipality gives the key of its official name (migration
+    0018 renamed what was stored under the earlier names), and "Falu kommun" (as Falun
+    calls itself) is Falun, not an organisation with seats of its own."""
     from mailer.domain.organisations import canonical
     from mailer.domain.subscriber_rows import organisation_key
 
     assert canonical("lund") == canonical("Lund kommun") == "Lunds kommun"
-    assert organisation_key("Lunds kommun") == organisation_key("1281") == "lund kommun"
+    assert organisation_key("Lunds kommun") == organisation_key("1281") == "lunds kommun"
     assert canonical("Falu kommun") == "Falu kommun"
     assert organisation_key("Falu kommun") == organisation_key("Falun") == organisation_key(
         "2080")

@@ -54,6 +54,9 @@ def test_report_and_only_good_rows_applied(engine: Engine) -> None:
     assert "belongs to invitation '20001'" in reasons[7]
     assert "not a valid e-mail address" in reasons[8]
     assert "'igår' is not a date" in reasons[9]
+    # a row refused for its date names its address; one with no valid address cannot
+    emails = {r.line: r.email for r in report.rejected}
+    assert (emails[9], emails[8]) == ("eva.ek@uppsala.se", "")
     assert report.lines()[0] == ("registered 3, wait-listed 0, cancelled 0, unchanged 0, "
                                  "rejected 6")
     with transaction(engine) as s:
@@ -106,3 +109,22 @@ def test_headers_and_empty_files() -> None:
         read_rows(b"  \n", tz=TZ)
     cols = map_columns(["E-post", "Namn", "Kommun"])
     assert cols.index == {"email": 0, "name": 1, "organisation": 2}
+
+
+def test_a_space_in_an_address_is_explained_in_swedish() -> None:
+    """email-validator's messages that name the refused characters are translated too
+    (they were the English "…invalid characters: SPACE." on the Swedish admin page)."""
+    from mailer.domain.registration_rows import RowProblem, parse_row
+    from mailer.render.i18n import Translator
+
+    columns = map_columns(["E-post", "Namn"])
+    after = parse_row(["erik@ exempel.se", "Erik"], columns, 6, TZ)
+    before = parse_row(["erik ek@exempel.se", "Erik"], columns, 7, TZ)
+    assert isinstance(after, RowProblem) and isinstance(before, RowProblem)
+    sv = Translator("sv")
+    assert sv.localise(after.message) == ("'erik@ exempel.se' är ingen giltig e-postadress: "
+                                          "Delen efter @ innehåller ogiltiga tecken: "
+                                          "mellanslag.")
+    assert sv.localise(before.message).endswith("ogiltiga tecken före @: mellanslag.")
+    assert str(after.message).endswith("contains invalid characters: space.")  # the CLI
+

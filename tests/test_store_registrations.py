@@ -50,6 +50,21 @@ def test_a_third_from_a_two_seat_municipality_is_refused(engine: Engine) -> None
         assert again.outcome is None and "already registered" in again.message
 
 
+def test_a_department_takes_a_seat_of_its_municipality(engine: Engine) -> None:
+    """ "Hylte kommun, IT-avdelningen" is Hylte kommun: its third person is refused."""
+    with transaction(engine) as s:
+        row, subs = invited(s)
+        for email in ("anna.andersson@hylte.se", "bengt.berg@hylte.se"):
+            register(s, get_invitation(s, SLUG, lock=True), subs[email], how=HOW, now=NOW)
+        newcomer = ensure_subscriber(s, "it.chef@hylte.se", name="Ida It",
+                                     organisation="Hylte kommun, IT-avdelningen")
+        assert newcomer.organisation is not None
+        assert newcomer.organisation.name == "Hylte kommun"
+    with pytest.raises(SeatsFull), transaction(engine) as s:
+        register(s, get_invitation(s, SLUG, lock=True), ensure_subscriber(s, "it.chef@hylte.se"),
+                 how=HOW, now=NOW)
+
+
 def test_wait_list_and_promotion_on_cancel(engine: Engine) -> None:
     data = invitation_data()
     data["seats"]["waitlist"] = True
@@ -110,7 +125,8 @@ def test_deadline_and_missing_organisation(engine: Engine) -> None:
     with transaction(engine) as s:
         row, subs = invited(s)
         late = datetime(2023, 2, 16, tzinfo=UTC)
-        with pytest.raises(MailerError, match="closed at 2023-02-15 22:59"):
+        # the deadline as the coordinator wrote it (23:59 in Stockholm), not 22:59 UTC
+        with pytest.raises(MailerError, match=r"closed at 2023-02-15 23:59 \(Europe/Stockholm\)"):
             register(s, row, subs["eva.ek@uppsala.se"], how=RegistrationHow.form, now=late)
         assert register(s, row, subs["eva.ek@uppsala.se"], how=HOW, now=late,
                         late_ok=True).outcome is SeatOutcome.registered

@@ -397,12 +397,13 @@ def worker(
             if inbox is not None:  # apply bounces and complaints before sending
                 await asyncio.to_thread(inbox)
             from mailer.cli.invitations import parse_now
+            from mailer.domain.invitation import people
             from mailer.schedule.invitations import worker_pass
 
             at = parse_now(now, settings.timezone)
             invites = await asyncio.to_thread(worker_pass, engine, settings, now=at)
             if invites.reminded:
-                typer.echo(f"invitations: {invites.reminded} reminders planned")
+                typer.echo(f"invitations: reminders planned for {people(invites.reminded)}")
             for slug, why in invites.problems.items():
                 typer.echo(f"invitation {slug} skipped: {why}", err=True)
             try:

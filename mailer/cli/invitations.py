@@ -8,6 +8,7 @@ moment.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
-from mailer.domain.invitation import Invitation, seats_text
+from mailer.domain.invitation import Invitation, meetings, seats_text
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.domain.reminders import SlotState, invitation_slots
 from mailer.errors import MailerError
@@ -96,7 +97,7 @@ def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     if not loaded.ok:
         raise typer.Exit(1)
     inv = service.load(s, slug)
-    typer.echo(f"{path}: ok ({len(inv.meetings)} meetings, deadline {_local(inv.deadline, inv)}"
+    typer.echo(f"{path}: ok ({meetings(len(inv.meetings))}, deadline {_local(inv.deadline, inv)}"
                f" {inv.timezone})")
     for slot in invitation_slots(inv):
         typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)}")
@@ -155,7 +156,7 @@ def ics(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     inv = _load(c, slug)
     out.write_bytes(meetings_ics(inv, slug, domain=c.settings.sender.domain,
                                  now=datetime.now(UTC)))
-    typer.echo(f"wrote {out} ({len(inv.meetings)} meetings)")
+    typer.echo(f"wrote {out} ({meetings(len(inv.meetings))})")
 
 
 @app.command("invite")
@@ -324,9 +325,11 @@ def remind(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
 def print_remind(report: SlotReport, inv: Invitation, slug: str, at: datetime, *,
                  dry_run: bool) -> None:
     """What 'mailer remind' prints: one line per invitee, then the summary."""
+    sent = not dry_run
     for d in report.decisions:
-        typer.echo(d.line())
-    counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts().items()))
+        typer.echo(d.line(sent=sent))
+    counts = ", ".join(f"{label}: {n}" for label, n in sorted(
+        Counter(d.label(sent=sent) for d in report.decisions).items()))
     head = (f"reminder {report.key} (due {_local(report.slot.at, inv)})"
             + (" sent early" if report.state is SlotState.upcoming and not dry_run else ""))
     if dry_run:

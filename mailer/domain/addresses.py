@@ -121,9 +121,32 @@ def normalise_address(raw: str) -> Address:
     try:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        # email-validator's own English; the common ones have a Swedish text in errors.po
-        raise AddressError(Msg(str(exc), {})) from None
+        raise AddressError(validator_message(exc)) from None
     return Address(valid.normalized, valid.normalized.lower())
+
+
+# email-validator's messages that end in the characters it refused ("…: SPACE, ','."):
+# the same text with the characters as a value, so errors.po can translate it.
+_REFUSED_CHARACTERS = (
+    msg("The email address contains invalid characters before the @-sign: %(chars)s."),
+    msg("The part after the @-sign contains invalid characters: %(chars)s."),
+)
+# How it names the invisible ones (unicodedata names), in words errors.po translates.
+_CHARACTER_NAMES = {"SPACE": msg("space"), "NO-BREAK SPACE": msg("no-break space"),
+                    "CHARACTER TABULATION": msg("tab"),
+                    "ZERO WIDTH SPACE": msg("zero-width space")}
+
+
+def validator_message(exc: EmailNotValidError) -> Msg:
+    """email-validator's own English as a message to translate: the common ones have a
+    Swedish text in errors.po, those naming refused characters too ("SPACE": "mellanslag")."""
+    text = str(exc)
+    for template in _REFUSED_CHARACTERS:
+        head = template.msgid.removesuffix("%(chars)s.")
+        if text.startswith(head) and text.endswith("."):
+            chars = text[len(head):-1].split(", ")
+            return Msg(template.msgid, {"chars": [_CHARACTER_NAMES.get(c, c) for c in chars]})
+    return Msg(text, {})
 
 
 def email_key(raw: str) -> str:

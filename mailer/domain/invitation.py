@@ -555,3 +555,13 @@ def seats_text(seats: Seats, language: str = "sv") -> str:
     if language == "sv":
         return f"{n} {'person' if n == '1' else 'personer'} per organisation"
     return f"{n} {'person' if n == '1' else 'people'} per organisation"
+
+
+def meetings(n: int) -> str:
+    """"1 meeting" / "3 meetings" (what the coordinator's commands print, in English)."""
+    return f"{n} meeting{'' if n == 1 else 's'}"
+
+
+def people(n: int) -> str:
+    """"1 person" / "3 people" (the worker's log of reminders)."""
+    return f"{n} {'person' if n == 1 else 'people'}"

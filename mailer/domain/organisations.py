@@ -1,11 +1,14 @@
 """Sweden's 290 municipalities and 21 regions, with SCB's codes, and matching typed names.
 
-Seat limits are per organisation, so "Hylte kommun (IT)" must be Hylte, not a new
-organisation with seats of its own. ``match`` turns what people type ("Hylte kommun",
-"Hyltes kommun", "hylte", "1315", "Stockholms stad", "Region Skåne", "Skåne läns
-landsting", "VGR", "Ostersund") into the official organisation, or None for anything else
-("other organisation"), which stays free text. The data is ``mailer/data/organisations_se.csv``
-(code, kind, name, county code, county).
+Seat limits are per organisation, so "Hylte kommun (IT)" and "Hylte kommun,
+IT-avdelningen" must be Hylte, not a new organisation with seats of its own. ``match``
+turns what people type ("Hylte kommun", "Hyltes kommun", "hylte", "1315", "Stockholms
+stad", "Region Skåne", "Skåne läns landsting", "VGR", "Ostersund") into the official
+organisation, or None for anything else ("other organisation"), which stays free text.
+The data is ``mailer/data/organisations_se.csv`` (code, kind, name, official name, county
+code, county): the official name is how the organisation calls itself ("Linköpings
+kommun", "Malmö stad", "Falu kommun"), shown in the registration form and stored as its
+name.
 """
 
 from __future__ import annotations
@@ -24,48 +27,20 @@ _ALIASES = {"vgr": "14", "västra götaland": "14", "vastra gotaland": "14",
             "västra götalandsregionen": "14", "sll": "01"}
 
 
-#: Municipalities that call themselves "stad", or whose name in "… kommun" is not the
-#: rule's (see ``Organisation.display``), by code.
-_OWN_NAMES = {
-    "0180": "Stockholms stad", "0183": "Sundbybergs stad", "0184": "Solna stad",
-    "0186": "Lidingö stad", "0187": "Vaxholms stad", "1280": "Malmö stad",
-    "1282": "Landskrona stad", "1283": "Helsingborgs stad", "1480": "Göteborgs Stad",
-    "1481": "Mölndals stad", "1488": "Trollhättans stad", "1490": "Borås Stad",
-    "1980": "Västerås stad", "2583": "Haparanda stad",
-    "2080": "Falu kommun", "0880": "Kalmar kommun", "1421": "Orust kommun",
-    "0980": "Region Gotland",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Organisation:
     code: str  # "1315" (municipality) or "13" (region)
     kind: str  # "municipality" | "region"
-    name: str  # "Hylte", "Region Halland"
+    name: str  # "Hylte", "Linköping", "Region Halland"
+    official_name: str  # "Hylte kommun", "Linköpings kommun", "Malmö stad", "Falu kommun"
     county_code: str
     county: str  # "Hallands län"
 
     @property
     def display(self) -> str:
-        """How the organisation calls itself: "Hylte kommun", "Lunds kommun" (the
-        genitive -s after a consonant other than s, x, z), "Stockholms stad",
-        "Falu kommun", "Region Halland"."""
-        if self.kind == "region":
-            return self.name
-        own = _OWN_NAMES.get(self.code)
-        if own:
-            return own
-        last = self.name[-1].casefold()
-        genitive = "" if last in "aeiouyåäösxz" else "s"
-        return f"{self.name}{genitive} kommun"
-
-    @property
-    def identity(self) -> str:
-        """The name its organisation key is made from ("Lund kommun"): the same since
-        the first release, so that organisations already stored keep their key."""
-        if self.kind == "region":
-            return self.name
-        return "Region Gotland" if self.code == "0980" else f"{self.name} kommun"
+        """How the organisation calls itself, in a list and wherever it is named:
+        "Hylte kommun", "Linköpings kommun", "Stockholms stad", "Region Halland"."""
+        return self.official_name
 
 
 @cache
@@ -74,7 +49,8 @@ def organisations() -> tuple[Organisation, ...]:
     text = resources.files("mailer").joinpath("data/organisations_se.csv").read_text("utf-8")
     rows = csv.DictReader(text.splitlines())
     return tuple(Organisation(code=r["code"], kind=r["kind"], name=r["name"],
-                              county_code=r["county_code"], county=r["county"]) for r in rows)
+                              official_name=r["official_name"], county_code=r["county_code"],
+                              county=r["county"]) for r in rows)
 
 
 def by_code(code: str) -> Organisation | None:
@@ -104,7 +80,8 @@ def _index() -> tuple[dict[str, Organisation], dict[str, Organisation], dict[str
         codes[org.code] = org
         if org.kind == "municipality":
             municipalities[_fold(_key(org.name))] = org
-            municipalities.setdefault(_fold(_key(org.display)), org)  # "Falu kommun"
+            # "Falu kommun": a genitive that is not the name with an s
+            municipalities.setdefault(_fold(_key(org.official_name)), org)
         else:
             regions[_fold(_key(org.name))] = org
             regions[_fold(_key(org.county))] = org
@@ -135,22 +112,49 @@ def match(text: str) -> Organisation | None:
         for k in candidates:
             if k in table:
                 return table[k]
-    return None
+    return named_within(raw)
+
+
+def _words(text: str) -> str:
+    """Folded, with every run of non-letters one space: "Hylte kommun, IT-avd." ->
+    "hylte kommun it avd"."""
+    return " ".join(re.sub(r"[\W_]+", " ", _fold(text)).split())
+
+
+@cache
+def _phrases() -> tuple[re.Pattern[str], dict[str, Organisation]]:
+    """Every way an organisation names itself with its kind in words ("hylte kommun",
+    "hyltes kommun", "stockholms stad", "region skane", "vastra gotalandsregionen"), as
+    one pattern (longest first) and the organisation of each phrase."""
+    named: dict[str, Organisation] = {}
+    for org in organisations():
+        forms: tuple[str, ...]
+        if org.kind == "municipality":
+            forms = (org.official_name, f"{org.name} kommun", f"{org.name}s kommun",
+                     f"{org.name} stad", f"{org.name}s stad")
+        else:
+            forms = (org.official_name, f"{org.county}s landsting")  # "Skåne läns landsting"
+        for form in forms:
+            named.setdefault(_words(form), org)
+    alternatives = "|".join(re.escape(p) for p in sorted(named, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b"), named
+
+
+def named_within(text: str) -> Organisation | None:
+    """The one municipality or region a longer name is part of: "Hylte kommun,
+    IT-avdelningen", "Socialförvaltningen, Malmö stad", "Region Skåne (Regionkontoret)".
+    Only a name with its kind in words counts ("Uppsala universitet" names no
+    municipality), and a text naming two organisations names neither."""
+    pattern, named = _phrases()
+    found = {named[m.group(0)] for m in pattern.finditer(_words(text))}
+    return found.pop() if len(found) == 1 else None
 
 
 @cache
 def canonical(text: str) -> str:
     """The official name of the municipality or region ``text`` names ("Hylte kommun (IT)"
-    -> "Hylte kommun", "lund" -> "Lunds kommun"), else ``text`` as given: what is stored
-    and shown, so a typed variant of an official name never becomes an organisation of its
-    own."""
+    -> "Hylte kommun"), else ``text`` as given: seat limits and organisation look-ups use
+    it, so a typed variant of an official name never becomes an organisation of its own."""
     org = match(text)
     return org.display if org is not None else text
 
-
-@cache
-def identity(text: str) -> str:
-    """What the organisation key of ``text`` is made from: for a municipality or region
-    its ``Organisation.identity`` (stable across releases), else ``text`` as given."""
-    org = match(text)
-    return org.identity if org is not None else text

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
-
-from mailer.domain.findings import Msg, msg
+from mailer.domain.addresses import AddressError, normalise_address
+from mailer.domain.findings import msg
 from mailer.domain.subscriber_rows import header_key
 from mailer.errors import MailerError, message_of
 
@@ -73,11 +72,14 @@ class RegistrationCsvRow:
 
 
 class RowProblem(ValueError):
-    def __init__(self, line: int, message: str, raw: Sequence[str]) -> None:
+    """A row refused by the rules, with its line and, once it was read, its e-mail."""
+
+    def __init__(self, line: int, message: str, raw: Sequence[str], email: str = "") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
         self.raw = tuple(raw)
+        self.email = email
 
 
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
@@ -108,11 +110,10 @@ def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> Row
     if not email:
         return RowProblem(line, msg("the e-mail is empty"), values)
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        # email-validator's own English; the common ones have a Swedish text in errors.po
+        email = normalise_address(email).email
+    except AddressError as exc:
         return RowProblem(line, msg("%(email)r is not a valid e-mail address: %(problem)s",
-                                    email=email, problem=Msg(str(exc), {})), values)
+                                    email=email, problem=exc.args[0]), values)
     name = c.get(values, "name") or " ".join(
         x for x in (c.get(values, "first_name"), c.get(values, "last_name")) if x)
     when = None
@@ -120,12 +121,12 @@ def parse_row(values: Sequence[str], c: Columns, line: int, tz: ZoneInfo) -> Row
         try:
             when = parse_time(c.get(values, "registered_at"), tz)
         except ValueError as exc:
-            return RowProblem(line, message_of(exc), values)
+            return RowProblem(line, message_of(exc), values, email)
     status = header_key(c.get(values, "status"))
     if status not in CANCELLED | REGISTERED:
         return RowProblem(line, msg("unknown status %(status)r; use anmäld/registered or "
                                     "avbokad/cancelled", status=c.get(values, "status")),
-                          values)
+                          values, email)
     return RegistrationCsvRow(line, email, name, c.get(values, "organisation"),
                               c.get(values, "invitation"), when, status in CANCELLED,
                               tuple(values))

@@ -104,9 +104,13 @@ class Reason(enum.StrEnum):
     cancelled = "cancelled their registration"
     transferred = "transferred their seat"
     unsubscribed = "unsubscribed"
+    suppressed = "on the suppression list"
     already_reminded = "already reminded"
     seats_full = "seats full for their organisation"
 
+
+#: What a real (not dry) run calls those it reminded.
+SENT = "reminded"
 
 _STATUS_REASON = {
     RegistrationStatus.registered: Reason.registered,
@@ -126,6 +130,7 @@ class InviteeState:
     organisation_id: int | None = None
     organisation: str = ""
     subscribed: bool = True
+    suppressed: bool = False  # the address is on the suppression list: no mail goes to it
     registration: RegistrationStatus | None = None
     reminded: bool = False  # a reminder for this offset was already sent
 
@@ -140,20 +145,26 @@ class Decision:
     def remind(self) -> bool:
         return self.reason is Reason.remind
 
-    def line(self) -> str:
-        """One line for ``mailer remind --dry-run``."""
+    def label(self, *, sent: bool = False) -> str:
+        """The reason in words; once the reminder was really sent, its recipients were
+        "reminded", not "would be reminded"."""
+        return SENT if sent and self.remind else self.reason.value
+
+    def line(self, *, sent: bool = False) -> str:
+        """One line for ``mailer remind`` (``sent``: not a dry run)."""
         who = self.invitee.email
         org = f" ({self.invitee.organisation})" if self.invitee.organisation else ""
         extra = f": {self.detail}" if self.detail else ""
-        return f"{who}{org}\t{self.reason.value}{extra}"
+        return f"{who}{org}\t{self.label(sent=sent)}{extra}"
 
 
 def classify(invitees: Iterable[InviteeState], *, seats_max: int,
              taken_by_org: Mapping[int, int]) -> list[Decision]:
     """Who gets the reminder and why each other person does not.
 
-    Order matters: an answer (registration in any state) says most, then consent, then the
-    ledger, then seats: someone whose organisation is full cannot register anyway.
+    Order matters: an answer (registration in any state) says most, then consent and the
+    suppression list, then the ledger, then seats: someone whose organisation is full
+    cannot register anyway.
     """
     out = []
     for p in invitees:
@@ -161,6 +172,8 @@ def classify(invitees: Iterable[InviteeState], *, seats_max: int,
             out.append(Decision(p, _STATUS_REASON[p.registration]))
         elif not p.subscribed:
             out.append(Decision(p, Reason.unsubscribed))
+        elif p.suppressed:
+            out.append(Decision(p, Reason.suppressed))
         elif p.reminded:
             out.append(Decision(p, Reason.already_reminded))
         elif p.organisation_id is not None and taken_by_org.get(p.organisation_id, 0) >= seats_max:

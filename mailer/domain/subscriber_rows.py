@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from mailer.domain.addresses import AddressError, normalise_address
 from mailer.domain.findings import Msg, msg
-from mailer.domain.organisations import identity
+from mailer.domain.organisations import canonical
 from mailer.domain.spreadsheet import restore_cell
 from mailer.domain.text import clean_line
 from mailer.errors import message_of
@@ -289,7 +289,7 @@ def organisation_key(name: str) -> str:
     the names of Sweden's municipalities and regions as people type them meet their official
     name ('Hylte kommun (IT)', 'Hyltes kommun', '1315' = 'Hylte kommun')."""
     clean = _clean(name)
-    return _clean(identity(clean)).casefold() if clean else clean
+    return _clean(canonical(clean)).casefold() if clean else clean
 
 
 def guess_org_kind(name: str, code: str | None = None) -> str:

@@ -17,7 +17,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 
 from mailer.config import Settings
-from mailer.domain.invitation import Invitation
+from mailer.domain.invitation import Invitation, people
 from mailer.domain.reminders import invitation_slots
 from mailer.domain.reminders import job_id as remind_job_id
 from mailer.errors import MailerError
@@ -120,11 +120,11 @@ def worker_pass(engine: Engine, settings: Settings, *, now: datetime | None = No
     for slug, reps in report.reminders.items():
         for r in reps:
             if r.recipients:
-                log.info("invitation %s: reminder %s to %d people (mailing %s)", slug, r.key,
-                         len(r.recipients), r.mailing_id)
+                log.info("invitation %s: reminder %s to %s (mailing %s)", slug, r.key,
+                         people(len(r.recipients)), r.mailing_id)
             elif r.missed:
-                log.warning("invitation %s: reminder %s %s for %d people", slug, r.key,
-                            r.state.value, r.missed)
+                log.warning("invitation %s: reminder %s %s for %s", slug, r.key,
+                            r.state.value, people(r.missed))
     return report
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -24,7 +24,7 @@ from mailer.config import Settings
 from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation, refuse_if_closed
 from mailer.domain.registration import RegistrationHow, RegistrationStatus, SeatOutcome
-from mailer.domain.reminders import invitation_slots, slot_states
+from mailer.domain.reminders import SlotState, invitation_slots, slot_states
 from mailer.errors import MailerError
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import SweepReport as SweepReport
@@ -43,6 +43,7 @@ from mailer.store.invitations import (
 from mailer.store.lists import get_list
 from mailer.store.models import (
     InvitationRow,
+    LedgerState,
     ReconfirmAnswer,
     RegistrationRow,
     Subscriber,
@@ -299,7 +300,8 @@ def overview(session: Session, settings: Settings, slugs: list[str],
 class SlotView:
     key: str
     at: datetime
-    state: str  # a SlotState value, or "not invited" before the invitation is sent
+    # a SlotState value, "done" once it went out, or "not invited" before the invitation
+    state: str
     ledger: dict[str, int] = field(default_factory=dict)
 
 
@@ -318,12 +320,25 @@ class InvitationDetail:
 NOT_INVITED = "not invited"
 
 
+#: A reminder that went out (at its time or early, by the worker or 'mailer remind').
+DONE = "done"
+
+
+def _slot_state(by_time: SlotState, ledger: Mapping[str, int]) -> str:
+    """What a reminder's state is: "done" once it was decided for the invitees (someone
+    reminded, or everyone skipped), else what the clock says; "missed" or "due" for a
+    reminder that was sent would not be true."""
+    decided = any(ledger.get(s.value) for s in (LedgerState.sent, LedgerState.skipped))
+    return DONE if decided else by_time.value
+
+
 def detail(session: Session, settings: Settings, slug: str, now: datetime) -> InvitationDetail:
     """Deadline, reminders with their state and ledger, invitees, seats per organisation."""
     inv, row = open_invitation(session, settings, slug, now)
     ledger = ledger_summary(session, row)
     grace = timedelta(seconds=settings.misfire_grace_seconds)
-    slots = [SlotView(slot.key, slot.at, state.value if row.first_invited_at else NOT_INVITED,
+    slots = [SlotView(slot.key, slot.at, _slot_state(state, ledger.get(slot.key, {}))
+                      if row.first_invited_at else NOT_INVITED,
                       dict(ledger.get(slot.key, {})))
              for slot, state in slot_states(invitation_slots(inv), deadline=inv.deadline_utc,
                                             now=now, grace=grace,
@@ -453,18 +468,21 @@ def _seats_taken(session: Session, invitation_id: int, organisation_id: int | No
 
 def form_registrant(session: Session, invitation_id: int,
                     subscriber_id: int) -> Registrant | None:
-    """The person behind a registration link, with their organisation's seats taken."""
+    """The person behind a registration link, with their organisation's seats taken: the
+    organisation their registration counts in once they hold one (the form lets them name
+    another than ours), else the one we hold for them."""
     sub = session.get(Subscriber, subscriber_id)
     if sub is None or session.get(InvitationRow, invitation_id) is None:
         return None
     reg = registration_of(session, invitation_id, subscriber_id)
+    holds = reg is not None and reg.status in (RegistrationStatus.registered,
+                                               RegistrationStatus.waitlisted)
+    org = reg.organisation if reg is not None and holds else sub.organisation
     return Registrant(
         subscriber_id=sub.id, email=sub.email, name=sub.name,
-        organisation=sub.organisation.name if sub.organisation else "",
-        language=sub.language,
-        seats_taken=_seats_taken(session, invitation_id, sub.organisation_id),
-        registered=reg is not None and reg.status in (RegistrationStatus.registered,
-                                                      RegistrationStatus.waitlisted))
+        organisation=org.name if org else "", language=sub.language,
+        seats_taken=_seats_taken(session, invitation_id, org.id if org else None),
+        registered=holds)
 
 
 def register_by_form(session: Session, settings: Settings, invitation_id: int,

@@ -37,6 +37,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
 )
 from mailer.typing import JSON, JSONValue
 
@@ -133,14 +134,18 @@ def _copy_reached(inv: type[Invitee] = Invitee) -> ColumnElement[bool]:
 def _not_invited_yet(session: Session, invitation_id: int, list_id: int,
                      conditions: Sequence[Condition] = ()) -> ColumnElement[bool]:
     """The one "not invited yet" rule: an active subscriber of the list without an
-    invitee row for this invitation whose copy reached them (or still will), and meeting
-    every one of ``conditions``."""
+    invitee row for this invitation whose copy reached them (or still will), whose address
+    is not suppressed (planning leaves it out: counting them would promise mail that never
+    goes), and meeting every one of ``conditions``."""
     inv = aliased(Invitee)  # never correlated with an enclosing statement on invitees
     already = select(inv.subscriber_id).where(inv.invitation_id == invitation_id,
                                               _copy_reached(inv))
+    suppressed = (select(Subscriber.id)
+                  .join(Suppression, Suppression.email_key == Subscriber.email_key))
     rule = and_(Subscription.list_id == list_id,
                 Subscription.status == SubscriptionStatus.active,
-                Subscription.subscriber_id.not_in(already))
+                Subscription.subscriber_id.not_in(already),
+                Subscription.subscriber_id.not_in(suppressed))
     if conditions:
         rule = and_(rule, Subscription.subscriber_id.in_(
             segments.subscriber_ids(session, conditions, invitation_id)))

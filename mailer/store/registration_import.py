@@ -100,7 +100,7 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
     ids = {header_key(x) for x in accepted_ids if x}
     for item in stream:
         if isinstance(item, RowProblem):
-            report.rejected.append(Rejected(item.line, "", item.message, item.raw))
+            report.rejected.append(Rejected(item.line, item.email, item.message, item.raw))
             continue
         if item.invitation and header_key(item.invitation) not in ids:
             wrong.append(item)

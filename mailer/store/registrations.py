@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -123,11 +124,12 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
     """Register ``subscriber`` (caller holds the invitation lock). Refuses with
     ``SeatsFull`` when the organisation's seats are taken and there is no wait list."""
     if now >= invitation.deadline and not late_ok:
+        local = invitation.deadline.astimezone(ZoneInfo(invitation.timezone))
         raise MailerError(msg(
-            "registration for %(invitation)s closed at %(deadline)s UTC; a coordinator can "
-            "still register someone on purpose ('mailer registrations add --late', or 'after "
-            "the deadline' in the admin)", invitation=invitation.slug,
-            deadline=f"{invitation.deadline:%Y-%m-%d %H:%M}"))
+            "registration for %(invitation)s closed at %(deadline)s (%(zone)s); a coordinator "
+            "can still register someone on purpose ('mailer registrations add --late', or "
+            "'after the deadline' in the admin)", invitation=invitation.slug,
+            deadline=f"{local:%Y-%m-%d %H:%M}", zone=invitation.timezone))
     org = organisation or subscriber.organisation
     if org is None:
         raise MailerError(msg("%(email)s has no organisation, and seats are counted per "

@@ -1,10 +1,10 @@
 """Reminder selection and the ledger: who gets the reminder for one offset, recorded once.
 
-``reminder_decisions`` reads the facts at ``now`` (registrations, consent, the ledger,
-seats) and the pure rules in ``mailer.domain.reminders`` decide. ``record_sent`` writes
-the ledger rows in the same transaction that plans the mailing, so a person is never
-reminded twice for one (invitation, offset): UNIQUE(invitation_id, subscriber_id,
-offset_key) is the last guard.
+``reminder_decisions`` reads the facts at ``now`` (registrations, consent, the
+suppression list, the ledger, seats) and the pure rules in ``mailer.domain.reminders``
+decide. ``record_sent`` writes the ledger rows in the same transaction that plans the
+mailing, so a person is never reminded twice for one (invitation, offset):
+UNIQUE(invitation_id, subscriber_id, offset_key) is the last guard.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
 )
 
 
@@ -57,10 +58,11 @@ def invitee_states(session: Session, invitation: InvitationRow,
                           ReminderLedger.subscriber_id == Invitee.subscriber_id,
                           ReminderLedger.offset_key == offset_key,
                           ReminderLedger.state == LedgerState.sent)
+    suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
     q = (
         select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.organisation_id,
                Organisation.name, Invitee.list_id, active_on_list,
-               active_anywhere | no_subscriptions, RegistrationRow.status, sent)
+               active_anywhere | no_subscriptions, suppressed, RegistrationRow.status, sent)
         .select_from(Invitee)
         .join(Subscriber, Subscriber.id == Invitee.subscriber_id)
         .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
@@ -70,12 +72,13 @@ def invitee_states(session: Session, invitation: InvitationRow,
         .order_by(Subscriber.email_key)
     )
     out = []
-    for (sid, email, name, org_id, org_name, list_id, on_list, anywhere, status,
+    for (sid, email, name, org_id, org_name, list_id, on_list, anywhere, blocked, status,
          reminded) in session.execute(q):
         out.append(InviteeState(
             subscriber_id=sid, email=email, name=name or "", organisation_id=org_id,
             organisation=org_name or "",
             subscribed=bool(on_list) if list_id is not None else bool(anywhere),
+            suppressed=bool(blocked),
             registration=RegistrationStatus(status) if status else None,
             reminded=bool(reminded)))
     return out

@@ -196,3 +196,35 @@ def test_a_preliminary_meeting_says_so_on_the_page(
     assert page.text.count("preliminärt") == 1  # the other two are firm
     english = client.get(_url(app, ids["anna.andersson@hylte.se"], inv_id) + "?lang=en")
     assert "Stockholm (preliminary)</li>" in english.text
+
+
+def test_seats_shown_are_those_of_the_organisation_named(settings: Settings, engine: Engine,
+                                                        app: FastAPI,
+                                                        client: TestClient) -> None:
+    """The form lets people name another organisation than the one we hold for them; the
+    seats the page shows (and the refusal's count) are that organisation's, where the
+    registration counts, not those of the organisation on file."""
+    inv_id, ids = _setup(settings, engine, app)
+    desk: StoreDesk = app.state.web.desk
+    for e in ("anna.andersson@hylte.se", "bengt.berg@hylte.se"):
+        assert desk.register(inv_id, ids[e], name="x", organisation="Hylte kommun",
+                             now=NOW).outcome is Outcome.registered
+    url = _url(app, ids["david.dahl@uppsala.se"], inv_id)  # Uppsala kommun on file
+    page = client.get(url)
+    assert "2 av 2 kvar" in page.text
+    full = client.post(url, data={"csrf_token": csrf(page.text), "name": "David Dahl",
+                                  "organisation_code": "1315"})  # Hylte: full
+    assert full.status_code == 409
+    assert "Hylte kommun har redan 2 av 2 platser" in full.text
+    assert "0 av 2 kvar" in full.text
+    done = client.post(url, data={"csrf_token": csrf(page.text), "name": "David Dahl",
+                                  "organisation_code": "other",
+                                  "organisation": "Uppsala universitet"})
+    assert done.status_code == 200 and "Du är anmäld" in done.text
+    assert "1 av 2 kvar" in done.text
+    again = client.get(url)
+    assert "Du är redan anmäld" in again.text and "1 av 2 kvar" in again.text
+    person = desk.registrant(inv_id, ids["david.dahl@uppsala.se"])
+    assert person is not None and person.organisation == "Uppsala universitet"
+    # his colleague at Uppsala kommun still has both of its seats
+    assert "2 av 2 kvar" in client.get(_url(app, ids["eva.ek@uppsala.se"], inv_id)).text

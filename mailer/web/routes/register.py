@@ -11,6 +11,8 @@ transaction. The invitation data come through ``mailer.web.registration``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -119,6 +121,9 @@ async def register_submit(request: Request, slug: str, token: str) -> Response:
         now=web.now()))
     now_person = await run_in_threadpool(web.desk.registrant, facts.invitation_id, sid)
     person = now_person or person
+    if result.outcome is Outcome.seats_full:  # the organisation they named is full
+        person = replace(person, organisation=values["organisation"],
+                         seats_taken=result.seats_taken)
     state = {Outcome.already: "already"}.get(result.outcome, result.outcome.value)
     return _page(request, facts, person, lang, state=state,
                  status=STATUS.get(result.outcome, 200), values=values)
