@@ -93,10 +93,8 @@ def test_a_suppressed_address_is_neither_invited_nor_counted_nor_reminded(
     run("suppressions", "add", "maria.holm@uppsala.example")
     dry = run("invite", SLUG, "--dry-run", "--now", "2023-01-20 09:00")
     assert f"demo: {everyone - 1} would be invited" in dry
-    out = run("invite", SLUG, "--now", "2023-01-20 09:00")
-    assert f"demo: {everyone - 1} invited in mailing 1" in out
-    assert f"sent {everyone - 1}, failed 0" in run("worker", "--drain", "--now",
-                                                  "2023-01-20 09:01")
+    _send(run, "invite", "2023-01-20 09:00", f"demo: {everyone - 1} invited in mailing 1",
+          everyone - 1)
     out = run("invitations", "show", SLUG, "--now", "2023-01-20 10:00")
     assert f"invitees: {everyone - 1}" in out and "not reached" not in out
     assert "demo: 0 would be invited" in run("invite", SLUG, "--dry-run", "--now",
@@ -108,12 +106,16 @@ def test_a_suppressed_address_is_neither_invited_nor_counted_nor_reminded(
     dry = run("remind", SLUG, "--dry-run", "--now", "2023-02-08 09:05")
     assert "asa.lindqvist@hylte.example (Hylte kommun)\ton the suppression list" in dry
     assert f"{everyone - 2} would be reminded" in dry
-    out = run("remind", SLUG, "--now", "2023-02-08 09:05")
-    assert f"{everyone - 2} reminded in mailing" in out
-    assert f"sent {everyone - 2}, failed 0" in run("worker", "--drain", "--now",
-                                                  "2023-02-08 09:06")
+    _send(run, "remind", "2023-02-08 09:05", f"{everyone - 2} reminded in mailing",
+          everyone - 2)
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 10:00")
     assert f"reminder 7d: 2023-02-08 09:00 done (sent {everyone - 2}, skipped 1)" in out
+
+
+def _send(run: Callable[..., str], command: str, now: str, says: str, sent: int) -> None:
+    """``mailer COMMAND SLUG --now NOW`` says ``says``; the worker then sends ``sent``."""
+    assert says in run(command, SLUG, "--now", now)
+    assert f"sent {sent}, failed 0" in run("worker", "--drain", "--now", now)
 
 
 def test_the_worker_counts_the_reminders_it_planned_in_people(
