@@ -153,6 +153,9 @@ def test_a_mailings_note_is_in_the_readers_language(
     post_form(client, url, f"{url}/cancel", {})
     page = client.get(url).text
     assert 'id="mailing-note">avbrutet; 3 meddelanden skickades inte</p>' in page, page
+    assert " · stoppat " in page and " · klart " not in page  # cancelled, not done
+    # Why not delivered: the reason in Swedish, not our own English text as its example.
+    assert "<td>utskicket avbröts</td>" in page and "not sent: the mailing was" not in page
     assert "messages not sent" not in page
     assert "cancelled; 3 messages not sent" in client.get(url, params={"lang": "en"}).text
     missed = note(NOTE_MISSED, due="2027-01-10 07:00", late="3600", grace=900, n=1)
