@@ -245,6 +245,9 @@ def test_dry_run_shows_the_checks_has_passed_warnings_for_the_day_it_goes_out(
     assert "the check found no warnings" in run("send", str(issue), "--dry-run")
     out = run("send", str(issue), "--dry-run", "--at", f"{date.today() + timedelta(45)} 08:00")
     assert f"the registration deadline ({deadline}) has passed" in out
+    # The send itself says so too, for an editor who did not try a dry run first.
+    out = run("send", str(issue), "--at", f"{date.today() + timedelta(45)} 08:00")
+    assert "scheduled for" in out and f"the registration deadline ({deadline}) has passed" in out
 
 
 def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # type: ignore[no-untyped-def]

@@ -152,6 +152,8 @@ def send(
     if suppressed:
         typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
                    "address is on the suppression list (see 'mailer suppressions')")
+    if src.warnings:  # e.g. an event that has passed by the day it goes out
+        _print_warnings(src.warnings)
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
@@ -189,13 +191,17 @@ def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
     for e in report.earlier:
         typer.echo(f"earlier: {e.describe()}")
     if warnings:
-        typer.echo(f"the check's warnings ({len(warnings)}):")
-        for w in warnings:
-            typer.echo(f"  {w}")
+        _print_warnings(warnings)
     else:
         typer.echo("the check found no warnings")
     if report.refusal:
         typer.echo(f"the send would be REFUSED: {report.refusal}")
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    typer.echo(f"the check's warnings ({len(warnings)}):")
+    for w in warnings:
+        typer.echo(f"  {w}")
 
 
 mailings_app = typer.Typer(help="Mailings: progress of each; 'show ID' for one in detail.",
