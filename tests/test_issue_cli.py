@@ -145,6 +145,7 @@ def test_render_writes_html_text_and_eml(ws: Path) -> None:
     assert "Örnsköldsvik" in msg.get_body(("plain",)).get_content()
     assert "Örnsköldsvik" in msg.get_body(("html",)).get_content()
     assert "Exempel Exempelsson" in msg["To"]
+    assert msg["Content-Language"] == "sv"  # as the real copies carry it
 
 
 def _free_port() -> int:
