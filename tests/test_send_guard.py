@@ -259,6 +259,9 @@ def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # t
     assert "give at least one address" in run("send", issue, "--test", "", ok=False)
     assert "--at: '' is not a date and time" in run("send", issue, "--at", "", ok=False)
     assert "--segment is empty" in run("send", issue, "--segment", " ", ok=False)
+    # A day without a time is not its midnight.
+    assert "'2099-06-15' has no time of day; give one too, e.g. '2099-06-15 08:00'" in run(
+        "send", issue, "--at", "2099-06-15", ok=False)
     assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
 
 

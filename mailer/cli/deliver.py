@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import signal
 import sys
 from datetime import UTC, date, datetime
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 
 def _parse_at(value: str, ctx: AppContext) -> datetime:
+    if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        # A day alone would be its midnight: a newsletter landing at 00:00 by mistake.
+        raise MailerError(f"--at: {value.strip()!r} has no time of day; give one too, e.g. "
+                          f"'{value.strip()} 08:00' (times are in {ctx.settings.timezone})")
     try:
         return parse_local(value, ctx.settings.tz)
     except LocalTimeError as exc:
