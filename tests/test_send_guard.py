@@ -277,3 +277,14 @@ def test_dry_run_refuses_what_the_send_refuses_a_bad_window_or_a_past_time(cli) 
         assert why in run("send", issue, *args, "--dry-run", ok=False)
     assert "would get it" in run("send", issue, "--window", "Mon-Fri 08:00-17:00", "--dry-run")
     assert _count(engine, Mailing) == 0
+
+
+def test_a_list_named_twice_is_counted_and_sent_once(cli) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    twice = ("--list", "medborgardialog", "--list", "medborgardialog")
+    out = run("send", issue, *twice, "--dry-run")
+    assert out.count("list medborgardialog (") == 1 and _would_get(out) == 6, out
+    assert _queued(run("send", issue, *twice)) == 6
+    with transaction(engine) as s:
+        assert len(s.scalars(select(Mailing.list_ids)).one()) == 1
