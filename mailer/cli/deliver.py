@@ -64,8 +64,8 @@ def send(
                                          "hold. Fields: org.kind, org.code, org.county, "
                                          "org.name, role, language, attr.NAME."),
     segment: str | None = typer.Option(None, "--segment",
-                                help="A saved segment (mailer segments): its list and "
-                                     "conditions."),
+                                       help="A saved segment (mailer segments): its list "
+                                            "and conditions."),
     window: str = typer.Option("", "--window",
                                help='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
                                     "(Swedish holidays excluded), or 'off'; default: "
@@ -80,8 +80,8 @@ def send(
                                  help="Show per list who would get it, who is left out and "
                                       "why, and the check's warnings; change nothing."),
     test: str | None = typer.Option(None, "--test",
-                             help="Send a test copy (marked [TEST]) to these addresses "
-                                  "(comma-separated) instead of the lists."),
+                                    help="Send a test copy (marked [TEST]) to these "
+                                         "addresses (comma-separated) instead of the lists."),
     track_clicks: bool = typer.Option(False, "--track-clicks",
                                       help="Count clicks on the mail's links (per link, in "
                                            "aggregate; see 'mailer mailings show ID')."),
