@@ -131,6 +131,19 @@ def test_problem_in_included_markdown_names_that_file(flagship: Path) -> None:
     assert len(loaded.errors) == 3  # no alt text, file missing, relative link
 
 
+def test_an_items_missing_image_is_reported_with_its_typo(flagship: Path) -> None:
+    # One run shows both: fixing the typo must not reveal a second problem in the item.
+    yaml_path = flagship / "issue.yaml"
+    text = yaml_path.read_text(encoding="utf-8")
+    yaml_path.write_text(text.replace(
+        "        title: Delaktighetstrappan\n        summary:",
+        "        title: Delaktighetstrappan\n        image: {src: trappan.png, alt: Trappan}\n"
+        "        sumary: x\n        summary:", 1), encoding="utf-8")
+    messages = [p.message for p in load_document(flagship).errors]
+    assert any("unknown field; did you mean 'summary'" in m for m in messages), messages
+    assert any("image file 'trappan.png' not found" in m for m in messages), messages
+
+
 def test_every_problem_at_once(flagship: Path) -> None:
     yaml_path = flagship / "issue.yaml"
     text = yaml_path.read_text(encoding="utf-8")

@@ -145,6 +145,7 @@ def test_render_writes_html_text_and_eml(ws: Path) -> None:
     assert "Örnsköldsvik" in msg.get_body(("plain",)).get_content()
     assert "Örnsköldsvik" in msg.get_body(("html",)).get_content()
     assert "Exempel Exempelsson" in msg["To"]
+    assert msg["Content-Language"] == "sv"  # as the real copies carry it
 
 
 def _free_port() -> int:
@@ -230,3 +231,11 @@ def test_check_counts_in_words_that_agree(tmp_path: Path) -> None:
         encoding="utf-8")
     out = cli_in(tmp_path)("issue", "check", str(folder))
     assert "(newsletter nr 1 2026, 1 section, 1 item); 0 warnings" in out, out
+
+
+def test_render_to_a_place_it_cannot_write_says_so(ws: Path) -> None:
+    # --out naming a file (a slip of the tab key): a clear error, not a traceback.
+    issue = "issues/2023-06-nyhetsbrev-6"
+    r = run(ws, "issue", "render", issue, "--out", f"{issue}/issue.yaml")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"--out {issue}/issue.yaml: cannot write the files there" in r.stderr

@@ -278,6 +278,33 @@ sections:
     assert f"{label} {where}" in html_text
 
 
+def test_markdown_headings_in_an_item_stay_headings(tmp_path: Path) -> None:
+    # "## Program" in a summary: a subheading in the mail (it became bare text, run into
+    # the paragraph after it, with no sign of it in the check).
+    (tmp_path / "issue.yaml").write_text("""\
+name: N
+number: 1
+year: 2024
+subject: S
+sections:
+  - items:
+      - type: report
+        title: R
+        summary: |
+          # Bakgrund
+
+          Text.
+
+          ## Program
+
+          Mer text.
+        link: https://skr.se/r.pdf
+""", encoding="utf-8")
+    html = render_issue(load_valid(tmp_path), OPTIONS).html
+    assert re.search(r"<h3[^>]*>Bakgrund</h3>", html) and re.search(r"<h3[^>]*>Program</h3>",
+                                                                     html)
+
+
 def test_greeting_never_leaves_a_gap_without_a_name() -> None:
     from mailer.render.i18n import greeting
 

@@ -245,6 +245,9 @@ def test_dry_run_shows_the_checks_has_passed_warnings_for_the_day_it_goes_out(
     assert "the check found no warnings" in run("send", str(issue), "--dry-run")
     out = run("send", str(issue), "--dry-run", "--at", f"{date.today() + timedelta(45)} 08:00")
     assert f"the registration deadline ({deadline}) has passed" in out
+    # The send itself says so too, for an editor who did not try a dry run first.
+    out = run("send", str(issue), "--at", f"{date.today() + timedelta(45)} 08:00")
+    assert "scheduled for" in out and f"the registration deadline ({deadline}) has passed" in out
 
 
 def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # type: ignore[no-untyped-def]
@@ -256,6 +259,9 @@ def test_an_option_given_empty_is_refused_not_taken_as_absent(cli) -> None:  # t
     assert "give at least one address" in run("send", issue, "--test", "", ok=False)
     assert "--at: '' is not a date and time" in run("send", issue, "--at", "", ok=False)
     assert "--segment is empty" in run("send", issue, "--segment", " ", ok=False)
+    # A day without a time is not its midnight.
+    assert "'2099-06-15' has no time of day; give one too, e.g. '2099-06-15 08:00'" in run(
+        "send", issue, "--at", "2099-06-15", ok=False)
     assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
 
 
@@ -271,3 +277,14 @@ def test_dry_run_refuses_what_the_send_refuses_a_bad_window_or_a_past_time(cli) 
         assert why in run("send", issue, *args, "--dry-run", ok=False)
     assert "would get it" in run("send", issue, "--window", "Mon-Fri 08:00-17:00", "--dry-run")
     assert _count(engine, Mailing) == 0
+
+
+def test_a_list_named_twice_is_counted_and_sent_once(cli) -> None:  # type: ignore[no-untyped-def]
+    run, engine = cli
+    issue = str(FLAGSHIP)
+    twice = ("--list", "medborgardialog", "--list", "medborgardialog")
+    out = run("send", issue, *twice, "--dry-run")
+    assert out.count("list medborgardialog (") == 1 and _would_get(out) == 6, out
+    assert _queued(run("send", issue, *twice)) == 6
+    with transaction(engine) as s:
+        assert len(s.scalars(select(Mailing.list_ids)).one()) == 1

@@ -11,8 +11,8 @@ from typing import Any
 from babel.dates import format_date
 from ruamel.yaml import YAML
 
-from mailer.authoring.load import DOCUMENT_NAME
 from mailer.authoring.examples import FLAGSHIP, flagship_path
+from mailer.authoring.load import DOCUMENT_NAME
 from mailer.domain.content import SCAFFOLD_TEXTS
 from mailer.errors import MailerError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import signal
 import sys
 from datetime import UTC, date, datetime
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 
 def _parse_at(value: str, ctx: AppContext) -> datetime:
+    if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        # A day alone would be its midnight: a newsletter landing at 00:00 by mistake.
+        raise MailerError(f"--at: {value.strip()!r} has no time of day; give one too, e.g. "
+                          f"'{value.strip()} 08:00' (times are in {ctx.settings.timezone})")
     try:
         return parse_local(value, ctx.settings.tz)
     except LocalTimeError as exc:
@@ -59,8 +64,8 @@ def send(
                                          "hold. Fields: org.kind, org.code, org.county, "
                                          "org.name, role, language, attr.NAME."),
     segment: str | None = typer.Option(None, "--segment",
-                                help="A saved segment (mailer segments): its list and "
-                                     "conditions."),
+                                       help="A saved segment (mailer segments): its list "
+                                            "and conditions."),
     window: str = typer.Option("", "--window",
                                help='When copies may land, e.g. "Mon-Fri 08:00-17:00" '
                                     "(Swedish holidays excluded), or 'off'; default: "
@@ -75,8 +80,8 @@ def send(
                                  help="Show per list who would get it, who is left out and "
                                       "why, and the check's warnings; change nothing."),
     test: str | None = typer.Option(None, "--test",
-                             help="Send a test copy (marked [TEST]) to these addresses "
-                                  "(comma-separated) instead of the lists."),
+                                    help="Send a test copy (marked [TEST]) to these "
+                                         "addresses (comma-separated) instead of the lists."),
     track_clicks: bool = typer.Option(False, "--track-clicks",
                                       help="Count clicks on the mail's links (per link, in "
                                            "aggregate; see 'mailer mailings show ID')."),
@@ -152,6 +157,8 @@ def send(
     if suppressed:
         typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
                    "address is on the suppression list (see 'mailer suppressions')")
+    if src.warnings:  # e.g. an event that has passed by the day it goes out
+        _print_warnings(src.warnings)
 
 
 def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
@@ -189,13 +196,17 @@ def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
     for e in report.earlier:
         typer.echo(f"earlier: {e.describe()}")
     if warnings:
-        typer.echo(f"the check's warnings ({len(warnings)}):")
-        for w in warnings:
-            typer.echo(f"  {w}")
+        _print_warnings(warnings)
     else:
         typer.echo("the check found no warnings")
     if report.refusal:
         typer.echo(f"the send would be REFUSED: {report.refusal}")
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    typer.echo(f"the check's warnings ({len(warnings)}):")
+    for w in warnings:
+        typer.echo(f"  {w}")
 
 
 mailings_app = typer.Typer(help="Mailings: progress of each; 'show ID' for one in detail.",

@@ -144,18 +144,22 @@ def render(
                                options_for(settings, loaded.folder, brand=looks.brand))
     values = sample_values(settings.base_url, settings.secret_key)
     html, text = personalise(rendered, values)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "index.html").write_text(html, encoding="utf-8")
-    (out / "index.txt").write_text(text, encoding="utf-8")
-    (out / "sample.eml").write_bytes(bytes(sample_message(rendered, parse_sender(looks.sender),
-                                                          values)))
+    eml = bytes(sample_message(rendered, parse_sender(looks.sender), values))
     media = [f for f in loaded.folder.iterdir()
              if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp")]
-    if media:
-        target = out / "media" / loaded.folder.name
-        target.mkdir(parents=True, exist_ok=True)
-        for f in media:
-            shutil.copy2(f, target / f.name)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "index.html").write_text(html, encoding="utf-8")
+        (out / "index.txt").write_text(text, encoding="utf-8")
+        (out / "sample.eml").write_bytes(eml)
+        if media:
+            target = out / "media" / loaded.folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for f in media:
+                shutil.copy2(f, target / f.name)
+    except OSError as exc:
+        raise MailerError(f"--out {out}: cannot write the files there ({exc.strerror}: "
+                          f"{exc.filename}); give a folder you can write to") from None
     size = len(html.encode("utf-8"))
     typer.echo(f"wrote {out / 'index.html'} ({size / 1024:.1f} KB), {out / 'index.txt'}, "
                f"{out / 'sample.eml'}")

@@ -77,6 +77,11 @@ def render_markdown(text: str, *, local_images: bool = True) -> MarkdownResult:
         return (tok.map[0] + 1) if tok.map else 1
 
     for tok in tokens:
+        if tok.type in ("heading_open", "heading_close"):
+            # A heading inside an item sits under the mail's own headings: # and ## become
+            # h3 (they were dropped to bare text), ##### and ###### h4.
+            tok.tag = "h3" if tok.tag in ("h1", "h2", "h3") else "h4"
+            continue
         if tok.type != "inline" or not tok.children:
             continue
         base = block_line(tok)

@@ -52,7 +52,8 @@ def sample_message(rendered: RenderedMailing, sender: Sender,
     msg["Subject"] = rendered.subject  # the SMTP policy encodes non-ASCII (RFC 2047)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=sender.domain)
-    msg["Content-Language"] = rendered.language
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # After the content: set_content drops every Content-* header set before it.
+    msg["Content-Language"] = rendered.language
     return msg

@@ -44,6 +44,7 @@ def audience(session: Session, *, list_slugs: Sequence[str] = (), where: Sequenc
     """Lists and ``--where`` conditions, or a saved segment (its list and conditions, with
     any extra ``where`` ANDed); the lists must exist."""
     extra = conditions(where)
+    list_slugs = tuple(dict.fromkeys(list_slugs))  # a list named twice is one list
     if segment:
         seg = store.get(session, segment)
         if list_slugs and list(list_slugs) != [seg.list.slug]:
@@ -55,7 +56,7 @@ def audience(session: Session, *, list_slugs: Sequence[str] = (), where: Sequenc
                         seg.name)
     for slug in list_slugs:
         get_list(session, slug)
-    return Audience(tuple(list_slugs), extra)
+    return Audience(list_slugs, extra)
 
 
 @dataclass(frozen=True, slots=True)

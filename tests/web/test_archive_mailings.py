@@ -99,6 +99,27 @@ def test_view_in_browser_of_a_test_copy_opens(engine: Engine, settings: Settings
     assert "Nyhetsbrev nr 6" not in client.get("/archive/medborgardialog").text
 
 
+def test_an_image_named_beyond_latin_1_is_served(engine: Engine, settings: Settings) -> None:
+    # "Sjön – 2023.png" (an en dash, as word processors write it) beside issue.yaml: once
+    # the issue went out, readers get it (it was a 500: a header cannot carry the dash).
+    from urllib.parse import quote, unquote
+
+    folder = settings.workspace / "issues" / "2026-nr01-juni"
+    folder.mkdir(parents=True)
+    name = "Sjön – 2023.png"
+    (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n")
+    add_subscribers(engine, 1)
+    with transaction(engine) as s:
+        plan_mailing(s, RENDERED, kind="newsletter", now=datetime.now(UTC),
+                     list_slugs=["medborgardialog"], source="issues/2026-nr01-juni")
+    client = TestClient(create_app(settings, engine=engine))
+    r = client.get(f"/media/2026-nr01-juni/{quote(name)}")
+    assert r.status_code == 200 and r.content == b"\x89PNG\r\n\x1a\n"
+    disposition = r.headers["content-disposition"]
+    assert disposition.startswith("inline; filename*=utf-8''")
+    assert unquote(disposition.split("''", 1)[1]) == name
+
+
 def test_archive_is_paged_and_reads_while_a_writer_holds_the_lock(
         engine: Engine, settings: Settings) -> None:
     import threading

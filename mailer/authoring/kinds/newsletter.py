@@ -8,6 +8,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mailer.authoring.registry import CheckContext, register_kind
 from mailer.domain.content import (
+    Image,
     Issue,
     Item,
     ItemBase,
@@ -47,26 +48,50 @@ def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Fin
             yield from check_markdown(("sections", s, "intro"), section["intro"])
         items = section.get("items")
         for i, raw in enumerate(items if isinstance(items, list) else []):
+            path = ("sections", s, "items", i)
             try:
                 item = _ITEM.validate_python(raw)
             except ValidationError:
-                continue  # its shape errors are reported already
-            path = ("sections", s, "items", i)
+                # Its shape errors are reported already; its files and Markdown are
+                # checked too, so that fixing a typo does not reveal a missing image.
+                yield from _raw_item_files(path, raw, ctx)
+                continue
             yield from check_item(path, item, today=ctx.today)
             yield from _item_files(path, item, ctx)
             yield from _markdown_files((*path, "summary"), item.summary, ctx)
 
 
+def _raw_item_files(path: DocPath, raw: object, ctx: CheckContext) -> Iterator[Finding]:
+    """The image, file and summary of an item whose shape is wrong elsewhere."""
+    if not isinstance(raw, Mapping):
+        return
+    summary = raw.get("summary")
+    if isinstance(summary, str):
+        yield from check_markdown((*path, "summary"), summary)
+        yield from _markdown_files((*path, "summary"), summary, ctx)
+    try:
+        image = Image.model_validate(raw["image"]) if "image" in raw else None
+    except ValidationError:
+        image = None
+    file = raw.get("file")
+    yield from _files(path, image, file if isinstance(file, str) else None, ctx)
+
+
 def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Finding]:
-    if item.image is not None and item.image.is_local:
-        if not ctx.exists(item.image.src):
+    yield from _files(path, item.image, getattr(item, "file", None), ctx)
+
+
+def _files(path: DocPath, image: Image | None, file: str | None,
+           ctx: CheckContext) -> Iterator[Finding]:
+    """An item's image and file (a fact sheet's PDF): there, servable, not too large."""
+    if image is not None and image.is_local:
+        if not ctx.exists(image.src):
             yield Finding((*path, "image", "src"),
                           msg("image file %(file)r not found in %(folder)s; put the file "
-                              "beside issue.yaml or fix the name", file=item.image.src,
+                              "beside issue.yaml or fix the name", file=image.src,
                               folder=ctx.folder))
         else:
-            yield from _size((*path, "image", "src"), item.image.src, ctx)
-    file = getattr(item, "file", None)
+            yield from _size((*path, "image", "src"), image.src, ctx)
     if file:
         where = (*path, "file")
         if media_type(file) is None:

@@ -24,7 +24,9 @@ async def media(request: Request, folder: str, file: str) -> Response:
         found = await read(request, public_file, issues, folder, file)
     except NotFound:
         raise PageError.from_status(404) from None
+    # Starlette writes the name as filename*=utf-8''… when it is not plain ASCII
+    # ("Sjön–2023.png"); a header of our own would fail beyond Latin-1 (a 500).
     return FileResponse(found.path, media_type=found.content_type, headers={
         "cache-control": CACHE, "x-content-type-options": "nosniff",
-        "content-security-policy": "default-src 'none'; sandbox",
-        "content-disposition": f'inline; filename="{found.path.name}"'})
+        "content-security-policy": "default-src 'none'; sandbox"},
+        filename=found.path.name, content_disposition_type="inline")
