@@ -104,6 +104,24 @@ def test_a_sent_reminder_says_reminded_not_would_be(ws: Path) -> None:
     assert "reminder 1d: 2023-02-14 09:00 upcoming" in shown.stdout
 
 
+def test_after_the_deadline_the_dry_run_reminds_nobody(ws: Path) -> None:
+    """After the deadline the dry run listed every person as "would be reminded" and then
+    said nothing would be sent; now each line and the count say what would happen."""
+    assert run(ws, "invite", SLUG, "--list", "demo", "--now", "2023-01-20 09:00").returncode == 0
+    assert run(ws, "registrations", "add", SLUG, "maria.holm@uppsala.example",
+               "--now", "2023-02-01 10:00").returncode == 0
+    dry = run(ws, "remind", SLUG, "--dry-run", "--now", "2023-03-01 09:00")
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines and "would be reminded" not in dry.stdout
+    assert [line for line in lines if line.endswith("\tregistered")] == [
+        "Maria.Holm@uppsala.example (Uppsala kommun)\tregistered"]
+    closed = sum(line.endswith("\tthe deadline has passed") for line in lines)
+    assert closed == len(lines) - 1
+    assert (f"0 would be reminded (registered: 1, the deadline has passed: {closed})"
+            in dry.stderr), dry.stderr
+
+
 def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
     """'invitations check' and 'invitations ics' count the meetings in good English."""
     ws = tmp_path / "ws"
