@@ -122,6 +122,33 @@ def test_after_the_deadline_the_dry_run_reminds_nobody(ws: Path) -> None:
             in dry.stderr), dry.stderr
 
 
+def test_a_seat_goes_to_a_known_colleague_with_no_organisation_on_file(
+        ws: Path, tmp_path: Path) -> None:
+    """Refused before ("belongs to no organisation, not Hylte kommun"): a known person
+    with no organisation on file takes the seat and is recorded in its organisation."""
+    csv = tmp_path / "ny.csv"
+    csv.write_text("e-post;namn\nny.kollega@hylte.example;Ny Kollega\n", encoding="utf-8")
+    assert run(ws, "subscribers", "import", str(csv), "--list", "demo").returncode == 0
+    r = run(ws, "registrations", "add", SLUG, "asa.lindqvist@hylte.example",
+            "--now", "2023-02-05 10:00")
+    assert r.returncode == 0, r.stderr
+    r = run(ws, "registrations", "transfer", SLUG, "asa.lindqvist@hylte.example",
+            "ny.kollega@hylte.example", "--now", "2023-02-06 10:00")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "the seat of asa.lindqvist@hylte.example now belongs to ny.kollega@hylte.example "
+        "(Hylte kommun)",
+        "ny.kollega@hylte.example had no organisation on file; it is now Hylte kommun"]
+    listed = run(ws, "registrations", "list", SLUG).stdout
+    assert "Hylte kommun: 1 of 2 seats, 1 left" in listed and "ny.kollega" in listed
+    # someone unknown needs a name (the organisation is the seat's; transfer has no
+    # --organisation, so the error must not ask for one)
+    r = run(ws, "registrations", "transfer", SLUG, "ny.kollega@hylte.example",
+            "okand@hylte.example", "--now", "2023-02-07 10:00")
+    assert r.returncode == 3 and "give --name to add them" in r.stderr, r.stderr
+    assert "--organisation" not in r.stderr
+
+
 def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
     """'invitations check' and 'invitations ics' count the meetings in good English."""
     ws = tmp_path / "ws"
