@@ -233,21 +233,8 @@ def test_organisations_stored_under_a_longer_name_join_the_municipality(tmp_path
 @pytest.mark.postgres
 def test_organisations_stored_under_a_longer_name_join_on_postgresql(pg_url: str) -> None:
     """Migration 0019 on PostgreSQL (a database of its own, from empty)."""
-    import uuid
+    from tests.conftest import empty_pg_database
 
-    import psycopg
-
-    from mailer.store.db import make_engine
-
-    name = f"mailer_orgs_{uuid.uuid4().hex[:8]}"
-    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(pg_url.rsplit("/", 1)[0] + "/" + name)
-    try:
+    with empty_pg_database(pg_url, "mailer_orgs") as engine:
         _migrate_longer_names(engine)
         _check_longer_names_joined(engine)
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

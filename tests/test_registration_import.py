@@ -112,14 +112,14 @@ def test_a_cancellation_of_someone_never_registered_changes_nothing(engine: Engi
             "okand@lund.se;Okänd Person;Lunds kommun;avbokad\n")
     with transaction(engine) as s:
         row, _ = invited(s)
-        report = import_registrations(s, row, text.encode("utf-8"), accepted_ids=IDS, tz=TZ, now=NOW,
-                                      source="x.csv", create_unknown=True)
+        report = import_registrations(s, row, text.encode("utf-8"), accepted_ids=IDS, tz=TZ,
+                                      now=NOW, source="x.csv", create_unknown=True)
     assert report.rejected == [] and report.created == []
     assert report.registered == ["anna.andersson@hylte.se"]
     assert sorted(report.unchanged) == ["bengt.berg@hylte.se", "okand@lund.se"]
     assert _count(engine) == 1
     # a file with a cancelled row for a registration cancels it; again, nothing changes
-    cancel_anna = ("E-post;Status\nanna.andersson@hylte.se;avbokad\n").encode("utf-8")
+    cancel_anna = b"E-post;Status\nanna.andersson@hylte.se;avbokad\n"
     from mailer.store.invitations import get_invitation
 
     for expected in (["anna.andersson@hylte.se"], []):
