@@ -104,6 +104,51 @@ def test_a_sent_reminder_says_reminded_not_would_be(ws: Path) -> None:
     assert "reminder 1d: 2023-02-14 09:00 upcoming" in shown.stdout
 
 
+def test_after_the_deadline_the_dry_run_reminds_nobody(ws: Path) -> None:
+    """After the deadline the dry run listed every person as "would be reminded" and then
+    said nothing would be sent; now each line and the count say what would happen."""
+    assert run(ws, "invite", SLUG, "--list", "demo", "--now", "2023-01-20 09:00").returncode == 0
+    assert run(ws, "registrations", "add", SLUG, "maria.holm@uppsala.example",
+               "--now", "2023-02-01 10:00").returncode == 0
+    dry = run(ws, "remind", SLUG, "--dry-run", "--now", "2023-03-01 09:00")
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines and "would be reminded" not in dry.stdout
+    assert [line for line in lines if line.endswith("\tregistered")] == [
+        "Maria.Holm@uppsala.example (Uppsala kommun)\tregistered"]
+    closed = sum(line.endswith("\tthe deadline has passed") for line in lines)
+    assert closed == len(lines) - 1
+    assert (f"0 would be reminded (registered: 1, the deadline has passed: {closed})"
+            in dry.stderr), dry.stderr
+
+
+def test_a_seat_goes_to_a_known_colleague_with_no_organisation_on_file(
+        ws: Path, tmp_path: Path) -> None:
+    """Refused before ("belongs to no organisation, not Hylte kommun"): a known person
+    with no organisation on file takes the seat and is recorded in its organisation."""
+    csv = tmp_path / "ny.csv"
+    csv.write_text("e-post;namn\nny.kollega@hylte.example;Ny Kollega\n", encoding="utf-8")
+    assert run(ws, "subscribers", "import", str(csv), "--list", "demo").returncode == 0
+    r = run(ws, "registrations", "add", SLUG, "asa.lindqvist@hylte.example",
+            "--now", "2023-02-05 10:00")
+    assert r.returncode == 0, r.stderr
+    r = run(ws, "registrations", "transfer", SLUG, "asa.lindqvist@hylte.example",
+            "ny.kollega@hylte.example", "--now", "2023-02-06 10:00")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "the seat of asa.lindqvist@hylte.example now belongs to ny.kollega@hylte.example "
+        "(Hylte kommun)",
+        "ny.kollega@hylte.example had no organisation on file; it is now Hylte kommun"]
+    listed = run(ws, "registrations", "list", SLUG).stdout
+    assert "Hylte kommun: 1 of 2 seats, 1 left" in listed and "ny.kollega" in listed
+    # someone unknown needs a name (the organisation is the seat's; transfer has no
+    # --organisation, so the error must not ask for one)
+    r = run(ws, "registrations", "transfer", SLUG, "ny.kollega@hylte.example",
+            "okand@hylte.example", "--now", "2023-02-07 10:00")
+    assert r.returncode == 3 and "give --name to add them" in r.stderr, r.stderr
+    assert "--organisation" not in r.stderr
+
+
 def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
     """'invitations check' and 'invitations ics' count the meetings in good English."""
     ws = tmp_path / "ws"

@@ -75,3 +75,32 @@ def test_send_at_time_in_the_past_is_refused(workspace: Path,
     assert "is not a date and time" in str(r.exception)
     engine.dispose()
     assert os.environ["MAILER_SECRET_KEY"] == TEST_SECRET
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_taken_port_is_named_with_the_way_out(workspace: Path, catcher: Catcher,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """'cannot listen on 127.0.0.1 ([Errno 98] …)' named neither the port nor which of the
+    two it was."""
+    monkeypatch.setenv("MAILER_SECRET_KEY", TEST_SECRET)
+    _register()
+    web_port = int(catcher.web_url.rsplit(":", 1)[1].strip("/"))
+    for args, said in (
+            (["--smtp-port", str(catcher.smtp_port), "--web-port", str(_free_port())],
+             f"cannot listen for SMTP on 127.0.0.1:{catcher.smtp_port}: address already in "
+             "use. Another program (perhaps another 'mailer catcher') uses that port: stop "
+             "it, or choose another port with --smtp-port PORT (and MAILER_SMTP_URL to "
+             "match)"),
+            (["--smtp-port", str(_free_port()), "--web-port", str(web_port)],
+             f"cannot listen for the web page on 127.0.0.1:{web_port}: address already in "
+             "use. Another program (perhaps another 'mailer catcher') uses that port: stop "
+             "it, or choose another port with --web-port PORT")):
+        r = CliRunner().invoke(app, ["--workspace", str(workspace), "catcher", *args])
+        assert r.exit_code != 0 and str(r.exception) == said

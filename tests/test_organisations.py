@@ -151,3 +151,90 @@ def test_the_official_name_and_the_key_agree() -> None:
     assert canonical("Falu kommun") == "Falu kommun"
     assert organisation_key("Falu kommun") == organisation_key("Falun") == organisation_key(
         "2080")
+
+
+def _migrate_longer_names(engine) -> None:  # type: ignore[no-untyped-def]
+    """At 0018: Hylte kommun with Anna and Bengt registered (its 2 seats), and rows stored
+    before typed names were matched: "Hylte kommun, IT-avdelningen" (Cecilia, registered,
+    and one more subscriber), "Socialförvaltningen, Uppsala kommun" with no "Uppsala
+    kommun" beside it, and "Uppsala universitet" (no municipality). Then 0019."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from mailer.domain.registration import RegistrationHow
+    from mailer.store.db import transaction, upgrade
+    from mailer.store.models import Organisation, Subscriber
+    from mailer.store.registrations import register
+    from tests.invite_helpers import PEOPLE, invited
+
+    upgrade(engine, "0018")
+    now = datetime(2023, 2, 1, tzinfo=UTC)
+    hylte = [p for p in PEOPLE if p[2] == "Hylte kommun"]
+    with transaction(engine) as s:
+        row, subs = invited(s, hylte)
+        for i, name in ((101, "Hylte kommun, IT-avdelningen"),
+                        (102, "Socialförvaltningen, Uppsala kommun"),
+                        (103, "Uppsala universitet")):
+            s.execute(insert(Organisation).values(id=i, name=name, name_key=name.casefold(),
+                                                  created_at=now))
+        subs["cecilia.claesson@hylte.se"].organisation_id = 101
+        s.add_all([Subscriber(email="it@hylte.se", email_key="it@hylte.se", organisation_id=101,
+                              attributes={}),
+                   Subscriber(email="soc@uppsala.se", email_key="soc@uppsala.se",
+                              organisation_id=102, attributes={}),
+                   Subscriber(email="uu@uu.se", email_key="uu@uu.se", organisation_id=103,
+                              attributes={})])
+        s.flush()
+        for email in ("anna.andersson@hylte.se", "bengt.berg@hylte.se",
+                      "cecilia.claesson@hylte.se"):
+            s.refresh(subs[email])
+            register(s, row, subs[email], how=RegistrationHow.coordinator, now=now)
+    upgrade(engine)
+
+
+def _check_longer_names_joined(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from mailer.store.db import transaction
+    from mailer.store.invitations import get_invitation
+    from mailer.store.models import Organisation, Subscriber
+    from mailer.store.registrations import find_or_create_organisation, seats_by_organisation
+    from tests.invite_helpers import SLUG
+
+    with transaction(engine) as s:
+        orgs = {o.name: o.id for o in s.scalars(select(Organisation))}
+        assert "Hylte kommun, IT-avdelningen" not in orgs
+        assert orgs["Uppsala kommun"] == 102 and orgs["Uppsala universitet"] == 103
+        people = {sub.email: sub.organisation_id for sub in s.scalars(select(Subscriber))}
+        assert people["cecilia.claesson@hylte.se"] == people["it@hylte.se"] \
+            == orgs["Hylte kommun"]
+        assert find_or_create_organisation(s, "Uppsala").id == 102
+        # one municipality, its seats counted in one place: all three registrations are
+        # kept, and the list shows 3 of 2 seats rather than anyone dropped or moved
+        (group,) = seats_by_organisation(s, get_invitation(s, SLUG))
+        assert group.organisation == "Hylte kommun" and group.limit == 2
+        assert sorted(r.subscriber.email for r in group.registered) == [
+            "anna.andersson@hylte.se", "bengt.berg@hylte.se", "cecilia.claesson@hylte.se"]
+
+
+def test_organisations_stored_under_a_longer_name_join_the_municipality(tmp_path) -> None:
+    """Migration 0019 on SQLite."""
+    from mailer.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    try:
+        _migrate_longer_names(engine)
+        _check_longer_names_joined(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_organisations_stored_under_a_longer_name_join_on_postgresql(pg_url: str) -> None:
+    """Migration 0019 on PostgreSQL (a database of its own, from empty)."""
+    from tests.conftest import empty_pg_database
+
+    with empty_pg_database(pg_url, "mailer_orgs") as engine:
+        _migrate_longer_names(engine)
+        _check_longer_names_joined(engine)

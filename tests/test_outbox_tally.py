@@ -289,20 +289,9 @@ def test_the_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
 
 
 def test_the_migration_counts_the_rows_already_there_on_postgresql(pg_url: str) -> None:
-    import uuid
+    from tests.conftest import empty_pg_database
 
-    import psycopg
-
-    name = f"mailer_tally_{uuid.uuid4().hex[:8]}"
-    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(pg_url.rsplit("/", 1)[0] + "/" + name)
-    try:
+    with empty_pg_database(pg_url, "mailer_tally") as engine:
         _migrate_with_rows(engine)
         with reading(engine) as s:
             assert _same(s) == {7: {"sent": 3, "queued": 1, "failed": 1}}
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

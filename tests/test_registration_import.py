@@ -102,6 +102,34 @@ def test_windows_1252_tabs_cancellations_and_new_people(engine: Engine) -> None:
     assert report.rejected[0].reason == "duplicate of line 2; left out"
 
 
+def test_a_cancellation_of_someone_never_registered_changes_nothing(engine: Engine) -> None:
+    """A "cancelled" row for someone with no registration here (known or not) was
+    refused; it changes nothing, so it is unchanged, and creates nobody. Importing the
+    same export twice leaves its cancellations unchanged the second time."""
+    text = ("E-post;Namn;Organisation;Status\n"
+            "anna.andersson@hylte.se;Anna Andersson;Hylte kommun;anmäld\n"
+            "bengt.berg@hylte.se;Bengt Berg;Hylte kommun;avbokad\n"
+            "okand@lund.se;Okänd Person;Lunds kommun;avbokad\n")
+    with transaction(engine) as s:
+        row, _ = invited(s)
+        report = import_registrations(s, row, text.encode("utf-8"), accepted_ids=IDS, tz=TZ,
+                                      now=NOW, source="x.csv", create_unknown=True)
+    assert report.rejected == [] and report.created == []
+    assert report.registered == ["anna.andersson@hylte.se"]
+    assert sorted(report.unchanged) == ["bengt.berg@hylte.se", "okand@lund.se"]
+    assert _count(engine) == 1
+    # a file with a cancelled row for a registration cancels it; again, nothing changes
+    cancel_anna = b"E-post;Status\nanna.andersson@hylte.se;avbokad\n"
+    from mailer.store.invitations import get_invitation
+
+    for expected in (["anna.andersson@hylte.se"], []):
+        with transaction(engine) as s:
+            again = import_registrations(s, get_invitation(s, SLUG, lock=True), cancel_anna,
+                                         accepted_ids=IDS, tz=TZ, now=NOW, source="y.csv")
+        assert (again.cancelled, again.rejected) == (expected, [])
+        assert len(again.unchanged) == 1 - len(expected)
+
+
 def test_headers_and_empty_files() -> None:
     with pytest.raises(MailerError, match="no e-mail column"):
         map_columns(["Namn", "Kommun"])

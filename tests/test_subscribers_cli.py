@@ -55,6 +55,14 @@ def test_import_demo_twice(cli: Cli) -> None:
     assert "medborgardialog" in out and " 52 " in out
 
 
+def test_one_row_is_one_row(cli: Cli, tmp_path: Path) -> None:
+    """The report said "1 rows"."""
+    path = tmp_path / "en.csv"
+    path.write_text("e-post;namn\nanna.andersson@hylte.se;Anna Andersson\n", encoding="utf-8")
+    code, out, _ = cli("subscribers", "import", str(path), "--list", "medborgardialog")
+    assert code == 0 and "; 1 row in " in out and "1 rows" not in out
+
+
 def test_rejected_rows_are_listed_and_written(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "many.csv"
     path.write_text("e-post;namn\n" + "".join(f"fel{i}@;Person {i}\n" for i in range(25))

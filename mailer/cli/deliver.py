@@ -500,9 +500,9 @@ def catcher(
     path = c.settings.workspace / "catcher" / "Maildir"
     try:
         cat = Catcher(path, smtp_port=smtp_port, web_port=web_port).start()
-    except OSError as exc:
-        raise MailerError(f"cannot listen on 127.0.0.1 ({exc}); choose other ports with "
-                          "--smtp-port/--web-port") from None
+    except OSError as exc:  # the ports are named by Catcher; this is the Maildir
+        raise MailerError(f"cannot create the catcher's Maildir {path}: "
+                          f"{exc.strerror or exc}; check the workspace's permissions") from None
     typer.echo(f"catching mail at {cat.smtp_url} (MAILER_SMTP_URL={cat.smtp_url})\n"
                f"Maildir: {path}\nread it at {cat.web_url}  (Ctrl-C stops)")
     try:

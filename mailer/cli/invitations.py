@@ -298,9 +298,11 @@ def transfer_cmd(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID
     c: AppContext = ctx.obj
     at = parse_now(now, c.settings.timezone)
     with session_for(c.engine) as session:
-        org = service.transfer_seat(session, c.settings, slug, from_email=from_email,
-                                    to_email=to_email, name=name, now=at)
-    typer.echo(f"the seat of {from_email} now belongs to {to_email} ({org})")
+        done = service.transfer_seat(session, c.settings, slug, from_email=from_email,
+                                     to_email=to_email, name=name, now=at)
+    typer.echo(f"the seat of {from_email} now belongs to {to_email} ({done.organisation})")
+    if done.organisation_recorded:
+        typer.echo(f"{to_email} had no organisation on file; it is now {done.organisation}")
 
 
 # --- reminders ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import email
 import email.policy
 import html
 import mailbox
+import os
 import socket
 import threading
 from email.message import EmailMessage
@@ -21,6 +22,8 @@ from urllib.parse import unquote
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailer.errors import MailerError
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{title}</title><style>
@@ -49,8 +52,20 @@ class _Handler:
         return f"250 2.0.0 stored as {key}"
 
 
+def cannot_listen(what: str, host: str, port: int, option: str, exc: OSError, *,
+                  then: str = "") -> MailerError:
+    """The refusal when a port is taken (or not ours to use), naming the address, the port
+    and the way out."""
+    reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
+    return MailerError(
+        f"cannot listen for {what} on {host}:{port}: {reason}. Another program (perhaps "
+        f"another 'mailer catcher') uses that port: stop it, or choose another port with "
+        f"{option} PORT{then}")
+
+
 class Catcher:
-    """SMTP on ``smtp_port`` + web on ``web_port`` (0 = pick a free port), Maildir at ``path``."""
+    """SMTP on ``smtp_port`` + web on ``web_port`` (0 = pick a free port), Maildir at ``path``.
+    A port that cannot be used is a ``MailerError`` naming it (``cannot_listen``)."""
 
     def __init__(self, path: Path, *, host: str = "127.0.0.1", smtp_port: int = 2525,
                  web_port: int = 8025) -> None:
@@ -66,7 +81,10 @@ class Catcher:
         self.smtp_port = smtp_port
         self.controller = Controller(self.handler, hostname=host, port=smtp_port,
                                      data_size_limit=50 * 1024 * 1024, ready_timeout=10)
-        self.web = ThreadingHTTPServer((host, web_port), self._web_handler())
+        try:
+            self.web = ThreadingHTTPServer((host, web_port), self._web_handler())
+        except OSError as exc:
+            raise cannot_listen("the web page", host, web_port, "--web-port", exc) from None
         self.web.daemon_threads = True
         self._web_thread: threading.Thread | None = None
 
@@ -83,7 +101,14 @@ class Catcher:
         return self.handler.count
 
     def start(self) -> Catcher:
-        self.controller.start()
+        try:
+            self.controller.start()
+        except OSError as exc:
+            self.web.server_close()
+            if exc.errno is None and isinstance(exc.__cause__, OSError):
+                exc = exc.__cause__
+            raise cannot_listen("SMTP", self.host, self.smtp_port, "--smtp-port", exc,
+                                then=" (and MAILER_SMTP_URL to match)") from None
         self._web_thread = threading.Thread(target=self.web.serve_forever, daemon=True,
                                             name="catcher-web")
         self._web_thread.start()

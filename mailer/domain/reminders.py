@@ -107,6 +107,7 @@ class Reason(enum.StrEnum):
     suppressed = "on the suppression list"
     already_reminded = "already reminded"
     seats_full = "seats full for their organisation"
+    closed = "the deadline has passed"
 
 
 #: What a real (not dry) run calls those it reminded.
@@ -159,12 +160,14 @@ class Decision:
 
 
 def classify(invitees: Iterable[InviteeState], *, seats_max: int,
-             taken_by_org: Mapping[int, int]) -> list[Decision]:
+             taken_by_org: Mapping[int, int], closed: bool = False) -> list[Decision]:
     """Who gets the reminder and why each other person does not.
 
     Order matters: an answer (registration in any state) says most, then consent and the
     suppression list, then the ledger, then seats: someone whose organisation is full
-    cannot register anyway.
+    cannot register anyway. ``closed``: the registration deadline has passed, so nobody
+    is reminded (a dry run after the deadline says so for everyone it would have
+    reminded).
     """
     out = []
     for p in invitees:
@@ -179,6 +182,8 @@ def classify(invitees: Iterable[InviteeState], *, seats_max: int,
         elif p.organisation_id is not None and taken_by_org.get(p.organisation_id, 0) >= seats_max:
             taken = taken_by_org[p.organisation_id]
             out.append(Decision(p, Reason.seats_full, f"{taken} of {seats_max} taken"))
+        elif closed:
+            out.append(Decision(p, Reason.closed))
         else:
             out.append(Decision(p, Reason.remind))
     return out

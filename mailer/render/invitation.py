@@ -138,9 +138,12 @@ def render_reminder(inv: Invitation, offset_key: str,
 
 def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetime,
                         waitlisted: bool = False, options: RenderOptions | None = None,
-                        language: str | None = None) -> RenderedMailing:
+                        language: str | None = None,
+                        unsubscribe_link: bool = True) -> RenderedMailing:
     """The registration confirmation in ``language`` (default: the invitation's), with
-    the meetings as ``inbjudan.ics`` unless the person is on the wait list."""
+    the meetings as ``inbjudan.ics`` unless the person is on the wait list; without
+    ``unsubscribe_link`` (the person was invited through no list) the footer offers only
+    the preferences."""
     opts = options or RenderOptions()
     lang = language or inv.language
     tr = i18n.Translator(lang)
@@ -148,7 +151,7 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
     # One person's confirmation is not in the public archive: no "view in browser" link.
     ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME,
-           "browser_link": False}
+           "browser_link": False, "unsubscribe_link": unsubscribe_link}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
                               language=lang, options=opts, brand=inv.brand or None)
     if not inv.meetings or waitlisted:

@@ -73,7 +73,8 @@ class SlotReport:
 def _send(session: Session, slug: str, invitation: Invitation, row: InvitationRow,
           slot: ReminderSlot, state: SlotState, *, now: datetime, mailer: InvitationMailer | None,
           dry_run: bool) -> SlotReport:
-    decisions = reminder_decisions(session, row, slot.key)
+    decisions = reminder_decisions(session, row, slot.key,
+                                   closed=invitation.deadline_utc <= now)
     report = SlotReport(slot, state, decisions, dry_run=dry_run)
     ids = [d.invitee.subscriber_id for d in report.recipients]
     if dry_run:

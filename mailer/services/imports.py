@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.domain.findings import Msg
+from mailer.domain.findings import Msg, msgn
 from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.errors import MailerError, message_of
 from mailer.services.invitations import open_invitation
@@ -66,9 +66,10 @@ def report_lines(r: ImportReport, *, base: Path | None = None) -> list[str]:
     """The report: counts, the first rejected rows, where the rest are. Paths under
     ``base`` are shown relative to it (the admin hides its upload folder)."""
     c = r.counts
+    rows = msgn("%(count)s row in %(seconds)s s", "%(count)s rows in %(seconds)s s", r.rows,
+                count=f"{r.rows:,}", seconds=f"{r.seconds:.1f}")
     head = (f"{'DRY RUN (nothing saved): ' if r.dry_run else ''}imported "
-            f"{_shown(r.path, base)} into list {r.list_slug!r} ({r.format.label}; "
-            f"{r.rows:,} rows in {r.seconds:.1f} s)")
+            f"{_shown(r.path, base)} into list {r.list_slug!r} ({r.format.label}; {rows})")
     lines = [head, f"columns: {r.columns}"]
     new = f" ({c.new_people:,} new to the database)" if c.imported else ""
     lines += [

@@ -178,12 +178,20 @@ class InvitationMail:
         row = session.get(InvitationRow, registration.invitation_id)
         signed = self.signature(session, invitation, slug, invited=lambda: self.recipients(
             session, row, slug, [subscriber.id], personal_link=False) if row else [])
+        # "Unsubscribe" does what the newsletter's does: it leaves the list the person was
+        # invited through. The copy itself is not list mail (a confirmation goes out even
+        # to someone who left the list since). Invited through no list: no such link.
+        invited_through = next((a.list_id for a in invitee_addresses(
+            session, row, [subscriber.id]) if a.list_id is not None), None) if row else None
         rendered = render_confirmation(
             invitation, slug, domain=self.settings.sender.domain, now=now,
             waitlisted=registration.status is RegistrationStatus.waitlisted,
-            options=self.options(slug, signed), language=subscriber.language or None)
-        recipients = [PlannedRecipient(email=subscriber.email, name=subscriber.name or "",
-                                       subscriber_id=subscriber.id)]
+            options=self.options(slug, signed), language=subscriber.language or None,
+            unsubscribe_link=invited_through is not None)
+        recipients = [PlannedRecipient(
+            email=subscriber.email, name=subscriber.name or "", subscriber_id=subscriber.id,
+            fields=None if invited_through is None else {
+                "unsubscribe_url": self.links.unsubscribe(subscriber.id, invited_through)})]
         return self.plan(session, rendered, MailingKind.confirmation,
                          name=f"{slug}: bekräftelse till prenumerant {subscriber.id}",
                          source=f"invitation:{slug}:confirm", recipients=recipients, now=now,

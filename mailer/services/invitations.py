@@ -25,7 +25,7 @@ from mailer.domain.findings import msg
 from mailer.domain.invitation import Invitation, refuse_if_closed
 from mailer.domain.registration import RegistrationHow, RegistrationStatus, SeatOutcome
 from mailer.domain.reminders import SlotState, invitation_slots, slot_states
-from mailer.errors import MailerError
+from mailer.errors import MailerError, NotFound
 from mailer.invitation_files import load_invitation
 from mailer.schedule.invitations import SweepReport as SweepReport
 from mailer.schedule.invitations import sweep
@@ -57,6 +57,7 @@ from mailer.store.registrations import (
     cancel,
     ensure_subscriber,
     find_or_create_organisation,
+    find_subscriber,
     get_subscriber,
     holders,
     register,
@@ -206,15 +207,31 @@ def cancel_registration(session: Session, settings: Settings, slug: str, email: 
     return cancel(session, row, get_subscriber(session, email), now=now)
 
 
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A seat given to a colleague: their organisation, and whether it was recorded for
+    them now (they had none on file)."""
+
+    organisation: str
+    organisation_recorded: bool = False
+
+
 def transfer_seat(session: Session, settings: Settings, slug: str, *, from_email: str,
-                  to_email: str, now: datetime, name: str = "") -> str:
-    """Give a seat to a colleague in the same organisation; returns the organisation."""
+                  to_email: str, now: datetime, name: str = "") -> Transferred:
+    """Give a seat to a colleague in the same organisation (a known person with no
+    organisation on file is recorded in it)."""
     _, row = open_invitation(session, settings, slug, now)
     giver = get_subscriber(session, from_email)
-    org = giver.organisation.name if giver.organisation else ""
-    taker = ensure_subscriber(session, to_email, name=name, organisation=org)
-    transfer(session, row, giver, taker, now=now)
-    return org
+    known = find_subscriber(session, to_email)
+    if known is None and not name.strip():
+        raise NotFound(msg("no subscriber %(email)r; give --name to add them as a colleague "
+                           "in the seat's organisation", email=to_email))
+    taker = known or ensure_subscriber(session, to_email, name=name,
+                                       organisation=giver.organisation.name
+                                       if giver.organisation else "")
+    had_none = taker.organisation_id is None
+    seat = transfer(session, row, giver, taker, now=now)
+    return Transferred(seat.organisation.name, had_none)
 
 
 def seats(session: Session, settings: Settings, slug: str,

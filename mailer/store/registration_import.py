@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from mailer.domain.findings import msg
-from mailer.domain.registration import RegistrationHow, SeatOutcome
+from mailer.domain.registration import RegistrationHow, RegistrationStatus, SeatOutcome
 from mailer.domain.registration_rows import (
     RegistrationCsvRow,
     RowOrProblem,
@@ -26,7 +26,7 @@ from mailer.domain.registration_rows import (
 from mailer.domain.subscriber_rows import header_key
 from mailer.errors import MailerError
 from mailer.store.csv_input import rows_of, sniff_bytes
-from mailer.store.models import InvitationRow
+from mailer.store.models import InvitationRow, Subscriber
 from mailer.store.registrations import (
     SeatsFull,
     cancel,
@@ -34,6 +34,7 @@ from mailer.store.registrations import (
     find_or_create_organisation,
     find_subscriber,
     register,
+    registration_of,
 )
 
 
@@ -131,9 +132,25 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
     return report
 
 
+def _holds_registration(session: Session, invitation: InvitationRow,
+                        sub: Subscriber | None) -> bool:
+    """Whether ``sub`` is registered or wait-listed for ``invitation`` (what a cancel
+    changes)."""
+    if sub is None:
+        return False
+    held = registration_of(session, invitation.id, sub.id)
+    return held is not None and held.status in (RegistrationStatus.registered,
+                                                RegistrationStatus.waitlisted)
+
+
 def _apply(session: Session, invitation: InvitationRow, row: RegistrationCsvRow,
            report: ImportReport, *, now: datetime, source: str, create_unknown: bool) -> None:
     sub = find_subscriber(session, row.email)
+    if row.cancelled and not _holds_registration(session, invitation, sub):
+        # Cancelled in the other system, never registered here (or cancelled already, or
+        # seat passed on): nothing to change, so neither refused nor a subscriber created.
+        report.unchanged.append(row.email)
+        return
     if sub is None:
         if not create_unknown:
             report.rejected.append(Rejected(

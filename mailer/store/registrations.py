@@ -224,7 +224,8 @@ def cancel(session: Session, invitation: InvitationRow, subscriber: Subscriber, 
 def transfer(session: Session, invitation: InvitationRow, giver: Subscriber,
              taker: Subscriber, *, now: datetime, how: RegistrationHow = RegistrationHow.coordinator
              ) -> RegistrationRow:
-    """Move a seat to a colleague in the same organisation; the seat count does not change."""
+    """Move a seat to a colleague in the same organisation; the seat count does not change.
+    A taker with no organisation on file is recorded in the seat's."""
     if not invitation.transferable:
         raise MailerError(f"seats in {invitation.slug} cannot be transferred (the invitation "
                           "does not allow it); cancel and register instead")
@@ -234,7 +235,12 @@ def transfer(session: Session, invitation: InvitationRow, giver: Subscriber,
     if taker.id == giver.id:
         raise MailerError("a seat cannot be transferred to the same person")
     org = row.organisation
-    if taker.organisation_id != org.id:
+    if taker.organisation_id is None:
+        # A known person with no organisation on file: the coordinator names them as the
+        # colleague, so they are recorded in the seat's organisation (the caller says so).
+        taker.organisation_id = org.id
+        taker.organisation = org
+    elif taker.organisation_id != org.id:
         theirs = taker.organisation.name if taker.organisation else "no organisation"
         raise MailerError(f"{taker.email} belongs to {theirs}, not {org.name}; a seat can only "
                           "be transferred to a colleague in the same organisation")

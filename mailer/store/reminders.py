@@ -85,11 +85,12 @@ def invitee_states(session: Session, invitation: InvitationRow,
 
 
 def reminder_decisions(session: Session, invitation: InvitationRow,
-                       offset_key: str) -> list[Decision]:
-    """Who would get the reminder for ``offset_key`` now, and why each other person not."""
+                       offset_key: str, *, closed: bool = False) -> list[Decision]:
+    """Who would get the reminder for ``offset_key`` now, and why each other person not
+    (``closed``: the registration deadline has passed; see ``classify``)."""
     return classify(invitee_states(session, invitation, offset_key),
                     seats_max=invitation.seats_max,
-                    taken_by_org=taken_by_org(session, invitation))
+                    taken_by_org=taken_by_org(session, invitation), closed=closed)
 
 
 def _upsert(session: Session, invitation: InvitationRow, subscriber_id: int, offset_key: str,

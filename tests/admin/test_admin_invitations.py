@@ -74,6 +74,26 @@ def test_invitation_pages(client: TestClient, team: dict[str, int], network: dic
     assert "already reminded" in again.text
 
 
+def test_after_the_deadline_the_dry_run_reminds_nobody(
+        client: TestClient, app: FastAPI, team: dict[str, int],
+        network: dict[str, int]) -> None:
+    """After the deadline the page said "would be reminded" with "ja" on every row, then
+    that no reminders can be sent; the rows and the count say what would really happen."""
+    login(client, EMAILS["coordinator"], lang="sv")
+    before = client.get(f"/admin/invitations/{SLUG}/remind").text
+    would = before.split('id="decisions"')[1].split("</table>")[0].count("badge good")
+    assert would > 0
+    app.state.web.now = lambda: datetime(2023, 2, 16, 9, 0, tzinfo=UTC)
+    login(client, EMAILS["coordinator"], lang="sv")  # the earlier session has expired
+    page = client.get(f"/admin/invitations/{SLUG}/remind")
+    assert page.status_code == 200, page.text
+    rows = page.text.split('id="decisions"')[1].split("</table>")[0]
+    assert "badge good" not in rows and rows.count("nej: anmäld<") == 2
+    assert rows.count("nej: sista anmälningsdag har passerat<") == would
+    assert "0 skulle få en påminnelse." in page.text
+    assert "Skicka påminnelsen nu" not in page.text
+
+
 def test_editor_may_look_but_coordinator_work_needs_the_right(
         client: TestClient, team: dict[str, int], network: dict[str, int]) -> None:
     login(client, EMAILS["coordinator"], lang="en")

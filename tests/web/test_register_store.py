@@ -228,3 +228,65 @@ def test_seats_shown_are_those_of_the_organisation_named(settings: Settings, eng
     assert person is not None and person.organisation == "Uppsala universitet"
     # his colleague at Uppsala kommun still has both of its seats
     assert "2 av 2 kvar" in client.get(_url(app, ids["eva.ek@uppsala.se"], inv_id)).text
+
+
+def _links(mail_message: object, text: str) -> list[str]:
+    """The targets of the links called ``text`` in the HTML part, and the URL after
+    ``text:`` in the plain-text part."""
+    import re
+    from email.message import EmailMessage
+
+    assert isinstance(mail_message, EmailMessage)
+    html = mail_message.get_body(("html",))
+    plain = mail_message.get_body(("plain",))
+    assert html is not None and plain is not None
+    found = re.findall(r'<a href="([^"]+)"[^>]*>' + re.escape(text) + "</a>",
+                       html.get_content())
+    found += re.findall(re.escape(text) + r":\s*\n(\S+)", plain.get_content())
+    return found
+
+
+def test_the_confirmations_unsubscribe_link_unsubscribes(
+        settings: Settings, engine: Engine, app: FastAPI, client: TestClient,
+        smtp_server: SmtpServer) -> None:
+    """"Avsluta prenumerationen" in the confirmation opened the preferences page; it now
+    does what the newsletter's does: leave the list the person was invited through."""
+    from mailer.store.models import Subscription, SubscriptionStatus
+
+    inv_id, ids = _setup(settings, engine, app)
+    sid = ids["anna.andersson@hylte.se"]
+    url = _url(app, sid, inv_id)
+    page = client.get(url)
+    client.post(url, data={"csrf_token": csrf(page.text), "name": "Anna Andersson",
+                           "organisation": "Hylte kommun"})
+    assert deliver_due(engine, settings).sent == 1
+    (mail,) = smtp_server.wait_for(1)
+    links = _links(mail.message, "Avsluta prenumerationen")
+    assert len(links) == 2 and len(set(links)) == 1, links
+    path = "/u/" + links[0].split("/u/", 1)[1]
+    leave = client.get(path)
+    assert leave.status_code == 200 and "Avsluta prenumerationen" in leave.text
+    done = client.post(path, data={"csrf_token": csrf(leave.text)})
+    assert done.status_code == 200, done.text
+    with transaction(engine) as s:
+        statuses = set(s.scalars(select(Subscription.status)
+                                 .where(Subscription.subscriber_id == sid)))
+    assert statuses == {SubscriptionStatus.unsubscribed}
+    # The copy is not list mail: a confirmation reaches someone who left the list since.
+    assert mail.message["List-Unsubscribe"] is None
+
+
+def test_a_confirmation_to_someone_not_invited_offers_no_unsubscribe(
+        settings: Settings, engine: Engine, app: FastAPI, smtp_server: SmtpServer) -> None:
+    """Someone a coordinator registers who was invited through no list has no list to
+    leave: the confirmation offers the preferences, not an "Unsubscribe" that is not one."""
+    from mailer.services.invitations import add_registration
+
+    _setup(settings, engine, app)
+    with transaction(engine) as s:
+        add_registration(s, settings, SLUG, email="ny.person@hylte.se", name="Ny Person",
+                         organisation="Hylte kommun", now=NOW, send_confirmation=True)
+    assert deliver_due(engine, settings).sent == 1
+    (mail,) = smtp_server.wait_for(1)
+    assert _links(mail.message, "Avsluta prenumerationen") == []
+    assert len(_links(mail.message, "Ändra dina inställningar")) == 2
