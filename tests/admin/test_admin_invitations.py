@@ -127,3 +127,31 @@ def test_invitations_api(client: TestClient, team: dict[str, int], network: dict
     assert r.status_code == 400 and "Hylte kommun" in r.json()["error"]["message"]
     editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
     assert client.get(f"/api/invitations/{SLUG}", headers=editor).status_code == 200
+
+
+def test_the_issues_page_lists_an_invitations_own_mailings(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Its mailings column said "–" for an invitation that had gone out: its mailings'
+    source is ``invitation:<folder>``, not the folder's path. A registrant's own
+    confirmation (one mailing per person) is not listed there."""
+    from mailer.render.types import RenderedMailing
+    from mailer.services.mailings import PlannedRecipient, plan_mailing
+
+    ids = {}
+    with transaction(engine) as s:
+        for kind, source in (("invitation", f"invitation:{SLUG}"),
+                             ("reminder", f"invitation:{SLUG}:remind:7d"),
+                             ("confirmation", f"invitation:{SLUG}:confirm")):
+            ids[kind] = plan_mailing(s, RenderedMailing("Inbjudan", "<p>x</p>", "x"),
+                                     kind=kind, now=NOW, source=source,
+                                     recipients=[PlannedRecipient("a@example.org")])[0].id
+    login(client, EMAILS["coordinator"])
+    row = client.get("/admin/issues").text.split(f"<code>{SLUG}</code>")[1].split("</tr>")[0]
+    assert f'href="/admin/mailings/{ids["invitation"]}"' in row, row
+    assert f'href="/admin/mailings/{ids["reminder"]}"' in row, row
+    assert f'/admin/mailings/{ids["confirmation"]}"' not in row, row
+    assert "<td>–</td>" not in row
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert f'/admin/mailings/{ids["invitation"]}"' in page
+    assert f'/admin/mailings/{ids["confirmation"]}"' not in page
