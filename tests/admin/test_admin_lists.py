@@ -61,6 +61,13 @@ def test_import_shows_the_report_and_the_rejected_rows(
     csv = client.get("/admin/lists/medborgardialog/export.csv", params={"excel": "1"})
     assert csv.text.startswith("\ufeffemail;name;organisation")
     assert "Bo Ek;Uppsala kommun" in csv.text
+    # A status the export does not know (an edited link): named, in Swedish; was the
+    # CLI's English "--status must be one of …".
+    bad = client.get("/admin/lists/medborgardialog/export.csv", params={"status": "aktiva"})
+    assert bad.status_code == 400
+    assert ("tillståndet (status) &#39;aktiva&#39; går inte att exportera; välj ett av "
+            "active, unconfirmed, unsubscribed, all") in bad.text, bad.text
+    assert "--status" not in bad.text and "must be" not in bad.text
 
 
 def test_gdpr_export_and_erase_with_confirmation(
