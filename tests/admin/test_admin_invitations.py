@@ -155,3 +155,44 @@ def test_the_issues_page_lists_an_invitations_own_mailings(
     page = client.get(f"/admin/issues/{SLUG}").text
     assert f'/admin/mailings/{ids["invitation"]}"' in page
     assert f'/admin/mailings/{ids["confirmation"]}"' not in page
+
+
+def test_the_subscribers_page_shows_their_invitations_as_a_table(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Their invitations were English JSON under "Övriga uppgifter" ("registration",
+    "status": "registered", times in UTC); now a table in the reader's language."""
+    from mailer.store.models import (
+        InvitationRow,
+        LedgerState,
+        ReconfirmAnswer,
+        Reconfirmation,
+        ReminderLedger,
+    )
+
+    anna, david = network["anna.andersson@hylte.se"], network["david.dahl@uppsala.se"]
+    with transaction(engine) as s:
+        inv = s.query(InvitationRow).one().id
+        s.add(ReminderLedger(invitation_id=inv, subscriber_id=david, offset_key="7d",
+                             state=LedgerState.sent, at=datetime(2023, 2, 8, 8, 0, tzinfo=UTC)))
+        s.add(ReminderLedger(invitation_id=inv, subscriber_id=david, offset_key="1d",
+                             state=LedgerState.missed,
+                             at=datetime(2023, 2, 16, 8, 0, tzinfo=UTC)))
+        s.add(Reconfirmation(invitation_id=inv, subscriber_id=anna, year=2024,
+                             answer=ReconfirmAnswer.yes))
+        s.add(Reconfirmation(invitation_id=inv, subscriber_id=anna, year=2025))
+    login(client, EMAILS["coordinator"])
+    page = client.get(f"/admin/subscribers/{anna}").text
+    row = page.split('id="invitations"')[1].split("</table>")[0]
+    assert f'<a href="/admin/invitations/{SLUG}">{SLUG}</a>' in row
+    assert "<td>2023-01-20 09:00</td>" in row  # invited, Stockholm time
+    assert "anmäld · samordnare · Hylte kommun · 2023-02-01 01:00" in row, row
+    assert "2024: ja<br>2025: inget svar än" in row, row
+    assert "Övriga uppgifter" not in page and "&#34;invitations&#34;" not in page
+    page = client.get(f"/admin/subscribers/{david}").text
+    row = page.split('id="invitations"')[1].split("</table>")[0]
+    assert "inte anmäld" in row
+    assert ("7d: skickad 2023-02-08 09:00<br>"
+            "1d: skickades inte, tiden hade passerat (2023-02-16 09:00)") in row, row
+    english = client.get(f"/admin/subscribers/{david}", params={"lang": "en"}).text
+    assert "7d: sent 2023-02-08 09:00" in english and "not registered" in english
