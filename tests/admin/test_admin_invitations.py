@@ -196,3 +196,18 @@ def test_the_subscribers_page_shows_their_invitations_as_a_table(
             "1d: skickades inte, tiden hade passerat (2023-02-16 09:00)") in row, row
     english = client.get(f"/admin/subscribers/{david}", params={"lang": "en"}).text
     assert "7d: sent 2023-02-08 09:00" in english and "not registered" in english
+
+
+def test_an_invitations_own_checks_are_swedish_on_its_page(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        app: FastAPI) -> None:
+    """The warning that the deadline has passed was English on the Swedish page
+    ("Deadline: the deadline … has passed; invitations and reminders will not be sent")."""
+    app.state.web.now = lambda: datetime(2023, 3, 1, 9, 0, tzinfo=UTC)
+    login(client, EMAILS["coordinator"])
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert ("Sista anmälningsdag: sista anmälningsdagen 2023-02-15 23:59 har passerat; "
+            "inbjudningar och påminnelser skickas inte") in page, page
+    assert "has passed" not in page and "Deadline" not in page
+    english = client.get(f"/admin/issues/{SLUG}", params={"lang": "en"}).text
+    assert "Deadline: the deadline 2023-02-15 23:59 has passed; invitations and " in english
