@@ -211,3 +211,25 @@ def test_an_invitations_own_checks_are_swedish_on_its_page(
     assert "has passed" not in page and "Deadline" not in page
     english = client.get(f"/admin/issues/{SLUG}", params={"lang": "en"}).text
     assert "Deadline: the deadline 2023-02-15 23:59 has passed; invitations and " in english
+
+
+def test_registration_words_agree_on_the_invitation_and_the_dry_run(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """The dry run counted "anmäld: 2." (one person's word with a count); a cancelled
+    registration read "avbrutet", a cancelled mailing's word."""
+    from mailer.store.models import InvitationRow, Subscriber
+    from mailer.store.registrations import cancel
+
+    with transaction(engine) as s:
+        row = s.query(InvitationRow).one()
+        cancel(s, row, s.get(Subscriber, network["bengt.berg@hylte.se"]),
+               now=datetime(2023, 2, 2, tzinfo=UTC))
+    login(client, EMAILS["coordinator"])
+    dry = client.get(f"/admin/invitations/{SLUG}/remind").text
+    summary = dry.split("skulle få en påminnelse.</strong>")[1].split("</p>")[0]
+    assert summary.split() == ["1", "anmäld.", "1", "har", "avanmält", "sig."], summary
+    page = client.get(f"/admin/invitations/{SLUG}").text
+    assert '<span class="meta">anmälan avbokad</span>' in page and "avbrutet" not in page
+    english = client.get(f"/admin/invitations/{SLUG}/remind", params={"lang": "en"}).text
+    assert "1 registered. 1 cancelled their registration." in " ".join(english.split())
