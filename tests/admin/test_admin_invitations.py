@@ -231,5 +231,8 @@ def test_registration_words_agree_on_the_invitation_and_the_dry_run(
     assert summary.split() == ["1", "anmäld.", "1", "har", "avanmält", "sig."], summary
     page = client.get(f"/admin/invitations/{SLUG}").text
     assert '<span class="meta">anmälan avbokad</span>' in page and "avbrutet" not in page
+    # The delivery process is "utskicksprocess" on every Swedish page (was "worker" here).
+    assert "En körande utskicksprocess (mailer worker) skickar" in page
+    assert "Ingen utskicksprocess har körts än" in client.get("/admin").text
     english = client.get(f"/admin/invitations/{SLUG}/remind", params={"lang": "en"}).text
     assert "1 registered. 1 cancelled their registration." in " ".join(english.split())
