@@ -223,6 +223,15 @@ def test_the_subscribers_page_shows_local_times_and_swedish_words(
     assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
     # The mail sent to them in a table of its own, not in the JSON of other data.
     assert 'id="deliveries"' in page and "deliveries&#34;" not in page
+    # Where a subscription or consent came from, in words ("import:medlemmar.csv",
+    # "one-click" were the stored keys).
+    assert "<td>importerad: medlemmar.csv</td>" in page and "import:" not in page
+    from mailer.services.subscriptions import unsubscribe_everywhere
+
+    with transaction(engine) as s:
+        unsubscribe_everywhere(s, bo_id, now=when, ip=None, source="one-click")
+    page = client.get(f"/admin/subscribers/{bo_id}").text
+    assert "<td>avregistrering med ett klick</td>" in page and "one-click" not in page
 
 
 def test_an_unknown_subscriber_or_mailing_is_refused_in_swedish(
