@@ -537,7 +537,8 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(
         session, rendered, kind=MailingKind.test, now=now, source=source,
-        name=f"to {', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients,
+        # Named in no language (pages in either show it): the addresses, then the subject.
+        name=f"{', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients,
         signature=signature)
     return Planned(mailing.id, queued, None)
 
