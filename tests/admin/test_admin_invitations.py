@@ -236,3 +236,26 @@ def test_registration_words_agree_on_the_invitation_and_the_dry_run(
     assert "Ingen utskicksprocess har körts än" in client.get("/admin").text
     english = client.get(f"/admin/invitations/{SLUG}/remind", params={"lang": "en"}).text
     assert "1 registered. 1 cancelled their registration." in " ".join(english.split())
+
+
+def test_an_invitation_is_not_sent_as_a_newsletter_from_its_issue_page(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Its issue page offered "Skicka till listor": that planned the invitation as a
+    newsletter to the whole list (no invitees recorded, the deadline ignored, everyone
+    invited again), where 'mailer send' and the API refuse it."""
+    from sqlalchemy import func, select
+
+    from mailer.store.models import Mailing
+
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert f'action="/admin/issues/{SLUG}/schedule' not in page
+    assert "En inbjudan skickas med 'mailer invite MAPP --list LISTA'" in \
+        page.replace("&#39;", "'")
+    assert f'<a href="/admin/invitations/{SLUG}">Öppna inbjudans sida</a>' in page
+    r = post_form(client, f"/admin/issues/{SLUG}", f"/admin/issues/{SLUG}/schedule",
+                  {"lists": "demo", "confirm": "1"})
+    assert r.status_code == 400 and "Inget har skickats" in r.text, r.text
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0
