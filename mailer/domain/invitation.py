@@ -505,27 +505,28 @@ class Invitation(_Model):
         first = self.first_meeting
         if first is not None and self.deadline >= first.starts_at(self.tz):
             i = self.meetings.index(first)
-            out.append(Finding(("registration", "deadline"),
-                               f"the deadline {self.deadline:%Y-%m-%d %H:%M} is not before the "
-                               f"first meeting on {first.date:%Y-%m-%d} (meetings[{i + 1}]); move "
-                               "the deadline earlier or fix the meeting date"))
+            out.append(Finding(("registration", "deadline"), msg(
+                "the deadline %(deadline)s is not before the first meeting on %(date)s "
+                "(meetings[%(n)s]); move the deadline earlier or fix the meeting date",
+                deadline=f"{self.deadline:%Y-%m-%d %H:%M}", date=f"{first.date:%Y-%m-%d}",
+                n=i + 1)))
         if len(set(self.reminders)) != len(self.reminders):
-            out.append(Finding(("reminders",), "the same offset is listed twice; remove one"))
+            out.append(Finding(("reminders",), msg("the same offset is listed twice; remove one")))
         for i, key in enumerate(self.reminders):
             if ReminderOffset.parse(key).minutes <= 0:
-                out.append(Finding(("reminders", i), "an offset must be more than 0 (e.g. 1d)"))
+                out.append(Finding(("reminders", i), msg("an offset must be more than 0 (e.g. 1d)")))
         if self.period is not None:
             for i, m in enumerate(self.meetings):
                 if not self.period.start <= m.date.year <= self.period.end:
-                    out.append(Finding(("meetings", i, "date"),
-                                       f"{m.date} lies outside the period {self.period.start}–"
-                                       f"{self.period.end}", "warning"))
+                    out.append(Finding(("meetings", i, "date"), msg(
+                        "%(date)s lies outside the period %(start)s–%(end)s", date=str(m.date),
+                        start=self.period.start, end=self.period.end), "warning"))
         if now is not None and self.deadline_utc <= now:
             out.append(Finding(
                 ("registration", "deadline"),
-                f"the deadline {self.deadline:%Y-%m-%d %H:%M} has passed; invitations and "
-                "reminders will not be sent (move the deadline to send, or use --now for a "
-                "dry run)", "warning"))
+                msg("the deadline %(deadline)s has passed; invitations and reminders will "
+                    "not be sent (move the deadline to send, or use --now for a dry run)",
+                    deadline=f"{self.deadline:%Y-%m-%d %H:%M}"), "warning"))
         return out
 
     def errors(self) -> list[Finding]:

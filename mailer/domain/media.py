@@ -23,6 +23,15 @@ WARN_BYTES = 10 * 1024 * 1024
 #: The admin refuses uploads larger than this.
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
+#: How a type is named to a person: "not a PNG image", not "not a image/png file".
+FORMATS = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/gif": "GIF",
+    "image/webp": "WebP",
+    "application/pdf": "PDF",
+}
+
 _MAGIC = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/jpeg": (b"\xff\xd8\xff",),
@@ -71,7 +80,9 @@ def check_upload(name: str, data: bytes) -> tuple[str, str]:
                              size=f"{len(data) / 1048576:.1f}",
                              limit=MAX_UPLOAD_BYTES // 1048576))
     if not content_matches(data, content_type):
-        raise MediaError(msg("%(name)r is not a %(type)s file (its content does not match "
-                             "its name); save it again in that format", name=name,
-                             type=content_type))
+        raise MediaError(msg("%(name)r does not hold a %(format)s file, though its name "
+                             "ends in %(suffix)s; save it again as %(format)s, or give it "
+                             "the ending of the format it is in", name=name,
+                             format=FORMATS[content_type],
+                             suffix=PurePath(name).suffix))
     return safe_name(name), content_type

@@ -365,7 +365,8 @@ def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
     going out, or cancelled/missed after some copies were sent."""
     name = _folder_name(source)
     ids = [mid for mid, src, kind, _ in store.sources(session)
-           if kind is not MailingKind.test and _folder_name(src) == name]
+           if kind is not MailingKind.test and not src.startswith("invitation:")
+           and _folder_name(src) == name]
     if not ids:
         return []
     counts = outbox.counts(session, ids)
@@ -536,7 +537,8 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(
         session, rendered, kind=MailingKind.test, now=now, source=source,
-        name=f"to {', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients,
+        # Named in no language (pages in either show it): the addresses, then the subject.
+        name=f"{', '.join(addresses)}: {rendered.subject}"[:200], recipients=recipients,
         signature=signature)
     return Planned(mailing.id, queued, None)
 
@@ -555,15 +557,25 @@ def control(session: Session, mailing_id: int, action: str, now: datetime) -> Ma
 # --- mailings per issue folder ---------------------------------------------------------------
 def _folder_name(source: str) -> str:
     """The issue folder a mailing came from: the CLI stores the path it was given
-    (``issues/x``, ``/abs/issues/x/issue.yaml``), the admin ``issues/x``."""
+    (``issues/x``, ``/abs/issues/x/issue.yaml``), the admin ``issues/x``; an invitation's
+    mailings ``invitation:x`` and ``invitation:x:remind:7d`` (reminders and the rest)."""
+    if (source or "").startswith("invitation:"):
+        return source.split(":")[1]
     path = PurePath(source or "")
     return path.parent.name if path.name == "issue.yaml" else path.name
 
 
+def _one_persons(source: str) -> bool:
+    """A registration's confirmation: one mailing per registrant, not the folder's own."""
+    return source.startswith("invitation:") and source.endswith(":confirm")
+
+
 def mailings_for_source(session: Session, source: str) -> list[MailingProgress]:
-    """Progress of the mailings (tests too) made from one issue folder, newest first."""
+    """Progress of the mailings (tests too, registrations' confirmations not) made from
+    one issue or invitation folder, newest first."""
     name = _folder_name(source)
-    ids = [mid for mid, src, _, _ in store.sources(session) if _folder_name(src) == name]
+    ids = [mid for mid, src, _, _ in store.sources(session)
+           if _folder_name(src) == name and not _one_persons(src)]
     return progress(session, ids) if ids else []
 
 
@@ -576,17 +588,17 @@ def folder_went_out(session: Session, folder: str) -> bool:
     """True when a mailing (a test too) of the issue or invitation folder ``folder`` has
     begun to go out: readers may open its images and files from then on."""
     for _, src, _, status in store.sources(session):
-        name = src.split(":")[1] if src.startswith("invitation:") else _folder_name(src)
-        if name == folder and status in STARTED:
+        if _folder_name(src) == folder and status in STARTED:
             return True
     return False
 
 
 def mailings_by_source(session: Session) -> dict[str, list[tuple[int, str]]]:
-    """For the issues list: (mailing id, status) per source, newest first; tests left out."""
+    """For the issues list: (mailing id, status) per source, newest first; tests and
+    registrations' confirmations left out."""
     out: dict[str, list[tuple[int, str]]] = {}
     for mid, source, kind, status in store.sources(session):
-        if kind is not MailingKind.test:
+        if kind is not MailingKind.test and not _one_persons(source):
             out.setdefault(f"issues/{_folder_name(source)}", []).append((mid, str(status)))
     return out
 

@@ -68,12 +68,12 @@ def add_file(folder: Path, name: str, data: bytes, *, replace: bool = False) -> 
     try:
         safe, content_type = check_upload(name, data)
     except MediaError as exc:
-        raise MailerError(message_of(exc)) from None
+        raise MailerError(message_of(exc), field="file") from None
     target = folder / safe
     if target.exists() and not replace:
         raise MailerError(msg("%(file)s exists already in the issue; tick 'replace' to put "
                               "the new file in its place (links already mailed then show the "
-                              "new file)", file=safe))
+                              "new file)", file=safe), field="replace")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as f:

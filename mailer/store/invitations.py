@@ -272,9 +272,11 @@ def _personal_data(session: Session, subscriber: Subscriber) -> list[JSONValue]:
             RegistrationRow.invitation_id == inv.id,
             RegistrationRow.subscriber_id == subscriber.id))
         reminders = session.scalars(select(ReminderLedger).where(
-            ReminderLedger.invitation_id == inv.id, ReminderLedger.subscriber_id == subscriber.id))
+            ReminderLedger.invitation_id == inv.id, ReminderLedger.subscriber_id == subscriber.id)
+            .order_by(ReminderLedger.at, ReminderLedger.id))
         answers = session.scalars(select(Reconfirmation).where(
-            Reconfirmation.invitation_id == inv.id, Reconfirmation.subscriber_id == subscriber.id))
+            Reconfirmation.invitation_id == inv.id, Reconfirmation.subscriber_id == subscriber.id)
+            .order_by(Reconfirmation.year))
         entry: JSON = {
             "invitation": inv.slug,
             "invited_at": invited.invited_at.isoformat() if invited else None,

@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash, email_key
+from mailer.domain.findings import msg
 from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.errors import MailerError
 from mailer.store.lists import get_list
@@ -157,7 +158,9 @@ def export_subscribers(session: Session, list_slug: str, out: TextIO, *,
     imported again. Streamed: two passes over the rows, the first only for attribute names.
     """
     if status not in STATUSES:
-        raise MailerError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+        raise MailerError(msg("status %(value)r cannot be exported; choose one of "
+                              "%(choices)s", value=status, choices=", ".join(STATUSES)),
+                          field="status")
     lst = get_list(session, list_slug)
     where = [Subscription.list_id == lst.id]
     if status != "all":

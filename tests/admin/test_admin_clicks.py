@@ -109,6 +109,16 @@ def test_per_person_only_when_the_workspace_says_so_and_the_privacy_text_tells(
             report = access_report(s, cia_id)
             assert [c["mailing"] for c in report["clicks"]] == [made["id"]]  # type: ignore[index]
             assert access_report(s, sid)["clicks"] == []  # type: ignore[index]
+        # The admin's page of the person: their clicks and their copy in tables (they
+        # were English JSON under "Övriga uppgifter"; one copy's state was "skickade").
+        login(client, EMAILS["editor"])
+        page = client.get(f"/admin/subscribers/{cia_id}").text
+        clicks = page.split('id="clicks"')[1].split("</table>")[0]
+        assert f'<a href="/admin/mailings/{made["id"]}">#{made["id"]}</a>' in clicks, clicks
+        assert "Övriga uppgifter" not in page and "&#34;clicks&#34;" not in page
+        copy = page.split('id="deliveries"')[1].split("</table>")[0]
+        assert "<td>skickades</td>" in copy and "skickade<" not in copy, copy
+        assert 'id="clicks"' not in client.get(f"/admin/subscribers/{sid}").text
         with transaction(engine) as s:
             assert erase(s, cia_id, source="test")
         with transaction(engine) as s:

@@ -147,3 +147,135 @@ def test_invitations_api(client: TestClient, team: dict[str, int], network: dict
     assert r.status_code == 400 and "Hylte kommun" in r.json()["error"]["message"]
     editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
     assert client.get(f"/api/invitations/{SLUG}", headers=editor).status_code == 200
+
+
+def test_the_issues_page_lists_an_invitations_own_mailings(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Its mailings column said "–" for an invitation that had gone out: its mailings'
+    source is ``invitation:<folder>``, not the folder's path. A registrant's own
+    confirmation (one mailing per person) is not listed there."""
+    from mailer.render.types import RenderedMailing
+    from mailer.services.mailings import PlannedRecipient, plan_mailing
+
+    ids = {}
+    with transaction(engine) as s:
+        for kind, source in (("invitation", f"invitation:{SLUG}"),
+                             ("reminder", f"invitation:{SLUG}:remind:7d"),
+                             ("confirmation", f"invitation:{SLUG}:confirm")):
+            ids[kind] = plan_mailing(s, RenderedMailing("Inbjudan", "<p>x</p>", "x"),
+                                     kind=kind, now=NOW, source=source,
+                                     recipients=[PlannedRecipient("a@example.org")])[0].id
+    login(client, EMAILS["coordinator"])
+    row = client.get("/admin/issues").text.split(f"<code>{SLUG}</code>")[1].split("</tr>")[0]
+    assert f'href="/admin/mailings/{ids["invitation"]}"' in row, row
+    assert f'href="/admin/mailings/{ids["reminder"]}"' in row, row
+    assert f'/admin/mailings/{ids["confirmation"]}"' not in row, row
+    assert "<td>–</td>" not in row
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert f'/admin/mailings/{ids["invitation"]}"' in page
+    assert f'/admin/mailings/{ids["confirmation"]}"' not in page
+
+
+def test_the_subscribers_page_shows_their_invitations_as_a_table(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Their invitations were English JSON under "Övriga uppgifter" ("registration",
+    "status": "registered", times in UTC); now a table in the reader's language."""
+    from mailer.store.models import (
+        InvitationRow,
+        LedgerState,
+        ReconfirmAnswer,
+        Reconfirmation,
+        ReminderLedger,
+    )
+
+    anna, david = network["anna.andersson@hylte.se"], network["david.dahl@uppsala.se"]
+    with transaction(engine) as s:
+        inv = s.query(InvitationRow).one().id
+        s.add(ReminderLedger(invitation_id=inv, subscriber_id=david, offset_key="7d",
+                             state=LedgerState.sent, at=datetime(2023, 2, 8, 8, 0, tzinfo=UTC)))
+        s.add(ReminderLedger(invitation_id=inv, subscriber_id=david, offset_key="1d",
+                             state=LedgerState.missed,
+                             at=datetime(2023, 2, 16, 8, 0, tzinfo=UTC)))
+        s.add(Reconfirmation(invitation_id=inv, subscriber_id=anna, year=2024,
+                             answer=ReconfirmAnswer.yes))
+        s.add(Reconfirmation(invitation_id=inv, subscriber_id=anna, year=2025))
+    login(client, EMAILS["coordinator"])
+    page = client.get(f"/admin/subscribers/{anna}").text
+    row = page.split('id="invitations"')[1].split("</table>")[0]
+    assert f'<a href="/admin/invitations/{SLUG}">{SLUG}</a>' in row
+    assert "<td>2023-01-20 09:00</td>" in row  # invited, Stockholm time
+    assert "anmäld · samordnare · Hylte kommun · 2023-02-01 01:00" in row, row
+    assert "2024: ja<br>2025: inget svar än" in row, row
+    assert "Övriga uppgifter" not in page and "&#34;invitations&#34;" not in page
+    page = client.get(f"/admin/subscribers/{david}").text
+    row = page.split('id="invitations"')[1].split("</table>")[0]
+    assert "inte anmäld" in row
+    assert ("7d: skickad 2023-02-08 09:00<br>"
+            "1d: skickades inte, tiden hade passerat (2023-02-16 09:00)") in row, row
+    english = client.get(f"/admin/subscribers/{david}", params={"lang": "en"}).text
+    assert "7d: sent 2023-02-08 09:00" in english and "not registered" in english
+
+
+def test_an_invitations_own_checks_are_swedish_on_its_page(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        app: FastAPI) -> None:
+    """The warning that the deadline has passed was English on the Swedish page
+    ("Deadline: the deadline … has passed; invitations and reminders will not be sent")."""
+    app.state.web.now = lambda: datetime(2023, 3, 1, 9, 0, tzinfo=UTC)
+    login(client, EMAILS["coordinator"])
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert ("Sista anmälningsdag: sista anmälningsdagen 2023-02-15 23:59 har passerat; "
+            "inbjudningar och påminnelser skickas inte") in page, page
+    assert "has passed" not in page and "Deadline" not in page
+    english = client.get(f"/admin/issues/{SLUG}", params={"lang": "en"}).text
+    assert "Deadline: the deadline 2023-02-15 23:59 has passed; invitations and " in english
+
+
+def test_registration_words_agree_on_the_invitation_and_the_dry_run(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """The dry run counted "anmäld: 2." (one person's word with a count); a cancelled
+    registration read "avbrutet", a cancelled mailing's word."""
+    from mailer.store.models import InvitationRow, Subscriber
+    from mailer.store.registrations import cancel
+
+    with transaction(engine) as s:
+        row = s.query(InvitationRow).one()
+        cancel(s, row, s.get(Subscriber, network["bengt.berg@hylte.se"]),
+               now=datetime(2023, 2, 2, tzinfo=UTC))
+    login(client, EMAILS["coordinator"])
+    dry = client.get(f"/admin/invitations/{SLUG}/remind").text
+    summary = dry.split("skulle få en påminnelse.</strong>")[1].split("</p>")[0]
+    assert summary.split() == ["1", "anmäld.", "1", "har", "avanmält", "sig."], summary
+    page = client.get(f"/admin/invitations/{SLUG}").text
+    assert '<span class="meta">anmälan avbokad</span>' in page and "avbrutet" not in page
+    # The delivery process is "utskicksprocess" on every Swedish page (was "worker" here).
+    assert "En körande utskicksprocess (mailer worker) skickar" in page
+    assert "Ingen utskicksprocess har körts än" in client.get("/admin").text
+    english = client.get(f"/admin/invitations/{SLUG}/remind", params={"lang": "en"}).text
+    assert "1 registered. 1 cancelled their registration." in " ".join(english.split())
+
+
+def test_an_invitation_is_not_sent_as_a_newsletter_from_its_issue_page(
+        client: TestClient, team: dict[str, int], network: dict[str, int],
+        engine: Engine) -> None:
+    """Its issue page offered "Skicka till listor": that planned the invitation as a
+    newsletter to the whole list (no invitees recorded, the deadline ignored, everyone
+    invited again), where 'mailer send' and the API refuse it."""
+    from sqlalchemy import func, select
+
+    from mailer.store.models import Mailing
+
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{SLUG}").text
+    assert f'action="/admin/issues/{SLUG}/schedule' not in page
+    assert "En inbjudan skickas med 'mailer invite MAPP --list LISTA'" in \
+        page.replace("&#39;", "'")
+    assert f'<a href="/admin/invitations/{SLUG}">Öppna inbjudans sida</a>' in page
+    r = post_form(client, f"/admin/issues/{SLUG}", f"/admin/issues/{SLUG}/schedule",
+                  {"lists": "demo", "confirm": "1"})
+    assert r.status_code == 400 and "Inget har skickats" in r.text, r.text
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0

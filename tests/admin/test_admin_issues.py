@@ -225,6 +225,9 @@ def test_test_send_is_a_test_mailing_the_worker_delivers(
     # The issue page lists it among the issue's mailings.
     page = client.get(f"/admin/issues/{FLAGSHIP}")
     assert "[TEST] Nyhetsbrev nr 6" in page.text and "anna@example.org" in page.text
+    # Its name is the addresses and the subject, no English "to " on a Swedish page.
+    assert "anna@example.org, bo@example.org: [TEST] Nyhetsbrev nr 6" in page.text
+    assert "to anna@example.org" not in page.text
     report = deliver_due(engine, settings)
     assert report.sent == 2
     got = smtp_server.wait_for(2)

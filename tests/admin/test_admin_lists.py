@@ -61,6 +61,13 @@ def test_import_shows_the_report_and_the_rejected_rows(
     csv = client.get("/admin/lists/medborgardialog/export.csv", params={"excel": "1"})
     assert csv.text.startswith("\ufeffemail;name;organisation")
     assert "Bo Ek;Uppsala kommun" in csv.text
+    # A status the export does not know (an edited link): named, in Swedish; was the
+    # CLI's English "--status must be one of …".
+    bad = client.get("/admin/lists/medborgardialog/export.csv", params={"status": "aktiva"})
+    assert bad.status_code == 400
+    assert ("tillståndet (status) &#39;aktiva&#39; går inte att exportera; välj ett av "
+            "active, unconfirmed, unsubscribed, all") in bad.text, bad.text
+    assert "--status" not in bad.text and "must be" not in bad.text
 
 
 def test_gdpr_export_and_erase_with_confirmation(
@@ -216,6 +223,15 @@ def test_the_subscribers_page_shows_local_times_and_swedish_words(
     assert "<td>importerad</td>" in page and "<dd>svenska</dd>" in page
     # The mail sent to them in a table of its own, not in the JSON of other data.
     assert 'id="deliveries"' in page and "deliveries&#34;" not in page
+    # Where a subscription or consent came from, in words ("import:medlemmar.csv",
+    # "one-click" were the stored keys).
+    assert "<td>importerad: medlemmar.csv</td>" in page and "import:" not in page
+    from mailer.services.subscriptions import unsubscribe_everywhere
+
+    with transaction(engine) as s:
+        unsubscribe_everywhere(s, bo_id, now=when, ip=None, source="one-click")
+    page = client.get(f"/admin/subscribers/{bo_id}").text
+    assert "<td>avregistrering med ett klick</td>" in page and "one-click" not in page
 
 
 def test_an_unknown_subscriber_or_mailing_is_refused_in_swedish(

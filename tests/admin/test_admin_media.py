@@ -57,7 +57,7 @@ def test_files_are_uploaded_used_and_served_once_the_issue_is_sent(
     r = _upload(client, "virus.exe", b"MZ...")
     assert r.status_code == 400 and "only these file types" in r.text
     r = _upload(client, "fake.pdf", b"<html>not a pdf</html>")
-    assert r.status_code == 400 and "its content does not match" in r.text
+    assert r.status_code == 400 and "does not hold a PDF file" in r.text
     r = _upload(client, "trappan.png", png(3, 3))
     assert r.status_code == 400 and "exists already" in r.text
     assert (folder / "trappan.png").read_bytes() == image
@@ -135,7 +135,15 @@ def test_api_adds_a_file_to_an_issue(client: TestClient, team: dict[str, int],
     assert (settings.workspace / "issues" / FLAGSHIP / "omrade-3.pdf").read_bytes() == PDF
     r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
                     files={"file": ("x.pdf", b"not a pdf", "application/pdf")})
-    assert r.status_code == 400 and "does not match" in r.json()["error"]["message"]
+    assert r.status_code == 400
+    # It named the type as "a application/pdf file", and no field.
+    assert r.json()["error"] == {
+        "code": "bad_request", "field": "file",
+        "message": "'x.pdf' does not hold a PDF file, though its name ends in .pdf; save it "
+                   "again as PDF, or give it the ending of the format it is in"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
+                    files={"file": ("Område 3.pdf", PDF, "application/pdf")})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "replace"
     coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
     r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=coordinator,
                     files={"file": ("y.pdf", PDF, "application/pdf")})

@@ -53,6 +53,13 @@ def test_api_suppressions_and_mailing_health(
     # Swedish decimals with a comma, like the "0,1 %" of the warnings' own text.
     assert "<td>66,7 %</td>" in page.text and "<td>33,3 %</td>" in page.text
     assert "<td>0,00 %</td>" in page.text and "33.3" not in page.text
+    # Its rows agree with their counts (a row read "avregistrerad" among plurals).
+    rows = page.text.split('id="sender-health"')[1].split("</table>")[0]
+    for label, n in (("levererade", 2), ("studsat (hårt)", 1), ("studsade (tillfälligt)", 0),
+                     ("anmälda som skräppost", 0), ("följda av avregistrering", 0),
+                     ("avvisade av policyskäl (5.7.x)", 0)):
+        assert f'<th scope="row">{label}</th><td>{n}</td>' in rows, rows
+    assert "avregistrerad<" not in rows
     dash = client.get("/admin")
     assert f'id="health-warning-{mailing_id}"' in dash.text
     assert "Studsandelen 33,3 % är över 2 %" in dash.text

@@ -153,6 +153,8 @@ def test_every_admin_page_is_swedish(client: TestClient, team: dict[str, int],
     preview = client.get("/admin/issues/2023-nr07-september/preview.html").text
     assert "<html lang='sv'>" in preview and "1 fel" in preview
     assert "Ämnesrad: måste fyllas i" in preview and "is required" not in preview
+    # The send window's example is Swedish too (its placeholder was "Mon-Fri 08:00-17:00").
+    assert 'placeholder="mån-fre 08:00-17:00"' in client.get(f"/admin/issues/{FLAGSHIP}").text
 
 
 def test_the_word_list_catches_english() -> None:

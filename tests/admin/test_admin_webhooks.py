@@ -127,3 +127,25 @@ def test_refusals_name_their_field_in_the_api_and_beside_it_in_the_admin(
     assert '<div class="field has-error">' in r.text, r.text  # the URL's
     assert '<fieldset class="field has-error">' not in r.text  # not the events'
     assert "webhookadressen 'ftp://crm.example.org/events' måste vara" in html.unescape(r.text)
+
+
+def test_the_subscribers_page_lists_the_events_about_them(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """They were English JSON under "Övriga uppgifter"; now a table, times local."""
+    from sqlalchemy import select
+
+    from mailer.store.models import Subscriber
+    from tests.delivery_support import add_subscribers
+
+    add_subscribers(engine, 2)
+    with transaction(engine) as s:
+        webhooks.add_endpoint(s, "http://127.0.0.1:9/x", "all")
+        anna, other = s.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        first = webhooks.emit(s, "bounce", {"subscriber": webhooks.subscriber_payload(anna)})
+        anna_id, other_id = anna.id, other.id
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/subscribers/{anna_id}").text
+    table = page.split('id="webhook-events"')[1].split("</table>")[0]
+    assert f"<td><code>bounce</code></td><td><code>{first}</code></td>" in table, table
+    assert "Skickat till andra system" in page and "Övriga uppgifter" not in page
+    assert 'id="webhook-events"' not in client.get(f"/admin/subscribers/{other_id}").text

@@ -27,6 +27,7 @@ from mailer.services.media import list_files
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
 from mailer.web.admin.pages import admin_language, redirect, render, translator
+from mailer.web.i18n import N_
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db, read
 
@@ -105,6 +106,12 @@ def editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, o
             "problems": [(p, anchor(p)) for p in loaded.problems]}
 
 
+#: Where an invitation is sent from (its issue page says so instead of a send form).
+INVITE_WITH_CLI = N_("An invitation goes out with 'mailer invite FOLDER --list SLUG': it "
+                     "records who was invited (the reminders go to them) and refuses after "
+                     "the deadline. Its own page shows the registrations and reminders.")
+
+
 async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
                       status: int = 200, conflict: bool = False,
                       send: dict[str, object] | None = None) -> Response:
@@ -121,7 +128,8 @@ async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
                   mailings=made, item_types=sorted(ITEM_TYPES), version=version, conflict=conflict,
                   tz=web.settings.timezone, segments=saved,
                   default_window=web.settings.send_window, earlier=earlier, files=files,
-                  public_base=web.settings.base_url, send=send or {})
+                  public_base=web.settings.base_url, send=send or {},
+                  invite_hint=INVITE_WITH_CLI)
 
 
 @router.get("/admin/issues/{name}")

@@ -216,12 +216,16 @@ async def subscribers(request: Request, me: Principal = VIEW) -> Response:
     return render(request, "subscribers.html", q=q, hits=hits, page=page, per_page=PER_PAGE)
 
 
+#: The access report's sections the subscriber's page shows in tables of their own; any
+#: other (a section added later) is shown as JSON under "Other data" when not empty.
+SHOWN = ("subscriber", "organisation", "subscriptions", "consent_events", "deliveries",
+         "invitations", "clicks", "webhook_events")
+
+
 @router.get("/admin/subscribers/{subscriber_id}")
 async def subscriber(request: Request, subscriber_id: Id, me: Principal = VIEW) -> Response:
     data = await read(request, subscriptions.access_report, subscriber_id)
-    extra = {k: v for k, v in data.items()
-             if k not in ("subscriber", "organisation", "subscriptions", "consent_events",
-                          "deliveries")}
+    extra = {k: v for k, v in data.items() if k not in SHOWN and v}
     return render(request, "subscriber.html", data=data, person=data["subscriber"],
                   request_confirm=request.query_params.get("confirm_erase") == "1",
                   extra=json.dumps(extra, ensure_ascii=False, indent=2) if extra else "")

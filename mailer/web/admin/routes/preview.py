@@ -23,7 +23,7 @@ from mailer.store.db import reading
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import Preview, PreviewCache, issue_folder, local_today
 from mailer.web.admin.pages import redirect
-from mailer.web.admin.routes.issues import editor_context, editor_page
+from mailer.web.admin.routes.issues import INVITE_WITH_CLI, editor_context, editor_page
 from mailer.web.admin.routes.segments import where_lines
 from mailer.web.i18n import N_
 from mailer.web.pages import web_of
@@ -216,6 +216,10 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     if not loaded.ok:
         raise MailerError(msg("the issue has problems; fix them before sending"),
                           loaded.errors)
+    if loaded.kind == "invitation":
+        # As the CLI's 'send' and the API refuse: planned as a newsletter it would record
+        # no invitee (reminders go to them), ignore the deadline and invite everyone again.
+        return await _refused(request, name, {**typed, "errors": {"plan": INVITE_WITH_CLI}})
     try:
         signature = await db(request, brands.for_send, web.settings,
                              issue_brand=str(getattr(loaded.document, "brand", "") or ""),
