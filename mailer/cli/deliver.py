@@ -133,7 +133,7 @@ def send(
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
                                  include_received=include_received, where=where,
-                                 segment=segment)
+                                 segment=segment, scheduled=when is not None)
         _print_dry_run(report, src.warnings)
         return
     with transaction(c.engine) as s:
@@ -151,6 +151,9 @@ def send(
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
+        if not n:
+            typer.echo("nobody would get it now: who is on its lists at that time gets it; "
+                       "if nobody is, the mailing is cancelled then")
     else:
         typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
@@ -454,6 +457,9 @@ def worker(
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
+        for mid in report.nobody:
+            typer.echo(f"mailing {mid} CANCELLED at its time: nobody to send to on its lists "
+                       "(add subscribers, then plan it again)")
         if report.bounced or report.policy_refusals:
             typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
                        f"policy refusals (5.7.x): {report.policy_refusals}")

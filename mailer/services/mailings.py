@@ -15,8 +15,14 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
-from mailer.domain.findings import msg
-from mailer.domain.outcomes import NOTE_CANCELLED, NOTE_PAUSED, Reason, group_reasons, note
+from mailer.domain.findings import msg, msgn
+from mailer.domain.outcomes import (
+    NOTE_CANCELLED,
+    NOTE_PAUSED,
+    Reason,
+    group_reasons,
+    note,
+)
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
@@ -35,6 +41,7 @@ from mailer.store.models import (
     FINAL,
     Mailing,
     MailingKind,
+    MailingList,
     MailingStatus,
     OutboxStatus,
     SubscriptionStatus,
@@ -47,7 +54,7 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
            "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
-           "ListPlan", "TrackClicks", "count_mailings"]
+           "ListPlan", "TrackClicks", "count_mailings", "NobodyToSend"]
 
 
 def plan_mailing(
@@ -399,9 +406,9 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
     ``segment``), now or at ``at``.
 
     Refused (``AlreadySent``) when the issue already went, or is going, to one of the
-    lists, unless ``again``. People who got an earlier send of the issue are left out
-    unless ``include_received``. ``signature``: the brand and From/Reply-To
-    (``services.brands.for_send``).
+    lists, unless ``again``; refused (``NobodyToSend``) when it would go to nobody now.
+    People who got an earlier send of the issue are left out unless ``include_received``.
+    ``signature``: the brand and From/Reply-To (``services.brands.for_send``).
     """
     from mailer.services.segments import audience
 
@@ -413,6 +420,13 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                                    at=at, audience=target.conditions, segment=target.segment,
                                    send_window=send_window, exclude_received_from=exclude,
                                    track_clicks=track_clicks, signature=signature)
+    if not queued and at is None:
+        # Nobody to send to now: refused (the caller's transaction drops the mailing), else
+        # a mailing "done" for 0 recipients would block the send once people subscribe. A
+        # scheduled one is planned again at its time (``start_due``).
+        lists = [get_list(session, slug) for slug in target.list_slugs]
+        raise NobodyToSend(_list_plans(session, lists, exclude, target.conditions),
+                           bool(target.conditions))
     return Planned(mailing.id, queued, at)
 
 
@@ -446,10 +460,12 @@ class DryRun:
 
 def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
             include_received: bool = False, where: Sequence[str] = (),
-            segment: str = "") -> DryRun:
+            segment: str = "", scheduled: bool = False) -> DryRun:
     """What ``plan_issue`` would do, per list, changing nothing: the same audience (lists
     narrowed by ``where`` or a saved ``segment``) and the same reasons to leave someone
-    out (not active, suppressed, got the issue already, on an earlier list)."""
+    out (not active, suppressed, got the issue already, on an earlier list), and its
+    refusal: a send now to nobody is refused, a ``scheduled`` one is not (who is on the
+    lists at its time gets it)."""
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
@@ -461,8 +477,18 @@ def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: 
     except AlreadySent as exc:
         refusal = exc.message
     exclude = [] if include_received else [e.id for e in earlier]
-    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude,
-                                target.conditions)
+    plans = _list_plans(session, lists, exclude, target.conditions)
+    if not refusal and not scheduled and not sum(p.would_get for p in plans):
+        refusal = NobodyToSend(plans, bool(target.conditions)).message
+    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
+                  target.segment)
+
+
+def _list_plans(session: Session, lists: Sequence[MailingList], exclude: Sequence[int],
+                conditions: Sequence[Condition]) -> list[ListPlan]:
+    """Per list, who a send would reach and who it leaves out and why: the same audience
+    and reasons as planning (``outbox.plan_lists``)."""
+    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude, conditions)
     active = {c.slug: c.active for c in list_counts(session)}
     # Reasons per list, in list-id order: planning gives a person on several lists to
     # the first (lowest id) list where they are eligible.
@@ -489,9 +515,48 @@ def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: 
         plans.append(ListPlan(
             lst.slug, lst.name, n.get("gets", 0), n.get("received", 0), n.get("elsewhere", 0),
             n.get("unconfirmed", 0), n.get("unsubscribed", 0), n.get("suppressed", 0),
-            active.get(lst.slug, 0) - matched if target.conditions else 0))
-    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
-                  target.segment)
+            active.get(lst.slug, 0) - matched if conditions else 0))
+    return plans
+
+
+class NobodyToSend(MailerError):
+    """A send now would reach nobody (an empty list, a segment nobody meets, everyone got
+    the issue already): refused, so that no mailing of 0 recipients looks like a send
+    done and blocks the real one (the re-send guard) once people are on the list."""
+
+    def __init__(self, plans: Sequence[ListPlan], conditions: bool = False) -> None:
+        self.plans = list(plans)
+        named = ", ".join(f"{p.slug} ({p.name})" for p in self.plans)
+        active = sum(p.would_get + p.already_received + p.on_other_list + p.suppressed
+                     + p.not_matching for p in self.plans)
+        if not active:
+            super().__init__(msgn(
+                "nobody to send to: the list %(lists)s has no active subscribers; nothing "
+                "was planned. Add subscribers to it first (mailer subscribers import FILE "
+                "--list SLUG, or the list's page in the admin), then send",
+                "nobody to send to: the lists %(lists)s have no active subscribers; nothing "
+                "was planned. Add subscribers to them first (mailer subscribers import FILE "
+                "--list SLUG, or the list's page in the admin), then send",
+                len(self.plans), lists=named))
+        elif conditions:
+            super().__init__(msgn(
+                "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
+                "it (they do not meet the conditions, already got this issue, or their "
+                "address is suppressed); nothing was planned. The dry run shows who is "
+                "left out and why",
+                "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
+                "get it (they do not meet the conditions, already got this issue, or their "
+                "address is suppressed); nothing was planned. The dry run shows who is "
+                "left out and why", active, lists=named))
+        else:
+            super().__init__(msgn(
+                "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
+                "it (already got this issue, or the address is suppressed); nothing "
+                "was planned. The dry run shows who is left out and why",
+                "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
+                "get it (they already got this issue, or their address is suppressed); "
+                "nothing was planned. The dry run shows who is left out and why",
+                active, lists=named))
 
 
 MAX_TEST_ADDRESSES = 20
