@@ -350,3 +350,12 @@ def test_a_scheduled_send_to_nobody_is_cancelled_at_its_time(cli) -> None:  # ty
         s.add(Subscription(subscriber_id=sid, list_id=tom, status=SubscriptionStatus.active,
                            source="test"))
     assert "queued for 1 recipient" in run("send", str(FLAGSHIP), "--list", "tom")
+
+
+def test_a_send_time_in_the_past_is_named_in_local_time(cli) -> None:  # type: ignore[no-untyped-def]
+    """The time the editor typed (the workspace's time zone), not the same moment in UTC."""
+    run, engine = cli
+    for extra in ([], ["--dry-run"]):
+        out = run("send", str(FLAGSHIP), "--at", "2020-06-01 08:00", *extra, ok=False)
+        assert "the send time 2020-06-01 08:00 (Europe/Stockholm) is in the past" in out
+    assert _count(engine, Mailing) == 0

@@ -128,7 +128,7 @@ def send(
     src, signature = _branded(c, path, src, lists, segment, day)
     if dry_run:
         # What the send would refuse before planning, the dry run refuses too.
-        svc.check_send_time(when, datetime.now(UTC))
+        svc.check_send_time(when, datetime.now(UTC), c.settings.tz)
         svc.check_window(window)
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
@@ -143,7 +143,8 @@ def send(
                                  where=where, segment=segment, send_window=window,
                                  again=again, include_received=include_received,
                                  track_clicks=svc.TrackClicks.of(c.settings)
-                                 if track_clicks else None, signature=signature)
+                                 if track_clicks else None, signature=signature,
+                                 tz=c.settings.tz)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
     if target.conditions:

@@ -7,7 +7,7 @@ import base64
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import PurePath
 
 from sqlalchemy.orm import Session
@@ -77,6 +77,7 @@ def plan_mailing(
     track_clicks: TrackClicks | None = None,
     signature: Signature | None = None,
     suppressions_checked: bool = False,
+    tz: tzinfo = UTC,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -95,14 +96,15 @@ def plan_mailing(
     ``signature`` (``services.brands``) is the newsletter's brand with the From and
     Reply-To the worker signs with; without it, MAILER_FROM and MAILER_REPLY_TO.
     ``suppressions_checked``: the caller looked ``recipients`` up on the suppression list
-    in this transaction (``outbox.plan_explicit``).
+    in this transaction (``outbox.plan_explicit``). ``tz``: the workspace's time zone, in
+    which a refused ``at`` is named.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
     clean_header_value(rendered.subject, "the subject")
     if not rendered.subject.strip():
         raise MailerError(msg("the mailing has no subject"))
-    check_send_time(at, now)
+    check_send_time(at, now, tz)
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
@@ -149,14 +151,16 @@ def plan_mailing(
     return mailing, planned
 
 
-def check_send_time(at: datetime | None, now: datetime) -> None:
-    """A mailing's ``at``: none (now), or an aware time in the future."""
+def check_send_time(at: datetime | None, now: datetime, tz: tzinfo = UTC) -> None:
+    """A mailing's ``at``: none (now), or an aware time in the future. A time in the past
+    is named in ``tz``, the workspace's time zone the editor typed it in."""
     if at is not None:
         if at.tzinfo is None:
             raise MailerError(msg("the send time must carry a time zone"), field="at")
         if at <= now:
             raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
-                                  "(--at) to send now", at=f"{at:%Y-%m-%d %H:%M %Z}"),
+                                  "(--at) to send now",
+                                  at=f"{at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"),
                               field="at")
 
 
@@ -401,14 +405,15 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                send_window: str = "", again: bool = False,
                include_received: bool = False,
                track_clicks: TrackClicks | None = None,
-               signature: Signature | None = None) -> Planned:
+               signature: Signature | None = None, tz: tzinfo = UTC) -> Planned:
     """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
     ``segment``), now or at ``at``.
 
     Refused (``AlreadySent``) when the issue already went, or is going, to one of the
     lists, unless ``again``; refused (``NobodyToSend``) when it would go to nobody now.
     People who got an earlier send of the issue are left out unless ``include_received``.
-    ``signature``: the brand and From/Reply-To (``services.brands.for_send``).
+    ``signature``: the brand and From/Reply-To (``services.brands.for_send``); ``tz``: the
+    workspace's time zone (``plan_mailing``).
     """
     from mailer.services.segments import audience
 
@@ -419,7 +424,7 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                                    name=name, source=source, list_slugs=target.list_slugs,
                                    at=at, audience=target.conditions, segment=target.segment,
                                    send_window=send_window, exclude_received_from=exclude,
-                                   track_clicks=track_clicks, signature=signature)
+                                   track_clicks=track_clicks, signature=signature, tz=tz)
     if not queued and at is None:
         # Nobody to send to now: refused (the caller's transaction drops the mailing), else
         # a mailing "done" for 0 recipients would block the send once people subscribe. A

@@ -240,6 +240,8 @@ def test_a_send_time_in_the_past_is_about_at(
     error = r.json()["error"]
     assert r.status_code == 400 and error["field"] == "at", error
     assert "is in the past; leave the time out" in error["message"]
+    # named in the workspace's time zone, as the editor thinks of it (was "07:00 UTC")
+    assert "2020-01-01 08:00 (Europe/Stockholm)" in error["message"], error
 
 
 def test_a_send_to_nobody_is_refused_by_the_admin_and_the_api(

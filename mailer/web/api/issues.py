@@ -177,7 +177,8 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                  send_window=body.send_window, again=body.again,
                                  include_received=body.include_received,
                                  track_clicks=svc.TrackClicks.of(web.settings)
-                                 if body.track_clicks else None, signature=signature)
+                                 if body.track_clicks else None, signature=signature,
+                                 tz=web.settings.tz)
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
