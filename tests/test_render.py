@@ -16,6 +16,7 @@ from mailer.render.engine import DEFAULT_TEMPLATES, RenderOptions
 from mailer.render.newsletter import render_issue
 from mailer.render.personalise import FIELDS, html_template, text_template
 from mailer.render.types import RenderedMailing
+from tests.images import png
 
 OPTIONS = RenderOptions(asset_base_url="https://nyhetsbrev.example.org/media/x")
 
@@ -197,7 +198,7 @@ def test_workspace_template_overrides_default(tmp_path: Path, issue: Issue) -> N
 
 def _image_issue(folder: Path, file: str, intro: str, alt: str) -> None:
     """An issue whose intro (Markdown) and one report show the image ``file``."""
-    (folder / file).write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / file).write_bytes(png())
     (folder / "issue.yaml").write_text(f"""\
 name: N
 number: 1
