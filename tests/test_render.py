@@ -102,6 +102,23 @@ def test_text_has_every_item_title_and_link(issue: Issue, rendered: RenderedMail
     assert issue.editor is not None and issue.editor.phone in rendered.text
 
 
+def test_text_lines_stay_short_once_the_address_is_filled_in(rendered: RenderedMailing) -> None:
+    """The footer's "… at %%email%% because …" was wrapped as if the address were 9
+    characters: filled in, its line ran to 97."""
+    from mailer.render.sample import personalise
+
+    values = {"email": "anna-lena.andersson@regionhalland.se", "name": "Anna-Lena Andersson",
+              "first_name": "Anna-Lena", "greeting": "Hej Anna-Lena!",
+              "organisation": "Region Halland", "unsubscribe_url": "https://x.se/u/1",
+              "preferences_url": "https://x.se/p/1", "browser_url": "https://x.se/b/1",
+              "register_url": "https://x.se/r"}
+    text = personalise(rendered, values)[1]
+    assert "anna-lena.andersson@regionhalland.se" in text
+    too_long = [line for line in text.splitlines()
+                if len(line) > 76 and " " in line and not line.startswith("https://")]
+    assert too_long == []
+
+
 def test_text_reads_well(rendered: RenderedMailing) -> None:
     text = rendered.text
     assert text.startswith("SKR:s nyhetsbrev om medborgardialog\nNyhetsbrev nr 6 år 2023\n")
