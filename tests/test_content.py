@@ -309,3 +309,17 @@ def test_an_image_is_checked_to_be_one_of_its_type_and_not_too_large(flagship: P
         "'stor.png' is 1.5 MB (3000 × 20 px); an image over 1 MB makes the mail slow to "
         "open: save it smaller, e.g. 1200 px wide"]
     assert all(p.file in (str(yaml_path), str(intro)) and p.line for p in loaded.problems)
+
+
+def test_a_bare_address_in_markdown_is_a_link() -> None:
+    """"Se https://skr.se/rapport" stayed text in the mail; a reader expects a link."""
+    text = ("Läs https://skr.se/rapport. Frågor till anna@skr.se; www.skr.se är utan "
+            "schema.")
+    result = render_markdown(text)
+    assert '<a href="https://skr.se/rapport"' in result.html
+    assert '<a href="mailto:anna@skr.se"' in result.html
+    assert "www.skr.se" in result.html and "http://www.skr.se" not in result.html
+    assert result.links == ["https://skr.se/rapport", "mailto:anna@skr.se"]
+    assert result.findings == []
+    # The text part shows each address once, not "https://… (https://…)".
+    assert markdown_to_text(text) == text
