@@ -51,6 +51,7 @@ def sniff(data: bytes) -> str | None:
 def image_size(data: bytes, content_type: str) -> tuple[int, int] | None:
     """(width, height) in pixels read from the header of a PNG, JPEG, GIF or WebP image
     (``data``: its first bytes), or None when the header is damaged or cut off."""
+    size: tuple[int, ...] | None
     try:
         if content_type == "image/png" and data[12:16] == b"IHDR":
             size = struct.unpack(">II", data[16:24])
