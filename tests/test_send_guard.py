@@ -342,6 +342,13 @@ def test_a_scheduled_send_to_nobody_is_cancelled_at_its_time(cli) -> None:  # ty
     assert "mailing 1 CANCELLED at its time: nobody to send to" in out
     out = run("mailings")
     assert "cancelled" in out and "nobody to send to" in out
+    from mailer.domain.outcomes import note_message
+    from mailer.web.i18n import translations
+
+    with transaction(engine) as s:  # the admin shows the note in Swedish
+        stored = s.scalar(select(Mailing.note))
+    assert translations("sv").localise(note_message(stored)).startswith(
+        "avbrutet när det skulle gå: ingen att skicka till")
     with transaction(engine) as s:
         lst = s.scalar(select(Subscription.list_id))
         from mailer.store.models import MailingList
