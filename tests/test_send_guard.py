@@ -115,7 +115,10 @@ def test_scheduled_send_counts_as_going_out(cli) -> None:  # type: ignore[no-unt
     assert "scheduled for 2099-06-15 08:00" in run("send", str(FLAGSHIP), "--at",
                                                    "2099-06-15 08:00")
     out = run("send", str(FLAGSHIP), ok=False)
-    assert "mailing 1 (scheduled" in out
+    # its time as the editor gave it, in the workspace's time zone (was "06:00 UTC")
+    assert "mailing 1 (scheduled 2099-06-15 08:00 Europe/Stockholm, 0 sent" in out
+    assert "earlier: mailing 1 (scheduled 2099-06-15 08:00 Europe/Stockholm" in run(
+        "send", str(FLAGSHIP), "--dry-run")
     # Another list is not a re-send: it is allowed, and leaves out who is on its way to get it.
     with transaction(engine) as s:
         from mailer.services.lists import create_list

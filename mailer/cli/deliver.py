@@ -133,8 +133,9 @@ def send(
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
                                  include_received=include_received, where=where,
-                                 segment=segment, scheduled=when is not None)
-        _print_dry_run(report, src.warnings)
+                                 segment=segment, scheduled=when is not None,
+                                 tz=c.settings.tz)
+        _print_dry_run(report, src.warnings, c)
         return
     with transaction(c.engine) as s:
         target = _audience(s, lists, where, segment)
@@ -180,7 +181,7 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
     return src, signature
 
 
-def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
+def _print_dry_run(report: svc.DryRun, warnings: list[str], c: AppContext) -> None:
     typer.echo("dry run: nothing planned, nothing changed")
     if report.conditions:
         typer.echo((f"segment {report.segment}: " if report.segment else "")
@@ -198,7 +199,7 @@ def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
                 typer.echo(f"  left out {n}: {why}")
     typer.echo(f"in total {report.total} would get it")
     for e in report.earlier:
-        typer.echo(f"earlier: {e.describe()}")
+        typer.echo(f"earlier: {e.describe(c.settings.tz)}")
     if warnings:
         _print_warnings(warnings)
     else:

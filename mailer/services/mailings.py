@@ -348,8 +348,9 @@ class EarlierSend:
     sent: int
     at: datetime | None  # when it started, or is due
 
-    def describe(self) -> str:
-        when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
+    def describe(self, tz: tzinfo = UTC) -> str:
+        """In words, its time in ``tz`` (the workspace's time zone)."""
+        when = f" {self.at.astimezone(tz):%Y-%m-%d %H:%M} {tz}" if self.at else ""
         if not self.lists:
             return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to explicit "
                        "recipients)", id=self.id, status=_status(self.status), when=when,
@@ -362,13 +363,13 @@ class EarlierSend:
 class AlreadySent(MailerError):
     """The issue already has a mailing to one of the lists; ``again`` sends it anyway."""
 
-    def __init__(self, earlier: Sequence[EarlierSend]) -> None:
+    def __init__(self, earlier: Sequence[EarlierSend], tz: tzinfo = UTC) -> None:
         self.earlier = list(earlier)
         super().__init__(msg(
             "this issue was already sent or is on its way: %(earlier)s. To send it again on "
             "purpose, say so: --again (admin: tick 'Send it again'; API: \"again\": true); "
             "people who already got it are then left out unless --include-received (API: "
-            "\"include_received\": true)", earlier=[e.describe() for e in self.earlier]))
+            "\"include_received\": true)", earlier=[e.describe(tz) for e in self.earlier]))
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
@@ -389,13 +390,13 @@ def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
 
 
 def _guard(session: Session, source: str, list_slugs: Sequence[str], *,
-           again: bool) -> list[EarlierSend]:
+           again: bool, tz: tzinfo = UTC) -> list[EarlierSend]:
     """Earlier sends of the issue; refuses (AlreadySent) when one went to one of
     ``list_slugs`` and ``again`` is not given."""
     earlier = earlier_sends(session, source)
     overlap = [e for e in earlier if set(e.lists) & set(list_slugs)]
     if overlap and not again:
-        raise AlreadySent(overlap)
+        raise AlreadySent(overlap, tz)
     return earlier
 
 
@@ -418,7 +419,7 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
-    earlier = _guard(session, source, target.list_slugs, again=again)
+    earlier = _guard(session, source, target.list_slugs, again=again, tz=tz)
     exclude = [] if include_received else [e.id for e in earlier]
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
                                    name=name, source=source, list_slugs=target.list_slugs,
@@ -465,12 +466,12 @@ class DryRun:
 
 def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
             include_received: bool = False, where: Sequence[str] = (),
-            segment: str = "", scheduled: bool = False) -> DryRun:
+            segment: str = "", scheduled: bool = False, tz: tzinfo = UTC) -> DryRun:
     """What ``plan_issue`` would do, per list, changing nothing: the same audience (lists
     narrowed by ``where`` or a saved ``segment``) and the same reasons to leave someone
     out (not active, suppressed, got the issue already, on an earlier list), and its
     refusal: a send now to nobody is refused, a ``scheduled`` one is not (who is on the
-    lists at its time gets it)."""
+    lists at its time gets it). ``tz``: the workspace's time zone, for the times it names."""
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
@@ -478,7 +479,7 @@ def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: 
     earlier = earlier_sends(session, source)
     refusal = ""
     try:
-        _guard(session, source, target.list_slugs, again=again)
+        _guard(session, source, target.list_slugs, again=again, tz=tz)
     except AlreadySent as exc:
         refusal = exc.message
     exclude = [] if include_received else [e.id for e in earlier]

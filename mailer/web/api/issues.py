@@ -201,7 +201,7 @@ def dry_run_mailing(body: DryRunIn, request: Request, me: Principal = SEND,
     checked_target(session, lists=lists, where=body.where, segment=body.segment or "")
     report = svc.dry_run(session, source=f"issues/{body.issue}", list_slugs=lists,
                          where=body.where, segment=body.segment or "", again=body.again,
-                         include_received=body.include_received)
+                         include_received=body.include_received, tz=web.settings.tz)
     return DryRunOut(
         total=report.total, conditions=list(report.conditions), segment=report.segment,
         refused=report.refusal or None,
