@@ -123,7 +123,8 @@ def test_two_newsletters_send_sign_and_archive_as_themselves(
     _issue(workspace, "okand", "Okänt märke", brand="nope")
     # An issue naming its brand wins over its lists': this one goes to the democracy list
     # signed as the network.
-    _issue(workspace, "natverk-extra", "Nätverket om demokrati", brand="natverk")
+    _issue(workspace, "natverk-extra", "Nätverket om demokrati", brand="natverk",
+           lists="demokratidialog")
 
     code, out, err = cli("send", str(workspace / "issues" / "demo-1"), "--list", "demokratidialog")
     assert code == 0, out + err

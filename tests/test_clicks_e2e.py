@@ -198,7 +198,8 @@ def test_cli_send_track_clicks_stores_the_links_and_show_reports_them(
                                       for u in urls)
     code, out, _ = cli("mailings", "show", str(mailing_id))
     assert f"clicks: 0 on {len(urls)} links; unique clickers 0 of 0 sent" in out
-    code, out, _ = cli("send", str(folder), "--list", "medborgardialog", "--again")
+    code, out, _ = cli("send", str(folder), "--list", "medborgardialog", "--again",
+                       "--include-received")
     assert code == 0, out
     plain = int(out.split()[1])
     code, out, _ = cli("mailings", "show", str(plain))

@@ -14,6 +14,7 @@ from mailer.domain.content import Event, Issue, PodcastEpisode
 from mailer.domain.markdown import markdown_to_text, render_markdown
 from mailer.domain.urls import BadUrl, normalise_url
 from mailer.errors import MailerError
+from tests.images import png
 
 DELEGIA = ("https://www.delegia.com/app/attendee/new_registration.asp?PROJECTID=19425&CLEAR=yes"
            "&REGLINENO=1&REGLINEID=110935&EDIT=of f&REGLINEPAGENO=1&LANGUAGEID=1")
@@ -242,3 +243,83 @@ def test_markdown_is_sanitised() -> None:
     assert "javascript:" not in result.html.replace("[x](javascript:alert(1))", "")
     assert any("broken Markdown link" in f.message or "scheme" in f.message
                for f in result.findings)
+
+
+# The first bytes of real files of each type, as their formats lay them out: a JPEG with
+# a JFIF segment before its (progressive) frame header, a GIF, and WebP's three forms.
+JPEG = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        b"\xff\xdb\x00\x05\x00\x01\x02" + b"\xff\xc2\x00\x11\x08\x01\xdd\x02\xd0\x03"
+        + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01" + b"\xff\xd9")
+GIF = b"GIF89a\xcc\x01\xf1\x01\x80\x00\x00" + b"\x00" * 20
+WEBP_LOSSY = (b"RIFF\x30\x00\x00\x00WEBPVP8 \x24\x00\x00\x00" + b"\x30\x01\x00"
+              + b"\x9d\x01\x2a" + (37).to_bytes(2, "little") + (21).to_bytes(2, "little")
+              + b"\x00" * 16)
+WEBP_LOSSLESS = (b"RIFF\x20\x00\x00\x00WEBPVP8L\x10\x00\x00\x00\x2f"
+                 + (36 | (20 << 14)).to_bytes(4, "little") + b"\x00" * 8)
+WEBP_EXTENDED = (b"RIFF\x30\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x10\x00\x00\x00"
+                 + (36).to_bytes(3, "little") + (20).to_bytes(3, "little") + b"\x00" * 8)
+
+
+def test_image_sizes_read_from_their_headers() -> None:
+    from mailer.domain.media import image_size, sniff
+
+    for data, kind, size in ((png(37, 21), "image/png", (37, 21)),
+                             (JPEG, "image/jpeg", (720, 477)), (GIF, "image/gif", (460, 497)),
+                             (WEBP_LOSSY, "image/webp", (37, 21)),
+                             (WEBP_LOSSLESS, "image/webp", (37, 21)),
+                             (WEBP_EXTENDED, "image/webp", (37, 21))):
+        assert sniff(data) == kind
+        assert image_size(data, kind) == size, kind
+        assert image_size(data[:8], kind) is None  # cut off: damaged, not a traceback
+    assert image_size(JPEG.replace(b"\xff\xc2", b"\xff\xda"), "image/jpeg") is None
+
+
+def test_an_image_is_checked_to_be_one_of_its_type_and_not_too_large(flagship: Path) -> None:
+    """A random 6 MB file named .jpg went into the mail; now the check reads the file."""
+    import os
+
+    (flagship / "bild.jpg").write_bytes(os.urandom(6 * 1024 * 1024))
+    (flagship / "kopia.jpg").write_bytes(png(40, 30))  # a PNG with the wrong ending
+    (flagship / "trasig.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # cut off
+    (flagship / "karta.svg").write_text("<svg/>", encoding="utf-8")
+    (flagship / "stor.png").write_bytes(png(3000, 20, padding=1536 * 1024))
+    for name, data in (("ok.png", png(600, 300)), ("ok.jpg", JPEG), ("ok.gif", GIF),
+                       ("ok.webp", WEBP_LOSSY)):
+        (flagship / name).write_bytes(data)
+    yaml_path = flagship / "issue.yaml"
+    text = yaml_path.read_text(encoding="utf-8")
+    yaml_path.write_text(text.replace(
+        "        title: Delaktighetstrappan\n",
+        "        title: Delaktighetstrappan\n        image: {src: bild.jpg, alt: En bild}\n", 1),
+        encoding="utf-8")
+    intro = flagship / "intro.md"
+    intro.write_text(intro.read_text(encoding="utf-8") + "\n![a](kopia.jpg) ![b](trasig.png) "
+                     "![c](karta.svg) ![d](stor.png)\n\n![e](ok.png) ![f](ok.jpg) ![g](ok.gif) "
+                     "![h](ok.webp)\n", encoding="utf-8")
+    loaded = load_document(flagship, today=dt.date(2023, 6, 1))
+    errors = sorted(p.message for p in loaded.errors)
+    assert errors == [
+        "'bild.jpg' is not an image: its content is not a JPEG file, nor any other picture; "
+        "save the picture again as JPEG",
+        "'karta.svg' is not an image a mail can show; use a PNG, JPEG, GIF or WebP file",
+        "'kopia.jpg' is a PNG image, but its name says JPEG; rename it to end in .png",
+        "'trasig.png' is damaged: its size in pixels cannot be read; save the picture again",
+    ], [str(p) for p in loaded.problems]
+    assert [str(p.message) for p in loaded.warnings] == [
+        "'stor.png' is 1.5 MB (3000 × 20 px); an image over 1 MB makes the mail slow to "
+        "open: save it smaller, e.g. 1200 px wide"]
+    assert all(p.file in (str(yaml_path), str(intro)) and p.line for p in loaded.problems)
+
+
+def test_a_bare_address_in_markdown_is_a_link() -> None:
+    """"Se https://skr.se/rapport" stayed text in the mail; a reader expects a link."""
+    text = ("Läs https://skr.se/rapport. Frågor till anna@skr.se; www.skr.se är utan "
+            "schema.")
+    result = render_markdown(text)
+    assert '<a href="https://skr.se/rapport"' in result.html
+    assert '<a href="mailto:anna@skr.se"' in result.html
+    assert "www.skr.se" in result.html and "http://www.skr.se" not in result.html
+    assert result.links == ["https://skr.se/rapport", "mailto:anna@skr.se"]
+    assert result.findings == []
+    # The text part shows each address once, not "https://… (https://…)".
+    assert markdown_to_text(text) == text

@@ -239,3 +239,20 @@ def test_render_to_a_place_it_cannot_write_says_so(ws: Path) -> None:
     r = run(ws, "issue", "render", issue, "--out", f"{issue}/issue.yaml")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert f"--out {issue}/issue.yaml: cannot write the files there" in r.stderr
+
+
+def test_check_names_lists_the_workspace_does_not_have(ws: Path) -> None:
+    """With the workspace's database, an issue's lists: must be its lists: an error naming
+    the list and the lists there are, before the send refuses it."""
+    issue = "issues/2023-06-nyhetsbrev-6"
+    assert run(ws, "init").returncode == 0
+    assert run(ws, "lists", "create", "natverk", "--name", "Nätverket").returncode == 0
+    r = run(ws, "issue", "check", issue, "--today", "2023-06-01")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = next(n for n, t in enumerate((ws / issue / "issue.yaml").read_text(
+        encoding="utf-8").splitlines(), 1) if t.startswith("lists:"))
+    assert (f"{issue}/issue.yaml:{line}: lists: no list 'medborgardialog'; known lists: "
+            "natverk") in r.stderr
+    assert run(ws, "lists", "create", "medborgardialog", "--name", "M").returncode == 0
+    r = run(ws, "issue", "check", issue, "--today", "2023-06-01")
+    assert r.returncode == 0, r.stderr

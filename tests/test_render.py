@@ -16,6 +16,7 @@ from mailer.render.engine import DEFAULT_TEMPLATES, RenderOptions
 from mailer.render.newsletter import render_issue
 from mailer.render.personalise import FIELDS, html_template, text_template
 from mailer.render.types import RenderedMailing
+from tests.images import png
 
 OPTIONS = RenderOptions(asset_base_url="https://nyhetsbrev.example.org/media/x")
 
@@ -99,6 +100,23 @@ def test_text_has_every_item_title_and_link(issue: Issue, rendered: RenderedMail
                 assert link.text in flat
     assert "anna-Lena.pogulis@skr.se" in rendered.text
     assert issue.editor is not None and issue.editor.phone in rendered.text
+
+
+def test_text_lines_stay_short_once_the_address_is_filled_in(rendered: RenderedMailing) -> None:
+    """The footer's "… at %%email%% because …" was wrapped as if the address were 9
+    characters: filled in, its line ran to 97."""
+    from mailer.render.sample import personalise
+
+    values = {"email": "anna-lena.andersson@regionhalland.se", "name": "Anna-Lena Andersson",
+              "first_name": "Anna-Lena", "greeting": "Hej Anna-Lena!",
+              "organisation": "Region Halland", "unsubscribe_url": "https://x.se/u/1",
+              "preferences_url": "https://x.se/p/1", "browser_url": "https://x.se/b/1",
+              "register_url": "https://x.se/r"}
+    text = personalise(rendered, values)[1]
+    assert "anna-lena.andersson@regionhalland.se" in text
+    too_long = [line for line in text.splitlines()
+                if len(line) > 76 and " " in line and not line.startswith("https://")]
+    assert too_long == []
 
 
 def test_text_reads_well(rendered: RenderedMailing) -> None:
@@ -197,7 +215,7 @@ def test_workspace_template_overrides_default(tmp_path: Path, issue: Issue) -> N
 
 def _image_issue(folder: Path, file: str, intro: str, alt: str) -> None:
     """An issue whose intro (Markdown) and one report show the image ``file``."""
-    (folder / file).write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / file).write_bytes(png())
     (folder / "issue.yaml").write_text(f"""\
 name: N
 number: 1

@@ -48,7 +48,7 @@ def test_the_reminder_subject_and_body() -> None:
     assert r.subject == "Påminnelse: sista anmälningsdag 15 februari"
     assert "%%greeting%%" in r.text
     assert "Sista anmälningsdag är 15 februari 2023" in r.text
-    assert "inte har anmält dig" in r.text
+    assert "inte har anmält dig" in " ".join(r.text.split())  # wherever the line breaks
 
 
 def test_english() -> None:

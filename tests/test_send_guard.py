@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,10 @@ def test_scheduled_send_counts_as_going_out(cli) -> None:  # type: ignore[no-unt
     assert "scheduled for 2099-06-15 08:00" in run("send", str(FLAGSHIP), "--at",
                                                    "2099-06-15 08:00")
     out = run("send", str(FLAGSHIP), ok=False)
-    assert "mailing 1 (scheduled" in out
+    # its time as the editor gave it, in the workspace's time zone (was "06:00 UTC")
+    assert "mailing 1 (scheduled 2099-06-15 08:00 Europe/Stockholm, 0 sent" in out
+    assert "earlier: mailing 1 (scheduled 2099-06-15 08:00 Europe/Stockholm" in run(
+        "send", str(FLAGSHIP), "--dry-run")
     # Another list is not a re-send: it is allowed, and leaves out who is on its way to get it.
     with transaction(engine) as s:
         from mailer.services.lists import create_list
@@ -123,7 +127,9 @@ def test_scheduled_send_counts_as_going_out(cli) -> None:  # type: ignore[no-unt
             s.add(Subscription(subscriber_id=sid, list_id=other.id,
                                status=SubscriptionStatus.active, source="test"))
     out = run("send", str(FLAGSHIP), "--list", "natverk", "--dry-run")
-    assert "0 would get it" in out and "REFUSED" not in out
+    assert "0 would get it" in out and "already sent" not in out
+    # ... but with everyone on its way to get it, a send now would reach nobody.
+    assert "REFUSED: nobody to send to: none of the 6 active subscribers of natverk" in out
 
 
 def test_cli_test_send_goes_through_the_outbox_marked_as_test(cli, smtp_server) -> None:  # type: ignore[no-untyped-def]
@@ -288,3 +294,78 @@ def test_a_list_named_twice_is_counted_and_sent_once(cli) -> None:  # type: igno
     assert _queued(run("send", issue, *twice)) == 6
     with transaction(engine) as s:
         assert len(s.scalars(select(Mailing.list_ids)).one()) == 1
+
+
+def test_a_send_to_nobody_is_refused_and_does_not_block_the_real_send(cli) -> None:  # type: ignore[no-untyped-def]
+    """An empty list: no mailing "done" for 0 recipients (it would look like a send and
+    count for the re-send guard once people subscribe); the dry run says so too."""
+    run, engine = cli
+    from mailer.services.lists import create_list
+
+    with transaction(engine) as s:
+        create_list(s, "tom", "Tom lista", language="sv")
+    out = run("send", str(FLAGSHIP), "--list", "tom", ok=False)
+    assert "nobody to send to: the list tom (Tom lista) has no active subscribers" in out
+    assert "subscribers import FILE --list" in out
+    out = run("send", str(FLAGSHIP), "--list", "tom", "--dry-run")
+    assert "REFUSED: nobody to send to: the list tom (Tom lista)" in out
+    # Conditions nobody meets: the same.
+    out = run("send", str(FLAGSHIP), "--where", "role~xyzzy", ok=False)
+    assert "nobody to send to: none of the 6 active subscribers of medborgardialog" in out
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
+    with transaction(engine) as s:  # then people subscribe
+        lst = s.scalar(select(Subscription.list_id))
+        from mailer.store.models import MailingList
+        tom = s.scalar(select(MailingList.id).where(MailingList.slug == "tom"))
+        for sid in s.scalars(select(Subscription.subscriber_id).where(
+                Subscription.list_id == lst).limit(2)):
+            s.add(Subscription(subscriber_id=sid, list_id=tom,
+                               status=SubscriptionStatus.active, source="test"))
+    assert "queued for 2 recipients" in run("send", str(FLAGSHIP), "--list", "tom")
+
+
+def test_a_scheduled_send_to_nobody_is_cancelled_at_its_time(cli) -> None:  # type: ignore[no-untyped-def]
+    """Scheduled to an empty list: allowed (people may subscribe meanwhile), planned again
+    at its time; still nobody then: cancelled, saying so, and not counted as a send."""
+    run, engine = cli
+    from mailer.services.lists import create_list
+
+    with transaction(engine) as s:
+        create_list(s, "tom", "Tom lista", language="sv")
+    out = run("send", str(FLAGSHIP), "--list", "tom", "--at", "2099-06-15 08:00")
+    assert "0 recipients now" in out and "if nobody is, the mailing is cancelled" in out
+    out = run("send", str(FLAGSHIP), "--list", "tom", "--at", "2099-06-15 08:00", "--dry-run",
+              "--again")
+    assert "REFUSED" not in out
+    with transaction(engine) as s:  # its time comes
+        m = s.scalar(select(Mailing))
+        assert m is not None
+        m.scheduled_at = datetime.now(UTC) - timedelta(seconds=5)
+    out = run("worker", "--drain")
+    assert "mailing 1 CANCELLED at its time: nobody to send to" in out
+    out = run("mailings")
+    assert "cancelled" in out and "nobody to send to" in out
+    from mailer.domain.outcomes import note_message
+    from mailer.web.i18n import translations
+
+    with transaction(engine) as s:  # the admin shows the note in Swedish
+        stored = s.scalar(select(Mailing.note))
+    assert translations("sv").localise(note_message(stored)).startswith(
+        "avbrutet när det skulle gå: ingen att skicka till")
+    with transaction(engine) as s:
+        lst = s.scalar(select(Subscription.list_id))
+        from mailer.store.models import MailingList
+        tom = s.scalar(select(MailingList.id).where(MailingList.slug == "tom"))
+        sid = s.scalar(select(Subscription.subscriber_id).where(Subscription.list_id == lst))
+        s.add(Subscription(subscriber_id=sid, list_id=tom, status=SubscriptionStatus.active,
+                           source="test"))
+    assert "queued for 1 recipient" in run("send", str(FLAGSHIP), "--list", "tom")
+
+
+def test_a_send_time_in_the_past_is_named_in_local_time(cli) -> None:  # type: ignore[no-untyped-def]
+    """The time the editor typed (the workspace's time zone), not the same moment in UTC."""
+    run, engine = cli
+    for extra in ([], ["--dry-run"]):
+        out = run("send", str(FLAGSHIP), "--at", "2020-06-01 08:00", *extra, ok=False)
+        assert "the send time 2020-06-01 08:00 (Europe/Stockholm) is in the past" in out
+    assert _count(engine, Mailing) == 0

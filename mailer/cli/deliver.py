@@ -128,13 +128,14 @@ def send(
     src, signature = _branded(c, path, src, lists, segment, day)
     if dry_run:
         # What the send would refuse before planning, the dry run refuses too.
-        svc.check_send_time(when, datetime.now(UTC))
+        svc.check_send_time(when, datetime.now(UTC), c.settings.tz)
         svc.check_window(window)
         with transaction(c.engine) as s:
             report = svc.dry_run(s, source=src.path, list_slugs=lists, again=again,
                                  include_received=include_received, where=where,
-                                 segment=segment)
-        _print_dry_run(report, src.warnings)
+                                 segment=segment, scheduled=when is not None,
+                                 tz=c.settings.tz)
+        _print_dry_run(report, src.warnings, c)
         return
     with transaction(c.engine) as s:
         target = _audience(s, lists, where, segment)
@@ -143,7 +144,8 @@ def send(
                                  where=where, segment=segment, send_window=window,
                                  again=again, include_received=include_received,
                                  track_clicks=svc.TrackClicks.of(c.settings)
-                                 if track_clicks else None, signature=signature)
+                                 if track_clicks else None, signature=signature,
+                                 tz=c.settings.tz)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
     if target.conditions:
@@ -151,6 +153,9 @@ def send(
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
                    f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
+        if not n:
+            typer.echo("nobody would get it now: who is on its lists at that time gets it; "
+                       "if nobody is, the mailing is cancelled then")
     else:
         typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
@@ -176,7 +181,7 @@ def _branded(c: AppContext, path: Path, src: Source, lists: list[str],
     return src, signature
 
 
-def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
+def _print_dry_run(report: svc.DryRun, warnings: list[str], c: AppContext) -> None:
     typer.echo("dry run: nothing planned, nothing changed")
     if report.conditions:
         typer.echo((f"segment {report.segment}: " if report.segment else "")
@@ -194,7 +199,7 @@ def _print_dry_run(report: svc.DryRun, warnings: list[str]) -> None:
                 typer.echo(f"  left out {n}: {why}")
     typer.echo(f"in total {report.total} would get it")
     for e in report.earlier:
-        typer.echo(f"earlier: {e.describe()}")
+        typer.echo(f"earlier: {e.describe(c.settings.tz)}")
     if warnings:
         _print_warnings(warnings)
     else:
@@ -454,6 +459,9 @@ def worker(
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
+        for mid in report.nobody:
+            typer.echo(f"mailing {mid} CANCELLED at its time: nobody to send to on its lists "
+                       "(add subscribers, then plan it again)")
         if report.bounced or report.policy_refusals:
             typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
                        f"policy refusals (5.7.x): {report.policy_refusals}")

@@ -82,6 +82,12 @@ def check(
         except MailerError as exc:
             loaded.problems.append(Problem(exc.message.partition(": ")[2], str(loaded.path),
                                            _line_of(loaded.path, "brand"), "brand"))
+    lists = [str(x) for x in getattr(loaded.document, "lists", None) or []]
+    if lists:
+        # The lists must be the workspace's (the issue file alone cannot tell): an error
+        # here, naming the lists there are, not first when the issue is sent.
+        loaded.problems.extend(Problem(m, str(loaded.path), _line_of(loaded.path, "lists"),
+                                       "lists") for m in _unknown_lists(ctx.obj, lists))
     for problem in loaded.problems:
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
@@ -94,6 +100,19 @@ def check(
     what = (f"{loaded.kind} nr {doc.number} {doc.year}, {count(len(doc.sections), 'section')}, "
             f"{count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
     typer.echo(f"ok: {loaded.path} ({what}); {count(warnings, 'warning')}")
+
+
+def _unknown_lists(c: AppContext, lists: list[str]) -> list[str]:
+    """The refusals for ``lists`` that are not the workspace's (services.lists), or none
+    when the workspace has no database yet ('mailer init'): then nothing can tell."""
+    from mailer.services.lists import unknown_lists
+
+    try:
+        engine = c.engine
+    except MailerError:  # no database (or no mailer.toml that opens one) yet
+        return []
+    with reading(engine) as session:
+        return unknown_lists(session, lists)
 
 
 def _line_of(path: Path, key: str) -> int | None:

@@ -120,6 +120,7 @@ class DeliveryReport:
     settled_from_journal: int = 0  # outcomes of a dead worker recovered from its journal
     started: list[int] = field(default_factory=list)  # scheduled mailings started
     missed: list[int] = field(default_factory=list)
+    nobody: list[int] = field(default_factory=list)  # cancelled at their time: nobody to send to
     finished: list[int] = field(default_factory=list)
     waiting_retries: int = 0  # rows left waiting for a later retry (drain exits anyway)
     bounced: int = 0  # refusals recorded as bounces (hard/soft) during the conversation
@@ -838,6 +839,7 @@ class Worker:
         due = await self._run_db(lambda s: mailings.start_due(s, self.clock(), grace))
         self.report.started += due.started
         self.report.missed += due.missed
+        self.report.nobody += due.nobody
         return bool(due.started)
 
     async def drain(self, max_wait: float = 60.0) -> DeliveryReport:

@@ -48,8 +48,14 @@ class MarkdownResult:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    # CommonMark without raw HTML: editors write Markdown, not markup.
-    return MarkdownIt("commonmark", {"html": False, "typographer": False})
+    # CommonMark without raw HTML: editors write Markdown, not markup. A bare address
+    # (https://skr.se/rapport, anna@skr.se) is a link, as readers expect in a mail; one
+    # without its scheme (www.skr.se) stays text: its http:// would be a guess.
+    parser = MarkdownIt("commonmark", {"html": False, "typographer": False,
+                                       "linkify": True}).enable("linkify")
+    assert parser.linkify is not None  # linkify-it-py, a dependency
+    parser.linkify.set({"fuzzy_link": False})
+    return parser
 
 
 def _encode_spaced_links(text: str) -> str:

@@ -37,7 +37,9 @@ NOTE_MISSED = ("missed: due %(due)s UTC, no worker ran until %(late)s s later (g
                "%(grace)s s); %(n)s message not sent. Plan it again to send it.",
                "missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
                "%(grace)s s); %(n)s messages not sent. Plan it again to send it.")
-_NOTES = (NOTE_PAUSED, NOTE_CANCELLED, NOTE_MISSED)
+NOTE_NOBODY = ("cancelled at its time: nobody to send to (no one on its lists could get it). "
+               "Add subscribers, then plan it again", None)
+_NOTES = (NOTE_PAUSED, NOTE_CANCELLED, NOTE_MISSED, NOTE_NOBODY)
 
 
 def note(formats: tuple[str, str | None], **params: object) -> str:

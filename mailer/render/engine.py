@@ -29,7 +29,7 @@ from mailer.domain.markdown import (
 )
 from mailer.errors import MailerError
 from mailer.render import i18n
-from mailer.render.personalise import placeholder
+from mailer.render.personalise import PLACEHOLDER_RE, placeholder
 from mailer.render.types import RenderedMailing
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -109,15 +109,32 @@ def template_dirs(workspace: Path | None, template_set: str = "") -> tuple[Path,
     return tuple(dirs)
 
 
+#: How wide a placeholder's value is taken to be when the text part is wrapped: it is
+#: filled per recipient afterwards, and ``%%email%%`` (9 characters) becoming a 30-character
+#: address ran the footer's line to 97. Few values are wider; a wider one is never broken.
+FILLED_WIDTH = {"name": 30, "first_name": 20, "greeting": 25, "email": 40,
+                "organisation": 40}
+_STAND_IN = re.compile("\x00(\\d+)\x00\x01*")
+
+
 def _wrap(text: str, width: int = 76) -> str:
-    """Wrap plain text paragraphs for the text part, never breaking a URL."""
+    """Wrap plain text paragraphs for the text part, never breaking a URL, and leaving
+    room for the values the placeholders are filled with (``FILLED_WIDTH``)."""
+    slots: list[str] = []
+
+    def stand_in(found: re.Match[str]) -> str:
+        # One word as wide as the value will be, of characters no text has.
+        slots.append(found.group(0))
+        mark = f"\x00{len(slots) - 1}\x00"
+        return mark.ljust(FILLED_WIDTH.get(found.group(1), len(found.group(0))), "\x01")
+
     out = []
-    for line in str(text).split("\n"):
+    for line in PLACEHOLDER_RE.sub(stand_in, str(text)).split("\n"):
         indent = re.match(r"\s*(?:[•\-*]|\d+\.)?\s*", line)
         lead = indent.group(0) if indent else ""
         out.append(textwrap.fill(line, width, subsequent_indent=" " * len(lead),
                                  break_long_words=False, break_on_hyphens=False) or "")
-    return "\n".join(out)
+    return _STAND_IN.sub(lambda found: slots[int(found.group(1))], "\n".join(out))
 
 
 def _styled(html: str, asset_base: str | None = None) -> str:

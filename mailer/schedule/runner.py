@@ -63,6 +63,8 @@ def _log_due(report: DueReport) -> None:
     for mid in report.missed:
         log.warning("mailing %s MISSED: its time passed beyond the grace while no worker ran",
                     mid)
+    for mid in report.nobody:
+        log.warning("mailing %s cancelled at its time: nobody to send to", mid)
 
 
 def job_id(mailing_id: int) -> str:

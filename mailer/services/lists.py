@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.domain.findings import msg
 from mailer.domain.text import has_control
-from mailer.errors import MailerError
+from mailer.errors import MailerError, NotFound
 from mailer.services.brands import check_brand
 from mailer.store.lists import ListCounts, add_list, find_list, get_list, list_counts
 from mailer.store.models import MailingList
@@ -74,6 +74,19 @@ def edit_list(session: Session, settings: Settings, slug: str, *, name: str | No
         lst.brand = _brand(settings, brand, slug)
     session.flush()
     return lst
+
+
+def unknown_lists(session: Session, slugs: list[str]) -> list[str]:
+    """For each of ``slugs`` that names no list of the workspace, the refusal a send to it
+    would give ("no list 'x'; known lists: a, b"): ``mailer issue check`` reports them
+    before the send does."""
+    out = []
+    for slug in slugs:
+        try:
+            get_list(session, slug)
+        except NotFound as exc:
+            out.append(exc.message)
+    return out
 
 
 def counts_of(session: Session, slug: str) -> ListCounts:

@@ -7,7 +7,7 @@ import base64
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import PurePath
 
 from sqlalchemy.orm import Session
@@ -15,8 +15,14 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
-from mailer.domain.findings import msg
-from mailer.domain.outcomes import NOTE_CANCELLED, NOTE_PAUSED, Reason, group_reasons, note
+from mailer.domain.findings import msg, msgn
+from mailer.domain.outcomes import (
+    NOTE_CANCELLED,
+    NOTE_PAUSED,
+    Reason,
+    group_reasons,
+    note,
+)
 from mailer.domain.segments import Condition
 from mailer.domain.segments import texts as segment_texts
 from mailer.domain.sendwindow import SendWindow, WindowError
@@ -35,6 +41,7 @@ from mailer.store.models import (
     FINAL,
     Mailing,
     MailingKind,
+    MailingList,
     MailingStatus,
     OutboxStatus,
     SubscriptionStatus,
@@ -47,7 +54,7 @@ __all__ = ["PlannedRecipient", "plan_mailing", "plan_issue", "plan_test", "pause
            "MailingProgress", "DueReport", "Planned", "timeline", "recent_failures", "health",
            "dashboard", "mailings_for_source", "mailings_by_source", "test_addresses",
            "target_lists", "AlreadySent", "EarlierSend", "earlier_sends", "dry_run", "DryRun",
-           "ListPlan", "TrackClicks", "count_mailings"]
+           "ListPlan", "TrackClicks", "count_mailings", "NobodyToSend"]
 
 
 def plan_mailing(
@@ -70,6 +77,7 @@ def plan_mailing(
     track_clicks: TrackClicks | None = None,
     signature: Signature | None = None,
     suppressions_checked: bool = False,
+    tz: tzinfo = UTC,
 ) -> tuple[Mailing, int]:
     """Store the rendered parts once and queue one outbox row per recipient.
 
@@ -88,14 +96,15 @@ def plan_mailing(
     ``signature`` (``services.brands``) is the newsletter's brand with the From and
     Reply-To the worker signs with; without it, MAILER_FROM and MAILER_REPLY_TO.
     ``suppressions_checked``: the caller looked ``recipients`` up on the suppression list
-    in this transaction (``outbox.plan_explicit``).
+    in this transaction (``outbox.plan_explicit``). ``tz``: the workspace's time zone, in
+    which a refused ``at`` is named.
     Returns the mailing and the number of rows queued.
     """
     kind = MailingKind(kind)
     clean_header_value(rendered.subject, "the subject")
     if not rendered.subject.strip():
         raise MailerError(msg("the mailing has no subject"))
-    check_send_time(at, now)
+    check_send_time(at, now, tz)
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
@@ -142,14 +151,16 @@ def plan_mailing(
     return mailing, planned
 
 
-def check_send_time(at: datetime | None, now: datetime) -> None:
-    """A mailing's ``at``: none (now), or an aware time in the future."""
+def check_send_time(at: datetime | None, now: datetime, tz: tzinfo = UTC) -> None:
+    """A mailing's ``at``: none (now), or an aware time in the future. A time in the past
+    is named in ``tz``, the workspace's time zone the editor typed it in."""
     if at is not None:
         if at.tzinfo is None:
             raise MailerError(msg("the send time must carry a time zone"), field="at")
         if at <= now:
             raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
-                                  "(--at) to send now", at=f"{at:%Y-%m-%d %H:%M %Z}"),
+                                  "(--at) to send now",
+                                  at=f"{at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"),
                               field="at")
 
 
@@ -337,8 +348,9 @@ class EarlierSend:
     sent: int
     at: datetime | None  # when it started, or is due
 
-    def describe(self) -> str:
-        when = f" {self.at:%Y-%m-%d %H:%M} UTC" if self.at else ""
+    def describe(self, tz: tzinfo = UTC) -> str:
+        """In words, its time in ``tz`` (the workspace's time zone)."""
+        when = f" {self.at.astimezone(tz):%Y-%m-%d %H:%M} {tz}" if self.at else ""
         if not self.lists:
             return msg("mailing %(id)s (%(status)s%(when)s, %(sent)s sent, to explicit "
                        "recipients)", id=self.id, status=_status(self.status), when=when,
@@ -351,13 +363,13 @@ class EarlierSend:
 class AlreadySent(MailerError):
     """The issue already has a mailing to one of the lists; ``again`` sends it anyway."""
 
-    def __init__(self, earlier: Sequence[EarlierSend]) -> None:
+    def __init__(self, earlier: Sequence[EarlierSend], tz: tzinfo = UTC) -> None:
         self.earlier = list(earlier)
         super().__init__(msg(
             "this issue was already sent or is on its way: %(earlier)s. To send it again on "
             "purpose, say so: --again (admin: tick 'Send it again'; API: \"again\": true); "
             "people who already got it are then left out unless --include-received (API: "
-            "\"include_received\": true)", earlier=[e.describe() for e in self.earlier]))
+            "\"include_received\": true)", earlier=[e.describe(tz) for e in self.earlier]))
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
@@ -379,13 +391,13 @@ def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
 
 
 def _guard(session: Session, source: str, list_slugs: Sequence[str], *,
-           again: bool) -> list[EarlierSend]:
+           again: bool, tz: tzinfo = UTC) -> list[EarlierSend]:
     """Earlier sends of the issue; refuses (AlreadySent) when one went to one of
     ``list_slugs`` and ``again`` is not given."""
     earlier = earlier_sends(session, source)
     overlap = [e for e in earlier if set(e.lists) & set(list_slugs)]
     if overlap and not again:
-        raise AlreadySent(overlap)
+        raise AlreadySent(overlap, tz)
     return earlier
 
 
@@ -395,25 +407,33 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
                send_window: str = "", again: bool = False,
                include_received: bool = False,
                track_clicks: TrackClicks | None = None,
-               signature: Signature | None = None) -> Planned:
+               signature: Signature | None = None, tz: tzinfo = UTC) -> Planned:
     """Plan a newsletter issue for its lists (narrowed by ``where`` conditions, or a saved
     ``segment``), now or at ``at``.
 
     Refused (``AlreadySent``) when the issue already went, or is going, to one of the
-    lists, unless ``again``. People who got an earlier send of the issue are left out
-    unless ``include_received``. ``signature``: the brand and From/Reply-To
-    (``services.brands.for_send``).
+    lists, unless ``again``; refused (``NobodyToSend``) when it would go to nobody now.
+    People who got an earlier send of the issue are left out unless ``include_received``.
+    ``signature``: the brand and From/Reply-To (``services.brands.for_send``); ``tz``: the
+    workspace's time zone (``plan_mailing``).
     """
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
-    earlier = _guard(session, source, target.list_slugs, again=again)
+    earlier = _guard(session, source, target.list_slugs, again=again, tz=tz)
     exclude = [] if include_received else [e.id for e in earlier]
     mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
                                    name=name, source=source, list_slugs=target.list_slugs,
                                    at=at, audience=target.conditions, segment=target.segment,
                                    send_window=send_window, exclude_received_from=exclude,
-                                   track_clicks=track_clicks, signature=signature)
+                                   track_clicks=track_clicks, signature=signature, tz=tz)
+    if not queued and at is None:
+        # Nobody to send to now: refused (the caller's transaction drops the mailing), else
+        # a mailing "done" for 0 recipients would block the send once people subscribe. A
+        # scheduled one is planned again at its time (``start_due``).
+        lists = [get_list(session, slug) for slug in target.list_slugs]
+        raise NobodyToSend(_list_plans(session, lists, exclude, target.conditions),
+                           bool(target.conditions))
     return Planned(mailing.id, queued, at)
 
 
@@ -447,10 +467,12 @@ class DryRun:
 
 def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: bool = False,
             include_received: bool = False, where: Sequence[str] = (),
-            segment: str = "") -> DryRun:
+            segment: str = "", scheduled: bool = False, tz: tzinfo = UTC) -> DryRun:
     """What ``plan_issue`` would do, per list, changing nothing: the same audience (lists
     narrowed by ``where`` or a saved ``segment``) and the same reasons to leave someone
-    out (not active, suppressed, got the issue already, on an earlier list)."""
+    out (not active, suppressed, got the issue already, on an earlier list), and its
+    refusal: a send now to nobody is refused, a ``scheduled`` one is not (who is on the
+    lists at its time gets it). ``tz``: the workspace's time zone, for the times it names."""
     from mailer.services.segments import audience
 
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
@@ -458,12 +480,22 @@ def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: 
     earlier = earlier_sends(session, source)
     refusal = ""
     try:
-        _guard(session, source, target.list_slugs, again=again)
+        _guard(session, source, target.list_slugs, again=again, tz=tz)
     except AlreadySent as exc:
         refusal = exc.message
     exclude = [] if include_received else [e.id for e in earlier]
-    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude,
-                                target.conditions)
+    plans = _list_plans(session, lists, exclude, target.conditions)
+    if not refusal and not scheduled and not sum(p.would_get for p in plans):
+        refusal = NobodyToSend(plans, bool(target.conditions)).message
+    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
+                  target.segment)
+
+
+def _list_plans(session: Session, lists: Sequence[MailingList], exclude: Sequence[int],
+                conditions: Sequence[Condition]) -> list[ListPlan]:
+    """Per list, who a send would reach and who it leaves out and why: the same audience
+    and reasons as planning (``outbox.plan_lists``)."""
+    rows = outbox.list_audience(session, [lst.id for lst in lists], exclude, conditions)
     active = {c.slug: c.active for c in list_counts(session)}
     # Reasons per list, in list-id order: planning gives a person on several lists to
     # the first (lowest id) list where they are eligible.
@@ -490,9 +522,48 @@ def dry_run(session: Session, *, source: str, list_slugs: Sequence[str], again: 
         plans.append(ListPlan(
             lst.slug, lst.name, n.get("gets", 0), n.get("received", 0), n.get("elsewhere", 0),
             n.get("unconfirmed", 0), n.get("unsubscribed", 0), n.get("suppressed", 0),
-            active.get(lst.slug, 0) - matched if target.conditions else 0))
-    return DryRun(plans, earlier, refusal, tuple(c.text for c in target.conditions),
-                  target.segment)
+            active.get(lst.slug, 0) - matched if conditions else 0))
+    return plans
+
+
+class NobodyToSend(MailerError):
+    """A send now would reach nobody (an empty list, a segment nobody meets, everyone got
+    the issue already): refused, so that no mailing of 0 recipients looks like a send
+    done and blocks the real one (the re-send guard) once people are on the list."""
+
+    def __init__(self, plans: Sequence[ListPlan], conditions: bool = False) -> None:
+        self.plans = list(plans)
+        named = ", ".join(f"{p.slug} ({p.name})" for p in self.plans)
+        active = sum(p.would_get + p.already_received + p.on_other_list + p.suppressed
+                     + p.not_matching for p in self.plans)
+        if not active:
+            super().__init__(msgn(
+                "nobody to send to: the list %(lists)s has no active subscribers; nothing "
+                "was planned. Add subscribers to it first (mailer subscribers import FILE "
+                "--list SLUG, or the list's page in the admin), then send",
+                "nobody to send to: the lists %(lists)s have no active subscribers; nothing "
+                "was planned. Add subscribers to them first (mailer subscribers import FILE "
+                "--list SLUG, or the list's page in the admin), then send",
+                len(self.plans), lists=named))
+        elif conditions:
+            super().__init__(msgn(
+                "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
+                "it (they do not meet the conditions, already got this issue, or their "
+                "address is suppressed); nothing was planned. The dry run shows who is "
+                "left out and why",
+                "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
+                "get it (they do not meet the conditions, already got this issue, or their "
+                "address is suppressed); nothing was planned. The dry run shows who is "
+                "left out and why", active, lists=named))
+        else:
+            super().__init__(msgn(
+                "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
+                "it (already got this issue, or the address is suppressed); nothing "
+                "was planned. The dry run shows who is left out and why",
+                "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
+                "get it (they already got this issue, or their address is suppressed); "
+                "nothing was planned. The dry run shows who is left out and why",
+                active, lists=named))
 
 
 MAX_TEST_ADDRESSES = 20

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
-from mailer.domain.outcomes import NOTE_MISSED, note
+from mailer.domain.outcomes import NOTE_MISSED, NOTE_NOBODY, note
 from mailer.domain.segments import parse_all
 from mailer.store import outbox
 from mailer.store.models import (
@@ -85,11 +85,13 @@ def scheduled_times(session: Session) -> dict[int, datetime]:
 class DueReport:
     started: list[int] = field(default_factory=list)
     missed: list[int] = field(default_factory=list)
+    nobody: list[int] = field(default_factory=list)  # cancelled: nobody to send to
 
 
 def start_due(session: Session, now: datetime, grace_seconds: int,
               only: int | None = None) -> DueReport:
-    """Start scheduled mailings whose time has come; mark those past the grace missed.
+    """Start scheduled mailings whose time has come; mark those past the grace missed,
+    and cancel those with nobody to send to (``report.nobody``).
 
     Harmless to run twice: a mailing leaves ``scheduled`` the first time.
     """
@@ -116,9 +118,19 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
             outbox.plan_lists(session, m.id, m.list_ids, now, parse_all(m.audience or []),
                               exclude_received_from=list(
                                   (m.headers or {}).get("exclude_received_from", [])))
-            m.status = MailingStatus.sending
-            m.started_at = now
-            report.started.append(m.id)
+            if not outbox.counts(session, [m.id]):
+                # Nobody to send to at its time (its lists are empty, no one meets its
+                # conditions): cancelled, saying so. Like a send now to nobody (refused,
+                # services.mailings.NobodyToSend) it must not look like a send done, nor
+                # count as the issue's send when people subscribe later.
+                m.status = MailingStatus.cancelled
+                m.finished_at = now
+                m.note = note(NOTE_NOBODY)
+                report.nobody.append(m.id)
+            else:
+                m.status = MailingStatus.sending
+                m.started_at = now
+                report.started.append(m.id)
         m.updated_at = now
     return report
 

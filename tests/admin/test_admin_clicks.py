@@ -80,7 +80,8 @@ def test_admin_checkbox_report_chart_csv_and_api(
     assert client.get(f"/api/mailings/{mailing_id}/clicks.csv",
                       headers=editor).text == csv.text
     made = client.post("/api/mailings", headers=editor,
-                       json={"issue": FLAGSHIP, "track_clicks": False, "again": True}).json()
+                       json={"issue": FLAGSHIP, "track_clicks": False, "again": True,
+                             "include_received": True}).json()
     plain = client.get(f"/api/mailings/{made['id']}/clicks", headers=editor).json()
     assert plain["tracked"] is False and plain["links"] == []
 

@@ -5,8 +5,6 @@ sent — a really sent message's image and PDF links are fetched — and checked
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -18,20 +16,10 @@ from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from tests.admin.conftest import BASE, EMAILS, csrf, login
 from tests.admin.test_admin_mailings import _schedule, ready  # noqa: F401
+from tests.images import png
 from tests.smtp_server import SmtpServer
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real (tiny, grey) PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
-                                                               8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _upload(client: TestClient, name: str, data: bytes, **extra: str):  # type: ignore[no-untyped-def]

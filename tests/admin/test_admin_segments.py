@@ -240,3 +240,39 @@ def test_a_send_time_in_the_past_is_about_at(
     error = r.json()["error"]
     assert r.status_code == 400 and error["field"] == "at", error
     assert "is in the past; leave the time out" in error["message"]
+    # named in the workspace's time zone, as the editor thinks of it (was "07:00 UTC")
+    assert "2020-01-01 08:00 (Europe/Stockholm)" in error["message"], error
+
+
+def test_a_send_to_nobody_is_refused_by_the_admin_and_the_api(
+        client: TestClient, team: dict[str, int], ready: None, engine: Engine) -> None:
+    """An empty list (or conditions nobody meets): no mailing "done" for 0 recipients,
+    which would look like a send and block the real one; the form and the API say why."""
+    from sqlalchemy import func
+
+    from mailer.services.lists import create_list
+
+    with transaction(engine) as s:
+        create_list(s, "tom", "Tom lista")
+    login(client, EMAILS["editor"])  # Swedish pages
+    issue = f"/admin/issues/{FLAGSHIP}"
+    r = post_form(client, issue, f"{issue}/schedule", {"lists": "tom", "confirm": "1"})
+    assert r.status_code == 400, r.text
+    assert "ingen att skicka till: listan tom (Tom lista) har inga aktiva prenumeranter" in r.text
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post("/api/mailings", headers=editor, json={"issue": FLAGSHIP, "lists": ["tom"]})
+    assert r.status_code == 400 and "nobody to send to: the list tom (Tom lista) has no " \
+        "active subscribers" in r.json()["error"]["message"], r.text
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["natverk"], "where": ["role~xyzzy"]})
+    assert r.status_code == 400 and "none of the 4 active subscribers of natverk" in r.json()[
+        "error"]["message"], r.text
+    r = client.post("/api/mailings/dry-run", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["tom"]})
+    assert r.status_code == 200 and "nobody to send to" in r.json()["refused"], r.text
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0
+    # A scheduled send waits: people may subscribe meanwhile.
+    r = client.post("/api/mailings", headers=editor,
+                    json={"issue": FLAGSHIP, "lists": ["tom"], "at": "2099-06-15T08:00:00+02:00"})
+    assert r.status_code == 201 and r.json()["status"] == "scheduled", r.text

@@ -19,7 +19,16 @@ from mailer.domain.content import (
 )
 from mailer.domain.findings import DocPath, Finding, msg
 from mailer.domain.markdown import render_markdown
-from mailer.domain.media import MEDIA_TYPES, WARN_BYTES, media_type
+from mailer.domain.media import (
+    IMAGE_HEAD_BYTES,
+    IMAGE_TYPES,
+    IMAGE_WARN_BYTES,
+    MEDIA_TYPES,
+    WARN_BYTES,
+    image_size,
+    media_type,
+    sniff,
+)
 
 _ITEM: TypeAdapter[Item] = TypeAdapter(Item)
 
@@ -91,7 +100,7 @@ def _files(path: DocPath, image: Image | None, file: str | None,
                               "beside issue.yaml or fix the name", file=image.src,
                               folder=ctx.folder))
         else:
-            yield from _size((*path, "image", "src"), image.src, ctx)
+            yield from _image((*path, "image", "src"), image.src, ctx)
     if file:
         where = (*path, "file")
         if media_type(file) is None:
@@ -115,13 +124,62 @@ def _size(where: DocPath, name: str, ctx: CheckContext) -> Iterator[Finding]:
                       severity="warning")
 
 
+_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
+
+
+def _image(where: DocPath, name: str, ctx: CheckContext, *,
+           line: int | None = None) -> Iterator[Finding]:
+    """An image beside issue.yaml: of a type a mail shows, an image of that type indeed
+    (its first bytes, not only its name), with a size in pixels that reads, and not so
+    large that the mail is slow to open."""
+    content_type = media_type(name)
+    if content_type not in IMAGE_TYPES:
+        yield Finding(where, msg("%(file)r is not an image a mail can show; use a PNG, JPEG, "
+                                 "GIF or WebP file", file=name), text_line=line)
+        return
+    path = ctx.folder / name
+    with path.open("rb") as fh:
+        head = fh.read(IMAGE_HEAD_BYTES)
+    actual = sniff(head)
+    if actual != content_type:
+        if actual in IMAGE_TYPES:
+            yield Finding(where, msg("%(file)r is a %(actual)s image, but its name says "
+                                     "%(type)s; rename it to end in .%(ending)s", file=name,
+                                     actual=_FORMAT[actual], type=_FORMAT[content_type],
+                                     ending=_FORMAT[actual].lower().replace("jpeg", "jpg")),
+                          text_line=line)
+        else:
+            yield Finding(where, msg("%(file)r is not an image: its content is not a %(type)s "
+                                     "file, nor any other picture; save the picture again "
+                                     "as %(type)s", file=name, type=_FORMAT[content_type]),
+                          text_line=line)
+        return
+    pixels = image_size(head, content_type)
+    if pixels is None:
+        yield Finding(where, msg("%(file)r is damaged: its size in pixels cannot be read; "
+                                 "save the picture again", file=name), text_line=line)
+        return
+    size = path.stat().st_size
+    if size > IMAGE_WARN_BYTES:
+        yield Finding(where, msg("%(file)r is %(mb).1f MB (%(width)s × %(height)s px); an "
+                                 "image over %(limit)d MB makes the mail slow to open: save "
+                                 "it smaller, e.g. 1200 px wide", file=name,
+                                 mb=size / 1048576, width=pixels[0], height=pixels[1],
+                                 limit=IMAGE_WARN_BYTES // 1048576),
+                      severity="warning", text_line=line)
+
+
 def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Finding]:
     for src, _alt in render_markdown(text).images:
-        if "://" not in src and not ctx.exists(src):
-            line = text[: text.find(src)].count("\n") + 1 if src in text else None
+        if "://" in src:
+            continue
+        line = text[: text.find(src)].count("\n") + 1 if src in text else None
+        if not ctx.exists(src):
             yield Finding(path, msg("image file %(file)r not found in %(folder)s; put the file "
                               "beside issue.yaml or fix the name", file=src, folder=ctx.folder),
                           text_line=line)
+        else:
+            yield from _image(path, src, ctx, line=line)
 
 
 register_kind("newsletter", Issue, check_newsletter, partial_checker=check_partial,

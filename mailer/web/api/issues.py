@@ -177,7 +177,8 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                  send_window=body.send_window, again=body.again,
                                  include_received=body.include_received,
                                  track_clicks=svc.TrackClicks.of(web.settings)
-                                 if body.track_clicks else None, signature=signature)
+                                 if body.track_clicks else None, signature=signature,
+                                 tz=web.settings.tz)
     except svc.AlreadySent as exc:
         raise ApiError(409, exc.message, field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
@@ -200,7 +201,7 @@ def dry_run_mailing(body: DryRunIn, request: Request, me: Principal = SEND,
     checked_target(session, lists=lists, where=body.where, segment=body.segment or "")
     report = svc.dry_run(session, source=f"issues/{body.issue}", list_slugs=lists,
                          where=body.where, segment=body.segment or "", again=body.again,
-                         include_received=body.include_received)
+                         include_received=body.include_received, tz=web.settings.tz)
     return DryRunOut(
         total=report.total, conditions=list(report.conditions), segment=report.segment,
         refused=report.refusal or None,

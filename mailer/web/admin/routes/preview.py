@@ -239,7 +239,8 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
                            segment=segment, send_window=window,
                            again=form.get("again") == "1",
                            include_received=form.get("include_received") == "1",
-                           track_clicks=track, signature=signature)
+                           track_clicks=track, signature=signature,
+                           tz=web.settings.tz)
     except mailings.AlreadySent as exc:
         return await _refused(request, name, {**typed, "errors": {"again": exc.message}})
     except MailerError as exc:  # e.g. a segment that is gone, a time that has passed
