@@ -32,6 +32,12 @@ class AppContext:
             log_long_writes(engine)
         return engine
 
+    def close(self) -> None:
+        """Close the engine's pooled connections, if a command opened it."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
     def raw_engine(self) -> Engine:
         """The engine without the migration check (for ``init`` and ``db upgrade``)."""
         return make_engine(self.settings.db_url)
