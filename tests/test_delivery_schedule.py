@@ -84,6 +84,21 @@ def test_past_due_mailing_sent_within_grace_else_missed(
         assert report.started == [mid] and report.sent == 5
 
 
+def test_a_missed_mailings_note_names_its_time_in_the_workspaces_zone(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    """The editor planned it for 08:00 local time: the note says 08:00, not 06:00 UTC."""
+    mid = _plan(engine, datetime.now(UTC) + timedelta(hours=1))
+    with transaction(engine) as s:  # its time came and went with no worker running
+        s.execute(update(Mailing).where(Mailing.id == mid).values(
+            scheduled_at=datetime(2020, 6, 1, 6, 0, tzinfo=UTC)))
+    assert settings.timezone == "Europe/Stockholm"
+    deliver_due(engine, settings.model_copy(update={"misfire_grace_seconds": 3600}))
+    status, note = _status(engine, mid)
+    assert status == "missed"
+    assert note.startswith("missed: due 2020-06-01 08:00 (Europe/Stockholm), no worker"), note
+    assert "UTC" not in note
+
+
 def test_second_scheduler_refuses(engine: Engine) -> None:
     a, b = SchedulerLock(engine, "worker-a"), SchedulerLock(engine, "worker-b")
     a.acquire()

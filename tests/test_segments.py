@@ -143,6 +143,13 @@ def test_conditions_select_in_sql(engine: Engine) -> None:
     assert who(engine, ["attr.team!=IT"]) == ["bo@regionhalland.se", "cia@skane.se",
                                               "dan@example.org"]
     assert who(engine, ["attr.year=2019"]) == ["anna@hylte.se"]  # a number in the JSON
+    # an attribute's name matches without regard to case, in SQL on both databases
+    assert who(engine, ["attr.TEAM=it"]) == ["anna@hylte.se"]
+    assert who(engine, ["attr.Team!=IT"]) == ["bo@regionhalland.se", "cia@skane.se",
+                                              "dan@example.org"]
+    assert who(engine, ["attr.YEAR~19"]) == ["anna@hylte.se"]
+    assert who(engine, ["attr.Year="]) == ["bo@regionhalland.se", "cia@skane.se",
+                                           "dan@example.org"]  # missing: empty
     assert who(engine, ["language=en"]) == ["bo@regionhalland.se"]
     assert who(engine, ["role~100%_"]) == []  # LIKE wildcards are text, not patterns
 
@@ -301,6 +308,14 @@ def test_cli_where_an_attribute_named_as_its_imported_column(cli_ws: list[str],
     r = run(app, [*cli_ws, "segments", "show", "--list", "natverk", "--where", "attr.Telefon~070"])
     assert r.exit_code == 0, r.output
     assert r.output.startswith("1 active subscriber") and "anna@hylte.se" in r.output, r.output
+    # The name matches without regard to case, as the values do ("telefon", "TELEFON").
+    for spelt in ("attr.telefon~070", "attr.TELEFON~070"):
+        r = run(app, [*cli_ws, "segments", "show", "--list", "natverk", "--where", spelt])
+        assert r.output.startswith("1 active subscriber") and "anna@hylte.se" in r.output, \
+            (spelt, r.output)
+    r = run(app, [*cli_ws, "segments", "show", "--list", "natverk", "--where",
+                  "attr.telefon!=070-174 06 05"])
+    assert r.output.startswith("1 active subscriber") and "bo@uppsala.se" in r.output, r.output
 
 
 # --- invitations: registered yes/no ---------------------------------------------------------

@@ -136,6 +136,9 @@ def send(
                                  segment=segment, scheduled=when is not None,
                                  tz=c.settings.tz)
         _print_dry_run(report, src.warnings, c)
+        if report.refusal:
+            # A script checks the status, as for the send it stands for (MailerError's 2).
+            raise typer.Exit(MailerError.exit_code)
         return
     with transaction(c.engine) as s:
         target = _audience(s, lists, where, segment)

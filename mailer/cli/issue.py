@@ -15,7 +15,7 @@ from mailer.cli import app
 from mailer.cli.context import AppContext, count
 from mailer.config import parse_sender
 from mailer.domain.content import Issue
-from mailer.errors import ConfigError, MailerError, Problem
+from mailer.errors import ConfigError, MailerError
 from mailer.services.brands import Signature
 from mailer.store.db import reading
 
@@ -69,25 +69,18 @@ def check(
                                      "(YYYY-MM-DD; default: today)."),
 ) -> None:
     """Validate an issue; print every problem as file:line: field: message."""
-    loaded = load_document(path, today=_parse_day(today))
-    own = str(getattr(loaded.document, "brand", "") or "")
-    if own:
-        # The brand must be one of the workspace's mailer.toml (the issue file alone
-        # cannot tell): an error here, not first when the issue is sent.
-        c: AppContext = ctx.obj
-        try:
-            c.settings.check_brand(own, "brand")
-        except ConfigError:
-            pass  # a broken mailer.toml is its own error, reported by the commands using it
-        except MailerError as exc:
-            loaded.problems.append(Problem(exc.message.partition(": ")[2], str(loaded.path),
-                                           _line_of(loaded.path, "brand"), "brand"))
-    lists = [str(x) for x in getattr(loaded.document, "lists", None) or []]
-    if lists:
-        # The lists must be the workspace's (the issue file alone cannot tell): an error
-        # here, naming the lists there are, not first when the issue is sent.
-        loaded.problems.extend(Problem(m, str(loaded.path), _line_of(loaded.path, "lists"),
-                                       "lists") for m in _unknown_lists(ctx.obj, lists))
+    from mailer.services.issues import check_issue
+
+    c: AppContext = ctx.obj
+    try:
+        settings = c.settings
+    except ConfigError:  # a broken mailer.toml is its own error (the commands using it)
+        settings = None
+    try:
+        engine = c.engine
+    except MailerError:  # no database (or no mailer.toml that opens one) yet
+        engine = None
+    loaded = check_issue(path, today=_parse_day(today), settings=settings, engine=engine)
     for problem in loaded.problems:
         typer.echo(str(problem), err=problem.severity == "error")
     errors, warnings = len(loaded.errors), len(loaded.warnings)
@@ -100,25 +93,6 @@ def check(
     what = (f"{loaded.kind} nr {doc.number} {doc.year}, {count(len(doc.sections), 'section')}, "
             f"{count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
     typer.echo(f"ok: {loaded.path} ({what}); {count(warnings, 'warning')}")
-
-
-def _unknown_lists(c: AppContext, lists: list[str]) -> list[str]:
-    """The refusals for ``lists`` that are not the workspace's (services.lists), or none
-    when the workspace has no database yet ('mailer init'): then nothing can tell."""
-    from mailer.services.lists import unknown_lists
-
-    try:
-        engine = c.engine
-    except MailerError:  # no database (or no mailer.toml that opens one) yet
-        return []
-    with reading(engine) as session:
-        return unknown_lists(session, lists)
-
-
-def _line_of(path: Path, key: str) -> int | None:
-    """The line of a top-level ``key:`` in a YAML file (for a problem's file:line)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return next((n for n, line in enumerate(lines, 1) if line.startswith(f"{key}:")), None)
 
 
 def _signature(c: AppContext, loaded: Loaded) -> Signature:

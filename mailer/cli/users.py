@@ -13,6 +13,7 @@ from mailer.domain.roles import Role, role_of
 from mailer.errors import MailerError
 from mailer.services.accounts import (
     MIN_PASSWORD,
+    AccountError,
     create_api_token,
     create_user,
     get_user,
@@ -125,7 +126,8 @@ def password(
 def token(
     ctx: typer.Context,
     email: str = typer.Argument(..., help="Whose token: it acts with their role."),
-    name: str = typer.Option("", "--name", help="What it is for, e.g. 'intranet sync'."),
+    name: str = typer.Option(..., "--name", help="What it is for, e.g. 'intranet sync' "
+                             "(required: the token lists and revoking name it so)."),
     days: int | None = typer.Option(None, "--days", min=1,
                                     help="Expire after this many days (default: never)."),
 ) -> None:
@@ -133,8 +135,13 @@ def token(
     c: AppContext = ctx.obj
     now = utcnow()
     with transaction(c.engine) as s:
-        made = create_api_token(s, get_user(s, email), name=name, now=now,
-                                expires_at=now + timedelta(days=days) if days else None)
+        try:
+            made = create_api_token(s, get_user(s, email), name=name, now=now,
+                                    expires_at=now + timedelta(days=days) if days else None)
+        except AccountError as exc:
+            if exc.field != "name":
+                raise
+            raise AccountError(f"--name: {exc.message}", field="name") from None
     typer.echo(made.secret)
     typer.echo(f"token {made.id} for {email}: send it as 'Authorization: Bearer <token>' to "
                f"{c.settings.base_url}/api; it is shown only now", err=True)

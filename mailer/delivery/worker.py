@@ -836,7 +836,8 @@ class Worker:
     async def _start_due(self) -> bool:
         """Start scheduled mailings that are due (drain mode has no scheduler)."""
         grace = self.settings.misfire_grace_seconds
-        due = await self._run_db(lambda s: mailings.start_due(s, self.clock(), grace))
+        due = await self._run_db(lambda s: mailings.start_due(s, self.clock(), grace,
+                                                               tz=self.settings.tz))
         self.report.started += due.started
         self.report.missed += due.missed
         self.report.nobody += due.nobody

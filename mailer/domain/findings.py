@@ -28,9 +28,13 @@ class Msg(str):
     params: dict[str, object]
     plural: str | None  # a message with plural forms: its English plural, chosen by ``n``
     n: int
+    #: The same message as the admin says it, when its advice is the command line's
+    #: ("use --now"): what to do there instead (``with_admin``; the admin's
+    #: ``describe_problem`` shows it). None: the one wording is right everywhere.
+    admin: Msg | None
 
     def __new__(cls, msgid: str, params: dict[str, object], plural: str | None = None,
-                n: int = 1) -> Msg:
+                n: int = 1, admin: Msg | None = None) -> Msg:
         shown = {k: joined(v, str) for k, v in params.items()}
         english = plural if plural is not None and n != 1 else msgid
         self = super().__new__(cls, english % shown if params else english)
@@ -38,12 +42,17 @@ class Msg(str):
         self.params = params
         self.plural = plural
         self.n = n
+        self.admin = admin
         return self
+
+    def with_admin(self, admin: Msg) -> Msg:
+        """This message (the command line's words), and ``admin`` on the admin's pages."""
+        return Msg(self.msgid, self.params, self.plural, self.n, admin)
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled with its id and values (an import's row-checking worker processes send
         rejected rows' reasons back), not as the plain English ``str`` would be."""
-        return (Msg, (self.msgid, self.params, self.plural, self.n))
+        return (Msg, (self.msgid, self.params, self.plural, self.n, self.admin))
 
     def __add__(self, other: str) -> str:  # a plain string: the id no longer describes it
         return str.__str__(self) + other

@@ -522,11 +522,16 @@ class Invitation(_Model):
                         "%(date)s lies outside the period %(start)s–%(end)s", date=str(m.date),
                         start=self.period.start, end=self.period.end), "warning"))
         if now is not None and self.deadline_utc <= now:
+            deadline = f"{self.deadline:%Y-%m-%d %H:%M}"
             out.append(Finding(
                 ("registration", "deadline"),
                 msg("the deadline %(deadline)s has passed; invitations and reminders will "
                     "not be sent (move the deadline to send, or use --now for a dry run)",
-                    deadline=f"{self.deadline:%Y-%m-%d %H:%M}"), "warning"))
+                    deadline=deadline).with_admin(msg(
+                        "the deadline %(deadline)s has passed; invitations and reminders "
+                        "will not be sent. If the invitation is still open, move "
+                        "registration.deadline in its issue.yaml; its registrations stay on "
+                        "the invitation's page", deadline=deadline)), "warning"))
         return out
 
     def errors(self) -> list[Finding]:

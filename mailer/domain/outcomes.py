@@ -33,13 +33,19 @@ _SMTP_CODE = re.compile(r"^\s*([45]\d\d)\b")
 #: to show in the reader's language.
 NOTE_PAUSED = ("paused while %(status)s", None)
 NOTE_CANCELLED = ("cancelled; %(n)s message not sent", "cancelled; %(n)s messages not sent")
-NOTE_MISSED = ("missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+#: ``due``: its time in the workspace's time zone, "2020-06-01 08:00 (Europe/Stockholm)".
+NOTE_MISSED = ("missed: due %(due)s, no worker ran until %(late)s s later (grace "
                "%(grace)s s); %(n)s message not sent. Plan it again to send it.",
-               "missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+               "missed: due %(due)s, no worker ran until %(late)s s later (grace "
                "%(grace)s s); %(n)s messages not sent. Plan it again to send it.")
+#: As notes were stored before they named the local time (still shown translated).
+_NOTE_MISSED_UTC = ("missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+                    "%(grace)s s); %(n)s message not sent. Plan it again to send it.",
+                    "missed: due %(due)s UTC, no worker ran until %(late)s s later (grace "
+                    "%(grace)s s); %(n)s messages not sent. Plan it again to send it.")
 NOTE_NOBODY = ("cancelled at its time: nobody to send to (no one on its lists could get it). "
                "Add subscribers, then plan it again", None)
-_NOTES = (NOTE_PAUSED, NOTE_CANCELLED, NOTE_MISSED, NOTE_NOBODY)
+_NOTES = (NOTE_PAUSED, NOTE_CANCELLED, _NOTE_MISSED_UTC, NOTE_MISSED, NOTE_NOBODY)
 
 
 def note(formats: tuple[str, str | None], **params: object) -> str:

@@ -65,8 +65,9 @@ def parse(text: str) -> Condition:
             condition=raw, fields=", ".join(FIELDS)))
     pos, op = min(positions, key=lambda p: (p[0], -len(p[1])))
     field, value = raw[:pos].strip(), raw[pos + len(op):].strip()
-    # An attribute keeps its name as imported ("Telefon" from a column "Telefon"): its
-    # JSON key is looked up as written. Every other field is one of ours, in lower case.
+    # An attribute keeps its name as written (shown so); its JSON key is looked up without
+    # regard to case (store.segments), "Telefon" from a column "Telefon" found by
+    # attr.telefon too. Every other field is one of ours, in lower case.
     field = (f"attr.{field[5:]}" if field[:5].lower() == "attr." else field.lower())
     if field not in FIELDS and field != "registered" and not _ATTR.match(field):
         raise ConditionError(msg("condition %(condition)r: unknown field %(field)r; use one "

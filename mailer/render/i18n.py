@@ -114,7 +114,8 @@ def describe_problem(problem: Problem, language: str, *, place: bool = True) -> 
         label = name.rsplit(".", 1)[-1].split("[")[0].replace("_", " ").capitalize()
         text = tr.gettext(label)
         parts.append(text[:1].lower() + text[1:] if text[1:2].islower() else text)
-    message = tr.localise(problem.message)
+    # the admin's own words where the command line's advice would not fit (Msg.admin)
+    message = tr.localise(getattr(problem.message, "admin", None) or problem.message)
     line = f"{', '.join(parts)}: {message}" if parts else message
     return line[:1].upper() + line[1:]
 

@@ -52,7 +52,7 @@ def start_mailing(mailing_id: int) -> None:
         return
     with transaction(ctx.engine) as s:
         report = start_due(s, datetime.now(UTC), ctx.settings.misfire_grace_seconds,
-                           only=mailing_id)
+                           only=mailing_id, tz=ctx.settings.tz)
     _log_due(report)
     ctx.wake.set()
 
@@ -171,7 +171,8 @@ async def _lead(engine: Engine, settings: Settings, lock: SchedulerLock, stop: a
     try:
         # First: mailings whose time passed while no scheduler ran (sent or missed).
         with transaction(engine) as s:
-            _log_due(start_due(s, datetime.now(UTC), settings.misfire_grace_seconds))
+            _log_due(start_due(s, datetime.now(UTC), settings.misfire_grace_seconds,
+                               tz=settings.tz))
         scheduler.start()
         invitations_at = 0.0  # monotonic time of the last invitation pass
         inbox_at = 0.0

@@ -358,6 +358,10 @@ def create_api_token(session: Session, user: User, *, now: datetime, name: str =
         raise AccountError(msg("%(email)s is deactivated; activate the user first",
                                email=user.email))
     clean = clean_line(name)[:100]
+    if not clean:
+        # A token is known by its name in the lists (and when revoking it): never blank.
+        raise AccountError(msg("give the token a name: what it is for, e.g. 'intranet "
+                               "sync'"), field="name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = store.add_api_token(session, token_hash=_digest(secret),
                               prefix=secret[: len(TOKEN_PREFIX) + 6], user_id=user.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
@@ -89,9 +89,10 @@ class DueReport:
 
 
 def start_due(session: Session, now: datetime, grace_seconds: int,
-              only: int | None = None) -> DueReport:
-    """Start scheduled mailings whose time has come; mark those past the grace missed,
-    and cancel those with nobody to send to (``report.nobody``).
+              only: int | None = None, tz: tzinfo = UTC) -> DueReport:
+    """Start scheduled mailings whose time has come; mark those past the grace missed
+    (the note names its time in ``tz``, the workspace's time zone), and cancel those with
+    nobody to send to (``report.nobody``).
 
     Harmless to run twice: a mailing leaves ``scheduled`` the first time.
     """
@@ -109,7 +110,8 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
             m.status = MailingStatus.missed
             m.finished_at = now
             n = outbox.skip_pending(session, m.id, now, "not sent: the mailing was missed")
-            m.note = note(NOTE_MISSED, due=f"{m.scheduled_at:%Y-%m-%d %H:%M}",
+            due = f"{m.scheduled_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
+            m.note = note(NOTE_MISSED, due=due,
                           late=f"{late.total_seconds():.0f}", grace=grace_seconds, n=n)
             report.missed.append(m.id)
         else:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, String, cast, exists, func, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from mailer.domain.findings import msg
@@ -60,8 +60,22 @@ def _column(session: Session, c: Condition) -> ColumnElement[Any]:
         return Subscriber.language.expression
     name = c.attribute
     assert name is not None, c
-    value: ColumnElement[Any] = Subscriber.attributes[name].as_string()
-    return value
+    return _attribute(session, name)
+
+
+def _attribute(session: Session, name: str) -> ColumnElement[Any]:
+    """The value of the attribute ``name``, matched without regard to case as the values
+    are (``attr.telefon`` finds a column imported as "Telefon"): a subquery over the
+    subscriber's JSON keys, NULL when there is none; one spelt exactly as ``name`` first
+    when a person has the same name in two spellings (two imports)."""
+    if session.get_bind().dialect.name == "sqlite":
+        keys = func.json_each(Subscriber.attributes).table_valued("key", "value")
+    else:
+        keys = func.jsonb_each_text(Subscriber.attributes).table_valued("key", "value")
+    return (select(keys.c.value)
+            .where(_lower(session, keys.c.key) == name.lower())
+            .order_by(case((keys.c.key == name, 0), else_=1), keys.c.key)
+            .limit(1).scalar_subquery())
 
 
 def clause(session: Session, c: Condition,

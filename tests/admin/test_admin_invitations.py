@@ -231,6 +231,23 @@ def test_an_invitations_own_checks_are_swedish_on_its_page(
     assert "has passed" not in page and "Deadline" not in page
     english = client.get(f"/admin/issues/{SLUG}", params={"lang": "en"}).text
     assert "Deadline: the deadline 2023-02-15 23:59 has passed; invitations and " in english
+    # What to do here, not the command line's '--now' (which 'mailer issue check' says).
+    assert ("skickas inte. Om inbjudan fortfarande är öppen: flytta registration.deadline "
+            "i dess issue.yaml; anmälningarna finns kvar på inbjudans sida") in page
+    assert ("not be sent. If the invitation is still open, move registration.deadline in "
+            "its issue.yaml; its registrations stay on the invitation&#39;s page") in english
+    assert "--now" not in page and "--now" not in english
+
+
+def test_the_deadline_warning_keeps_the_command_lines_advice_there() -> None:
+    import datetime as dt
+
+    from mailer.authoring import load_document
+    from mailer.authoring.examples import INVITATION, bundled_issues
+
+    loaded = load_document(bundled_issues() / INVITATION, today=dt.date(2023, 3, 1))
+    [passed] = [p for p in loaded.warnings if p.field == "registration.deadline"]
+    assert str(passed).endswith("(move the deadline to send, or use --now for a dry run)")
 
 
 def test_registration_words_agree_on_the_invitation_and_the_dry_run(

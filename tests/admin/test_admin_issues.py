@@ -283,3 +283,40 @@ def test_a_stale_form_never_overwrites_newer_files(client: TestClient, team: dic
                     data={"csrf_token": csrf(page.text), "version": version,
                           "s0-i0-title": "Gammal rubrik"})
     assert r.status_code == 409 and r.json()["conflict"] is True
+
+
+def test_editor_checks_lists_against_the_workspace_as_issue_check_does(
+        client: TestClient, team: dict[str, int], flagship: Path, settings: Settings,
+        engine: Engine) -> None:
+    """A name in lists: that is none of the workspace's lists is an error on the issue's
+    page and in the autosave's answer (services.issues.check_issue, as 'mailer issue
+    check'), in the reader's language, not first when the issue is sent."""
+    from mailer.services.lists import create_list
+    from mailer.store.db import transaction
+
+    with transaction(engine) as s:
+        create_list(s, "medborgardialog", "Medborgardialog", language="sv")
+    text = (flagship / "issue.yaml").read_text(encoding="utf-8")
+    assert "\nlists: [medborgardialog]\n" in text
+    (flagship / "issue.yaml").write_text(text.replace(
+        "\nlists: [medborgardialog]\n", "\nlists: [medborgardialog, finns-inte]\n"),
+        encoding="utf-8")
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    assert ("Listor: listan &#39;finns-inte&#39; finns inte; befintliga listor: "
+            "medborgardialog</a>") in page.text, page.text
+    assert "medborgardialog&#39; finns inte" not in page.text
+    r = client.post(f"/admin/issues/{FLAGSHIP}", headers={"accept": "application/json"},
+                    data={"csrf_token": csrf(page.text)})
+    body = r.json()
+    assert body["saved"] and body["errors"] == 1, body
+    [error] = [p for p in body["problems"] if p["severity"] == "error"]
+    assert error["anchor"] == "lists"
+    assert error["text"].startswith("Listor: listan 'finns-inte' finns inte"), error
+    # the same check as the command line's
+    _register()
+    r = CliRunner().invoke(cli, ["--workspace", str(settings.workspace), "issue", "check",
+                                 str(flagship), "--today", "2023-06-01"],
+                           env={"MAILER_DATABASE_URL": settings.db_url,
+                                "MAILER_SECRET_KEY": TEST_SECRET})
+    assert r.exit_code == 1 and "lists: no list 'finns-inte'" in r.output, r.output

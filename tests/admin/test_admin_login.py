@@ -133,7 +133,14 @@ def test_own_password_change_and_token(client: TestClient, team: dict[str, int])
                    "another fine passphrase"})
     assert r.status_code == 303
     assert client.get("/admin").status_code == 200  # this session survives
+    # A token without a name (blank, or only spaces) is refused beside the field, in
+    # Swedish; none is made.
+    for blank in ("", "   "):
+        r = post_form(client, "/admin/account", "/admin/account/tokens", {"name": blank})
+        assert r.status_code == 422 and "mlr_" not in r.text
+        assert ('id="token-name-error">ge nyckeln ett namn: vad den ska användas till'
+                in r.text), r.text
     r = post_form(client, "/admin/account", "/admin/account/tokens", {"name": "script"})
-    assert "mlr_" in r.text
+    assert "mlr_" in r.text and "token-name-error" not in r.text
     client.cookies.clear()
     login(client, EMAILS["coordinator"], "another fine passphrase")

@@ -158,11 +158,18 @@ def test_a_mailings_note_is_in_the_readers_language(
     assert "<td>utskicket avbröts</td>" in page and "not sent: the mailing was" not in page
     assert "messages not sent" not in page
     assert "cancelled; 3 messages not sent" in client.get(url, params={"lang": "en"}).text
-    missed = note(NOTE_MISSED, due="2027-01-10 07:00", late="3600", grace=900, n=1)
+    missed = note(NOTE_MISSED, due="2027-01-10 08:00 (Europe/Stockholm)", late="3600",
+                  grace=900, n=1)
     assert missed.endswith("(grace 900 s); 1 message not sent. Plan it again to send it.")
-    assert Translator("sv").localise(note_message(missed)).endswith(
-        "(marginal 900 s); 1 meddelande skickades inte. Planera utskicket igen för att "
-        "skicka det.")
+    # its time as the workspace's local time (the store names it so), in Swedish
+    assert Translator("sv").localise(note_message(missed)) == (
+        "missat: det skulle gå 2027-01-10 08:00 (Europe/Stockholm), men ingen "
+        "utskicksprocess körde förrän 3600 s senare (marginal 900 s); 1 meddelande "
+        "skickades inte. Planera utskicket igen för att skicka det.")
+    # a note stored before (in UTC) is still shown in the reader's language
+    old = missed.replace("08:00 (Europe/Stockholm)", "07:00 UTC")
+    assert Translator("sv").localise(note_message(old)).startswith(
+        "missat: det skulle gå 2027-01-10 07:00 UTC, men")
 
 
 def test_mailings_api(client: TestClient, team: dict[str, int], ready: None,

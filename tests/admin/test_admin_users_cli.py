@@ -67,6 +67,14 @@ def test_first_admin_from_stdin_then_list_token_revoke(cli, engine: Engine) -> N
         assert "correct horse" not in user.password_hash
         assert accounts.authenticate(s, "ANNA@example.org", "correct horse battery",
                                      now=utcnow()) is not None
+    # A token needs a name (the lists and revoking know it by it): a blank one is refused,
+    # naming the option; no token is made.
+    for blank in ("", "  "):
+        r = cli("users", "token", "anna@example.org", "--name", blank)
+        assert r.exit_code == 2 and "--name: give the token a name" in r.output, r.output
+    assert cli("users", "token", "anna@example.org").exit_code == 2  # --name is required
+    with transaction(engine) as s:
+        assert accounts.list_tokens(s) == []
     r = cli("users", "token", "anna@example.org", "--name", "sync")
     assert r.exit_code == 0
     secret = r.stdout.strip().splitlines()[0]

@@ -27,8 +27,8 @@ def create_api(web: Web) -> FastAPI:
         title="mailer API", version="1",
         description=("Lists, subscribers, issues, mailings, invitations, reminders and webhooks. "
                      "Authenticate with 'Authorization: Bearer <token>' (create a token with "
-                     "'mailer users token EMAIL' or on your account page in /admin). Errors "
-                     "are always {\"error\": {\"code\", \"message\", \"field\"}}."),
+                     "'mailer users token EMAIL --name NAME' or on your account page in "
+                     "/admin). Errors are always {\"error\": {\"code\", \"message\", \"field\"}}."),
         openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     api.state.web = web
     install_error_handlers(api)

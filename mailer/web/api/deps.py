@@ -58,13 +58,14 @@ def get_write_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-BEARER = HTTPBearer(auto_error=False, description="An API token: mailer users token EMAIL")
+BEARER = HTTPBearer(auto_error=False,
+                    description="An API token: mailer users token EMAIL --name NAME")
 
 
 def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials.strip():
         raise ApiError(401, "send an API token as 'Authorization: Bearer <token>' "
-                       "(create one with: mailer users token EMAIL)", headers=CHALLENGE)
+                       "(create one with: mailer users token EMAIL --name NAME)", headers=CHALLENGE)
     return credentials.credentials.strip()
 
 

@@ -7,11 +7,11 @@ import re
 from collections.abc import Mapping
 
 from fastapi import APIRouter, Depends
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from mailer.authoring import load_document
 from mailer.authoring.edit import IssueFile
 from mailer.authoring.scaffold import new_issue
 from mailer.config import Settings
@@ -23,6 +23,7 @@ from mailer.errors import MailerError, Problem
 from mailer.render.i18n import describe_problem
 from mailer.services import mailings, podcast, segments
 from mailer.services.accounts import Principal
+from mailer.services.issues import check_issue
 from mailer.services.media import list_files
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import issue_folder, issues_dir, list_issues, local_today, summarise
@@ -83,9 +84,12 @@ async def create_issue(request: Request, me: Principal = EDIT) -> Response:
     return redirect(f"/admin/issues/{folder.name}", "created")
 
 
-def editor_context(settings: Settings, name: str, today: dt.date) -> dict[str, object]:
+def editor_context(settings: Settings, name: str, today: dt.date,
+                   engine: Engine) -> dict[str, object]:
+    """The issue page's content: the issue checked as 'mailer issue check' does it
+    (services.issues: its brand and lists against the workspace too)."""
     folder = issue_folder(settings, name)
-    loaded = load_document(folder, today=today)
+    loaded = check_issue(folder, today=today, settings=settings, engine=engine)
     view, open_error = None, None
     if loaded.kind == "newsletter":
         try:
@@ -136,7 +140,7 @@ async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
 async def editor(request: Request, name: str, me: Principal = VIEW) -> Response:
     web = web_of(request)
     ctx = await run_in_threadpool(editor_context, web.settings, name,
-                                  local_today(web.settings, web.now()))
+                                  local_today(web.settings, web.now()), web.engine)
     opened = request.query_params.get("open", "")
     ctx["opened"] = opened if _OPEN.match(opened) else ""
     return await editor_page(request, name, ctx)
@@ -189,15 +193,16 @@ async def save(request: Request, name: str, me: Principal = EDIT) -> Response:
         if wants_json:
             return JSONResponse({"saved": False, "conflict": True}, status_code=409)
         ctx = await run_in_threadpool(editor_context, web.settings, name,
-                                      local_today(web.settings, web.now()))
+                                      local_today(web.settings, web.now()), web.engine)
         return await editor_page(request, name, ctx, status=409, conflict=True)
     where = await run_in_threadpool(_apply, web.settings, name, values,
                                     values.get("action", "save"))
     if wants_json:
         lang = admin_language(request)
         # The editor's script saves on change and refreshes the problems and previews.
-        loaded = await run_in_threadpool(load_document, folder,
-                                         today=local_today(web.settings, web.now()))
+        loaded = await run_in_threadpool(check_issue, folder,
+                                         today=local_today(web.settings, web.now()),
+                                         settings=web.settings, engine=web.engine)
         return JSONResponse({"saved": True, "errors": len(loaded.errors),
                              "version": previews.version(web.settings, folder),
                              "problems": [{"text": _problem_line(p, lang), "severity": p.severity,
@@ -225,7 +230,7 @@ async def fetch_podcast(request: Request, name: str, me: Principal = EDIT) -> Re
                                           episode=int(values["episode"]) if values["episode"]
                                           else None, today=today))
     except MailerError as exc:
-        ctx = await run_in_threadpool(editor_context, web.settings, name, today)
+        ctx = await run_in_threadpool(editor_context, web.settings, name, today, web.engine)
         ctx.update(podcast_error=exc.message, podcast_values=values)
         return await editor_page(request, name, ctx, status=422)
     if not added.added:

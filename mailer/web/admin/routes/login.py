@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mailer.domain.roles import Action
 from mailer.services.accounts import (
+    AccountError,
     Principal,
     change_own_password,
     create_api_token,
@@ -114,8 +115,16 @@ async def new_token(request: Request, me: Principal = Depends(require(Action.vie
     web = web_of(request)
     form = await checked_form(request)
     name = str(form.get("name") or "")
-    made = await db(request, lambda s: create_api_token(
-        s, get_user_by_id(s, me.user_id), name=name, now=web.now()))
+    try:
+        made = await db(request, lambda s: create_api_token(
+            s, get_user_by_id(s, me.user_id), name=name, now=web.now()))
+    except AccountError as exc:
+        if exc.field != "name":
+            raise
+        # Beside the field, what was typed kept (a blank name: nothing to keep).
+        tokens = await read(request, list_tokens, me.user_id)
+        return render(request, "account.html", status=422, tokens=tokens, new_token=None,
+                      errors={"token_name": exc.message})
     tokens = await read(request, list_tokens, me.user_id)
     # Rendered, not redirected: the secret is shown on this one response only.
     return render(request, "account.html", tokens=tokens, new_token=made, errors={})

@@ -121,7 +121,7 @@ async def _refused(request: Request, name: str, send: dict[str, object]) -> Resp
     beside its field: a refused form never loses the input or strands the editor."""
     web = web_of(request)
     ctx = await run_in_threadpool(editor_context, web.settings, name,
-                                  local_today(web.settings, web.now()))
+                                  local_today(web.settings, web.now()), web.engine)
     return await editor_page(request, name, ctx, status=400, send=send)
 
 
