@@ -49,3 +49,21 @@ def test_demo_sends_the_flagship_to_everyone_and_is_repeatable(tmp_path: Path) -
     assert "unchanged:        52" in second.stdout
     assert "0 invited from list medborgardialog" in second.stdout
     assert "is already registered" in second.stdout
+
+
+def test_the_help_counts_the_subscribers_the_demo_imports() -> None:
+    """'mailer demo --help' said 50 fictitious subscribers; the demo imports 52."""
+    import csv
+    import re
+
+    from mailer.cli.demo import demo_csv
+
+    with demo_csv().open(encoding="utf-8", newline="") as f:
+        rows = sum(1 for row in csv.reader(f, delimiter=";") if row) - 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    result = subprocess.run([sys.executable, "-m", "mailer", "demo", "--help"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = re.search(r"import the (\d+) fictitious", " ".join(result.stdout.split()))
+    assert said is not None, result.stdout
+    assert int(said.group(1)) == rows

@@ -131,3 +131,26 @@ def test_the_worker_counts_the_reminders_it_planned_in_people(
     run("invite", SLUG, "--list", "one", "--now", "2023-01-20 09:00")
     out = run("worker", "--drain", "--now", "2023-02-08 09:05")
     assert "invitations: reminders planned for 1 person" in out, out
+
+
+def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator's guide reminds 'as if' on 8 February, then a worker on the real
+    clock finds the copies past the deadline: 'invitations show' said 'done (sent 2, …)'
+    while 'mailer mailings' showed both skipped as expired and nobody got one."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    run("lists", "create", "two", "--name", "Two", "--single-opt-in")
+    csv = workspace / "two.csv"
+    csv.write_text("email;name;organisation\nett@hylte.example;Ett;Hylte kommun\n"
+                   "tva@uppsala.example;Två;Uppsala kommun\n", encoding="utf-8")
+    run("subscribers", "import", str(csv), "--list", "two")
+    run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
+    assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-01-20 09:01")
+    assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:01")
+    assert "reminder 7d: 2023-02-08 09:00 done (sent 2)" in out, out  # on its way
+    assert "sent 0, failed 0" in run("worker", "--drain")  # the real clock: expired
+    assert "skipped 2: expired before delivery" in run("mailings")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:05")
+    assert "reminder 7d: 2023-02-08 09:00 done (not reached 2)" in out, out

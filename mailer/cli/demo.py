@@ -44,8 +44,10 @@ def demo(
     keep: bool = typer.Option(False, "--keep",
                               help="Keep the catcher's web page running until Ctrl-C."),
 ) -> None:
-    """Create a workspace, import 50 fictitious subscribers, render newsletter nr 6 2023,
-    start the built-in mail catcher and send the issue to everyone on the demo list."""
+    """Create a workspace, import the 52 fictitious subscribers of subscribers/demo.csv,
+    render newsletter nr 6 2023, start the built-in mail catcher, send the issue to
+    everyone on the demo list, then invite them to the example network and show the
+    reminder's dry run."""
     from mailer.authoring.examples import copy_example
     from mailer.delivery.catcher import Catcher
     from mailer.delivery.sources import render_path

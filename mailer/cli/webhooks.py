@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailer.cli import app
-from mailer.cli.context import AppContext
+from mailer.cli.context import AppContext, count
 from mailer.cli.deliver import _local
 from mailer.services import webhooks as svc
 from mailer.store.db import transaction
@@ -89,8 +89,8 @@ def enable(ctx: typer.Context, endpoint_id: int = typer.Argument(...)) -> None:
     with transaction(c.engine) as s:
         ep = svc.enable_endpoint(s, endpoint_id)
     n = ep.pending
-    typer.echo(f"enabled webhook endpoint {ep.id}; {n} event{'' if n == 1 else 's'} "
-               "wait for the worker")
+    typer.echo(f"enabled webhook endpoint {ep.id}; {count(n, 'event')} "
+               f"{'waits' if n == 1 else 'wait'} for the worker")
 
 
 @webhooks_app.command("disable")

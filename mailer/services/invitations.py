@@ -65,7 +65,7 @@ from mailer.store.registrations import (
     seats_by_organisation,
     transfer,
 )
-from mailer.store.reminders import ledger_summary
+from mailer.store.reminders import NOT_REACHED, ledger_summary
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,8 @@ def _slot_state(by_time: SlotState, ledger: Mapping[str, int]) -> str:
     """What a reminder's state is: "done" once it was decided for the invitees (someone
     reminded, or everyone skipped), else what the clock says; "missed" or "due" for a
     reminder that was sent would not be true."""
-    decided = any(ledger.get(s.value) for s in (LedgerState.sent, LedgerState.skipped))
+    decided = any(ledger.get(s) for s in (LedgerState.sent.value, LedgerState.skipped.value,
+                                          NOT_REACHED))
     return DONE if decided else by_time.value
 
 

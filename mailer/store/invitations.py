@@ -34,6 +34,7 @@ from mailer.store.models import (
     MailingKind,
     MailingList,
     OutboxRow,
+    ReminderLedger,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -119,10 +120,10 @@ def get_invitation(session: Session, slug: str, *, lock: bool = False) -> Invita
     return row
 
 
-def _copy_reached(inv: type[Invitee] = Invitee) -> ColumnElement[bool]:
+def copy_reached(inv: type[Invitee] | type[ReminderLedger] = Invitee) -> ColumnElement[bool]:
     """An invitee row counts when its invitation copy was delivered or is still on its way
     (or it was recorded without a mailing): a copy that expired, was skipped or failed
-    does not make the person invited."""
+    does not make the person invited. The same holds for a reminder ledger row's copy."""
     from mailer.store.outbox import RECEIVED
 
     return or_(inv.mailing_id.is_(None), exists().where(
@@ -139,7 +140,7 @@ def _not_invited_yet(session: Session, invitation_id: int, list_id: int,
     goes), and meeting every one of ``conditions``."""
     inv = aliased(Invitee)  # never correlated with an enclosing statement on invitees
     already = select(inv.subscriber_id).where(inv.invitation_id == invitation_id,
-                                              _copy_reached(inv))
+                                              copy_reached(inv))
     suppressed = (select(Subscriber.id)
                   .join(Suppression, Suppression.email_key == Subscriber.email_key))
     rule = and_(Subscription.list_id == list_id,
@@ -213,7 +214,7 @@ def record_invitees(session: Session, invitation: InvitationRow, *, list_slug: s
     # People whose earlier copy never reached them (expired, skipped, failed) are invited
     # afresh: their stale row gives way to the new one.
     session.execute(delete(Invitee).where(
-        Invitee.invitation_id == invitation.id, ~_copy_reached(),
+        Invitee.invitation_id == invitation.id, ~copy_reached(),
         Invitee.subscriber_id.in_(select(Subscription.subscriber_id)
                                   .where(_not_invited_yet(session, invitation.id, lst.id,
                                                           conditions))))
@@ -250,14 +251,14 @@ def invitee_count(session: Session, invitation: InvitationRow) -> int:
     or refused copy does not count)."""
     return int(session.scalar(select(func.count()).select_from(Invitee)
                               .where(Invitee.invitation_id == invitation.id,
-                                     _copy_reached())) or 0)
+                                     copy_reached())) or 0)
 
 
 def invitees_not_reached(session: Session, invitation: InvitationRow) -> int:
     """Invitee rows whose copy expired, was skipped or failed (they can be invited again)."""
     return int(session.scalar(select(func.count()).select_from(Invitee)
                               .where(Invitee.invitation_id == invitation.id,
-                                     ~_copy_reached())) or 0)
+                                     ~copy_reached())) or 0)
 
 
 # --- GDPR: what invitations hold on a person (mailer subscribers show) -----------------------

@@ -140,12 +140,25 @@ def record_missed(session: Session, invitation: InvitationRow, offset_key: str, 
     return n
 
 
+#: A reminder recorded as sent whose copy expired, was skipped or failed: it did not reach
+#: the person, so it is not counted as sent (the ledger row still keeps them from a second
+#: reminder for that offset).
+NOT_REACHED = "not reached"
+
+
 def ledger_summary(session: Session, invitation: InvitationRow) -> dict[str, Counter[str]]:
-    """Per offset: how many rows in each state (for ``mailer invitations show``)."""
+    """Per offset: how many rows in each state (for ``mailer invitations show``), a sent
+    reminder whose copy did not reach the person counted as ``NOT_REACHED``."""
+    from mailer.store.invitations import copy_reached
+
     out: dict[str, Counter[str]] = {}
-    for key, state, n in session.execute(
-            select(ReminderLedger.offset_key, ReminderLedger.state, func.count())
+    reached = copy_reached(ReminderLedger)
+    for key, state, got, n in session.execute(
+            select(ReminderLedger.offset_key, ReminderLedger.state, reached, func.count())
             .where(ReminderLedger.invitation_id == invitation.id)
-            .group_by(ReminderLedger.offset_key, ReminderLedger.state)):
-        out.setdefault(key, Counter())[LedgerState(state).value] = n
+            .group_by(ReminderLedger.offset_key, ReminderLedger.state, reached)):
+        label = LedgerState(state).value
+        if label == LedgerState.sent.value and not got:
+            label = NOT_REACHED
+        out.setdefault(key, Counter())[label] += n
     return out
