@@ -536,6 +536,9 @@ class NobodyToSend(MailerError):
         named = ", ".join(f"{p.slug} ({p.name})" for p in self.plans)
         active = sum(p.would_get + p.already_received + p.on_other_list + p.suppressed
                      + p.not_matching for p in self.plans)
+        # The input it is about, for an API answer or a form to name: the lists, or the
+        # conditions (--where, a segment) that nobody meets.
+        field = "where" if conditions and active else "lists"
         if not active:
             super().__init__(msgn(
                 "nobody to send to: the list %(lists)s has no active subscribers; nothing "
@@ -544,7 +547,7 @@ class NobodyToSend(MailerError):
                 "nobody to send to: the lists %(lists)s have no active subscribers; nothing "
                 "was planned. Add subscribers to them first (mailer subscribers import FILE "
                 "--list SLUG, or the list's page in the admin), then send",
-                len(self.plans), lists=named))
+                len(self.plans), lists=named), field=field)
         elif conditions:
             super().__init__(msgn(
                 "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
@@ -554,7 +557,7 @@ class NobodyToSend(MailerError):
                 "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
                 "get it (they do not meet the conditions, already got this issue, or their "
                 "address is suppressed); nothing was planned. The dry run shows who is "
-                "left out and why", active, lists=named))
+                "left out and why", active, lists=named), field=field)
         else:
             super().__init__(msgn(
                 "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "
@@ -563,7 +566,7 @@ class NobodyToSend(MailerError):
                 "nobody to send to: none of the %(n)s active subscribers of %(lists)s can "
                 "get it (they already got this issue, or their address is suppressed); "
                 "nothing was planned. The dry run shows who is left out and why",
-                active, lists=named))
+                active, lists=named), field=field)
 
 
 MAX_TEST_ADDRESSES = 20

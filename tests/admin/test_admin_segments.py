@@ -263,10 +263,12 @@ def test_a_send_to_nobody_is_refused_by_the_admin_and_the_api(
     r = client.post("/api/mailings", headers=editor, json={"issue": FLAGSHIP, "lists": ["tom"]})
     assert r.status_code == 400 and "nobody to send to: the list tom (Tom lista) has no " \
         "active subscribers" in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["field"] == "lists"  # the input it is about
     r = client.post("/api/mailings", headers=editor,
                     json={"issue": FLAGSHIP, "lists": ["natverk"], "where": ["role~xyzzy"]})
     assert r.status_code == 400 and "none of the 4 active subscribers of natverk" in r.json()[
         "error"]["message"], r.text
+    assert r.json()["error"]["field"] == "where"
     r = client.post("/api/mailings/dry-run", headers=editor,
                     json={"issue": FLAGSHIP, "lists": ["tom"]})
     assert r.status_code == 200 and "nobody to send to" in r.json()["refused"], r.text
