@@ -151,9 +151,9 @@ def check_upload(name: str, data: bytes) -> tuple[str, str]:
     if not data:
         raise MediaError(msg("%(name)r is empty", name=name))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise MediaError(msg("%(name)r is %(size)s MB; the limit is %(limit)s MB (make it "
-                             "smaller, or link to where it is published)", name=name,
-                             size=f"{len(data) / 1048576:.1f}",
+        # Larger than the limit, not "is N MB": an upload is read only up to the limit.
+        raise MediaError(msg("%(name)r is larger than %(limit)s MB (make it smaller, or "
+                             "link to where it is published)", name=name,
                              limit=MAX_UPLOAD_BYTES // 1048576))
     if not content_matches(data, content_type):
         raise MediaError(msg("%(name)r does not hold a %(format)s file, though its name "

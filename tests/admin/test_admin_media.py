@@ -162,4 +162,5 @@ def test_a_file_of_several_megabytes_is_uploaded_in_the_admin_and_the_api(
     huge = PDF[:-6] + b"0" * MAX_UPLOAD_BYTES + b"\n%%EOF\n"
     r = client.post(f"/api/issues/{FLAGSHIP}/files", headers=editor,
                     files={"file": ("Stor.pdf", huge, "application/pdf")})
-    assert r.status_code == 400 and "25 MB" in r.json()["error"]["message"], r.text[:500]
+    assert r.status_code == 400 and "'Stor.pdf' is larger than 25 MB" in r.json()["error"][
+        "message"], r.text[:500]
