@@ -3,10 +3,13 @@ recognised, how big they may be, and safe file names. Pure: no I/O beyond the by
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import unicodedata
 from pathlib import PurePath
+
+import imagesize
 
 from mailer.domain.findings import msg
 
@@ -59,61 +62,15 @@ def sniff(data: bytes) -> str | None:
 
 def image_size(data: bytes, content_type: str) -> tuple[int, int] | None:
     """(width, height) in pixels read from the header of a PNG, JPEG, GIF or WebP image
-    (``data``: its first bytes), or None when the header is damaged or cut off."""
-    size: tuple[int, ...] | None
-    try:
-        if content_type == "image/png" and data[12:16] == b"IHDR":
-            size = struct.unpack(">II", data[16:24])
-        elif content_type == "image/gif":
-            size = struct.unpack("<HH", data[6:10])
-        elif content_type == "image/webp":
-            size = _webp_size(data)
-        elif content_type == "image/jpeg":
-            size = _jpeg_size(data)
-        else:
-            return None
-    except struct.error:  # cut off inside the header
+    (``data``: its first bytes, by ``imagesize``), or None when the header is damaged or
+    cut off."""
+    if content_type not in IMAGE_TYPES:
         return None
-    return (int(size[0]), int(size[1])) if size and size[0] and size[1] else None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy: a key frame
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L" and data[20:21] == b"\x2f" and len(data) >= 25:  # lossless
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:  # extended: the canvas
-        return (int.from_bytes(data[24:27], "little") + 1,
-                int.from_bytes(data[27:30], "little") + 1)
-    return None
-
-
-#: JPEG's start-of-frame markers (they carry the size); not C4 (DHT), C8, CC (DAC).
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2  # after SOI
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None  # not a marker where one must be: damaged
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # standalone markers
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, or the scan before any frame header
-            return None
-        if marker in _SOF:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    return None
+    try:
+        width, height = imagesize.get(io.BytesIO(data))
+    except (ValueError, struct.error, OSError, IndexError):  # cut off inside the header
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 class MediaError(ValueError):

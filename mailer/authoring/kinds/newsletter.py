@@ -20,6 +20,7 @@ from mailer.domain.content import (
 from mailer.domain.findings import DocPath, Finding, msg
 from mailer.domain.markdown import render_markdown
 from mailer.domain.media import (
+    FORMATS,
     IMAGE_HEAD_BYTES,
     IMAGE_TYPES,
     IMAGE_WARN_BYTES,
@@ -124,9 +125,6 @@ def _size(where: DocPath, name: str, ctx: CheckContext) -> Iterator[Finding]:
                       severity="warning")
 
 
-_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
-
-
 def _image(where: DocPath, name: str, ctx: CheckContext, *,
            line: int | None = None) -> Iterator[Finding]:
     """An image beside issue.yaml: of a type a mail shows, an image of that type indeed
@@ -145,13 +143,13 @@ def _image(where: DocPath, name: str, ctx: CheckContext, *,
         if actual in IMAGE_TYPES:
             yield Finding(where, msg("%(file)r is a %(actual)s image, but its name says "
                                      "%(type)s; rename it to end in .%(ending)s", file=name,
-                                     actual=_FORMAT[actual], type=_FORMAT[content_type],
-                                     ending=_FORMAT[actual].lower().replace("jpeg", "jpg")),
+                                     actual=FORMATS[actual], type=FORMATS[content_type],
+                                     ending=FORMATS[actual].lower().replace("jpeg", "jpg")),
                           text_line=line)
         else:
             yield Finding(where, msg("%(file)r is not an image: its content is not a %(type)s "
                                      "file, nor any other picture; save the picture again "
-                                     "as %(type)s", file=name, type=_FORMAT[content_type]),
+                                     "as %(type)s", file=name, type=FORMATS[content_type]),
                           text_line=line)
         return
     pixels = image_size(head, content_type)
