@@ -20,12 +20,12 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 
-from mailer.render.personalise import html_template, text_template
+from mailer.render.personalise import html_template
 from mailer.services.archive import ArchivedIssue, archived
 from mailer.store.db import reading
 
 __all__ = ["ArchiveSource", "ArchivedIssue", "MailingsArchive", "StaticArchive",
-           "public_html", "public_text", "public_values"]
+           "public_html", "public_values"]
 
 
 class ArchiveSource(Protocol):
@@ -148,8 +148,3 @@ def _public_source(html: str) -> str:
     few ms for a large issue; the archive keeps each issue's text as one object, whose
     hash Python keeps, so a hit costs next to nothing)."""
     return _PERSONAL.sub("", html)
-
-
-def public_text(issue: ArchivedIssue, browser_url: str, archive_url: str) -> str:
-    return text_template(issue.rendered.text).fill(
-        public_values(browser_url, archive_url, issue.rendered.language))
