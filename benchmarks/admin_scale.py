@@ -43,7 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.load import (  # noqa: E402
-    SECRET,
     _environment,
     _free_port,
     _Process,

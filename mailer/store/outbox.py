@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, aliased
 
 from mailer.domain.addresses import email_hash
 from mailer.domain.segments import Condition
-from mailer.store import segments, webhooks
+from mailer.store import segments, tally, webhooks
 from mailer.store.models import (
     Mailing,
     MailingKind,
@@ -588,28 +588,9 @@ TALLY_LOCK_KEY = int.from_bytes(b"mailtaly", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def compact_tally(session: Session) -> None:
-    """PostgreSQL: fold each mailing's tally rows into one per status (the statement
-    triggers append one per change). A no-op on SQLite, whose triggers keep one row per
-    mailing and status already.
-
-    One statement: the rows it deletes are the rows it sums, so a change committed
-    meanwhile stays as a row of its own and nothing is counted twice or lost. Two
-    workers do not fold at once (an advisory lock for the transaction; the second skips).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    if not session.scalar(select(func.pg_try_advisory_xact_lock(TALLY_LOCK_KEY))):
-        return
-    t = OutboxTally
-    several = (select(t.mailing_id).group_by(t.mailing_id, t.status, t.at)
-               .having(func.count() > 1))
-    gone = (delete(t).where(t.mailing_id.in_(several))
-            .returning(t.mailing_id, t.status, t.at, t.n).cte("gone"))
-    session.execute(insert(t).from_select(
-        ["mailing_id", "status", "at", "n"],
-        select(gone.c.mailing_id, gone.c.status, gone.c.at, func.sum(gone.c.n))
-        .group_by(gone.c.mailing_id, gone.c.status, gone.c.at)
-        .having(func.sum(gone.c.n) != 0)))
+    """PostgreSQL: fold each mailing's tally rows into one per status and second (the
+    statement triggers append one per change); a no-op on SQLite (``store.tally.fold``)."""
+    tally.fold(session, OutboxTally, ("mailing_id", "status", "at"), TALLY_LOCK_KEY)
 
 
 def outcome_seconds(session: Session, mailing_id: int

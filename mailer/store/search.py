@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailer.domain.text import clean_line
-from mailer.store.lists import get_list
+from mailer.store.lists import get_list, subscription_count
 from mailer.store.models import (
     MailingList,
     Organisation,
@@ -75,7 +75,12 @@ def search_subscribers(session: Session, q: str = "", *, list_slug: str | None =
     base = select(Subscriber.id).outerjoin(
         Organisation, Organisation.id == Subscriber.organisation_id)
     base = _filtered(base, q, list_id, the_status)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if list_id is not None and not q:
+        # Everyone on the list (of a status): the lists' tally knows, where counting
+        # them walked the list's subscriptions and their subscribers (0.4 s for 300,000).
+        total = subscription_count(session, list_id, the_status)
+    else:
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.execute(
         _filtered(select(Subscriber.id, Subscriber.email, Subscriber.name, Organisation.name,
                          Subscriber.language)
