@@ -6,12 +6,13 @@
     python benchmarks/admin_scale.py --keep DIR            # keep (or reuse) the SQLite files
 
 Two databases are built before the clock starts: the big one (``-n`` subscribers on three
-lists: 60 %, 50 % and 30 % of them, most active, some unconfirmed or unsubscribed; one
-in 50 addresses suppressed; a sent mailing to the third list — a few hundred thousand
-copies planned by the real planning code (``plan_mailing``), then set to sent, failed
-(with hard bounces), skipped and unknown in bulk) and a reference one with 1,000
-subscribers built the same way. Subscribers are written with set-based SQL as in
-``big_mailing.py``; the schema comes from the migrations.
+lists: 60 %, 50 % and 30 % of them, most active, some unconfirmed or unsubscribed a month
+ago; one in 50 addresses suppressed; a sent mailing to the third list — a few hundred
+thousand copies planned by the real planning code (``plan_mailing``), then set to sent,
+failed (with hard bounces), skipped and unknown in bulk, and 1 in 500 of its recipients
+unsubscribed after it) and a reference one with 1,000 subscribers built the same way.
+Subscribers are written with set-based SQL as in ``big_mailing.py``; the schema comes
+from the migrations.
 
 Then ``mailer serve`` runs on each (a real server on loopback, logged in with a session
 cookie for the admin and an API token for the API) and every reading page is requested
@@ -82,6 +83,9 @@ def build(url: str, n: int) -> tuple[str, str, int]:
     upgrade(engine)
     pg = engine.dialect.name == "postgresql"
     now_sql = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    # the subscriptions are a month old (and so are most ends): before the mailing
+    before = ("now() - interval '30 days'" if pg else
+              "strftime('%Y-%m-%d %H:%M:%f', 'now', '-30 days')")
     now = datetime.now(UTC)
     with transaction(engine) as s:
         fresh = not s.scalar(select(func.count()).select_from(Subscriber))
@@ -107,8 +111,8 @@ def build(url: str, n: int) -> tuple[str, str, int]:
                     "INSERT INTO subscriptions (subscriber_id, list_id, status, source, "
                     "created_at, updated_at, unsubscribed_at) SELECT id, :list_id, CASE "
                     "WHEN id % 25 = 3 THEN 'unconfirmed' WHEN id % 10 = 7 THEN 'unsubscribed' "
-                    f"ELSE 'active' END, 'benchmark', {now_sql}, {now_sql}, CASE WHEN "
-                    f"id % 10 = 7 THEN {now_sql} END FROM subscribers WHERE {cond}"),
+                    f"ELSE 'active' END, 'benchmark', {before}, {before}, CASE WHEN id % 10 = 7 "
+                    f"THEN {before} END FROM subscribers WHERE {cond}"),
                     {"list_id": ids[slug]})
             conn.execute(text(
                 "INSERT INTO suppressions (email_hash, email_key, email, reason, detail, "
@@ -144,6 +148,12 @@ def build(url: str, n: int) -> tuple[str, str, int]:
             conn.execute(text(
                 f"UPDATE mailings SET status = 'done', finished_at = {now_sql} "
                 "WHERE id = :m"), params)
+            # 1 in 500 of its recipients unsubscribed after it came (sender health).
+            conn.execute(text(
+                f"UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = "
+                f"{now_sql}, updated_at = {now_sql} WHERE status = 'active' AND "
+                "subscriber_id % 500 = 1 AND list_id = (SELECT id FROM lists WHERE slug = "
+                ":slug)"), {"slug": MAILED})
         if pg:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
