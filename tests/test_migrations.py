@@ -22,6 +22,9 @@ from mailer.store.db import (
 from mailer.store.models import Base
 
 
+# Neither database's reflection compares an index on an expression (the reply's start in
+# ix_outbox_not_delivered, migration 0021); tests/test_not_delivered.py checks it is used.
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_migrations_match_models(engine: Engine) -> None:
     assert current_revision(engine) == head_revision(engine)
     with engine.connect() as conn:

@@ -49,6 +49,7 @@ from mailer.domain.sendwindow import SendWindow
 from mailer.links import Links
 from mailer.store import buckets, mailings, outbox, suppressions, workers
 from mailer.store.buckets import Limits
+from mailer.store.lists import compact_list_tally
 from mailer.store.models import FeedbackEventKind, Mailing, MailingKind, OutboxStatus
 
 T = TypeVar("T")
@@ -685,6 +686,9 @@ class Worker:
                     # PostgreSQL: the progress tally's rows of the last heartbeat (one
                     # per claim and flush) folded into one per mailing and status.
                     await self._run_db(outbox.compact_tally)
+                    # and the lists' tally of subscriptions (one row per sign-up, import
+                    # statement, unsubscribe…) into one per list and status.
+                    await self._run_db(compact_list_tally)
                 if queue.qsize() >= self._low:
                     # Until a sender takes the queue below ``low`` (a timer per 2 ms woke
                     # this loop 500 times a second, whatever the rate).

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.findings import msg
 from mailer.errors import NotFound
-from mailer.store.models import MailingList, Subscription, SubscriptionStatus
+from mailer.store import tally
+from mailer.store.models import MailingList, SubscriptionStatus, SubscriptionTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +65,22 @@ def get_list(session: Session, slug: str) -> MailingList:
 
 
 def list_counts(session: Session, slug: str | None = None) -> list[ListCounts]:
-    """Every list (or only the one ``slug``) with its number of subscriptions per status."""
-    counted = (select(Subscription.list_id, Subscription.status, func.count())
-               .group_by(Subscription.list_id, Subscription.status))
+    """Every list (or only the one ``slug``) with its number of subscriptions per status.
+
+    Summed from ``subscription_tally``, which the database keeps in step with the
+    subscriptions in the same transactions (``models.SubscriptionTally``): a few rows per
+    list whatever its size, exactly the subscriptions this transaction's snapshot sees."""
+    t = SubscriptionTally
+    total = func.sum(t.n)
+    counted = select(t.list_id, t.status, total).group_by(t.list_id, t.status)
     lists = select(MailingList).order_by(MailingList.slug)
     if slug is not None:
-        counted = counted.join(MailingList, MailingList.id == Subscription.list_id).where(
-            MailingList.slug == slug)
         lists = lists.where(MailingList.slug == slug)
+        counted = counted.where(t.list_id.in_(select(MailingList.id).where(
+            MailingList.slug == slug)))
     counts: dict[int, dict[SubscriptionStatus, int]] = {}
     for list_id, status, n in session.execute(counted).all():
-        counts.setdefault(list_id, {})[SubscriptionStatus(status)] = n
+        counts.setdefault(list_id, {})[SubscriptionStatus(status)] = int(n)
     out = []
     for lst in session.scalars(lists):
         c = counts.get(lst.id, {})
@@ -82,3 +88,23 @@ def list_counts(session: Session, slug: str | None = None) -> list[ListCounts]:
                               c.get(SubscriptionStatus.unconfirmed, 0),
                               c.get(SubscriptionStatus.unsubscribed, 0), lst.brand))
     return out
+
+
+def subscription_count(session: Session, list_id: int,
+                       status: SubscriptionStatus | None = None) -> int:
+    """The list's subscriptions (of ``status``, or all), from ``subscription_tally``."""
+    t = SubscriptionTally
+    q = select(func.coalesce(func.sum(t.n), 0)).where(t.list_id == list_id)
+    if status is not None:
+        q = q.where(t.status == status.value)
+    return int(session.scalar(q) or 0)
+
+
+#: ``pg_try_advisory_xact_lock`` key of ``compact_list_tally`` ("subtally").
+LIST_TALLY_LOCK_KEY = int.from_bytes(b"subtally", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def compact_list_tally(session: Session) -> None:
+    """PostgreSQL: fold each list's tally rows into one per status (the statement triggers
+    append one per change); a no-op on SQLite (``store.tally.fold``)."""
+    tally.fold(session, SubscriptionTally, ("list_id", "status"), LIST_TALLY_LOCK_KEY)

@@ -324,11 +324,23 @@ def _forget_address(session: Session, subscriber: Subscriber) -> None:
 
 
 def bounced_after_sent(session: Session, mailing_id: int) -> int:
-    """Rows of the mailing the server accepted that bounced later (hard or soft)."""
-    return session.scalar(
-        select(func.count(func.distinct(FeedbackEvent.outbox_id)))
-        .join(OutboxRow, OutboxRow.id == FeedbackEvent.outbox_id)
+    """Rows of the mailing the server accepted that bounced later (hard or soft).
+
+    Two steps, as ``_unsubscribed_after_sent``: the copies that bounced (the mailing's
+    bounce events: few), then which of those were sent, by id. One join let PostgreSQL
+    read every copy of the mailing sent (62-115 ms for 257,000 on each view of the
+    mailing, the dashboard and the API's mailings; README, Admin pages at a million)."""
+    bounced = sorted({oid for oid in session.scalars(
+        select(FeedbackEvent.outbox_id)
         .where(FeedbackEvent.mailing_id == mailing_id,
                FeedbackEvent.kind == FeedbackEventKind.bounce,
-               FeedbackEvent.bounce_class.in_(["hard", "soft"]),
+               FeedbackEvent.bounce_class.in_(["hard", "soft"]))) if oid is not None})
+    return sum(session.scalar(
+        select(func.count()).select_from(OutboxRow)
+        .where(OutboxRow.id.in_(bounced[i:i + _BOUNCED_CHUNK]),
                OutboxRow.status == OutboxStatus.sent)) or 0
+        for i in range(0, len(bounced), _BOUNCED_CHUNK))
+
+
+#: Bounced copies whose status one statement looks up.
+_BOUNCED_CHUNK = 1000

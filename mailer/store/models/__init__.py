@@ -44,6 +44,7 @@ from mailer.store.models.subscribers import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    SubscriptionTally,
 )
 from mailer.store.models.webhooks import (
     DeliveryStatus,
@@ -88,6 +89,7 @@ __all__ = [
     "Organisation",
     "Subscriber",
     "Subscription",
+    "SubscriptionTally",
     "SubscriptionStatus",
     "UTCDateTime",
     "User",
