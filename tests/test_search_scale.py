@@ -88,3 +88,23 @@ def test_every_way_of_searching_gives_exact_totals_and_stable_pages(
                 name, org, member = people[hit.email]
                 assert (hit.name, hit.organisation) == (name, org)
                 assert set(hit.lists) == member
+
+
+def test_names_with_swedish_letters_are_found_in_any_case(engine: Engine) -> None:
+    """"åsa" finds Åsa Öberg and "ÖBERG" too: SQLite's LIKE ignores the case of ASCII
+    letters only, so the name is compared lower-cased by Python there (it found nobody)."""
+    with transaction(engine) as s:
+        lst = create_list(s, "namn", "Namn", double_opt_in=False).id
+        for email, name in (("p1@hylte.example", "Åsa Öberg"),
+                            ("p2@hylte.example", "Örjan Ängström"),
+                            ("p3@hylte.example", "Asa Berg")):
+            subs.subscribe(s, email, lst, double_opt_in=False, now=NOW, ip=None,
+                           wording="x", name=name)
+    cases = {"åsa": ["p1@hylte.example"], "ÅSA": ["p1@hylte.example"],
+             "ÖBERG": ["p1@hylte.example"], "ängström": ["p2@hylte.example"],
+             "asa": ["p3@hylte.example"], "BERG": ["p1@hylte.example", "p3@hylte.example"]}
+    with reading(engine) as s:
+        for q, emails in cases.items():
+            page = search_subscribers(s, q)
+            assert sorted(r.email for r in page.items) == emails, q
+            assert page.total == len(emails), q

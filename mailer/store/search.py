@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.text import clean_line
 from mailer.store.lists import get_list, subscription_count
+from mailer.store.segments import SQLITE_LOWER
 from mailer.store.models import (
     MailingList,
     Organisation,
@@ -80,7 +81,12 @@ def _filtered(query: Select[*Ts], q: str, on_list: ColumnElement[bool] | None,
         pattern = f"%{escape_like(text)}%"
         # SQLite's LIKE ignores the case of ASCII letters itself (its lower() changes only
         # those): lower(name) there matched the same names a third slower per subscriber.
-        name = Subscriber.name if sqlite else func.lower(Subscriber.name)
+        # A search with other letters ("åsa" for "Åsa Öberg") compares the name lower-cased
+        # by Python (the segments' Unicode-aware function), only then: it costs a call per
+        # subscriber.
+        name: ColumnElement[str] = (
+            (getattr(func, SQLITE_LOWER)(Subscriber.name) if not text.isascii()
+             else Subscriber.name) if sqlite else func.lower(Subscriber.name))
         # The organisations that match first (a few hundred rows, looked up once), not
         # a join per subscriber: the pass over a million subscribers is the search's cost.
         orgs = select(Organisation.id).where(Organisation.name_key.like(pattern, escape="\\"))
