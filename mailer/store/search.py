@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.text import clean_line
 from mailer.store.lists import get_list, subscription_count
-from mailer.store.segments import SQLITE_LOWER
 from mailer.store.models import (
     MailingList,
     Organisation,
@@ -18,6 +17,7 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
 )
+from mailer.store.segments import SQLITE_LOWER
 
 MAX_QUERY = 200
 Ts = TypeVarTuple("Ts")
@@ -84,9 +84,10 @@ def _filtered(query: Select[*Ts], q: str, on_list: ColumnElement[bool] | None,
         # A search with other letters ("åsa" for "Åsa Öberg") compares the name lower-cased
         # by Python (the segments' Unicode-aware function), only then: it costs a call per
         # subscriber.
-        name: ColumnElement[str] = (
-            (getattr(func, SQLITE_LOWER)(Subscriber.name) if not text.isascii()
-             else Subscriber.name) if sqlite else func.lower(Subscriber.name))
+        name: ColumnElement[str] = func.lower(Subscriber.name)
+        if sqlite:
+            name = (getattr(func, SQLITE_LOWER)(Subscriber.name) if not text.isascii()
+                    else Subscriber.name.expression)
         # The organisations that match first (a few hundred rows, looked up once), not
         # a join per subscriber: the pass over a million subscribers is the search's cost.
         orgs = select(Organisation.id).where(Organisation.name_key.like(pattern, escape="\\"))
