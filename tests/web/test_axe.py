@@ -463,6 +463,13 @@ FORM_ERRORS_JS = """() => {
 }"""
 
 
+# An e-mail lays itself out with tables (the only layout every client honours): each must
+# say so (role="presentation") or be a real data table with header cells.
+LAYOUT_TABLES_JS = """() => [...document.querySelectorAll('table')]
+  .filter(t => t.getAttribute('role') !== 'presentation' && !t.querySelector('th'))
+  .map(t => t.outerHTML.slice(0, 120))"""
+
+
 def _check(page: Any, lang: str | None) -> None:
     if lang is not None:
         assert page.evaluate("document.documentElement.lang") == lang, page.url
@@ -492,6 +499,9 @@ def test_axe_finds_no_wcag_aa_violation(where: str, name: str, lang: str, site: 
             # The mail must stand on its own: nothing fetched (images keep their alt text).
             page.route("**/*", lambda route: route.abort())
             page.set_content(site.emails[f"{name}-{lang}"], wait_until="load")
+            unmarked = page.evaluate(LAYOUT_TABLES_JS)
+            assert not unmarked, "layout tables without role=presentation:\n" + "\n".join(
+                unmarked)
         else:
             {**PUBLIC, **ADMIN, **ANONYMOUS_ADMIN}[name](page, site, lang)
             if name.endswith("-error"):  # the case shows what it is meant to show
