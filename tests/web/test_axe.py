@@ -532,7 +532,7 @@ FOCUSED_JS = """() => {
           inMain: !!el.closest('main'), skip: el.classList.contains('skip')};
 }"""
 
-KEYBOARD_PAGES = ["subscribe-error", "preferences", "register-error", "unsubscribe",
+KEYBOARD_PAGES = ["subscribe-error", "preferences", "register-error", "unsubscribe", "archive-view",
                   "admin-login-error", "admin-issue", "admin-list", "admin-segments",
                   "admin-dashboard"]
 
