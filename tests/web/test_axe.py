@@ -265,6 +265,19 @@ def _preferences_error(page: Any, site: Site, lang: str) -> None:
     _submit(page, "form[method=post] button[type=submit]")
 
 
+def _preferences_language_error(page: Any, site: Site, lang: str) -> None:
+    """A language the page does not offer (as a hand-made POST would send)."""
+    _preferences(page, site, lang)
+    page.eval_on_selector("#language", "s => { s.add(new Option('xx', 'xx')); s.value = 'xx'; }")
+    _submit(page, "form[method=post] button[type=submit]")
+
+
+def _erase_error(page: Any, site: Site, lang: str) -> None:
+    _erase(page, site, lang)
+    page.fill("#confirm", "no")
+    _submit(page, "main form button[type=submit]")
+
+
 def _unsubscribe(page: Any, site: Site, lang: str) -> None:
     sid = _person(site, "unsub", lang, {1: "active"})
     page.goto(_url(site, site.app.state.web.links.unsubscribe(sid, 1).removeprefix(site.base),
@@ -362,7 +375,9 @@ PUBLIC: dict[str, Case] = {
     "preferences": _preferences,
     "preferences-error": _preferences_error,
     "preferences-saved": _preferences_saved,
+    "preferences-language-error": _preferences_language_error,
     "erase": _erase,
+    "erase-error": _erase_error,
     "unsubscribe": _unsubscribe,
     "unsubscribed-undo": _unsubscribed,
     "register": _register,
