@@ -343,6 +343,15 @@ def _admin_import(page: Any, site: Site, lang: str) -> None:
     _submit(page, "form[action$='/import'] button[type=submit]")
 
 
+def _admin_issue_again_error(page: Any, site: Site, lang: str) -> None:
+    """Schedule the issue once more to a list it went to, without "send it again" ticked."""
+    page.goto(_url(site, f"/admin/issues/{FLAGSHIP}", lang))
+    page.check("#list-medborgardialog")
+    page.check("#confirm")
+    _submit(page, "form[action*='/schedule'] button[type=submit]")
+    assert page.locator("#again-error").count(), "the page shows no 'again' error"
+
+
 def _submit_unchecked(page: Any, form: str) -> None:
     """Submit ``form`` without the browser's own checks (required, pattern, type=url),
     so that the server's answer, with its error messages, is what the page shows."""
@@ -398,6 +407,7 @@ ADMIN: dict[str, Case] = {
     "admin-issues": _get("/admin/issues"),
     "admin-issue": _get(f"/admin/issues/{FLAGSHIP}"),
     "admin-issue-error": _admin_issue_error,
+    "admin-issue-again-error": _admin_issue_again_error,
     "admin-mailings": _get("/admin/mailings"),
     "admin-mailing": _get(lambda site, lang: f"/admin/mailings/{site.mailing_ids[lang]}"),
     "admin-invitation": _get(f"/admin/invitations/{SLUG}"),
@@ -457,11 +467,12 @@ FORM_ERRORS_JS = """() => {
                     .map(e => e.textContent.trim()).join(' ');
     if (!said) out.push(`#${el.id}: aria-invalid without aria-describedby naming a message`);
   }
-  // A message beside a field (in its .field, fieldset or .check, or straight in a small
-  // form) or in an error summary; status words in tables (a webhook "Disabled") are not.
-  const beside = 'main form > p.error, main form .field p.error, main form fieldset p.error,'
-               + ' main form .check p.error, main .error-summary p.error';
+  // A message in a form (beside its field) or in an error summary. Not: status words in
+  // tables (a webhook "Disabled"), nor the audience preview's live answer to conditions
+  // still being typed (role=alert in an aria-live region, not a refused submission).
+  const beside = 'main form p.error, main .error-summary p.error';
   for (const msg of document.querySelectorAll(beside)) {
+    if (msg.closest('.audience-preview')) continue;
     const owners = msg.id ? [...document.querySelectorAll(`[aria-describedby~="${msg.id}"]`)] : [];
     if (!owners.length) out.push(`error message "${msg.textContent.trim().slice(0, 60)}" (id=`
                                  + `${msg.id || 'none'}) is tied to no field`);
