@@ -289,21 +289,37 @@ def _unsubscribed(page: Any, site: Site, lang: str) -> None:
     _submit(page, "main form button[type=submit]")
 
 
-def _register_path(site: Site, lang: str) -> str:
+#: Invitees whose form is only looked at, and invitees who register (one a language).
+LOOKS = {"sv": "anna.andersson@hylte.se", "en": "bengt.berg@hylte.se"}
+REGISTERS = {"sv": "david.dahl@uppsala.se", "en": "fredrik.falk@ornskoldsvik.se"}
+
+
+def _register_path(site: Site, email: str) -> str:
     with transaction(site.engine) as s:
-        sid = get_subscriber(s, "anna.andersson@hylte.se").id
+        sid = get_subscriber(s, email).id
     return site.app.state.web.links.register(SLUG, sid, site.invitation_id).removeprefix(site.base)
 
 
-def _register(page: Any, site: Site, lang: str) -> None:
+def _register(page: Any, site: Site, lang: str, email: str = "") -> None:
     site.app.state.web.now = lambda: datetime(2023, 2, 1, 9, 0, tzinfo=UTC)
-    page.goto(_url(site, _register_path(site, lang), lang))
+    page.goto(_url(site, _register_path(site, email or LOOKS[lang]), lang))
 
 
 def _register_error(page: Any, site: Site, lang: str) -> None:
     _register(page, site, lang)
     page.fill("#name", "")
     _submit(page, "main form button[type=submit]")
+
+
+def _registered(page: Any, site: Site, lang: str) -> None:
+    _register(page, site, lang, REGISTERS[lang])
+    _submit(page, "main form button[type=submit]")
+    assert page.get_by_role("status").count(), "no 'you are registered' shown"
+
+
+def _register_closed(page: Any, site: Site, lang: str) -> None:
+    site.app.state.web.now = lambda: datetime(2023, 3, 1, 9, 0, tzinfo=UTC)
+    page.goto(_url(site, _register_path(site, LOOKS[lang]), lang))
 
 
 def _reconfirm(page: Any, site: Site, lang: str) -> None:
@@ -326,6 +342,11 @@ def _erase(page: Any, site: Site, lang: str) -> None:
     sid = _person(site, "erase", lang, {1: "active"})
     path = site.app.state.web.links.preferences(sid).removeprefix(site.base)
     page.goto(_url(site, path.split("?")[0] + "/erase", lang))
+
+
+def _reconfirm_answered(page: Any, site: Site, lang: str) -> None:
+    _reconfirm(page, site, lang)
+    _submit(page, "button[value=yes]")
 
 
 def _admin_login_error(page: Any, site: Site, lang: str) -> None:
@@ -391,10 +412,13 @@ PUBLIC: dict[str, Case] = {
     "unsubscribed-undo": _unsubscribed,
     "register": _register,
     "register-error": _register_error,
+    "registered": _registered,
+    "register-closed": _register_closed,
     "register-how": _get("/register"),
     "archive": _get("/archive/medborgardialog"),
     "archive-view": _get(lambda site, lang: f"/archive/view/{site.mailing_ids[lang]}"),
     "reconfirm": _reconfirm,
+    "reconfirm-answered": _reconfirm_answered,
     "not-found": _get("/nothing-here"),
     "bad-link": _get("/u/broken-token"),
 }
