@@ -27,6 +27,7 @@ from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.config import Settings, load_settings
 from mailer.delivery.worker import deliver_due
 from mailer.domain.invitation import parse_invitation
+from mailer.domain.registration import RegistrationHow
 from mailer.render.engine import RenderOptions
 from mailer.render.invitation import (
     render_confirmation,
@@ -89,6 +90,8 @@ def _form_invitation() -> Any:
 
 
 def _newsletter(language: str, workspace: Path) -> RenderedMailing:
+    """The flagship issue rendered in ``language``: its articles stay Swedish (the editor's
+    words), what the templates write (headings, footer, links) is in ``language``."""
     folder = workspace / f"flagship-{language}"
     shutil.copytree(flagship_path(), folder)
     issue = folder / "issue.yaml"
@@ -128,16 +131,14 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         accounts.create_user(s, EMAILS["admin"], role="admin", name="Ada Admin",
                              password=PASSWORD, now=utcnow())
         row, subs = invited(s, inv=inv)
-        register(s, row, subs["eva.ek@uppsala.se"], how="coordinator",  # type: ignore[arg-type]
+        register(s, row, subs["eva.ek@uppsala.se"], how=RegistrationHow.coordinator,
                  now=datetime(2023, 2, 1, tzinfo=UTC))
     add_subscriber(engine, "reader@example.org", {1: "active"}, name="Rita Reader")
     with transaction(engine) as s:
-        mailing, _ = plan_mailing(s, rendered["sv"], kind="newsletter", now=utcnow(),
-                                  list_slugs=["medborgardialog"], source=f"issues/{FLAGSHIP}")
-        mailing_id = mailing.id
-        english, _ = plan_mailing(s, rendered["en"], kind="newsletter", now=utcnow(),
-                                  list_slugs=["medborgardialog"], source=f"issues/{FLAGSHIP}")
-        mailing_ids = {"sv": mailing_id, "en": english.id}
+        mailing_ids = {lang: plan_mailing(s, r, kind="newsletter", now=utcnow(),
+                                          list_slugs=["medborgardialog"],
+                                          source=f"issues/{FLAGSHIP}")[0].id
+                       for lang, r in rendered.items()}
     deliver_due(engine, settings)
     with transaction(engine) as s:
         run_due_reconfirmations(s, SLUG, inv, now=datetime(2023, 11, 15, 9, 30, tzinfo=UTC),
@@ -182,10 +183,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def contexts(browser: Any, site: Site) -> Iterator[dict[tuple[str, bool], Any]]:
-    """A browser context per language, anonymous and logged in to the admin (made once)."""
-    made: dict[tuple[str, bool], Any] = {}
+    """A browser context per language, anonymous and logged in to the admin (each made
+    when first asked for, then kept for the module)."""
 
-    class Lazy(dict):  # type: ignore[type-arg]
+    class Contexts(dict):  # type: ignore[type-arg]
         def __missing__(self, key: tuple[str, bool]) -> Any:
             lang, admin = key
             ctx = browser.new_context(viewport={"width": 1180, "height": 820},
@@ -198,11 +199,11 @@ def contexts(browser: Any, site: Site) -> Iterator[dict[tuple[str, bool], Any]]:
                 page.click("button[type=submit]")
                 page.wait_for_url(re.compile(r".*/admin(\?.*)?$"))
                 page.close()
-            made[key] = ctx
             self[key] = ctx
             return ctx
 
-    yield Lazy()
+    made = Contexts()
+    yield made
     for ctx in made.values():
         ctx.close()
 
