@@ -129,7 +129,7 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         inv, row = d.invitation, d.row
         typer.echo(f"{inv.title}\n  deadline: {_local(inv.deadline, inv)} ({inv.timezone})"
                    f"{'  (passed)' if inv.deadline_utc <= at else ''}")
-        typer.echo(f"  seats: {seats_text(inv.seats, 'en')}"
+        typer.echo(f"  seats: {seats_text(inv.seats)}"
                    f"{', transferable' if inv.seats.transferable else ''}"
                    f"{', wait list' if inv.seats.waitlist else ''}")
         typer.echo(f"  invitees: {d.invitees}"

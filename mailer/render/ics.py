@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from icalendar import Calendar, Event
 
 from mailer.domain.invitation import Invitation, Meeting
+from mailer.render.i18n import Translator
 
 PRODID = "-//mailer//invitations//SV"
 FILENAME = "inbjudan.ics"
@@ -23,14 +24,26 @@ def meeting_uid(slug: str, index: int, domain: str) -> str:
     return f"{slug}-{index + 1}@{domain}"
 
 
-def _location(m: Meeting, language: str) -> str:
-    if m.place and m.is_online:
-        return f"{m.place} / {m.platform or 'online'}"
+def meeting_place(m: Meeting, language: str) -> str:
+    """Where a meeting is, as the letter says it: ``Stockholm``, ``Digitalt via Zoom`` /
+    ``Online via Zoom``, ``Digitalt`` / ``Online``."""
+    tr = Translator(language)
     if m.place:
         return m.place
-    if language == "sv":
-        return f"Digitalt via {m.platform}" if m.platform else "Digitalt"
-    return f"Online ({m.platform})" if m.platform else "Online"
+    if m.platform:
+        return tr.gettext("Online via %(platform)s") % {"platform": m.platform}
+    return tr.gettext("Online")
+
+
+def _location(m: Meeting, language: str) -> str:
+    """The calendar's location, which also names the online part of a meeting in a place."""
+    if m.place and m.is_online:
+        tr = Translator(language)
+        if m.platform:
+            return tr.gettext("%(place)s, or online via %(platform)s") % {
+                "place": m.place, "platform": m.platform}
+        return tr.gettext("%(place)s, or online") % {"place": m.place}
+    return meeting_place(m, language)
 
 
 def _description(inv: Invitation, m: Meeting) -> str:
@@ -41,9 +54,9 @@ def _description(inv: Invitation, m: Meeting) -> str:
         parts.append(m.url)
     contact = next((c for c in inv.contacts if c.email), None)
     if contact:
-        label = "Kontakt" if inv.language == "sv" else "Contact"
-        parts.append(f"{label}: {contact.name} <{contact.email}>"
-                     + (f", {contact.phone}" if contact.phone else ""))
+        line = Translator(inv.language).gettext("Contact: %(name)s <%(email)s>") % {
+            "name": contact.name, "email": contact.email}
+        parts.append(line + (f", {contact.phone}" if contact.phone else ""))
     return "\n\n".join(parts)
 
 
