@@ -32,9 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MAILER = ROOT / "mailer"
 NOW = dt.datetime(2023, 2, 1, 10, tzinfo=dt.UTC)
 
-#: ``== "sv"`` / ``!= "en"`` comparisons allowed in Python sources, by path and function,
-#: with the reason. (Date, time and number patterns are tables keyed by language.)
-ALLOWED_PY: dict[tuple[str, str], str] = {}
+#: Words chosen by language in Python sources, allowed by (path, function or table name),
+#: with the reason.
+ALLOWED_PY: dict[tuple[str, str], str] = {
+    ("mailer/render/i18n.py", "_TIME_PATTERN"): "a CLDR pattern, not words",
+    ("mailer/render/i18n.py", "_DATE_PATTERN"): "a CLDR pattern, not words",
+    ("mailer/render/i18n.py", "_DAY_MONTH_PATTERN"): "a CLDR pattern, not words",
+}
 #: The same in page templates (file, the words on the line) and why.
 ALLOWED_TEMPLATE = {
     # the link to the other language names it in that language ("På svenska" on an
@@ -50,8 +54,9 @@ _LANGUAGE = {"sv", "en"}
 _TEMPLATE_COMPARISON = re.compile(r"""[!=]=\s*["'](?:sv|en)["']|["'](?:sv|en)["']\s*[!=]=""")
 
 
-def language_comparisons(source: str) -> list[tuple[int, str]]:
-    """(line, enclosing function) of each ``x == "sv"`` / ``"en" != x`` in ``source``."""
+def language_branches(source: str) -> list[tuple[int, str]]:
+    """(line, where) of each ``x == "sv"`` / ``"en" != x`` (where: the enclosing function)
+    and each table keyed by the languages, ``{"sv": …, "en": …}`` (where: its name)."""
     found: list[tuple[int, str]] = []
 
     def visit(node: ast.AST, function: str) -> None:
@@ -63,6 +68,11 @@ def language_comparisons(source: str) -> list[tuple[int, str]]:
                 operands = [child.left, *child.comparators]
                 if any(isinstance(o, ast.Constant) and o.value in _LANGUAGE for o in operands):
                     found.append((child.lineno, function))
+            if isinstance(child, ast.Assign | ast.AnnAssign) and isinstance(
+                    child.value, ast.Dict) and {
+                    k.value for k in child.value.keys if isinstance(k, ast.Constant)} == _LANGUAGE:
+                target = child.targets[0] if isinstance(child, ast.Assign) else child.target
+                found.append((child.lineno, ast.unparse(target)))
             visit(child, name)
 
     visit(ast.parse(source), "<module>")
@@ -73,18 +83,20 @@ def test_the_guard_finds_a_hand_written_language_branch() -> None:
     source = ('def label(language):\n'
               '    return "Kontakt" if language == "sv" else "Contact"\n'
               'x = "en" != lang\n'
-              'ok = lang in ("sv", "en")\n')
-    assert language_comparisons(source) == [(2, "label"), (3, "<module>")]
+              'ok = lang in ("sv", "en")\n'
+              'WORD = {"sv": "RADERA", "en": "ERASE"}\n'
+              'ALIASES = {"sv": "sv", "svenska": "sv", "en": "en"}\n')
+    assert language_branches(source) == [(2, "label"), (3, "<module>"), (5, "WORD")]
 
 
 def test_no_python_source_writes_a_language_by_hand() -> None:
     found = []
     for path in sorted(MAILER.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        for line, function in language_comparisons(path.read_text(encoding="utf-8")):
-            if (rel, function) not in ALLOWED_PY:
-                found.append(f"{rel}:{line} (in {function})")
-    assert found == [], ("words chosen by an if on the language; put them in "
+        for line, where in language_branches(path.read_text(encoding="utf-8")):
+            if (rel, where) not in ALLOWED_PY:
+                found.append(f"{rel}:{line} ({where})")
+    assert found == [], ("words chosen by the language; put them in "
                          "mailer/locale/{sv,en}/*.po and use Translator(language).gettext/"
                          f"ngettext or msg/msgn: {found}")
 
@@ -223,3 +235,12 @@ def test_a_new_issue_is_headed_and_named_in_its_language(
         encoding="utf-8")
     assert f'subject: "{heading}"' in text and f'intro_title: "{heading}"' in text
     assert f'name: "{name}"' in text
+
+
+def test_the_erase_word_and_the_language_names_come_from_babel() -> None:
+    from mailer.web.admin.pages import language_name
+    from mailer.web.routes.preferences import erase_word
+
+    assert (erase_word("sv"), erase_word("en")) == ("RADERA", "ERASE")
+    assert [language_name(c) for c in ("sv", "en", "de", "tyska", "", None)] == [
+        "svenska", "English", "Deutsch", "tyska", "", ""]

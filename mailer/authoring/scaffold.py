@@ -79,7 +79,6 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
     last = prev[-1].data if prev else {}
     month = month or (today.month if year == today.year else 1)
     language = last.get("language", "sv")
-    texts = SCAFFOLD_TEXTS.get(language, SCAFFOLD_TEXTS["sv"])
     # The example with every field of every item type: the workspace's copy, else the one
     # shipped with mailer (a new workspace has none).
     example = issues_dir / FLAGSHIP / DOCUMENT_NAME
@@ -89,8 +88,10 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
     if folder.exists():
         raise MailerError(f"{folder} already exists; choose another --year or remove it")
     said_in = language if language in LANGUAGES else "sv"  # `issue check` names the rest
+    say = Translator(said_in).gettext
+    texts = SCAFFOLD_TEXTS.translated(say)
     heading = newsletter_heading(number, year, said_in)
-    name = last.get("name") or Translator(said_in).gettext("Our newsletter")
+    name = last.get("name") or say("Our newsletter")
     editor = last.get("editor") or {}
     lists = last.get("lists") or []
     lines = [
