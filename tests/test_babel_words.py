@@ -101,6 +101,31 @@ def test_no_python_source_writes_a_language_by_hand() -> None:
                          f"ngettext or msg/msgn: {found}")
 
 
+def hand_made_plurals(source: str) -> list[int]:
+    """Lines of ``"" if n == 1 else "s"``-style plurals: words chosen by a comparison
+    with 1 (the catalogue's Plural-Forms, through msgn/ngettext, says that)."""
+    def words(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                or isinstance(node, ast.JoinedStr))
+
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare)
+            and all(isinstance(op, ast.Eq | ast.NotEq) for op in node.test.ops)
+            and any(isinstance(c, ast.Constant) and c.value == 1
+                    for c in (node.test.left, *node.test.comparators))
+            and words(node.body) and words(node.orelse))
+
+
+def test_no_plural_is_made_by_hand() -> None:
+    assert hand_made_plurals('a = f"{n} item{\'\' if n == 1 else \'s\'}"\n'
+                             'b = "waits" if n == 1 else "wait"\n'
+                             'c = singular if n == 1 else plural\n') == [1, 2]
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line}"
+             for path in sorted(MAILER.rglob("*.py"))
+             for line in hand_made_plurals(path.read_text(encoding="utf-8"))]
+    assert found == [], f"use msgn (mailer.domain.findings) or ngettext: {found}"
+
+
 def test_no_template_writes_a_language_by_hand() -> None:
     templates = [*MAILER.rglob("*.html"), *MAILER.rglob("*.j2"),
                  *(ROOT / "templates").rglob("*.j2")]
@@ -244,3 +269,18 @@ def test_the_erase_word_and_the_language_names_come_from_babel() -> None:
     assert (erase_word("sv"), erase_word("en")) == ("RADERA", "ERASE")
     assert [language_name(c) for c in ("sv", "en", "de", "tyska", "", None)] == [
         "svenska", "English", "Deutsch", "tyska", "", ""]
+
+
+@pytest.mark.parametrize(("language", "title"), [("sv", "Kunde inte visas"),
+                                                 ("en", "Cannot render")])
+def test_the_admins_preview_that_cannot_render_says_so_in_its_language(
+        settings: Any, language: str, title: str) -> None:
+    from mailer.authoring.examples import flagship_path
+    from mailer.web.admin.issues import render_preview
+
+    own = settings.model_copy(update={"language": language})
+    preview = render_preview(own, flagship_path(), "https://nyhetsbrev.example.org/media",
+                             brand="nosuch")
+    assert not preview.ok and f"<h1 style='font-size:18px;color:#9b1c1c'>{title}</h1>" \
+        in preview.html
+    assert f"<html lang='{language}'>" in preview.html and "'nosuch'" in preview.text

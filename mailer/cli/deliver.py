@@ -15,7 +15,8 @@ import typer
 from sqlalchemy.orm import Session
 
 from mailer.cli import app
-from mailer.cli.context import AppContext, count
+from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import brands, segments
@@ -151,19 +152,21 @@ def send(
                                  tz=c.settings.tz)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
+    recipients = msgn("%(n)s recipient", "%(n)s recipients", n)
     if target.conditions:
         typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
-                   f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
+                   f"{recipients} now; a running 'mailer worker' sends it")
         if not n:
             typer.echo("nobody would get it now: who is on its lists at that time gets it; "
                        "if nobody is, the mailing is cancelled then")
     else:
-        typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
+        typer.echo(f"mailing {m} queued for {recipients}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
     if suppressed:
-        typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
+        left = msgn("%(n)s subscriber", "%(n)s subscribers", suppressed)
+        typer.echo(f"{left} of these lists left out: their "
                    "address is on the suppression list (see 'mailer suppressions')")
     if src.warnings:  # e.g. an event that has passed by the day it goes out
         _print_warnings(src.warnings)
