@@ -284,3 +284,13 @@ def test_the_admins_preview_that_cannot_render_says_so_in_its_language(
     assert not preview.ok and f"<h1 style='font-size:18px;color:#9b1c1c'>{title}</h1>" \
         in preview.html
     assert f"<html lang='{language}'>" in preview.html and "'nosuch'" in preview.text
+
+
+@pytest.mark.parametrize(("language", "greeting"), [("sv", "Hej Exempel!"),
+                                                    ("en", "Hello Exempel,")])
+def test_the_sample_recipient_is_greeted_in_the_mailings_language(
+        language: str, greeting: str) -> None:
+    from mailer.render.sample import sample_values
+
+    values = sample_values("https://nyhetsbrev.example.org", language=language)
+    assert values["greeting"] == greeting and values["first_name"] == "Exempel"

@@ -138,7 +138,7 @@ def render(
     looks = _signature(c, loaded)
     rendered = render_document(loaded.document, loaded.kind,
                                options_for(settings, loaded.folder, brand=looks.brand))
-    values = sample_values(settings.base_url, settings.secret_key)
+    values = sample_values(settings.base_url, settings.secret_key, language=rendered.language)
     html, text = personalise(rendered, values)
     eml = bytes(sample_message(rendered, parse_sender(looks.sender), values))
     media = [f for f in loaded.folder.iterdir()
@@ -193,7 +193,8 @@ def preview(
         options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media",
                               brand=_signature(c, loaded).brand)
         rendered = render_document(loaded.document, loaded.kind, options)
-        html, text = personalise(rendered, sample_values(base, settings.secret_key))
+        html, text = personalise(rendered, sample_values(base, settings.secret_key,
+                                                         language=rendered.language))
         return Snapshot("", html, text, True)
 
     watched = [file.parent, *template_dirs(settings.workspace)]

@@ -141,5 +141,6 @@ def render_preview(settings: Settings, folder: Path, asset_base: str,
         said = tr.localise(exc.message)
         return Preview(False, problems_page(tr.gettext("Cannot render"), said.splitlines(),
                                             settings.language), said, None)
-    html, text = personalise(rendered, sample_values(settings.base_url))
+    html, text = personalise(rendered, sample_values(settings.base_url,
+                                                     language=rendered.language))
     return Preview(True, html, text, rendered)
