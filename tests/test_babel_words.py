@@ -294,3 +294,18 @@ def test_the_sample_recipient_is_greeted_in_the_mailings_language(
 
     values = sample_values("https://nyhetsbrev.example.org", language=language)
     assert values["greeting"] == greeting and values["first_name"] == "Exempel"
+
+
+@pytest.mark.parametrize(("language", "filename", "location", "contact"), [
+    ("sv", "inbjudan.ics", "Digitalt via Zoom", "Kontakt: Anders Nordh"),
+    ("en", "invitation.ics", "Online via Zoom", "Contact: Anders Nordh")])
+def test_a_confirmation_in_the_readers_language_has_its_calendar_in_it_too(
+        language: str, filename: str, location: str, contact: str) -> None:
+    from mailer.render.invitation import render_confirmation
+
+    r = render_confirmation(_invitation("sv"), SLUG, domain="example.org", now=NOW,
+                            language=language)
+    (ics,) = r.attachments
+    assert ics.filename == filename and f"({filename})" in " ".join(r.text.split())
+    first = next(iter(Calendar.from_ical(ics.data).walk("VEVENT")))
+    assert str(first["location"]) == location and contact in str(first["description"])

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from icalendar import Calendar, Event
 
 from mailer.domain.invitation import Invitation, Meeting
-from mailer.render.i18n import Translator
+from mailer.render.i18n import N_, Translator
 
 PRODID = "-//mailer//invitations//SV"
-FILENAME = "inbjudan.ics"
+FILENAME = N_("invitation.ics")  # the attachment's name: "inbjudan.ics" in Swedish
 CONTENT_TYPE = "text/calendar; method=PUBLISH; charset=UTF-8"
 
 
@@ -46,7 +46,12 @@ def _location(m: Meeting, language: str) -> str:
     return meeting_place(m, language)
 
 
-def _description(inv: Invitation, m: Meeting) -> str:
+def ics_filename(language: str) -> str:
+    """``inbjudan.ics`` / ``invitation.ics``."""
+    return Translator(language).gettext(FILENAME)
+
+
+def _description(inv: Invitation, m: Meeting, language: str) -> str:
     parts = [inv.title]
     if m.note:
         parts.append(m.note)
@@ -54,15 +59,17 @@ def _description(inv: Invitation, m: Meeting) -> str:
         parts.append(m.url)
     contact = next((c for c in inv.contacts if c.email), None)
     if contact:
-        line = Translator(inv.language).gettext("Contact: %(name)s <%(email)s>") % {
+        line = Translator(language).gettext("Contact: %(name)s <%(email)s>") % {
             "name": contact.name, "email": contact.email}
         parts.append(line + (f", {contact.phone}" if contact.phone else ""))
     return "\n\n".join(parts)
 
 
 def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
-                      now: datetime) -> Calendar:
-    """A calendar with one VEVENT per meeting (all-day when the invitation gives no time)."""
+                      now: datetime, language: str | None = None) -> Calendar:
+    """A calendar with one VEVENT per meeting (all-day when the invitation gives no time),
+    its words in ``language`` (default: the invitation's)."""
+    lang = language or invitation.language
     tz = invitation.tz
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -84,8 +91,8 @@ def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
             end = m.ends_at(tz)
             if end is not None:
                 ev.add("dtend", end)
-        ev.add("location", _location(m, invitation.language))
-        ev.add("description", _description(invitation, m))
+        ev.add("location", _location(m, lang))
+        ev.add("description", _description(invitation, m, lang))
         if m.url:
             ev.add("url", m.url)
         ev.add("status", "TENTATIVE" if m.tentative else "CONFIRMED")
@@ -95,7 +102,9 @@ def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
     return cal
 
 
-def meetings_ics(invitation: Invitation, slug: str, *, domain: str, now: datetime) -> bytes:
+def meetings_ics(invitation: Invitation, slug: str, *, domain: str, now: datetime,
+                 language: str | None = None) -> bytes:
     """The .ics bytes (CRLF line endings, folded lines, as RFC 5545 asks)."""
-    ical: bytes = meetings_calendar(invitation, slug, domain=domain, now=now).to_ical()
+    ical: bytes = meetings_calendar(invitation, slug, domain=domain, now=now,
+                                    language=language).to_ical()
     return ical

@@ -21,7 +21,7 @@ from mailer.domain.invitation import (
 )
 from mailer.render import i18n
 from mailer.render.engine import RenderOptions, render_mailing
-from mailer.render.ics import CONTENT_TYPE, FILENAME, meeting_place, meetings_ics
+from mailer.render.ics import CONTENT_TYPE, ics_filename, meeting_place, meetings_ics
 from mailer.render.personalise import placeholder
 from mailer.render.types import Attachment, RenderedMailing
 
@@ -139,7 +139,7 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
                         language: str | None = None,
                         unsubscribe_link: bool = True) -> RenderedMailing:
     """The registration confirmation in ``language`` (default: the invitation's), with
-    the meetings as ``inbjudan.ics`` unless the person is on the wait list; without
+    the meetings as ``inbjudan.ics`` (``invitation.ics``) unless the person is on the wait list; without
     ``unsubscribe_link`` (the person was invited through no list) the footer offers only
     the preferences."""
     opts = options or RenderOptions()
@@ -148,14 +148,15 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
     subject = (tr.gettext("Waiting list: %(title)s") if waitlisted
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
     # One person's confirmation is not in the public archive: no "view in browser" link.
-    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME,
+    filename = ics_filename(lang)
+    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": filename,
            "browser_link": False, "unsubscribe_link": unsubscribe_link}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
                               language=lang, options=opts, brand=inv.brand or None)
     if not inv.meetings or waitlisted:
         return rendered
-    ics = Attachment(FILENAME, CONTENT_TYPE,
-                     meetings_ics(inv, slug, domain=domain, now=now.astimezone(UTC)))
+    ics = Attachment(filename, CONTENT_TYPE, meetings_ics(
+        inv, slug, domain=domain, now=now.astimezone(UTC), language=lang))
     return rendered.with_attachments(ics)
 
 
