@@ -139,9 +139,9 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
                         language: str | None = None,
                         unsubscribe_link: bool = True) -> RenderedMailing:
     """The registration confirmation in ``language`` (default: the invitation's), with
-    the meetings as ``inbjudan.ics`` (``invitation.ics``) unless the person is on the wait list; without
-    ``unsubscribe_link`` (the person was invited through no list) the footer offers only
-    the preferences."""
+    the meetings as ``inbjudan.ics`` (``invitation.ics``, also in ``language``) unless the
+    person is on the wait list; without ``unsubscribe_link`` (the person was invited
+    through no list) the footer offers only the preferences."""
     opts = options or RenderOptions()
     lang = language or inv.language
     tr = i18n.Translator(lang)
