@@ -314,7 +314,9 @@ def show(
     if not r.tracked:
         typer.echo("  clicks: not counted (plan with --track-clicks to count them)")
     else:
-        typer.echo(f"  clicks: {r.clicks} on {len(r.links)} links; unique clickers "
+        on_links = msgn("%(clicks)s on %(n)s link", "%(clicks)s on %(n)s links",
+                        len(r.links), clicks=r.clicks)
+        typer.echo(f"  clicks: {on_links}; unique clickers "
                    f"{r.unique_clickers} of {r.sent} sent ({r.click_rate:.1%})"
                    + ("; per person: on" if r.per_person else ""))
         typer.echo(f"  {'#':>3} {'clicks':>7} {'unique':>7}  link")
@@ -346,7 +348,9 @@ def _change(ctx: typer.Context, ref: str, verb: str) -> None:
             typer.echo(f"mailing {m.id} is {m.status} again")
         else:
             m, n = svc.cancel(s, ref, now)
-            typer.echo(f"mailing {m.id} cancelled; {n} messages will not be sent")
+            typer.echo(msgn("mailing %(id)s cancelled; %(n)s message will not be sent",
+                            "mailing %(id)s cancelled; %(n)s messages will not be sent",
+                            n, id=m.id))
 
 
 @app.command("pause")
@@ -472,10 +476,14 @@ def worker(
             typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
                        f"policy refusals (5.7.x): {report.policy_refusals}")
         if report.deferred:
-            typer.echo(f"{report.deferred} messages wait for the next opening of their send "
-                       "window ('mailer mailings' shows it; a running worker sends them then)")
+            typer.echo(msgn(
+                "%(n)s message waits for the next opening of its send window ('mailer "
+                "mailings' shows it; a running worker sends it then)",
+                "%(n)s messages wait for the next opening of their send window ('mailer "
+                "mailings' shows it; a running worker sends them then)", report.deferred))
         if report.waiting_retries:
-            typer.echo(f"{report.waiting_retries} messages wait for a later retry")
+            typer.echo(msgn("%(n)s message waits for a later retry",
+                            "%(n)s messages wait for a later retry", report.waiting_retries))
         hooks = report.webhooks
         if hooks is not None and (hooks.delivered or hooks.failed_attempts or hooks.waiting):
             typer.echo(f"webhooks: delivered {hooks.delivered}, failed attempts "

@@ -6,6 +6,7 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.services import segments as svc
 from mailer.store.db import transaction
 
@@ -46,8 +47,9 @@ def add(
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         info = svc.save(s, name, list_slug, where)
+    match = msgn("%(n)s subscriber matches now", "%(n)s subscribers match now", info.count)
     typer.echo(f"segment {info.name!r}: list {info.list_slug!r} where "
-               f"{' and '.join(info.conditions)}; {info.count} subscribers match now")
+               f"{' and '.join(info.conditions)}; {match}")
 
 
 @segments_app.command("show")
