@@ -53,7 +53,9 @@ def test_every_check_message_has_swedish_with_the_same_placeholders() -> None:
 SAME_SINGULAR_IN_SWEDISH = {"%(n)s person", "%(seats)s person per organisation",
                             "%(n)s problem"}
 #: Swedish words with one form for both numbers ("1 fel", "2 fel").
-ONE_FORM_IN_SWEDISH = {"%(n)s error", "%(n)s section", "%(n)s problem", "%(n)s recipient"}
+ONE_FORM_IN_SWEDISH = {"%(n)s error", "%(n)s section", "%(n)s problem", "%(n)s recipient",
+                       "recorded %(n)s outcome of an earlier worker that stopped, from its "
+                       "journal"}
 
 
 def test_every_plural_error_has_both_swedish_forms() -> None:

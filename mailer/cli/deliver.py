@@ -414,10 +414,11 @@ def worker(
             def inbox() -> object:
                 r = process_inbox(engine, settings, settings.inbox, now=datetime.now(UTC))
                 if r.processed:
-                    typer.echo(f"inbox {inbox_label(settings)}: {r.processed} new message(s): "
-                               f"{r.hard} hard and {r.soft} soft bounces, {r.complaints} "
-                               f"complaints, {r.policy} policy refusals; {r.suppressed} "
-                               "suppressed")
+                    new = msgn("%(n)s new message", "%(n)s new messages", r.processed)
+                    # counts after their labels: no plural to agree with
+                    typer.echo(f"inbox {inbox_label(settings)}: {new}: bounces: {r.hard} hard, "
+                               f"{r.soft} soft; complaints: {r.complaints}; policy refusals: "
+                               f"{r.policy}; suppressed: {r.suppressed}")
                 return r
         if drain:
             if inbox is not None:  # apply bounces and complaints before sending
@@ -461,11 +462,14 @@ def worker(
             f"sent {report.sent}, failed {report.failed}, unknown {report.unknown}, "
             f"retries {report.retried} in {report.seconds:.1f} s ({report.rate:.0f}/s)")
         if report.settled_from_journal:
-            typer.echo(f"recorded {report.settled_from_journal} outcomes of an earlier worker "
-                       "that stopped, from its journal")
+            typer.echo(msgn("recorded %(n)s outcome of an earlier worker that stopped, from "
+                            "its journal", "recorded %(n)s outcomes of an earlier worker that "
+                            "stopped, from its journal", report.settled_from_journal))
         if report.requeued_at_start:
-            typer.echo(f"re-sent {report.requeued_at_start} messages that were in flight "
-                       "when an earlier worker stopped (they may arrive twice)")
+            typer.echo(msgn("re-sent %(n)s message that was in flight when an earlier worker "
+                            "stopped (it may arrive twice)", "re-sent %(n)s messages that were "
+                            "in flight when an earlier worker stopped (they may arrive twice)",
+                            report.requeued_at_start))
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
@@ -493,10 +497,14 @@ def worker(
                        f"{settings.webhook_disable_after_days:g} days; see 'mailer webhooks "
                        f"log {eid}', then 'mailer webhooks enable {eid}'")
         if report.waiting_rate:
-            typer.echo(f"{report.waiting_rate} messages wait for the rate limit "
-                       "(MAILER_RATE_PER_HOUR / _PER_SECOND); a later run sends them")
+            typer.echo(msgn("%(n)s message waits for the rate limit (MAILER_RATE_PER_HOUR / "
+                            "_PER_SECOND); a later run sends it", "%(n)s messages wait for the "
+                            "rate limit (MAILER_RATE_PER_HOUR / _PER_SECOND); a later run sends "
+                            "them", report.waiting_rate))
         if report.released and not report.paused:
-            typer.echo(f"stopped: {report.released} claimed messages were given back unsent")
+            typer.echo(msgn("stopped: %(n)s claimed message was given back unsent",
+                            "stopped: %(n)s claimed messages were given back unsent",
+                            report.released))
         if report.paused:
             raise MailerError(f"sending paused, no message was marked failed: {report.paused}")
 
