@@ -311,3 +311,29 @@ def test_a_confirmation_in_the_readers_language_has_its_calendar_in_it_too(
     assert ics.filename == filename and f"({filename})" in " ".join(r.text.split())
     first = next(iter(Calendar.from_ical(ics.data).walk("VEVENT")))
     assert str(first["location"]) == location and contact in str(first["description"])
+
+
+@pytest.mark.parametrize(("language", "names"), [
+    ("sv", [f"{SLUG}: inbjudan", f"{SLUG}: påminnelse 7d"]),
+    ("en", [f"{SLUG}: invitation", f"{SLUG}: reminder 7d"])])
+def test_an_invitations_mailings_are_named_in_its_language(
+        settings: Any, engine: Any, language: str, names: list[str]) -> None:
+    from sqlalchemy import select
+
+    from mailer.services.invitation_mail import InvitationMail
+    from mailer.store.db import transaction
+    from mailer.store.invitations import sync_invitation
+    from mailer.store.models import Mailing
+    from tests.invite_helpers import INVITED_AT, PEOPLE, add_people
+
+    inv = _invitation(language)
+    mailer = InvitationMail(settings)
+    with transaction(engine) as s:
+        subs = add_people(s, PEOPLE[:2])
+        row = sync_invitation(s, SLUG, inv, INVITED_AT).row
+        mailer.plan_invitation(s, slug=SLUG, invitation=inv, row=row, list_slug="demo",
+                               now=INVITED_AT)
+        mailer.plan_reminder(s, slug=SLUG, invitation=inv, row=row, offset_key="7d",
+                             subscriber_ids=[sub.id for sub in subs.values()],
+                             now=INVITED_AT)
+        assert list(s.scalars(select(Mailing.name).order_by(Mailing.id))) == names
