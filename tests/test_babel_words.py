@@ -129,6 +129,10 @@ def test_no_plural_is_made_by_hand() -> None:
 
 
 def test_no_template_writes_a_language_by_hand() -> None:
+    for hand_made in ("{{ 'Kontakt' if lang == 'sv' else 'Contact' }}",
+                      '{% if "en" != lang %}', "{% if found.count == 1 %}person{% else %}"):
+        assert _TEMPLATE_COMPARISON.search(hand_made), hand_made
+    assert not _TEMPLATE_COMPARISON.search('{% if pages > 1 %}{{ _n("%(n)s item", x, n) }}')
     templates = [*MAILER.rglob("*.html"), *MAILER.rglob("*.j2"),
                  *(ROOT / "templates").rglob("*.j2")]
     assert len(templates) > 20
