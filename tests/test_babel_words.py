@@ -341,3 +341,17 @@ def test_an_invitations_mailings_are_named_in_its_language(
                              subscriber_ids=[sub.id for sub in subs.values()],
                              now=INVITED_AT)
         assert list(s.scalars(select(Mailing.name).order_by(Mailing.id))) == names
+
+
+def test_the_registration_page_says_when_the_first_year_is_free() -> None:
+    from decimal import Decimal
+
+    from mailer.services.invitations import CostFact
+    from mailer.web.pages import cost_text as page_cost_text
+
+    cost = CostFact(amount=Decimal(8000), per="organisation", first_year_free=True)
+    assert page_cost_text(cost, "sv") == \
+        "8\xa0000 kr per organisation och år (första året kostnadsfritt)"
+    assert page_cost_text(cost, "en") == \
+        "SEK 8,000 per organisation and year (the first year is free)"
+    assert page_cost_text(CostFact(amount=Decimal(900)), "sv") == "900 kr per person och år"
