@@ -1,7 +1,7 @@
 """Load test on loopback: the public web under traffic while a mailing sends and an import runs.
 
     python benchmarks/load.py [--db sqlite|postgresql://postgres@127.0.0.1:5432/NEW_DB]
-                              [--signups 200] [--unsubscribes 50] [--archive-views 20]
+                              [--signups 200] [--unsubscribes 500] [--archive-views 20]
                               [--recipients 5000] [--import-rows 200000]
                               [--logs DIR] [--profile DIR] [--env MAILER_X=value ...]
 
@@ -138,7 +138,8 @@ class LoadResult:
             f"p99 {idle99:.1f} ms",
             f"one-click POST under load:       p50 {self.p(self.loaded_ms, .5):.1f} ms, "
             f"p99 {p99:.1f} ms  ({ratio:.1f}x the idle p99; target < "
-            f"{TARGET_MS[self.dialect]:.0f} ms)",
+            f"{TARGET_MS[self.dialect]:.0f} ms; {len(self.loaded_ms)} POSTs, the slowest "
+            f"{max(self.loaded_ms, default=0.0):.1f} ms)",
             f"sign-up POST under load:         p50 {self.p(self.signup_ms, .5):.1f} ms, "
             f"p99 {self.p(self.signup_ms, .99):.1f} ms",
             *self.phase_lines(),
@@ -818,7 +819,9 @@ def main() -> None:
                     help="sqlite (a file in a temporary folder) or a PostgreSQL URL of an "
                          "empty database")
     ap.add_argument("--signups", type=int, default=200)
-    ap.add_argument("--unsubscribes", type=int, default=50)
+    ap.add_argument("--unsubscribes", type=int, default=500,
+                    help="one-click POSTs under load (500: their p99 is the 6th slowest; "
+                         "of 50 it would be the slowest)")
     ap.add_argument("--archive-views", type=int, default=20)
     ap.add_argument("--recipients", type=int, default=5000)
     ap.add_argument("--import-rows", type=int, default=200_000)

@@ -60,3 +60,23 @@ def test_a_long_idle_connection_is_pinged(pg_url: str,
         assert len(pings) == 1
     finally:
         engine.dispose()
+
+
+def test_connections_used_at_once_stay_open_for_the_next_requests(pg_url: str) -> None:
+    """Fifteen requests at once leave fifteen connections in the pool, not five: a busy
+    ``mailer serve`` does not open (and the server fork) a new connection for the next
+    requests (SQLAlchemy's default keeps 5; benchmarks/load.py measured the difference)."""
+    engine = make_engine(pg_url)
+    try:
+        held = [engine.connect() for _ in range(store_db.PG_POOL_SIZE)]
+        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in held}
+        for c in held:
+            c.close()
+        assert engine.pool.checkedin() == store_db.PG_POOL_SIZE == 15  # type: ignore[attr-defined]
+        again = [engine.connect() for _ in range(store_db.PG_POOL_SIZE)]
+        assert {c.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                for c in again} == pids
+        for c in again:
+            c.close()
+    finally:
+        engine.dispose()

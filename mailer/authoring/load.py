@@ -50,6 +50,9 @@ class Loaded:
     document: BaseModel | None
     problems: list[Problem] = field(default_factory=list)
     includes: list[Path] = field(default_factory=list)
+    #: The file's top-level fields as read (also when the document is not valid), for
+    #: the checks against the workspace (``services.issues.check_issue``).
+    fields: dict[str, object] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -91,6 +94,7 @@ def load_document(path: Path | str, *, today: date | None = None) -> Loaded:
         loaded.problems.append(Problem(msg("expected a mapping of fields (name: value) at the "
                                            "top of the file"), display, 1))
         return loaded
+    loaded.fields = {str(k): v for k, v in src.data.items()}
     registry = kinds()
     kind_name = src.data.get("kind") or DEFAULT_KIND
     loaded.kind = str(kind_name)

@@ -545,12 +545,16 @@ def refuse_if_closed(invitation: Invitation, now: datetime, action: str) -> None
     """Refuse a real send (``action``: "send the invitation", "send reminders") after the
     deadline, naming the deadline and the way out."""
     if invitation.deadline_utc <= now:
+        values = {"action": action, "deadline": f"{invitation.deadline:%Y-%m-%d %H:%M}",
+                  "zone": invitation.timezone}
         raise MailerError(msg(
             "cannot %(action)s: the registration deadline %(deadline)s (%(zone)s) has passed. "
             "Move registration.deadline in issue.yaml if the invitation is still open, or use "
             "--dry-run --now DATETIME to see what would have happened.",
-            action=action, deadline=f"{invitation.deadline:%Y-%m-%d %H:%M}",
-            zone=invitation.timezone))
+            **values).with_admin(msg(
+                "cannot %(action)s: the registration deadline %(deadline)s (%(zone)s) has "
+                "passed. If the invitation is still open, move registration.deadline in its "
+                "issue.yaml", **values)))
 
 
 def parse_invitation(data: object, *, timezone: str = DEFAULT_TIMEZONE) -> Invitation:

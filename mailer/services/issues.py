@@ -24,8 +24,11 @@ def check_issue(path: Path | str, *, today: date, settings: Settings | None,
     None: a mailer.toml that does not load (its own error), brand unchecked; ``engine``
     None: no database yet ('mailer init'), lists unchecked (nothing can tell)."""
     loaded = load_document(path, today=today)
+    # From the valid document, else from the fields as read: an issue with other errors
+    # still hears about an unknown brand or list now, not in a second round.
     doc = loaded.document
-    own = str(getattr(doc, "brand", "") or "")
+    raw_brand = getattr(doc, "brand", None) if doc is not None else loaded.fields.get("brand")
+    own = raw_brand.strip() if isinstance(raw_brand, str) else ""
     if own and settings is not None:
         try:
             settings.check_brand(own, "brand")
@@ -36,7 +39,9 @@ def check_issue(path: Path | str, *, today: date, settings: Settings | None,
             # which stays translatable (the admin shows it in the reader's language).
             loaded.problems.append(Problem(exc.message, str(loaded.path),
                                            line_of(loaded.path, "brand")))
-    lists = [str(x) for x in getattr(doc, "lists", None) or []]
+    raw_lists = getattr(doc, "lists", None) if doc is not None else loaded.fields.get("lists")
+    lists = ([x for x in raw_lists if isinstance(x, str)]
+             if isinstance(raw_lists, list | tuple) else [])
     if lists and engine is not None:
         # An error here, naming the lists there are, not first when the issue is sent.
         with reading(engine) as session:

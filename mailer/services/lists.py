@@ -36,7 +36,7 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
             "starting with a letter or digit, at most 63 characters (e.g. "
             "'medborgardialog')", slug=slug))
     if not name.strip():
-        raise MailerError(msg("--name must not be empty"))
+        raise _empty_name()
     _one_line(name, description)
     if find_list(session, slug) is not None:
         raise MailerError(msg("a list named %(slug)r exists already", slug=slug))
@@ -48,8 +48,14 @@ def create_list(session: Session, slug: str, name: str, *, description: str = ""
 
 def _one_line(name: str, description: str) -> None:
     if has_control(name) or has_control(description):
-        raise MailerError("a list's name and description are one line of text, without "
-                          "control characters")
+        raise MailerError(msg("a list's name and description are one line of text, without "
+                              "control characters"),
+                          field="name" if has_control(name) else "description")
+
+
+def _empty_name() -> MailerError:
+    return MailerError(msg("--name must not be empty").with_admin(
+        msg("the name must not be empty")), field="name")
 
 
 def _brand(settings: Settings | None, brand: str, slug: str) -> str:
@@ -66,7 +72,7 @@ def edit_list(session: Session, settings: Settings, slug: str, *, name: str | No
     _one_line(name or "", description or "")
     if name is not None:
         if not name.strip():
-            raise MailerError("--name must not be empty")
+            raise _empty_name()
         lst.name = name.strip()
     if description is not None:
         lst.description = description

@@ -108,11 +108,13 @@ def plan_mailing(
     lists = [get_list(session, slug) for slug in list_slugs]
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
-                              "too"))
+                              "too").with_admin(msg("conditions (a segment) narrow lists: "
+                                                    "choose a list too")), field="lists")
     send_window = check_window(send_window)
     if not lists and recipients is None:
         raise MailerError(msg("a mailing needs at least one list (--list SLUG) or "
-                              "recipients"))
+                              "recipients").with_admin(msg("choose at least one list")),
+                          field="lists")
     headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
@@ -158,10 +160,11 @@ def check_send_time(at: datetime | None, now: datetime, tz: tzinfo = UTC) -> Non
         if at.tzinfo is None:
             raise MailerError(msg("the send time must carry a time zone"), field="at")
         if at <= now:
+            when = f"{at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
             raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
-                                  "(--at) to send now",
-                                  at=f"{at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"),
-                              field="at")
+                                  "(--at) to send now", at=when).with_admin(msg(
+                                      "the send time %(at)s is in the past; leave the time "
+                                      "empty to send now", at=when)), field="at")
 
 
 def check_window(text: str) -> str:

@@ -50,7 +50,10 @@ def audience(session: Session, *, list_slugs: Sequence[str] = (), where: Sequenc
         if list_slugs and list(list_slugs) != [seg.list.slug]:
             raise MailerError(msg("segment %(segment)r is a part of list %(list)r; leave out "
                                   "--list, or use --where instead of the segment",
-                                  segment=seg.name, list=seg.list.slug))
+                                  segment=seg.name, list=seg.list.slug).with_admin(msg(
+                "segment %(segment)r is a part of list %(list)r; choose only that list, or "
+                "conditions instead of the segment", segment=seg.name, list=seg.list.slug)),
+                field="lists")
         own = conditions(seg.conditions)
         return Audience((seg.list.slug,), own + tuple(c for c in extra if c not in own),
                         seg.name)
@@ -95,7 +98,9 @@ def save(session: Session, name: str, list_slug: str, where: Sequence[str]) -> S
     conds = conditions(where)
     if not conds:
         raise MailerError(msg("a segment needs at least one condition (--where "
-                              "FIELD=VALUE); for the whole list, send to the list"))
+                              "FIELD=VALUE); for the whole list, send to the list").with_admin(
+            msg("a segment needs at least one condition (FIELD=VALUE); for the whole list, "
+                "send to the list")), field="where")
     store.save(session, name, get_list(session, list_slug), [c.text for c in conds])
     return _info(session, name)
 

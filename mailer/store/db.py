@@ -416,11 +416,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                 "MAILER_DATABASE_URL points at PostgreSQL but psycopg is not installed; "
                 "install it with: pip install 'mailer[postgres]'"
             ) from None
-        engine = create_engine(parsed, echo=echo)
+        engine = create_engine(parsed, echo=echo, pool_size=PG_POOL_SIZE,
+                               max_overflow=PG_MAX_OVERFLOW)
         _check_pooled_connections(engine)
         return engine
     raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
+
+#: PostgreSQL connections a process keeps open between uses, and how many more it may
+#: open at busy moments (closed again when given back). SQLAlchemy's default keeps 5: under
+#: the load benchmark's 20 requests at once, ``mailer serve`` then opened and closed a
+#: connection for about one one-click in a hundred, a new server process each time (its
+#: "connect" phase 72-123 ms at p99, 8-13 ms with 15 kept; benchmarks/load.py). Idle
+#: connections cost the server a few MB each; only as many are kept as were used at once.
+PG_POOL_SIZE = 15
+PG_MAX_OVERFLOW = 10
 
 #: A pooled PostgreSQL connection idle this long is pinged before it is used (seconds).
 PG_PING_AFTER = 30.0

@@ -116,12 +116,15 @@ def import_registrations(session: Session, invitation: InvitationRow, data: byte
         good.append(item)
     if wrong and not good:
         found = sorted({w.invitation for w in wrong})
+        values = {"found": ", ".join(repr(f) for f in found), "invitation": invitation.slug,
+                  "ids": ", ".join(sorted(accepted_ids))}
         raise MailerError(msg(
             "this file is for %(found)s, not for %(invitation)r (accepted ids: %(ids)s); "
             "nothing was imported. Check --invitation, or add the external id as "
-            "registration.external_id in issue.yaml",
-            found=", ".join(repr(f) for f in found), invitation=invitation.slug,
-            ids=", ".join(sorted(accepted_ids))))
+            "registration.external_id in issue.yaml", **values).with_admin(msg(
+                "this file is for %(found)s, not for %(invitation)r (accepted ids: %(ids)s); "
+                "nothing was imported. Upload it on that invitation's page, or add the "
+                "external id as registration.external_id in issue.yaml", **values)))
     report.rejected += [Rejected(w.line, w.email, msg(
         "belongs to invitation %(other)r, not %(invitation)r; left out", other=w.invitation,
         invitation=invitation.slug), w.raw) for w in wrong]
@@ -155,7 +158,10 @@ def _apply(session: Session, invitation: InvitationRow, row: RegistrationCsvRow,
         if not create_unknown:
             report.rejected.append(Rejected(
                 row.line, row.email, msg("not a known subscriber; import them first (mailer "
-                                         "subscribers import) or rerun with --create-unknown"),
+                                         "subscribers import) or rerun with --create-unknown"
+                                         ).with_admin(msg(
+                    "not a known subscriber; import them to a list first, or upload the file "
+                    "again with 'Add people we do not know' ticked")),
                 row.raw))
             return
         if not (row.name and row.organisation):

@@ -51,7 +51,9 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
     if sub is None:
         raise NotFound(msg("no subscriber %(email)r; add them with --name and "
                            "--organisation, or import them first (mailer subscribers "
-                           "import)", email=email))
+                           "import)", email=email).with_admin(msg(
+            "no subscriber %(email)r; fill in the name and the organisation to add them, or "
+            "import them to a list first", email=email)), field="email")
     return sub
 
 
@@ -77,7 +79,9 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
         return sub
     if not (name.strip() and organisation.strip()):
         raise NotFound(msg("no subscriber %(email)r; give --name and --organisation to add "
-                           "them", email=email))
+                           "them", email=email).with_admin(msg(
+            "no subscriber %(email)r; fill in the name and the organisation to add them",
+            email=email)), field="email")
     normal = normalise_email(email)
     org = find_or_create_organisation(session, organisation)
     sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),
@@ -129,12 +133,18 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
             "registration for %(invitation)s closed at %(deadline)s (%(zone)s); a coordinator "
             "can still register someone on purpose ('mailer registrations add --late', or "
             "'after the deadline' in the admin)", invitation=invitation.slug,
-            deadline=f"{local:%Y-%m-%d %H:%M}", zone=invitation.timezone))
+            deadline=f"{local:%Y-%m-%d %H:%M}", zone=invitation.timezone).with_admin(msg(
+                "registration for %(invitation)s closed at %(deadline)s (%(zone)s); tick "
+                "'Accept after the deadline' to register someone on purpose",
+                invitation=invitation.slug, deadline=f"{local:%Y-%m-%d %H:%M}",
+                zone=invitation.timezone)))
     org = organisation or subscriber.organisation
     if org is None:
         raise MailerError(msg("%(email)s has no organisation, and seats are counted per "
                               "organisation; give one with --organisation",
-                              email=subscriber.email))
+                              email=subscriber.email).with_admin(msg(
+            "%(email)s has no organisation, and seats are counted per organisation; fill in "
+            "the organisation", email=subscriber.email)), field="organisation")
     row = registration_of(session, invitation.id, subscriber.id)
     if row is not None and row.status in (RegistrationStatus.registered,
                                           RegistrationStatus.waitlisted):

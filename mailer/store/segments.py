@@ -86,7 +86,9 @@ def clause(session: Session, c: Condition,
         if invitation_id is None:
             raise MailerError(msg("condition %(condition)r: 'registered' works only when "
                                   "sending an invitation (mailer invite ID --where "
-                                  "registered=no)", condition=c.text))
+                                  "registered=no)", condition=c.text).with_admin(msg(
+                "condition %(condition)r: 'registered' works only when sending an "
+                "invitation", condition=c.text)), field="where")
         answered = exists().where(
             RegistrationRow.invitation_id == invitation_id,
             RegistrationRow.subscriber_id == Subscriber.id,
@@ -164,7 +166,9 @@ def get(session: Session, name: str) -> Segment:
         known = ", ".join(session.scalars(select(Segment.name).order_by(Segment.name)))
         if not known:
             raise NotFound(msg("no segment %(name)r; there are no segments yet (mailer "
-                               "segments add NAME --list L --where …)", name=name))
+                               "segments add NAME --list L --where …)", name=name).with_admin(
+                msg("no segment %(name)r; there are no segments yet (add one on the "
+                    "Segments page)", name=name)), field="segment")
         raise NotFound(msg("no segment %(name)r; known segments: %(known)s", name=name,
                            known=known))
     return seg

@@ -190,7 +190,12 @@ def test_compose_an_issue_from_typed_items(client: TestClient, team: dict[str, i
 
 
 def test_autosave_answers_with_the_problems(client: TestClient, team: dict[str, int],
-                                            flagship: Path) -> None:
+                                            flagship: Path, engine: Engine) -> None:
+    from mailer.services.lists import create_list
+    from mailer.store.db import transaction
+
+    with transaction(engine) as s:  # the issue's list: its only error is the title
+        create_list(s, "medborgardialog", "Medborgardialog", language="sv")
     login(client, EMAILS["editor"])
     page = client.get(f"/admin/issues/{FLAGSHIP}")
     r = client.post(f"/admin/issues/{FLAGSHIP}", headers={"accept": "application/json"},
@@ -320,3 +325,48 @@ def test_editor_checks_lists_against_the_workspace_as_issue_check_does(
                            env={"MAILER_DATABASE_URL": settings.db_url,
                                 "MAILER_SECRET_KEY": TEST_SECRET})
     assert r.exit_code == 1 and "lists: no list 'finns-inte'" in r.output, r.output
+
+
+def test_lists_are_checked_everywhere_and_beside_other_errors(
+        client: TestClient, team: dict[str, int], flagship: Path, settings: Settings,
+        engine: Engine) -> None:
+    """One check (services.issues.check_issue) on the issue list, the issue's page, the
+    API's issue and its list of issues, and the command line; an unknown list is found
+    also when the issue has other errors (it was checked only once those were fixed, so
+    the editor met it in a second round, and the list and the API never found it)."""
+    from mailer.services.lists import create_list
+    from mailer.store.db import transaction
+    from tests.admin.conftest import token_for
+
+    with transaction(engine) as s:
+        create_list(s, "medborgardialog", "Medborgardialog", language="sv")
+    yaml = flagship / "issue.yaml"
+    text = yaml.read_text(encoding="utf-8")
+    assert "\nlists: [medborgardialog]\n" in text and "\nnumber: 6\n" in text
+    yaml.write_text(text.replace("\nlists: [medborgardialog]\n", "\nlists: [finns-inte]\n")
+                    .replace("\nnumber: 6\n", "\nnumber: sex\n"), encoding="utf-8")
+    unknown = "no list 'finns-inte'; known lists: medborgardialog"
+
+    _register()
+
+    r = CliRunner().invoke(cli, ["--workspace", str(settings.workspace), "issue", "check",
+                                 str(flagship), "--today", "2023-06-01"],
+                           env={"MAILER_DATABASE_URL": settings.db_url,
+                                "MAILER_SECRET_KEY": TEST_SECRET})
+    assert r.exit_code == 1 and f"lists: {unknown}" in r.output, r.output
+    assert "number" in r.output  # the other error, in the same round
+
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    detail = client.get(f"/api/issues/{FLAGSHIP}", headers=editor)
+    assert detail.status_code == 200, detail.text
+    fields = {p["field"]: p["message"] for p in detail.json()["problems"]
+              if p["severity"] == "error"}
+    assert fields.get("lists") == unknown and "number" in fields, fields
+    [listed] = [i for i in client.get("/api/issues", headers=editor).json()
+                if i["name"] == FLAGSHIP]
+    assert listed["errors"] == len(fields) == 2, listed
+
+    login(client, EMAILS["editor"], lang="en")
+    page = client.get("/admin/issues")
+    row = page.text.split(f"<code>{FLAGSHIP}</code>")[1].split("</tr>")[0]
+    assert "2 errors" in row and "<td>finns-inte</td>" in row, row

@@ -290,8 +290,9 @@ EXPECTED = {
                              "inte CSV. I Excel: Arkiv → Spara som",
                              "this is an Excel workbook (or another ZIP/OLE file), not CSV. "
                              "In Excel: File → Save as"),
-    "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; ange namn och "
-                       "organisation", "no subscriber 'ny.person@uppsala.se'; give --name"),
+    "unknown person": ("det finns ingen prenumerant 'ny.person@uppsala.se'; fyll i namn och "
+                       "organisation", "no subscriber 'ny.person@uppsala.se'; fill in the "
+                       "name and the organisation"),
 }
 
 

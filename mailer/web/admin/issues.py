@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from mailer.authoring import DOCUMENT_NAME, Loaded, load_document
 from mailer.config import Settings
 from mailer.domain.findings import msg
@@ -22,6 +24,7 @@ from mailer.render.i18n import Translator, describe_problem
 from mailer.render.preview import fingerprint, problems_page
 from mailer.render.sample import personalise, sample_values
 from mailer.render.types import RenderedMailing
+from mailer.services.issues import check_issue
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
@@ -59,22 +62,29 @@ class IssueSummary:
 
 
 def summarise(loaded: Loaded, raw_title: str = "") -> IssueSummary:
+    """A row of the list; an issue with errors shows the title and lists as written."""
     doc = loaded.document
+    written = {k: v for k, v in loaded.fields.items() if doc is None}
+    lists = written.get("lists")
+    as_written = [x for x in lists if isinstance(x, str)] if isinstance(lists, list) else []
+    title = next((t for t in (getattr(doc, "subject", None), getattr(doc, "title", None),
+                              written.get("subject"), written.get("title"), raw_title)
+                  if isinstance(t, str) and t.strip()), loaded.folder.name)
     return IssueSummary(
-        name=loaded.folder.name, kind=loaded.kind,
-        title=(getattr(doc, "subject", None) or getattr(doc, "title", None) or raw_title
-               or loaded.folder.name),
+        name=loaded.folder.name, kind=loaded.kind, title=title,
         number=getattr(doc, "number", None), year=getattr(doc, "year", None),
         errors=len(loaded.errors), warnings=len(loaded.warnings),
-        lists=tuple(getattr(doc, "lists", ()) or ()), date=getattr(doc, "date", None))
+        lists=tuple(getattr(doc, "lists", ()) or as_written), date=getattr(doc, "date", None))
 
 
-def list_issues(settings: Settings, today: dt.date) -> list[IssueSummary]:
-    """Every issue folder in the workspace, newest name first, checked."""
+def list_issues(settings: Settings, today: dt.date,
+                engine: Engine | None = None) -> list[IssueSummary]:
+    """Every issue folder in the workspace, newest name first, checked as ``mailer issue
+    check`` checks it (with ``engine``, its ``lists:`` against the workspace's too)."""
     root = issues_dir(settings)
     if not root.is_dir():
         return []
-    return [summarise(load_document(folder, today=today))
+    return [summarise(check_issue(folder, today=today, settings=settings, engine=engine))
             for folder in sorted(root.iterdir(), reverse=True)
             if folder.is_dir() and (folder / DOCUMENT_NAME).is_file()
             and NAME_RE.match(folder.name)]

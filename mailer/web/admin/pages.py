@@ -91,6 +91,9 @@ def _localiser(lang: str) -> Callable[[str], str]:
     page = translator(lang)
 
     def localise(message: str) -> str:
+        # A service's message whose advice is the command line's ("--list SLUG") carries
+        # the admin's own words for it (``Msg.with_admin``).
+        message = getattr(message, "admin", None) or message
         return tr.localise(message) if hasattr(message, "msgid") else page(message)
 
     return localise

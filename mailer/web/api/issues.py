@@ -18,6 +18,7 @@ from mailer.render.documents import options_for, render_document
 from mailer.services import brands, clicks
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
+from mailer.services.issues import check_issue
 from mailer.services.mailings import MailingProgress
 from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
@@ -59,15 +60,17 @@ def _issue(s: IssueSummary) -> IssueOut:
 def issues(request: Request, me: Principal = VIEW) -> list[IssueOut]:
     """Every issue folder in the workspace, checked (errors must be fixed before sending)."""
     web = request.app.state.web
-    return [_issue(s) for s in list_issues(web.settings, local_today(web.settings, web.now()))]
+    return [_issue(s) for s in list_issues(web.settings, local_today(web.settings, web.now()),
+                                           web.engine)]
 
 
 @router.get("/issues/{name}", response_model=IssueDetail, tags=["issues"])
 def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
     """One issue with every problem the checks find (file, line, field)."""
     web = request.app.state.web
-    loaded = load_document(issue_folder(web.settings, name),
-                           today=local_today(web.settings, web.now()))
+    loaded = check_issue(issue_folder(web.settings, name),
+                         today=local_today(web.settings, web.now()), settings=web.settings,
+                         engine=web.engine)
     base = _issue(summarise(loaded))
     return IssueDetail(**base.model_dump(), problems=[
         ProblemOut(message=p.message, file=p.file, line=p.line, field=p.field,

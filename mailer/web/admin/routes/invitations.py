@@ -89,8 +89,9 @@ async def add_registration(request: Request, slug: str, me: Principal = MANAGE) 
                          organisation=values["organisation"], late=form.get("late") == "1",
                          now=web.now())
     except MailerError as exc:
+        field = exc.field if exc.field == "organisation" else "email"
         return await _detail_page(request, slug, status=422, values=values,
-                                  errors={"email": exc.message})
+                                  errors={field: exc.message})
     return await _detail_page(request, slug, added=added.message)
 
 

@@ -68,7 +68,7 @@ def item_of(problem: Problem) -> tuple[int, int] | None:
 async def issues_page(request: Request, me: Principal = VIEW) -> Response:
     web = web_of(request)
     issues = await run_in_threadpool(list_issues, web.settings,
-                                     local_today(web.settings, web.now()))
+                                     local_today(web.settings, web.now()), web.engine)
     by_source = await read(request, mailings.mailings_by_source)
     return render(request, "issues.html", issues=issues, by_source=by_source,
                   workspace=issues_dir(web.settings))

@@ -80,7 +80,7 @@ async def add_list(request: Request, me: Principal = MANAGE) -> Response:
                  brand=values["brand"], settings=web_of(request).settings)
     except MailerError as exc:
         lists = await read(request, list_counts)
-        field = "brand" if "brand" in exc.message else "slug"
+        field = exc.field or ("brand" if "brand" in exc.message else "slug")
         return render(request, "lists.html", status=422, lists=lists, values=values,
                       errors={field: exc.message}, brands=_brands(request))
     return redirect(f"/admin/lists/{values['slug']}", "created")

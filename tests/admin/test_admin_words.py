@@ -1,0 +1,97 @@
+"""The admin gives the admin's advice, not the command line's: a service's message whose
+way out is a CLI option ("--name", "--late", "--dry-run --now") carries the admin's own
+words (``Msg.with_admin``), and the admin's pages show those."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.admin.conftest import EMAILS, csrf, login, post_form
+from tests.admin.test_admin_invitations import network  # noqa: F401 (a fixture)
+from tests.invite_helpers import SLUG
+
+AFTER = datetime(2023, 2, 16, 9, 0, tzinfo=UTC)  # the deadline was 2023-02-15 23:59
+OPTION = re.compile(r"(?<![\w-])--[a-z]")
+ROOT = Path(__file__).resolve().parents[2] / "mailer"
+
+#: Messages with a CLI option that the admin may show as they are, and why.
+CLI_WORDS_ALLOWED = {
+    # names each edge's way: "--again (admin: tick 'Send it again'; API: ...)"
+    "services/mailings.py": ("this issue was already sent", "nobody to send to"),
+    # `registrations transfer` exists on the command line and the API only
+    "services/invitations.py": ("no subscriber %(email)r; give --name to add them as a "
+                                "colleague",),
+    # --rejected PATH: only the command line writes rejected rows where it is told
+    "store/importer.py": ("cannot write the rejected rows",),
+    # the admin cannot send or sync an invitation: the command line is the way
+    "store/invitations.py": ("no invitation %(slug)r in the database",),
+}
+
+
+def _unwrapped_cli_messages() -> list[str]:
+    """``msg()``/``msgn()`` calls in services/, store/ and domain/ (all reach the admin)
+    whose text names a CLI option and that carry no admin wording."""
+    found = []
+    for layer in ("services", "store", "domain"):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            wrapped = {id(n.func.value) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                       and isinstance(n.func, ast.Attribute) and n.func.attr == "with_admin"}
+            rel = path.relative_to(ROOT).as_posix()
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ("msg", "msgn")) or id(node) in wrapped:
+                    continue
+                text = " ".join(a.value for a in node.args
+                                if isinstance(a, ast.Constant) and isinstance(a.value, str))
+                if OPTION.search(text) and not any(
+                        text.startswith(ok) for ok in CLI_WORDS_ALLOWED.get(rel, ())):
+                    found.append(f"{rel}:{node.lineno}: {text[:100]}")
+    return found
+
+
+def test_every_message_with_cli_advice_has_the_admins_words() -> None:
+    assert _unwrapped_cli_messages() == [], (
+        "give these the admin's words with .with_admin(msg(...)), or allow them above "
+        "with the reason")
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "the name must not be empty"),
+                                            ("sv", "namnet får inte vara tomt")])
+def test_an_empty_list_name_is_named_at_its_field_in_the_admins_words(
+        client: TestClient, team: dict[str, int], lang: str, words: str) -> None:
+    login(client, EMAILS["admin"], lang=lang)
+    r = post_form(client, "/admin/lists", "/admin/lists",
+                  {"slug": "tom", "name": "   ", "language": "sv"})
+    assert r.status_code == 422, r.text
+    assert f'<p class="error" id="name-error">{words}</p>' in r.text
+    assert "--name" not in r.text
+
+
+def test_after_the_deadline_the_admin_is_told_what_it_can_do(
+        client: TestClient, app: FastAPI, team: dict[str, int],
+        network: dict[str, int]) -> None:  # noqa: F811
+    app.state.web.now = lambda: AFTER
+    login(client, EMAILS["coordinator"], lang="en")
+    # A reminder confirmed on a page opened before the deadline, sent after it.
+    page = client.get(f"/admin/invitations/{SLUG}/remind")
+    r = client.post(f"/admin/invitations/{SLUG}/remind",
+                    data={"csrf_token": csrf(page.text), "confirm": "1", "expected": "0"})
+    assert r.status_code == 400, r.text
+    assert ("cannot send reminders: the registration deadline 2023-02-15 23:59 "
+            "(Europe/Stockholm) has passed. If the invitation is still open, move "
+            "registration.deadline in its issue.yaml") in r.text
+    assert "--dry-run" not in r.text and "--now" not in r.text
+    # Someone registered by hand after the deadline, without ticking the box.
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/registrations",
+                  {"email": "anna.andersson@hylte.se"})
+    assert r.status_code == 422, r.text
+    assert "tick &#39;Accept after the deadline&#39; to register someone on purpose" in r.text
+    assert "--late" not in r.text and "mailer registrations" not in r.text
