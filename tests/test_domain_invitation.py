@@ -24,6 +24,7 @@ from mailer.domain.invitation import (
     seats_text,
 )
 from mailer.errors import MailerError
+from mailer.render.i18n import Translator
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICIALS = ROOT / "issues" / "2023-natverk-tjanstepersoner" / "issue.yaml"
@@ -57,7 +58,7 @@ def test_the_2023_network_as_in_the_seed(officials: dict[str, Any]) -> None:
     assert [o.key for o in inv.reminder_offsets] == ["7d", "1d"]
     assert inv.period is not None and inv.period.reconfirmation_years() == [2024, 2025, 2026]
     assert inv.errors() == []
-    assert seats_text(inv.seats) == "1–2 personer per organisation"
+    assert Translator("sv").localise(seats_text(inv.seats)) == "1–2 personer per organisation"
 
 
 def test_the_2019_network() -> None:
@@ -173,5 +174,5 @@ def test_defaults() -> None:
                                      "deadline": "2015-11-15"},
     })
     assert [o.key for o in inv.reminder_offsets] == ["7d", "1d"]
-    assert inv.mail_subject == "Inbjudan: Masterclass"
+    assert Translator("sv").localise(inv.mail_subject) == "Inbjudan: Masterclass"
     assert inv.first_meeting is None and inv.errors() == []

@@ -16,7 +16,8 @@ from tests.browser_support import launch_chromium, screenshot
 def test_flagship_fits_mobile_and_desktop() -> None:
     rendered = render_issue(load_valid(flagship_path()),
                             RenderOptions(asset_base_url="https://nyhetsbrev.example.org/media"))
-    html, _ = personalise(rendered, sample_values("https://nyhetsbrev.example.org"))
+    html, _ = personalise(rendered, sample_values("https://nyhetsbrev.example.org",
+                                                  language=rendered.language))
     with launch_chromium() as browser:
         for width in (375, 640):
             page = browser.new_page(viewport={"width": width, "height": 900})

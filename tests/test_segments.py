@@ -263,9 +263,12 @@ def test_cli_send_where_and_segments(cli_ws: list[str], engine: Engine,
                   "--where", "org.kind=region"])
     assert r.exit_code == 0, r.output
     assert "2 subscribers match now" in r.output
+    r = run(app, [*cli_ws, "segments", "add", "skane", "--list", "natverk",
+                  "--where", "org.county=Skåne"])
+    assert r.exit_code == 0 and "; 1 subscriber matches now" in r.output, r.output
     r = run(app, [*cli_ws, "segments", "show", "regioner", "--where", "org.county=Skåne"])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("1 active subscribers of natverk where org.kind=region and "
+    assert r.output.startswith("1 active subscriber of natverk where org.kind=region and "
                                "org.county=Skåne") and "cia@skane.se" in r.output
     r = run(app, [*cli_ws, "segments"])
     assert "regioner" in r.output and "org.kind=region" in r.output

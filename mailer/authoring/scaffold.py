@@ -15,6 +15,7 @@ from mailer.authoring.examples import FLAGSHIP, flagship_path
 from mailer.authoring.load import DOCUMENT_NAME
 from mailer.domain.content import SCAFFOLD_TEXTS
 from mailer.errors import MailerError
+from mailer.render.i18n import LANGUAGES, Translator, newsletter_heading
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def folder_name(year: int, number: int, month: int, language: str = "sv") -> str
     """``2023-nr07-juni``: year, then the number with two digits, then the month in words,
     so that folders sort in issue order (nr 7 after nr 6, nr 10 after nr 9)."""
     name = format_date(dt.date(year, month, 1), "MMMM",
-                       locale=language if language in ("sv", "en") else "sv").lower()
+                       locale=language if language in LANGUAGES else "sv").lower()
     return f"{year}-nr{number:02d}-{unidecode_ascii(name)}"
 
 
@@ -78,7 +79,6 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
     last = prev[-1].data if prev else {}
     month = month or (today.month if year == today.year else 1)
     language = last.get("language", "sv")
-    texts = SCAFFOLD_TEXTS.get(language, SCAFFOLD_TEXTS["sv"])
     # The example with every field of every item type: the workspace's copy, else the one
     # shipped with mailer (a new workspace has none).
     example = issues_dir / FLAGSHIP / DOCUMENT_NAME
@@ -87,9 +87,11 @@ def new_issue(issues_dir: Path, *, today: dt.date, year: int | None = None,
     folder = issues_dir / folder_name(year, number, month, language)
     if folder.exists():
         raise MailerError(f"{folder} already exists; choose another --year or remove it")
-    heading = (f"Nyhetsbrev nr {number} år {year}" if language == "sv"
-               else f"Newsletter no. {number}, {year}")
-    name = last.get("name") or "Vårt nyhetsbrev"
+    said_in = language if language in LANGUAGES else "sv"  # `issue check` names the rest
+    say = Translator(said_in).gettext
+    texts = SCAFFOLD_TEXTS.translated(say)
+    heading = newsletter_heading(number, year, said_in)
+    name = last.get("name") or say("Our newsletter")
     editor = last.get("editor") or {}
     lists = last.get("lists") or []
     lines = [

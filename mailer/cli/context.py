@@ -42,7 +42,3 @@ class AppContext:
         """The engine without the migration check (for ``init`` and ``db upgrade``)."""
         return make_engine(self.settings.db_url)
 
-
-def count(n: int, noun: str) -> str:
-    """ "1 recipient", "2 recipients": the command line speaks English, in agreement."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -15,7 +15,8 @@ import typer
 from sqlalchemy.orm import Session
 
 from mailer.cli import app
-from mailer.cli.context import AppContext, count
+from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
 from mailer.services import brands, segments
@@ -151,19 +152,21 @@ def send(
                                  tz=c.settings.tz)
         suppressed = left_out(s, list(svc.get_mailing(s, planned.mailing_id).list_ids))
     m, n = planned.mailing_id, planned.queued
+    recipients = msgn("%(n)s recipient", "%(n)s recipients", n)
     if target.conditions:
         typer.echo("only subscribers where " + " and ".join(c.text for c in target.conditions))
     if when:
         typer.echo(f"mailing {m} scheduled for {_local(when, c)} ({c.settings.timezone}): "
-                   f"{count(n, 'recipient')} now; a running 'mailer worker' sends it")
+                   f"{recipients} now; a running 'mailer worker' sends it")
         if not n:
             typer.echo("nobody would get it now: who is on its lists at that time gets it; "
                        "if nobody is, the mailing is cancelled then")
     else:
-        typer.echo(f"mailing {m} queued for {count(n, 'recipient')}; "
+        typer.echo(f"mailing {m} queued for {recipients}; "
                    "run 'mailer worker' (or 'mailer worker --drain') to send")
     if suppressed:
-        typer.echo(f"{count(suppressed, 'subscriber')} of these lists left out: their "
+        left = msgn("%(n)s subscriber", "%(n)s subscribers", suppressed)
+        typer.echo(f"{left} of these lists left out: their "
                    "address is on the suppression list (see 'mailer suppressions')")
     if src.warnings:  # e.g. an event that has passed by the day it goes out
         _print_warnings(src.warnings)
@@ -311,7 +314,9 @@ def show(
     if not r.tracked:
         typer.echo("  clicks: not counted (plan with --track-clicks to count them)")
     else:
-        typer.echo(f"  clicks: {r.clicks} on {len(r.links)} links; unique clickers "
+        on_links = msgn("%(clicks)s on %(n)s link", "%(clicks)s on %(n)s links",
+                        len(r.links), clicks=r.clicks)
+        typer.echo(f"  clicks: {on_links}; unique clickers "
                    f"{r.unique_clickers} of {r.sent} sent ({r.click_rate:.1%})"
                    + ("; per person: on" if r.per_person else ""))
         typer.echo(f"  {'#':>3} {'clicks':>7} {'unique':>7}  link")
@@ -343,7 +348,9 @@ def _change(ctx: typer.Context, ref: str, verb: str) -> None:
             typer.echo(f"mailing {m.id} is {m.status} again")
         else:
             m, n = svc.cancel(s, ref, now)
-            typer.echo(f"mailing {m.id} cancelled; {n} messages will not be sent")
+            typer.echo(msgn("mailing %(id)s cancelled; %(n)s message will not be sent",
+                            "mailing %(id)s cancelled; %(n)s messages will not be sent",
+                            n, id=m.id))
 
 
 @app.command("pause")
@@ -407,10 +414,11 @@ def worker(
             def inbox() -> object:
                 r = process_inbox(engine, settings, settings.inbox, now=datetime.now(UTC))
                 if r.processed:
-                    typer.echo(f"inbox {inbox_label(settings)}: {r.processed} new message(s): "
-                               f"{r.hard} hard and {r.soft} soft bounces, {r.complaints} "
-                               f"complaints, {r.policy} policy refusals; {r.suppressed} "
-                               "suppressed")
+                    new = msgn("%(n)s new message", "%(n)s new messages", r.processed)
+                    # counts after their labels: no plural to agree with
+                    typer.echo(f"inbox {inbox_label(settings)}: {new}: bounces: {r.hard} hard, "
+                               f"{r.soft} soft; complaints: {r.complaints}; policy refusals: "
+                               f"{r.policy}; suppressed: {r.suppressed}")
                 return r
         if drain:
             if inbox is not None:  # apply bounces and complaints before sending
@@ -454,11 +462,14 @@ def worker(
             f"sent {report.sent}, failed {report.failed}, unknown {report.unknown}, "
             f"retries {report.retried} in {report.seconds:.1f} s ({report.rate:.0f}/s)")
         if report.settled_from_journal:
-            typer.echo(f"recorded {report.settled_from_journal} outcomes of an earlier worker "
-                       "that stopped, from its journal")
+            typer.echo(msgn("recorded %(n)s outcome of an earlier worker that stopped, from "
+                            "its journal", "recorded %(n)s outcomes of an earlier worker that "
+                            "stopped, from its journal", report.settled_from_journal))
         if report.requeued_at_start:
-            typer.echo(f"re-sent {report.requeued_at_start} messages that were in flight "
-                       "when an earlier worker stopped (they may arrive twice)")
+            typer.echo(msgn("re-sent %(n)s message that was in flight when an earlier worker "
+                            "stopped (it may arrive twice)", "re-sent %(n)s messages that were "
+                            "in flight when an earlier worker stopped (they may arrive twice)",
+                            report.requeued_at_start))
         for mid in report.missed:
             typer.echo(f"mailing {mid} MISSED: its time passed beyond the grace "
                        "(see 'mailer mailings')")
@@ -469,10 +480,14 @@ def worker(
             typer.echo(f"bounced at once: {report.bounced} ({report.suppressed} suppressed); "
                        f"policy refusals (5.7.x): {report.policy_refusals}")
         if report.deferred:
-            typer.echo(f"{report.deferred} messages wait for the next opening of their send "
-                       "window ('mailer mailings' shows it; a running worker sends them then)")
+            typer.echo(msgn(
+                "%(n)s message waits for the next opening of its send window ('mailer "
+                "mailings' shows it; a running worker sends it then)",
+                "%(n)s messages wait for the next opening of their send window ('mailer "
+                "mailings' shows it; a running worker sends them then)", report.deferred))
         if report.waiting_retries:
-            typer.echo(f"{report.waiting_retries} messages wait for a later retry")
+            typer.echo(msgn("%(n)s message waits for a later retry",
+                            "%(n)s messages wait for a later retry", report.waiting_retries))
         hooks = report.webhooks
         if hooks is not None and (hooks.delivered or hooks.failed_attempts or hooks.waiting):
             typer.echo(f"webhooks: delivered {hooks.delivered}, failed attempts "
@@ -482,10 +497,14 @@ def worker(
                        f"{settings.webhook_disable_after_days:g} days; see 'mailer webhooks "
                        f"log {eid}', then 'mailer webhooks enable {eid}'")
         if report.waiting_rate:
-            typer.echo(f"{report.waiting_rate} messages wait for the rate limit "
-                       "(MAILER_RATE_PER_HOUR / _PER_SECOND); a later run sends them")
+            typer.echo(msgn("%(n)s message waits for the rate limit (MAILER_RATE_PER_HOUR / "
+                            "_PER_SECOND); a later run sends it", "%(n)s messages wait for the "
+                            "rate limit (MAILER_RATE_PER_HOUR / _PER_SECOND); a later run sends "
+                            "them", report.waiting_rate))
         if report.released and not report.paused:
-            typer.echo(f"stopped: {report.released} claimed messages were given back unsent")
+            typer.echo(msgn("stopped: %(n)s claimed message was given back unsent",
+                            "stopped: %(n)s claimed messages were given back unsent",
+                            report.released))
         if report.paused:
             raise MailerError(f"sending paused, no message was marked failed: {report.paused}")
 

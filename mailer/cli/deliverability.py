@@ -9,6 +9,7 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.services import deliverability as svc
@@ -22,12 +23,14 @@ def _inbox(ctx: typer.Context, source: str) -> None:
         raise MailerError("give the mailbox (mailer inbox PATH-OR-imaps://…) or set "
                           "MAILER_INBOX")
     r = svc.process_inbox(c.engine, c.settings, where, now=datetime.now(UTC))
-    typer.echo(f"read {r.read} message(s), {r.already} processed before; "
+    read = msgn("read %(n)s message", "read %(n)s messages", r.read)
+    suppressed = msgn("suppressed %(n)s address", "suppressed %(n)s addresses", r.suppressed)
+    ended = msgn("%(n)s subscription ended", "%(n)s subscriptions ended", r.unsubscribed)
+    typer.echo(f"{read}, {r.already} processed before; "
                f"bounces: {r.hard} hard, {r.soft} soft, {r.policy} policy (5.7.x); "
                f"complaints {r.complaints}; unsubscribe requests {r.requests}; "
                f"auto-replies {r.auto_replies}; delay notices {r.warnings}; other {r.other}")
-    typer.echo(f"suppressed {r.suppressed} address(es); {r.unsubscribed} subscription(s) "
-               "ended")
+    typer.echo(f"{suppressed}; {ended}")
     if r.policy:
         typer.echo("WARNING: receivers refused our mail for policy reasons (5.7.x: "
                    "authentication or reputation); check 'mailer doctor'", err=True)

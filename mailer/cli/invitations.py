@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.domain.invitation import Invitation, meetings, seats_text
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.domain.reminders import SlotState, invitation_slots
@@ -129,7 +130,7 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
         inv, row = d.invitation, d.row
         typer.echo(f"{inv.title}\n  deadline: {_local(inv.deadline, inv)} ({inv.timezone})"
                    f"{'  (passed)' if inv.deadline_utc <= at else ''}")
-        typer.echo(f"  seats: {seats_text(inv.seats, 'en')}"
+        typer.echo(f"  seats: {seats_text(inv.seats)}"
                    f"{', transferable' if inv.seats.transferable else ''}"
                    f"{', wait list' if inv.seats.waitlist else ''}")
         typer.echo(f"  invitees: {d.invitees}"
@@ -210,8 +211,10 @@ def list_registrations(ctx: typer.Context, slug: str = typer.Argument(..., metav
         total = 0
         for g in groups:
             total += len(g.registered)
-            typer.echo(f"{g.organisation}: {len(g.registered)} of {g.limit} seats, "
-                       f"{g.remaining} left")
+            typer.echo(msgn("%(organisation)s: %(taken)s of %(n)s seat, %(left)s left",
+                            "%(organisation)s: %(taken)s of %(n)s seats, %(left)s left",
+                            g.limit, organisation=g.organisation, taken=len(g.registered),
+                            left=g.remaining))
             for label, rows in (("registered", g.registered), ("wait list", g.waitlisted),
                                 ("", g.other)):
                 for r in rows:
@@ -221,7 +224,8 @@ def list_registrations(ctx: typer.Context, slug: str = typer.Argument(..., metav
                     typer.echo(f"  {r.subscriber.name or '-':<28} {r.subscriber.email:<36} "
                                f"{state:<22} {r.how.value:<11} {_local(r.registered_at, inv)}")
         orgs = sum(1 for g in groups if g.registered)
-        typer.echo(f"{total} registered from {orgs} organisation{'' if orgs == 1 else 's'}")
+        typer.echo(msgn("%(total)s registered from %(n)s organisation",
+                        "%(total)s registered from %(n)s organisations", orgs, total=total))
 
 
 @registrations_app.command("import")

@@ -12,9 +12,10 @@ import typer
 from mailer.authoring import Loaded, document_path, load_document
 from mailer.authoring.scaffold import new_issue
 from mailer.cli import app
-from mailer.cli.context import AppContext, count
+from mailer.cli.context import AppContext
 from mailer.config import parse_sender
 from mailer.domain.content import Issue
+from mailer.domain.findings import msgn
 from mailer.errors import ConfigError, MailerError
 from mailer.services.brands import Signature
 from mailer.store.db import reading
@@ -83,16 +84,18 @@ def check(
     loaded = check_issue(path, today=_parse_day(today), settings=settings, engine=engine)
     for problem in loaded.problems:
         typer.echo(str(problem), err=problem.severity == "error")
-    errors, warnings = len(loaded.errors), len(loaded.warnings)
-    if errors or loaded.document is None:
-        typer.echo(f"{loaded.path}: {count(errors, 'error')}, {count(warnings, 'warning')}",
-                   err=True)
+    errors = msgn("%(n)s error", "%(n)s errors", len(loaded.errors))
+    warnings = msgn("%(n)s warning", "%(n)s warnings", len(loaded.warnings))
+    if loaded.errors or loaded.document is None:
+        typer.echo(f"{loaded.path}: {errors}, {warnings}", err=True)
         raise typer.Exit(1)
     doc = loaded.document
-    items = sum(len(s.items) for s in getattr(doc, "sections", []))
-    what = (f"{loaded.kind} nr {doc.number} {doc.year}, {count(len(doc.sections), 'section')}, "
-            f"{count(items, 'item')}" if isinstance(doc, Issue) else loaded.kind)
-    typer.echo(f"ok: {loaded.path} ({what}); {count(warnings, 'warning')}")
+    what = loaded.kind
+    if isinstance(doc, Issue):
+        sections = msgn("%(n)s section", "%(n)s sections", len(doc.sections))
+        items = msgn("%(n)s item", "%(n)s items", sum(len(s.items) for s in doc.sections))
+        what = f"{loaded.kind} nr {doc.number} {doc.year}, {sections}, {items}"
+    typer.echo(f"ok: {loaded.path} ({what}); {warnings}")
 
 
 def _signature(c: AppContext, loaded: Loaded) -> Signature:
@@ -135,7 +138,7 @@ def render(
     looks = _signature(c, loaded)
     rendered = render_document(loaded.document, loaded.kind,
                                options_for(settings, loaded.folder, brand=looks.brand))
-    values = sample_values(settings.base_url, settings.secret_key)
+    values = sample_values(settings.base_url, settings.secret_key, language=rendered.language)
     html, text = personalise(rendered, values)
     eml = bytes(sample_message(rendered, parse_sender(looks.sender), values))
     media = [f for f in loaded.folder.iterdir()
@@ -184,12 +187,14 @@ def preview(
         loaded = load_document(file)
         if not loaded.ok:
             lines = [str(p) for p in loaded.problems]
-            return Snapshot("", problems_page(count(len(loaded.errors), "problem"), lines),
+            problems = msgn("%(n)s problem", "%(n)s problems", len(loaded.errors))
+            return Snapshot("", problems_page(problems, lines),
                             "\n".join(lines), False)
         options = options_for(settings, loaded.folder, asset_base_url=f"{base}/media",
                               brand=_signature(c, loaded).brand)
         rendered = render_document(loaded.document, loaded.kind, options)
-        html, text = personalise(rendered, sample_values(base, settings.secret_key))
+        html, text = personalise(rendered, sample_values(base, settings.secret_key,
+                                                         language=rendered.language))
         return Snapshot("", html, text, True)
 
     watched = [file.parent, *template_dirs(settings.workspace)]

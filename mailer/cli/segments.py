@@ -6,6 +6,7 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.services import segments as svc
 from mailer.store.db import transaction
 
@@ -46,8 +47,9 @@ def add(
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         info = svc.save(s, name, list_slug, where)
+    match = msgn("%(n)s subscriber matches now", "%(n)s subscribers match now", info.count)
     typer.echo(f"segment {info.name!r}: list {info.list_slug!r} where "
-               f"{' and '.join(info.conditions)}; {info.count} subscribers match now")
+               f"{' and '.join(info.conditions)}; {match}")
 
 
 @segments_app.command("show")
@@ -67,8 +69,9 @@ def show(
         target = svc.audience(s, list_slugs=list_slug, where=where, segment=name)
         found = svc.preview(s, target, sample=sample)
     conds = " and ".join(x.text for x in target.conditions) or "(no conditions)"
-    typer.echo(f"{found.count} active subscribers of {', '.join(target.list_slugs)} where "
-               f"{conds}")
+    typer.echo(msgn("%(n)s active subscriber of %(lists)s where %(conditions)s",
+                    "%(n)s active subscribers of %(lists)s where %(conditions)s",
+                    found.count, lists=", ".join(target.list_slugs), conditions=conds))
     for m in found.sample:
         typer.echo(f"  {m.email:<36} {m.name[:24]:<24} {m.organisation[:28]:<28} {m.role[:30]}")
     if found.count > len(found.sample) and found.sample:

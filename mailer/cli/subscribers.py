@@ -14,6 +14,7 @@ import typer
 
 from mailer.cli import app
 from mailer.cli.context import AppContext
+from mailer.domain.findings import msgn
 from mailer.services import subscriptions
 from mailer.services.imports import Progress, import_subscribers, report_lines
 from mailer.store.db import transaction
@@ -93,6 +94,11 @@ def _progress(file: Path) -> Iterator[Progress | None]:
         yield advance
 
 
+def _exported(n: int) -> str:
+    return msgn("exported %(count)s subscriber", "exported %(count)s subscribers", n,
+                count=f"{n:,}")
+
+
 @subscribers_app.command("export")
 def export(
     ctx: typer.Context,
@@ -112,7 +118,7 @@ def export(
         with transaction(engine) as s:
             n = subscriptions.export_list(s, list_slug, sys.stdout, status=status, excel=excel,
                                    tz=c.settings.tz)
-        typer.echo(f"exported {n:,} subscribers", err=True)
+        typer.echo(_exported(n), err=True)
         return
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -123,7 +129,7 @@ def export(
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    typer.echo(f"exported {n:,} subscribers ({status}) of list {list_slug!r} to {out}", err=True)
+    typer.echo(f"{_exported(n)} ({status}) of list {list_slug!r} to {out}", err=True)
 
 
 @subscribers_app.command("show")

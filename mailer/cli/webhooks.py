@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from mailer.cli import app
-from mailer.cli.context import AppContext, count
+from mailer.cli.context import AppContext
 from mailer.cli.deliver import _local
+from mailer.domain.findings import msgn
 from mailer.services import webhooks as svc
 from mailer.store.db import transaction
 
@@ -88,9 +89,9 @@ def enable(ctx: typer.Context, endpoint_id: int = typer.Argument(...)) -> None:
     c: AppContext = ctx.obj
     with transaction(c.engine) as s:
         ep = svc.enable_endpoint(s, endpoint_id)
-    n = ep.pending
-    typer.echo(f"enabled webhook endpoint {ep.id}; {count(n, 'event')} "
-               f"{'waits' if n == 1 else 'wait'} for the worker")
+    waiting = msgn("%(n)s event waits for the worker", "%(n)s events wait for the worker",
+                   ep.pending)
+    typer.echo(f"enabled webhook endpoint {ep.id}; {waiting}")
 
 
 @webhooks_app.command("disable")

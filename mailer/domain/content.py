@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -297,9 +297,9 @@ def check_markdown(path: DocPath, text: str) -> list[Finding]:
 #: an issue still holding one is not ready to send.
 @dataclass(frozen=True, slots=True)
 class ScaffoldTexts:
-    """The example texts of ``mailer issue new`` in an issue's language: ``intro``,
-    ``title`` and ``summary`` must be replaced (the check refuses them); ``section`` and
-    ``link_text`` are ordinary words the editor may keep."""
+    """The example texts of ``mailer issue new``: ``intro``, ``title`` and ``summary``
+    must be replaced (the check refuses them); ``section`` and ``link_text`` are ordinary
+    words the editor may keep."""
 
     intro: str
     title: str
@@ -307,36 +307,45 @@ class ScaffoldTexts:
     section: str
     link_text: str
 
+    def translated(self, say: Callable[[str], str]) -> ScaffoldTexts:
+        """The texts in the language ``say`` translates to (a catalogue's ``gettext``)."""
+        return ScaffoldTexts(say(self.intro), say(self.title), say(self.summary),
+                             say(self.section), say(self.link_text))
 
-SCAFFOLD_TEXTS = {
-    "sv": ScaffoldTexts("Skriv inledningen här (Markdown: **fet**, [länktext](https://…)).",
-                        "Rubrik", "En kort sammanfattning.", "Nyheter", "Läs mer"),
-    "en": ScaffoldTexts("Write the introduction here (Markdown: **bold**, [link text]"
-                        "(https://…)).", "Heading", "A short summary.", "News", "Read more"),
-}
-_PLACEHOLDER_TEXTS = {text for t in SCAFFOLD_TEXTS.values()
-                      for text in (t.intro.split(" (")[0], t.title, t.summary)}
+    @property
+    def examples(self) -> frozenset[str]:
+        """What an issue must not keep: the intro (up to its hint), title, summary."""
+        return frozenset((self.intro.split(" (")[0], self.title, self.summary))
 
 
-def is_placeholder(text: str | None) -> bool:
-    """True for a text that is (or begins with) one of the scaffold's example texts."""
+#: English message ids; the catalogues (``newsletter.po``) say them in an issue's language.
+SCAFFOLD_TEXTS = ScaffoldTexts(
+    "Write the introduction here (Markdown: **bold**, [link text](https://…)).", "Heading",
+    "A short summary.", "News", "Read more")
+
+
+def is_placeholder(text: str | None, examples: Collection[str]) -> bool:
+    """True for a text that is (or begins with) one of the scaffold's ``examples``
+    (``ScaffoldTexts.examples`` in every language)."""
     words = " ".join((text or "").split())
-    return any(words == p or words.startswith(p + " ") for p in _PLACEHOLDER_TEXTS)
+    return any(words == p or words.startswith(p + " ") for p in examples)
 
 
-def _placeholder(path: DocPath, text: str | None) -> list[Finding]:
-    if not is_placeholder(text):
+def _placeholder(path: DocPath, text: str | None, examples: Collection[str]) -> list[Finding]:
+    if not is_placeholder(text, examples):
         return []
     shown = " ".join((text or "").split())
     return [Finding(path, msg("still the example text %(text)r from mailer issue new; write "
                               "your own text here", text=shown[:60]))]
 
 
-def check_issue(issue: Issue, *, today: dt.date | None = None) -> list[Finding]:
-    """Rules the model's shape cannot express; ``today`` enables the has-passed warnings."""
+def check_issue(issue: Issue, *, examples: Collection[str],
+                today: dt.date | None = None) -> list[Finding]:
+    """Rules the model's shape cannot express; ``examples``: the scaffold's texts that must
+    not stay; ``today`` enables the has-passed warnings."""
     out: list[Finding] = []
     out.extend(check_markdown(("intro",), issue.intro))
-    out.extend(_placeholder(("intro",), issue.intro))
+    out.extend(_placeholder(("intro",), issue.intro, examples))
     for s, section in enumerate(issue.sections):
         out.extend(check_markdown(("sections", s, "intro"), section.intro))
     if not issue.preheader:
@@ -344,15 +353,16 @@ def check_issue(issue: Issue, *, today: dt.date | None = None) -> list[Finding]:
             "no preheader: inboxes will show the first words of the e-mail instead; add "
             "preheader: with one enticing line"), "warning"))
     for path, item in issue.all_items():
-        out.extend(check_item(path, item, today=today))
+        out.extend(check_item(path, item, examples=examples, today=today))
     return out
 
 
-def check_item(path: DocPath, item: ItemBase, *, today: dt.date | None = None) -> list[Finding]:
+def check_item(path: DocPath, item: ItemBase, *, examples: Collection[str],
+               today: dt.date | None = None) -> list[Finding]:
     """The rules for one valid item (also run on the valid items of an invalid issue)."""
     out = check_markdown((*path, "summary"), item.summary)
-    out.extend(_placeholder((*path, "title"), getattr(item, "title", None)))
-    out.extend(_placeholder((*path, "summary"), item.summary))
+    out.extend(_placeholder((*path, "title"), getattr(item, "title", None), examples))
+    out.extend(_placeholder((*path, "summary"), item.summary, examples))
     for name in ("link", "registration"):
         link = getattr(item, name, None)
         if link is not None and is_insecure(link.url):

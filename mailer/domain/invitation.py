@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailer.domain.findings import Finding, msg
+from mailer.domain.findings import Finding, Msg, msg, msgn
 from mailer.domain.urls import normalise_url
 from mailer.errors import MailerError
 
@@ -495,9 +495,11 @@ class Invitation(_Model):
 
     @property
     def mail_subject(self) -> str:
+        """The organiser's ``subject``, else "Invitation: <title>" as a message to show in
+        the invitation's language (``Translator.localise``: "Inbjudan: <title>")."""
         if self.subject:
             return self.subject
-        return ("Inbjudan: " if self.language == "sv" else "Invitation: ") + self.title
+        return msg("Invitation: %(title)s", title=self.title)
 
     def findings(self, now: datetime | None = None) -> list[Finding]:
         """Every cross-field problem: errors, and warnings relative to ``now`` if given."""
@@ -514,7 +516,8 @@ class Invitation(_Model):
             out.append(Finding(("reminders",), msg("the same offset is listed twice; remove one")))
         for i, key in enumerate(self.reminders):
             if ReminderOffset.parse(key).minutes <= 0:
-                out.append(Finding(("reminders", i), msg("an offset must be more than 0 (e.g. 1d)")))
+                out.append(Finding(("reminders", i),
+                                   msg("an offset must be more than 0 (e.g. 1d)")))
         if self.period is not None:
             for i, m in enumerate(self.meetings):
                 if not self.period.start <= m.date.year <= self.period.end:
@@ -559,19 +562,19 @@ def parse_invitation(data: object, *, timezone: str = DEFAULT_TIMEZONE) -> Invit
     return Invitation.model_validate(data, context={"timezone": timezone})
 
 
-def seats_text(seats: Seats, language: str = "sv") -> str:
-    """"1–2 personer per organisation" / "1–2 people per organisation"."""
-    n = f"{seats.min}–{seats.max}" if seats.min < seats.max else f"{seats.max}"
-    if language == "sv":
-        return f"{n} {'person' if n == '1' else 'personer'} per organisation"
-    return f"{n} {'person' if n == '1' else 'people'} per organisation"
+def seats_text(seats: Seats) -> Msg:
+    """"1–2 people per organisation" (a message: ``Translator.localise`` says it in the
+    reader's language, "1–2 personer per organisation")."""
+    shown = f"{seats.min}–{seats.max}" if seats.min < seats.max else f"{seats.max}"
+    return msgn("%(seats)s person per organisation", "%(seats)s people per organisation",
+                seats.max, seats=shown)
 
 
-def meetings(n: int) -> str:
+def meetings(n: int) -> Msg:
     """"1 meeting" / "3 meetings" (what the coordinator's commands print, in English)."""
-    return f"{n} meeting{'' if n == 1 else 's'}"
+    return msgn("%(n)s meeting", "%(n)s meetings", n)
 
 
-def people(n: int) -> str:
+def people(n: int) -> Msg:
     """"1 person" / "3 people" (the worker's log of reminders)."""
-    return f"{n} {'person' if n == 1 else 'people'}"
+    return msgn("%(n)s person", "%(n)s people", n)

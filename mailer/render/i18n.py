@@ -29,6 +29,11 @@ _DATE_PATTERN = {"sv": "d MMMM y", "en": "d MMMM y"}
 _DAY_MONTH_PATTERN = {"sv": "d MMMM", "en": "d MMMM"}
 
 
+def N_(message: str) -> str:
+    """Mark a message id for translation later (extracted like ``_``)."""
+    return message
+
+
 @lru_cache(maxsize=8)
 def _read(language: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], Callable[[int], int]]:
     if language not in LANGUAGES:
@@ -129,6 +134,13 @@ def greeting(first_name: str, language: str) -> str:
     return messages.get("Hello,") or "Hello,"
 
 
+def newsletter_heading(number: int, year: int, language: str) -> str:
+    """``Nyhetsbrev nr 6 år 2023`` / ``Newsletter no. 6, 2023`` (an issue's heading, and
+    the subject ``mailer issue new`` proposes)."""
+    return Translator(language).gettext("Newsletter no. %(number)s, %(year)s") % {
+        "number": number, "year": year}
+
+
 def format_day(day: dt.date, language: str) -> str:
     """``16 juni 2023`` / ``16 June 2023``."""
     return format_date(day, _DATE_PATTERN[language], locale=language)
@@ -161,6 +173,7 @@ def format_fixed(value: float, places: int, language: str) -> str:
 
 
 def format_kronor(amount: int, language: str) -> str:
-    """``1 500 kr`` / ``SEK 1,500``."""
+    """``1 500 kr`` / ``SEK 1,500``: whole kronor, the number by Babel, the unit and its
+    place by the catalogue (Babel's own currency format writes ``SEK1,500`` in English)."""
     number = format_decimal(amount, locale=language)
-    return f"{number} kr" if language == "sv" else f"SEK {number}"
+    return Translator(language).gettext("SEK %(amount)s") % {"amount": number}

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 from icalendar import Calendar, Event
 
 from mailer.domain.invitation import Invitation, Meeting
+from mailer.render.i18n import N_, Translator
 
 PRODID = "-//mailer//invitations//SV"
-FILENAME = "inbjudan.ics"
+FILENAME = N_("invitation.ics")  # the attachment's name: "inbjudan.ics" in Swedish
 CONTENT_TYPE = "text/calendar; method=PUBLISH; charset=UTF-8"
 
 
@@ -23,17 +24,34 @@ def meeting_uid(slug: str, index: int, domain: str) -> str:
     return f"{slug}-{index + 1}@{domain}"
 
 
-def _location(m: Meeting, language: str) -> str:
-    if m.place and m.is_online:
-        return f"{m.place} / {m.platform or 'online'}"
+def meeting_place(m: Meeting, language: str) -> str:
+    """Where a meeting is, as the letter says it: ``Stockholm``, ``Digitalt via Zoom`` /
+    ``Online via Zoom``, ``Digitalt`` / ``Online``."""
+    tr = Translator(language)
     if m.place:
         return m.place
-    if language == "sv":
-        return f"Digitalt via {m.platform}" if m.platform else "Digitalt"
-    return f"Online ({m.platform})" if m.platform else "Online"
+    if m.platform:
+        return tr.gettext("Online via %(platform)s") % {"platform": m.platform}
+    return tr.gettext("Online")
 
 
-def _description(inv: Invitation, m: Meeting) -> str:
+def _location(m: Meeting, language: str) -> str:
+    """The calendar's location, which also names the online part of a meeting in a place."""
+    if m.place and m.is_online:
+        tr = Translator(language)
+        if m.platform:
+            return tr.gettext("%(place)s, or online via %(platform)s") % {
+                "place": m.place, "platform": m.platform}
+        return tr.gettext("%(place)s, or online") % {"place": m.place}
+    return meeting_place(m, language)
+
+
+def ics_filename(language: str) -> str:
+    """``inbjudan.ics`` / ``invitation.ics``."""
+    return Translator(language).gettext(FILENAME)
+
+
+def _description(inv: Invitation, m: Meeting, language: str) -> str:
     parts = [inv.title]
     if m.note:
         parts.append(m.note)
@@ -41,15 +59,17 @@ def _description(inv: Invitation, m: Meeting) -> str:
         parts.append(m.url)
     contact = next((c for c in inv.contacts if c.email), None)
     if contact:
-        label = "Kontakt" if inv.language == "sv" else "Contact"
-        parts.append(f"{label}: {contact.name} <{contact.email}>"
-                     + (f", {contact.phone}" if contact.phone else ""))
+        line = Translator(language).gettext("Contact: %(name)s <%(email)s>") % {
+            "name": contact.name, "email": contact.email}
+        parts.append(line + (f", {contact.phone}" if contact.phone else ""))
     return "\n\n".join(parts)
 
 
 def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
-                      now: datetime) -> Calendar:
-    """A calendar with one VEVENT per meeting (all-day when the invitation gives no time)."""
+                      now: datetime, language: str | None = None) -> Calendar:
+    """A calendar with one VEVENT per meeting (all-day when the invitation gives no time),
+    its words in ``language`` (default: the invitation's)."""
+    lang = language or invitation.language
     tz = invitation.tz
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -71,8 +91,8 @@ def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
             end = m.ends_at(tz)
             if end is not None:
                 ev.add("dtend", end)
-        ev.add("location", _location(m, invitation.language))
-        ev.add("description", _description(invitation, m))
+        ev.add("location", _location(m, lang))
+        ev.add("description", _description(invitation, m, lang))
         if m.url:
             ev.add("url", m.url)
         ev.add("status", "TENTATIVE" if m.tentative else "CONFIRMED")
@@ -82,7 +102,9 @@ def meetings_calendar(invitation: Invitation, slug: str, *, domain: str,
     return cal
 
 
-def meetings_ics(invitation: Invitation, slug: str, *, domain: str, now: datetime) -> bytes:
+def meetings_ics(invitation: Invitation, slug: str, *, domain: str, now: datetime,
+                 language: str | None = None) -> bytes:
     """The .ics bytes (CRLF line endings, folded lines, as RFC 5545 asks)."""
-    ical: bytes = meetings_calendar(invitation, slug, domain=domain, now=now).to_ical()
+    ical: bytes = meetings_calendar(invitation, slug, domain=domain, now=now,
+                                    language=language).to_ical()
     return ical

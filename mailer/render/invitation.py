@@ -21,9 +21,17 @@ from mailer.domain.invitation import (
 )
 from mailer.render import i18n
 from mailer.render.engine import RenderOptions, render_mailing
-from mailer.render.ics import CONTENT_TYPE, FILENAME, meetings_ics
+from mailer.render.ics import CONTENT_TYPE, ics_filename, meeting_place, meetings_ics
 from mailer.render.personalise import placeholder
 from mailer.render.types import Attachment, RenderedMailing
+
+#: What a cost is per, in the seed's Swedish style (``900 kr/år/person``).
+_COST_PER = {
+    (CostPer.person, CostPeriod.year): i18n.N_("%(amount)s per person and year"),
+    (CostPer.organisation, CostPeriod.year): i18n.N_("%(amount)s per organisation and year"),
+    (CostPer.person, CostPeriod.once): i18n.N_("%(amount)s per person"),
+    (CostPer.organisation, CostPeriod.once): i18n.N_("%(amount)s per organisation"),
+}
 
 
 def cost_text(cost: Cost, language: str) -> str:
@@ -33,16 +41,10 @@ def cost_text(cost: Cost, language: str) -> str:
         return tr.gettext("Free of charge")
     # Whole kronor, as organisers write them (900 kr, 8 000 kr).
     money = i18n.format_kronor(int(cost.amount or 0), language)
-    if language == "sv":
-        parts = [money]
-        if cost.period is CostPeriod.year:
-            parts.append("år")
-        parts.append("person" if cost.per is CostPer.person else "organisation")
-        text = "/".join(parts)
-        return text + (" (första året kostnadsfritt)" if cost.first_year_free else "")
-    per = "person" if cost.per is CostPer.person else "organisation"
-    text = f"{money} per {per}" + (" and year" if cost.period is CostPeriod.year else "")
-    return text + (" (the first year is free)" if cost.first_year_free else "")
+    text = tr.gettext(_COST_PER[cost.per, cost.period]) % {"amount": money}
+    if cost.first_year_free:
+        text = tr.gettext("%(cost)s (the first year is free)") % {"cost": text}
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +59,9 @@ class MeetingView:
 
 
 def meeting_view(m: Meeting, language: str) -> MeetingView:
-    tr = i18n.Translator(language)
-    if m.place:
-        where = m.place
-    elif m.platform:
-        where = tr.gettext("Online via %(platform)s") % {"platform": m.platform}
-    else:
-        where = tr.gettext("Online")
     return MeetingView(m.title, i18n.format_day(m.date, language),
-                       i18n.format_time_range(m.start, m.end, language), where, m.note,
+                       i18n.format_time_range(m.start, m.end, language),
+                       meeting_place(m, language), m.note,
                        m.url or "", m.tentative)
 
 
@@ -77,8 +73,9 @@ def register_href(inv: Invitation) -> str:
     if reg.mode is RegistrationMode.email and reg.email:
         from urllib.parse import quote
 
-        prefix = "Anmälan" if inv.language == "sv" else "Registration"
-        return f"mailto:{reg.email}?subject={quote(f'{prefix}: {inv.title}')}"
+        subject = i18n.Translator(inv.language).gettext("Registration: %(title)s") % {
+            "title": inv.title}
+        return f"mailto:{reg.email}?subject={quote(subject)}"
     return placeholder("register_url")
 
 
@@ -94,7 +91,7 @@ def context(inv: Invitation, options: RenderOptions,
         "meetings": [meeting_view(m, lang) for m in inv.meetings],
         "first": meeting_view(inv.first_meeting, lang) if inv.first_meeting else None,
         "cost": cost_text(inv.cost, lang),
-        "seats": seats_text(inv.seats, lang),
+        "seats": i18n.Translator(lang).localise(seats_text(inv.seats)),
         "seats_n": (f"{inv.seats.min}–{inv.seats.max}" if inv.seats.min < inv.seats.max
                     else str(inv.seats.max)),
         "deadline": i18n.format_day(deadline_day, lang),
@@ -115,7 +112,8 @@ def context(inv: Invitation, options: RenderOptions,
 def render_invitation(inv: Invitation, options: RenderOptions | None = None) -> RenderedMailing:
     """The invitation letter with every fact, rendered once for the whole mailing."""
     opts = options or RenderOptions()
-    return render_mailing("invitation", context(inv, opts), subject=inv.mail_subject,
+    subject = i18n.Translator(inv.language).localise(inv.mail_subject)
+    return render_mailing("invitation", context(inv, opts), subject=subject,
                           language=inv.language, preheader=inv.preheader, options=opts,
                           brand=inv.brand or None)
 
@@ -141,23 +139,24 @@ def render_confirmation(inv: Invitation, slug: str, *, domain: str, now: datetim
                         language: str | None = None,
                         unsubscribe_link: bool = True) -> RenderedMailing:
     """The registration confirmation in ``language`` (default: the invitation's), with
-    the meetings as ``inbjudan.ics`` unless the person is on the wait list; without
-    ``unsubscribe_link`` (the person was invited through no list) the footer offers only
-    the preferences."""
+    the meetings as ``inbjudan.ics`` (``invitation.ics``, also in ``language``) unless the
+    person is on the wait list; without ``unsubscribe_link`` (the person was invited
+    through no list) the footer offers only the preferences."""
     opts = options or RenderOptions()
     lang = language or inv.language
     tr = i18n.Translator(lang)
     subject = (tr.gettext("Waiting list: %(title)s") if waitlisted
                else tr.gettext("Registration confirmed: %(title)s")) % {"title": inv.title}
     # One person's confirmation is not in the public archive: no "view in browser" link.
-    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": FILENAME,
+    filename = ics_filename(lang)
+    ctx = {**context(inv, opts, lang), "waitlisted": waitlisted, "ics_name": filename,
            "browser_link": False, "unsubscribe_link": unsubscribe_link}
     rendered = render_mailing("registration_confirmation", ctx, subject=subject,
                               language=lang, options=opts, brand=inv.brand or None)
     if not inv.meetings or waitlisted:
         return rendered
-    ics = Attachment(FILENAME, CONTENT_TYPE,
-                     meetings_ics(inv, slug, domain=domain, now=now.astimezone(UTC)))
+    ics = Attachment(filename, CONTENT_TYPE, meetings_ics(
+        inv, slug, domain=domain, now=now.astimezone(UTC), language=lang))
     return rendered.with_attachments(ics)
 
 

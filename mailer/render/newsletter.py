@@ -51,9 +51,7 @@ def _with_file_links(section: Section, assets: str) -> Section:
 
 def issue_heading(issue: Issue) -> str:
     """``Nyhetsbrev nr 6 år 2023`` / ``Newsletter no. 6, 2023``."""
-    tr = i18n.Translator(issue.language)
-    return tr.gettext("Newsletter no. %(number)s, %(year)s") % {
-        "number": issue.number, "year": issue.year}
+    return i18n.newsletter_heading(issue.number, issue.year, issue.language)
 
 
 def issue_context(issue: Issue, options: RenderOptions) -> dict[str, object]:

@@ -8,6 +8,7 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from mailer.config import Sender
 from mailer.links import Links
+from mailer.render.i18n import greeting
 from mailer.render.personalise import html_template, text_template
 from mailer.render.types import RenderedMailing
 from mailer.tokens import Tokens
@@ -18,18 +19,19 @@ PREVIEW_KEY = "preview-only-links-are-not-valid-0000"
 SAMPLE_RECIPIENT = {
     "name": "Exempel Exempelsson",
     "first_name": "Exempel",
-    "greeting": "Hej Exempel!",
     "email": "exempel.exempelsson@example.org",
     "organisation": "Exempelby kommun",
 }
 
 
-def sample_values(base_url: str, secret_key: str = "", *, mailing_id: int = 0,
+def sample_values(base_url: str, secret_key: str = "", *, language: str, mailing_id: int = 0,
                   list_id: int = 1, subscriber_id: int = 1) -> dict[str, str]:
-    """Per-recipient values for the sample recipient, with signed links like the real ones."""
+    """Per-recipient values for the sample recipient, with signed links like the real ones,
+    greeted in the mailing's ``language`` ("Hej Exempel!" / "Hello Exempel,")."""
     links = Links(base_url, Tokens(secret_key or PREVIEW_KEY))
     return {
         **SAMPLE_RECIPIENT,
+        "greeting": greeting(SAMPLE_RECIPIENT["first_name"], language),
         "unsubscribe_url": links.unsubscribe(subscriber_id, list_id),
         "preferences_url": links.preferences(subscriber_id),
         "browser_url": links.browser(mailing_id),

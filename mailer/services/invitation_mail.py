@@ -24,6 +24,7 @@ from mailer.errors import MailerError
 from mailer.links import Links
 from mailer.render.documents import options_for
 from mailer.render.engine import RenderOptions
+from mailer.render.i18n import N_, Translator
 from mailer.render.invitation import (
     render_confirmation,
     render_invitation,
@@ -44,6 +45,11 @@ from mailer.store.models import (
     Subscriber,
 )
 from mailer.store.outbox import PlannedRecipient
+
+
+def _name(invitation: Invitation, message: str, **values: object) -> str:
+    """A mailing's name on the admin's list, in the invitation's language."""
+    return Translator(invitation.language).gettext(message) % values
 
 
 class InvitationMail:
@@ -133,7 +139,8 @@ class InvitationMail:
                                        fields=r.fields)
                       for r in self.recipients(session, row, slug, targets, personal_link=form)]
         mailing_id = self.plan(session, rendered, MailingKind.invitation,
-                               name=f"{slug}: inbjudan", source=f"invitation:{slug}",
+                               name=_name(invitation, N_("%(slug)s: invitation"), slug=slug),
+                               source=f"invitation:{slug}",
                                recipients=recipients, now=now, signature=signed,
                                expires_at=row.deadline)
         invited = record_invitees(session, row, list_slug=list_slug, now=now,
@@ -148,7 +155,8 @@ class InvitationMail:
         signed = self.signature(session, invitation, slug, invited=lambda: recipients)
         rendered = render_reminder(invitation, offset_key, self.options(slug, signed))
         return self.plan(session, rendered, MailingKind.reminder,
-                         name=f"{slug}: påminnelse {offset_key}",
+                         name=_name(invitation, N_("%(slug)s: reminder %(offset)s"),
+                                    slug=slug, offset=offset_key),
                          source=f"invitation:{slug}:remind:{offset_key}",
                          recipients=recipients,
                          # worthless after the deadline, even if SMTP was down until then
@@ -166,7 +174,8 @@ class InvitationMail:
         signed = self.signature(session, invitation, slug, invited=lambda: recipients)
         rendered = render_reconfirmation(invitation, year, self.options(slug, signed))
         return self.plan(session, rendered, MailingKind.confirmation,
-                         name=f"{slug}: bekräftelse {year}",
+                         name=_name(invitation, N_("%(slug)s: confirmation %(year)s"),
+                                    slug=slug, year=year),
                          source=f"invitation:{slug}:reconfirm:{year}",
                          recipients=recipients, now=now, signature=signed)
 
@@ -193,6 +202,7 @@ class InvitationMail:
             fields=None if invited_through is None else {
                 "unsubscribe_url": self.links.unsubscribe(subscriber.id, invited_through)})]
         return self.plan(session, rendered, MailingKind.confirmation,
-                         name=f"{slug}: bekräftelse till prenumerant {subscriber.id}",
+                         name=_name(invitation, N_("%(slug)s: confirmation to subscriber "
+                                                   "%(id)s"), slug=slug, id=subscriber.id),
                          source=f"invitation:{slug}:confirm", recipients=recipients, now=now,
                          signature=signed)

@@ -390,6 +390,7 @@ class CostFact:
     amount: Decimal | None = None
     per: str = "person"  # person | organisation
     period: str = "year"  # year | once
+    first_year_free: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +466,8 @@ def form_facts(session: Session, settings: Settings,
         seats_max=row.seats_max,
         meetings=tuple(MeetingFact(m.date, m.start, m.end, m.place, m.is_online,
                                    m.platform, m.title, m.tentative) for m in inv.meetings),
-        cost=CostFact(free=c.free, amount=c.amount, per=c.per.value, period=c.period.value),
+        cost=CostFact(free=c.free, amount=c.amount, per=c.per.value, period=c.period.value,
+                      first_year_free=c.first_year_free),
         transferable=inv.seats.transferable, waitlist=inv.seats.waitlist,
         brand=_form_brand(session, settings, inv, row.slug))
 

@@ -610,7 +610,8 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     if not rendered.subject.startswith(TEST_MARK):
         # A test copy is marked in the subject, so nobody mistakes it for the real send.
         rendered = replace(rendered, subject=f"{TEST_MARK} {rendered.subject}")
-    sample = {**sample_values(base_url), "name": "", "first_name": ""}
+    sample = {**sample_values(base_url, language=rendered.language), "name": "",
+              "first_name": ""}
     recipients = [PlannedRecipient(email=a, fields={**sample, "email": a}) for a in addresses]
     mailing, queued = plan_mailing(
         session, rendered, kind=MailingKind.test, now=now, source=source,

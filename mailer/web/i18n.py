@@ -11,17 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from mailer.render.i18n import N_ as N_  # the web's modules mark their ids with it
 from mailer.render.i18n import Translator
 
 LANGUAGES = ("sv", "en")
 DEFAULT = "sv"
 
 Translate = Callable[..., str]
-
-
-def N_(message: str) -> str:
-    """Mark a message id for translation later (extracted like ``_``)."""
-    return message
 
 
 def translations(lang: str) -> Translator:

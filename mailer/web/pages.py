@@ -20,6 +20,7 @@ from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
 if TYPE_CHECKING:
+    from mailer.services.invitations import CostFact
     from mailer.web.app import Web
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,8 +41,9 @@ def make_environment(settings: Settings) -> Environment:
     return env
 
 
-def cost_text(cost: Cost, lang: str) -> str:
-    """"900 kr per person och år" / "SEK 900 per person and year" / "Kostnadsfritt"."""
+def cost_text(cost: Cost | CostFact, lang: str) -> str:
+    """"900 kr per person och år" / "SEK 900 per person and year" / "Kostnadsfritt", and
+    "(första året kostnadsfritt)" / "(the first year is free)" when it is."""
     _ = translator(lang)
     if cost.free or cost.amount is None:
         return _("Free of charge")
@@ -50,7 +52,10 @@ def cost_text(cost: Cost, lang: str) -> str:
            ("organisation", "year"): _("per organisation and year"),
            ("person", "once"): _("per person"),
            ("organisation", "once"): _("per organisation")}.get((cost.per, cost.period), "")
-    return f"{amount} {per}".strip()
+    text = f"{amount} {per}".strip()
+    if cost.first_year_free:
+        text = _("%(cost)s (the first year is free)", cost=text)
+    return text
 
 
 def web_of(request: Request) -> Web:

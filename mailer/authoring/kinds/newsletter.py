@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from pydantic import TypeAdapter, ValidationError
 
 from mailer.authoring.registry import CheckContext, register_kind
 from mailer.domain.content import (
+    SCAFFOLD_TEXTS,
     Image,
     Issue,
     Item,
@@ -30,13 +32,22 @@ from mailer.domain.media import (
     media_type,
     sniff,
 )
+from mailer.render.i18n import LANGUAGES, Translator
 
 _ITEM: TypeAdapter[Item] = TypeAdapter(Item)
 
 
+@lru_cache(maxsize=1)
+def scaffold_examples() -> frozenset[str]:
+    """The example texts of ``mailer issue new`` in every language: an issue still
+    holding one is not ready to send."""
+    return frozenset().union(*(SCAFFOLD_TEXTS.translated(Translator(lang).gettext).examples
+                               for lang in LANGUAGES))
+
+
 def check_newsletter(issue: Issue, ctx: CheckContext) -> Iterator[Finding]:
     """Every rule for a valid issue, plus the files it refers to."""
-    yield from check_issue(issue, today=ctx.today)
+    yield from check_issue(issue, examples=scaffold_examples(), today=ctx.today)
     for path, item in issue.all_items():
         yield from _item_files(path, item, ctx)
     for path, text in markdown_fields(issue):
@@ -66,7 +77,8 @@ def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Fin
                 # checked too, so that fixing a typo does not reveal a missing image.
                 yield from _raw_item_files(path, raw, ctx)
                 continue
-            yield from check_item(path, item, today=ctx.today)
+            yield from check_item(path, item, examples=scaffold_examples(),
+                                  today=ctx.today)
             yield from _item_files(path, item, ctx)
             yield from _markdown_files((*path, "summary"), item.summary, ctx)
 

@@ -147,7 +147,10 @@ def render_preview(settings: Settings, folder: Path, asset_base: str,
                                    options_for(settings, folder, asset_base_url=asset_base,
                                                brand=brand))
     except MailerError as exc:
-        return Preview(False, problems_page("Cannot render", str(exc).splitlines()),
-                       str(exc), None)
-    html, text = personalise(rendered, sample_values(settings.base_url))
+        tr = Translator(settings.language)
+        said = tr.localise(exc.message)
+        return Preview(False, problems_page(tr.gettext("Cannot render"), said.splitlines(),
+                                            settings.language), said, None)
+    html, text = personalise(rendered, sample_values(settings.base_url,
+                                                     language=rendered.language))
     return Preview(True, html, text, rendered)

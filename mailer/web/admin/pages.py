@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
+from babel import Locale, UnknownLocaleError
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -103,8 +104,13 @@ def _moment(value: datetime | str) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-#: Languages by their own names, as the list form offers them.
-LANGUAGE_NAMES = {"sv": "svenska", "en": "English"}
+def language_name(code: str | None) -> str:
+    """A language by its own name, as the list form offers them: ``svenska``,
+    ``English`` (CLDR's, through Babel); an unknown code as it is."""
+    try:
+        return (Locale.parse(code).language_name or code) if code else ""
+    except (ValueError, TypeError, UnknownLocaleError):
+        return str(code)
 
 
 def make_admin_environment(settings: Settings) -> Environment:
@@ -114,7 +120,7 @@ def make_admin_environment(settings: Settings) -> Environment:
     tz = settings.tz
     env.filters["local"] = lambda d, fmt="%Y-%m-%d %H:%M": _moment(d).astimezone(tz).strftime(
         fmt) if d else "–"
-    env.filters["language_name"] = lambda code: LANGUAGE_NAMES.get(code, code)
+    env.filters["language_name"] = language_name
     env.filters["number"] = lambda n: f"{n:,}".replace(",", "\u202f")
     return env
 

@@ -18,12 +18,18 @@ from mailer.services import subscriptions
 from mailer.services.subscriptions import MAX_NAME, Preferences, Prefs
 from mailer.store.models import SubscriptionStatus
 from mailer.tokens import Purpose
-from mailer.web.i18n import LANGUAGES, Translate, translator
+from mailer.web.i18n import LANGUAGES, N_, Translate, translations, translator
 from mailer.web.pages import client_ip, render, request_language, web_of, with_lang
 from mailer.web.routes.common import db, found, read_found, read_token
 
 router = APIRouter()
-ERASE_WORD = {"sv": "RADERA", "en": "ERASE"}
+#: The word a subscriber types to erase everything ("RADERA" in Swedish); either
+#: language's word is accepted.
+ERASE = N_("ERASE")
+
+
+def erase_word(lang: str) -> str:
+    return translations(lang).gettext(ERASE)
 
 
 class FormValues(TypedDict):
@@ -155,7 +161,7 @@ async def preferences_download(request: Request, token: str) -> Response:
 async def preferences_erase_page(request: Request, token: str) -> Response:
     _sid, prefs, lang = await _open(request, token)
     return render(request, "erase.html", lang=lang, prefs=prefs, token=token, errors={},
-                  word=ERASE_WORD[lang])
+                  word=erase_word(lang))
 
 
 @router.post("/p/{token}/erase")
@@ -166,11 +172,12 @@ async def preferences_erase(request: Request, token: str) -> Response:
     sid, prefs, lang = await _open(request, token)
     _ = translator(lang)
     typed = form.get("confirm")
-    if not isinstance(typed, str) or typed.strip().upper() not in ERASE_WORD.values():
+    words = {erase_word(x) for x in LANGUAGES}
+    if not isinstance(typed, str) or typed.strip().upper() not in words:
         errors = {"confirm": _("Type %(word)s to confirm that everything should be erased.",
-                               word=ERASE_WORD[lang])}
+                               word=erase_word(lang))}
         return render(request, "erase.html", lang=lang, prefs=prefs, token=token,
-                      errors=errors, word=ERASE_WORD[lang], status=422)
+                      errors=errors, word=erase_word(lang), status=422)
 
     await db(request, subscriptions.erase, sid, source="preferences-page")
     return render(request, "erased.html", lang=lang)
