@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Protocol
 
 from mailer.domain.invitation import (
-    Cost,
     CostPer,
     CostPeriod,
     Invitation,
@@ -34,14 +35,31 @@ _COST_PER = {
 }
 
 
-def cost_text(cost: Cost, language: str) -> str:
-    """``900 kr/år/person`` as the seed writes it; ``SEK 900 per person and year``."""
+class CostLike(Protocol):
+    """A cost from issue.yaml (``Cost``) or as the registration page reads it."""
+
+    @property
+    def free(self) -> bool: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def per(self) -> str: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def first_year_free(self) -> bool: ...
+
+
+def cost_text(cost: CostLike, language: str) -> str:
+    """``900 kr/år/person`` as the seed writes it; ``SEK 900 per person and year``; the
+    mail and the registration page alike."""
     tr = i18n.Translator(language)
-    if cost.free:
+    if cost.free or cost.amount is None:
         return tr.gettext("Free of charge")
     # Whole kronor, as organisers write them (900 kr, 8 000 kr).
     money = i18n.format_kronor(int(cost.amount or 0), language)
-    text = tr.gettext(_COST_PER[cost.per, cost.period]) % {"amount": money}
+    text = tr.gettext(_COST_PER[CostPer(cost.per), CostPeriod(cost.period)]) % {
+        "amount": money}
     if cost.first_year_free:
         text = tr.gettext("%(cost)s (the first year is free)") % {"cost": text}
     return text

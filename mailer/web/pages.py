@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, Response
 from mailer.config import Settings
 from mailer.domain.invitation import Cost
 from mailer.errors import DatabaseBusy
-from mailer.render.i18n import format_day, format_kronor, format_time_range
+from mailer.render.i18n import format_day, format_time_range
+from mailer.render.invitation import cost_text as invitation_cost_text
 from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
@@ -42,20 +43,9 @@ def make_environment(settings: Settings) -> Environment:
 
 
 def cost_text(cost: Cost | CostFact, lang: str) -> str:
-    """"900 kr per person och år" / "SEK 900 per person and year" / "Kostnadsfritt", and
-    "(första året kostnadsfritt)" / "(the first year is free)" when it is."""
-    _ = translator(lang)
-    if cost.free or cost.amount is None:
-        return _("Free of charge")
-    amount = format_kronor(int(cost.amount), lang)
-    per = {("person", "year"): _("per person and year"),
-           ("organisation", "year"): _("per organisation and year"),
-           ("person", "once"): _("per person"),
-           ("organisation", "once"): _("per organisation")}.get((cost.per, cost.period), "")
-    text = f"{amount} {per}".strip()
-    if cost.first_year_free:
-        text = _("%(cost)s (the first year is free)", cost=text)
-    return text
+    """The cost as the invitation's mail words it ("900 kr/år/person", "SEK 900 per person
+    and year", "Kostnadsfritt"): one wording, ``render.invitation.cost_text``'s."""
+    return invitation_cost_text(cost, lang)
 
 
 def web_of(request: Request) -> Web:
