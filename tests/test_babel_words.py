@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -157,6 +158,9 @@ def test_no_template_writes_a_language_by_hand() -> None:
      "8\xa0000 kr/år/organisation (första året kostnadsfritt)",
      "SEK 8,000 per organisation and year (the first year is free)"),
     ("kostnadsfritt", "Kostnadsfritt", "Free of charge"),
+    # öre are shown, not cut off (it said "99 kr")
+    ({"amount": "99.50", "period": "once"}, "99,50 kr/person", "SEK 99.50 per person"),
+    ({"amount": 900, "currency": "sek"}, "900 kr/år/person", "SEK 900 per person and year"),
 ])
 def test_cost_in_swedish_and_english(cost: object, sv: str, en: str) -> None:
     c = Cost.model_validate(cost)
@@ -166,6 +170,17 @@ def test_cost_in_swedish_and_english(cost: object, sv: str, en: str) -> None:
 def test_kronor_in_swedish_and_english() -> None:
     assert i18n.format_kronor(1500, "sv") == "1\xa0500 kr"
     assert i18n.format_kronor(1500, "en") == "SEK 1,500"
+    assert i18n.format_kronor(Decimal("1234.5"), "sv") == "1\xa0234,50 kr"
+    assert i18n.format_kronor(Decimal("900.00"), "en") == "SEK 900"
+
+
+def test_a_cost_in_another_currency_is_refused_not_shown_as_kronor() -> None:
+    """``currency: EUR`` was accepted and the amount shown as kronor ("900 kr")."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Cost.model_validate({"amount": 900, "currency": "EUR"})
+    assert "currency 'EUR': amounts are shown in kronor" in str(caught.value)
 
 
 def _invitation(language: str, **changes: Any) -> Any:
@@ -346,11 +361,10 @@ def test_an_invitations_mailings_are_named_in_its_language(
 def test_the_registration_page_says_when_the_first_year_is_free() -> None:
     from decimal import Decimal
 
-    from mailer.services.invitations import CostFact
-    from mailer.web.pages import cost_text as page_cost_text
-
     from mailer.domain.invitation import Cost
     from mailer.render.invitation import cost_text as mail_cost_text
+    from mailer.services.invitations import CostFact
+    from mailer.web.pages import cost_text as page_cost_text
 
     cost = CostFact(amount=Decimal(8000), per="organisation", first_year_free=True)
     assert page_cost_text(cost, "sv") == \

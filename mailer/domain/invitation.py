@@ -173,6 +173,10 @@ class Cost(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Cost:
+        if self.currency.strip().upper() != "SEK":
+            raise ValueError(msg("currency %(currency)r: amounts are shown in kronor; give "
+                                 "the amount in SEK (or leave currency: out)",
+                                 currency=self.currency))
         if self.free and self.amount:
             raise ValueError("free: true and an amount contradict each other; keep one")
         if not self.free and self.amount is None:

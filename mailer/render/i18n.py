@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -172,8 +173,10 @@ def format_fixed(value: float, places: int, language: str) -> str:
                           locale=language)
 
 
-def format_kronor(amount: int, language: str) -> str:
-    """``1 500 kr`` / ``SEK 1,500``: whole kronor, the number by Babel, the unit and its
-    place by the catalogue (Babel's own currency format writes ``SEK1,500`` in English)."""
-    number = format_decimal(amount, locale=language)
+def format_kronor(amount: int | Decimal, language: str) -> str:
+    """``1 500 kr`` / ``SEK 1,500``: kronor, the number by Babel (``99,50 kr`` where there
+    are öre, whole kronor as organisers write them otherwise), the unit and its place by
+    the catalogue (Babel's own currency format writes ``SEK1,500`` in English)."""
+    whole = Decimal(amount) == Decimal(amount).to_integral_value()
+    number = format_decimal(amount, format=None if whole else "#,##0.00", locale=language)
     return Translator(language).gettext("SEK %(amount)s") % {"amount": number}

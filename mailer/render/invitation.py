@@ -56,8 +56,7 @@ def cost_text(cost: CostLike, language: str) -> str:
     tr = i18n.Translator(language)
     if cost.free or cost.amount is None:
         return tr.gettext("Free of charge")
-    # Whole kronor, as organisers write them (900 kr, 8 000 kr).
-    money = i18n.format_kronor(int(cost.amount or 0), language)
+    money = i18n.format_kronor(cost.amount, language)
     text = tr.gettext(_COST_PER[CostPer(cost.per), CostPeriod(cost.period)]) % {
         "amount": money}
     if cost.first_year_free:
