@@ -150,8 +150,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         invitation_id = row.id
     app = create_app(settings, engine=engine)
     links = app.state.web.links
-    values = sample_values(base, TEST_SECRET)
-    emails = {f"newsletter-{lang}": personalise(r, values)[0] for lang, r in rendered.items()}
+    emails = {f"newsletter-{lang}": personalise(
+        r, sample_values(base, TEST_SECRET, language=lang))[0] for lang, r in rendered.items()}
     for lang in LANGS:
         data = invitation_data()
         data["language"] = lang
@@ -164,7 +164,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
                 ("registration-confirmation", render_confirmation(
                     letter, SLUG, domain="example.org", now=datetime(2023, 2, 1, tzinfo=UTC))),
                 ("reconfirmation", render_reconfirmation(letter, 2024))):
-            emails[f"{kind}-{lang}"] = personalise(mail, values)[0]
+            emails[f"{kind}-{lang}"] = personalise(
+                mail, sample_values(base, TEST_SECRET, language=lang))[0]
         for kind, outcome in NOTICES.items():
             notice = SubscriptionNotice(lang, "Nyhetsbrev om medborgardialog", outcome,
                                         f"{base}/p/token", f"{base}/u/token")
