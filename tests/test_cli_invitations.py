@@ -161,3 +161,35 @@ def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
     assert ": ok (1 meeting, deadline 2019-04-15 23:59" in r.stdout
     r = run(ws, "invitations", "ics", slug, "--out", str(tmp_path / "x.ics"))
     assert r.returncode == 0 and r.stdout.strip().endswith("x.ics (1 meeting)"), r.stdout
+
+
+def test_ics_is_named_in_the_invitations_language_and_a_bad_out_is_an_error(
+        tmp_path: Path) -> None:
+    """Without --out the file is inbjudan.ics for a Swedish invitation and invitation.ics
+    for an English one (it was always inbjudan.ics); a folder that does not exist is an
+    error naming the path, not a traceback."""
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    slug = "2019-natverk-fortroendevalda"
+    shutil.copytree(ROOT / "issues" / slug, ws / "issues" / slug)
+    english = ws / "issues" / "2019-network-english"
+    shutil.copytree(ROOT / "issues" / slug, english)
+    yaml = english / "issue.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace("\nlanguage: sv\n",
+                                                             "\nlanguage: en\n"),
+                    encoding="utf-8")
+    assert run(ws, "init").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env["MAILER_SECRET_KEY"] = "test-secret-key-not-for-production-0123456789"
+    here = tmp_path / "here"
+    here.mkdir()
+    for name, expected in ((slug, "inbjudan.ics"), (english.name, "invitation.ics")):
+        r = subprocess.run([sys.executable, "-m", "mailer", "--workspace", str(ws),
+                            "invitations", "ics", name], capture_output=True, text=True,
+                           env=env, cwd=here, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"wrote {expected} ("), r.stdout
+    assert sorted(p.name for p in here.iterdir()) == ["inbjudan.ics", "invitation.ics"]
+    r = run(ws, "invitations", "ics", slug, "--out", str(tmp_path / "nowhere" / "x.ics"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"--out {tmp_path / 'nowhere' / 'x.ics'}: cannot write the file there" in r.stderr

@@ -149,15 +149,22 @@ def show(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
 
 @invitations_app.command("ics")
 def ics(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
-        out: Path = typer.Option(Path("inbjudan.ics"), "--out", "-o")) -> None:
+        out: Path | None = typer.Option(
+            None, "--out", "-o",
+            help="default: inbjudan.ics or invitation.ics, in the invitation's language")) -> None:
     """Write the meetings as an iCalendar file (what the confirmation carries)."""
-    from mailer.render.ics import meetings_ics
+    from mailer.render.ics import ics_filename, meetings_ics
 
     c: AppContext = ctx.obj
     inv = _load(c, slug)
-    out.write_bytes(meetings_ics(inv, slug, domain=c.settings.sender.domain,
-                                 now=datetime.now(UTC)))
-    typer.echo(f"wrote {out} ({meetings(len(inv.meetings))})")
+    target = out or Path(ics_filename(inv.language))
+    data = meetings_ics(inv, slug, domain=c.settings.sender.domain, now=datetime.now(UTC))
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise MailerError(f"--out {target}: cannot write the file there ({exc.strerror}); "
+                          "choose another path") from None
+    typer.echo(f"wrote {target} ({meetings(len(inv.meetings))})")
 
 
 @app.command("invite")

@@ -20,10 +20,10 @@ import re
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
-
-from mailer.domain.media import MAX_UPLOAD_BYTES
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mailer.domain.media import MAX_UPLOAD_BYTES
 
 KIB = 1024
 MIB = 1024 * KIB
