@@ -64,7 +64,7 @@ class IssueSummary:
 def summarise(loaded: Loaded, raw_title: str = "") -> IssueSummary:
     """A row of the list; an issue with errors shows the title and lists as written."""
     doc = loaded.document
-    written = {k: v for k, v in loaded.fields.items() if doc is None}
+    written = loaded.fields if doc is None else {}
     lists = written.get("lists")
     as_written = [x for x in lists if isinstance(x, str)] if isinstance(lists, list) else []
     title = next((t for t in (getattr(doc, "subject", None), getattr(doc, "title", None),
