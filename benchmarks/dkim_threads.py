@@ -65,24 +65,15 @@ def run(seconds: float, steps: int | None, interval: float) -> tuple[float, floa
 
     thread = threading.Thread(target=signer)
     thread.start()
-    _pin(0)
-    units = 0
-    end = time.perf_counter() + seconds
-    with open(os.devnull, "wb", buffering=0) as null:
-        while time.perf_counter() < end:
-            if steps is None:
-                time.sleep(0.01)
-                continue
-            x = 0
-            for i in range(steps or 1000):
-                x += i * i
-            if steps:
-                null.write(b"x")
-            units += 1
+    if steps is None:
+        time.sleep(seconds)
+        rate = 0.0
+    else:
+        rate = _busy(seconds, steps)
     stop.set()
     thread.join()
     sys.setswitchinterval(0.005)
-    return signed / seconds, units / seconds
+    return signed / seconds, rate
 
 
 def main() -> None:
@@ -100,13 +91,15 @@ def main() -> None:
             rate, units = run(args.seconds, steps, interval)
             if base is None:
                 # the main thread's own rate: the same loop with no signing thread
-                base = _main_alone(args.seconds, steps)
+                base = _busy(args.seconds, steps)
             print(f"main thread busy ({what}), switch interval {interval * 1e3:.0f} ms: "
                   f"signing {rate:,.0f}/s ({rate / alone:.0%} of alone); the main thread "
                   f"kept {units / base:.0%} of its rate")
 
 
-def _main_alone(seconds: float, steps: int) -> float:
+def _busy(seconds: float, steps: int) -> float:
+    """The main thread on CPU 0: loop units a second, each ``steps`` (0: 1,000) steps of
+    Python and, unless 0, a write to /dev/null."""
     _pin(0)
     units = 0
     end = time.perf_counter() + seconds
@@ -119,7 +112,6 @@ def _main_alone(seconds: float, steps: int) -> float:
                 null.write(b"x")
             units += 1
     return units / seconds
-
 
 if __name__ == "__main__":
     main()
