@@ -18,6 +18,10 @@ every request it has read in one ``sendall``, and the replies are read with one
 (``MAILER_DKIM_PROCESS=auto``; on one CPU the hand-off would only add work). If the child
 dies, copies are signed in the worker again: never sent unsigned.
 
+A process, not threads: OpenSSL's signature and hashlib release the GIL, but each call
+takes it back when it returns, and beside a busy event loop a signing thread then waits
+for it most of the time (``benchmarks/dkim_threads.py``: under 5 % of its own rate).
+
 Protocol, both ways length-prefixed (``!I``) frames on one socket: first the keys (JSON,
 a list of PEM strings), answered by an empty frame once they load; then per copy one
 frame: ``!B`` number of keys, per key ``!H`` key index, ``!I`` length and what it hashes
