@@ -363,16 +363,15 @@ def test_the_registration_page_says_when_the_first_year_is_free() -> None:
 
     from mailer.domain.invitation import Cost
     from mailer.render.invitation import cost_text as mail_cost_text
-    from mailer.services.invitations import CostFact
     from mailer.web.pages import cost_text as page_cost_text
 
-    cost = CostFact(amount=Decimal(8000), per="organisation", first_year_free=True)
+    cost = Cost(amount=Decimal(8000), per="organisation", first_year_free=True)
     assert page_cost_text(cost, "sv") == \
         "8\xa0000 kr/år/organisation (första året kostnadsfritt)"
     assert page_cost_text(cost, "en") == \
         "SEK 8,000 per organisation and year (the first year is free)"
     # The page words it as the invitation's mail does (it said "900 kr per person och år").
-    assert page_cost_text(CostFact(amount=Decimal(900)), "sv") == "900 kr/år/person" == \
+    assert page_cost_text(Cost(amount=Decimal(900)), "sv") == "900 kr/år/person" == \
         mail_cost_text(Cost(amount=Decimal(900)), "sv")
-    assert page_cost_text(CostFact(amount=Decimal(900), period="once"), "sv") == \
+    assert page_cost_text(Cost(amount=Decimal(900), period="once"), "sv") == \
         "900 kr/person"

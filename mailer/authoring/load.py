@@ -16,11 +16,7 @@ from mailer.authoring.registry import DEFAULT_KIND, CheckContext, kinds
 from mailer.authoring.source import Source, read_source
 from mailer.domain.findings import DocPath, Finding, Msg, msg
 from mailer.errors import MailerError, NotFound, Problem
-
-
-def N_(message: str) -> str:
-    """Mark a check message id for the catalogues (used through ``msg``)."""
-    return message
+from mailer.render.i18n import N_
 
 DOCUMENT_NAME = "issue.yaml"
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Protocol
 
 from mailer.domain.invitation import (
+    Cost,
     CostPer,
     CostPeriod,
     Invitation,
@@ -35,29 +34,14 @@ _COST_PER = {
 }
 
 
-class CostLike(Protocol):
-    """A cost from issue.yaml (``Cost``) or as the registration page reads it."""
-
-    @property
-    def free(self) -> bool: ...
-    @property
-    def amount(self) -> Decimal | None: ...
-    @property
-    def per(self) -> str: ...
-    @property
-    def period(self) -> str: ...
-    @property
-    def first_year_free(self) -> bool: ...
-
-
-def cost_text(cost: CostLike, language: str) -> str:
+def cost_text(cost: Cost, language: str) -> str:
     """``900 kr/år/person`` as the seed writes it; ``SEK 900 per person and year``; the
     mail and the registration page alike."""
     tr = i18n.Translator(language)
     if cost.free or cost.amount is None:
         return tr.gettext("Free of charge")
     money = i18n.format_kronor(cost.amount, language)
-    text = tr.gettext(_COST_PER[CostPer(cost.per), CostPeriod(cost.period)]) % {
+    text = tr.gettext(_COST_PER[cost.per, cost.period]) % {
         "amount": money}
     if cost.first_year_free:
         text = tr.gettext("%(cost)s (the first year is free)") % {"cost": text}

@@ -15,14 +15,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.domain.findings import msg
-from mailer.domain.invitation import Invitation, refuse_if_closed
+from mailer.domain.invitation import Cost, Invitation, refuse_if_closed
 from mailer.domain.registration import RegistrationHow, RegistrationStatus, SeatOutcome
 from mailer.domain.reminders import SlotState, invitation_slots, slot_states
 from mailer.errors import MailerError, NotFound
@@ -385,15 +384,6 @@ class MeetingFact:
 
 
 @dataclass(frozen=True, slots=True)
-class CostFact:
-    free: bool = False
-    amount: Decimal | None = None
-    per: str = "person"  # person | organisation
-    period: str = "year"  # year | once
-    first_year_free: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class InvitationFacts:
     """The key facts shown above the form."""
 
@@ -403,7 +393,7 @@ class InvitationFacts:
     deadline: datetime  # aware, UTC
     seats_max: int
     meetings: tuple[MeetingFact, ...] = ()
-    cost: CostFact = field(default_factory=CostFact)
+    cost: Cost = field(default_factory=Cost)  # as issue.yaml has it
     transferable: bool = False
     waitlist: bool = False
     brand: str = ""  # the newsletter whose look the page wears, as the invitation's mail
@@ -460,14 +450,12 @@ def form_facts(session: Session, settings: Settings,
     inv = _form_invitation(settings, row.slug)
     if inv is None:
         return None
-    c = inv.cost
     return InvitationFacts(
         invitation_id=invitation_id, slug=row.slug, title=inv.title, deadline=row.deadline,
         seats_max=row.seats_max,
         meetings=tuple(MeetingFact(m.date, m.start, m.end, m.place, m.is_online,
                                    m.platform, m.title, m.tentative) for m in inv.meetings),
-        cost=CostFact(free=c.free, amount=c.amount, per=c.per.value, period=c.period.value,
-                      first_year_free=c.first_year_free),
+        cost=inv.cost,
         transferable=inv.seats.transferable, waitlist=inv.seats.waitlist,
         brand=_form_brand(session, settings, inv, row.slug))
 

@@ -21,7 +21,6 @@ from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
 if TYPE_CHECKING:
-    from mailer.services.invitations import CostFact
     from mailer.web.app import Web
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,7 +41,7 @@ def make_environment(settings: Settings) -> Environment:
     return env
 
 
-def cost_text(cost: Cost | CostFact, lang: str) -> str:
+def cost_text(cost: Cost, lang: str) -> str:
     """The cost as the invitation's mail words it ("900 kr/år/person", "SEK 900 per person
     and year", "Kostnadsfritt"): one wording, ``render.invitation.cost_text``'s."""
     return invitation_cost_text(cost, lang)

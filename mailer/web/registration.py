@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Protocol
 
 from mailer.services.invitations import (
-    CostFact,
     InvitationFacts,
     MeetingFact,
     Outcome,
@@ -22,7 +21,7 @@ from mailer.services.invitations import (
     RegistrationResult,
 )
 
-__all__ = ["CostFact", "InvitationFacts", "MeetingFact", "Outcome", "Registrant",
+__all__ = ["InvitationFacts", "MeetingFact", "Outcome", "Registrant",
            "RegistrationResult", "RegistrationDesk", "StaticDesk"]
 
 

@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mailer.domain.invitation import Cost
 from mailer.tokens import Purpose
 from mailer.web.registration import (
-    CostFact,
     InvitationFacts,
     MeetingFact,
     Registrant,
@@ -36,7 +36,7 @@ def network_2023() -> InvitationFacts:
                   MeetingFact(date(2023, 3, 10), time(10), time(15), online=True,
                               platform="Zoom", title="Första träffen"),
                   MeetingFact(date(2023, 10, 11), place="Stockholm", title="Höstens heldag")),
-        cost=CostFact(amount=Decimal(900)))
+        cost=Cost(amount=Decimal(900)))
 
 
 def person(sid: int, name: str, org: str, lang: str = "sv") -> Registrant:
