@@ -41,6 +41,7 @@ from mailer.domain.findings import Msg, msg
 from mailer.domain.spreadsheet import SafeCsvWriter
 from mailer.domain.subscriber_rows import ColumnMap, HeaderError, SubscriberRow, map_columns
 from mailer.errors import MailerError, message_of
+from mailer.store.collector import fewer_collections
 from mailer.store.csv_input import CsvFormat, Row, open_rows, sniff
 from mailer.store.db import BULK, READ_ONLY, writers_wait
 from mailer.store.lists import get_list
@@ -168,7 +169,8 @@ def import_subscribers(
             try:
                 # A bulk writer: on SQLite each batch lets the writers that wait for the
                 # lock (a one-click unsubscribe, a sign-up, the worker) go first.
-                with engine.connect().execution_options(**{BULK: True}) as conn:
+                with engine.connect().execution_options(**{BULK: True}) as conn, \
+                        fewer_collections():
                     committed.conn = None if dry_run else conn
                     dialect = engine.dialect.name
                     size = batch_size or BATCH_BY_DIALECT.get(dialect, BATCH)

@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from mailer.domain.addresses import email_hash
 from mailer.domain.subscriber_rows import ColumnMap, Parsed, RawRow, SubscriberRow, parse_batch
 from mailer.errors import MailerError
+from mailer.store.collector import for_bulk_process
 
 PARALLEL_MIN_LINES = 50_000
 
@@ -41,6 +42,7 @@ ROW_WORKER_NICE = 10
 def _init_worker(columns: ColumnMap, with_json: bool) -> None:
     global _columns, _with_json
     _columns, _with_json = columns, with_json
+    for_bulk_process()  # it only parses: collections every 700 allocations cost
     try:
         os.nice(ROW_WORKER_NICE)
     except (AttributeError, OSError):  # not on POSIX: the usual priority
