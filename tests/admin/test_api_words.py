@@ -186,7 +186,14 @@ def test_a_send_to_an_empty_list_and_unknown_things_name_the_apis_routes(
     assert r.status_code == 400 and _said(r)["message"] == (
         "condition 'registered=maybe': write registered=yes or registered=no (ja/nej); it "
         "works only when sending an invitation"), r.text
+    r = client.get("/api/audience", headers=editor,
+                   params={"list": "medborgardialog", "where": "registered=yes"})
+    assert r.status_code == 400 and _said(r)["message"] == (
+        "condition 'registered=yes': 'registered' works only when sending an invitation")
     admin = {"authorization": f"Bearer {token_for(engine, 'admin')}"}
+    r = client.post("/api/lists", headers=admin, json={"slug": "ny", "name": "   "})
+    assert r.status_code == 400 and _said(r) == {
+        "code": "bad_request", "field": "name", "message": "the name must not be empty"}
     r = client.get("/api/webhooks/7", headers=admin)
     assert r.status_code == 404 and _said(r)["message"] == (
         "no webhook endpoint with id 7; GET /api/webhooks lists them")
