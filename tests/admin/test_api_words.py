@@ -244,3 +244,22 @@ def test_registration_refusals_name_the_request_fields(
     assert passed == ["the deadline 2023-02-15 23:59 has passed; invitations and reminders "
                       "will not be sent. If the invitation is still open, move "
                       "registration.deadline in its issue.yaml"], problems
+
+
+def test_a_suppressed_sign_up_points_to_the_apis_way_to_lift_it(
+        client: TestClient, team: dict[str, int], engine: Engine) -> None:
+    """The command line says 'mailer suppressions remove EMAIL'; the API's sign-up answers
+    the outcome, and its description names the API's route."""
+    with transaction(engine) as s:
+        create_list(s, "medborgardialog", "Nyhetsbrev om medborgardialog")
+    coordinator = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    r = client.post("/api/suppressions", headers=coordinator, json={"email": "bo@uppsala.se"})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/subscribers", headers=coordinator,
+                    json={"email": "bo@uppsala.se", "list": "medborgardialog"})
+    assert r.status_code == 202 and r.json()["outcome"] == "suppressed", r.text
+    spec = client.get("/api/openapi.json").json()["components"]["schemas"]
+    described = spec["SubscribeOut"]["properties"]["outcome"]["description"]
+    assert "DELETE /api/suppressions/{email}" in described and "mailer " not in described
+    assert client.delete("/api/suppressions/bo@uppsala.se",
+                         headers=coordinator).status_code == 204
