@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mailer.authoring import load_document
 from mailer.authoring.source import read_source
+from mailer.domain.findings import msg
 from mailer.domain.invitation import (
     DEFAULT_TIMEZONE,
     Invitation,
@@ -45,8 +46,13 @@ def load_invitation(workspace: Path, slug: str, *, timezone: str,
     path = invitation_path(workspace, slug)
     loaded = load_document(path)
     if loaded.document is None or loaded.errors:
-        raise MailerError(f"{path} is not valid; fix these and run 'mailer issue check "
-                          f"{path.parent}':", loaded.errors)
+        raise MailerError(msg("%(path)s is not valid; fix these and run 'mailer issue check "
+                              "%(folder)s':", path=str(path), folder=str(path.parent)
+                              ).with_admin(msg(
+            "issues/%(slug)s/issue.yaml is not valid; its page under Issues shows what to fix",
+            slug=slug)).with_api(msg(
+                "issues/%(slug)s/issue.yaml is not valid; GET /api/issues/%(slug)s lists "
+                "what to fix", slug=slug)), loaded.errors)
     if loaded.kind != "invitation":
         raise MailerError(f"{path} is a {loaded.kind}, not an invitation (kind: invitation)")
     inv = loaded.document

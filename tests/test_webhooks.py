@@ -174,6 +174,9 @@ def test_an_endpoint_failing_for_days_is_disabled_and_resumes_in_order(
         info = webhooks.get_endpoint(s, eid)
         assert not info.enabled and info.pending == 3
         assert "failed for 6.0 days" in info.disabled_reason
+        # shown by the API and the admin too: no command in it (the CLI's listing adds it)
+        assert info.disabled_reason.endswith("its events wait and go out in order once it "
+                                             "is enabled again"), info.disabled_reason
     assert deliver_due(engine, fast).webhooks.delivered == 0  # type: ignore[union-attr]
     assert len(receiver.received) == 1  # disabled: nothing is tried
     receiver.status = 204
@@ -232,7 +235,9 @@ def test_cli_add_list_deliver_log_disable_enable(
     assert "delivered 1, waiting 0; CRM" in cli("webhooks")[1]
 
     assert cli("webhooks", "disable", "1")[0] == 0
-    assert "[DISABLED]" in cli("webhooks")[1]
+    listed = cli("webhooks")[1]
+    assert "[DISABLED]" in listed and "disabled by hand" in listed
+    assert "'mailer webhooks enable 1' sends its waiting events" in listed
     with transaction(engine) as s:
         webhooks.emit(s, "bounce", {"subscriber": {"id": 3}, "kind": "soft"})
     assert "webhooks:" not in cli("worker", "--drain")[1]

@@ -43,6 +43,7 @@ def show(ctx: typer.Context) -> None:
                    + (f"; {ep.description}" if ep.description else ""))
         if not ep.enabled and ep.disabled_reason:
             typer.echo(f"     {ep.disabled_reason}")
+            typer.echo(f"     'mailer webhooks enable {ep.id}' sends its waiting events")
 
 
 @webhooks_app.command("add")

@@ -28,13 +28,17 @@ class Msg(str):
     params: dict[str, object]
     plural: str | None  # a message with plural forms: its English plural, chosen by ``n``
     n: int
-    #: The same message as the admin says it, when its advice is the command line's
-    #: ("use --now"): what to do there instead (``with_admin``; the admin's
-    #: ``describe_problem`` shows it). None: the one wording is right everywhere.
+    #: The message is the command line's words. Where its advice is the command line's
+    #: ("use --now", "mailer suppressions remove EMAIL"), each web edge carries its own way
+    #: out: ``admin`` on the admin's pages (``with_admin``; ``describe_problem`` and the
+    #: pages' ``localise`` show it), ``api`` in the JSON API's answers (``with_api``:
+    #: a route or a request field, or no advice where the API has no way;
+    #: ``mailer.web.api.errors.api_text`` shows it). None: the one wording is right there.
     admin: Msg | None
+    api: Msg | None
 
     def __new__(cls, msgid: str, params: dict[str, object], plural: str | None = None,
-                n: int = 1, admin: Msg | None = None) -> Msg:
+                n: int = 1, admin: Msg | None = None, api: Msg | None = None) -> Msg:
         shown = {k: joined(v, str) for k, v in params.items()}
         english = plural if plural is not None and n != 1 else msgid
         self = super().__new__(cls, english % shown if params else english)
@@ -43,16 +47,28 @@ class Msg(str):
         self.plural = plural
         self.n = n
         self.admin = admin
+        self.api = api
         return self
 
     def with_admin(self, admin: Msg) -> Msg:
         """This message (the command line's words), and ``admin`` on the admin's pages."""
-        return Msg(self.msgid, self.params, self.plural, self.n, admin)
+        return Msg(self.msgid, self.params, self.plural, self.n, admin, self.api)
+
+    def with_api(self, api: Msg) -> Msg:
+        """This message (the command line's words), and ``api`` in the JSON API's answers
+        ("DELETE /api/suppressions/{email}", "send \"late\": true")."""
+        return Msg(self.msgid, self.params, self.plural, self.n, self.admin, api)
+
+    def with_web(self, web: Msg) -> Msg:
+        """This message, and ``web`` on the admin's pages and in the API's answers alike:
+        advice that names no command, option, form control or route ("move
+        registration.deadline in its issue.yaml")."""
+        return Msg(self.msgid, self.params, self.plural, self.n, web, web)
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled with its id and values (an import's row-checking worker processes send
         rejected rows' reasons back), not as the plain English ``str`` would be."""
-        return (Msg, (self.msgid, self.params, self.plural, self.n, self.admin))
+        return (Msg, (self.msgid, self.params, self.plural, self.n, self.admin, self.api))
 
     def __add__(self, other: str) -> str:  # a plain string: the id no longer describes it
         return str.__str__(self) + other

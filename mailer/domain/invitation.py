@@ -538,7 +538,11 @@ class Invitation(_Model):
                         "the deadline %(deadline)s has passed; invitations and reminders "
                         "will not be sent. If the invitation is still open, move "
                         "registration.deadline in its issue.yaml; its registrations stay on "
-                        "the invitation's page", deadline=deadline)), "warning"))
+                        "the invitation's page", deadline=deadline)).with_api(msg(
+                            "the deadline %(deadline)s has passed; invitations and reminders "
+                            "will not be sent. If the invitation is still open, move "
+                            "registration.deadline in its issue.yaml", deadline=deadline)),
+                "warning"))
         return out
 
     def errors(self) -> list[Finding]:
@@ -555,7 +559,7 @@ def refuse_if_closed(invitation: Invitation, now: datetime, action: str) -> None
             "cannot %(action)s: the registration deadline %(deadline)s (%(zone)s) has passed. "
             "Move registration.deadline in issue.yaml if the invitation is still open, or use "
             "--dry-run --now DATETIME to see what would have happened.",
-            **values).with_admin(msg(
+            **values).with_web(msg(
                 "cannot %(action)s: the registration deadline %(deadline)s (%(zone)s) has "
                 "passed. If the invitation is still open, move registration.deadline in its "
                 "issue.yaml", **values)))

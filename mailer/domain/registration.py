@@ -63,4 +63,7 @@ def seats_full_message(organisation: str, holders: list[str], limit: int,
         return msg("%(taken)s (held by %(who)s); the registration was put on the wait list",
                    taken=taken, who=who)
     return msg("%(taken)s (held by %(who)s); cancel or transfer one of those registrations "
-               "first (mailer registrations cancel / transfer)", taken=taken, who=who)
+               "first (mailer registrations cancel / transfer)", taken=taken, who=who
+               ).with_api(msg("%(taken)s (held by %(who)s); one of those registrations must "
+                              "be cancelled or transferred first, which the API does not do",
+                              taken=taken, who=who))

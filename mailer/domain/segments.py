@@ -85,7 +85,9 @@ def parse(text: str) -> Condition:
         if answer is None or op == "~":
             raise ConditionError(msg("condition %(condition)r: write registered=yes or "
                                      "registered=no (ja/nej); it works with invitations "
-                                     "(mailer invite)", condition=raw))
+                                     "(mailer invite)", condition=raw).with_web(msg(
+                "condition %(condition)r: write registered=yes or registered=no (ja/nej); it "
+                "works only when sending an invitation", condition=raw)))
         value = answer
     if field == "language" and op != "~" and fold(value) not in ("sv", "en"):
         raise ConditionError(msg("condition %(condition)r: language is sv or en",

@@ -54,7 +54,7 @@ def _one_line(name: str, description: str) -> None:
 
 
 def _empty_name() -> MailerError:
-    return MailerError(msg("--name must not be empty").with_admin(
+    return MailerError(msg("--name must not be empty").with_web(
         msg("the name must not be empty")), field="name")
 
 

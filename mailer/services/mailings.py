@@ -109,12 +109,14 @@ def plan_mailing(
     if audience and not lists:
         raise MailerError(msg("conditions (--where, a segment) narrow lists: give a list "
                               "too").with_admin(msg("conditions (a segment) narrow lists: "
-                                                    "choose a list too")), field="lists")
+                                                    "choose a list too")).with_api(msg(
+            "conditions (where, a segment) narrow lists: give lists too")), field="lists")
     send_window = check_window(send_window)
     if not lists and recipients is None:
         raise MailerError(msg("a mailing needs at least one list (--list SLUG) or "
-                              "recipients").with_admin(msg("choose at least one list")),
-                          field="lists")
+                              "recipients").with_admin(msg("choose at least one list")
+                                                       ).with_api(msg(
+            "a mailing needs at least one list: give lists")), field="lists")
     headers: MailingHeaders = {"mid_salt": secrets.token_hex(4)}
     if lists:
         headers["list_slug"] = lists[0].slug
@@ -164,7 +166,10 @@ def check_send_time(at: datetime | None, now: datetime, tz: tzinfo = UTC) -> Non
             raise MailerError(msg("the send time %(at)s is in the past; leave the time out "
                                   "(--at) to send now", at=when).with_admin(msg(
                                       "the send time %(at)s is in the past; leave the time "
-                                      "empty to send now", at=when)), field="at")
+                                      "empty to send now", at=when)).with_api(msg(
+                                          "the send time %(at)s is in the past; leave the "
+                                          "time out (no \"at\") to send now", at=when)),
+                              field="at")
 
 
 def check_window(text: str) -> str:
@@ -221,7 +226,8 @@ def get_mailing(session: Session, ref: str | int) -> Mailing:
         m = store.latest_named(session, str(ref))
     if m is None:
         raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
-                           ref=ref))
+                           ref=ref).with_api(msg("no mailing %(ref)r; GET /api/mailings "
+                                                 "lists them", ref=ref)))
     return m
 
 
@@ -368,11 +374,18 @@ class AlreadySent(MailerError):
 
     def __init__(self, earlier: Sequence[EarlierSend], tz: tzinfo = UTC) -> None:
         self.earlier = list(earlier)
+        said = [e.describe(tz) for e in self.earlier]
         super().__init__(msg(
             "this issue was already sent or is on its way: %(earlier)s. To send it again on "
-            "purpose, say so: --again (admin: tick 'Send it again'; API: \"again\": true); "
-            "people who already got it are then left out unless --include-received (API: "
-            "\"include_received\": true)", earlier=[e.describe(tz) for e in self.earlier]))
+            "purpose, say so: --again; people who already got it are then left out unless "
+            "--include-received", earlier=said).with_admin(msg(
+                "this issue was already sent or is on its way: %(earlier)s. To send it again "
+                "on purpose, tick 'Send it again to lists it already went to'; people who "
+                "already got it are then left out unless you also tick 'Also to people who "
+                "already got it'", earlier=said)).with_api(msg(
+                    "this issue was already sent or is on its way: %(earlier)s. To send it "
+                    "again on purpose, say so: \"again\": true; people who already got it "
+                    "are then left out unless \"include_received\": true", earlier=said)))
 
 
 def earlier_sends(session: Session, source: str) -> list[EarlierSend]:
@@ -550,7 +563,20 @@ class NobodyToSend(MailerError):
                 "nobody to send to: the lists %(lists)s have no active subscribers; nothing "
                 "was planned. Add subscribers to them first (mailer subscribers import FILE "
                 "--list SLUG, or the list's page in the admin), then send",
-                len(self.plans), lists=named), field=field)
+                len(self.plans), lists=named).with_admin(msgn(
+                    "nobody to send to: the list %(lists)s has no active subscribers; "
+                    "nothing was planned. Add subscribers to it first on the list's page, "
+                    "then send",
+                    "nobody to send to: the lists %(lists)s have no active subscribers; "
+                    "nothing was planned. Add subscribers to them first on the lists' "
+                    "pages, then send", len(self.plans), lists=named)).with_api(msgn(
+                        "nobody to send to: the list %(lists)s has no active subscribers; "
+                        "nothing was planned. Add subscribers to it first (POST "
+                        "/api/subscribers), then send",
+                        "nobody to send to: the lists %(lists)s have no active subscribers; "
+                        "nothing was planned. Add subscribers to them first (POST "
+                        "/api/subscribers), then send", len(self.plans), lists=named)),
+                field=field)
         elif conditions:
             super().__init__(msgn(
                 "nobody to send to: the %(n)s active subscriber of %(lists)s cannot get "

@@ -52,7 +52,10 @@ def audience(session: Session, *, list_slugs: Sequence[str] = (), where: Sequenc
                                   "--list, or use --where instead of the segment",
                                   segment=seg.name, list=seg.list.slug).with_admin(msg(
                 "segment %(segment)r is a part of list %(list)r; choose only that list, or "
-                "conditions instead of the segment", segment=seg.name, list=seg.list.slug)),
+                "conditions instead of the segment", segment=seg.name, list=seg.list.slug)
+                ).with_api(msg("segment %(segment)r is a part of list %(list)r; give only "
+                               "that list in lists, or conditions in where instead of the "
+                               "segment", segment=seg.name, list=seg.list.slug)),
                 field="lists")
         own = conditions(seg.conditions)
         return Audience((seg.list.slug,), own + tuple(c for c in extra if c not in own),
@@ -98,7 +101,7 @@ def save(session: Session, name: str, list_slug: str, where: Sequence[str]) -> S
     conds = conditions(where)
     if not conds:
         raise MailerError(msg("a segment needs at least one condition (--where "
-                              "FIELD=VALUE); for the whole list, send to the list").with_admin(
+                              "FIELD=VALUE); for the whole list, send to the list").with_web(
             msg("a segment needs at least one condition (FIELD=VALUE); for the whole list, "
                 "send to the list")), field="where")
     store.save(session, name, get_list(session, list_slug), [c.text for c in conds])

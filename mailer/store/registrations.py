@@ -81,7 +81,9 @@ def ensure_subscriber(session: Session, email: str, *, name: str = "",
         raise NotFound(msg("no subscriber %(email)r; give --name and --organisation to add "
                            "them", email=email).with_admin(msg(
             "no subscriber %(email)r; fill in the name and the organisation to add them",
-            email=email)), field="email")
+            email=email)).with_api(msg(
+                "no subscriber %(email)r; give name and organisation to add them",
+                email=email)), field="email")
     normal = normalise_email(email)
     org = find_or_create_organisation(session, organisation)
     sub = Subscriber(email=normal, email_key=email_key(normal), name=name.strip(),
@@ -137,14 +139,20 @@ def register(session: Session, invitation: InvitationRow, subscriber: Subscriber
                 "registration for %(invitation)s closed at %(deadline)s (%(zone)s); tick "
                 "'Accept after the deadline' to register someone on purpose",
                 invitation=invitation.slug, deadline=f"{local:%Y-%m-%d %H:%M}",
-                zone=invitation.timezone)))
+                zone=invitation.timezone)).with_api(msg(
+                    "registration for %(invitation)s closed at %(deadline)s (%(zone)s); send "
+                    "\"late\": true to register someone on purpose",
+                    invitation=invitation.slug, deadline=f"{local:%Y-%m-%d %H:%M}",
+                    zone=invitation.timezone)))
     org = organisation or subscriber.organisation
     if org is None:
         raise MailerError(msg("%(email)s has no organisation, and seats are counted per "
                               "organisation; give one with --organisation",
                               email=subscriber.email).with_admin(msg(
             "%(email)s has no organisation, and seats are counted per organisation; fill in "
-            "the organisation", email=subscriber.email)), field="organisation")
+            "the organisation", email=subscriber.email)).with_api(msg(
+                "%(email)s has no organisation, and seats are counted per organisation; give "
+                "organisation", email=subscriber.email)), field="organisation")
     row = registration_of(session, invitation.id, subscriber.id)
     if row is not None and row.status in (RegistrationStatus.registered,
                                           RegistrationStatus.waitlisted):

@@ -86,7 +86,7 @@ def clause(session: Session, c: Condition,
         if invitation_id is None:
             raise MailerError(msg("condition %(condition)r: 'registered' works only when "
                                   "sending an invitation (mailer invite ID --where "
-                                  "registered=no)", condition=c.text).with_admin(msg(
+                                  "registered=no)", condition=c.text).with_web(msg(
                 "condition %(condition)r: 'registered' works only when sending an "
                 "invitation", condition=c.text)), field="where")
         answered = exists().where(
@@ -168,7 +168,9 @@ def get(session: Session, name: str) -> Segment:
             raise NotFound(msg("no segment %(name)r; there are no segments yet (mailer "
                                "segments add NAME --list L --where …)", name=name).with_admin(
                 msg("no segment %(name)r; there are no segments yet (add one on the "
-                    "Segments page)", name=name)), field="segment")
+                    "Segments page)", name=name)).with_api(msg(
+                        "no segment %(name)r; there are no segments yet (add one with PUT "
+                        "/api/segments/{name})", name=name)), field="segment")
         raise NotFound(msg("no segment %(name)r; known segments: %(known)s", name=name,
                            known=known))
     return seg

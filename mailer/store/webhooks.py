@@ -254,9 +254,11 @@ def record(session: Session, attempts: Sequence[Attempt], now: datetime,
                 ep.enabled = False
                 ep.disabled_at = now
                 days = (now - ep.failing_since).total_seconds() / 86400
+                # No edge's way out in the stored words (the API and the admin show them
+                # too): the CLI's listing adds its command, the admin has its button.
                 ep.disabled_reason = (
                     f"every attempt failed for {days:.1f} days (last: {mine[-1].error}); "
-                    f"its events wait: 'mailer webhooks enable {ep.id}' sends them in order")
+                    "its events wait and go out in order once it is enabled again")
                 disabled.append(ep)
     session.flush()
     return disabled

@@ -41,6 +41,11 @@ def test_admin_asks_before_sending_an_issue_twice(
     r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/schedule",
                   {"lists": "medborgardialog", "confirm": "1"})
     assert r.status_code == 400 and "already sent" in r.text
+    # the admin's way (Msg.with_admin), not the command line's --again nor the API's field
+    said = r.text.split('<p class="error" id="again-error">')[1].split("</p>")[0]
+    assert said.endswith("To send it again on purpose, tick &#39;Send it again to lists it "
+                         "already went to&#39;; people who already got it are then left out "
+                         "unless you also tick &#39;Also to people who already got it&#39;")
     mid = url.rsplit("/", 1)[1]
     assert f"mailing {mid} (done" in r.text
     # With the explicit tick it goes, to the one person who did not get it.

@@ -23,9 +23,7 @@ ROOT = Path(__file__).resolve().parents[2] / "mailer"
 
 #: Messages with a CLI option that the admin may show as they are, and why.
 CLI_WORDS_ALLOWED = {
-    # names each edge's way: "--again (admin: tick 'Send it again'; API: ...)"
-    "services/mailings.py": ("this issue was already sent", "nobody to send to"),
-    # `registrations transfer` exists on the command line and the API only
+    # `registrations transfer` exists on the command line only
     "services/invitations.py": ("no subscriber %(email)r; give --name to add them as a "
                                 "colleague",),
     # --rejected PATH: only the command line writes rejected rows where it is told
@@ -35,15 +33,31 @@ CLI_WORDS_ALLOWED = {
 }
 
 
-def _unwrapped_cli_messages() -> list[str]:
-    """``msg()``/``msgn()`` calls in services/, store/ and domain/ (all reach the admin)
-    whose text names a CLI option and that carry no admin wording."""
+def carried(tree: ast.AST, methods: tuple[str, ...]) -> set[int]:
+    """The ids of the ``msg()``/``msgn()`` calls in ``tree`` that carry another edge's words
+    through one of ``methods`` (``msg(…).with_admin(…).with_api(…)``: each of the chain)."""
+    found = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) \
+                and n.func.attr in methods:
+            base = n.func.value
+            while isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) \
+                    and base.func.attr.startswith("with_"):
+                base = base.func.value
+            found.add(id(base))
+    return found
+
+
+def messages_without(methods: tuple[str, ...], words: re.Pattern[str],
+                     allowed: dict[str, tuple[str, ...]],
+                     layers: tuple[str, ...] = ("services", "store", "domain")) -> list[str]:
+    """``msg()``/``msgn()`` calls in ``layers`` whose text matches ``words`` (the command
+    line's advice) and that carry no words of their own through ``methods``."""
     found = []
-    for layer in ("services", "store", "domain"):
+    for layer in layers:
         for path in sorted((ROOT / layer).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            wrapped = {id(n.func.value) for n in ast.walk(tree) if isinstance(n, ast.Call)
-                       and isinstance(n.func, ast.Attribute) and n.func.attr == "with_admin"}
+            wrapped = carried(tree, methods)
             rel = path.relative_to(ROOT).as_posix()
             for node in ast.walk(tree):
                 if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
@@ -51,10 +65,16 @@ def _unwrapped_cli_messages() -> list[str]:
                     continue
                 text = " ".join(a.value for a in node.args
                                 if isinstance(a, ast.Constant) and isinstance(a.value, str))
-                if OPTION.search(text) and not any(
-                        text.startswith(ok) for ok in CLI_WORDS_ALLOWED.get(rel, ())):
+                if words.search(text) and not any(
+                        text.startswith(ok) for ok in allowed.get(rel, ())):
                     found.append(f"{rel}:{node.lineno}: {text[:100]}")
     return found
+
+
+def _unwrapped_cli_messages() -> list[str]:
+    """``msg()``/``msgn()`` calls in services/, store/ and domain/ (all reach the admin)
+    whose text names a CLI option and that carry no admin wording."""
+    return messages_without(("with_admin", "with_web"), OPTION, CLI_WORDS_ALLOWED)
 
 
 def test_every_message_with_cli_advice_has_the_admins_words() -> None:

@@ -59,13 +59,16 @@ def get_write_session(request: Request) -> Iterator[Session]:
 
 
 BEARER = HTTPBearer(auto_error=False,
-                    description="An API token: mailer users token EMAIL --name NAME")
+                    description="An API token: create one on your account page in the "
+                                "admin (/admin/account) or with: mailer users token EMAIL "
+                                "--name NAME")
 
 
 def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials.strip():
         raise ApiError(401, "send an API token as 'Authorization: Bearer <token>' "
-                       "(create one with: mailer users token EMAIL --name NAME)", headers=CHALLENGE)
+                       "(create one on your account page in the admin, /admin/account)",
+                       headers=CHALLENGE)
     return credentials.credentials.strip()
 
 

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,6 +64,23 @@ def without_paths(message: str) -> str:
     return _ABSOLUTE_PATH.sub(cut, message)
 
 
+def api_text(message: str) -> str:
+    """A service's message as the API says it: in English, in the API's own words where the
+    command line's advice would not fit (``Msg.with_api``: a route or a request field, not
+    ``mailer …`` or ``--option``), with no file path of this machine."""
+    return without_paths(str(_api_words(message)))
+
+
+def api_said(exc: MailerError) -> str:
+    """``str(exc)`` as the API says it (``api_text``): its message and each problem's."""
+    problems = [replace(p, message=_api_words(p.message)) for p in exc.problems]
+    return without_paths(str(MailerError(_api_words(exc.message), problems)))
+
+
+def _api_words(message: str) -> str:
+    return getattr(message, "api", None) or message
+
+
 def _roots() -> list[str]:
     try:
         return [n for n in os.listdir("/") if n not in ("api", "admin")]
@@ -81,7 +99,7 @@ def about(field: str) -> Iterator[None]:
         if isinstance(exc, DatabaseBusy) or exc.problems:
             raise
         status = 404 if isinstance(exc, NotFound) else 400
-        raise ApiError(status, without_paths(exc.message), field=field) from None
+        raise ApiError(status, api_text(exc.message), field=field) from None
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -109,7 +127,7 @@ def install_error_handlers(api: FastAPI) -> None:
                                   headers={"retry-after": str(exc.retry_after)})
         status = 404 if isinstance(exc, NotFound) else 400
         field = exc.field or (exc.problems[0].field if exc.problems else None)
-        return error_response(status, CODES[status], without_paths(str(exc)), field)
+        return error_response(status, CODES[status], api_said(exc), field)
 
     @api.exception_handler(Exception)
     async def _server(request: Request, exc: Exception) -> JSONResponse:

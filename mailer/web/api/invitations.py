@@ -14,7 +14,7 @@ from mailer.services import invitations as service
 from mailer.services.accounts import Principal
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.api.deps import Paging, get_session, get_write_session, paging, require
-from mailer.web.api.errors import ERROR_RESPONSES, ApiError
+from mailer.web.api.errors import ERROR_RESPONSES, ApiError, api_text
 from mailer.web.api.schemas import Page
 
 router = APIRouter(responses=ERROR_RESPONSES, tags=["invitations"])
@@ -126,7 +126,7 @@ def invitations(request: Request, me: Principal = VIEW,
     return [InvitationOut(slug=i.slug, title=i.title, deadline=i.deadline,
                           seconds_left=i.countdown.seconds if i.countdown else None,
                           invitees=i.invitees, registered=i.registered,
-                          organisations=i.organisations, problem=i.problem)
+                          organisations=i.organisations, problem=api_text(i.problem))
             for i in service.overview(session, web.settings, slugs, web.now())]
 
 

@@ -23,7 +23,7 @@ from mailer.services.mailings import MailingProgress
 from mailer.services.media import add_file
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
-from mailer.web.api.errors import ERROR_RESPONSES, ApiError, about
+from mailer.web.api.errors import ERROR_RESPONSES, ApiError, about, api_text
 from mailer.web.api.schemas import (
     ClicksOut,
     DryRunIn,
@@ -73,7 +73,7 @@ def issue(name: str, request: Request, me: Principal = VIEW) -> IssueDetail:
                          engine=web.engine)
     base = _issue(summarise(loaded))
     return IssueDetail(**base.model_dump(), problems=[
-        ProblemOut(message=p.message, file=p.file, line=p.line, field=p.field,
+        ProblemOut(message=api_text(p.message), file=p.file, line=p.line, field=p.field,
                    severity=p.severity) for p in loaded.problems])
 
 
@@ -156,8 +156,8 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
     if not isinstance(loaded.document, Issue):
         raise ApiError(422, f"issues/{body.issue} is not a newsletter issue (its kind is "
-                       f"{loaded.kind}); an invitation goes out with 'mailer invite'",
-                       field="issue")
+                       f"{loaded.kind}); the API does not send invitations (sending one "
+                       "records its invitees, for the reminders)", field="issue")
     lists = (body.lists if body.lists is not None
              else [] if body.segment else list(loaded.document.lists))
     if not lists and not body.segment:
@@ -183,7 +183,7 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                  if body.track_clicks else None, signature=signature,
                                  tz=web.settings.tz)
     except svc.AlreadySent as exc:
-        raise ApiError(409, exc.message, field="again") from None
+        raise ApiError(409, api_text(exc.message), field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
 
 
@@ -207,7 +207,7 @@ def dry_run_mailing(body: DryRunIn, request: Request, me: Principal = SEND,
                          include_received=body.include_received, tz=web.settings.tz)
     return DryRunOut(
         total=report.total, conditions=list(report.conditions), segment=report.segment,
-        refused=report.refusal or None,
+        refused=api_text(report.refusal) or None,
         lists=[ListPlanOut(slug=p.slug, name=p.name, would_get=p.would_get,
                            not_matching=p.not_matching, already_received=p.already_received,
                            on_other_list=p.on_other_list, suppressed=p.suppressed,

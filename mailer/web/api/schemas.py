@@ -83,7 +83,8 @@ class SubscribeOut(BaseModel):
                     "single opt-in list, active now; already_active: nothing changed; "
                     "suppressed: the address is on the suppression list, no e-mail was "
                     "sent, the sign-up waits unconfirmed and the attempt shows on the "
-                    "suppression (lifting it sends the confirmation link).")
+                    "suppression (lifting it, DELETE /api/suppressions/{email}, sends the "
+                    "confirmation link).")
 
 
 class PersonalData(BaseModel):
