@@ -206,7 +206,10 @@ class IssueFile:
         except (OSError, UnicodeDecodeError, YAMLError) as exc:
             raise MailerError(msg("%(path)s cannot be opened in the form (%(why)s); fix it "
                                   "in a text editor (mailer issue check shows where)",
-                                  path=str(self.path), why=str(exc))) from None
+                                  path=str(self.path), why=str(exc)).with_admin(msg(
+                "%(path)s cannot be opened in the form (%(why)s); fix it in a text editor "
+                "(the issue's check on the Issues page shows where)", path=str(self.path),
+                why=str(exc)))) from None
         if not isinstance(data, CommentedMap):
             raise MailerError(msg("%(path)s is not a mapping of fields; fix it in a text "
                                   "editor", path=str(self.path)))

@@ -226,8 +226,9 @@ def get_mailing(session: Session, ref: str | int) -> Mailing:
         m = store.latest_named(session, str(ref))
     if m is None:
         raise NotFound(msg("no mailing %(ref)r; see 'mailer mailings' for the list",
-                           ref=ref).with_api(msg("no mailing %(ref)r; GET /api/mailings "
-                                                 "lists them", ref=ref)))
+                           ref=ref).with_admin(msg(
+            "no mailing %(ref)r; the Mailings page lists them", ref=ref)).with_api(msg(
+                "no mailing %(ref)r; GET /api/mailings lists them", ref=ref)))
     return m
 
 

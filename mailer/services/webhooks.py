@@ -133,7 +133,9 @@ def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     ep = store.get_endpoint(session, endpoint_id)
     if ep is None:
         raise NotFound(msg("no webhook endpoint with id %(id)s; 'mailer webhooks' lists "
-                           "them", id=endpoint_id).with_api(msg(
+                           "them", id=endpoint_id).with_admin(msg(
+            "no webhook endpoint with id %(id)s; the Webhooks page lists them",
+            id=endpoint_id)).with_api(msg(
             "no webhook endpoint with id %(id)s; GET /api/webhooks lists them",
             id=endpoint_id)))
     return ep

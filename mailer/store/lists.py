@@ -58,7 +58,9 @@ def get_list(session: Session, slug: str) -> MailingList:
         known = ", ".join(session.scalars(select(MailingList.slug).order_by(MailingList.slug)))
         if not known:
             raise NotFound(msg("no list %(slug)r; there are no lists yet (mailer lists "
-                               "create)", slug=slug).with_api(msg(
+                               "create)", slug=slug).with_admin(msg(
+                "no list %(slug)r; there are no lists yet (create one on the Lists page)",
+                slug=slug)).with_api(msg(
                 "no list %(slug)r; there are no lists yet (create one with POST /api/lists)",
                 slug=slug)))
         raise NotFound(msg("no list %(slug)r; known lists: %(known)s", slug=slug,

@@ -380,10 +380,14 @@ class BatchUpsert:
             blocked = self.suppressed.get(_hash(row)) if self.suppressed else None
             if blocked is not None:
                 # Never (re-)activated by an import: a bounce or complaint put it there.
+                why = Msg(blocked, {})  # its kind, in the admin's catalogue
                 problems[row.line] = msg(
                     "the address is on the suppression list (%(why)s); not subscribed. "
                     "Remove it first if it works again: mailer suppressions remove EMAIL",
-                    why=Msg(blocked, {}))  # its kind, in the admin's catalogue
+                    why=why).with_admin(msg(
+                        "the address is on the suppression list (%(why)s); not subscribed. "
+                        "Remove it on the Suppressions page first if it works again",
+                        why=why))
                 continue
             if person is None:
                 erased = (self.erased_hashes.get(_hash(row))

@@ -7,7 +7,6 @@ with those (``mailer.web.api.errors.api_text``), in English as before."""
 from __future__ import annotations
 
 import ast
-import re
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -15,21 +14,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mailer.authoring.examples import FLAGSHIP
-from mailer.cli import COMMANDS
 from mailer.services.lists import create_list
 from mailer.store.db import transaction
 from tests.admin.conftest import token_for
 from tests.admin.test_admin_invitations import network  # noqa: F401 (a fixture)
 from tests.admin.test_admin_mailings import ready  # noqa: F401 (a fixture)
-from tests.admin.test_admin_words import ROOT, messages_without
+from tests.admin.test_admin_words import CLI_WORDS, LAYERS, ROOT, messages_without
 from tests.invite_helpers import SLUG
 
 AFTER = datetime(2023, 2, 16, 9, 0, tzinfo=UTC)  # the deadline was 2023-02-15 23:59
-#: The command line's advice: an option, or a command of the ``mailer`` program.
-CLI_WORDS = re.compile(r"(?<![\w-])--[a-z]|\bmailer (?:" + "|".join(sorted(COMMANDS)) + r")\b")
-#: Where a message the API may answer with is written (services call store/ and domain/;
-#: the API loads issues through authoring/).
-LAYERS = ("services", "store", "domain", "authoring")
 
 #: Messages with the command line's advice that the API never answers with, or may answer
 #: with as they are, and why (by the start of the message's text).
