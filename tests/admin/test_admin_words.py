@@ -28,23 +28,21 @@ CLI_WORDS = re.compile(r"(?<![\w-])--[a-z]|\bmailer (?:" + "|".join(sorted(COMMA
 LAYERS = ("services", "store", "domain", "authoring")
 ROOT = Path(__file__).resolve().parents[2] / "mailer"
 
-#: Messages with the command line's advice that the admin may show as they are (or never
-#: shows), and why (by the start of the message's text).
-CLI_WORDS_ALLOWED = {
-    # `registrations transfer` exists on the command line only
+#: Messages whose way out only the command line has (neither the admin nor the API), and
+#: why (by the start of the message's text): both web edges may show them as they are.
+COMMAND_LINE_ONLY: dict[str, tuple[str, ...]] = {
+    # inviting (`mailer invite`) and adding a colleague to an invitation are the
+    # command line's; so are cancelling and transferring a seat
     "services/invitations.py": ("no subscriber %(email)r; give --name to add them as a "
                                 "colleague", "give --list SLUG"),
-    # the admin neither cancels nor transfers a seat: the command line is the way
-    "domain/registration.py": ("%(taken)s (held by %(who)s); cancel or transfer",),
     "store/registrations.py": ("no subscriber %(email)r; add them with --name",),
-    # --rejected PATH: only the command line writes rejected rows where it is told
-    "store/importer.py": ("cannot write the rejected rows",),
-    "store/parallel.py": ("a worker process that checks rows",),
-    # the admin cannot send or sync an invitation: the command line is the way
     "store/invitations.py": ("no invitation %(slug)r in the database",
                              "no list %(slug)r; see mailer lists"),  # record_invitees
     "store/registration_import.py": ("this file is for", "not a known subscriber"),
-    # no user accounts, podcasts or new issues from the admin's forms
+    # --rejected PATH: only the command line writes rejected rows where it is told
+    "store/importer.py": ("cannot write the rejected rows",),
+    "store/parallel.py": ("a worker process that checks rows",),
+    # user accounts, podcasts and new issues are made on the command line
     "store/accounts.py": ("no user ",),
     "services/podcast.py": ("choose the episodes", "--latest must be"),
     "authoring/podcast.py": ("%(url)s: episode %(episode)s is not in the feed",),
@@ -53,12 +51,28 @@ CLI_WORDS_ALLOWED = {
     "store/db.py": ("the database is stamped", "no mailer database at ",
                     "the database has tables but no migration stamp",
                     "the database is at migration"),
-    # the admin names only issue folders that exist and does not call load_valid
+    # the web edges name only issue folders that exist and do not call load_valid
     "authoring/load.py": (" does not exist; give an issue folder",
                           " problem(s); fix them and run: mailer issue check"),
     # names where the text came from, not a way out
     "domain/content.py": ("still the example text %(text)r from mailer issue new",),
 }
+
+
+def allowed(*more: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """``COMMAND_LINE_ONLY`` and an edge's own allowances, per file."""
+    out = dict(COMMAND_LINE_ONLY)
+    for extra in more:
+        for path, starts in extra.items():
+            out[path] = out.get(path, ()) + starts
+    return out
+
+
+#: Messages with the command line's advice that the admin may show as they are.
+CLI_WORDS_ALLOWED = allowed({
+    # the admin neither cancels nor transfers a seat: the command line is the way
+    "domain/registration.py": ("%(taken)s (held by %(who)s); cancel or transfer",),
+})
 
 
 def carried(tree: ast.AST, methods: tuple[str, ...]) -> set[int]:

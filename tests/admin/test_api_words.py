@@ -19,48 +19,20 @@ from mailer.store.db import transaction
 from tests.admin.conftest import token_for
 from tests.admin.test_admin_invitations import network  # noqa: F401 (a fixture)
 from tests.admin.test_admin_mailings import ready  # noqa: F401 (a fixture)
-from tests.admin.test_admin_words import CLI_WORDS, LAYERS, ROOT, messages_without
+from tests.admin.test_admin_words import CLI_WORDS, LAYERS, ROOT, allowed, messages_without
 from tests.invite_helpers import SLUG
 
 AFTER = datetime(2023, 2, 16, 9, 0, tzinfo=UTC)  # the deadline was 2023-02-15 23:59
 
 #: Messages with the command line's advice that the API never answers with, or may answer
-#: with as they are, and why (by the start of the message's text).
-CLI_WORDS_ALLOWED = {
-    # the API neither sends invitations (`mailer invite`) nor transfers or cancels seats
-    "services/invitations.py": ("give --list SLUG",
-                                "no subscriber %(email)r; give --name to add them as a "
-                                "colleague"),
-    "store/invitations.py": ("no list %(slug)r; see mailer lists",  # record_invitees
-                             # the API syncs the folder into the database before reading it
-                             # (services.invitations.open_invitation): it is never missing
-                             "no invitation %(slug)r in the database"),
-    "store/registrations.py": ("no subscriber %(email)r; add them with --name",  # cancel
-                               ),
+#: with as they are (beside ``COMMAND_LINE_ONLY``), and why.
+CLI_WORDS_ALLOWED = allowed({
     # the API imports nothing: its sign-up of a suppressed address answers the outcome
     # "suppressed" (and DELETE /api/suppressions/{email} lifts it, as the docs say)
     "store/upsert.py": ("the address is on the suppression list",),
-    "store/importer.py": ("cannot write the rejected rows",),
-    "store/parallel.py": ("a worker process that checks rows",),
-    "store/registration_import.py": ("this file is for", "not a known subscriber"),
-    # no user accounts in the API; podcasts and new issues are the command line's
-    "store/accounts.py": ("no user ",),
-    "services/podcast.py": ("choose the episodes", "--latest must be"),
-    "authoring/podcast.py": ("%(url)s: episode %(episode)s is not in the feed",),
-    "authoring/scaffold.py": ("--month ", " already exists; choose another --year"),
-    # the database is set up by whoever runs the server: no API request can do it
-    "store/db.py": ("the database is stamped", "no mailer database at ",
-                    "the database has tables but no migration stamp",
-                    "the database is at migration"),
     # the admin's issue editor only
     "authoring/edit.py": ("%(path)s cannot be opened in the form",),
-    # the API names only issue folders that exist (web.admin.issues.issue_folder refuses
-    # first) and does not call load_valid
-    "authoring/load.py": (" does not exist; give an issue folder",
-                          " problem(s); fix them and run: mailer issue check"),
-    # names where the text came from, not a way out
-    "domain/content.py": ("still the example text %(text)r from mailer issue new",),
-}
+})
 
 
 def _raised_texts() -> list[str]:
