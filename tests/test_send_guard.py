@@ -370,3 +370,24 @@ def test_a_send_time_in_the_past_is_named_in_local_time(cli) -> None:  # type: i
         out = run("send", str(FLAGSHIP), "--at", "2020-06-01 08:00", *extra, ok=False)
         assert "the send time 2020-06-01 08:00 (Europe/Stockholm) is in the past" in out
     assert _count(engine, Mailing) == 0
+
+
+def test_a_refused_plan_leaves_no_mailing_even_when_the_caller_commits(engine) -> None:  # type: ignore[no-untyped-def]
+    """``plan_issue`` refuses a send to nobody inside a savepoint of its own: a caller that
+    catches the refusal and commits the rest of its transaction keeps no mailing."""
+    from mailer.services.lists import create_list
+    from mailer.services.mailings import NobodyToSend, plan_issue
+    from tests.delivery_support import synthetic_rendered
+
+    upgrade(engine)
+    with transaction(engine) as s:
+        create_list(s, "tom", "Tom lista", language="sv")
+    with transaction(engine) as s:
+        with pytest.raises(NobodyToSend):
+            plan_issue(s, synthetic_rendered(2_000), source="issues/x", name="x",
+                       list_slugs=["tom"], at=None, now=datetime.now(UTC))
+        create_list(s, "annan", "En annan lista")  # the caller goes on, and commits
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
+    with transaction(engine) as s:
+        from mailer.store.models import MailingList
+        assert s.scalar(select(func.count()).select_from(MailingList)) == 2

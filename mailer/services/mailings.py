@@ -439,18 +439,21 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
     target = audience(session, list_slugs=list_slugs, where=where, segment=segment)
     earlier = _guard(session, source, target.list_slugs, again=again, tz=tz)
     exclude = [] if include_received else [e.id for e in earlier]
-    mailing, queued = plan_mailing(session, rendered, kind=MailingKind.newsletter, now=now,
-                                   name=name, source=source, list_slugs=target.list_slugs,
-                                   at=at, audience=target.conditions, segment=target.segment,
-                                   send_window=send_window, exclude_received_from=exclude,
-                                   track_clicks=track_clicks, signature=signature, tz=tz)
-    if not queued and at is None:
-        # Nobody to send to now: refused (the caller's transaction drops the mailing), else
-        # a mailing "done" for 0 recipients would block the send once people subscribe. A
-        # scheduled one is planned again at its time (``start_due``).
-        lists = [get_list(session, slug) for slug in target.list_slugs]
-        raise NobodyToSend(_list_plans(session, lists, exclude, target.conditions),
-                           bool(target.conditions))
+    # In a savepoint: a refusal below leaves no mailing behind even when the caller goes
+    # on with its transaction (it usually rolls it back anyway).
+    with session.begin_nested():
+        mailing, queued = plan_mailing(
+            session, rendered, kind=MailingKind.newsletter, now=now, name=name,
+            source=source, list_slugs=target.list_slugs, at=at, audience=target.conditions,
+            segment=target.segment, send_window=send_window, exclude_received_from=exclude,
+            track_clicks=track_clicks, signature=signature, tz=tz)
+        if not queued and at is None:
+            # Nobody to send to now: refused, else a mailing "done" for 0 recipients would
+            # block the send once people subscribe. A scheduled one is planned again at
+            # its time (``start_due``).
+            lists = [get_list(session, slug) for slug in target.list_slugs]
+            raise NobodyToSend(_list_plans(session, lists, exclude, target.conditions),
+                               bool(target.conditions))
     return Planned(mailing.id, queued, at)
 
 
