@@ -1,8 +1,9 @@
 """The subscribers search as the admin and the API page through it (``store.search``):
 whichever way it takes — matches collected in one pass or counted and read in address
 order, a list's subscribers collected first or looked up per address — the totals are
-exact and the pages, put together, are every match once, in address order. On SQLite
-and PostgreSQL."""
+exact and the pages, put together, are every match once, in address order, whether read
+by number (``offset``) or each after the last address of the one before (``after``). On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ def test_every_way_of_searching_gives_exact_totals_and_stable_pages(
                 assert page.total == len(want), (q, slug, status, offset)
                 paged += [h.email for h in page.items]
             assert paged == want, (q, slug, status)
+            # The API's ``after``: each page starts after the last address of the one
+            # before (as typed: any case), and the total is still every match.
+            chained: list[str] = []
+            while True:
+                page = search_subscribers(s, q, list_slug=slug, status=status, limit=7,
+                                          after=chained[-1].upper() if chained else None)
+                assert page.total == len(want), (q, slug, status, chained[-1:])
+                if not page.items:
+                    break
+                chained += [h.email for h in page.items]
+            assert chained == want, (q, slug, status)
             for hit in whole.items:
                 name, org, member = people[hit.email]
                 assert (hit.name, hit.organisation) == (name, org)
