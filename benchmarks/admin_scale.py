@@ -205,6 +205,10 @@ def pages(mailing_id: int) -> list[tuple[str, str]]:
         ("api: list's subscribers", f"/api/lists/{MAILED}/subscribers"),
         ("api: list's active, page 1000", f"/api/lists/{MAILED}/subscribers?status=active"
                                           "&page=1000"),
+        # The API's keyset paging: the page after an address a fifth of the way through
+        # (the list's next member follows it: a cursor past its last one walks to the end).
+        ("api: list's active, after=", f"/api/lists/{MAILED}/subscribers?status=active"
+                                       "&after=person2%40example.test"),
         ("api: subscribers", "/api/subscribers"),
         ("api: subscribers search", "/api/subscribers?q=person4242"),
         ("api: mailings", "/api/mailings"),

@@ -1,23 +1,28 @@
 """The subscribers search's indexes on PostgreSQL (migration 0022, ``store.trigram``): the
 trigram indexes serve the search's own query, a page's ids come from the address's index
-alone, and where ``pg_trgm`` cannot be created the migration goes on without the indexes
-and the search still finds the same people. SQLite has none of this."""
+alone, and where ``pg_trgm`` cannot be created the migration goes on without the indexes,
+the search still finds the same people and ``mailer doctor`` says what to do. SQLite has
+none of this."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from mailer.config import load_settings
+from mailer.services.deliverability import Check, doctor
 from mailer.services.lists import create_list
 from mailer.store import search, trigram
 from mailer.store import subscriptions as subs
 from mailer.store.db import transaction, upgrade
 from mailer.store.search import search_subscribers
+from tests.conftest import TEST_SECRET
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -100,7 +105,16 @@ def test_without_pg_trgm_the_migration_goes_on_and_the_search_still_finds(
         assert trigram.missing(conn) == []
 
 
-def test_migration_0022_up_and_down_on_postgresql(pg_url: str) -> None:
+def _doctor_says(engine: Engine, workspace: Path) -> Check:
+    settings = load_settings(workspace, database_url=engine.url.render_as_string(
+        hide_password=False), secret_key=TEST_SECRET, base_url="https://n.example.org")
+    (check,) = [c for c in doctor(settings).checks if "trigram" in c.what]
+    return check
+
+
+def test_migration_0022_up_and_down_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """Down and up again; ``mailer doctor`` says when the indexes are missing, and how
+    to make them."""
     from alembic import command
 
     from mailer.store.db import _alembic_config
@@ -117,9 +131,13 @@ def test_migration_0022_up_and_down_on_postgresql(pg_url: str) -> None:
             assert trigram.missing(conn) == list(trigram.INDEXES)
             assert conn.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
                                     "'uq_subscribers_email_key'")).endswith("(email_key)")
+        missing = _doctor_says(engine, tmp_path)
+        assert not missing.ok and "ix_subscribers_name_trgm" in missing.what
+        assert "CREATE EXTENSION pg_trgm" in missing.fix
         upgrade(engine)
         with engine.connect() as conn:
             assert trigram.missing(conn) == []
+        assert _doctor_says(engine, tmp_path).ok
         with transaction(engine) as s:
             assert [h.email for h in search_subscribers(s, "HYLTE").items] == [
                 "anna@hylte.example"]
