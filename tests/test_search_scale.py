@@ -61,10 +61,16 @@ def _expected(people: dict[str, tuple[str, str, set[tuple[str, str]]]], q: str,
                                            for lst, st in member)))
 
 
-@pytest.mark.parametrize("at_once", [search.MATCHES_AT_ONCE, 3])
+@pytest.mark.parametrize(("at_once", "sort_at_most"),
+                         [(search.MATCHES_AT_ONCE, search.SORT_AT_MOST), (3, search.SORT_AT_MOST),
+                          (3, 0)])
 def test_every_way_of_searching_gives_exact_totals_and_stable_pages(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch, at_once: int) -> None:
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, at_once: int,
+        sort_at_most: int) -> None:
+    """Matches collected at once, or counted and then (PostgreSQL) sorted or walked in
+    address order."""
     monkeypatch.setattr(search, "MATCHES_AT_ONCE", at_once)
+    monkeypatch.setattr(search, "SORT_AT_MOST", sort_at_most)
     people = _people(engine)
     cases = [("", None, None), ("", "stor", None), ("", "stor", "active"),
              ("", "stor", "unsubscribed"), ("", "liten", "active"), ("", "liten", None),
