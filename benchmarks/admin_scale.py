@@ -4,6 +4,7 @@
     python benchmarks/admin_scale.py -n 100000             # quicker
     python benchmarks/admin_scale.py --db postgresql://postgres@127.0.0.1:5432/NEW_DB
     python benchmarks/admin_scale.py --keep DIR            # keep (or reuse) the SQLite files
+    python benchmarks/admin_scale.py --keep DIR --db postgresql://…/DB  # keep (or reuse) DB
 
 Two databases are built before the clock starts: the big one (``-n`` subscribers on three
 lists: 60 %, 50 % and 30 % of them, most active, some unconfirmed or unsubscribed a month
@@ -24,7 +25,8 @@ Pages whose p50 is over ``--target`` ms (300) are marked. The load average is pr
 the start and the end: the machine is shared and absolute timings move with it.
 
 A PostgreSQL database that does not exist is created for the run and dropped after it
-(its reference database too, named with a ``_ref`` suffix), as ``load.py`` does.
+(its reference database too, named with a ``_ref`` suffix), as ``load.py`` does; with
+``--keep`` both are kept, and reused (only migrated) when they have their subscribers.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def _numbers(pg: bool) -> str:
 
 def build(url: str, n: int) -> tuple[str, str, int]:
     """A fresh database as the module docstring says; returns (session cookie, API token,
-    the mailing's id). A SQLite file that has the subscribers already (``--keep``) is only
+    the mailing's id). A database that has the subscribers already (``--keep``) is only
     migrated and given a new login."""
     from sqlalchemy import func, select, text
 
@@ -203,6 +205,10 @@ def pages(mailing_id: int) -> list[tuple[str, str]]:
         ("api: list's subscribers", f"/api/lists/{MAILED}/subscribers"),
         ("api: list's active, page 1000", f"/api/lists/{MAILED}/subscribers?status=active"
                                           "&page=1000"),
+        # The API's keyset paging: the page after an address a fifth of the way through
+        # (the list's next member follows it: a cursor past its last one walks to the end).
+        ("api: list's active, after=", f"/api/lists/{MAILED}/subscribers?status=active"
+                                       "&after=person2%40example.test"),
         ("api: subscribers", "/api/subscribers"),
         ("api: subscribers search", "/api/subscribers?q=person4242"),
         ("api: mailings", "/api/mailings"),
@@ -275,8 +281,9 @@ def measure(bases: dict[str, str], logins: dict[str, tuple[str, str, int]], requ
 
 
 @contextlib.contextmanager
-def databases(db: str, tmp: Path) -> Iterator[tuple[str, str]]:
-    """(big, reference) database URLs: SQLite files in ``tmp`` or two PostgreSQL ones."""
+def databases(db: str, tmp: Path, keep: bool) -> Iterator[tuple[str, str]]:
+    """(big, reference) database URLs: SQLite files in ``tmp`` or two PostgreSQL ones
+    (created if need be; dropped after the run unless ``keep``)."""
     if db == "sqlite":
         yield f"sqlite:///{tmp / 'big.db'}", f"sqlite:///{tmp / 'ref.db'}"
         return
@@ -287,8 +294,27 @@ def databases(db: str, tmp: Path) -> Iterator[tuple[str, str]]:
         url = url.set(drivername="postgresql+psycopg")
     big = url.render_as_string(hide_password=False)
     ref = url.set(database=f"{url.database}_ref").render_as_string(hide_password=False)
+    if keep:
+        _create_if_missing(big)
+        _create_if_missing(ref)
+        yield big, ref
+        return
     with postgres_database(big), postgres_database(ref):
         yield big, ref
+
+
+def _create_if_missing(url: str) -> None:
+    """The PostgreSQL database ``url`` names, created when it does not exist (kept)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                        (parsed.database,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 def main() -> int:
@@ -300,13 +326,14 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=5, help="timed requests per page")
     ap.add_argument("--target", type=float, default=300.0, help="ms; slower pages are marked")
     ap.add_argument("--keep", type=Path,
-                    help="SQLite: build the databases in DIR and keep them; reused when there")
+                    help="build the databases in DIR (SQLite; PostgreSQL: the servers' "
+                         "workspaces) and keep them; reused when there")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         tmp = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(
             prefix="mailer-admin-scale-")))
         tmp.mkdir(parents=True, exist_ok=True)
-        big, ref = stack.enter_context(databases(args.db, tmp))
+        big, ref = stack.enter_context(databases(args.db, tmp, args.keep is not None))
         t = time.perf_counter()
         logins = {"big": build(big, args.n), "ref": build(ref, 1000)}
         print(f"built {args.n:,} and 1,000 subscribers in {time.perf_counter() - t:.0f} s "

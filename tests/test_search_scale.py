@@ -1,8 +1,9 @@
 """The subscribers search as the admin and the API page through it (``store.search``):
 whichever way it takes — matches collected in one pass or counted and read in address
 order, a list's subscribers collected first or looked up per address — the totals are
-exact and the pages, put together, are every match once, in address order. On SQLite
-and PostgreSQL."""
+exact and the pages, put together, are every match once, in address order, whether read
+by number (``offset``) or each after the last address of the one before (``after``). On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -60,10 +61,16 @@ def _expected(people: dict[str, tuple[str, str, set[tuple[str, str]]]], q: str,
                                            for lst, st in member)))
 
 
-@pytest.mark.parametrize("at_once", [search.MATCHES_AT_ONCE, 3])
+@pytest.mark.parametrize(("at_once", "sort_at_most"),
+                         [(search.MATCHES_AT_ONCE, search.SORT_AT_MOST), (3, search.SORT_AT_MOST),
+                          (3, 0)])
 def test_every_way_of_searching_gives_exact_totals_and_stable_pages(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch, at_once: int) -> None:
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, at_once: int,
+        sort_at_most: int) -> None:
+    """Matches collected at once, or counted and then (PostgreSQL) sorted or walked in
+    address order."""
     monkeypatch.setattr(search, "MATCHES_AT_ONCE", at_once)
+    monkeypatch.setattr(search, "SORT_AT_MOST", sort_at_most)
     people = _people(engine)
     cases = [("", None, None), ("", "stor", None), ("", "stor", "active"),
              ("", "stor", "unsubscribed"), ("", "liten", "active"), ("", "liten", None),
@@ -84,6 +91,17 @@ def test_every_way_of_searching_gives_exact_totals_and_stable_pages(
                 assert page.total == len(want), (q, slug, status, offset)
                 paged += [h.email for h in page.items]
             assert paged == want, (q, slug, status)
+            # The API's ``after``: each page starts after the last address of the one
+            # before (as typed: any case), and the total is still every match.
+            chained: list[str] = []
+            while True:
+                page = search_subscribers(s, q, list_slug=slug, status=status, limit=7,
+                                          after=chained[-1].upper() if chained else None)
+                assert page.total == len(want), (q, slug, status, chained[-1:])
+                if not page.items:
+                    break
+                chained += [h.email for h in page.items]
+            assert chained == want, (q, slug, status)
             for hit in whole.items:
                 name, org, member = people[hit.email]
                 assert (hit.name, hit.organisation) == (name, org)

@@ -451,7 +451,38 @@ def doctor(settings: Settings) -> Doctor:
     records.append(f'_dmarc.{org}. IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@{org}; '
                    'adkim=r; aspf=r"')
     _brand_checks(settings, org, checks, records)
+    _search_check(settings, checks)
     return Doctor(checks, records)
+
+
+def _search_check(settings: Settings, checks: list[Check]) -> None:
+    """PostgreSQL: has the subscribers search its trigram indexes (migration 0022 makes
+    them where the pg_trgm extension can be created)? Without them every search reads
+    every subscriber. SQLite has none and needs none."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailer.store import trigram
+    from mailer.store.db import make_engine
+
+    if not settings.db_url.startswith("postgresql"):
+        return
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            missing = trigram.missing(conn)
+    except SQLAlchemyError as exc:
+        why = str(getattr(exc, "orig", exc)).strip()[:200]
+        checks.append(Check(False, "the database could not be read to check the subscribers "
+                                   f"search's indexes: {why}",
+                            "check MAILER_DATABASE_URL and that the server answers"))
+        return
+    finally:
+        engine.dispose()
+    checks.append(Check(not missing, "the subscribers search has its trigram indexes "
+                                     "(PostgreSQL, pg_trgm)" if not missing else
+                        f"the subscribers search lacks the trigram indexes {', '.join(missing)}"
+                        ": every search reads every subscriber (slow with many)",
+                        "" if not missing else trigram.FIX))
 
 
 def _brand_checks(settings: Settings, org: str, checks: list[Check],

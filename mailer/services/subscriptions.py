@@ -454,8 +454,9 @@ def export_list(session: Session, list_slug: str, out: TextIO, *, status: str = 
 
 
 def search_subscribers(session: Session, q: str = "", *, list_slug: str | None = None,
-                       status: str | None = None, offset: int = 0,
-                       limit: int = 50) -> search.Page:
-    """Subscribers matching ``q`` (address, name, organisation), ordered by address."""
+                       status: str | None = None, offset: int = 0, limit: int = 50,
+                       after: str | None = None) -> search.Page:
+    """Subscribers matching ``q`` (address, name, organisation), ordered by address; with
+    ``after``, those whose address sorts after it (the previous page's last)."""
     return search.search_subscribers(session, q, list_slug=list_slug, status=status,
-                                     offset=offset, limit=limit)
+                                     offset=offset, limit=limit, after=after)

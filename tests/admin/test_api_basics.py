@@ -115,6 +115,23 @@ def test_pagination(client: TestClient, team: dict[str, int], engine: Engine) ->
     assert emails == sorted(emails) and len(set(emails)) == 7
     counts = client.get("/api/lists/stor", headers=token).json()
     assert counts["active"] == 7
+    # ``after``: the next page starts after the last address of the one before; the total
+    # is still every subscriber. On a list and in the search alike.
+    for path, params in (("/api/lists/stor/subscribers", {"status": "active"}),
+                         ("/api/subscribers", {"q": "example.org"})):
+        chained: list[str] = []
+        while True:
+            after = {"after": chained[-1]} if chained else {}
+            r = client.get(path, headers=token, params={**params, "per_page": 3, **after})
+            assert r.status_code == 200 and r.json()["total"] == 7, r.text
+            if not r.json()["items"]:
+                break
+            chained += [i["email"] for i in r.json()["items"]]
+        assert chained == emails, path
+    r = client.get("/api/subscribers", headers=token, params={"after": "p2@example.org",
+                                                              "page": 2})
+    assert r.status_code == 422 and _error(r)["field"] == "after"
+    assert "either after or page" in _error(r)["message"]
 
 
 def test_role_limits_on_the_api(client: TestClient, team: dict[str, int],

@@ -71,10 +71,20 @@ def change_list(slug: str, body: ListPatch, request: Request, me: Principal = MA
     return _list_out(counts_of(session, slug))
 
 
+AFTER = Query(None, max_length=320,
+              description="Only those whose address sorts after this one: the last address "
+                          "of the page before. Each next page then costs the same however "
+                          "deep (page=N skips the N-1 pages before it); not with page.")
+
+
 def _page(session: Session, q: str, list_slug: str | None, status: str | None,
-          pages: Paging) -> Page[SubscriberOut]:
+          pages: Paging, after: str | None) -> Page[SubscriberOut]:
+    if after is not None and pages.page != 1:
+        raise ApiError(422, f"give either after or page, not both (page={pages.page}): after "
+                            "starts the page after that address", field="after")
     found = subscriptions.search_subscribers(session, q, list_slug=list_slug, status=status,
-                               offset=pages.offset, limit=pages.per_page)
+                                             offset=pages.offset, limit=pages.per_page,
+                                             after=after)
     return Page[SubscriberOut](
         items=[SubscriberOut(id=h.id, email=h.email, name=h.name, organisation=h.organisation,
                              language=h.language, lists=dict(h.lists)) for h in found.items],
@@ -84,18 +94,19 @@ def _page(session: Session, q: str, list_slug: str | None, status: str | None,
 @router.get("/lists/{slug}/subscribers", response_model=Page[SubscriberOut], tags=["lists"])
 def list_subscribers(slug: str, q: str = Query("", max_length=200),
                      status: str | None = STATUS, pages: Paging = Depends(paging),
-                     me: Principal = VIEW, session: Session = SESSION) -> Page[SubscriberOut]:
+                     after: str | None = AFTER, me: Principal = VIEW,
+                     session: Session = SESSION) -> Page[SubscriberOut]:
     """The list's subscribers, by address, optionally only one status."""
-    return _page(session, q, slug, status, pages)
+    return _page(session, q, slug, status, pages, after)
 
 
 @router.get("/subscribers", response_model=Page[SubscriberOut], tags=["subscribers"])
 def subscribers(q: str = Query("", max_length=200,
                                description="Part of the address, name or organisation."),
-                pages: Paging = Depends(paging), me: Principal = VIEW,
-                session: Session = SESSION) -> Page[SubscriberOut]:
+                pages: Paging = Depends(paging), after: str | None = AFTER,
+                me: Principal = VIEW, session: Session = SESSION) -> Page[SubscriberOut]:
     """Find subscribers (case ignored), ordered by address."""
-    return _page(session, q, None, None, pages)
+    return _page(session, q, None, None, pages, after)
 
 
 @router.post("/subscribers", response_model=SubscribeOut, status_code=202,
