@@ -27,9 +27,9 @@ from tests.conftest import TEST_SECRET
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def _postgresql(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's indexes (SQLite has no trigram index)")
+#: PostgreSQL only (SQLite has no trigram index): the engine fixture's PostgreSQL case.
+postgresql_only = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 def _plan(conn: Connection, query: object) -> str:
@@ -43,8 +43,8 @@ def _plan(conn: Connection, query: object) -> str:
     return "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
 
 
+@postgresql_only
 def test_the_indexes_are_there_after_the_migrations(engine: Engine) -> None:
-    _postgresql(engine)
     with engine.connect() as conn:
         assert trigram.missing(conn) == []
         unique = {u["name"]: u["column_names"]
@@ -55,11 +55,11 @@ def test_the_indexes_are_there_after_the_migrations(engine: Engine) -> None:
         assert definition is not None and definition.endswith("(email_key) INCLUDE (id)")
 
 
+@postgresql_only
 def test_a_search_is_served_by_the_trigram_indexes(engine: Engine) -> None:
     """The address, the lower-cased name and the organisations each an index condition
     (``LIKE`` with ``ESCAPE``, organisations as ``= ANY`` of an array), the three joined
     by a BitmapOr: the query as the search writes it, not a rewrite of it."""
-    _postgresql(engine)
     from sqlalchemy import select
 
     from mailer.store.models import Subscriber
@@ -73,18 +73,18 @@ def test_a_search_is_served_by_the_trigram_indexes(engine: Engine) -> None:
         assert index in plan, plan
 
 
+@postgresql_only
 def test_a_pages_ids_are_read_from_the_address_index_alone(engine: Engine) -> None:
-    _postgresql(engine)
     with engine.begin() as conn:
         plan = _plan(conn, search._page_ids("", None, False, 0, None).offset(100).limit(50))
     assert "Index Only Scan using uq_subscribers_email_key" in plan, plan
 
 
+@postgresql_only
 def test_without_pg_trgm_the_migration_goes_on_and_the_search_still_finds(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     """An extension that cannot be created (here: one not installed) leaves the
     transaction usable, says what to do, and the search reads every subscriber instead."""
-    _postgresql(engine)
     with transaction(engine) as s:
         lst = create_list(s, "stor", "Stor", double_opt_in=False).id
         for i in range(30):
