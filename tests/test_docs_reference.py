@@ -290,3 +290,32 @@ def test_the_request_fields_the_admin_guide_names_are_the_apis(
         assert written == real, f"{method} {path}: the guide writes {body.group(1)}"
         compared += 1
     assert compared >= 8
+
+
+# --- the subscriber pages ---------------------------------------------------------------
+def _page_routes() -> set[str]:
+    """The paths of the public pages: every router of ``mailer/web/routes/``."""
+    import importlib
+    import pkgutil
+
+    import mailer.web.routes as package
+
+    paths = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        router = getattr(importlib.import_module(f"{package.__name__}.{info.name}"),
+                         "router", None)
+        paths |= {route.path for route in getattr(router, "routes", [])}
+    return {re.sub(r"\{\w+\}", "{}", p) for p in paths}
+
+
+def test_the_web_guide_names_every_page_and_only_pages_that_exist() -> None:
+    """docs/web.md's paths (``/p/{token}``, ``/media/<issue folder>/<file>``) are the
+    routes of ``mailer/web/routes/``, all of them."""
+    spans = TICKS.findall(_prose(ROOT / "docs" / "web.md"))
+    written = {re.sub(r"\{\w+\}|<[^>]+>", "{}", s).split()[0].split("?")[0] for s in spans
+               if s.startswith("/") and not s.startswith("/usr/")}
+    routes = _page_routes()
+    unknown = {w for w in written if not any(_matches(w, r) for r in routes)}
+    assert not unknown, f"docs/web.md names pages that do not exist: {unknown}"
+    unnamed = {r for r in routes if not any(_matches(w, r) for w in written)}
+    assert not unnamed, f"docs/web.md's table lacks {unnamed}"
