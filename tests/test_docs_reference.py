@@ -122,6 +122,15 @@ def test_every_file_the_docs_cite_exists() -> None:
     assert not wrong
 
 
+def test_every_migration_the_docs_cite_exists() -> None:
+    """``migration 0017``, ``migrations 0013–0014``: revisions in store/migrations/."""
+    revisions = {f.name[:4] for f in (ROOT / "mailer/store/migrations/versions").glob("*.py")}
+    cited = {n for doc in DOCS
+             for m in re.finditer(r"\bmigrations? (\d{4})(?:[–-](\d{4}))?", _text(doc))
+             for n in m.groups() if n}
+    assert cited and not cited - revisions, f"no such migration: {cited - revisions}"
+
+
 # --- commands and options ---------------------------------------------------------------
 def _cli() -> Any:
     mailer.cli._register()
