@@ -122,6 +122,28 @@ def test_every_file_the_docs_cite_exists() -> None:
     assert not wrong
 
 
+def test_every_table_row_is_in_a_table_with_as_many_columns() -> None:
+    """A row pasted outside its table (after a list, say) shows as text, and a cell with
+    an unescaped ``|`` shifts the rest: both are caught here."""
+    wrong = []
+    for doc in DOCS:
+        columns = None
+        lines = _prose(doc).splitlines()
+        for i, line in enumerate(lines):
+            if not line.startswith("|"):
+                columns = None
+                continue
+            cells = len(re.split(r"(?<!\\)\|", line.strip().strip("|")))
+            if columns is None:  # a header: the separator row must follow
+                if i + 1 == len(lines) or not re.match(r"\|\s*:?-", lines[i + 1]):
+                    wrong.append(f"{doc.name}: a row outside a table: {line[:60]}")
+                columns = cells
+            elif cells != columns:
+                wrong.append(f"{doc.name}: {cells} cells where the header has {columns}: "
+                             f"{line[:60]}")
+    assert not wrong
+
+
 def test_every_migration_the_docs_cite_exists() -> None:
     """``migration 0017``, ``migrations 0013–0014``: revisions in store/migrations/."""
     revisions = {f.name[:4] for f in (ROOT / "mailer/store/migrations/versions").glob("*.py")}
