@@ -252,7 +252,9 @@ def openapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from mailer.web.api import create_api
     from mailer.web.app import create_app
 
-    app = create_app(load_settings(tmp_path_factory.mktemp("ws"), secret_key=TEST_SECRET))
+    ws = tmp_path_factory.mktemp("ws")
+    app = create_app(load_settings(ws, secret_key=TEST_SECRET,
+                                   database_url=f"sqlite:///{ws / 'mailer.db'}"))
     spec: dict[str, Any] = create_api(app.state.web).openapi()
     return spec
 
