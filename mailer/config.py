@@ -725,12 +725,12 @@ def _load_settings(workspace: Path | str | None, overrides: dict[str, Any], *,
             name = "MAILER_FROM" if loc in ("from_", "MAILER_FROM") else ENV_PREFIX + loc.upper()
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = f"unknown setting {loc!r} in {toml}; check the spelling"
-                name = loc
+                lines.append(_unknown_key([str(x) for x in err["loc"]], toml))
+                continue
             if loc in ("brand", "brands") and len(err["loc"]) == 1:
                 lines.append(f"{msg} (in {toml})")  # the message names table and key
                 continue
-            if loc in ("brand", "brands") and err["type"] != "extra_forbidden":
+            if loc in ("brand", "brands"):
                 table = ".".join(str(x) for x in err["loc"][:-1])
                 lines.append(f"[{table}] {err['loc'][-1]} in {toml}: {msg}")
                 continue
@@ -738,6 +738,27 @@ def _load_settings(workspace: Path | str | None, overrides: dict[str, Any], *,
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     finally:
         _workspace_for_toml = None
+
+
+def _unknown_key(loc: list[str], toml: Path) -> str:
+    """A key mailer.toml may not have: where it is, and the nearest one it may."""
+    import difflib
+
+    if len(loc) == 1:
+        where, known = loc[0], [k.removesuffix("_") for k in Settings.model_fields
+                                if k not in ("workspace", "demo", "from_")]
+        if loc[0].lower() in ("from", "from_", "sender"):
+            return (f"{where} in {toml}: unknown setting; the sender's key keeps its prefix: "
+                    'MAILER_FROM = "Name <address@example.org>"')
+    else:
+        where = f"[{'.'.join(loc[:-1])}] {loc[-1]}"
+        known = [k for k in Brand.model_fields  # [brand] has no DKIM key of its own
+                 if loc[0] == "brands" or not k.startswith("dkim_")]
+    near = difflib.get_close_matches(loc[-1].lower(), known, n=1)
+    fix = f"did you mean {near[0]!r}?" if near else "check the spelling"
+    if len(loc) > 1:
+        fix += f" (a brand's keys: {', '.join(known)})"
+    return f"{where} in {toml}: unknown setting; {fix}"
 
 
 def set_workspace_toml(workspace: Path, values: dict[str, str], *, table: str = "") -> Path:

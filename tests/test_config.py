@@ -60,8 +60,28 @@ def test_bad_toml_names_the_file(workspace: Path) -> None:
 
 def test_unknown_toml_key(workspace: Path) -> None:
     (workspace / "mailer.toml").write_text('langauge = "sv"\n')
-    with pytest.raises(ConfigError, match="langauge"):
+    with pytest.raises(ConfigError, match="langauge") as err:
         load_settings(workspace)
+    assert "did you mean 'language'?" in str(err.value)
+    assert "(or '" not in str(err.value)  # no other name to use: it is a typo
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    ('from = "SKR <info@skr.example>"\n', 'MAILER_FROM = "Name <address@example.org>"'),
+    ('[brand]\ncolr = "#00345c"\n', "[brand] colr in "),
+    ('[brand]\ncolr = "#00345c"\n', "did you mean 'colour'?"),
+    ('[brands.natverk]\nnme = "Nätverket"\n', "[brands.natverk] nme in "),
+    ('[brands.natverk]\nnme = "Nätverket"\n', "did you mean 'name'?"),
+])
+def test_an_unknown_key_names_its_table_and_the_key_meant(workspace: Path, toml: str,
+                                                          expected: str) -> None:
+    """A typo in [brand] named 'brand' as the unknown setting; the sender's key (which
+    keeps its MAILER_ prefix in mailer.toml) is named when 'from' is written."""
+    (workspace / "mailer.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(workspace)
+    assert expected in str(err.value)
+    assert "unknown setting 'brand" not in str(err.value)
 
 
 def test_smtp_url_forms() -> None:

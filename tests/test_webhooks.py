@@ -316,3 +316,57 @@ def test_erasing_a_person_removes_the_events_about_them(engine: Engine) -> None:
         left = s.scalars(select(WebhookEvent.type)).all()
         assert left == ["complaint"]
         assert len(s.scalars(select(WebhookDelivery)).all()) == 1
+
+
+def test_bounces_and_complaints_of_real_mail_reach_the_endpoints_that_want_them(
+        engine: Engine, db_url: str, workspace: Path, smtp_server: SmtpServer,
+        receiver: Receiver, tmp_path: Path) -> None:
+    """A refusal at RCPT (the worker's) and an ARF complaint read from the inbox each
+    become an event about the subscriber; a bounce of an address that is no subscriber's
+    (a test send) becomes none."""
+    import mailbox
+
+    from mailer.config import load_settings
+    from mailer.delivery.verp import Verp
+    from mailer.services.deliverability import process_inbox
+    from mailer.services.mailings import plan_test
+    from tests.conftest import TEST_SECRET
+    from tests.test_deliverability_e2e import BOUNCES, report_for
+
+    settings = load_settings(workspace, database_url=db_url, smtp_url=smtp_server.url,
+                             secret_key=TEST_SECRET, bounce_address=BOUNCES,
+                             base_url="https://nyhetsbrev.example.org")
+    _, secret = add(engine, receiver.url, "bounce,complaint")
+    add_subscribers(engine, 3)
+    refused = {"person0@example.test", "editor@example.test"}
+    smtp_server.handler.rcpt_fault = (
+        lambda a: f"550 5.1.1 <{a}>: Recipient address rejected: User unknown"
+        if a in refused else None)
+    with transaction(engine) as s:
+        mailing, _ = plan_mailing(s, synthetic_rendered(3000), kind="newsletter", now=now(),
+                                  list_slugs=["medborgardialog"])
+        mid = mailing.id
+        plan_test(s, synthetic_rendered(3000), ["editor@example.test"],
+                  base_url=settings.base_url, source="issues/x", now=now())
+        people = {p.email: p.id for p in s.scalars(select(Subscriber))}
+    report = deliver_due(engine, settings)
+    assert report.bounced == 2
+
+    box = mailbox.Maildir(tmp_path / "inbox", create=True)
+    box.add(report_for("arf_complaint.eml", "person2@example.test", 0, Verp(BOUNCES, "x"), 1))
+    box.close()
+    assert process_inbox(engine, settings, tmp_path / "inbox", now=now()).complaints == 1
+    deliver_due(engine, settings)
+
+    verify(secret, receiver.received)
+    got = {r.type: r.json["data"] for r in receiver.received}
+    assert len(receiver.received) == 2 and set(got) == {"bounce", "complaint"}
+    bounce, complaint = got["bounce"], got["complaint"]
+    assert bounce["subscriber"]["id"] == people["person0@example.test"]
+    assert bounce["subscriber"]["email"] == "person0@example.test"
+    assert (bounce["mailing_id"], bounce["class"], bounce["status"], bounce["source"],
+            bounce["suppressed"]) == (mid, "hard", "5.1.1", "smtp", True)
+    assert "User unknown" in bounce["diagnostic"] and bounce["at"]
+    assert complaint["subscriber"]["id"] == people["person2@example.test"]
+    assert complaint["mailing_id"] == mid and complaint["suppressed"] is True
+    assert complaint["detail"].startswith("ARF")

@@ -114,7 +114,7 @@ DEMO_REGISTRANTS = ("asa.lindqvist@hylte.example", "maria.holm@uppsala.example",
 
 
 def _coordinator(engine: Engine, settings: Settings, workspace: Path) -> None:
-    """The coordinator's path on the example invitation, as if it were three weeks before its
+    """The coordinator's path on the example invitation, as if it were 26 days before its
     deadline: invite the demo list, deliver, register a few, then a reminder dry run."""
     from datetime import timedelta
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.addresses import email_hash, email_key
 from mailer.domain.feedback import BounceClass, BouncePolicy
+from mailer.store import webhooks
 from mailer.store.models import (
     FeedbackEvent,
     FeedbackEventKind,
@@ -205,13 +206,14 @@ def record_bounce(session: Session, fact: BounceFact, policy: BouncePolicy,
             FeedbackEvent.bounce_class == BounceClass.soft.value,
             FeedbackEvent.at >= now - timedelta(days=policy.soft_days))) or 0
     reason = policy.decide(fact.bounce_class, soft)
-    if reason is None:
-        return None
-    detail = f"{fact.status} {fact.diagnostic}".strip()
-    if suppress(session, fact.email, SuppressionReason(reason), now=now, detail=detail,
-                source=fact.source):
-        return reason
-    return None
+    added = reason is not None and suppress(
+        session, fact.email, SuppressionReason(reason), now=now,
+        detail=f"{fact.status} {fact.diagnostic}".strip(), source=fact.source)
+    webhooks.feedback_received(session, "bounce", fact.email, {
+        "mailing_id": fact.mailing_id, "class": fact.bounce_class.value,
+        "status": fact.status, "diagnostic": fact.diagnostic, "source": fact.source,
+        "suppressed": reason is not None}, now=now)
+    return reason if added else None
 
 
 def record_complaint(session: Session, email: str, *, outbox_id: int | None,
@@ -220,8 +222,11 @@ def record_complaint(session: Session, email: str, *, outbox_id: int | None,
     session.add(FeedbackEvent(kind=FeedbackEventKind.complaint, outbox_id=outbox_id,
                               mailing_id=mailing_id, email_hash=hash_of(email),
                               diagnostic=detail[:500], source="inbox", at=now))
-    return suppress(session, email, SuppressionReason.complaint, now=now, detail=detail,
-                    source="inbox")
+    added = suppress(session, email, SuppressionReason.complaint, now=now, detail=detail,
+                     source="inbox")
+    webhooks.feedback_received(session, "complaint", email, {
+        "mailing_id": mailing_id, "detail": detail, "suppressed": True}, now=now)
+    return added
 
 
 # --- sender health --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from mailer.domain.addresses import email_key
 from mailer.store.models import (
     DeliveryStatus,
     InvitationRow,
@@ -138,6 +139,21 @@ def registration_changed(session: Session, event_type: str, row: RegistrationRow
                                else {"registration_id": promoted.id,
                                      "subscriber": subscriber_data(promoted.subscriber)})
     emit(session, event_type, payload, now=now, ordering_key=f"subscriber:{subscriber.id}")
+
+
+def feedback_received(session: Session, event_type: str, email: str, details: dict[str, Any],
+                      *, now: datetime) -> None:
+    """``bounce`` / ``complaint`` about a subscriber's address (``suppressions`` records
+    them, from the SMTP conversation or the inbox), in order per person; an address that
+    is no subscriber's (a test send's, say) gives no event."""
+    if not subscribed(session, event_type):
+        return
+    person = session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
+    if person is None:
+        return
+    emit(session, event_type,
+         {"subscriber": subscriber_data(person), **details, "at": now.isoformat()},
+         now=now, ordering_key=f"subscriber:{person.id}")
 
 
 #: Mailings whose end is news for other systems (not sign-up confirmations or test sends).
