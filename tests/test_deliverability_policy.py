@@ -19,6 +19,7 @@ from mailer.store.models import Suppression
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.smtp_server import SmtpServer
+from tests.test_subscribers_cli import Cli
 
 
 def test_three_soft_bounces_within_the_window_suppress(engine: Engine) -> None:
@@ -46,7 +47,8 @@ def test_three_soft_bounces_within_the_window_suppress(engine: Engine) -> None:
 
 
 def test_policy_refusal_is_never_suppressed_and_slows_the_worker(
-        engine: Engine, workspace, db_url: str, smtp_server: SmtpServer) -> None:
+        engine: Engine, workspace, db_url: str, smtp_server: SmtpServer,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(workspace, database_url=db_url, smtp_url=smtp_server.url,
                              secret_key=TEST_SECRET, policy_backoff_seconds=0.3,
                              smtp_connections=1)
@@ -67,6 +69,13 @@ def test_policy_refusal_is_never_suppressed_and_slows_the_worker(
         health = progress(s, [mailing.id])[0].health
     assert health is not None and health.policy == 1 and health.bounced == 0
     assert health.warnings == ["policy"]
+    # ... and `mailer mailings` says so (issue 11: a warning there and on the dashboard).
+    for key, value in {"MAILER_DATABASE_URL": db_url, "MAILER_SECRET_KEY": TEST_SECRET,
+                       "MAILER_SMTP_URL": smtp_server.url}.items():
+        monkeypatch.setenv(key, value)
+    code, out, _ = Cli(workspace, capsys, monkeypatch)("mailings")
+    assert code == 0
+    assert "WARNING: receivers refused mail for policy reasons (5.7.x" in out, out
 
 
 def test_doctor_checks_alignment_and_prints_records(settings: Settings, workspace) -> None:

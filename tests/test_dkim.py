@@ -232,3 +232,30 @@ def test_signers_pick_a_key_per_from_domain_and_never_sign_misaligned(
     assert len([r for r in caplog.records if "not DKIM-signing" in r.message]) == 1
     # A brand's own key whose domain does not align with the mailing's From: unsigned.
     assert signers.for_mailing("natverk", "other.example.com") is None
+
+
+def test_the_environment_settings_choose_key_file_selector_and_domain(
+        tmp_path: Path, keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAILER_DKIM_SELECTOR, MAILER_DKIM_KEY_FILE (a key kept outside the workspace) and
+    MAILER_DKIM_DOMAIN (d= other than the From domain) as the worker reads them."""
+    from mailer.config import load_settings
+    from mailer.delivery.dkim import signer_for
+
+    for key in list(os.environ):
+        if key.startswith("MAILER_") and not key.startswith("MAILER_TEST_"):
+            monkeypatch.delenv(key)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    write_key(keys["rsa"], tmp_path / "secrets" / "news.pem")  # type: ignore[arg-type]
+    monkeypatch.setenv("MAILER_FROM", "Nyhetsbrev <nyhetsbrev@news.example.org>")
+    monkeypatch.setenv("MAILER_DKIM_SELECTOR", "env2026")
+    monkeypatch.setenv("MAILER_DKIM_KEY_FILE", str(tmp_path / "secrets" / "news.pem"))
+    monkeypatch.setenv("MAILER_DKIM_DOMAIN", "example.org")
+    signer = signer_for(load_settings(workspace))
+    assert signer is not None
+    d = dkim.DKIM(signer.sign(message()))
+    assert d.verify(dnsfunc=resolver({"env2026._domainkey.example.org": keys["rsa"]}))
+    assert d.domain == b"example.org" and d.selector == b"env2026"
+    monkeypatch.setenv("MAILER_DKIM_KEY_FILE", str(tmp_path / "secrets" / "missing.pem"))
+    with pytest.raises(ConfigError, match="MAILER_DKIM_KEY_FILE"):
+        signer_for(load_settings(workspace))

@@ -29,7 +29,7 @@ from mailer.store.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from mailer.store.registrations import cancel, register
+from mailer.store.registrations import cancel, register, transfer
 from mailer.store.subscriptions import subscribe
 from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.invite_helpers import INVITED_AT, invitation_data, invited
@@ -273,6 +273,35 @@ def test_registration_created_and_cancelled_with_the_promoted_person(
     assert cancelled["promoted"]["subscriber"]["email"] == "bengt.berg@hylte.se"
     assert cancelled["invitation"]["slug"] == row.slug
     assert cancelled["registration"]["organisation"] == "Hylte kommun"
+
+
+def test_a_transferred_seat_ends_for_the_giver_and_begins_for_the_taker(
+        engine: Engine, fast: Settings, receiver: Receiver) -> None:
+    """Without these two events an event tool would keep the giver on its list of
+    attendees and never hear of the colleague who comes instead."""
+    _, secret = add(engine, receiver.url, "registration.created,registration.cancelled")
+    data = invitation_data()
+    data["seats"] = {**data["seats"], "transferable": True}
+    with transaction(engine) as s:
+        row, people = invited(s, inv=parse_invitation(data))
+        anna, cecilia = people["anna.andersson@hylte.se"], people["cecilia.claesson@hylte.se"]
+        at = INVITED_AT + timedelta(days=1)
+        register(s, row, anna, how=RegistrationHow.form, now=at)
+        transfer(s, row, anna, cecilia, now=at + timedelta(hours=1))
+    deliver_due(engine, fast)
+    verify(secret, receiver.received)
+    events = [(r.type, r.json["data"]["subscriber"]["email"],
+               r.json["data"]["registration"]["status"]) for r in receiver.received]
+    assert [e for e in events if e[1] == "anna.andersson@hylte.se"] == [
+        ("registration.created", "anna.andersson@hylte.se", "registered"),
+        ("registration.cancelled", "anna.andersson@hylte.se", "transferred")]
+    assert [e for e in events if e[1] == "cecilia.claesson@hylte.se"] == [
+        ("registration.created", "cecilia.claesson@hylte.se", "registered")]
+    ended = next(r.json["data"] for r in receiver.received
+                 if r.type == "registration.cancelled")
+    assert ended["transferred_to"]["email"] == "cecilia.claesson@hylte.se"
+    assert ended["promoted"] is None
+    assert ended["registration"]["organisation"] == "Hylte kommun"
 
 
 async def test_a_running_worker_delivers_events_as_they_come(

@@ -109,6 +109,12 @@ class EndpointInfo:
         return self.counts.get("pending", 0)
 
     @property
+    def off_and_failing(self) -> bool:
+        """Switched off while its deliveries fail (the worker gives up after
+        MAILER_WEBHOOK_DISABLE_AFTER_DAYS): the dashboard warns the admins."""
+        return not self.enabled and self.failing_since is not None
+
+    @property
     def delivered(self) -> int:
         return self.counts.get("delivered", 0)
 

@@ -280,6 +280,11 @@ def transfer(session: Session, invitation: InvitationRow, giver: Subscriber,
     other.registered_at = now
     other.updated_at = now
     session.flush()
+    # For other systems a transfer is the giver's seat ending and the taker's beginning.
+    webhooks.registration_changed(session, "registration.cancelled", row, invitation, giver,
+                                  now=now, transferred_to=taker)
+    webhooks.registration_changed(session, "registration.created", other, invitation, taker,
+                                  now=now)
     return other
 
 

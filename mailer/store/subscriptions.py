@@ -138,6 +138,9 @@ def subscribe(session: Session, email: str, list_id: int, *, double_opt_in: bool
         outcome = SubscribeOutcome.activated
     sub.updated_at = now
     session.flush()
+    if outcome is SubscribeOutcome.activated:  # single opt-in: active without a link
+        webhooks.subscription_changed(session, "subscriber.confirmed", subscriber, [list_id],
+                                      source=source, now=now)
     return SubscribeResult(subscriber.id, list_id, outcome)
 
 
@@ -300,6 +303,9 @@ def resubscribe(session: Session, subscriber: Subscriber, list_id: int, *, now: 
         _activate(sub, now)
         _log(session, subscriber, list_id, "subscribe", now=now, ip=ip, source=source,
              wording=wording)
+        session.flush()
+        webhooks.subscription_changed(session, "subscriber.confirmed", subscriber, [list_id],
+                                      source=source, now=now)
     session.flush()
     return sub
 

@@ -124,8 +124,11 @@ def subscription_changed(session: Session, event_type: str, subscriber: Subscrib
 
 def registration_changed(session: Session, event_type: str, row: RegistrationRow,
                          invitation: InvitationRow, subscriber: Subscriber, *, now: datetime,
-                         promoted: RegistrationRow | None = None) -> None:
-    """``registration.created`` / ``registration.cancelled``, in order per person."""
+                         promoted: RegistrationRow | None = None,
+                         transferred_to: Subscriber | None = None) -> None:
+    """``registration.created`` / ``registration.cancelled``, in order per person; a seat
+    transferred to a colleague is the giver's ``registration.cancelled`` (status
+    ``transferred``, naming ``transferred_to``) and the taker's ``registration.created``."""
     if not subscribed(session, event_type):
         return
     payload: dict[str, Any] = {
@@ -138,6 +141,8 @@ def registration_changed(session: Session, event_type: str, row: RegistrationRow
         payload["promoted"] = (None if promoted is None
                                else {"registration_id": promoted.id,
                                      "subscriber": subscriber_data(promoted.subscriber)})
+        payload["transferred_to"] = (None if transferred_to is None
+                                     else subscriber_data(transferred_to))
     emit(session, event_type, payload, now=now, ordering_key=f"subscriber:{subscriber.id}")
 
 

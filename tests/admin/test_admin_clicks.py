@@ -113,6 +113,10 @@ def test_per_person_only_when_the_workspace_says_so_and_the_privacy_text_tells(
         # The admin's page of the person: their clicks and their copy in tables (they
         # were English JSON under "Övriga uppgifter"; one copy's state was "skickade").
         login(client, EMAILS["editor"])
+        # The checkbox says so where the mailing is planned, not "no one's name".
+        issue = client.get(f"/admin/issues/{FLAGSHIP}").text
+        assert "och vem som klickade: den här arbetsytan sparar klick per person" in issue
+        assert "utan namn" not in issue
         page = client.get(f"/admin/subscribers/{cia_id}").text
         clicks = page.split('id="clicks"')[1].split("</table>")[0]
         assert f'<a href="/admin/mailings/{made["id"]}">#{made["id"]}</a>' in clicks, clicks

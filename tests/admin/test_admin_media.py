@@ -109,6 +109,32 @@ def test_the_issue_check_names_missing_and_large_files(
     assert any("'walk.pdf' is 11.0 MB" in str(w) for w in loaded.warnings), loaded.warnings
 
 
+def test_the_issue_check_warns_on_links_to_the_issues_files_that_are_not_there(
+        ready: None, settings: Settings) -> None:  # noqa: F811
+    """A fact sheet linked by its stable /media/ address (as the admin shows it after an
+    upload), in an item's link and in the intro's Markdown: a file that is not in the
+    folder (renamed, never uploaded) is a warning naming the link; once there, none."""
+    folder: Path = settings.workspace / "issues" / FLAGSHIP
+    media = f"{BASE}/media/{FLAGSHIP}"
+    yaml = folder / "issue.yaml"
+    old = "https://skr.se/download/18.faktablad/faktablad-walk-and-talk.pdf"
+    text = yaml.read_text(encoding="utf-8")
+    assert old in text
+    yaml.write_text(text.replace(old, f"{media}/walk.pdf", 1), encoding="utf-8")
+    intro = folder / "intro.md"
+    intro.write_text(intro.read_text(encoding="utf-8")
+                     + f"\n\nLäs [rapporten]({media}/rapport%202023.pdf).\n", encoding="utf-8")
+    loaded = load_document(folder)
+    assert loaded.ok, loaded.problems  # a warning, not an error
+    warned = [str(w) for w in loaded.warnings if "/media/" in str(w)]
+    assert len(warned) == 2, loaded.warnings
+    assert any("'walk.pdf'" in w and "upload it on the issue's page" in w for w in warned)
+    assert any("'rapport 2023.pdf'" in w for w in warned), warned
+    (folder / "walk.pdf").write_bytes(PDF)
+    (folder / "rapport 2023.pdf").write_bytes(PDF)
+    assert not [w for w in load_document(folder).warnings if "/media/" in str(w)]
+
+
 def test_api_adds_a_file_to_an_issue(client: TestClient, team: dict[str, int],
                                      ready: None, engine: Engine,  # noqa: F811
                                      settings: Settings) -> None:

@@ -70,6 +70,42 @@ def test_only_admins_see_webhooks(client: TestClient, team: dict[str, int]) -> N
     assert "/admin/webhooks" not in client.get("/admin").text
 
 
+def test_the_dashboard_warns_admins_of_an_endpoint_switched_off_for_failing(
+        client: TestClient, team: dict[str, int], engine: Engine, settings: Settings,
+        receiver: Receiver) -> None:
+    """The worker switches an endpoint off after days of failures; the admins hear of it
+    on the dashboard, not only in the worker's log."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from mailer.store.models import WebhookEndpoint
+
+    with transaction(engine) as s:
+        ep, _ = webhooks.add_endpoint(s, receiver.url, "bounce", description="CRM")
+        webhooks.emit(s, "bounce", {"subscriber": {"id": 1}})
+        s.execute(update(WebhookEndpoint).values(
+            failing_since=datetime.now(UTC) - timedelta(days=6)))
+    receiver.status = 503
+    fast = settings.model_copy(update={"webhook_retry_base_seconds": 0.05,
+                                       "webhook_retry_cap_seconds": 0.2})
+    report = deliver_due(engine, fast)
+    assert report.webhooks is not None and report.webhooks.disabled == [ep.id]
+    login(client, EMAILS["admin"])
+    dash = client.get("/admin").text
+    warning = dash.split(f'id="webhook-off-{ep.id}"')[1].split("</div>")[0]
+    assert f"Webhook-mottagare {ep.id} är avstängd" in warning, warning
+    assert f'<a href="/admin/webhooks/{ep.id}">CRM</a>' in warning
+    client.cookies.clear()
+    login(client, EMAILS["editor"])  # may not see or fix webhooks: no warning
+    assert "webhook-off-" not in client.get("/admin").text
+    with transaction(engine) as s:
+        webhooks.enable_endpoint(s, ep.id)
+    client.cookies.clear()
+    login(client, EMAILS["admin"])
+    assert "webhook-off-" not in client.get("/admin").text
+
+
 def test_api_create_log_enable_delete(client: TestClient, team: dict[str, int],
                                       engine: Engine, settings: Settings,
                                       receiver: Receiver) -> None:

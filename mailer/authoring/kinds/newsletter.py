@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from urllib.parse import unquote, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -101,6 +102,29 @@ def _raw_item_files(path: DocPath, raw: object, ctx: CheckContext) -> Iterator[F
 
 def _item_files(path: DocPath, item: ItemBase, ctx: CheckContext) -> Iterator[Finding]:
     yield from _files(path, item.image, getattr(item, "file", None), ctx)
+    for name in ("link", "registration"):
+        link = getattr(item, name, None)
+        if link is not None:
+            yield from _media_links((*path, name), [link.url], ctx)
+
+
+def _media_links(where: DocPath, urls: Iterable[str], ctx: CheckContext, *,
+                 line: int | None = None) -> Iterator[Finding]:
+    """Links to this issue's own files as served (``…/media/<folder>/<file>``, the stable
+    address the admin shows after an upload) whose file is not in the folder: the reader
+    would get a 404. Any host counts, since the check does not know MAILER_BASE_URL."""
+    prefix = f"/media/{ctx.folder.name}/"
+    for url in urls:
+        route = urlsplit(url).path
+        if not route.startswith(prefix):
+            continue
+        name = unquote(route[len(prefix):])
+        if name and not ctx.exists(name):
+            yield Finding(where, msg("link %(url)r: there is no file %(file)r in %(folder)s, so "
+                                     "readers would get 'not found'; upload it on the issue's "
+                                     "page in the admin, put it beside issue.yaml or fix the "
+                                     "link", url=url, file=name, folder=ctx.folder),
+                          severity="warning", text_line=line)
 
 
 def _files(path: DocPath, image: Image | None, file: str | None,
@@ -180,7 +204,10 @@ def _image(where: DocPath, name: str, ctx: CheckContext, *,
 
 
 def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Finding]:
-    for src, _alt in render_markdown(text).images:
+    rendered = render_markdown(text)
+    for url in rendered.links:
+        yield from _media_links(path, [url], ctx, line=_line_in(text, url))
+    for src, _alt in rendered.images:
         if "://" in src:
             continue
         line = text[: text.find(src)].count("\n") + 1 if src in text else None
@@ -190,6 +217,11 @@ def _markdown_files(path: DocPath, text: str, ctx: CheckContext) -> Iterator[Fin
                           text_line=line)
         else:
             yield from _image(path, src, ctx, line=line)
+
+
+def _line_in(text: str, needle: str) -> int | None:
+    at = text.find(needle)
+    return text[:at].count("\n") + 1 if at >= 0 else None
 
 
 register_kind("newsletter", Issue, check_newsletter, partial_checker=check_partial,

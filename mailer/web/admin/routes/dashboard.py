@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailer.domain.roles import Action
-from mailer.services import mailings
+from mailer.services import mailings, webhooks
 from mailer.services.accounts import Principal
 from mailer.web.admin.auth import require
 from mailer.web.admin.pages import render
@@ -23,6 +23,11 @@ async def dashboard(request: Request, me: Principal = Depends(require(Action.vie
     web = web_of(request)
     data = await read(request, mailings.dashboard, web.now())
     chart = chart_for(request, data.points, data.shown.name) if data.shown else ""
+    # Endpoints the worker switched off after failing for days: whoever may fix them (the
+    # webhooks page is the admins') sees it here, not only in the worker's log.
+    switched_off = ([ep for ep in await read(request, webhooks.endpoints)
+                     if ep.off_and_failing]
+                    if me.can(Action.manage_users) else [])
     return render(request, "dashboard.html", lists=data.lists, mailings=data.mailings,
                   shown=data.shown, failures=data.failures, health=data.health, chart=chart,
-                  now=web.now())
+                  now=web.now(), switched_off=switched_off)

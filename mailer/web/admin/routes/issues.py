@@ -133,6 +133,7 @@ async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
                   tz=web.settings.timezone, segments=saved,
                   default_window=web.settings.send_window, earlier=earlier, files=files,
                   public_base=web.settings.base_url, send=send or {},
+                  click_per_person=web.settings.click_tracking_per_person,
                   invite_hint=INVITE_WITH_CLI)
 
 
