@@ -154,3 +154,34 @@ def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
     assert "skipped 2: expired before delivery" in run("mailings")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:05")
     assert "reminder 7d: 2023-02-08 09:00 done (not reached 2)" in out, out
+
+
+def test_someone_whose_invitation_never_reached_them_is_not_reminded(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """'invitees: 0, not reached: 2' beside '2 would be reminded': a reminder of an
+    invitation that the server refused was planned and counted for both."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    run("lists", "create", "two", "--name", "Two", "--single-opt-in")
+    csv = workspace / "two.csv"
+    csv.write_text("email;name;organisation\nett@hylte.example;Ett;Hylte kommun\n"
+                   "tva@uppsala.example;Två;Uppsala kommun\n", encoding="utf-8")
+    run("subscribers", "import", str(csv), "--list", "two")
+    # 5.6.0 (content), not 5.1.1: a hard bounce would rightly suppress the addresses.
+    smtp_server.handler.rcpt_fault = lambda a: "554 5.6.0 message content rejected"
+    run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
+    assert "sent 0, failed 2" in run("worker", "--drain", "--now", "2023-01-20 09:01")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:00")
+    assert "invitees: 0" in out and "not reached: 2" in out
+    dry = run("remind", SLUG, "--dry-run", "--now", "2023-02-08 09:00")
+    assert "0 would be reminded" in dry and "ett@hylte.example" not in dry, dry
+    assert "0 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
+    assert " reminder " not in run("mailings")  # no reminder mailing
+    # Invited again and reached, they are invitees, and the reminder due now is theirs.
+    smtp_server.handler.rcpt_fault = None
+    assert "two: 2 invited in mailing 2" in run("invite", SLUG, "--list", "two", "--now",
+                                                "2023-02-08 09:10")
+    out = run("worker", "--drain", "--now", "2023-02-08 09:11")
+    assert "reminders planned for 2 people" in out and "sent 4, failed 0" in out, out
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:12")
+    assert "invitees: 2" in out and "reminder 7d: 2023-02-08 09:00 done (sent 2)" in out, out

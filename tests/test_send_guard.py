@@ -148,6 +148,23 @@ def test_cli_test_send_goes_through_the_outbox_marked_as_test(cli, smtp_server) 
                                                   ok=False)
 
 
+def test_cli_test_send_to_a_suppressed_address_is_refused_naming_it(cli, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    # "queued for anna, bo" once named bo, who is suppressed and never got the copy.
+    run, engine = cli
+    assert "suppressed" in run("suppressions", "add", "bo@example.org")
+    out = run("send", str(FLAGSHIP), "--test", "anna@example.org, bo@example.org", ok=False)
+    assert "bo@example.org (manual) is on the suppression list" in out
+    assert "mailer suppressions remove ADDRESS" in out and "anna@example.org (" not in out
+    assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0
+    # Lifted, the same test reaches both.
+    run("suppressions", "remove", "bo@example.org")
+    assert "queued for anna@example.org, bo@example.org" in run(
+        "send", str(FLAGSHIP), "--test", "anna@example.org, bo@example.org")
+    assert "sent 2, failed 0" in run("worker", "--drain")
+    assert sorted(to for r in smtp_server.received for to in r.rcpt_tos) == [
+        "anna@example.org", "bo@example.org"]
+
+
 def _add_person(engine, name: str, *, hylte: bool) -> None:  # type: ignore[no-untyped-def]
     from mailer.store.models import Organisation
     with transaction(engine) as s:

@@ -24,7 +24,7 @@ class Action(enum.StrEnum):
     manage_subscribers = "manage_subscribers"  # add, import, export, GDPR export and erase
     edit_issues = "edit_issues"  # change a newsletter issue's content
     send_issues = "send_issues"  # test-send, schedule, pause, resume, cancel a newsletter
-    manage_invitations = "manage_invitations"  # registrations, import, reminders
+    manage_invitations = "manage_invitations"  # send, registrations, import, reminders
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {

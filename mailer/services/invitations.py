@@ -107,7 +107,10 @@ class Invited:
 def _target_lists(inv: Invitation, slug: str, list_slug: str | None) -> list[str]:
     slugs = [list_slug] if list_slug else list(inv.lists)
     if not slugs:
-        raise MailerError(f"give --list SLUG (issues/{slug}/issue.yaml names no lists:)")
+        raise MailerError(msg("give --list SLUG (issues/%(slug)s/issue.yaml names no lists:)",
+                              slug=slug).with_admin(msg(
+            "issues/%(slug)s/issue.yaml names no lists: add the lists to invite under "
+            "lists: in its issue.yaml", slug=slug)))
     return slugs
 
 

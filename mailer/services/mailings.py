@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.delivery.message import clean_header_value
 from mailer.domain.addresses import AddressError, normalise_address
-from mailer.domain.findings import msg, msgn
+from mailer.domain.findings import Msg, msg, msgn
 from mailer.domain.outcomes import (
     NOTE_CANCELLED,
     NOTE_PAUSED,
@@ -34,7 +34,7 @@ from mailer.schedule.lock import NAME as SCHEDULER_LOCK
 from mailer.services.brands import Signature
 from mailer.services.deliverability import SenderHealth, sender_health
 from mailer.store import mailings as store
-from mailer.store import outbox, scheduler, workers
+from mailer.store import outbox, scheduler, suppressions, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, count_mailings, start_due
 from mailer.store.models import (
@@ -629,6 +629,30 @@ def test_addresses(raw: str) -> list[str]:
     return out
 
 
+def refuse_suppressed(session: Session, addresses: Sequence[str]) -> None:
+    """Refuse a test to suppressed addresses: planning would leave them out in silence
+    (no mail goes to a suppressed address, tests included), and "queued for" would name
+    someone who never gets it. The refusal names each one, its reason and the way out."""
+    found = [(a, hit.reason) for a in addresses
+             if (hit := suppressions.get(session, a)) is not None]
+    if not found:
+        return
+    # Each "address (reason)", the reason in the reader's language on the admin's pages.
+    named = [msg("%(address)s (%(why)s)", address=a, why=Msg(str(reason), {}))
+             for a, reason in found]
+    raise MailerError(msgn(
+        "%(addresses)s is on the suppression list and gets no mail, tests included; lift "
+        "it with 'mailer suppressions remove ADDRESS', or test with another address",
+        "%(addresses)s are on the suppression list and get no mail, tests included; lift "
+        "them with 'mailer suppressions remove ADDRESS', or test with other addresses",
+        len(found), addresses=named).with_admin(msgn(
+            "%(addresses)s is on the suppression list and gets no mail, tests included; "
+            "lift it under Suppressions, or test with another address",
+            "%(addresses)s are on the suppression list and get no mail, tests included; "
+            "lift them under Suppressions, or test with other addresses",
+            len(found), addresses=named)))
+
+
 def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[str], *,
               base_url: str, source: str, now: datetime,
               signature: Signature | None = None) -> Planned:
@@ -637,6 +661,7 @@ def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[s
     Each copy is the sample recipient's (``render.sample``), addressed to the tester; its
     links are signed with the preview key: they show the shape and change nothing.
     """
+    refuse_suppressed(session, addresses)
     if not rendered.subject.startswith(TEST_MARK):
         # A test copy is marked in the subject, so nobody mistakes it for the real send.
         rendered = replace(rendered, subject=f"{TEST_MARK} {rendered.subject}")

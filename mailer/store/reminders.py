@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from mailer.domain.registration import RegistrationStatus
 from mailer.domain.reminders import Decision, InviteeState, Reason, classify
+from mailer.store.invitations import copy_reached
 from mailer.store.models import (
     InvitationRow,
     Invitee,
@@ -68,7 +69,10 @@ def invitee_states(session: Session, invitation: InvitationRow,
         .outerjoin(Organisation, Organisation.id == Subscriber.organisation_id)
         .outerjoin(RegistrationRow, and_(RegistrationRow.invitation_id == invitation.id,
                                          RegistrationRow.subscriber_id == Subscriber.id))
-        .where(Invitee.invitation_id == invitation.id)
+        # Only people invited by the honest count (``invitee_count``): an invitation copy
+        # that expired, was skipped or refused did not invite them, so no reminder of it
+        # is planned or counted for them (they are invited afresh by the next invite).
+        .where(Invitee.invitation_id == invitation.id, copy_reached())
         .order_by(Subscriber.email_key)
     )
     out = []

@@ -17,7 +17,16 @@ from mailer.domain.registration import RegistrationHow
 from mailer.store.db import transaction
 from mailer.store.registrations import register
 from tests.admin.conftest import EMAILS, csrf, login, post_form
-from tests.invite_helpers import ISSUE, SLUG, RecordingMailer, invited
+from tests.invite_helpers import (
+    ISSUE,
+    PEOPLE,
+    SLUG,
+    RecordingMailer,
+    add_people,
+    copy_network,
+    invited,
+)
+from tests.smtp_server import SmtpServer
 
 NOW = datetime(2023, 2, 9, 9, 0, tzinfo=UTC)  # after the 7-day reminder, before the deadline
 
@@ -288,7 +297,7 @@ def test_an_invitation_is_not_sent_as_a_newsletter_from_its_issue_page(
     login(client, EMAILS["editor"])
     page = client.get(f"/admin/issues/{SLUG}").text
     assert f'action="/admin/issues/{SLUG}/schedule' not in page
-    assert "En inbjudan skickas med 'mailer invite MAPP --list LISTA'" in \
+    assert "En inbjudan skickas från sin egen sida (eller med 'mailer invite MAPP')" in \
         page.replace("&#39;", "'")
     assert f'<a href="/admin/invitations/{SLUG}">Öppna inbjudans sida</a>' in page
     r = post_form(client, f"/admin/issues/{SLUG}", f"/admin/issues/{SLUG}/schedule",
@@ -296,3 +305,62 @@ def test_an_invitation_is_not_sent_as_a_newsletter_from_its_issue_page(
     assert r.status_code == 400 and "Inget har skickats" in r.text, r.text
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(Mailing)) == 0
+
+
+def test_a_coordinator_sends_the_invitation_from_its_page_and_it_arrives(
+        client: TestClient, app: FastAPI, team: dict[str, int], settings: Settings,
+        engine: Engine, smtp_server: SmtpServer) -> None:
+    """The page said "not reached: invite again" while only 'mailer invite' could invite: a
+    coordinator without a terminal could neither send the invitation nor re-invite."""
+    from sqlalchemy import select
+
+    from mailer.delivery.worker import deliver_due
+    from mailer.store import suppressions
+    from mailer.store.invitations import get_invitation, invitee_count
+    from mailer.store.models import SuppressionReason
+
+    copy_network(settings.workspace, "natverk")
+    with transaction(engine) as s:
+        add_people(s, PEOPLE[:4], "natverk")
+        suppressions.suppress(s, PEOPLE[3][0], SuppressionReason.hard_bounce, now=NOW)
+    app.state.web.now = lambda: NOW
+    login(client, EMAILS["coordinator"])
+    page = client.get(f"/admin/invitations/{SLUG}")
+    assert page.status_code == 200, page.text
+    # Counted as the send plans it: the suppressed address is left out.
+    assert "natverk: 3 personer skulle bjudas in" in page.text
+    assert 'name="expected" value="3"' in page.text
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
+                  {"expected": "3"})
+    assert r.status_code == 400 and "Kryssa i rutan" in r.text
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
+                  {"expected": "7", "confirm": "1"})
+    assert r.status_code == 409 and "Antalet att bjuda in har ändrats" in r.text
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
+                  {"expected": "3", "confirm": "1"})
+    assert r.status_code == 303 and "invited" in r.headers["location"], r.text
+    report = deliver_due(engine, settings, clock=lambda: NOW)
+    assert report.sent == 3
+    got = smtp_server.wait_for(3)
+    assert sorted(x.rcpt_tos[0] for x in got) == sorted(e for e, _n, _o in PEOPLE[:3])
+    with transaction(engine) as s:
+        assert invitee_count(s, get_invitation(s, SLUG)) == 3
+        assert s.scalar(select(func_count_mailings())) == 1
+    page = client.get(f"/admin/invitations/{SLUG}")
+    assert "Alla på inbjudans listor har bjudits in." in page.text
+    # After the deadline the page offers no send, and a stale form is refused.
+    app.state.web.now = lambda: datetime(2023, 2, 16, 9, 0, tzinfo=UTC)
+    login(client, EMAILS["coordinator"])  # the session of a week ago has lapsed
+    page = client.get(f"/admin/invitations/{SLUG}")
+    assert 'id="invite-closed"' in page.text and 'id="invite-plan"' not in page.text
+    r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
+                  {"expected": "0", "confirm": "1"})
+    assert r.status_code == 422 and "kan inte skicka inbjudan: sista anmälningsdag" in r.text
+
+
+def func_count_mailings():  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from mailer.store.models import Mailing
+
+    return select(func.count()).select_from(Mailing).scalar_subquery()

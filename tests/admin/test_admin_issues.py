@@ -249,6 +249,31 @@ def test_test_send_is_a_test_mailing_the_worker_delivers(
     assert r.status_code == 400 and "inte e-postadresser: not, an, address" in r.text
 
 
+def test_a_test_to_a_suppressed_address_is_refused_beside_the_field(
+        client: TestClient, team: dict[str, int], flagship: Path, engine: Engine) -> None:
+    # Planning leaves a suppressed address out; "test sent" would then be a false promise.
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from mailer.store import suppressions
+    from mailer.store.db import transaction
+    from mailer.store.models import Mailing, SuppressionReason
+
+    with transaction(engine) as s:
+        suppressions.suppress(s, "bo@example.org", SuppressionReason.complaint,
+                              now=datetime.now(UTC))
+    login(client, EMAILS["editor"])
+    r = post_form(client, f"/admin/issues/{FLAGSHIP}", f"/admin/issues/{FLAGSHIP}/test",
+                  {"addresses": "anna@example.org, bo@example.org"})
+    assert r.status_code == 400, r.text
+    assert ("bo@example.org (klagomål) är spärrad och får ingen e-post, inte heller test; "
+            "ta bort spärren under Spärrar") in r.text
+    assert 'value="anna@example.org, bo@example.org"' in r.text  # the input is kept
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Mailing)) == 0
+
+
 def test_under_mailer_serve_a_test_arrives_without_a_worker(
         settings: Settings, engine: Engine, team: dict[str, int], flagship: Path,
         smtp_server: SmtpServer) -> None:

@@ -47,6 +47,7 @@ DONE = {
     "password": N_("Your password has been changed."),
     "revoked": N_("The token has been revoked."),
     "reminded": N_("The reminders have been queued for sending."),
+    "invited": N_("The invitation has been queued for sending; the worker sends it."),
     "registered": N_("The registration has been saved."),
     "logged-out": N_("You have logged out."),
     "suppressed": N_("Address suppressed"),

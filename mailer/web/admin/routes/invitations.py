@@ -1,5 +1,6 @@
-"""Coordinators: invitations with their deadline, seats per organisation, registrations
-(add, CSV import), the reminder dry run and "send reminder now" after a confirmation."""
+"""Coordinators: invitations with their deadline, seats per organisation, sending the
+invitation to its lists (with its count and a confirmation), registrations (add, CSV
+import), the reminder dry run and "send reminder now" after a confirmation."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mailer.services.accounts import Principal
 from mailer.web.admin.auth import checked_form, require, session_cookie
 from mailer.web.admin.issues import issue_folder, list_issues, local_today
 from mailer.web.admin.pages import redirect, render
+from mailer.web.i18n import N_
 from mailer.web.pages import web_of
 from mailer.web.routes.common import db
 
@@ -62,13 +64,29 @@ async def invitations_page(request: Request, me: Principal = VIEW) -> Response:
     return render(request, "invitations.html", available=True, items=items)
 
 
+async def _invite_plan(request: Request, slug: str) -> tuple[list[service.Invited], str]:
+    """Who ``mailer invite`` would invite now, per list of the invitation's ``lists:``
+    (counted as the send plans them), or why it cannot be counted."""
+    web = web_of(request)
+    try:
+        plans = await rolled_back(request, service.invite, web.settings, slug,
+                                  list_slug=None, now=web.now(), dry_run=True)
+    except MailerError as exc:
+        return [], exc.message
+    return plans, ""
+
+
 async def _detail_page(request: Request, slug: str, *, status: int = 200,
                        **extra: object) -> Response:
     web = web_of(request)
     issue_folder(web.settings, slug)  # a plain folder name, or 404
     found = await db(request, service.detail, web.settings, slug, web.now())
+    plans, problem = await _invite_plan(request, slug)
     context: dict[str, object] = {"report": None, "import_report": None, "errors": {},
                                   "values": {}, "added": None, "import_dry_run": False,
+                                  "invite_plans": plans, "invite_problem": problem,
+                                  "invite_total": sum(p.people for p in plans),
+                                  "closed": found.invitation.deadline_utc <= web.now(),
                                   **extra}
     return render(request, "invitation.html", status=status, d=found, slug=slug, **context)
 
@@ -76,6 +94,30 @@ async def _detail_page(request: Request, slug: str, *, status: int = 200,
 @router.get("/admin/invitations/{slug}")
 async def invitation_page(request: Request, slug: str, me: Principal = VIEW) -> Response:
     return await _detail_page(request, slug)
+
+
+@router.post("/admin/invitations/{slug}/invite")
+async def invite(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    """Send the invitation to everyone on its lists not invited yet (``mailer invite``),
+    after a confirmation of the count shown; refused after the deadline."""
+    web = web_of(request)
+    form = await checked_form(request)
+    if form.get("confirm") != "1":
+        return await _detail_page(request, slug, status=400, errors={"invite": N_(
+            "Tick the box to confirm that the invitation goes to these people.")})
+    # The count may have changed since the page was shown (new subscribers): show it again.
+    plans, problem = await _invite_plan(request, slug)
+    if problem:
+        return await _detail_page(request, slug, status=422, errors={"invite": problem})
+    if str(sum(p.people for p in plans)) != str(form.get("expected") or ""):
+        return await _detail_page(request, slug, status=409, errors={"invite": N_(
+            "The number of people to invite changed since the page was shown; check the "
+            "new count and confirm again.")})
+    try:
+        await db(request, service.invite, web.settings, slug, list_slug=None, now=web.now())
+    except MailerError as exc:  # e.g. the deadline passed meanwhile
+        return await _detail_page(request, slug, status=422, errors={"invite": exc.message})
+    return redirect(f"/admin/invitations/{slug}", "invited")
 
 
 @router.post("/admin/invitations/{slug}/registrations")

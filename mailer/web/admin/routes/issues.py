@@ -111,9 +111,10 @@ def editor_context(settings: Settings, name: str, today: dt.date,
 
 
 #: Where an invitation is sent from (its issue page says so instead of a send form).
-INVITE_WITH_CLI = N_("An invitation goes out with 'mailer invite FOLDER --list SLUG': it "
-                     "records who was invited (the reminders go to them) and refuses after "
-                     "the deadline. Its own page shows the registrations and reminders.")
+INVITE_WITH_CLI = N_("An invitation goes out from its own page (or with 'mailer invite "
+                     "FOLDER'): that records who was invited (the reminders go to them) and "
+                     "refuses after the deadline. The page also shows the registrations and "
+                     "reminders.")
 
 
 async def editor_page(request: Request, name: str, ctx: dict[str, object], *,

@@ -156,9 +156,13 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     # A mailing of kind test: queued like any other and sent within seconds by the
     # worker (or by this server's own loop when no worker runs); it shows among the
     # issue's mailings with its recipients and progress.
-    await db(request, mailings.plan_test, rendered, addresses,
-             base_url=web.settings.base_url, source=f"issues/{name}", now=web.now(),
-             signature=signature)
+    try:
+        await db(request, mailings.plan_test, rendered, addresses,
+                 base_url=web.settings.base_url, source=f"issues/{name}", now=web.now(),
+                 signature=signature)
+    except MailerError as exc:  # e.g. a suppressed address: named beside the field
+        return await _refused(request, name, {"addresses": raw,
+                                              "errors": {"addresses": exc.message}})
     return redirect(f"/admin/issues/{name}", "test-sent")
 
 
