@@ -110,7 +110,9 @@ def _target_lists(inv: Invitation, slug: str, list_slug: str | None) -> list[str
         raise MailerError(msg("give --list SLUG (issues/%(slug)s/issue.yaml names no lists:)",
                               slug=slug).with_admin(msg(
             "issues/%(slug)s/issue.yaml names no lists: add the lists to invite under "
-            "lists: in its issue.yaml", slug=slug)))
+            "lists: in its issue.yaml", slug=slug)).with_api(msg(
+                "issues/%(slug)s/issue.yaml names no lists: give \"list\", or add the lists "
+                "to invite under lists: in its issue.yaml", slug=slug)), field="list")
     return slugs
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from mailer.config import Settings
 from mailer.domain.registration import RegistrationHow
@@ -356,6 +356,58 @@ def test_a_coordinator_sends_the_invitation_from_its_page_and_it_arrives(
     r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
                   {"expected": "0", "confirm": "1"})
     assert r.status_code == 422 and "kan inte skicka inbjudan: sista anmälningsdag" in r.text
+
+
+def test_the_api_previews_and_sends_the_invitation_and_it_arrives(
+        client: TestClient, app: FastAPI, team: dict[str, int], settings: Settings,
+        engine: Engine, smtp_server: SmtpServer) -> None:
+    """The API said `not_reached` (invite again) but had no way to invite: now a preview
+    counted as the send plans it, and the send, refused when the count changed, after the
+    deadline, or for a list that does not exist, in the API's words."""
+    from mailer.delivery.worker import deliver_due
+    from mailer.store import suppressions
+    from mailer.store.invitations import get_invitation, invitee_count
+    from mailer.store.models import SuppressionReason
+    from tests.admin.conftest import token_for
+
+    copy_network(settings.workspace, "natverk")
+    with transaction(engine) as s:
+        add_people(s, PEOPLE[:4], "natverk")
+        suppressions.suppress(s, PEOPLE[3][0], SuppressionReason.hard_bounce, now=NOW)
+    app.state.web.now = lambda: NOW
+    auth = {"authorization": f"Bearer {token_for(engine, 'coordinator')}"}
+    preview = client.get(f"/api/invitations/{SLUG}/invite/preview", headers=auth)
+    assert preview.status_code == 200, preview.text
+    assert preview.json() == {"dry_run": True, "total": 3, "lists": [
+        {"list": "natverk", "people": 3, "mailing_id": None}]}
+    assert client.post(f"/api/invitations/{SLUG}/invite", json={}).status_code == 401
+    r = client.post(f"/api/invitations/{SLUG}/invite", headers=auth, json={"expected": 7})
+    assert r.status_code == 409 and r.json()["error"]["field"] == "expected", r.text
+    r = client.post(f"/api/invitations/{SLUG}/invite", headers=auth,
+                    json={"list": "nope", "expected": 0})
+    assert r.status_code == 404 and "mailer " not in r.json()["error"]["message"], r.text
+    with transaction(engine) as s:
+        assert s.scalar(select(func_count_mailings())) == 0  # nothing sent by the refusals
+    r = client.post(f"/api/invitations/{SLUG}/invite", headers=auth,
+                    json={"list": "natverk", "expected": 3})
+    assert r.status_code == 200, r.text
+    sent = r.json()
+    assert sent["dry_run"] is False and sent["total"] == 3 and sent["lists"][0]["mailing_id"]
+    report = deliver_due(engine, settings, clock=lambda: NOW)
+    assert report.sent == 3
+    got = smtp_server.wait_for(3)
+    assert sorted(x.rcpt_tos[0] for x in got) == sorted(e for e, _n, _o in PEOPLE[:3])
+    with transaction(engine) as s:
+        assert invitee_count(s, get_invitation(s, SLUG)) == 3
+    again = client.get(f"/api/invitations/{SLUG}/invite/preview", headers=auth).json()
+    assert again["total"] == 0  # nobody is invited twice
+    detail = client.get(f"/api/invitations/{SLUG}", headers=auth).json()
+    assert detail["invitees"] == 3 and detail["not_reached"] == 0
+    app.state.web.now = lambda: datetime(2023, 2, 16, 9, 0, tzinfo=UTC)
+    r = client.post(f"/api/invitations/{SLUG}/invite", headers=auth, json={})
+    assert r.status_code == 400, r.text
+    message = r.json()["error"]["message"]
+    assert "deadline" in message and "mailer " not in message and "--" not in message
 
 
 def func_count_mailings():  # type: ignore[no-untyped-def]

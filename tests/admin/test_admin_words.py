@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[2] / "mailer"
 #: Messages whose way out only the command line has (neither the admin nor the API), and
 #: why (by the start of the message's text): both web edges may show them as they are.
 COMMAND_LINE_ONLY: dict[str, tuple[str, ...]] = {
-    # inviting is the command line's and the admin's (not the API's), adding a colleague
-    # to an invitation the command line's; so are cancelling and transferring a seat
+    # adding a colleague to an invitation is the command line's (inviting is everyone's);
+    # so are cancelling and transferring a seat
     "services/invitations.py": ("no subscriber %(email)r; give --name to add them as a "
-                                "colleague", "give --list SLUG"),
+                                "colleague",),
     "store/registrations.py": ("no subscriber %(email)r; add them with --name",),
     "store/invitations.py": ("no invitation %(slug)r in the database",
                              "no list %(slug)r; see mailer lists"),  # record_invitees

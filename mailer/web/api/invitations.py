@@ -1,10 +1,11 @@
-"""``/api/invitations``: deadline, seats per organisation, registrations, reminders."""
+"""``/api/invitations``: deadline, seats per organisation, sending the invitation,
+registrations, reminders."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -111,6 +112,47 @@ class ReminderIn(BaseModel):
         "nothing is sent and the answer is 409."))
 
 
+class InviteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    list_slug: str | None = Field(None, alias="list", max_length=100, description=(
+        "One list to invite (default: every list of the invitation's lists:)."))
+    where: list[str] = Field(default_factory=list, max_length=20, description=(
+        "Conditions as `mailer invite --where` takes them (e.g. org.kind=region)."))
+    expected: int | None = Field(None, ge=0, le=10_000_000, description=(
+        "How many the preview said would be invited; if the number changed meanwhile, "
+        "nothing is sent and the answer is 409."))
+
+
+class InvitedOut(BaseModel):
+    list: str
+    people: int  # invited now, or (preview) who would be
+    mailing_id: int | None = None
+
+
+class InviteOut(BaseModel):
+    dry_run: bool
+    total: int
+    lists: list[InvitedOut]
+
+
+def _invite_out(invited: list[service.Invited], dry_run: bool) -> InviteOut:
+    return InviteOut(dry_run=dry_run, total=sum(i.people for i in invited),
+                     lists=[InvitedOut(list=i.list_slug, people=i.people,
+                                       mailing_id=i.mailing_id or None) for i in invited])
+
+
+def _invite_preview(session: Session, request: Request, slug: str, list_slug: str | None,
+                    where: list[str]) -> list[service.Invited]:
+    web = request.app.state.web
+    savepoint = session.begin_nested()
+    try:
+        return service.invite(session, web.settings, slug, list_slug=list_slug,
+                              now=web.now(), dry_run=True, where=where)
+    finally:
+        savepoint.rollback()
+
+
 def _slug(request: Request, slug: str) -> str:
     issue_folder(request.app.state.web.settings, slug)
     return slug
@@ -170,6 +212,37 @@ def register(slug: str, body: RegistrationIn, request: Request, me: Principal = 
     return Message(message=service.add_registration(
         session, web.settings, _slug(request, slug), email=body.email, name=body.name,
         organisation=body.organisation, late=body.late, now=web.now()).message)
+
+
+@router.get("/invitations/{slug}/invite/preview", response_model=InviteOut)
+def invite_preview(slug: str, request: Request,
+                   list_slug: str | None = Query(None, alias="list", max_length=100),
+                   where: list[str] = Query(default_factory=list, max_length=20),
+                   me: Principal = VIEW,
+                   session: Session = Depends(get_write_session)) -> InviteOut:
+    """Who the invitation would go to now, per list (``mailer invite --dry-run``): active
+    subscribers not invited yet (someone whose copy expired or was refused counts again),
+    suppressed addresses left out."""
+    # A write transaction: the folder is synced and the count made in a savepoint.
+    return _invite_out(_invite_preview(session, request, _slug(request, slug), list_slug,
+                                       where), True)
+
+
+@router.post("/invitations/{slug}/invite", response_model=InviteOut)
+def invite(slug: str, body: InviteIn, request: Request, me: Principal = MANAGE,
+           session: Session = SESSION) -> InviteOut:
+    """Send the invitation to everyone on its lists not invited yet (``mailer invite``):
+    one mailing per list, queued for the worker; refused after the deadline."""
+    web = request.app.state.web
+    _slug(request, slug)
+    if body.expected is not None:
+        preview = _invite_preview(session, request, slug, body.list_slug, body.where)
+        total = sum(i.people for i in preview)
+        if total != body.expected:
+            raise ApiError(409, f"{total} would be invited now, not {body.expected}; check "
+                           "the preview again", field="expected")
+    return _invite_out(service.invite(session, web.settings, slug, list_slug=body.list_slug,
+                                      now=web.now(), where=body.where), False)
 
 
 def _reminder(report: service.SlotReport, dry_run: bool) -> ReminderOut:

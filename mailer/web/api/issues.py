@@ -156,8 +156,9 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
         raise MailerError(f"issues/{body.issue} has problems; fix them first", loaded.errors)
     if not isinstance(loaded.document, Issue):
         raise ApiError(422, f"issues/{body.issue} is not a newsletter issue (its kind is "
-                       f"{loaded.kind}); the API does not send invitations (sending one "
-                       "records its invitees, for the reminders)", field="issue")
+                       f"{loaded.kind}); send an invitation with POST "
+                       f"/api/invitations/{body.issue}/invite (it records its invitees, for "
+                       "the reminders)", field="issue")
     lists = (body.lists if body.lists is not None
              else [] if body.segment else list(loaded.document.lists))
     if not lists and not body.segment:
