@@ -314,9 +314,7 @@ def test_a_coordinator_sends_the_invitation_from_its_page_and_it_arrives(
     coordinator without a terminal could neither send the invitation nor re-invite."""
     from sqlalchemy import select
 
-    from mailer.delivery.worker import deliver_due
     from mailer.store import suppressions
-    from mailer.store.invitations import get_invitation, invitee_count
     from mailer.store.models import SuppressionReason
 
     copy_network(settings.workspace, "natverk")
@@ -339,12 +337,8 @@ def test_a_coordinator_sends_the_invitation_from_its_page_and_it_arrives(
     r = post_form(client, f"/admin/invitations/{SLUG}", f"/admin/invitations/{SLUG}/invite",
                   {"expected": "3", "confirm": "1"})
     assert r.status_code == 303 and "invited" in r.headers["location"], r.text
-    report = deliver_due(engine, settings, clock=lambda: NOW)
-    assert report.sent == 3
-    got = smtp_server.wait_for(3)
-    assert sorted(x.rcpt_tos[0] for x in got) == sorted(e for e, _n, _o in PEOPLE[:3])
+    _three_invited(engine, settings, smtp_server)
     with transaction(engine) as s:
-        assert invitee_count(s, get_invitation(s, SLUG)) == 3
         assert s.scalar(select(func_count_mailings())) == 1
     page = client.get(f"/admin/invitations/{SLUG}")
     assert "Alla på inbjudans listor har bjudits in." in page.text
@@ -364,9 +358,7 @@ def test_the_api_previews_and_sends_the_invitation_and_it_arrives(
     """The API said `not_reached` (invite again) but had no way to invite: now a preview
     counted as the send plans it, and the send, refused when the count changed, after the
     deadline, or for a list that does not exist, in the API's words."""
-    from mailer.delivery.worker import deliver_due
     from mailer.store import suppressions
-    from mailer.store.invitations import get_invitation, invitee_count
     from mailer.store.models import SuppressionReason
     from tests.admin.conftest import token_for
 
@@ -393,12 +385,7 @@ def test_the_api_previews_and_sends_the_invitation_and_it_arrives(
     assert r.status_code == 200, r.text
     sent = r.json()
     assert sent["dry_run"] is False and sent["total"] == 3 and sent["lists"][0]["mailing_id"]
-    report = deliver_due(engine, settings, clock=lambda: NOW)
-    assert report.sent == 3
-    got = smtp_server.wait_for(3)
-    assert sorted(x.rcpt_tos[0] for x in got) == sorted(e for e, _n, _o in PEOPLE[:3])
-    with transaction(engine) as s:
-        assert invitee_count(s, get_invitation(s, SLUG)) == 3
+    _three_invited(engine, settings, smtp_server)
     again = client.get(f"/api/invitations/{SLUG}/invite/preview", headers=auth).json()
     assert again["total"] == 0  # nobody is invited twice
     detail = client.get(f"/api/invitations/{SLUG}", headers=auth).json()
@@ -408,6 +395,18 @@ def test_the_api_previews_and_sends_the_invitation_and_it_arrives(
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
     assert "deadline" in message and "mailer " not in message and "--" not in message
+
+
+def _three_invited(engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    """The worker delivers the invitation to the first three people, who count as invited."""
+    from mailer.delivery.worker import deliver_due
+    from mailer.store.invitations import get_invitation, invitee_count
+
+    assert deliver_due(engine, settings, clock=lambda: NOW).sent == 3
+    got = smtp_server.wait_for(3)
+    assert sorted(x.rcpt_tos[0] for x in got) == sorted(e for e, _n, _o in PEOPLE[:3])
+    with transaction(engine) as s:
+        assert invitee_count(s, get_invitation(s, SLUG)) == 3
 
 
 def func_count_mailings():  # type: ignore[no-untyped-def]
