@@ -133,6 +133,15 @@ def test_the_worker_counts_the_reminders_it_planned_in_people(
     assert "invitations: reminders planned for 1 person" in out, out
 
 
+def _two_on_a_list(run, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    """A list 'two' with two people of two organisations, imported."""
+    run("lists", "create", "two", "--name", "Two", "--single-opt-in")
+    csv = workspace / "two.csv"
+    csv.write_text("email;name;organisation\nett@hylte.example;Ett;Hylte kommun\n"
+                   "tva@uppsala.example;Två;Uppsala kommun\n", encoding="utf-8")
+    run("subscribers", "import", str(csv), "--list", "two")
+
+
 def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
         workspace: Path, db_url: str, smtp_server: SmtpServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,11 +149,7 @@ def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
     clock finds the copies past the deadline: 'invitations show' said 'done (sent 2, …)'
     while 'mailer mailings' showed both skipped as expired and nobody got one."""
     run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
-    run("lists", "create", "two", "--name", "Two", "--single-opt-in")
-    csv = workspace / "two.csv"
-    csv.write_text("email;name;organisation\nett@hylte.example;Ett;Hylte kommun\n"
-                   "tva@uppsala.example;Två;Uppsala kommun\n", encoding="utf-8")
-    run("subscribers", "import", str(csv), "--list", "two")
+    _two_on_a_list(run, workspace)
     run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
     assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-01-20 09:01")
     assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
@@ -162,11 +167,7 @@ def test_someone_whose_invitation_never_reached_them_is_not_reminded(
     """'invitees: 0, not reached: 2' beside '2 would be reminded': a reminder of an
     invitation that the server refused was planned and counted for both."""
     run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
-    run("lists", "create", "two", "--name", "Two", "--single-opt-in")
-    csv = workspace / "two.csv"
-    csv.write_text("email;name;organisation\nett@hylte.example;Ett;Hylte kommun\n"
-                   "tva@uppsala.example;Två;Uppsala kommun\n", encoding="utf-8")
-    run("subscribers", "import", str(csv), "--list", "two")
+    _two_on_a_list(run, workspace)
     # 5.6.0 (content), not 5.1.1: a hard bounce would rightly suppress the addresses.
     smtp_server.handler.rcpt_fault = lambda a: "554 5.6.0 message content rejected"
     run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
