@@ -361,10 +361,13 @@ def test_an_invitations_mailings_are_named_in_its_language(
 def test_the_registration_page_says_when_the_first_year_is_free() -> None:
     from decimal import Decimal
 
+    from mailer.config import Settings
     from mailer.domain.invitation import Cost
     from mailer.render.invitation import cost_text as mail_cost_text
-    from mailer.web.pages import cost_text as page_cost_text
+    from mailer.web.pages import make_environment
 
+    # The registration page's filter (it said "900 kr per person och år").
+    page_cost_text = make_environment(Settings()).filters["cost"]
     cost = Cost(amount=Decimal(8000), per="organisation", first_year_free=True)
     assert page_cost_text(cost, "sv") == \
         "8\xa0000 kr/år/organisation (första året kostnadsfritt)"

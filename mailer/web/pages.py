@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mailer.config import Settings
-from mailer.domain.invitation import Cost
 from mailer.errors import DatabaseBusy
 from mailer.render.i18n import format_day, format_time_range
-from mailer.render.invitation import cost_text as invitation_cost_text
+from mailer.render.invitation import cost_text
 from mailer.services.brands import brand_of
 from mailer.web.i18n import LANGUAGES, N_, choose_language, translator
 
@@ -37,14 +36,9 @@ def make_environment(settings: Settings) -> Environment:
         d.astimezone(tz), "d MMMM y HH:mm", locale=lang)
     env.filters["day"] = lambda d, lang: format_day(d, lang)
     env.filters["hours"] = lambda m, lang: format_time_range(m.start, m.end, lang)
+    # The cost as the invitation's mail words it ("900 kr/år/person"): one wording.
     env.filters["cost"] = cost_text
     return env
-
-
-def cost_text(cost: Cost, lang: str) -> str:
-    """The cost as the invitation's mail words it ("900 kr/år/person", "SEK 900 per person
-    and year", "Kostnadsfritt"): one wording, ``render.invitation.cost_text``'s."""
-    return invitation_cost_text(cost, lang)
 
 
 def web_of(request: Request) -> Web:
