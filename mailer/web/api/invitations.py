@@ -3,7 +3,9 @@ registrations, reminders."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +20,7 @@ from mailer.web.api.deps import Paging, get_session, get_write_session, paging, 
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError, api_text
 from mailer.web.api.schemas import Page
 
+T = TypeVar("T")
 router = APIRouter(responses=ERROR_RESPONSES, tags=["invitations"])
 VIEW = Depends(require(Action.view))
 MANAGE = Depends(require(Action.manage_invitations))
@@ -142,15 +145,22 @@ def _invite_out(invited: list[service.Invited], dry_run: bool) -> InviteOut:
                                        mailing_id=i.mailing_id or None) for i in invited])
 
 
+def _undone(session: Session, work: Callable[[], T]) -> T:
+    """``work()`` in a savepoint rolled back after it (a dry run inside the request's
+    transaction)."""
+    savepoint = session.begin_nested()
+    try:
+        return work()
+    finally:
+        savepoint.rollback()
+
+
 def _invite_preview(session: Session, request: Request, slug: str, list_slug: str | None,
                     where: list[str]) -> list[service.Invited]:
     web = request.app.state.web
-    savepoint = session.begin_nested()
-    try:
-        return service.invite(session, web.settings, slug, list_slug=list_slug,
-                              now=web.now(), dry_run=True, where=where)
-    finally:
-        savepoint.rollback()
+    return _undone(session, lambda: service.invite(
+        session, web.settings, slug, list_slug=list_slug, now=web.now(), dry_run=True,
+        where=where))
 
 
 def _slug(request: Request, slug: str) -> str:
@@ -257,11 +267,8 @@ def _reminder(report: service.SlotReport, dry_run: bool) -> ReminderOut:
 
 def _dry_run(session: Session, request: Request, slug: str) -> service.SlotReport:
     web = request.app.state.web
-    savepoint = session.begin_nested()
-    try:
-        return service.remind(session, web.settings, slug, web.now(), dry_run=True)
-    finally:
-        savepoint.rollback()
+    return _undone(session, lambda: service.remind(session, web.settings, slug, web.now(),
+                                                   dry_run=True))
 
 
 @router.get("/invitations/{slug}/reminders/preview", response_model=ReminderOut)
