@@ -291,6 +291,12 @@ def main() -> int:
     if server.conn is not None:
         print(f"CPU time of the PostgreSQL backends serving it: {server.seconds:.1f} s "
               "(sampled from /proc; background writers not included)")
+    total = cpu + workers + (server.seconds if server.conn is not None else 0.0)
+    ncpu = os.cpu_count() or 1
+    print(f"CPU bound: the import, its workers{' and the server' if server.conn else ''} "
+          f"needed {total:.1f} s of CPU in all: on {ncpu} CPUs no run of this work can take "
+          f"less than {total / ncpu:.1f} s, even with every CPU busy all the time "
+          f"({total / ncpu / elapsed:.0%} of this run's wall clock)")
     if args.rows >= 1_000_000:
         target = TARGET_SECONDS["postgresql" if url.startswith("postgresql") else "sqlite"]
         ok = elapsed < target and rss_mb < TARGET_RSS_MB

@@ -97,6 +97,20 @@ def _self_cpu() -> float:
     return t.user + t.system
 
 
+SINK_PID: int | None = None  # the smtp-sink of this run: its CPU is read per pipeline run
+
+
+def _pid_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a running process has used so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -179,6 +193,7 @@ class Run:
     states: dict[str, int]
     helper: float = 0.0  # CPU seconds of the DKIM helper processes (part of ``cpu``)
     helpers: int = 0  # how many were seen
+    sink: float = 0.0  # CPU seconds the smtp-sink used while the worker sent
 
     @property
     def rate(self) -> float:
@@ -293,6 +308,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
         env.update(MAILER_DKIM_SELECTOR="bench", MAILER_DKIM_DOMAIN="example.org",
                    MAILER_DKIM_PROCESS=dkim_process)
     cpu0 = _children_cpu()  # the workers' and, once they are waited for, their helpers'
+    sink0 = _pid_cpu(SINK_PID)
     t1 = time.perf_counter()
     cmd = [sys.executable, "-m", "mailer", "worker", "--drain"]
     if profile is not None:  # py-spy samples the worker (its CPU then counts py-spy's too)
@@ -307,6 +323,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
     outs = [p.communicate()[0] for p in procs]
     t_send = time.perf_counter() - t1
     used = _children_cpu() - cpu0
+    sink_used = _pid_cpu(SINK_PID) - sink0
     helper = helpers.stop() if helpers is not None else 0.0
     for p, out in zip(procs, outs, strict=True):
         if p.returncode != 0:
@@ -318,7 +335,7 @@ def run_pipeline(n: int, port: int, connections: int, processes: int,
     engine.dispose()
     shutil.rmtree(ws, ignore_errors=True)
     return Run(n, t_plan, t_send, used, size, {str(k): v for k, v in states.items()}, helper,
-               len(helpers.seen) if helpers is not None else 0)
+               len(helpers.seen) if helpers is not None else 0, sink_used)
 
 
 def template(rendered, signer=None):  # type: ignore[no-untyped-def]
@@ -434,6 +451,18 @@ LAYOUTS = {
 }
 
 
+def cpu_bounds(layout: str, ncpu: int, worker: float, helper: float, sink: float) -> float:
+    """The most copies a second that the CPU allows, given the CPU seconds per copy of the
+    worker, its DKIM helper and the sink: the sink is one process (one CPU at most);
+    pinned layouts give the worker every CPU but the sink's, and put the helper on the
+    sink's CPU (``helper``); unpinned, the three share every CPU."""
+    if layout == "unpinned" or ncpu < 2:
+        return min(ncpu / (worker + helper + sink), 1 / sink)
+    if layout == "helper":
+        return min((ncpu - 1) / worker, 1 / (sink + helper))
+    return min((ncpu - 1) / (worker + helper), 1 / sink)  # inline: helper is 0
+
+
 def dkim_pair(args: argparse.Namespace, port: int, send_cpu: str | None,  # type: ignore[no-untyped-def]
               sink_cpu: str | None, rendered) -> None:
     """5.: the pipeline without and with DKIM, ``--rounds`` pairs in alternating order,
@@ -478,7 +507,8 @@ def dkim_pair(args: argparse.Namespace, port: int, send_cpu: str | None,  # type
               f"{worker(plain, False) * 1e3:.3f} -> {worker(signed, True) * 1e3:.3f} ms"
               + (f", its helper {helper_cpu_per_copy(signed) * 1e3:.3f} ms"
                  if signed.helpers else "")
-              + f"; DKIM outbox {signed.states}")
+              + f"; the sink {plain.sink / plain.n * 1e3:.3f} -> "
+                f"{signed.sink / signed.n * 1e3:.3f} ms; DKIM outbox {signed.states}")
     ratio = median(s.rate / p.rate for p, s in zip(runs[False], runs[True], strict=True))
     cpu_without = median(worker(p, False) for p in runs[False])
     cpu_with = median(worker(s, True) for s in runs[True])
@@ -491,6 +521,20 @@ def dkim_pair(args: argparse.Namespace, port: int, send_cpu: str | None,  # type
              if helper else "")
           + f" (start-up {startup[False].cpu:.2f} / {startup[True].cpu:.2f} s left out); "
           f"load average {os.getloadavg()[0]:.2f}")
+    sink_without = median(p.sink / p.n for p in runs[False])
+    sink_with = median(s.sink / s.n for s in runs[True])
+    if sink_without > 0 and sink_with > 0:
+        best_without, best_with = cpu_bounds(layout, ncpu, cpu_without, 0.0, sink_without), \
+            cpu_bounds(layout, ncpu, cpu_with, in_helper, sink_with)
+        print(f"CPU bound  : per copy the worker, its helper and the sink need "
+              f"{(cpu_without + sink_without) * 1e3:.3f} ms of CPU without DKIM and "
+              f"{(cpu_with + in_helper + sink_with) * 1e3:.3f} ms with it (the sink "
+              f"{sink_without * 1e3:.3f} / {sink_with * 1e3:.3f} ms); on {ncpu} CPUs in this "
+              f"layout that allows at most {best_without:.0f} and {best_with:.0f} msg/s: "
+              f"with DKIM at most {best_with / best_without:.0%} of without even if every "
+              f"CPU were busy all the time (the run without DKIM reached "
+              f"{median(p.rate for p in runs[False]) / best_without:.0%} of its bound, "
+              f"with DKIM {median(s.rate for s in runs[True]) / best_with:.0%})")
     cost = dkim_sign_cost(rendered)
     print(f"DKIM       : in isolation (best of 5 x 2,000 copies): signing adds "
           f"{cost.inline * 1e3:.3f} ms CPU to building a copy (budget 0.5 ms); the issue's "
@@ -628,6 +672,8 @@ def main() -> None:
     if send_cpu is not None:
         os.sched_setaffinity(0, {int(c) for c in send_cpu.split(",")})
     sink = Sink(sink_cpu)
+    global SINK_PID
+    SINK_PID = sink.proc.pid  # taskset execs the sink: the same process
     signal.signal(signal.SIGTERM, lambda *_: (sink.stop(), sys.exit(1)))
     try:
         rendered, what = flagship()
