@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, text, update
 
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
-from mailer.schedule.lock import SchedulerBusy, SchedulerLock
+from mailer.schedule.lock import NAME, PG_LOCK_KEY, SchedulerBusy, SchedulerLock
 from mailer.schedule.runner import run_worker
 from mailer.services.mailings import PlannedRecipient, plan_mailing, progress
+from mailer.store import scheduler as scheduler_store
 from mailer.store.db import transaction
 from mailer.store.models import Mailing
 from tests.delivery_support import add_subscribers, synthetic_rendered
@@ -109,6 +111,67 @@ def test_second_scheduler_refuses(engine: Engine) -> None:
         a.release()
     b.acquire()  # free again once released
     b.release()
+
+
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+def test_a_release_waits_for_a_renew_under_way_and_leaves_nothing_held(engine: Engine) -> None:
+    """The runner renews in a thread and releases from another at a stop; a release
+    coming while a renew is half-way must neither share the lock's connection with it
+    (SQLAlchemy: "transaction already deassociated from connection") nor let it write
+    the lease back after the release."""
+    lock = SchedulerLock(engine, "worker-a")
+    lock.acquire()
+    inside, renewing = threading.Event(), threading.Thread(target=lambda: None)
+    problems: list[BaseException] = []
+
+    def pause(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if threading.current_thread() is renewing and "locks" in statement \
+                and not inside.is_set():
+            inside.set()
+            time.sleep(0.5)  # the release comes now
+
+    def renew() -> None:
+        try:
+            lock.renew()
+        except BaseException as exc:
+            problems.append(exc)
+
+    event.listen(engine, "before_cursor_execute", pause)
+    try:
+        renewing = threading.Thread(target=renew)
+        renewing.start()
+        assert inside.wait(10)
+        lock.release()
+        renewing.join(10)
+    finally:
+        event.remove(engine, "before_cursor_execute", pause)
+    assert problems == []  # the renew finished before the release began
+    with transaction(engine) as s:
+        assert scheduler_store.lease(s, NAME) is None
+    other = SchedulerLock(engine, "worker-b")
+    other.acquire()  # free at once
+    other.release()
+    with pytest.raises(SchedulerBusy):
+        lock.renew()  # a renew after the release keeps nothing alive
+
+
+def test_the_advisory_lock_ends_with_a_session_of_its_own(engine: Engine) -> None:
+    """PostgreSQL keeps a session's advisory lock until that session ends; a pooled
+    session outlives its connection's close. The lock's session ends at release, so
+    no pooled connection can carry the lock on after a failed unlock."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's advisory lock")
+    holders = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                   "AND ((classid::bigint << 32) | objid::bigint) = :key")
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+    lock = SchedulerLock(engine, "worker-a")
+    lock.acquire()
+    with engine.connect() as conn:
+        (pid,) = conn.execute(holders, {"key": PG_LOCK_KEY}).scalars().all()
+    lock.release()
+    with engine.connect() as conn:
+        assert conn.execute(holders, {"key": PG_LOCK_KEY}).scalars().all() == []
+        assert conn.execute(alive, {"pid": pid}).scalar() == 0  # its session is gone
 
 
 def test_pause_resume_cancel(engine: Engine, settings: Settings,

@@ -139,6 +139,10 @@ async def run_worker(engine: Engine, settings: Settings, transport: Transport | 
         stop.set()
         with contextlib.suppress(Exception):
             await delivery
+        # Cancelled while a try_acquire ran in its thread, the lock may be held without
+        # _lead ever starting: give it up (harmless when it is not held).
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(lock.release)
         await worker.close()
 
 
@@ -165,8 +169,8 @@ async def _lead(engine: Engine, settings: Settings, lock: SchedulerLock, stop: a
                       "coalesce": True, "max_instances": 1},
         timezone=settings.tz,
     )
-    lost = asyncio.Event()
-    renewer = asyncio.create_task(_renew(lock, stop, lost))
+    lost, ending = asyncio.Event(), asyncio.Event()
+    renewer = asyncio.create_task(_renew(lock, ending, lost))
     inbox_task: asyncio.Task[object] | None = None
     try:
         # First: mailings whose time passed while no scheduler ran (sent or missed).
@@ -202,7 +206,10 @@ async def _lead(engine: Engine, settings: Settings, lock: SchedulerLock, stop: a
         if inbox_task is not None:
             with contextlib.suppress(Exception):
                 await inbox_task
-        renewer.cancel()
+        # Let a renew under way finish rather than cancel its task: cancelling would not
+        # stop its thread, which would go on using the lock's connection while the
+        # release below unlocks and closes it.
+        ending.set()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await renewer
         if scheduler.running:
@@ -212,11 +219,14 @@ async def _lead(engine: Engine, settings: Settings, lock: SchedulerLock, stop: a
             await asyncio.to_thread(lock.release)
 
 
-async def _renew(lock: SchedulerLock, stop: asyncio.Event, lost: asyncio.Event) -> None:
-    """Keep the lease alive on its own beat, whatever the scheduler loop is doing."""
-    while not stop.is_set():
+async def _renew(lock: SchedulerLock, ending: asyncio.Event, lost: asyncio.Event) -> None:
+    """Keep the lease alive on its own beat, whatever the scheduler loop is doing, until
+    ``ending`` is set (then return between renewals, never during one)."""
+    while not ending.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), RENEW_SECONDS)
+            await asyncio.wait_for(ending.wait(), RENEW_SECONDS)
+        if ending.is_set():
+            return
         try:
             await asyncio.to_thread(lock.renew)
         except SchedulerBusy as exc:

@@ -34,7 +34,7 @@ from mailer.schedule.lock import NAME as SCHEDULER_LOCK
 from mailer.services.brands import Signature
 from mailer.services.deliverability import SenderHealth, sender_health
 from mailer.store import mailings as store
-from mailer.store import outbox, scheduler, suppressions, workers
+from mailer.store import outbox, scheduler, suppressions, webhooks, workers
 from mailer.store.lists import ListCounts, get_list, list_counts
 from mailer.store.mailings import DueReport, count_mailings, start_due
 from mailer.store.models import (
@@ -276,6 +276,8 @@ def cancel(session: Session, ref: str | int, now: datetime) -> tuple[Mailing, in
     m.updated_at = now
     skipped = outbox.skip_pending(session, m.id, now, "not sent: the mailing was cancelled")
     m.note = note(NOTE_CANCELLED, n=skipped)
+    webhooks.mailing_cancelled(session, m, "cancelled", not_sent=skipped,
+                               counts=outbox.counts(session, [m.id]).get(m.id, {}), now=now)
     return m, skipped
 
 

@@ -6,8 +6,9 @@ Standard Webhooks spec says, at least once, with the event's stable ``webhook-id
 de-duplication, in order per subscriber. The subscription and registration events are
 emitted by the store functions every path goes through (``store.subscriptions.confirm``
 and ``unsubscribe``, ``store.registrations.register`` and ``cancel``), ``mailing.finished``
-by ``store.outbox.finish_mailings``; ``bounce`` and ``complaint`` by whoever processes
-the inbox, through :func:`emit`.
+by ``store.outbox.finish_mailings``, ``mailing.cancelled`` by ``services.mailings.cancel``
+and ``store.mailings.start_due`` (missed, or nobody to send to at its time); ``bounce``
+and ``complaint`` by whoever processes the inbox, through :func:`emit`.
 """
 
 from __future__ import annotations
@@ -25,16 +26,33 @@ from sqlalchemy.orm import Session
 
 from mailer.domain.findings import msg
 from mailer.errors import MailerError, NotFound
+from mailer.render.i18n import N_
 from mailer.store import webhooks as store
 from mailer.store.models import Subscriber, WebhookEndpoint
 from mailer.store.webhooks import LogLine
 
-__all__ = ["EVENTS", "EndpointInfo", "LogLine", "add_endpoint", "disable_endpoint",
+__all__ = ["EVENTS", "EVENT_LABELS", "EndpointInfo", "LogLine", "add_endpoint", "disable_endpoint",
            "emit", "enable_endpoint", "endpoint_log", "endpoints", "get_endpoint",
            "new_secret", "parse_events", "remove_endpoint", "subscriber_payload"]
 
 EVENTS = ("subscriber.confirmed", "subscriber.unsubscribed", "registration.created",
-          "registration.cancelled", "bounce", "complaint", "mailing.finished")
+          "registration.cancelled", "bounce", "complaint", "mailing.finished",
+          "mailing.cancelled")
+
+#: What each event type means, for the admin's form (translated where it is shown).
+EVENT_LABELS = {
+    "subscriber.confirmed": N_("a subscription became active"),
+    "subscriber.unsubscribed": N_("someone unsubscribed"),
+    "registration.created": N_("someone registered for an invitation"),
+    "registration.cancelled": N_("a registration was cancelled or its seat transferred"),
+    "bounce": N_("an address bounced"),
+    "complaint": N_("a spam complaint came in"),
+    "mailing.finished": N_("every copy of a mailing is final"),
+    "mailing.cancelled": N_("a mailing ended unfinished: cancelled, nobody to send to, "
+                            "or missed"),
+}
+#: Names a receiver may look for that are another event's ``reason``.
+_REASON_OF = {"mailing.missed": "mailing.cancelled"}
 
 
 def _now() -> datetime:
@@ -81,6 +99,12 @@ def parse_events(text: str | Sequence[str]) -> list[str]:
         if not unknown:
             raise MailerError(msg("choose at least one event type from: %(events)s (or "
                                   "'all')", events=", ".join(EVENTS)), field="events")
+        for name in unknown:
+            if name in _REASON_OF:
+                raise MailerError(msg(
+                    "%(name)s is no event type of its own: a missed mailing is a "
+                    "%(event)s with reason 'missed'; choose %(event)s",
+                    name=name, event=_REASON_OF[name]), field="events")
         raise MailerError(msg("unknown event type(s) %(unknown)s; choose from: %(events)s "
                               "(or 'all')", unknown=", ".join(unknown),
                               events=", ".join(EVENTS)), field="events")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, load_only
 
 from mailer.domain.outcomes import NOTE_MISSED, NOTE_NOBODY, note
 from mailer.domain.segments import parse_all
-from mailer.store import outbox
+from mailer.store import outbox, webhooks
 from mailer.store.models import (
     Mailing,
     MailingKind,
@@ -113,6 +113,9 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
             due = f"{m.scheduled_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
             m.note = note(NOTE_MISSED, due=due,
                           late=f"{late.total_seconds():.0f}", grace=grace_seconds, n=n)
+            webhooks.mailing_cancelled(session, m, "missed", not_sent=n,
+                                       counts=outbox.counts(session, [m.id]).get(m.id, {}),
+                                       now=now)
             report.missed.append(m.id)
         else:
             # subscribed (or started to match the conditions) meanwhile, still leaving out
@@ -128,6 +131,8 @@ def start_due(session: Session, now: datetime, grace_seconds: int,
                 m.status = MailingStatus.cancelled
                 m.finished_at = now
                 m.note = note(NOTE_NOBODY)
+                webhooks.mailing_cancelled(session, m, "nobody", not_sent=0, counts={},
+                                           now=now)
                 report.nobody.append(m.id)
             else:
                 m.status = MailingStatus.sending

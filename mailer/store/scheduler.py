@@ -18,13 +18,16 @@ _jobs = Table("apscheduler_jobs", MetaData(), Column("id", String(191), primary_
 
 
 def try_advisory_lock(conn: Connection, key: int) -> bool:
-    """``pg_try_advisory_lock``: held as long as ``conn``'s session lives."""
+    """``pg_try_advisory_lock``: held as long as ``conn``'s session lives (or until
+    ``advisory_unlock``); a pooled ``conn`` would keep it past its ``close``, so the
+    caller holds it on a connection of its own, used by one thread at a time."""
     got = conn.execute(select(func.pg_try_advisory_lock(key))).scalar()
     conn.commit()
     return bool(got)
 
 
 def advisory_unlock(conn: Connection, key: int) -> None:
+    """``pg_advisory_unlock`` on the session that took the lock."""
     conn.execute(select(func.pg_advisory_unlock(key)))
     conn.commit()
 

@@ -165,6 +165,13 @@ def feedback_received(session: Session, event_type: str, email: str, details: di
 FINISHED_KINDS = (MailingKind.newsletter, MailingKind.invitation, MailingKind.reminder)
 
 
+def _mailing_data(m: Mailing, now: datetime) -> dict[str, Any]:
+    return {"id": m.id, "kind": str(m.kind), "name": m.name, "subject": m.subject,
+            "source": m.source, "list_ids": list(m.list_ids or []),
+            "started_at": m.started_at.isoformat() if m.started_at else None,
+            "finished_at": now.isoformat()}
+
+
 def mailings_finished(session: Session, mailing_ids: Sequence[int],
                       counts: dict[int, dict[str, int]], now: datetime) -> None:
     """``mailing.finished`` for each mailing the worker just marked done."""
@@ -173,12 +180,27 @@ def mailings_finished(session: Session, mailing_ids: Sequence[int],
         if m.kind not in FINISHED_KINDS:
             continue
         emit(session, "mailing.finished",
-             {"mailing": {"id": m.id, "kind": str(m.kind), "name": m.name, "subject": m.subject,
-                          "source": m.source, "list_ids": list(m.list_ids or []),
-                          "started_at": m.started_at.isoformat() if m.started_at else None,
-                          "finished_at": now.isoformat()},
-              "counts": counts.get(m.id, {})},
+             {"mailing": _mailing_data(m, now), "counts": counts.get(m.id, {})},
              now=now, ordering_key=f"mailing:{m.id}")
+
+
+#: Why a mailing ended without every copy sent (``mailing.cancelled``'s ``reason``).
+CANCELLED_REASONS = ("cancelled", "nobody", "missed")
+
+
+def mailing_cancelled(session: Session, m: Mailing, reason: str, *, not_sent: int,
+                      counts: dict[str, int], now: datetime) -> None:
+    """``mailing.cancelled``: ``m`` (just set ``cancelled`` or ``missed``) sends nothing
+    more; ``not_sent`` copies were skipped by this end, ``counts`` are all its copies'
+    outcomes after it. In the caller's transaction, with the status change."""
+    if reason not in CANCELLED_REASONS:
+        raise ValueError(f"unknown reason {reason!r}; known: {', '.join(CANCELLED_REASONS)}")
+    if m.kind not in FINISHED_KINDS:
+        return
+    emit(session, "mailing.cancelled",
+         {"mailing": {**_mailing_data(m, now), "status": str(m.status)}, "reason": reason,
+          "counts": counts, "not_sent": not_sent},
+         now=now, ordering_key=f"mailing:{m.id}")
 
 
 # -- delivery ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,8 +16,10 @@ from standardwebhooks.webhooks import Webhook
 from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.services import webhooks
+from mailer.services.mailings import plan_mailing
 from mailer.store.db import transaction
-from tests.admin.conftest import EMAILS, csrf, login, token_for
+from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
+from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.webhook_receiver import Receiver
 
 
@@ -185,3 +188,38 @@ def test_the_subscribers_page_lists_the_events_about_them(
     assert f"<td><code>bounce</code></td><td><code>{first}</code></td>" in table, table
     assert "Skickat till andra system" in page and "Övriga uppgifter" not in page
     assert 'id="webhook-events"' not in client.get(f"/admin/subscribers/{other_id}").text
+
+
+def test_a_mailing_cancelled_in_the_admin_or_the_api_tells_the_endpoint_once_each(
+        client: TestClient, team: dict[str, int], engine: Engine, settings: Settings,
+        receiver: Receiver) -> None:
+    login(client, EMAILS["admin"])
+    page = client.get("/admin/webhooks")
+    assert ("<code>mailing.cancelled</code> · ett utskick slutade ofullbordat: avbrutet, "
+            "ingen att skicka till eller missat</label>") in page.text
+    r = client.post("/admin/webhooks", data={"csrf_token": csrf(page.text),
+                                             "url": receiver.url,
+                                             "events": ["mailing.cancelled"]})
+    assert r.status_code == 200, r.text
+    shown = re.search(r"<code>(whsec_[A-Za-z0-9+/=]+)</code>", r.text)
+    assert shown, "the secret is shown once"
+    secret = shown.group(1)
+    add_subscribers(engine, 2)
+    now = datetime.now(UTC)
+    with transaction(engine) as s:
+        ids = [plan_mailing(s, synthetic_rendered(2000), kind="newsletter", now=now,
+                            at=now + timedelta(days=1), list_slugs=["medborgardialog"])[0].id
+               for _ in range(2)]
+    url = f"/admin/mailings/{ids[0]}"
+    assert post_form(client, url, f"{url}/cancel", {}).status_code == 303
+    auth = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post(f"/api/mailings/{ids[1]}/cancel", headers=auth)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert client.post(f"/api/mailings/{ids[1]}/cancel", headers=auth).status_code == 400
+    deliver_due(engine, settings)
+    got = receiver.received
+    assert sorted(r.json["data"]["mailing"]["id"] for r in got) == ids
+    for r in got:
+        assert Webhook(secret).verify(r.body, r.headers) == r.json
+        assert r.type == "mailing.cancelled" and r.json["data"]["reason"] == "cancelled"
+        assert r.json["data"]["not_sent"] == 2

@@ -8,6 +8,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailer.services.webhooks import EVENTS
+
 T = TypeVar("T")
 
 
@@ -316,7 +318,9 @@ class WebhookIn(BaseModel):
 
     url: str = Field(min_length=8, max_length=2000, examples=["https://crm.example.org/hooks"])
     events: list[str] = Field(min_length=1, max_length=20,
-                              examples=[["subscriber.confirmed", "subscriber.unsubscribed"]])
+                              examples=[["subscriber.confirmed", "subscriber.unsubscribed"]],
+                              description="Event types, from: " + ", ".join(EVENTS)
+                              + '; or ["all"]. See docs/webhooks.md.')
     secret: str = Field("", max_length=200,
                         description="whsec_… signing secret; empty: one is made and returned.")
     description: str = Field("", max_length=300)

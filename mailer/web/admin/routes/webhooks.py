@@ -25,7 +25,7 @@ async def _page(request: Request, *, status: int = 200, **extra: object) -> Resp
     context: dict[str, object] = {"values": {}, "errors": {}, "new_secret": None, **extra}
     eps = await read(request, webhooks.endpoints)
     return render(request, "webhooks.html", status=status, endpoints=eps,
-                  events=webhooks.EVENTS, **context)
+                  events=webhooks.EVENTS, labels=webhooks.EVENT_LABELS, **context)
 
 
 @router.get("/admin/webhooks")
