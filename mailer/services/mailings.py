@@ -714,6 +714,14 @@ def mailings_for_source(session: Session, source: str) -> list[MailingProgress]:
     return progress(session, ids) if ids else []
 
 
+def test_mailing_ids(session: Session, source: str, *, limit: int) -> list[int]:
+    """The newest ``limit`` test mailings made from the issue folder of ``source`` (the
+    admin's, the CLI's and the API's alike), newest first."""
+    name = _folder_name(source)
+    return [mid for mid, src, kind, _ in store.sources(session)
+            if kind is MailingKind.test and _folder_name(src) == name][:limit]
+
+
 #: A mailing in one of these states has begun to go out: its issue's files are public.
 STARTED = (MailingStatus.sending, MailingStatus.paused, MailingStatus.done,
            MailingStatus.cancelled)

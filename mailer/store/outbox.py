@@ -678,6 +678,16 @@ def failures(session: Session, *, limit: int,
     return [(row, name) for row, name in session.execute(q)]
 
 
+def copies_of(session: Session, mailing_ids: Sequence[int]) -> list[OutboxRow]:
+    """Every copy of a few small mailings (a test's, 20 at most each), by mailing and id:
+    each address's own state, attempts, last reply and times (a mailing's progress counts
+    them, ``counts``; this is for the pages that name each address)."""
+    if not mailing_ids:
+        return []
+    return list(session.scalars(select(OutboxRow).where(OutboxRow.mailing_id.in_(mailing_ids))
+                                .order_by(OutboxRow.mailing_id.desc(), OutboxRow.id)))
+
+
 @dataclass(frozen=True, slots=True)
 class AudienceRow:
     """One subscription a send to a list would look at (what a dry run counts)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
+from babel.lists import format_list
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -39,7 +40,8 @@ DONE = {
     "deleted": N_("Deleted."),
     "erased": N_("The person's data has been erased."),
     "sent": N_("Sent."),
-    "test-sent": N_("The test has been sent."),
+    # The issue page names the addresses (from the test mailing); this when it cannot.
+    "test-queued": N_("The test has been queued; a worker sends it."),
     "scheduled": N_("The mailing is scheduled."),
     "paused": N_("The mailing is paused."),
     "resumed": N_("The mailing is resumed."),
@@ -170,6 +172,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: obj
         "sender_name": web.settings.sender.name or web.settings.sender.address,
         "user": getattr(request.state, "principal", None),
         "done": DONE.get(done) if done else None,
+        "word_list": lambda words: format_list(list(words), locale=lang),
         "path": request.url.path,
         **context,
     }

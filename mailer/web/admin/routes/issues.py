@@ -21,7 +21,7 @@ from mailer.domain.roles import Action
 from mailer.domain.text import clean_line
 from mailer.errors import MailerError, Problem
 from mailer.render.i18n import describe_problem
-from mailer.services import mailings, podcast, segments
+from mailer.services import mailings, podcast, segments, test_sends
 from mailer.services.accounts import Principal
 from mailer.services.issues import check_issue
 from mailer.services.media import list_files
@@ -127,6 +127,13 @@ async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
     saved = await db(request, segments.segments)
     earlier = await db(request, mailings.earlier_sends, f"issues/{name}")
     files = await run_in_threadpool(list_files, issue_folder(web.settings, name))
+    tests = await read(request, test_sends.recent_tests, f"issues/{name}", web.now())
+    # After a test send (?done=test-queued&test=ID): which addresses it was queued for,
+    # read from that test mailing (a crafted link names no one who is not in it).
+    queued_test = None
+    if request.query_params.get("done") == "test-queued":
+        mailing = request.query_params.get("test", "")
+        queued_test = tests.find(int(mailing)) if mailing.isdigit() else None
     version = await run_in_threadpool(request.app.state.admin.previews.version, web.settings,
                                       issue_folder(web.settings, name))
     return render(request, "issue.html", status=status, **ctx, lists=lists,
@@ -135,7 +142,8 @@ async def editor_page(request: Request, name: str, ctx: dict[str, object], *,
                   default_window=web.settings.send_window, earlier=earlier, files=files,
                   public_base=web.settings.base_url, send=send or {},
                   click_per_person=web.settings.click_tracking_per_person,
-                  invite_hint=INVITE_WITH_CLI)
+                  invite_hint=INVITE_WITH_CLI, tests=tests, queued_test=queued_test,
+                  untaken_after=int(test_sends.UNTAKEN_AFTER.total_seconds()))
 
 
 @router.get("/admin/issues/{name}")

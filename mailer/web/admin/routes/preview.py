@@ -16,18 +16,18 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import brands, mailings, segments
+from mailer.services import brands, mailings, segments, test_sends
 from mailer.services.accounts import Principal
 from mailer.services.media import add_file, find_file
 from mailer.store.db import reading
 from mailer.web.admin.auth import checked_form, require
 from mailer.web.admin.issues import Preview, PreviewCache, issue_folder, local_today
-from mailer.web.admin.pages import redirect
+from mailer.web.admin.pages import redirect, render
 from mailer.web.admin.routes.issues import INVITE_WITH_CLI, editor_context, editor_page
 from mailer.web.admin.routes.segments import where_lines
 from mailer.web.i18n import N_
 from mailer.web.pages import web_of
-from mailer.web.routes.common import db
+from mailer.web.routes.common import db, read
 
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
@@ -153,17 +153,35 @@ async def test_send(request: Request, name: str, me: Principal = SEND) -> Respon
     rendered = await run_in_threadpool(render_document, loaded.document, loaded.kind,
                                        options_for(web.settings, folder,
                                                    brand=signature.brand))
-    # A mailing of kind test: queued like any other and sent within seconds by the
-    # worker (or by this server's own loop when no worker runs); it shows among the
-    # issue's mailings with its recipients and progress.
+    # A mailing of kind test: queued like any other, and sent by a worker (or by this
+    # server's own loop while no worker runs) when one takes it, which may fail. So the
+    # page says it is queued, and its "Latest tests" panel follows each address's copy.
     try:
-        await db(request, mailings.plan_test, rendered, addresses,
-                 base_url=web.settings.base_url, source=f"issues/{name}", now=web.now(),
-                 signature=signature)
+        planned = await db(request, mailings.plan_test, rendered, addresses,
+                           base_url=web.settings.base_url, source=f"issues/{name}",
+                           now=web.now(), signature=signature)
     except MailerError as exc:  # e.g. a suppressed address: named beside the field
         return await _refused(request, name, {"addresses": raw,
                                               "errors": {"addresses": exc.message}})
-    return redirect(f"/admin/issues/{name}", "test-sent")
+    response = redirect(f"/admin/issues/{name}", "test-queued", test=planned.mailing_id)
+    response.headers["location"] += "#tests"
+    return response
+
+
+#: How often the page of an issue's tests reloads itself (no JavaScript) while one is open.
+REFRESH_SECONDS = 5
+
+
+@router.get("/admin/issues/{name}/tests")
+async def tests_page(request: Request, name: str, me: Principal = VIEW) -> Response:
+    """The issue's latest tests, each address's state; ``?part=panel``: the panel alone
+    (the issue page's script puts it in place)."""
+    web = web_of(request)
+    issue_folder(web.settings, name)  # an issue that exists, or 404
+    found = await read(request, test_sends.recent_tests, f"issues/{name}", web.now())
+    template = "_tests.html" if request.query_params.get("part") == "panel" else "tests.html"
+    return render(request, template, name=name, tests=found, refresh=REFRESH_SECONDS,
+                  untaken_after=int(test_sends.UNTAKEN_AFTER.total_seconds()))
 
 
 def parse_local(value: str, tz: dt.tzinfo) -> dt.datetime | None:
