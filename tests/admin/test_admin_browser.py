@@ -171,12 +171,15 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     _shot(page, "admin-issue-preview.png")
     page.locator("#edit-title").scroll_into_view_if_needed()
     _shot(page, "admin-issue-editor.png")
-    # Test-send to two addresses: they arrive at the loopback SMTP server.
+    # Test-send to two addresses: queued (the page says so, naming them), then sent by the
+    # server's own loop to the loopback SMTP server; reloading shows each one sent.
     page.fill("#addresses", "granskare@example.org, anders.nordh@skr.se")
-    _submit(page, "text=Skicka test", shows="Testet har skickats.")
+    _submit(page, "text=Skicka test", shows="Testet ligger i kö för att skickas till "
+            "granskare@example.org och anders.nordh@skr.se; det har inte skickats än.")
     got = smtp_server.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in got) == ["anders.nordh@skr.se", "granskare@example.org"]
     assert str(got[0].message["Subject"]) == "[TEST] Nyhetsbrev om dialog och delaktighet"
+    _wait_until_sent(page, 2)
     # Schedule it for the list, two days ahead.
     at = (datetime.now(UTC) + timedelta(days=2)).astimezone(live.settings.tz)
     page.check("#list-medborgardialog")
@@ -204,6 +207,43 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     page.goto(f"{live.base}/admin")
     assert page.locator(".chart svg polyline").count() >= 2
     _shot(page, "admin-dashboard.png")
+    context.close()
+
+
+def _wait_until_sent(page: Any, copies: int, *, reload: bool = True) -> None:
+    """Wait until the latest tests panel shows ``copies`` copies sent (``reload``: as a
+    reader without JavaScript does, by reloading the page)."""
+    sent = page.locator('#test-sends tr.copy[data-state="sent"]')
+    for _ in range(60):
+        if sent.count() >= copies:
+            break
+        if reload:
+            page.reload()
+        page.wait_for_timeout(500)
+    assert sent.count() >= copies, page.locator("#tests").inner_text()
+    assert sent.first.locator("td").nth(1).inner_text().startswith("skickat ")
+
+
+def test_the_latest_tests_panel_follows_a_test_with_javascript(
+        browser: Any, live: Live, smtp_server: SmtpServer) -> None:
+    """With JavaScript the panel follows the copy from queued to sent without a reload
+    (the SMTP server holds the message a few seconds, so the page sees it on its way)."""
+    smtp_server.handler.fault = lambda envelope: ("stall", 4.0)
+    context = browser.new_context(locale="sv-SE", viewport=VIEWPORT)
+    page = context.new_page()
+    _login(page, live, "editor")
+    page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
+    page.fill("#addresses", "granskare@example.org")
+    _submit(page, "text=Skicka test", shows="Testet ligger i kö för att skickas till "
+            "granskare@example.org; det har inte skickats än.")
+    copy = page.locator("#test-sends tr.copy")
+    assert copy.get_attribute("data-state") in ("queued", "sending")
+    assert page.locator("#tests").get_attribute("data-follow")
+    page.evaluate("window.notReloaded = true")
+    _wait_until_sent(page, 1, reload=False)
+    assert page.evaluate("window.notReloaded") is True  # the panel changed, not the page
+    assert page.locator("#tests").get_attribute("data-follow") is None
+    assert len(smtp_server.received) == 1
     context.close()
 
 
