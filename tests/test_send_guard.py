@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -137,7 +138,14 @@ def test_cli_test_send_goes_through_the_outbox_marked_as_test(cli, smtp_server) 
     run, engine = cli
     out = run("send", str(FLAGSHIP), "--test", "anna@example.org, bo@example.org")
     assert "test mailing 1 queued for anna@example.org, bo@example.org" in out
+    # Queued, not sent: no worker runs here, so it says what sends it and where to look.
+    assert "not sent yet" in out and "no worker is running: 'mailer worker --drain'" in out
+    assert "each address's state: mailer mailings show 1" in out
+    shown = run("mailings", "show", "1")
+    assert "anna@example.org: queued since " in shown and "bo@example.org: queued" in shown
     assert "sent 2, failed 0" in run("worker", "--drain")
+    shown = run("mailings", "show", "1")
+    assert re.search(r"anna@example.org: sent \d{4}-\d\d-\d\d \d\d:\d\d", shown), shown
     subjects = {str(r.message["Subject"]) for r in smtp_server.received}
     assert len(subjects) == 1 and subjects.pop().startswith("[TEST] Nyhetsbrev nr 6")
     out = run("mailings")

@@ -19,7 +19,7 @@ from mailer.cli.context import AppContext
 from mailer.domain.findings import msgn
 from mailer.domain.localtime import LocalTimeError, parse_local
 from mailer.errors import MailerError
-from mailer.services import brands, segments
+from mailer.services import brands, segments, test_sends
 from mailer.services import mailings as svc
 from mailer.services.deliverability import left_out
 from mailer.store.db import transaction
@@ -114,8 +114,14 @@ def send(
             planned = svc.plan_test(s, src.rendered, addresses, base_url=c.settings.base_url,
                                     source=src.path, now=datetime.now(UTC),
                                     signature=signature)
+            running = test_sends.worker_running(s, datetime.now(UTC))
+        # Queued, not sent: a worker sends it, and the server may still refuse it.
         typer.echo(f"test mailing {planned.mailing_id} queued for {', '.join(addresses)} "
-                   f"(subject marked {svc.TEST_MARK}); run 'mailer worker --drain' to send")
+                   f"(subject marked {svc.TEST_MARK}); not sent yet")
+        typer.echo("  a worker is running: it sends the test within seconds" if running else
+                   "  no worker is running: 'mailer worker --drain' sends it now (or start "
+                   "'mailer worker'; 'mailer serve' also sends tests while no worker runs)")
+        typer.echo(f"  each address's state: mailer mailings show {planned.mailing_id}")
         return
     if str(src.kind) == "invitation":
         # Invitations must record who was invited (reminders go to them); that is
@@ -299,6 +305,7 @@ def show(
         m = svc.get_mailing(s, ref)
         p = svc.progress(s, [m.id])[0]
         r = clicks.report(s, m.id)
+        test = test_sends.find_test(s, m.id)  # a test names each address's copy
     if csv_out is not None and str(csv_out) == "-":
         typer.echo(clicks.to_csv(r), nl=False)
         return
@@ -311,6 +318,8 @@ def show(
         typer.echo(f"  from {p.sender}" + (f" (brand {p.brand})" if p.brand else ""))
     if p.note:
         typer.echo(f"  note: {p.note}")
+    for copy in test.copies if test is not None else ():
+        typer.echo(f"  {copy.email}: {_copy_state(copy, c)}")
     if not r.tracked:
         typer.echo("  clicks: not counted (plan with --track-clicks to count them)")
     else:
@@ -326,6 +335,23 @@ def show(
     if csv_out is not None:
         csv_out.write_text(clicks.to_csv(r), encoding="utf-8")
         typer.echo(f"  click statistics written to {csv_out}")
+
+
+def _copy_state(copy: test_sends.CopyState, c: AppContext) -> str:
+    """One address's copy of a test, as 'mailer mailings show' says it."""
+    when = _local(copy.at, c)
+    if copy.state == "queued":
+        return f"queued since {when} (not sent yet)"
+    if copy.state == "sending":
+        return "being sent now"
+    if copy.state == "sent":
+        return f"sent {when}"
+    reply = f": {copy.reply}" if copy.reply else ""
+    if copy.state == "retry":
+        return str(msgn("not sent yet: %(n)s attempt failed, next attempt %(when)s",
+                        "not sent yet: %(n)s attempts failed, next attempt %(when)s",
+                        copy.attempts, when=when)) + reply
+    return f"{copy.state} {when} ({copy.reason}){reply}"
 
 
 _HEALTH_WARNINGS = {

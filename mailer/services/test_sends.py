@@ -18,10 +18,10 @@ from mailer.domain.outcomes import LABELS, reason_of
 from mailer.services.mailings import test_mailing_ids
 from mailer.store import mailings as store
 from mailer.store import outbox, workers
-from mailer.store.models import OutboxStatus
+from mailer.store.models import MailingKind, OutboxStatus
 
-__all__ = ["TestCopy", "TestSend", "TestSends", "recent_tests", "RECENT", "FRESH",
-           "UNTAKEN_AFTER", "short_reply"]
+__all__ = ["CopyState", "IssueTest", "IssueTests", "recent_tests", "find_test",
+           "worker_running", "RECENT", "FRESH", "UNTAKEN_AFTER", "short_reply"]
 
 RECENT = 5  # the newest test mailings of an issue shown
 FRESH = timedelta(hours=24)  # a test that has finished is shown this long
@@ -41,7 +41,7 @@ def short_reply(text: str, limit: int = REPLY_CHARS) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TestCopy:
+class CopyState:
     """One address's copy of a test."""
 
     email: str
@@ -60,13 +60,13 @@ class TestCopy:
 
 
 @dataclass(frozen=True, slots=True)
-class TestSend:
+class IssueTest:
     """One test mailing: its subject and each address's copy."""
 
     mailing_id: int
     subject: str
     queued_at: datetime
-    copies: tuple[TestCopy, ...]
+    copies: tuple[CopyState, ...]
 
     @property
     def open(self) -> bool:
@@ -74,10 +74,10 @@ class TestSend:
 
 
 @dataclass(frozen=True, slots=True)
-class TestSends:
+class IssueTests:
     """An issue's recent tests, newest first, and whether they can be sent."""
 
-    sends: tuple[TestSend, ...]
+    sends: tuple[IssueTest, ...]
     #: a copy has been due for longer than ``UNTAKEN_AFTER`` and no worker took it
     untaken: bool
     #: a worker (``mailer worker``, or ``mailer serve``'s own loop) beats its heart now
@@ -93,40 +93,56 @@ class TestSends:
         """A test waits and no worker runs: nothing sends it until one does."""
         return self.untaken and not self.worker
 
-    def find(self, mailing_id: int) -> TestSend | None:
+    def find(self, mailing_id: int) -> IssueTest | None:
         return next((s for s in self.sends if s.mailing_id == mailing_id), None)
 
 
 def _copy(status: OutboxStatus, email: str, attempts: int, reply: str, sent_at: datetime | None,
-          due: datetime, updated: datetime) -> TestCopy:
+          due: datetime, updated: datetime) -> CopyState:
     state = str(status)
     at = (sent_at or updated) if status is OutboxStatus.sent else (
         due if status in (OutboxStatus.queued, OutboxStatus.retry) else updated)
     reason = ("" if status in (*OPEN, OutboxStatus.sent)
               else LABELS.get(reason_of(state, reply), ""))
-    return TestCopy(email, state, at, attempts, short_reply(reply), reason)
+    return CopyState(email, state, at, attempts, short_reply(reply), reason)
+
+
+def worker_running(session: Session, now: datetime) -> bool:
+    """Whether a worker beats its heart now: ``mailer worker`` in any role, or ``mailer
+    serve``'s own loop (it sends tests while no worker runs)."""
+    return workers.any_alive(session, now, socket.gethostname())
+
+
+def _sends(session: Session, ids: list[int]) -> list[IssueTest]:
+    by_mailing: dict[int, list[CopyState]] = {}
+    for row in outbox.copies_of(session, ids):
+        by_mailing.setdefault(row.mailing_id, []).append(
+            _copy(row.status, row.email, row.attempts, row.last_reply, row.sent_at,
+                  row.next_attempt_at, row.updated_at))
+    return [IssueTest(m.id, m.subject, m.started_at or m.created_at,
+                     tuple(by_mailing.get(m.id, ())))
+            for m in store.newest_first(session, ids)]
+
+
+def find_test(session: Session, mailing_id: int) -> IssueTest | None:
+    """One test mailing with each address's copy; None when ``mailing_id`` is no test."""
+    m = store.get(session, mailing_id)
+    if m is None or m.kind is not MailingKind.test:
+        return None
+    return _sends(session, [mailing_id])[0]
+
+
+def _untaken(send: IssueTest, now: datetime) -> bool:
+    return any(c.state in ("queued", "retry") and now - c.at > UNTAKEN_AFTER
+               for c in send.copies)
 
 
 def recent_tests(session: Session, source: str, now: datetime, *,
-                 limit: int = RECENT) -> TestSends:
+                 limit: int = RECENT) -> IssueTests:
     """The newest ``limit`` test mailings of the issue folder of ``source`` (those that
     finished more than ``FRESH`` ago left out; one still open is always shown), each
     address's copy as the outbox has it, and whether a worker runs to send them."""
-    ids = test_mailing_ids(session, source, limit=limit)
-    rows = outbox.copies_of(session, ids)
-    by_mailing: dict[int, list[TestCopy]] = {}
-    untaken = False
-    for row in rows:
-        copy = _copy(row.status, row.email, row.attempts, row.last_reply, row.sent_at,
-                     row.next_attempt_at, row.updated_at)
-        by_mailing.setdefault(row.mailing_id, []).append(copy)
-        if row.status in outbox.PENDING and now - row.next_attempt_at > UNTAKEN_AFTER:
-            untaken = True
-    sends = []
-    for m in store.newest_first(session, ids):
-        copies = tuple(by_mailing.get(m.id, ()))
-        send = TestSend(m.id, m.subject, m.started_at or m.created_at, copies)
-        if send.open or now - max([send.queued_at, *(c.at for c in copies)]) <= FRESH:
-            sends.append(send)
-    worker = bool(sends) and workers.any_alive(session, now, socket.gethostname())
-    return TestSends(tuple(sends), untaken, worker)
+    sends = tuple(s for s in _sends(session, test_mailing_ids(session, source, limit=limit))
+                  if s.open or now - max([s.queued_at, *(c.at for c in s.copies)]) <= FRESH)
+    worker = bool(sends) and worker_running(session, now)
+    return IssueTests(sends, any(_untaken(s, now) for s in sends), worker)
