@@ -652,7 +652,12 @@ def refuse_suppressed(session: Session, addresses: Sequence[str]) -> None:
             "lift it under Suppressions, or test with another address",
             "%(addresses)s are on the suppression list and get no mail, tests included; "
             "lift them under Suppressions, or test with other addresses",
-            len(found), addresses=named)))
+            len(found), addresses=named)).with_api(msgn(
+                "%(addresses)s is on the suppression list and gets no mail, tests included; "
+                "lift it with DELETE /api/suppressions/{email}, or test with another address",
+                "%(addresses)s are on the suppression list and get no mail, tests included; "
+                "lift them with DELETE /api/suppressions/{email}, or test with other "
+                "addresses", len(found), addresses=named)))
 
 
 def plan_test(session: Session, rendered: RenderedMailing, addresses: Sequence[str], *,

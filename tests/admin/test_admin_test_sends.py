@@ -22,7 +22,7 @@ from mailer.config import Settings
 from mailer.delivery.worker import deliver_due
 from mailer.store import workers
 from mailer.store.db import transaction
-from tests.admin.conftest import EMAILS, login, post_form
+from tests.admin.conftest import EMAILS, login, post_form, token_for
 from tests.smtp_server import SmtpServer
 
 ISSUE = f"/admin/issues/{FLAGSHIP}"
@@ -148,3 +148,46 @@ def test_a_test_nobody_takes_says_that_no_worker_runs(
                          role="worker", now=app.state.web.now())
     panel = client.get(PANEL).text
     assert 'id="no-worker"' not in panel and 'id="test-late"' in panel
+
+
+def test_the_api_queues_a_test_and_its_state_route_follows_it(
+        client: TestClient, team: dict[str, int], flagship: Path, settings: Settings,
+        engine: Engine, smtp_server: SmtpServer) -> None:
+    auth = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post(f"/api/issues/{FLAGSHIP}/test", headers=auth,
+                    json={"addresses": ["anna@example.org", "bo@example.org"]})
+    assert r.status_code == 202, r.text  # accepted: queued, not sent
+    body = r.json()
+    mid = body["mailing_id"]
+    assert body["open"] is True and body["worker_running"] is False
+    assert body["state"] == f"/api/mailings/{mid}/copies"
+    assert [(c["email"], c["state"]) for c in body["copies"]] == [
+        ("anna@example.org", "queued"), ("bo@example.org", "queued")]
+    smtp_server.handler.rcpt_fault = lambda a: "550 5.1.1 no such user" if a[:3] == "bo@" else None
+    assert deliver_due(engine, settings).sent == 1
+    later = client.get(body["state"], headers=auth).json()
+    assert later["open"] is False
+    states = {c["email"]: c for c in later["copies"]}
+    assert states["anna@example.org"]["state"] == "sent"
+    assert states["bo@example.org"]["state"] == "failed"
+    assert states["bo@example.org"]["reply"] == "550 5.1.1 no such user"
+    assert states["bo@example.org"]["reason"] == "refused by the server"
+    # A newsletter's copies are counted, not listed: the route says where to look.
+    r = client.get("/api/mailings/999/copies", headers=auth)
+    assert r.status_code == 404 and "GET /api/mailings/999" in r.json()["error"]["message"]
+
+
+def test_the_api_refuses_a_test_to_a_suppressed_address_in_its_own_words(
+        client: TestClient, team: dict[str, int], flagship: Path, engine: Engine) -> None:
+    auth = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    assert client.post("/api/suppressions", headers=auth,
+                       json={"email": "bo@example.org"}).status_code == 201
+    r = client.post(f"/api/issues/{FLAGSHIP}/test", headers=auth,
+                    json={"addresses": ["anna@example.org", "bo@example.org"]})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["field"] == "addresses"
+    assert "lift it with DELETE /api/suppressions/{email}" in error["message"]
+    assert "mailer suppressions" not in error["message"]
+    r = client.post(f"/api/issues/{FLAGSHIP}/test", headers=auth, json={"addresses": ["x"]})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "addresses"

@@ -32,8 +32,6 @@ CLI_WORDS_ALLOWED = allowed({
     "store/upsert.py": ("the address is on the suppression list",),
     # the admin's issue editor only
     "authoring/edit.py": ("%(path)s cannot be opened in the form",),
-    # test copies are sent from the command line and the admin; the API sends none
-    "services/mailings.py": ("%(addresses)s is on the suppression list",),
 })
 
 

@@ -15,22 +15,26 @@ from mailer.domain.media import MAX_UPLOAD_BYTES
 from mailer.domain.roles import Action
 from mailer.errors import MailerError
 from mailer.render.documents import options_for, render_document
-from mailer.services import brands, clicks
+from mailer.services import brands, clicks, test_sends
 from mailer.services import mailings as svc
 from mailer.services.accounts import Principal
 from mailer.services.issues import check_issue
 from mailer.services.mailings import MailingProgress
 from mailer.services.media import add_file
+from mailer.services.test_sends import IssueTest
 from mailer.web.admin.issues import IssueSummary, issue_folder, list_issues, local_today, summarise
 from mailer.web.api.deps import Id, Paging, get_session, paging, require
 from mailer.web.api.errors import ERROR_RESPONSES, ApiError, about, api_text
 from mailer.web.api.schemas import (
     ClicksOut,
+    CopyStateOut,
     DryRunIn,
     DryRunOut,
     FileOut,
     IssueDetail,
     IssueOut,
+    IssueTestIn,
+    IssueTestOut,
     LinkClicksOut,
     ListPlanOut,
     MailingIn,
@@ -186,6 +190,59 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
     except svc.AlreadySent as exc:
         raise ApiError(409, api_text(exc.message), field="again") from None
     return _mailing(svc.progress(session, [planned.mailing_id])[0])
+
+
+def _test_out(test: IssueTest, worker: bool) -> IssueTestOut:
+    return IssueTestOut(mailing_id=test.mailing_id, open=test.open, worker_running=worker,
+                        state=f"/api/mailings/{test.mailing_id}/copies",
+                        copies=[CopyStateOut(email=c.email, state=c.state,
+                                             at=c.at, attempts=c.attempts, reply=c.reply,
+                                             reason=c.reason) for c in test.copies])
+
+
+@router.post("/issues/{name}/test", response_model=IssueTestOut, status_code=202,
+             tags=["issues"])
+def send_test(name: str, body: IssueTestIn, request: Request, me: Principal = SEND,
+              session: Session = SESSION) -> IssueTestOut:
+    """Queue a test copy of the issue (subject marked [TEST]) for each address: 202, not
+    sent yet. A worker sends it (or the web server itself while no worker runs), and the
+    server may refuse it: GET ``state`` until ``open`` is false to see each copy sent or
+    refused with the server's reply."""
+    web = request.app.state.web
+    with about("addresses"):
+        addresses = svc.test_addresses(",".join(body.addresses))
+    folder = issue_folder(web.settings, name)
+    loaded = load_document(folder)
+    if not loaded.ok:
+        raise MailerError(f"issues/{name} has problems; fix them before sending a test",
+                          loaded.errors)
+    with about("addresses"):
+        signature = brands.for_send(
+            session, web.settings, issue_brand=str(getattr(loaded.document, "brand", "") or ""),
+            issue=f"issues/{name}/issue.yaml",
+            list_slugs=[str(x) for x in getattr(loaded.document, "lists", [])], test=True)
+    rendered = render_document(loaded.document, loaded.kind,
+                               options_for(web.settings, folder, brand=signature.brand))
+    with about("addresses"):
+        planned = svc.plan_test(session, rendered, addresses, base_url=web.settings.base_url,
+                                source=f"issues/{name}", now=web.now(), signature=signature)
+    session.flush()
+    found = test_sends.find_test(session, planned.mailing_id)
+    assert found is not None
+    return _test_out(found, test_sends.worker_running(session, web.now()))
+
+
+@mailings_router.get("/mailings/{mailing_id}/copies", response_model=IssueTestOut,
+                     tags=["mailings"])
+def mailing_copies(mailing_id: Id, request: Request, me: Principal = VIEW,
+                session: Session = SESSION) -> IssueTestOut:
+    """A test mailing's copies, one per address, each in its state in the outbox (a
+    newsletter's copies are counted per state by GET /mailings/{id})."""
+    found = test_sends.find_test(session, mailing_id)
+    if found is None:
+        raise ApiError(404, f"no test mailing {mailing_id}; GET /api/mailings/{mailing_id} "
+                       "counts any mailing's copies per state")
+    return _test_out(found, test_sends.worker_running(session, request.app.state.web.now()))
 
 
 @mailings_router.post("/mailings/dry-run", response_model=DryRunOut, tags=["mailings"])

@@ -294,6 +294,40 @@ class MailingOut(BaseModel):
                                      "unknown messages grouped by why.")
 
 
+class IssueTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    addresses: list[str] = Field(..., min_length=1, max_length=20,
+                                 examples=[["granskare@example.org"]],
+                                 description="Who gets the test copy (marked [TEST]).")
+
+
+class CopyStateOut(BaseModel):
+    email: str
+    state: str = Field(
+        description="The copy's state in the outbox: queued (not sent yet), sending, sent, "
+                    "retry (a temporary refusal; tried again at 'at'), failed (refused), "
+                    "unknown (handed over, no answer), skipped.")
+    at: datetime = Field(description="sent: when; queued and retry: when it is due; "
+                                     "otherwise when the state was recorded.")
+    attempts: int
+    reply: str = Field(description="The server's last reply (or why it was not sent), "
+                                   "shortened.")
+    reason: str = Field(description="Why it was not delivered, when it was not.")
+
+
+class IssueTestOut(BaseModel):
+    mailing_id: int
+    open: bool = Field(description="A copy is still queued, being sent or waiting to retry: "
+                                   "ask again (GET state) to see it sent or refused.")
+    worker_running: bool = Field(description="A worker (or the web server's own loop, which "
+                                             "sends tests while no worker runs) is running "
+                                             "now; while none is, nothing is sent.")
+    state: str = Field(description="The route that answers this again, with each copy's "
+                                   "state then.", examples=["/api/mailings/12/copies"])
+    copies: list[CopyStateOut]
+
+
 class LinkClicksOut(BaseModel):
     position: int = Field(description="1 for the first tracked link of the mail.")
     url: str
