@@ -67,10 +67,12 @@ class IssueTest:
     subject: str
     queued_at: datetime
     copies: tuple[CopyState, ...]
+    status: str = "sending"  # the mailing's: paused or cancelled by hand, its copies wait
 
     @property
     def open(self) -> bool:
-        return any(c.open for c in self.copies)
+        """Some copy will still change by itself (a paused test waits for a person)."""
+        return self.status == "sending" and any(c.open for c in self.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,7 @@ def _sends(session: Session, ids: list[int]) -> list[IssueTest]:
             _copy(row.status, row.email, row.attempts, row.last_reply, row.sent_at,
                   row.next_attempt_at, row.updated_at))
     return [IssueTest(m.id, m.subject, m.started_at or m.created_at,
-                     tuple(by_mailing.get(m.id, ())))
+                      tuple(by_mailing.get(m.id, ())), str(m.status))
             for m in store.newest_first(session, ids)]
 
 
@@ -133,8 +135,9 @@ def find_test(session: Session, mailing_id: int) -> IssueTest | None:
 
 
 def _untaken(send: IssueTest, now: datetime) -> bool:
-    return any(c.state in ("queued", "retry") and now - c.at > UNTAKEN_AFTER
-               for c in send.copies)
+    """A copy of a sending test has been due for longer than ``UNTAKEN_AFTER``."""
+    return send.open and any(c.state in ("queued", "retry") and now - c.at > UNTAKEN_AFTER
+                             for c in send.copies)
 
 
 def recent_tests(session: Session, source: str, now: datetime, *,

@@ -174,8 +174,8 @@ def test_editor_composes_previews_tests_and_schedules(browser: Any, live: Live,
     # Test-send to two addresses: queued (the page says so, naming them), then sent by the
     # server's own loop to the loopback SMTP server; reloading shows each one sent.
     page.fill("#addresses", "granskare@example.org, anders.nordh@skr.se")
-    _submit(page, "text=Skicka test", shows="Testet ligger i kö för att skickas till "
-            "granskare@example.org och anders.nordh@skr.se; det har inte skickats än.")
+    _submit(page, "text=Skicka test", shows="Testet har lagts i kö för att skickas till "
+            "granskare@example.org och anders.nordh@skr.se.")
     got = smtp_server.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in got) == ["anders.nordh@skr.se", "granskare@example.org"]
     assert str(got[0].message["Subject"]) == "[TEST] Nyhetsbrev om dialog och delaktighet"
@@ -234,8 +234,8 @@ def test_the_latest_tests_panel_follows_a_test_with_javascript(
     _login(page, live, "editor")
     page.goto(f"{live.base}/admin/issues/{FLAGSHIP}")
     page.fill("#addresses", "granskare@example.org")
-    _submit(page, "text=Skicka test", shows="Testet ligger i kö för att skickas till "
-            "granskare@example.org; det har inte skickats än.")
+    _submit(page, "text=Skicka test", shows="Testet har lagts i kö för att skickas till "
+            "granskare@example.org.")
     copy = page.locator("#test-sends tr.copy")
     assert copy.get_attribute("data-state") in ("queued", "sending")
     assert page.locator("#tests").get_attribute("data-follow")

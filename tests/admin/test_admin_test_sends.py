@@ -60,8 +60,9 @@ def test_the_test_is_queued_then_shown_sent_once_the_worker_sent_it(
     login(client, EMAILS["editor"])
     page = _send_test(client, "anna@example.org, bo@example.org")
     # What is true after the form: queued for both, not "sent".
-    assert ("Testet ligger i kö för att skickas till anna@example.org och bo@example.org; "
-            "det har inte skickats än.") in page
+    assert ("Testet har lagts i kö för att skickas till anna@example.org och "
+            "bo@example.org. Under Senaste testerna nedan ser du om varje exemplar har "
+            "skickats, eller varför inte.") in page
     assert "Testet har skickats" not in page
     assert smtp_server.received == []
     states = _states(page)
@@ -88,8 +89,8 @@ def test_one_address_in_english_is_named_in_the_singular(
         client: TestClient, team: dict[str, int], flagship: Path, engine: Engine) -> None:
     login(client, EMAILS["editor"], lang="en")
     page = _send_test(client, "anna@example.org")
-    assert ("The test has been queued for anna@example.org; it has not been sent yet. Under "
-            "Latest tests below you see when it is sent, or why not.") in page
+    assert ("The test has been queued for anna@example.org. Under Latest tests below you "
+            "see whether it has been sent, or why not.") in page
     assert _states(page)["anna@example.org"].startswith("queued since ")
     full = client.get(f"{ISSUE}/tests").text
     assert '<meta http-equiv="refresh" content="5">' in full  # no JavaScript needed
@@ -191,3 +192,18 @@ def test_the_api_refuses_a_test_to_a_suppressed_address_in_its_own_words(
     assert "mailer suppressions" not in error["message"]
     r = client.post(f"/api/issues/{FLAGSHIP}/test", headers=auth, json={"addresses": ["x"]})
     assert r.status_code == 400 and r.json()["error"]["field"] == "addresses"
+
+
+def test_a_paused_test_waits_for_a_person_not_for_a_worker(
+        client: TestClient, app: FastAPI, team: dict[str, int], flagship: Path) -> None:
+    login(client, EMAILS["editor"])
+    _send_test(client, "anna@example.org")
+    r = post_form(client, "/admin/mailings/1", "/admin/mailings/1/pause", {})
+    assert r.status_code == 303, r.text
+    real = app.state.web.now
+    app.state.web.now = lambda: real() + timedelta(seconds=45)
+    panel = client.get(PANEL).text
+    assert _states(panel)["anna@example.org"].startswith("i kö sedan ")
+    assert "· pausat" in panel, panel
+    # Nothing moves until someone resumes it: no poll, and no word about workers.
+    assert "data-follow" not in panel and 'id="no-worker"' not in panel

@@ -14,7 +14,14 @@
       .then(function (html) {
         if (html === null) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("tests");
-        if (fresh) { panel.replaceWith(document.importNode(fresh, true)); }
+        if (!fresh) { return; }
+        // The panel itself stays (a live region): only what changed inside is replaced.
+        if (fresh.innerHTML !== panel.innerHTML) {
+          panel.replaceChildren.apply(panel, Array.prototype.map.call(
+            fresh.childNodes, function (node) { return document.importNode(node, true); }));
+        }
+        var next = fresh.getAttribute("data-follow");
+        if (next) { panel.setAttribute("data-follow", next); } else { panel.removeAttribute("data-follow"); }
       })
       .catch(function () { /* the server is away: try again at the next tick */ })
       .then(function () { window.setTimeout(follow, EVERY); });
