@@ -247,8 +247,8 @@ def webhook_deliveries(engine: Any, n: int, count: int, now: datetime) -> None:
     ago = f"((:n - i) * {2 * 365 * 86400} / :n)"
     at = (f"now() - {ago} * interval '1 second'" if pg else
           f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || {ago} || ' seconds')")
-    payload = ("""'{"subscriber": {"id": ' || (i % :people + 1) || '}}'""" +
-               ("::jsonb" if pg else ""))
+    payload = """('{"subscriber": {"id": ' || (i % :people + 1) || '}}')""" + (
+        "::jsonb" if pg else "")
     waiting = "id > (SELECT max(id) FROM webhook_events) - 100"
     with engine.begin() as conn:
         conn.execute(text(
