@@ -67,10 +67,10 @@ LISTS = [("nyhetsbrev", "Nyhetsbrev om medborgardialog", 0.6),
          ("kommuner", "Kommuner och regioner", 0.5),
          ("utskick", "Stora utskicket", 0.3)]
 MAILED = "utskick"
-#: The invitation on the admin's invitation page: its lists, the first one invited.
+#: The invitation on the admin's invitation page: its lists, the first one invited (a
+#: week ago: its dates are moved four years on, so it is open and its page counts).
 INVITATION = "2023-natverk-tjanstepersoner"
 INVITED = ["nyhetsbrev", "kommuner"]
-INVITED_AT = datetime(2023, 1, 20, 8, 0, tzinfo=UTC)
 ADMIN = "bench@example.org"
 PASSWORD = "benchmark-password-0123"
 
@@ -82,7 +82,8 @@ def _numbers(pg: bool) -> str:
 
 
 def invitation_folder(workspace: Path) -> None:
-    """The 2023 network's folder in ``workspace``'s issues/, inviting ``INVITED``."""
+    """The 2023 network's folder in ``workspace``'s issues/, inviting ``INVITED``, its
+    dates four years later (open until 15 February 2027)."""
     import re
     import shutil
 
@@ -91,14 +92,15 @@ def invitation_folder(workspace: Path) -> None:
         return
     shutil.copytree(ROOT / "issues" / INVITATION, folder)
     path = folder / "issue.yaml"
-    path.write_text(re.sub(r"(?m)^lists: .*$", f"lists: [{', '.join(INVITED)}]",
-                           path.read_text(encoding="utf-8")), encoding="utf-8")
+    yaml = re.sub(r"(?m)^lists: .*$", f"lists: [{', '.join(INVITED)}]",
+                  path.read_text(encoding="utf-8"))
+    path.write_text(re.sub(r"\b2023-(\d\d-\d\d)\b", r"2027-\1", yaml), encoding="utf-8")
 
 
 def build(url: str, n: int, workspace: Path, deliveries: int) -> tuple[str, str, int, int]:
     """A fresh database as the module docstring says; returns (session cookie, API token,
-    the newsletter mailing's id, the webhook endpoint's id). A database that has the subscribers already (``--keep``) is only
-    migrated and given a new login."""
+    the newsletter mailing's id, the webhook endpoint's id). A database that has the
+    subscribers already (``--keep``) is only migrated and given a new login."""
     from sqlalchemy import func, select, text
 
     from mailer.render.types import RenderedMailing
@@ -215,14 +217,15 @@ def invite(engine: Any, workspace: Path) -> None:
 
     inv = load_invitation(workspace, INVITATION, timezone="Europe/Stockholm",
                           reminder_time="09:00")
+    invited_at = datetime.now(UTC) - timedelta(days=7)
     with transaction(engine) as s:
-        row = sync_invitation(s, INVITATION, inv, INVITED_AT).row
+        row = sync_invitation(s, INVITATION, inv, invited_at).row
         mailing, _ = plan_mailing(
             s, RenderedMailing(subject=inv.subject, language="sv", html="<p>Hej</p>",
                                text="Hej"),
-            kind="invitation", now=INVITED_AT, list_slugs=[INVITED[0]],
+            kind="invitation", now=invited_at, list_slugs=[INVITED[0]],
             source=f"invitation:{INVITATION}", expires_at=row.deadline)
-        record_invitees(s, row, list_slug=INVITED[0], now=INVITED_AT, mailing_id=mailing.id)
+        record_invitees(s, row, list_slug=INVITED[0], now=invited_at, mailing_id=mailing.id)
         s.execute(text("UPDATE outbox SET status = 'sent', attempts = 1, sent_at = "
                        "created_at, last_reply = '250 2.0.0 Ok: queued' WHERE mailing_id = "
                        ":m"), {"m": mailing.id})
@@ -244,7 +247,7 @@ def webhook_deliveries(engine: Any, n: int, count: int, now: datetime) -> None:
                                       description="benchmark", now=now - timedelta(days=731))
     pg = engine.dialect.name == "postgresql"
     # the i-th event i steps of two years / count after two years ago
-    ago = f"((:n - i) * {2 * 365 * 86400} / :n)"
+    ago = f"(CAST(:n - i AS BIGINT) * {2 * 365 * 86400} / :n)"
     at = (f"now() - {ago} * interval '1 second'" if pg else
           f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || {ago} || ' seconds')")
     payload = """('{"subscriber": {"id": ' || (i % :people + 1) || '}}')""" + (
@@ -303,6 +306,7 @@ def pages(mailing_id: int, endpoint_id: int) -> list[tuple[str, str]]:
         ("admin: audience", "/admin/audience"),
         ("admin: webhooks", "/admin/webhooks"),
         ("admin: one webhook (log)", f"/admin/webhooks/{w}"),
+        ("admin: invitations", "/admin/invitations"),
         ("admin: invitation", f"/admin/invitations/{INVITATION}"),
         ("api: lists", "/api/lists"),
         ("api: one list", f"/api/lists/{MAILED}"),
