@@ -308,6 +308,8 @@ def pages(mailing_id: int, endpoint_id: int) -> list[tuple[str, str]]:
         ("admin: one webhook (log)", f"/admin/webhooks/{w}"),
         ("admin: invitations", "/admin/invitations"),
         ("admin: invitation", f"/admin/invitations/{INVITATION}"),
+        # the dry run of 'mailer invite' for its lists, on demand (the button on the page)
+        ("admin: invitation, who to invite", f"/admin/invitations/{INVITATION}/invite"),
         ("api: lists", "/api/lists"),
         ("api: one list", f"/api/lists/{MAILED}"),
         ("api: list's subscribers", f"/api/lists/{MAILED}/subscribers"),
