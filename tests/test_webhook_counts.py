@@ -19,6 +19,7 @@ from mailer.store import webhooks as store
 from mailer.store.db import _alembic_config, make_engine, transaction, upgrade
 from mailer.store.models import DeliveryStatus, Subscriber, WebhookDelivery
 from tests.delivery_support import add_subscribers
+from tests.query_plans import plan_of
 from tests.webhook_receiver import Receiver
 
 
@@ -92,14 +93,7 @@ def test_the_dashboard_reads_only_the_endpoints_switched_off_while_failing(
 
 def test_waiting_is_counted_in_its_partial_index(engine: Engine) -> None:
     with transaction(engine) as s:
-        q = store.pending_query(engine.dialect.name)
-        sql = str(q.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
-        conn = s.connection()
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        else:  # with the table this small, the planner would rather read it all
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        plan = plan_of(s, store.pending_query(engine.dialect.name))
     assert "ix_webhook_deliveries_pending" in plan, plan
 
 
