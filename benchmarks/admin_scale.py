@@ -15,6 +15,15 @@ unsubscribed after it) and a reference one with 1,000 subscribers built the same
 Subscribers are written with set-based SQL as in ``big_mailing.py``; the schema comes
 from the migrations.
 
+Both also hold what the admins' pages read beyond the lists: a webhook endpoint that
+wants every event, with ``--deliveries`` (default twice ``-n``) events delivered to it
+over the past two years, one attempt each in its log, the last 100 still waiting; and
+the 2023 network's invitation (``issues/2023-natverk-tjanstepersoner``, copied into each
+server's workspace) to the lists ``nyhetsbrev`` and ``kommuner``, sent to the first one
+(planned by ``plan_mailing``, recorded by ``record_invitees``, its copies set to sent in
+bulk): its page counts, as ``mailer invite --dry-run`` does, who each list would still
+invite.
+
 Then ``mailer serve`` runs on each (a real server on loopback, logged in with a session
 cookie for the admin and an API token for the API) and every reading page is requested
 ``--requests`` times, alternately on the two servers, after one warm-up request each. Per
@@ -41,6 +50,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,6 +67,10 @@ LISTS = [("nyhetsbrev", "Nyhetsbrev om medborgardialog", 0.6),
          ("kommuner", "Kommuner och regioner", 0.5),
          ("utskick", "Stora utskicket", 0.3)]
 MAILED = "utskick"
+#: The invitation on the admin's invitation page: its lists, the first one invited (a
+#: week ago: its dates are moved four years on, so it is open and its page counts).
+INVITATION = "2023-natverk-tjanstepersoner"
+INVITED = ["nyhetsbrev", "kommuner"]
 ADMIN = "bench@example.org"
 PASSWORD = "benchmark-password-0123"
 
@@ -67,10 +81,26 @@ def _numbers(pg: bool) -> str:
             "WHERE i < :n) SELECT i FROM seq")
 
 
-def build(url: str, n: int) -> tuple[str, str, int]:
+def invitation_folder(workspace: Path) -> None:
+    """The 2023 network's folder in ``workspace``'s issues/, inviting ``INVITED``, its
+    dates four years later (open until 15 February 2027)."""
+    import re
+    import shutil
+
+    folder = workspace / "issues" / INVITATION
+    if folder.exists():
+        return
+    shutil.copytree(ROOT / "issues" / INVITATION, folder)
+    path = folder / "issue.yaml"
+    yaml = re.sub(r"(?m)^lists: .*$", f"lists: [{', '.join(INVITED)}]",
+                  path.read_text(encoding="utf-8"))
+    path.write_text(re.sub(r"\b2023-(\d\d-\d\d)\b", r"2027-\1", yaml), encoding="utf-8")
+
+
+def build(url: str, n: int, workspace: Path, deliveries: int) -> tuple[str, str, int, int]:
     """A fresh database as the module docstring says; returns (session cookie, API token,
-    the mailing's id). A database that has the subscribers already (``--keep``) is only
-    migrated and given a new login."""
+    the newsletter mailing's id, the webhook endpoint's id). A database that has the
+    subscribers already (``--keep``) is only migrated and given a new login."""
     from sqlalchemy import func, select, text
 
     from mailer.render.types import RenderedMailing
@@ -79,7 +109,7 @@ def build(url: str, n: int) -> tuple[str, str, int]:
     from mailer.services.mailings import plan_mailing
     from mailer.store import accounts as account_store
     from mailer.store.db import make_engine, transaction, upgrade
-    from mailer.store.models import Mailing, Subscriber
+    from mailer.store.models import Mailing, Subscriber, WebhookEndpoint
 
     engine = make_engine(url)
     upgrade(engine)
@@ -89,6 +119,7 @@ def build(url: str, n: int) -> tuple[str, str, int]:
     before = ("now() - interval '30 days'" if pg else
               "strftime('%Y-%m-%d %H:%M:%f', 'now', '-30 days')")
     now = datetime.now(UTC)
+    invitation_folder(workspace)
     with transaction(engine) as s:
         fresh = not s.scalar(select(func.count()).select_from(Subscriber))
     if fresh:
@@ -156,17 +187,90 @@ def build(url: str, n: int) -> tuple[str, str, int]:
                 f"{now_sql}, updated_at = {now_sql} WHERE status = 'active' AND "
                 "subscriber_id % 500 = 1 AND list_id = (SELECT id FROM lists WHERE slug = "
                 ":slug)"), {"slug": MAILED})
+        invite(engine, workspace)
+        webhook_deliveries(engine, n, deliveries, now)
         if pg:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
     with transaction(engine) as s:
-        mailing_id = int(s.scalar(select(func.max(Mailing.id))) or 0)
+        mailing_id = int(s.scalar(select(func.max(Mailing.id))
+                                  .where(Mailing.kind == "newsletter")) or 0)
+        endpoint_id = int(s.scalar(select(func.max(WebhookEndpoint.id))) or 0)
         user = account_store.find_user(s, ADMIN) or create_user(
             s, ADMIN, role="admin", now=now, password=PASSWORD)
         cookie = start_session(s, user, now=now)
         token = create_api_token(s, user, now=now, name="benchmark").secret
     engine.dispose()
-    return cookie, token, mailing_id
+    return cookie, token, mailing_id, endpoint_id
+
+
+def invite(engine: Any, workspace: Path) -> None:
+    """The invitation sent to ``INVITED[0]`` as ``mailer invite`` plans it (one copy per
+    active subscriber not suppressed, invitee rows naming the mailing), the copies sent."""
+    from sqlalchemy import text
+
+    from mailer.invitation_files import load_invitation
+    from mailer.render.types import RenderedMailing
+    from mailer.services.mailings import plan_mailing
+    from mailer.store.db import transaction
+    from mailer.store.invitations import record_invitees, sync_invitation
+
+    inv = load_invitation(workspace, INVITATION, timezone="Europe/Stockholm",
+                          reminder_time="09:00")
+    invited_at = datetime.now(UTC) - timedelta(days=7)
+    with transaction(engine) as s:
+        row = sync_invitation(s, INVITATION, inv, invited_at).row
+        mailing, _ = plan_mailing(
+            s, RenderedMailing(subject=inv.subject, language="sv", html="<p>Hej</p>",
+                               text="Hej"),
+            kind="invitation", now=invited_at, list_slugs=[INVITED[0]],
+            source=f"invitation:{INVITATION}", expires_at=row.deadline)
+        record_invitees(s, row, list_slug=INVITED[0], now=invited_at, mailing_id=mailing.id)
+        s.execute(text("UPDATE outbox SET status = 'sent', attempts = 1, sent_at = "
+                       "created_at, last_reply = '250 2.0.0 Ok: queued' WHERE mailing_id = "
+                       ":m"), {"m": mailing.id})
+        s.execute(text("UPDATE mailings SET status = 'done', finished_at = created_at "
+                       "WHERE id = :m"), {"m": mailing.id})
+
+
+def webhook_deliveries(engine: Any, n: int, count: int, now: datetime) -> None:
+    """An endpoint that wants every event and ``count`` events to it, evenly over the
+    past two years (subscribers' confirmations and unsubscribes, in order per person),
+    each delivered at its first attempt (one log row each) but the last 100, waiting."""
+    from sqlalchemy import text
+
+    from mailer.services import webhooks
+    from mailer.store.db import transaction
+
+    with transaction(engine) as s:
+        ep, _ = webhooks.add_endpoint(s, "https://crm.example.org/hooks/mailer", "all",
+                                      description="benchmark", now=now - timedelta(days=731))
+    pg = engine.dialect.name == "postgresql"
+    # the i-th event i steps of two years / count after two years ago
+    ago = f"(CAST(:n - i AS BIGINT) * {2 * 365 * 86400} / :n)"
+    at = (f"now() - {ago} * interval '1 second'" if pg else
+          f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || {ago} || ' seconds')")
+    payload = """('{"subscriber": {"id": ' || (i % :people + 1) || '}}')""" + (
+        "::jsonb" if pg else "")
+    waiting = "id > (SELECT max(id) FROM webhook_events) - 100"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO webhook_events (event_id, type, payload, created_at) SELECT "
+            "'msg_bench' || i, CASE WHEN i % 10 = 7 THEN 'subscriber.unsubscribed' ELSE "
+            f"'subscriber.confirmed' END, {payload}, {at} FROM ({_numbers(pg)}) AS numbers"),
+            {"n": count, "people": n})
+        conn.execute(text(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, ordering_key, status, "
+            "attempts, next_attempt_at, last_status, last_error, delivered_at, created_at) "
+            "SELECT :ep, id, 'subscriber:' || (id % :people + 1), CASE WHEN "
+            f"{waiting} THEN 'pending' ELSE 'delivered' END, CASE WHEN {waiting} THEN 0 "
+            f"ELSE 1 END, created_at, CASE WHEN {waiting} THEN NULL ELSE 200 END, '', "
+            f"CASE WHEN {waiting} THEN NULL ELSE created_at END, created_at "
+            "FROM webhook_events ORDER BY id"), {"ep": ep.id, "people": n})
+        conn.execute(text(
+            "INSERT INTO webhook_attempts (delivery_id, endpoint_id, at, status, error, "
+            "milliseconds) SELECT id, endpoint_id, delivered_at, 200, '', 40 + id % 50 "
+            "FROM webhook_deliveries WHERE status = 'delivered' ORDER BY id"))
 
 
 def bare_count(url: str) -> float:
@@ -186,9 +290,9 @@ def bare_count(url: str) -> float:
     return best
 
 
-def pages(mailing_id: int) -> list[tuple[str, str]]:
+def pages(mailing_id: int, endpoint_id: int) -> list[tuple[str, str]]:
     """(what, path) of every reading page measured; /api paths use the token."""
-    m = mailing_id
+    m, w = mailing_id, endpoint_id
     return [
         ("admin: dashboard", "/admin"),
         ("admin: lists", "/admin/lists"),
@@ -200,6 +304,12 @@ def pages(mailing_id: int) -> list[tuple[str, str]]:
         ("admin: one mailing", f"/admin/mailings/{m}"),
         ("admin: suppressions", "/admin/suppressions"),
         ("admin: audience", "/admin/audience"),
+        ("admin: webhooks", "/admin/webhooks"),
+        ("admin: one webhook (log)", f"/admin/webhooks/{w}"),
+        ("admin: invitations", "/admin/invitations"),
+        ("admin: invitation", f"/admin/invitations/{INVITATION}"),
+        # the dry run of 'mailer invite' for its lists, on demand (the button on the page)
+        ("admin: invitation, who to invite", f"/admin/invitations/{INVITATION}/invite"),
         ("api: lists", "/api/lists"),
         ("api: one list", f"/api/lists/{MAILED}"),
         ("api: list's subscribers", f"/api/lists/{MAILED}/subscribers"),
@@ -214,6 +324,9 @@ def pages(mailing_id: int) -> list[tuple[str, str]]:
         ("api: mailings", "/api/mailings"),
         ("api: one mailing", f"/api/mailings/{m}"),
         ("api: suppressions", "/api/suppressions"),
+        ("api: webhooks", "/api/webhooks"),
+        ("api: one webhook", f"/api/webhooks/{w}"),
+        ("api: webhook log", f"/api/webhooks/{w}/log"),
     ]
 
 
@@ -248,7 +361,8 @@ def server(url: str, workspace: Path, logs: Path) -> Iterator[str]:
             proc.wait(10)
 
 
-def measure(bases: dict[str, str], logins: dict[str, tuple[str, str, int]], requests: int,
+def measure(bases: dict[str, str], logins: dict[str, tuple[str, str, int, int]],
+            requests: int,
             ) -> dict[str, dict[str, list[float]]]:
     """Seconds per request, per database and page: each page warmed up once, then asked
     ``requests`` times, alternately on the databases."""
@@ -256,16 +370,16 @@ def measure(bases: dict[str, str], logins: dict[str, tuple[str, str, int]], requ
 
     clients = {}
     for db, base in bases.items():
-        cookie, token, _ = logins[db]
+        cookie, token, _, _ = logins[db]
         clients[db] = (httpx.Client(base_url=base, timeout=300,
                                     cookies={"mailer-admin": cookie}),
                        {"authorization": f"Bearer {token}"})
     out: dict[str, dict[str, list[float]]] = {db: {} for db in bases}
     try:
-        for what, _ in pages(0):
+        for what, _ in pages(0, 0):
             for _round in range(requests + 1):
                 for db, (client, auth) in clients.items():
-                    path = dict(pages(logins[db][2]))[what]
+                    path = dict(pages(*logins[db][2:]))[what]
                     t = time.perf_counter()
                     r = client.get(path, headers=auth if path.startswith("/api") else None)
                     elapsed = time.perf_counter() - t
@@ -323,6 +437,8 @@ def main() -> int:
     ap.add_argument("--db", default="sqlite",
                     help="sqlite (files in a temporary folder) or a PostgreSQL URL of a "
                          "database that does not exist yet (created and dropped)")
+    ap.add_argument("--deliveries", type=int,
+                    help="webhook deliveries on the big database (default twice -n)")
     ap.add_argument("--requests", type=int, default=5, help="timed requests per page")
     ap.add_argument("--target", type=float, default=300.0, help="ms; slower pages are marked")
     ap.add_argument("--keep", type=Path,
@@ -335,7 +451,9 @@ def main() -> int:
         tmp.mkdir(parents=True, exist_ok=True)
         big, ref = stack.enter_context(databases(args.db, tmp, args.keep is not None))
         t = time.perf_counter()
-        logins = {"big": build(big, args.n), "ref": build(ref, 1000)}
+        deliveries = 2 * args.n if args.deliveries is None else args.deliveries
+        logins = {"big": build(big, args.n, tmp / "big", deliveries),
+                  "ref": build(ref, 1000, tmp / "ref", 2000)}
         print(f"built {args.n:,} and 1,000 subscribers in {time.perf_counter() - t:.0f} s "
               f"(not measured); {os.cpu_count()} CPUs; database "
               f"{'sqlite' if args.db == 'sqlite' else 'postgresql'}", flush=True)
@@ -351,7 +469,7 @@ def main() -> int:
     print(f"{'page':34} {'p50 ms':>8} {'max ms':>8} {'1,000: p50':>10} {'ratio':>7}"
           f" {'/count(*)':>9}")
     slow = 0
-    for what, _ in pages(0):
+    for what, _ in pages(0, 0):
         b, r = times["big"][what], times["ref"][what]
         p50, p50_ref = statistics.median(b) * 1000, statistics.median(r) * 1000
         mark = "  <- over target" if p50 > args.target else ""

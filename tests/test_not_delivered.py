@@ -16,6 +16,7 @@ from mailer.services.mailings import progress
 from mailer.store import outbox
 from mailer.store.db import reading, transaction
 from mailer.store.models import Mailing, MailingKind, MailingStatus, OutboxRow, OutboxStatus
+from tests.query_plans import plan_of
 
 LONG = "550 5.7.1 " + "Å" * 990  # 1,000 characters, 1,990 bytes of UTF-8
 REPLIES = [
@@ -63,12 +64,5 @@ def test_reasons_are_what_the_copies_say(engine: Engine) -> None:
 def test_the_reasons_query_is_served_by_the_partial_index(engine: Engine) -> None:
     mid = _mailing(engine)
     with reading(engine) as s:
-        sql = str(outbox.not_delivered_query([mid]).compile(
-            s.get_bind(), compile_kwargs={"literal_binds": True}))
-        conn = s.connection()
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        else:  # with the table this small, the planner would rather read it all
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        plan = plan_of(s, outbox.not_delivered_query([mid]))
     assert "ix_outbox_not_delivered" in plan, plan

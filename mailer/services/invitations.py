@@ -35,7 +35,7 @@ from mailer.store.invitations import (
     SyncResult,
     get_invitation,
     invitee_count,
-    invitees_not_reached,
+    invitee_counts,
     not_invited_count,
     sync_invitation,
 )
@@ -370,9 +370,9 @@ def detail(session: Session, settings: Settings, slug: str, now: datetime) -> In
     for g in groups:
         for r in (*g.registered, *g.waitlisted, *g.other):
             _ = (r.subscriber.email, r.subscriber.name)
+    reached, not_reached = invitee_counts(session, row)
     return InvitationDetail(slug, inv, row, Countdown((inv.deadline_utc - now).total_seconds()),
-                            groups, invitee_count(session, row), slots,
-                            invitees_not_reached(session, row))
+                            groups, reached, slots, not_reached)
 
 
 # --- the built-in registration form -------------------------------------------------------

@@ -33,7 +33,8 @@ from mailer.store.webhooks import LogLine
 
 __all__ = ["EVENTS", "EVENT_LABELS", "EndpointInfo", "LogLine", "add_endpoint", "disable_endpoint",
            "emit", "enable_endpoint", "endpoint_log", "endpoints", "get_endpoint",
-           "new_secret", "parse_events", "remove_endpoint", "subscriber_payload"]
+           "new_secret", "parse_events", "remove_endpoint", "subscriber_payload",
+           "switched_off"]
 
 EVENTS = ("subscriber.confirmed", "subscriber.unsubscribed", "registration.created",
           "registration.cancelled", "bounce", "complaint", "mailing.finished",
@@ -121,26 +122,14 @@ class EndpointInfo:
     failing_since: datetime | None
     disabled_at: datetime | None
     disabled_reason: str
-    counts: dict[str, int]
+    delivered: int  # answered 2xx, ever (also deliveries pruned or erased since)
+    pending: int  # waiting to be delivered
 
     @classmethod
-    def of(cls, ep: WebhookEndpoint, counts: dict[str, int]) -> EndpointInfo:
+    def of(cls, ep: WebhookEndpoint, pending: int) -> EndpointInfo:
         return cls(ep.id, ep.url, list(ep.events), ep.description, ep.enabled,
-                   ep.failing_since, ep.disabled_at, ep.disabled_reason, counts)
-
-    @property
-    def pending(self) -> int:
-        return self.counts.get("pending", 0)
-
-    @property
-    def off_and_failing(self) -> bool:
-        """Switched off while its deliveries fail (the worker gives up after
-        MAILER_WEBHOOK_DISABLE_AFTER_DAYS): the dashboard warns the admins."""
-        return not self.enabled and self.failing_since is not None
-
-    @property
-    def delivered(self) -> int:
-        return self.counts.get("delivered", 0)
+                   ep.failing_since, ep.disabled_at, ep.disabled_reason, ep.delivered or 0,
+                   pending)
 
 
 def add_endpoint(session: Session, url: str, events: str | Sequence[str], *,
@@ -151,12 +140,20 @@ def add_endpoint(session: Session, url: str, events: str | Sequence[str], *,
                             _check_secret(secret) if secret else new_secret(),
                             parse_events(events), description=description.strip()[:300],
                             now=now or _now())
-    return EndpointInfo.of(ep, {}), ep.secret
+    return EndpointInfo.of(ep, 0), ep.secret
 
 
 def endpoints(session: Session) -> list[EndpointInfo]:
-    counts = store.status_counts(session)
-    return [EndpointInfo.of(ep, counts.get(ep.id, {})) for ep in store.endpoints(session)]
+    pending = store.pending_counts(session)
+    return [EndpointInfo.of(ep, pending.get(ep.id, 0)) for ep in store.endpoints(session)]
+
+
+def switched_off(session: Session) -> list[EndpointInfo]:
+    """Endpoints switched off while their deliveries fail (the worker gives up after
+    MAILER_WEBHOOK_DISABLE_AFTER_DAYS): the dashboard warns the admins. Usually none, and
+    nothing else is read: not the other endpoints' counts."""
+    return [EndpointInfo.of(ep, store.pending_counts(session, ep.id).get(ep.id, 0))
+            for ep in store.switched_off(session)]
 
 
 def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
@@ -173,7 +170,7 @@ def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
 
 def get_endpoint(session: Session, endpoint_id: int) -> EndpointInfo:
     return EndpointInfo.of(_endpoint(session, endpoint_id),
-                           store.status_counts(session).get(endpoint_id, {}))
+                           store.pending_counts(session, endpoint_id).get(endpoint_id, 0))
 
 
 def enable_endpoint(session: Session, endpoint_id: int) -> EndpointInfo:

@@ -340,11 +340,13 @@ def bounced_after_sent(session: Session, mailing_id: int) -> int:
         .where(FeedbackEvent.mailing_id == mailing_id,
                FeedbackEvent.kind == FeedbackEventKind.bounce,
                FeedbackEvent.bounce_class.in_(["hard", "soft"]))) if oid is not None})
-    return sum(session.scalar(
-        select(func.count()).select_from(OutboxRow)
-        .where(OutboxRow.id.in_(bounced[i:i + _BOUNCED_CHUNK]),
-               OutboxRow.status == OutboxStatus.sent)) or 0
-        for i in range(0, len(bounced), _BOUNCED_CHUNK))
+    # Their states read by id and the sent ones counted here: a WHERE on the status let
+    # SQLite (no statistics) walk ix_outbox_due's every sent copy of every mailing
+    # instead, 0.9 s with an invitation's 500,000 beside the mailing.
+    return sum(status == OutboxStatus.sent
+               for i in range(0, len(bounced), _BOUNCED_CHUNK)
+               for status in session.scalars(select(OutboxRow.status).where(
+                   OutboxRow.id.in_(bounced[i:i + _BOUNCED_CHUNK]))))
 
 
 #: Bounced copies whose status one statement looks up.

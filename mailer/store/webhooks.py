@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Integer, Select, column, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from mailer.domain.addresses import email_key
@@ -26,6 +26,7 @@ from mailer.store.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from mailer.store.models.webhooks import PENDING_SQL
 from mailer.store.subscribers import on_erase, personal_data_section
 from mailer.typing import JSONValue
 
@@ -61,14 +62,36 @@ def subscribed(session: Session, event_type: str) -> list[WebhookEndpoint]:
     return [ep for ep in endpoints(session) if event_type in ep.events]
 
 
-def status_counts(session: Session) -> dict[int, dict[str, int]]:
-    """Deliveries per status for each endpoint."""
-    out: dict[int, dict[str, int]] = {}
-    q = (select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count())
-         .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.status))
-    for eid, status, n in session.execute(q):
-        out.setdefault(eid, {})[str(DeliveryStatus(status))] = n
-    return out
+def switched_off(session: Session) -> list[WebhookEndpoint]:
+    """Endpoints switched off while their deliveries failed (what the dashboard warns of)."""
+    return list(session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(False),
+                                      WebhookEndpoint.failing_since.is_not(None))
+        .order_by(WebhookEndpoint.id)))
+
+
+def pending_query(dialect: str, endpoint_id: int | None = None) -> Select[Any, int]:
+    """(endpoint, deliveries waiting) of every endpoint or ``endpoint_id``'s, counted in
+    ``ix_webhook_deliveries_pending``, which holds only the waiting ones."""
+    table = WebhookDelivery.__tablename__
+    # SQLite keeps no statistics: told nothing, it takes ix_webhook_deliveries_due and
+    # reads each waiting row for its endpoint.
+    source = text(f"{table} INDEXED BY ix_webhook_deliveries_pending" if dialect == "sqlite"
+                  else table)
+    endpoint = column("endpoint_id", Integer)
+    q = (select(endpoint, func.count()).select_from(source).where(text(PENDING_SQL))
+         .group_by(endpoint))
+    if endpoint_id is not None:
+        q = q.where(endpoint == endpoint_id)
+    return q
+
+
+def pending_counts(session: Session, endpoint_id: int | None = None) -> dict[int, int]:
+    """Deliveries waiting per endpoint (all, or ``endpoint_id``'s). The delivered ones, a
+    table that grows by every event, are counted as they go (``WebhookEndpoint.delivered``,
+    by ``record``)."""
+    q = pending_query(session.get_bind().dialect.name, endpoint_id)
+    return {int(eid): n for eid, n in session.execute(q)}
 
 
 # -- events ------------------------------------------------------------------------------
@@ -289,6 +312,9 @@ def record(session: Session, attempts: Sequence[Attempt], now: datetime,
         if ep is None:
             continue
         mine = [a for a in attempts if a.endpoint_id == eid]
+        if delivered := sum(a.ok for a in mine):
+            # In SQL (delivered = delivered + n): another worker's count is not lost.
+            ep.delivered = WebhookEndpoint.delivered + delivered
         if mine[-1].ok:
             ep.failing_since = None
         elif all(not a.ok for a in mine):

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.store.models.base import Base, JSONType, utcnow
@@ -17,6 +17,12 @@ class DeliveryStatus(enum.StrEnum):
     pending = "pending"  # due at next_attempt_at (also while a worker holds its lease)
     delivered = "delivered"  # the endpoint answered 2xx
     dropped = "dropped"  # the endpoint was removed; nothing more is tried
+
+
+#: Deliveries still waiting, as SQL with the value written out: the partial index
+#: ``ix_webhook_deliveries_pending`` is used only by a query that says so in the same
+#: words (SQLite cannot tell what a bound parameter will be).
+PENDING_SQL = "status = 'pending'"
 
 
 class WebhookEndpoint(Base):
@@ -35,6 +41,10 @@ class WebhookEndpoint(Base):
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Deliveries it answered 2xx to, ever: counted by ``store.webhooks.record`` as they
+    # happen (migration 0023), so its pages read one number instead of counting a table
+    # that grows by every event; it stays when old deliveries are pruned or erased.
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class WebhookEvent(Base):
@@ -56,6 +66,9 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_order", "endpoint_id", "ordering_key", "status", "id"),
+        # the waiting ones per endpoint, counted from the index alone (migration 0023)
+        Index("ix_webhook_deliveries_pending", "endpoint_id",
+              sqlite_where=text(PENDING_SQL), postgresql_where=text(PENDING_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -25,8 +25,7 @@ async def dashboard(request: Request, me: Principal = Depends(require(Action.vie
     chart = chart_for(request, data.points, data.shown.name) if data.shown else ""
     # Endpoints the worker switched off after failing for days: whoever may fix them (the
     # webhooks page is the admins') sees it here, not only in the worker's log.
-    switched_off = ([ep for ep in await read(request, webhooks.endpoints)
-                     if ep.off_and_failing]
+    switched_off = (await read(request, webhooks.switched_off)
                     if me.can(Action.manage_users) else [])
     return render(request, "dashboard.html", lists=data.lists, mailings=data.mailings,
                   shown=data.shown, failures=data.failures, health=data.health, chart=chart,

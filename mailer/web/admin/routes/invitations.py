@@ -77,23 +77,34 @@ async def _invite_plan(request: Request, slug: str) -> tuple[list[service.Invite
 
 
 async def _detail_page(request: Request, slug: str, *, status: int = 200,
-                       **extra: object) -> Response:
+                       count: bool = False, **extra: object) -> Response:
+    """The invitation's page; with ``count``, who ``mailer invite`` would invite now and
+    the form to send it (before the deadline). Not on every view: the dry run reads every
+    subscriber of the invitation's lists and every invitee's copy (seconds with a million;
+    README, Admin pages at a million)."""
     web = web_of(request)
     issue_folder(web.settings, slug)  # a plain folder name, or 404
     found = await db(request, service.detail, web.settings, slug, web.now())
-    plans, problem = await _invite_plan(request, slug)
+    closed = found.invitation.deadline_utc <= web.now()
+    plans, problem = await _invite_plan(request, slug) if count and not closed else ([], "")
     context: dict[str, object] = {"report": None, "import_report": None, "errors": {},
                                   "values": {}, "added": None, "import_dry_run": False,
-                                  "invite_plans": plans, "invite_problem": problem,
+                                  "invite_counted": count, "invite_plans": plans,
+                                  "invite_problem": problem,
                                   "invite_total": sum(p.people for p in plans),
-                                  "closed": found.invitation.deadline_utc <= web.now(),
-                                  **extra}
+                                  "closed": closed, **extra}
     return render(request, "invitation.html", status=status, d=found, slug=slug, **context)
 
 
 @router.get("/admin/invitations/{slug}")
 async def invitation_page(request: Request, slug: str, me: Principal = VIEW) -> Response:
     return await _detail_page(request, slug)
+
+
+@router.get("/admin/invitations/{slug}/invite")
+async def invite_dry_run(request: Request, slug: str, me: Principal = MANAGE) -> Response:
+    """The page with who the invitation would go to now, and the form to send it."""
+    return await _detail_page(request, slug, count=True)
 
 
 @router.post("/admin/invitations/{slug}/invite")
@@ -103,20 +114,22 @@ async def invite(request: Request, slug: str, me: Principal = MANAGE) -> Respons
     web = web_of(request)
     form = await checked_form(request)
     if form.get("confirm") != "1":
-        return await _detail_page(request, slug, status=400, errors={"invite": N_(
-            "Tick the box to confirm that the invitation goes to these people.")})
+        return await _detail_page(request, slug, count=True, status=400, errors={
+            "invite": N_("Tick the box to confirm that the invitation goes to these people.")})
     # The count may have changed since the page was shown (new subscribers): show it again.
     plans, problem = await _invite_plan(request, slug)
     if problem:
-        return await _detail_page(request, slug, status=422, errors={"invite": problem})
+        return await _detail_page(request, slug, count=True, status=422,
+                                  errors={"invite": problem})
     if str(sum(p.people for p in plans)) != str(form.get("expected") or ""):
-        return await _detail_page(request, slug, status=409, errors={"invite": N_(
-            "The number of people to invite changed since the page was shown; check the "
-            "new count and confirm again.")})
+        return await _detail_page(request, slug, count=True, status=409, errors={
+            "invite": N_("The number of people to invite changed since the page was shown; "
+                         "check the new count and confirm again.")})
     try:
         await db(request, service.invite, web.settings, slug, list_slug=None, now=web.now())
     except MailerError as exc:  # e.g. the deadline passed meanwhile
-        return await _detail_page(request, slug, status=422, errors={"invite": exc.message})
+        return await _detail_page(request, slug, count=True, status=422,
+                                  errors={"invite": exc.message})
     return redirect(f"/admin/invitations/{slug}", "invited")
 
 
