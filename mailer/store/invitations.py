@@ -265,9 +265,9 @@ def invitee_counts(session: Session, invitation: InvitationRow) -> tuple[int, in
     once (two counts cost two look-ups of every copy, about a second each for 500,000
     invitees on SQLite; README, Admin pages at a million)."""
     reached = case((copy_reached(), 1), else_=0)
-    counts: dict[int, int] = dict(session.execute(
+    counts = {int(key): int(n) for key, n in session.execute(
         select(reached, func.count()).where(Invitee.invitation_id == invitation.id)
-        .group_by(reached)).tuples().all())
+        .group_by(reached))}
     return int(counts.get(1, 0)), int(counts.get(0, 0))
 
 
