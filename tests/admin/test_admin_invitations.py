@@ -103,7 +103,7 @@ def test_after_the_deadline_the_dry_run_reminds_nobody(
     assert "Skicka påminnelsen nu" not in page.text
 
 
-def test_the_countdown_is_the_deadlines_and_says_day_and_hour_in_the_singular(
+def test_the_countdown_is_the_deadlines_and_counts_in_the_singular(
         client: TestClient, app: FastAPI, team: dict[str, int],
         network: dict[str, int]) -> None:
     """The reminder's page put "14 dagar 12 timmar kvar" (the deadline's time left)
@@ -121,6 +121,8 @@ def test_the_countdown_is_the_deadlines_and_says_day_and_hour_in_the_singular(
         assert "1 dag 1 timme kvar" in page.text and "dagar" not in page.text, path
     page = client.get(f"/admin/invitations/{SLUG}/remind").text
     assert "Sista anmälningsdag 2023-02-15 23:59: <span" in page
+    # Two registered, both of Hylte kommun: one organisation, in the singular.
+    assert "från 1 organisation<" in client.get(f"/admin/invitations/{SLUG}").text
 
 
 def test_editor_may_look_but_coordinator_work_needs_the_right(
