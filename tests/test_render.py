@@ -296,6 +296,36 @@ sections:
     assert f"{label} {where}" in html_text
 
 
+@pytest.mark.parametrize(("title", "shown"), [
+    ("#105 Unga och demokrati", "#105 Unga och demokrati"),
+    ("# 105 Unga och demokrati", "# 105 Unga och demokrati"),
+    ("Unga och demokrati", "#105 Unga och demokrati"),
+    ("#1050 Ett annat avsnitt", "#105 #1050 Ett annat avsnitt")])
+def test_an_episode_number_already_in_the_title_is_not_said_twice(
+        tmp_path: Path, title: str, shown: str) -> None:
+    # The seed's titles carry the number ("#103 Otillåten påverkan"); copied with
+    # number: 103, the mail said "#103 #103 Otillåten påverkan".
+    (tmp_path / "issue.yaml").write_text(f"""\
+name: N
+number: 1
+year: 2024
+subject: S
+sections:
+  - items:
+      - type: podcast
+        title: "{title}"
+        number: 105
+        link: https://skr.se/demokratiresan/105
+""", encoding="utf-8")
+    rendered = render_issue(load_valid(tmp_path), OPTIONS)
+    lines = rendered.text.splitlines()
+    assert shown in lines, rendered.text
+    html_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rendered.html))
+    assert f" {shown} " in html_text
+    body = html_text.split("Nyhetsbrev nr 1 år 2024", 1)[1]  # past the styles' colours
+    assert len(re.findall(r"#\s?1", body)) == len(re.findall(r"#\s?1", shown)), body
+
+
 def test_markdown_headings_in_an_item_stay_headings(tmp_path: Path) -> None:
     # "## Program" in a summary: a subheading in the mail (it became bare text, run into
     # the paragraph after it, with no sign of it in the check).

@@ -171,6 +171,14 @@ class PodcastEpisode(ItemBase):
     host: Person | None = None
     link: Link
 
+    @property
+    def title_prefix(self) -> str:
+        """"#103 " before the title, unless the editor wrote it there already (the
+        seeds' "#103 Otillåten påverkan", copied with number: 103, read "#103 #103 …")."""
+        if self.number is None or re.match(rf"#\s*{self.number}(?!\d)", self.title):
+            return ""
+        return f"#{self.number} "
+
 
 class MunicipalExample(ItemBase):
     type: Literal["example"]
