@@ -243,7 +243,7 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     # Sending again to a list the issue already went to needs its own tick ("again").
     try:
         planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                           name=name, list_slugs=lists, at=at, now=web.now(), where=where,
+                           list_slugs=lists, at=at, now=web.now(), where=where,
                            segment=segment, send_window=window,
                            again=form.get("again") == "1",
                            include_received=form.get("include_received") == "1",
