@@ -256,3 +256,22 @@ def test_check_names_lists_the_workspace_does_not_have(ws: Path) -> None:
     assert run(ws, "lists", "create", "medborgardialog", "--name", "M").returncode == 0
     r = run(ws, "issue", "check", issue, "--today", "2023-06-01")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_half_filled_new_item_does_not_hide_the_example_intro_or_the_preheader(
+        tmp_path: Path) -> None:
+    # The admin's "Lägg till" writes a new event with an empty title and no date: the
+    # issue's shape is then wrong, and the check must still name the scaffold's intro
+    # and the missing preheader, as it did the moment before.
+    from mailer.authoring import load_document
+
+    folder = new_issue(tmp_path / "issues", today=dt.date(2026, 11, 30))
+    before = load_document(folder)
+    with (folder / "issue.yaml").open("a", encoding="utf-8") as fh:
+        fh.write("      - type: event\n        title: ''\n")
+    after = load_document(folder)
+    said = [f"{p.message} ({p.severity})" for p in after.errors + after.warnings]
+    assert any(m.startswith("still the example text 'Skriv inledningen här") for m in said), said
+    assert any(m.startswith("no preheader") for m in said), said
+    assert any("date" in m and "required" in m for m in said), said
+    assert len(after.errors) == len(before.errors) + 2, said  # the new item's title and date

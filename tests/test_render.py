@@ -296,16 +296,40 @@ sections:
     assert f"{label} {where}" in html_text
 
 
+def _one_item(folder: Path, item: str) -> RenderedMailing:
+    """A Swedish issue of one section holding ``item`` (YAML indented as an item)."""
+    (folder / "issue.yaml").write_text("name: N\nnumber: 1\nyear: 2024\nsubject: S\n"
+                                       "sections:\n  - items:\n" + item, encoding="utf-8")
+    return render_issue(load_valid(folder), OPTIONS)
+
+
+@pytest.mark.parametrize(("title", "shown"), [
+    ("#105 Unga och demokrati", "#105 Unga och demokrati"),
+    ("# 105 Unga och demokrati", "# 105 Unga och demokrati"),
+    ("Unga och demokrati", "#105 Unga och demokrati"),
+    ("#1050 Ett annat avsnitt", "#105 #1050 Ett annat avsnitt")])
+def test_an_episode_number_already_in_the_title_is_not_said_twice(
+        tmp_path: Path, title: str, shown: str) -> None:
+    # The seed's titles carry the number ("#103 Otillåten påverkan"); copied with
+    # number: 103, the mail said "#103 #103 Otillåten påverkan".
+    rendered = _one_item(tmp_path, f"""\
+      - type: podcast
+        title: "{title}"
+        number: 105
+        link: https://skr.se/demokratiresan/105
+""")
+    lines = rendered.text.splitlines()
+    assert shown in lines, rendered.text
+    html_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rendered.html))
+    assert f" {shown} " in html_text
+    body = html_text.split("Nyhetsbrev nr 1 år 2024", 1)[1]  # past the styles' colours
+    assert len(re.findall(r"#\s?1", body)) == len(re.findall(r"#\s?1", shown)), body
+
+
 def test_markdown_headings_in_an_item_stay_headings(tmp_path: Path) -> None:
     # "## Program" in a summary: a subheading in the mail (it became bare text, run into
     # the paragraph after it, with no sign of it in the check).
-    (tmp_path / "issue.yaml").write_text("""\
-name: N
-number: 1
-year: 2024
-subject: S
-sections:
-  - items:
+    html = _one_item(tmp_path, """\
       - type: report
         title: R
         summary: |
@@ -317,8 +341,7 @@ sections:
 
           Mer text.
         link: https://skr.se/r.pdf
-""", encoding="utf-8")
-    html = render_issue(load_valid(tmp_path), OPTIONS).html
+""").html
     assert re.search(r"<h3[^>]*>Bakgrund</h3>", html) and re.search(r"<h3[^>]*>Program</h3>",
                                                                      html)
 

@@ -65,6 +65,36 @@ def test_english() -> None:
     assert "The seat can be transferred" in render_invitation(inv).text
 
 
+@pytest.mark.parametrize("left_out", ["structure", "background", "included"])
+def test_an_invitation_without_one_of_its_parts_renders(left_out: str) -> None:
+    # The masterclass seed has a background and no "upplägg": an invitation without
+    # structure: (or without background:) must render, not stop the send with a 500.
+    data = invitation_data()
+    del data[left_out]
+    r = render_invitation(parse_invitation(data))
+    heading = {"structure": "Bakgrund", "background": "Nätverkets upplägg",
+               "included": "Nätverkets upplägg"}[left_out]
+    for text in (r.html, r.text):
+        assert heading.casefold() in text.casefold(), heading
+    if left_out == "structure":
+        assert "Följande ingår:" in r.html  # the list of what is included keeps its heading's place
+    if left_out == "included":
+        assert "Följande ingår:" not in r.html
+
+
+@pytest.mark.parametrize("mode", ["form", "link"])
+def test_a_reminder_asks_to_forward_it_only_when_its_link_is_not_personal(mode: str) -> None:
+    # Our own form's link registers the person it was sent to: "please forward this
+    # e-mail" sent a colleague to a form that said "Du anmäler dig som fi…@malmo.se".
+    data = invitation_data()
+    if mode == "form":
+        data["registration"] = {"mode": "form", "deadline": "2023-02-15"}
+    r = render_reminder(parse_invitation(data), "7d")
+    for text in (" ".join(r.text.split()), r.html):
+        assert ("Skicka gärna vidare det här mejlet" in text) == (mode == "link")
+        assert ("Länken ovan anmäler dig." in text) == (mode == "form")
+
+
 def test_form_registration_uses_the_personal_link() -> None:
     data = invitation_data()
     data["registration"] = {"mode": "form", "deadline": "2023-02-15"}

@@ -409,7 +409,7 @@ def test_a_refused_plan_leaves_no_mailing_even_when_the_caller_commits(engine) -
         create_list(s, "tom", "Tom lista", language="sv")
     with transaction(engine) as s:
         with pytest.raises(NobodyToSend):
-            plan_issue(s, synthetic_rendered(2_000), source="issues/x", name="x",
+            plan_issue(s, synthetic_rendered(2_000), source="issues/x",
                        list_slugs=["tom"], at=None, now=datetime.now(UTC))
         create_list(s, "annan", "En annan lista")  # the caller goes on, and commits
     assert _count(engine, Mailing) == 0 and _count(engine, OutboxRow) == 0

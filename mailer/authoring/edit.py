@@ -183,10 +183,20 @@ class _Constructor(RoundTripConstructor):
     """
 
 
+def _timestamp(constructor: RoundTripConstructor, node: Any) -> object:
+    """A date as a date; one that only looks like one (``date: 2026-13-01``, typed in a
+    text editor) as its text, so the form opens with the check's error beside the field
+    instead of ruamel's ValueError (a 500)."""
+    try:
+        return constructor.construct_yaml_timestamp(node)
+    except ValueError:
+        return constructor.construct_yaml_str(node)
+
+
 for _tag, _method in (("int", RoundTripConstructor.construct_yaml_int),
                       ("float", RoundTripConstructor.construct_yaml_float),
                       ("bool", RoundTripConstructor.construct_yaml_bool),
-                      ("timestamp", RoundTripConstructor.construct_yaml_timestamp)):
+                      ("timestamp", _timestamp)):
     _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _method)
 
 

@@ -149,7 +149,7 @@ def send(
         return
     with transaction(c.engine) as s:
         target = _audience(s, lists, where, segment)
-        planned = svc.plan_issue(s, src.rendered, name=src.name, source=src.path,
+        planned = svc.plan_issue(s, src.rendered, source=src.path,
                                  list_slugs=lists, at=when, now=datetime.now(UTC),
                                  where=where, segment=segment, send_window=window,
                                  again=again, include_received=include_received,

@@ -171,6 +171,14 @@ class PodcastEpisode(ItemBase):
     host: Person | None = None
     link: Link
 
+    @property
+    def title_prefix(self) -> str:
+        """"#103 " before the title, unless the editor wrote it there already (the
+        seeds' "#103 Otillåten påverkan", copied with number: 103, read "#103 #103 …")."""
+        if self.number is None or re.match(rf"#\s*{self.number}(?!\d)", self.title):
+            return ""
+        return f"#{self.number} "
+
 
 class MunicipalExample(ItemBase):
     type: Literal["example"]
@@ -339,19 +347,27 @@ def _placeholder(path: DocPath, text: str | None, examples: Collection[str]) -> 
                               "your own text here", text=shown[:60]))]
 
 
+def check_head(intro: str, preheader: str | None, *,
+               examples: Collection[str]) -> list[Finding]:
+    """The issue's own texts above its sections: the intro's Markdown and example text,
+    and the preheader. Also run on an issue whose shape is wrong elsewhere, so that a
+    half-filled new item does not hide them."""
+    out = check_markdown(("intro",), intro)
+    out.extend(_placeholder(("intro",), intro, examples))
+    if not preheader:
+        out.append(Finding(("preheader",), msg(
+            "no preheader: inboxes will show the first words of the e-mail instead; add "
+            "preheader: with one enticing line"), "warning"))
+    return out
+
+
 def check_issue(issue: Issue, *, examples: Collection[str],
                 today: dt.date | None = None) -> list[Finding]:
     """Rules the model's shape cannot express; ``examples``: the scaffold's texts that must
     not stay; ``today`` enables the has-passed warnings."""
-    out: list[Finding] = []
-    out.extend(check_markdown(("intro",), issue.intro))
-    out.extend(_placeholder(("intro",), issue.intro, examples))
+    out = check_head(issue.intro, issue.preheader, examples=examples)
     for s, section in enumerate(issue.sections):
         out.extend(check_markdown(("sections", s, "intro"), section.intro))
-    if not issue.preheader:
-        out.append(Finding(("preheader",), msg(
-            "no preheader: inboxes will show the first words of the e-mail instead; add "
-            "preheader: with one enticing line"), "warning"))
     for path, item in issue.all_items():
         out.extend(check_item(path, item, examples=examples, today=today))
     return out

@@ -420,7 +420,13 @@ def _guard(session: Session, source: str, list_slugs: Sequence[str], *,
     return earlier
 
 
-def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name: str,
+def issue_mailing_name(source: str, subject: str) -> str:
+    """What the mailings list calls an issue's mailing, whoever planned it (the command
+    line, the admin, the API): its folder and subject, "2026-nr02-november: Decembernumret"."""
+    return f"{PurePath(source).name}: {subject}"
+
+
+def plan_issue(session: Session, rendered: RenderedMailing, *, source: str,
                list_slugs: Sequence[str], at: datetime | None, now: datetime,
                where: Sequence[str] = (), segment: str = "",
                send_window: str = "", again: bool = False,
@@ -445,7 +451,8 @@ def plan_issue(session: Session, rendered: RenderedMailing, *, source: str, name
     # on with its transaction (it usually rolls it back anyway).
     with session.begin_nested():
         mailing, queued = plan_mailing(
-            session, rendered, kind=MailingKind.newsletter, now=now, name=name,
+            session, rendered, kind=MailingKind.newsletter, now=now,
+            name=issue_mailing_name(source, rendered.subject),
             source=source, list_slugs=target.list_slugs, at=at, audience=target.conditions,
             segment=target.segment, send_window=send_window, exclude_received_from=exclude,
             track_clicks=track_clicks, signature=signature, tz=tz)

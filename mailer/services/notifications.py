@@ -18,7 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from mailer.render.i18n import Translator
+from mailer.render.i18n import N_, Translator
 from mailer.render.types import RenderedMailing
 from mailer.services.brands import Signature
 from mailer.services.mailings import PlannedRecipient, plan_mailing
@@ -62,6 +62,20 @@ class SubscriptionNotice:
     outcome: SubscribeOutcome
     link: str  # confirm link, or the preferences link for "welcome"/"already"
     unsubscribe_url: str = ""
+
+
+#: What each notice is called on the admin's list of mailings and in ``mailer mailings``
+#: (never the address: see ``plan_notice``), in the notice's language.
+_NAME = {
+    SubscribeOutcome.pending: N_("%(list)s: confirmation link"),
+    SubscribeOutcome.activated: N_("%(list)s: welcome"),
+    SubscribeOutcome.already_active: N_("%(list)s: already subscribed"),
+}
+
+
+def notice_name(notice: SubscriptionNotice, list_slug: str) -> str:
+    """The mailing's name: "medborgardialog: bekräftelselänk", not "pending: …"."""
+    return gettext(notice.language)(_NAME[notice.outcome], list=list_slug)
 
 
 def render_subscription_notice(notice: SubscriptionNotice, *, sender: str) -> RenderedMailing:

@@ -26,6 +26,7 @@ from mailer.links import Links
 from mailer.services.brands import list_signature
 from mailer.services.notifications import (
     SubscriptionNotice,
+    notice_name,
     plan_notice,
     render_subscription_notice,
 )
@@ -207,7 +208,7 @@ def _notify(session: Session, links: Links, lst: ListInfo, sid: int,
     brand = list_signature(settings, lst.brand) if settings is not None else None
     plan_notice(session, render_subscription_notice(
                     notice, sender=brand.signed if brand else signature(sender)),
-                name=f"{outcome.value}: {lst.slug}", email=address, subscriber_id=sid,
+                name=notice_name(notice, lst.slug), email=address, subscriber_id=sid,
                 now=now, signature=brand, suppression_checked=suppression_checked)
 
 

@@ -103,6 +103,28 @@ def test_after_the_deadline_the_dry_run_reminds_nobody(
     assert "Skicka påminnelsen nu" not in page.text
 
 
+def test_the_countdown_is_the_deadlines_and_counts_in_the_singular(
+        client: TestClient, app: FastAPI, team: dict[str, int],
+        network: dict[str, int]) -> None:
+    """The reminder's page put "14 dagar 12 timmar kvar" (the deadline's time left)
+    right after the reminder's own time, as if it were that reminder's; and one day one
+    hour left read "1 dagar 1 timmar"."""
+    login(client, EMAILS["coordinator"], lang="en")  # at NOW, 2023-02-09 09:00 UTC
+    assert "6 days 13 hours left" in client.get("/admin/invitations").text
+    # The deadline is 2023-02-15 23:59 in Stockholm (22:59 UTC): 1 day 1 hour 29 min.
+    app.state.web.now = lambda: datetime(2023, 2, 14, 21, 30, tzinfo=UTC)
+    login(client, EMAILS["coordinator"], lang="sv")  # the earlier session has expired
+    for path in ("/admin/invitations", f"/admin/invitations/{SLUG}",
+                 f"/admin/invitations/{SLUG}/remind"):
+        page = client.get(path)
+        assert page.status_code == 200, page.text
+        assert "1 dag 1 timme kvar" in page.text and "dagar" not in page.text, path
+    page = client.get(f"/admin/invitations/{SLUG}/remind").text
+    assert "Sista anmälningsdag 2023-02-15 23:59: <span" in page
+    # Two registered, both of Hylte kommun: one organisation, in the singular.
+    assert "från 1 organisation<" in client.get(f"/admin/invitations/{SLUG}").text
+
+
 def test_editor_may_look_but_coordinator_work_needs_the_right(
         client: TestClient, team: dict[str, int], network: dict[str, int]) -> None:
     login(client, EMAILS["coordinator"], lang="en")

@@ -137,6 +137,22 @@ def test_issue_list_shows_checks(client: TestClient, team: dict[str, int], flags
     assert r.status_code == 403
 
 
+def test_a_date_that_is_no_date_opens_in_the_form_with_its_error(
+        client: TestClient, team: dict[str, int], flagship: Path) -> None:
+    # "date: 2023-13-16" typed in a text editor looks like a YAML timestamp but is none:
+    # the issue's page was a 500 (ruamel's ValueError); `mailer issue check` named it.
+    path = flagship / "issue.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "        date: 2023-06-16\n" in text
+    path.write_text(text.replace("        date: 2023-06-16\n", "        date: 2023-13-16\n", 1),
+                    encoding="utf-8")
+    login(client, EMAILS["editor"])
+    page = client.get(f"/admin/issues/{FLAGSHIP}")
+    assert page.status_code == 200, page.text[-2000:]
+    assert "&#39;2023-13-16&#39; är inget datum" in page.text
+    assert 'id="editor"' in page.text  # the form opens: the date can be fixed there
+
+
 def test_compose_an_issue_from_typed_items(client: TestClient, team: dict[str, int],
                                            flagship: Path, settings: Settings) -> None:
     login(client, EMAILS["editor"])

@@ -127,7 +127,7 @@ def test_schedule_pause_resume_cancel_and_role_limits(
     assert "<svg" not in page and 'class="chart"' not in page
     for action, state in (("pause", "paused"), ("resume", "scheduled"),
                           ("cancel", "cancelled")):
-        r = post_form(client, url, f"{url}/{action}", {})
+        r = post_form(client, url, f"{url}/{action}", {"confirm": "1"})
         assert r.status_code == 303, r.text
         assert f'id="mailing-status">{state}' in client.get(url).text
     client.cookies.clear()
@@ -150,7 +150,14 @@ def test_a_mailings_note_is_in_the_readers_language(
     url = _schedule(client, later)
     post_form(client, url, f"{url}/pause", {})
     assert 'id="mailing-note">pausat i läget ”schemalagt”</p>' in client.get(url).text
-    post_form(client, url, f"{url}/cancel", {})
+    # A cancel cannot be undone, and its button sits beside "Pausa": one click alone is
+    # refused on the page, beside the tick it needs, and nothing is cancelled.
+    r = post_form(client, url, f"{url}/cancel", {})
+    assert r.status_code == 400, r.text
+    refused = r.text.split('id="cancel"')[1].split("</form>")[0]
+    assert 'id="cancel-error"' in refused and "inget har avbrutits" in refused
+    assert "pausat i läget" in client.get(url).text
+    post_form(client, url, f"{url}/cancel", {"confirm": "1"})
     page = client.get(url).text
     assert 'id="mailing-note">avbrutet; 3 meddelanden skickades inte</p>' in page, page
     assert " · stoppat " in page and " · klart " not in page  # cancelled, not done

@@ -46,6 +46,11 @@ def test_files_are_uploaded_used_and_served_once_the_issue_is_sent(
     assert r.status_code == 400 and "only these file types" in r.text
     r = _upload(client, "fake.pdf", b"<html>not a pdf</html>")
     assert r.status_code == 400 and "does not hold a PDF file" in r.text
+    # ... said beside the upload field on the issue's own page, not on a bare error
+    # page whose only way on is the dashboard.
+    field = r.text.split('id="files"')[1].split("</section>")[0]
+    assert 'id="upload-file-error"' in field and "does not hold a PDF file" in field
+    assert 'id="editor"' in r.text
     r = _upload(client, "trappan.png", png(3, 3))
     assert r.status_code == 400 and "exists already" in r.text
     assert (folder / "trappan.png").read_bytes() == image

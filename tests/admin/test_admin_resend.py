@@ -87,3 +87,26 @@ def test_api_refuses_a_second_send_with_409_and_shows_reasons(
     r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True,
                                            "include_received": True}, headers=editor)
     assert r.status_code == 201 and r.json()["total"] == 3
+
+
+def test_the_admin_and_the_api_name_an_issues_mailing_as_the_command_line_does(
+        client: TestClient, team: dict[str, int], ready: None,  # noqa: F811
+        engine: Engine) -> None:
+    # The mailings list showed "2023-06-nyhetsbrev-6" for a send from the admin or the API
+    # and "2023-06-nyhetsbrev-6: <subject>" for one from `mailer send`, side by side.
+    from sqlalchemy import select
+
+    from mailer.store.db import transaction
+    from mailer.store.models import Mailing
+
+    login(client, EMAILS["editor"], lang="sv")
+    _schedule(client, at="2030-06-15T08:00")
+    editor = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
+    r = client.post("/api/mailings", json={"issue": FLAGSHIP, "again": True,
+                                           "at": "2030-06-16T08:00:00+02:00"}, headers=editor)
+    assert r.status_code == 201, r.text
+    with transaction(engine) as s:
+        names = list(s.scalars(select(Mailing.name).order_by(Mailing.id)))
+    subject = "Nyhetsbrev nr 6 år 2023: Delaktighetstrappan, Demokratiresan och seminarium om "
+    assert names == [f"{FLAGSHIP}: {subject}medborgarbudget"] * 2, names
+    assert r.json()["name"] == names[1]

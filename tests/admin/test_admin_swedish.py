@@ -101,7 +101,8 @@ def test_every_admin_page_is_swedish(client: TestClient, team: dict[str, int],
     broken = settings.workspace / "issues" / "2023-nr07-september"
     broken.mkdir()
     (broken / "issue.yaml").write_text(
-        "kind: newsletter\nname: X\nnumber: 7\nyear: 2023\nsections:\n  - title: Evenemang\n"
+        "kind: newsletter\nname: X\nnumber: 7\nyear: 2023\npreheader: P\n"
+        "sections:\n  - title: Evenemang\n"
         "    items:\n      - type: event\n        title: Demokratidagen\n"
         "        date: 2020-01-01\n        place: Stockholm\n        summary: Kom!\n",
         encoding="utf-8")

@@ -102,7 +102,7 @@ def test_form_sign_up_with_smtp_down_is_queued_and_delivered_later(
         assert r.status_code == 303  # answered at once: no SMTP in the request
         with transaction(engine) as s:
             sid = s.scalar(select(Subscriber.id))
-        assert _queued(engine) == [("confirmation", "pending: medborgardialog", "queued", sid)]
+        assert _queued(engine) == [("confirmation", "medborgardialog: bekräftelselänk", "queued", sid)]
         link = _deliver_when_back(engine, down_settings, down)
         _confirm(client, link)
     assert subscription_status(engine, "åsa.öberg@hylte.se", list_id) == "active"
@@ -119,7 +119,7 @@ def test_api_sign_up_with_smtp_down_is_queued_and_delivered_later(
                         json={"email": "anna.svensson@hylte.se", "list": "medborgardialog"})
         assert r.status_code == 202, r.text
         sid = r.json()["subscriber_id"]
-        assert _queued(engine) == [("confirmation", "pending: medborgardialog", "queued", sid)]
+        assert _queued(engine) == [("confirmation", "medborgardialog: bekräftelselänk", "queued", sid)]
         link = _deliver_when_back(engine, down_settings, down)
         _confirm(client, link)
     assert subscription_status(engine, "anna.svensson@hylte.se", list_id) == "active"
@@ -146,7 +146,8 @@ def test_confirmation_shows_in_mailer_mailings_without_the_address(
     out = capsys.readouterr().out
     (line,) = [x for x in out.splitlines() if "medborgardialog" in x]
     assert line.split()[1:3] == ["confirmation", "done"], out
-    assert "pending: medborgardialog" in line
+    # Named in the sign-up's language, not by the code's word for its state ("pending").
+    assert "medborgardialog: bekräftelselänk" in line
     assert "lisa" not in out and "hylte" not in out  # the name carries no address
 
 

@@ -15,6 +15,7 @@ from mailer.domain.content import (
     Issue,
     Item,
     ItemBase,
+    check_head,
     check_issue,
     check_item,
     check_markdown,
@@ -59,9 +60,11 @@ def check_partial(data: Mapping[str, object], ctx: CheckContext) -> Iterator[Fin
     """When the issue's shape is wrong, still check every part that is right, so the
     editor sees every problem in one run (a bad date does not hide a broken link)."""
     intro = data.get("intro")
-    if isinstance(intro, str):
-        yield from check_markdown(("intro",), intro)
-        yield from _markdown_files(("intro",), intro, ctx)
+    intro = intro if isinstance(intro, str) else ""
+    preheader = data.get("preheader")
+    yield from check_head(intro, None if preheader is None else str(preheader),
+                          examples=scaffold_examples())
+    yield from _markdown_files(("intro",), intro, ctx)
     sections = data.get("sections")
     for s, section in enumerate(sections if isinstance(sections, list) else []):
         if not isinstance(section, dict):

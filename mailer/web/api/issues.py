@@ -180,7 +180,7 @@ def create_mailing(body: MailingIn, request: Request, me: Principal = SEND,
                                options_for(web.settings, folder, brand=signature.brand))
     try:
         planned = svc.plan_issue(session, rendered, source=f"issues/{body.issue}",
-                                 name=body.issue, list_slugs=lists, at=body.at, now=web.now(),
+                                 list_slugs=lists, at=body.at, now=web.now(),
                                  where=body.where, segment=body.segment or "",
                                  send_window=body.send_window, again=body.again,
                                  include_received=body.include_received,

@@ -22,6 +22,7 @@ from mailer.web.admin.auth import Forbidden, checked_form, require
 from mailer.web.admin.chart import Bar, Point, bar_chart, line_chart
 from mailer.web.admin.pages import redirect, render, translator
 from mailer.web.api.deps import Id
+from mailer.web.i18n import N_
 from mailer.web.pages import web_of
 from mailer.web.routes.clicks import csv_response
 from mailer.web.routes.common import db, read
@@ -29,6 +30,7 @@ from mailer.web.routes.common import db, read
 router = APIRouter(dependencies=[Depends(require(Action.view))])
 VIEW = Depends(require(Action.view))
 ACTIONS = ("pause", "resume", "cancel")
+CANCEL_UNCONFIRMED = N_("Tick the box to confirm the cancel: nothing was cancelled.")
 
 
 def chart_for(request: Request, points: list[TimelinePoint], title: str) -> str:
@@ -72,12 +74,18 @@ def click_chart(request: Request, report: ClickReport) -> str:
 
 @router.get("/admin/mailings/{mailing_id}")
 async def mailing_page(request: Request, mailing_id: Id, me: Principal = VIEW) -> Response:
+    return await _mailing_page(request, mailing_id, me)
+
+
+async def _mailing_page(request: Request, mailing_id: int, me: Principal, *,
+                        status: int = 200, cancel_error: str = "") -> Response:
+    """The mailing's page; ``cancel_error`` beside the cancel button's tick (400)."""
     mailing, points, failures, report = await read(request, _detail, mailing_id)
     chart = chart_for(request, points, mailing.name)
-    return render(request, "mailing.html", m=mailing, note=note_message(mailing.note),
-                  chart=chart, failures=failures,
+    return render(request, "mailing.html", status=status, m=mailing,
+                  note=note_message(mailing.note), chart=chart, failures=failures,
                   clicks=report, click_chart=click_chart(request, report),
-                  can_control=me.can(_needed(mailing.kind)))
+                  can_control=me.can(_needed(mailing.kind)), cancel_error=cancel_error)
 
 
 @router.get("/admin/mailings/{mailing_id}/clicks.csv")
@@ -93,12 +101,17 @@ def _needed(kind: str) -> Action:
 @router.post("/admin/mailings/{mailing_id}/{action}")
 async def control(request: Request, mailing_id: Id, action: str,
                   me: Principal = VIEW) -> Response:
-    await checked_form(request)
+    form = await checked_form(request)
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; use pause, resume or cancel")
     kind = await db(request, svc.mailing_kind, mailing_id)
     if not me.can(_needed(kind)):
         raise Forbidden(_needed(kind))
+    if action == "cancel" and form.get("confirm") != "1":
+        # A cancel cannot be undone (what is not sent is skipped) and its button sits
+        # beside "Pause": one click alone does not stop a send.
+        return await _mailing_page(request, mailing_id, me, status=400,
+                                   cancel_error=CANCEL_UNCONFIRMED)
     await db(request, svc.control, mailing_id, action, web_of(request).now())
     return redirect(f"/admin/mailings/{mailing_id}", {"pause": "paused", "resume": "resumed",
                                                       "cancel": "cancelled"}[action])

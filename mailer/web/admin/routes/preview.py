@@ -106,11 +106,15 @@ async def upload_file(request: Request, name: str, me: Principal = EDIT) -> Resp
         web.csrf.check(request, form)
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise MailerError(msg("choose a file to add to the issue"))
+            return await _refused(request, name, {"errors": {"file": msg(
+                "choose a file to add to the issue")}})
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
         filename = upload.filename
         replace = form.get("replace") == "1"
-    added = await run_in_threadpool(add_file, folder, filename, data, replace=replace)
+    try:
+        added = await run_in_threadpool(add_file, folder, filename, data, replace=replace)
+    except MailerError as exc:  # not what its name says, too large, already there: beside
+        return await _refused(request, name, {"errors": {"file": exc.message}})
     response = redirect(f"/admin/issues/{name}", "uploaded", file=added.name)
     response.headers["location"] += "#files"
     return response
@@ -257,7 +261,7 @@ async def schedule(request: Request, name: str, me: Principal = SEND) -> Respons
     # Sending again to a list the issue already went to needs its own tick ("again").
     try:
         planned = await db(request, mailings.plan_issue, rendered, source=f"issues/{name}",
-                           name=name, list_slugs=lists, at=at, now=web.now(), where=where,
+                           list_slugs=lists, at=at, now=web.now(), where=where,
                            segment=segment, send_window=window,
                            again=form.get("again") == "1",
                            include_received=form.get("include_received") == "1",
