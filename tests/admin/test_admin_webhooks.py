@@ -211,7 +211,7 @@ def test_a_mailing_cancelled_in_the_admin_or_the_api_tells_the_endpoint_once_eac
                             at=now + timedelta(days=1), list_slugs=["medborgardialog"])[0].id
                for _ in range(2)]
     url = f"/admin/mailings/{ids[0]}"
-    assert post_form(client, url, f"{url}/cancel", {}).status_code == 303
+    assert post_form(client, url, f"{url}/cancel", {"confirm": "1"}).status_code == 303
     auth = {"authorization": f"Bearer {token_for(engine, 'editor')}"}
     r = client.post(f"/api/mailings/{ids[1]}/cancel", headers=auth)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
