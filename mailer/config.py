@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=30.0, gt=0)  # first retry after ~this
     webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)  # longest wait
     webhook_disable_after_days: float = Field(default=5.0, gt=0)  # failing this long: off
+    # Delivered events (their payload holds names and addresses), their deliveries and
+    # attempts are deleted this many days after delivery; 0 keeps them for ever.
+    webhook_keep_days: int = Field(default=30, ge=0, le=3650)
     # --- send windows ---
     # When newsletters, invitations and reminders may land ("Mon-Fri 08:00-17:00" in
     # ``timezone``, Swedish public holidays closed); "" = any time. A mailing may set its own.

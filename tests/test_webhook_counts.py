@@ -17,7 +17,13 @@ from mailer.services import webhooks
 from mailer.services.subscriptions import erase
 from mailer.store import webhooks as store
 from mailer.store.db import _alembic_config, make_engine, transaction, upgrade
-from mailer.store.models import DeliveryStatus, Subscriber, WebhookDelivery
+from mailer.store.models import (
+    DeliveryStatus,
+    Subscriber,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from tests.delivery_support import add_subscribers
 from tests.query_plans import plan_of
 from tests.webhook_receiver import Receiver
@@ -122,3 +128,58 @@ def test_the_migration_counts_the_deliveries_made_before_it(db_url: str) -> None
         assert shown(engine) == {1: (2, 1), 2: (0, 1)}
     finally:
         engine.dispose()
+
+
+def _age(engine: Engine, endpoint_id: int, days: float) -> None:
+    """Move an endpoint's deliveries (and when they were due and delivered) ``days`` back."""
+    back = timedelta(days=days)
+    with transaction(engine) as s:
+        for d in s.scalars(select(WebhookDelivery).where(
+                WebhookDelivery.endpoint_id == endpoint_id)):
+            d.created_at -= back
+            d.next_attempt_at -= back
+            if d.delivered_at is not None:
+                d.delivered_at -= back
+
+
+def _left(engine: Engine) -> tuple[int, int, int]:
+    """(events, deliveries, attempts) in the database."""
+    with transaction(engine) as s:
+        return (s.scalar(select(func.count()).select_from(WebhookEvent)) or 0,
+                s.scalar(select(func.count()).select_from(WebhookDelivery)) or 0,
+                s.scalar(select(func.count()).select_from(WebhookAttempt)) or 0)
+
+
+def test_delivered_events_go_after_the_days_kept_and_the_counts_stay(
+        engine: Engine, settings: Settings, receiver: Receiver) -> None:
+    """MAILER_WEBHOOK_KEEP_DAYS: a worker deletes deliveries delivered longer ago, their
+    attempts and the events no delivery needs any more; a delivery still waiting keeps
+    its event however old; the counts shown do not move; 0 keeps everything."""
+    add_subscribers(engine, 2)
+    with transaction(engine) as s:
+        crm, _ = webhooks.add_endpoint(s, receiver.url, "bounce")
+        off, _ = webhooks.add_endpoint(s, receiver.url, "bounce")
+        webhooks.disable_endpoint(s, off.id)
+        for p in s.scalars(select(Subscriber).order_by(Subscriber.id)):
+            webhooks.emit(s, "bounce", {"subscriber": webhooks.subscriber_payload(p)})
+    deliver_due(engine, settings)
+    assert _left(engine) == (2, 4, 2)  # two events, each for both endpoints; crm's 2 tries
+    _age(engine, crm.id, settings.webhook_keep_days + 1)
+    _age(engine, off.id, settings.webhook_keep_days + 1)  # waiting, old: kept
+    forever = settings.model_copy(update={"webhook_keep_days": 0})
+    deliver_due(engine, forever)
+    assert _left(engine) == (2, 4, 2)
+    deliver_due(engine, settings)
+    # crm's two delivered deliveries and their attempts went; the events stay for `off`.
+    assert _left(engine) == (2, 2, 0)
+    assert recount(engine) == {off.id: {"pending": 2}}
+    assert shown(engine) == {crm.id: (2, 0), off.id: (0, 2)}
+    with transaction(engine) as s:
+        webhooks.enable_endpoint(s, off.id)
+    deliver_due(engine, settings)  # delivered now: kept for the days to come
+    assert _left(engine) == (2, 2, 2)
+    _age(engine, off.id, settings.webhook_keep_days + 1)
+    deliver_due(engine, settings)
+    assert _left(engine) == (0, 0, 0)
+    assert shown(engine) == {crm.id: (2, 0), off.id: (2, 0)}
+    assert len(receiver.received) == 4  # each event reached each endpoint once

@@ -6,6 +6,8 @@ it), ``webhook-timestamp`` and ``webhook-signature`` headers, and records the an
 Anything but a 2xx within ``MAILER_WEBHOOK_TIMEOUT`` is a failure, retried with
 exponential backoff; an endpoint whose every attempt failed for
 ``MAILER_WEBHOOK_DISABLE_AFTER_DAYS`` is disabled with a warning and keeps its events.
+Delivered events, with their deliveries and attempts, are deleted
+``MAILER_WEBHOOK_KEEP_DAYS`` after delivery (once an hour, in batches; ``prune``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "mailer-webhooks/1"
 
 RunDb = Callable[[Callable[[Session], T]], Awaitable[T]]
+PRUNE_SECONDS = 3600.0  # how often a worker deletes what MAILER_WEBHOOK_KEEP_DAYS let go
+PRUNE_BATCH = 5000  # deliveries per transaction (a short write lock on SQLite)
 
 
 def utcnow() -> datetime:
@@ -86,6 +90,7 @@ class WebhookSender:
         self.disable_after = timedelta(days=settings.webhook_disable_after_days)
         self.report = WebhookReport(disabled=[])
         self._client = client
+        self._pruned_at: float | None = None  # monotonic time of the last prune
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -146,6 +151,28 @@ class WebhookSender:
             self.report.failed_attempts += sum(not a.ok for a in attempts)
             n += len(attempts)
 
+    async def prune(self) -> int:
+        """Delete the deliveries delivered more than ``MAILER_WEBHOOK_KEEP_DAYS`` ago, their
+        attempts and the events left without deliveries (``store.prune_delivered``), in
+        batches; at most once per ``PRUNE_SECONDS`` in this process. Returns how many."""
+        days = self.settings.webhook_keep_days
+        if not days or (self._pruned_at is not None
+                        and time.monotonic() - self._pruned_at < PRUNE_SECONDS):
+            return 0
+        self._pruned_at = time.monotonic()
+        before = utcnow() - timedelta(days=days)
+        pruned = 0
+        while True:
+            n: int = await self.run_db(
+                lambda s: store.prune_delivered(s, before, PRUNE_BATCH))
+            pruned += n
+            if n < PRUNE_BATCH:
+                break
+        if pruned:
+            log.info("deleted %d webhook deliveries delivered more than %d days ago, with "
+                     "their attempts and events", pruned, days)
+        return pruned
+
     async def next_wait(self) -> float | None:
         """Seconds until the next delivery is due (None: nothing pending)."""
         nd: datetime | None = await self.run_db(store.next_due)
@@ -153,6 +180,10 @@ class WebhookSender:
 
     async def drain(self, max_wait: float) -> WebhookReport:
         """Deliver until nothing is due within ``max_wait`` seconds."""
+        try:
+            await self.prune()
+        except Exception:  # old deliveries wait for the next run; sending goes on
+            log.exception("deleting old webhook deliveries failed; the next run tries again")
         while True:
             try:
                 await self.run_due()
@@ -172,6 +203,7 @@ class WebhookSender:
         """Deliver as events arrive until ``stop`` is set."""
         while not stop.is_set():
             try:
+                await self.prune()
                 await self.run_due()
                 wait = await self.next_wait()
             except Exception:  # keep the loop alive: a database hiccup is retried next poll

@@ -333,6 +333,30 @@ def record(session: Session, attempts: Sequence[Attempt], now: datetime,
     return disabled
 
 
+def prune_delivered(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` deliveries delivered before ``before``, their attempts, and
+    the events they leave without any delivery; returns how many deliveries went.
+
+    Only delivered ones: a delivery still waiting or retrying is kept however old. The
+    endpoints' delivered counts (``WebhookEndpoint.delivered``) stay as they are. Read
+    through the (status, next_attempt_at) index: a delivery was due before it was
+    delivered, so every one delivered before ``before`` whose lease has also passed it
+    is in that range (the rest go at a later pass)."""
+    d = WebhookDelivery
+    ids = list(session.scalars(
+        select(d.id).where(d.status == DeliveryStatus.delivered, d.next_attempt_at < before,
+                           d.delivered_at < before)
+        .order_by(d.next_attempt_at).limit(limit)))
+    if not ids:
+        return 0
+    events = set(session.scalars(select(d.event_id).where(d.id.in_(ids))))
+    session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+    session.execute(delete(d).where(d.id.in_(ids)))
+    session.execute(delete(WebhookEvent).where(
+        WebhookEvent.id.in_(events), ~exists().where(d.event_id == WebhookEvent.id)))
+    return len(ids)
+
+
 def next_due(session: Session) -> datetime | None:
     """When the next pending delivery to an enabled endpoint is due."""
     return session.scalar(
