@@ -154,11 +154,29 @@ def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
     assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-01-20 09:01")
     assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:01")
-    assert "reminder 7d: 2023-02-08 09:00 done (sent 2)" in out, out  # on its way
+    assert "reminder 7d: 2023-02-08 09:00 done (on its way 2)" in out, out
     assert "sent 0, failed 0" in run("worker", "--drain")  # the real clock: expired
     assert "skipped 2: expired before delivery" in run("mailings")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:05")
     assert "reminder 7d: 2023-02-08 09:00 done (not reached 2)" in out, out
+
+
+def test_a_reminder_is_sent_once_it_went_not_while_it_waits(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after 'Skicka påminnelsen nu' the page said 'skickade: 2' while both copies
+    waited in the outbox: on its way until the worker sent them, then sent."""
+    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
+    _two_on_a_list(run, workspace)
+    run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
+    assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-01-20 09:01")
+    assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:01")
+    assert "reminder 7d: 2023-02-08 09:00 done (on its way 2)" in out, out
+    assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-02-08 09:02")
+    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:03")
+    assert "reminder 7d: 2023-02-08 09:00 done (sent 2)" in out, out
+    assert len(smtp_server.received) == 4  # two invitations, two reminders
 
 
 def test_someone_whose_invitation_never_reached_them_is_not_reminded(

@@ -64,7 +64,7 @@ from mailer.store.registrations import (
     seats_by_organisation,
     transfer,
 )
-from mailer.store.reminders import NOT_REACHED, ledger_summary
+from mailer.store.reminders import NOT_REACHED, ON_ITS_WAY, ledger_summary
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ def _slot_state(by_time: SlotState, ledger: Mapping[str, int]) -> str:
     reminded, or everyone skipped), else what the clock says; "missed" or "due" for a
     reminder that was sent would not be true."""
     decided = any(ledger.get(s) for s in (LedgerState.sent.value, LedgerState.skipped.value,
-                                          NOT_REACHED))
+                                          NOT_REACHED, ON_ITS_WAY))
     return DONE if decided else by_time.value
 
 

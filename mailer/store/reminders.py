@@ -148,21 +148,32 @@ def record_missed(session: Session, invitation: InvitationRow, offset_key: str, 
 #: the person, so it is not counted as sent (the ledger row still keeps them from a second
 #: reminder for that offset).
 NOT_REACHED = "not reached"
+#: A reminder recorded as sent whose copy is still in the outbox (queued, retrying, being
+#: sent): not "sent" yet, which would promise what has not happened.
+ON_ITS_WAY = "on its way"
 
 
 def ledger_summary(session: Session, invitation: InvitationRow) -> dict[str, Counter[str]]:
     """Per offset: how many rows in each state (for ``mailer invitations show``), a sent
-    reminder whose copy did not reach the person counted as ``NOT_REACHED``."""
-    from mailer.store.invitations import copy_reached
+    reminder whose copy did not reach the person counted as ``NOT_REACHED``, one whose
+    copy is still in the outbox as ``ON_ITS_WAY``: "sent" only once it went."""
+    from mailer.store.models import OutboxRow
+    from mailer.store.outbox import OPEN
 
     out: dict[str, Counter[str]] = {}
     reached = copy_reached(ReminderLedger)
-    for key, state, got, n in session.execute(
-            select(ReminderLedger.offset_key, ReminderLedger.state, reached, func.count())
+    waiting = exists().where(OutboxRow.mailing_id == ReminderLedger.mailing_id,
+                             OutboxRow.subscriber_id == ReminderLedger.subscriber_id,
+                             OutboxRow.status.in_(OPEN))
+    for key, state, got, open_, n in session.execute(
+            select(ReminderLedger.offset_key, ReminderLedger.state, reached, waiting,
+                   func.count())
             .where(ReminderLedger.invitation_id == invitation.id)
-            .group_by(ReminderLedger.offset_key, ReminderLedger.state, reached)):
+            .group_by(ReminderLedger.offset_key, ReminderLedger.state, reached, waiting)):
         label = LedgerState(state).value
         if label == LedgerState.sent.value and not got:
             label = NOT_REACHED
+        elif label == LedgerState.sent.value and open_:
+            label = ON_ITS_WAY
         out.setdefault(key, Counter())[label] += n
     return out
