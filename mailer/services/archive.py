@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,7 @@ class ArchivedIssue:
     sent_at: datetime
     rendered: RenderedMailing
     brand: str = ""  # the newsletter it went out as ("" = the workspace's [brand])
+    source: str = ""  # the issue's folder ("issues/2026-nr06-juni"; "" when none)
 
     @property
     def subject(self) -> str:
@@ -55,7 +57,26 @@ def archived(session: Session, mailing_id: int | None = None, *,
                                  text=m.text if bodies else "",
                                  language=m.language, preheader=m.preheader),
         brand=m.brand,
+        source=m.source or "",
     ) for m in mailings]
+
+
+def once_per_issue(issues: Sequence[ArchivedIssue]) -> list[ArchivedIssue]:
+    """Each issue once, as it first went out, in the order given (newest first): an issue
+    sent again to the same readers (``--again``, the admin's tick, or another segment of
+    the same list) made a second mailing, and the archive listed it twice (its feeds
+    too, as a new entry). The first mailing keeps its date, permalink and feed id; the
+    later ones stay readable at their own address. Mailings without a folder are each
+    their own issue."""
+    seen: set[str] = set()
+    kept: list[ArchivedIssue] = []
+    for issue in reversed(issues):
+        if issue.source:
+            if issue.source in seen:
+                continue
+            seen.add(issue.source)
+        kept.append(issue)
+    return kept[::-1]
 
 
 

@@ -166,7 +166,7 @@ def archived_newsletters(session: Session, mailing_id: int | None = None, *,
     if not bodies:
         q = q.options(load_only(Mailing.id, Mailing.subject, Mailing.preheader,
                                 Mailing.language, Mailing.list_ids, Mailing.started_at,
-                                Mailing.created_at, Mailing.brand))
+                                Mailing.created_at, Mailing.brand, Mailing.source))
     return list(session.scalars(q))
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Engine
 
 from mailer.render.personalise import html_template
-from mailer.services.archive import ArchivedIssue, archived
+from mailer.services.archive import ArchivedIssue, archived, once_per_issue
 from mailer.store.db import reading
 
 __all__ = ["ArchiveSource", "ArchivedIssue", "MailingsArchive", "StaticArchive",
@@ -48,13 +48,13 @@ class StaticArchive:
         self._issues = sorted(issues, key=lambda i: i.sent_at, reverse=True)
 
     def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
-        return [i for i in self._issues if list_slug in i.list_slugs]
+        return once_per_issue([i for i in self._issues if list_slug in i.list_slugs])
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         return next((i for i in self._issues if i.mailing_id == mailing_id), None)
 
     def brand_issues(self, brand: str) -> Sequence[ArchivedIssue]:
-        return [i for i in self._issues if i.brand == brand]
+        return once_per_issue([i for i in self._issues if i.brand == brand])
 
 
 class MailingsArchive:
@@ -89,10 +89,10 @@ class MailingsArchive:
         return cached[1]
 
     def issues(self, list_slug: str) -> Sequence[ArchivedIssue]:
-        return [i for i in self._all() if list_slug in i.list_slugs]
+        return once_per_issue([i for i in self._all() if list_slug in i.list_slugs])
 
     def brand_issues(self, brand: str) -> Sequence[ArchivedIssue]:
-        return [i for i in self._all() if i.brand == brand]
+        return once_per_issue([i for i in self._all() if i.brand == brand])
 
     def issue(self, mailing_id: int) -> ArchivedIssue | None:
         now = self.clock()

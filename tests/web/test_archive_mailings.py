@@ -163,3 +163,33 @@ def test_archive_is_paged_and_reads_while_a_writer_holds_the_lock(
     finally:
         release.set()
         thread.join()
+
+
+def test_an_issue_sent_again_is_listed_once_as_it_first_went_out(
+        engine: Engine, settings: Settings, smtp_server: SmtpServer) -> None:
+    """'mailer send --again' (or a second segment of the list) makes a second mailing of
+    the same folder: the archive listed the issue twice, and its feeds gave it again as a
+    new entry. Now once, with the first mailing's date and permalink; the second's
+    view-in-browser link still opens. Another folder is another issue."""
+    from dataclasses import replace
+
+    add_subscribers(engine, 2)
+    source = "issues/2023-nr06-juni"
+    ids = []
+    for rendered, folder in ((RENDERED, source), (RENDERED, source),
+                             (replace(RENDERED, subject="Nyhetsbrev nr 7 år 2023"),
+                              "issues/2023-nr07-augusti")):
+        with transaction(engine) as s:
+            mailing, _ = plan_mailing(s, rendered, kind="newsletter", now=datetime.now(UTC),
+                                      list_slugs=["medborgardialog"], source=folder)
+            ids.append(mailing.id)
+        assert deliver_due(engine, settings).sent == 2
+    client = TestClient(create_app(settings, engine=engine))
+    listing = client.get("/archive/medborgardialog").text
+    assert listing.count("Nyhetsbrev nr 6 år 2023") == 1, listing
+    assert "Nyhetsbrev nr 7 år 2023" in listing
+    for feed in ("feed.xml", "rss.xml"):
+        text = client.get(f"/archive/medborgardialog/{feed}").text
+        assert f"/archive/view/{ids[0]}" in text and f"/archive/view/{ids[2]}" in text
+        assert f"/archive/view/{ids[1]}" not in text, feed
+    assert client.get(f"/archive/view/{ids[1]}").status_code == 200
