@@ -93,6 +93,9 @@ def test_a_reminder_asks_to_forward_it_only_when_its_link_is_not_personal(mode: 
     for text in (" ".join(r.text.split()), r.html):
         assert ("Skicka gärna vidare det här mejlet" in text) == (mode == "link")
         assert ("Länken ovan anmäler dig." in text) == (mode == "form")
+        # Our own form records a registration at once: no "a day to reach us" there.
+        assert ("det kan ta en dag innan anmälan når oss" in text) == (mode == "link")
+        assert ("Har du anmält dig alldeles nyss" in text) == (mode == "form")
 
 
 def test_form_registration_uses_the_personal_link() -> None:
