@@ -55,7 +55,9 @@ SAME_SINGULAR_IN_SWEDISH = {"%(n)s person", "%(seats)s person per organisation",
 #: Swedish words with one form for both numbers ("1 fel", "2 fel").
 ONE_FORM_IN_SWEDISH = {"%(n)s error", "%(n)s section", "%(n)s problem", "%(n)s recipient",
                        "recorded %(n)s outcome of an earlier worker that stopped, from its "
-                       "journal"}
+                       "journal",
+                       # "1 försök misslyckades", "2 försök misslyckades"
+                       "not sent yet: %(n)s attempt failed; next attempt %(when)s"}
 
 
 def test_every_plural_error_has_both_swedish_forms() -> None:

@@ -348,8 +348,8 @@ def _copy_state(copy: test_sends.CopyState, c: AppContext) -> str:
         return f"sent {when}"
     reply = f": {copy.reply}" if copy.reply else ""
     if copy.state == "retry":
-        return str(msgn("not sent yet: %(n)s attempt failed, next attempt %(when)s",
-                        "not sent yet: %(n)s attempts failed, next attempt %(when)s",
+        return str(msgn("not sent yet: %(n)s attempt failed; next attempt %(when)s",
+                        "not sent yet: %(n)s attempts failed; next attempt %(when)s",
                         copy.attempts, when=when)) + reply
     return f"{copy.state} {when} ({copy.reason}){reply}"
 
