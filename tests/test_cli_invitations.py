@@ -164,6 +164,28 @@ def test_one_meeting_is_one_meeting(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout.strip().endswith("x.ics (1 meeting)"), r.stdout
 
 
+def test_check_renders_the_invitation_and_its_reminders(tmp_path: Path) -> None:
+    """'invitations check' passed an invitation whose mail then failed to render (the
+    admin's send answered 500): it now renders the invitation and each reminder as they
+    would go out, with the workspace's templates, and names the one that fails."""
+    ws = tmp_path / "ws"
+    (ws / "issues").mkdir(parents=True)
+    slug = "2019-natverk-fortroendevalda"
+    shutil.copytree(ROOT / "issues" / slug, ws / "issues" / slug)
+    assert run(ws, "init").returncode == 0
+    r = run(ws, "invitations", "check", slug, "--now", "2019-03-01 09:00")
+    assert r.returncode == 0, r.stderr
+    assert "the invitation and its reminders render)" in r.stdout
+    (ws / "templates").mkdir(exist_ok=True)
+    (ws / "templates" / "reminder.txt.j2").write_text("{% if %}\n", encoding="utf-8")
+    r = run(ws, "invitations", "check", slug, "--now", "2019-03-01 09:00")
+    assert r.returncode == 1, r.stdout
+    assert "reminder 7d does not render: " in r.stderr, r.stderr
+    assert "reminder.txt.j2:1: template syntax" in r.stderr, r.stderr
+    assert "the invitation does not render" not in r.stderr  # its templates are fine
+    assert ": ok (" not in r.stdout
+
+
 def test_ics_is_named_in_the_invitations_language_and_a_bad_out_is_an_error(
         tmp_path: Path) -> None:
     """Without --out the file is inbjudan.ics for a Swedish invitation and invitation.ics

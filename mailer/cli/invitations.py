@@ -87,6 +87,7 @@ def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
           now: str | None = typer.Option(None, "--now", help=NOW_HELP)) -> None:
     """Validate issues/ID/issue.yaml (as 'mailer issue check' does) and show its timing."""
     from mailer.authoring import load_document
+    from mailer.services.invitation_mail import render_problems
 
     c: AppContext = ctx.obj
     s = c.settings
@@ -98,8 +99,13 @@ def check(ctx: typer.Context, slug: str = typer.Argument(..., metavar="ID"),
     if not loaded.ok:
         raise typer.Exit(1)
     inv = service.load(s, slug)
+    broken = render_problems(s, slug, inv)
+    for line in broken:
+        typer.echo(f"{path}: {line}", err=True)
+    if broken:
+        raise typer.Exit(1)
     typer.echo(f"{path}: ok ({meetings(len(inv.meetings))}, deadline {_local(inv.deadline, inv)}"
-               f" {inv.timezone})")
+               f" {inv.timezone}; the invitation and its reminders render)")
     for slot in invitation_slots(inv):
         typer.echo(f"  reminder {slot.key}: {_local(slot.at, inv)}")
 

@@ -47,6 +47,28 @@ from mailer.store.models import (
 from mailer.store.outbox import PlannedRecipient
 
 
+def render_problems(settings: Settings, slug: str, invitation: Invitation) -> list[str]:
+    """The invitation and each of its reminders rendered as they would go out (the
+    workspace's templates, its [brand] look), for 'mailer invitations check': a file the
+    checks pass could still make a template fail, and the admin's send then answered
+    500. One line per mail that does not render, naming it and the error."""
+    options = options_for(settings, Path(settings.workspace) / "issues" / slug)
+    mails: list[tuple[str, str | None]] = [("the invitation", None)]
+    mails += [(f"reminder {key}", key) for key in invitation.reminders]
+    problems = []
+    for what, key in mails:
+        try:
+            if key is None:
+                render_invitation(invitation, options)
+            else:
+                render_reminder(invitation, key, options)
+        except MailerError as exc:  # names the template, its line and what is wrong
+            problems.append(f"{what} does not render: {exc}")
+        except Exception as exc:  # whatever else a template raises is the check's finding
+            problems.append(f"{what} does not render: {type(exc).__name__}: {exc}")
+    return problems
+
+
 def _name(invitation: Invitation, message: str, **values: object) -> str:
     """A mailing's name on the admin's list, in the invitation's language."""
     return Translator(invitation.language).gettext(message) % values
