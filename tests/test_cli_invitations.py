@@ -42,12 +42,15 @@ def test_coordinator_session(ws: Path, tmp_path: Path) -> None:
                    "goran.sjoberg@hylte.example;Göran Sjöberg;Hylte kommun;19425\n"
                    "marta.nystrom@hylte.example;Märta Nyström;Hylte kommun;19425\n"
                    "okand@example.org;Okänd;Lunds kommun;19425\n"
-                   "asa.lindqvist@hylte.example;Åsa Lindqvist;Hylte kommun;19425\n",
+                   "asa.lindqvist@hylte.example;Åsa Lindqvist;Hylte kommun;19425\n"
+                   "sven@;Sven;Hylte kommun;19425\n",
                    encoding="cp1252")
     r = run(ws, "registrations", "import", str(csv), "--invitation", SLUG,
             "--now", "2023-02-05 10:00")
     assert r.returncode == 1, r.stderr  # some rows rejected, the rest applied
-    assert "registered 2, wait-listed 0, cancelled 0, unchanged 0, rejected 3" in r.stdout
+    assert "registered 2, wait-listed 0, cancelled 0, unchanged 0, rejected 4" in r.stdout
+    # no "-" where the address would be: the reason quotes the cell
+    assert "line 7: 'sven@' is not a valid e-mail address" in r.stdout, r.stdout
     assert "line 4: marta.nystrom@hylte.example: Hylte kommun already has 2 of 2" in r.stdout
     assert "line 5: okand@example.org: not a known subscriber" in r.stdout
     assert "line 6: asa.lindqvist@hylte.example: duplicate of line 2" in r.stdout

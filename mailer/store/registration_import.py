@@ -65,7 +65,8 @@ class ImportReport:
                f"cancelled {len(self.cancelled)}, unchanged {len(self.unchanged)}, "
                f"rejected {len(self.rejected)}"
                + (f" (new subscribers: {len(self.created)})" if self.created else "")]
-        out += [f"  line {r.line}: {r.email or '-'}: {r.reason}"
+        # A row without a usable address has none to name: its reason quotes the cell.
+        out += [f"  line {r.line}: {r.email + ': ' if r.email else ''}{r.reason}"
                 for r in sorted(self.rejected, key=lambda r: r.line)]
         return out
 
