@@ -142,12 +142,10 @@ def _two_on_a_list(run, workspace: Path) -> None:  # type: ignore[no-untyped-def
     run("subscribers", "import", str(csv), "--list", "two")
 
 
-def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
-        workspace: Path, db_url: str, smtp_server: SmtpServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The coordinator's guide reminds 'as if' on 8 February, then a worker on the real
-    clock finds the copies past the deadline: 'invitations show' said 'done (sent 2, …)'
-    while 'mailer mailings' showed both skipped as expired and nobody got one."""
+def _reminded_two(workspace: Path, db_url: str, smtp_server: SmtpServer,
+                  monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Two invited and reached in January, reminded 'as if' on 8 February: both
+    reminders wait in the outbox, "on its way", not "sent". The CLI to go on with."""
     run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
     _two_on_a_list(run, workspace)
     run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
@@ -155,6 +153,16 @@ def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
     assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:01")
     assert "reminder 7d: 2023-02-08 09:00 done (on its way 2)" in out, out
+    return run
+
+
+def test_a_reminder_whose_copy_expired_is_not_counted_as_sent(
+        workspace: Path, db_url: str, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator's guide reminds 'as if' on 8 February, then a worker on the real
+    clock finds the copies past the deadline: 'invitations show' said 'done (sent 2, …)'
+    while 'mailer mailings' showed both skipped as expired and nobody got one."""
+    run = _reminded_two(workspace, db_url, smtp_server, monkeypatch)
     assert "sent 0, failed 0" in run("worker", "--drain")  # the real clock: expired
     assert "skipped 2: expired before delivery" in run("mailings")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:05")
@@ -166,13 +174,7 @@ def test_a_reminder_is_sent_once_it_went_not_while_it_waits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Right after 'Skicka påminnelsen nu' the page said 'skickade: 2' while both copies
     waited in the outbox: on its way until the worker sent them, then sent."""
-    run = _demo_workspace(workspace, db_url, smtp_server, monkeypatch)
-    _two_on_a_list(run, workspace)
-    run("invite", SLUG, "--list", "two", "--now", "2023-01-20 09:00")
-    assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-01-20 09:01")
-    assert "2 reminded" in run("remind", SLUG, "--now", "2023-02-08 09:00")
-    out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:01")
-    assert "reminder 7d: 2023-02-08 09:00 done (on its way 2)" in out, out
+    run = _reminded_two(workspace, db_url, smtp_server, monkeypatch)
     assert "sent 2, failed 0" in run("worker", "--drain", "--now", "2023-02-08 09:02")
     out = run("invitations", "show", SLUG, "--now", "2023-02-08 09:03")
     assert "reminder 7d: 2023-02-08 09:00 done (sent 2)" in out, out
