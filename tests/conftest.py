@@ -26,6 +26,7 @@ from mailer.config import Settings, load_settings
 from mailer.store.db import make_engine, upgrade
 from mailer.store.models import Base
 from tests.smtp_server import SmtpServer
+from tests.webhook_receiver import Receiver
 
 PG_URL = os.environ.get("MAILER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("MAILER_TEST_DATABASES",
@@ -179,3 +180,11 @@ def write_lock_holder(engine: Engine) -> Iterator[sqlite3.Connection]:
     if holder.in_transaction:
         holder.execute("ROLLBACK")
     holder.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (records each POST; answers what its test sets)."""
+    r = Receiver().start()
+    yield r
+    r.stop()

@@ -4,10 +4,8 @@ deliveries; both stay what a full recount says, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from alembic import command
 from sqlalchemy import Engine, func, select, text
 
@@ -27,13 +25,6 @@ from mailer.store.models import (
 from tests.delivery_support import add_subscribers
 from tests.query_plans import plan_of
 from tests.webhook_receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def recount(engine: Engine) -> dict[int, dict[str, int]]:

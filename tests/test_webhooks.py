@@ -3,7 +3,6 @@ HTTP receiver on loopback, signatures verified with the ``standardwebhooks`` pac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,13 +39,6 @@ from tests.webhook_receiver import Receiver
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ from mailer.store.models import Mailing, MailingStatus, WebhookDelivery, Webhook
 from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.smtp_server import SmtpServer
 from tests.test_subscribers_cli import Cli
-from tests.test_webhooks import add, receiver, verify
+from tests.test_webhooks import add, verify
 from tests.webhook_receiver import Receiver
-
-__all__ = ["receiver"]  # the fixture, shared with tests.test_webhooks
 
 ENDS = "mailing.finished,mailing.cancelled"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook
@@ -21,13 +19,6 @@ from mailer.store.db import transaction
 from tests.admin.conftest import EMAILS, csrf, login, post_form, token_for
 from tests.delivery_support import add_subscribers, synthetic_rendered
 from tests.webhook_receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def test_admin_adds_an_endpoint_sees_its_log_and_switches_it(

@@ -6,9 +6,6 @@ as unsubscribed while they get the mail. Real HTTP receiver, signatures verified
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -22,13 +19,6 @@ from mailer.store.models import Subscriber
 from tests.smtp_server import SmtpServer
 from tests.web.conftest import csrf, deliver, subscription_status
 from tests.webhook_receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def test_every_activation_is_a_confirmed_event_in_order_with_its_source(
